@@ -1,0 +1,135 @@
+/**
+ * Boot: read the boot blob, register the built-in scenes, load plugin modules (each one's
+ * `register(api)`), then connect.
+ *
+ * The page needs `<script id="igym-boot" type="application/json">{…}</script>` and this module.
+ * The client renders into `#igym-app` when the page has one, otherwise into a new element at the
+ * end of `<body>`. It adds `igym.css` (next to this module) when the page does not link it.
+ */
+
+import { App, type ClientState } from "./app";
+import { h, setTrustedHtml } from "./dom";
+import { registerScene, type ClientApi } from "./registry";
+import { endScene } from "./scenes/end";
+import { startScene } from "./scenes/start";
+import { staticScene } from "./scenes/static";
+import { surveyScene } from "./scenes/survey";
+import { PROTOCOL_VERSION, type BootData } from "./types";
+
+export type { ClientApi, SceneContext, SceneRenderer, SubmitResult } from "./registry";
+export type { ClientState } from "./app";
+
+/** `window.igym`: the plugin API plus live state, for debugging and browser tests. */
+export interface IgymGlobal extends ClientApi {
+  state: ClientState;
+}
+
+declare global {
+  interface Window {
+    igym?: IgymGlobal;
+  }
+}
+
+function readBoot(): BootData | null {
+  const el = document.getElementById("igym-boot");
+  if (!el) {
+    console.error('igym: the page has no <script id="igym-boot" type="application/json"> boot blob');
+    return null;
+  }
+  let data: unknown;
+  try {
+    data = JSON.parse(el.textContent ?? "");
+  } catch (err) {
+    console.error("igym: the boot blob is not valid JSON", err);
+    return null;
+  }
+  if (!data || typeof data !== "object") return null;
+  const d = data as Record<string, unknown>;
+  if (typeof d.experiment_id !== "string") {
+    console.error("igym: the boot blob has no experiment_id");
+    return null;
+  }
+  if (typeof d.protocol === "number" && d.protocol !== PROTOCOL_VERSION) {
+    console.warn(`igym: the page expects protocol ${d.protocol}; this client speaks ${PROTOCOL_VERSION}`);
+  }
+  return {
+    protocol: typeof d.protocol === "number" ? d.protocol : PROTOCOL_VERSION,
+    experiment_id: d.experiment_id,
+    title: typeof d.title === "string" ? d.title : "",
+    ws_path: typeof d.ws_path === "string" && d.ws_path ? d.ws_path : "/ws",
+    modules: Array.isArray(d.modules) ? d.modules.filter((m): m is string => typeof m === "string") : [],
+    ...(typeof d.max_message_bytes === "number" ? { max_message_bytes: d.max_message_bytes } : {}),
+  };
+}
+
+function ensureStylesheet(): void {
+  const linked = [...document.querySelectorAll<HTMLLinkElement>('link[rel="stylesheet"]')].some((l) =>
+    /(^|\/)igym\.css(\?|#|$)/.test(l.getAttribute("href") ?? ""),
+  );
+  if (linked) return;
+  document.head.append(h("link", { rel: "stylesheet", href: new URL("igym.css", import.meta.url).href }));
+}
+
+function appContainer(): HTMLElement {
+  const existing = document.getElementById("igym-app");
+  if (existing) return existing;
+  const el = h("div", { id: "igym-app" });
+  document.body.append(el);
+  return el;
+}
+
+async function loadPlugins(modules: string[], api: ClientApi): Promise<void> {
+  for (const url of modules) {
+    try {
+      const mod: Record<string, unknown> = await import(/* @vite-ignore */ url);
+      if (typeof mod.register !== "function") {
+        console.error(`igym: plugin module ${url} does not export a register(api) function`);
+        continue;
+      }
+      await (mod.register as (api: ClientApi) => unknown)(api);
+    } catch (err) {
+      console.error(`igym: loading plugin module ${url} failed`, err);
+    }
+  }
+}
+
+async function boot(): Promise<void> {
+  ensureStylesheet();
+  const container = appContainer();
+  const data = readBoot();
+
+  registerScene("start", startScene);
+  registerScene("static", staticScene);
+  registerScene("survey", surveyScene);
+  registerScene("end", endScene);
+
+  const api: ClientApi = { registerScene, h, setTrustedHtml, protocol: PROTOCOL_VERSION };
+
+  if (!data) {
+    container.classList.add("igym-app");
+    container.append(
+      h(
+        "main",
+        { class: "igym-card" },
+        h(
+          "section",
+          { class: "igym-panel igym-panel--error", role: "alert" },
+          h("h1", {}, "This study page is incomplete"),
+          h("p", {}, "The page is missing its start-up information. Please contact the researcher."),
+        ),
+      ),
+    );
+    return;
+  }
+
+  const app = new App(data, container);
+  window.igym = Object.assign(api, { state: app.state });
+  await loadPlugins(data.modules, api);
+  app.start();
+}
+
+if (document.readyState === "loading") {
+  document.addEventListener("DOMContentLoaded", () => void boot(), { once: true });
+} else {
+  void boot();
+}

@@ -1,0 +1,54 @@
+"""igym: Gymnasium/PettingZoo environments and surveys as browser experiments.
+
+The names an experiment file needs are importable from here::
+
+    from igym_core import Experiment, StartScene, StaticScene, SurveyScene, EndScene
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from igym_core.config.experiment import Experiment
+from igym_core.plugins.markers import hookimpl
+from igym_core.scenes.interface import SceneConfig, SceneContext
+from igym_core.scenes.stager import ByCondition, RandomizeOrder, RepeatScene
+
+__version__ = "0.1.0"
+
+# The built-in scene and question types are plugins; they are re-exported lazily for experiment files.
+_BUILTIN_EXPORTS = {
+    "StartScene": "igym_core.builtin.scenes_static",
+    "StaticScene": "igym_core.builtin.scenes_static",
+    "SurveyScene": "igym_core.builtin.scenes_static",
+    "EndScene": "igym_core.builtin.scenes_static",
+    "TextQuestion": "igym_core.builtin.questions",
+    "ChoiceQuestion": "igym_core.builtin.questions",
+    "ScaleQuestion": "igym_core.builtin.questions",
+    "OptionBoxes": "igym_core.builtin.questions",
+    "Choice": "igym_core.builtin.questions",
+    "OptionBox": "igym_core.builtin.questions",
+    "ScaleLabel": "igym_core.builtin.questions",
+    "JsonlSinkConfig": "igym_core.builtin.sink_jsonl",
+}
+
+__all__ = [
+    "ByCondition",
+    "Experiment",
+    "RandomizeOrder",
+    "RepeatScene",
+    "SceneConfig",
+    "SceneContext",
+    "__version__",
+    "hookimpl",
+    *_BUILTIN_EXPORTS,
+]
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _BUILTIN_EXPORTS.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'igym_core' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module_name), name)

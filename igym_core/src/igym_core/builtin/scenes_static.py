@@ -1,0 +1,298 @@
+"""Built-in scene types: consent, static pages, surveys and the end of the study."""
+
+from __future__ import annotations
+
+import secrets
+import string
+from collections.abc import Mapping
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from urllib.parse import quote
+
+import attrs
+from markdown_it import MarkdownIt
+
+from igym_core.builtin.questions import (
+    QUESTION_KINDS,
+    Choice,
+    OptionBox,
+    Question,
+    ScaleLabel,
+)
+from igym_core.config.converter import register_tagged_union
+from igym_core.config.validators import FieldError, non_negative
+from igym_core.plugins.markers import hookimpl
+from igym_core.scenes.interface import SceneConfig, SceneContext
+
+if TYPE_CHECKING:
+    from cattrs import Converter
+
+__all__ = ["EndScene", "StartScene", "StaticScene", "SurveyScene"]
+
+
+
+
+@hookimpl(trylast=True)
+def igym_register_scene_types() -> list[type[SceneConfig]]:
+    return [StartScene, StaticScene, SurveyScene, EndScene]
+
+
+@cache
+def _markdown() -> MarkdownIt:
+    return MarkdownIt("commonmark", {"html": True, "linkify": False}).enable("table")
+
+
+def _body_html(text: str, fmt: str) -> str:
+    return text if fmt == "html" else _markdown().render(text)
+
+
+@attrs.frozen(kw_only=True)
+class _BodyScene(SceneConfig):
+    """A scene whose page text is Markdown or HTML, given inline or in a file."""
+
+    body: str = ""
+    """The page text, Markdown by default (``body_format="html"`` for HTML)."""
+    body_file: str | None = None
+    """A file to read the body from instead, relative to the experiment file's directory."""
+    body_format: Literal["markdown", "html"] = attrs.field(
+        default="markdown", validator=attrs.validators.in_(("markdown", "html"))
+    )
+
+    def __attrs_post_init__(self) -> None:
+        if self.body and self.body_file:
+            raise FieldError("body_file", "give either body or body_file, not both.")
+
+    def body_source(self, base_dir: Path) -> str:
+        if self.body_file is None:
+            return self.body
+        path = (base_dir / self.body_file).resolve()
+        try:
+            return path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ValueError(
+                f"body_file {self.body_file!r} could not be read ({exc.strerror}: {path}). Paths are "
+                "relative to the directory of the experiment file."
+            ) from exc
+
+    def rendered_body(self, base_dir: Path) -> str:
+        fmt = self.body_format
+        if self.body_file is not None and self.body_file.endswith((".html", ".htm")):
+            fmt = "html"
+        return _body_html(self.body_source(base_dir), fmt)
+
+
+@attrs.frozen(kw_only=True)
+class StartScene(_BodyScene):
+    """Consent: the study's information, and an agreement the participant must tick to continue."""
+
+    kind: ClassVar[str] = "start"
+    title: str = "Consent"
+    agree_label: str = "I have read the information above and agree to take part."
+    button_label: str = "Continue"
+
+    def client_view(self, converter: Converter, base_dir: Path) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "scene_id": self.scene_id,
+            "title": self.title,
+            "body_html": self.rendered_body(base_dir),
+            "agree_label": self.agree_label,
+            "button_label": self.button_label,
+        }
+
+    def validate_response(self, answers: Mapping[str, Any]) -> dict[str, str]:
+        if answers.get("agree") is not True:
+            return {"agree": "You need to agree before you can continue."}
+        extra = set(answers) - {"agree"}
+        return {key: "Unexpected answer." for key in extra}
+
+
+@attrs.frozen(kw_only=True)
+class StaticScene(_BodyScene):
+    """A page of text (instructions, debriefing) with a continue button."""
+
+    kind: ClassVar[str] = "static"
+    title: str = ""
+    button_label: str = "Continue"
+    min_duration_ms: int = attrs.field(default=0, validator=non_negative)
+    """The continue button stays disabled this long, so instructions are not skipped unread."""
+
+    def client_view(self, converter: Converter, base_dir: Path) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "scene_id": self.scene_id,
+            "title": self.title,
+            "body_html": self.rendered_body(base_dir),
+            "button_label": self.button_label,
+            "min_duration_ms": self.min_duration_ms,
+        }
+
+
+def _check_questions(instance: Any, attribute: attrs.Attribute, value: tuple[Question, ...]) -> None:
+    if not value:
+        raise FieldError("questions", "a survey needs at least one question.")
+    seen: set[str] = set()
+    for index, question in enumerate(value):
+        if not isinstance(question, Question):
+            raise FieldError(
+                f"questions[{index}]",
+                f"is {question!r}; expected a question such as TextQuestion, "
+                "ChoiceQuestion, ScaleQuestion or OptionBoxes."
+            )
+        if question.id in seen:
+            raise FieldError(f"questions[{index}].id", f"repeats the id {question.id!r}; ids must be unique.")
+        seen.add(question.id)
+
+
+@attrs.frozen(kw_only=True)
+class SurveyScene(SceneConfig):
+    """A page of questions. Answers are checked in the browser and again on the server."""
+
+    kind: ClassVar[str] = "survey"
+    title: str = ""
+    intro: str = ""
+    """Markdown shown above the questions."""
+    questions: tuple[Question, ...] = attrs.field(converter=tuple, validator=_check_questions)
+    button_label: str = "Continue"
+
+    @classmethod
+    def configure_converter(cls, converter: Converter) -> None:
+        kinds = {q.kind: q for q in QUESTION_KINDS}
+        register_tagged_union(converter, Question, lambda: kinds, "question")
+
+        def from_str_or_dict(value: Any, target: type) -> Any:
+            if isinstance(value, str):
+                return target(value)
+            return converter.structure_attrs_fromdict(value, target)
+
+        converter.register_structure_hook(Choice, from_str_or_dict)
+        converter.register_structure_hook(OptionBox, from_str_or_dict)
+        converter.register_structure_hook(
+            ScaleLabel,
+            lambda v, t: t(*v) if isinstance(v, list | tuple) else converter.structure_attrs_fromdict(v, t),
+        )
+
+    def client_view(self, converter: Converter, base_dir: Path) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "scene_id": self.scene_id,
+            "title": self.title,
+            "intro_html": _body_html(self.intro, "markdown") if self.intro else "",
+            "button_label": self.button_label,
+            "questions": [converter.unstructure(q, unstructure_as=Question) for q in self.questions],
+        }
+
+    def validate_response(self, answers: Mapping[str, Any]) -> dict[str, str]:
+        errors: dict[str, str] = {}
+        ids = {q.id for q in self.questions}
+        for key in answers:
+            if key not in ids:
+                errors[str(key)] = "This survey has no such question."
+        for question in self.questions:
+            problem = question.validate(answers.get(question.id))
+            if problem is not None:
+                errors[question.id] = problem
+        return errors
+
+    def response_rows(self, answers: Mapping[str, Any]) -> list[dict[str, Any]]:
+        return [{"question_id": q.id, "value": answers.get(q.id)} for q in self.questions]
+
+
+_CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are typed by hand
+
+
+def _check_redirect(instance: Any, attribute: attrs.Attribute, value: str | None) -> None:
+    if value is None:
+        return
+    if not value.startswith(("https://", "http://", "/")):
+        raise FieldError(
+            "redirect_url",
+            f"must start with https://, http:// or /; got {value!r}. Example: "
+            "'https://app.prolific.com/submissions/complete?cc={completion_code}'."
+        )
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(value) if f is not None]
+    except ValueError as exc:
+        raise FieldError(
+            "redirect_url",
+            f"{value!r} is not a valid template ({exc}); write placeholders as "
+            "{completion_code}, {participant_id} or a URL parameter such as {PROLIFIC_PID}, and "
+            "double literal braces: {{ }}."
+        ) from exc
+    for field in fields:
+        if not field.isidentifier():
+            raise FieldError(
+                "redirect_url",
+                f"placeholder {{{field}}} is not a plain name; use {{completion_code}}, "
+                "{participant_id} or the name of a URL parameter such as {PROLIFIC_PID}."
+            )
+
+
+def _check_code(instance: Any, attribute: attrs.Attribute, value: str | None) -> None:
+    if value is not None and not value.strip():
+        raise FieldError("completion_code", "must not be blank; use None for no code or 'auto'.")
+
+
+@attrs.frozen(kw_only=True)
+class EndScene(_BodyScene):
+    """The last page: a message, a completion code, and optionally a redirect back to the platform.
+
+    ``completion_code`` is ``None`` (no code), a fixed string (Prolific's study code), or ``"auto"``
+    for a fresh code per participant (8 characters, recorded). ``redirect_url`` may contain
+    ``{completion_code}``, ``{participant_id}`` and any URL parameter of the participant's link
+    (``{PROLIFIC_PID}``); each is URL-encoded. The browser redirects only after the server has
+    confirmed that all of the participant's data is stored.
+    """
+
+    kind: ClassVar[str] = "end"
+    terminal: ClassVar[bool] = True
+    title: str = "Thank you"
+    body: str = "You have completed the study. Thank you for taking part."
+    completion_code: str | None = attrs.field(default=None, validator=_check_code)
+    redirect_url: str | None = attrs.field(default=None, validator=_check_redirect)
+    redirect_delay_ms: int = attrs.field(default=3000, validator=non_negative)
+
+    def client_view(self, converter: Converter, base_dir: Path) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "scene_id": self.scene_id,
+            "title": self.title,
+            "body_html": self.rendered_body(base_dir),
+            "redirect_delay_ms": self.redirect_delay_ms,
+        }
+
+    def new_values(self, ctx: SceneContext) -> dict[str, Any]:
+        """Values drawn once per participant on arrival and recorded (the completion code)."""
+        if self.completion_code is None:
+            return {}
+        if self.completion_code == "auto":
+            # From the OS's random source, not the experiment seed: a code must not be guessable.
+            code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(8))
+        else:
+            code = self.completion_code
+        return {"completion_code": code}
+
+    def client_context(self, ctx: SceneContext) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        code = ctx.values.get("completion_code")
+        if code is not None:
+            out["completion_code"] = code
+        if self.redirect_url is not None:
+            out["redirect_url"] = self.build_redirect(ctx)
+        return out
+
+    def build_redirect(self, ctx: SceneContext) -> str:
+        if self.redirect_url is None:
+            return ""
+        values: dict[str, str] = {k: str(v) for k, v in ctx.params.items()}
+        values["participant_id"] = ctx.participant_id
+        if "completion_code" in ctx.values:
+            values["completion_code"] = str(ctx.values["completion_code"])
+        parts = []
+        for literal, field, _spec, _conv in string.Formatter().parse(self.redirect_url):
+            parts.append(literal)
+            if field is not None:
+                parts.append(quote(values.get(field, ""), safe=""))
+        return "".join(parts)
+

@@ -1,0 +1,156 @@
+"""The ``igym`` command: ``run``, ``check`` and ``plugins``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from igym_core.errors import IgymError
+
+__all__ = ["main"]
+
+
+def _settings(args: argparse.Namespace):  # noqa: ANN202 - Settings, imported lazily
+    from igym_core.settings import Settings
+
+    return Settings.from_env(
+        host=getattr(args, "host", None),
+        port=getattr(args, "port", None),
+        data_dir=Path(args.data_dir) if getattr(args, "data_dir", None) else None,
+        log_format=getattr(args, "log_format", None),
+        blocked_plugins=tuple(args.block) if getattr(args, "block", None) else None,
+    )
+
+
+def _plugins(settings):  # noqa: ANN001, ANN202
+    from igym_core.plugins.manager import create_plugin_manager
+
+    return create_plugin_manager(
+        blocked=settings.blocked_plugins,
+        autoload=settings.autoload_plugins,
+        extra=settings.extra_plugins,
+        strict=settings.strict_plugins,
+    )
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from igym_core.server.app import CLIENT_DIR, create_app
+
+    settings = _settings(args)
+    app = create_app(settings, args.experiment)
+    if not (CLIENT_DIR / "igym.js").is_file():
+        sys.stderr.write(
+            "warning: the browser client is not built; participants will see an error page. "
+            "Run `make build` in the igym repository.\n"
+        )
+    sys.stderr.write(
+        f"igym: serving {app.state.study.experiment.experiment_id} at http://{settings.host}:{settings.port}/ "
+        f"(data in {app.state.data_dir})\n"
+    )
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        ws_max_size=settings.max_message_bytes + 4096,
+        timeout_graceful_shutdown=5,
+    )
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from igym_core.config.converter import make_converter
+    from igym_core.config.loader import load_experiment
+    from igym_core.logging import configure_logging
+    from igym_core.scenes.stager import iter_scenes
+
+    settings = _settings(args)
+    configure_logging("console", "warning")
+    plugins = _plugins(settings)
+    converter = make_converter(plugins.registry)
+    loaded = load_experiment(args.experiment, converter)
+    exp = loaded.experiment
+    scenes = iter_scenes(exp.scenes)
+    kinds = sorted({scene.kind for scene, _ in scenes})
+    sys.stdout.write(
+        f"OK: {exp.experiment_id}: {len(scenes)} scenes ({', '.join(kinds)})"
+        + (f", conditions {', '.join(exp.conditions)}" if exp.conditions else "")
+        + "\n"
+    )
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from igym_core.logging import configure_logging
+
+    settings = _settings(args)
+    configure_logging("console", "warning")
+    plugins = _plugins(settings)
+    infos = plugins.plugin_info()
+    if args.json:
+        sys.stdout.write(
+            json.dumps(
+                [
+                    {"name": i.name, "distribution": i.distribution, "version": i.version, "registers": i.registers}
+                    for i in infos
+                ],
+                indent=2,
+            )
+            + "\n"
+        )
+        return 0
+    for info in infos:
+        sys.stdout.write(f"{info.name}  ({info.distribution or 'unknown'} {info.version or ''})\n".replace(" )", ")"))
+        if not info.registers:
+            sys.stdout.write("    (registers nothing; hooks only)\n")
+        for category, kinds in sorted(info.registers.items()):
+            sys.stdout.write(f"    {category}: {', '.join(kinds)}\n")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="igym", description="Serve browser experiments.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--block", action="append", metavar="PLUGIN", help="do not load this plugin")
+
+    run = sub.add_parser("run", help="serve an experiment")
+    run.add_argument("experiment", help="module:attribute, path/to/file.py:attribute, or a .toml/.json file")
+    run.add_argument("--host", default=None, help="interface to bind (default 127.0.0.1; IGYM_HOST)")
+    run.add_argument("--port", type=int, default=None, help="port (default 8000; IGYM_PORT)")
+    run.add_argument("--data-dir", default=None, help="where data goes (default ./data; IGYM_DATA_DIR)")
+    run.add_argument("--log-format", choices=("console", "json", "auto"), default=None)
+    common(run)
+    run.set_defaults(func=cmd_run)
+
+    check = sub.add_parser("check", help="validate an experiment without serving it")
+    check.add_argument("experiment")
+    common(check)
+    check.set_defaults(func=cmd_check)
+
+    plugins = sub.add_parser("plugins", help="list loaded plugins and what they register")
+    plugins.add_argument("--json", action="store_true")
+    common(plugins)
+    plugins.set_defaults(func=cmd_plugins)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except IgymError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

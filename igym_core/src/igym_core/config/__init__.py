@@ -1,0 +1,1 @@
+"""Experiment configuration: the root class, validators and the cattrs converter."""

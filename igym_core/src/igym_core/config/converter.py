@@ -1,0 +1,129 @@
+"""The one cattrs converter of an app, built after plugins load.
+
+Scenes and stager elements form a tagged union on ``kind`` (plugins add scene types), as do survey
+questions and data-sink configs. Structuring errors become a :class:`ConfigError` whose lines name
+the path of the problem (``$.scenes[2].questions[0].choices``) and say how to fix it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+import cattrs
+from cattrs.errors import (
+    BaseValidationError,
+    ClassValidationError,
+    ForbiddenExtraKeysError,
+    IterableValidationError,
+)
+
+from igym_core.config.validators import FieldError
+from igym_core.errors import ConfigError, IgymError
+from igym_core.plugins.registry import Registry
+from igym_core.scenes.interface import StagerNode
+
+__all__ = ["make_converter", "problems_from_exception", "register_tagged_union", "structure_or_raise"]
+
+
+def _stager_kinds(registry: Registry) -> dict[str, type]:
+    from igym_core.scenes.stager import ByCondition, RandomizeOrder, RepeatScene
+
+    kinds: dict[str, type] = {cls.kind: cls for cls in (RandomizeOrder, RepeatScene, ByCondition)}
+    for kind, cls, provider in registry.scene_types.items():
+        if kind in kinds:
+            raise IgymError(
+                f"Plugin {provider!r} registers a scene type named {kind!r}, which is reserved for "
+                "a stager element. Rename it."
+            )
+        kinds[kind] = cls
+    return kinds
+
+
+def register_tagged_union(
+    converter: cattrs.Converter, base: type, kinds: Callable[[], Mapping[str, type]], label: str
+) -> None:
+    """Structure and unstructure ``base`` as a union of ``kinds()`` tagged by a ``kind`` key."""
+    def structure(value: Any, _type: Any) -> Any:
+        options = kinds()
+        if isinstance(value, base):
+            return value
+        if not isinstance(value, Mapping):
+            raise ValueError(f"expected a table/object describing a {label} with a 'kind' key; got {value!r}")
+        kind = value.get("kind")
+        if kind not in options:
+            raise ValueError(
+                f"unknown {label} kind {kind!r}; expected one of {sorted(options)}. Check the spelling, "
+                "or install the plugin that provides it (`igym plugins` lists what is loaded)."
+            )
+        data = {k: v for k, v in value.items() if k != "kind"}
+        return converter.structure(data, options[kind])
+
+    def unstructure(value: Any) -> Any:
+        data = converter.unstructure(value, unstructure_as=type(value))
+        return {"kind": type(value).kind, **data}
+
+    converter.register_structure_hook_func(lambda t: t is base, structure)
+    converter.register_unstructure_hook_func(lambda t: t is base, unstructure)
+
+
+def make_converter(registry: Registry) -> cattrs.Converter:
+    """Build the app's converter. Call it after every plugin is registered."""
+    from igym_core.data.interface import SinkConfig
+
+    converter = cattrs.Converter(forbid_extra_keys=True)
+    stager_kinds = _stager_kinds(registry)
+    register_tagged_union(converter, StagerNode, lambda: stager_kinds, "scene")
+    sink_kinds = {sink.kind: sink.config_type for sink in registry.data_sinks.values()}
+    register_tagged_union(converter, SinkConfig, lambda: sink_kinds, "data sink")
+    for scene_type in registry.scene_types.values():
+        scene_type.configure_converter(converter)
+    return converter
+
+
+def structure_or_raise(converter: cattrs.Converter, data: Any, cls: type, *, title: str) -> Any:
+    """Structure ``data`` as ``cls``; raise :class:`ConfigError` listing every problem with its path."""
+    try:
+        return converter.structure(data, cls)
+    except Exception as exc:
+        raise ConfigError(problems_from_exception(exc), title=title) from exc
+
+
+def problems_from_exception(exc: BaseException, path: str = "$") -> list[str]:
+    """Flatten cattrs' nested validation errors into ``$.a.b[2]: message`` lines."""
+    if isinstance(exc, ForbiddenExtraKeysError):
+        names = ", ".join(sorted(exc.extra_fields))
+        return [
+            f"{path}: unknown field(s) {names} for {exc.cl.__name__}; remove them or check the "
+            f"spelling (fields: {', '.join(a.name for a in attrs.fields(exc.cl))})."
+        ]
+    if isinstance(exc, ClassValidationError):
+        with_notes, without = exc.group_exceptions()
+        out: list[str] = []
+        for inner, note in with_notes:
+            out.extend(problems_from_exception(inner, f"{path}.{note.name}"))
+        for inner in without:
+            out.extend(problems_from_exception(inner, path))
+        return out
+    if isinstance(exc, IterableValidationError):
+        with_notes, without = exc.group_exceptions()
+        out = []
+        for inner, note in with_notes:
+            out.extend(problems_from_exception(inner, f"{path}[{note.index!r}]"))
+        for inner in without:
+            out.extend(problems_from_exception(inner, path))
+        return out
+    if isinstance(exc, BaseValidationError):
+        out = []
+        for inner in exc.exceptions:
+            out.extend(problems_from_exception(inner, path))
+        return out
+    if isinstance(exc, FieldError):
+        return [f"{path}.{exc.field}: {exc.message}"]
+    if isinstance(exc, KeyError):
+        return [f"{path}: required field missing; add it."]
+    if isinstance(exc, TypeError) and "required keyword-only argument" in str(exc):
+        missing = str(exc).split(":")[-1].strip()
+        return [f"{path}: missing required field {missing}; add it."]
+    return [f"{path}: {exc}"]

@@ -1,0 +1,132 @@
+"""The experiment: what a researcher writes and ``igym run module:experiment`` serves."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from igym_core.config.validators import is_slug, slug
+from igym_core.data.interface import SinkConfig
+from igym_core.scenes.interface import SceneConfig, StagerNode
+from igym_core.scenes.stager import ByCondition, RandomizeOrder, RepeatScene, iter_scenes
+
+__all__ = ["SCHEMA_VERSION", "Experiment", "experiment_problems"]
+
+SCHEMA_VERSION = 1
+
+
+def _conditions(value: Any) -> tuple[str, ...]:
+    return tuple(value)
+
+
+@attrs.frozen(kw_only=True)
+class Experiment:
+    """A study: an ordered list of scenes and stager elements, plus study-wide settings.
+
+    Args:
+        experiment_id: names the data directory (``data/<experiment_id>/``); lowercase, digits, ``_-``.
+        scenes: scenes and stager elements (``RandomizeOrder``, ``RepeatScene``, ``ByCondition``),
+            ending with an end scene.
+        title: shown at the top of every page.
+        seed: the study's seed; randomisation derives from it and the participant id.
+        conditions: condition names; each new participant is assigned one, in balance.
+        sinks: where data goes; empty means the built-in JSONL sink.
+    """
+
+    experiment_id: str = attrs.field(validator=slug)
+    scenes: tuple[StagerNode, ...] = attrs.field(converter=tuple)
+    title: str = ""
+    seed: int = 0
+    conditions: tuple[str, ...] = attrs.field(default=(), converter=_conditions)
+    sinks: tuple[SinkConfig, ...] = attrs.field(default=(), converter=tuple)
+    schema_version: int = SCHEMA_VERSION
+
+
+def experiment_problems(experiment: Experiment) -> list[str]:
+    """Rules that span scenes, each problem as ``$.path: message, how to fix``."""
+    problems: list[str] = []
+    if not experiment.scenes:
+        return ["$.scenes: the experiment has no scenes; add at least a StartScene and an EndScene."]
+    for index, node in enumerate(experiment.scenes):
+        if not isinstance(node, StagerNode):
+            problems.append(
+                f"$.scenes[{index}]: expected a scene or stager element, got {type(node).__name__} "
+                f"({node!r})."
+            )
+    if problems:
+        return problems
+
+    owners: dict[str, tuple[SceneConfig, str]] = {}
+    for scene, path in iter_scenes(experiment.scenes):
+        previous = owners.get(scene.scene_id)
+        if previous is not None and previous[0] is not scene and previous[0] != scene:
+            problems.append(
+                f"{path}.scene_id: {scene.scene_id!r} is already used at {previous[1]}; give every "
+                "distinct scene its own id (use RepeatScene to show the same scene again)."
+            )
+        elif previous is None:
+            owners[scene.scene_id] = (scene, path)
+
+    if len(set(experiment.conditions)) != len(experiment.conditions):
+        problems.append("$.conditions: a condition is listed twice.")
+    for index, name in enumerate(experiment.conditions):
+        if not is_slug(name):
+            problems.append(
+                f"$.conditions[{index}]: {name!r} is not a valid condition name; use lowercase "
+                "letters, digits, '_' or '-'."
+            )
+
+    def check_tree(nodes: tuple[StagerNode, ...], path: str, *, must_end: bool) -> None:
+        for index, node in enumerate(nodes):
+            here = f"{path}[{index}]"
+            last = index == len(nodes) - 1
+            if isinstance(node, SceneConfig):
+                if node.terminal and not (must_end and last):
+                    problems.append(
+                        f"{here}: the end scene {node.scene_id!r} must be the last scene; a participant "
+                        "never leaves it. Move it to the end."
+                    )
+            elif isinstance(node, RandomizeOrder):
+                check_tree(node.scenes, f"{here}.scenes", must_end=False)
+            elif isinstance(node, RepeatScene):
+                check_tree((node.scene,), f"{here}.scene", must_end=False)
+            elif isinstance(node, ByCondition):
+                conditions = set(experiment.conditions)
+                if not conditions:
+                    problems.append(
+                        f"{here}: ByCondition needs conditions; add conditions=({', '.join(repr(k) for k in node.branches)}) "
+                        "to the Experiment."
+                    )
+                else:
+                    missing = sorted(conditions - set(node.branches))
+                    unknown = sorted(set(node.branches) - conditions)
+                    if missing:
+                        problems.append(f"{here}.branches: no branch for condition(s) {missing}; add them.")
+                    if unknown:
+                        problems.append(
+                            f"{here}.branches: {unknown} are not among the experiment's conditions "
+                            f"{sorted(conditions)}; fix the names."
+                        )
+                for name, branch in node.branches.items():
+                    check_tree(branch, f"{here}.branches.{name}", must_end=must_end and last)
+
+    check_tree(experiment.scenes, "$.scenes", must_end=True)
+
+    if not _ends_terminal(experiment.scenes):
+        problems.append(
+            f"$.scenes[{len(experiment.scenes) - 1}]: the experiment must end with an end scene "
+            "(EndScene), so that participants get their completion code and their data is confirmed."
+        )
+    return problems
+
+
+def _ends_terminal(nodes: tuple[StagerNode, ...]) -> bool:
+    if not nodes:
+        return False
+    last = nodes[-1]
+    if isinstance(last, SceneConfig):
+        return last.terminal
+    if isinstance(last, ByCondition):
+        return all(_ends_terminal(branch) for branch in last.branches.values())
+    return False

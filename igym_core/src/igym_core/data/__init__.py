@@ -1,0 +1,1 @@
+"""Data sinks and the long-format records igym writes."""

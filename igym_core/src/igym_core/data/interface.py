@@ -1,0 +1,57 @@
+"""The data-sink interface. JSONL is built in; other formats are plugins.
+
+Records are plain mappings tagged with a ``record_type`` (``responses``, ``sessions``, and later
+``steps``, ``episodes``, ``matches``). A sink decides how to store each record type but never where
+the experiment's directory is: the server hands it the directory, and no client input ever reaches a
+path.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import attrs
+
+__all__ = ["RECORD_TYPE_PATTERN", "DataSink", "SinkConfig"]
+
+RECORD_TYPE_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
+
+
+@attrs.frozen(kw_only=True)
+class SinkConfig:
+    """Base of every sink's config; a sink plugin subclasses it with its own ``kind``."""
+
+    kind: ClassVar[str] = "sink"
+
+
+class DataSink(ABC):
+    """Stores records as they happen.
+
+    ``write`` is called on the event loop for every record and must not block (buffer instead);
+    ``flush`` makes every record written so far survive a crash of this process, and with
+    ``durable=True`` also a crash of the machine (fsync). The server calls ``flush`` at least every
+    ``flush_interval_ms`` and with ``durable=True`` before it tells a participant's browser that their
+    data is safe (the end scene's redirect).
+    """
+
+    kind: ClassVar[str]
+    config_type: ClassVar[type[SinkConfig]]
+
+    def __init__(self, config: SinkConfig, directory: Path) -> None:
+        self.config = config
+        self.directory = directory
+
+    @abstractmethod
+    def write(self, record_type: str, row: Mapping[str, Any]) -> None:
+        """Buffer one record. ``row`` holds JSON-compatible values only."""
+
+    @abstractmethod
+    async def flush(self, *, durable: bool = False) -> None:
+        """Hand every buffered record to the operating system (and to the disk if ``durable``)."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Flush durably and release files. ``write`` is not called afterwards."""

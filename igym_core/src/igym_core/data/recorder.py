@@ -1,0 +1,79 @@
+"""Fans records out to the experiment's sinks and flushes them on a schedule."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import structlog
+
+from igym_core.data.interface import DataSink
+
+__all__ = ["Recorder", "utc_now_iso"]
+
+log = structlog.get_logger(__name__)
+
+
+def utc_now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class Recorder:
+    """Writes every record to every sink; flushes at least every ``flush_interval_ms``.
+
+    A sink that fails is logged loudly on every failure and does not stop the others: one broken
+    sink must not lose the data another one would have kept.
+    """
+
+    def __init__(
+        self, sinks: Sequence[DataSink], *, base: Mapping[str, Any], flush_interval_ms: int = 500
+    ) -> None:
+        self.sinks = list(sinks)
+        self.base = dict(base)
+        self.flush_interval_s = flush_interval_ms / 1000
+        self._task: asyncio.Task[None] | None = None
+        self.records_written = 0
+
+    def write(self, record_type: str, row: Mapping[str, Any]) -> None:
+        full = {**self.base, "timestamp": utc_now_iso(), **row}
+        for sink in self.sinks:
+            try:
+                sink.write(record_type, full)
+            except Exception:
+                log.exception("sink_write_failed", sink=sink.kind, record_type=record_type)
+        self.records_written += 1
+
+    async def flush(self, *, durable: bool = False) -> None:
+        for sink in self.sinks:
+            try:
+                await sink.flush(durable=durable)
+            except Exception:
+                log.exception("sink_flush_failed", sink=sink.kind)
+                raise
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_interval_s)
+            try:
+                await self.flush()
+            except Exception:  # already logged; keep trying: the next flush may succeed
+                pass
+
+    async def __aenter__(self) -> Recorder:
+        self._task = asyncio.create_task(self._flush_forever(), name="igym-recorder-flush")
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        for sink in self.sinks:
+            try:
+                await sink.close()
+            except Exception:
+                log.exception("sink_close_failed", sink=sink.kind)

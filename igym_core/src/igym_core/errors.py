@@ -1,0 +1,76 @@
+"""The one error tree of igym. Every message says what was expected, what was found and how to fix it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "ConfigError",
+    "DuplicatePluginNameError",
+    "EnvContractError",
+    "ExperimentLoadError",
+    "IgymError",
+    "IgymWarning",
+    "MissingDependencyError",
+    "PluginError",
+    "PluginNotFoundError",
+    "ProtocolError",
+]
+
+
+class IgymError(Exception):
+    """Base class of every error igym raises on purpose."""
+
+
+class ConfigError(IgymError, ValueError):
+    """An experiment or setting is invalid. ``problems`` lists one line per problem, each with a path."""
+
+    def __init__(self, problems: Sequence[str] | str, *, title: str = "The experiment is invalid") -> None:
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
+        self.title = title
+        super().__init__(self._render())
+
+    def _render(self) -> str:
+        if len(self.problems) == 1 and not self.title:
+            return self.problems[0]
+        lines = [f"{self.title}:"] + [f"  - {p}" for p in self.problems]
+        return "\n".join(lines)
+
+
+class ExperimentLoadError(IgymError):
+    """``module:attr`` could not be imported or does not name an experiment."""
+
+
+class PluginError(IgymError):
+    """A plugin is broken or misconfigured."""
+
+
+class PluginNotFoundError(PluginError, LookupError):
+    """No plugin provides the requested ``kind``."""
+
+
+class DuplicatePluginNameError(PluginError):
+    """Two plugins register the same ``kind`` for one plugin type."""
+
+
+class MissingDependencyError(IgymError, ImportError):
+    """An optional library is not installed; the message is the install command."""
+
+
+class ProtocolError(IgymError):
+    """A participant's client sent a message that breaks the protocol.
+
+    ``code`` is the wire error code (see docs/protocol.md).
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        super().__init__(message)
+
+
+class EnvContractError(IgymError):
+    """An environment does not meet the environment contract."""
+
+
+class IgymWarning(UserWarning):
+    """Something works, but probably not as the researcher intended."""

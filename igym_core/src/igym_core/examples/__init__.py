@@ -1,0 +1,1 @@
+"""Example experiments shipped with igym-core."""

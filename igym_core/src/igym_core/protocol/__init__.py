@@ -1,0 +1,1 @@
+"""The participant WebSocket protocol: typed messages, msgpack frames (see docs/protocol.md)."""

@@ -1,0 +1,139 @@
+"""Client → server messages, decoded strictly: a wrong type is an error, never coerced."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+import attrs
+import msgpack
+
+from igym_core.errors import ProtocolError
+
+__all__ = [
+    "PROTOCOL_VERSION",
+    "ClientMessage",
+    "Draft",
+    "Hello",
+    "Ping",
+    "Submit",
+    "decode_client_message",
+    "encode",
+]
+
+PROTOCOL_VERSION = 1
+_MAX_PARAMS = 64
+_MAX_PARAM_LENGTH = 512
+
+
+@attrs.frozen
+class ClientMessage:
+    type: ClassVar[str] = "message"
+
+
+@attrs.frozen
+class Hello(ClientMessage):
+    type: ClassVar[str] = "hello"
+    protocol: int
+    token: str | None
+    params: dict[str, str]
+
+
+@attrs.frozen
+class Draft(ClientMessage):
+    type: ClassVar[str] = "draft"
+    seq: int
+    position: int
+    answers: dict[str, Any]
+
+
+@attrs.frozen
+class Submit(ClientMessage):
+    type: ClassVar[str] = "submit"
+    seq: int
+    position: int
+    answers: dict[str, Any]
+
+
+@attrs.frozen
+class Ping(ClientMessage):
+    type: ClassVar[str] = "ping"
+    seq: int
+    t: float
+
+
+def _int(data: Mapping[str, Any], key: str) -> int:
+    value = data.get(key)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ProtocolError("bad_message", f"'{key}' must be an integer, got {type(value).__name__}")
+    if not -(2**53) <= value <= 2**53:
+        raise ProtocolError("bad_message", f"'{key}' is out of range")
+    return value
+
+
+def _number(data: Mapping[str, Any], key: str) -> float:
+    value = data.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ProtocolError("bad_message", f"'{key}' must be a number, got {type(value).__name__}")
+    return float(value)
+
+
+def _answers(data: Mapping[str, Any]) -> dict[str, Any]:
+    value = data.get("answers")
+    if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+        raise ProtocolError("bad_message", "'answers' must be a map with string keys")
+    return value
+
+
+def _hello(data: Mapping[str, Any]) -> Hello:
+    protocol = _int(data, "protocol")
+    token = data.get("token")
+    if token is not None and (not isinstance(token, str) or len(token) > 128):
+        raise ProtocolError("bad_message", "'token' must be a string of at most 128 characters or null")
+    params = data.get("params", {})
+    if not isinstance(params, dict) or len(params) > _MAX_PARAMS:
+        raise ProtocolError("bad_message", f"'params' must be a map of at most {_MAX_PARAMS} entries")
+    for key, value in params.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise ProtocolError("bad_message", "'params' keys and values must be strings")
+        if len(key) > _MAX_PARAM_LENGTH or len(value) > _MAX_PARAM_LENGTH:
+            raise ProtocolError("bad_message", f"a URL parameter is longer than {_MAX_PARAM_LENGTH} characters")
+    return Hello(protocol=protocol, token=token, params=dict(params))
+
+
+_DECODERS: dict[str, Callable[[Mapping[str, Any]], ClientMessage]] = {
+    "hello": _hello,
+    "draft": lambda d: Draft(seq=_int(d, "seq"), position=_int(d, "position"), answers=_answers(d)),
+    "submit": lambda d: Submit(seq=_int(d, "seq"), position=_int(d, "position"), answers=_answers(d)),
+    "ping": lambda d: Ping(seq=_int(d, "seq"), t=_number(d, "t")),
+}
+
+
+def decode_client_message(frame: bytes) -> ClientMessage:
+    """Decode one binary frame; raise :class:`ProtocolError` with a wire code on any problem."""
+    try:
+        data = msgpack.unpackb(frame, raw=False, strict_map_key=False)
+    except Exception as exc:
+        raise ProtocolError("bad_frame", f"the frame is not valid msgpack ({type(exc).__name__})") from None
+    if not isinstance(data, dict):
+        raise ProtocolError("bad_message", "a message must be a msgpack map with a 'type' key")
+    kind = data.get("type")
+    if not isinstance(kind, str):
+        raise ProtocolError("bad_message", "a message must have a string 'type'")
+    decoder = _DECODERS.get(kind)
+    if decoder is None:
+        raise ProtocolError("unknown_type", f"unknown message type {kind[:40]!r}")
+    return decoder(data)
+
+
+def encode(message: Mapping[str, Any]) -> bytes:
+    """Encode a server → client message (a map with ``type``)."""
+    return msgpack.packb(message, use_bin_type=True, default=_default)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"cannot encode {type(value).__name__}")

@@ -1,0 +1,1 @@
+"""Scene configuration base classes and the stager that sequences scenes per participant."""

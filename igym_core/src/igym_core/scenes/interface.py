@@ -1,0 +1,95 @@
+"""What every scene type implements.
+
+A scene type is a frozen attrs class deriving from :class:`SceneConfig` with a unique ``kind``. The
+class is both what the researcher writes in the experiment and what the server asks how to behave:
+what the browser receives (:meth:`SceneConfig.client_view`), which answers are acceptable
+(:meth:`SceneConfig.validate_response`), which per-participant values it needs
+(:meth:`SceneConfig.client_context`), and how answers become long-format rows
+(:meth:`SceneConfig.response_rows`). The browser half is a renderer registered under the same
+``kind`` by a client module (see ``docs/protocol.md``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import attrs
+
+from igym_core.config.validators import slug
+
+if TYPE_CHECKING:
+    from cattrs import Converter
+
+__all__ = ["SceneConfig", "SceneContext", "StagerNode"]
+
+
+@attrs.frozen(kw_only=True)
+class StagerNode:
+    """Anything that may stand in an experiment's ``scenes``: a scene, or a stager element."""
+
+    kind: ClassVar[str] = "stager_node"
+
+
+@attrs.frozen(kw_only=True)
+class SceneContext:
+    """Per-participant facts a scene may use to compute its client context."""
+
+    participant_id: str
+    params: Mapping[str, str]
+    condition: str | None
+    instance: int
+    position: int
+    values: Mapping[str, Any] = attrs.field(factory=dict)
+    """Values other scenes recorded for this participant, such as ``completion_code``."""
+
+
+@attrs.frozen(kw_only=True)
+class SceneConfig(StagerNode):
+    """Base class of every scene type. Subclass it with a new ``kind`` to add one."""
+
+    kind: ClassVar[str] = "scene"
+    terminal: ClassVar[bool] = False
+    """True for scenes that end the study (the participant stays there; data is confirmed first)."""
+
+    scene_id: str = attrs.field(validator=slug)
+
+    @classmethod
+    def configure_converter(cls, converter: Converter) -> None:
+        """Register cattrs hooks for types this scene type's config uses (called once per app)."""
+
+    def client_view(self, converter: Converter, base_dir: Path) -> dict[str, Any]:
+        """What the browser receives for this scene (``scene`` in the protocol).
+
+        Called once per scene when the server starts (the result is cached). ``base_dir`` is the
+        directory of the experiment file, for files the scene names. The default is the config as
+        the converter unstructures it, tagged with ``kind``. Override to send a schema the client
+        understands rather than every attribute.
+        """
+        view = converter.unstructure(self, unstructure_as=StagerNode)
+        return dict(view)
+
+    def new_values(self, ctx: SceneContext) -> dict[str, Any]:
+        """Values drawn once per participant when they first enter this scene, and recorded.
+
+        They are kept in ``participant.values`` and passed back in ``SceneContext.values``.
+        """
+        return {}
+
+    def client_context(self, ctx: SceneContext) -> dict[str, Any]:
+        """Per-participant values sent with the scene (``context`` in the protocol)."""
+        return {}
+
+    def validate_response(self, answers: Mapping[str, Any]) -> dict[str, str]:
+        """Check submitted answers; return ``{field: message}`` for each problem (empty when valid).
+
+        The default accepts only an empty submission (a scene with nothing to answer).
+        """
+        if answers:
+            return {key: "This scene takes no answers." for key in answers}
+        return {}
+
+    def response_rows(self, answers: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Long-format rows for valid answers: one ``{"question_id", "value"}`` per answer."""
+        return [{"question_id": key, "value": value} for key, value in answers.items()]

@@ -1,0 +1,1 @@
+"""The Litestar app: participant page, WebSocket, health, static files."""

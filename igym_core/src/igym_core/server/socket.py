@@ -1,0 +1,151 @@
+"""The participant WebSocket: binary msgpack frames in, typed calls on the study, replies out."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import structlog
+from litestar import WebSocket, websocket
+from litestar.exceptions import WebSocketDisconnect
+
+from igym_core.errors import ProtocolError
+from igym_core.protocol.messages import (
+    PROTOCOL_VERSION,
+    Draft,
+    Hello,
+    Ping,
+    Submit,
+    decode_client_message,
+    encode,
+)
+from igym_core.session.study import Connection, Study
+
+__all__ = ["participant_socket"]
+
+log = structlog.get_logger(__name__)
+
+CLOSE_POLICY = 1008
+CLOSE_TOO_BIG = 1009
+
+
+def _error(code: str, message: str, seq: int | None = None) -> dict[str, Any]:
+    return {"type": "error", "code": code, "message": message, "seq": seq}
+
+
+@websocket("/ws")
+async def participant_socket(socket: WebSocket) -> None:
+    study: Study = socket.app.state.study
+    settings = socket.app.state.settings
+    await socket.accept()
+    closed = asyncio.Event()
+
+    async def send(message: dict[str, Any]) -> None:
+        if not closed.is_set():
+            await socket.send_bytes(encode(message))
+
+    async def close(code: int, reason: str) -> None:
+        if not closed.is_set():
+            closed.set()
+            await socket.close(code=code, reason=reason)
+
+    connection = study.open_connection(send, close)
+    with structlog.contextvars.bound_contextvars(connection=connection.id):
+        try:
+            await _serve(socket, study, connection, settings, closed)
+        except (WebSocketDisconnect, ConnectionError):
+            pass
+        except Exception:
+            log.exception("socket_failed")
+            await _quietly(close(1011, "internal error"))
+        finally:
+            study.disconnected(connection)
+
+
+async def _serve(
+    socket: WebSocket, study: Study, connection: Connection, settings: Any, closed: asyncio.Event
+) -> None:
+    participant = None
+    limit = settings.max_message_bytes
+    while not closed.is_set():
+        if participant is None:
+            try:
+                event = await asyncio.wait_for(socket.receive(), settings.hello_timeout_ms / 1000)
+            except TimeoutError:
+                await connection.send(_error("hello_required", "Send 'hello' first."))
+                await connection.close(CLOSE_POLICY, "no hello")
+                return
+        else:
+            event = await socket.receive()
+        if event["type"] == "websocket.disconnect":
+            return
+        frame = event.get("bytes")
+        if frame is None:
+            await connection.send(
+                _error("bad_frame", "Text frames are not accepted: send binary msgpack frames.")
+            )
+            log.warning("message_rejected", code="bad_frame", reason="text frame")
+            continue
+        if len(frame) > limit:
+            await connection.send(_error("too_large", f"Frames are limited to {limit} bytes."))
+            log.warning("message_rejected", code="too_large", size=len(frame))
+            await connection.close(CLOSE_TOO_BIG, "message too big")
+            return
+        try:
+            message = decode_client_message(frame)
+        except ProtocolError as exc:
+            log.warning("message_rejected", code=exc.code, reason=str(exc))
+            await connection.send(_error(exc.code, str(exc)))
+            continue
+        if participant is None:
+            if not isinstance(message, Hello):
+                await connection.send(_error("hello_required", "The first message must be 'hello'."))
+                await connection.close(CLOSE_POLICY, "hello required")
+                return
+            if message.protocol != PROTOCOL_VERSION:
+                await connection.send(
+                    _error(
+                        "protocol_version",
+                        f"This server speaks protocol {PROTOCOL_VERSION}; the page sent "
+                        f"{message.protocol}. Reload the page.",
+                    )
+                )
+                await connection.close(CLOSE_POLICY, "protocol version")
+                return
+            participant = await study.hello(connection, message)
+            structlog.contextvars.bind_contextvars(participant_id=participant.participant_id)
+            continue
+        owner = study.owner(connection)
+        if owner is None:  # another tab took over; this socket is being closed
+            return
+        try:
+            for reply in await _dispatch(study, owner, message):
+                await connection.send(reply)
+        except ProtocolError as exc:
+            await connection.send(_error(exc.code, str(exc), getattr(message, "seq", None)))
+        except Exception:
+            log.exception("message_failed", type=message.type)
+            await connection.send(
+                _error("internal", "The server could not handle that message.", getattr(message, "seq", None))
+            )
+
+
+async def _dispatch(study: Study, participant: Any, message: Any) -> list[dict[str, Any]]:
+    if isinstance(message, Submit):
+        return await study.submit(participant, message)
+    if isinstance(message, Draft):
+        return [study.draft(participant, message)]
+    if isinstance(message, Ping):
+        import time
+
+        return [{"type": "pong", "seq": message.seq, "t": message.t, "server_time": time.time() * 1000}]
+    if isinstance(message, Hello):
+        raise ProtocolError("bad_message", "'hello' was already received on this connection.")
+    raise ProtocolError("unknown_type", f"{message.type!r} is not handled here")
+
+
+async def _quietly(awaitable: Any) -> None:
+    try:
+        await awaitable
+    except Exception:
+        pass

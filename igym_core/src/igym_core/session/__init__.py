@@ -1,0 +1,1 @@
+"""Participants: identity, their sequence of scenes, and where they are in it."""

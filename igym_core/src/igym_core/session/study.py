@@ -1,0 +1,317 @@
+"""The study service: participants joining, resuming, answering and finishing.
+
+Transport-free: the WebSocket handler turns frames into calls here and sends what comes back, so
+the rules of the study live in one place and are tested without a browser.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+import cattrs
+import structlog
+
+from igym_core.config.experiment import Experiment
+from igym_core.data.recorder import Recorder
+from igym_core.plugins.manager import IgymPluginManager
+from igym_core.protocol.messages import PROTOCOL_VERSION, Draft, Hello, Submit
+from igym_core.scenes.interface import SceneConfig, SceneContext
+from igym_core.scenes.stager import expand_sequence, iter_scenes
+from igym_core.session.conditions import ConditionLedger
+from igym_core.session.participant import Participant
+
+__all__ = ["Connection", "Study"]
+
+log = structlog.get_logger(__name__)
+
+Reply = dict[str, Any]
+
+
+@attrs.define(eq=False)
+class Connection:
+    """One open socket, as the study sees it."""
+
+    id: int
+    send: Callable[[Reply], Awaitable[None]]
+    close: Callable[[int, str], Awaitable[None]]
+    participant_id: str | None = None
+
+
+class Study:
+    """Owns the experiment's participants for the life of the app."""
+
+    def __init__(
+        self,
+        *,
+        experiment: Experiment,
+        base_dir: Path,
+        plugins: IgymPluginManager,
+        converter: cattrs.Converter,
+        recorder: Recorder,
+    ) -> None:
+        self.experiment = experiment
+        self.base_dir = base_dir
+        self.plugins = plugins
+        self.converter = converter
+        self.recorder = recorder
+        self.ledger = ConditionLedger(experiment.conditions, seed=experiment.seed)
+        self.by_token: dict[str, Participant] = {}
+        self.by_id: dict[str, Participant] = {}
+        self.connections: dict[int, Connection] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._next_connection = 0
+        # Client views are computed once, up front: a missing body_file fails at start, not mid-study.
+        self._views: dict[int, dict[str, Any]] = {
+            id(scene): scene.client_view(converter, base_dir)
+            for scene, _path in iter_scenes(experiment.scenes)
+        }
+
+    # --- connections --------------------------------------------------------------------------
+    def open_connection(
+        self, send: Callable[[Reply], Awaitable[None]], close: Callable[[int, str], Awaitable[None]]
+    ) -> Connection:
+        self._next_connection += 1
+        connection = Connection(self._next_connection, send, close)
+        self.connections[connection.id] = connection
+        return connection
+
+    async def hello(self, connection: Connection, message: Hello) -> Participant:
+        known = self.by_token.get(message.token) if message.token else None
+        if message.token and known is None:
+            log.info("token_unknown", detail="a browser presented a token this server did not issue")
+        identity = self.plugins.resolve_participant(token=message.token, params=message.params, known=known)
+        participant = self.by_id.get(identity.resume_id) if identity.resume_id else None
+        if participant is None:
+            participant = self._join(message.params)
+            resumed = False
+        else:
+            resumed = True
+            await self._take_over(participant, connection)
+        participant.connection_id = connection.id
+        connection.participant_id = participant.participant_id
+        if resumed:
+            self._event(participant, "resumed")
+        await connection.send(
+            {
+                "type": "welcome",
+                "protocol": PROTOCOL_VERSION,
+                "token": participant.token,
+                "participant_id": participant.participant_id,
+                "resumed": resumed,
+            }
+        )
+        await connection.send(self.scene_message(participant))
+        return participant
+
+    async def _take_over(self, participant: Participant, connection: Connection) -> None:
+        old = self.connections.get(participant.connection_id or -1)
+        if old is None or old is connection:
+            return
+        self._event(participant, "superseded", old_connection=old.id, new_connection=connection.id)
+        self.plugins.notify_participant_left(participant, "superseded")
+        old.participant_id = None
+        try:
+            await old.send(
+                {
+                    "type": "superseded",
+                    "message": "This study is now open in another tab or window, so this page has "
+                    "stopped. Continue in the other one, or continue here to move the study back to "
+                    "this page.",
+                }
+            )
+            await old.close(4001, "superseded")
+        except Exception:  # the old socket may already be half-closed; the takeover stands
+            log.debug("superseded_close_failed", connection=old.id)
+
+    def disconnected(self, connection: Connection) -> None:
+        self.connections.pop(connection.id, None)
+        participant = self.by_id.get(connection.participant_id or "")
+        if participant is None or participant.connection_id != connection.id:
+            return
+        participant.connection_id = None
+        self._event(participant, "disconnected")
+        if not participant.finished:
+            self.plugins.notify_participant_left(participant, "disconnected")
+
+    def owner(self, connection: Connection) -> Participant | None:
+        """The participant this connection speaks for, or None if another tab took over."""
+        participant = self.by_id.get(connection.participant_id or "")
+        if participant is None or participant.connection_id != connection.id:
+            return None
+        return participant
+
+    # --- joining ------------------------------------------------------------------------------
+    def _join(self, params: Mapping[str, str]) -> Participant:
+        participant = Participant(
+            participant_id=f"p-{secrets.token_hex(6)}",
+            token=secrets.token_urlsafe(32),
+            params=dict(params),
+        )
+        self.by_token[participant.token] = participant
+        self.by_id[participant.participant_id] = participant
+        self._event(participant, "joined", recruitment_ids=participant.recruitment_ids)
+        if self.experiment.conditions:
+            condition = self.plugins.resolve_condition(
+                participant=participant, experiment=self.experiment, ledger=self.ledger
+            )
+            self.ledger.record(condition)
+            participant.condition = condition
+            self._event(participant, "condition_assigned", condition=condition)
+        participant.slots, participant.draws = expand_sequence(
+            self.experiment.scenes,
+            participant_id=participant.participant_id,
+            condition=participant.condition,
+            experiment_seed=self.experiment.seed,
+        )
+        self._event(
+            participant,
+            "sequence_drawn",
+            sequence=[{"scene_id": s.scene.scene_id, "instance": s.instance} for s in participant.slots],
+            draws=participant.draws,
+            seed=self.experiment.seed,
+        )
+        log.info("participant_joined", participant_id=participant.participant_id, condition=participant.condition)
+        self.plugins.notify_participant_joined(participant)
+        self._enter(participant)
+        return participant
+
+    def _context(self, participant: Participant) -> SceneContext:
+        return SceneContext(
+            participant_id=participant.participant_id,
+            params=participant.params,
+            condition=participant.condition,
+            instance=participant.slot.instance,
+            position=participant.position,
+            values=participant.values,
+        )
+
+    def _enter(self, participant: Participant) -> None:
+        participant.entered_at = time.time()
+        slot = participant.slot
+        drawn = slot.scene.new_values(self._context(participant))
+        participant.values.update(drawn)
+        self._event(participant, "scene_entered", **({"values": drawn} if drawn else {}))
+        self.plugins.notify_scene_activated(participant, slot.scene, slot.instance)
+        if slot.scene.terminal:
+            participant.finished = True
+            self._event(participant, "finished", values=participant.values)
+            log.info("participant_finished", participant_id=participant.participant_id)
+
+    # --- messages -----------------------------------------------------------------------------
+    def scene_message(self, participant: Participant) -> Reply:
+        slot = participant.slot
+        return {
+            "type": "scene",
+            "position": participant.position,
+            "total": len(participant.slots),
+            "instance": slot.instance,
+            "scene": self._views[id(slot.scene)],
+            "draft": participant.drafts.get(participant.position, {}),
+            "context": slot.scene.client_context(self._context(participant)),
+        }
+
+    def draft(self, participant: Participant, message: Draft) -> Reply:
+        if message.position != participant.position or participant.finished:
+            return _stale(message.seq, participant.position)
+        participant.drafts[participant.position] = dict(message.answers)
+        return {"type": "ack", "seq": message.seq}
+
+    async def submit(self, participant: Participant, message: Submit) -> list[Reply]:
+        lock = self._locks.setdefault(participant.participant_id, asyncio.Lock())
+        async with lock:
+            if message.position != participant.position or participant.finished:
+                return [_stale(message.seq, participant.position)]
+            slot = participant.slot
+            errors = slot.scene.validate_response(message.answers)
+            if errors:
+                self._event(participant, "submission_rejected", errors=errors)
+                return [
+                    {
+                        "type": "rejected",
+                        "seq": message.seq,
+                        "position": message.position,
+                        "errors": errors,
+                        "message": "Please check the highlighted answers.",
+                    }
+                ]
+            submitted_at = time.time()
+            for row in slot.scene.response_rows(message.answers):
+                self.recorder.write(
+                    "responses",
+                    {
+                        **self._who(participant),
+                        "scene_id": slot.scene.scene_id,
+                        "scene_kind": slot.scene.kind,
+                        "instance": slot.instance,
+                        "position": participant.position,
+                        **row,
+                        "entered_at": _iso(participant.entered_at),
+                        "submitted_at": _iso(submitted_at),
+                        "rt_ms": round((submitted_at - participant.entered_at) * 1000),
+                    },
+                )
+            self._event(participant, "scene_left")
+            participant.drafts.pop(participant.position, None)
+            participant.position += 1
+            self._enter(participant)
+            if participant.finished:
+                # The end scene may redirect at once: only say so once every record is on disk.
+                await self.recorder.flush(durable=True)
+                self.plugins.notify_participant_finished(participant)
+            else:
+                await self.recorder.flush()
+            return [{"type": "ack", "seq": message.seq}, self.scene_message(participant)]
+
+    # --- records ------------------------------------------------------------------------------
+    def _who(self, participant: Participant) -> dict[str, Any]:
+        return {
+            "participant_id": participant.participant_id,
+            "condition": participant.condition,
+            "params": participant.params,
+        }
+
+    def _event(self, participant: Participant, event: str, **detail: Any) -> None:
+        slot = participant.slots[participant.position] if participant.slots else None
+        self.recorder.write(
+            "sessions",
+            {
+                **self._who(participant),
+                "event": event,
+                "position": participant.position if slot else None,
+                "scene_id": slot.scene.scene_id if slot else None,
+                "instance": slot.instance if slot else None,
+                "detail": detail,
+            },
+        )
+
+    def summary(self) -> dict[str, Any]:
+        active = sum(1 for p in self.by_id.values() if p.connection_id is not None)
+        return {
+            "participants": len(self.by_id),
+            "connected": active,
+            "finished": sum(1 for p in self.by_id.values() if p.finished),
+            "conditions": dict(self.ledger.counts),
+        }
+
+
+def _stale(seq: int, position: int) -> Reply:
+    return {
+        "type": "error",
+        "code": "stale_position",
+        "message": f"That message is for another scene; the current scene is at position {position}.",
+        "seq": seq,
+    }
+
+
+def _iso(timestamp: float) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+

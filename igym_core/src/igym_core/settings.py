@@ -1,0 +1,81 @@
+"""Process settings: read once at the entry point (CLI flags, then ``IGYM_*`` environment variables)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+import attrs
+
+from igym_core.errors import ConfigError
+
+__all__ = ["Settings"]
+
+
+def _split(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+def _flag(value: str) -> bool:
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+@attrs.frozen(kw_only=True)
+class Settings:
+    """How this server process runs (not what the experiment is).
+
+    Environment variables: ``IGYM_DATA_DIR``, ``IGYM_HOST``, ``IGYM_PORT``, ``IGYM_LOG_FORMAT``
+    (``console`` or ``json``), ``IGYM_LOG_LEVEL``, ``IGYM_BLOCKED_PLUGINS`` (comma-separated),
+    ``IGYM_DISABLE_PLUGIN_AUTOLOAD``, ``IGYM_MAX_MESSAGE_BYTES``, ``IGYM_STRICT_PLUGINS``.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    data_dir: Path = attrs.field(default=Path("data"), converter=Path)
+    log_format: Literal["console", "json", "auto"] = "auto"
+    log_level: str = "info"
+    blocked_plugins: tuple[str, ...] = ()
+    autoload_plugins: bool = True
+    extra_plugins: tuple[object, ...] = ()
+    strict_plugins: bool = False
+    max_message_bytes: int = 64 * 1024
+    flush_interval_ms: int = 500
+    hello_timeout_ms: int = 10_000
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        """Settings from ``IGYM_*`` variables; ``overrides`` (CLI flags) win over the environment."""
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        try:
+            if "IGYM_DATA_DIR" in env:
+                values["data_dir"] = Path(env["IGYM_DATA_DIR"])
+            if "IGYM_HOST" in env:
+                values["host"] = env["IGYM_HOST"]
+            if "IGYM_PORT" in env:
+                values["port"] = int(env["IGYM_PORT"])
+            if "IGYM_LOG_FORMAT" in env:
+                values["log_format"] = env["IGYM_LOG_FORMAT"]
+            if "IGYM_LOG_LEVEL" in env:
+                values["log_level"] = env["IGYM_LOG_LEVEL"]
+            if "IGYM_BLOCKED_PLUGINS" in env:
+                values["blocked_plugins"] = _split(env["IGYM_BLOCKED_PLUGINS"])
+            if _flag(env.get("IGYM_DISABLE_PLUGIN_AUTOLOAD", "")):
+                values["autoload_plugins"] = False
+            if "IGYM_MAX_MESSAGE_BYTES" in env:
+                values["max_message_bytes"] = int(env["IGYM_MAX_MESSAGE_BYTES"])
+            if _flag(env.get("IGYM_STRICT_PLUGINS", "")):
+                values["strict_plugins"] = True
+        except ValueError as exc:
+            raise ConfigError(
+                f"an IGYM_* environment variable has an invalid value: {exc}", title="Bad settings"
+            ) from exc
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if values.get("log_format", "auto") not in ("console", "json", "auto"):
+            raise ConfigError(
+                f"log format must be 'console', 'json' or 'auto'; got {values['log_format']!r}.",
+                title="Bad settings",
+            )
+        return cls(**values)  # type: ignore[arg-type]
