@@ -22,6 +22,7 @@ def _settings(args: argparse.Namespace):  # noqa: ANN202 - Settings, imported la
         data_dir=Path(args.data_dir) if getattr(args, "data_dir", None) else None,
         log_format=getattr(args, "log_format", None),
         blocked_plugins=tuple(args.block) if getattr(args, "block", None) else None,
+        extra_plugins=tuple(args.plugin) if getattr(args, "plugin", None) else None,
     )
 
 
@@ -110,6 +111,8 @@ def cmd_plugins(args: argparse.Namespace) -> int:
             sys.stdout.write("    (registers nothing; hooks only)\n")
         for category, kinds in sorted(info.registers.items()):
             sys.stdout.write(f"    {category}: {', '.join(kinds)}\n")
+    for name in plugins.blocked_names():
+        sys.stdout.write(f"{name}  (blocked)\n")
     return 0
 
 
@@ -119,6 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     def common(p: argparse.ArgumentParser) -> None:
         p.add_argument("--block", action="append", metavar="PLUGIN", help="do not load this plugin")
+        p.add_argument(
+            "--plugin", action="append", metavar="MODULE", help="also load this module as a plugin"
+        )
 
     run = sub.add_parser("run", help="serve an experiment")
     run.add_argument("experiment", help="module:attribute, path/to/file.py:attribute, or a .toml/.json file")

@@ -28,7 +28,8 @@ class Settings:
 
     Environment variables: ``IGYM_DATA_DIR``, ``IGYM_HOST``, ``IGYM_PORT``, ``IGYM_LOG_FORMAT``
     (``console`` or ``json``), ``IGYM_LOG_LEVEL``, ``IGYM_BLOCKED_PLUGINS`` (comma-separated),
-    ``IGYM_DISABLE_PLUGIN_AUTOLOAD``, ``IGYM_MAX_MESSAGE_BYTES``, ``IGYM_STRICT_PLUGINS``.
+    ``IGYM_DISABLE_PLUGIN_AUTOLOAD``, ``IGYM_PLUGINS`` (comma-separated modules to load as plugins,
+    in addition to installed ones), ``IGYM_MAX_MESSAGE_BYTES``, ``IGYM_STRICT_PLUGINS``.
     """
 
     host: str = "127.0.0.1"
@@ -64,6 +65,8 @@ class Settings:
                 values["blocked_plugins"] = _split(env["IGYM_BLOCKED_PLUGINS"])
             if _flag(env.get("IGYM_DISABLE_PLUGIN_AUTOLOAD", "")):
                 values["autoload_plugins"] = False
+            if "IGYM_PLUGINS" in env:
+                values["extra_plugins"] = _split(env["IGYM_PLUGINS"])
             if "IGYM_MAX_MESSAGE_BYTES" in env:
                 values["max_message_bytes"] = int(env["IGYM_MAX_MESSAGE_BYTES"])
             if _flag(env.get("IGYM_STRICT_PLUGINS", "")):

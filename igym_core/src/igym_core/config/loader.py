@@ -132,7 +132,17 @@ def _from_python(target: str, converter: cattrs.Converter) -> LoadedExperiment:
 def _where(exc: BaseException) -> str:
     """The exception and the line of the experiment's own code that raised it."""
     frames = traceback.extract_tb(exc.__traceback__)
-    own = [f for f in frames if "site-packages" not in f.filename and "/igym_core/" not in f.filename]
-    frame = own[-1] if own else (frames[-1] if frames else None)
-    location = f"{frame.filename}:{frame.lineno}: " if frame else ""
-    return f"{location}{type(exc).__name__}: {exc}"
+    own = [
+        f
+        for f in frames
+        if not f.filename.startswith("<")
+        and "site-packages" not in f.filename
+        and "/igym_core/" not in f.filename
+        and "importlib" not in f.filename
+    ]
+    message = str(exc) if isinstance(exc, ValueError | TypeError) else f"{type(exc).__name__}: {exc}"
+    if not own:
+        return message
+    frame = own[-1]
+    code = f"\n    {frame.line}" if frame.line else ""
+    return f"{frame.filename}:{frame.lineno}{code}\n  {message}"

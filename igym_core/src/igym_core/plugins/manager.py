@@ -89,7 +89,10 @@ class IgymPluginManager:
         return self.pm.is_blocked(name)
 
     def plugin_names(self) -> list[str]:
-        return [name for name, _ in self.pm.list_name_plugin()]
+        return [name for name, plugin in self.pm.list_name_plugin() if plugin is not None]
+
+    def blocked_names(self) -> list[str]:
+        return [name for name, plugin in self.pm.list_name_plugin() if plugin is None]
 
     def plugin_info(self) -> list[PluginInfo]:
         dists = {id(plugin): dist for plugin, dist in self.pm.list_plugin_distinfo()}
@@ -102,6 +105,8 @@ class IgymPluginManager:
             provided.setdefault(provider, {})["client_assets"] = assets
         infos = []
         for name, plugin in self.pm.list_name_plugin():
+            if plugin is None:  # blocked
+                continue
             dist = dists.get(id(plugin))
             infos.append(
                 PluginInfo(
@@ -265,6 +270,8 @@ def _light_info(manager: IgymPluginManager) -> list[PluginInfo]:
     dists = {id(plugin): dist for plugin, dist in manager.pm.list_plugin_distinfo()}
     out = []
     for name, plugin in manager.pm.list_name_plugin():
+        if plugin is None:  # blocked
+            continue
         dist = dists.get(id(plugin))
         out.append(
             PluginInfo(

@@ -1,0 +1,57 @@
+# igym: the two commands of the README's quick start are `make demo` and `make test`.
+# Every target installs what it needs, so both work on a fresh Debian machine with Python 3.11,
+# node/npm and root (for apt-get).
+
+SHELL := /bin/bash
+export UV_PYTHON_DOWNLOADS := never
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+PORT ?= 8000
+DEMO ?= igym_core.examples.survey_study:experiment
+CLIENT := igym_core/src/igym_core/client/igym.js
+FRONTEND_SRC := $(shell find frontend/src -type f 2>/dev/null) frontend/build.mjs frontend/package.json frontend/tsconfig.json
+
+.PHONY: demo test build setup python frontend chromium lint clean
+
+demo: setup ## serve the example study at http://127.0.0.1:$(PORT)/
+	@echo "Serving: $(UV) run igym run $(DEMO) --port $(PORT)"
+	$(UV) run igym run $(DEMO) --port $(PORT)
+
+test: setup chromium ## run the whole test suite (unit, protocol, browser)
+	$(UV) run pytest
+
+build: frontend ## build the browser client
+
+setup: python frontend
+
+python: .make/uv .make/python
+
+.make/uv:
+	@mkdir -p .make
+	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+	@touch $@
+
+.make/python: .make/uv uv.lock pyproject.toml igym_core/pyproject.toml
+	$(UV) sync --frozen
+	@touch $@
+
+frontend: $(CLIENT)
+
+frontend/node_modules/.package-lock.json: frontend/package-lock.json
+	cd frontend && npm ci --no-audit --no-fund
+
+$(CLIENT): frontend/node_modules/.package-lock.json $(FRONTEND_SRC)
+	cd frontend && npm run build
+
+chromium: ## Debian's Chromium, for the browser tests
+	@if [ ! -x /usr/bin/chromium ]; then \
+		echo "Installing Debian's chromium (needs root)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	fi
+
+lint:
+	$(UV) run ruff check .
+	cd frontend && npm run typecheck
+
+clean:
+	rm -rf .make igym_core/src/igym_core/client frontend/node_modules

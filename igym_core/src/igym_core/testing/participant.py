@@ -1,0 +1,108 @@
+"""A participant scripted over the WebSocket, for tests of the server and of plugins."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import msgpack
+
+__all__ = ["ScriptedParticipant"]
+
+
+class ScriptedParticipant:
+    """Speaks the participant protocol through Litestar's test client.
+
+    >>> with ScriptedParticipant(client, params={"PROLIFIC_PID": "abc"}) as p:   # doctest: +SKIP
+    ...     p.submit({"agree": True})
+    ...     assert p.scene["scene"]["kind"] == "static"
+    """
+
+    def __init__(self, client: Any, *, params: Mapping[str, str] | None = None, token: str | None = None) -> None:
+        self.client = client
+        self.params = dict(params or {})
+        self.token = token
+        self.participant_id: str | None = None
+        self.scene: dict[str, Any] = {}
+        self.welcome: dict[str, Any] = {}
+        self._ws: Any = None
+        self._cm: Any = None
+        self._seq = 0
+
+    # --- connection ---------------------------------------------------------------------------
+    def connect(self) -> ScriptedParticipant:
+        self._cm = self.client.websocket_connect("/ws")
+        self._ws = self._cm.__enter__()
+        self.send({"type": "hello", "protocol": 1, "token": self.token, "params": self.params})
+        self.welcome = self.receive_type("welcome")
+        self.token = self.welcome["token"]
+        self.participant_id = self.welcome["participant_id"]
+        self.scene = self.receive_type("scene")
+        return self
+
+    def close(self) -> None:
+        if self._cm is not None:
+            try:
+                self._cm.__exit__(None, None, None)
+            except Exception:  # already closed by the server
+                pass
+            self._cm = self._ws = None
+
+    def __enter__(self) -> ScriptedParticipant:
+        return self.connect()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- frames -------------------------------------------------------------------------------
+    def send(self, message: Mapping[str, Any]) -> None:
+        self._ws.send_bytes(msgpack.packb(dict(message), use_bin_type=True))
+
+    def send_raw(self, frame: bytes | str) -> None:
+        if isinstance(frame, str):
+            self._ws.send_text(frame)
+        else:
+            self._ws.send_bytes(frame)
+
+    def receive(self) -> dict[str, Any]:
+        return msgpack.unpackb(self._ws.receive_bytes(), raw=False)
+
+    def receive_type(self, *types: str) -> dict[str, Any]:
+        """The next message, which must be of one of ``types`` (an ``error`` raises AssertionError)."""
+        message = self.receive()
+        if message.get("type") not in types:
+            raise AssertionError(f"expected a message of type {types}, got {message!r}")
+        return message
+
+    def next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    # --- actions ------------------------------------------------------------------------------
+    @property
+    def position(self) -> int:
+        return int(self.scene["position"])
+
+    @property
+    def kind(self) -> str:
+        return str(self.scene["scene"]["kind"])
+
+    def submit(self, answers: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Submit answers for the current scene. Returns the next ``scene``, or the ``rejected`` reply."""
+        seq = self.next_seq()
+        self.send({"type": "submit", "seq": seq, "position": self.position, "answers": dict(answers or {})})
+        reply = self.receive_type("ack", "rejected", "error")
+        if reply["type"] != "ack":
+            return reply
+        self.scene = self.receive_type("scene")
+        return self.scene
+
+    def draft(self, answers: Mapping[str, Any]) -> dict[str, Any]:
+        seq = self.next_seq()
+        self.send({"type": "draft", "seq": seq, "position": self.position, "answers": dict(answers)})
+        return self.receive_type("ack", "error")
+
+    def ping(self) -> dict[str, Any]:
+        seq = self.next_seq()
+        self.send({"type": "ping", "seq": seq, "t": 1.0})
+        return self.receive_type("pong")
