@@ -12,7 +12,7 @@ import asyncio
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -85,6 +85,19 @@ class JsonlSink(DataSink):
             while view:
                 written = os.write(fd, view)
                 view = view[written:]
+
+    def read(self, record_type: str) -> Iterator[dict[str, Any]]:
+        path = self.path_for(record_type)
+        if not path.exists():
+            return
+        with path.open("rb") as handle:
+            for line in handle:
+                if not line.endswith(b"\n"):
+                    break  # a torn last line from a crash: everything before it is intact
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError:
+                    continue
 
     async def flush(self, *, durable: bool = False) -> None:
         async with self._lock:

@@ -9,7 +9,7 @@ path.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -51,6 +51,13 @@ class DataSink(ABC):
     @abstractmethod
     async def flush(self, *, durable: bool = False) -> None:
         """Hand every buffered record to the operating system (and to the disk if ``durable``)."""
+
+    def read(self, record_type: str) -> Iterator[dict[str, Any]] | None:
+        """Records of one type stored by earlier runs, oldest first; ``None`` if this sink cannot read.
+
+        The server uses it at start to restore participants' progress after a restart.
+        """
+        return None
 
     @abstractmethod
     async def close(self) -> None:

@@ -90,6 +90,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         _write_snapshot(data_dir, run_id, loaded, plugins, converter, settings)
+        for sink in sinks:
+            events = sink.read("sessions")
+            if events is not None:
+                study.restore(events)
+                break
         log.info(
             "study_started",
             experiment_id=exp.experiment_id,

@@ -7,9 +7,10 @@ the rules of the study live in one place and are tested without a browser.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,7 @@ class Study:
         self.recorder = recorder
         self.ledger = ConditionLedger(experiment.conditions, seed=experiment.seed)
         self.by_token: dict[str, Participant] = {}
+        self.by_token_hash: dict[str, Participant] = {}
         self.by_id: dict[str, Participant] = {}
         self.connections: dict[int, Connection] = {}
         self._locks: dict[str, asyncio.Lock] = {}
@@ -82,7 +84,9 @@ class Study:
         return connection
 
     async def hello(self, connection: Connection, message: Hello) -> Participant:
-        known = self.by_token.get(message.token) if message.token else None
+        known = None
+        if message.token:
+            known = self.by_token.get(message.token) or self.by_token_hash.get(_token_hash(message.token))
         if message.token and known is None:
             log.info("token_unknown", detail="a browser presented a token this server did not issue")
         identity = self.plugins.resolve_participant(token=message.token, params=message.params, known=known)
@@ -92,6 +96,9 @@ class Study:
             resumed = False
         else:
             resumed = True
+            if participant.token != message.token and message.token:  # restored after a restart
+                participant.token = message.token
+                self.by_token[message.token] = participant
             await self._take_over(participant, connection)
         participant.connection_id = connection.id
         connection.participant_id = participant.participant_id
@@ -146,6 +153,71 @@ class Study:
             return None
         return participant
 
+    # --- restart ------------------------------------------------------------------------------
+    def restore(self, events: Iterable[Mapping[str, Any]]) -> int:
+        """Rebuild participants from the ``sessions`` records of earlier runs; return how many.
+
+        The scene sequence is drawn again from the seed and compared with the recorded one; a
+        participant whose sequence no longer matches (the experiment changed) is not restored and
+        starts afresh if they come back. Typed-but-unsubmitted answers are not restored.
+        """
+        restored: dict[str, Participant] = {}
+        recorded_sequence: dict[str, list[tuple[str, int]]] = {}
+        for row in events:
+            if row.get("experiment_id") != self.experiment.experiment_id:
+                continue
+            pid = row.get("participant_id")
+            event = row.get("event")
+            detail = row.get("detail") or {}
+            if event == "joined" and isinstance(pid, str) and pid not in self.by_id:
+                token_hash = detail.get("token_sha256")
+                if not token_hash:
+                    continue
+                participant = Participant(
+                    participant_id=pid, token="", params=dict(row.get("params") or {})
+                )
+                restored[pid] = participant
+                self.by_token_hash[token_hash] = participant
+                continue
+            participant = restored.get(pid or "")
+            if participant is None:
+                continue
+            if event == "condition_assigned":
+                participant.condition = detail.get("condition")
+                if participant.condition in self.experiment.conditions:
+                    self.ledger.record(participant.condition)
+            elif event == "sequence_drawn":
+                recorded_sequence[participant.participant_id] = [
+                    (item["scene_id"], item["instance"]) for item in detail.get("sequence", [])
+                ]
+            elif event == "scene_entered":
+                participant.position = int(row.get("position") or 0)
+                participant.values.update(detail.get("values") or {})
+            elif event == "finished":
+                participant.finished = True
+        count = 0
+        for pid, participant in restored.items():
+            try:
+                slots, draws = expand_sequence(
+                    self.experiment.scenes,
+                    participant_id=pid,
+                    condition=participant.condition,
+                    experiment_seed=self.experiment.seed,
+                )
+            except LookupError:
+                slots, draws = [], {}
+            if [(s.scene.scene_id, s.instance) for s in slots] != recorded_sequence.get(pid):
+                log.warning("participant_not_restored", participant_id=pid, reason="sequence changed")
+                self.by_token_hash = {h: p for h, p in self.by_token_hash.items() if p is not participant}
+                continue
+            participant.slots, participant.draws = slots, draws
+            participant.position = min(participant.position, len(slots) - 1)
+            self.by_id[pid] = participant
+            count += 1
+        if count:
+            log.info("participants_restored", count=count)
+        return count
+
     # --- joining ------------------------------------------------------------------------------
     def _join(self, params: Mapping[str, str]) -> Participant:
         participant = Participant(
@@ -155,7 +227,13 @@ class Study:
         )
         self.by_token[participant.token] = participant
         self.by_id[participant.participant_id] = participant
-        self._event(participant, "joined", recruitment_ids=participant.recruitment_ids)
+        # The token's hash (not the token) lets a restarted server recognise the participant.
+        self._event(
+            participant,
+            "joined",
+            recruitment_ids=participant.recruitment_ids,
+            token_sha256=_token_hash(participant.token),
+        )
         if self.experiment.conditions:
             condition = self.plugins.resolve_condition(
                 participant=participant, experiment=self.experiment, ledger=self.ledger
@@ -298,6 +376,10 @@ class Study:
             "finished": sum(1 for p in self.by_id.values() if p.finished),
             "conditions": dict(self.ledger.counts),
         }
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 def _stale(seq: int, position: int) -> Reply:
