@@ -276,11 +276,12 @@ export class App {
         "section",
         { class: "igym-panel igym-panel--superseded", "aria-labelledby": "igym-superseded-title" },
         h("h1", { id: "igym-superseded-title", tabindex: -1 }, "Study open in another window"),
-        h("p", { class: "igym-superseded-message" }, message),
         h(
           "p",
-          { class: "igym-muted" },
-          "You can continue here instead; the other window will then stop.",
+          { class: "igym-superseded-message" },
+          message ||
+            "This study is now open in another tab or window, so this page has stopped. " +
+              "You can continue here instead; the other window will then stop.",
         ),
         h("div", { class: "igym-actions" }, button),
       ),

@@ -8,7 +8,7 @@ import { PROTOCOL_VERSION } from "./types";
 
 const HEARTBEAT_MS = 10_000;
 /** Without any frame from the server for this long, the socket is presumed dead. */
-const DEAD_AFTER_MS = 35_000;
+const DEAD_AFTER_MS = 45_000;
 const BACKOFF_START_MS = 500;
 const BACKOFF_MAX_MS = 5_000;
 
@@ -58,7 +58,7 @@ export type ConnectionStatus =
   | { state: "connected" }
   /** Unexpected loss; a reconnect is scheduled. */
   | { state: "reconnecting"; attempt: number; delayMs: number }
-  /** Another tab took over (`superseded` / close 4001); no automatic reconnect. */
+  /** Another tab took over (`superseded` / close 4001); no automatic reconnect. `message` may be "". */
   | { state: "superseded"; message: string }
   /** Closed with a code that must not be retried (1008, 1009). */
   | { state: "failed"; code: number; reason: string; message: string };
@@ -219,10 +219,7 @@ export class Connection {
         this.opts.onStatus({ state: "connected" });
         break;
       case "superseded":
-        this.supersededMessage =
-          typeof msg.message === "string" && msg.message
-            ? msg.message
-            : "This study was opened in another tab or window.";
+        this.supersededMessage = typeof msg.message === "string" ? msg.message : "";
         break;
       case "error":
         this.lastError = { code: String(msg.code), message: String(msg.message ?? "") };
@@ -231,6 +228,10 @@ export class Connection {
         break;
     }
     this.opts.onMessage(msg);
+    if (msg.type === "superseded" && this.ws) {
+      // The server closes with 4001 right after; stop using this socket now.
+      this.handleClose(CLOSE_SUPERSEDED, "superseded");
+    }
   }
 
   private handleClose(code: number, reason: string): void {
@@ -240,7 +241,7 @@ export class Connection {
     if (this.supersededMessage !== null || code === CLOSE_SUPERSEDED) {
       this.opts.onStatus({
         state: "superseded",
-        message: this.supersededMessage ?? "This study was opened in another tab or window.",
+        message: this.supersededMessage ?? "",
       });
       return;
     }

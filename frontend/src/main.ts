@@ -3,8 +3,8 @@
  * `register(api)`), then connect.
  *
  * The page needs `<script id="igym-boot" type="application/json">{…}</script>` and this module.
- * The client renders into `#igym-app` when the page has one, otherwise into a new element at the
- * end of `<body>`. It adds `igym.css` (next to this module) when the page does not link it.
+ * The client renders into `#igym-root` (or `#igym-app`) when the page has one, otherwise into a
+ * new element at the end of `<body>`. It adds `igym.css` (next to this module) when the page does not link it.
  */
 
 import { App, type ClientState } from "./app";
@@ -71,9 +71,9 @@ function ensureStylesheet(): void {
 }
 
 function appContainer(): HTMLElement {
-  const existing = document.getElementById("igym-app");
+  const existing = document.getElementById("igym-root") ?? document.getElementById("igym-app");
   if (existing) return existing;
-  const el = h("div", { id: "igym-app" });
+  const el = h("div", { id: "igym-root" });
   document.body.append(el);
   return el;
 }
@@ -81,7 +81,7 @@ function appContainer(): HTMLElement {
 async function loadPlugins(modules: string[], api: ClientApi): Promise<void> {
   for (const url of modules) {
     try {
-      const mod: Record<string, unknown> = await import(/* @vite-ignore */ url);
+      const mod: Record<string, unknown> = await import(url);
       if (typeof mod.register !== "function") {
         console.error(`igym: plugin module ${url} does not export a register(api) function`);
         continue;

@@ -42,8 +42,10 @@ export function renderSelection(
   const min = q.min_selected ?? null;
   const max = q.max_selected ?? null;
   let hintEl: HTMLElement | null = null;
-  if (multiple) {
-    hintEl = hint(baseId, selectionHint(min, max));
+  const hintText = multiple ? selectionHint(min, max) : null;
+  // No hint when the prompt already says it ("… Choose all that apply.").
+  if (hintText && !String(q.prompt ?? "").toLowerCase().includes(hintText.toLowerCase().replace(/\.$/, ""))) {
+    hintEl = hint(baseId, hintText);
     toggleIdRef(fieldset, "aria-describedby", hintEl.id, true);
   }
 

@@ -49,24 +49,40 @@ export const renderScale: QuestionRenderer<ScaleQuestion> = (q, initial, onChang
   return renderLikert(q, points, initial, onChange);
 };
 
+/**
+ * Grid columns (1-based, inclusive) for the anchor label of the point in column `c`, so that
+ * anchors never overlap: each gets the columns up to halfway to its neighbours, symmetric around
+ * its point, except at the two ends, where the label is aligned to the edge of the scale.
+ */
+function anchorSpan(c: number, prev: number | null, next: number | null, n: number) {
+  const lo = prev === null ? 1 : Math.floor((prev + c) / 2) + 1;
+  const hi = next === null ? n : Math.ceil((c + next) / 2) - 1;
+  if (c === 1 && n > 1) return { from: 1, to: Math.max(1, hi), align: "start" as const };
+  if (c === n && n > 1) return { from: Math.min(n, lo), to: n, align: "end" as const };
+  const w = Math.max(0, Math.min(c - lo, hi - c));
+  return { from: c - w, to: c + w, align: "center" as const };
+}
+
 function renderLikert(q: ScaleQuestion, points: number[], initial: unknown, onChange: () => void): QuestionView {
   const baseId = questionBaseId(q);
   const { fieldset } = groupShell(q, baseId, "scale");
   fieldset.classList.add("igym-question--likert");
   const error = errorSlot(fieldset, baseId);
-  const hasAnchors = (q.labels ?? []).length > 0;
+  const n = points.length;
 
   const row = h("div", {
-    class: `igym-likert${hasAnchors ? " has-anchors" : ""}${points.length > 7 ? " is-wide" : ""}`,
-    style: { gridTemplateColumns: `repeat(${points.length}, minmax(0, 1fr))` } as Partial<CSSStyleDeclaration>,
+    class: `igym-likert${n > 7 ? " is-wide" : ""}`,
+    style: { gridTemplateColumns: `repeat(${n}, minmax(0, 1fr))` } as Partial<CSSStyleDeclaration>,
   });
   const inputs: HTMLInputElement[] = [];
   const labels: HTMLLabelElement[] = [];
   const refresh = () => inputs.forEach((input, i) => labels[i]!.classList.toggle("is-checked", input.checked));
 
+  const anchored: { column: number; text: string; inputId: string }[] = [];
   points.forEach((value, i) => {
     const inputId = `${baseId}-${i}`;
     const anchor = anchorFor(q, value);
+    if (anchor) anchored.push({ column: i + 1, text: anchor, inputId });
     const input = h("input", {
       type: "radio",
       id: inputId,
@@ -83,14 +99,32 @@ function renderLikert(q: ScaleQuestion, points: number[], initial: unknown, onCh
     });
     const label = h(
       "label",
-      { class: "igym-likert-point", for: inputId },
+      { class: "igym-likert-point", for: inputId, style: { gridColumn: String(i + 1), gridRow: "1" } as Partial<CSSStyleDeclaration> },
       input,
       h("span", { class: "igym-likert-value", "aria-hidden": "true" }, formatNumber(value)),
-      anchor ? h("span", { class: "igym-likert-anchor", "aria-hidden": "true" }, anchor) : null,
+      // Shown beside the point when the scale is laid out as a vertical list (narrow screens).
+      anchor ? h("span", { class: "igym-likert-anchor igym-likert-anchor--inline", "aria-hidden": "true" }, anchor) : null,
     );
     inputs.push(input);
     labels.push(label);
     row.append(label);
+  });
+
+  // Anchor labels in a second row, under their points (also clickable: labels of the same input).
+  anchored.forEach((a, k) => {
+    const span = anchorSpan(a.column, anchored[k - 1]?.column ?? null, anchored[k + 1]?.column ?? null, n);
+    row.append(
+      h(
+        "label",
+        {
+          class: `igym-likert-anchor igym-likert-anchor--row is-${span.align}`,
+          for: a.inputId,
+          "aria-hidden": "true",
+          style: { gridColumn: `${span.from} / ${span.to + 1}`, gridRow: "2" } as Partial<CSSStyleDeclaration>,
+        },
+        a.text,
+      ),
+    );
   });
   refresh();
   append(fieldset, row, error.el);
@@ -146,7 +180,7 @@ function renderSlider(q: ScaleQuestion, initial: unknown, onChange: () => void):
         {
           class: "igym-slider-anchor",
           style: {
-            left: `calc(var(--igym-thumb) / 2 + (100% - var(--igym-thumb)) * ${p})`,
+            left: `${p * 100}%`,
             transform: `translateX(${-p * 100}%)`,
             textAlign: p < 0.15 ? "left" : p > 0.85 ? "right" : "center",
           } as Partial<CSSStyleDeclaration>,

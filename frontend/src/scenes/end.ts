@@ -96,11 +96,16 @@ export const endScene: SceneRenderer = (ctx) => {
       { class: "igym-redirect", role: "status" },
       h("span", { class: "igym-spinner", "aria-hidden": "true" }),
       h(
-        "p",
+        "div",
         {},
-        "Returning you to the study platform… ",
-        h("a", { href: redirectUrl, class: "igym-redirect-link" }, "Continue to the study platform"),
-        " if nothing happens.",
+        h("p", { class: "igym-redirect-title" }, "Returning you to the study platform…"),
+        h(
+          "p",
+          {},
+          "If nothing happens, ",
+          h("a", { href: redirectUrl, class: "igym-redirect-link" }, "continue to the study platform"),
+          ".",
+        ),
       ),
     );
     timer = window.setTimeout(() => window.location.assign(redirectUrl), delay);
