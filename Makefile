@@ -31,7 +31,7 @@ python: .make/uv .make/python
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
 	@touch $@
 
-.make/python: .make/uv uv.lock pyproject.toml igym_core/pyproject.toml
+.make/python: .make/uv uv.lock pyproject.toml igym_core/pyproject.toml $(wildcard plugins/*/pyproject.toml)
 	$(UV) sync --frozen
 	@touch $@
 
