@@ -146,3 +146,15 @@ def shots(request: pytest.FixtureRequest) -> Callable[[Any, str], Path]:
         return path
 
     return shot
+
+
+@pytest.fixture
+def client_page(live_server: Callable[..., LiveServer], new_page: Callable[..., Any]) -> Any:
+    """A page with the client loaded (the example study's first scene shown)."""
+    from playwright.sync_api import expect
+
+    server = live_server("igym_core.examples.survey_study:experiment")
+    page = new_page()
+    page.goto(f"{server.url}/?PROLIFIC_PID=parity")
+    expect(page.locator("#igym-main")).to_have_attribute("data-scene-kind", "start")
+    return page

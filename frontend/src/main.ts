@@ -15,6 +15,7 @@ import { startScene } from "./scenes/start";
 import { staticScene } from "./scenes/static";
 import { surveyScene } from "./scenes/survey";
 import { PROTOCOL_VERSION, type BootData } from "./types";
+import { validateQuestion } from "./validation";
 
 export type { ClientApi, SceneContext, SceneRenderer, SubmitResult } from "./registry";
 export type { ClientState } from "./app";
@@ -22,6 +23,8 @@ export type { ClientState } from "./app";
 /** `window.igym`: the plugin API plus live state, for debugging and browser tests. */
 export interface IgymGlobal extends ClientApi {
   state: ClientState;
+  /** The browser's answer check, exactly as the survey uses it (the server runs the same rules). */
+  validateQuestion: typeof validateQuestion;
 }
 
 declare global {
@@ -123,7 +126,7 @@ async function boot(): Promise<void> {
   }
 
   const app = new App(data, container);
-  window.igym = Object.assign(api, { state: app.state });
+  window.igym = Object.assign(api, { state: app.state, validateQuestion });
   await loadPlugins(data.modules, api);
   app.start();
 }

@@ -27,6 +27,12 @@ __all__ = [
 ]
 
 
+#: What JavaScript's ``String.prototype.trim`` removes (white space and line terminators). Python's
+#: ``str.strip()`` also removes U+001C..U+001F and U+0085, so the server strips exactly this set to
+#: judge text the way the browser does.
+TRIMMED = "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+
+
 @attrs.frozen(kw_only=True)
 class Question:
     """Base of the question types; select one by ``kind``."""
@@ -150,7 +156,7 @@ class TextQuestion(Question):
             value = ""
         if not isinstance(value, str):
             return "Expected text."
-        length = len(value.strip())
+        length = len(value.strip(TRIMMED))
         if length == 0:
             return "Please answer this question." if self.required else None
         if length < self.min_length:
