@@ -13,7 +13,7 @@ from igym_core.errors import IgymError
 __all__ = ["main"]
 
 
-def _settings(args: argparse.Namespace):  # noqa: ANN202 - Settings, imported lazily
+def _settings(args: argparse.Namespace):
     from igym_core.settings import Settings
 
     return Settings.from_env(
@@ -26,7 +26,7 @@ def _settings(args: argparse.Namespace):  # noqa: ANN202 - Settings, imported la
     )
 
 
-def _plugins(settings):  # noqa: ANN001, ANN202
+def _plugins(settings):
     from igym_core.plugins.manager import create_plugin_manager
 
     return create_plugin_manager(
