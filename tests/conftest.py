@@ -142,7 +142,7 @@ def shots(request: pytest.FixtureRequest) -> Callable[[Any, str], Path]:
 
     def shot(page: Any, name: str) -> Path:
         path = directory / f"{name}.png"
-        page.screenshot(path=str(path), full_page=True)
+        page.screenshot(path=str(path), full_page=True, animations="disabled")
         return path
 
     return shot

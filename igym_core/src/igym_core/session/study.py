@@ -22,7 +22,7 @@ from igym_core.config.experiment import Experiment
 from igym_core.data.recorder import Recorder
 from igym_core.plugins.manager import IgymPluginManager
 from igym_core.protocol.messages import PROTOCOL_VERSION, Draft, Hello, Submit
-from igym_core.scenes.interface import SceneConfig, SceneContext
+from igym_core.scenes.interface import SceneContext
 from igym_core.scenes.stager import expand_sequence, iter_scenes
 from igym_core.session.conditions import ConditionLedger
 from igym_core.session.participant import Participant
@@ -304,7 +304,9 @@ class Study:
         lock = self._locks.setdefault(participant.participant_id, asyncio.Lock())
         async with lock:
             if message.position != participant.position or participant.finished:
-                return [_stale(message.seq, participant.position)]
+                # Resend the current scene so that a page that fell behind (a lost ack, a retry
+                # after an error) catches up instead of staying stuck on an old scene.
+                return [_stale(message.seq, participant.position), self.scene_message(participant)]
             slot = participant.slot
             errors = slot.scene.validate_response(message.answers)
             if errors:

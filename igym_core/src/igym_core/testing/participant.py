@@ -92,6 +92,9 @@ class ScriptedParticipant:
         seq = self.next_seq()
         self.send({"type": "submit", "seq": seq, "position": self.position, "answers": dict(answers or {})})
         reply = self.receive_type("ack", "rejected", "error")
+        if reply["type"] == "error" and reply.get("code") == "stale_position":
+            self.scene = self.receive_type("scene")  # the server resends the current scene
+            return reply
         if reply["type"] != "ack":
             return reply
         self.scene = self.receive_type("scene")
