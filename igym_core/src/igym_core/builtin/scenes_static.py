@@ -60,7 +60,9 @@ class _BodyScene(SceneConfig):
     )
 
     def __attrs_post_init__(self) -> None:
-        if self.body and self.body_file:
+        # A class's default body (EndScene has one) gives way to a body_file.
+        default = attrs.fields(type(self)).body.default
+        if self.body and self.body != default and self.body_file:
             raise FieldError("body_file", "give either body or body_file, not both.")
 
     def body_source(self, base_dir: Path) -> str:

@@ -76,10 +76,14 @@ class JsonlSink(DataSink):
             if not lines:
                 continue
             fd = self._fds.get(record_type)
-            if fd is None:
-                fd = os.open(self.path_for(record_type), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-                self._fds[record_type] = fd
             data = b"".join(lines)
+            if fd is None:
+                fd = os.open(self.path_for(record_type), os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+                self._fds[record_type] = fd
+                size = os.fstat(fd).st_size
+                if size and os.pread(fd, 1, size - 1) != b"\n":
+                    # A crash cut the last line short: end it, or it would swallow our first record.
+                    data = b"\n" + data
             lines.clear()
             view = memoryview(data)
             while view:

@@ -90,8 +90,11 @@ def structure_or_raise(converter: cattrs.Converter, data: Any, cls: type, *, tit
         raise ConfigError(problems_from_exception(exc), title=title) from exc
 
 
-def problems_from_exception(exc: BaseException, path: str = "$") -> list[str]:
-    """Flatten cattrs' nested validation errors into ``$.a.b[2]: message`` lines."""
+def problems_from_exception(exc: BaseException, path: str = "$", expected: Any = None) -> list[str]:
+    """Flatten cattrs' nested validation errors into ``$.a.b[2]: message`` lines.
+
+    ``expected`` is the type cattrs was structuring at ``path``, named in wrong-type messages.
+    """
     if isinstance(exc, ForbiddenExtraKeysError):
         names = ", ".join(sorted(exc.extra_fields))
         return [
@@ -102,7 +105,7 @@ def problems_from_exception(exc: BaseException, path: str = "$") -> list[str]:
         with_notes, without = exc.group_exceptions()
         out: list[str] = []
         for inner, note in with_notes:
-            out.extend(problems_from_exception(inner, f"{path}.{note.name}"))
+            out.extend(problems_from_exception(inner, f"{path}.{note.name}", note.type))
         for inner in without:
             out.extend(problems_from_exception(inner, path))
         return out
@@ -110,7 +113,7 @@ def problems_from_exception(exc: BaseException, path: str = "$") -> list[str]:
         with_notes, without = exc.group_exceptions()
         out = []
         for inner, note in with_notes:
-            out.extend(problems_from_exception(inner, f"{path}[{note.index!r}]"))
+            out.extend(problems_from_exception(inner, f"{path}[{note.index!r}]", note.type))
         for inner in without:
             out.extend(problems_from_exception(inner, path))
         return out
@@ -126,4 +129,8 @@ def problems_from_exception(exc: BaseException, path: str = "$") -> list[str]:
     if isinstance(exc, TypeError) and "required keyword-only argument" in str(exc):
         missing = str(exc).split(":")[-1].strip()
         return [f"{path}: missing required field {missing}; add it."]
+    if expected is not None and isinstance(exc, ValueError | TypeError) and "expected" not in str(exc):
+        # A wrong type: int("soon") says only "invalid literal", not what the field wants.
+        name = getattr(expected, "__name__", None) or str(expected).replace("typing.", "")
+        return [f"{path}: expected {name}; {exc}. Fix the value."]
     return [f"{path}: {exc}"]

@@ -94,6 +94,9 @@ class Study:
         if participant is None:
             participant = self._join(message.params)
             resumed = False
+            if participant.finished:  # the study starts at its end scene: confirm the data first
+                await self.recorder.flush(durable=True)
+                self.plugins.notify_participant_finished(participant)
         else:
             resumed = True
             if participant.token != message.token and message.token:  # restored after a restart

@@ -39,7 +39,10 @@ def read_records(data_dir: Path, experiment_id: str, record_type: str) -> list[d
     if not path.exists():
         return []
     rows = []
-    lines = path.read_text(encoding="utf-8").splitlines()
+    # Split on "\n" only: str.splitlines() also splits inside records at U+0085, U+2028, ...
+    lines = path.read_text(encoding="utf-8").split("\n")
+    if lines[-1] == "":
+        lines.pop()
     for index, line in enumerate(lines):
         try:
             rows.append(json.loads(line))
