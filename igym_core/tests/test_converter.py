@@ -671,3 +671,13 @@ def test_every_body_scene_accepts_a_body_file(converter, tmp_path):
         assert converter.structure(converter.unstructure(scene), scene_type) == scene
     with pytest.raises(ValueError, match="either body or body_file"):
         EndScene(scene_id="done", body="Thanks!", body_file="page.md")
+
+
+def test_conditions_given_as_a_single_string_are_refused_with_a_fix() -> None:
+    import pytest
+
+    from igym_core import EndScene, Experiment
+    from igym_core.config.validators import FieldError
+
+    with pytest.raises(FieldError, match=r"conditions=\('abc',\)"):
+        Experiment(experiment_id="x", scenes=(EndScene(scene_id="end"),), conditions="abc")

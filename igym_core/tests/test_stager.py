@@ -238,3 +238,21 @@ def test_stager_elements_validate_their_arguments():
         RepeatScene(scene=a, times=0)
     with pytest.raises(FieldError, match="branches"):
         ByCondition(branches={})
+
+
+def test_a_shuffle_inside_a_repeat_is_drawn_afresh_each_repetition() -> None:
+    from igym_core import EndScene, RandomizeOrder, RepeatScene, StaticScene
+    from igym_core.scenes.stager import expand_sequence
+
+    pages = tuple(StaticScene(scene_id=f"page_{i}", body="x") for i in range(4))
+    tree = (RepeatScene(scene=RandomizeOrder(scenes=pages), times=3), EndScene(scene_id="end"))
+    differing = 0
+    for number in range(20):
+        slots, draws = expand_sequence(tree, participant_id=f"p{number}", condition=None, experiment_seed=7)
+        blocks = [[s.scene.scene_id for s in slots[i * 4 : (i + 1) * 4]] for i in range(3)]
+        assert sorted(draws) == ["$.scenes[0].scene#0", "$.scenes[0].scene#1", "$.scenes[0].scene#2"]
+        assert [draws[f"$.scenes[0].scene#{i}"] for i in range(3)] == blocks
+        assert [s.instance for s in slots if s.scene.scene_id == "page_0"] == [0, 1, 2]
+        differing += len({tuple(b) for b in blocks}) > 1
+    # 4! orders: three equal draws in a row happen for about 1 participant in 576.
+    assert differing >= 18

@@ -150,7 +150,9 @@ def test_walk_the_whole_example_study(quiet_app, tmp_path):
         assert row["experiment_id"] == EXAMPLE_ID
         assert row["run_id"] == quiet_app.state.run_id
         assert row["condition"] is None
-        assert row["value"] == ANSWERS[row["scene_id"]][row["instance"]].get(row["question_id"])
+        submitted = ANSWERS[row["scene_id"]][row["instance"]].get(row["question_id"])
+        # An optional question left empty ("" or []) is recorded as null: unanswered.
+        assert row["value"] == (None if submitted in ("", []) else submitted)
         assert row["entered_at"] <= row["submitted_at"]
         assert row["rt_ms"] >= 0
         for stamp in (row["entered_at"], row["submitted_at"], row["timestamp"]):

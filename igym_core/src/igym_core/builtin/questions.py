@@ -46,6 +46,10 @@ class Question:
         """Return a message for the participant if ``value`` is not acceptable, else ``None``."""
         raise NotImplementedError
 
+    def normalize(self, value: Any) -> Any:
+        """The value to record for a valid answer (an unanswered question is recorded as null)."""
+        return None if value == "" or value == [] else value
+
 
 @attrs.frozen
 class Choice:

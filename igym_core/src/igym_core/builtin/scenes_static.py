@@ -198,7 +198,7 @@ class SurveyScene(SceneConfig):
         return errors
 
     def response_rows(self, answers: Mapping[str, Any]) -> list[dict[str, Any]]:
-        return [{"question_id": q.id, "value": answers.get(q.id)} for q in self.questions]
+        return [{"question_id": q.id, "value": q.normalize(answers.get(q.id))} for q in self.questions]
 
 
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are typed by hand

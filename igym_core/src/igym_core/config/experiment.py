@@ -6,7 +6,7 @@ from typing import Any
 
 import attrs
 
-from igym_core.config.validators import is_slug, slug
+from igym_core.config.validators import FieldError, is_slug, slug
 from igym_core.data.interface import SinkConfig
 from igym_core.scenes.interface import SceneConfig, StagerNode
 from igym_core.scenes.stager import ByCondition, RandomizeOrder, RepeatScene, iter_scenes
@@ -17,6 +17,12 @@ SCHEMA_VERSION = 1
 
 
 def _conditions(value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        raise FieldError(
+            "conditions",
+            f"expected a list of condition names, got the string {value!r}; write "
+            f"conditions=({value!r},) for a single condition.",
+        )
     return tuple(value)
 
 

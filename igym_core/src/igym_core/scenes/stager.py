@@ -96,35 +96,40 @@ def expand_sequence(
     condition: str | None,
     experiment_seed: int,
 ) -> tuple[list[Slot], dict[str, list[str]]]:
-    """Return the participant's slots and the draws made (``{path: [scene_id, ...]}``)."""
+    """Return the participant's slots and the draws made (``{path: [scene_id, ...]}``).
+
+    A shuffle inside a ``RepeatScene`` is drawn once per repetition, keyed ``path#n``.
+    """
     flat: list[tuple[SceneConfig, str]] = []
     draws: dict[str, list[str]] = {}
 
-    def walk(node: StagerNode, path: str) -> None:
+    def walk(node: StagerNode, path: str, repetition: str = "") -> None:
+        # ``repetition`` ("#0", "#1", ...) tells repetitions of a RepeatScene apart, so a shuffle
+        # inside one draws afresh each time.
         if isinstance(node, SceneConfig):
             flat.append((node, path))
         elif isinstance(node, RandomizeOrder):
             seed = node.seed if node.seed is not None else experiment_seed
             # A str seed is hashed with SHA-512 by random.Random: stable across runs and machines.
-            rng = random.Random(f"igym-randomize/{seed}/{path}/{participant_id}")
+            rng = random.Random(f"igym-randomize/{seed}/{path}{repetition}/{participant_id}")
             order = list(range(len(node.scenes)))
             rng.shuffle(order)
             if node.keep_n is not None:
                 order = order[: node.keep_n]
             start = len(flat)
             for index in order:
-                walk(node.scenes[index], f"{path}.scenes[{index}]")
-            draws[path] = [scene.scene_id for scene, _ in flat[start:]]
+                walk(node.scenes[index], f"{path}.scenes[{index}]", repetition)
+            draws[f"{path}{repetition}"] = [scene.scene_id for scene, _ in flat[start:]]
         elif isinstance(node, RepeatScene):
-            for _ in range(node.times):
-                walk(node.scene, f"{path}.scene")
+            for number in range(node.times):
+                walk(node.scene, f"{path}.scene", f"{repetition}#{number}")
         elif isinstance(node, ByCondition):
             if condition is None or condition not in node.branches:
                 raise LookupError(
                     f"{path}: no branch for condition {condition!r}; branches: {sorted(node.branches)}"
                 )
             for index, child in enumerate(node.branches[condition]):
-                walk(child, f"{path}.branches.{condition}[{index}]")
+                walk(child, f"{path}.branches.{condition}[{index}]", repetition)
         else:
             raise TypeError(f"{path}: {node!r} is not a scene or stager element")
 

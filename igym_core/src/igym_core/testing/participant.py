@@ -18,7 +18,15 @@ class ScriptedParticipant:
     ...     assert p.scene["scene"]["kind"] == "static"
     """
 
-    def __init__(self, client: Any, *, params: Mapping[str, str] | None = None, token: str | None = None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        *,
+        params: Mapping[str, str] | None = None,
+        token: str | None = None,
+        timeout_s: float = 10.0,
+    ) -> None:
+        self.timeout_s = timeout_s
         self.client = client
         self.params = dict(params or {})
         self.token = token
@@ -65,7 +73,8 @@ class ScriptedParticipant:
             self._ws.send_bytes(frame)
 
     def receive(self) -> dict[str, Any]:
-        return msgpack.unpackb(self._ws.receive_bytes(), raw=False)
+        # A timeout turns "the server never answered" into a failure instead of a hung test.
+        return msgpack.unpackb(self._ws.receive_bytes(timeout=self.timeout_s), raw=False)
 
     def receive_type(self, *types: str) -> dict[str, Any]:
         """The next message, which must be of one of ``types`` (an ``error`` raises AssertionError)."""
