@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import structlog
@@ -136,8 +137,6 @@ async def _dispatch(study: Study, participant: Any, message: Any) -> list[dict[s
     if isinstance(message, Draft):
         return [study.draft(participant, message)]
     if isinstance(message, Ping):
-        import time
-
         return [{"type": "pong", "seq": message.seq, "t": message.t, "server_time": time.time() * 1000}]
     if isinstance(message, Hello):
         raise ProtocolError("bad_message", "'hello' was already received on this connection.")

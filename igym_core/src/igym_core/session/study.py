@@ -7,6 +7,7 @@ the rules of the study live in one place and are tested without a browser.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import secrets
 import time
@@ -397,8 +398,6 @@ def _stale(seq: int, position: int) -> Reply:
 
 
 def _iso(timestamp: float) -> str:
-    import datetime as dt
-
     return dt.datetime.fromtimestamp(timestamp, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
