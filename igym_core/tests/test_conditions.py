@@ -197,21 +197,20 @@ def test_a_condition_outside_the_experiment_is_refused():
             return "nonexistent"
 
     manager = create_plugin_manager(autoload=False, extra=[Wrong()])
-    experiment = _study_with_conditions()
     with pytest.raises(PluginError, match="'nonexistent'"):
-        manager.resolve_condition(
-            participant=Participant(participant_id="p", token="t", params={}),
-            experiment=experiment,
-            ledger=ConditionLedger(experiment.conditions, seed=0),
-        )
+        _resolve_for_new_participant(manager)
 
 
 def test_blocking_the_builtin_without_a_replacement_is_a_clear_error():
     manager = create_plugin_manager(autoload=False, blocked=["igym.conditions_balanced"])
-    experiment = _study_with_conditions()
     with pytest.raises(PluginError, match="conditions_balanced"):
-        manager.resolve_condition(
-            participant=Participant(participant_id="p", token="t", params={}),
-            experiment=experiment,
-            ledger=ConditionLedger(experiment.conditions, seed=0),
-        )
+        _resolve_for_new_participant(manager)
+
+
+def _resolve_for_new_participant(manager: Any) -> str:
+    experiment = _study_with_conditions()
+    return manager.resolve_condition(
+        participant=Participant(participant_id="p", token="t", params={}),
+        experiment=experiment,
+        ledger=ConditionLedger(experiment.conditions, seed=0),
+    )

@@ -10,8 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from igym_core.testing import read_records
 from playwright.sync_api import Page, expect
+
+from igym_core.testing import read_records
 
 PLUGIN = "tests.e2e.colour_plugin.plugin"
 ROOT = Path(__file__).resolve().parents[2]

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
-from igym_core.testing import read_records
 from playwright.sync_api import Locator, Page, expect
+
+from igym_core.testing import read_records
 
 EXAMPLE = "igym_core.examples.survey_study:experiment"
 CODE_RE = re.compile(r"^[ABCDEFGHJKLMNPQRSTUVWXYZ23456789]{8}$")

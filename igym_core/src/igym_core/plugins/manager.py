@@ -94,15 +94,19 @@ class IgymPluginManager:
     def blocked_names(self) -> list[str]:
         return [name for name, plugin in self.pm.list_name_plugin() if plugin is None]
 
-    def plugin_info(self) -> list[PluginInfo]:
+    def plugin_info(self, *, with_registrations: bool = True) -> list[PluginInfo]:
+        """Each loaded plugin with its distribution and version, and what it registers.
+
+        ``with_registrations=False`` leaves the registry unbuilt (more plugins may still come).
+        """
         dists = {id(plugin): dist for plugin, dist in self.pm.list_plugin_distinfo()}
-        registry = self.registry
         provided: dict[str, dict[str, list[str]]] = {}
-        for category, kinds in registry.all().items():
-            for kind, _value, provider in kinds.items():
-                provided.setdefault(provider, {}).setdefault(category, []).append(kind)
-        for provider, assets in self._client_assets_by_plugin().items():
-            provided.setdefault(provider, {})["client_assets"] = assets
+        if with_registrations:
+            for category, kinds in self.registry.all().items():
+                for kind, _value, provider in kinds.items():
+                    provided.setdefault(provider, {}).setdefault(category, []).append(kind)
+            for provider, assets in self._client_assets_by_plugin().items():
+                provided.setdefault(provider, {})["client_assets"] = assets
         infos = []
         for name, plugin in self.pm.list_name_plugin():
             if plugin is None:  # blocked
@@ -262,26 +266,9 @@ def create_plugin_manager(
         ) from exc
     log.info(
         "plugins_loaded",
-        plugins=[f"{i.name}={i.distribution or '-'}@{i.version or '-'}" for i in _light_info(manager)],
+        plugins=[f"{i.name}={i.distribution or '-'}@{i.version or '-'}" for i in manager.plugin_info(with_registrations=False)],
     )
     return manager
-
-def _light_info(manager: IgymPluginManager) -> list[PluginInfo]:
-    dists = {id(plugin): dist for plugin, dist in manager.pm.list_plugin_distinfo()}
-    out = []
-    for name, plugin in manager.pm.list_name_plugin():
-        if plugin is None:  # blocked
-            continue
-        dist = dists.get(id(plugin))
-        out.append(
-            PluginInfo(
-                name=name,
-                distribution=dist.project_name if dist else _own_distribution(plugin),
-                version=dist.version if dist else _own_version(plugin),
-                registers={},
-            )
-        )
-    return out
 
 def _own_distribution(plugin: object) -> str | None:
     module = getattr(plugin, "__name__", "") or getattr(type(plugin), "__module__", "")

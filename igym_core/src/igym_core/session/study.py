@@ -63,7 +63,8 @@ class Study:
         self.converter = converter
         self.recorder = recorder
         self.ledger = ConditionLedger(experiment.conditions, seed=experiment.seed)
-        self.by_token: dict[str, Participant] = {}
+        # Keyed by the token's hash, the form recorded in sessions.jsonl, so restored participants
+        # and live ones are found the same way.
         self.by_token_hash: dict[str, Participant] = {}
         self.by_id: dict[str, Participant] = {}
         self.connections: dict[int, Connection] = {}
@@ -87,22 +88,18 @@ class Study:
     async def hello(self, connection: Connection, message: Hello) -> Participant:
         known = None
         if message.token:
-            known = self.by_token.get(message.token) or self.by_token_hash.get(_token_hash(message.token))
+            known = self.by_token_hash.get(_token_hash(message.token))
         if message.token and known is None:
             log.info("token_unknown", detail="a browser presented a token this server did not issue")
         identity = self.plugins.resolve_participant(token=message.token, params=message.params, known=known)
         participant = self.by_id.get(identity.resume_id) if identity.resume_id else None
         if participant is None:
-            participant = self._join(message.params)
+            participant = await self._join(message.params)
             resumed = False
-            if participant.finished:  # the study starts at its end scene: confirm the data first
-                await self.recorder.flush(durable=True)
-                self.plugins.notify_participant_finished(participant)
         else:
             resumed = True
-            if participant.token != message.token and message.token:  # restored after a restart
+            if not participant.token and message.token:  # restored after a restart
                 participant.token = message.token
-                self.by_token[message.token] = participant
             await self._take_over(participant, connection)
         participant.connection_id = connection.id
         connection.participant_id = participant.participant_id
@@ -166,6 +163,7 @@ class Study:
         starts afresh if they come back. Typed-but-unsubmitted answers are not restored.
         """
         restored: dict[str, Participant] = {}
+        token_hashes: dict[str, str] = {}
         recorded_sequence: dict[str, list[tuple[str, int]]] = {}
         for row in events:
             if row.get("experiment_id") != self.experiment.experiment_id:
@@ -181,7 +179,7 @@ class Study:
                     participant_id=pid, token="", params=dict(row.get("params") or {})
                 )
                 restored[pid] = participant
-                self.by_token_hash[token_hash] = participant
+                token_hashes[pid] = token_hash
                 continue
             participant = restored.get(pid or "")
             if participant is None:
@@ -212,24 +210,24 @@ class Study:
                 slots, draws = [], {}
             if [(s.scene.scene_id, s.instance) for s in slots] != recorded_sequence.get(pid):
                 log.warning("participant_not_restored", participant_id=pid, reason="sequence changed")
-                self.by_token_hash = {h: p for h, p in self.by_token_hash.items() if p is not participant}
                 continue
             participant.slots, participant.draws = slots, draws
             participant.position = min(participant.position, len(slots) - 1)
             self.by_id[pid] = participant
+            self.by_token_hash[token_hashes[pid]] = participant
             count += 1
         if count:
             log.info("participants_restored", count=count)
         return count
 
     # --- joining ------------------------------------------------------------------------------
-    def _join(self, params: Mapping[str, str]) -> Participant:
+    async def _join(self, params: Mapping[str, str]) -> Participant:
         participant = Participant(
             participant_id=f"p-{secrets.token_hex(6)}",
             token=secrets.token_urlsafe(32),
             params=dict(params),
         )
-        self.by_token[participant.token] = participant
+        self.by_token_hash[_token_hash(participant.token)] = participant
         self.by_id[participant.participant_id] = participant
         # The token's hash (not the token) lets a restarted server recognise the participant.
         self._event(
@@ -260,7 +258,7 @@ class Study:
         )
         log.info("participant_joined", participant_id=participant.participant_id, condition=participant.condition)
         self.plugins.notify_participant_joined(participant)
-        self._enter(participant)
+        await self._enter(participant)
         return participant
 
     def _context(self, participant: Participant) -> SceneContext:
@@ -273,7 +271,12 @@ class Study:
             values=participant.values,
         )
 
-    def _enter(self, participant: Participant) -> None:
+    async def _enter(self, participant: Participant) -> None:
+        """Enter the scene at ``participant.position``; on an end scene, make the data durable first.
+
+        The end scene may redirect at once, so its message must not go out before every record of
+        the participant is on disk.
+        """
         participant.entered_at = time.time()
         slot = participant.slot
         drawn = slot.scene.new_values(self._context(participant))
@@ -284,6 +287,8 @@ class Study:
             participant.finished = True
             self._event(participant, "finished", values=participant.values)
             log.info("participant_finished", participant_id=participant.participant_id)
+            await self.recorder.flush(durable=True)
+            self.plugins.notify_participant_finished(participant)
 
     # --- messages -----------------------------------------------------------------------------
     def scene_message(self, participant: Participant) -> Reply:
@@ -343,12 +348,8 @@ class Study:
             self._event(participant, "scene_left")
             participant.drafts.pop(participant.position, None)
             participant.position += 1
-            self._enter(participant)
-            if participant.finished:
-                # The end scene may redirect at once: only say so once every record is on disk.
-                await self.recorder.flush(durable=True)
-                self.plugins.notify_participant_finished(participant)
-            else:
+            await self._enter(participant)
+            if not participant.finished:  # (an end scene was already flushed durably)
                 await self.recorder.flush()
             return [{"type": "ack", "seq": message.seq}, self.scene_message(participant)]
 
