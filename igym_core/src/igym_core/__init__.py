@@ -30,6 +30,13 @@ _BUILTIN_EXPORTS = {
     "OptionBox": "igym_core.builtin.questions",
     "ScaleLabel": "igym_core.builtin.questions",
     "JsonlSinkConfig": "igym_core.builtin.sink_jsonl",
+    "GymScene": "igym_core.builtin.scene_gym",
+    "Bot": "igym_core.builtin.scene_gym",
+    "Asset": "igym_core.builtin.scene_gym",
+    "HudView": "igym_core.builtin.scene_gym",
+    "RandomPolicy": "igym_core.builtin.policies_basic",
+    "PythonPolicy": "igym_core.builtin.policies_basic",
+    "ConstantPolicy": "igym_core.builtin.policies_basic",
 }
 
 __all__ = [

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from igym_core.plugins.manager import IgymPluginManager
     from igym_core.policies.interface import PolicyLoader
     from igym_core.rendering.interface import Renderer
-    from igym_core.runtime.interface import Runtime
+    from igym_core.runtime.interface import GameInfo, Runtime
     from igym_core.scenes.interface import SceneConfig
     from igym_core.session.conditions import ConditionLedger
     from igym_core.session.participant import Participant, ParticipantIdentity
@@ -35,6 +35,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "igym_add_hookspecs",
+    "igym_on_episode_ended",
+    "igym_on_episode_started",
+    "igym_on_game_ended",
+    "igym_on_game_started",
     "igym_on_participant_finished",
     "igym_on_participant_joined",
     "igym_on_participant_left",
@@ -282,6 +286,58 @@ def igym_on_participant_finished(participant: Participant) -> None:
 
     Args:
         participant: who finished (``participant.values`` holds the completion code, if any).
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def igym_on_game_started(game: GameInfo) -> None:
+    """A game was created and its players seated (before its first episode starts).
+
+    Args:
+        game: the game's id, scene, instance and seats (humans with participant ids, bots with
+            a description of their policy).
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def igym_on_episode_started(game: GameInfo, episode: int, seed: int) -> None:
+    """An episode was reset and is about to be played (called once per episode, before its countdown).
+
+    Args:
+        game: the game.
+        episode: the episode's number, 1 for the first.
+        seed: the seed the env was reset with (derived from the experiment seed, game and episode).
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def igym_on_episode_ended(game: GameInfo, episode: int, summary: Mapping[str, Any]) -> None:
+    """An episode ended; its records are written.
+
+    Args:
+        game: the game.
+        episode: the episode's number, 1 for the first.
+        summary: the episode record as written to the ``episodes`` data (steps, returns per agent,
+            ``end_reason``, timing).
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def igym_on_game_ended(game: GameInfo, reason: str) -> None:
+    """A game ended; its players are moved on to their next scene right after.
+
+    Args:
+        game: the game.
+        reason: ``completed`` (all episodes played), ``abandoned`` (no human connected for too
+            long), ``server_stopped`` or ``error``.
 
     .. versionadded:: 0.1
     """

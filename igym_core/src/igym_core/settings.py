@@ -29,7 +29,9 @@ class Settings:
     Environment variables: ``IGYM_DATA_DIR``, ``IGYM_HOST``, ``IGYM_PORT``, ``IGYM_LOG_FORMAT``
     (``console`` or ``json``), ``IGYM_LOG_LEVEL``, ``IGYM_BLOCKED_PLUGINS`` (comma-separated),
     ``IGYM_DISABLE_PLUGIN_AUTOLOAD``, ``IGYM_PLUGINS`` (comma-separated modules to load as plugins,
-    in addition to installed ones), ``IGYM_MAX_MESSAGE_BYTES``, ``IGYM_STRICT_PLUGINS``.
+    in addition to installed ones), ``IGYM_MAX_MESSAGE_BYTES``, ``IGYM_STRICT_PLUGINS``,
+    ``IGYM_TICK_GROUPS`` (server games tick in this many phase-shifted groups per tick rate; 0 gives
+    every game a task of its own).
     """
 
     host: str = "127.0.0.1"
@@ -44,6 +46,7 @@ class Settings:
     max_message_bytes: int = 64 * 1024
     flush_interval_ms: int = 500
     hello_timeout_ms: int = 10_000
+    tick_groups: int = 8
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -69,6 +72,8 @@ class Settings:
                 values["extra_plugins"] = _split(env["IGYM_PLUGINS"])
             if "IGYM_MAX_MESSAGE_BYTES" in env:
                 values["max_message_bytes"] = int(env["IGYM_MAX_MESSAGE_BYTES"])
+            if "IGYM_TICK_GROUPS" in env:
+                values["tick_groups"] = int(env["IGYM_TICK_GROUPS"])
             if _flag(env.get("IGYM_STRICT_PLUGINS", "")):
                 values["strict_plugins"] = True
         except ValueError as exc:

@@ -71,12 +71,17 @@ def register_tagged_union(
 def make_converter(registry: Registry) -> cattrs.Converter:
     """Build the app's converter. Call it after every plugin is registered."""
     from igym_core.data.interface import SinkConfig
+    from igym_core.policies.interface import PolicyConfig
 
     converter = cattrs.Converter(forbid_extra_keys=True)
     stager_kinds = _stager_kinds(registry)
     register_tagged_union(converter, StagerNode, lambda: stager_kinds, "scene")
     sink_kinds = {sink.kind: sink.config_type for sink in registry.data_sinks.values()}
     register_tagged_union(converter, SinkConfig, lambda: sink_kinds, "data sink")
+    policy_kinds = {loader.kind: loader.config_type for loader in registry.policy_loaders.values()}
+    register_tagged_union(converter, PolicyConfig, lambda: policy_kinds, "policy")
+    for loader in registry.policy_loaders.values():
+        loader.configure_converter(converter)
     for scene_type in registry.scene_types.values():
         scene_type.configure_converter(converter)
     return converter

@@ -25,6 +25,7 @@ from igym_core.plugins.registry import Registry
 if TYPE_CHECKING:
     from igym_core.config.experiment import Experiment
     from igym_core.plugins.assets import ClientAssets
+    from igym_core.runtime.interface import GameInfo
     from igym_core.scenes.interface import SceneConfig
     from igym_core.session.conditions import ConditionLedger
     from igym_core.session.participant import Participant, ParticipantIdentity
@@ -40,6 +41,10 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "sink_jsonl",
     "identity_token",
     "conditions_balanced",
+    "scene_gym",
+    "runtime_server",
+    "renderers",
+    "policies_basic",
 )
 
 _REGISTER_HOOKS: dict[str, str] = {
@@ -212,6 +217,18 @@ class IgymPluginManager:
 
     def notify_participant_finished(self, participant: Participant) -> None:
         self._notify("igym_on_participant_finished", participant=participant)
+
+    def notify_game_started(self, game: GameInfo) -> None:
+        self._notify("igym_on_game_started", game=game)
+
+    def notify_episode_started(self, game: GameInfo, episode: int, seed: int) -> None:
+        self._notify("igym_on_episode_started", game=game, episode=episode, seed=seed)
+
+    def notify_episode_ended(self, game: GameInfo, episode: int, summary: Mapping[str, Any]) -> None:
+        self._notify("igym_on_episode_ended", game=game, episode=episode, summary=summary)
+
+    def notify_game_ended(self, game: GameInfo, reason: str) -> None:
+        self._notify("igym_on_game_ended", game=game, reason=reason)
 
     def _notify(self, hook_name: str, **kwargs: Any) -> None:
         caller = getattr(self.pm.hook, hook_name)

@@ -14,7 +14,9 @@ __all__ = [
     "PROTOCOL_VERSION",
     "ClientMessage",
     "Draft",
+    "GameReady",
     "Hello",
+    "Input",
     "Ping",
     "Submit",
     "decode_client_message",
@@ -24,6 +26,9 @@ __all__ = [
 PROTOCOL_VERSION = 1
 _MAX_PARAMS = 64
 _MAX_PARAM_LENGTH = 512
+MAX_INPUT_KEYS = 16
+MAX_KEY_LENGTH = 32
+_MAX_GAME_ID = 64
 
 
 @attrs.frozen
@@ -62,6 +67,23 @@ class Ping(ClientMessage):
     t: float
 
 
+@attrs.frozen
+class GameReady(ClientMessage):
+    type: ClassVar[str] = "game_ready"
+    game_id: str
+
+
+@attrs.frozen
+class Input(ClientMessage):
+    """Held keys (``keys``, held mode) or key presses since the last message (``press``)."""
+
+    type: ClassVar[str] = "input"
+    game_id: str
+    seq: int
+    keys: tuple[str, ...] | None
+    press: tuple[str, ...] | None
+
+
 def _int(data: Mapping[str, Any], key: str) -> int:
     value = data.get(key)
     if isinstance(value, bool) or not isinstance(value, int):
@@ -97,8 +119,39 @@ def _hello(data: Mapping[str, Any]) -> Hello:
         if not isinstance(key, str) or not isinstance(value, str):
             raise ProtocolError("bad_message", "'params' keys and values must be strings")
         if len(key) > _MAX_PARAM_LENGTH or len(value) > _MAX_PARAM_LENGTH:
-            raise ProtocolError("bad_message", f"a URL parameter is longer than {_MAX_PARAM_LENGTH} characters")
+            raise ProtocolError(
+                "bad_message", f"a URL parameter is longer than {_MAX_PARAM_LENGTH} characters"
+            )
     return Hello(protocol=protocol, token=token, params=dict(params))
+
+
+def _game_id(data: Mapping[str, Any]) -> str:
+    value = data.get("game_id")
+    if not isinstance(value, str) or not 0 < len(value) <= _MAX_GAME_ID:
+        raise ProtocolError("bad_message", f"'game_id' must be a string of 1 to {_MAX_GAME_ID} characters")
+    return value
+
+
+def _key_list(data: Mapping[str, Any], name: str) -> tuple[str, ...] | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, list) or len(value) > MAX_INPUT_KEYS:
+        raise ProtocolError("bad_message", f"'{name}' must be a list of at most {MAX_INPUT_KEYS} keys")
+    for key in value:
+        if not isinstance(key, str) or not 0 < len(key) <= MAX_KEY_LENGTH:
+            raise ProtocolError(
+                "bad_message", f"each key in '{name}' must be a string of 1 to {MAX_KEY_LENGTH} characters"
+            )
+    return tuple(value)
+
+
+def _input(data: Mapping[str, Any]) -> Input:
+    keys = _key_list(data, "keys")
+    press = _key_list(data, "press")
+    if (keys is None) == (press is None):
+        raise ProtocolError("bad_message", "an 'input' message carries either 'keys' or 'press'")
+    return Input(game_id=_game_id(data), seq=_int(data, "seq"), keys=keys, press=press)
 
 
 _DECODERS: dict[str, Callable[[Mapping[str, Any]], ClientMessage]] = {
@@ -106,6 +159,8 @@ _DECODERS: dict[str, Callable[[Mapping[str, Any]], ClientMessage]] = {
     "draft": lambda d: Draft(seq=_int(d, "seq"), position=_int(d, "position"), answers=_answers(d)),
     "submit": lambda d: Submit(seq=_int(d, "seq"), position=_int(d, "position"), answers=_answers(d)),
     "ping": lambda d: Ping(seq=_int(d, "seq"), t=_number(d, "t")),
+    "input": _input,
+    "game_ready": lambda d: GameReady(game_id=_game_id(d)),
 }
 
 

@@ -1,18 +1,142 @@
-"""The runtime interface: where and how a game scene's environment steps."""
+"""The runtime interface: where and how a game scene's environment steps.
+
+A runtime is registered by kind (``server`` is built in) and asked by the core to run the games of
+scenes whose :meth:`~igym_core.scenes.interface.SceneConfig.game_runtime` names it. The core owns
+participants, sockets and records; a runtime talks to them only through the :class:`GameHost` it is
+given, so that a runtime plugin never needs the study's internals.
+"""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-__all__ = ["Runtime"]
+import attrs
+
+if TYPE_CHECKING:
+    from igym_core.plugins.manager import IgymPluginManager
+    from igym_core.scenes.interface import SceneConfig
+    from igym_core.settings import Settings
+
+__all__ = ["FrameSink", "GameHandle", "GameHost", "GameInfo", "Runtime", "Seat"]
+
+
+@attrs.frozen(kw_only=True)
+class Seat:
+    """One agent of a game: a human (``participant_id``) or a bot (``policy``, a description)."""
+
+    agent: str
+    participant_id: str | None = None
+    policy: str | None = None
+
+    @property
+    def is_human(self) -> bool:
+        return self.participant_id is not None
+
+
+@attrs.frozen(kw_only=True)
+class GameInfo:
+    """What hooks and researcher callbacks learn about a game."""
+
+    game_id: str
+    scene_id: str
+    instance: int
+    seats: tuple[Seat, ...]
+    experiment_id: str
+
+    @property
+    def participant_ids(self) -> tuple[str, ...]:
+        return tuple(s.participant_id for s in self.seats if s.participant_id is not None)
+
+
+class FrameSink(Protocol):
+    """A participant's socket as a game sees it (see ``igym_core.server.outbox``)."""
+
+    connection_id: int
+
+    def offer(self, frame: bytes) -> bool:
+        """Send ``frame`` now unless the socket is still busy with an earlier one; False if dropped."""
+        ...
+
+
+class GameHost(Protocol):
+    """What the core offers a running game."""
+
+    settings: Settings
+    plugins: IgymPluginManager
+    experiment_id: str
+    experiment_seed: int
+
+    def frame_sink(self, participant_id: str) -> FrameSink | None:
+        """The participant's current socket for frames, or None while they are not connected."""
+        ...
+
+    async def send(self, participant_id: str, message: Mapping[str, Any]) -> None:
+        """Send a message to the participant if connected (dropped silently otherwise)."""
+        ...
+
+    def record(self, record_type: str, row: Mapping[str, Any]) -> None:
+        """Write a record (``steps``, ``episodes``, ``games``) through the experiment's sinks."""
+        ...
+
+    def game_ended(self, game_id: str, reason: str) -> None:
+        """Tell the core the game is over; it moves every player on to their next scene."""
+        ...
+
+
+class GameHandle(ABC):
+    """A running game, as the core drives it."""
+
+    info: GameInfo
+
+    @abstractmethod
+    def player_ready(self, participant_id: str) -> None:
+        """The participant's page has loaded the scene and its assets."""
+
+    @abstractmethod
+    def player_input(self, participant_id: str, *, keys: Sequence[str] | None, press: Sequence[str] | None) -> None:
+        """Keys held now (held mode) or presses since the last message (press mode)."""
+
+    @abstractmethod
+    def player_connected(self, participant_id: str) -> None:
+        """The participant has a new socket (reload or reconnect): send them a full frame next."""
+
+    @abstractmethod
+    def status_message(self, participant_id: str) -> dict[str, Any]:
+        """The ``game_status`` message for this participant now."""
+
+    @abstractmethod
+    async def stop(self, reason: str) -> None:
+        """End the game early (server shutdown): record what happened, then return."""
 
 
 class Runtime(ABC):
-    """Runs game scenes: on the server at a tick rate, in the browser, or peer to peer."""
+    """Runs game scenes: on the server at a tick rate, in the browser, or peer to peer.
+
+    One instance per app and kind, created on first use. ``start``/``stop`` bracket the app's life.
+    """
 
     kind: ClassVar[str]
 
+    def __init__(self, host: GameHost) -> None:
+        self.host = host
+
+    async def start(self) -> None:
+        """Start background services (called once, on the event loop, before the first game)."""
+
+    async def stop(self) -> None:
+        """Stop every game and background service (server shutdown)."""
+
     @abstractmethod
-    async def run(self, game: Any) -> None:
-        """Run ``game`` to its end."""
+    def create_game(
+        self, *, game_id: str, scene: SceneConfig, prepared: Any, instance: int, seats: Sequence[Seat]
+    ) -> GameHandle:
+        """Create and start a game of ``scene`` with these seats; return its handle at once."""
+
+    def stats(self, *, since_sample: int | None = None) -> dict[str, Any]:
+        """Figures for operators and benchmarks (games running, tick lateness, …).
+
+        ``since_sample``: also summarise timing samples from this running count on (``window``).
+        """
+        return {}

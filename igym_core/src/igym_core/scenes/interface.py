@@ -22,7 +22,7 @@ from igym_core.config.validators import slug
 if TYPE_CHECKING:
     from cattrs import Converter
 
-__all__ = ["SceneConfig", "SceneContext", "StagerNode"]
+__all__ = ["PrepareContext", "SceneConfig", "SceneContext", "StagerNode"]
 
 
 @attrs.frozen(kw_only=True)
@@ -43,6 +43,17 @@ class SceneContext:
     position: int
     values: Mapping[str, Any] = attrs.field(factory=dict)
     """Values other scenes recorded for this participant, such as ``completion_code``."""
+
+
+@attrs.frozen(kw_only=True)
+class PrepareContext:
+    """What :meth:`SceneConfig.prepare` may use: where files are and what is installed."""
+
+    base_dir: Path
+    registry: Any
+    """The app's :class:`~igym_core.plugins.registry.Registry`."""
+    converter: Any
+    experiment_seed: int
 
 
 @attrs.frozen(kw_only=True)
@@ -69,6 +80,23 @@ class SceneConfig(StagerNode):
         """
         view = converter.unstructure(self, unstructure_as=StagerNode)
         return dict(view)
+
+    def prepare(self, ctx: PrepareContext) -> Any:
+        """Check the scene against what is installed and load what it needs, once, at start.
+
+        Called when the server starts (and by ``igym check``), so that a broken game scene (an env
+        that cannot be built, a seat that does not exist) fails before the first participant
+        arrives. The result is cached and handed to the scene's runtime. The default does nothing.
+        """
+        return None
+
+    def game_runtime(self) -> str | None:
+        """The runtime kind that runs this scene's game, or None for scenes that are not games."""
+        return None
+
+    def served_directory(self, base_dir: Path) -> Path | None:
+        """A folder of files the browser needs for this scene, served at ``/scene-assets/<scene_id>/``."""
+        return None
 
     def new_values(self, ctx: SceneContext) -> dict[str, Any]:
         """Values drawn once per participant when they first enter this scene, and recorded.

@@ -16,10 +16,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import structlog
 from litestar import Litestar, MediaType, Response, get
+from litestar.params import QueryParameter
 from litestar.static_files import create_static_files_router
 
 from igym_core import __version__
@@ -32,6 +33,7 @@ from igym_core.errors import ConfigError, ExperimentLoadError
 from igym_core.logging import configure_logging
 from igym_core.plugins.manager import IgymPluginManager, create_plugin_manager
 from igym_core.protocol.messages import PROTOCOL_VERSION
+from igym_core.scenes.stager import iter_scenes
 from igym_core.server.socket import participant_socket
 from igym_core.session.study import Study
 from igym_core.settings import Settings
@@ -84,7 +86,12 @@ def create_app(
         flush_interval_ms=settings.flush_interval_ms,
     )
     study = Study(
-        experiment=exp, base_dir=loaded.base_dir, plugins=plugins, converter=converter, recorder=recorder
+        experiment=exp,
+        base_dir=loaded.base_dir,
+        plugins=plugins,
+        converter=converter,
+        recorder=recorder,
+        settings=settings,
     )
 
     @asynccontextmanager
@@ -103,7 +110,10 @@ def create_app(
             client_built=(CLIENT_DIR / "igym.js").is_file(),
         )
         async with recorder:
-            yield
+            try:
+                yield
+            finally:
+                await study.games.stop()
         log.info("study_stopped", experiment_id=exp.experiment_id, records=recorder.records_written)
 
     assets = plugins.client_assets()
@@ -139,7 +149,19 @@ def create_app(
             "uptime_s": round(time.monotonic() - started, 1),
         }
 
-    handlers: list[Any] = [participant_page, health, participant_socket]
+    @get("/stats", include_in_schema=False)
+    async def stats(from_sample: Annotated[int | None, QueryParameter()] = None) -> dict[str, Any]:
+        """Live figures for operators and benchmarks: participants, games, tick timing, CPU.
+
+        ``from_sample``: also summarise tick timing from that running sample count on.
+        """
+        return {
+            **study.summary(since_sample=from_sample),
+            "process_cpu_s": time.process_time(),
+            "uptime_s": round(time.monotonic() - started, 3),
+        }
+
+    handlers: list[Any] = [participant_page, health, stats, participant_socket]
     handlers.append(create_static_files_router(path="/client", directories=[CLIENT_DIR], name="client"))
     for asset in assets:
         handlers.append(
@@ -149,6 +171,14 @@ def create_app(
                 name=f"plugin-{asset.plugin}",
             )
         )
+    for scene, _path in iter_scenes(exp.scenes):
+        folder = scene.served_directory(loaded.base_dir)
+        if folder is not None:
+            handlers.append(
+                create_static_files_router(
+                    path=f"/scene-assets/{scene.scene_id}", directories=[folder], name=f"assets-{scene.scene_id}"
+                )
+            )
     handlers.extend(plugins.routes(settings))
     app = Litestar(route_handlers=handlers, lifespan=[lifespan], debug=False, logging_config=None)
     app.state.settings = settings

@@ -14,12 +14,15 @@ from igym_core.errors import ProtocolError
 from igym_core.protocol.messages import (
     PROTOCOL_VERSION,
     Draft,
+    GameReady,
     Hello,
+    Input,
     Ping,
     Submit,
     decode_client_message,
     encode,
 )
+from igym_core.server.outbox import FrameOutbox
 from igym_core.session.study import Connection, Study
 
 __all__ = ["participant_socket"]
@@ -48,9 +51,10 @@ async def participant_socket(socket: WebSocket) -> None:
     async def close(code: int, reason: str) -> None:
         if not closed.is_set():
             closed.set()
+            connection.frames.closed = True
             await socket.close(code=code, reason=reason)
 
-    connection = study.open_connection(send, close)
+    connection = study.open_connection(send, close, lambda cid: FrameOutbox(socket.send, cid))
     with structlog.contextvars.bound_contextvars(connection=connection.id):
         try:
             await _serve(socket, study, connection, settings, closed)
@@ -60,6 +64,7 @@ async def participant_socket(socket: WebSocket) -> None:
             log.exception("socket_failed")
             await _quietly(close(1011, "internal error"))
         finally:
+            connection.frames.closed = True
             study.disconnected(connection)
 
 
@@ -120,6 +125,9 @@ async def _serve(
         if owner is None:  # another tab took over; this socket is being closed
             return
         try:
+            if isinstance(message, Input | GameReady):  # the hot path: no replies
+                study.game_message(owner, message)
+                continue
             for reply in await _dispatch(study, owner, message):
                 await connection.send(reply)
         except ProtocolError as exc:

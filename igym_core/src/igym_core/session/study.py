@@ -22,11 +22,13 @@ import structlog
 from igym_core.config.experiment import Experiment
 from igym_core.data.recorder import Recorder
 from igym_core.plugins.manager import IgymPluginManager
-from igym_core.protocol.messages import PROTOCOL_VERSION, Draft, Hello, Submit
-from igym_core.scenes.interface import SceneContext
+from igym_core.protocol.messages import PROTOCOL_VERSION, Draft, GameReady, Hello, Input, Submit
+from igym_core.scenes.interface import PrepareContext, SceneContext
 from igym_core.scenes.stager import expand_sequence, iter_scenes
 from igym_core.session.conditions import ConditionLedger
+from igym_core.session.games import GameCoordinator
 from igym_core.session.participant import Participant
+from igym_core.settings import Settings
 
 __all__ = ["Connection", "Study"]
 
@@ -43,6 +45,8 @@ class Connection:
     send: Callable[[Reply], Awaitable[None]]
     close: Callable[[int, str], Awaitable[None]]
     participant_id: str | None = None
+    frames: Any = None
+    """The socket's :class:`~igym_core.server.outbox.FrameOutbox` for game frames."""
 
 
 class Study:
@@ -56,8 +60,10 @@ class Study:
         plugins: IgymPluginManager,
         converter: cattrs.Converter,
         recorder: Recorder,
+        settings: Settings | None = None,
     ) -> None:
         self.experiment = experiment
+        self.settings = settings or Settings()
         self.base_dir = base_dir
         self.plugins = plugins
         self.converter = converter
@@ -75,13 +81,36 @@ class Study:
             id(scene): scene.client_view(converter, base_dir)
             for scene, _path in iter_scenes(experiment.scenes)
         }
+        # Game scenes build their env, seats and bots once, here, so a broken one fails at start.
+        prepare_context = PrepareContext(
+            base_dir=base_dir, registry=plugins.registry, converter=converter, experiment_seed=experiment.seed
+        )
+        self._prepared: dict[int, Any] = {
+            id(scene): scene.prepare(prepare_context) for scene, _path in iter_scenes(experiment.scenes)
+        }
+        self.games = GameCoordinator(
+            settings=self.settings,
+            plugins=plugins,
+            recorder=recorder,
+            experiment_id=experiment.experiment_id,
+            experiment_seed=experiment.seed,
+            lookup=self.by_id.get,
+            sinks=self._game_sinks,
+            advance=self._advance_after_game,
+        )
 
     # --- connections --------------------------------------------------------------------------
     def open_connection(
-        self, send: Callable[[Reply], Awaitable[None]], close: Callable[[int, str], Awaitable[None]]
+        self,
+        send: Callable[[Reply], Awaitable[None]],
+        close: Callable[[int, str], Awaitable[None]],
+        frames: Callable[[int], Any] | None = None,
     ) -> Connection:
+        """Register a socket; ``frames(connection_id)`` builds its frame outbox for games."""
         self._next_connection += 1
         connection = Connection(self._next_connection, send, close)
+        if frames is not None:
+            connection.frames = frames(connection.id)
         self.connections[connection.id] = connection
         return connection
 
@@ -105,6 +134,10 @@ class Study:
         connection.participant_id = participant.participant_id
         if resumed:
             self._event(participant, "resumed")
+            if not participant.finished and participant.scene.game_runtime():
+                # Back in a running game (reload), or in a game scene whose game is gone (restart).
+                await self._enter_game(participant)
+                self.games.connected(participant.participant_id)
         await connection.send(
             {
                 "type": "welcome",
@@ -114,7 +147,8 @@ class Study:
                 "resumed": resumed,
             }
         )
-        await connection.send(self.scene_message(participant))
+        for reply in self.scene_replies(participant):
+            await connection.send(reply)
         return participant
 
     async def _take_over(self, participant: Participant, connection: Connection) -> None:
@@ -283,6 +317,8 @@ class Study:
         participant.values.update(drawn)
         self._event(participant, "scene_entered", **({"values": drawn} if drawn else {}))
         self.plugins.notify_scene_activated(participant, slot.scene, slot.instance)
+        if slot.scene.game_runtime():
+            await self._enter_game(participant)
         if slot.scene.terminal:
             participant.finished = True
             self._event(participant, "finished", values=participant.values)
@@ -290,7 +326,52 @@ class Study:
             await self.recorder.flush(durable=True)
             self.plugins.notify_participant_finished(participant)
 
+    # --- games --------------------------------------------------------------------------------
+    async def _enter_game(self, participant: Participant) -> None:
+        await self.games.enter(participant, self._prepared[id(participant.scene)])
+
+    def _game_sinks(self, participant_id: str) -> tuple[Any, Callable[[Reply], Awaitable[None]] | None]:
+        participant = self.by_id.get(participant_id)
+        connection = self.connections.get(participant.connection_id or -1) if participant else None
+        if connection is None:
+            return None, None
+        return connection.frames, connection.send
+
+    def game_message(self, participant: Participant, message: Input | GameReady) -> None:
+        self.games.handle(participant.participant_id, message)
+
+    async def _advance_after_game(self, participant_id: str, game_id: str, position: int) -> None:
+        """Move a player on from the game scene at ``position`` once its game has ended."""
+        participant = self.by_id.get(participant_id)
+        if participant is None:
+            return
+        lock = self._locks.setdefault(participant_id, asyncio.Lock())
+        async with lock:
+            if participant.position != position or participant.finished:
+                return
+            self._event(participant, "scene_left", game_id=game_id)
+            participant.position += 1
+            await self._enter(participant)
+            if not participant.finished:
+                await self.recorder.flush()
+            replies = self.scene_replies(participant)
+        connection = self.connections.get(participant.connection_id or -1)
+        if connection is not None:
+            try:
+                for reply in replies:
+                    await connection.send(reply)
+            except Exception:  # the page reconnects and gets the scene then
+                log.debug("advance_send_failed", participant_id=participant_id)
+
     # --- messages -----------------------------------------------------------------------------
+    def scene_replies(self, participant: Participant) -> list[Reply]:
+        """The ``scene`` message, followed by the game's status when the scene is a game."""
+        replies = [self.scene_message(participant)]
+        status = self.games.status_message(participant.participant_id)
+        if status is not None:
+            replies.append(status)
+        return replies
+
     def scene_message(self, participant: Participant) -> Reply:
         slot = participant.slot
         return {
@@ -315,8 +396,17 @@ class Study:
             if message.position != participant.position or participant.finished:
                 # Resend the current scene so that a page that fell behind (a lost ack, a retry
                 # after an error) catches up instead of staying stuck on an old scene.
-                return [_stale(message.seq, participant.position), self.scene_message(participant)]
+                return [_stale(message.seq, participant.position), *self.scene_replies(participant)]
             slot = participant.slot
+            if slot.scene.game_runtime():
+                return [
+                    {
+                        "type": "error",
+                        "code": "game_scene",
+                        "message": "A game scene ends when its game ends; it takes no submissions.",
+                        "seq": message.seq,
+                    }
+                ]
             errors = slot.scene.validate_response(message.answers)
             if errors:
                 self._event(participant, "submission_rejected", errors=errors)
@@ -351,7 +441,7 @@ class Study:
             await self._enter(participant)
             if not participant.finished:  # (an end scene was already flushed durably)
                 await self.recorder.flush()
-            return [{"type": "ack", "seq": message.seq}, self.scene_message(participant)]
+            return [{"type": "ack", "seq": message.seq}, *self.scene_replies(participant)]
 
     # --- records ------------------------------------------------------------------------------
     def _who(self, participant: Participant) -> dict[str, Any]:
@@ -375,13 +465,14 @@ class Study:
             },
         )
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self, *, since_sample: int | None = None) -> dict[str, Any]:
         active = sum(1 for p in self.by_id.values() if p.connection_id is not None)
         return {
             "participants": len(self.by_id),
             "connected": active,
             "finished": sum(1 for p in self.by_id.values() if p.finished),
             "conditions": dict(self.ledger.counts),
+            **self.games.stats(since_sample=since_sample),
         }
 
 

@@ -114,6 +114,36 @@ class ScriptedParticipant:
         self.send({"type": "draft", "seq": seq, "position": self.position, "answers": dict(answers)})
         return self.receive_type("ack", "error")
 
+    # --- games --------------------------------------------------------------------------------
+    def game_ready(self, game_id: str) -> None:
+        """Say the page has loaded the game scene (the game starts when every player has)."""
+        self.send({"type": "game_ready", "game_id": game_id})
+
+    def hold(self, game_id: str, *keys: str) -> None:
+        """Send the keys held now (held mode); no keys releases everything."""
+        self.send({"type": "input", "game_id": game_id, "seq": self.next_seq(), "keys": list(keys)})
+
+    def press(self, game_id: str, *keys: str) -> None:
+        """Send key presses (press mode)."""
+        self.send({"type": "input", "game_id": game_id, "seq": self.next_seq(), "press": list(keys)})
+
+    def receive_until(
+        self, predicate: Any, *, limit: int = 10_000
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Read messages until ``predicate(message)``; return it and everything read before it.
+
+        A ``scene`` message read on the way updates :attr:`scene`.
+        """
+        seen: list[dict[str, Any]] = []
+        for _ in range(limit):
+            message = self.receive()
+            if message.get("type") == "scene":
+                self.scene = message
+            if predicate(message):
+                return message, seen
+            seen.append(message)
+        raise AssertionError(f"no matching message in {limit} messages")
+
     def ping(self) -> dict[str, Any]:
         seq = self.next_seq()
         self.send({"type": "ping", "seq": seq, "t": 1.0})

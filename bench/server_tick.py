@@ -1,0 +1,309 @@
+"""How many server-stepped games one igym process holds: fps, tick lateness, bytes, CPU per tick.
+
+    uv run --frozen python bench/server_tick.py --games 1,10,100 --seconds 10
+
+For each number of games N, a fresh ``igym run`` server process serves ``server_tick_experiment.py``
+(MountainCar, rendered with the demo's render objects, 30 fps). A load-generator process opens N
+WebSocket participants that behave like browsers: hello, game_ready, then a key change every 50 ms
+(ArrowLeft pressed, released, ArrowRight pressed, released, …) and a ping every second. All games
+start together. After a warm-up, for ``--seconds``:
+
+- delivered fps per game (frames received / seconds; median and 5th percentile over games),
+- tick lateness (how late each game's tick began after its deadline; p50 and p99 over all ticks,
+  from the server's ``/stats``),
+- bytes per frame (as sent),
+- server CPU per game-tick (process CPU time / game-ticks in the window), and
+- the bare ``env.step`` + render cost, measured in this process in the same run (median of runs),
+  so that the framework's share is CPU per tick minus that.
+
+The table comes first; the last line is one JSON object for the largest N.
+The load generator shares the machine's cores with the server, as in the issue's target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import msgpack
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+WARMUP_S = 3.0
+
+# MUG 0.1.3 (Flask-SocketIO on eventlet), measured on this kind of machine with the same kind of load,
+# as reported in the issue (not re-run here).
+MUG_BASELINE = {20: "28 fps", 50: "13-17 fps", 100: "<1 fps, none finished"}
+MUG_CPU_US_PER_TICK = "1400-2200"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def bare_env_cost_us(steps: int = 2000, runs: int = 5) -> float:
+    """Median over runs of the mean cost of env.step + draw (what the server does per game-tick)."""
+    sys.path.insert(0, str(ROOT / "igym_core" / "src"))
+    from igym_core.envs import as_parallel_env
+    from igym_core.examples.mountain_car import draw, make_env
+
+    results = []
+    for run in range(runs):
+        raw = make_env()
+        env = as_parallel_env(raw)
+        env.reset(seed=run)
+        agent = env.possible_agents[0]
+        pattern = [0, 1, 2, 1]
+        started = time.perf_counter()
+        for i in range(steps):
+            env.step({agent: pattern[(i // 2) % 4]})
+            draw(raw)
+            if not env.agents:
+                env.reset(seed=run)
+        results.append((time.perf_counter() - started) / steps * 1e6)
+        env.close()
+    return statistics.median(results)
+
+
+def get_stats(port: int, from_sample: int | None = None) -> dict:
+    url = f"http://127.0.0.1:{port}/stats"
+    if from_sample is not None:
+        url += f"?from_sample={from_sample}"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def wait_healthy(port: int, proc: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("server did not become healthy")
+
+
+# --- load generator (its own process) -------------------------------------------------------------
+async def _participant(url: str, start_at: float, window: tuple[float, float], humans: int) -> dict:
+    import websockets
+
+    async with websockets.connect(url, max_size=None, compression=None, ping_interval=None) as ws:
+        await ws.send(msgpack.packb({"type": "hello", "protocol": 1, "token": None, "params": {}}))
+        game_id = None
+        while game_id is None:
+            message = msgpack.unpackb(await ws.recv())
+            if message.get("type") == "game_status":
+                game_id = message["game_id"]
+        await asyncio.sleep(max(0.0, start_at - time.time()))
+        await ws.send(msgpack.packb({"type": "game_ready", "game_id": game_id}))
+        frames = 0
+        nbytes = 0
+        gaps: list[float] = []
+        last = None
+        done = asyncio.Event()
+
+        async def keys() -> None:
+            seq = 0
+            pattern = [["ArrowLeft"], [], ["ArrowRight"], []]
+            next_ping = time.time() + 1
+            while not done.is_set():
+                seq += 1
+                await ws.send(
+                    msgpack.packb({"type": "input", "game_id": game_id, "seq": seq, "keys": pattern[seq % 4]})
+                )
+                if time.time() >= next_ping:
+                    next_ping += 1
+                    await ws.send(msgpack.packb({"type": "ping", "seq": seq, "t": time.time() * 1000}))
+                await asyncio.sleep(0.05)
+
+        sender = asyncio.create_task(keys())
+        try:
+            while time.time() < window[1]:
+                try:
+                    data = await asyncio.wait_for(ws.recv(), timeout=max(0.01, window[1] - time.time()))
+                except TimeoutError:
+                    break
+                now = time.time()
+                if isinstance(data, bytes) and data[:1] and window[0] <= now < window[1]:
+                    message = msgpack.unpackb(data)
+                    if message.get("type") == "frame":
+                        frames += 1
+                        nbytes += len(data)
+                        if last is not None:
+                            gaps.append(now - last)
+                        last = now
+        finally:
+            done.set()
+            sender.cancel()
+        return {"frames": frames, "bytes": nbytes, "max_gap_ms": max(gaps) * 1000 if gaps else None}
+
+
+def _load_main(url: str, games: int, humans: int, start_at: float, window: tuple[float, float], out) -> None:
+    async def main() -> list[dict]:
+        tasks = [_participant(url, start_at, window, humans) for _ in range(games * humans)]
+        return await asyncio.gather(*tasks, return_exceptions=True)
+
+    results = asyncio.run(main())
+    out.send([r if isinstance(r, dict) else {"error": repr(r)} for r in results])
+    out.close()
+
+
+# --- one sweep point ----------------------------------------------------------------------------
+def run_point(games: int, seconds: float, humans: int, tick_groups: int | None, fps: int) -> dict:
+    port = free_port()
+    data_dir = tempfile.mkdtemp(prefix="igym-bench-")
+    env = {
+        **os.environ,
+        "IGYM_BENCH_STEPS": str(int(fps * (WARMUP_S + seconds + 30))),
+        "IGYM_BENCH_FPS": str(fps),
+        "IGYM_LOG_LEVEL": "warning",
+        "IGYM_LOG_FORMAT": "json",
+        "PYTHONPATH": str(HERE),
+    }
+    if tick_groups is not None:
+        env["IGYM_TICK_GROUPS"] = str(tick_groups)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "igym_core.cli",
+            "run",
+            "server_tick_experiment:experiment",
+            "--port",
+            str(port),
+            "--data-dir",
+            data_dir,
+        ],
+        env=env,
+        cwd=HERE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_healthy(port, server)
+        start_at = time.time() + 2.0 + games * 0.01
+        window = (start_at + WARMUP_S, start_at + WARMUP_S + seconds)
+        parent, child = mp.Pipe(duplex=False)
+        loader = mp.Process(
+            target=_load_main, args=(f"ws://127.0.0.1:{port}/ws", games, humans, start_at, window, child)
+        )
+        loader.start()
+        time.sleep(max(0.0, window[0] - time.time()))
+        before = get_stats(port)
+        time.sleep(max(0.0, window[1] - time.time()))
+        after_window = get_stats(port, from_sample=before["runtimes"]["server"]["lateness_samples_total"])
+        results = parent.recv()
+        loader.join(timeout=30)
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+    errors = [r["error"] for r in results if "error" in r]
+    if errors:
+        raise RuntimeError(f"{len(errors)} participants failed, e.g. {errors[0]}")
+    fps_per_game = sorted(r["frames"] / seconds for r in results)
+    s0, s1 = before["runtimes"]["server"], after_window["runtimes"]["server"]
+    game_ticks = s1["ticks"] - s0["ticks"]
+    cpu = after_window["process_cpu_s"] - before["process_cpu_s"]
+    frames = sum(r["frames"] for r in results)
+    return {
+        "games": games,
+        "humans_per_game": humans,
+        "fps_median": round(statistics.median(fps_per_game), 2),
+        "fps_p5": round(fps_per_game[int(0.05 * len(fps_per_game))], 2),
+        "lateness_p50_ms": s1["window"]["lateness_ms"]["p50"],
+        "lateness_p99_ms": s1["window"]["lateness_ms"]["p99"],
+        "bytes_per_frame": round(sum(r["bytes"] for r in results) / frames, 1) if frames else None,
+        "cpu_us_per_tick": round(cpu / game_ticks * 1e6, 1) if game_ticks else None,
+        "server_env_us_per_tick": s1.get("env_us_per_tick"),
+        "frames_dropped": s1["frames_dropped"] - s0["frames_dropped"],
+        "ticks_skipped": s1["ticks_skipped"] - s0["ticks_skipped"],
+        "max_frame_gap_ms": round(max((r["max_gap_ms"] or 0) for r in results), 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--games", default="1,10,100", help="comma-separated numbers of concurrent games")
+    parser.add_argument("--seconds", type=float, default=10, help="measured seconds per point")
+    parser.add_argument("--humans", type=int, default=1, help="human players per game")
+    parser.add_argument("--fps", type=int, default=30)
+    parser.add_argument(
+        "--tick-groups",
+        default=None,
+        help="IGYM_TICK_GROUPS values to compare, e.g. 8,0 (0: a ticker per game)",
+    )
+    args = parser.parse_args()
+    if args.humans != 1:
+        parser.error(
+            "--humans other than 1 needs multiplayer game scenes, which this version does not have yet"
+        )
+    sweep = [int(n) for n in args.games.split(",")]
+    groups_options: list[int | None] = (
+        [int(g) for g in args.tick_groups.split(",")] if args.tick_groups else [None]
+    )
+    env_us = bare_env_cost_us()
+    print(
+        f"bare env.step + render (MountainCar, demo render objects): {env_us:.1f} us per tick (median of 5 runs)"
+    )
+    print(
+        f"baseline, MUG 0.1.3 with the same kind of load (from the issue): {MUG_BASELINE}; "
+        f"server CPU {MUG_CPU_US_PER_TICK} us per game-tick"
+    )
+    header = (
+        f"{'groups':>6} {'games':>5} {'fps med':>7} {'fps p5':>6} {'late p50':>8} {'late p99':>8} "
+        f"{'B/frame':>7} {'cpu us':>7} {'fw us':>6} {'dropped':>7} {'skipped':>7} {'max gap':>7}  MUG"
+    )
+    print(header)
+    last = None
+    for groups in groups_options:
+        for games in sweep:
+            point = run_point(games, args.seconds, args.humans, groups, args.fps)
+            point["env_us_per_tick"] = round(env_us, 1)
+            cpu = point["cpu_us_per_tick"]
+            point["framework_us_per_tick"] = round(cpu - env_us, 1) if cpu is not None else None
+            point["tick_groups"] = groups if groups is not None else 8
+            print(
+                f"{point['tick_groups']:>6} {games:>5} {point['fps_median']:>7} {point['fps_p5']:>6} "
+                f"{point['lateness_p50_ms']:>8} {point['lateness_p99_ms']:>8} {point['bytes_per_frame']:>7} "
+                f"{cpu:>7} {point['framework_us_per_tick']:>6} {point['frames_dropped']:>7} "
+                f"{point['ticks_skipped']:>7} {point['max_frame_gap_ms']:>7}  {MUG_BASELINE.get(games, '')}",
+                flush=True,
+            )
+            last = point
+    assert last is not None
+    keys = [
+        "games",
+        "humans_per_game",
+        "fps_median",
+        "fps_p5",
+        "lateness_p50_ms",
+        "lateness_p99_ms",
+        "bytes_per_frame",
+        "framework_us_per_tick",
+        "env_us_per_tick",
+    ]
+    print(json.dumps({k: last[k] for k in keys}))
+
+
+if __name__ == "__main__":
+    main()

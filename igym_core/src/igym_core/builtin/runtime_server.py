@@ -1,0 +1,817 @@
+"""The built-in ``server`` runtime: the server steps each game's env at the scene's tick rate.
+
+Timing
+    Ticks follow absolute deadlines (``epoch + offset + k * period``), so a slow tick delays only
+    itself. A tick more than one period late skips the deadlines it missed (counted as
+    ``ticks_skipped``) instead of running a burst of catch-up ticks that would show as a jump.
+
+Groups
+    Games with the same tick rate are stepped by a few tickers (``Settings.tick_groups``, 8 by
+    default) whose deadlines are spread evenly over the period, each stepping, rendering and sending
+    its games one after another. Games that all start at once are therefore not all due at the same
+    instant, and there is one timer wake-up per group rather than per game. ``tick_groups=0`` gives
+    every game a ticker of its own with a spread phase (``bench/server_tick.py`` compares the two).
+
+Stepping inline
+    ``env.step`` and the renderer run on the event loop, inline. A step therefore delays the other
+    games of the process by exactly its own cost and no more; for the envs igym targets (tens of µs
+    for classic control, a few ms for grid worlds) a thread would cost more in hand-offs than it
+    saves, and a separate process would need the env's state to cross a pipe every tick. A game
+    whose step + render takes a large share of its tick period is logged (``env_slow``) once.
+
+Slow clients
+    Frames are offered to each player's socket (see ``igym_core.server.outbox``): a client whose
+    socket is still busy with the previous frame misses this one (``frames_dropped``, recorded in the
+    episode summary) and gets a keyframe next, so the game never waits for anyone's network.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import statistics
+import time
+from array import array
+from collections import deque
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import msgpack
+import structlog
+
+from igym_core.plugins.markers import hookimpl
+from igym_core.runtime.interface import GameHandle, GameHost, GameInfo, Runtime, Seat
+
+__all__ = ["ServerGame", "ServerRuntime", "TickScheduler"]
+
+log = structlog.get_logger(__name__)
+
+_LATENESS_SAMPLES = 400_000
+
+
+@hookimpl(trylast=True)
+def igym_register_runtimes() -> list[type[Runtime]]:
+    return [ServerRuntime]
+
+
+class TickStats:
+    """Process-wide tick figures (what ``/stats`` and the benchmark report)."""
+
+    def __init__(self) -> None:
+        self.lateness_ms: array[float] = array("f")
+        self.lateness_dropped = 0
+        """Samples discarded from the front of ``lateness_ms`` to bound its memory."""
+        self.ticks = 0
+        self.ticks_skipped = 0
+        self.frames_sent = 0
+        self.frames_dropped = 0
+        self.bytes_sent = 0
+        self.env_s = 0.0
+        self.env_ticks = 0
+
+    def add_lateness(self, value_ms: float) -> None:
+        samples = self.lateness_ms
+        if len(samples) >= _LATENESS_SAMPLES:
+            half = _LATENESS_SAMPLES // 2
+            del samples[:half]
+            self.lateness_dropped += half
+        samples.append(value_ms)
+
+    def summary(self, since_sample: int | None = None) -> dict[str, Any]:
+        lateness = sorted(self.lateness_ms)
+        out = {
+            "ticks": self.ticks,
+            "ticks_skipped": self.ticks_skipped,
+            "frames_sent": self.frames_sent,
+            "frames_dropped": self.frames_dropped,
+            "bytes_per_frame": round(self.bytes_sent / self.frames_sent, 1) if self.frames_sent else None,
+            "lateness_ms": {
+                "p50": _quantile(lateness, 0.5),
+                "p99": _quantile(lateness, 0.99),
+                "max": round(lateness[-1], 3) if lateness else None,
+                "samples": len(lateness),
+            },
+            "env_us_per_tick": round(self.env_s / self.env_ticks * 1e6, 1) if self.env_ticks else None,
+            "lateness_samples_total": self.lateness_dropped + len(self.lateness_ms),
+        }
+        if since_sample is not None:
+            start = max(0, since_sample - self.lateness_dropped)
+            window = sorted(self.lateness_ms[start:])
+            out["window"] = {
+                "since_sample": since_sample,
+                "lateness_ms": {
+                    "p50": _quantile(window, 0.5),
+                    "p99": _quantile(window, 0.99),
+                    "max": round(window[-1], 3) if window else None,
+                    "samples": len(window),
+                },
+            }
+        return out
+
+
+def _quantile(ordered: Sequence[float], q: float) -> float | None:
+    if not ordered:
+        return None
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
+
+
+class _Ticker:
+    """Ticks a set of games at one rate and phase."""
+
+    def __init__(self, scheduler: TickScheduler, period: float, offset: float) -> None:
+        self.scheduler = scheduler
+        self.period = period
+        self.offset = offset
+        self.games: list[ServerGame] = []
+        self.task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        if self.task is None or self.task.done():
+            self.task = asyncio.get_running_loop().create_task(self._run(), name="igym-ticker")
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        stats = self.scheduler.stats
+        base = self.scheduler.epoch + self.offset
+        period = self.period
+        k = math.ceil((loop.time() - base) / period)
+        while self.games:
+            deadline = base + k * period
+            delay = deadline - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            late = loop.time() - deadline
+            if late >= period:
+                missed = int(late // period)
+                k += missed
+                deadline += missed * period
+                stats.ticks_skipped += missed * len(self.games)
+            for game in tuple(self.games):
+                now = loop.time()
+                lateness_ms = (now - deadline) * 1000
+                stats.add_lateness(lateness_ms)
+                stats.ticks += 1
+                try:
+                    game.tick(now, lateness_ms)
+                except Exception:
+                    log.exception("game_tick_failed", game_id=game.info.game_id)
+                    game.fail()
+            k += 1
+        self.task = None
+
+
+class TickScheduler:
+    """Assigns games to phase-shifted tickers (see the module docstring)."""
+
+    def __init__(self, groups: int) -> None:
+        self.groups = max(0, groups)
+        self.stats = TickStats()
+        self.epoch = 0.0
+        self._tickers: dict[tuple[int, int], _Ticker] = {}
+        self._solo: dict[str, _Ticker] = {}
+        self._count = 0
+
+    def add(self, game: ServerGame, fps: int) -> None:
+        loop = asyncio.get_running_loop()
+        if not self.epoch:
+            self.epoch = loop.time()
+        period = 1.0 / fps
+        self._count += 1
+        if self.groups == 0:
+            # A ticker of its own, at a phase spread by the golden ratio (even for any count).
+            offset = ((self._count * 0.6180339887) % 1.0) * period
+            ticker = _Ticker(self, period, offset)
+            self._solo[game.info.game_id] = ticker
+        else:
+            for index in range(self.groups):
+                self._tickers.setdefault((fps, index), _Ticker(self, period, index * period / self.groups))
+            ticker = min(
+                (self._tickers[(fps, index)] for index in range(self.groups)), key=lambda t: len(t.games)
+            )
+        ticker.games.append(game)
+        game.ticker = ticker
+        ticker.start()
+
+    def remove(self, game: ServerGame) -> None:
+        ticker = game.ticker
+        if ticker is not None and game in ticker.games:
+            ticker.games.remove(game)
+        self._solo.pop(game.info.game_id, None)
+        game.ticker = None
+
+    async def stop(self) -> None:
+        tickers = [*self._tickers.values(), *self._solo.values()]
+        for ticker in tickers:
+            ticker.games.clear()
+            if ticker.task is not None:
+                ticker.task.cancel()
+        for ticker in tickers:
+            if ticker.task is not None:
+                try:
+                    await ticker.task
+                except (asyncio.CancelledError, Exception):
+                    pass
+
+
+class ServerRuntime(Runtime):
+    """Steps games on the server (see the module docstring)."""
+
+    kind = "server"
+
+    def __init__(self, host: GameHost) -> None:
+        super().__init__(host)
+        self.scheduler = TickScheduler(host.settings.tick_groups)
+        self.games: dict[str, ServerGame] = {}
+
+    def create_game(
+        self, *, game_id: str, scene: Any, prepared: Any, instance: int, seats: Sequence[Seat]
+    ) -> ServerGame:
+        info = GameInfo(
+            game_id=game_id,
+            scene_id=scene.scene_id,
+            instance=instance,
+            seats=tuple(seats),
+            experiment_id=self.host.experiment_id,
+        )
+        game = ServerGame(self, info, prepared)
+        self.games[game_id] = game
+        game.begin()
+        return game
+
+    def forget(self, game: ServerGame) -> None:
+        self.scheduler.remove(game)
+        self.games.pop(game.info.game_id, None)
+
+    async def stop(self) -> None:
+        await self.scheduler.stop()
+
+    def stats(self, *, since_sample: int | None = None) -> dict[str, Any]:
+        return {
+            "games": len(self.games),
+            "tick_groups": self.scheduler.groups,
+            **self.scheduler.stats.summary(since_sample),
+        }
+
+
+class _Player:
+    __slots__ = (
+        "agent",
+        "connection_id",
+        "dropped",
+        "held",
+        "need_key",
+        "participant_id",
+        "presses",
+        "ready",
+    )
+
+    def __init__(self, participant_id: str, agent: str) -> None:
+        self.participant_id = participant_id
+        self.agent = agent
+        self.held: tuple[str, ...] = ()
+        self.presses: deque[str] = deque(maxlen=64)
+        self.ready = False
+        self.need_key = True
+        self.connection_id: int | None = None
+        self.dropped = 0
+
+
+class _BotSeat:
+    __slots__ = ("act_every", "between", "last_action", "policy")
+
+    def __init__(self, policy: Any, act_every: int, between: str) -> None:
+        self.policy = policy
+        self.act_every = act_every
+        self.between = between
+        self.last_action: Any = None
+
+
+class ServerGame(GameHandle):
+    """One game: its env, players, bots, episode loop, records and frames."""
+
+    def __init__(self, runtime: ServerRuntime, info: GameInfo, prepared: Any) -> None:
+        from igym_core.rendering.delta import DeltaEncoder
+
+        self.runtime = runtime
+        self.host = runtime.host
+        self.info = info
+        self.prepared = prepared
+        self.scene = prepared.scene
+        self.ticker: _Ticker | None = None
+        self.env, self.raw_env = prepared.make_env()
+        self.renderer = prepared.make_renderer()
+        self.encoder = DeltaEncoder()
+        self.table = prepared.action_table
+        self.players: dict[str, _Player] = {
+            s.participant_id: _Player(s.participant_id, s.agent) for s in info.seats if s.participant_id
+        }
+        self.agent_names = {a: str(a) for a in prepared.agents}
+        self.agent_of_name = prepared.agent_by_name
+        self.bots: dict[Any, _BotSeat] = {}
+        for name, (_config, bot) in prepared.bots.items():
+            self.bots[self.agent_of_name[name]] = _BotSeat(
+                prepared.load_policy(name, self.env), bot.act_every, bot.between
+            )
+        self.human_agents = {self.agent_of_name[p.agent]: p for p in self.players.values()}
+        self.participant_ids = [p.participant_id for p in self.players.values()]
+        self.phase = "waiting"
+        self.episode = 0
+        self.step = 0
+        self.tick_count = 0
+        self.obs: dict[Any, Any] = {}
+        self.returns: dict[Any, float] = {}
+        self.last_rewards: dict[Any, float] = {}
+        self.seed = 0
+        self.created = time.monotonic()
+        self.phase_until = 0.0
+        self.episode_started_wall = 0.0
+        self.episode_started_mono = 0.0
+        self.episode_lateness: list[float] = []
+        self.episode_dropped: dict[str, int] = {}
+        self.episode_skipped_at_start = 0
+        self.last_connected = time.monotonic()
+        self.hud_text: str | None = None
+        self.env_cost_s = 0.0
+        self.env_cost_ticks = 0
+        self.warned_slow = False
+        self.ended = False
+        self.end_message = ""
+        self._period = 1.0 / self.scene.fps
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    def begin(self) -> None:
+        from igym_core.session.games import seats_description
+
+        self.host.record(
+            "games",
+            {
+                **self._ids(),
+                "event": "started",
+                "seats": seats_description(self.info.seats),
+                "fps": self.scene.fps,
+                "num_episodes": self.scene.num_episodes,
+                "runtime": "server",
+            },
+        )
+        log.info(
+            "game_started",
+            game_id=self.info.game_id,
+            scene_id=self.info.scene_id,
+            participants=self.participant_ids,
+        )
+        self._notify("notify_game_started", self.info)
+        self.runtime.scheduler.add(self, self.scene.fps)
+
+    def _ids(self) -> dict[str, Any]:
+        return {
+            "game_id": self.info.game_id,
+            "scene_id": self.info.scene_id,
+            "instance": self.info.instance,
+            "participant_ids": self.participant_ids,
+        }
+
+    def fail(self) -> None:
+        if not self.ended:
+            self._end_game("error", "Something went wrong with the game. The study continues.")
+
+    async def stop(self, reason: str) -> None:
+        if not self.ended:
+            if self.phase in ("playing", "countdown") and self.episode:
+                self._end_episode("game_stopped")
+            self._end_game(reason, "The study server is restarting.")
+
+    # --- GameHandle --------------------------------------------------------------------------
+    def player_ready(self, participant_id: str) -> None:
+        player = self.players.get(participant_id)
+        if player is not None:
+            player.ready = True
+            player.need_key = True
+
+    def player_input(
+        self, participant_id: str, *, keys: Sequence[str] | None, press: Sequence[str] | None
+    ) -> None:
+        player = self.players.get(participant_id)
+        if player is None:
+            return
+        if keys is not None:
+            player.held = self.table.listened(keys)
+        elif press:
+            player.presses.extend(self.table.listened(press, unique=False))
+
+    def player_connected(self, participant_id: str) -> None:
+        player = self.players.get(participant_id)
+        if player is not None:
+            # The new page sends game_ready once it has mounted the scene and loaded its assets.
+            player.ready = False
+            player.need_key = True
+            player.held = ()
+            self.last_connected = time.monotonic()
+
+    def status_message(self, participant_id: str) -> dict[str, Any]:
+        player = self.players.get(participant_id)
+        countdown_ms = 0
+        if self.phase == "countdown":
+            countdown_ms = max(0, round((self.phase_until - time.monotonic()) * 1000))
+        message = ""
+        if self.phase == "waiting":
+            message = "Getting the game ready…"
+        elif self.phase == "ended":
+            message = self.end_message
+        return {
+            "type": "game_status",
+            "game_id": self.info.game_id,
+            "phase": self.phase,
+            "episode": max(self.episode, 1),
+            "num_episodes": self.scene.num_episodes,
+            "seat": player.agent if player else None,
+            "message": message,
+            "countdown_ms": countdown_ms,
+        }
+
+    # --- ticking -----------------------------------------------------------------------------
+    def tick(self, now: float, lateness_ms: float) -> None:
+        self.tick_count += 1
+        phase = self.phase
+        if phase == "playing":
+            self.episode_lateness.append(lateness_ms)
+            self._play(now)
+            return
+        mono = time.monotonic()
+        if phase == "waiting":
+            all_ready = all(p.ready for p in self.players.values())
+            if all_ready or mono - self.created >= self.scene.ready_timeout_s:
+                self._start_episode()
+            return
+        if phase == "countdown":
+            if mono >= self.phase_until:
+                self.phase = "playing"
+                self._broadcast_status()
+            else:
+                self._send_frames(rendered=None)  # keyframes for anyone who (re)joined
+        self._check_abandoned(mono)
+
+    def _play(self, now: float) -> None:
+        env = self.env
+        actions: dict[Any, Any] = {}
+        sources: dict[Any, str] = {}
+        held_by_agent: dict[Any, tuple[str, ...]] = {}
+        step = self.step
+        for agent in env.agents:
+            player = self.human_agents.get(agent)
+            if player is not None:
+                if self.scene.input_mode == "held":
+                    held = player.held
+                    action, mapped = self.table.lookup(held)
+                else:
+                    held = (player.presses.popleft(),) if player.presses else ()
+                    action, mapped = self.table.lookup(held)
+                held_by_agent[agent] = held
+                actions[agent] = action
+                sources[agent] = "human" if mapped else "default"
+                continue
+            bot = self.bots.get(agent)
+            if bot is None:
+                actions[agent] = self.table.default
+                sources[agent] = "default"
+            elif step % bot.act_every == 0 or bot.last_action is None:
+                bot.last_action = bot.policy.act(self.obs.get(agent))
+                actions[agent] = bot.last_action
+                sources[agent] = "bot"
+            elif bot.between == "repeat":
+                actions[agent] = bot.last_action
+                sources[agent] = "bot_repeat"
+            else:
+                actions[agent] = self.table.default
+                sources[agent] = "default"
+        started = time.perf_counter()
+        obs, rewards, terminations, truncations, infos = env.step(actions)
+        stepped = time.perf_counter()
+        self.step = step = step + 1
+        wall_ms = time.time() * 1000
+        record_obs = self.scene.record_observations
+        ids = self._ids()
+        for agent, action in actions.items():
+            reward = _plain(rewards.get(agent, 0.0))
+            self.returns[agent] = self.returns.get(agent, 0.0) + (reward or 0.0)
+            player = self.human_agents.get(agent)
+            row = {
+                **ids,
+                "episode": self.episode,
+                "step": step,
+                "tick": self.tick_count,
+                "agent": self.agent_names[agent],
+                "seat": "human" if player else "bot",
+                "participant_id": player.participant_id if player else None,
+                "action": _plain(action),
+                "action_source": sources[agent],
+                "keys_held": list(held_by_agent[agent]) if player else None,
+                "reward": reward,
+                "terminated": bool(terminations.get(agent, False)),
+                "truncated": bool(truncations.get(agent, False)),
+                "info": _flatten(infos.get(agent)),
+                "t_server_ms": round(wall_ms, 1),
+            }
+            if record_obs:
+                row["observation"] = _plain(self.obs.get(agent))
+            self.host.record("steps", row)
+        self.last_rewards = {a: _plain(r) for a, r in rewards.items()}
+        self.obs = obs
+        rendered_start = time.perf_counter()
+        rendered = self.renderer.render(self.raw_env)
+        rendered_end = time.perf_counter()
+        cost = (stepped - started) + (rendered_end - rendered_start)
+        stats = self.runtime.scheduler.stats
+        stats.env_s += cost
+        stats.env_ticks += 1
+        self._watch_cost(cost)
+        self._send_frames(rendered)
+        done = not env.agents or all(terminations.get(a, False) or truncations.get(a, False) for a in actions)
+        if done:
+            ended_by = "terminated" if any(terminations.get(a, False) for a in actions) else "truncated"
+            self._end_episode(ended_by)
+        elif self.scene.max_steps is not None and step >= self.scene.max_steps:
+            self._end_episode("max_steps")
+        else:
+            self._check_abandoned(time.monotonic())
+
+    def _watch_cost(self, cost: float) -> None:
+        self.env_cost_s += cost
+        self.env_cost_ticks += 1
+        if not self.warned_slow and self.env_cost_ticks == 100:
+            mean = self.env_cost_s / self.env_cost_ticks
+            if mean > 0.25 * self._period:
+                self.warned_slow = True
+                log.warning(
+                    "env_slow",
+                    game_id=self.info.game_id,
+                    step_render_ms=round(mean * 1000, 2),
+                    period_ms=round(self._period * 1000, 1),
+                    advice="env.step + render take a large share of each tick; lower fps or speed up the env",
+                )
+
+    def _check_abandoned(self, mono: float) -> None:
+        connected = any(self.host.frame_sink(pid) is not None for pid in self.players)
+        if connected:
+            self.last_connected = mono
+        elif mono - self.last_connected >= self.scene.abandon_after_s:
+            if self.phase == "playing":
+                self._end_episode("abandoned", then_continue=False)
+            self._end_game("abandoned", "Nobody was connected to this game for too long.")
+
+    # --- frames ------------------------------------------------------------------------------
+    def _hud(self) -> str:
+        hud = self.prepared.hud
+        human = next(iter(self.players.values()), None)
+        if hud is None:
+            if human is None:
+                return ""
+            score = self.returns.get(self.agent_of_name[human.agent], 0.0)
+            return f"Episode {self.episode} of {self.scene.num_episodes} · Score {score:g}"
+        from igym_core.builtin.scene_gym import HudView
+
+        view = HudView(
+            episode=self.episode,
+            num_episodes=self.scene.num_episodes,
+            step=self.step,
+            max_steps=self.scene.max_steps,
+            seat=human.agent if human else "",
+            returns={self.agent_names[a]: v for a, v in self.returns.items()},
+            rewards={self.agent_names.get(a, str(a)): v for a, v in self.last_rewards.items()},
+            env=self.raw_env,
+        )
+        try:
+            return str(hud(view))
+        except Exception:
+            log.exception("hud_failed", game_id=self.info.game_id)
+            return ""
+
+    def _send_frames(self, rendered: Any) -> None:
+        """Render deltas (``rendered``) or only keyframes (``rendered=None``) to every player."""
+        stats = self.runtime.scheduler.stats
+        base = {
+            "type": "frame",
+            "game_id": self.info.game_id,
+            "tick": self.tick_count,
+            "episode": self.episode,
+            "step": self.step,
+            "t": round(time.time() * 1000, 1),
+        }
+        image = None
+        delta_bytes = None
+        key_bytes = None
+        if rendered is not None:
+            image = rendered.image_png
+            hud = self._hud()
+            hud_changed = hud != self.hud_text
+            self.hud_text = hud
+            if rendered.objects is not None:
+                delta = self.encoder.update(rendered.objects)
+            else:
+                delta = None
+        for player in self.players.values():
+            sink = self.host.frame_sink(player.participant_id)
+            if sink is None:
+                player.need_key = True
+                continue
+            if sink.connection_id != player.connection_id:
+                player.connection_id = sink.connection_id
+                player.need_key = True
+            if not player.ready:
+                continue
+            if player.need_key:
+                if key_bytes is None:
+                    message = {
+                        **base,
+                        "key": True,
+                        "hud": self.hud_text or "",
+                        "add": self.encoder.keyframe(),
+                    }
+                    if image is not None:
+                        message["image"] = image
+                    key_bytes = msgpack.packb(message, use_bin_type=True)
+                data = key_bytes
+            elif rendered is None:
+                continue
+            else:
+                if delta_bytes is None:
+                    message = {**base, "key": False}
+                    if delta is not None:
+                        message.update(delta.as_message_fields())
+                    if hud_changed:
+                        message["hud"] = self.hud_text
+                    if image is not None:
+                        message["image"] = image
+                    delta_bytes = msgpack.packb(message, use_bin_type=True)
+                data = delta_bytes
+            if sink.offer(data):
+                player.need_key = False
+                stats.frames_sent += 1
+                stats.bytes_sent += len(data)
+            else:
+                player.need_key = True
+                player.dropped += 1
+                stats.frames_dropped += 1
+
+    # --- episodes ----------------------------------------------------------------------------
+    def _start_episode(self) -> None:
+        from igym_core.envs import agent_seed, episode_seed
+
+        self.episode += 1
+        key = (
+            self.info.scene_id
+            if self.scene.seed_mode == "shared"
+            else (f"{self.info.scene_id}#{self.info.instance}#{'+'.join(sorted(self.participant_ids))}")
+        )
+        self.seed = episode_seed(self.prepared.experiment_seed, key, self.episode)
+        self.obs, _infos = self.env.reset(seed=self.seed)
+        for agent, bot in self.bots.items():
+            bot.last_action = None
+            reset = getattr(bot.policy, "reset", None)
+            if reset is not None:
+                reset(seed=agent_seed(self.seed, self.agent_names[agent]))
+        self.step = 0
+        self.returns = {a: 0.0 for a in self.prepared.agents}
+        self.last_rewards = {}
+        self.episode_lateness = []
+        self.episode_dropped = {p.participant_id: p.dropped for p in self.players.values()}
+        self.episode_skipped_at_start = self.runtime.scheduler.stats.ticks_skipped
+        self.episode_started_wall = time.time()
+        self.episode_started_mono = time.monotonic()
+        for player in self.players.values():
+            player.presses.clear()
+        self._notify("notify_episode_started", self.info, self.episode, self.seed)
+        self._callback("on_episode_start", self.info, self.episode, self.seed)
+        countdown = self.scene.countdown_s
+        self.phase = "countdown" if countdown > 0 else "playing"
+        self.phase_until = time.monotonic() + countdown
+        rendered = self.renderer.render(self.raw_env)
+        self._broadcast_status()
+        self._send_frames(rendered)
+        log.info("episode_started", game_id=self.info.game_id, episode=self.episode, seed=self.seed)
+
+    def _end_episode(self, end_reason: str, *, then_continue: bool = True) -> None:
+        duration = time.monotonic() - self.episode_started_mono
+        lateness = sorted(self.episode_lateness)
+        summary = {
+            **self._ids(),
+            "episode": self.episode,
+            "seed": self.seed,
+            "steps": self.step,
+            "end_reason": end_reason,
+            "returns": {self.agent_names[a]: v for a, v in self.returns.items()},
+            "seats": {p.agent: p.participant_id for p in self.players.values()},
+            "started_at": _iso(self.episode_started_wall),
+            "duration_ms": round(duration * 1000),
+            "fps": self.scene.fps,
+            "frames_dropped": {
+                p.participant_id: p.dropped - self.episode_dropped.get(p.participant_id, 0)
+                for p in self.players.values()
+            },
+            "tick_lateness_ms_p50": _quantile(lateness, 0.5),
+            "tick_lateness_ms_p99": _quantile(lateness, 0.99),
+            "tick_lateness_ms_max": round(lateness[-1], 3) if lateness else None,
+        }
+        self.host.record("episodes", summary)
+        log.info(
+            "episode_ended",
+            game_id=self.info.game_id,
+            episode=self.episode,
+            steps=self.step,
+            end_reason=end_reason,
+            duration_ms=summary["duration_ms"],
+        )
+        self._notify("notify_episode_ended", self.info, self.episode, summary)
+        self._callback("on_episode_end", self.info, summary)
+        if not then_continue or end_reason == "game_stopped":
+            return
+        if self.episode < self.scene.num_episodes:
+            self._start_episode()
+        else:
+            self._end_game("completed", "Well done! This game is over.")
+
+    def _end_game(self, reason: str, message: str) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        self.phase = "ended"
+        self.end_message = message
+        self.runtime.forget(self)
+        self._broadcast_status()
+        self.host.record(
+            "games", {**self._ids(), "event": "ended", "reason": reason, "episodes_played": self.episode}
+        )
+        log.info("game_ended", game_id=self.info.game_id, reason=reason, episodes=self.episode)
+        self._notify("notify_game_ended", self.info, reason)
+        self._callback("on_game_end", self.info, reason)
+        try:
+            self.env.close()
+        except Exception:
+            log.debug("env_close_failed", game_id=self.info.game_id)
+        self.host.game_ended(self.info.game_id, reason)
+
+    def _broadcast_status(self) -> None:
+        loop = asyncio.get_running_loop()
+        for pid in self.players:
+            task = loop.create_task(self.host.send(pid, self.status_message(pid)))
+            _background.add(task)
+            task.add_done_callback(_background.discard)
+
+    def _notify(self, method: str, *args: Any) -> None:
+        try:
+            getattr(self.host.plugins, method)(*args)
+        except Exception:
+            log.exception("game_hook_failed", game_id=self.info.game_id, hook=method)
+
+    def _callback(self, name: str, *args: Any) -> None:
+        callback = self.prepared.callbacks.get(name)
+        if callback is None:
+            return
+        try:
+            callback(*args)
+        except Exception:
+            log.exception("scene_callback_failed", game_id=self.info.game_id, callback=name)
+
+
+_background: set[asyncio.Task[Any]] = set()
+
+
+def _plain(value: Any) -> Any:
+    """JSON-ready form of an action, reward or observation (numpy → lists and Python numbers)."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    tolist = getattr(value, "tolist", None)
+    if tolist is not None:
+        return tolist()
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return repr(value)
+
+
+def _flatten(info: Any, prefix: str = "") -> dict[str, Any] | None:
+    """``{"a": {"b": 1}}`` → ``{"a.b": 1}``, values made JSON-ready; empty → None."""
+    if not info:
+        return None
+    if not isinstance(info, Mapping):
+        return {prefix or "value": _plain(info)}
+    out: dict[str, Any] = {}
+    for key, value in info.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            out.update(_flatten(value, f"{name}.") or {})
+        else:
+            out[name] = _plain(value)
+    return out
+
+
+def _iso(timestamp: float) -> str:
+    import datetime as dt
+
+    return (
+        dt.datetime.fromtimestamp(timestamp, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    )
+
+
+def _median(values: Sequence[float]) -> float | None:
+    return statistics.median(values) if values else None

@@ -1,0 +1,532 @@
+"""The built-in game scene: a participant plays an environment with the keyboard, bots fill other seats.
+
+::
+
+    GymScene(
+        scene_id="mountain_car",
+        env_factory="my_study.envs:make_env",      # or a callable
+        render_fn=draw_mountain_car,                # env -> list of render objects
+        action_mapping={"ArrowLeft": 0, "ArrowRight": 2},
+        default_action=1,
+        fps=30, num_episodes=3, max_steps=600,
+    )
+
+Which runtime steps the env is ``runtime`` (``"server"`` by default: the server ticks at ``fps``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import attrs
+import structlog
+
+from igym_core.builtin.gym_keys import ActionTable
+from igym_core.config.validators import FieldError, non_negative, positive
+from igym_core.errors import ConfigError, IgymError
+from igym_core.plugins.markers import hookimpl
+from igym_core.scenes.interface import PrepareContext, SceneConfig
+
+if TYPE_CHECKING:
+    from cattrs import Converter
+
+__all__ = ["Asset", "Bot", "GymScene", "HudView", "PreparedGym"]
+
+log = structlog.get_logger(__name__)
+
+
+@hookimpl(trylast=True)
+def igym_register_scene_types() -> list[type[SceneConfig]]:
+    return [GymScene]
+
+
+def _callable_or_ref(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if value is None and attribute.default is None:
+        return
+    if callable(value):
+        return
+    if isinstance(value, str) and ":" in value:
+        return
+    raise FieldError(
+        attribute.name,
+        f"expected a callable or a 'module:attribute' string; got {value!r}. Example: "
+        "'my_study.envs:make_env'.",
+    )
+
+
+_COLOUR_CHARS = set("0123456789abcdefABCDEF")
+
+
+def _colour(instance: Any, attribute: attrs.Attribute, value: str) -> None:
+    if not (
+        isinstance(value, str) and len(value) == 7 and value[0] == "#" and set(value[1:]) <= _COLOUR_CHARS
+    ):
+        raise FieldError(attribute.name, f"expected a colour like '#1e293b'; got {value!r}.")
+
+
+@attrs.frozen(kw_only=True)
+class Asset:
+    """A file to preload before the game starts, from the scene's ``assets_dir``.
+
+    ``type`` is ``image``, ``spritesheet`` (give ``frame_width`` and ``frame_height``) or ``atlas``
+    (give ``atlas_file``, the atlas JSON). Render objects refer to it by ``key``.
+    """
+
+    key: str = attrs.field(validator=attrs.validators.min_len(1))
+    file: str = attrs.field(validator=attrs.validators.min_len(1))
+    type: Literal["image", "spritesheet", "atlas"] = attrs.field(
+        default="image", validator=attrs.validators.in_(("image", "spritesheet", "atlas"))
+    )
+    frame_width: int | None = None
+    frame_height: int | None = None
+    atlas_file: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.type == "spritesheet" and not (self.frame_width and self.frame_height):
+            raise FieldError("frame_width", "a spritesheet needs frame_width and frame_height (pixels).")
+        if self.type == "atlas" and not self.atlas_file:
+            raise FieldError("atlas_file", "an atlas needs atlas_file, the JSON that describes its frames.")
+        for name in ("file", "atlas_file"):
+            value = getattr(self, name)
+            if value and (value.startswith(("/", "\\")) or ".." in Path(value).parts):
+                raise FieldError(name, f"must be a path inside assets_dir, without '..'; got {value!r}.")
+
+
+@attrs.frozen(kw_only=True)
+class Bot:
+    """A seat filled by a policy, with frame skip.
+
+    ``policy``: ``"random"``, a callable ``observation -> action``, a class, ``"module:attr"``, or a
+    policy config of an installed kind (``{"kind": "onnx", ...}``). The bot chooses an action every
+    ``act_every`` ticks; in between it repeats its last action (``between="repeat"``) or plays the
+    scene's ``default_action`` (``between="default"``).
+    """
+
+    policy: Any
+    act_every: int = attrs.field(default=1, validator=positive)
+    between: Literal["repeat", "default"] = attrs.field(
+        default="repeat", validator=attrs.validators.in_(("repeat", "default"))
+    )
+
+
+@attrs.frozen(kw_only=True)
+class HudView:
+    """What a ``hud`` function sees each tick."""
+
+    episode: int
+    num_episodes: int
+    step: int
+    max_steps: int | None
+    seat: str
+    returns: Mapping[str, float]
+    """Total reward so far this episode, by agent."""
+    rewards: Mapping[str, float]
+    """Reward of the last step, by agent."""
+    env: Any
+    """The env the factory returned (not the adapter)."""
+
+
+@attrs.frozen(kw_only=True)
+class GymScene(SceneConfig):
+    """A game: the server (or another runtime) steps ``env_factory()``'s env; the participant plays one seat."""
+
+    kind: ClassVar[str] = "gym"
+
+    env_factory: Any = attrs.field(validator=_callable_or_ref)
+    """A callable returning the env (Gymnasium or PettingZoo parallel), or ``"module:attr"``."""
+    env_kwargs: Mapping[str, Any] = attrs.field(factory=dict)
+    """Keyword arguments for ``env_factory``."""
+    human_seat: str | None = None
+    """The agent the participant controls; may be omitted when the env has one agent."""
+    policies: Mapping[str, Any] = attrs.field(factory=dict)
+    """Agent → policy (or :class:`Bot` for frame skip) for every seat that is not human."""
+    fps: int = attrs.field(default=30, validator=[positive, attrs.validators.le(120)])
+    action_mapping: Mapping[str, Any] = attrs.field(factory=dict)
+    """Browser key or combination (``"ArrowUp+ArrowLeft"``) → action."""
+    default_action: Any = None
+    """The action when no mapped key is held (or no press is pending)."""
+    input_mode: Literal["held", "press"] = attrs.field(
+        default="held", validator=attrs.validators.in_(("held", "press"))
+    )
+    """``held``: the keys held are sampled at each tick. ``press``: each key press is used at one tick."""
+    num_episodes: int = attrs.field(default=1, validator=positive)
+    max_steps: int | None = attrs.field(default=None, validator=attrs.validators.optional(positive))
+    """An episode ends after this many steps even if the env has not ended it (``end_reason=max_steps``)."""
+    countdown_s: float = attrs.field(default=3.0, validator=non_negative)
+    """Countdown shown before each episode."""
+    seed_mode: Literal["per_game", "shared"] = attrs.field(
+        default="per_game", validator=attrs.validators.in_(("per_game", "shared"))
+    )
+    """``per_game``: each game draws its own episode seeds; ``shared``: every game of this scene plays
+    the same seeds, so all participants see the same episode starts."""
+    renderer: str = "objects"
+    """``objects`` (render objects, drawn by Phaser) or ``rgb_array`` (pixels), or a plugin's kind."""
+    render_fn: Any = attrs.field(default=None, validator=_callable_or_ref)
+    """``env -> render objects`` (or an image for ``rgb_array``); default: ``env.render()``."""
+    hud: Any = attrs.field(default=None, validator=_callable_or_ref)
+    """``HudView -> str`` shown above the canvas; default: episode and score."""
+    header_html: str = ""
+    footer_html: str = ""
+    canvas_width: int = attrs.field(default=600, validator=[positive, attrs.validators.le(4096)])
+    canvas_height: int = attrs.field(default=400, validator=[positive, attrs.validators.le(4096)])
+    background: str = attrs.field(default="#0f172a", validator=_colour)
+    interpolate: bool = True
+    assets_dir: str | None = None
+    """A folder (relative to the experiment file) served to the browser for this scene."""
+    assets: tuple[Asset, ...] = attrs.field(default=(), converter=tuple)
+    record_observations: bool = False
+    """Add each agent's observation (the one it acted on) to its step records."""
+    ready_timeout_s: float = attrs.field(default=20.0, validator=positive)
+    """Start even if a player's page has not reported ready by then."""
+    abandon_after_s: float = attrs.field(default=60.0, validator=positive)
+    """End the game if no player has been connected for this long."""
+    runtime: str = "server"
+    on_episode_start: Any = attrs.field(default=None, validator=_callable_or_ref)
+    """``(game: GameInfo, episode: int, seed: int) -> None``."""
+    on_episode_end: Any = attrs.field(default=None, validator=_callable_or_ref)
+    """``(game: GameInfo, summary: dict) -> None``; summary is the ``episodes`` record."""
+    on_game_end: Any = attrs.field(default=None, validator=_callable_or_ref)
+    """``(game: GameInfo, reason: str) -> None``."""
+
+    def __attrs_post_init__(self) -> None:
+        try:
+            table = ActionTable(self.action_mapping, self.default_action)
+        except ValueError as exc:
+            raise FieldError("action_mapping", f"{exc}") from None
+        if not table.entries and self.input_mode == "press":
+            raise FieldError("action_mapping", "press mode needs at least one mapped key.")
+        if self.assets and not self.assets_dir:
+            raise FieldError("assets_dir", "assets need an assets_dir to be served from.")
+        keys = [a.key for a in self.assets]
+        if len(set(keys)) != len(keys):
+            raise FieldError("assets", "asset keys must be unique.")
+
+    # --- SceneConfig ------------------------------------------------------------------------
+    @classmethod
+    def configure_converter(cls, converter: Converter) -> None:
+        from igym_core.envs import callable_ref
+
+        def plain(value: Any) -> Any:
+            return callable_ref(value) if callable(value) else value
+
+        def unstructure(scene: GymScene) -> dict[str, Any]:
+            data: dict[str, Any] = {}
+            for field in attrs.fields(GymScene):
+                value = getattr(scene, field.name)
+                if field.name == "policies":
+                    value = {
+                        agent: converter.unstructure(p)
+                        if attrs.has(type(p)) and not isinstance(p, Bot)
+                        else _bot_dict(p, plain)
+                        if isinstance(p, Bot)
+                        else plain(p)
+                        for agent, p in value.items()
+                    }
+                elif field.name == "assets":
+                    value = [converter.unstructure(a) for a in value]
+                elif field.name in ("env_kwargs", "action_mapping"):
+                    value = dict(value)
+                else:
+                    value = plain(value)
+                data[field.name] = value
+            return data
+
+        converter.register_unstructure_hook(GymScene, unstructure)
+
+    def game_runtime(self) -> str | None:
+        return self.runtime
+
+    def served_directory(self, base_dir: Path) -> Path | None:
+        return (base_dir / self.assets_dir).resolve() if self.assets_dir else None
+
+    def client_view(self, converter: Converter, base_dir: Path) -> dict[str, Any]:
+        table = ActionTable(self.action_mapping, self.default_action)
+        url = f"/scene-assets/{self.scene_id}"
+        assets = []
+        for asset in self.assets:
+            spec: dict[str, Any] = {"type": asset.type, "key": asset.key, "url": f"{url}/{asset.file}"}
+            if asset.type == "spritesheet":
+                spec.update(frame_width=asset.frame_width, frame_height=asset.frame_height)
+            if asset.type == "atlas":
+                spec["atlas_url"] = f"{url}/{asset.atlas_file}"
+            assets.append(spec)
+        return {
+            "kind": self.kind,
+            "scene_id": self.scene_id,
+            "fps": self.fps,
+            "canvas": {
+                "width": self.canvas_width,
+                "height": self.canvas_height,
+                "background": self.background,
+            },
+            "input_mode": self.input_mode,
+            "keys": sorted(table.keys),
+            "header_html": self.header_html,
+            "footer_html": self.footer_html,
+            "renderer": self.renderer,
+            "assets": assets,
+            "interpolate": self.interpolate,
+        }
+
+    def prepare(self, ctx: PrepareContext) -> PreparedGym:
+        return PreparedGym.build(self, ctx)
+
+
+def _bot_dict(bot: Bot, plain: Callable[[Any], Any]) -> dict[str, Any]:
+    return {"policy": plain(bot.policy), "act_every": bot.act_every, "between": bot.between}
+
+
+@attrs.define(eq=False)
+class PreparedGym:
+    """A game scene checked against its env and the installed plugins, ready to create games."""
+
+    scene: GymScene
+    base_dir: Path
+    registry: Any
+    converter: Any
+    experiment_seed: int
+    env_factory: Callable[..., Any]
+    render_fn: Callable[[Any], Any] | None
+    hud: Callable[[HudView], str] | None
+    callbacks: dict[str, Callable[..., Any] | None]
+    agents: tuple[Any, ...]
+    """The env's possible agents, as the env names them."""
+    human_seats: tuple[str, ...]
+    bot_seats: dict[str, str]
+    bots: dict[str, tuple[Any, Bot]]
+    """Agent name → (policy config, seat options)."""
+    agent_by_name: dict[str, Any]
+    action_table: ActionTable
+    single_agent_id: str | None
+    """For a Gymnasium env: the agent id its adapter uses."""
+
+    @classmethod
+    def build(cls, scene: GymScene, ctx: PrepareContext) -> PreparedGym:
+        from igym_core.envs import resolve_callable
+        from igym_core.policies.spec import policy_config_from
+
+        where = f"scene {scene.scene_id!r}"
+        problems: list[str] = []
+
+        def resolve(value: Any, what: str) -> Any:
+            if value is None:
+                return None
+            try:
+                return resolve_callable(value, what=f"{where}: {what}", base_dir=ctx.base_dir)
+            except IgymError as exc:
+                problems.append(str(exc))
+                return None
+
+        factory = resolve(scene.env_factory, "env_factory")
+        render_fn = resolve(scene.render_fn, "render_fn")
+        hud = resolve(scene.hud, "hud")
+        callbacks = {
+            name: resolve(getattr(scene, name), name)
+            for name in ("on_episode_start", "on_episode_end", "on_game_end")
+        }
+        if scene.runtime not in ctx.registry.runtimes:
+            problems.append(
+                f"{where}: runtime {scene.runtime!r} is not installed; installed: "
+                f"{sorted(ctx.registry.runtimes.kinds())}."
+            )
+        if scene.renderer not in ctx.registry.renderers:
+            problems.append(
+                f"{where}: renderer {scene.renderer!r} is not installed; installed: "
+                f"{sorted(ctx.registry.renderers.kinds())}."
+            )
+        if scene.assets_dir:
+            folder = (ctx.base_dir / scene.assets_dir).resolve()
+            if not folder.is_dir():
+                problems.append(f"{where}: assets_dir {scene.assets_dir!r} is not a folder ({folder}).")
+            else:
+                for asset in scene.assets:
+                    for name in (asset.file, asset.atlas_file):
+                        if name and not (folder / name).is_file():
+                            problems.append(
+                                f"{where}: asset {asset.key!r}: file {name!r} not found in {folder}."
+                            )
+        if problems or factory is None:
+            raise ConfigError(problems, title=f"Game scene {scene.scene_id!r} cannot run")
+
+        single = scene.human_seat or "agent_0"
+        env, raw = _make_env(factory, scene.env_kwargs, single, where)
+        try:
+            agents = tuple(env.possible_agents)
+            by_name = {str(a): a for a in agents}
+            if len(by_name) != len(agents):
+                problems.append(f"{where}: the env's agents {agents!r} are not distinct as strings.")
+            human = scene.human_seat
+            if human is None:
+                if len(agents) == 1:
+                    human = str(agents[0])
+                else:
+                    problems.append(
+                        f"{where}: the env has agents {list(by_name)}; say which one the participant "
+                        "plays with human_seat=…"
+                    )
+            elif human not in by_name:
+                problems.append(
+                    f"{where}: human_seat {human!r} is not an agent of the env; agents: {list(by_name)}."
+                )
+            bots: dict[str, tuple[Any, Bot]] = {}
+            for name, value in scene.policies.items():
+                if name not in by_name:
+                    problems.append(
+                        f"{where}: policies names {name!r}, which is not an agent; agents: {list(by_name)}."
+                    )
+                    continue
+                if name == human:
+                    problems.append(f"{where}: {name!r} is the human seat; remove it from policies.")
+                    continue
+                bot = value if isinstance(value, Bot) else Bot(policy=value)
+                try:
+                    config = policy_config_from(bot.policy, ctx.registry, converter=ctx.converter)
+                except IgymError as exc:
+                    problems.append(f"{where}: policy for {name!r}: {exc}")
+                    continue
+                bots[name] = (config, bot)
+            for name in by_name:
+                if name != human and name not in bots:
+                    problems.append(
+                        f"{where}: agent {name!r} has no player; give it a policy, e.g. "
+                        f"policies={{{name!r}: 'random'}}."
+                    )
+            if human in by_name:
+                space = env.action_space(by_name[human])
+                table = ActionTable(scene.action_mapping, scene.default_action)
+                if scene.default_action is None:
+                    problems.append(
+                        f"{where}: default_action is required: the action played when no mapped key is held."
+                    )
+                for combo, action in [
+                    *scene.action_mapping.items(),
+                    ("default_action", scene.default_action),
+                ]:
+                    if action is not None and not _contains(space, action):
+                        problems.append(
+                            f"{where}: action {action!r} for {combo!r} is not in the action space of "
+                            f"{human!r} ({space})."
+                        )
+            if problems:
+                raise ConfigError(problems, title=f"Game scene {scene.scene_id!r} cannot run")
+            assert human is not None
+            # Load each bot once now, so that a missing model file fails at start, not mid-game.
+            prepared = cls(
+                scene=scene,
+                base_dir=ctx.base_dir,
+                registry=ctx.registry,
+                converter=ctx.converter,
+                experiment_seed=ctx.experiment_seed,
+                env_factory=factory,
+                render_fn=render_fn,
+                hud=hud,
+                callbacks=callbacks,
+                agents=agents,
+                human_seats=(human,),
+                bot_seats={name: _describe(config) for name, (config, _bot) in bots.items()},
+                bots=bots,
+                agent_by_name=by_name,
+                action_table=table,
+                single_agent_id=single,
+            )
+            for name in bots:
+                prepared.load_policy(name, env)
+            renderer = prepared.make_renderer()
+            try:
+                env.reset(seed=0)
+                frame = renderer.render(raw)
+            except IgymError as exc:
+                raise ConfigError(
+                    [f"{where}: rendering the first frame failed: {exc}"],
+                    title=f"Game scene {scene.scene_id!r} cannot run",
+                ) from exc
+            except Exception as exc:
+                raise ConfigError(
+                    [f"{where}: resetting and rendering the env failed: {type(exc).__name__}: {exc}"],
+                    title=f"Game scene {scene.scene_id!r} cannot run",
+                ) from exc
+            del frame
+            return prepared
+        finally:
+            _close(env)
+
+    # --- used by runtimes ---------------------------------------------------------------------
+    def make_env(self) -> tuple[Any, Any]:
+        """A fresh ``(parallel env, the object the factory returned)``."""
+        return _make_env(
+            self.env_factory, self.scene.env_kwargs, self.single_agent_id, f"scene {self.scene.scene_id!r}"
+        )
+
+    def make_renderer(self) -> Any:
+        renderer_type = self.registry.renderers.get(self.scene.renderer)
+        return renderer_type(render_fn=self.render_fn)
+
+    def load_policy(self, name: str, env: Any) -> Any:
+        from igym_core.policies.spec import load_policy
+
+        config, _bot = self.bots[name]
+        agent = self.agent_by_name[name]
+        return load_policy(
+            config,
+            self.registry,
+            agent=name,
+            action_space=env.action_space(agent),
+            observation_space=env.observation_space(agent),
+            base_dir=self.base_dir,
+        )
+
+
+def _make_env(
+    factory: Callable[..., Any], kwargs: Mapping[str, Any], agent_id: str | None, where: str
+) -> tuple[Any, Any]:
+    from igym_core.envs import as_parallel_env
+
+    try:
+        raw = factory(**kwargs)
+    except Exception as exc:
+        raise ConfigError(
+            [f"{where}: env_factory raised {type(exc).__name__}: {exc}. Fix the factory or env_kwargs."],
+            title="The game's env cannot be built",
+        ) from exc
+    try:
+        env = as_parallel_env(raw, agent_id=agent_id or "agent_0")
+    except IgymError as exc:
+        raise ConfigError([f"{where}: {exc}"], title="The game's env does not fit the env contract") from exc
+    return env, raw
+
+
+def _contains(space: Any, action: Any) -> bool:
+    try:
+        import numpy as np
+
+        if isinstance(action, list):
+            action = np.asarray(action)
+        return bool(space.contains(action))
+    except Exception:
+        return False
+
+
+def _describe(config: Any) -> str:
+    kind = getattr(type(config), "kind", "policy")
+    target = getattr(config, "target", None) or getattr(config, "path", None)
+    if target is None:
+        return kind
+    if callable(target):
+        from igym_core.envs import callable_ref
+
+        target = callable_ref(target)
+    return f"{kind}:{target}"
+
+
+def _close(env: Any) -> None:
+    try:
+        env.close()
+    except Exception:
+        log.debug("env_close_failed")
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None

@@ -1,0 +1,381 @@
+"""Render objects ("object contexts"): what an environment draws, as data the browser draws with Phaser.
+
+A renderer returns a collection of these every frame. Each has a stable ``id``; the
+:class:`~igym_core.rendering.delta.DeltaEncoder` compares a frame with the previous one and sends
+only what changed (see docs/game-protocol.md, "Render objects").
+
+They are frozen attrs classes, hashable and compared by value, and they are cheap to build: a game
+makes one per object per frame. Validation is therefore limited to what is cheap and catches real
+mistakes (empty ids, malformed colours, alpha outside 0..1, malformed points). Colours are checked
+once per distinct string and remembered.
+
+``permanent`` is a server-side flag: a permanent object stays on screen until it is emitted again
+(then it is updated) or removed explicitly; a non-permanent one disappears from any frame that does
+not contain it. It is never sent to the browser.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+import attrs
+
+from igym_core.config.validators import FieldError
+from igym_core.rendering.interface import RenderError
+
+__all__ = [
+    "OBJECT_TYPES",
+    "Circle",
+    "Line",
+    "Polygon",
+    "Rect",
+    "RenderObject",
+    "Sprite",
+    "Text",
+    "object_from_wire",
+    "wire_defaults",
+]
+
+# --- field conversion and validation (run on every construction: keep them cheap) --------------
+
+_COLOUR_FORM = re.compile(r"#(?:[0-9a-fA-F]{3}|[0-9a-fA-F]{6})")
+_COLOUR_CACHE: dict[str, str] = {}
+_COLOUR_CACHE_LIMIT = 4096
+
+
+def _colour_error(field: str, value: object, nullable: bool) -> FieldError:
+    none_hint = ", or None for none" if nullable else ""
+    return FieldError(
+        field,
+        f"must be a colour written '#rrggbb' (or '#rgb'), for example '#ff8800'{none_hint}; got {value!r}.",
+    )
+
+
+def _colour(field: str, *, nullable: bool) -> Callable[[Any], str | None]:
+    """A converter that checks a colour and normalises it to lower-case ``#rrggbb``."""
+
+    def convert(value: Any) -> str | None:
+        if value is None:
+            if nullable:
+                return None
+            raise _colour_error(field, value, nullable)
+        try:
+            return _COLOUR_CACHE[value]
+        except KeyError:
+            pass
+        except TypeError:  # unhashable, so certainly not a colour string
+            raise _colour_error(field, value, nullable) from None
+        if not isinstance(value, str) or _COLOUR_FORM.fullmatch(value) is None:
+            raise _colour_error(field, value, nullable)
+        digits = value[1:].lower()
+        if len(digits) == 3:
+            digits = "".join(c + c for c in digits)
+        normalised = "#" + digits
+        if len(_COLOUR_CACHE) >= _COLOUR_CACHE_LIMIT:
+            _COLOUR_CACHE.clear()  # a game that makes endless distinct colours must not grow memory
+        _COLOUR_CACHE[value] = normalised
+        return normalised
+
+    return convert
+
+
+def _to_points(value: Any) -> tuple[tuple[float, float], ...]:
+    if hasattr(value, "tolist"):  # numpy arrays: much faster to convert as Python lists
+        value = value.tolist()
+    try:
+        return tuple((float(x), float(y)) for x, y in value)
+    except (TypeError, ValueError):
+        raise FieldError(
+            "points",
+            f"must be a sequence of (x, y) pairs of numbers, for example [(0, 0), (10, 5)]; got {value!r}.",
+        ) from None
+
+
+def _check_id(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if type(instance) is RenderObject:
+        raise TypeError(
+            "RenderObject is the base class of render objects; draw with Rect, Circle, Line, Polygon, "
+            "Text or Sprite."
+        )
+    if not isinstance(value, str) or not value:
+        raise FieldError(
+            "id",
+            f"must be a non-empty string that names the object across frames, e.g. 'player'; got {value!r}.",
+        )
+
+
+def _check_alpha(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if not 0 <= value <= 1:
+        raise FieldError("alpha", f"must be between 0 (invisible) and 1 (opaque); got {value!r}.")
+
+
+def _check_tween(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if value is not None and not value >= 0:
+        raise FieldError(
+            "tween_ms",
+            f"must be None (one frame interval), 0 (jump) or a positive number of ms; got {value!r}.",
+        )
+
+
+_ALIGNS = frozenset({"left", "center", "right"})
+
+
+def _check_align(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if value not in _ALIGNS:
+        raise FieldError("align", f"must be 'left', 'center' or 'right'; got {value!r}.")
+
+
+def _check_image(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if not isinstance(value, str) or not value:
+        raise FieldError(
+            "image", f"must be the key of an asset the scene preloads, e.g. 'car'; got {value!r}."
+        )
+
+
+# --- wire encoding -------------------------------------------------------------------------------
+# Each field names how it goes on the wire (field metadata "wire"); None keeps it off the wire.
+
+
+_EXACT_INT = 2.0**53  # beyond this, floats are not exact integers and msgpack ints may overflow
+
+
+def _number(ndigits: int) -> Callable[[Any], int | float]:
+    def encode(value: Any) -> int | float:
+        rounded = round(float(value), ndigits)
+        if -_EXACT_INT < rounded < _EXACT_INT:
+            # Integral values as ints: smaller in msgpack and equal however the game computed them.
+            as_int = int(rounded)
+            return as_int if as_int == rounded else rounded
+        if rounded - rounded != 0:  # nan or ±inf; to_wire reports it
+            raise ValueError(f"not a finite number: {value!r}")
+        return rounded
+
+    return encode
+
+
+_num2 = _number(2)
+_num3 = _number(3)
+
+
+def _optional(encode: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def encode_optional(value: Any) -> Any:
+        return None if value is None else encode(value)
+
+    return encode_optional
+
+
+def _as_is(value: Any) -> Any:
+    return value
+
+
+def _points_wire(value: tuple[tuple[float, float], ...]) -> list[list[int | float]]:
+    return [[_num2(x), _num2(y)] for x, y in value]
+
+
+def _wire_field(default: Any = attrs.NOTHING, *, wire: Callable[[Any], Any] | None, **kwargs: Any) -> Any:
+    return attrs.field(default=default, metadata={"wire": wire}, **kwargs)
+
+
+_REQUIRED = object()  # the wire default of a field without a default: never equal to a value
+
+
+@attrs.frozen
+class _FieldSpec:
+    name: str
+    default: Any
+    encode: Callable[[Any], Any]
+    wire_default: Any
+
+
+_SPECS: dict[type, tuple[_FieldSpec, ...]] = {}
+_WIRE_DEFAULTS: dict[type, dict[str, Any]] = {}
+
+
+def _spec(cls: type[RenderObject]) -> tuple[_FieldSpec, ...]:
+    specs = []
+    for field in attrs.fields(cls):
+        # Fields declared without wire metadata (e.g. by a plugin's own object type) go as they are.
+        encode = field.metadata.get("wire", _as_is)
+        if field.name == "id" or encode is None:
+            continue
+        if field.default is attrs.NOTHING:
+            default, wire_default = _REQUIRED, _REQUIRED
+        else:
+            default, wire_default = field.default, encode(field.default)
+        specs.append(_FieldSpec(field.name, default, encode, wire_default))
+    result = tuple(specs)
+    _SPECS[cls] = result
+    _WIRE_DEFAULTS[cls] = {s.name: s.wire_default for s in result if s.wire_default is not _REQUIRED}
+    return result
+
+
+# --- the objects ---------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class RenderObject:
+    """What every render object has. Coordinates are canvas pixels, origin top left, y down.
+
+    ``x``, ``y`` is the object's centre (Text: its anchor); ``angle`` is in degrees clockwise;
+    ``depth`` orders drawing (higher on top); ``tween_ms`` is how long the browser takes to move the
+    object to a new position or angle (None: one frame interval, 0: jump). A ``permanent`` object
+    stays until emitted again or removed; the others vanish from any frame that omits them.
+    """
+
+    object_type: ClassVar[str]
+
+    id: str = _wire_field(wire=_as_is, validator=_check_id)
+    x: float = _wire_field(0, wire=_num2)
+    y: float = _wire_field(0, wire=_num2)
+    angle: float = _wire_field(0, wire=_num2)
+    alpha: float = _wire_field(1, wire=_num3, validator=_check_alpha)
+    depth: int = _wire_field(0, wire=int)
+    permanent: bool = _wire_field(False, wire=None)
+    tween_ms: int | None = _wire_field(None, wire=_optional(int), validator=_check_tween)
+
+    def to_wire(self) -> dict[str, Any]:
+        """The object as sent to the browser: ``id``, ``object_type`` and every non-default field.
+
+        Numbers are rounded (positions and sizes to 2 decimals, alpha to 3); integral values are
+        sent as ints. ``permanent`` is never sent.
+        """
+        cls = type(self)
+        specs = _SPECS.get(cls) or _spec(cls)
+        wire: dict[str, Any] = {"id": self.id, "object_type": self.object_type}
+        for spec in specs:
+            value = getattr(self, spec.name)
+            if value == spec.default:
+                continue
+            try:
+                encoded = spec.encode(value)
+            except (ValueError, OverflowError, TypeError):
+                raise RenderError(
+                    f"Render object {self.id!r} ({self.object_type}) has {spec.name}={value!r}, which "
+                    "cannot be drawn: it must be a finite number. Check the computation that produced it."
+                ) from None
+            if encoded != spec.wire_default:
+                wire[spec.name] = encoded
+        return wire
+
+
+_FILL = "#ffffff"
+
+
+@attrs.frozen(kw_only=True)
+class Rect(RenderObject):
+    """A rectangle centred on ``x``, ``y``. ``fill`` / ``stroke`` None: no fill / no outline."""
+
+    object_type: ClassVar[str] = "rect"
+
+    width: float = _wire_field(wire=_num2)
+    height: float = _wire_field(wire=_num2)
+    fill: str | None = _wire_field(_FILL, wire=_as_is, converter=_colour("fill", nullable=True))
+    stroke: str | None = _wire_field(None, wire=_as_is, converter=_colour("stroke", nullable=True))
+    line_width: float = _wire_field(1, wire=_num2)
+
+
+@attrs.frozen(kw_only=True)
+class Circle(RenderObject):
+    """A circle centred on ``x``, ``y``."""
+
+    object_type: ClassVar[str] = "circle"
+
+    radius: float = _wire_field(wire=_num2)
+    fill: str | None = _wire_field(_FILL, wire=_as_is, converter=_colour("fill", nullable=True))
+    stroke: str | None = _wire_field(None, wire=_as_is, converter=_colour("stroke", nullable=True))
+    line_width: float = _wire_field(1, wire=_num2)
+
+
+@attrs.frozen(kw_only=True)
+class Line(RenderObject):
+    """A polyline through ``points``, which are relative to ``x``, ``y``."""
+
+    object_type: ClassVar[str] = "line"
+
+    points: tuple[tuple[float, float], ...] = _wire_field(wire=_points_wire, converter=_to_points)
+    color: str = _wire_field(_FILL, wire=_as_is, converter=_colour("color", nullable=False))
+    line_width: float = _wire_field(2, wire=_num2)
+
+
+@attrs.frozen(kw_only=True)
+class Polygon(RenderObject):
+    """A closed polygon through ``points``, which are relative to ``x``, ``y``."""
+
+    object_type: ClassVar[str] = "polygon"
+
+    points: tuple[tuple[float, float], ...] = _wire_field(wire=_points_wire, converter=_to_points)
+    fill: str | None = _wire_field(_FILL, wire=_as_is, converter=_colour("fill", nullable=True))
+    stroke: str | None = _wire_field(None, wire=_as_is, converter=_colour("stroke", nullable=True))
+    line_width: float = _wire_field(1, wire=_num2)
+
+
+@attrs.frozen(kw_only=True)
+class Text(RenderObject):
+    """Text anchored at ``x``, ``y``; ``origin_x`` / ``origin_y`` (0..1) pick the anchor point of the
+    text's box (0, 0: top left; 0.5, 0.5: centre). ``text`` may hold newlines; non-strings are
+    converted with ``str``."""
+
+    object_type: ClassVar[str] = "text"
+
+    text: str = _wire_field(wire=_as_is, converter=str)
+    font_size: float = _wire_field(16, wire=_num2)
+    font_family: str = _wire_field("sans-serif", wire=_as_is)
+    color: str = _wire_field(_FILL, wire=_as_is, converter=_colour("color", nullable=False))
+    align: str = _wire_field("left", wire=_as_is, validator=_check_align)
+    origin_x: float = _wire_field(0, wire=_num3)
+    origin_y: float = _wire_field(0, wire=_num3)
+
+
+@attrs.frozen(kw_only=True)
+class Sprite(RenderObject):
+    """An image asset (or one ``frame`` of a spritesheet / atlas) centred on ``x``, ``y``.
+
+    ``width`` / ``height`` None: the image's natural size. ``tint`` multiplies the image's colours.
+    """
+
+    object_type: ClassVar[str] = "sprite"
+
+    image: str = _wire_field(wire=_as_is, validator=_check_image)
+    frame: str | int | None = _wire_field(None, wire=_as_is)
+    width: float | None = _wire_field(None, wire=_optional(_num2))
+    height: float | None = _wire_field(None, wire=_optional(_num2))
+    tint: str | None = _wire_field(None, wire=_as_is, converter=_colour("tint", nullable=True))
+    flip_x: bool = _wire_field(False, wire=bool)
+
+
+#: ``object_type`` → class, for every built-in render object.
+OBJECT_TYPES: dict[str, type[RenderObject]] = {
+    cls.object_type: cls for cls in (Rect, Circle, Line, Polygon, Text, Sprite)
+}
+
+
+def wire_defaults(object_type: str) -> Mapping[str, Any]:
+    """The wire value of every field that has a default, for one ``object_type``.
+
+    A field missing from an object's wire dict has this value; an ``upd`` that sends it means the
+    field went back to its default.
+    """
+    cls = _object_class(object_type)
+    if cls not in _WIRE_DEFAULTS:
+        _spec(cls)
+    return _WIRE_DEFAULTS[cls]
+
+
+def _object_class(object_type: Any) -> type[RenderObject]:
+    try:
+        return OBJECT_TYPES[object_type]
+    except (KeyError, TypeError):
+        known = ", ".join(sorted(OBJECT_TYPES))
+        raise RenderError(f"Unknown render object_type {object_type!r}; expected one of: {known}.") from None
+
+
+def object_from_wire(wire: Mapping[str, Any]) -> RenderObject:
+    """The render object a wire dict describes (the inverse of :meth:`RenderObject.to_wire`)."""
+    fields = dict(wire)
+    cls = _object_class(fields.pop("object_type", None))
+    try:
+        return cls(**fields)
+    except TypeError as exc:
+        raise RenderError(f"Cannot build a {cls.object_type} from {dict(wire)!r}: {exc}") from None

@@ -1,0 +1,94 @@
+"""Frames to one socket without ever waiting for a slow client.
+
+The ASGI servers we run on apply no backpressure to the application: a send to a client whose
+socket buffer is full simply waits (uvicorn pauses until the buffer drains). A game loop must not
+wait for one participant's network, so frames are *offered*: when the socket is free the frame is
+written at once, without a task switch; when an earlier frame is still waiting for the buffer to
+drain, the new frame is dropped and counted, and the game sends that client a keyframe next.
+
+Why not ``asyncio.create_task(send(frame))`` for every frame: a task per frame costs more than the
+send itself (the send is a synchronous ``transport.write`` whenever the client keeps up, which is
+nearly always). So the send coroutine is started eagerly, by hand, and a task is created only in
+the rare case that it actually has to wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any
+
+import structlog
+
+__all__ = ["FrameOutbox"]
+
+log = structlog.get_logger(__name__)
+
+AsgiSend = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class FrameOutbox:
+    """One socket's frame path; ``offer`` never blocks."""
+
+    __slots__ = ("_busy", "_send", "_tasks", "closed", "connection_id", "dropped", "sent")
+
+    def __init__(self, send: AsgiSend, connection_id: int) -> None:
+        self._send = send
+        self.connection_id = connection_id
+        self._busy = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.closed = False
+        self.sent = 0
+        self.dropped = 0
+
+    @property
+    def busy(self) -> bool:
+        return self._busy
+
+    def offer(self, frame: bytes) -> bool:
+        """Send ``frame`` if the socket is free; return False (and count a drop) otherwise."""
+        if self.closed:
+            return False
+        if self._busy:
+            self.dropped += 1
+            return False
+        coro = self._send({"type": "websocket.send", "bytes": frame})
+        try:
+            waiting_on = coro.send(None)  # type: ignore[attr-defined]
+        except StopIteration:
+            self.sent += 1
+            return True
+        except Exception:
+            # The socket is closing or closed; the participant's reconnect gets a keyframe.
+            self.closed = True
+            return False
+        # The send must wait (the client's buffer is full): let a task finish it.
+        self._busy = True
+        self.sent += 1
+        task = asyncio.get_running_loop().create_task(self._finish(coro, waiting_on))  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return True
+
+    async def _finish(self, coro: Coroutine[Any, Any, None], waiting_on: Any) -> None:
+        try:
+            while True:
+                if waiting_on is None:  # a bare yield (sleep(0))
+                    await asyncio.sleep(0)
+                else:
+                    try:
+                        await waiting_on
+                    except asyncio.CancelledError:
+                        if not waiting_on.cancelled():  # this task was cancelled (shutdown)
+                            raise
+                    except Exception:  # the coroutine sees the outcome when it is resumed
+                        pass
+                waiting_on = coro.send(None)
+        except StopIteration:
+            pass
+        except Exception:
+            self.closed = True
+            log.debug("frame_send_failed", connection=self.connection_id)
+        finally:
+            self._busy = False
+            coro.close()
