@@ -10,7 +10,10 @@
 import { App, type ClientState } from "./app";
 import { h, setTrustedHtml } from "./dom";
 import { registerScene, type ClientApi } from "./registry";
+import type { RenderObject } from "./game/objects";
+import type { GameDebugState } from "./game/types";
 import { endScene } from "./scenes/end";
+import { currentGameObjects, gymScene } from "./scenes/gym";
 import { startScene } from "./scenes/start";
 import { staticScene } from "./scenes/static";
 import { surveyScene } from "./scenes/survey";
@@ -22,7 +25,10 @@ export type { ClientState } from "./app";
 
 /** `window.igym`: the plugin API plus live state, for debugging and browser tests. */
 export interface IgymGlobal extends ClientApi {
-  state: ClientState;
+  /** `game`: the mounted (or last) game scene's counters, see `GameDebugState`; null before any. */
+  state: ClientState & { game: GameDebugState | null };
+  /** The object descriptions of the mounted game by id (merged wire dicts, targets, not interpolated). */
+  gameObjects(): Record<string, RenderObject>;
   /** The browser's answer check, exactly as the survey uses it (the server runs the same rules). */
   validateQuestion: typeof validateQuestion;
 }
@@ -105,6 +111,7 @@ async function boot(): Promise<void> {
   registerScene("static", staticScene);
   registerScene("survey", surveyScene);
   registerScene("end", endScene);
+  registerScene("gym", gymScene);
 
   const api: ClientApi = { registerScene, h, setTrustedHtml, protocol: PROTOCOL_VERSION };
 
@@ -126,7 +133,8 @@ async function boot(): Promise<void> {
   }
 
   const app = new App(data, container);
-  window.igym = Object.assign(api, { state: app.state, validateQuestion });
+  const state = Object.assign(app.state, { game: null as GameDebugState | null });
+  window.igym = Object.assign(api, { state, validateQuestion, gameObjects: currentGameObjects });
   await loadPlugins(data.modules, api);
   app.start();
 }

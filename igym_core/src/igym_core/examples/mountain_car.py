@@ -32,6 +32,7 @@ MIN_X, MAX_X = -1.2, 0.6
 GOAL_X = 0.5
 SCALE = WIDTH / (MAX_X - MIN_X)
 GROUND = 30  # pixels of ground below the lowest point of the valley
+Y_SCALE = HEIGHT - GROUND - 80  # the hilltop (height 1.0) leaves room for the flag
 MAX_STEPS = 600  # 20 seconds at 30 steps per second
 
 
@@ -45,7 +46,7 @@ def _height(x: float) -> float:
 
 
 def _to_screen(x: float, y: float) -> tuple[float, float]:
-    return (x - MIN_X) * SCALE, HEIGHT - GROUND - y * SCALE
+    return (x - MIN_X) * SCALE, HEIGHT - GROUND - y * Y_SCALE
 
 
 def _hillside() -> list[Any]:
@@ -80,7 +81,7 @@ _STATIC = _hillside()
 def draw(env: gymnasium.Env) -> list[Any]:
     """Render objects for the current state: the static scenery plus the car."""
     position = float(env.unwrapped.state[0])
-    slope = math.cos(3 * position) * 0.45 * 3  # d(height)/dx
+    slope = math.cos(3 * position) * 0.45 * 3 * Y_SCALE / SCALE  # on screen, in pixels per pixel
     tilt = math.atan(slope)
     cx, cy = _to_screen(position, _height(position))
     # The car body sits above the track, perpendicular to the slope.
@@ -122,7 +123,7 @@ def draw(env: gymnasium.Env) -> list[Any]:
 
 def hud(view: Any) -> str:
     seconds_left = max(0, (view.max_steps - view.step)) / 30
-    return f"Episode {view.episode} of {view.num_episodes} · Time left {seconds_left:4.1f} s"
+    return f"Time left {seconds_left:4.1f} s"
 
 
 consent = StartScene(

@@ -1,0 +1,36 @@
+"""A short game study for browser tests: the demo's MountainCar, two quick rounds, then a page.
+
+The header holds a text box, to check that typing into it never moves the car.
+"""
+
+from __future__ import annotations
+
+from igym_core import EndScene, Experiment, GymScene, StaticScene
+from igym_core.examples.mountain_car import HEIGHT, WIDTH, draw, hud, make_env
+
+experiment = Experiment(
+    experiment_id="game_e2e",
+    seed=3,
+    scenes=(
+        StaticScene(scene_id="intro", title="Ready?", body="Press continue to play."),
+        GymScene(
+            scene_id="car",
+            env_factory=make_env,
+            render_fn=draw,
+            hud=hud,
+            action_mapping={"ArrowLeft": 0, "ArrowRight": 2},
+            default_action=1,
+            fps=30,
+            num_episodes=2,
+            max_steps=90,
+            countdown_s=1,
+            canvas_width=WIDTH,
+            canvas_height=HEIGHT,
+            background="#0c4a6e",
+            header_html='<p>Notes: <input id="notes" aria-label="Notes" type="text"></p>',
+            footer_html="<p>Footer text</p>",
+        ),
+        StaticScene(scene_id="after", title="Thanks", body="The game is over."),
+        EndScene(scene_id="end"),
+    ),
+)
