@@ -76,6 +76,9 @@ class FrameOutbox:
                 if waiting_on is None:  # a bare yield (sleep(0))
                     await asyncio.sleep(0)
                 else:
+                    # Do what asyncio's Task does with a future a coroutine yields: clear its
+                    # "blocking" flag, or awaiting it again fails ("await wasn't used with future").
+                    waiting_on._asyncio_future_blocking = False
                     try:
                         await waiting_on
                     except asyncio.CancelledError:
@@ -88,7 +91,7 @@ class FrameOutbox:
             pass
         except Exception:
             self.closed = True
-            log.debug("frame_send_failed", connection=self.connection_id)
+            log.debug("frame_send_failed", connection=self.connection_id, exc_info=True)
         finally:
             self._busy = False
             coro.close()
