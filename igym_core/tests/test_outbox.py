@@ -54,7 +54,9 @@ async def test_paused_socket_drops_frames_until_it_drains_then_delivers_in_order
     assert outbox.busy
     assert not outbox.offer(b"second")  # dropped while the first waits
     assert not outbox.offer(b"third")
-    assert socket.written == []
+    for _ in range(5):  # the waiting send's task runs while the socket is still paused
+        await asyncio.sleep(0)
+    assert socket.written == [] and outbox.busy and not outbox.closed
     socket.writable.set()
     for _ in range(5):
         await asyncio.sleep(0)
