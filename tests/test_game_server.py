@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import time
 import urllib.request
 from collections.abc import Callable
@@ -16,6 +17,12 @@ from igym_core.testing import read_records
 from tests.conftest import LiveServer
 
 STUDY = "tests/studies/noise_game.py:experiment"
+
+
+def run_async(coroutine_function: Callable[..., Any], *args: Any) -> Any:
+    """asyncio.run in a thread of its own: Playwright's sync API may hold this thread's event loop."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(coroutine_function(*args))).result(timeout=120)
 
 
 async def _stalled_player(url: str, stall_s: float) -> dict[str, Any]:
@@ -42,7 +49,7 @@ async def _stalled_player(url: str, stall_s: float) -> dict[str, Any]:
 
 def test_a_client_that_stops_reading_loses_frames_not_the_game(live_server: Callable[..., LiveServer]):
     server = live_server(STUDY)
-    result = asyncio.run(_stalled_player(f"ws://127.0.0.1:{server.port}/ws", stall_s=3.0))
+    result = run_async(_stalled_player, f"ws://127.0.0.1:{server.port}/ws", 3.0)
     assert result["next"] == "end"  # the game ended on time and the player moved on
     episodes = read_records(server.data_dir, "noise_game", "episodes")
     assert len(episodes) == 1 and episodes[0]["steps"] == 150
@@ -77,7 +84,7 @@ def test_scene_assets_are_served_and_listed_for_preloading(live_server: Callable
                 if message["type"] == "scene":
                     return message["scene"]
 
-    view = asyncio.run(scene())
+    view = run_async(scene)
     assert view["assets"] == [{"type": "image", "key": "dot", "url": "/scene-assets/noise/dot.svg"}]
     assert view["renderer"] == "rgb_array"
     time.sleep(0.1)
