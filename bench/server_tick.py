@@ -101,58 +101,139 @@ def wait_healthy(port: int, proc: subprocess.Popen, timeout: float = 30) -> None
 
 
 # --- load generator (its own process) -------------------------------------------------------------
+# The load generator shares the machine's two cores with the server, so it is kept lean: each
+# participant is a plain asyncio Protocol driving websockets' sans-I/O client (the same framing,
+# masking and ping handling as any client, without a task, queue and future per message). What
+# goes over the wire is what a browser sends, and every frame received is counted. It stays on
+# asyncio's own event loop: on uvloop it used less CPU itself, but the server then measured more CPU
+# per tick and later ticks (probably because the participants' inputs arrive more closely
+# together), so its results would not compare with earlier runs.
+
+# Every server message is a msgpack map whose first key is "type"; frames have fewer than 16 keys,
+# so a frame starts with a fixmap byte and these bytes. Peeking at them counts a frame without
+# decoding it; anything else is decoded in full, so a frame encoded differently is still counted.
+_FRAME_PREFIX = b"\xa4type\xa5frame"
+
+
+class _Participant(asyncio.Protocol):
+    """One browser-like participant on one WebSocket (see ``_participant``)."""
+
+    def __init__(self, url: str, window: tuple[float, float]) -> None:
+        from websockets.client import ClientProtocol
+        from websockets.uri import parse_uri
+
+        self.ws = ClientProtocol(parse_uri(url), max_size=None)
+        self.window = window
+        self.transport: asyncio.Transport | None = None
+        self.opened = asyncio.get_running_loop().create_future()
+        self.closed = asyncio.get_running_loop().create_future()
+        self.status = asyncio.get_running_loop().create_future()
+        self.fragments: list[bytes] = []
+        self.frames = 0
+        self.bytes = 0
+        self.last: float | None = None
+        self.max_gap = 0.0
+
+    # asyncio.Protocol
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.ws.send_request(self.ws.connect())
+        self._flush()
+
+    def data_received(self, data: bytes) -> None:
+        from websockets.frames import Frame, Opcode
+        from websockets.http11 import Response
+
+        self.ws.receive_data(data)
+        for event in self.ws.events_received():
+            if isinstance(event, Frame):
+                if event.opcode is Opcode.BINARY or event.opcode is Opcode.CONT:
+                    self.fragments.append(event.data)
+                    if event.fin:
+                        payload = b"".join(self.fragments) if len(self.fragments) > 1 else self.fragments[0]
+                        self.fragments.clear()
+                        self._message(payload)
+            elif isinstance(event, Response) and not self.opened.done():
+                if self.ws.handshake_exc is not None:
+                    self.opened.set_exception(self.ws.handshake_exc)
+                else:
+                    self.opened.set_result(None)
+        self._flush()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.opened.done():
+            self.opened.set_exception(exc or ConnectionError("connection closed during the handshake"))
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    # WebSocket
+    def send(self, message: dict) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.ws.send_binary(msgpack.packb(message))
+            self._flush()
+
+    def close(self) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.ws.send_close(1000)
+            self._flush()
+            self.transport.close()
+
+    def _flush(self) -> None:
+        assert self.transport is not None
+        for chunk in self.ws.data_to_send():
+            if chunk:
+                self.transport.write(chunk)
+            elif self.transport.can_write_eof():
+                self.transport.write_eof()
+
+    def _message(self, data: bytes) -> None:
+        now = time.time()
+        if data[1:12] == _FRAME_PREFIX:
+            is_frame = True
+        else:
+            message = msgpack.unpackb(data)
+            is_frame = message.get("type") == "frame"
+            if message.get("type") == "game_status" and not self.status.done():
+                self.status.set_result(message["game_id"])
+        if is_frame and self.window[0] <= now < self.window[1]:
+            self.frames += 1
+            self.bytes += len(data)
+            if self.last is not None and now - self.last > self.max_gap:
+                self.max_gap = now - self.last
+            self.last = now
+
+
 async def _participant(url: str, start_at: float, window: tuple[float, float], humans: int) -> dict:
-    import websockets
+    """Hello, game_ready at ``start_at``, then a key change every 50 ms and a ping every second,
+    counting the frames received in ``window``."""
+    from websockets.uri import parse_uri
 
-    async with websockets.connect(url, max_size=None, compression=None, ping_interval=None) as ws:
-        await ws.send(msgpack.packb({"type": "hello", "protocol": 1, "token": None, "params": {}}))
-        game_id = None
-        while game_id is None:
-            message = msgpack.unpackb(await ws.recv())
-            if message.get("type") == "game_status":
-                game_id = message["game_id"]
+    loop = asyncio.get_running_loop()
+    uri = parse_uri(url)
+    _transport, client = await loop.create_connection(lambda: _Participant(url, window), uri.host, uri.port)
+    try:
+        await client.opened
+        client.send({"type": "hello", "protocol": 1, "token": None, "params": {}})
+        game_id = await client.status
         await asyncio.sleep(max(0.0, start_at - time.time()))
-        await ws.send(msgpack.packb({"type": "game_ready", "game_id": game_id}))
-        frames = 0
-        nbytes = 0
-        gaps: list[float] = []
-        last = None
-        done = asyncio.Event()
-
-        async def keys() -> None:
-            seq = 0
-            pattern = [["ArrowLeft"], [], ["ArrowRight"], []]
-            next_ping = time.time() + 1
-            while not done.is_set():
-                seq += 1
-                await ws.send(
-                    msgpack.packb({"type": "input", "game_id": game_id, "seq": seq, "keys": pattern[seq % 4]})
-                )
-                if time.time() >= next_ping:
-                    next_ping += 1
-                    await ws.send(msgpack.packb({"type": "ping", "seq": seq, "t": time.time() * 1000}))
-                await asyncio.sleep(0.05)
-
-        sender = asyncio.create_task(keys())
-        try:
-            while time.time() < window[1]:
-                try:
-                    data = await asyncio.wait_for(ws.recv(), timeout=max(0.01, window[1] - time.time()))
-                except TimeoutError:
-                    break
-                now = time.time()
-                if isinstance(data, bytes) and data[:1] and window[0] <= now < window[1]:
-                    message = msgpack.unpackb(data)
-                    if message.get("type") == "frame":
-                        frames += 1
-                        nbytes += len(data)
-                        if last is not None:
-                            gaps.append(now - last)
-                        last = now
-        finally:
-            done.set()
-            sender.cancel()
-        return {"frames": frames, "bytes": nbytes, "max_gap_ms": max(gaps) * 1000 if gaps else None}
+        client.send({"type": "game_ready", "game_id": game_id})
+        seq = 0
+        pattern = [["ArrowLeft"], [], ["ArrowRight"], []]
+        next_ping = time.time() + 1
+        while time.time() < window[1] and not client.closed.done():
+            seq += 1
+            client.send({"type": "input", "game_id": game_id, "seq": seq, "keys": pattern[seq % 4]})
+            if time.time() >= next_ping:
+                next_ping += 1
+                client.send({"type": "ping", "seq": seq, "t": time.time() * 1000})
+            await asyncio.sleep(0.05)
+    finally:
+        client.close()
+    return {
+        "frames": client.frames,
+        "bytes": client.bytes,
+        "max_gap_ms": client.max_gap * 1000 if client.frames > 1 else None,
+    }
 
 
 def _load_main(url: str, games: int, humans: int, start_at: float, window: tuple[float, float], out) -> None:

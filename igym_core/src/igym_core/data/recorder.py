@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -18,6 +19,31 @@ log = structlog.get_logger(__name__)
 
 def utc_now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+class _Clock:
+    """``utc_now_iso()``, formatted once per millisecond rather than once per record.
+
+    A server running many games writes thousands of records a second, most of them within the same
+    millisecond as another; formatting a datetime (1.5 µs) costs more than encoding the record.
+    """
+
+    __slots__ = ("_ms", "_text")
+
+    def __init__(self) -> None:
+        self._ms = -1
+        self._text = ""
+
+    def now(self) -> str:
+        ms = int(time.time() * 1000)
+        if ms != self._ms:
+            self._text = (
+                dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
+                .isoformat(timespec="milliseconds")
+                .replace("+00:00", "Z")
+            )
+            self._ms = ms
+        return self._text
 
 
 class Recorder:
@@ -35,9 +61,10 @@ class Recorder:
         self.flush_interval_s = flush_interval_ms / 1000
         self._task: asyncio.Task[None] | None = None
         self.records_written = 0
+        self._clock = _Clock()
 
     def write(self, record_type: str, row: Mapping[str, Any]) -> None:
-        full = {**self.base, "timestamp": utc_now_iso(), **row}
+        full = {**self.base, "timestamp": self._clock.now(), **row}
         for sink in self.sinks:
             try:
                 sink.write(record_type, full)

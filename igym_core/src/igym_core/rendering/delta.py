@@ -146,16 +146,18 @@ class DeltaEncoder:
 def _changed_fields(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any] | None:
     """``{"id", <fields whose wire value differs>}``, or None when nothing on the wire changed."""
     changed: dict[str, Any] | None = None
+    old_get = old.get
     for name, value in new.items():
-        if old.get(name, _MISSING) != value:
+        if old_get(name, _MISSING) != value:
             if changed is None:
                 changed = {"id": new["id"]}
             changed[name] = value
-    for name in old:
-        if name not in new:  # back to its default, which to_wire leaves out
-            if changed is None:
-                changed = {"id": new["id"]}
-            changed[name] = wire_defaults(new["object_type"])[name]
+    if not old.keys() <= new.keys():
+        for name in old:
+            if name not in new:  # back to its default, which to_wire leaves out
+                if changed is None:
+                    changed = {"id": new["id"]}
+                changed[name] = wire_defaults(new["object_type"])[name]
     return changed
 
 

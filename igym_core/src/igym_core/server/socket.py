@@ -37,8 +37,29 @@ def _error(code: str, message: str, seq: int | None = None) -> dict[str, Any]:
     return {"type": "error", "code": code, "message": message, "seq": seq}
 
 
-@websocket("/ws")
-async def participant_socket(socket: WebSocket) -> None:
+_GAME_MESSAGES = (Input, GameReady)
+
+
+class ParticipantWebSocket(WebSocket):
+    """Litestar's WebSocket, keeping also the plain ASGI ``receive`` and ``send`` it wraps.
+
+    A server running many games receives about 20 input messages a second from every player and
+    sends each a frame per tick; Litestar's wrappers (which track the connection's state for its own
+    helpers) add a coroutine to each of those. The hot paths (the receive loop and the frame
+    outbox) use the plain callables and keep ``connection_state`` up to date themselves.
+    """
+
+    def receive_wrapper(self, receive: Any) -> Any:
+        self.asgi_receive = receive
+        return super().receive_wrapper(receive)
+
+    def send_wrapper(self, send: Any) -> Any:
+        self.asgi_send = send
+        return super().send_wrapper(send)
+
+
+@websocket("/ws", websocket_class=ParticipantWebSocket)
+async def participant_socket(socket: ParticipantWebSocket) -> None:
     study: Study = socket.app.state.study
     settings = socket.app.state.settings
     await socket.accept()
@@ -54,7 +75,7 @@ async def participant_socket(socket: WebSocket) -> None:
             connection.frames.closed = True
             await socket.close(code=code, reason=reason)
 
-    connection = study.open_connection(send, close, lambda cid: FrameOutbox(socket.send, cid))
+    connection = study.open_connection(send, close, lambda cid: FrameOutbox(socket.asgi_send, cid))
     with structlog.contextvars.bound_contextvars(connection=connection.id):
         try:
             await _serve(socket, study, connection, settings, closed)
@@ -69,21 +90,23 @@ async def participant_socket(socket: WebSocket) -> None:
 
 
 async def _serve(
-    socket: WebSocket, study: Study, connection: Connection, settings: Any, closed: asyncio.Event
+    socket: ParticipantWebSocket, study: Study, connection: Connection, settings: Any, closed: asyncio.Event
 ) -> None:
     participant = None
     limit = settings.max_message_bytes
+    receive = socket.asgi_receive
     while not closed.is_set():
         if participant is None:
             try:
-                event = await asyncio.wait_for(socket.receive(), settings.hello_timeout_ms / 1000)
+                event = await asyncio.wait_for(receive(), settings.hello_timeout_ms / 1000)
             except TimeoutError:
                 await connection.send(_error("hello_required", "Send 'hello' first."))
                 await connection.close(CLOSE_POLICY, "no hello")
                 return
         else:
-            event = await socket.receive()
+            event = await receive()
         if event["type"] == "websocket.disconnect":
+            socket.connection_state = "disconnect"  # what Litestar's receive wrapper records
             return
         frame = event.get("bytes")
         if frame is None:
@@ -125,7 +148,7 @@ async def _serve(
         if owner is None:  # another tab took over; this socket is being closed
             return
         try:
-            if isinstance(message, Input | GameReady):  # the hot path: no replies
+            if isinstance(message, _GAME_MESSAGES):  # the hot path: no replies
                 study.game_message(owner, message)
                 continue
             for reply in await _dispatch(study, owner, message):
