@@ -18,11 +18,12 @@ from typing import Any
 import attrs
 
 from igym_core.rendering.interface import RenderError
-from igym_core.rendering.objects import RenderObject, wire_defaults
+from igym_core.rendering.objects import RenderObject, wire_changes, wire_defaults
 
 __all__ = ["DeltaEncoder", "FrameDelta", "apply_delta"]
 
 _MISSING = object()
+_BASE_TO_WIRE = RenderObject.to_wire
 
 
 @attrs.frozen
@@ -101,11 +102,15 @@ class DeltaEncoder:
                     entries[oid] = old
                     continue
                 wire = obj.to_wire()
+                cls = type(obj)
                 if old_obj.object_type != obj.object_type:
                     rm.append(oid)
                     add.append(wire)
                 else:
-                    changed = _changed_fields(old_wire, wire)
+                    if cls is type(old_obj) and cls.to_wire is _BASE_TO_WIRE:
+                        changed = wire_changes(old_obj, obj, old_wire, wire)
+                    else:  # a class with its own to_wire: compare what it sent
+                        changed = _changed_fields(old_wire, wire)
                     if changed is not None:
                         upd.append(changed)
             entries[oid] = (obj, wire)
