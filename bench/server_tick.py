@@ -172,10 +172,15 @@ class _Participant(asyncio.Protocol):
             self.ws.send_binary(msgpack.packb(message))
             self._flush()
 
-    def close(self) -> None:
-        if self.transport is not None and not self.transport.is_closing():
-            self.ws.send_close(1000)
-            self._flush()
+    async def close(self) -> None:
+        """The closing handshake, as a browser does it: send a close frame, let the server close."""
+        if self.transport is None or self.transport.is_closing():
+            return
+        self.ws.send_close(1000)
+        self._flush()
+        try:
+            await asyncio.wait_for(asyncio.shield(self.closed), 5)
+        except TimeoutError:
             self.transport.close()
 
     def _flush(self) -> None:
@@ -228,7 +233,7 @@ async def _participant(url: str, start_at: float, window: tuple[float, float], h
                 client.send({"type": "ping", "seq": seq, "t": time.time() * 1000})
             await asyncio.sleep(0.05)
     finally:
-        client.close()
+        await client.close()
     return {
         "frames": client.frames,
         "bytes": client.bytes,
