@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import statistics
 import time
 from array import array
 from collections import deque
@@ -861,7 +860,3 @@ def _iso(timestamp: float) -> str:
     return (
         dt.datetime.fromtimestamp(timestamp, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     )
-
-
-def _median(values: Sequence[float]) -> float | None:
-    return statistics.median(values) if values else None

@@ -16,7 +16,6 @@ Which runtime steps the env is ``runtime`` (``"server"`` by default: the server 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
@@ -526,7 +525,3 @@ def _close(env: Any) -> None:
         env.close()
     except Exception:
         log.debug("env_close_failed")
-
-
-def _finite(value: float) -> float | None:
-    return value if math.isfinite(value) else None

@@ -50,7 +50,6 @@ class GameCoordinator:
         recorder: Recorder,
         experiment_id: str,
         experiment_seed: int,
-        lookup: Callable[[str], Participant | None],
         sinks: Callable[
             [str], tuple[FrameSink | None, Callable[[Mapping[str, Any]], Awaitable[None]] | None]
         ],
@@ -61,7 +60,6 @@ class GameCoordinator:
         self.recorder = recorder
         self.experiment_id = experiment_id
         self.experiment_seed = experiment_seed
-        self._lookup = lookup
         self._sinks = sinks
         self._advance = advance
         self._runtimes: dict[str, Runtime] = {}

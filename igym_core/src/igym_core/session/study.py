@@ -94,7 +94,6 @@ class Study:
             recorder=recorder,
             experiment_id=experiment.experiment_id,
             experiment_seed=experiment.seed,
-            lookup=self.by_id.get,
             sinks=self._game_sinks,
             advance=self._advance_after_game,
         )
