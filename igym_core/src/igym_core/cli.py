@@ -1,4 +1,4 @@
-"""The ``igym`` command: ``run``, ``check`` and ``plugins``."""
+"""The ``igym`` command: ``run``, ``check`` and ``plugins``, plus the subcommands plugins register."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def _settings(args: argparse.Namespace):
     )
 
 
-def _plugins(settings):
+def _plugins(settings, *, quiet: bool = False):
     from igym_core.plugins.manager import create_plugin_manager
 
     return create_plugin_manager(
@@ -34,6 +34,7 @@ def _plugins(settings):
         autoload=settings.autoload_plugins,
         extra=settings.extra_plugins,
         strict=settings.strict_plugins,
+        quiet=quiet,
     )
 
 
@@ -125,7 +126,28 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _plugin_commands(argv: Sequence[str]) -> list[type]:
+    """Command classes from ``igym_register_commands``, honouring --block/--plugin in ``argv``."""
+    from igym_core.commands import RESERVED_COMMANDS
+    from igym_core.errors import PluginError
+
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--block", action="append")
+    pre.add_argument("--plugin", action="append")
+    known, _rest = pre.parse_known_args(list(argv))
+    plugins = _plugins(_settings(known), quiet=True)
+    commands = []
+    for kind, command, provider in plugins.registry.commands.items():
+        if kind in RESERVED_COMMANDS:
+            raise PluginError(
+                f"Plugin {provider!r} registers the command {kind!r}, which is one of igym's own "
+                f"({', '.join(sorted(RESERVED_COMMANDS))}). Rename its kind."
+            )
+        commands.append(command)
+    return commands
+
+
+def build_parser(commands: Sequence[type] = ()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="igym", description="Serve browser experiments.")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -153,11 +175,24 @@ def build_parser() -> argparse.ArgumentParser:
     plugins.add_argument("--json", action="store_true")
     common(plugins)
     plugins.set_defaults(func=cmd_plugins)
+
+    for command_class in commands:
+        command = command_class()
+        parser_for = sub.add_parser(command.kind, help=command.help, description=command.help)
+        command.add_arguments(parser_for)
+        common(parser_for)
+        parser_for.set_defaults(func=command.run)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        commands = _plugin_commands(argv)
+    except IgymError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    args = build_parser(commands).parse_args(argv)
     try:
         return int(args.func(args))
     except IgymError as exc:

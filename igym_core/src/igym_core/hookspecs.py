@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from igym_core.plugins.markers import hookspec
 
 if TYPE_CHECKING:
+    from igym_core.commands import Command
     from igym_core.config.experiment import Experiment
     from igym_core.data.interface import DataSink
     from igym_core.matchmaking.interface import Matchmaker
@@ -44,6 +45,7 @@ __all__ = [
     "igym_on_participant_left",
     "igym_on_scene_activated",
     "igym_register_client_assets",
+    "igym_register_commands",
     "igym_register_data_sinks",
     "igym_register_matchmakers",
     "igym_register_policy_loaders",
@@ -156,6 +158,21 @@ def igym_register_data_sinks() -> list[type[DataSink]]:
 
     Returns:
         A list of ``DataSink`` subclasses.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def igym_register_commands() -> list[type[Command]]:
+    """Register subcommands of the ``igym`` command line (``igym export``, ``igym onnx ...``).
+
+    Called once when ``igym`` builds its argument parser. Each class derives from
+    ``igym_core.commands.Command``; its ``kind`` is the subcommand's name and must not be one of the
+    core's own (``run``, ``check``, ``plugins``).
+
+    Returns:
+        A list of command classes.
 
     .. versionadded:: 0.1
     """

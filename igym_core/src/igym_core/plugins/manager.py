@@ -54,6 +54,7 @@ _REGISTER_HOOKS: dict[str, str] = {
     "runtimes": "igym_register_runtimes",
     "policy_loaders": "igym_register_policy_loaders",
     "data_sinks": "igym_register_data_sinks",
+    "commands": "igym_register_commands",
 }
 
 @attrs.frozen
@@ -246,6 +247,7 @@ def create_plugin_manager(
     autoload: bool = True,
     extra: Iterable[object | str] = (),
     strict: bool = False,
+    quiet: bool = False,
 ) -> IgymPluginManager:
     """Build a fresh plugin manager.
 
@@ -255,6 +257,8 @@ def create_plugin_manager(
         autoload: load plugins from the ``igym`` entry-point group.
         extra: more plugins: objects, or dotted module paths to import.
         strict: re-raise failures in notification hooks (for tests and development).
+        quiet: do not log the ``plugins_loaded`` line (the command line's own look-up of plugin
+            commands; the app that then starts logs it).
     """
     manager = IgymPluginManager(strict=strict)
     for name in blocked:
@@ -281,10 +285,14 @@ def create_plugin_manager(
             f"{exc}. A hook implementation has a name that no igym hook has: check the spelling "
             "against igym_core.hookspecs, or mark it @hookimpl(optionalhook=True)."
         ) from exc
-    log.info(
-        "plugins_loaded",
-        plugins=[f"{i.name}={i.distribution or '-'}@{i.version or '-'}" for i in manager.plugin_info(with_registrations=False)],
-    )
+    if not quiet:
+        log.info(
+            "plugins_loaded",
+            plugins=[
+                f"{i.name}={i.distribution or '-'}@{i.version or '-'}"
+                for i in manager.plugin_info(with_registrations=False)
+            ],
+        )
     return manager
 
 def _own_distribution(plugin: object) -> str | None:

@@ -89,6 +89,7 @@ class Registry:
     """Every registry of one app, built once after plugins load."""
 
     def __init__(self) -> None:
+        from igym_core.commands import Command
         from igym_core.data.interface import DataSink
         from igym_core.matchmaking.interface import Matchmaker
         from igym_core.policies.interface import PolicyLoader
@@ -104,6 +105,7 @@ class Registry:
             "policy loader", PolicyLoader
         )
         self.data_sinks: KindRegistry[type[DataSink]] = KindRegistry("data sink", DataSink)
+        self.commands: KindRegistry[type[Command]] = KindRegistry("command", Command)
 
     def all(self) -> dict[str, KindRegistry[Any]]:
         return {
@@ -113,6 +115,7 @@ class Registry:
             "runtimes": self.runtimes,
             "policy_loaders": self.policy_loaders,
             "data_sinks": self.data_sinks,
+            "commands": self.commands,
         }
 
 

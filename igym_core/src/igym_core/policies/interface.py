@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 from abc import ABC, abstractmethod
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import attrs
@@ -18,7 +19,15 @@ from cattrs import Converter
 
 from igym_core.errors import PluginError
 
-__all__ = ["Policy", "PolicyConfig", "PolicyLoader", "ResettablePolicy", "reset_policy"]
+__all__ = [
+    "Policy",
+    "PolicyBatcher",
+    "PolicyConfig",
+    "PolicyLoader",
+    "ResettablePolicy",
+    "batcher_of",
+    "reset_policy",
+]
 
 
 @runtime_checkable
@@ -39,6 +48,29 @@ class ResettablePolicy(Policy, Protocol):
     """A policy that is told when an episode starts (and re-seeds itself)."""
 
     def reset(self, *, seed: int) -> None: ...
+
+
+@runtime_checkable
+class PolicyBatcher(Protocol):
+    """Evaluates many policies that share one model in a single call (batched inference).
+
+    A policy opts in by having an attribute ``batcher`` that is not ``None``: one batcher object
+    shared by every policy built from the same model. At each tick, the server runtime collects
+    every bot seat that is due to act, across all the games ticking at that instant, groups them by
+    batcher, and calls :meth:`act_batch` once per batcher instead of calling each policy's ``act``.
+    The order of ``policies`` is deterministic (games in start order, then seats in env order), so
+    seeded sampling stays reproducible. Per-seat state (recurrent state, RNG) lives in each policy
+    object; the batcher reads and updates it.
+    """
+
+    def act_batch(self, policies: Sequence[Policy], observations: Sequence[Any]) -> Sequence[Any]:
+        """Return one action per policy, in order, for the observation at the same position."""
+        ...
+
+
+def batcher_of(policy: Policy) -> PolicyBatcher | None:
+    """The policy's shared :class:`PolicyBatcher`, or ``None`` when it acts one observation at a time."""
+    return getattr(policy, "batcher", None)
 
 
 def reset_policy(policy: Policy, *, seed: int) -> None:
