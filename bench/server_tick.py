@@ -14,9 +14,16 @@ start together. After a warm-up, for ``--seconds``:
 - bytes per frame (as sent),
 - server CPU per game-tick (process CPU time / game-ticks in the window), and
 - the bare ``env.step`` + render cost, measured in this process in the same run (median of runs),
-  so that the framework's share is CPU per tick minus that.
+  so that the framework's share is CPU per tick minus that (``fw us``), and the whole server's CPU
+  per tick as a multiple of it (``x env``).
 
-The table comes first; the last line is one JSON object for the largest N.
+Then, unless ``--max-games 0``, it searches for the largest number of games (up to ``--max-games``,
+500 by default) at which every game still delivers at least 29 fps (``fps_min`` ≥ 29), with
+fewer measured seconds per probe: doubling from the sweep's largest passing N, then bisecting to
+within ``--capacity-step`` games (10 by default).
+
+The table comes first; the last line is one JSON object for the largest N of the sweep (with the
+capacity found, ``max_games_29fps``, when searched).
 The load generator shares the machine's cores with the server, as in the issue's target.
 """
 
@@ -307,6 +314,7 @@ def run_point(games: int, seconds: float, humans: int, tick_groups: int | None, 
     if errors:
         raise RuntimeError(f"{len(errors)} participants failed, e.g. {errors[0]}")
     fps_per_game = sorted(r["frames"] / seconds for r in results)
+    fps_min = round(fps_per_game[0], 2)
     s0, s1 = before["runtimes"]["server"], after_window["runtimes"]["server"]
     game_ticks = s1["ticks"] - s0["ticks"]
     cpu = after_window["process_cpu_s"] - before["process_cpu_s"]
@@ -316,6 +324,7 @@ def run_point(games: int, seconds: float, humans: int, tick_groups: int | None, 
         "humans_per_game": humans,
         "fps_median": round(statistics.median(fps_per_game), 2),
         "fps_p5": round(fps_per_game[int(0.05 * len(fps_per_game))], 2),
+        "fps_min": fps_min,
         "lateness_p50_ms": s1["window"]["lateness_ms"]["p50"],
         "lateness_p99_ms": s1["window"]["lateness_ms"]["p99"],
         "bytes_per_frame": round(sum(r["bytes"] for r in results) / frames, 1) if frames else None,
@@ -338,6 +347,16 @@ def main() -> None:
         default=None,
         help="IGYM_TICK_GROUPS values to compare, e.g. 8,0 (0: a ticker per game)",
     )
+    parser.add_argument(
+        "--max-games",
+        type=int,
+        default=500,
+        help="search for the largest N up to this at which every game gets >= 29 fps (0: skip)",
+    )
+    parser.add_argument("--capacity-step", type=int, default=10, help="resolution of that search")
+    parser.add_argument(
+        "--capacity-seconds", type=float, default=5, help="measured seconds per probe of that search"
+    )
     args = parser.parse_args()
     if args.humans != 1:
         parser.error(
@@ -356,11 +375,13 @@ def main() -> None:
         f"server CPU {MUG_CPU_US_PER_TICK} us per game-tick"
     )
     header = (
-        f"{'groups':>6} {'games':>5} {'fps med':>7} {'fps p5':>6} {'late p50':>8} {'late p99':>8} "
-        f"{'B/frame':>7} {'cpu us':>7} {'fw us':>6} {'dropped':>7} {'skipped':>7} {'max gap':>7}  MUG"
+        f"{'groups':>6} {'games':>5} {'fps med':>7} {'fps p5':>6} {'fps min':>7} {'late p50':>8} "
+        f"{'late p99':>8} {'B/frame':>7} {'cpu us':>7} {'fw us':>6} {'x env':>5} {'dropped':>7} "
+        f"{'skipped':>7} {'max gap':>7}  MUG"
     )
     print(header)
     last = None
+    points: list[dict] = []
     for groups in groups_options:
         for games in sweep:
             point = run_point(games, args.seconds, args.humans, groups, args.fps)
@@ -368,15 +389,13 @@ def main() -> None:
             cpu = point["cpu_us_per_tick"]
             point["framework_us_per_tick"] = round(cpu - env_us, 1) if cpu is not None else None
             point["tick_groups"] = groups if groups is not None else 8
-            print(
-                f"{point['tick_groups']:>6} {games:>5} {point['fps_median']:>7} {point['fps_p5']:>6} "
-                f"{point['lateness_p50_ms']:>8} {point['lateness_p99_ms']:>8} {point['bytes_per_frame']:>7} "
-                f"{cpu:>7} {point['framework_us_per_tick']:>6} {point['frames_dropped']:>7} "
-                f"{point['ticks_skipped']:>7} {point['max_frame_gap_ms']:>7}  {MUG_BASELINE.get(games, '')}",
-                flush=True,
-            )
+            print(_row(point, env_us), flush=True)
+            points.append(point)
             last = point
     assert last is not None
+    capacity = None
+    if args.max_games > 0:
+        capacity = find_capacity(args, env_us, passing=[p for p in points if p["fps_min"] >= MIN_FPS])
     keys = [
         "games",
         "humans_per_game",
@@ -388,7 +407,61 @@ def main() -> None:
         "framework_us_per_tick",
         "env_us_per_tick",
     ]
-    print(json.dumps({k: last[k] for k in keys}))
+    summary = {k: last[k] for k in keys}
+    if capacity is not None:
+        summary["max_games_29fps"] = capacity
+    print(json.dumps(summary))
+
+
+MIN_FPS = 29.0
+
+
+def _row(point: dict, env_us: float) -> str:
+    cpu = point["cpu_us_per_tick"]
+    return (
+        f"{point['tick_groups']:>6} {point['games']:>5} {point['fps_median']:>7} {point['fps_p5']:>6} "
+        f"{point['fps_min']:>7} {point['lateness_p50_ms']:>8} {point['lateness_p99_ms']:>8} "
+        f"{point['bytes_per_frame']:>7} {cpu:>7} {point['framework_us_per_tick']:>6} "
+        f"{(cpu / env_us if cpu and env_us else 0):>5.1f} {point['frames_dropped']:>7} {point['ticks_skipped']:>7} {point['max_frame_gap_ms']:>7}  "
+        f"{MUG_BASELINE.get(point['games'], '')}"
+    )
+
+
+def _probe(args: argparse.Namespace, games: int, env_us: float) -> bool:
+    point = run_point(games, args.capacity_seconds, args.humans, None, args.fps)
+    cpu = point["cpu_us_per_tick"]
+    point["framework_us_per_tick"] = round(cpu - env_us, 1) if cpu is not None else None
+    point["tick_groups"] = 8
+    ok = point["fps_min"] >= MIN_FPS
+    print(_row(point, env_us) + ("  ok" if ok else f"  below {MIN_FPS:g} fps"), flush=True)
+    return ok
+
+
+def find_capacity(args: argparse.Namespace, env_us: float, passing: list[dict]) -> int | None:
+    """The largest N <= --max-games at which every game delivers >= 29 fps (None if not even 1)."""
+    print(f"capacity search: largest N (<= {args.max_games}) with every game at >= {MIN_FPS:g} fps")
+    low = max((p["games"] for p in passing), default=0)  # known to pass
+    high = None  # known to fail
+    n = max(low * 2, 10) if low else 1
+    while high is None:
+        n = min(n, args.max_games)
+        if _probe(args, n, env_us):
+            low = n
+            if n == args.max_games:
+                break
+            n *= 2
+        else:
+            high = n
+    while high is not None and high - low > args.capacity_step:
+        middle = (low + high) // 2
+        if _probe(args, middle, env_us):
+            low = middle
+        else:
+            high = middle
+    result = low or None
+    limit = f"fails at {high}" if high is not None else "the search's limit"
+    print(f"largest N with every game at >= {MIN_FPS:g} fps: {result} ({limit})", flush=True)
+    return result
 
 
 if __name__ == "__main__":

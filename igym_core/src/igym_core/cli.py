@@ -54,11 +54,17 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"igym: serving {app.state.study.experiment.experiment_id} at http://{settings.host}:{settings.port}/ "
         f"(data in {app.state.data_dir})\n"
     )
+    from igym_core.server.ws_protocol import IgymWebSocketProtocol
+
     uvicorn.run(
         app,
         host=settings.host,
         port=settings.port,
         log_config=None,
+        # uvicorn's sans-I/O WebSocket protocol plus igym's direct path for game traffic, without
+        # per-message compression (see igym_core/server/ws_protocol.py).
+        ws=IgymWebSocketProtocol,
+        ws_per_message_deflate=False,
         ws_max_size=settings.max_message_bytes + 4096,
         timeout_graceful_shutdown=5,
     )

@@ -6,6 +6,7 @@ igym_core.server.app:create_app``.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import platform
@@ -109,6 +110,11 @@ def create_app(
             run_id=run_id,
             client_built=(CLIENT_DIR / "igym.js").is_file(),
         )
+        # Everything loaded so far (modules, the app, prepared scenes) lives as long as the process:
+        # move it out of the collector's view, so that the full collections a busy game server
+        # triggers scan only what games create, and stay short (they pause every game).
+        gc.collect()
+        gc.freeze()
         async with recorder:
             try:
                 yield

@@ -6,6 +6,10 @@ wait for one participant's network, so frames are *offered*: when the socket is 
 written at once, without a task switch; when an earlier frame is still waiting for the buffer to
 drain, the new frame is dropped and counted, and the game sends that client a keyframe next.
 
+Under ``igym run`` the socket has the ``igym.direct`` channel (see :mod:`igym_core.server.ws_protocol`):
+a frame is then written straight to the transport when the transport's buffer is empty and dropped
+otherwise. Without it (another ASGI server, the test client), frames go through ASGI ``send``:
+
 Why not ``asyncio.create_task(send(frame))`` for every frame: a task per frame costs more than the
 send itself (the send is a synchronous ``transport.write`` whenever the client keeps up, which is
 nearly always). So the send coroutine is started eagerly, by hand, and a task is created only in
@@ -16,9 +20,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
+
+if TYPE_CHECKING:
+    from igym_core.server.ws_protocol import DirectChannel
 
 __all__ = ["FrameOutbox"]
 
@@ -30,10 +37,11 @@ AsgiSend = Callable[[dict[str, Any]], Awaitable[None]]
 class FrameOutbox:
     """One socket's frame path; ``offer`` never blocks."""
 
-    __slots__ = ("_busy", "_send", "_tasks", "closed", "connection_id", "dropped", "sent")
+    __slots__ = ("_busy", "_direct", "_send", "_tasks", "closed", "connection_id", "dropped", "sent")
 
-    def __init__(self, send: AsgiSend, connection_id: int) -> None:
+    def __init__(self, send: AsgiSend, connection_id: int, direct: DirectChannel | None = None) -> None:
         self._send = send
+        self._direct = direct
         self.connection_id = connection_id
         self._busy = False
         self._tasks: set[asyncio.Task[None]] = set()
@@ -43,12 +51,26 @@ class FrameOutbox:
 
     @property
     def busy(self) -> bool:
+        if self._direct is not None:
+            return not self.closed and self._direct.busy
         return self._busy
 
     def offer(self, frame: bytes) -> bool:
         """Send ``frame`` if the socket is free; return False (and count a drop) otherwise."""
         if self.closed:
             return False
+        direct = self._direct
+        if direct is not None:
+            try:
+                written = direct.write_binary(frame)
+            except ConnectionError:  # closing; the participant's reconnect gets a keyframe
+                self.closed = True
+                return False
+            if written:
+                self.sent += 1
+            else:
+                self.dropped += 1
+            return written
         if self._busy:
             self.dropped += 1
             return False

@@ -23,6 +23,7 @@ from igym_core.protocol.messages import (
     encode,
 )
 from igym_core.server.outbox import FrameOutbox
+from igym_core.server.ws_protocol import DIRECT_EXTENSION, DirectChannel
 from igym_core.session.study import Connection, Study
 
 __all__ = ["participant_socket"]
@@ -75,27 +76,93 @@ async def participant_socket(socket: ParticipantWebSocket) -> None:
             connection.frames.closed = True
             await socket.close(code=code, reason=reason)
 
-    connection = study.open_connection(send, close, lambda cid: FrameOutbox(socket.asgi_send, cid))
+    # Under `igym run`, the direct channel of igym's WebSocket protocol (see server/ws_protocol.py).
+    direct: DirectChannel | None = socket.scope.get("extensions", {}).get(DIRECT_EXTENSION)
+    connection = study.open_connection(send, close, lambda cid: FrameOutbox(socket.asgi_send, cid, direct))
     with structlog.contextvars.bound_contextvars(connection=connection.id):
         try:
-            await _serve(socket, study, connection, settings, closed)
+            await _serve(socket, study, connection, settings, closed, direct)
         except (WebSocketDisconnect, ConnectionError):
             pass
         except Exception:
             log.exception("socket_failed")
             await _quietly(close(1011, "internal error"))
         finally:
+            if direct is not None:
+                direct.receiver = None
             connection.frames.closed = True
             study.disconnected(connection)
 
 
+class _LoopState:
+    """Whether ``_serve`` is handling a message (True) or waiting for the next one (False)."""
+
+    __slots__ = ("busy",)
+
+    def __init__(self) -> None:
+        self.busy = True
+
+
+def _direct_receiver(study: Study, connection: Connection, limit: int, state: _LoopState):
+    """Handles game messages as they are read (the ``igym.direct`` path); declines everything else.
+
+    Declined messages (anything but ``input`` and ``game_ready``, anything malformed or too large,
+    and everything once another tab owns the participant) go through ``_serve`` as usual, which
+    replies, logs and closes as the protocol says. While ``_serve`` is still handling an earlier
+    message (a submit waiting for its records to reach the disk, say), everything is declined, so
+    messages are always handled in the order they arrived.
+    """
+
+    def receive(frame: bytes) -> bool:
+        if state.busy or len(frame) > limit:
+            return False
+        try:
+            message = decode_client_message(frame)
+        except ProtocolError:
+            return False
+        if not isinstance(message, _GAME_MESSAGES):
+            return False
+        owner = study.owner(connection)
+        if owner is None:
+            return False
+        try:
+            study.game_message(owner, message)
+        except ProtocolError as exc:
+            _reply_later(connection, _error(exc.code, str(exc), getattr(message, "seq", None)))
+        except Exception:
+            log.exception("message_failed", type=message.type)
+            _reply_later(
+                connection,
+                _error("internal", "The server could not handle that message.", getattr(message, "seq", None)),
+            )
+        return True
+
+    return receive
+
+
+def _reply_later(connection: Connection, reply: dict[str, Any]) -> None:
+    task = asyncio.get_running_loop().create_task(_quietly(connection.send(reply)))
+    _pending_replies.add(task)
+    task.add_done_callback(_pending_replies.discard)
+
+
+_pending_replies: set[asyncio.Task[None]] = set()
+
+
 async def _serve(
-    socket: ParticipantWebSocket, study: Study, connection: Connection, settings: Any, closed: asyncio.Event
+    socket: ParticipantWebSocket,
+    study: Study,
+    connection: Connection,
+    settings: Any,
+    closed: asyncio.Event,
+    direct: DirectChannel | None = None,
 ) -> None:
     participant = None
     limit = settings.max_message_bytes
     receive = socket.asgi_receive
+    state = _LoopState()
     while not closed.is_set():
+        state.busy = False
         if participant is None:
             try:
                 event = await asyncio.wait_for(receive(), settings.hello_timeout_ms / 1000)
@@ -105,6 +172,7 @@ async def _serve(
                 return
         else:
             event = await receive()
+        state.busy = True
         if event["type"] == "websocket.disconnect":
             socket.connection_state = "disconnect"  # what Litestar's receive wrapper records
             return
@@ -143,6 +211,8 @@ async def _serve(
                 return
             participant = await study.hello(connection, message)
             structlog.contextvars.bind_contextvars(participant_id=participant.participant_id)
+            if direct is not None:
+                direct.receiver = _direct_receiver(study, connection, limit, state)
             continue
         owner = study.owner(connection)
         if owner is None:  # another tab took over; this socket is being closed
