@@ -93,3 +93,42 @@ class Duel:
 
     def close(self) -> None:
         pass
+
+
+class CountingBatcher:
+    """A PolicyBatcher that records the size of every batched call (tests of batched bots)."""
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def act_batch(self, policies, observations):
+        self.calls.append(len(policies))
+        return [policy.choose(obs) for policy, obs in zip(policies, observations, strict=True)]
+
+
+SHARED_BATCHER = CountingBatcher()
+
+
+class BatchedEcho:
+    """A bot whose action depends on the observation and on its own seat's state, in batches or not.
+
+    ``choose`` is the one rule; ``act`` (one at a time) and the batcher both use it, so the records
+    tell whether an action came from either path, and ``acted_alone`` counts the unbatched calls.
+    """
+
+    batcher = SHARED_BATCHER
+    acted_alone = 0
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def choose(self, observation) -> int:
+        self.calls += 1
+        return (int(observation[0]) + self.calls) % 5
+
+    def act(self, observation) -> int:
+        type(self).acted_alone += 1
+        return self.choose(observation)
+
+    def reset(self, *, seed: int) -> None:
+        self.calls = 0

@@ -351,3 +351,41 @@ def test_seats_without_a_player_are_named(tmp_path):
             study(GymScene(scene_id="duel", env_factory=Duel, default_action=0, policies={"bot": "random"})),
             tmp_path,
         )
+
+
+def test_batched_bots_are_evaluated_in_one_call_per_tick_across_games(tmp_path):
+    """Bots whose policies share a batcher act through one act_batch call per tick for all the games
+    ticking together (one tick group here), with the same actions the policy would choose alone."""
+    echo = resolve_callable(f"{_envs}:BatchedEcho", what="policy class")
+    batcher = echo.batcher
+    batcher.calls.clear()
+    echo.acted_alone = 0
+    scene = GymScene(
+        scene_id="duel",
+        env_factory=Duel,
+        human_seat="human",
+        policies={"bot": echo},
+        action_mapping={"ArrowUp": 4},
+        default_action=0,
+        fps=60,
+        max_steps=20,
+        countdown_s=0,
+        ready_timeout_s=5,
+    )
+    app = make_test_app(study(scene), tmp_path, tick_groups=1)
+    with TestClient(app) as client, ScriptedParticipant(client) as p1, ScriptedParticipant(client) as p2:
+        s1 = p1.receive_until(lambda m: m["type"] == "game_status")[0]
+        s2 = p2.receive_until(lambda m: m["type"] == "game_status")[0]
+        p1.game_ready(s1["game_id"])
+        p2.game_ready(s2["game_id"])
+        p1.receive_until(lambda m: m["type"] == "scene")
+        p2.receive_until(lambda m: m["type"] == "scene")
+    steps = [s for s in read_records(tmp_path, "game_test", "steps") if s["agent"] == "bot"]
+    assert len(steps) == 40 and all(s["action_source"] == "bot" for s in steps)
+    assert sum(batcher.calls) + echo.acted_alone == 40
+    assert max(batcher.calls) == 2  # both games' bots in one call
+    # Each bot chose (the human's counter + its own calls so far) % 5; the human held nothing (the
+    # default action adds 0), so the n-th step of each game has action n % 5, whichever path.
+    for game_id in {s["game_id"] for s in steps}:
+        rows = sorted((s for s in steps if s["game_id"] == game_id), key=lambda s: s["step"])
+        assert [r["action"] for r in rows] == [n % 5 for n in range(1, 21)]

@@ -137,7 +137,7 @@ class _Ticker:
 
     def start(self) -> None:
         if self.handle is None:
-            loop = self._loop = asyncio.get_running_loop()
+            loop = self._loop = self.scheduler.clock()
             base = self.scheduler.epoch + self.offset
             self._k = math.ceil((loop.time() - base) / self.period)
             self.handle = loop.call_at(base + self._k * self.period, self._run)
@@ -159,8 +159,11 @@ class _Ticker:
             self._k += missed
             deadline += missed * period
             stats.ticks_skipped += missed * len(self.games)
+        games = tuple(self.games)
+        if self.scheduler.batched_games:
+            _act_batched(games)
         try:
-            for game in tuple(self.games):
+            for game in games:
                 now = loop.time()
                 lateness_ms = (now - deadline) * 1000
                 stats.add_lateness(lateness_ms)
@@ -181,19 +184,56 @@ class _Ticker:
                 self.handle = None
 
 
+def _act_batched(games: Sequence[ServerGame]) -> None:
+    """Evaluate, in one call per batcher, every batched bot of ``games`` that acts at this tick.
+
+    Games in ticker order (start order), seats in env order: a deterministic order, so seeded
+    sampling reproduces. The actions wait in each bot's ``pending`` for its game's step. If a
+    batcher fails, its bots are left without a pending action and each asks its own policy.
+    """
+    groups: dict[int, tuple[Any, list[Any], list[Any], list[_BotSeat]]] = {}
+    for game in games:
+        if game.batched_bots and game.phase == "playing":
+            for agent, bot in game.due_batched():
+                group = groups.get(id(bot.batcher))
+                if group is None:
+                    group = groups[id(bot.batcher)] = (bot.batcher, [], [], [])
+                group[1].append(bot.policy)
+                group[2].append(game.obs.get(agent))
+                group[3].append(bot)
+    for batcher, policies, observations, bots in groups.values():
+        try:
+            actions = list(batcher.act_batch(policies, observations))
+            if len(actions) != len(bots):
+                raise ValueError(f"act_batch returned {len(actions)} actions for {len(bots)} policies")
+        except Exception:
+            log.exception("batched_act_failed", batcher=type(batcher).__qualname__, bots=len(bots))
+            continue
+        for bot, action in zip(bots, actions, strict=True):
+            bot.pending = action
+
+
 class TickScheduler:
     """Assigns games to phase-shifted tickers (see the module docstring)."""
 
-    def __init__(self, groups: int) -> None:
+    def __init__(self, groups: int, clock: Any = None) -> None:
         self.groups = max(0, groups)
+        #: What keeps time and schedules the tickers: the running event loop, or any object with
+        #: the loop's ``time()`` and ``call_at(when, callback)`` (tests drive a virtual clock).
+        self._clock = clock
+        #: How many running games have bots whose policies evaluate in batches.
+        self.batched_games = 0
         self.stats = TickStats()
         self.epoch = 0.0
         self._tickers: dict[tuple[int, int], _Ticker] = {}
         self._solo: dict[str, _Ticker] = {}
         self._count = 0
 
+    def clock(self) -> Any:
+        return self._clock if self._clock is not None else asyncio.get_running_loop()
+
     def add(self, game: ServerGame, fps: int) -> None:
-        loop = asyncio.get_running_loop()
+        loop = self.clock()
         if not self.epoch:
             self.epoch = loop.time()
         period = 1.0 / fps
@@ -211,12 +251,16 @@ class TickScheduler:
             )
         ticker.games.append(game)
         game.ticker = ticker
+        if game.batched_bots:
+            self.batched_games += 1
         ticker.start()
 
     def remove(self, game: ServerGame) -> None:
         ticker = game.ticker
         if ticker is not None and game in ticker.games:
             ticker.games.remove(game)
+            if game.batched_bots:
+                self.batched_games -= 1
         self._solo.pop(game.info.game_id, None)
         game.ticker = None
 
@@ -289,14 +333,23 @@ class _Player:
         self.dropped = 0
 
 
+_NO_ACTION = object()
+
+
 class _BotSeat:
-    __slots__ = ("act_every", "between", "last_action", "policy")
+    __slots__ = ("act_every", "batcher", "between", "last_action", "pending", "policy")
 
     def __init__(self, policy: Any, act_every: int, between: str) -> None:
+        from igym_core.policies.interface import batcher_of
+
         self.policy = policy
         self.act_every = act_every
         self.between = between
         self.last_action: Any = None
+        #: The policy's shared batcher, if it evaluates in batches across games (see _Ticker).
+        self.batcher = batcher_of(policy)
+        #: The action the ticker's batched call chose for this tick (``_NO_ACTION`` if none).
+        self.pending: Any = _NO_ACTION
 
 
 class ServerGame(GameHandle):
@@ -325,6 +378,11 @@ class ServerGame(GameHandle):
             self.bots[self.agent_of_name[name]] = _BotSeat(
                 prepared.load_policy(name, self.env), bot.act_every, bot.between
             )
+        order = {agent: index for index, agent in enumerate(prepared.agents)}
+        self.batched_bots = sorted(
+            ((agent, bot) for agent, bot in self.bots.items() if bot.batcher is not None),
+            key=lambda item: order.get(item[0], len(order)),
+        )
         self.human_agents = {self.agent_of_name[p.agent]: p for p in self.players.values()}
         self.participant_ids = [p.participant_id for p in self.players.values()]
         # The ids every record of this game starts with; built once (records are written every tick).
@@ -468,6 +526,16 @@ class ServerGame(GameHandle):
                 self._send_frames(rendered=None)  # keyframes for anyone who (re)joined
         self._check_abandoned(mono)
 
+    def due_batched(self) -> list[tuple[Any, _BotSeat]]:
+        """The batched bots that choose a new action at this tick's step, in env agent order."""
+        step = self.step
+        live = self.env.agents
+        return [
+            (agent, bot)
+            for agent, bot in self.batched_bots
+            if agent in live and (step % bot.act_every == 0 or bot.last_action is None)
+        ]
+
     def _play(self, now: float) -> None:
         # The hot path of the server: runs for every game at every tick. Locals over attribute
         # look-ups, one clock read per purpose, and nothing built that the tick does not send or record.
@@ -495,7 +563,12 @@ class ServerGame(GameHandle):
                 actions[agent] = table.default
                 sources[agent] = "default"
             elif step % bot.act_every == 0 or bot.last_action is None:
-                bot.last_action = bot.policy.act(self.obs.get(agent))
+                pending = bot.pending
+                if pending is not _NO_ACTION:  # chosen by the ticker's batched call
+                    bot.pending = _NO_ACTION
+                    bot.last_action = pending
+                else:
+                    bot.last_action = bot.policy.act(self.obs.get(agent))
                 actions[agent] = bot.last_action
                 sources[agent] = "bot"
             elif bot.between == "repeat":
@@ -712,6 +785,7 @@ class ServerGame(GameHandle):
         self.obs, _infos = self.env.reset(seed=self.seed)
         for agent, bot in self.bots.items():
             bot.last_action = None
+            bot.pending = _NO_ACTION
             reset = getattr(bot.policy, "reset", None)
             if reset is not None:
                 reset(seed=agent_seed(self.seed, self.agent_names[agent]))

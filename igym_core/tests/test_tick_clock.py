@@ -1,0 +1,267 @@
+"""The server runtime against a virtual clock: when ticks run, which tick an input lands on, what a
+slow tick does to the ones after it, and that equal seeds and inputs record equal step data.
+
+The real app, coordinator, runtime, games and JSONL recorder are used; only time is virtual: the
+tick scheduler is given a clock with the event loop's ``time()`` and ``call_at()``, and the test
+decides when time passes (also inside a step, to play a slow env).
+"""
+
+from __future__ import annotations
+
+import functools
+import heapq
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+from gymnasium import spaces
+
+from igym_core import EndScene, Experiment, GymScene
+from igym_core.runtime.interface import Seat
+from igym_core.testing import make_test_app, read_records
+
+FPS = 30
+PERIOD = 1 / FPS
+START = 1000.0
+
+
+class VirtualClock:
+    """The two methods of an event loop the tick scheduler uses, on a clock the test moves."""
+
+    class Handle:
+        def __init__(self, callback: Any, args: tuple[Any, ...]) -> None:
+            self.callback, self.args, self.cancelled = callback, args, False
+
+        def cancel(self) -> None:
+            self.cancelled = True
+
+    def __init__(self) -> None:
+        self.now = START
+        self._queue: list[tuple[float, int, VirtualClock.Handle]] = []
+        self._seq = 0
+        self.fired: list[tuple[float, float, Any]] = []  # (when due, when run, callback)
+
+    def time(self) -> float:
+        return self.now
+
+    def call_at(self, when: float, callback: Any, *args: Any) -> VirtualClock.Handle:
+        handle = self.Handle(callback, args)
+        heapq.heappush(self._queue, (when, self._seq, handle))
+        self._seq += 1
+        return handle
+
+    def spend(self, seconds: float) -> None:
+        """Time passing inside a callback (a slow step)."""
+        self.now += seconds
+
+    def run_until(self, until: float) -> None:
+        while self._queue and self._queue[0][0] <= until:
+            when, _, handle = heapq.heappop(self._queue)
+            if handle.cancelled:
+                continue
+            self.now = max(self.now, when)
+            self.fired.append((when, self.now, handle.callback))
+            handle.callback(*handle.args)
+        self.now = max(self.now, until)
+
+
+CLOCK: VirtualClock | None = None
+SLOW_STEPS: dict[int, float] = {}  # env step number -> seconds it takes (virtual)
+
+
+class Counter:
+    """Two agents; each action adds to the agent's counter. Some steps take virtual time."""
+
+    metadata = {"name": "counter"}
+
+    def __init__(self) -> None:
+        self.possible_agents = ["human", "bot"]
+        self.agents: list[str] = []
+        self.counts = {"human": 0, "bot": 0}
+        self.steps = 0
+
+    def action_space(self, agent: str) -> spaces.Space:
+        return spaces.Discrete(5)
+
+    def observation_space(self, agent: str) -> spaces.Space:
+        return spaces.Discrete(10_000)
+
+    def reset(self, seed: int | None = None, options: Any = None):
+        self.agents = list(self.possible_agents)
+        self.counts = {"human": 0, "bot": 0}
+        return {a: 0 for a in self.agents}, {a: {} for a in self.agents}
+
+    def step(self, actions: dict[str, Any]):
+        self.steps += 1
+        if CLOCK is not None and self.steps in SLOW_STEPS:
+            CLOCK.spend(SLOW_STEPS[self.steps])
+        for agent, action in actions.items():
+            self.counts[agent] += int(action)
+        obs = {a: self.counts["human"] * 100 + self.counts["bot"] for a in self.agents}
+        rewards = {a: float(actions[a]) for a in self.agents}
+        flags = {a: False for a in self.agents}
+        return obs, rewards, flags, dict(flags), {a: {} for a in self.agents}
+
+    def render(self) -> list:
+        return []
+
+
+def _scene(**overrides: Any) -> GymScene:
+    options: dict[str, Any] = dict(
+        scene_id="count",
+        env_factory=Counter,
+        human_seat="human",
+        policies={"bot": "random"},
+        action_mapping={"ArrowUp": 4, "ArrowLeft": 1, "ArrowUp+ArrowLeft": 3},
+        default_action=0,
+        fps=FPS,
+        num_episodes=2,
+        max_steps=12,
+        countdown_s=0,
+        abandon_after_s=3600,
+    )
+    options.update(overrides)
+    return GymScene(**options)
+
+
+class Run:
+    """One app with virtual time; games seated directly on the real runtime."""
+
+    def __init__(self, tmp_path: Path, *, groups: int, scene: GymScene | None = None) -> None:
+        global CLOCK
+        CLOCK = self.clock = VirtualClock()
+        self.scene = scene or _scene()
+        experiment = Experiment(
+            experiment_id="clock_test", seed=11, scenes=(self.scene, EndScene(scene_id="end"))
+        )
+        self.data_dir = tmp_path
+        self.app = make_test_app(experiment, tmp_path, tick_groups=groups)
+        self.study = self.app.state.study
+
+    async def start_games(self, players: list[str]) -> list[Any]:
+        coordinator = self.study.games
+        runtime = await coordinator._runtime("server")
+        runtime.scheduler._clock = self.clock
+        prepared = self.study._prepared[id(self.scene)]
+        games = []
+        for index, pid in enumerate(players):
+            seats = [Seat(agent="human", participant_id=pid), Seat(agent="bot", policy="random")]
+            game = runtime.create_game(
+                game_id=f"game-{index}", scene=self.scene, prepared=prepared, instance=0, seats=seats
+            )
+            game.player_ready(pid)
+            games.append(game)
+        return games
+
+    async def records(self, kind: str) -> list[dict[str, Any]]:
+        await self.study.recorder.flush()
+        return read_records(self.data_dir, "clock_test", kind)
+
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def _reset_globals():
+    SLOW_STEPS.clear()
+    yield
+    global CLOCK
+    CLOCK = None
+    SLOW_STEPS.clear()
+
+
+def _ticks_of(clock: VirtualClock) -> list[tuple[float, float]]:
+    return [(due, ran) for due, ran, callback in clock.fired if getattr(callback, "__name__", "") == "_run"]
+
+
+@pytest.mark.anyio
+async def test_groups_tick_at_absolute_phase_shifted_deadlines(tmp_path):
+    run = Run(tmp_path, groups=4)
+    await run.start_games(["p0", "p1", "p2", "p3"])
+    run.clock.run_until(START + 0.5)
+    ticks = _ticks_of(run.clock)
+    epoch = ticks[0][0]
+    # Four groups, each on its own quarter of the period; every tick exactly on its deadline.
+    offsets = sorted({round(((due - epoch) % PERIOD) / PERIOD, 6) % 1.0 for due, _ in ticks})
+    assert offsets == [0.0, 0.25, 0.5, 0.75]
+    for due, ran in ticks:
+        k = (due - epoch) / (PERIOD / 4)
+        assert abs(k - round(k)) < 1e-6 and ran == due
+    assert [due for due, _ in ticks] == sorted(due for due, _ in ticks)
+    runtime = run.study.games._runtimes["server"]
+    assert runtime.scheduler.stats.ticks_skipped == 0
+
+
+@pytest.mark.anyio
+async def test_each_input_applies_from_the_next_tick_of_its_game(tmp_path):
+    run = Run(tmp_path, groups=1)
+    (game,) = await run.start_games(["p0"])
+    # Inputs between ticks, as a browser's arrive: (time after start, keys held from then on).
+    script = [(0.05, ["ArrowUp"]), (0.12, ["ArrowUp", "ArrowLeft"]), (0.2, []), (0.27, ["ArrowLeft"])]
+    for offset, keys in script:
+        run.clock.call_at(START + offset, functools.partial(game.player_input, "p0", keys=keys, press=None))
+    run.clock.run_until(START + 2.0)
+    tick_times = {game_tick: due for game_tick, (due, _) in enumerate(_ticks_of(run.clock), start=1)}
+    rows = [r for r in await run.records("steps") if r["agent"] == "human"]
+    assert len(rows) == 24  # two episodes of max_steps
+    action_of = {(): 0, ("ArrowUp",): 4, ("ArrowLeft", "ArrowUp"): 3, ("ArrowLeft",): 1}
+    for row in rows:
+        at = tick_times[row["tick"]]
+        held: list[str] = []
+        for offset, keys in script:
+            if START + offset <= at:
+                held = keys
+        assert sorted(row["keys_held"]) == sorted(held), (row["tick"], at - START)
+        assert row["action"] == action_of[tuple(sorted(held))]
+        assert row["action_source"] == ("human" if held else "default")
+
+
+@pytest.mark.anyio
+async def test_a_slow_tick_delays_only_itself_and_missed_deadlines_are_skipped(tmp_path):
+    SLOW_STEPS[5] = 2.5 * PERIOD  # the 5th step of the first game takes two and a half periods
+    run = Run(tmp_path, groups=1)
+    await run.start_games(["p0"])
+    run.clock.run_until(START + 1.0)
+    ticks = _ticks_of(run.clock)
+    epoch = ticks[0][0]
+    at = [(ran - epoch) / PERIOD for _, ran in ticks]  # when each tick ran, in periods
+    late = next(i for i, t in enumerate(at) if abs(t - round(t)) > 1e-6)
+    slow = late - 1  # the tick whose step took 2.5 periods
+    # Until the slow tick, one tick per deadline. Deadlines slow+1 and slow+2 pass during it: the
+    # first is skipped, the second runs as soon as the slow tick ends (half a period late), and
+    # from then on ticks are back on the same grid, without drift.
+    assert at[:late] == pytest.approx(list(range(late)))
+    assert at[late] == pytest.approx(slow + 2.5)
+    assert at[late + 1 :] == pytest.approx([slow + 3 + n for n in range(len(at) - late - 1)])
+    stats = run.study.games._runtimes["server"].scheduler.stats
+    assert stats.ticks_skipped == 1
+    episodes = await run.records("episodes")
+    assert episodes[0]["steps"] == 12  # a skipped deadline is not a lost step: the game just ran later
+
+
+@pytest.mark.anyio
+async def test_same_seeds_and_inputs_record_identical_steps(tmp_path):
+    def scripted(run: Run, games: list[Any]) -> None:
+        for index, game in enumerate(games):
+            for n, keys in enumerate([["ArrowUp"], [], ["ArrowLeft"], ["ArrowUp", "ArrowLeft"], []] * 3):
+                at = START + 0.011 + n * 0.047 + index * 0.003
+                run.clock.call_at(at, functools.partial(game.player_input, f"p{index}", keys=keys, press=None))
+
+    results = []
+    for attempt in range(2):
+        run = Run(tmp_path / f"run{attempt}", groups=2)
+        games = await run.start_games(["p0", "p1"])
+        scripted(run, games)
+        run.clock.run_until(START + 2.0)
+        steps = await run.records("steps")
+        results.append(
+            [{k: v for k, v in row.items() if k not in ("timestamp", "t_server_ms", "run_id")} for row in steps]
+        )
+    assert len(results[0]) == 2 * 2 * 24  # two games, two agents, two episodes of 12 steps
+    assert results[0] == results[1]
+    bot_actions = [r["action"] for r in results[0] if r["agent"] == "bot"]
+    assert len(set(bot_actions)) > 1  # the random bot is seeded, not constant
+    assert not math.isnan(sum(r["reward"] for r in results[0]))
