@@ -18,7 +18,8 @@ experiment = Experiment(
             env_factory=make_env,
             render_fn=draw,
             hud=hud,
-            action_mapping={"ArrowLeft": 0, "ArrowRight": 2},
+            # Both arrows at once is an explicit combination: no push, but recorded as the player's.
+            action_mapping={"ArrowLeft": 0, "ArrowRight": 2, "ArrowLeft+ArrowRight": 1},
             default_action=1,
             fps=30,
             num_episodes=2,

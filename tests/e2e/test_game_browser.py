@@ -11,10 +11,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from playwright.sync_api import Page, expect
 
+from igym_core.examples.mountain_car import HEIGHT, WIDTH
+from igym_core.testing.pixels import colour_mask, png_pixels
 from tests.e2e.test_survey_browser import poll, records, state, wait_records, wait_scene
 
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "game_canvas"
+ARTIFACTS.mkdir(parents=True, exist_ok=True)
 STUDY = f"{Path(__file__).with_name('game_study.py')}:experiment"
 EXPERIMENT_ID = "game_e2e"
 
@@ -26,6 +31,31 @@ def game(page: Page) -> dict[str, Any]:
 def wait_phase(page: Page, phase: str, timeout_s: float = 15) -> dict[str, Any]:
     return poll(lambda: game(page).get("phase") == phase and game(page), page=page, timeout_s=timeout_s,
                 what=f"game phase {phase} (now {game(page)})")
+
+
+def check_canvas_shows_the_car(page: Page) -> None:
+    """The canvas's own pixels: one red car body, where the server put it (the car moves, so its
+    position is read just before and just after the screenshot), the scene's background colour at
+    the top, and the canvas scaled to the window without stretching."""
+    canvas = page.locator("canvas").first
+    before = page.evaluate("() => window.igym.gameObjects()")["car"]
+    png = canvas.screenshot(animations="disabled")
+    after = page.evaluate("() => window.igym.gameObjects()")["car"]
+    (ARTIFACTS / "canvas.png").write_bytes(png)
+    pixels = png_pixels(png)
+    height, width = pixels.shape[:2]
+    assert abs(width / height - WIDTH / HEIGHT) < 0.02
+    sx, sy = width / WIDTH, height / HEIGHT
+    ys, xs = np.nonzero(colour_mask(pixels, "#ef4444", tolerance=40))
+    assert len(xs) > 0.5 * 40 * 18 * sx * sy, f"{len(xs)} red pixels; the car body is 40x18"
+    # One compact blob, the size of the (tilted) car body, and nothing else in that red.
+    assert xs.max() - xs.min() < 60 * sx and ys.max() - ys.min() < 60 * sy
+    low, high = sorted((before["x"], after["x"]))
+    assert low - 25 <= xs.mean() / sx <= high + 25, (xs.mean() / sx, before["x"], after["x"])
+    low, high = sorted((before["y"], after["y"]))
+    assert low - 25 <= ys.mean() / sy <= high + 25, (ys.mean() / sy, before["y"], after["y"])
+    sky = colour_mask(pixels[: int(40 * sy)], "#0c4a6e", tolerance=12)
+    assert sky.mean() > 0.8
 
 
 def start_game(page: Page, url: str) -> None:
@@ -44,6 +74,7 @@ def test_playing_mountain_car_with_the_arrow_keys(live_server, new_page, shots):
     wait_phase(page, "countdown")
     shots(page, "countdown")
     wait_phase(page, "playing")
+    expect(page.get_by_text("Episode 1 of 2").first).to_be_visible()
     objects = page.evaluate("() => window.igym.gameObjects()")
     assert {"ground", "ridge", "flag", "flagpole", "car", "wheel0", "wheel1"} <= set(objects)
     assert objects["car"]["object_type"] == "rect" and objects["car"]["fill"] == "#ef4444"
@@ -55,12 +86,17 @@ def test_playing_mountain_car_with_the_arrow_keys(live_server, new_page, shots):
     page.wait_for_timeout(700)
     moved = page.evaluate("() => window.igym.gameObjects()")["car"]["x"]
     shots(page, "playing")
+    check_canvas_shows_the_car(page)
+    # A combination: both arrows held at once.
+    page.keyboard.down("ArrowLeft")
+    poll(lambda: sorted(game(page).get("keys", [])) == ["ArrowLeft", "ArrowRight"], page=page, what="combo sent")
+    page.wait_for_timeout(300)
+    page.keyboard.up("ArrowLeft")
     page.keyboard.up("ArrowRight")
     poll(lambda: game(page).get("keys") == [], page=page, what="release sent")
     assert moved != car_x
     hud = page.locator(".igym-game-hud")
     expect(hud).to_contain_text("Time left")
-    expect(page.get_by_text("Episode 1 of 2").first).to_be_visible()
 
     # Typing into the page's text box is not game input.
     page.get_by_label("Notes").click()
@@ -77,7 +113,10 @@ def test_playing_mountain_car_with_the_arrow_keys(live_server, new_page, shots):
     poll(lambda: game(page).get("keys") == [], page=page, what="keys released on blur")
     page.keyboard.up("ArrowLeft")
 
-    # The game ends after two rounds and the participant is on the next scene, not stuck.
+    # Episodes count up; after the second the participant is on the next scene, not stuck.
+    poll(lambda: game(page).get("episode") == 2, page=page, what="episode 2", timeout_s=15)
+    expect(page.get_by_text("Episode 2 of 2").first).to_be_visible()
+    shots(page, "episode-2")
     wait_scene(page, "after")
     expect(page.get_by_role("heading", level=1, name="Thanks")).to_be_visible()
     assert not page.errors, page.errors
@@ -86,7 +125,9 @@ def test_playing_mountain_car_with_the_arrow_keys(live_server, new_page, shots):
     assert len(steps) == 180
     right = [s for s in steps if s["keys_held"] == ["ArrowRight"]]
     left = [s for s in steps if s["keys_held"] == ["ArrowLeft"]]
+    both = [s for s in steps if sorted(s["keys_held"]) == ["ArrowLeft", "ArrowRight"]]
     assert len(right) >= 10 and all(s["action"] == 2 and s["action_source"] == "human" for s in right)
+    assert len(both) >= 3 and all(s["action"] == 1 and s["action_source"] == "human" for s in both)
     assert all(s["action"] == 0 for s in left)
     assert all(s["action"] == 1 and s["action_source"] == "default" for s in steps if not s["keys_held"])
     episodes = records(server, EXPERIMENT_ID, "episodes")
