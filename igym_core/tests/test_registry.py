@@ -96,8 +96,8 @@ def test_unknown_kind_lists_the_installed_kinds(igym_pm):
     for kind in ("start", "static", "survey", "end"):
         assert kind in message
     assert isinstance(info.value, LookupError)
-    with pytest.raises(PluginNotFoundError, match="installed: none"):
-        igym_pm.registry.matchmakers.get("fifo")
+    with pytest.raises(PluginNotFoundError, match="installed: by_condition, fifo"):
+        igym_pm.registry.matchmakers.get("fifi")
 
 
 def test_registering_a_non_subclass_is_rejected(igym_pm, register_plugin):

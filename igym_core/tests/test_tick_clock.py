@@ -125,6 +125,19 @@ def _scene(**overrides: Any) -> GymScene:
     return GymScene(**options)
 
 
+class FrameCollector:
+    """Stands in for a participant's socket: takes every frame (players count as connected)."""
+
+    connection_id = 1
+
+    def __init__(self) -> None:
+        self.frames: list[bytes] = []
+
+    def offer(self, frame: bytes) -> bool:
+        self.frames.append(frame)
+        return True
+
+
 class Run:
     """One app with virtual time; games seated directly on the real runtime."""
 
@@ -143,6 +156,8 @@ class Run:
         coordinator = self.study.games
         runtime = await coordinator._runtime("server")
         runtime.scheduler._clock = self.clock
+        self.sockets = {pid: FrameCollector() for pid in players}
+        coordinator.frame_sink = self.sockets.get
         prepared = self.study._prepared[id(self.scene)]
         games = []
         for index, pid in enumerate(players):
@@ -248,7 +263,9 @@ async def test_same_seeds_and_inputs_record_identical_steps(tmp_path):
         for index, game in enumerate(games):
             for n, keys in enumerate([["ArrowUp"], [], ["ArrowLeft"], ["ArrowUp", "ArrowLeft"], []] * 3):
                 at = START + 0.011 + n * 0.047 + index * 0.003
-                run.clock.call_at(at, functools.partial(game.player_input, f"p{index}", keys=keys, press=None))
+                run.clock.call_at(
+                    at, functools.partial(game.player_input, f"p{index}", keys=keys, press=None)
+                )
 
     results = []
     for attempt in range(2):
@@ -258,7 +275,10 @@ async def test_same_seeds_and_inputs_record_identical_steps(tmp_path):
         run.clock.run_until(START + 2.0)
         steps = await run.records("steps")
         results.append(
-            [{k: v for k, v in row.items() if k not in ("timestamp", "t_server_ms", "run_id")} for row in steps]
+            [
+                {k: v for k, v in row.items() if k not in ("timestamp", "t_server_ms", "run_id")}
+                for row in steps
+            ]
         )
     assert len(results[0]) == 2 * 2 * 24  # two games, two agents, two episodes of 12 steps
     assert results[0] == results[1]

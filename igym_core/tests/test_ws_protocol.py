@@ -104,7 +104,11 @@ class Harness:
 
     def received_by_client(self) -> list[bytes]:
         self.client.receive_data(self.transport.take())
-        return [e.data for e in self.client.events_received() if isinstance(e, Frame) and e.opcode is Opcode.BINARY]
+        return [
+            e.data
+            for e in self.client.events_received()
+            if isinstance(e, Frame) and e.opcode is Opcode.BINARY
+        ]
 
     async def settle(self) -> None:
         for _ in range(5):

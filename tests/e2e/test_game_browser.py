@@ -79,6 +79,7 @@ def test_playing_mountain_car_with_the_arrow_keys(live_server, new_page, shots):
     assert {"ground", "ridge", "flag", "flagpole", "car", "wheel0", "wheel1"} <= set(objects)
     assert objects["car"]["object_type"] == "rect" and objects["car"]["fill"] == "#ef4444"
     car_x = objects["car"]["x"]
+    check_canvas_shows_the_car(page)
 
     page.locator("canvas").first.wait_for()
     page.keyboard.down("ArrowRight")
@@ -86,7 +87,6 @@ def test_playing_mountain_car_with_the_arrow_keys(live_server, new_page, shots):
     page.wait_for_timeout(700)
     moved = page.evaluate("() => window.igym.gameObjects()")["car"]["x"]
     shots(page, "playing")
-    check_canvas_shows_the_car(page)
     # A combination: both arrows held at once.
     page.keyboard.down("ArrowLeft")
     poll(lambda: sorted(game(page).get("keys", [])) == ["ArrowLeft", "ArrowRight"], page=page, what="combo sent")

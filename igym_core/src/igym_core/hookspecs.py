@@ -39,6 +39,9 @@ __all__ = [
     "igym_on_episode_ended",
     "igym_on_episode_started",
     "igym_on_game_ended",
+    "igym_on_matched",
+    "igym_on_partner_left",
+    "igym_on_waiting_timeout",
     "igym_on_game_started",
     "igym_on_participant_finished",
     "igym_on_participant_joined",
@@ -354,7 +357,49 @@ def igym_on_game_ended(game: GameInfo, reason: str) -> None:
     Args:
         game: the game.
         reason: ``completed`` (all episodes played), ``abandoned`` (no human connected for too
-            long), ``server_stopped`` or ``error``.
+            long), ``partner_left`` (a player of a multiplayer game left and the scene ends the
+            game then), ``server_stopped`` or ``error``.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def igym_on_matched(game: GameInfo, waited_s: Mapping[str, float]) -> None:
+    """Waiting participants were grouped into a multiplayer game (just before it starts).
+
+    Args:
+        game: the new game, with every member's seat.
+        waited_s: participant id → how long they waited, in seconds.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def igym_on_waiting_timeout(participant: Participant, scene_id: str, waited_s: float, action: str) -> None:
+    """A participant waited too long for a group (or their group could not be reassembled).
+
+    Args:
+        participant: who waited.
+        scene_id: the game scene they waited for.
+        waited_s: how long they waited, in seconds.
+        action: what happens to them now: ``continue``, ``goto``, ``message`` or ``redirect``
+            (the waiting room's ``on_timeout``).
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def igym_on_partner_left(game: GameInfo, participant_id: str, outcome: str) -> None:
+    """A player of a multiplayer game stayed away longer than the reconnect grace period.
+
+    Args:
+        game: the game.
+        participant_id: who left.
+        outcome: ``bot`` (a bot took their seat and the others play on) or ``end`` (the game ends
+            for everyone).
 
     .. versionadded:: 0.1
     """

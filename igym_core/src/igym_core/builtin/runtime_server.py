@@ -312,14 +312,18 @@ class ServerRuntime(Runtime):
 
 class _Player:
     __slots__ = (
+        "absent_since",
         "agent",
         "connection_id",
         "dropped",
         "held",
+        "left",
         "need_key",
         "participant_id",
         "presses",
+        "probes",
         "ready",
+        "rtt_ms",
     )
 
     def __init__(self, participant_id: str, agent: str) -> None:
@@ -331,6 +335,14 @@ class _Player:
         self.need_key = True
         self.connection_id: int | None = None
         self.dropped = 0
+        #: Since when (monotonic) the player has had no socket, or None while connected.
+        self.absent_since: float | None = None
+        #: Away past the grace period (a bot plays the seat, or the game ended).
+        self.left = False
+        #: Round-trip-time probes in flight: number -> monotonic send time.
+        self.probes: dict[int, float] = {}
+        #: Round-trip times measured this episode, in ms.
+        self.rtt_ms: list[float] = []
 
 
 _NO_ACTION = object()
@@ -378,6 +390,14 @@ class ServerGame(GameHandle):
             self.bots[self.agent_of_name[name]] = _BotSeat(
                 prepared.load_policy(name, self.env), bot.act_every, bot.between
             )
+        for seat in info.seats:  # a human seat left to a bot (a group that stays together, a member gone)
+            if seat.participant_id is None and seat.agent in prepared.human_seats:
+                agent = self.agent_of_name[seat.agent]
+                self.bots[agent] = _BotSeat(prepared.load_partner_policy(seat.agent, self.env), 1, "repeat")
+        self.multiplayer = len(prepared.human_seats) > 1
+        self.notice = ""
+        self._probe_n = 0
+        self._next_probe = 0.0
         order = {agent: index for index, agent in enumerate(prepared.agents)}
         self.batched_bots = sorted(
             ((agent, bot) for agent, bot in self.bots.items() if bot.batcher is not None),
@@ -482,6 +502,9 @@ class ServerGame(GameHandle):
             player.need_key = True
             player.held = ()
             self.last_connected = time.monotonic()
+            if player.left and not self.ended:  # back after a bot took the seat: it is theirs again
+                self._seat_returned(player)
+            self._presence_changed()
 
     def status_message(self, participant_id: str) -> dict[str, Any]:
         player = self.players.get(participant_id)
@@ -493,7 +516,7 @@ class ServerGame(GameHandle):
             message = "Getting the game ready…"
         elif self.phase == "ended":
             message = self.end_message
-        return {
+        status = {
             "type": "game_status",
             "game_id": self.info.game_id,
             "phase": self.phase,
@@ -503,6 +526,33 @@ class ServerGame(GameHandle):
             "message": message,
             "countdown_ms": countdown_ms,
         }
+        if self.multiplayer:
+            status["players"] = self._players_view(participant_id)
+            status["notice"] = "" if self.phase == "ended" else self._notice_for(participant_id)
+        return status
+
+    def _players_view(self, participant_id: str) -> list[dict[str, Any]]:
+        view = []
+        for seat in self.info.seats:
+            if seat.agent not in self.prepared.human_seats:
+                continue
+            other = self.players.get(seat.participant_id or "")
+            if other is None or other.left:
+                state = "bot"
+            elif other.absent_since is not None:
+                state = "away"
+            else:
+                state = "connected"
+            view.append({"seat": seat.agent, "you": seat.participant_id == participant_id, "status": state})
+        return view
+
+    def _notice_for(self, participant_id: str) -> str:
+        others = [p for pid, p in self.players.items() if pid != participant_id]
+        if any(p.left for p in others):
+            return f"{self.scene.partner_left_message} A computer player has taken their seat."
+        if any(p.absent_since is not None for p in others):
+            return "Your partner's connection dropped. The game goes on while they reconnect."
+        return ""
 
     # --- ticking -----------------------------------------------------------------------------
     def tick(self, now: float, lateness_ms: float) -> None:
@@ -525,6 +575,8 @@ class ServerGame(GameHandle):
             else:
                 self._send_frames(rendered=None)  # keyframes for anyone who (re)joined
         self._check_abandoned(mono)
+        if self.multiplayer and not self.ended:
+            self._check_partners(mono)
 
     def due_batched(self) -> list[tuple[Any, _BotSeat]]:
         """The batched bots that choose a new action at this tick's step, in env agent order."""
@@ -549,6 +601,11 @@ class ServerGame(GameHandle):
         for agent in env.agents:
             player = human_agents.get(agent)
             if player is not None:
+                if player.absent_since is not None:  # disconnected, within the grace period
+                    held_by_agent[agent] = ()
+                    actions[agent] = table.default
+                    sources[agent] = "absent"
+                    continue
                 if self._held_mode:
                     held = player.held
                 else:
@@ -634,7 +691,101 @@ class ServerGame(GameHandle):
         elif self.scene.max_steps is not None and step >= self.scene.max_steps:
             self._end_episode("max_steps")
         else:
-            self._check_abandoned(time.monotonic(), connected)
+            mono = time.monotonic()
+            self._check_abandoned(mono, connected)
+            if self.multiplayer:
+                self._check_partners(mono)
+            if mono >= self._next_probe:
+                self._probe(mono)
+
+    # --- players coming and going ----------------------------------------------------------
+    def _check_partners(self, mono: float) -> None:
+        grace = self.scene.reconnect_grace_s
+        for player in self.players.values():
+            if not player.left and player.absent_since is not None and mono - player.absent_since >= grace:
+                self._partner_left(player)
+                if self.ended:
+                    return
+
+    def _partner_left(self, player: _Player) -> None:
+        player.left = True
+        outcome = self.scene.on_partner_left
+        log.info(
+            "partner_left", game_id=self.info.game_id, participant_id=player.participant_id, outcome=outcome
+        )
+        self.host.record(
+            "games",
+            {
+                **self._ids(),
+                "event": "partner_left",
+                "left": player.participant_id,
+                "seat": player.agent,
+                "outcome": outcome,
+            },
+        )
+        self.host.player_left(self.info, player.participant_id, outcome)
+        if self.ended:
+            return
+        if outcome == "end":
+            if self.phase in ("playing", "countdown") and self.episode:
+                self._end_episode("partner_left", then_continue=False)
+            self._end_game("partner_left", self.scene.partner_left_message)
+            return
+        agent = self.agent_of_name[player.agent]
+        self.human_agents.pop(agent, None)
+        bot = _BotSeat(self.prepared.load_partner_policy(player.agent, self.env), 1, "repeat")
+        reset = getattr(bot.policy, "reset", None)
+        if reset is not None:
+            from igym_core.envs import agent_seed
+
+            reset(seed=agent_seed(self.seed, player.agent))
+        self.bots[agent] = bot
+        self._broadcast_status()
+
+    def _seat_returned(self, player: _Player) -> None:
+        agent = self.agent_of_name[player.agent]
+        self.bots.pop(agent, None)
+        self.human_agents[agent] = player
+        player.left = False
+        self.host.record(
+            "games",
+            {
+                **self._ids(),
+                "event": "seat_returned",
+                "participant_id": player.participant_id,
+                "seat": player.agent,
+            },
+        )
+        self.host.player_returned(self.info, player.participant_id)
+
+    def _presence_changed(self) -> None:
+        if self.multiplayer and not self.ended:
+            self._broadcast_status()
+
+    # --- round-trip times ------------------------------------------------------------------
+    def _probe(self, mono: float) -> None:
+        self._next_probe = mono + self.scene.rtt_interval_s
+        self._probe_n += 1
+        n = self._probe_n
+        data = _pack(
+            {"type": "rtt_probe", "game_id": self.info.game_id, "n": n, "t": round(time.time() * 1000, 1)}
+        )
+        frame_sink = self.host.frame_sink
+        for player in self.players.values():
+            sink = frame_sink(player.participant_id)
+            if sink is not None and sink.offer(data):
+                probes = player.probes
+                probes[n] = mono
+                if len(probes) > 8:  # unanswered ones are forgotten
+                    del probes[min(probes)]
+
+    def player_rtt_echo(self, participant_id: str, n: int) -> None:
+        player = self.players.get(participant_id)
+        if player is None:
+            return
+        sent = player.probes.pop(n, None)
+        if sent is not None:
+            player.rtt_ms.append((time.monotonic() - sent) * 1000)
 
     def _watch_cost(self, cost: float) -> None:
         self.env_cost_s += cost
@@ -729,7 +880,13 @@ class ServerGame(GameHandle):
             sink = frame_sink(player.participant_id)
             if sink is None:
                 player.need_key = True
+                if player.absent_since is None:
+                    player.absent_since = time.monotonic()
+                    self._presence_changed()
                 continue
+            if player.absent_since is not None:
+                player.absent_since = None
+                self._presence_changed()
             connected = True
             if sink.connection_id != player.connection_id:
                 player.connection_id = sink.connection_id
@@ -794,6 +951,8 @@ class ServerGame(GameHandle):
         self.last_rewards = {}
         self.episode_lateness = []
         self.episode_dropped = {p.participant_id: p.dropped for p in self.players.values()}
+        for player in self.players.values():
+            player.rtt_ms = []
         self.episode_skipped_at_start = self.runtime.scheduler.stats.ticks_skipped
         self.episode_started_wall = time.time()
         self.episode_started_mono = time.monotonic()
@@ -830,6 +989,7 @@ class ServerGame(GameHandle):
             "tick_lateness_ms_p50": _quantile(lateness, 0.5),
             "tick_lateness_ms_p99": _quantile(lateness, 0.99),
             "tick_lateness_ms_max": round(lateness[-1], 3) if lateness else None,
+            "rtt_ms": {p.participant_id: _rtt_summary(p.rtt_ms) for p in self.players.values()},
         }
         self.host.record("episodes", summary)
         log.info(
@@ -896,6 +1056,17 @@ _background: set[asyncio.Task[Any]] = set()
 
 
 _PLAIN_TYPES = (bool, int, float, str)  # a tuple: `bool | int | ...` would build a union per call
+
+
+def _rtt_summary(samples: Sequence[float]) -> dict[str, Any]:
+    """Round-trip times of one player in one episode: how many, median, p95 and max (ms)."""
+    ordered = sorted(samples)
+    return {
+        "n": len(ordered),
+        "median": _quantile(ordered, 0.5),
+        "p95": _quantile(ordered, 0.95),
+        "max": round(ordered[-1], 3) if ordered else None,
+    }
 
 
 def _plain(value: Any) -> Any:

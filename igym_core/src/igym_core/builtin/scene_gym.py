@@ -24,6 +24,7 @@ import attrs
 import structlog
 
 from igym_core.builtin.gym_keys import ActionTable
+from igym_core.config.urls import check_url_template
 from igym_core.config.validators import FieldError, non_negative, positive
 from igym_core.errors import ConfigError, IgymError
 from igym_core.plugins.markers import hookimpl
@@ -112,6 +113,46 @@ class Bot:
 
 
 @attrs.frozen(kw_only=True)
+class WaitingRoom:
+    """Where the players of a multiplayer game scene wait until a group is formed.
+
+    Participants see how many are waiting (unless ``show_count`` is off) and how long they have
+    waited. After ``timeout_s`` without a group, ``on_timeout`` applies:
+
+    - ``"continue"``: on to the scene after the game (the study goes on without this game);
+    - ``"goto"``: on to the scene ``timeout_scene`` (later in the sequence), e.g. a solo version;
+    - ``"message"``: the study ends for them with ``timeout_message`` (no completion code);
+    - ``"redirect"``: the page goes to ``timeout_redirect_url`` once their data is on disk, e.g.
+      Prolific's "timed out" return link. Placeholders as in an end scene's ``redirect_url``:
+      ``{participant_id}`` and the study link's parameters such as ``{PROLIFIC_PID}``.
+    """
+
+    timeout_s: float = attrs.field(default=300.0, validator=positive)
+    show_count: bool = True
+    message: str = "Waiting for other participants to join. Please keep this page open."
+    on_timeout: Literal["continue", "goto", "message", "redirect"] = attrs.field(
+        default="continue", validator=attrs.validators.in_(("continue", "goto", "message", "redirect"))
+    )
+    timeout_scene: str | None = None
+    timeout_message: str = (
+        "No other participant joined in time, so this part of the study cannot go ahead. "
+        "Thank you for waiting; you may close this page."
+    )
+    timeout_redirect_url: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        if self.on_timeout == "goto" and not self.timeout_scene:
+            raise FieldError("timeout_scene", 'on_timeout="goto" needs timeout_scene, the scene to go to.')
+        if self.on_timeout == "redirect" and not self.timeout_redirect_url:
+            raise FieldError(
+                "timeout_redirect_url",
+                'on_timeout="redirect" needs timeout_redirect_url, where to send them.',
+            )
+        if self.timeout_redirect_url:
+            check_url_template("timeout_redirect_url", self.timeout_redirect_url)
+
+
+@attrs.frozen(kw_only=True)
 class HudView:
     """What a ``hud`` function sees each tick."""
 
@@ -130,7 +171,8 @@ class HudView:
 
 @attrs.frozen(kw_only=True)
 class GymScene(SceneConfig):
-    """A game: the server (or another runtime) steps ``env_factory()``'s env; the participant plays one seat."""
+    """A game: the server (or another runtime) steps ``env_factory()``'s env; participants play its
+    human seats (one, or several with a waiting room), bots the others."""
 
     kind: ClassVar[str] = "gym"
 
@@ -140,6 +182,36 @@ class GymScene(SceneConfig):
     """Keyword arguments for ``env_factory``."""
     human_seat: str | None = None
     """The agent the participant controls; may be omitted when the env has one agent."""
+    human_seats: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    """For games of several people: the agents humans control, one participant each. Arriving
+    participants wait in the waiting room until the matchmaker forms a group of this size; the
+    first of a group takes the first seat."""
+    matchmaker: str = "fifo"
+    """How waiting participants are grouped: ``fifo`` (first come, first grouped), ``by_condition``
+    (only participants of the same condition together, least-played condition first), or a
+    plugin's kind."""
+    waiting_room: WaitingRoom = attrs.field(factory=WaitingRoom)
+    reconnect_grace_s: float = attrs.field(default=20.0, validator=non_negative)
+    """How long a player of a multiplayer game may be disconnected (a reload, a network hiccup)
+    before they count as having left. Their seat plays ``default_action`` meanwhile."""
+    on_partner_left: Literal["bot", "end"] = attrs.field(
+        default="end", validator=attrs.validators.in_(("bot", "end"))
+    )
+    """When a player of a multiplayer game has left: ``end`` the game for everyone (with
+    ``partner_left_message``; all move on), or let a ``bot`` (``partner_policy``) take the seat."""
+    partner_policy: Any = "random"
+    """The policy that plays a human seat whose player left (``on_partner_left="bot"``) or is missing
+    from a group that stays together (``same_group_fallback="bot"``)."""
+    partner_left_message: str = "Your partner has left the game."
+    same_group_as: str | None = None
+    """The id of an earlier game scene: this game is played by the same group, in the same seats."""
+    same_group_fallback: Literal["bot", "rematch", "timeout"] = attrs.field(
+        default="rematch", validator=attrs.validators.in_(("bot", "rematch", "timeout"))
+    )
+    """If a member of that group is gone: ``rematch`` (wait for new partners), ``bot`` (a bot in
+    their seat), or ``timeout`` (the waiting room's ``on_timeout``)."""
+    rtt_interval_s: float = attrs.field(default=2.0, validator=positive)
+    """How often each player's round-trip time is measured during the game (recorded per episode)."""
     policies: Mapping[str, Any] = attrs.field(factory=dict)
     """Agent → policy (or :class:`Bot` for frame skip) for every seat that is not human."""
     fps: int = attrs.field(default=30, validator=[positive, attrs.validators.le(120)])
@@ -202,6 +274,14 @@ class GymScene(SceneConfig):
         keys = [a.key for a in self.assets]
         if len(set(keys)) != len(keys):
             raise FieldError("assets", "asset keys must be unique.")
+        if self.human_seat is not None and self.human_seats:
+            raise FieldError(
+                "human_seats", "give either human_seat (one player) or human_seats (several), not both."
+            )
+        if len(set(self.human_seats)) != len(self.human_seats):
+            raise FieldError("human_seats", "each seat can be taken by one participant only.")
+        if self.same_group_as == self.scene_id:
+            raise FieldError("same_group_as", "names this scene itself; name an earlier game scene.")
 
     # --- SceneConfig ------------------------------------------------------------------------
     @classmethod
@@ -226,6 +306,10 @@ class GymScene(SceneConfig):
                     }
                 elif field.name == "assets":
                     value = [converter.unstructure(a) for a in value]
+                elif field.name == "waiting_room":
+                    value = converter.unstructure(value)
+                elif field.name == "human_seats":
+                    value = list(value)
                 elif field.name in ("env_kwargs", "action_mapping"):
                     value = dict(value)
                 else:
@@ -301,6 +385,8 @@ class PreparedGym:
     action_table: ActionTable
     single_agent_id: str | None
     """For a Gymnasium env: the agent id its adapter uses."""
+    partner: tuple[Any, Bot] | None = None
+    """The policy config (and seat options) of a bot that takes a human seat, if the scene has one."""
 
     @classmethod
     def build(cls, scene: GymScene, ctx: PrepareContext) -> PreparedGym:
@@ -357,19 +443,38 @@ class PreparedGym:
             by_name = {str(a): a for a in agents}
             if len(by_name) != len(agents):
                 problems.append(f"{where}: the env's agents {agents!r} are not distinct as strings.")
-            human = scene.human_seat
-            if human is None:
+            humans: tuple[str, ...] = scene.human_seats or (
+                (scene.human_seat,) if scene.human_seat is not None else ()
+            )
+            if not humans:
                 if len(agents) == 1:
-                    human = str(agents[0])
+                    humans = (str(agents[0]),)
                 else:
                     problems.append(
                         f"{where}: the env has agents {list(by_name)}; say which one the participant "
-                        "plays with human_seat=…"
+                        "plays with human_seat=… (or human_seats=(…) for several participants)"
                     )
-            elif human not in by_name:
+            for human_name in humans:
+                if human_name not in by_name:
+                    field = "human_seats" if scene.human_seats else "human_seat"
+                    problems.append(
+                        f"{where}: {field} {human_name!r} is not an agent of the env; "
+                        f"agents: {list(by_name)}."
+                    )
+            if scene.matchmaker not in ctx.registry.matchmakers:
                 problems.append(
-                    f"{where}: human_seat {human!r} is not an agent of the env; agents: {list(by_name)}."
+                    f"{where}: matchmaker {scene.matchmaker!r} is not installed; installed: "
+                    f"{sorted(ctx.registry.matchmakers.kinds())}."
                 )
+            partner: tuple[Any, Bot] | None = None
+            if len(humans) > 1 or scene.same_group_as:
+                try:
+                    partner = (
+                        policy_config_from(scene.partner_policy, ctx.registry, converter=ctx.converter),
+                        Bot(policy=scene.partner_policy),
+                    )
+                except IgymError as exc:
+                    problems.append(f"{where}: partner_policy: {exc}")
             bots: dict[str, tuple[Any, Bot]] = {}
             for name, value in scene.policies.items():
                 if name not in by_name:
@@ -377,8 +482,8 @@ class PreparedGym:
                         f"{where}: policies names {name!r}, which is not an agent; agents: {list(by_name)}."
                     )
                     continue
-                if name == human:
-                    problems.append(f"{where}: {name!r} is the human seat; remove it from policies.")
+                if name in humans:
+                    problems.append(f"{where}: {name!r} is a human seat; remove it from policies.")
                     continue
                 bot = value if isinstance(value, Bot) else Bot(policy=value)
                 try:
@@ -388,18 +493,20 @@ class PreparedGym:
                     continue
                 bots[name] = (config, bot)
             for name in by_name:
-                if name != human and name not in bots:
+                if name not in humans and name not in bots:
                     problems.append(
                         f"{where}: agent {name!r} has no player; give it a policy, e.g. "
                         f"policies={{{name!r}: 'random'}}."
                     )
-            if human in by_name:
-                space = env.action_space(by_name[human])
-                table = ActionTable(scene.action_mapping, scene.default_action)
-                if scene.default_action is None:
-                    problems.append(
-                        f"{where}: default_action is required: the action played when no mapped key is held."
-                    )
+            table = ActionTable(scene.action_mapping, scene.default_action)
+            if humans and scene.default_action is None:
+                problems.append(
+                    f"{where}: default_action is required: the action played when no mapped key is held."
+                )
+            for human_name in humans:
+                if human_name not in by_name:
+                    continue
+                space = env.action_space(by_name[human_name])
                 for combo, action in [
                     *scene.action_mapping.items(),
                     ("default_action", scene.default_action),
@@ -407,11 +514,10 @@ class PreparedGym:
                     if action is not None and not _contains(space, action):
                         problems.append(
                             f"{where}: action {action!r} for {combo!r} is not in the action space of "
-                            f"{human!r} ({space})."
+                            f"{human_name!r} ({space})."
                         )
             if problems:
                 raise ConfigError(problems, title=f"Game scene {scene.scene_id!r} cannot run")
-            assert human is not None
             # Load each bot once now, so that a missing model file fails at start, not mid-game.
             prepared = cls(
                 scene=scene,
@@ -424,15 +530,20 @@ class PreparedGym:
                 hud=hud,
                 callbacks=callbacks,
                 agents=agents,
-                human_seats=(human,),
+                human_seats=tuple(humans),
                 bot_seats={name: _describe(config) for name, (config, _bot) in bots.items()},
                 bots=bots,
                 agent_by_name=by_name,
                 action_table=table,
                 single_agent_id=single,
             )
+            if partner is not None:
+                prepared.partner = partner
             for name in bots:
                 prepared.load_policy(name, env)
+            if partner is not None:
+                for human_name in humans:
+                    prepared.load_partner_policy(human_name, env)
             renderer = prepared.make_renderer()
             try:
                 env.reset(seed=0)
@@ -463,10 +574,22 @@ class PreparedGym:
         renderer_type = self.registry.renderers.get(self.scene.renderer)
         return renderer_type(render_fn=self.render_fn)
 
+    def load_partner_policy(self, name: str, env: Any) -> Any:
+        """The bot that plays human seat ``name`` when its player has left or is missing."""
+        if self.partner is None:
+            raise ConfigError(
+                [f"scene {self.scene.scene_id!r} has no partner_policy for seat {name!r}"],
+                title="No bot can take this seat",
+            )
+        return self._load(self.partner[0], name, env)
+
     def load_policy(self, name: str, env: Any) -> Any:
+        config, _bot = self.bots[name]
+        return self._load(config, name, env)
+
+    def _load(self, config: Any, name: str, env: Any) -> Any:
         from igym_core.policies.spec import load_policy
 
-        config, _bot = self.bots[name]
         agent = self.agent_by_name[name]
         return load_policy(
             config,

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import secrets
-import string
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
-from urllib.parse import quote
 
 import attrs
 from markdown_it import MarkdownIt
@@ -21,6 +19,7 @@ from igym_core.builtin.questions import (
     ScaleLabel,
 )
 from igym_core.config.converter import register_tagged_union
+from igym_core.config.urls import check_url_template, fill_url_template
 from igym_core.config.validators import FieldError, non_negative
 from igym_core.plugins.markers import hookimpl
 from igym_core.scenes.interface import SceneConfig, SceneContext
@@ -205,30 +204,8 @@ _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are ty
 
 
 def _check_redirect(instance: Any, attribute: attrs.Attribute, value: str | None) -> None:
-    if value is None:
-        return
-    if not value.startswith(("https://", "http://", "/")):
-        raise FieldError(
-            "redirect_url",
-            f"must start with https://, http:// or /; got {value!r}. Example: "
-            "'https://app.prolific.com/submissions/complete?cc={completion_code}'."
-        )
-    try:
-        fields = [f for _, f, _, _ in string.Formatter().parse(value) if f is not None]
-    except ValueError as exc:
-        raise FieldError(
-            "redirect_url",
-            f"{value!r} is not a valid template ({exc}); write placeholders as "
-            "{completion_code}, {participant_id} or a URL parameter such as {PROLIFIC_PID}, and "
-            "double literal braces: {{ }}."
-        ) from exc
-    for field in fields:
-        if not field.isidentifier():
-            raise FieldError(
-                "redirect_url",
-                f"placeholder {{{field}}} is not a plain name; use {{completion_code}}, "
-                "{participant_id} or the name of a URL parameter such as {PROLIFIC_PID}."
-            )
+    if value is not None:
+        check_url_template("redirect_url", value)
 
 
 def _check_code(instance: Any, attribute: attrs.Attribute, value: str | None) -> None:
@@ -291,10 +268,5 @@ class EndScene(_BodyScene):
         values["participant_id"] = ctx.participant_id
         if "completion_code" in ctx.values:
             values["completion_code"] = str(ctx.values["completion_code"])
-        parts = []
-        for literal, field, _spec, _conv in string.Formatter().parse(self.redirect_url):
-            parts.append(literal)
-            if field is not None:
-                parts.append(quote(values.get(field, ""), safe=""))
-        return "".join(parts)
+        return fill_url_template(self.redirect_url, values)
 

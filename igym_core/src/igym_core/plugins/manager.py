@@ -45,6 +45,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "runtime_server",
     "renderers",
     "policies_basic",
+    "matchmakers",
 )
 
 _REGISTER_HOOKS: dict[str, str] = {
@@ -230,6 +231,19 @@ class IgymPluginManager:
 
     def notify_game_ended(self, game: GameInfo, reason: str) -> None:
         self._notify("igym_on_game_ended", game=game, reason=reason)
+
+    def notify_matched(self, game: GameInfo, waited_s: Mapping[str, float]) -> None:
+        self._notify("igym_on_matched", game=game, waited_s=waited_s)
+
+    def notify_waiting_timeout(
+        self, participant: Participant, scene_id: str, waited_s: float, action: str
+    ) -> None:
+        self._notify(
+            "igym_on_waiting_timeout", participant=participant, scene_id=scene_id, waited_s=waited_s, action=action
+        )
+
+    def notify_partner_left(self, game: GameInfo, participant_id: str, outcome: str) -> None:
+        self._notify("igym_on_partner_left", game=game, participant_id=participant_id, outcome=outcome)
 
     def _notify(self, hook_name: str, **kwargs: Any) -> None:
         caller = getattr(self.pm.hook, hook_name)

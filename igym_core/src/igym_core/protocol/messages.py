@@ -18,6 +18,7 @@ __all__ = [
     "Hello",
     "Input",
     "Ping",
+    "RttEcho",
     "Submit",
     "decode_client_message",
     "encode",
@@ -82,6 +83,15 @@ class Input(ClientMessage):
     seq: int
     keys: tuple[str, ...] | None
     press: tuple[str, ...] | None
+
+
+@attrs.frozen
+class RttEcho(ClientMessage):
+    """The page's answer to the server's ``rtt_probe`` number ``n`` (round-trip time)."""
+
+    type: ClassVar[str] = "rtt_echo"
+    game_id: str
+    n: int
 
 
 def _int(data: Mapping[str, Any], key: str) -> int:
@@ -161,6 +171,7 @@ _DECODERS: dict[str, Callable[[Mapping[str, Any]], ClientMessage]] = {
     "ping": lambda d: Ping(seq=_int(d, "seq"), t=_number(d, "t")),
     "input": _input,
     "game_ready": lambda d: GameReady(game_id=_game_id(d)),
+    "rtt_echo": lambda d: RttEcho(game_id=_game_id(d), n=_int(d, "n")),
 }
 
 

@@ -84,6 +84,18 @@ class GameHost(Protocol):
         """Tell the core the game is over; it moves every player on to their next scene."""
         ...
 
+    def player_left(self, game: GameInfo, participant_id: str, outcome: str) -> None:
+        """A player of a multiplayer game stayed away past the scene's ``reconnect_grace_s``.
+
+        ``outcome``: ``bot`` (a bot plays their seat now) or ``end`` (the game ends). Recorded in
+        ``matches`` and announced with ``igym_on_partner_left``.
+        """
+        ...
+
+    def player_returned(self, game: GameInfo, participant_id: str) -> None:
+        """A player whose seat a bot had taken is back and plays it again."""
+        ...
+
 
 class GameHandle(ABC):
     """A running game, as the core drives it."""

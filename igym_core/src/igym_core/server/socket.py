@@ -18,6 +18,7 @@ from igym_core.protocol.messages import (
     Hello,
     Input,
     Ping,
+    RttEcho,
     Submit,
     decode_client_message,
     encode,
@@ -38,7 +39,7 @@ def _error(code: str, message: str, seq: int | None = None) -> dict[str, Any]:
     return {"type": "error", "code": code, "message": message, "seq": seq}
 
 
-_GAME_MESSAGES = (Input, GameReady)
+_GAME_MESSAGES = (Input, GameReady, RttEcho)
 
 
 class ParticipantWebSocket(WebSocket):
@@ -133,7 +134,9 @@ def _direct_receiver(study: Study, connection: Connection, limit: int, state: _L
             log.exception("message_failed", type=message.type)
             _reply_later(
                 connection,
-                _error("internal", "The server could not handle that message.", getattr(message, "seq", None)),
+                _error(
+                    "internal", "The server could not handle that message.", getattr(message, "seq", None)
+                ),
             )
         return True
 

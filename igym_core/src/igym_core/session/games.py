@@ -1,23 +1,29 @@
 """Game scenes in the study: who plays which game, and the bridge between games and sockets.
 
-The study calls :meth:`GameCoordinator.enter` when a participant reaches a game scene. The
-coordinator groups players (one human seat per game for now; matchmaking fills larger groups),
-asks the scene's runtime to create the game, routes ``game_ready`` and ``input`` messages to it, and
-moves every player on when the game reports its end. It is the :class:`GameHost` a runtime sees.
+The study calls :meth:`GameCoordinator.enter` when a participant reaches a game scene. A scene with
+one human seat starts a game at once. A scene with several human seats (or one whose group must
+stay together) puts the participant in that scene's waiting room, a :class:`~igym_core.session.lobby.Lobby`
+whose matchmaker forms groups; the coordinator turns its outcomes into games, timeouts and
+departures, each recorded in ``matches``. The coordinator routes ``game_ready``, ``input`` and
+``rtt_echo`` messages to games, and moves every player on when their game ends. It is the
+:class:`GameHost` a runtime sees.
 """
 
 from __future__ import annotations
 
 import asyncio
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import structlog
 
 from igym_core.errors import ProtocolError
-from igym_core.protocol.messages import GameReady, Input
-from igym_core.runtime.interface import GameHandle, Runtime, Seat
+from igym_core.protocol.messages import GameReady, Input, RttEcho
+from igym_core.runtime.interface import GameHandle, GameInfo, Runtime, Seat
+from igym_core.session.lobby import Departed, GroupRef, Lobby, Matched, TimedOut
 
 if TYPE_CHECKING:
     from igym_core.data.recorder import Recorder
@@ -26,7 +32,7 @@ if TYPE_CHECKING:
     from igym_core.session.participant import Participant
     from igym_core.settings import Settings
 
-__all__ = ["GameCoordinator", "GameSeating"]
+__all__ = ["GameCoordinator", "GameSeating", "WaitingTimeout"]
 
 log = structlog.get_logger(__name__)
 
@@ -39,8 +45,39 @@ class GameSeating:
     """Bot agent → a short description of its policy (recorded with the game)."""
 
 
+@attrs.frozen(kw_only=True)
+class WaitingTimeout:
+    """What the study does with a participant whose wait for a group ran out."""
+
+    participant_id: str
+    position: int
+    """Their position (the game scene) when they timed out."""
+    action: str
+    """``continue``, ``goto``, ``message`` or ``redirect`` (the waiting room's ``on_timeout``)."""
+    scene_id: str | None = None
+    message: str = ""
+    redirect_url: str | None = None
+    """The template; the study fills in the placeholders."""
+
+
+@attrs.define(eq=False)
+class _Waiting:
+    lobby_key: tuple[int, int]
+    position: int
+    participant: Participant
+
+
+@attrs.define(eq=False)
+class _LobbyState:
+    lobby: Lobby
+    scene: Any
+    prepared: Any
+    instance: int
+    timer: asyncio.TimerHandle | None = None
+
+
 class GameCoordinator:
-    """Owns the app's runtimes and running games; implements :class:`GameHost`."""
+    """Owns the app's runtimes, waiting rooms and running games; implements :class:`GameHost`."""
 
     def __init__(
         self,
@@ -54,6 +91,7 @@ class GameCoordinator:
             [str], tuple[FrameSink | None, Callable[[Mapping[str, Any]], Awaitable[None]] | None]
         ],
         advance: Callable[[str, str, int], Awaitable[None]],
+        timed_out: Callable[[WaitingTimeout], Awaitable[None]] | None = None,
     ) -> None:
         self.settings = settings
         self.plugins = plugins
@@ -62,12 +100,21 @@ class GameCoordinator:
         self.experiment_seed = experiment_seed
         self._sinks = sinks
         self._advance = advance
+        self._timed_out = timed_out
         self._runtimes: dict[str, Runtime] = {}
         self.games: dict[str, GameHandle] = {}
         self.game_of: dict[str, str] = {}
         """participant id → id of the game they are in."""
         self._game_position: dict[str, int] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._lobbies: dict[tuple[int, int], _LobbyState] = {}
+        self._waiting: dict[str, _Waiting] = {}
+        self._groups: dict[tuple[str, str], GroupRef] = {}
+        """(scene id, participant id) → the group they played that scene with."""
+        self._left: set[str] = set()
+        """Participants who left a multiplayer game (or a waiting room) and did not come back."""
+        self.final_status: dict[str, dict[str, Any]] = {}
+        """participant id → the last ``game_status`` of a participant whose study ended in a game scene."""
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._stopping = False
 
     # --- GameHost -----------------------------------------------------------------------------
@@ -92,51 +139,132 @@ class GameCoordinator:
         players = [pid for pid, gid in self.game_of.items() if gid == game_id]
         for pid in players:
             del self.game_of[pid]
+        if len(game.info.participant_ids) > 1 or reason == "partner_left":
+            self.record("matches", {**self._game_row(game.info), "event": "game_ended", "reason": reason})
         if self._stopping:
             return
         for pid in players:
             position = self._game_position.pop(pid, -1)
-            task = asyncio.get_running_loop().create_task(self._advance(pid, game_id, position))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self._advance(pid, game_id, position))
+
+    def player_left(self, game: GameInfo, participant_id: str, outcome: str) -> None:
+        """A player of a multiplayer game stayed away past the grace period (``outcome``: bot | end)."""
+        self._left.add(participant_id)
+        self.record(
+            "matches",
+            {**self._game_row(game), "event": "partner_left", "left": participant_id, "outcome": outcome},
+        )
+        self.plugins.notify_partner_left(game, participant_id, outcome)
+
+    def player_returned(self, game: GameInfo, participant_id: str) -> None:
+        """A player whose seat a bot had taken came back and has it again."""
+        self._left.discard(participant_id)
+        self.record(
+            "matches", {**self._game_row(game), "event": "seat_returned", "participant_id": participant_id}
+        )
 
     # --- study side ---------------------------------------------------------------------------
     async def enter(self, participant: Participant, prepared: Any) -> None:
-        """Seat a participant who has reached a game scene (or came back to one after a restart)."""
-        if participant.participant_id in self.game_of:
+        """Seat a participant who has reached a game scene (or came back to one).
+
+        Single-human scenes start a game at once; multiplayer scenes put them in the waiting room.
+        """
+        pid = participant.participant_id
+        if pid in self.game_of:
             return
+        waiting = self._waiting.get(pid)
+        if waiting is not None:  # a reload while waiting: keep their place
+            state = self._lobbies[waiting.lobby_key]
+            state.lobby.connected(pid, now=self._now())
+            waiting.participant = participant
+            self._process(waiting.lobby_key, quiet=pid)
+            return
+        self.final_status.pop(pid, None)
         scene = participant.scene
         kind = scene.game_runtime()
         assert kind is not None  # the study only calls this for game scenes
-        runtime = await self._runtime(kind)
+        await self._runtime(kind)
         seating: GameSeating = prepared
-        if len(seating.human_seats) != 1:
-            raise NotImplementedError("games with more than one human seat need a matchmaker")
-        game_id = f"g-{secrets.token_hex(5)}"
-        seats = [Seat(agent=seating.human_seats[0], participant_id=participant.participant_id)]
-        seats += [Seat(agent=agent, policy=desc) for agent, desc in seating.bot_seats.items()]
-        game = runtime.create_game(
-            game_id=game_id, scene=scene, prepared=prepared, instance=participant.slot.instance, seats=seats
+        same_group = getattr(scene, "same_group_as", None)
+        if len(seating.human_seats) == 1 and not same_group:
+            self._create_game(
+                scene,
+                prepared,
+                participant.slot.instance,
+                Matched(members=(pid,), seats=seating.human_seats, waited_s={pid: 0.0}),
+                {pid: participant.position},
+            )
+            return
+        self._queue(participant, prepared, scene, same_group)
+
+    def _queue(self, participant: Participant, prepared: Any, scene: Any, same_group: str | None) -> None:
+        pid = participant.participant_id
+        key = (id(scene), participant.slot.instance)
+        state = self._lobby(key, scene, prepared, participant.slot.instance)
+        group = self._groups.get((same_group, pid)) if same_group else None
+        now = self._now()
+        state.lobby.arrive(
+            pid, now=now, condition=participant.condition, params=participant.params, group=group
         )
-        self.games[game_id] = game
-        self.game_of[participant.participant_id] = game_id
-        self._game_position[participant.participant_id] = participant.position
+        if group is not None:
+            for member in group.seats:
+                if member in self._left:
+                    state.lobby.gone(member)
+        self._waiting[pid] = _Waiting(lobby_key=key, position=participant.position, participant=participant)
+        self.record(
+            "matches",
+            {
+                "event": "queued",
+                "scene_id": scene.scene_id,
+                "instance": participant.slot.instance,
+                "participant_id": pid,
+                "condition": participant.condition,
+                "group_of": group.group_id if group else None,
+            },
+        )
+        # The study sends this participant the scene and its status itself, right after.
+        self._process(key, quiet=pid)
 
     def status_message(self, participant_id: str) -> dict[str, Any] | None:
         game = self._game_for(participant_id)
-        return game.status_message(participant_id) if game else None
+        if game is not None:
+            return game.status_message(participant_id)
+        waiting = self._waiting.get(participant_id)
+        if waiting is not None:
+            return self._matching_status(participant_id, self._lobbies[waiting.lobby_key])
+        return self.final_status.get(participant_id)
 
     def connected(self, participant_id: str) -> None:
         game = self._game_for(participant_id)
         if game is not None:
             game.player_connected(participant_id)
+            return
+        waiting = self._waiting.get(participant_id)
+        if waiting is not None:
+            self._lobbies[waiting.lobby_key].lobby.connected(participant_id, now=self._now())
+            self._process(waiting.lobby_key)
 
-    def handle(self, participant_id: str, message: Input | GameReady) -> None:
+    def disconnected(self, participant_id: str) -> None:
+        """The participant's socket closed (a waiting room keeps their place for the grace period)."""
+        waiting = self._waiting.get(participant_id)
+        if waiting is not None:
+            self._lobbies[waiting.lobby_key].lobby.disconnected(participant_id, now=self._now())
+            self._process(waiting.lobby_key)
+
+    def participant_left_study(self, participant_id: str) -> None:
+        """The participant will not come back to any game (e.g. finished elsewhere)."""
+        self._left.add(participant_id)
+
+    def handle(self, participant_id: str, message: Input | GameReady | RttEcho) -> None:
         game = self._game_for(participant_id)
         if game is None or game.info.game_id != message.game_id:
             raise ProtocolError("not_in_game", f"You are not playing game {message.game_id[:64]!r}.")
         if isinstance(message, GameReady):
             game.player_ready(participant_id)
+        elif isinstance(message, RttEcho):
+            echo = getattr(game, "player_rtt_echo", None)
+            if echo is not None:
+                echo(participant_id, message.n)
         else:
             game.player_input(participant_id, keys=message.keys, press=message.press)
 
@@ -153,15 +281,215 @@ class GameCoordinator:
             self._runtimes[kind] = runtime
         return runtime
 
+    # --- waiting rooms ------------------------------------------------------------------------
+    @staticmethod
+    def _now() -> float:
+        return time.monotonic()
+
+    def _lobby(self, key: tuple[int, int], scene: Any, prepared: Any, instance: int) -> _LobbyState:
+        state = self._lobbies.get(key)
+        if state is None:
+            matchmaker = self.plugins.registry.matchmakers.get(scene.matchmaker)()
+            lobby = Lobby(
+                seats=prepared.human_seats,
+                matchmaker=matchmaker,
+                timeout_s=scene.waiting_room.timeout_s,
+                grace_s=scene.reconnect_grace_s,
+                fallback=scene.same_group_fallback,
+            )
+            state = self._lobbies[key] = _LobbyState(
+                lobby=lobby, scene=scene, prepared=prepared, instance=instance
+            )
+        return state
+
+    def _process(self, key: tuple[int, int], quiet: str | None = None) -> None:
+        """Apply what the waiting room says now, tell everyone still waiting, and set the next timer.
+
+        ``quiet``: a participant the study is about to send the scene and status to anyway.
+        """
+        state = self._lobbies.get(key)
+        if state is None or self._stopping:
+            return
+        for outcome in state.lobby.poll(self._now()):
+            try:
+                if isinstance(outcome, Matched):
+                    game = self._matched(state, outcome)
+                    for pid in outcome.members:
+                        if pid != quiet:
+                            self._spawn(self.send(pid, game.status_message(pid)))
+                elif isinstance(outcome, TimedOut):
+                    self._waiting_timed_out(state, outcome)
+                elif isinstance(outcome, Departed):
+                    self._departed(state, outcome)
+            except Exception:
+                log.exception("lobby_outcome_failed", outcome=type(outcome).__name__)
+        for pid in state.lobby.waiting():
+            if pid != quiet:
+                self._spawn(self.send(pid, self._matching_status(pid, state)))
+        if state.timer is not None:
+            state.timer.cancel()
+            state.timer = None
+        deadline = state.lobby.next_deadline()
+        if deadline is not None:
+            loop = asyncio.get_running_loop()
+            delay = max(0.0, deadline - self._now()) + 0.01
+            state.timer = loop.call_later(delay, self._process, key)
+
+    def _matching_status(self, participant_id: str, state: _LobbyState) -> dict[str, Any]:
+        room = state.scene.waiting_room
+        queued_at = state.lobby.queued_at(participant_id)
+        waited = self._now() - queued_at if queued_at is not None else 0.0
+        return {
+            "type": "game_status",
+            "game_id": None,
+            "phase": "matching",
+            "episode": 1,
+            "num_episodes": state.scene.num_episodes,
+            "seat": None,
+            "message": room.message,
+            "countdown_ms": 0,
+            "waiting": {
+                "count": state.lobby.waiting_count(participant_id) if room.show_count else None,
+                "group_size": state.lobby.group_size,
+                "waited_ms": round(waited * 1000),
+                "timeout_ms": round(room.timeout_s * 1000),
+            },
+        }
+
+    def _matched(self, state: _LobbyState, outcome: Matched) -> GameHandle:
+        positions = {}
+        for pid in outcome.members:
+            waiting = self._waiting.pop(pid)
+            positions[pid] = waiting.position
+        game = self._create_game(state.scene, state.prepared, state.instance, outcome, positions)
+        self.plugins.notify_matched(game.info, dict(outcome.waited_s))
+        return game
+
+    def _create_game(
+        self, scene: Any, prepared: Any, instance: int, matched: Matched, positions: Mapping[str, int]
+    ) -> GameHandle:
+        runtime = self._runtimes[scene.game_runtime()]
+        game_id = f"g-{secrets.token_hex(5)}"
+        seats = [
+            Seat(agent=seat, participant_id=pid)
+            for pid, seat in zip(matched.members, matched.seats, strict=True)
+        ]
+        partner = getattr(prepared, "partner", None)
+        partner_desc = _describe_partner(partner)
+        seats += [Seat(agent=seat, policy=partner_desc) for seat in matched.bot_seats]
+        seats += [Seat(agent=agent, policy=desc) for agent, desc in prepared.bot_seats.items()]
+        game = runtime.create_game(
+            game_id=game_id, scene=scene, prepared=prepared, instance=instance, seats=seats
+        )
+        self.games[game_id] = game
+        for pid in matched.members:
+            self.game_of[pid] = game_id
+            self._game_position[pid] = positions[pid]
+        if len(prepared.human_seats) > 1 or matched.group_of is not None:
+            group = GroupRef(group_id=game_id, seats=dict(zip(matched.members, matched.seats, strict=True)))
+            for pid in matched.members:
+                self._groups[(scene.scene_id, pid)] = group
+            wall = time.time()
+            self.record(
+                "matches",
+                {
+                    **self._game_row(game.info),
+                    "event": "matched",
+                    "matchmaker": scene.matchmaker,
+                    "group_of": matched.group_of,
+                    "bot_seats": list(matched.bot_seats),
+                    "members": [
+                        {
+                            "participant_id": pid,
+                            "seat": seat,
+                            "queued_at": _iso(wall - matched.waited_s.get(pid, 0.0)),
+                            "waited_s": round(matched.waited_s.get(pid, 0.0), 3),
+                        }
+                        for pid, seat in zip(matched.members, matched.seats, strict=True)
+                    ],
+                },
+            )
+        return game
+
+    def _waiting_timed_out(self, state: _LobbyState, outcome: TimedOut) -> None:
+        pid = outcome.participant_id
+        waiting = self._waiting.pop(pid, None)
+        if waiting is None:
+            return
+        room = state.scene.waiting_room
+        self._left.add(pid)
+        self.record(
+            "matches",
+            {
+                "event": "timeout",
+                "scene_id": state.scene.scene_id,
+                "instance": state.instance,
+                "participant_id": pid,
+                "waited_s": round(outcome.waited_s, 3),
+                "reason": outcome.reason,
+                "action": room.on_timeout,
+            },
+        )
+        self.plugins.notify_waiting_timeout(
+            waiting.participant, state.scene.scene_id, outcome.waited_s, room.on_timeout
+        )
+        if self._timed_out is not None:
+            self._spawn(
+                self._timed_out(
+                    WaitingTimeout(
+                        participant_id=pid,
+                        position=waiting.position,
+                        action=room.on_timeout,
+                        scene_id=room.timeout_scene,
+                        message=room.timeout_message,
+                        redirect_url=room.timeout_redirect_url,
+                    )
+                )
+            )
+
+    def _departed(self, state: _LobbyState, outcome: Departed) -> None:
+        pid = outcome.participant_id
+        self._waiting.pop(pid, None)
+        self._left.add(pid)
+        self.record(
+            "matches",
+            {
+                "event": "left_queue",
+                "scene_id": state.scene.scene_id,
+                "instance": state.instance,
+                "participant_id": pid,
+                "waited_s": round(outcome.waited_s, 3),
+            },
+        )
+
+    def _game_row(self, info: GameInfo) -> dict[str, Any]:
+        return {
+            "game_id": info.game_id,
+            "scene_id": info.scene_id,
+            "instance": info.instance,
+            "participant_ids": list(info.participant_ids),
+            "seats": seats_description(info.seats),
+        }
+
+    def _spawn(self, awaitable: Awaitable[Any]) -> None:
+        task = asyncio.get_running_loop().create_task(awaitable)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- operations ---------------------------------------------------------------------------
     def stats(self, *, since_sample: int | None = None) -> dict[str, Any]:
         return {
             "games": len(self.games),
+            "waiting": len(self._waiting),
             "runtimes": {k: r.stats(since_sample=since_sample) for k, r in self._runtimes.items()},
         }
 
     async def stop(self) -> None:
         """Server shutdown: stop every game (each records how it ended), then the runtimes."""
         self._stopping = True
+        for state in self._lobbies.values():
+            if state.timer is not None:
+                state.timer.cancel()
         for game in list(self.games.values()):
             try:
                 await game.stop("server_stopped")
@@ -183,3 +511,18 @@ def seats_description(seats: Sequence[Seat]) -> list[dict[str, Any]]:
         }
         for s in seats
     ]
+
+
+def _describe_partner(partner: Any) -> str:
+    if partner is None:
+        return "partner"
+    config = partner[0]
+    return f"partner:{getattr(config, 'kind', type(config).__name__)}"
+
+
+def _iso(timestamp: float) -> str:
+    import datetime as dt
+
+    return (
+        dt.datetime.fromtimestamp(timestamp, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    )

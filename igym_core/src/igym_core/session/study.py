@@ -20,13 +20,14 @@ import cattrs
 import structlog
 
 from igym_core.config.experiment import Experiment
+from igym_core.config.urls import fill_url_template
 from igym_core.data.recorder import Recorder
 from igym_core.plugins.manager import IgymPluginManager
-from igym_core.protocol.messages import PROTOCOL_VERSION, Draft, GameReady, Hello, Input, Submit
+from igym_core.protocol.messages import PROTOCOL_VERSION, Draft, GameReady, Hello, Input, RttEcho, Submit
 from igym_core.scenes.interface import PrepareContext, SceneContext
 from igym_core.scenes.stager import expand_sequence, iter_scenes
 from igym_core.session.conditions import ConditionLedger
-from igym_core.session.games import GameCoordinator
+from igym_core.session.games import GameCoordinator, WaitingTimeout
 from igym_core.session.participant import Participant
 from igym_core.settings import Settings
 
@@ -96,6 +97,7 @@ class Study:
             experiment_seed=experiment.seed,
             sinks=self._game_sinks,
             advance=self._advance_after_game,
+            timed_out=self._waiting_timed_out,
         )
 
     # --- connections --------------------------------------------------------------------------
@@ -177,6 +179,7 @@ class Study:
             return
         participant.connection_id = None
         self._event(participant, "disconnected")
+        self.games.disconnected(participant.participant_id)
         if not participant.finished:
             self.plugins.notify_participant_left(participant, "disconnected")
 
@@ -208,9 +211,7 @@ class Study:
                 token_hash = detail.get("token_sha256")
                 if not token_hash:
                     continue
-                participant = Participant(
-                    participant_id=pid, token="", params=dict(row.get("params") or {})
-                )
+                participant = Participant(participant_id=pid, token="", params=dict(row.get("params") or {}))
                 restored[pid] = participant
                 token_hashes[pid] = token_hash
                 continue
@@ -289,7 +290,9 @@ class Study:
             draws=participant.draws,
             seed=self.experiment.seed,
         )
-        log.info("participant_joined", participant_id=participant.participant_id, condition=participant.condition)
+        log.info(
+            "participant_joined", participant_id=participant.participant_id, condition=participant.condition
+        )
         self.plugins.notify_participant_joined(participant)
         await self._enter(participant)
         return participant
@@ -336,7 +339,7 @@ class Study:
             return None, None
         return connection.frames, connection.send
 
-    def game_message(self, participant: Participant, message: Input | GameReady) -> None:
+    def game_message(self, participant: Participant, message: Input | GameReady | RttEcho) -> None:
         self.games.handle(participant.participant_id, message)
 
     async def _advance_after_game(self, participant_id: str, game_id: str, position: int) -> None:
@@ -361,6 +364,68 @@ class Study:
                     await connection.send(reply)
             except Exception:  # the page reconnects and gets the scene then
                 log.debug("advance_send_failed", participant_id=participant_id)
+
+    async def _waiting_timed_out(self, timeout: WaitingTimeout) -> None:
+        """Apply a waiting room's ``on_timeout`` to a participant who waited too long for a group."""
+        participant = self.by_id.get(timeout.participant_id)
+        if participant is None:
+            return
+        lock = self._locks.setdefault(participant.participant_id, asyncio.Lock())
+        async with lock:
+            if participant.position != timeout.position or participant.finished:
+                return
+            self._event(participant, "waiting_timeout", action=timeout.action)
+            if timeout.action in ("message", "redirect"):
+                status: Reply = {
+                    "type": "game_status",
+                    "game_id": None,
+                    "phase": "ended",
+                    "episode": 1,
+                    "num_episodes": 1,
+                    "seat": None,
+                    "message": timeout.message,
+                    "countdown_ms": 0,
+                    "final": True,
+                }
+                if timeout.action == "redirect" and timeout.redirect_url:
+                    values = {k: str(v) for k, v in participant.params.items()}
+                    values["participant_id"] = participant.participant_id
+                    status["redirect_url"] = fill_url_template(timeout.redirect_url, values)
+                participant.finished = True
+                self._event(participant, "finished", outcome="waiting_timeout", values=participant.values)
+                await self.recorder.flush(durable=True)  # before the page may leave
+                self.games.final_status[participant.participant_id] = status
+                replies = [status]
+            else:
+                target = participant.position + 1
+                if timeout.action == "goto" and timeout.scene_id:
+                    later = [
+                        i
+                        for i in range(participant.position + 1, len(participant.slots))
+                        if participant.slots[i].scene.scene_id == timeout.scene_id
+                    ]
+                    if later:
+                        target = later[0]
+                    else:
+                        log.warning(
+                            "timeout_scene_not_ahead",
+                            participant_id=participant.participant_id,
+                            scene_id=timeout.scene_id,
+                            detail="not later in this participant's sequence; going to the next scene",
+                        )
+                self._event(participant, "scene_left")
+                participant.position = min(target, len(participant.slots) - 1)
+                await self._enter(participant)
+                if not participant.finished:
+                    await self.recorder.flush()
+                replies = self.scene_replies(participant)
+        connection = self.connections.get(participant.connection_id or -1)
+        if connection is not None:
+            try:
+                for reply in replies:
+                    await connection.send(reply)
+            except Exception:
+                log.debug("timeout_send_failed", participant_id=participant.participant_id)
 
     # --- messages -----------------------------------------------------------------------------
     def scene_replies(self, participant: Participant) -> list[Reply]:
@@ -489,6 +554,6 @@ def _stale(seq: int, position: int) -> Reply:
 
 
 def _iso(timestamp: float) -> str:
-    return dt.datetime.fromtimestamp(timestamp, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
+    return (
+        dt.datetime.fromtimestamp(timestamp, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    )

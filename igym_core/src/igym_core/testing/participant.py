@@ -36,6 +36,8 @@ class ScriptedParticipant:
         self._ws: Any = None
         self._cm: Any = None
         self._seq = 0
+        self.answer_rtt_probes = True
+        self.rtt_probes_answered = 0
 
     # --- connection ---------------------------------------------------------------------------
     def connect(self) -> ScriptedParticipant:
@@ -73,8 +75,15 @@ class ScriptedParticipant:
             self._ws.send_bytes(frame)
 
     def receive(self) -> dict[str, Any]:
-        # A timeout turns "the server never answered" into a failure instead of a hung test.
-        return msgpack.unpackb(self._ws.receive_bytes(timeout=self.timeout_s), raw=False)
+        """The next message. Round-trip probes of a game are answered at once, as a page does,
+        and not returned (``answer_rtt_probes=False`` leaves them to the test)."""
+        while True:
+            # A timeout turns "the server never answered" into a failure instead of a hung test.
+            message = msgpack.unpackb(self._ws.receive_bytes(timeout=self.timeout_s), raw=False)
+            if message.get("type") != "rtt_probe" or not self.answer_rtt_probes:
+                return message
+            self.send({"type": "rtt_echo", "game_id": message["game_id"], "n": message["n"]})
+            self.rtt_probes_answered += 1
 
     def receive_type(self, *types: str) -> dict[str, Any]:
         """The next message, which must be of one of ``types`` (an ``error`` raises AssertionError)."""

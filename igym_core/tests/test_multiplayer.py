@@ -1,0 +1,342 @@
+"""Multiplayer game scenes over the socket: waiting rooms, matching, timeouts, partners who leave,
+groups that stay together, round-trip times, and the records of all of it."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+
+from igym_core import EndScene, Experiment, GymScene, StaticScene, hookimpl
+from igym_core.builtin.matchmakers import ConditionMatchmaker, FifoMatchmaker
+from igym_core.builtin.scene_gym import WaitingRoom
+from igym_core.config.validators import FieldError
+from igym_core.envs import resolve_callable
+from igym_core.errors import ConfigError
+from igym_core.matchmaking.interface import WaitingPlayer
+from igym_core.testing import ScriptedParticipant, make_test_app, read_records
+
+HERE = Path(__file__).resolve().parent
+Duel = resolve_callable(f"{HERE / 'game_envs.py'}:Duel", what="test env")
+
+
+def duel(**overrides: Any) -> GymScene:
+    options: dict[str, Any] = dict(
+        scene_id="duel",
+        env_factory=Duel,
+        human_seats=("human", "bot"),  # both agents played by people
+        action_mapping={"ArrowUp": 4, "ArrowLeft": 1},
+        default_action=0,
+        fps=60,
+        max_steps=30,
+        countdown_s=0,
+        waiting_room=WaitingRoom(timeout_s=5),
+        reconnect_grace_s=0.5,
+    )
+    options.update(overrides)
+    return GymScene(**options)
+
+
+def study(*scenes: Any, experiment_id: str = "mp_test", **kwargs: Any) -> Experiment:
+    return Experiment(
+        experiment_id=experiment_id,
+        seed=5,
+        scenes=(*scenes, StaticScene(scene_id="after", body="Thanks"), EndScene(scene_id="end")),
+        **kwargs,
+    )
+
+
+def status(p: ScriptedParticipant, phase: str | None = None) -> dict[str, Any]:
+    return p.receive_until(lambda m: m["type"] == "game_status" and (phase is None or m["phase"] == phase))[0]
+
+
+def matched_game(p: ScriptedParticipant) -> dict[str, Any]:
+    """Read statuses until one names a game (the group was formed); say the page is ready."""
+    found = p.receive_until(lambda m: m["type"] == "game_status" and m["game_id"] is not None)[0]
+    p.game_ready(found["game_id"])
+    return found
+
+
+def test_two_participants_are_matched_play_together_and_both_move_on(tmp_path):
+    events: list[tuple[str, Any]] = []
+
+    class Spy:
+        @hookimpl
+        def igym_on_matched(self, game, waited_s):
+            events.append(("matched", sorted(waited_s)))
+
+    app = make_test_app(study(duel()), tmp_path, extra_plugins=[Spy()])
+    with TestClient(app) as client, ScriptedParticipant(client, params={"PROLIFIC_PID": "A"}) as a:
+        first = status(a)
+        assert first["phase"] == "matching" and first["game_id"] is None
+        assert first["waiting"]["count"] == 1 and first["waiting"]["group_size"] == 2
+        assert first["waiting"]["timeout_ms"] == 5000 and first["message"]
+        with ScriptedParticipant(client, params={"PROLIFIC_PID": "B"}) as b:
+            game_b = matched_game(b)
+            game_a = matched_game(a)
+            assert game_a["game_id"] == game_b["game_id"]
+            assert (game_a["seat"], game_b["seat"]) == ("human", "bot")  # first come, first seat
+            assert [p["status"] for p in game_a["players"]] == ["connected", "connected"]
+            a.hold(game_a["game_id"], "ArrowUp")
+            b.hold(game_b["game_id"], "ArrowLeft")
+            a.receive_until(lambda m: m["type"] == "scene")
+            b.receive_until(lambda m: m["type"] == "scene")
+            assert a.scene["scene"]["scene_id"] == b.scene["scene"]["scene_id"] == "after"
+    steps = read_records(tmp_path, "mp_test", "steps")
+    assert len(steps) == 60
+    by_agent = {agent: [s for s in steps if s["agent"] == agent] for agent in ("human", "bot")}
+    assert {s["participant_id"] for s in by_agent["human"]} == {a.participant_id}
+    assert {s["participant_id"] for s in by_agent["bot"]} == {b.participant_id}
+    assert all(s["seat"] == "human" for s in steps)  # both seats played by people
+    assert any(s["action"] == 4 and s["keys_held"] == ["ArrowUp"] for s in by_agent["human"])
+    assert any(s["action"] == 1 and s["keys_held"] == ["ArrowLeft"] for s in by_agent["bot"])
+    matches = read_records(tmp_path, "mp_test", "matches")
+    assert [m["event"] for m in matches] == ["queued", "queued", "matched", "game_ended"]
+    matched = matches[2]
+    assert [(m["participant_id"], m["seat"]) for m in matched["members"]] == [
+        (a.participant_id, "human"),
+        (b.participant_id, "bot"),
+    ]
+    assert matched["members"][0]["waited_s"] >= matched["members"][1]["waited_s"] >= 0
+    assert matched["matchmaker"] == "fifo" and matches[3]["reason"] == "completed"
+    assert events == [("matched", sorted([a.participant_id, b.participant_id]))]
+
+
+def test_a_participant_waiting_alone_times_out_to_the_configured_scene(tmp_path):
+    scene = duel(waiting_room=WaitingRoom(timeout_s=0.4, on_timeout="goto", timeout_scene="solo"))
+    experiment = study(
+        scene,
+        StaticScene(scene_id="skipped", body="not for those who timed out"),
+        StaticScene(scene_id="solo", body="Play alone instead"),
+    )
+    timeouts = []
+
+    class Spy:
+        @hookimpl
+        def igym_on_waiting_timeout(self, participant, scene_id, waited_s, action):
+            timeouts.append((scene_id, action, waited_s >= 0.4))
+
+    app = make_test_app(experiment, tmp_path, extra_plugins=[Spy()])
+    with TestClient(app) as client, ScriptedParticipant(client) as p:
+        assert status(p)["phase"] == "matching"
+        p.receive_until(lambda m: m["type"] == "scene")
+        assert p.scene["scene"]["scene_id"] == "solo"
+    assert timeouts == [("duel", "goto", True)]
+    matches = read_records(tmp_path, "mp_test", "matches")
+    assert [m["event"] for m in matches] == ["queued", "timeout"]
+    assert matches[1]["action"] == "goto" and matches[1]["waited_s"] >= 0.4
+    sessions = read_records(tmp_path, "mp_test", "sessions")
+    assert any(e["event"] == "waiting_timeout" for e in sessions)
+
+
+def test_timeout_with_redirect_sends_the_url_after_the_data_is_stored_and_again_on_reload(tmp_path):
+    scene = duel(
+        waiting_room=WaitingRoom(
+            timeout_s=0.3,
+            show_count=False,
+            on_timeout="redirect",
+            timeout_redirect_url="https://app.prolific.com/submissions/complete?cc=NOPARTNER&pid={PROLIFIC_PID}",
+        )
+    )
+    app = make_test_app(study(scene), tmp_path)
+    with TestClient(app) as client:
+        with ScriptedParticipant(client, params={"PROLIFIC_PID": "a b&c"}) as p:
+            assert status(p)["waiting"]["count"] is None  # the scene hides the count
+            final = status(p, "ended")
+            # The data is on disk before the page is told to leave.
+            finished = [e for e in read_records(tmp_path, "mp_test", "sessions") if e["event"] == "finished"]
+            assert finished and finished[0]["detail"]["outcome"] == "waiting_timeout"
+        assert final["final"] is True
+        assert (
+            final["redirect_url"]
+            == "https://app.prolific.com/submissions/complete?cc=NOPARTNER&pid=a%20b%26c"
+        )
+        with ScriptedParticipant(client, token=p.token) as again:
+            assert again.scene["scene"]["scene_id"] == "duel"
+            assert status(again)["redirect_url"] == final["redirect_url"]
+
+
+def test_partner_who_leaves_ends_the_game_for_the_other_after_the_grace_period(tmp_path):
+    left = []
+
+    class Spy:
+        @hookimpl
+        def igym_on_partner_left(self, game, participant_id, outcome):
+            left.append((participant_id, outcome))
+
+    app = make_test_app(
+        study(duel(max_steps=100_000, on_partner_left="end")), tmp_path, extra_plugins=[Spy()]
+    )
+    with TestClient(app) as client, ScriptedParticipant(client) as a:
+        b = ScriptedParticipant(client).connect()
+        game = matched_game(b)
+        matched_game(a)
+        status(a, "playing")
+        b_id = b.participant_id
+        b.close()  # closes the tab
+        away = a.receive_until(lambda m: m["type"] == "game_status" and m.get("notice"))[0]
+        assert "connection dropped" in away["notice"]
+        assert [p["status"] for p in away["players"]] == ["connected", "away"]
+        ended = status(a, "ended")
+        assert ended["message"] == "Your partner has left the game."
+        a.receive_until(lambda m: m["type"] == "scene")
+        assert a.scene["scene"]["scene_id"] == "after"
+    assert left == [(b_id, "end")]
+    games = read_records(tmp_path, "mp_test", "games")
+    assert [g["event"] for g in games] == ["started", "partner_left", "ended"]
+    assert games[1]["left"] == b_id and games[2]["reason"] == "partner_left"
+    episodes = read_records(tmp_path, "mp_test", "episodes")
+    assert episodes[-1]["end_reason"] == "partner_left"
+    steps = [s for s in read_records(tmp_path, "mp_test", "steps") if s["participant_id"] == b_id]
+    assert steps[-1]["action_source"] == "absent"  # during the grace period the seat idled
+    matches = read_records(tmp_path, "mp_test", "matches")
+    assert [m["event"] for m in matches][-2:] == ["partner_left", "game_ended"]
+    assert game["game_id"] == matches[-1]["game_id"]
+
+
+def test_partner_who_leaves_is_replaced_by_a_bot_and_gets_the_seat_back_on_return(tmp_path):
+    scene = duel(max_steps=150, on_partner_left="bot", partner_policy="random")
+    app = make_test_app(study(scene), tmp_path)
+    with TestClient(app) as client, ScriptedParticipant(client) as a:
+        b = ScriptedParticipant(client).connect()
+        matched_game(b)
+        game = matched_game(a)
+        status(a, "playing")
+        b_id = b.participant_id
+        b.close()
+        notice = a.receive_until(
+            lambda m: m["type"] == "game_status" and "computer player" in m.get("notice", "")
+        )[0]
+        assert [p["status"] for p in notice["players"]] == ["connected", "bot"]
+        time.sleep(0.2)
+        with ScriptedParticipant(client, token=b.token) as back:  # the same participant returns
+            assert status(back)["game_id"] == game["game_id"]
+            back.game_ready(game["game_id"])
+            a.receive_until(lambda m: m["type"] == "scene")
+            back.receive_until(lambda m: m["type"] == "scene")
+    sources = [s["action_source"] for s in read_records(tmp_path, "mp_test", "steps") if s["agent"] == "bot"]
+    # The left seat: played by its human, idle while away, a bot after the grace period, then the
+    # human again (the default action until they press a key).
+    assert "absent" in sources and "bot" in sources
+    assert sources.index("absent") < sources.index("bot")
+    assert sources[-1] in ("human", "default")
+    games = read_records(tmp_path, "mp_test", "games")
+    assert [g["event"] for g in games] == ["started", "partner_left", "seat_returned", "ended"]
+    assert games[1]["outcome"] == "bot" and games[2]["participant_id"] == b_id
+    bot_rows = [s for s in read_records(tmp_path, "mp_test", "steps") if s["action_source"] == "bot"]
+    assert all(s["agent"] == "bot" for s in bot_rows)
+
+
+def test_a_reload_in_the_waiting_room_keeps_the_place(tmp_path):
+    app = make_test_app(study(duel()), tmp_path)
+    with TestClient(app) as client:
+        a = ScriptedParticipant(client).connect()
+        assert status(a)["phase"] == "matching"
+        token = a.token
+        a.close()
+        with ScriptedParticipant(client, token=token) as again, ScriptedParticipant(client) as b:
+            assert status(again)["phase"] == "matching"
+            game = matched_game(b)
+            assert game["seat"] == "bot"  # the reloaded participant kept the first place
+            assert matched_game(again)["seat"] == "human"
+    matches = read_records(tmp_path, "mp_test", "matches")
+    assert [m["event"] for m in matches][:3] == ["queued", "queued", "matched"]
+
+
+def test_groups_stay_together_in_a_later_scene_in_the_same_seats(tmp_path):
+    first = duel(scene_id="round1", max_steps=5)
+    second = duel(scene_id="round2", max_steps=5, same_group_as="round1")
+    app = make_test_app(study(first, second), tmp_path)
+    with TestClient(app) as client:
+        people = [ScriptedParticipant(client, params={"PROLIFIC_PID": str(i)}).connect() for i in range(4)]
+        seats: dict[str, str] = {}
+        games: dict[str, str] = {}
+        for p in people:
+            found = matched_game(p)
+            seats[p.participant_id] = found["seat"]
+            games[p.participant_id] = found["game_id"]
+        for p in people:
+            p.receive_until(lambda m: m["type"] == "scene")  # on to round 2
+        second_games: dict[str, str] = {}
+        for p in reversed(people):  # arriving in another order must not regroup them
+            found = matched_game(p)
+            assert found["seat"] == seats[p.participant_id]
+            second_games[p.participant_id] = found["game_id"]
+        for p in people:
+            p.receive_until(lambda m: m["type"] == "scene")
+            p.close()
+    pairs_1 = {frozenset(pid for pid in games if games[pid] == g) for g in games.values()}
+    pairs_2 = {
+        frozenset(pid for pid in second_games if second_games[pid] == g) for g in second_games.values()
+    }
+    assert pairs_1 == pairs_2 and len(pairs_1) == 2
+    matched = [m for m in read_records(tmp_path, "mp_test", "matches") if m["event"] == "matched"]
+    assert [m["group_of"] is not None for m in matched] == [False, False, True, True]
+
+
+def test_group_member_gone_falls_back_to_a_bot(tmp_path):
+    first = duel(scene_id="round1", max_steps=100_000, on_partner_left="end")
+    second = duel(scene_id="round2", max_steps=10, same_group_as="round1", same_group_fallback="bot")
+    app = make_test_app(study(first, second), tmp_path)
+    with TestClient(app) as client, ScriptedParticipant(client) as a:
+        b = ScriptedParticipant(client).connect()
+        matched_game(b)
+        matched_game(a)
+        b.close()  # leaves for good: round 1 ends for a with partner_left
+        a.receive_until(lambda m: m["type"] == "scene")
+        assert a.scene["scene"]["scene_id"] == "round2"
+        game = matched_game(a)  # at once, with a bot in b's seat
+        assert [p["status"] for p in game["players"]] == ["connected", "bot"]
+        a.receive_until(lambda m: m["type"] == "scene")
+    games = read_records(tmp_path, "mp_test", "games")
+    round2 = [g for g in games if g["scene_id"] == "round2" and g["event"] == "started"][0]
+    assert [(s["agent"], s["type"]) for s in round2["seats"]] == [("human", "human"), ("bot", "bot")]
+
+
+def test_round_trip_times_are_measured_and_recorded_per_player(tmp_path):
+    app = make_test_app(study(duel(max_steps=150, rtt_interval_s=0.3)), tmp_path)
+    with TestClient(app) as client, ScriptedParticipant(client) as a, ScriptedParticipant(client) as b:
+        matched_game(a)
+        matched_game(b)
+        # Read as a page does, as messages come (a probe is answered when it is read).
+        done = {"a": False, "b": False}
+        while not all(done.values()):
+            for name, p in (("a", a), ("b", b)):
+                if not done[name]:
+                    done[name] = p.receive()["type"] == "scene"
+    episode = read_records(tmp_path, "mp_test", "episodes")[0]
+    assert set(episode["rtt_ms"]) == {a.participant_id, b.participant_id}
+    for summary in episode["rtt_ms"].values():
+        assert summary["n"] >= 3 and 0 <= summary["median"] <= summary["p95"] <= summary["max"] < 1000
+    assert a.rtt_probes_answered >= 3
+
+
+def test_config_errors_for_multiplayer_scenes():
+    with pytest.raises(FieldError, match="not both"):
+        duel(human_seat="human")
+    with pytest.raises(FieldError, match="timeout_scene"):
+        WaitingRoom(on_timeout="goto")
+    with pytest.raises(FieldError, match="timeout_redirect_url"):
+        WaitingRoom(on_timeout="redirect")
+    with pytest.raises(ConfigError, match="matchmaker 'elo' is not installed"):
+        make_test_app(study(duel(matchmaker="elo")), Path("/tmp/igym-unused"))
+
+
+def test_fifo_and_by_condition_matchmakers():
+    def players(*conditions: str | None) -> list[WaitingPlayer]:
+        return [
+            WaitingPlayer(participant_id=f"p{i}", condition=c, waited_s=10.0 - i)
+            for i, c in enumerate(conditions)
+        ]
+
+    assert FifoMatchmaker().propose(players("a", "b", "a", "b", "a"), 2) == [("p0", "p1"), ("p2", "p3")]
+    by_condition = ConditionMatchmaker()
+    groups = by_condition.propose(players("a", "b", "a", "b", "a"), 2)
+    assert groups == [("p0", "p2"), ("p1", "p3")]  # never mixed; oldest condition first on a tie
+    by_condition.formed(players("a", "a"))
+    by_condition.formed(players("a", "a"))
+    # Condition a already has two groups, b none: b goes first when both could form one.
+    assert by_condition.propose(players("a", "a", "b", "b"), 2)[0] == ("p2", "p3")
