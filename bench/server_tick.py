@@ -61,23 +61,29 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def bare_env_cost_us(steps: int = 2000, runs: int = 5) -> float:
+def bare_env_cost_us(steps: int = 2000, runs: int = 5, humans: int = 1) -> float:
     """Median over runs of the mean cost of env.step + draw (what the server does per game-tick)."""
     sys.path.insert(0, str(ROOT / "igym_core" / "src"))
+    sys.path.insert(0, str(HERE))
     from igym_core.envs import as_parallel_env
     from igym_core.examples.mountain_car import draw, make_env
 
+    if humans == 2:
+        from server_tick_experiment import TwoCars, draw_two
+
     results = []
     for run in range(runs):
-        raw = make_env()
+        if humans == 2:
+            raw, render = TwoCars(), draw_two
+        else:
+            raw, render = make_env(), draw
         env = as_parallel_env(raw)
         env.reset(seed=run)
-        agent = env.possible_agents[0]
         pattern = [0, 1, 2, 1]
         started = time.perf_counter()
         for i in range(steps):
-            env.step({agent: pattern[(i // 2) % 4]})
-            draw(raw)
+            env.step({agent: pattern[(i // 2) % 4] for agent in env.agents})
+            render(raw)
             if not env.agents:
                 env.reset(seed=run)
         results.append((time.perf_counter() - started) / steps * 1e6)
@@ -205,7 +211,9 @@ class _Participant(asyncio.Protocol):
         else:
             message = msgpack.unpackb(data)
             is_frame = message.get("type") == "frame"
-            if message.get("type") == "game_status" and not self.status.done():
+            # The first status naming a game (in a multiplayer scene, the ones before come from
+            # the waiting room and name none).
+            if message.get("type") == "game_status" and message.get("game_id") and not self.status.done():
                 self.status.set_result(message["game_id"])
         if is_frame and self.window[0] <= now < self.window[1]:
             self.frames += 1
@@ -266,6 +274,7 @@ def run_point(games: int, seconds: float, humans: int, tick_groups: int | None, 
         **os.environ,
         "IGYM_BENCH_STEPS": str(int(fps * (WARMUP_S + seconds + 30))),
         "IGYM_BENCH_FPS": str(fps),
+        "IGYM_BENCH_HUMANS": str(humans),
         "IGYM_LOG_LEVEL": "warning",
         "IGYM_LOG_FORMAT": "json",
         "PYTHONPATH": str(HERE),
@@ -358,18 +367,15 @@ def main() -> None:
         "--capacity-seconds", type=float, default=5, help="measured seconds per probe of that search"
     )
     args = parser.parse_args()
-    if args.humans != 1:
-        parser.error(
-            "--humans other than 1 needs multiplayer game scenes, which this version does not have yet"
-        )
+    if args.humans not in (1, 2):
+        parser.error("--humans is 1 (MountainCar against nobody) or 2 (two cars, one per player)")
     sweep = [int(n) for n in args.games.split(",")]
     groups_options: list[int | None] = (
         [int(g) for g in args.tick_groups.split(",")] if args.tick_groups else [None]
     )
-    env_us = bare_env_cost_us()
-    print(
-        f"bare env.step + render (MountainCar, demo render objects): {env_us:.1f} us per tick (median of 5 runs)"
-    )
+    env_us = bare_env_cost_us(humans=args.humans)
+    what = "two MountainCars, one per player" if args.humans == 2 else "MountainCar"
+    print(f"bare env.step + render ({what}, demo render objects): {env_us:.1f} us per tick (median of 5 runs)")
     print(
         f"baseline, MUG 0.1.3 with the same kind of load (from the issue): {MUG_BASELINE}; "
         f"server CPU {MUG_CPU_US_PER_TICK} us per game-tick"
