@@ -34,6 +34,7 @@ _BUILTIN_EXPORTS = {
     "Bot": "igym_core.builtin.scene_gym",
     "Asset": "igym_core.builtin.scene_gym",
     "HudView": "igym_core.builtin.scene_gym",
+    "WaitingRoom": "igym_core.builtin.scene_gym",
     "RandomPolicy": "igym_core.builtin.policies_basic",
     "PythonPolicy": "igym_core.builtin.policies_basic",
     "ConstantPolicy": "igym_core.builtin.policies_basic",
