@@ -340,3 +340,20 @@ def test_fifo_and_by_condition_matchmakers():
     by_condition.formed(players("a", "a"))
     # Condition a already has two groups, b none: b goes first when both could form one.
     assert by_condition.propose(players("a", "a", "b", "b"), 2)[0] == ("p2", "p3")
+
+
+def test_scenes_named_by_a_game_scene_must_exist():
+    from igym_core.config.experiment import experiment_problems
+
+    message = "\n".join(
+        experiment_problems(
+            study(
+                duel(scene_id="round2", same_group_as="round0"),
+                duel(scene_id="round3", waiting_room=WaitingRoom(on_timeout="goto", timeout_scene="nowhere")),
+            )
+        )
+    )
+    assert "$.scenes[0].same_group_as: names the scene 'round0'" in message
+    assert "$.scenes[1].waiting_room.timeout_scene: names the scene 'nowhere'" in message
+    problems = experiment_problems(study(duel(scene_id="round2", same_group_as="after")))
+    assert any("'after' is not a game scene" in p for p in problems)

@@ -319,6 +319,14 @@ class GymScene(SceneConfig):
 
         converter.register_unstructure_hook(GymScene, unstructure)
 
+    def scene_references(self) -> dict[str, str]:
+        refs = {}
+        if self.same_group_as:
+            refs["same_group_as"] = self.same_group_as
+        if self.waiting_room.on_timeout == "goto" and self.waiting_room.timeout_scene:
+            refs["waiting_room.timeout_scene"] = self.waiting_room.timeout_scene
+        return refs
+
     def game_runtime(self) -> str | None:
         return self.runtime
 

@@ -74,6 +74,17 @@ def experiment_problems(experiment: Experiment) -> list[str]:
         elif previous is None:
             owners[scene.scene_id] = (scene, path)
 
+    for scene, path in iter_scenes(experiment.scenes):
+        for field, target in scene.scene_references().items():
+            named = owners.get(target)
+            if named is None:
+                problems.append(
+                    f"{path}.{field}: names the scene {target!r}, which is not in the experiment; "
+                    f"scene ids: {sorted(owners)}."
+                )
+            elif field == "same_group_as" and named[0].game_runtime() is None:
+                problems.append(f"{path}.{field}: {target!r} is not a game scene; name an earlier game scene.")
+
     if len(set(experiment.conditions)) != len(experiment.conditions):
         problems.append("$.conditions: a condition is listed twice.")
     for index, name in enumerate(experiment.conditions):

@@ -90,6 +90,10 @@ class SceneConfig(StagerNode):
         """
         return None
 
+    def scene_references(self) -> dict[str, str]:
+        """Other scenes this one names, as ``{field path: scene id}`` (checked to exist at start)."""
+        return {}
+
     def game_runtime(self) -> str | None:
         """The runtime kind that runs this scene's game, or None for scenes that are not games."""
         return None
