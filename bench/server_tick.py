@@ -13,6 +13,8 @@ start together. After a warm-up, for ``--seconds``:
   from the server's ``/stats``),
 - bytes per frame (as sent),
 - server CPU per game-tick (process CPU time / game-ticks in the window), and
+- the CPU spent inside the tickers (stepping, rendering, recording and sending games) per game-tick
+  (``tick us``; the rest of ``cpu us`` is sockets, inputs, the event loop and the data sink),
 - the bare ``env.step`` + render cost, measured in this process in the same run (median of runs),
   so that the framework's share is CPU per tick minus that (``fw us``), and the whole server's CPU
   per tick as a multiple of it (``x env``).
@@ -339,6 +341,9 @@ def run_point(games: int, seconds: float, humans: int, tick_groups: int | None, 
         "bytes_per_frame": round(sum(r["bytes"] for r in results) / frames, 1) if frames else None,
         "cpu_us_per_tick": round(cpu / game_ticks * 1e6, 1) if game_ticks else None,
         "server_env_us_per_tick": s1.get("env_us_per_tick"),
+        "tick_cpu_us_per_tick": round((s1["tick_cpu_s"] - s0["tick_cpu_s"]) / game_ticks * 1e6, 1)
+        if game_ticks and "tick_cpu_s" in s1
+        else None,
         "frames_dropped": s1["frames_dropped"] - s0["frames_dropped"],
         "ticks_skipped": s1["ticks_skipped"] - s0["ticks_skipped"],
         "max_frame_gap_ms": round(max((r["max_gap_ms"] or 0) for r in results), 1),
@@ -375,14 +380,16 @@ def main() -> None:
     )
     env_us = bare_env_cost_us(humans=args.humans)
     what = "two MountainCars, one per player" if args.humans == 2 else "MountainCar"
-    print(f"bare env.step + render ({what}, demo render objects): {env_us:.1f} us per tick (median of 5 runs)")
+    print(
+        f"bare env.step + render ({what}, demo render objects): {env_us:.1f} us per tick (median of 5 runs)"
+    )
     print(
         f"baseline, MUG 0.1.3 with the same kind of load (from the issue): {MUG_BASELINE}; "
         f"server CPU {MUG_CPU_US_PER_TICK} us per game-tick"
     )
     header = (
         f"{'groups':>6} {'games':>5} {'fps med':>7} {'fps p5':>6} {'fps min':>7} {'late p50':>8} "
-        f"{'late p99':>8} {'B/frame':>7} {'cpu us':>7} {'fw us':>6} {'x env':>5} {'dropped':>7} "
+        f"{'late p99':>8} {'B/frame':>7} {'cpu us':>7} {'tick us':>7} {'fw us':>6} {'x env':>5} {'dropped':>7} "
         f"{'skipped':>7} {'max gap':>7}  MUG"
     )
     print(header)
@@ -427,7 +434,7 @@ def _row(point: dict, env_us: float) -> str:
     return (
         f"{point['tick_groups']:>6} {point['games']:>5} {point['fps_median']:>7} {point['fps_p5']:>6} "
         f"{point['fps_min']:>7} {point['lateness_p50_ms']:>8} {point['lateness_p99_ms']:>8} "
-        f"{point['bytes_per_frame']:>7} {cpu:>7} {point['framework_us_per_tick']:>6} "
+        f"{point['bytes_per_frame']:>7} {cpu:>7} {point['tick_cpu_us_per_tick']!s:>7} {point['framework_us_per_tick']:>6} "
         f"{(cpu / env_us if cpu and env_us else 0):>5.1f} {point['frames_dropped']:>7} {point['ticks_skipped']:>7} {point['max_frame_gap_ms']:>7}  "
         f"{MUG_BASELINE.get(point['games'], '')}"
     )

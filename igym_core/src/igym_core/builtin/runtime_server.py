@@ -71,6 +71,8 @@ class TickStats:
         self.bytes_sent = 0
         self.env_s = 0.0
         self.env_ticks = 0
+        self.tick_cpu_s = 0.0
+        """CPU time of the main thread spent inside tickers (stepping, rendering, sending games)."""
 
     def add_lateness(self, value_ms: float) -> None:
         samples = self.lateness_ms
@@ -95,6 +97,7 @@ class TickStats:
                 "samples": len(lateness),
             },
             "env_us_per_tick": round(self.env_s / self.env_ticks * 1e6, 1) if self.env_ticks else None,
+            "tick_cpu_s": round(self.tick_cpu_s, 6),
             "lateness_samples_total": self.lateness_dropped + len(self.lateness_ms),
         }
         if since_sample is not None:
@@ -159,6 +162,7 @@ class _Ticker:
             self._k += missed
             deadline += missed * period
             stats.ticks_skipped += missed * len(self.games)
+        cpu_started = time.thread_time()
         games = tuple(self.games)
         if self.scheduler.batched_games:
             _act_batched(games)
@@ -177,6 +181,7 @@ class _Ticker:
                     except Exception:
                         log.exception("game_fail_failed", game_id=game.info.game_id)
         finally:  # whatever happened to one game, the others keep their ticks
+            stats.tick_cpu_s += time.thread_time() - cpu_started
             self._k += 1
             if self.games:
                 self.handle = loop.call_at(self.scheduler.epoch + self.offset + self._k * period, self._run)
