@@ -389,8 +389,8 @@ def main() -> None:
     )
     header = (
         f"{'groups':>6} {'games':>5} {'fps med':>7} {'fps p5':>6} {'fps min':>7} {'late p50':>8} "
-        f"{'late p99':>8} {'B/frame':>7} {'cpu us':>7} {'tick us':>7} {'fw us':>6} {'x env':>5} {'dropped':>7} "
-        f"{'skipped':>7} {'max gap':>7}  MUG"
+        f"{'late p99':>8} {'B/frame':>7} {'cpu us':>7} {'tick us':>7} {'fw us':>6} {'x env':>5} "
+        f"{'dropped':>7} {'skipped':>7} {'max gap':>7}  MUG"
     )
     print(header)
     last = None
@@ -434,8 +434,9 @@ def _row(point: dict, env_us: float) -> str:
     return (
         f"{point['tick_groups']:>6} {point['games']:>5} {point['fps_median']:>7} {point['fps_p5']:>6} "
         f"{point['fps_min']:>7} {point['lateness_p50_ms']:>8} {point['lateness_p99_ms']:>8} "
-        f"{point['bytes_per_frame']:>7} {cpu:>7} {point['tick_cpu_us_per_tick']!s:>7} {point['framework_us_per_tick']:>6} "
-        f"{(cpu / env_us if cpu and env_us else 0):>5.1f} {point['frames_dropped']:>7} {point['ticks_skipped']:>7} {point['max_frame_gap_ms']:>7}  "
+        f"{point['bytes_per_frame']:>7} {cpu:>7} {point['tick_cpu_us_per_tick']!s:>7} "
+        f"{point['framework_us_per_tick']:>6} {(cpu / env_us if cpu and env_us else 0):>5.1f} "
+        f"{point['frames_dropped']:>7} {point['ticks_skipped']:>7} {point['max_frame_gap_ms']:>7}  "
         f"{MUG_BASELINE.get(point['games'], '')}"
     )
 
