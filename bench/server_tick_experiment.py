@@ -69,7 +69,8 @@ def draw_two(env: TwoCars) -> list[Any]:
     objects = draw(env.cars["left"])
     for obj in draw(env.cars["right"]):
         if obj.id == "car" and isinstance(obj, Rect):
-            objects.append(Rect(**{**_fields(obj), "id": "car_right", "fill": "#3b82f6", "stroke": "#1e3a8a"}))
+            blue = {"id": "car_right", "fill": "#3b82f6", "stroke": "#1e3a8a"}
+            objects.append(Rect(**{**_fields(obj), **blue}))
         elif obj.id.startswith("wheel"):
             objects.append(type(obj)(**{**_fields(obj), "id": f"{obj.id}_right"}))
     return objects
