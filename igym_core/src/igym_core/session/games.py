@@ -251,10 +251,6 @@ class GameCoordinator:
             self._lobbies[waiting.lobby_key].lobby.disconnected(participant_id, now=self._now())
             self._process(waiting.lobby_key)
 
-    def participant_left_study(self, participant_id: str) -> None:
-        """The participant will not come back to any game (e.g. finished elsewhere)."""
-        self._left.add(participant_id)
-
     def handle(self, participant_id: str, message: Input | GameReady | RttEcho) -> None:
         game = self._game_for(participant_id)
         if game is None or game.info.game_id != message.game_id:
