@@ -10,8 +10,11 @@ PORT ?= 8000
 DEMO ?= igym_core.examples.mountain_car:experiment
 CLIENT := igym_core/src/igym_core/client/igym.js
 FRONTEND_SRC := $(shell find frontend/src -type f 2>/dev/null) frontend/build.mjs frontend/package.json frontend/tsconfig.json
+# onnxruntime-web files that igym-onnx serves at /plugins/onnx/ort/ (copied from npm, gitignored)
+ONNX_WEB_DIR := plugins/igym_onnx/frontend
+ONNX_WEB := plugins/igym_onnx/src/igym_onnx/static/ort/ort-wasm-simd-threaded.wasm
 
-.PHONY: demo test build setup python frontend chromium lint clean
+.PHONY: demo test build setup python frontend onnx-web chromium lint clean
 
 demo: setup ## serve the example study at http://127.0.0.1:$(PORT)/
 	@echo "Serving: $(UV) run igym run $(DEMO) --port $(PORT)"
@@ -20,9 +23,9 @@ demo: setup ## serve the example study at http://127.0.0.1:$(PORT)/
 test: setup chromium ## run the whole test suite (unit, protocol, browser)
 	$(UV) run pytest
 
-build: frontend ## build the browser client
+build: frontend onnx-web ## build the browser client and plugins' browser files
 
-setup: python frontend
+setup: python frontend onnx-web
 
 python: .make/uv .make/python
 
@@ -43,6 +46,14 @@ frontend/node_modules/.package-lock.json: frontend/package-lock.json
 $(CLIENT): frontend/node_modules/.package-lock.json $(FRONTEND_SRC)
 	cd frontend && npm run build
 
+onnx-web: $(ONNX_WEB)
+
+$(ONNX_WEB_DIR)/node_modules/.package-lock.json: $(ONNX_WEB_DIR)/package-lock.json
+	cd $(ONNX_WEB_DIR) && npm ci --no-audit --no-fund
+
+$(ONNX_WEB): $(ONNX_WEB_DIR)/node_modules/.package-lock.json $(ONNX_WEB_DIR)/build.mjs $(ONNX_WEB_DIR)/package.json
+	cd $(ONNX_WEB_DIR) && npm run build
+
 chromium: ## Debian's Chromium, for the browser tests
 	@if [ ! -x /usr/bin/chromium ]; then \
 		echo "Installing Debian's chromium (needs root)"; \
@@ -55,3 +66,4 @@ lint:
 
 clean:
 	rm -rf .make igym_core/src/igym_core/client frontend/node_modules
+	rm -rf $(ONNX_WEB_DIR)/node_modules $(dir $(ONNX_WEB))

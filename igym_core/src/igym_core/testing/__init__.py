@@ -4,13 +4,33 @@
 - :func:`make_test_app`: an app for one experiment with a temporary data directory.
 - :func:`read_records`: the records a JSONL sink wrote.
 - :func:`check_env_contract`: does an environment meet the environment contract, determinism included?
+- :class:`SinkConformance`: the conformance suite every data sink passes (subclass it in a test
+  module; see :mod:`igym_core.testing.sink_conformance`). Imported on first use: it needs pytest and
+  hypothesis.
 - The pytest plugin (``igym_core.testing.pytest_plugin``, loaded automatically through the
   ``pytest11`` entry point) provides the fixtures ``igym_pm``, ``register_plugin``, ``igym_app``,
   ``igym_client`` and ``participant``.
 """
 
+from typing import Any
+
 from igym_core.testing.env_contract import EnvContractReport, check_env_contract
 from igym_core.testing.participant import ScriptedParticipant
 from igym_core.testing.support import make_test_app, read_records
 
-__all__ = ["EnvContractReport", "ScriptedParticipant", "check_env_contract", "make_test_app", "read_records"]
+__all__ = [
+    "EnvContractReport",
+    "ScriptedParticipant",
+    "SinkConformance",
+    "check_env_contract",
+    "make_test_app",
+    "read_records",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SinkConformance":  # imports pytest and hypothesis, which only tests have
+        from igym_core.testing.sink_conformance import SinkConformance
+
+        return SinkConformance
+    raise AttributeError(f"module 'igym_core.testing' has no attribute {name!r}")
