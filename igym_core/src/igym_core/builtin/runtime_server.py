@@ -23,6 +23,14 @@ Slow clients
     Frames are offered to each player's socket (see ``igym_core.server.outbox``): a client whose
     socket is still busy with the previous frame misses this one (``frames_dropped``, recorded in the
     episode summary) and gets a keyframe next, so the game never waits for anyone's network.
+
+Sending after the group
+    A ticker steps, renders and encodes all its games first and then writes their frames to the
+    sockets one after another. Each socket write is a system call whose kernel work (on loopback,
+    the receiving side's too) evicts the interpreter's caches; interleaved with the games, it made
+    every game's Python code run cold. Measured with ``bench/server_tick.py`` (100 games,
+    alternating runs): about a fifth less CPU per game-tick. Frames leave at most the group's own
+    tick time later (about 1 ms for 12 games).
 """
 
 from __future__ import annotations
@@ -164,6 +172,8 @@ class _Ticker:
             stats.ticks_skipped += missed * len(self.games)
         cpu_started = time.thread_time()
         games = tuple(self.games)
+        outgoing: list[tuple[Any, bytes, _Player]] = []
+        self.scheduler.outgoing = outgoing
         if self.scheduler.batched_games:
             _act_batched(games)
         try:
@@ -181,12 +191,27 @@ class _Ticker:
                     except Exception:
                         log.exception("game_fail_failed", game_id=game.info.game_id)
         finally:  # whatever happened to one game, the others keep their ticks
+            self.scheduler.outgoing = None
+            for sink, data, player in outgoing:
+                _deliver(stats, sink, data, player)
             stats.tick_cpu_s += time.thread_time() - cpu_started
             self._k += 1
             if self.games:
                 self.handle = loop.call_at(self.scheduler.epoch + self.offset + self._k * period, self._run)
             else:
                 self.handle = None
+
+
+def _deliver(stats: TickStats, sink: Any, data: bytes, player: _Player) -> None:
+    """Offer one frame to one player's socket; a frame the socket cannot take now is dropped."""
+    if sink.offer(data):
+        player.need_key = False
+        stats.frames_sent += 1
+        stats.bytes_sent += len(data)
+    else:
+        player.need_key = True
+        player.dropped += 1
+        stats.frames_dropped += 1
 
 
 def _act_batched(games: Sequence[ServerGame]) -> None:
@@ -228,6 +253,9 @@ class TickScheduler:
         self._clock = clock
         #: How many running games have bots whose policies evaluate in batches.
         self.batched_games = 0
+        #: While a ticker runs: the frames its games produced, written to the sockets once every
+        #: game of the group has ticked (see ``_Ticker._run``).
+        self.outgoing: list[tuple[Any, bytes, _Player]] | None = None
         self.stats = TickStats()
         self.epoch = 0.0
         self._tickers: dict[tuple[int, int], _Ticker] = {}
@@ -858,7 +886,8 @@ class ServerGame(GameHandle):
         Returns whether any player is connected. The frame for players who got the previous one
         and the keyframe for the others are each encoded once, and only if someone needs them.
         """
-        stats = self.runtime.scheduler.stats
+        scheduler = self.runtime.scheduler
+        stats = scheduler.stats
         frame_sink = self.host.frame_sink
         base = {
             "type": "frame",
@@ -923,14 +952,12 @@ class ServerGame(GameHandle):
                         message["image"] = image
                     delta_bytes = _pack(message)
                 data = delta_bytes
-            if sink.offer(data):
+            outgoing = scheduler.outgoing
+            if outgoing is not None:  # inside a ticker: written after every game of the group ticked
                 player.need_key = False
-                stats.frames_sent += 1
-                stats.bytes_sent += len(data)
+                outgoing.append((sink, data, player))
             else:
-                player.need_key = True
-                player.dropped += 1
-                stats.frames_dropped += 1
+                _deliver(stats, sink, data, player)
         return connected
 
     # --- episodes ----------------------------------------------------------------------------
