@@ -117,12 +117,12 @@ def test_playing_mountain_car_with_the_arrow_keys(live_server, new_page, shots):
     poll(lambda: game(page).get("episode") == 2, page=page, what="episode 2", timeout_s=15)
     expect(page.get_by_text("Episode 2 of 2").first).to_be_visible()
     shots(page, "episode-2")
-    wait_scene(page, "after")
+    wait_scene(page, "after", timeout_s=20)
     expect(page.get_by_role("heading", level=1, name="Thanks")).to_be_visible()
     assert not page.errors, page.errors
 
-    steps = wait_records(server, EXPERIMENT_ID, "steps", lambda rows: len(rows) >= 180)
-    assert len(steps) == 180
+    steps = wait_records(server, EXPERIMENT_ID, "steps", lambda rows: len(rows) >= 300)
+    assert len(steps) == 300
     right = [s for s in steps if s["keys_held"] == ["ArrowRight"]]
     left = [s for s in steps if s["keys_held"] == ["ArrowLeft"]]
     both = [s for s in steps if sorted(s["keys_held"]) == ["ArrowLeft", "ArrowRight"]]
@@ -131,7 +131,7 @@ def test_playing_mountain_car_with_the_arrow_keys(live_server, new_page, shots):
     assert all(s["action"] == 0 for s in left)
     assert all(s["action"] == 1 and s["action_source"] == "default" for s in steps if not s["keys_held"])
     episodes = records(server, EXPERIMENT_ID, "episodes")
-    assert [(e["episode"], e["steps"], e["end_reason"]) for e in episodes] == [(1, 90, "max_steps"), (2, 90, "max_steps")]
+    assert [(e["episode"], e["steps"], e["end_reason"]) for e in episodes] == [(1, 150, "max_steps"), (2, 150, "max_steps")]
     assert all(e["frames_dropped"] == {steps[0]["participant_id"]: 0} for e in episodes)
 
 
@@ -148,6 +148,6 @@ def test_a_reload_mid_game_resumes_the_same_game(live_server, new_page, shots):
     poll(lambda: game(page).get("keyframes", 0) >= 1 and game(page).get("objects", 0) >= 7, page=page,
          what="a keyframe after the reload")
     shots(page, "after-reload")
-    wait_scene(page, "after", )
+    wait_scene(page, "after", timeout_s=20)
     games = records(server, EXPERIMENT_ID, "games")
     assert [g["event"] for g in games].count("started") == 1

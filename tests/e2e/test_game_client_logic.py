@@ -935,6 +935,269 @@ def test_rgb_array_frames_and_a_second_game_after_the_first(page: Page, shots: A
     assert_clean(page)
 
 
+# ---- multiplayer: waiting room, notices, players, final messages, round-trip probes ----------
+
+WAITING_MESSAGE = "Waiting for other participants to join. Please keep this page open."
+PLAIN = {"assets": [], "header_html": "", "footer_html": ""}
+
+
+def status(page: Page, **fields: Any) -> None:
+    """Deliver a game_status (defaults: game g1, playing, episode 1 of 3, seat "left")."""
+    msg = {"type": "game_status", "game_id": "g1", "phase": "playing", "episode": 1, "num_episodes": 3,
+           "seat": "left", "message": "", "countdown_ms": 0, **fields}
+    page.evaluate("(m) => window.h.deliver(m)", msg)
+
+
+def matching(page: Page, count: int | None, waited_ms: int, group_size: int = 2) -> None:
+    status(page, game_id=None, phase="matching", seat=None, message=WAITING_MESSAGE,
+           waiting={"count": count, "group_size": group_size, "waited_ms": waited_ms, "timeout_ms": 300_000})
+
+
+def sent_of(page: Page, kind: str) -> list[dict[str, Any]]:
+    return [m for m in page.evaluate("() => window.h.sent") if m["type"] == kind]
+
+
+def test_waiting_room_shows_the_count_and_a_local_clock_then_readies_each_new_game(
+    page: Page, shots: Any
+) -> None:
+    page.evaluate(MOUNT, {**SCENE, **PLAIN})
+    poll(lambda: game(page)["view"] == "ready", page, "the view")
+    matching(page, count=1, waited_ms=5_000)
+    overlay = page.locator("#root .igym-game-overlay")
+    count = overlay.locator(".igym-game-waiting-count")
+    clock = overlay.locator(".igym-game-waiting-clock")
+    assert overlay.get_attribute("data-variant") == "matching"
+    assert overlay.locator(".igym-game-overlay-title").inner_text() == WAITING_MESSAGE
+    assert count.inner_text() == "1 of 2 participants here"
+    assert clock.inner_text() == "Time waited: 0:05"
+    # The message and the count are a polite status region; the ticking clock is outside it.
+    live = page.get_by_role("status").filter(has_text="1 of 2 participants here")
+    assert live.count() == 1 and live.get_attribute("aria-live") == "polite"
+    assert live.inner_text().startswith(WAITING_MESSAGE)
+    assert clock.evaluate("el => el.closest('[aria-live], [role=status]')") is None
+    assert root_text(page, ".igym-game-episode") == ""  # no "Episode 1 of 3" in the waiting room
+    g = game(page)
+    assert g["phase"] == "matching" and g["game_id"] is None and g["seat"] is None
+    assert g["waiting"] == {"count": 1, "group_size": 2, "waited_ms": 5000, "timeout_ms": 300000}
+    assert g["message"] == WAITING_MESSAGE
+
+    # The clock counts on locally: two seconds later it says 0:07, with no message either way.
+    poll(lambda: clock.inner_text() == "Time waited: 0:07", page, "the clock at 0:07", timeout_s=4)
+    assert page.evaluate("() => window.h.sent") == []
+    page.keyboard.down("ArrowRight")  # no game yet: nothing is sent
+    page.wait_for_timeout(100)
+    page.keyboard.up("ArrowRight")
+    assert page.evaluate("() => window.h.sent") == []
+    shots(page, "00-waiting-room")
+
+    # A count update restarts the clock from the server's waited_ms; a hidden count says only the size.
+    matching(page, count=None, waited_ms=65_000, group_size=3)
+    assert count.inner_text() == "Waiting for a group of 3"
+    assert "of 3 participants" not in overlay.inner_text()
+    assert clock.inner_text() == "Time waited: 1:05"
+    assert game(page)["waiting"]["count"] is None
+    shots(page, "01-waiting-room-no-count")
+
+    # Matched: a game id arrives; game_ready is sent for it, and the waiting room goes away.
+    status(page, game_id="g7", phase="waiting", players=[
+        {"seat": "left", "you": True, "status": "connected"},
+        {"seat": "right", "you": False, "status": "connected"},
+    ])
+    assert sent_of(page, "game_ready") == [{"type": "game_ready", "game_id": "g7"}]
+    assert overlay_text(page) == ["Waiting for the game to start…", "Episode 1 of 3"]
+    assert not clock.is_visible() and not count.is_visible()
+    assert game(page)["waiting"] is None and game(page)["game_id"] == "g7"
+    status(page, game_id="g7", phase="countdown", countdown_ms=1000)
+    poll(lambda: not overlay.is_visible(), page, "the countdown to end")
+    page.keyboard.down("ArrowLeft")
+    poll(lambda: len(sent_of(page, "input")) == 1, page, "the input")
+    page.keyboard.up("ArrowLeft")
+    poll(lambda: len(sent_of(page, "input")) == 2, page, "the release")
+
+    # Back to the waiting room (say, the group fell apart before the game started) and matched
+    # again: a new game id, so a new game_ready, and nothing of the old game is kept.
+    page.evaluate(
+        """() => window.h.deliver({ type: "frame", game_id: "g7", tick: 0, key: true,
+                                   add: [{ id: "dot", object_type: "circle", x: 50, y: 50, radius: 9 }] })"""
+    )
+    assert game(page)["objects"] == 1
+    matching(page, count=1, waited_ms=0)
+    assert game(page)["game_id"] is None and game(page)["objects"] == 0 and game(page)["players"] is None
+    assert clock.inner_text() == "Time waited: 0:00"
+    status(page, game_id="g8", phase="waiting")
+    assert sent_of(page, "game_ready") == [
+        {"type": "game_ready", "game_id": "g7"},
+        {"type": "game_ready", "game_id": "g8"},
+    ]
+    assert game(page)["ready_sent"] == 2
+
+    page.evaluate("() => window.h.renderer.destroy()")
+    assert page.evaluate("() => window.h.handlers()") == 0
+    assert_clean(page)
+
+
+def test_game_ready_for_a_game_matched_before_the_view_loaded(page: Page) -> None:
+    page.evaluate(MOUNT, {**SCENE, **PLAIN})
+    matching(page, count=1, waited_ms=0)
+    status(page, game_id="g3", phase="waiting")
+    # Sent as soon as the view is ready, exactly once.
+    poll(lambda: sent_of(page, "game_ready") == [{"type": "game_ready", "game_id": "g3"}], page, "game_ready")
+    page.wait_for_timeout(100)
+    assert len(sent_of(page, "game_ready")) == 1
+    page.evaluate("() => window.h.renderer.destroy()")
+    assert_clean(page)
+
+
+def root_text(page: Page, selector: str) -> str:
+    return page.locator(f"#root {selector}").evaluate("el => el.hidden ? '' : el.innerText")
+
+
+def test_notice_banner_players_line_and_rtt_echoes_for_the_current_game_only(page: Page, shots: Any) -> None:
+    page.evaluate(MOUNT, {**SCENE, **PLAIN})
+    poll(lambda: game(page)["view"] == "ready", page, "the view")
+    # Probes before any game, or for another game, are not answered.
+    page.evaluate(
+        """() => window.h.deliver({ type: "rtt_probe", game_id: "g1", n: 1, t: 1.5 })"""
+    )
+    matching(page, count=1, waited_ms=0)
+    page.evaluate("""() => window.h.deliver({ type: "rtt_probe", game_id: "g1", n: 2, t: 1.5 })""")
+    assert sent_of(page, "rtt_echo") == []
+
+    players = [{"seat": "left", "you": True, "status": "connected"},
+               {"seat": "right", "you": False, "status": "connected"}]
+    status(page, players=players)
+    page.evaluate(
+        """() => window.h.deliver({ type: "frame", game_id: "g1", tick: 0, key: true, add: [
+            { id: "left", object_type: "circle", x: 120, y: 160, radius: 20, fill: "#38bdf8" },
+            { id: "right", object_type: "circle", x: 360, y: 160, radius: 20, fill: "#f97316" } ] })"""
+    )
+    assert root_text(page, ".igym-game-players") == "You: left · Partner: right (connected)"
+    assert root_text(page, ".igym-game-episode") == "Episode 1 of 3"
+    notice = page.locator("#root .igym-game-notice")
+    assert not notice.is_visible() and game(page)["notice"] == ""
+
+    # Answered at once (in the same task as the probe), only for the current game, integers only.
+    echoes = page.evaluate(
+        """() => {
+        const before = window.h.sent.length;
+        window.h.deliver({ type: "rtt_probe", game_id: "g1", n: 7, t: 123.25 });
+        const immediate = window.h.sent.slice(before);
+        window.h.deliver({ type: "rtt_probe", game_id: "other", n: 8, t: 1 },
+                         { type: "rtt_probe", game_id: "g1", n: 1.5, t: 1 },
+                         { type: "rtt_probe", game_id: "g1", t: 1 },
+                         { type: "rtt_probe", game_id: "g1", n: 9, t: 2 });
+        return immediate;
+    }"""
+    )
+    assert echoes == [{"type": "rtt_echo", "game_id": "g1", "n": 7}]
+    assert sent_of(page, "rtt_echo") == [
+        {"type": "rtt_echo", "game_id": "g1", "n": 7},
+        {"type": "rtt_echo", "game_id": "g1", "n": 9},
+    ]
+    assert game(page)["rtt_echoes"] == 2
+
+    # A partner's connection drops: a banner above the canvas, and their status in the players line.
+    dropped = "Your partner's connection dropped; waiting for them to come back…"
+    away = [players[0], {**players[1], "status": "away"}]
+    status(page, notice=dropped, players=away)
+    assert notice.is_visible() and notice.inner_text() == dropped
+    assert page.get_by_role("status").filter(has_text=dropped).get_attribute("aria-live") == "polite"
+    banner, stage = notice.bounding_box(), stage_box(page)
+    assert banner is not None and banner["y"] + banner["height"] <= stage["y"]
+    assert root_text(page, ".igym-game-players") == "You: left · Partner: right (connection lost)"
+    assert game(page)["notice"] == dropped and game(page)["players"] == away
+    shots(page, "00-notice")
+
+    # Status updates without `players` keep the line; without `notice` the banner goes.
+    status(page)
+    assert not notice.is_visible() and game(page)["notice"] == ""
+    assert root_text(page, ".igym-game-players") == "You: left · Partner: right (connection lost)"
+    bot = [players[0], {**players[1], "status": "bot"}]
+    took = "Your partner has left the game. A computer player has taken their seat."
+    status(page, notice=took, players=bot)
+    assert notice.inner_text() == took
+    assert root_text(page, ".igym-game-players") == "You: left · Partner: right (computer player)"
+    shots(page, "01-bot-notice")
+    status(page, notice="", players=players)
+    assert not notice.is_visible()
+    assert overlay_text(page) == [] and game(page)["phase"] == "playing"
+
+    # The pure helpers: odd inputs are tolerated.
+    r = page.evaluate(
+        """() => {
+        const T = window.igymTest;
+        return {
+          clocks: [0, 999, 1000, 59_999, 60_000, 605_000, 3_600_000, -5, NaN].map(T.formatClock),
+          counts: [T.waitingCountText(T.parseWaiting({ count: 3, group_size: 4 })),
+                   T.waitingCountText(T.parseWaiting({ count: 1 })),
+                   T.waitingCountText(T.parseWaiting({ count: null, group_size: 0 })),
+                   T.waitingCountText(null), T.parseWaiting("x")],
+          players: T.playersText(T.parsePlayers([{ seat: 1, status: "bot" }, { seat: 0, you: true },
+                                                 { seat: 2, status: "weird" }, { you: true }, null])),
+        };
+    }"""
+    )
+    assert r["clocks"] == ["0:00", "0:00", "0:01", "0:59", "1:00", "10:05", "60:00", "0:00", "0:00"]
+    assert r["counts"] == ["3 of 4 participants here", "1 participant here", "", "", None]
+    assert r["players"] == "You: 0 · Partner 1: 1 (computer player) · Partner 2: 2 (connected)"
+    assert_clean(page)
+
+
+FINAL_MESSAGE = ("No other participant joined in time, so this part of the study cannot go ahead. "
+                 "Thank you for waiting; you may close this page.")
+PROLIFIC = "https://app.prolific.com/submissions/complete?cc=NOPARTNER&pid=abc"
+
+
+def test_a_final_message_stays_and_a_redirect_is_followed(page: Page, shots: Any) -> None:
+    page.evaluate(MOUNT, {**SCENE, **PLAIN})
+    matching(page, count=1, waited_ms=290_000)
+    status(page, game_id=None, phase="ended", final=True, message=FINAL_MESSAGE, seat=None)
+    overlay = page.locator("#root .igym-game-overlay")
+    assert overlay.get_attribute("data-variant") == "final"
+    assert overlay_text(page) == [FINAL_MESSAGE]
+    assert page.get_by_role("status").filter(has_text=FINAL_MESSAGE).count() == 1
+    g = game(page)
+    assert g["final"] is True and g["phase"] == "ended" and g["redirect_url"] is None and g["waiting"] is None
+    # No spinner, no clock, no "Game over", no episode line; and it stays.
+    page.wait_for_timeout(1500)
+    assert overlay_text(page) == [FINAL_MESSAGE]
+    assert page.locator("#root .igym-spinner, #root .igym-game-waiting-dots:visible").count() == 0
+    assert not page.locator("#root .igym-game-waiting-clock").is_visible()
+    assert root_text(page, ".igym-game-episode") == ""
+    poll(lambda: game(page)["view"] == "ready", page, "the view")
+    assert page.evaluate("() => window.h.sent") == []  # no game_ready for a finished participant
+    shots(page, "00-final")
+    page.evaluate("() => { window.h.renderer.destroy(); document.getElementById('root').replaceChildren(); }")
+
+    # After a reload the server sends it again, now with a redirect: the page goes there. A URL
+    # that is not http(s) is ignored.
+    page.evaluate(MOUNT, {**SCENE, **PLAIN})
+    status(page, game_id=None, phase="ended", final=True, message=FINAL_MESSAGE, seat=None,
+           redirect_url="javascript:alert(1)")
+    assert game(page)["redirect_url"] is None
+    errors = [t for k, t in page.console if k == "error" and "not an http(s) URL" in t]  # type: ignore[attr-defined]
+    assert len(errors) == 1
+
+    requested: list[str] = []
+
+    def platform(route: Any) -> None:
+        requested.append(route.request.url)
+        body = "<!doctype html><title>Prolific</title><p>ok</p>"
+        route.fulfill(status=200, content_type="text/html", body=body)
+
+    page.route("https://app.prolific.com/**", platform)
+    status(page, game_id=None, phase="ended", final=True, message=FINAL_MESSAGE, seat=None,
+           redirect_url=PROLIFIC, redirect_delay_ms=800)
+    assert game(page)["redirect_url"] == PROLIFIC
+    note = page.locator("#root .igym-game-redirect")
+    assert note.is_visible() and "Returning you to the study platform" in note.inner_text()
+    assert note.get_by_role("link", name="continue to the study platform").get_attribute("href") == PROLIFIC
+    shots(page, "01-final-redirect")
+    page.wait_for_url(PROLIFIC, timeout=5000)
+    assert page.url == PROLIFIC and requested == [PROLIFIC]
+    assert page.title() == "Prolific"
+
+
 # ---- the real build -----------------------------------------------------------------------------
 
 

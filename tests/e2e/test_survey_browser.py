@@ -46,7 +46,7 @@ def poll(check: Callable[[], Any], *, page: Page | None = None, timeout_s: float
             time.sleep(0.05)
 
 
-def wait_scene(page: Page, scene_id: str, instance: int = 0) -> dict[str, Any]:
+def wait_scene(page: Page, scene_id: str, instance: int = 0, timeout_s: float = 10) -> dict[str, Any]:
     """Wait until the client shows `scene_id` (instance), connected."""
 
     def shown() -> dict[str, Any] | None:
@@ -54,7 +54,7 @@ def wait_scene(page: Page, scene_id: str, instance: int = 0) -> dict[str, Any]:
         ok = s and s["connected"] and s["scene_id"] == scene_id and s["instance"] == instance
         return s if ok else None
 
-    return poll(shown, page=page, what=f"scene {scene_id}#{instance} (state: {state(page)})")
+    return poll(shown, page=page, timeout_s=timeout_s, what=f"scene {scene_id}#{instance} (state: {state(page)})")
 
 
 def records(server: Any, experiment_id: str, record_type: str) -> list[dict[str, Any]]:

@@ -30,17 +30,58 @@ export interface GymSceneView {
   interpolate?: boolean;
 }
 
-export type GamePhase = "waiting" | "countdown" | "playing" | "ended";
+export type GamePhase = "matching" | "waiting" | "countdown" | "playing" | "ended";
+
+/** `game_status.waiting` while `phase` is "matching" (the waiting room of a multiplayer game). */
+export interface WaitingInfo {
+  /** Participants waiting now (this one included), or null when the scene hides the count. */
+  count: number | null;
+  /** How many participants make a group. */
+  group_size: number;
+  /** How long this participant has waited so far (the client counts on from here). */
+  waited_ms: number;
+  /** When waiting ends without a group (informational; the server decides). */
+  timeout_ms: number;
+}
+
+/** One seat of `game_status.players`. */
+export interface PlayerInfo {
+  seat: string;
+  /** This participant's seat. */
+  you: boolean;
+  status: "connected" | "away" | "bot";
+}
 
 export interface GameStatusMessage {
   type: "game_status";
-  game_id: string;
+  /** null while matching (no game yet). */
+  game_id: string | null;
   phase: GamePhase;
   episode: number;
   num_episodes: number;
   seat?: unknown;
   message?: string;
   countdown_ms?: number;
+  /** Phase "matching" only. */
+  waiting?: WaitingInfo | null;
+  /** A note shown above the canvas while non-empty (e.g. a partner's connection dropped). */
+  notice?: string;
+  /** Phase "ended": the study is over for this participant; `message` stays on screen. */
+  final?: boolean;
+  /** With `final`: where the page goes (sent only once the participant's data is stored). */
+  redirect_url?: string;
+  /** With `redirect_url`: how long the message is shown first (default 1000 ms). */
+  redirect_delay_ms?: number;
+  /** The game's seats and who plays them (multiplayer games). */
+  players?: PlayerInfo[];
+}
+
+/** `{type: "rtt_probe", game_id, n, t}`: answered at once with `rtt_echo {game_id, n}`. */
+export interface RttProbeMessage {
+  type: "rtt_probe";
+  game_id: string;
+  n: number;
+  t?: number;
 }
 
 export interface FrameMessage {
@@ -86,6 +127,20 @@ export interface GameDebugState {
   renderer: string | null;
   /** How many `game_ready` messages were sent. */
   ready_sent: number;
+  /** The last `game_status` message ("" for none); kept after the scene moves on. */
+  message: string;
+  /** The waiting room (phase "matching"): the last `waiting` received, or null. */
+  waiting: WaitingInfo | null;
+  /** The notice shown above the canvas ("" for none). */
+  notice: string;
+  /** The study ended for this participant with the last `game_status` (`final: true`). */
+  final: boolean;
+  /** The last `players` received (null before any). */
+  players: PlayerInfo[] | null;
+  /** `rtt_echo` messages sent. */
+  rtt_echoes: number;
+  /** The redirect the page is following after a final status (null if none). */
+  redirect_url: string | null;
 }
 
 export interface GameViewOptions {

@@ -12,7 +12,7 @@ import { sceneHeading, trustedBody } from "./common";
 const DEFAULT_REDIRECT_DELAY_MS = 3000;
 
 /** Only http(s) URLs are followed (never `javascript:` and the like). */
-function safeRedirectUrl(raw: unknown): string | null {
+export function safeRedirectUrl(raw: unknown): string | null {
   if (typeof raw !== "string" || !raw) return null;
   try {
     const url = new URL(raw, window.location.href);

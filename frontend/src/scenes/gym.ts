@@ -2,8 +2,9 @@
  * Scene kind "gym": a game the server steps and streams (docs/game-protocol.md).
  *
  * This file is in the main bundle and stays small: the page layout (header, HUD, canvas, footer),
- * the phase overlay (waiting, countdown, game over), the object table, keyboard input and
- * `game_ready`. Drawing is done by Phaser in `game/view.ts`, a separate chunk loaded with
+ * the phase overlay (waiting room, waiting, countdown, game over, a final message), the notice
+ * banner and players line of multiplayer games, the object table, keyboard input, `game_ready`
+ * and `rtt_echo`. Drawing is done by Phaser in `game/view.ts`, a separate chunk loaded with
  * `import()` when a game mounts, so pages without games never download Phaser. Frames that
  * arrive before it has loaded update the table and are drawn as soon as it is ready.
  *
@@ -23,15 +24,24 @@ import type {
   GameStatusMessage,
   GameView,
   GymSceneView,
+  PlayerInfo,
+  RttProbeMessage,
+  WaitingInfo,
 } from "../game/types";
 import type { SceneRenderer } from "../registry";
+import { safeRedirectUrl } from "./end";
 
 const COUNTDOWN_TICK_MS = 100;
+/** The waiting room's clock is redrawn this often (it shows whole seconds). */
+const CLOCK_TICK_MS = 250;
+/** A final message with a redirect stays this long before the page leaves, unless the server says. */
+const DEFAULT_FINAL_REDIRECT_DELAY_MS = 1000;
 const DEFAULT_FPS = 30;
 const DEFAULT_SIZE = { width: 600, height: 400 };
 /** The canvas is never drawn shorter than this (CSS px) to fit a small window; the page scrolls. */
 const MIN_HEIGHT_PX = 240;
-const PHASES: ReadonlySet<string> = new Set(["waiting", "countdown", "playing", "ended"]);
+const PHASES: ReadonlySet<string> = new Set(["matching", "waiting", "countdown", "playing", "ended"]);
+const PLAYER_STATUS: Record<string, string> = { connected: "connected", away: "connection lost", bot: "computer player" };
 
 const KEY_NAMES: Record<string, string> = {
   " ": "Space",
@@ -91,6 +101,72 @@ function trustedBlock(html: unknown, cls: string): HTMLElement | null {
   return el;
 }
 
+/** "0:07", "12:05": minutes and seconds (whole seconds, rounded down). */
+export function formatClock(ms: number): string {
+  const total = Math.max(0, Math.floor((Number.isFinite(ms) ? ms : 0) / 1000));
+  const minutes = Math.floor(total / 60);
+  const seconds = total % 60;
+  return `${minutes}:${seconds < 10 ? "0" : ""}${seconds}`;
+}
+
+function nonNegativeInt(value: unknown): number | null {
+  return typeof value === "number" && Number.isFinite(value) && value >= 0 ? Math.floor(value) : null;
+}
+
+/** A `game_status.waiting` as the client uses it, or null when it is not one. */
+export function parseWaiting(value: unknown): WaitingInfo | null {
+  if (typeof value !== "object" || value === null) return null;
+  const w = value as Record<string, unknown>;
+  return {
+    count: nonNegativeInt(w.count),
+    group_size: nonNegativeInt(w.group_size) ?? 0,
+    waited_ms: nonNegativeInt(w.waited_ms) ?? 0,
+    timeout_ms: nonNegativeInt(w.timeout_ms) ?? 0,
+  };
+}
+
+/** "2 of 3 participants here"; without a count, "Waiting for a group of 3"; or "". */
+export function waitingCountText(waiting: WaitingInfo | null): string {
+  if (!waiting) return "";
+  const size = waiting.group_size;
+  if (waiting.count !== null) {
+    if (size > 0) return `${waiting.count} of ${size} participants here`;
+    return `${waiting.count} ${waiting.count === 1 ? "participant" : "participants"} here`;
+  }
+  return size > 0 ? `Waiting for a group of ${size}` : "";
+}
+
+/** The valid entries of `game_status.players`, or null when it is not a list. */
+export function parsePlayers(value: unknown): PlayerInfo[] | null {
+  if (!Array.isArray(value)) return null;
+  const players: PlayerInfo[] = [];
+  for (const p of value) {
+    if (typeof p !== "object" || p === null) continue;
+    const { seat, you, status } = p as Record<string, unknown>;
+    if ((typeof seat !== "string" && typeof seat !== "number") || String(seat) === "") continue;
+    players.push({
+      seat: String(seat),
+      you: you === true,
+      status: status === "away" || status === "bot" ? status : "connected",
+    });
+  }
+  return players;
+}
+
+/**
+ * "You: left · Partner: right (connected)": this participant first, then the others in the
+ * server's order; several others are "Partner 1", "Partner 2", …
+ */
+export function playersText(players: readonly PlayerInfo[] | null): string {
+  if (!players || players.length === 0) return "";
+  const others = players.filter((p) => !p.you);
+  const named = others.map((p, i) => {
+    const name = others.length === 1 ? "Partner" : `Partner ${i + 1}`;
+    return `${name}: ${p.seat} (${PLAYER_STATUS[p.status] ?? p.status})`;
+  });
+  return [...players.filter((p) => p.you).map((p) => `You: ${p.seat}`), ...named].join(" · ");
+}
+
 function toBytes(value: unknown): Uint8Array | null {
   if (value instanceof Uint8Array) return value;
   if (value instanceof ArrayBuffer) return new Uint8Array(value);
@@ -126,6 +202,13 @@ export const gymScene: SceneRenderer = (ctx) => {
     view: "loading",
     renderer: null,
     ready_sent: 0,
+    message: "",
+    waiting: null,
+    notice: "",
+    final: false,
+    players: null,
+    rtt_echoes: 0,
+    redirect_url: null,
   };
   if (window.igym) window.igym.state.game = state;
 
@@ -135,6 +218,10 @@ export const gymScene: SceneRenderer = (ctx) => {
   let message = "";
   let countdownEnd = 0;
   let countdownTimer: number | undefined;
+  /** performance.now() when this participant entered the waiting room (from `waited_ms`). */
+  let waitingSince = 0;
+  let clockTimer: number | undefined;
+  let redirectTimer: number | undefined;
   let readyFor: string | null = null;
   let reconnected = false;
   let seq = 0;
@@ -144,14 +231,43 @@ export const gymScene: SceneRenderer = (ctx) => {
   const header = trustedBlock(scene.header_html, "igym-game-header");
   const footer = trustedBlock(scene.footer_html, "igym-game-footer");
   const hud = h("div", { class: "igym-game-hud is-empty", "aria-live": "off" });
-  const statusLine = h("div", { class: "igym-game-status" });
+  const playersLine = h("span", { class: "igym-game-players", hidden: true });
+  const episodeLine = h("span", { class: "igym-game-episode" });
+  const statusLine = h("div", { class: "igym-game-status" }, playersLine, episodeLine);
+  const notice = h("div", { class: "igym-game-notice", role: "status", "aria-live": "polite" });
+  notice.hidden = true;
   const canvasHost = h("div", { class: "igym-game-canvas" });
   const overlayTitle = h("p", { class: "igym-game-overlay-title" });
   const overlayText = h("p", { class: "igym-game-overlay-text" });
+  // The waiting room: how many are here (announced when it changes) and, outside the live
+  // region so that it is not read out every second, how long this participant has waited.
+  const waitingCount = h("p", { class: "igym-game-waiting-count", hidden: true });
+  const waitingDots = h(
+    "span",
+    { class: "igym-game-waiting-dots", "aria-hidden": "true", hidden: true },
+    h("span"),
+    h("span"),
+    h("span"),
+  );
+  const waitingClock = h("p", { class: "igym-game-waiting-clock", hidden: true });
+  const redirectNote = h("p", { class: "igym-game-redirect", hidden: true });
   const overlay = h(
     "div",
-    { class: "igym-game-overlay", role: "status", "aria-live": "polite" },
-    h("div", { class: "igym-game-overlay-box" }, overlayTitle, overlayText),
+    { class: "igym-game-overlay" },
+    h(
+      "div",
+      { class: "igym-game-overlay-box" },
+      h(
+        "div",
+        { class: "igym-game-overlay-live", role: "status", "aria-live": "polite" },
+        overlayTitle,
+        overlayText,
+        waitingCount,
+        redirectNote,
+      ),
+      waitingDots,
+      waitingClock,
+    ),
   );
   const stage = h(
     "div",
@@ -167,7 +283,15 @@ export const gymScene: SceneRenderer = (ctx) => {
   );
   const wrap = h("div", { class: "igym-game-wrap" }, stage);
   ctx.root.append(
-    h("div", { class: "igym-game" }, header, h("div", { class: "igym-game-bar" }, hud, statusLine), wrap, footer),
+    h(
+      "div",
+      { class: "igym-game" },
+      header,
+      h("div", { class: "igym-game-bar" }, hud, statusLine),
+      notice,
+      wrap,
+      footer,
+    ),
   );
 
   // ---- overlay and status line ------------------------------------------------------------
@@ -175,12 +299,22 @@ export const gymScene: SceneRenderer = (ctx) => {
   const episodeText = (): string =>
     state.num_episodes > 0 && state.episode > 0 ? `Episode ${state.episode} of ${state.num_episodes}` : "";
 
+  const setText = (el: HTMLElement, text: string): void => {
+    if (el.textContent !== text) el.textContent = text;
+    el.hidden = text === "";
+  };
+
   const showOverlay = (title: string, text: string, variant: string): void => {
     overlay.hidden = false;
     overlay.dataset.variant = variant;
-    if (overlayTitle.textContent !== title) overlayTitle.textContent = title;
-    if (overlayText.textContent !== text) overlayText.textContent = text;
-    overlayText.hidden = text === "";
+    setText(overlayTitle, title);
+    setText(overlayText, text);
+    if (variant !== "matching") {
+      stopClock();
+      setText(waitingCount, "");
+      waitingDots.hidden = true;
+    }
+    if (variant !== "final") redirectNote.hidden = true;
   };
 
   const stopCountdown = (): void => {
@@ -188,8 +322,50 @@ export const gymScene: SceneRenderer = (ctx) => {
     countdownTimer = undefined;
   };
 
+  const stopClock = (): void => {
+    window.clearInterval(clockTimer);
+    clockTimer = undefined;
+    setText(waitingClock, "");
+  };
+
+  const renderClock = (): void => {
+    setText(waitingClock, `Time waited: ${formatClock(performance.now() - waitingSince)}`);
+  };
+
+  const showWaitingRoom = (): void => {
+    stopCountdown();
+    showOverlay(message || "Waiting for other participants to join…", "", "matching");
+    setText(waitingCount, waitingCountText(state.waiting));
+    waitingDots.hidden = false;
+    renderClock();
+    clockTimer ??= window.setInterval(renderClock, CLOCK_TICK_MS);
+  };
+
+  const showFinal = (): void => {
+    stopCountdown();
+    showOverlay("", message || "This study has ended for you. Thank you for taking part.", "final");
+    const url = state.redirect_url;
+    if (!url) {
+      redirectNote.hidden = true;
+      return;
+    }
+    if (redirectNote.dataset.url !== url) {
+      redirectNote.dataset.url = url;
+      redirectNote.replaceChildren(
+        "Returning you to the study platform… If nothing happens, ",
+        h("a", { href: url, class: "igym-redirect-link" }, "continue to the study platform"),
+        ".",
+      );
+    }
+    redirectNote.hidden = false;
+  };
+
   const renderOverlay = (): void => {
-    statusLine.textContent = episodeText();
+    setText(episodeLine, state.phase === "matching" || state.final ? "" : episodeText());
+    if (state.final) {
+      showFinal();
+      return;
+    }
     if (state.view === "failed") {
       stopCountdown();
       showOverlay("The game could not be loaded", "Please reload the page. If this keeps happening, please contact the researcher.", "error");
@@ -215,11 +391,24 @@ export const gymScene: SceneRenderer = (ctx) => {
         stopCountdown();
         showOverlay("Game over", message, "ended");
         return;
+      case "matching":
+        showWaitingRoom();
+        return;
       default:
         stopCountdown();
         if (state.view === "loading" && state.phase === null) showOverlay("Loading the game…", "", "waiting");
         else showOverlay(message || "Waiting for the game to start…", message ? "" : episodeText(), "waiting");
     }
+  };
+
+  const setNotice = (text: string): void => {
+    state.notice = text;
+    setText(notice, text);
+  };
+
+  const setPlayers = (players: PlayerInfo[] | null): void => {
+    state.players = players;
+    setText(playersLine, playersText(players));
   };
 
   const setHud = (text: string): void => {
@@ -301,8 +490,19 @@ export const gymScene: SceneRenderer = (ctx) => {
 
   // ---- server messages --------------------------------------------------------------------
 
+  const forgetGame = (): void => {
+    table.clear();
+    view?.reset([]);
+    state.objects = 0;
+    state.game_id = null;
+    readyFor = null;
+    setPlayers(null);
+  };
+
   const onStatus = (msg: Partial<GameStatusMessage>): void => {
     const gameId = typeof msg.game_id === "string" && msg.game_id ? msg.game_id : null;
+    // Back in the waiting room (no game yet): nothing of an earlier game stays on screen.
+    if (msg.phase === "matching" && gameId === null && state.game_id !== null) forgetGame();
     if (gameId !== null && gameId !== state.game_id) {
       // A new game: nothing of the previous one stays on screen.
       if (state.game_id !== null) {
@@ -319,6 +519,29 @@ export const gymScene: SceneRenderer = (ctx) => {
     if (typeof msg.num_episodes === "number") state.num_episodes = msg.num_episodes;
     if ("seat" in msg) state.seat = msg.seat ?? null;
     message = typeof msg.message === "string" ? msg.message : "";
+    state.message = message;
+    if (state.phase === "matching") {
+      state.waiting = parseWaiting(msg.waiting);
+      waitingSince = performance.now() - (state.waiting?.waited_ms ?? 0);
+    } else {
+      state.waiting = null;
+    }
+    setNotice(typeof msg.notice === "string" ? msg.notice : "");
+    const players = parsePlayers(msg.players);
+    if (players) setPlayers(players);
+    state.final = state.phase === "ended" && msg.final === true;
+    const redirect = state.final ? safeRedirectUrl(msg.redirect_url) : null;
+    if (redirect !== state.redirect_url) {
+      window.clearTimeout(redirectTimer);
+      redirectTimer = undefined;
+      state.redirect_url = redirect;
+      if (redirect) {
+        const delay = nonNegativeInt(msg.redirect_delay_ms) ?? DEFAULT_FINAL_REDIRECT_DELAY_MS;
+        redirectTimer = window.setTimeout(() => {
+          if (alive) window.location.assign(redirect);
+        }, delay);
+      }
+    }
     if (state.phase === "countdown") {
       const ms = typeof msg.countdown_ms === "number" && msg.countdown_ms > 0 ? msg.countdown_ms : 0;
       countdownEnd = performance.now() + ms;
@@ -384,7 +607,7 @@ export const gymScene: SceneRenderer = (ctx) => {
     if (typeof msg.tick === "number") state.tick = msg.tick;
     if (typeof msg.episode === "number" && msg.episode !== state.episode) {
       state.episode = msg.episode;
-      statusLine.textContent = episodeText();
+      setText(episodeLine, episodeText());
     }
     state.objects = table.size;
     if (typeof msg.hud === "string") setHud(msg.hud);
@@ -393,7 +616,16 @@ export const gymScene: SceneRenderer = (ctx) => {
     if (bytes) queueImage(bytes);
   };
 
+  const onRttProbe = (msg: Partial<RttProbeMessage>): void => {
+    // Answered at once and nothing else: the server measures the round trip.
+    if (!alive || state.game_id === null || msg.game_id !== state.game_id) return;
+    if (typeof msg.n !== "number" || !Number.isInteger(msg.n)) return;
+    ctx.send({ type: "rtt_echo", game_id: state.game_id, n: msg.n });
+    state.rtt_echoes += 1;
+  };
+
   const offs = [
+    ctx.onMessage("rtt_probe", onRttProbe),
     ctx.onMessage("game_status", onStatus),
     ctx.onMessage("frame", onFrame),
     ctx.onMessage("welcome", () => {
@@ -451,6 +683,8 @@ export const gymScene: SceneRenderer = (ctx) => {
       if (mounted === self) mounted = null;
       for (const off of offs) off();
       stopCountdown();
+      stopClock();
+      window.clearTimeout(redirectTimer);
       stopKeyboard();
       input.destroy();
       resizeObserver?.disconnect();

@@ -17,7 +17,16 @@ import {
   wrapAngle,
 } from "../../../frontend/src/game/motion";
 import { ObjectTable } from "../../../frontend/src/game/objects";
-import { currentGameObjects, gameLabel, gymScene } from "../../../frontend/src/scenes/gym";
+import {
+  currentGameObjects,
+  formatClock,
+  gameLabel,
+  gymScene,
+  parsePlayers,
+  parseWaiting,
+  playersText,
+  waitingCountText,
+} from "../../../frontend/src/scenes/gym";
 
 const violations: string[] = [];
 document.addEventListener("securitypolicyviolation", (e) => {
@@ -46,5 +55,10 @@ document.addEventListener("securitypolicyviolation", (e) => {
   ObjectTable,
   gymScene,
   gameLabel,
+  formatClock,
+  parseWaiting,
+  waitingCountText,
+  parsePlayers,
+  playersText,
   violations,
 };

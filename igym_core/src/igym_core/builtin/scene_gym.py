@@ -134,11 +134,20 @@ class WaitingRoom:
         default="continue", validator=attrs.validators.in_(("continue", "goto", "message", "redirect"))
     )
     timeout_scene: str | None = None
-    timeout_message: str = (
-        "No other participant joined in time, so this part of the study cannot go ahead. "
-        "Thank you for waiting; you may close this page."
-    )
+    timeout_message: str | None = None
+    """Shown for ``message`` and ``redirect``; by default a text that fits the action."""
     timeout_redirect_url: str | None = None
+
+    def timeout_text(self) -> str:
+        """What a participant who timed out reads (``timeout_message`` or the default for the action)."""
+        if self.timeout_message is not None:
+            return self.timeout_message
+        if self.on_timeout == "redirect":
+            return "No other participant joined in time. Thank you for waiting; we are taking you back now."
+        return (
+            "No other participant joined in time, so this part of the study cannot go ahead. "
+            "Thank you for waiting; you may close this page."
+        )
 
     def __attrs_post_init__(self) -> None:
         if self.on_timeout == "goto" and not self.timeout_scene:

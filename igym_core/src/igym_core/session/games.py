@@ -437,7 +437,7 @@ class GameCoordinator:
                         position=waiting.position,
                         action=room.on_timeout,
                         scene_id=room.timeout_scene,
-                        message=room.timeout_message,
+                        message=room.timeout_text(),
                         redirect_url=room.timeout_redirect_url,
                     )
                 )
