@@ -7,7 +7,7 @@ export UV_PYTHON_DOWNLOADS := never
 PYTHON ?= python3
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 PORT ?= 8000
-DEMO ?= igym_core.examples.mountain_car:experiment
+DEMO ?= igym_slime.examples.vs_ai:experiment
 CLIENT := igym_core/src/igym_core/client/igym.js
 FRONTEND_SRC := $(shell find frontend/src -type f 2>/dev/null) frontend/build.mjs frontend/package.json frontend/tsconfig.json
 # onnxruntime-web files that igym-onnx serves at /plugins/onnx/ort/ (copied from npm, gitignored)

@@ -1,0 +1,150 @@
+"""Slime Volleyball between two participants: consent, how to play, a waiting room, three games,
+a survey, a code.
+
+Serve it with ``igym run igym_slime.examples.vs_human:experiment``; open the link in two browsers
+(or send it to two people). The first to arrive plays the orange slime on the left, the second the
+green slime on the right; both use the arrow keys. A participant waits up to three minutes for a
+partner; if nobody comes they go on to the survey (and still get their code). If a partner leaves
+mid-game (closes the page and stays away for 20 seconds), the trained bot takes their seat and the
+game goes on. Data goes to ``data/slime_vs_human/``: ``matches.jsonl`` records who waited and who
+was matched with whom.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from igym_core import (
+    ChoiceQuestion,
+    EndScene,
+    Experiment,
+    GymScene,
+    ScaleQuestion,
+    StartScene,
+    StaticScene,
+    SurveyScene,
+    TextQuestion,
+    WaitingRoom,
+)
+from igym_slime.bots import trained_policy
+from igym_slime.env import make_env
+from igym_slime.examples.vs_ai import ACTION_MAPPING, KEYS_HTML
+from igym_slime.render import HEIGHT, SKY, WIDTH, draw
+
+LIVES = 5
+GAMES = 3
+WAITING_MESSAGE = (
+    "Waiting for a second participant to join. The game starts as soon as they arrive; please keep "
+    "this page open."
+)
+
+
+def hud(view: Any) -> str:
+    """``Game 1 of 3 · Orange (left) 2 – 1 Green (right)``.
+
+    Both players see the same text (igym computes one HUD per game), so it names the sides, not
+    "you"; the players line under it says which side is whose.
+    """
+    env = view.env
+    left = env.lives_per_episode - env.lives[1]
+    right = env.lives_per_episode - env.lives[0]
+    return f"Game {view.episode} of {view.num_episodes} · Orange (left) {left} – {right} Green (right)"
+
+
+consent = StartScene(
+    scene_id="consent",
+    title="Welcome",
+    body="""
+In this study you will play **Slime Volleyball** in your browser against **another participant**,
+then answer a few questions. It takes about eight minutes, plus up to three minutes of waiting for
+a partner.
+
+Your key presses in the games and your answers are recorded, without your name. You may stop at
+any time by closing the page.
+""",
+    agree_label="I am 18 or older and agree to take part.",
+)
+
+instructions = StaticScene(
+    scene_id="instructions",
+    title="How to play",
+    body=f"""
+You will be paired with another participant. One of you plays the **orange slime on the left**,
+the other the **green slime on the right**; the line above the game says which is yours
+("You: left" is the orange one).
+
+- Hold **←** or **→** to move, and **↑** to jump. Hold **↑** together with **←** or **→** to jump
+  sideways.
+- Knock the ball over the net. When the ball lands on the ground, the player on whose side it
+  landed loses a point.
+- Each player has **{LIVES} lives**. A game ends when one player has none left, or after 100
+  seconds. You will play **{GAMES} games**.
+- If your partner leaves, a computer player takes their place.
+""",
+    min_duration_ms=2000,
+)
+
+game = GymScene(
+    scene_id="slime_pvp",
+    env_factory=make_env,
+    env_kwargs={"lives": LIVES, "max_steps": 3000},
+    human_seats=("left", "right"),
+    waiting_room=WaitingRoom(timeout_s=180, message=WAITING_MESSAGE, on_timeout="continue"),
+    on_partner_left="bot",
+    partner_policy=trained_policy("../models/slime_policy.onnx"),
+    render_fn=draw,
+    hud=hud,
+    action_mapping=ACTION_MAPPING,
+    default_action=0,
+    fps=30,
+    num_episodes=GAMES,
+    countdown_s=3,
+    canvas_width=WIDTH,
+    canvas_height=HEIGHT,
+    background=SKY,
+    header_html=KEYS_HTML,
+)
+
+survey = SurveyScene(
+    scene_id="survey",
+    title="About the games",
+    questions=(
+        ScaleQuestion(
+            id="enjoyment",
+            prompt="How much did you enjoy playing?",
+            min=1,
+            max=7,
+            labels=((1, "Not at all"), (7, "Very much")),
+        ),
+        ScaleQuestion(
+            id="partner_skill",
+            prompt="How skilled was the other player? (Leave it if you did not get to play.)",
+            min=1,
+            max=7,
+            labels=((1, "Very weak"), (7, "Very strong")),
+            required=False,
+        ),
+        ChoiceQuestion(
+            id="partner_human",
+            prompt="Do you think the other player was a person or a computer?",
+            choices=(("person", "A person"), ("computer", "A computer"), ("unsure", "Not sure")),
+            required=False,
+        ),
+        TextQuestion(
+            id="comments",
+            prompt="Anything else you noticed?",
+            required=False,
+            multiline=True,
+            max_length=1000,
+        ),
+    ),
+)
+
+end = EndScene(scene_id="end", completion_code="auto")
+
+experiment = Experiment(
+    experiment_id="slime_vs_human",
+    title="Slime Volleyball for two",
+    seed=2027,
+    scenes=(consent, instructions, game, survey, end),
+)
