@@ -357,3 +357,27 @@ def test_scenes_named_by_a_game_scene_must_exist():
     assert "$.scenes[1].waiting_room.timeout_scene: names the scene 'nowhere'" in message
     problems = experiment_problems(study(duel(scene_id="round2", same_group_as="after")))
     assert any("'after' is not a game scene" in p for p in problems)
+
+
+def test_each_player_sees_their_own_hud(tmp_path):
+    def hud(view) -> str:
+        return f"You play {view.seat}: {view.returns[view.seat]:g} points"
+
+    app = make_test_app(study(duel(max_steps=20, hud=hud)), tmp_path)
+    with TestClient(app) as client, ScriptedParticipant(client) as a, ScriptedParticipant(client) as b:
+        matched_game(a)
+        matched_game(b)
+        a.hold(a.receive_until(lambda m: m["type"] == "frame")[0]["game_id"], "ArrowUp")  # +4 a step
+        huds = {"a": [], "b": []}
+        done = {"a": False, "b": False}
+        while not all(done.values()):
+            for name, p in (("a", a), ("b", b)):
+                if not done[name]:
+                    message = p.receive()
+                    done[name] = message["type"] == "scene"
+                    if message["type"] == "frame" and message.get("hud"):
+                        huds[name].append(message["hud"])
+    assert all(text.startswith("You play human:") for text in huds["a"])
+    assert all(text.startswith("You play bot:") for text in huds["b"])
+    assert huds["a"][-1] != "You play human: 0 points"  # a's own score went up
+    assert huds["b"][-1] == "You play bot: 0 points"  # b held nothing

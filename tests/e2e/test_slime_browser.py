@@ -155,7 +155,8 @@ def test_human_vs_human_through_the_waiting_room(live_server, new_page, shots):
     assert a["game_id"] == b["game_id"] and (a["seat"], b["seat"]) == ("left", "right")
     expect(alice.locator(".igym-game-players")).to_have_text("You: left · Partner: right (connected)")
     expect(bob.locator(".igym-game-players")).to_have_text("You: right · Partner: left (connected)")
-    expect(bob.locator(".igym-game-hud")).to_contain_text("Orange (left)")
+    expect(alice.locator(".igym-game-hud")).to_contain_text("You (orange, left)")
+    expect(bob.locator(".igym-game-hud")).to_contain_text("You (green, right)")  # each their own HUD
 
     # Alice jumps towards the net (a combination); Bob's page shows her slime coming.
     start = objects(bob)["left_slime"]["x"]

@@ -350,6 +350,7 @@ class _Player:
         "connection_id",
         "dropped",
         "held",
+        "hud_text",
         "left",
         "need_key",
         "participant_id",
@@ -376,6 +377,8 @@ class _Player:
         self.probes: dict[int, float] = {}
         #: Round-trip times measured this episode, in ms.
         self.rtt_ms: list[float] = []
+        #: The HUD text this player last got (multiplayer games: each player has their own).
+        self.hud_text: str | None = None
 
 
 _NO_ACTION = object()
@@ -428,6 +431,7 @@ class ServerGame(GameHandle):
                 agent = self.agent_of_name[seat.agent]
                 self.bots[agent] = _BotSeat(prepared.load_partner_policy(seat.agent, self.env), 1, "repeat")
         self.multiplayer = len(prepared.human_seats) > 1
+        self._shared_delta: tuple[int, bytes] | None = None
         self.notice = ""
         self._probe_n = 0
         self._next_probe = 0.0
@@ -850,13 +854,44 @@ class ServerGame(GameHandle):
             self._end_game("abandoned", "Nobody was connected to this game for too long.")
 
     # --- frames ------------------------------------------------------------------------------
-    def _hud(self) -> str:
+    def _player_frame(
+        self, player: _Player, base: dict[str, Any], rendered: Any, delta: Any, image: Any
+    ) -> bytes | None:
+        """The frame for one player of a multiplayer game (their HUD), or None if nothing is due."""
+        changed = False
+        if rendered is not None:
+            hud = self._hud(player)
+            changed = hud != player.hud_text
+            player.hud_text = hud
+        if player.need_key:
+            message = {**base, "key": True, "hud": player.hud_text or "", "add": self.encoder.keyframe()}
+        elif rendered is None:
+            return None
+        else:
+            shared = self._shared_delta
+            if not changed and shared is not None and shared[0] == self.tick_count:
+                return shared[1]
+            message = {**base, "key": False}
+            if delta is not None:
+                message.update(delta.as_message_fields())
+            if changed:
+                message["hud"] = player.hud_text
+        if image is not None:
+            message["image"] = image
+        data = _pack(message)
+        if not player.need_key and not changed:
+            self._shared_delta = (self.tick_count, data)  # the same bytes for every unchanged HUD
+        return data
+
+    def _hud(self, human: _Player | None) -> str:
+        """The HUD text ``human`` sees (in a multiplayer game each player gets their own)."""
         hud = self.prepared.hud
-        human = next(iter(self.players.values()), None)
         if hud is None:
             if human is None:
                 return ""
             score = self.returns.get(self.agent_of_name[human.agent], 0.0)
+            if self.multiplayer:
+                return f"Episode {self.episode} of {self.scene.num_episodes} · Your score {score:g}"
             key = (self.episode, score)
             if key != self._hud_key:  # the text changes only with these; formatting it costs
                 self._hud_key = key
@@ -903,11 +938,13 @@ class ServerGame(GameHandle):
         delta_bytes = None
         key_bytes = None
         connected = False
+        multiplayer = self.multiplayer
         if rendered is not None:
             image = rendered.image_png
-            hud = self._hud()
-            hud_changed = hud != self.hud_text
-            self.hud_text = hud
+            if not multiplayer:
+                hud = self._hud(next(iter(self.players.values()), None))
+                hud_changed = hud != self.hud_text
+                self.hud_text = hud
             if rendered.objects is not None:
                 delta = self.encoder.update(rendered.objects)
         for player in self.players.values():
@@ -927,7 +964,11 @@ class ServerGame(GameHandle):
                 player.need_key = True
             if not player.ready:
                 continue
-            if player.need_key:
+            if multiplayer:  # each player's own HUD: frames with a HUD change are theirs alone
+                data = self._player_frame(player, base, rendered, delta, image)
+                if data is None:
+                    continue
+            elif player.need_key:
                 if key_bytes is None:
                     message = {
                         **base,

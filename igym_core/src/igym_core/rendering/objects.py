@@ -170,8 +170,26 @@ def _as_is(value: Any) -> Any:
     return value
 
 
+_POINTS_CACHE: dict[Any, list[list[int | float]]] = {}
+_POINTS_CACHE_SIZE = 4096
+
+
 def _points_wire(value: tuple[tuple[float, float], ...]) -> list[list[int | float]]:
-    return [[_num2(x), _num2(y)] for x, y in value]
+    """The wire form of a polygon's or line's points, remembered per points tuple.
+
+    A shape that moves (a slime, a car body) keeps its points and changes only ``x``/``y``; each of
+    its frames would otherwise round every point again. The lists are shared: read-only.
+    """
+    try:
+        cached = _POINTS_CACHE.get(value)
+    except TypeError:  # unhashable points (lists): no caching
+        return [[_num2(x), _num2(y)] for x, y in value]
+    if cached is None:
+        cached = [[_num2(x), _num2(y)] for x, y in value]
+        if len(_POINTS_CACHE) >= _POINTS_CACHE_SIZE:
+            _POINTS_CACHE.clear()
+        _POINTS_CACHE[value] = cached
+    return cached
 
 
 def _wire_field(default: Any = attrs.NOTHING, *, wire: Callable[[Any], Any] | None, **kwargs: Any) -> Any:

@@ -40,15 +40,13 @@ WAITING_MESSAGE = (
 
 
 def hud(view: Any) -> str:
-    """``Game 1 of 3 · Orange (left) 2 – 1 Green (right)``.
-
-    Both players see the same text (igym computes one HUD per game), so it names the sides, not
-    "you"; the players line under it says which side is whose.
-    """
+    """``Game 1 of 3 · You (orange, left) 2 – 1 Partner`` — each player sees their own side first."""
     env = view.env
     left = env.lives_per_episode - env.lives[1]
     right = env.lives_per_episode - env.lives[0]
-    return f"Game {view.episode} of {view.num_episodes} · Orange (left) {left} – {right} Green (right)"
+    if view.seat == "right":
+        return f"Game {view.episode} of {view.num_episodes} · You (green, right) {right} – {left} Partner"
+    return f"Game {view.episode} of {view.num_episodes} · You (orange, left) {left} – {right} Partner"
 
 
 consent = StartScene(
