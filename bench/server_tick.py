@@ -359,7 +359,7 @@ def main() -> None:
     parser.add_argument(
         "--tick-groups",
         default=None,
-        help="IGYM_TICK_GROUPS values to compare, e.g. 8,0 (0: a ticker per game)",
+        help="IGYM_TICK_GROUPS values to compare, e.g. 4,8,0 (0: a ticker per game)",
     )
     parser.add_argument(
         "--max-games",
@@ -401,7 +401,7 @@ def main() -> None:
             point["env_us_per_tick"] = round(env_us, 1)
             cpu = point["cpu_us_per_tick"]
             point["framework_us_per_tick"] = round(cpu - env_us, 1) if cpu is not None else None
-            point["tick_groups"] = groups if groups is not None else 8
+            point["tick_groups"] = groups if groups is not None else 4
             print(_row(point, env_us), flush=True)
             points.append(point)
             last = point
@@ -445,7 +445,7 @@ def _probe(args: argparse.Namespace, games: int, env_us: float) -> bool:
     point = run_point(games, args.capacity_seconds, args.humans, None, args.fps)
     cpu = point["cpu_us_per_tick"]
     point["framework_us_per_tick"] = round(cpu - env_us, 1) if cpu is not None else None
-    point["tick_groups"] = 8
+    point["tick_groups"] = 4
     ok = point["fps_min"] >= MIN_FPS
     print(_row(point, env_us) + ("  ok" if ok else f"  below {MIN_FPS:g} fps"), flush=True)
     return ok

@@ -46,7 +46,7 @@ class Settings:
     max_message_bytes: int = 64 * 1024
     flush_interval_ms: int = 500
     hello_timeout_ms: int = 10_000
-    tick_groups: int = 8
+    tick_groups: int = 4
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:

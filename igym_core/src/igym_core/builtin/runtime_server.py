@@ -6,7 +6,7 @@ Timing
     ``ticks_skipped``) instead of running a burst of catch-up ticks that would show as a jump.
 
 Groups
-    Games with the same tick rate are stepped by a few tickers (``Settings.tick_groups``, 8 by
+    Games with the same tick rate are stepped by a few tickers (``Settings.tick_groups``, 4 by
     default) whose deadlines are spread evenly over the period, each stepping, rendering and sending
     its games one after another. Games that all start at once are therefore not all due at the same
     instant, and there is one timer wake-up per group rather than per game. ``tick_groups=0`` gives
@@ -134,7 +134,7 @@ class _Ticker:
 
     A timer callback rather than a task: each wake-up is one ``loop.call_at`` handle, without the
     future, task step and running-loop look-up that ``await asyncio.sleep()`` adds (the look-up is
-    a ``getpid`` system call on Python 3.11), 240 times a second with the default 8 groups.
+    a ``getpid`` system call on Python 3.11), 120 times a second with the default 4 groups at 30 fps.
     """
 
     def __init__(self, scheduler: TickScheduler, period: float, offset: float) -> None:
