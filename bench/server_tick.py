@@ -437,7 +437,7 @@ def _row(point: dict, env_us: float) -> str:
         f"{point['bytes_per_frame']:>7} {cpu:>7} {point['tick_cpu_us_per_tick']!s:>7} "
         f"{point['framework_us_per_tick']:>6} {(cpu / env_us if cpu and env_us else 0):>5.1f} "
         f"{point['frames_dropped']:>7} {point['ticks_skipped']:>7} {point['max_frame_gap_ms']:>7}  "
-        f"{MUG_BASELINE.get(point['games'], '')}"
+        f"{MUG_BASELINE.get(point['games'], '') if point['humans_per_game'] == 1 else ''}"
     )
 
 
