@@ -162,8 +162,10 @@ class JsonlSink(DataSink):
     async def close(self) -> None:
         if self._closed:
             return
-        await self.flush(durable=True)
+        # Closed first: a write that arrives while the final flush waits for the disk fails loudly
+        # instead of landing in a buffer nobody will flush.
         self._closed = True
+        await self.flush(durable=True)
         for fd in self._fds.values():
             os.close(fd)
         self._fds.clear()
