@@ -891,11 +891,11 @@ class ServerGame(GameHandle):
                 return ""
             score = self.returns.get(self.agent_of_name[human.agent], 0.0)
             if self.multiplayer:
-                return f"Episode {self.episode} of {self.scene.num_episodes} · Your score {score:g}"
+                return f"Your score {score:g}"  # (the page shows the episode itself)
             key = (self.episode, score)
             if key != self._hud_key:  # the text changes only with these; formatting it costs
                 self._hud_key = key
-                self._hud_default = f"Episode {self.episode} of {self.scene.num_episodes} · Score {score:g}"
+                self._hud_default = f"Score {score:g}"  # (the page shows the episode itself)
             return self._hud_default
         from igym_core.builtin.scene_gym import HudView
 
