@@ -95,7 +95,22 @@ def _object_pair(draw):
     changes = draw(st.dictionaries(st.sampled_from(sorted(common)), _number | st.just(0), max_size=3))
     if "alpha" in changes:
         changes["alpha"] = min(1, max(0, abs(changes["alpha"]) % 1))
-    new = kind(id="o", **{**common, **changes}, **extra)
+    if kind is Rect:
+        extra_changes = draw(
+            st.fixed_dictionaries(
+                {},
+                optional={
+                    "width": st.floats(0, 500),
+                    "fill": st.sampled_from(["#ffffff", "#ef4444", None]),
+                    "stroke": st.sampled_from(["#000000", None]),
+                },
+            )
+        )
+    elif kind is Circle:
+        extra_changes = draw(st.fixed_dictionaries({}, optional={"radius": st.floats(0, 500)}))
+    else:
+        extra_changes = draw(st.fixed_dictionaries({}, optional={"text": st.text(max_size=8)}))
+    new = kind(id="o", **{**common, **changes}, **{**extra, **extra_changes})
     return old, new
 
 
@@ -105,3 +120,16 @@ def test_compiled_wire_changes_agree_with_comparing_wire_dicts(pair):
     old, new = pair
     old_wire, new_wire = old.to_wire(), new.to_wire()
     assert wire_changes(old, new, old_wire, new_wire) == _changed_fields(old_wire, new_wire)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_object_pair())
+def test_incremental_wire_update_equals_converting_the_whole_object(pair):
+    from igym_core.rendering.objects import wire_update
+
+    old, new = pair
+    old_wire, new_wire = old.to_wire(), new.to_wire()
+    changed, wire = wire_update(old, new, old_wire)
+    assert wire == new_wire
+    assert changed == _changed_fields(old_wire, new_wire)
+    assert old.to_wire() == old_wire  # the previous wire dict is not modified

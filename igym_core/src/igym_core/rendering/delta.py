@@ -18,7 +18,7 @@ from typing import Any
 import attrs
 
 from igym_core.rendering.interface import RenderError
-from igym_core.rendering.objects import RenderObject, wire_changes, wire_defaults
+from igym_core.rendering.objects import RenderObject, wire_changes, wire_defaults, wire_update
 
 __all__ = ["DeltaEncoder", "FrameDelta", "apply_delta"]
 
@@ -101,16 +101,23 @@ class DeltaEncoder:
                 if old_obj is obj or old_obj == obj:
                     entries[oid] = old
                     continue
-                wire = obj.to_wire()
                 cls = type(obj)
+                if cls is type(old_obj) and cls.to_wire is _BASE_TO_WIRE:
+                    try:  # convert only the fields that changed
+                        changed, wire = wire_update(old_obj, obj, old_wire)
+                    except (ValueError, OverflowError, TypeError):
+                        wire = obj.to_wire()  # raises the RenderError that names the field
+                        changed = wire_changes(old_obj, obj, old_wire, wire)
+                    if changed is not None:
+                        upd.append(changed)
+                    entries[oid] = (obj, wire)
+                    continue
+                wire = obj.to_wire()
                 if old_obj.object_type != obj.object_type:
                     rm.append(oid)
                     add.append(wire)
-                else:
-                    if cls is type(old_obj) and cls.to_wire is _BASE_TO_WIRE:
-                        changed = wire_changes(old_obj, obj, old_wire, wire)
-                    else:  # a class with its own to_wire: compare what it sent
-                        changed = _changed_fields(old_wire, wire)
+                else:  # a class with its own to_wire (or another class of the same type)
+                    changed = _changed_fields(old_wire, wire)
                     if changed is not None:
                         upd.append(changed)
             entries[oid] = (obj, wire)
