@@ -26,11 +26,11 @@ from pathlib import Path
 import gymnasium
 import numpy as np
 import onnxruntime
+
+from igym_core.logging import configure_logging
 from igym_onnx import OnnxPolicy
 from igym_onnx.policy import OnnxActor, OnnxPolicyLoader
 from igym_onnx.testing import mlp_model, recurrent_model, save_model
-
-from igym_core.logging import configure_logging
 
 BOT_COUNTS = (1, 10, 100)
 RUNS = 21

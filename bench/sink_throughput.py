@@ -31,12 +31,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from igym_parquet import ParquetSinkConfig
-from igym_parquet.sink import ParquetSink
-
 from igym_core.builtin.sink_jsonl import JsonlSink, JsonlSinkConfig
 from igym_core.data.interface import DataSink, SinkConfig
 from igym_core.logging import configure_logging
+from igym_parquet import ParquetSinkConfig
+from igym_parquet.sink import ParquetSink
 
 FPS = 30
 AGENTS = ("agent_0", "agent_1")

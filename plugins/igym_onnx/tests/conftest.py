@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from igym_onnx.model import clear_model_cache
 from igym_onnx.testing import gru_model, mlp_model, recurrent_model, save_model
 

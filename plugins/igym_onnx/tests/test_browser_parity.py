@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+
 from igym_onnx import OnnxPolicy, Preprocess
 from igym_onnx.policy import OnnxActor, OnnxPolicyLoader
 from igym_onnx.testing import gru_model, mlp_model, recurrent_model

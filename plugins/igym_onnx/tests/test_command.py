@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from igym_onnx.testing import mlp_model, recurrent_model, save_model
 
 from igym_core.cli import main
+from igym_onnx.testing import mlp_model, recurrent_model, save_model
 
 ROOT = Path(__file__).resolve().parents[3]
 CARTPOLE = "gymnasium.envs.classic_control.cartpole:CartPoleEnv"

@@ -6,12 +6,12 @@ import json
 import re
 
 import pytest
-from igym_onnx import OnnxPolicy, Preprocess
 
 from igym_core.config.converter import make_converter
 from igym_core.errors import ConfigError
 from igym_core.plugins.manager import create_plugin_manager
 from igym_core.policies.spec import policy_config_from
+from igym_onnx import OnnxPolicy, Preprocess
 
 
 def test_preprocess_json_round_trip() -> None:

@@ -11,15 +11,15 @@ from typing import Any
 
 import numpy as np
 import pytest
-from igym_onnx import OnnxPolicy, Preprocess, plugin
-from igym_onnx.model import OnnxModel
-from igym_onnx.policy import OnnxActor, OnnxPolicyLoader
-from igym_onnx.testing import mlp_model, recurrent_model, save_model
 from litestar.testing import TestClient
 
 from igym_core import Bot, EndScene, Experiment, GymScene
 from igym_core.envs import agent_seed, resolve_callable
 from igym_core.testing import ScriptedParticipant, make_test_app, read_records
+from igym_onnx import OnnxPolicy, Preprocess, plugin
+from igym_onnx.model import OnnxModel
+from igym_onnx.policy import OnnxActor, OnnxPolicyLoader
+from igym_onnx.testing import mlp_model, recurrent_model, save_model
 
 CORE_TESTS = Path(__file__).resolve().parents[3] / "igym_core" / "tests"
 Duel = resolve_callable(f"{CORE_TESTS / 'game_envs.py'}:Duel", what="test env")

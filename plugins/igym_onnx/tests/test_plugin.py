@@ -10,12 +10,12 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
-from igym_onnx import plugin
 from litestar.testing import TestClient
 
 from igym_core import EndScene, Experiment
 from igym_core.plugins.manager import create_plugin_manager
 from igym_core.testing import make_test_app
+from igym_onnx import plugin
 
 ROOT = Path(__file__).resolve().parents[3]
 

@@ -13,17 +13,17 @@ import pytest
 from gymnasium import spaces
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from igym_onnx import OnnxConfigError, OnnxPolicy, Preprocess
-from igym_onnx.actions import uniform
-from igym_onnx.model import clear_model_cache
-from igym_onnx.policy import OnnxActor, OnnxPolicyLoader
-from igym_onnx.testing import mlp_model, save_model
 
 from igym_core.envs import agent_seed
 from igym_core.errors import MissingDependencyError
 from igym_core.plugins.manager import create_plugin_manager
 from igym_core.policies.interface import PolicyBatcher, batcher_of
 from igym_core.policies.spec import load_policy
+from igym_onnx import OnnxConfigError, OnnxPolicy, Preprocess
+from igym_onnx.actions import uniform
+from igym_onnx.model import clear_model_cache
+from igym_onnx.policy import OnnxActor, OnnxPolicyLoader
+from igym_onnx.testing import mlp_model, save_model
 
 BOX4 = spaces.Box(-1, 1, shape=(4,), dtype=np.float32)
 DISCRETE3 = spaces.Discrete(3)

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from igym_onnx import OnnxConfigError, Preprocess
 from igym_onnx.actions import select_action, uniform
 from igym_onnx.preprocess import describe_preprocess, observation_mask, preprocess

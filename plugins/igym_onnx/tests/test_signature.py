@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from igym_onnx.config import OnnxConfigError
 from igym_onnx.signature import TensorInfo, discover_signature, name_stems
 

@@ -9,9 +9,9 @@ import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from igym_parquet import codec
 
 from igym_core.testing.sink_conformance import assert_same_records
+from igym_parquet import codec
 
 _leaves = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats(allow_nan=False) | st.text()
 _json = st.recursive(

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from igym_parquet import ParquetSinkConfig
-from igym_parquet.export import export_experiment
-from igym_parquet.sink import ParquetSink
 
 from igym_core.builtin.sink_jsonl import JsonlSink, JsonlSinkConfig
 from igym_core.cli import main
 from igym_core.data.recorder import Recorder
 from igym_core.testing.sink_conformance import RECORD_TYPES, sample_records
+from igym_parquet import ParquetSinkConfig
+from igym_parquet.export import export_experiment
+from igym_parquet.sink import ParquetSink
 
 ROOT = Path(__file__).resolve().parents[3]
 

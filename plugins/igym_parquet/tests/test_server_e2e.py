@@ -17,10 +17,10 @@ from typing import Any
 import msgpack
 import pyarrow.parquet as pq
 import pytest
-from igym_parquet.sink import read_records
 from websockets.sync.client import connect
 
 from igym_core.cli import main
+from igym_parquet.sink import read_records
 
 STUDY = f"{Path(__file__).parent / 'studies' / 'parquet_study.py'}:experiment"
 EXPERIMENT_ID = "parquet_e2e"

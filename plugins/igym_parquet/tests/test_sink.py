@@ -16,15 +16,15 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from igym_parquet import ParquetSinkConfig, codec
-from igym_parquet.files import Part, list_parts, recover
-from igym_parquet.sink import ParquetSink, read_records
 from structlog.testing import capture_logs
 
 from igym_core.config.converter import make_converter, structure_or_raise
 from igym_core.config.experiment import Experiment
 from igym_core.errors import ConfigError
 from igym_core.testing.sink_conformance import assert_same_records, sample_records
+from igym_parquet import ParquetSinkConfig, codec
+from igym_parquet.files import Part, list_parts, recover
+from igym_parquet.sink import ParquetSink, read_records
 
 
 def _sink(directory: Path, **options: object) -> ParquetSink:
@@ -225,9 +225,8 @@ def test_a_record_that_cannot_be_stored_is_dropped_loudly_and_the_others_kept(tm
 
 
 def test_config_is_validated_with_paths_and_fixes():
-    from igym_parquet import plugin
-
     from igym_core.plugins.manager import create_plugin_manager
+    from igym_parquet import plugin
 
     plugins = create_plugin_manager(autoload=False, extra=[plugin], strict=True)
     converter = make_converter(plugins.registry)
@@ -312,3 +311,52 @@ def test_kill_9_loses_at_most_the_flush_interval_when_nobody_calls_flush(tmp_pat
     cutoff = killed_at - (INTERVAL_S + MARGIN_S)
     old_enough = [n for n, written_at in progress if written_at <= cutoff]
     assert old_enough and max(old_enough) < len(numbers), (max(old_enough), len(numbers))
+
+
+def test_a_flush_cancelled_at_shutdown_still_finishes_and_close_waits_for_it(tmp_path):
+    """The recorder cancels its periodic flush task at shutdown, then closes the sinks: the
+    cancelled flush's worker must finish before close() closes the streams, and every row must end
+    up in a Parquet file (no stream left behind)."""
+
+    async def scenario() -> None:
+        sink = _sink(tmp_path)
+        rows = [{"n": i, "text": "x" * 50} for i in range(20_000)]
+        for row in rows:
+            sink.write("steps", row)
+        task = asyncio.ensure_future(sink.flush())
+        await asyncio.sleep(0.001)  # the worker thread has started
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await sink.close()
+        assert list((tmp_path / "parquet" / "steps").glob("*.arrows")) == []
+        reopened = _sink(tmp_path)
+        assert [r["n"] for r in reopened.read("steps")] == list(range(20_000))
+        await reopened.close()
+
+    asyncio.run(scenario())
+
+
+def test_rows_of_a_batch_that_could_not_be_written_are_kept_for_the_next_flush(tmp_path, monkeypatch):
+    async def scenario() -> None:
+        sink = _sink(tmp_path)
+        sink.write("steps", {"n": 1})
+        real_open = ParquetSink._open
+        failures = iter([OSError(28, "No space left on device")])
+
+        def full_disk_once(self, state):
+            error = next(failures, None)
+            if error is not None:
+                raise error
+            return real_open(self, state)
+
+        monkeypatch.setattr(ParquetSink, "_open", full_disk_once)
+        with pytest.raises(OSError, match="No space left"):
+            await sink.flush()
+        sink.write("steps", {"n": 2})
+        await sink.close()  # the retry writes the kept row first, then the new one
+        reopened = _sink(tmp_path)
+        assert [r["n"] for r in reopened.read("steps")] == [1, 2]
+        await reopened.close()
+
+    asyncio.run(scenario())

@@ -3,10 +3,9 @@ rotating all the time (so that the kill lands while files are being closed and c
 
 from __future__ import annotations
 
+from igym_core.testing.sink_conformance import SinkConformance
 from igym_parquet import ParquetSinkConfig
 from igym_parquet.sink import ParquetSink
-
-from igym_core.testing.sink_conformance import SinkConformance
 
 
 class TestParquetSinkConformance(SinkConformance):

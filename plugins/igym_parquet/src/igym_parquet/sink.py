@@ -16,6 +16,7 @@ start, streams that a crashed run left behind are converted up to their last com
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import time
@@ -50,7 +51,7 @@ def _require_pyarrow() -> None:
         import pyarrow as pa
     except ImportError as exc:  # pragma: no cover - pyarrow is a dependency of igym-parquet
         raise MissingDependencyError(
-            "The parquet sink needs pyarrow, which is missing. Install it with: pip install igym-parquet"
+            "pip install igym-parquet"
         ) from exc
     pa.array([0])
 
@@ -134,6 +135,7 @@ class ParquetSink(DataSink):
         self._closed = False
         self._timer: asyncio.TimerHandle | None = None
         self._background: set[asyncio.Task[Any]] = set()
+        self._inflight: asyncio.Future[Any] | None = None
         self._new_directories: set[Path] = set()
         recovered = sum(
             recover(entry, compression=self.settings.compression)
@@ -180,6 +182,7 @@ class ParquetSink(DataSink):
 
     async def flush(self, *, durable: bool = False) -> None:
         async with self._lock:
+            await self._settle()
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
@@ -188,9 +191,36 @@ class ParquetSink(DataSink):
                 return  # the server flushes often, mostly with nothing new: no thread for that
             for record_type in pending:
                 self._buffers[record_type] = []
-            finished = await asyncio.to_thread(self._write_out, pending, durable)
+            # The thread's work is a future of its own: if this flush is cancelled (a shutdown
+            # cancels the recorder's flush task), the work still finishes, its closed streams are
+            # still converted (_written), and close() and the next flush wait for it (_settle).
+            work = asyncio.ensure_future(asyncio.to_thread(self._write_out, pending, durable))
+            work.add_done_callback(self._written)
+            self._inflight = work
+            _finished, _unwritten, errors = await asyncio.shield(work)
+        if errors:
+            raise errors[0]
+
+    async def _settle(self) -> None:
+        """Wait for a worker left running by a cancelled flush."""
+        inflight = self._inflight
+        if inflight is not None and not inflight.done():
+            await asyncio.wait([inflight])
+
+    def _written(self, work: asyncio.Future[Any]) -> None:
+        """After the thread's work: convert the streams it closed, and keep rows it could not write."""
+        if work.cancelled():
+            return
+        if work.exception() is not None:
+            log.error("parquet_write_failed", error=repr(work.exception()))
+            return
+        finished, unwritten, _errors = work.result()
+        for record_type, rows in unwritten.items():  # in front of what came since: order kept
+            self._buffers[record_type] = [*rows, *self._buffers.get(record_type, [])]
+        if unwritten and self._timer is None and not self._closed:
+            self._arm_timer()
         for part in finished:
-            self._track(asyncio.create_task(self._convert(part), name=f"igym-parquet-convert-{part.name}"))
+            self._track(asyncio.ensure_future(self._convert(part)))
 
     def _aged(self) -> bool:
         """Whether an open part is old enough to be closed (checked under the lock: no worker runs)."""
@@ -218,6 +248,7 @@ class ParquetSink(DataSink):
         self._closed = True  # from now on write() raises, and the timer flushes no more
         await self.flush(durable=True)
         async with self._lock:
+            await self._settle()
             finished = await asyncio.to_thread(self._close_all)
         for stream in finished:
             await self._convert(stream)
@@ -244,32 +275,56 @@ class ParquetSink(DataSink):
         self._new_directories.add(state.directory)
         return part
 
-    def _write_out(self, pending: dict[str, list[Mapping[str, Any]]], durable: bool) -> list[Path]:
-        """Append each record type's rows as one batch; return the streams closed on the way."""
+    def _write_out(
+        self, pending: dict[str, list[Mapping[str, Any]]], durable: bool
+    ) -> tuple[list[Path], dict[str, list[Mapping[str, Any]]], list[Exception]]:
+        """Append each record type's rows as one batch.
+
+        Returns the streams closed on the way, the rows of record types that could not be written
+        (a full disk, say; they are kept for the next flush), and those errors.
+        """
         from igym_parquet import codec
         from igym_parquet.files import fsync_directory
 
         finished: list[Path] = []
+        unwritten: dict[str, list[Mapping[str, Any]]] = {}
+        errors: list[Exception] = []
         for record_type, rows in pending.items():
-            state = self._record_type(record_type)
             try:
-                kinds, batch = self._batch(state, codec.normalise_keys(rows))
-            except Exception:  # one bad record must not lose the others: find it, drop it, say so
-                kept = self._storable(rows)
-                if not kept:
-                    continue
-                kinds, batch = self._batch(state, kept)
-            if state.part is not None and (
-                kinds != state.part.kinds  # a new column, or a wider one: a new schema
-                or time.monotonic() - state.part.opened_at >= self.settings.max_file_age_s
-            ):
-                finished.append(self._finish(state))
-            state.kinds = kinds
-            if state.part is None:
-                state.part = self._open(state)
-            state.part.append(batch)
-            if state.part.size >= self.settings.max_file_bytes:
-                finished.append(self._finish(state))
+                state = self._record_type(record_type)
+                try:
+                    kinds, batch = self._batch(state, codec.normalise_keys(rows))
+                except Exception:  # one bad record must not lose the others: find it, drop it, say so
+                    kept = self._storable(rows)
+                    if not kept:
+                        continue
+                    kinds, batch = self._batch(state, kept)
+                if state.part is not None and (
+                    kinds != state.part.kinds  # a new column, or a wider one: a new schema
+                    or time.monotonic() - state.part.opened_at >= self.settings.max_file_age_s
+                ):
+                    finished.append(self._finish(state))
+                state.kinds = kinds
+                if state.part is None:
+                    state.part = self._open(state)
+                state.part.append(batch)
+                if state.part.size >= self.settings.max_file_bytes:
+                    finished.append(self._finish(state))
+            except Exception as exc:  # the batch did not (fully) reach the stream: keep the rows
+                unwritten[record_type] = rows
+                errors.append(exc)
+                broken = self._types.get(record_type)
+                if broken is not None and broken.part is not None:
+                    # The stream may end in a torn batch now: close it as it is (it is converted up
+                    # to its last complete batch) and start a new one for the retry.
+                    path = broken.part.path
+                    with contextlib.suppress(Exception):
+                        broken.part.file.close()
+                    broken.part = None
+                    finished.append(path)
+                log.error(
+                    "parquet_batch_not_written", record_type=record_type, rows=len(rows), error=repr(exc)
+                )
         now = time.monotonic()
         for state in self._types.values():
             if state.part is not None and now - state.part.opened_at >= self.settings.max_file_age_s:
@@ -281,7 +336,7 @@ class ParquetSink(DataSink):
             for directory in self._new_directories:
                 fsync_directory(directory)
             self._new_directories.clear()
-        return finished
+        return finished, unwritten, errors
 
     @staticmethod
     def _batch(

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from igym_parquet import ParquetSinkConfig
-
 from igym_core import EndScene, Experiment, GymScene, StartScene, SurveyScene, TextQuestion
 from igym_core.builtin.questions import ChoiceQuestion
 from igym_core.examples.mountain_car import draw, make_env
+from igym_parquet import ParquetSinkConfig
 
 experiment = Experiment(
     experiment_id="parquet_e2e",
