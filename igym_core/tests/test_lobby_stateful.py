@@ -167,3 +167,13 @@ class LobbyMachine(RuleBasedStateMachine):
 
 TestLobby = LobbyMachine.TestCase
 TestLobby.settings = settings(max_examples=300, stateful_step_count=40, deadline=None)
+
+
+def test_a_member_counted_gone_who_comes_back_is_waited_for_again():
+    lobby = Lobby(seats=["s0", "s1"], matchmaker=FifoMatchmaker(), timeout_s=30, grace_s=5, fallback="bot")
+    group = GroupRef(group_id="g1", seats={"a": "s0", "b": "s1"})
+    lobby.gone("b")  # e.g. b timed out in another scene's waiting room earlier
+    lobby.arrive("b", now=0.0, group=group)  # ... and is here after all
+    lobby.arrive("a", now=1.0, group=group)
+    (outcome,) = lobby.poll(1.0)
+    assert isinstance(outcome, Matched) and outcome.members == ("a", "b") and outcome.bot_seats == ()

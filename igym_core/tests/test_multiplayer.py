@@ -381,3 +381,29 @@ def test_each_player_sees_their_own_hud(tmp_path):
     assert all(text.startswith("You play bot:") for text in huds["b"])
     assert huds["a"][-1] != "You play human: 0 points"  # a's own score went up
     assert huds["b"][-1] == "You play bot: 0 points"  # b held nothing
+
+
+def test_group_members_gone_on_both_sides_rematch_the_others_together(tmp_path):
+    first = duel(scene_id="round1", max_steps=100_000, on_partner_left="end")
+    second = duel(scene_id="round2", max_steps=10, same_group_as="round1", same_group_fallback="rematch")
+    app = make_test_app(study(first, second), tmp_path)
+    with TestClient(app) as client:
+        a = ScriptedParticipant(client).connect()
+        b = ScriptedParticipant(client).connect()
+        matched_game(a), matched_game(b)
+        c = ScriptedParticipant(client).connect()
+        d = ScriptedParticipant(client).connect()
+        matched_game(c), matched_game(d)
+        b.close()
+        d.close()  # both partners leave for good: round 1 ends for a and c
+        for p in (a, c):
+            p.receive_until(lambda m: m["type"] == "scene")
+            assert p.scene["scene"]["scene_id"] == "round2"
+        game_a, game_c = matched_game(a), matched_game(c)  # a and c are grouped anew
+        assert game_a["game_id"] == game_c["game_id"]
+        for p in (a, c):
+            p.receive_until(lambda m: m["type"] == "scene")
+            p.close()
+    matched = [m for m in read_records(tmp_path, "mp_test", "matches") if m["event"] == "matched"]
+    assert [m["group_of"] is None for m in matched] == [True, True, True]
+    assert {x["participant_id"] for x in matched[-1]["members"]} == {a.participant_id, c.participant_id}

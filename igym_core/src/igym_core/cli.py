@@ -141,9 +141,16 @@ def _plugin_commands(argv: Sequence[str]) -> list[type]:
     pre.add_argument("--block", action="append")
     pre.add_argument("--plugin", action="append")
     known, _rest = pre.parse_known_args(list(argv))
-    plugins = _plugins(_settings(known), quiet=True)
+    try:
+        plugins = _plugins(_settings(known), quiet=True)
+        registered = list(plugins.registry.commands.items())
+    except IgymError as exc:
+        # A broken plugin must not take `igym plugins` or `--help` down with it: the core commands
+        # still work (and `igym run` reports the same problem when it loads the plugins).
+        sys.stderr.write(f"warning: plugin commands are unavailable: {exc}\n")
+        return []
     commands = []
-    for kind, command, provider in plugins.registry.commands.items():
+    for kind, command, provider in registered:
         if kind in RESERVED_COMMANDS:
             raise PluginError(
                 f"Plugin {provider!r} registers the command {kind!r}, which is one of igym's own "

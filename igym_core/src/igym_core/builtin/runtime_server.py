@@ -46,6 +46,7 @@ from typing import Any
 import msgspec
 import structlog
 
+from igym_core.data.recorder import iso_utc as _iso
 from igym_core.plugins.markers import hookimpl
 from igym_core.runtime.interface import GameHandle, GameHost, GameInfo, Runtime, Seat
 
@@ -173,10 +174,13 @@ class _Ticker:
         cpu_started = time.thread_time()
         games = tuple(self.games)
         outgoing: list[tuple[Any, bytes, _Player]] = []
-        self.scheduler.outgoing = outgoing
-        if self.scheduler.batched_games:
-            _act_batched(games)
         try:
+            self.scheduler.outgoing = outgoing
+            if self.scheduler.batched_games:
+                try:
+                    _act_batched(games)
+                except Exception:  # each bot then asks its own policy
+                    log.exception("batched_act_failed")
             for game in games:
                 now = loop.time()
                 lateness_ms = (now - deadline) * 1000
@@ -432,6 +436,11 @@ class ServerGame(GameHandle):
                 self.bots[agent] = _BotSeat(prepared.load_partner_policy(seat.agent, self.env), 1, "repeat")
         self.multiplayer = len(prepared.human_seats) > 1
         self._shared_delta: tuple[int, bytes] | None = None
+        # The bots that would take a seat whose player leaves: loaded now, not in a tick.
+        self._partner_policies: dict[str, Any] = {}
+        if self.multiplayer and self.scene.on_partner_left == "bot":
+            for player in self.players.values():
+                self._partner_policies[player.agent] = prepared.load_partner_policy(player.agent, self.env)
         self.notice = ""
         self._probe_n = 0
         self._next_probe = 0.0
@@ -450,7 +459,7 @@ class ServerGame(GameHandle):
             "participant_ids": self.participant_ids,
         }
         self._held_mode = self.scene.input_mode == "held"
-        self._hud_key: tuple[int, float] | None = None
+        self._hud_key: float | None = None
         self._hud_default = ""
         self.phase = "waiting"
         self.episode = 0
@@ -770,7 +779,10 @@ class ServerGame(GameHandle):
             return
         agent = self.agent_of_name[player.agent]
         self.human_agents.pop(agent, None)
-        bot = _BotSeat(self.prepared.load_partner_policy(player.agent, self.env), 1, "repeat")
+        policy = self._partner_policies.get(player.agent)
+        if policy is None:
+            policy = self.prepared.load_partner_policy(player.agent, self.env)
+        bot = _BotSeat(policy, 1, "repeat")
         reset = getattr(bot.policy, "reset", None)
         if reset is not None:
             from igym_core.envs import agent_seed
@@ -892,8 +904,8 @@ class ServerGame(GameHandle):
             score = self.returns.get(self.agent_of_name[human.agent], 0.0)
             if self.multiplayer:
                 return f"Your score {score:g}"  # (the page shows the episode itself)
-            key = (self.episode, score)
-            if key != self._hud_key:  # the text changes only with these; formatting it costs
+            key = score
+            if key != self._hud_key:  # the text changes only with the score; formatting it costs
                 self._hud_key = key
                 self._hud_default = f"Score {score:g}"  # (the page shows the episode itself)
             return self._hud_default
@@ -1170,11 +1182,3 @@ def _flatten(info: Any, prefix: str = "") -> dict[str, Any] | None:
         else:
             out[name] = _plain(value)
     return out
-
-
-def _iso(timestamp: float) -> str:
-    import datetime as dt
-
-    return (
-        dt.datetime.fromtimestamp(timestamp, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    )

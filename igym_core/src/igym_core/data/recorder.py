@@ -12,13 +12,19 @@ import structlog
 
 from igym_core.data.interface import DataSink
 
-__all__ = ["Recorder", "utc_now_iso"]
+__all__ = ["Recorder", "iso_utc", "utc_now_iso"]
 
 log = structlog.get_logger(__name__)
 
 
 def utc_now_iso() -> str:
     return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def iso_utc(timestamp: float) -> str:
+    """A Unix timestamp as the records write times: ``2026-11-23T17:00:00.123Z``."""
+    moment = dt.datetime.fromtimestamp(timestamp, dt.UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class _Clock:

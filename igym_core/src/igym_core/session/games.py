@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import structlog
 
+from igym_core.data.recorder import iso_utc as _iso
 from igym_core.errors import ProtocolError
 from igym_core.protocol.messages import GameReady, Input, RttEcho
 from igym_core.runtime.interface import GameHandle, GameInfo, Runtime, Seat
@@ -110,8 +111,10 @@ class GameCoordinator:
         self._waiting: dict[str, _Waiting] = {}
         self._groups: dict[tuple[str, str], GroupRef] = {}
         """(scene id, participant id) → the group they played that scene with."""
-        self._left: set[str] = set()
-        """Participants who left a multiplayer game (or a waiting room) and did not come back."""
+        self._left_group: dict[str, set[str]] = {}
+        """Game id of a multiplayer game → its players who left it (a bot took the seat, or it ended)."""
+        self._finished: set[str] = set()
+        """Participants whose study is over (they will not join a later group)."""
         self.final_status: dict[str, dict[str, Any]] = {}
         """participant id → the last ``game_status`` of a participant whose study ended in a game scene."""
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -149,7 +152,7 @@ class GameCoordinator:
 
     def player_left(self, game: GameInfo, participant_id: str, outcome: str) -> None:
         """A player of a multiplayer game stayed away past the grace period (``outcome``: bot | end)."""
-        self._left.add(participant_id)
+        self._left_group.setdefault(game.game_id, set()).add(participant_id)
         self.record(
             "matches",
             {**self._game_row(game), "event": "partner_left", "left": participant_id, "outcome": outcome},
@@ -158,7 +161,7 @@ class GameCoordinator:
 
     def player_returned(self, game: GameInfo, participant_id: str) -> None:
         """A player whose seat a bot had taken came back and has it again."""
-        self._left.discard(participant_id)
+        self._left_group.get(game.game_id, set()).discard(participant_id)
         self.record(
             "matches", {**self._game_row(game), "event": "seat_returned", "participant_id": participant_id}
         )
@@ -202,13 +205,22 @@ class GameCoordinator:
         key = (id(scene), participant.slot.instance)
         state = self._lobby(key, scene, prepared, participant.slot.instance)
         group = self._groups.get((same_group, pid)) if same_group else None
+        if group is not None and not set(group.seats.values()) <= set(prepared.human_seats):
+            log.warning(
+                "same_group_seats_differ",
+                scene_id=scene.scene_id,
+                same_group_as=same_group,
+                advice="give both scenes the same human_seats; the group is matched anew",
+            )
+            group = None
         now = self._now()
         state.lobby.arrive(
             pid, now=now, condition=participant.condition, params=participant.params, group=group
         )
         if group is not None:
+            left = self._left_group.get(group.group_id, set())
             for member in group.seats:
-                if member in self._left:
+                if member in left or member in self._finished:
                     state.lobby.gone(member)
         self._waiting[pid] = _Waiting(lobby_key=key, position=participant.position, participant=participant)
         self.record(
@@ -235,14 +247,10 @@ class GameCoordinator:
         return self.final_status.get(participant_id)
 
     def connected(self, participant_id: str) -> None:
+        """The participant has a new socket (their return to a waiting room goes through enter())."""
         game = self._game_for(participant_id)
         if game is not None:
             game.player_connected(participant_id)
-            return
-        waiting = self._waiting.get(participant_id)
-        if waiting is not None:
-            self._lobbies[waiting.lobby_key].lobby.connected(participant_id, now=self._now())
-            self._process(waiting.lobby_key)
 
     def disconnected(self, participant_id: str) -> None:
         """The participant's socket closed (a waiting room keeps their place for the grace period)."""
@@ -250,6 +258,14 @@ class GameCoordinator:
         if waiting is not None:
             self._lobbies[waiting.lobby_key].lobby.disconnected(participant_id, now=self._now())
             self._process(waiting.lobby_key)
+
+    def participant_finished(self, participant_id: str) -> None:
+        """The participant's study is over: a group waiting for them in a later scene stops waiting."""
+        self._finished.add(participant_id)
+        for key, state in list(self._lobbies.items()):
+            state.lobby.gone(participant_id)
+            if state.lobby.waiting():
+                self._process(key)
 
     def handle(self, participant_id: str, message: Input | GameReady | RttEcho) -> None:
         game = self._game_for(participant_id)
@@ -306,11 +322,16 @@ class GameCoordinator:
         state = self._lobbies.get(key)
         if state is None or self._stopping:
             return
-        for outcome in state.lobby.poll(self._now()):
+        try:
+            outcomes = state.lobby.poll(self._now())
+        except Exception:  # a bug must not stop this waiting room for good: retried at the next event
+            log.exception("lobby_poll_failed", scene_id=state.scene.scene_id)
+            outcomes = []
+        for outcome in outcomes:
             try:
                 if isinstance(outcome, Matched):
                     game = self._matched(state, outcome)
-                    for pid in outcome.members:
+                    for pid in outcome.members if game is not None else ():
                         if pid != quiet:
                             self._spawn(self.send(pid, game.status_message(pid)))
                 elif isinstance(outcome, TimedOut):
@@ -352,12 +373,29 @@ class GameCoordinator:
             },
         }
 
-    def _matched(self, state: _LobbyState, outcome: Matched) -> GameHandle:
-        positions = {}
+    def _matched(self, state: _LobbyState, outcome: Matched) -> GameHandle | None:
+        positions = {pid: self._waiting[pid].position for pid in outcome.members}
+        try:
+            game = self._create_game(state.scene, state.prepared, state.instance, outcome, positions)
+        except Exception:
+            # The group cannot play (a broken env or bot): record it and move them on, rather than
+            # leaving them in no waiting room and no game.
+            log.exception("group_game_failed", scene_id=state.scene.scene_id, members=list(outcome.members))
+            for pid in outcome.members:
+                self.record(
+                    "matches",
+                    {"event": "game_failed", "scene_id": state.scene.scene_id, "participant_id": pid},
+                )
+                waiting = self._waiting.pop(pid)
+                if self._timed_out is not None:
+                    self._spawn(
+                        self._timed_out(
+                            WaitingTimeout(participant_id=pid, position=waiting.position, action="continue")
+                        )
+                    )
+            return None
         for pid in outcome.members:
-            waiting = self._waiting.pop(pid)
-            positions[pid] = waiting.position
-        game = self._create_game(state.scene, state.prepared, state.instance, outcome, positions)
+            del self._waiting[pid]
         self.plugins.notify_matched(game.info, dict(outcome.waited_s))
         return game
 
@@ -413,7 +451,6 @@ class GameCoordinator:
         if waiting is None:
             return
         room = state.scene.waiting_room
-        self._left.add(pid)
         self.record(
             "matches",
             {
@@ -446,7 +483,6 @@ class GameCoordinator:
     def _departed(self, state: _LobbyState, outcome: Departed) -> None:
         pid = outcome.participant_id
         self._waiting.pop(pid, None)
-        self._left.add(pid)
         self.record(
             "matches",
             {
@@ -514,11 +550,3 @@ def _describe_partner(partner: Any) -> str:
         return "partner"
     config = partner[0]
     return f"partner:{getattr(config, 'kind', type(config).__name__)}"
-
-
-def _iso(timestamp: float) -> str:
-    import datetime as dt
-
-    return (
-        dt.datetime.fromtimestamp(timestamp, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    )

@@ -126,6 +126,7 @@ class Lobby:
         if entry is not None:
             self.connected(participant_id, now=now)
             return
+        self._gone.discard(participant_id)  # back after a timeout or a departure: here again
         self._entries[participant_id] = _Entry(
             participant_id=participant_id,
             condition=condition,

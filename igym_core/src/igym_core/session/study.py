@@ -7,7 +7,6 @@ the rules of the study live in one place and are tested without a browser.
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import hashlib
 import secrets
 import time
@@ -22,6 +21,7 @@ import structlog
 from igym_core.config.experiment import Experiment
 from igym_core.config.urls import fill_url_template
 from igym_core.data.recorder import Recorder
+from igym_core.data.recorder import iso_utc as _iso
 from igym_core.plugins.manager import IgymPluginManager
 from igym_core.protocol.messages import PROTOCOL_VERSION, Draft, GameReady, Hello, Input, RttEcho, Submit
 from igym_core.scenes.interface import PrepareContext, SceneContext
@@ -323,6 +323,7 @@ class Study:
             await self._enter_game(participant)
         if slot.scene.terminal:
             participant.finished = True
+            self.games.participant_finished(participant.participant_id)
             self._event(participant, "finished", values=participant.values)
             log.info("participant_finished", participant_id=participant.participant_id)
             await self.recorder.flush(durable=True)
@@ -392,6 +393,7 @@ class Study:
                     values["participant_id"] = participant.participant_id
                     status["redirect_url"] = fill_url_template(timeout.redirect_url, values)
                 participant.finished = True
+                self.games.participant_finished(participant.participant_id)
                 self._event(participant, "finished", outcome="waiting_timeout", values=participant.values)
                 await self.recorder.flush(durable=True)  # before the page may leave
                 self.games.final_status[participant.participant_id] = status
@@ -551,9 +553,3 @@ def _stale(seq: int, position: int) -> Reply:
         "message": f"That message is for another scene; the current scene is at position {position}.",
         "seq": seq,
     }
-
-
-def _iso(timestamp: float) -> str:
-    return (
-        dt.datetime.fromtimestamp(timestamp, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    )
