@@ -319,6 +319,9 @@ def test_config_errors_for_multiplayer_scenes():
         duel(human_seat="human")
     with pytest.raises(FieldError, match="timeout_scene"):
         WaitingRoom(on_timeout="goto")
+    for bad in (float("nan"), float("inf"), 0):
+        with pytest.raises(FieldError, match="finite number greater than 0"):
+            WaitingRoom(timeout_s=bad)
     with pytest.raises(FieldError, match="timeout_redirect_url"):
         WaitingRoom(on_timeout="redirect")
     with pytest.raises(ConfigError, match="matchmaker 'elo' is not installed"):

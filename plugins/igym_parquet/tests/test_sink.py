@@ -232,7 +232,7 @@ def test_config_is_validated_with_paths_and_fixes():
     converter = make_converter(plugins.registry)
     data: dict = {"experiment_id": "x", "scenes": [{"kind": "end", "scene_id": "end"}]}
     for sink, expected in (
-        ({"flush_interval_s": 0}, "$.sinks[0].flush_interval_s: must be greater than 0"),
+        ({"flush_interval_s": 0}, "$.sinks[0].flush_interval_s: must be a finite number greater than 0"),
         ({"max_file_bytes": 10}, "$.sinks[0].max_file_bytes: must be at least 1024 bytes; got 10."),
         ({"compression": "lzma"}, "$.sinks[0].compression: must be one of 'zstd'"),
     ):

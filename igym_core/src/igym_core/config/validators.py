@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import re
 from typing import Any
 
@@ -41,10 +43,10 @@ def non_empty(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
 
 
 def non_negative(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if value < 0:
-        raise FieldError(attribute.name, f"must be 0 or more; got {value!r}.")
+    if not value >= 0 or value == math.inf:  # (not >= also catches nan)
+        raise FieldError(attribute.name, f"must be a finite number, 0 or more; got {value!r}.")
 
 
 def positive(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if value <= 0:
-        raise FieldError(attribute.name, f"must be greater than 0; got {value!r}.")
+    if not value > 0 or value == math.inf:  # (not > also catches nan)
+        raise FieldError(attribute.name, f"must be a finite number greater than 0; got {value!r}.")

@@ -357,7 +357,9 @@ def export_onnx(net: Network, flat: np.ndarray) -> bytes:
     try:
         import onnx
     except ImportError as exc:  # pragma: no cover - the message is the fix
-        raise SystemExit("Writing the model needs onnx: pip install 'igym-slime[train]'") from exc
+        from igym_core.errors import MissingDependencyError
+
+        raise MissingDependencyError("pip install 'igym-slime[train]'") from exc
     helper, numpy_helper, tp = onnx.helper, onnx.numpy_helper, onnx.TensorProto
     params = net.unflatten(flat.astype(np.float32))
     x_mask = np.zeros((1, OBSERVATION_SIZE), dtype=np.float32)
