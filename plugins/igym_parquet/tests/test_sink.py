@@ -248,7 +248,9 @@ def test_config_is_validated_with_paths_and_fixes():
 # --- kill -9 without anyone calling flush -------------------------------------------------------
 
 INTERVAL_S = 0.2
-MARGIN_S = 0.5
+# Generous: the property is "the sink's own timer writes without anyone calling flush", not a speed;
+# a loaded machine may run the timer late.
+MARGIN_S = 1.5
 
 _WRITER = textwrap.dedent(
     """
@@ -295,7 +297,7 @@ def test_kill_9_loses_at_most_the_flush_interval_when_nobody_calls_flush(tmp_pat
     watcher.start()
     try:
         assert started.wait(60), (tmp_path / "stderr.txt").read_text()
-        time.sleep(1.5)
+        time.sleep(3.0)
         killed_at = time.time()
         os.kill(process.pid, signal.SIGKILL)
         assert process.wait(10) == -signal.SIGKILL
