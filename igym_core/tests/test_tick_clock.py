@@ -155,7 +155,7 @@ class Run:
     async def start_games(self, players: list[str]) -> list[Any]:
         coordinator = self.study.games
         runtime = await coordinator._runtime("server")
-        runtime.scheduler._clock = self.clock
+        runtime.scheduler.time_source = self.clock
         self.sockets = {pid: FrameCollector() for pid in players}
         coordinator.frame_sink = self.sockets.get
         prepared = self.study._prepared[id(self.scene)]

@@ -250,11 +250,11 @@ def _act_batched(games: Sequence[ServerGame]) -> None:
 class TickScheduler:
     """Assigns games to phase-shifted tickers (see the module docstring)."""
 
-    def __init__(self, groups: int, clock: Any = None) -> None:
+    def __init__(self, groups: int) -> None:
         self.groups = max(0, groups)
-        #: What keeps time and schedules the tickers: the running event loop, or any object with
-        #: the loop's ``time()`` and ``call_at(when, callback)`` (tests drive a virtual clock).
-        self._clock = clock
+        #: What keeps time and schedules the tickers: None for the running event loop, or any
+        #: object with the loop's ``time()`` and ``call_at(when, callback)`` (a test's virtual clock).
+        self.time_source: Any = None
         #: How many running games have bots whose policies evaluate in batches.
         self.batched_games = 0
         #: While a ticker runs: the frames its games produced, written to the sockets once every
@@ -267,7 +267,7 @@ class TickScheduler:
         self._count = 0
 
     def clock(self) -> Any:
-        return self._clock if self._clock is not None else asyncio.get_running_loop()
+        return self.time_source if self.time_source is not None else asyncio.get_running_loop()
 
     def add(self, game: ServerGame, fps: int) -> None:
         loop = self.clock()

@@ -25,7 +25,7 @@ Rules:
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Literal
 
 import attrs
 import structlog
@@ -57,7 +57,6 @@ class Matched:
     bot_seats: tuple[str, ...] = ()
     """Human seats left to a bot (a group that stays together, with a member gone)."""
     waited_s: Mapping[str, float] = attrs.field(factory=dict)
-    queued_at: Mapping[str, float] = attrs.field(factory=dict)
     group_of: str | None = None
     """The earlier group's id, for a group that stays together."""
 
@@ -150,10 +149,6 @@ class Lobby:
     def gone(self, participant_id: str) -> None:
         """A member of an earlier group will not come (left the study, or replaced by a bot)."""
         self._gone.add(participant_id)
-
-    def remove(self, participant_id: str) -> bool:
-        """Take a participant out without an outcome (they moved on for another reason)."""
-        return self._entries.pop(participant_id, None) is not None
 
     # --- what follows -----------------------------------------------------------------------
     def __contains__(self, participant_id: object) -> bool:
@@ -306,11 +301,5 @@ class Lobby:
             seats=seats,
             bot_seats=bots,
             waited_s={e.participant_id: now - e.queued_at for e in ordered},
-            queued_at={e.participant_id: e.queued_at for e in ordered},
             group_of=group_of,
         )
-
-
-def describe(outcome: Outcome) -> dict[str, Any]:
-    """A record-friendly summary of an outcome (for logs)."""
-    return attrs.asdict(outcome)
