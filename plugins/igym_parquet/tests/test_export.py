@@ -44,6 +44,9 @@ def _study(directory: Path, count: int = 1500, *, snapshot: Path | None = None) 
                 await recorder.flush()
         await recorder.flush()
         if snapshot is not None:
+            # Closed parts convert in the background (a file disappears when its stream becomes
+            # Parquet): let them finish, so that the copy sees a still state with open streams.
+            await sinks[1].settle()
             shutil.copytree(directory, snapshot)
         for sink in sinks:
             await sink.close()

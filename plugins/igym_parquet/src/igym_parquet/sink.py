@@ -201,6 +201,13 @@ class ParquetSink(DataSink):
         if errors:
             raise errors[0]
 
+    async def settle(self) -> None:
+        """Wait until every stream closed so far has become a Parquet file (conversions run in the
+        background after a flush)."""
+        await self._settle()
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+
     async def _settle(self) -> None:
         """Wait for a worker left running by a cancelled flush."""
         inflight = self._inflight
