@@ -82,38 +82,30 @@ def _fields(obj: Any) -> dict[str, Any]:
     return {f.name: getattr(obj, f.name) for f in attrs.fields(type(obj)) if f.init}
 
 
+# What both variants share: the demo's keys, no countdown, one long episode.
+COMMON: dict[str, Any] = dict(
+    scene_id="game",
+    action_mapping={"ArrowLeft": 0, "ArrowRight": 2},
+    default_action=1,
+    fps=FPS,
+    num_episodes=1,
+    max_steps=STEPS,
+    countdown_s=0,
+    canvas_width=WIDTH,
+    canvas_height=HEIGHT,
+    ready_timeout_s=60,
+)
+
 if HUMANS == 2:
     game = GymScene(
-        scene_id="game",
         env_factory=TwoCars,
         render_fn=draw_two,
         human_seats=("left", "right"),
-        action_mapping={"ArrowLeft": 0, "ArrowRight": 2},
-        default_action=1,
-        fps=FPS,
-        num_episodes=1,
-        max_steps=STEPS,
-        countdown_s=0,
-        canvas_width=WIDTH,
-        canvas_height=HEIGHT,
-        ready_timeout_s=60,
         waiting_room=WaitingRoom(timeout_s=120),
+        **COMMON,
     )
 else:
-    game = GymScene(
-        scene_id="game",
-        env_factory=make_env,
-        render_fn=draw,
-        action_mapping={"ArrowLeft": 0, "ArrowRight": 2},
-        default_action=1,
-        fps=FPS,
-        num_episodes=1,
-        max_steps=STEPS,
-        countdown_s=0,
-        canvas_width=WIDTH,
-        canvas_height=HEIGHT,
-        ready_timeout_s=60,
-    )
+    game = GymScene(env_factory=make_env, render_fn=draw, **COMMON)
 
 experiment = Experiment(
     experiment_id="bench_server_tick",

@@ -353,18 +353,26 @@ class Study:
             if participant.position != position or participant.finished:
                 return
             self._event(participant, "scene_left", game_id=game_id)
-            participant.position += 1
-            await self._enter(participant)
-            if not participant.finished:
-                await self.recorder.flush()
-            replies = self.scene_replies(participant)
+            replies = await self._move_to(participant, participant.position + 1)
+        await self._push(participant, replies)
+
+    async def _move_to(self, participant: Participant, position: int) -> list[Reply]:
+        """Enter the scene at ``position`` (outside a submit) and return what the page needs."""
+        participant.position = position
+        await self._enter(participant)
+        if not participant.finished:
+            await self.recorder.flush()
+        return self.scene_replies(participant)
+
+    async def _push(self, participant: Participant, replies: list[Reply]) -> None:
+        """Send replies the page did not ask for; if it is not connected, its reconnect gets them."""
         connection = self.connections.get(participant.connection_id or -1)
         if connection is not None:
             try:
                 for reply in replies:
                     await connection.send(reply)
             except Exception:  # the page reconnects and gets the scene then
-                log.debug("advance_send_failed", participant_id=participant_id)
+                log.debug("push_failed", participant_id=participant.participant_id)
 
     async def _waiting_timed_out(self, timeout: WaitingTimeout) -> None:
         """Apply a waiting room's ``on_timeout`` to a participant who waited too long for a group."""
@@ -416,18 +424,8 @@ class Study:
                             detail="not later in this participant's sequence; going to the next scene",
                         )
                 self._event(participant, "scene_left")
-                participant.position = min(target, len(participant.slots) - 1)
-                await self._enter(participant)
-                if not participant.finished:
-                    await self.recorder.flush()
-                replies = self.scene_replies(participant)
-        connection = self.connections.get(participant.connection_id or -1)
-        if connection is not None:
-            try:
-                for reply in replies:
-                    await connection.send(reply)
-            except Exception:
-                log.debug("timeout_send_failed", participant_id=participant.participant_id)
+                replies = await self._move_to(participant, min(target, len(participant.slots) - 1))
+        await self._push(participant, replies)
 
     # --- messages -----------------------------------------------------------------------------
     def scene_replies(self, participant: Participant) -> list[Reply]:
