@@ -49,6 +49,7 @@ import structlog
 from igym_core.data.recorder import iso_utc as _iso
 from igym_core.plugins.markers import hookimpl
 from igym_core.runtime.interface import GameHandle, GameHost, GameInfo, Runtime, Seat
+from igym_core.tasks import BackgroundTasks
 
 __all__ = ["ServerGame", "ServerRuntime", "TickScheduler"]
 
@@ -1115,11 +1116,8 @@ class ServerGame(GameHandle):
         self.host.game_ended(self.info.game_id, reason)
 
     def _broadcast_status(self) -> None:
-        loop = asyncio.get_running_loop()
         for pid in self.players:
-            task = loop.create_task(self.host.send(pid, self.status_message(pid)))
-            _background.add(task)
-            task.add_done_callback(_background.discard)
+            _background.spawn(self.host.send(pid, self.status_message(pid)))
 
     def _notify(self, method: str, *args: Any) -> None:
         try:
@@ -1137,7 +1135,7 @@ class ServerGame(GameHandle):
             log.exception("scene_callback_failed", game_id=self.info.game_id, callback=name)
 
 
-_background: set[asyncio.Task[Any]] = set()
+_background = BackgroundTasks()
 
 
 _PLAIN_TYPES = (bool, int, float, str)  # a tuple: `bool | int | ...` would build a union per call

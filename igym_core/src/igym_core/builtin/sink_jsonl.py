@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import attrs
 import msgspec
 
-from igym_core.data.interface import RECORD_TYPE_PATTERN, DataSink, SinkConfig
+from igym_core.data.interface import RECORD_TYPE_PATTERN, DataSink, SinkConfig, json_default
 from igym_core.plugins.markers import hookimpl
 
 __all__ = ["JsonlSink", "JsonlSinkConfig"]
@@ -37,16 +37,6 @@ class JsonlSinkConfig(SinkConfig):
     """Select with ``sinks=(JsonlSinkConfig(),)`` (the default when an experiment names no sink)."""
 
     kind: ClassVar[str] = "jsonl"
-
-
-def _default(value: Any) -> Any:
-    if isinstance(value, set | frozenset | tuple):
-        return list(value)
-    if isinstance(value, bytes):
-        return value.hex()
-    if hasattr(value, "tolist"):  # numpy scalars and arrays
-        return value.tolist()
-    return str(value)
 
 
 # json.dumps costs about 8 µs for a step record, which a server writes for every agent at every tick;
@@ -91,7 +81,7 @@ def encode_line(row: Mapping[str, Any]) -> bytes:
     """One JSONL line (with its newline) for ``row``, as ``json.dumps`` writes it."""
     if type(row) is dict and _fast_ok(row):
         return _FAST.encode(row) + b"\n"
-    line = json.dumps(row, ensure_ascii=False, separators=(",", ":"), default=_default)
+    line = json.dumps(row, ensure_ascii=False, separators=(",", ":"), default=json_default)
     return line.encode("utf-8") + b"\n"
 
 

@@ -15,9 +15,22 @@ from typing import Any, ClassVar
 
 import attrs
 
-__all__ = ["RECORD_TYPE_PATTERN", "DataSink", "SinkConfig"]
+__all__ = ["RECORD_TYPE_PATTERN", "DataSink", "SinkConfig", "json_default"]
 
 RECORD_TYPE_PATTERN = r"^[a-z][a-z0-9_]{0,31}$"
+
+
+def json_default(value: Any) -> Any:
+    """What a sink writes for a value JSON has no word for: sets and tuples as lists, bytes as hex,
+    numpy scalars and arrays as Python values, anything else as its ``str``. Every sink uses it,
+    so the same record reads back the same whichever sink stored it."""
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    if hasattr(value, "tolist"):  # numpy scalars and arrays
+        return value.tolist()
+    return str(value)
 
 
 @attrs.frozen(kw_only=True)

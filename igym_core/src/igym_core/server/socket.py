@@ -26,6 +26,7 @@ from igym_core.protocol.messages import (
 from igym_core.server.outbox import FrameOutbox
 from igym_core.server.ws_protocol import DIRECT_EXTENSION, DirectChannel
 from igym_core.session.study import Connection, Study
+from igym_core.tasks import BackgroundTasks
 
 __all__ = ["participant_socket"]
 
@@ -144,12 +145,10 @@ def _direct_receiver(study: Study, connection: Connection, limit: int, state: _L
 
 
 def _reply_later(connection: Connection, reply: dict[str, Any]) -> None:
-    task = asyncio.get_running_loop().create_task(_quietly(connection.send(reply)))
-    _pending_replies.add(task)
-    task.add_done_callback(_pending_replies.discard)
+    _pending_replies.spawn(_quietly(connection.send(reply)))
 
 
-_pending_replies: set[asyncio.Task[None]] = set()
+_pending_replies = BackgroundTasks()
 
 
 async def _serve(

@@ -25,6 +25,7 @@ from igym_core.errors import ProtocolError
 from igym_core.protocol.messages import GameReady, Input, RttEcho
 from igym_core.runtime.interface import GameHandle, GameInfo, Runtime, Seat
 from igym_core.session.lobby import Departed, GroupRef, Lobby, Matched, TimedOut
+from igym_core.tasks import BackgroundTasks
 
 if TYPE_CHECKING:
     from igym_core.data.recorder import Recorder
@@ -117,7 +118,7 @@ class GameCoordinator:
         """Participants whose study is over (they will not join a later group)."""
         self.final_status: dict[str, dict[str, Any]] = {}
         """participant id → the last ``game_status`` of a participant whose study ended in a game scene."""
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tasks = BackgroundTasks()
         self._stopping = False
 
     # --- GameHost -----------------------------------------------------------------------------
@@ -504,9 +505,7 @@ class GameCoordinator:
         }
 
     def _spawn(self, awaitable: Awaitable[Any]) -> None:
-        task = asyncio.get_running_loop().create_task(awaitable)  # type: ignore[arg-type]
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(awaitable)
 
     # --- operations ---------------------------------------------------------------------------
     def stats(self, *, since_sample: int | None = None) -> dict[str, Any]:
@@ -529,8 +528,7 @@ class GameCoordinator:
                 log.exception("game_stop_failed", game_id=game.info.game_id)
         for runtime in self._runtimes.values():
             await runtime.stop()
-        for task in list(self._tasks):
-            task.cancel()
+        self._tasks.cancel()
 
 
 def seats_description(seats: Sequence[Seat]) -> list[dict[str, Any]]:

@@ -36,6 +36,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from igym_core.data.interface import json_default
+
 __all__ = [
     "ABSENT_COLUMN",
     "JSON_METADATA",
@@ -83,19 +85,8 @@ _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _NONE = type(None)
 
 
-def _default(value: Any) -> Any:
-    """How JSON text is made of what JSON has no word for (the JSONL sink does the same)."""
-    if isinstance(value, set | frozenset | tuple):
-        return list(value)
-    if isinstance(value, bytes):
-        return value.hex()
-    if hasattr(value, "tolist"):  # numpy scalars and arrays
-        return value.tolist()
-    return str(value)
-
-
 # One encoder for every value: json.dumps with options builds a new one per call.
-_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_default)
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=json_default)
 
 
 def dumps(value: Any) -> str:

@@ -32,8 +32,8 @@ from igym_slime.env import (
     RIGHT,
     RIGHT_JUMP,
     SLIME_RADIUS,
-    X_INDICES,
     mirror_action,
+    mirror_observation,
 )
 
 __all__ = [
@@ -57,10 +57,7 @@ def canonical(observation: Sequence[float]) -> tuple[tuple[float, ...], bool]:
     values = tuple(float(v) for v in observation)
     if values[0] <= 0:
         return values, False
-    out = list(values)
-    for i in X_INDICES:
-        out[i] = -out[i]
-    return tuple(out), True
+    return mirror_observation(values), True
 
 
 def predict_landing(bx: float, by: float, bvx: float, bvy: float, height: float, max_steps: int = 90
