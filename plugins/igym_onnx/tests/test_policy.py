@@ -86,7 +86,9 @@ def test_the_policy_is_found_through_the_registry(models: Path) -> None:
 
 def test_discrete_start_is_added(models: Path) -> None:
     policy = load(models, action_space=spaces.Discrete(3, start=10))
-    assert policy.act(np.zeros(4, np.float32)) in (10, 11, 12)
+    rows = np.random.default_rng(1).normal(size=(12, 4)).astype(np.float32)
+    logits = reference_logits(models, "mlp.onnx", rows)[0]
+    assert [policy.act(row) for row in rows] == (np.argmax(logits, axis=1) + 10).tolist()
 
 
 def test_recurrent_state_is_carried_and_reset(models: Path) -> None:
@@ -267,7 +269,9 @@ def test_one_model_object_per_file_and_config(models: Path, tmp_path: Path) -> N
 def test_a_fixed_batch_model_acts_one_at_a_time(models: Path) -> None:
     policy = load(models, "static.onnx")
     assert policy.batcher is None and batcher_of(policy) is None
-    assert policy.act(np.zeros(4, np.float32)) in (0, 1, 2)
+    rows = np.random.default_rng(2).normal(size=(8, 4)).astype(np.float32)
+    expected = [int(np.argmax(reference_logits(models, "static.onnx", row[None])[0][0])) for row in rows]
+    assert [policy.act(row) for row in rows] == expected
 
 
 def test_act_batch_refuses_another_models_policy(models: Path) -> None:
@@ -284,7 +288,9 @@ def test_integer_inputs(models: Path) -> None:
         observation_space=spaces.MultiDiscrete([3, 3, 3]),
         preprocess=Preprocess(dtype="int64"),
     )
-    assert policy.act(np.array([0, 1, 2])) in range(5)
+    rows = np.array([[0, 1, 2], [2, 2, 0], [1, 0, 1]], dtype=np.int64)
+    logits = reference_logits(models, "int_mlp.onnx", rows)[0]
+    assert [policy.act(row) for row in rows] == np.argmax(logits, axis=1).tolist()
     with pytest.raises(OnnxConfigError, match="set preprocess dtype='int64'"):
         load(
             models,
