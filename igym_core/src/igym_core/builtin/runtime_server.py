@@ -107,6 +107,8 @@ class TickStats:
                 "samples": len(lateness),
             },
             "env_us_per_tick": round(self.env_s / self.env_ticks * 1e6, 1) if self.env_ticks else None,
+            "env_s": round(self.env_s, 6),
+            "env_ticks": self.env_ticks,
             "tick_cpu_s": round(self.tick_cpu_s, 6),
             "lateness_samples_total": self.lateness_dropped + len(self.lateness_ms),
         }
