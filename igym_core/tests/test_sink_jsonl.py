@@ -188,6 +188,64 @@ def test_a_failing_sink_does_not_stop_the_others(tmp_path):
     assert sum(1 for e in logs if e["event"] == "sink_write_failed") == 2
 
 
+def test_a_cancelled_flush_still_writes_and_close_keeps_the_order(tmp_path):
+    """A shutdown cancels the recorder's flush task while the worker thread is writing: the lines it
+    took still reach the file, before anything written later, and close() waits for them."""
+    started, release = threading.Event(), threading.Event()
+
+    class Slow(JsonlSink):
+        def _write_out(self, pending: Any, durable: bool) -> None:
+            if any(record_type == "events" for record_type, _ in pending) and not started.is_set():
+                started.set()
+                release.wait(5)
+            super()._write_out(pending, durable)
+
+    async def run() -> None:
+        sink = Slow(JsonlSinkConfig(), tmp_path)
+        for n in range(100):
+            sink.write("events", {"n": n})
+        flush = asyncio.create_task(sink.flush())
+        while not started.is_set():
+            await asyncio.sleep(0.001)
+        flush.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await flush
+        for n in range(100, 150):
+            sink.write("events", {"n": n})
+        closing = asyncio.create_task(sink.close())
+        await asyncio.sleep(0.05)
+        assert not closing.done()  # waiting for the worker of the cancelled flush
+        release.set()
+        await closing
+
+    asyncio.run(run())
+    assert [row["n"] for row in _sink(tmp_path).read("events")] == list(range(150))
+
+
+def test_the_event_loop_does_not_wait_for_the_disk(tmp_path):
+    """While a flush's worker is writing, the loop goes on (ticks are not held up by the disk)."""
+    release = threading.Event()
+
+    class Slow(JsonlSink):
+        def _write_out(self, pending: Any, durable: bool) -> None:
+            release.wait(5)
+            super()._write_out(pending, durable)
+
+    async def run() -> None:
+        sink = Slow(JsonlSinkConfig(), tmp_path)
+        sink.write("events", {"n": 1})
+        flush = asyncio.create_task(sink.flush())
+        for _ in range(20):  # the loop keeps turning while the write is blocked
+            await asyncio.sleep(0.001)
+        assert not flush.done()
+        release.set()
+        await flush
+        await sink.close()
+
+    asyncio.run(run())
+    assert [row["n"] for row in _sink(tmp_path).read("events")] == [1]
+
+
 # --- kill -9 ----------------------------------------------------------------------------------------
 
 FLUSH_INTERVAL_MS = 100

@@ -1,8 +1,9 @@
 """The built-in JSONL data sink: one ``<record_type>.jsonl`` file per record type, appended to.
 
 Writes are buffered in memory and handed to the operating system at every flush (at least every
-500 ms by default), so a server killed with ``kill -9`` loses at most the records of the last flush
-interval; a durable flush also fsyncs. Each line is one complete JSON object: a torn last line after
+500 ms by default, from a worker thread so that the event loop never waits for the disk), so a
+server killed with ``kill -9`` loses at most the records of the last flush interval; a durable
+flush also fsyncs. Each line is one complete JSON object: a torn last line after
 a power cut is skipped by readers, and never breaks the lines before it.
 """
 
@@ -95,6 +96,7 @@ class JsonlSink(DataSink):
         self._buffers: dict[str, list[bytes]] = {}
         self._fds: dict[str, int] = {}
         self._lock = asyncio.Lock()
+        self._inflight: asyncio.Future[None] | None = None
         self._closed = False
 
     def path_for(self, record_type: str) -> Path:
@@ -110,10 +112,17 @@ class JsonlSink(DataSink):
             lines = self._buffers[record_type] = []
         lines.append(encode_line(row))
 
-    def _write_out(self) -> None:
-        for record_type, lines in self._buffers.items():
-            if not lines:
-                continue
+    def _take(self) -> list[tuple[str, list[bytes]]]:
+        """The lines written since the last flush, per record type; the buffers start empty again."""
+        pending = [(record_type, lines) for record_type, lines in self._buffers.items() if lines]
+        for record_type, _lines in pending:
+            self._buffers[record_type] = []
+        return pending
+
+    def _write_out(self, pending: list[tuple[str, list[bytes]]], durable: bool) -> None:
+        """Append ``pending`` to the files (in a worker thread: a flush is several hundred kB at
+        100 games, and the event loop's ticks must not wait for the disk)."""
+        for record_type, lines in pending:
             fd = self._fds.get(record_type)
             data = b"".join(lines)
             if fd is None:
@@ -123,11 +132,13 @@ class JsonlSink(DataSink):
                 if size and os.pread(fd, 1, size - 1) != b"\n":
                     # A crash cut the last line short: end it, or it would swallow our first record.
                     data = b"\n" + data
-            lines.clear()
             view = memoryview(data)
             while view:
                 written = os.write(fd, view)
                 view = view[written:]
+        if durable:
+            for fd in list(self._fds.values()):
+                os.fsync(fd)
 
     def read(self, record_type: str) -> Iterator[dict[str, Any]]:
         path = self.path_for(record_type)
@@ -144,10 +155,22 @@ class JsonlSink(DataSink):
 
     async def flush(self, *, durable: bool = False) -> None:
         async with self._lock:
-            self._write_out()
-            if durable:
-                fds = list(self._fds.values())
-                await asyncio.to_thread(lambda: [os.fsync(fd) for fd in fds])
+            await self._settle()
+            pending = self._take()
+            if not pending and not durable:
+                return  # the server flushes often, mostly with nothing new: no thread for that
+            # The thread's work is a future of its own: if this flush is cancelled (a shutdown
+            # cancels the recorder's flush task), the lines still reach the file, and close() and
+            # the next flush wait for them (_settle), so files keep the order of the writes.
+            work = asyncio.ensure_future(asyncio.to_thread(self._write_out, pending, durable))
+            self._inflight = work
+            await asyncio.shield(work)
+
+    async def _settle(self) -> None:
+        """Wait for a worker left running by a cancelled flush."""
+        inflight = self._inflight
+        if inflight is not None and not inflight.done():
+            await asyncio.wait([inflight])
 
     async def close(self) -> None:
         if self._closed:
@@ -156,6 +179,8 @@ class JsonlSink(DataSink):
         # instead of landing in a buffer nobody will flush.
         self._closed = True
         await self.flush(durable=True)
-        for fd in self._fds.values():
-            os.close(fd)
+        async with self._lock:
+            await self._settle()
+            for fd in self._fds.values():
+                os.close(fd)
         self._fds.clear()
