@@ -147,7 +147,7 @@ class _Ticker:
         self.offset = offset
         self.games: list[ServerGame] = []
         self.handle: asyncio.TimerHandle | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop: Any = None
         self._k = 0
 
     def start(self) -> None:
@@ -250,13 +250,34 @@ def _act_batched(games: Sequence[ServerGame]) -> None:
             bot.pending = action
 
 
+class _LoopClock:
+    """Deadlines and lateness on ``time.monotonic()``, timers on the event loop.
+
+    uvloop's ``loop.time()`` counts whole milliseconds, which would make every lateness figure up
+    to 1 ms too small; ``time.monotonic()`` is the same clock at full resolution. Timers still fire
+    on the loop (to the millisecond), and the lateness that causes is measured, not hidden.
+    """
+
+    __slots__ = ("loop",)
+
+    time = staticmethod(time.monotonic)
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+
+    def call_at(self, when: float, callback: Any) -> asyncio.TimerHandle:
+        loop = self.loop
+        return loop.call_at(loop.time() + (when - time.monotonic()), callback)
+
+
 class TickScheduler:
     """Assigns games to phase-shifted tickers (see the module docstring)."""
 
     def __init__(self, groups: int) -> None:
         self.groups = max(0, groups)
-        #: What keeps time and schedules the tickers: None for the running event loop, or any
-        #: object with the loop's ``time()`` and ``call_at(when, callback)`` (a test's virtual clock).
+        #: What keeps time and schedules the tickers: None for ``time.monotonic()`` and the running
+        #: event loop's timers, or any object with ``time()`` and ``call_at(when, callback)`` (a
+        #: test's virtual clock).
         self.time_source: Any = None
         #: How many running games have bots whose policies evaluate in batches.
         self.batched_games = 0
@@ -265,12 +286,17 @@ class TickScheduler:
         self.outgoing: list[tuple[Any, bytes, _Player]] | None = None
         self.stats = TickStats()
         self.epoch = 0.0
+        self._loop_clock: _LoopClock | None = None
         self._tickers: dict[tuple[int, int], _Ticker] = {}
         self._solo: dict[str, _Ticker] = {}
         self._count = 0
 
     def clock(self) -> Any:
-        return self.time_source if self.time_source is not None else asyncio.get_running_loop()
+        if self.time_source is not None:
+            return self.time_source
+        if self._loop_clock is None or self._loop_clock.loop is not asyncio.get_running_loop():
+            self._loop_clock = _LoopClock(asyncio.get_running_loop())
+        return self._loop_clock
 
     def add(self, game: ServerGame, fps: int) -> None:
         loop = self.clock()
