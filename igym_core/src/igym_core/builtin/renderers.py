@@ -21,6 +21,11 @@ def igym_register_renderers() -> list[type[Renderer]]:
     return [ObjectRenderer, RgbArrayRenderer]
 
 
+_COLLECTIONS = (list, tuple, types.GeneratorType)
+#: Classes whose instances were checked to be render objects (built-ins and subclasses met since).
+_KNOWN_OBJECT_CLASSES: set[type] = set()
+
+
 def _describe(value: Any) -> str:
     if value is None:
         return "None"
@@ -42,11 +47,19 @@ class ObjectRenderer(Renderer):
     kind: ClassVar[str] = "objects"
 
     def render(self, env: Any) -> RenderedFrame:
-        source = "render_fn(env)" if self.render_fn is not None else "env.render()"
         result = self.render_fn(env) if self.render_fn is not None else env.render()
-        if not isinstance(result, list | tuple | types.GeneratorType):
+        if not isinstance(result, _COLLECTIONS):
+            source = "render_fn(env)" if self.render_fn is not None else "env.render()"
             raise RenderError(self._wrong_result(source, result))
         objects = tuple(result)
+        # Every tick: the classes seen so far are checked in one pass, the items one by one only
+        # when a class is new (or not a render object, which then gets its error message).
+        if not _KNOWN_OBJECT_CLASSES.issuperset(map(type, objects)):
+            self._check_objects(objects)
+        return RenderedFrame(objects=objects)
+
+    def _check_objects(self, objects: tuple[Any, ...]) -> None:
+        source = "render_fn(env)" if self.render_fn is not None else "env.render()"
         for index, obj in enumerate(objects):
             if not isinstance(obj, RenderObject):
                 raise RenderError(
@@ -54,7 +67,7 @@ class ObjectRenderer(Renderer):
                     "render object. Return only Rect, Circle, Line, Polygon, Text or Sprite objects "
                     "(from igym_core.rendering.objects)."
                 )
-        return RenderedFrame(objects=objects)
+            _KNOWN_OBJECT_CLASSES.add(type(obj))
 
     def _wrong_result(self, source: str, result: Any) -> str:
         found = f"{source} returned {_describe(result)}"

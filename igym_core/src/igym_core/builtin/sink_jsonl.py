@@ -42,12 +42,12 @@ class JsonlSinkConfig(SinkConfig):
 
 # json.dumps costs about 8 µs for a step record, which a server writes for every agent at every tick;
 # msgspec encodes the same record in under 1 µs. It is used only for rows whose every value it writes
-# byte for byte as json.dumps does: strings, bools, None, ints of 64 bits, floats that Python
+# byte for byte as json.dumps does: strings, bools, None, ints, floats that Python
 # prints without an exponent, and lists, tuples and string-keyed dicts of those. Anything else
 # (NaN, 1e-05, bytes, sets, numpy values, datetimes, ...) goes through json.dumps as before, so the
 # files are the same whichever path wrote a line.
 _FAST = msgspec.json.Encoder()
-_LEAF = frozenset({str, bool, type(None)})
+_LEAF = frozenset({str, bool, type(None), int})  # msgspec writes ints of any size as json.dumps does
 
 
 def _fast_ok(container: list[Any] | tuple[Any, ...] | dict[Any, Any]) -> bool:
@@ -66,9 +66,6 @@ def _fast_ok(container: list[Any] | tuple[Any, ...] | dict[Any, Any]) -> bool:
         if kind is float:
             # Also false for NaN and ±inf, which json.dumps writes as NaN / Infinity.
             if not (value == 0.0 or 1e-4 <= abs(value) < 1e16):
-                return False
-        elif kind is int:
-            if not -(2**63) <= value < 2**64:
                 return False
         elif kind is list or kind is tuple or kind is dict:
             if not _fast_ok(value):

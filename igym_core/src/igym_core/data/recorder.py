@@ -28,26 +28,29 @@ def iso_utc(timestamp: float) -> str:
 
 
 class _Clock:
-    """``utc_now_iso()``, formatted once per millisecond rather than once per record.
+    """``utc_now_iso()``, formatted once per second (and the milliseconds once per millisecond)
+    rather than once per record.
 
     A server running many games writes thousands of records a second, most of them within the same
     millisecond as another; formatting a datetime (1.5 µs) costs more than encoding the record.
     """
 
-    __slots__ = ("_ms", "_text")
+    __slots__ = ("_ms", "_prefix", "_second", "_text")
 
     def __init__(self) -> None:
         self._ms = -1
+        self._second = -1
+        self._prefix = ""
         self._text = ""
 
     def now(self) -> str:
         ms = int(time.time() * 1000)
         if ms != self._ms:
-            self._text = (
-                dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
-                .isoformat(timespec="milliseconds")
-                .replace("+00:00", "Z")
-            )
+            second = ms // 1000
+            if second != self._second:
+                self._prefix = dt.datetime.fromtimestamp(second, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+                self._second = second
+            self._text = f"{self._prefix}{ms % 1000:03d}Z"
             self._ms = ms
         return self._text
 
