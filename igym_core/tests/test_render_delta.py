@@ -217,6 +217,7 @@ def over_the_wire(message: dict[str, Any]) -> dict[str, Any]:
 @given(steps)
 def test_clients_reproduce_the_servers_objects_exactly(steps):
     enc = DeltaEncoder()
+    twin = DeltaEncoder()  # the same frames through update_fields, the server's path
     model: dict[str, RenderObject] = {}  # what should be on screen, computed independently
     faithful: dict[str, dict[str, Any]] = {}  # a client that receives every frame
     lossy: dict[str, dict[str, Any]] = {}  # a client that drops frames and then gets a keyframe
@@ -225,13 +226,16 @@ def test_clients_reproduce_the_servers_objects_exactly(steps):
     for (operation, *args), frame, dropped in steps:
         if operation == "remove":
             enc.remove(args[0])
+            twin.remove(args[0])
             for oid in args[0]:
                 model.pop(oid, None)
         elif operation == "clear":
             enc.clear()
+            twin.clear()
             model = {}
 
         delta = enc.update(frame)
+        assert twin.update_fields(frame) == delta.as_message_fields()
         model = {oid: o for oid, o in model.items() if o.permanent} | {o.id: o for o in frame}
         expected = {oid: o.to_wire() for oid, o in model.items()}
         keyframe = enc.keyframe()

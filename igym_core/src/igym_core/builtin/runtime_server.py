@@ -513,6 +513,8 @@ class ServerGame(GameHandle):
         self.ended = False
         self.end_message = ""
         self._period = 1.0 / self.scene.fps
+        self._max_steps = self.scene.max_steps
+        self._record_obs = self.scene.record_observations
 
     # --- lifecycle ---------------------------------------------------------------------------
     def begin(self) -> None:
@@ -714,7 +716,7 @@ class ServerGame(GameHandle):
         stepped = time.perf_counter()
         self.step = step = step + 1
         t_server_ms = round(time.time() * 1000, 1)
-        record_obs = self.scene.record_observations
+        record_obs = self._record_obs
         record = self.host.record
         ids = self._ids_row
         episode = self.episode
@@ -753,8 +755,11 @@ class ServerGame(GameHandle):
         stats = self.runtime.scheduler.stats
         stats.env_s += cost
         stats.env_ticks += 1
-        self._watch_cost(cost)
-        connected = self._send_frames(rendered)
+        self.env_cost_s += cost
+        self.env_cost_ticks += 1
+        if self.env_cost_ticks == 100:
+            self._check_cost()
+        connected = self._send_frames(rendered, t_server_ms)
         done = True  # every agent terminated or truncated (a loop: a generator costs more here)
         for agent in actions:
             if not (terminations.get(agent, False) or truncations.get(agent, False)):
@@ -763,11 +768,14 @@ class ServerGame(GameHandle):
         if done or not env.agents:
             ended_by = "terminated" if any(terminations.get(a, False) for a in actions) else "truncated"
             self._end_episode(ended_by)
-        elif self.scene.max_steps is not None and step >= self.scene.max_steps:
+        elif self._max_steps is not None and step >= self._max_steps:
             self._end_episode("max_steps")
         else:
             mono = time.monotonic()
-            self._check_abandoned(mono, connected)
+            if connected:
+                self.last_connected = mono
+            else:
+                self._check_abandoned(mono, False)
             if self.multiplayer:
                 self._check_partners(mono)
             if mono >= self._next_probe:
@@ -865,10 +873,9 @@ class ServerGame(GameHandle):
         if sent is not None:
             player.rtt_ms.append((time.monotonic() - sent) * 1000)
 
-    def _watch_cost(self, cost: float) -> None:
-        self.env_cost_s += cost
-        self.env_cost_ticks += 1
-        if not self.warned_slow and self.env_cost_ticks == 100:
+    def _check_cost(self) -> None:
+        """After 100 steps: warn (once) if step + render take a large share of the tick period."""
+        if not self.warned_slow:
             mean = self.env_cost_s / self.env_cost_ticks
             if mean > 0.25 * self._period:
                 self.warned_slow = True
@@ -914,7 +921,7 @@ class ServerGame(GameHandle):
                 return shared[1]
             message = {**base, "key": False}
             if delta is not None:
-                message.update(delta.as_message_fields())
+                message.update(delta)
             if changed:
                 message["hud"] = player.hud_text
         if image is not None:
@@ -956,11 +963,12 @@ class ServerGame(GameHandle):
             log.exception("hud_failed", game_id=self.info.game_id)
             return ""
 
-    def _send_frames(self, rendered: Any) -> bool:
+    def _send_frames(self, rendered: Any, t_ms: float | None = None) -> bool:
         """Render deltas (``rendered``) or only keyframes (``rendered=None``) to every player.
 
         Returns whether any player is connected. The frame for players who got the previous one
         and the keyframe for the others are each encoded once, and only if someone needs them.
+        ``t_ms``: the frame's server time (the step's, when called after one); now if None.
         """
         scheduler = self.runtime.scheduler
         stats = scheduler.stats
@@ -971,7 +979,7 @@ class ServerGame(GameHandle):
             "tick": self.tick_count,
             "episode": self.episode,
             "step": self.step,
-            "t": round(time.time() * 1000, 1),
+            "t": round(time.time() * 1000, 1) if t_ms is None else t_ms,
         }
         image = None
         delta = None
@@ -987,7 +995,7 @@ class ServerGame(GameHandle):
                 hud_changed = hud != self.hud_text
                 self.hud_text = hud
             if rendered.objects is not None:
-                delta = self.encoder.update(rendered.objects)
+                delta = self.encoder.update_fields(rendered.objects)
         for player in self.players.values():
             sink = frame_sink(player.participant_id)
             if sink is None:
@@ -1027,7 +1035,7 @@ class ServerGame(GameHandle):
                 if delta_bytes is None:
                     message = {**base, "key": False}
                     if delta is not None:
-                        message.update(delta.as_message_fields())
+                        message.update(delta)
                     if hud_changed:
                         message["hud"] = self.hud_text
                     if image is not None:

@@ -79,6 +79,26 @@ class DeltaEncoder:
         Raises :class:`RenderError` if two objects share an id; the encoder is then left as it was
         (nothing of the failed frame is kept).
         """
+        add, upd, rm = self._update(objects)
+        return FrameDelta(add=add, upd=upd, rm=rm)
+
+    def update_fields(self, objects: Iterable[RenderObject]) -> dict[str, Any]:
+        """:meth:`update`, returning the frame message's fields directly (what
+        ``update(objects).as_message_fields()`` gives, without the intermediate object; the server
+        calls this for every game at every tick)."""
+        add, upd, rm = self._update(objects)
+        fields: dict[str, Any] = {}
+        if add:
+            fields["add"] = add
+        if upd:
+            fields["upd"] = upd
+        if rm:
+            fields["rm"] = rm
+        return fields
+
+    def _update(
+        self, objects: Iterable[RenderObject]
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[str]]:
         previous = self._entries
         entries: dict[str, tuple[RenderObject, dict[str, Any]]] = {}
         add: list[dict[str, Any]] = []
@@ -131,7 +151,7 @@ class DeltaEncoder:
 
         self._entries = entries
         self._pending_rm.clear()
-        return FrameDelta(add=add, upd=upd, rm=rm)
+        return add, upd, rm
 
     def remove(self, ids: str | Iterable[str]) -> None:
         """Remove objects (typically permanent ones) now; the next :meth:`update` sends their removal.
