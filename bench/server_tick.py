@@ -9,15 +9,22 @@ WebSocket participants that behave like browsers: hello, game_ready, then a key 
 start together. After a warm-up, for ``--seconds``:
 
 - delivered fps per game (frames received / seconds; median and 5th percentile over games),
-- tick lateness (how late each game's tick began after its deadline; p50 and p99 over all ticks,
-  from the server's ``/stats``),
+- tick lateness (how late each game's tick began after its deadline, on ``time.monotonic()``;
+  p50 and p99 over all ticks, from the server's ``/stats``),
 - bytes per frame (as sent),
-- server CPU per game-tick (process CPU time / game-ticks in the window), and
-- the CPU spent inside the tickers (stepping, rendering, recording and sending games) per game-tick
-  (``tick us``; the rest of ``cpu us`` is sockets, inputs, the event loop and the data sink),
-- the bare ``env.step`` + render cost, measured in this process in the same run (median of runs),
-  so that the framework's share is CPU per tick minus that (``fw us``), and the whole server's CPU
-  per tick as a multiple of it (``x env``).
+- server CPU per game-tick (``cpu us``: process CPU time / game-ticks in the window) and the CPU
+  spent inside the tickers (``tick us``: stepping, rendering, recording and sending games; the rest
+  is sockets, inputs, the event loop and the data sink),
+- the env's own CPU per game-tick inside the server (``env us``: thread CPU time of env.step and
+  the renderer, sampled at one tick in eight, over the same window), and the framework's share,
+  everything but the env's step and render (``fw us`` = ``cpu us`` - ``env us``),
+- the bare env.step + render cost measured in this process with no igym code, twice: stepped for
+  N envs in the server's rhythm (``env pace``: bursts per tick period with idle time between,
+  just before the point; ``fw pace`` = ``cpu us`` - ``env pace``, ``x env`` = ``cpu us`` /
+  ``env pace``) and for one env in a tight loop (``env hot``, ``fw hot``). On a VM like this one
+  the same Python code costs about twice as much CPU when it runs in short bursts between idle
+  periods as in a tight loop (five times at 10 games), so the tight loop understates what the env
+  costs in any server; ``env pace`` measures that without igym, and ``env us`` inside igym.
 
 Then, unless ``--max-games 0``, it searches for the largest number of games (up to ``--max-games``,
 500 by default) at which every game still delivers at least 29 fps (``fps_min`` ≥ 29), with
@@ -25,7 +32,8 @@ fewer measured seconds per probe: doubling from the sweep's largest passing N, t
 within ``--capacity-step`` games (10 by default).
 
 The table comes first; the last line is one JSON object for the largest N of the sweep (with the
-capacity found, ``max_games_29fps``, when searched).
+capacity found, ``max_games_29fps``, when searched): ``framework_us_per_tick`` and
+``env_us_per_tick`` are ``fw us`` and ``env us``; the bare-env figures follow under their own keys.
 The load generator shares the machine's cores with the server, as in the issue's target.
 """
 
@@ -390,8 +398,10 @@ def run_point(games: int, seconds: float, humans: int, tick_groups: int | None, 
         "lateness_p99_ms": s1["window"]["lateness_ms"]["p99"],
         "bytes_per_frame": round(sum(r["bytes"] for r in results) / frames, 1) if frames else None,
         "cpu_us_per_tick": round(cpu / game_ticks * 1e6, 1) if game_ticks else None,
-        "env_us_in_server": round((s1["env_s"] - s0["env_s"]) / (s1["env_ticks"] - s0["env_ticks"]) * 1e6, 1)
-        if s1["env_ticks"] > s0["env_ticks"]
+        "env_us_per_tick": round(
+            (s1["env_cpu_s"] - s0["env_cpu_s"]) / (s1["env_cpu_samples"] - s0["env_cpu_samples"]) * 1e6, 1
+        )
+        if s1["env_cpu_samples"] > s0["env_cpu_samples"]
         else None,
         "tick_cpu_us_per_tick": round((s1["tick_cpu_s"] - s0["tick_cpu_s"]) / game_ticks * 1e6, 1)
         if game_ticks and "tick_cpu_s" in s1
@@ -464,10 +474,11 @@ def main() -> None:
         "bytes_per_frame",
         "framework_us_per_tick",
         "env_us_per_tick",
+        "cpu_us_per_tick",
+        "env_us_per_tick_paced_bare",
+        "framework_us_per_tick_vs_paced_bare",
         "env_us_per_tick_tight_loop",
         "framework_us_per_tick_vs_tight_loop",
-        "env_us_in_server",
-        "cpu_us_per_tick",
     ]
     summary = {k: last[k] for k in keys}
     if capacity is not None:
@@ -480,8 +491,9 @@ MIN_FPS = 29.0
 
 HEADER = (
     f"{'groups':>6} {'games':>5} {'fps med':>7} {'fps p5':>6} {'fps min':>7} {'late p50':>8} "
-    f"{'late p99':>8} {'B/frame':>7} {'cpu us':>7} {'tick us':>7} {'env us':>6} {'fw us':>6} {'x env':>5} "
-    f"{'env hot':>7} {'fw hot':>6} {'env srv':>7} {'dropped':>7} {'skipped':>7} {'max gap':>7}  MUG"
+    f"{'late p99':>8} {'B/frame':>7} {'cpu us':>7} {'tick us':>7} {'env us':>6} {'fw us':>6} "
+    f"{'env pace':>8} {'fw pace':>7} {'x env':>5} {'env hot':>7} {'fw hot':>6} "
+    f"{'dropped':>7} {'skipped':>7} {'max gap':>7}  MUG"
 )
 
 
@@ -493,9 +505,11 @@ def measure_point(
     paced_us = paced_env_cost_us(games, args.humans, args.fps, tick_groups)
     point = run_point(games, seconds, args.humans, groups, args.fps)
     cpu = point["cpu_us_per_tick"]
+    env = point["env_us_per_tick"]
     point["tick_groups"] = tick_groups
-    point["env_us_per_tick"] = round(paced_us, 1)
-    point["framework_us_per_tick"] = round(cpu - paced_us, 1) if cpu is not None else None
+    point["framework_us_per_tick"] = round(cpu - env, 1) if cpu is not None and env is not None else None
+    point["env_us_per_tick_paced_bare"] = round(paced_us, 1)
+    point["framework_us_per_tick_vs_paced_bare"] = round(cpu - paced_us, 1) if cpu is not None else None
     point["env_us_per_tick_tight_loop"] = round(hot_us, 1)
     point["framework_us_per_tick_vs_tight_loop"] = round(cpu - hot_us, 1) if cpu is not None else None
     return point
@@ -503,14 +517,15 @@ def measure_point(
 
 def _row(point: dict) -> str:
     cpu = point["cpu_us_per_tick"]
-    env = point["env_us_per_tick"]
+    paced = point["env_us_per_tick_paced_bare"]
     return (
         f"{point['tick_groups']:>6} {point['games']:>5} {point['fps_median']:>7} {point['fps_p5']:>6} "
         f"{point['fps_min']:>7} {point['lateness_p50_ms']:>8} {point['lateness_p99_ms']:>8} "
-        f"{point['bytes_per_frame']:>7} {cpu:>7} {point['tick_cpu_us_per_tick']!s:>7} {env:>6} "
-        f"{point['framework_us_per_tick']:>6} {(cpu / env if cpu and env else 0):>5.1f} "
+        f"{point['bytes_per_frame']:>7} {cpu:>7} {point['tick_cpu_us_per_tick']!s:>7} "
+        f"{point['env_us_per_tick']!s:>6} {point['framework_us_per_tick']!s:>6} "
+        f"{paced:>8} {point['framework_us_per_tick_vs_paced_bare']:>7} "
+        f"{(cpu / paced if cpu and paced else 0):>5.1f} "
         f"{point['env_us_per_tick_tight_loop']:>7} {point['framework_us_per_tick_vs_tight_loop']:>6} "
-        f"{point['env_us_in_server']!s:>7} "
         f"{point['frames_dropped']:>7} {point['ticks_skipped']:>7} {point['max_frame_gap_ms']:>7}  "
         f"{MUG_BASELINE.get(point['games'], '') if point['humans_per_game'] == 1 else ''}"
     )

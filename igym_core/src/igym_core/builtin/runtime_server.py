@@ -56,6 +56,7 @@ __all__ = ["ServerGame", "ServerRuntime", "TickScheduler"]
 log = structlog.get_logger(__name__)
 
 _LATENESS_SAMPLES = 400_000
+_ENV_CPU_EVERY = 8
 
 # Frames are msgpack maps of str, int, float, bool, bytes, lists and maps; msgspec writes them byte
 # for byte as msgpack.packb(use_bin_type=True) does, at a third of the cost.
@@ -80,7 +81,11 @@ class TickStats:
         self.frames_dropped = 0
         self.bytes_sent = 0
         self.env_s = 0.0
+        """Wall time in env.step and the renderer (all ticks)."""
         self.env_ticks = 0
+        self.env_cpu_s = 0.0
+        """CPU time in env.step and the renderer, measured at one tick in ``_ENV_CPU_EVERY``."""
+        self.env_cpu_samples = 0
         self.tick_cpu_s = 0.0
         """CPU time of the main thread spent inside tickers (stepping, rendering, sending games)."""
 
@@ -109,6 +114,11 @@ class TickStats:
             "env_us_per_tick": round(self.env_s / self.env_ticks * 1e6, 1) if self.env_ticks else None,
             "env_s": round(self.env_s, 6),
             "env_ticks": self.env_ticks,
+            "env_cpu_us_per_tick": round(self.env_cpu_s / self.env_cpu_samples * 1e6, 1)
+            if self.env_cpu_samples
+            else None,
+            "env_cpu_s": round(self.env_cpu_s, 6),
+            "env_cpu_samples": self.env_cpu_samples,
             "tick_cpu_s": round(self.tick_cpu_s, 6),
             "lateness_samples_total": self.lateness_dropped + len(self.lateness_ms),
         }
@@ -711,9 +721,16 @@ class ServerGame(GameHandle):
             else:
                 actions[agent] = table.default
                 sources[agent] = "default"
+        # The env's share of the CPU, sampled at one tick in _ENV_CPU_EVERY (a thread CPU clock read
+        # is a system call); wall time around step and render at every tick (for env_slow).
+        sampled = not self.tick_count % _ENV_CPU_EVERY
+        if sampled:
+            cpu_started = time.thread_time()
         started = time.perf_counter()
         obs, rewards, terminations, truncations, infos = env.step(actions)
         stepped = time.perf_counter()
+        if sampled:
+            env_cpu = time.thread_time() - cpu_started
         self.step = step = step + 1
         t_server_ms = round(time.time() * 1000, 1)
         record_obs = self._record_obs
@@ -748,6 +765,8 @@ class ServerGame(GameHandle):
             record("steps", row)
         self.last_rewards = rewards  # made plain only if a custom HUD asks for them
         self.obs = obs
+        if sampled:
+            cpu_started = time.thread_time()
         rendered_start = time.perf_counter()
         rendered = self.renderer.render(self.raw_env)
         rendered_end = time.perf_counter()
@@ -755,6 +774,9 @@ class ServerGame(GameHandle):
         stats = self.runtime.scheduler.stats
         stats.env_s += cost
         stats.env_ticks += 1
+        if sampled:
+            stats.env_cpu_s += env_cpu + time.thread_time() - cpu_started
+            stats.env_cpu_samples += 1
         self.env_cost_s += cost
         self.env_cost_ticks += 1
         if self.env_cost_ticks == 100:
