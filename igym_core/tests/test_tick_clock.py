@@ -285,3 +285,27 @@ async def test_same_seeds_and_inputs_record_identical_steps(tmp_path):
     bot_actions = [r["action"] for r in results[0] if r["agent"] == "bot"]
     assert len(set(bot_actions)) > 1  # the random bot is seeded, not constant
     assert not math.isnan(sum(r["reward"] for r in results[0]))
+
+
+class BusyCounter(Counter):
+    """A Counter whose step burns about 2 ms of this thread's CPU."""
+
+    def step(self, actions: dict[str, Any]):
+        import time
+
+        until = time.thread_time() + 0.002
+        while time.thread_time() < until:
+            pass
+        return super().step(actions)
+
+
+@pytest.mark.anyio
+async def test_the_envs_cpu_time_is_sampled_into_the_stats(tmp_path):
+    run = Run(tmp_path, groups=1, scene=_scene(env_factory=BusyCounter, num_episodes=2, max_steps=16))
+    await run.start_games(["p0"])
+    run.clock.run_until(START + 2.0)
+    stats = run.study.games._runtimes["server"].stats()
+    assert stats["env_ticks"] == 32  # every step, wall time
+    assert stats["env_cpu_samples"] == 4  # the playing ticks whose number is a multiple of eight
+    assert 1.9 <= stats["env_cpu_s"] / stats["env_cpu_samples"] * 1000 < 6  # ms per sampled step
+    assert stats["env_cpu_us_per_tick"] == pytest.approx(stats["env_cpu_s"] / 4 * 1e6, abs=0.1)
