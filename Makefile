@@ -20,8 +20,9 @@ demo: setup ## serve the example study at http://127.0.0.1:$(PORT)/
 	@echo "Serving: $(UV) run igym run $(DEMO) --port $(PORT)"
 	$(UV) run igym run $(DEMO) --port $(PORT)
 
-test: setup chromium ## run the whole test suite (unit, protocol, browser)
+test: setup chromium ## run the whole test suite (unit, protocol, browser), then the linters
 	$(UV) run pytest
+	$(MAKE) lint
 
 build: frontend onnx-web ## build the browser client and plugins' browser files
 
@@ -60,8 +61,9 @@ chromium: ## Debian's Chromium, for the browser tests
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	fi
 
-lint:
+lint: ## ruff (lint and format) and the client's type check
 	$(UV) run ruff check .
+	$(UV) run ruff format --check .
 	cd frontend && npm run typecheck
 
 clean:

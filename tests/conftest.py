@@ -36,8 +36,15 @@ def free_port() -> int:
 class LiveServer:
     """`igym run TARGET` in a child process, on a free loopback port."""
 
-    def __init__(self, target: str, data_dir: Path, *, env: dict[str, str] | None = None,
-                 cwd: Path | None = None, args: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        target: str,
+        data_dir: Path,
+        *,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+        args: list[str] | None = None,
+    ) -> None:
         self.target = target
         self.data_dir = data_dir
         self.port = free_port()
@@ -46,9 +53,22 @@ class LiveServer:
         full_env = {**os.environ, "IGYM_LOG_FORMAT": "json", **(env or {})}
         self._log = self.log_path.open("w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "igym_core.cli", "run", target, "--port", str(self.port),
-             "--data-dir", str(data_dir), *(args or [])],
-            cwd=cwd or ROOT, env=full_env, stdout=self._log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "igym_core.cli",
+                "run",
+                target,
+                "--port",
+                str(self.port),
+                "--data-dir",
+                str(data_dir),
+                *(args or []),
+            ],
+            cwd=cwd or ROOT,
+            env=full_env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
         )
         self._wait_ready()
 

@@ -120,8 +120,12 @@ def test_run_serves_health_page_and_writes_a_snapshot(live_server, tmp_path: Pat
     snapshot = json.loads(snapshots[0].read_text())
     assert snapshot["experiment"]["experiment_id"] == "demo_survey"
     assert [s["kind"] for s in snapshot["experiment"]["scenes"]][:3] == ["start", "static", "survey"]
-    assert {"name": "igym.sink_jsonl", "distribution": "igym-core", "version": "0.1.0",
-            "registers": {"data_sinks": ["jsonl"]}} in snapshot["plugins"]
+    assert {
+        "name": "igym.sink_jsonl",
+        "distribution": "igym-core",
+        "version": "0.1.0",
+        "registers": {"data_sinks": ["jsonl"]},
+    } in snapshot["plugins"]
     assert snapshot["git_commit"] is None or len(snapshot["git_commit"]) >= 40
 
 
@@ -132,9 +136,19 @@ def test_run_uses_igym_data_dir_from_the_environment(tmp_path: Path) -> None:
     port = free_port()
     log = (tmp_path / "server.log").open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "igym_core.cli", "run", "igym_core.examples.survey_study:experiment",
-         "--port", str(port)],
-        cwd=tmp_path, env={**os.environ, "IGYM_DATA_DIR": str(target)}, stdout=log, stderr=log,
+        [
+            sys.executable,
+            "-m",
+            "igym_core.cli",
+            "run",
+            "igym_core.examples.survey_study:experiment",
+            "--port",
+            str(port),
+        ],
+        cwd=tmp_path,
+        env={**os.environ, "IGYM_DATA_DIR": str(target)},
+        stdout=log,
+        stderr=log,
     )
     try:
         for _ in range(300):

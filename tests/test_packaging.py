@@ -19,7 +19,9 @@ def test_igym_core_wheel_ships_the_client_and_example_files(tmp_path: Path) -> N
         pytest.fail("uv is not on PATH; `make test` installs it")
     subprocess.run(
         [uv, "build", "--package", "igym-core", "--wheel", "-o", str(tmp_path), "-q"],
-        cwd=ROOT, check=True, timeout=120,
+        cwd=ROOT,
+        check=True,
+        timeout=120,
     )
     (wheel,) = tmp_path.glob("igym_core-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())

@@ -69,7 +69,10 @@ def test_sigkill_loses_no_acknowledged_answer_and_participants_resume(live_serve
     back.ws.close()
     other.ws.close()
     again.stop()
-    events = [e["event"] for e in read_records(server.data_dir, "demo_survey", "sessions")
-              if e["participant_id"] == pid]
+    events = [
+        e["event"]
+        for e in read_records(server.data_dir, "demo_survey", "sessions")
+        if e["participant_id"] == pid
+    ]
     assert events.count("joined") == 1
     assert "resumed" in events

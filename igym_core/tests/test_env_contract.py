@@ -47,7 +47,12 @@ class Duel:
 
     def __init__(self, **quirks: bool) -> None:
         unknown = set(quirks) - {
-            "global_random", "ignore_seed", "extra_reward_key", "int_flags", "keep_finished", "float_obs",
+            "global_random",
+            "ignore_seed",
+            "extra_reward_key",
+            "int_flags",
+            "keep_finished",
+            "float_obs",
         }
         assert not unknown, unknown
         self.quirks = quirks

@@ -88,7 +88,7 @@ def test_a_game_runs_its_episodes_records_every_step_and_moves_the_player_on(tmp
     assert set(state) == {"floor", "walker", "label"}
     huds = [f["hud"] for f in frames if "hud" in f]  # sent when it changes, and in keyframes
     assert huds[0] == "Score 0" and all(h.startswith("Score ") for h in huds)
-    assert [f["episode"] for f in frames][0] == 1 and frames[-1]["episode"] == 2
+    assert frames[0]["episode"] == 1 and frames[-1]["episode"] == 2
 
     steps = read_records(tmp_path, "game_test", "steps")
     episodes = read_records(tmp_path, "game_test", "episodes")

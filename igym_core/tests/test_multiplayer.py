@@ -292,7 +292,7 @@ def test_group_member_gone_falls_back_to_a_bot(tmp_path):
         assert [p["status"] for p in game["players"]] == ["connected", "bot"]
         a.receive_until(lambda m: m["type"] == "scene")
     games = read_records(tmp_path, "mp_test", "games")
-    round2 = [g for g in games if g["scene_id"] == "round2" and g["event"] == "started"][0]
+    round2 = next(g for g in games if g["scene_id"] == "round2" and g["event"] == "started")
     assert [(s["agent"], s["type"]) for s in round2["seats"]] == [("human", "human"), ("bot", "bot")]
 
 

@@ -29,8 +29,12 @@ def game(page: Page) -> dict[str, Any]:
 
 
 def wait_phase(page: Page, phase: str, timeout_s: float = 15) -> dict[str, Any]:
-    return poll(lambda: game(page).get("phase") == phase and game(page), page=page, timeout_s=timeout_s,
-                what=f"game phase {phase} (now {game(page)})")
+    return poll(
+        lambda: game(page).get("phase") == phase and game(page),
+        page=page,
+        timeout_s=timeout_s,
+        what=f"game phase {phase} (now {game(page)})",
+    )
 
 
 def check_canvas_shows_the_car(page: Page) -> None:
@@ -89,7 +93,11 @@ def test_playing_mountain_car_with_the_arrow_keys(live_server, new_page, shots):
     shots(page, "playing")
     # A combination: both arrows held at once.
     page.keyboard.down("ArrowLeft")
-    poll(lambda: sorted(game(page).get("keys", [])) == ["ArrowLeft", "ArrowRight"], page=page, what="combo sent")
+    poll(
+        lambda: sorted(game(page).get("keys", [])) == ["ArrowLeft", "ArrowRight"],
+        page=page,
+        what="combo sent",
+    )
     page.wait_for_timeout(300)
     page.keyboard.up("ArrowLeft")
     page.keyboard.up("ArrowRight")
@@ -131,7 +139,10 @@ def test_playing_mountain_car_with_the_arrow_keys(live_server, new_page, shots):
     assert all(s["action"] == 0 for s in left)
     assert all(s["action"] == 1 and s["action_source"] == "default" for s in steps if not s["keys_held"])
     episodes = records(server, EXPERIMENT_ID, "episodes")
-    assert [(e["episode"], e["steps"], e["end_reason"]) for e in episodes] == [(1, 150, "max_steps"), (2, 150, "max_steps")]
+    assert [(e["episode"], e["steps"], e["end_reason"]) for e in episodes] == [
+        (1, 150, "max_steps"),
+        (2, 150, "max_steps"),
+    ]
     assert all(e["frames_dropped"] == {steps[0]["participant_id"]: 0} for e in episodes)
 
 
@@ -142,11 +153,17 @@ def test_a_reload_mid_game_resumes_the_same_game(live_server, new_page, shots):
     first = wait_phase(page, "playing")
     page.reload()
     wait_scene(page, "car")
-    again = poll(lambda: game(page).get("phase") in ("playing", "countdown") and game(page), page=page,
-                 what="game after reload")
+    again = poll(
+        lambda: game(page).get("phase") in ("playing", "countdown") and game(page),
+        page=page,
+        what="game after reload",
+    )
     assert again["game_id"] == first["game_id"]
-    poll(lambda: game(page).get("keyframes", 0) >= 1 and game(page).get("objects", 0) >= 7, page=page,
-         what="a keyframe after the reload")
+    poll(
+        lambda: game(page).get("keyframes", 0) >= 1 and game(page).get("objects", 0) >= 7,
+        page=page,
+        what="a keyframe after the reload",
+    )
     shots(page, "after-reload")
     wait_scene(page, "after", timeout_s=20)
     games = records(server, EXPERIMENT_ID, "games")

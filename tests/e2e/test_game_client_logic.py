@@ -46,9 +46,7 @@ Colour = tuple[int, int, int]
 
 def png(width: int, height: int, pixel: Callable[[int, int], Colour]) -> bytes:
     """A truecolour PNG (no dependency: zlib + struct)."""
-    raw = b"".join(
-        b"\x00" + b"".join(bytes(pixel(x, y)) for x in range(width)) for y in range(height)
-    )
+    raw = b"".join(b"\x00" + b"".join(bytes(pixel(x, y)) for x in range(width)) for y in range(height))
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
@@ -113,13 +111,25 @@ def harness_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     out = tmp_path_factory.mktemp("game_harness")
     common = ["--bundle", "--minify", "--target=es2022", "--log-level=warning"]
     subprocess.run(
-        [str(ESBUILD), str(HARNESS / "harness.ts"), *common, "--format=esm", "--splitting",
-         f"--outdir={out}", "--entry-names=[name]", "--chunk-names=chunks/[name]-[hash]"],
-        cwd=FRONTEND, check=True, timeout=120,
+        [
+            str(ESBUILD),
+            str(HARNESS / "harness.ts"),
+            *common,
+            "--format=esm",
+            "--splitting",
+            f"--outdir={out}",
+            "--entry-names=[name]",
+            "--chunk-names=chunks/[name]-[hash]",
+        ],
+        cwd=FRONTEND,
+        check=True,
+        timeout=120,
     )
     subprocess.run(
         [str(ESBUILD), str(FRONTEND / "src" / "styles.css"), *common, f"--outfile={out / 'igym.css'}"],
-        cwd=FRONTEND, check=True, timeout=120,
+        cwd=FRONTEND,
+        check=True,
+        timeout=120,
     )
     (out / "index.html").write_text((HARNESS / "index.html").read_text())
     write_assets(out / "assets")
@@ -200,8 +210,13 @@ def test_colour_parsing_and_field_defaults(page: Page) -> None:
     assert result["width"] == 30
     assert result["tween"] is None
     assert result["textDefaults"] == {
-        "text": "", "font_size": 16, "font_family": "sans-serif", "color": "#ffffff",
-        "align": "left", "origin_x": 0, "origin_y": 0,
+        "text": "",
+        "font_size": 16,
+        "font_family": "sans-serif",
+        "color": "#ffffff",
+        "align": "left",
+        "origin_x": 0,
+        "origin_y": 0,
     }
     assert result["points"] == [[1, 2], [4, 5]]
     assert_clean(page)
@@ -255,8 +270,14 @@ def test_delta_application(page: Page) -> None:
     assert s2["removed"] == ["b"] and s2["added"] == ["c"] and s2["skipped"] == 2
     assert s2["updated"] == [{"id": "a", "patch": {"x": 11, "alpha": 0.5, "fill": None}, "retyped": False}]
     assert s2["objects"]["a"] == {
-        "id": "a", "object_type": "rect", "x": 11, "y": 20, "width": 5, "height": 6,
-        "fill": None, "alpha": 0.5,
+        "id": "a",
+        "object_type": "rect",
+        "x": 11,
+        "y": 20,
+        "width": 5,
+        "height": 6,
+        "fill": None,
+        "alpha": 0.5,
     }
     assert set(s2["objects"]) == {"a", "c"}
 
@@ -593,8 +614,13 @@ SCENE = {
     "interpolate": True,
     "assets": [
         {"type": "image", "key": "car", "url": "assets/car.png"},
-        {"type": "spritesheet", "key": "sheet", "url": "assets/sheet.png",
-         "frame_width": 32, "frame_height": 32},
+        {
+            "type": "spritesheet",
+            "key": "sheet",
+            "url": "assets/sheet.png",
+            "frame_width": 32,
+            "frame_height": 32,
+        },
         {"type": "atlas", "key": "tiles", "url": "assets/tiles.png", "atlas_url": "assets/tiles.json"},
         {"type": "image", "key": "missing", "url": "assets/missing.png"},
     ],
@@ -602,22 +628,75 @@ SCENE = {
 
 OBJECTS = [
     {"id": "red", "object_type": "rect", "x": 80, "y": 60, "width": 100, "height": 60, "fill": "#ff0000"},
-    {"id": "ring", "object_type": "circle", "x": 240, "y": 80, "radius": 40, "fill": None,
-     "stroke": "#00ff00", "line_width": 8},
-    {"id": "tri", "object_type": "polygon", "x": 400, "y": 80, "points": [[-40, 30], [40, 30], [0, -40]],
-     "fill": "#0000ff"},
-    {"id": "path", "object_type": "line", "points": [[20, 300], [120, 200], [220, 300]], "color": "#ffff00",
-     "line_width": 8},
-    {"id": "label", "object_type": "text", "x": 240, "y": 160, "text": "Score", "font_size": 28,
-     "origin_x": 0.5, "origin_y": 0.5, "depth": 3},
+    {
+        "id": "ring",
+        "object_type": "circle",
+        "x": 240,
+        "y": 80,
+        "radius": 40,
+        "fill": None,
+        "stroke": "#00ff00",
+        "line_width": 8,
+    },
+    {
+        "id": "tri",
+        "object_type": "polygon",
+        "x": 400,
+        "y": 80,
+        "points": [[-40, 30], [40, 30], [0, -40]],
+        "fill": "#0000ff",
+    },
+    {
+        "id": "path",
+        "object_type": "line",
+        "points": [[20, 300], [120, 200], [220, 300]],
+        "color": "#ffff00",
+        "line_width": 8,
+    },
+    {
+        "id": "label",
+        "object_type": "text",
+        "x": 240,
+        "y": 160,
+        "text": "Score",
+        "font_size": 28,
+        "origin_x": 0.5,
+        "origin_y": 0.5,
+        "depth": 3,
+    },
     {"id": "car", "object_type": "sprite", "image": "car", "x": 300, "y": 250, "width": 64, "height": 32},
-    {"id": "sheet", "object_type": "sprite", "image": "sheet", "frame": 1, "x": 380, "y": 250,
-     "width": 48, "height": 48},
-    {"id": "atl", "object_type": "sprite", "image": "tiles", "frame": "b", "x": 440, "y": 250,
-     "width": 32, "height": 32},
+    {
+        "id": "sheet",
+        "object_type": "sprite",
+        "image": "sheet",
+        "frame": 1,
+        "x": 380,
+        "y": 250,
+        "width": 48,
+        "height": 48,
+    },
+    {
+        "id": "atl",
+        "object_type": "sprite",
+        "image": "tiles",
+        "frame": "b",
+        "x": 440,
+        "y": 250,
+        "width": 32,
+        "height": 32,
+    },
     {"id": "ghost", "object_type": "sprite", "image": "missing", "x": 440, "y": 160},
-    {"id": "mover", "object_type": "rect", "x": 60, "y": 140, "width": 20, "height": 20, "fill": "#ff00ff",
-     "depth": 5, "tween_ms": 1500},
+    {
+        "id": "mover",
+        "object_type": "rect",
+        "x": 60,
+        "y": 140,
+        "width": 20,
+        "height": 20,
+        "fill": "#ff00ff",
+        "depth": 5,
+        "tween_ms": 1500,
+    },
 ]
 
 
@@ -880,8 +959,14 @@ def test_rgb_array_frames_and_a_second_game_after_the_first(page: Page, shots: A
     poll(lambda: game(page)["view"] == "ready", page, "the first view")
     page.evaluate("() => { window.h.renderer.destroy(); document.getElementById('root').replaceChildren(); }")
 
-    scene = {**SCENE, **plain, "scene_id": "pixels", "renderer": "rgb_array", "keys": [],
-             "canvas": {"width": 300, "height": 150, "background": "#000000"}}
+    scene = {
+        **SCENE,
+        **plain,
+        "scene_id": "pixels",
+        "renderer": "rgb_array",
+        "keys": [],
+        "canvas": {"width": 300, "height": 150, "background": "#000000"},
+    }
     page.evaluate(MOUNT, scene)
     assert page.get_by_role("application", name="Game").count() == 1
     page.evaluate(
@@ -943,14 +1028,29 @@ PLAIN = {"assets": [], "header_html": "", "footer_html": ""}
 
 def status(page: Page, **fields: Any) -> None:
     """Deliver a game_status (defaults: game g1, playing, episode 1 of 3, seat "left")."""
-    msg = {"type": "game_status", "game_id": "g1", "phase": "playing", "episode": 1, "num_episodes": 3,
-           "seat": "left", "message": "", "countdown_ms": 0, **fields}
+    msg = {
+        "type": "game_status",
+        "game_id": "g1",
+        "phase": "playing",
+        "episode": 1,
+        "num_episodes": 3,
+        "seat": "left",
+        "message": "",
+        "countdown_ms": 0,
+        **fields,
+    }
     page.evaluate("(m) => window.h.deliver(m)", msg)
 
 
 def matching(page: Page, count: int | None, waited_ms: int, group_size: int = 2) -> None:
-    status(page, game_id=None, phase="matching", seat=None, message=WAITING_MESSAGE,
-           waiting={"count": count, "group_size": group_size, "waited_ms": waited_ms, "timeout_ms": 300_000})
+    status(
+        page,
+        game_id=None,
+        phase="matching",
+        seat=None,
+        message=WAITING_MESSAGE,
+        waiting={"count": count, "group_size": group_size, "waited_ms": waited_ms, "timeout_ms": 300_000},
+    )
 
 
 def sent_of(page: Page, kind: str) -> list[dict[str, Any]]:
@@ -999,10 +1099,15 @@ def test_waiting_room_shows_the_count_and_a_local_clock_then_readies_each_new_ga
     shots(page, "01-waiting-room-no-count")
 
     # Matched: a game id arrives; game_ready is sent for it, and the waiting room goes away.
-    status(page, game_id="g7", phase="waiting", players=[
-        {"seat": "left", "you": True, "status": "connected"},
-        {"seat": "right", "you": False, "status": "connected"},
-    ])
+    status(
+        page,
+        game_id="g7",
+        phase="waiting",
+        players=[
+            {"seat": "left", "you": True, "status": "connected"},
+            {"seat": "right", "you": False, "status": "connected"},
+        ],
+    )
     assert sent_of(page, "game_ready") == [{"type": "game_ready", "game_id": "g7"}]
     assert overlay_text(page) == ["Waiting for the game to start…", "Episode 1 of 3"]
     assert not clock.is_visible() and not count.is_visible()
@@ -1056,15 +1161,15 @@ def test_notice_banner_players_line_and_rtt_echoes_for_the_current_game_only(pag
     page.evaluate(MOUNT, {**SCENE, **PLAIN})
     poll(lambda: game(page)["view"] == "ready", page, "the view")
     # Probes before any game, or for another game, are not answered.
-    page.evaluate(
-        """() => window.h.deliver({ type: "rtt_probe", game_id: "g1", n: 1, t: 1.5 })"""
-    )
+    page.evaluate("""() => window.h.deliver({ type: "rtt_probe", game_id: "g1", n: 1, t: 1.5 })""")
     matching(page, count=1, waited_ms=0)
     page.evaluate("""() => window.h.deliver({ type: "rtt_probe", game_id: "g1", n: 2, t: 1.5 })""")
     assert sent_of(page, "rtt_echo") == []
 
-    players = [{"seat": "left", "you": True, "status": "connected"},
-               {"seat": "right", "you": False, "status": "connected"}]
+    players = [
+        {"seat": "left", "you": True, "status": "connected"},
+        {"seat": "right", "you": False, "status": "connected"},
+    ]
     status(page, players=players)
     page.evaluate(
         """() => window.h.deliver({ type: "frame", game_id: "g1", tick: 0, key: true, add: [
@@ -1143,8 +1248,10 @@ def test_notice_banner_players_line_and_rtt_echoes_for_the_current_game_only(pag
     assert_clean(page)
 
 
-FINAL_MESSAGE = ("No other participant joined in time, so this part of the study cannot go ahead. "
-                 "Thank you for waiting; you may close this page.")
+FINAL_MESSAGE = (
+    "No other participant joined in time, so this part of the study cannot go ahead. "
+    "Thank you for waiting; you may close this page."
+)
 PROLIFIC = "https://app.prolific.com/submissions/complete?cc=NOPARTNER&pid=abc"
 
 
@@ -1172,8 +1279,15 @@ def test_a_final_message_stays_and_a_redirect_is_followed(page: Page, shots: Any
     # After a reload the server sends it again, now with a redirect: the page goes there. A URL
     # that is not http(s) is ignored.
     page.evaluate(MOUNT, {**SCENE, **PLAIN})
-    status(page, game_id=None, phase="ended", final=True, message=FINAL_MESSAGE, seat=None,
-           redirect_url="javascript:alert(1)")
+    status(
+        page,
+        game_id=None,
+        phase="ended",
+        final=True,
+        message=FINAL_MESSAGE,
+        seat=None,
+        redirect_url="javascript:alert(1)",
+    )
     assert game(page)["redirect_url"] is None
     errors = [t for k, t in page.console if k == "error" and "not an http(s) URL" in t]  # type: ignore[attr-defined]
     assert len(errors) == 1
@@ -1186,8 +1300,16 @@ def test_a_final_message_stays_and_a_redirect_is_followed(page: Page, shots: Any
         route.fulfill(status=200, content_type="text/html", body=body)
 
     page.route("https://app.prolific.com/**", platform)
-    status(page, game_id=None, phase="ended", final=True, message=FINAL_MESSAGE, seat=None,
-           redirect_url=PROLIFIC, redirect_delay_ms=800)
+    status(
+        page,
+        game_id=None,
+        phase="ended",
+        final=True,
+        message=FINAL_MESSAGE,
+        seat=None,
+        redirect_url=PROLIFIC,
+        redirect_delay_ms=800,
+    )
     assert game(page)["redirect_url"] == PROLIFIC
     note = page.locator("#root .igym-game-redirect")
     assert note.is_visible() and "Returning you to the study platform" in note.inner_text()
@@ -1208,7 +1330,9 @@ def test_built_client_keeps_phaser_in_a_chunk_that_loads_under_the_page_csp(clie
     (chunk,) = re.findall(r'import\("\./(chunks/view-[A-Z0-9]+\.js)"\)', igym_js)
     assert (CLIENT_DIR / chunk).stat().st_size > 1_000_000
     assert page_csp_violations_after_loading(client_page, f"/client/{chunk}") == {
-        "exports": True, "renderer": "webgl", "violations": [],
+        "exports": True,
+        "renderer": "webgl",
+        "violations": [],
     }
     assert client_page.errors == []  # type: ignore[attr-defined]
 

@@ -33,8 +33,11 @@ def poll(check: Callable[[], Any], page: Page, what: str, timeout_s: float = 10)
 
 
 def wait_scene(page: Page, scene_id: str) -> None:
-    poll(lambda: (s := state(page)) and s["connected"] and s["scene_id"] == scene_id, page,
-         f"scene {scene_id} (state: {state(page)})")
+    poll(
+        lambda: (s := state(page)) and s["connected"] and s["scene_id"] == scene_id,
+        page,
+        f"scene {scene_id} (state: {state(page)})",
+    )
 
 
 def test_plugin_scene_type_is_rendered_and_recorded(live_server: Any, new_page: Any, shots: Any) -> None:
@@ -75,12 +78,16 @@ def test_plugin_scene_type_is_rendered_and_recorded(live_server: Any, new_page: 
     # `igym plugins` names the plugin and what it registers.
     listing = subprocess.run(
         [sys.executable, "-m", "igym_core.cli", "plugins", "--plugin", PLUGIN],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
     ).stdout
     lines = listing.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith(PLUGIN))
     block = []
-    for line in lines[start + 1:]:
+    for line in lines[start + 1 :]:
         if not line.startswith(" "):
             break
         block.append(line.strip())

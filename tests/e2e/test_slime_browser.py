@@ -30,8 +30,12 @@ def game(page: Page) -> dict[str, Any]:
 
 
 def wait_phase(page: Page, *phases: str, timeout_s: float = 20) -> dict[str, Any]:
-    return poll(lambda: game(page).get("phase") in phases and game(page), page=page, timeout_s=timeout_s,
-                what=f"game phase {phases} (now {game(page)})")
+    return poll(
+        lambda: game(page).get("phase") in phases and game(page),
+        page=page,
+        timeout_s=timeout_s,
+        what=f"game phase {phases} (now {game(page)})",
+    )
 
 
 def objects(page: Page) -> dict[str, Any]:
@@ -73,7 +77,7 @@ def check_slimes_drawn(page: Page, path: Any) -> None:
     height, width = pixels.shape[:2]
     assert abs(width / height - WIDTH / HEIGHT) < 0.02
     sx, sy = width / WIDTH, height / HEIGHT
-    court = pixels[int(200 * sy):]  # below the scores and lives, which share the slimes' colours
+    court = pixels[int(200 * sy) :]  # below the scores and lives, which share the slimes' colours
     for agent, colour in COLOURS.items():
         _ys, xs = np.nonzero(colour_mask(court, colour, tolerance=30))
         assert len(xs) > 0.5 * 3.14 * 24 * 24 / 2 * sx * sy, f"{agent}: {len(xs)} pixels"
@@ -115,8 +119,12 @@ def test_human_vs_ai_keys_bot_and_records(live_server, new_page, shots):
     assert first["episode"] == 1 and first["end_reason"] == "terminated"
     assert first["returns"]["left"] < 0 < first["returns"]["right"]
     assert first["frames_dropped"] == {pid: 0}
-    steps = wait_records(server, "slime_vs_ai", "steps",
-                         lambda rows: sum(r["episode"] == 1 for r in rows) >= 2 * first["steps"])
+    steps = wait_records(
+        server,
+        "slime_vs_ai",
+        "steps",
+        lambda rows: sum(r["episode"] == 1 for r in rows) >= 2 * first["steps"],
+    )
     rows = [s for s in steps if s["episode"] == 1]
     assert len(rows) == 2 * first["steps"]
     human = [s for s in rows if s["agent"] == "left"]
@@ -125,7 +133,10 @@ def test_human_vs_ai_keys_bot_and_records(live_server, new_page, shots):
     assert all(s["seat"] == "bot" and s["action_source"] == "bot" and s["keys_held"] is None for s in bot)
     assert len({s["action"] for s in bot}) >= 3  # the bot moves and jumps
     expected = {
-        ("ArrowRight",): 2, ("ArrowRight", "ArrowUp"): 5, ("ArrowLeft", "ArrowUp"): 4, ("ArrowLeft",): 1
+        ("ArrowRight",): 2,
+        ("ArrowRight", "ArrowUp"): 5,
+        ("ArrowLeft", "ArrowUp"): 4,
+        ("ArrowLeft",): 1,
     }
     for keys, action in expected.items():
         held = [s for s in human if tuple(sorted(s["keys_held"])) == keys]
@@ -162,14 +173,20 @@ def test_human_vs_human_through_the_waiting_room(live_server, new_page, shots):
     start = objects(bob)["left_slime"]["x"]
     alice.keyboard.down("ArrowRight")
     alice.keyboard.down("ArrowUp")
-    poll(lambda: sorted(game(alice).get("keys", [])) == ["ArrowRight", "ArrowUp"], page=alice,
-         what="combo sent")
+    poll(
+        lambda: sorted(game(alice).get("keys", [])) == ["ArrowRight", "ArrowUp"],
+        page=alice,
+        what="combo sent",
+    )
     poll(lambda: objects(bob)["left_slime"]["x"] > start + 40, page=bob, what="Alice's slime on Bob's page")
     # Bob moves away from the net; Alice's page shows it.
     start = objects(alice)["right_slime"]["x"]
     bob.keyboard.down("ArrowRight")
-    poll(lambda: objects(alice)["right_slime"]["x"] > start + 40, page=alice,
-         what="Bob's slime on Alice's page")
+    poll(
+        lambda: objects(alice)["right_slime"]["x"] > start + 40,
+        page=alice,
+        what="Bob's slime on Alice's page",
+    )
     for page, name in ((alice, "alice"), (bob, "bob")):
         check_slimes_drawn(page, shots(page, f"{name}-playing").with_name(f"{name}-canvas.png"))
     alice.keyboard.up("ArrowUp")
@@ -187,8 +204,12 @@ def test_human_vs_human_through_the_waiting_room(live_server, new_page, shots):
     first = episodes[0]
     assert first["end_reason"] == "terminated" and sorted(first["returns"]) == ["left", "right"]
     assert first["returns"]["left"] == -first["returns"]["right"] != 0
-    steps = wait_records(server, "slime_vs_human", "steps",
-                         lambda rows: sum(r["episode"] == 1 for r in rows) >= 2 * first["steps"])
+    steps = wait_records(
+        server,
+        "slime_vs_human",
+        "steps",
+        lambda rows: sum(r["episode"] == 1 for r in rows) >= 2 * first["steps"],
+    )
     rows = [s for s in steps if s["episode"] == 1]
     by_seat = {seat: [s for s in rows if s["agent"] == seat] for seat in ("left", "right")}
     assert {s["participant_id"] for s in by_seat["left"]} == {alice_id}

@@ -54,7 +54,9 @@ def wait_scene(page: Page, scene_id: str, instance: int = 0, timeout_s: float = 
         ok = s and s["connected"] and s["scene_id"] == scene_id and s["instance"] == instance
         return s if ok else None
 
-    return poll(shown, page=page, timeout_s=timeout_s, what=f"scene {scene_id}#{instance} (state: {state(page)})")
+    return poll(
+        shown, page=page, timeout_s=timeout_s, what=f"scene {scene_id}#{instance} (state: {state(page)})"
+    )
 
 
 def records(server: Any, experiment_id: str, record_type: str) -> list[dict[str, Any]]:
@@ -254,8 +256,11 @@ def test_participant_walks_the_example_study(live_server: Any, new_page: Any, sh
     continue_button(page).click()
 
     # The two randomised surveys; the order is drawn per participant.
-    first = poll(lambda: (s := state(page))["scene_id"] in ("game_taste", "teamwork") and s["scene_id"],
-                 page=page, what="the first randomised survey")
+    first = poll(
+        lambda: (s := state(page))["scene_id"] in ("game_taste", "teamwork") and s["scene_id"],
+        page=page,
+        what="the first randomised survey",
+    )
     second = "teamwork" if first == "game_taste" else "game_taste"
     fill = {"game_taste": fill_game_taste, "teamwork": fill_teamwork}
     last_touch = {"game_taste": last_touch_game_taste, "teamwork": last_touch_teamwork}
@@ -316,8 +321,9 @@ def test_participant_walks_the_example_study(live_server: Any, new_page: Any, sh
     shots(page, "11-end")
 
     # The data: every answer exactly once, with who, the link's params and the value entered.
-    sessions = wait_records(server, "demo_survey", "sessions",
-                            lambda rows: any(r["event"] == "finished" for r in rows))
+    sessions = wait_records(
+        server, "demo_survey", "sessions", lambda rows: any(r["event"] == "finished" for r in rows)
+    )
     responses = records(server, "demo_survey", "responses")
     counts = Counter((r["scene_id"], r["instance"], r["question_id"]) for r in responses)
     assert counts, "no responses recorded"
@@ -346,7 +352,7 @@ def test_participant_walks_the_example_study(live_server: Any, new_page: Any, sh
 
 # ---- 2. redirect back to the platform -----------------------------------------------------------
 
-REDIRECT_STUDY = '''
+REDIRECT_STUDY = """
 from igym_core import EndScene, Experiment, StartScene
 
 experiment = Experiment(
@@ -362,7 +368,7 @@ experiment = Experiment(
         ),
     ),
 )
-'''
+"""
 
 
 def test_redirect_waits_for_stored_data_and_encodes_ids(
@@ -378,12 +384,14 @@ def test_redirect_waits_for_stored_data_and_encodes_ids(
 
     def prolific(route: Any) -> None:
         # What is on disk at the moment the browser leaves for the platform.
-        seen.append({
-            "url": route.request.url,
-            "at": time.monotonic(),
-            "sessions": records(server, "redirect_study", "sessions"),
-            "responses": records(server, "redirect_study", "responses"),
-        })
+        seen.append(
+            {
+                "url": route.request.url,
+                "at": time.monotonic(),
+                "sessions": records(server, "redirect_study", "sessions"),
+                "responses": records(server, "redirect_study", "responses"),
+            }
+        )
         route.fulfill(status=200, content_type="text/html", body="returned")
 
     # Registered after the fixture's catch-all abort, so it wins for this host.
@@ -406,8 +414,9 @@ def test_redirect_waits_for_stored_data_and_encodes_ids(
     code = finished[0]["detail"]["values"]["completion_code"]
     assert CODE_RE.match(code), code
     consent = [r for r in seen[0]["responses"] if r["scene_id"] == "consent"]
-    assert [(r["question_id"], r["value"]) for r in consent] == [("agree", True)], \
+    assert [(r["question_id"], r["value"]) for r in consent] == [("agree", True)], (
         "the consent response was not stored before the redirect"
+    )
     assert consent[0]["params"] == {"PROLIFIC_PID": pid, "STUDY_ID": "s9"}
     assert seen[0]["at"] - clicked_at >= 0.45, "redirected before redirect_delay_ms"
 
@@ -467,8 +476,9 @@ def test_second_tab_takes_over_and_can_be_taken_back(live_server: Any, new_page:
     expect(continue_button(first)).to_be_enabled(timeout=5000)
     submit_and_wait(first, "about_you")
 
-    sessions = wait_records(server, "demo_survey", "sessions",
-                            lambda rows: sum(r["event"] == "superseded" for r in rows) >= 2)
+    sessions = wait_records(
+        server, "demo_survey", "sessions", lambda rows: sum(r["event"] == "superseded" for r in rows) >= 2
+    )
     assert {r["participant_id"] for r in sessions} == {participant_id}
     superseded = [r for r in sessions if r["event"] == "superseded"]
     assert len(superseded) == 2
@@ -556,8 +566,11 @@ def test_keyboard_only(live_server: Any, new_page: Any, shots: Any) -> None:
     shots(page, "04-checkbox-focus")
     tab_to(page, continue_button(page), max_tabs=3)
     page.keyboard.press("Enter")
-    first = poll(lambda: (s := state(page))["scene_id"] in ("game_taste", "teamwork") and s["scene_id"],
-                 page=page, what="the next survey")
+    first = poll(
+        lambda: (s := state(page))["scene_id"] in ("game_taste", "teamwork") and s["scene_id"],
+        page=page,
+        what="the next survey",
+    )
 
     # The next survey: Likert by arrows, the slider by arrows, an option card or a text by keys.
     if first == "game_taste":
@@ -596,8 +609,9 @@ def test_keyboard_only(live_server: Any, new_page: Any, shots: Any) -> None:
     second = "teamwork" if first == "game_taste" else "game_taste"
     wait_scene(page, second)
 
-    responses = wait_records(server, "demo_survey", "responses",
-                             lambda rows: any(r["scene_id"] == first for r in rows))
+    responses = wait_records(
+        server, "demo_survey", "responses", lambda rows: any(r["scene_id"] == first for r in rows)
+    )
     got = {(r["scene_id"], r["question_id"]): r["value"] for r in responses}
     assert got == {
         ("consent", "agree"): True,

@@ -29,8 +29,9 @@ texts = st.text(
 def text_questions(draw: Any) -> TextQuestion:
     min_length = draw(st.integers(0, 4))
     max_length = draw(st.none() | st.integers(max(min_length, 1), 8))
-    return TextQuestion(id="q", prompt="?", required=draw(st.booleans()),
-                        min_length=min_length, max_length=max_length)
+    return TextQuestion(
+        id="q", prompt="?", required=draw(st.booleans()), min_length=min_length, max_length=max_length
+    )
 
 
 @st.composite
@@ -44,8 +45,9 @@ def selection_questions(draw: Any) -> ChoiceQuestion | OptionBoxes:
         bounds = {"min_selected": low, "max_selected": high}
     cls = draw(st.sampled_from([ChoiceQuestion, OptionBoxes]))
     field = "choices" if cls is ChoiceQuestion else "options"
-    return cls(id="q", prompt="?", required=draw(st.booleans()), multiple=multiple,
-               **{field: values}, **bounds)
+    return cls(
+        id="q", prompt="?", required=draw(st.booleans()), multiple=multiple, **{field: values}, **bounds
+    )
 
 
 @st.composite
@@ -54,8 +56,15 @@ def scale_questions(draw: Any) -> ScaleQuestion:
     step = draw(st.sampled_from([1, 0.5, 0.1, 5]))
     points = draw(st.integers(1, 12))
     style = "likert" if points < 15 and draw(st.booleans()) else "slider"
-    return ScaleQuestion(id="q", prompt="?", required=draw(st.booleans()), min=low,
-                         max=low + step * points, step=step, style=style)
+    return ScaleQuestion(
+        id="q",
+        prompt="?",
+        required=draw(st.booleans()),
+        min=low,
+        max=low + step * points,
+        step=step,
+        style=style,
+    )
 
 
 answers = (

@@ -51,8 +51,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             "Run `make build` in the igym repository.\n"
         )
     sys.stderr.write(
-        f"igym: serving {app.state.study.experiment.experiment_id} at http://{settings.host}:{settings.port}/ "
-        f"(data in {app.state.data_dir})\n"
+        f"igym: serving {app.state.study.experiment.experiment_id} "
+        f"at http://{settings.host}:{settings.port}/ (data in {app.state.data_dir})\n"
     )
     from igym_core.server.ws_protocol import IgymWebSocketProtocol
 
@@ -113,7 +113,12 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         sys.stdout.write(
             json.dumps(
                 [
-                    {"name": i.name, "distribution": i.distribution, "version": i.version, "registers": i.registers}
+                    {
+                        "name": i.name,
+                        "distribution": i.distribution,
+                        "version": i.version,
+                        "registers": i.registers,
+                    }
                     for i in infos
                 ],
                 indent=2,
@@ -122,7 +127,9 @@ def cmd_plugins(args: argparse.Namespace) -> int:
         )
         return 0
     for info in infos:
-        sys.stdout.write(f"{info.name}  ({info.distribution or 'unknown'} {info.version or ''})\n".replace(" )", ")"))
+        sys.stdout.write(
+            f"{info.name}  ({info.distribution or 'unknown'} {info.version or ''})\n".replace(" )", ")")
+        )
         if not info.registers:
             sys.stdout.write("    (registers nothing; hooks only)\n")
         for category, kinds in sorted(info.registers.items()):

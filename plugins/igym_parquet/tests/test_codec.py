@@ -53,16 +53,52 @@ def test_tables_of_different_schemas_unify_without_losing_values(first, second):
 
 def test_kinds_are_native_where_they_can_be_and_json_otherwise():
     rows = [
-        {"i": 1, "f": 1.5, "b": True, "s": "x", "n": None, "keys": ["a"], "obs": [0.5], "empty": [],
-         "nested": [[1]], "d": {"k": 1}, "mixed": 1, "big": 2**64, "mixed_list": [1]},
-        {"i": 2, "f": 2.0, "b": False, "s": "y", "n": None, "keys": None, "obs": [1.0, None], "empty": [],
-         "nested": None, "d": None, "mixed": "one", "big": 1, "mixed_list": [1.5]},
+        {
+            "i": 1,
+            "f": 1.5,
+            "b": True,
+            "s": "x",
+            "n": None,
+            "keys": ["a"],
+            "obs": [0.5],
+            "empty": [],
+            "nested": [[1]],
+            "d": {"k": 1},
+            "mixed": 1,
+            "big": 2**64,
+            "mixed_list": [1],
+        },
+        {
+            "i": 2,
+            "f": 2.0,
+            "b": False,
+            "s": "y",
+            "n": None,
+            "keys": None,
+            "obs": [1.0, None],
+            "empty": [],
+            "nested": None,
+            "d": None,
+            "mixed": "one",
+            "big": 1,
+            "mixed_list": [1.5],
+        },
     ]
     kinds = codec.infer_kinds(rows)
     assert kinds == {
-        "i": "int", "f": "float", "b": "bool", "s": "string", "n": "null", "keys": "list_string",
-        "obs": "list_float", "empty": "list_null", "nested": "json", "d": "json", "mixed": "json",
-        "big": "json", "mixed_list": "json",
+        "i": "int",
+        "f": "float",
+        "b": "bool",
+        "s": "string",
+        "n": "null",
+        "keys": "list_string",
+        "obs": "list_float",
+        "empty": "list_null",
+        "nested": "json",
+        "d": "json",
+        "mixed": "json",
+        "big": "json",
+        "mixed_list": "json",
     }
     schema = codec.schema_for(kinds)
     assert schema.field("i").type == pa.int64() and schema.field("f").type == pa.float64()
@@ -74,7 +110,9 @@ def test_kinds_are_native_where_they_can_be_and_json_otherwise():
 
 def test_kinds_only_widen():
     assert codec.merge_kinds({"a": "null", "b": "int"}, {"a": "float", "b": "int", "c": "string"}) == {
-        "a": "float", "b": "int", "c": "string"
+        "a": "float",
+        "b": "int",
+        "c": "string",
     }
     assert codec.merge_kinds({"a": "int"}, {"a": "float"}) == {"a": "json"}  # 1 and 1.0 stay apart
     assert codec.merge_kinds({"a": "json"}, {"a": "int"}) == {"a": "json"}
@@ -93,8 +131,17 @@ def test_a_missing_key_comes_back_missing_and_a_none_comes_back_none():
 
 
 def test_nan_infinities_numpy_tuples_and_bytes_are_stored_as_the_jsonl_sink_stores_them():
-    rows = [{"f": float("nan"), "g": float("inf"), "np": np.float32(0.5), "arr": np.arange(3), "t": (1, 2),
-             "raw": b"\x01\xff", "nested": {"x": [float("-inf")]}}]
+    rows = [
+        {
+            "f": float("nan"),
+            "g": float("inf"),
+            "np": np.float32(0.5),
+            "arr": np.arange(3),
+            "t": (1, 2),
+            "raw": b"\x01\xff",
+            "nested": {"x": [float("-inf")]},
+        }
+    ]
     (back,) = _round_trip(rows)
     assert math.isnan(back["f"]) and back["g"] == math.inf
     assert back["np"] == 0.5 and back["arr"] == [0, 1, 2] and back["t"] == [1, 2] and back["raw"] == "01ff"

@@ -43,9 +43,20 @@ class Server:
         }
         with self.log_path.open("w") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "igym_core.cli", "run", STUDY, "--port", str(self.port),
-                 "--data-dir", str(data_dir)],
-                env=env, stdout=log, stderr=subprocess.STDOUT,
+                [
+                    sys.executable,
+                    "-m",
+                    "igym_core.cli",
+                    "run",
+                    STUDY,
+                    "--port",
+                    str(self.port),
+                    "--data-dir",
+                    str(data_dir),
+                ],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -126,7 +137,9 @@ def test_a_server_killed_mid_game_leaves_readable_exportable_parquet_data(tmp_pa
     assert any(name.endswith(".arrows") for name in files_after_kill)
     responses = list(read_records(parquet / "responses"))
     assert [(r["question_id"], r["value"]) for r in responses] == [
-        ("agree", True), ("nickname", "Al"), ("hand", "left")
+        ("agree", True),
+        ("nickname", "Al"),
+        ("hand", "left"),
     ]
     steps = list(read_records(parquet / "steps"))
     assert len(steps) >= 10, len(steps)
@@ -159,6 +172,8 @@ def test_a_server_killed_mid_game_leaves_readable_exportable_parquet_data(tmp_pa
     for part in parquet.rglob("*.parquet"):
         pq.ParquetFile(part)  # every file is complete
     assert [(r["question_id"], r["value"]) for r in read_records(parquet / "responses")][:3] == [
-        ("agree", True), ("nickname", "Al"), ("hand", "left")
+        ("agree", True),
+        ("nickname", "Al"),
+        ("hand", "left"),
     ]
     assert list(read_records(parquet / "steps"))[: len(steps)] == steps

@@ -280,7 +280,9 @@ def test_kill_9_loses_at_most_the_flush_interval_when_nobody_calls_flush(tmp_pat
     with (tmp_path / "stderr.txt").open("w") as stderr:
         process = subprocess.Popen(
             [sys.executable, "-c", _WRITER, str(directory), str(INTERVAL_S)],
-            stdout=subprocess.PIPE, stderr=stderr, text=True,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
         )
     progress: list[tuple[int, float]] = []
     started = threading.Event()

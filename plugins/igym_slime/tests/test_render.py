@@ -11,7 +11,14 @@ from igym_slime.env import AGENTS, SlimeVolleyEnv
 from igym_slime.render import HEIGHT, WIDTH, draw, to_screen
 
 MOVING = {
-    "left_slime", "left_eye", "left_pupil", "right_slime", "right_eye", "right_pupil", "ball", "ball_shadow",
+    "left_slime",
+    "left_eye",
+    "left_pupil",
+    "right_slime",
+    "right_eye",
+    "right_pupil",
+    "ball",
+    "ball_shadow",
 }
 
 

@@ -9,7 +9,5 @@ from igym_core.session.participant import Participant
 
 
 @hookimpl(trylast=True)
-def igym_resolve_condition(
-    participant: Participant, experiment: Experiment, ledger: ConditionLedger
-) -> str:
+def igym_resolve_condition(participant: Participant, experiment: Experiment, ledger: ConditionLedger) -> str:
     return ledger.next_balanced()

@@ -30,7 +30,11 @@ __all__ = [
 #: What JavaScript's ``String.prototype.trim`` removes (white space and line terminators). Python's
 #: ``str.strip()`` also removes U+001C..U+001F and U+0085, so the server strips exactly this set to
 #: judge text the way the browser does.
-TRIMMED = "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
+TRIMMED = (
+    "\t\n\v\f\r \u00a0\u1680"
+    "\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u2028\u2029\u202f\u205f\u3000\ufeff"
+)
 
 
 @attrs.frozen(kw_only=True)
@@ -85,8 +89,7 @@ def _check_choices(instance: Any, attribute: attrs.Attribute, value: tuple[Choic
     if len(value) < 2:
         raise FieldError(
             attribute.name,
-            f"needs at least 2 entries; got {len(value)}. Add choices, or use a TextQuestion "
-            "instead.",
+            f"needs at least 2 entries; got {len(value)}. Add choices, or use a TextQuestion instead.",
         )
     seen: set[str] = set()
     for choice in value:
@@ -151,8 +154,7 @@ class TextQuestion(Question):
         if self.max_length is not None and self.max_length < max(self.min_length, 1):
             raise FieldError(
                 "max_length",
-                f"({self.max_length}) must be at least min_length ({self.min_length}) "
-                "and at least 1."
+                f"({self.max_length}) must be at least min_length ({self.min_length}) and at least 1.",
             )
 
     def validate(self, value: Any) -> str | None:
@@ -189,7 +191,7 @@ class _SelectionQuestion(Question):
                 "max_selected",
                 f"min_selected={self.min_selected} and max_selected={self.max_selected} cannot be "
                 f"satisfied with {len(self._options())} choices; pick bounds between 1 and "
-                f"{len(self._options())}."
+                f"{len(self._options())}.",
             )
 
     def validate(self, value: Any) -> str | None:
@@ -304,20 +306,20 @@ class ScaleQuestion(Question):
             raise FieldError(
                 "step",
                 f"(max - min) / step must be a whole number; got ({self.max} - {self.min}) / "
-                f"{self.step} = {points:g}. Adjust max or step."
+                f"{self.step} = {points:g}. Adjust max or step.",
             )
         if self.style == "likert" and round(points) + 1 > 15:
             raise FieldError(
                 "style",
                 f"a Likert scale with {round(points) + 1} points is hard to read; use "
-                "style='slider' for more than 15 points."
+                "style='slider' for more than 15 points.",
             )
         for label in self.labels:
             if self.validate(label.value) is not None:
                 raise FieldError(
                     "labels",
                     f"label {label.label!r} is at {label.value}, which is not a point of the scale "
-                    f"{self.min}..{self.max} step {self.step}."
+                    f"{self.min}..{self.max} step {self.step}.",
                 )
 
     def validate(self, value: Any) -> str | None:

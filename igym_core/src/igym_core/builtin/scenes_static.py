@@ -30,8 +30,6 @@ if TYPE_CHECKING:
 __all__ = ["EndScene", "StartScene", "StaticScene", "SurveyScene"]
 
 
-
-
 @hookimpl(trylast=True)
 def igym_register_scene_types() -> list[type[SceneConfig]]:
     return [StartScene, StaticScene, SurveyScene, EndScene]
@@ -139,7 +137,7 @@ def _check_questions(instance: Any, attribute: attrs.Attribute, value: tuple[Que
             raise FieldError(
                 f"questions[{index}]",
                 f"is {question!r}; expected a question such as TextQuestion, "
-                "ChoiceQuestion, ScaleQuestion or OptionBoxes."
+                "ChoiceQuestion, ScaleQuestion or OptionBoxes.",
             )
         if question.id in seen:
             raise FieldError(f"questions[{index}].id", f"repeats the id {question.id!r}; ids must be unique.")
@@ -269,4 +267,3 @@ class EndScene(_BodyScene):
         if "completion_code" in ctx.values:
             values["completion_code"] = str(ctx.values["completion_code"])
         return fill_url_template(self.redirect_url, values)
-

@@ -45,6 +45,7 @@ def register_tagged_union(
     converter: cattrs.Converter, base: type, kinds: Callable[[], Mapping[str, type]], label: str
 ) -> None:
     """Structure and unstructure ``base`` as a union of ``kinds()`` tagged by a ``kind`` key."""
+
     def structure(value: Any, _type: Any) -> Any:
         options = kinds()
         if isinstance(value, base):

@@ -83,7 +83,9 @@ def experiment_problems(experiment: Experiment) -> list[str]:
                     f"scene ids: {sorted(owners)}."
                 )
             elif field == "same_group_as" and named[0].game_runtime() is None:
-                problems.append(f"{path}.{field}: {target!r} is not a game scene; name an earlier game scene.")
+                problems.append(
+                    f"{path}.{field}: {target!r} is not a game scene; name an earlier game scene."
+                )
 
     if len(set(experiment.conditions)) != len(experiment.conditions):
         problems.append("$.conditions: a condition is listed twice.")
@@ -111,9 +113,10 @@ def experiment_problems(experiment: Experiment) -> list[str]:
             elif isinstance(node, ByCondition):
                 conditions = set(experiment.conditions)
                 if not conditions:
+                    branches = ", ".join(repr(k) for k in node.branches)
                     problems.append(
-                        f"{here}: ByCondition needs conditions; add conditions=({', '.join(repr(k) for k in node.branches)}) "
-                        "to the Experiment."
+                        f"{here}: ByCondition needs conditions; "
+                        f"add conditions=({branches}) to the Experiment."
                     )
                 else:
                     missing = sorted(conditions - set(node.branches))

@@ -69,9 +69,7 @@ def _from_data_file(path: Path, converter: cattrs.Converter) -> LoadedExperiment
         data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
         raise ExperimentLoadError(f"{path} is not valid {path.suffix[1:].upper()}: {exc}") from exc
-    experiment = structure_or_raise(
-        converter, data, Experiment, title=f"The experiment in {path} is invalid"
-    )
+    experiment = structure_or_raise(converter, data, Experiment, title=f"The experiment in {path} is invalid")
     return LoadedExperiment(experiment, path.resolve().parent, str(path))
 
 

@@ -32,7 +32,7 @@ def slug(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
         raise FieldError(
             attribute.name,
             f"must be 1-64 characters of lowercase letters, digits, '_' or '-', "
-            f"starting with a letter or digit; got {value!r}. Example: 'post_game_survey'."
+            f"starting with a letter or digit; got {value!r}. Example: 'post_game_survey'.",
         )
 
 

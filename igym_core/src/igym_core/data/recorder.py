@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import time
 from collections.abc import Mapping, Sequence
@@ -92,10 +93,8 @@ class Recorder:
     async def _flush_forever(self) -> None:
         while True:
             await asyncio.sleep(self.flush_interval_s)
-            try:
+            with contextlib.suppress(Exception):  # already logged; the next flush may succeed
                 await self.flush()
-            except Exception:  # already logged; keep trying: the next flush may succeed
-                pass
 
     async def __aenter__(self) -> Recorder:
         self._task = asyncio.create_task(self._flush_forever(), name="igym-recorder-flush")
@@ -104,10 +103,8 @@ class Recorder:
     async def __aexit__(self, *exc_info: object) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
         for sink in self.sinks:
             try:
                 await sink.close()

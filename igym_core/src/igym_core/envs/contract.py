@@ -47,9 +47,7 @@ class ParallelEnv(Protocol):
 
     def step(
         self, actions: Mapping[str, Any]
-    ) -> tuple[
-        dict[str, Any], dict[str, float], dict[str, bool], dict[str, bool], dict[str, Any]
-    ]: ...
+    ) -> tuple[dict[str, Any], dict[str, float], dict[str, bool], dict[str, bool], dict[str, Any]]: ...
 
     def action_space(self, agent: str) -> gymnasium.Space[Any]: ...
 

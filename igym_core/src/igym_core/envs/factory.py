@@ -185,7 +185,8 @@ def _import_failed(what: str, module: str, spec: str, exc: BaseException) -> Con
             f"installed. Install it (for example `uv add {top}`) in the environment igym runs in.",
         )
     frames = [
-        f for f in traceback.extract_tb(exc.__traceback__)
+        f
+        for f in traceback.extract_tb(exc.__traceback__)
         if not f.filename.startswith("<") and "importlib" not in f.filename
     ]
     where = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""

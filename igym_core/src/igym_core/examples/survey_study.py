@@ -104,8 +104,13 @@ teamwork = SurveyScene(
     scene_id="teamwork",
     title="Playing in a team",
     questions=(
-        ScaleQuestion(id="trust", prompt="I trust teammates I have never met.", min=1, max=5,
-                      labels=((1, "Not at all"), (5, "Completely"))),
+        ScaleQuestion(
+            id="trust",
+            prompt="I trust teammates I have never met.",
+            min=1,
+            max=5,
+            labels=((1, "Not at all"), (5, "Completely")),
+        ),
         TextQuestion(
             id="good_teammate",
             prompt="What makes a good teammate?",
@@ -122,8 +127,13 @@ mood = SurveyScene(
     scene_id="mood",
     title="Right now",
     questions=(
-        ScaleQuestion(id="energy", prompt="How energetic do you feel right now?", min=1, max=5,
-                      labels=((1, "Very tired"), (5, "Full of energy"))),
+        ScaleQuestion(
+            id="energy",
+            prompt="How energetic do you feel right now?",
+            min=1,
+            max=5,
+            labels=((1, "Very tired"), (5, "Full of energy")),
+        ),
     ),
 )
 

@@ -58,12 +58,14 @@ _REGISTER_HOOKS: dict[str, str] = {
     "commands": "igym_register_commands",
 }
 
+
 @attrs.frozen
 class PluginInfo:
     name: str
     distribution: str | None
     version: str | None
     registers: dict[str, list[str]]
+
 
 class IgymPluginManager:
     """Typed facade over a pluggy manager. Core code never touches ``pm.hook`` directly."""
@@ -161,7 +163,8 @@ class IgymPluginManager:
                 continue
             if not isinstance(result, list | tuple):
                 raise PluginError(
-                    f"Plugin {impl.plugin_name!r}: {hook_name} must return a list, got {type(result).__name__}."
+                    f"Plugin {impl.plugin_name!r}: {hook_name} must return a list, "
+                    f"got {type(result).__name__}."
                 )
             out.append((impl.plugin_name, list(result)))
         return out
@@ -209,9 +212,7 @@ class IgymPluginManager:
     def notify_participant_joined(self, participant: Participant) -> None:
         self._notify("igym_on_participant_joined", participant=participant)
 
-    def notify_scene_activated(
-        self, participant: Participant, scene: SceneConfig, instance: int
-    ) -> None:
+    def notify_scene_activated(self, participant: Participant, scene: SceneConfig, instance: int) -> None:
         self._notify("igym_on_scene_activated", participant=participant, scene=scene, instance=instance)
 
     def notify_participant_left(self, participant: Participant, reason: str) -> None:
@@ -239,7 +240,11 @@ class IgymPluginManager:
         self, participant: Participant, scene_id: str, waited_s: float, action: str
     ) -> None:
         self._notify(
-            "igym_on_waiting_timeout", participant=participant, scene_id=scene_id, waited_s=waited_s, action=action
+            "igym_on_waiting_timeout",
+            participant=participant,
+            scene_id=scene_id,
+            waited_s=waited_s,
+            action=action,
         )
 
     def notify_partner_left(self, game: GameInfo, participant_id: str, outcome: str) -> None:
@@ -254,6 +259,7 @@ class IgymPluginManager:
                 log.exception("hook_failed", plugin=impl.plugin_name, hook=hook_name)
                 if self.strict:
                     raise
+
 
 def create_plugin_manager(
     *,
@@ -309,9 +315,11 @@ def create_plugin_manager(
         )
     return manager
 
+
 def _own_distribution(plugin: object) -> str | None:
     module = getattr(plugin, "__name__", "") or getattr(type(plugin), "__module__", "")
     return "igym-core" if str(module).startswith("igym_core.") else None
+
 
 def _own_version(plugin: object) -> str | None:
     if _own_distribution(plugin) == "igym-core":
@@ -319,4 +327,3 @@ def _own_version(plugin: object) -> str | None:
 
         return __version__
     return None
-

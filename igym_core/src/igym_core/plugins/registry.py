@@ -101,9 +101,7 @@ class Registry:
         self.matchmakers: KindRegistry[type[Matchmaker]] = KindRegistry("matchmaker", Matchmaker)
         self.renderers: KindRegistry[type[Renderer]] = KindRegistry("renderer", Renderer)
         self.runtimes: KindRegistry[type[Runtime]] = KindRegistry("runtime", Runtime)
-        self.policy_loaders: KindRegistry[type[PolicyLoader]] = KindRegistry(
-            "policy loader", PolicyLoader
-        )
+        self.policy_loaders: KindRegistry[type[PolicyLoader]] = KindRegistry("policy loader", PolicyLoader)
         self.data_sinks: KindRegistry[type[DataSink]] = KindRegistry("data sink", DataSink)
         self.commands: KindRegistry[type[Command]] = KindRegistry("command", Command)
 

@@ -82,9 +82,7 @@ def policy_config_from(
 
 def _config_without_arguments(config_type: type[PolicyConfig], *, shown: str) -> PolicyConfig:
     required = [
-        field.name
-        for field in attrs.fields(config_type)
-        if field.default is attrs.NOTHING and field.init
+        field.name for field in attrs.fields(config_type) if field.default is attrs.NOTHING and field.init
     ]
     if required:
         raise _error(

@@ -411,7 +411,9 @@ def _compile_changes(cls: type[RenderObject]) -> Callable[..., dict[str, Any] | 
 # fifteen), so this compiled version starts from the previous wire dict and converts only the
 # attributes that differ, field for field as to_wire does. It raises what the field's encoding
 # raises (ValueError for nan, ...); the caller then takes the full path, which names the field.
-_FAST_UPDATES: dict[type, Callable[[Any, Any, dict[str, Any]], tuple[dict[str, Any] | None, dict[str, Any]]]] = {}
+_FAST_UPDATES: dict[
+    type, Callable[[Any, Any, dict[str, Any]], tuple[dict[str, Any] | None, dict[str, Any]]]
+] = {}
 
 
 def wire_update(

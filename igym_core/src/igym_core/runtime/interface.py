@@ -107,7 +107,9 @@ class GameHandle(ABC):
         """The participant's page has loaded the scene and its assets."""
 
     @abstractmethod
-    def player_input(self, participant_id: str, *, keys: Sequence[str] | None, press: Sequence[str] | None) -> None:
+    def player_input(
+        self, participant_id: str, *, keys: Sequence[str] | None, press: Sequence[str] | None
+    ) -> None:
         """Keys held now (held mode) or presses since the last message (press mode)."""
 
     @abstractmethod
@@ -134,10 +136,10 @@ class Runtime(ABC):
     def __init__(self, host: GameHost) -> None:
         self.host = host
 
-    async def start(self) -> None:
+    async def start(self) -> None:  # noqa: B027 (optional: runtimes without services keep it)
         """Start background services (called once, on the event loop, before the first game)."""
 
-    async def stop(self) -> None:
+    async def stop(self) -> None:  # noqa: B027 (optional: runtimes without services keep it)
         """Stop every game and background service (server shutdown)."""
 
     @abstractmethod

@@ -48,7 +48,7 @@ class RandomizeOrder(StagerNode):
             raise FieldError(
                 "keep_n",
                 f"must be between 1 and the number of scenes ({len(self.scenes)}); got "
-                f"{self.keep_n}. Use None to keep them all."
+                f"{self.keep_n}. Use None to keep them all.",
             )
 
 

@@ -76,7 +76,9 @@ def create_app(
                 "No experiment given. Run `igym run module:experiment`, or set IGYM_EXPERIMENT."
             )
         experiment = target
-    loaded = experiment if isinstance(experiment, LoadedExperiment) else load_experiment(experiment, converter)
+    loaded = (
+        experiment if isinstance(experiment, LoadedExperiment) else load_experiment(experiment, converter)
+    )
     exp = loaded.experiment
     data_dir = (settings.data_dir / exp.experiment_id).resolve()
     sinks = _make_sinks(plugins, exp, data_dir)
@@ -183,7 +185,9 @@ def create_app(
         if folder is not None:
             handlers.append(
                 create_static_files_router(
-                    path=f"/scene-assets/{scene.scene_id}", directories=[folder], name=f"assets-{scene.scene_id}"
+                    path=f"/scene-assets/{scene.scene_id}",
+                    directories=[folder],
+                    name=f"assets-{scene.scene_id}",
                 )
             )
     handlers.extend(plugins.routes(settings))
@@ -293,7 +297,8 @@ def _page_html(boot: dict[str, Any]) -> str:
 <script type="module" src="/client/igym.js"></script>
 </head>
 <body>
-<div id="igym-root"><noscript>This study needs JavaScript. Please enable it and reload the page.</noscript></div>
+<div id="igym-root"><noscript>This study needs JavaScript.
+Please enable it and reload the page.</noscript></div>
 </body>
 </html>
 """

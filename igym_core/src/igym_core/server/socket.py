@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Any
 
@@ -247,7 +248,5 @@ async def _dispatch(study: Study, participant: Any, message: Any) -> list[dict[s
 
 
 async def _quietly(awaitable: Any) -> None:
-    try:
+    with contextlib.suppress(Exception):
         await awaitable
-    except Exception:
-        pass

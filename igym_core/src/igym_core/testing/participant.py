@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from typing import Any
 
@@ -52,10 +53,8 @@ class ScriptedParticipant:
 
     def close(self) -> None:
         if self._cm is not None:
-            try:
+            with contextlib.suppress(Exception):  # already closed by the server
                 self._cm.__exit__(None, None, None)
-            except Exception:  # already closed by the server
-                pass
             self._cm = self._ws = None
 
     def __enter__(self) -> ScriptedParticipant:

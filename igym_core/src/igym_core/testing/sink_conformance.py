@@ -132,7 +132,7 @@ def _record(record_type: str, rng: random.Random, n: int) -> dict[str, Any]:
             "detail": detail,
         }
     if record_type == "responses":
-        value = rng.choice([True, "Al", "25–34", ["pc", "phone"], 5, 3.5, None, "é\n\"quoted\""])
+        value = rng.choice([True, "Al", "25–34", ["pc", "phone"], 5, 3.5, None, 'é\n"quoted"'])
         return {
             **base,
             "participant_id": pid,
@@ -526,4 +526,3 @@ class SinkConformance:
         missing = sorted(set(range(flushed)) - set(seen))
         assert not missing, f"{len(missing)} flushed records are missing after the kill, first {missing[:5]}"
         return seen
-

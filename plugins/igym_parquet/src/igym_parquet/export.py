@@ -184,9 +184,7 @@ def _python_values(column: pa.ChunkedArray, kind: str | None) -> list[Any]:
 
 
 def _response_value_columns(values: Sequence[Any]) -> list[tuple[pa.Field, pa.Array]]:
-    numbers = [
-        float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None for v in values
-    ]
+    numbers = [float(v) if isinstance(v, int | float) and not isinstance(v, bool) else None for v in values]
     texts = [v if isinstance(v, str) else None for v in values]
     return [
         (_json_field("value"), _json_array(values)),
@@ -321,8 +319,7 @@ def export_experiment(
     unknown = [rt for rt in wanted if rt not in found]
     if unknown:
         raise NoDataError(
-            f"{directory} has no records of type {', '.join(map(repr, unknown))}. "
-            f"It has: {', '.join(found)}."
+            f"{directory} has no records of type {', '.join(map(repr, unknown))}. It has: {', '.join(found)}."
         )
     out = Path(out) if out is not None else directory / "export"
     if out.exists() and not out.is_dir():

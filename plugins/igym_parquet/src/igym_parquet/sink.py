@@ -50,9 +50,7 @@ def _require_pyarrow() -> None:
     try:
         import pyarrow as pa
     except ImportError as exc:  # pragma: no cover - pyarrow is a dependency of igym-parquet
-        raise MissingDependencyError(
-            "pip install igym-parquet"
-        ) from exc
+        raise MissingDependencyError("pip install igym-parquet") from exc
     pa.array([0])
 
 
@@ -403,4 +401,3 @@ def read_records(directory: Path) -> Iterator[dict[str, Any]]:
     for part in list_parts(directory):
         for batch in read_part_batches(part):
             yield from codec.batch_rows(batch)
-

@@ -60,8 +60,9 @@ def canonical(observation: Sequence[float]) -> tuple[tuple[float, ...], bool]:
     return mirror_observation(values), True
 
 
-def predict_landing(bx: float, by: float, bvx: float, bvy: float, height: float, max_steps: int = 90
-                    ) -> tuple[float, int]:
+def predict_landing(
+    bx: float, by: float, bvx: float, bvy: float, height: float, max_steps: int = 90
+) -> tuple[float, int]:
     """Where (x) and in how many steps the ball, flying freely, next comes down through ``height``.
 
     Follows the environment's integration (gravity, the speed cap, wall bounces); ignores the net

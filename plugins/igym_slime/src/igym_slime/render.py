@@ -66,18 +66,39 @@ _SLIME_SHAPE = tuple(_arc(_SLIME_R, 0, 180, 18))  # a half disc, flat side down,
 _EYE_R = _SLIME_R * 0.27
 _PUPIL_R = _EYE_R * 0.5
 _BALL_R = BALL_RADIUS * SCALE
-_SHADOW = tuple((_BALL_R * 1.3 * math.cos(a), _BALL_R * 0.35 * math.sin(a)) for a in
-                (2 * math.pi * i / 10 for i in range(10)))
+_SHADOW = tuple(
+    (_BALL_R * 1.3 * math.cos(a), _BALL_R * 0.35 * math.sin(a))
+    for a in (2 * math.pi * i / 10 for i in range(10))
+)
 
 
 def _cloud(ident: str, x: float, y: float, size: float) -> list[Any]:
     puffs = ((-1.0, 0.25, 0.55), (-0.35, -0.1, 0.75), (0.4, 0.0, 0.65), (1.0, 0.3, 0.45))
     return [
-        Circle(id=f"{ident}_{i}", x=x + dx * size, y=y + dy * size, radius=r * size, fill="#ffffff",
-               alpha=0.9, depth=1, permanent=True)
+        Circle(
+            id=f"{ident}_{i}",
+            x=x + dx * size,
+            y=y + dy * size,
+            radius=r * size,
+            fill="#ffffff",
+            alpha=0.9,
+            depth=1,
+            permanent=True,
+        )
         for i, (dx, dy, r) in enumerate(puffs)
-    ] + [Rect(id=f"{ident}_base", x=x, y=y + 0.35 * size, width=2.0 * size, height=0.5 * size,
-              fill="#ffffff", alpha=0.9, depth=1, permanent=True)]
+    ] + [
+        Rect(
+            id=f"{ident}_base",
+            x=x,
+            y=y + 0.35 * size,
+            width=2.0 * size,
+            height=0.5 * size,
+            fill="#ffffff",
+            alpha=0.9,
+            depth=1,
+            permanent=True,
+        )
+    ]
 
 
 def _scenery() -> list[Any]:
@@ -90,19 +111,63 @@ def _scenery() -> list[Any]:
         *_cloud("cloud_a", 215, 105, 24),
         *_cloud("cloud_b", 600, 125, 20),
         *_cloud("cloud_c", 400, 190, 13),
-        Rect(id="sea", x=WIDTH / 2, y=horizon + 15, width=WIDTH, height=30, fill=_SEA, depth=1,
-             permanent=True),
-        Line(id="sea_foam", points=[(0, 0), (WIDTH, 0)], x=0, y=ground_y - 4, color=_SEA_FOAM,
-             line_width=3, depth=2, permanent=True),
-        Rect(id="sand", x=WIDTH / 2, y=(ground_y + HEIGHT) / 2, width=WIDTH, height=HEIGHT - ground_y,
-             fill=_SAND, depth=2, permanent=True),
-        Line(id="sand_edge", points=[(0, 0), (WIDTH, 0)], x=0, y=ground_y, color=_SAND_EDGE,
-             line_width=2, depth=3, permanent=True),
+        Rect(
+            id="sea", x=WIDTH / 2, y=horizon + 15, width=WIDTH, height=30, fill=_SEA, depth=1, permanent=True
+        ),
+        Line(
+            id="sea_foam",
+            points=[(0, 0), (WIDTH, 0)],
+            x=0,
+            y=ground_y - 4,
+            color=_SEA_FOAM,
+            line_width=3,
+            depth=2,
+            permanent=True,
+        ),
+        Rect(
+            id="sand",
+            x=WIDTH / 2,
+            y=(ground_y + HEIGHT) / 2,
+            width=WIDTH,
+            height=HEIGHT - ground_y,
+            fill=_SAND,
+            depth=2,
+            permanent=True,
+        ),
+        Line(
+            id="sand_edge",
+            points=[(0, 0), (WIDTH, 0)],
+            x=0,
+            y=ground_y,
+            color=_SAND_EDGE,
+            line_width=2,
+            depth=3,
+            permanent=True,
+        ),
         # The net: a post from the ground to NET_HEIGHT with a rounded top (the ball bounces off both).
-        Rect(id="net", x=net_x, y=(net_top + ground_y) / 2, width=net_w, height=ground_y - net_top,
-             fill=_NET, stroke=_NET_DARK, line_width=2, depth=4, permanent=True),
-        Circle(id="net_top", x=net_x, y=net_top, radius=net_w / 2, fill=_NET, stroke=_NET_DARK,
-               line_width=2, depth=4, permanent=True),
+        Rect(
+            id="net",
+            x=net_x,
+            y=(net_top + ground_y) / 2,
+            width=net_w,
+            height=ground_y - net_top,
+            fill=_NET,
+            stroke=_NET_DARK,
+            line_width=2,
+            depth=4,
+            permanent=True,
+        ),
+        Circle(
+            id="net_top",
+            x=net_x,
+            y=net_top,
+            radius=net_w / 2,
+            fill=_NET,
+            stroke=_NET_DARK,
+            line_width=2,
+            depth=4,
+            permanent=True,
+        ),
     ]
     return objects
 
@@ -114,14 +179,24 @@ _STATIC = _scenery()
 def _body(agent: str, x: float, y: float, tween: int | None) -> Polygon:
     """A slime's body. Cached: a polygon costs far more to build and encode than a circle, and a
     slime often stands still (an unchanged object costs the delta encoder one identity check)."""
-    return Polygon(id=f"{agent}_slime", x=x, y=y, points=_SLIME_SHAPE, fill=COLOURS[agent],
-                   stroke=_OUTLINE[agent], line_width=2, depth=6, tween_ms=tween)
+    return Polygon(
+        id=f"{agent}_slime",
+        x=x,
+        y=y,
+        points=_SLIME_SHAPE,
+        fill=COLOURS[agent],
+        stroke=_OUTLINE[agent],
+        line_width=2,
+        depth=6,
+        tween_ms=tween,
+    )
 
 
 @functools.lru_cache(maxsize=1024)
 def _shadow(x: float, y: float, alpha: float, tween: int | None) -> Polygon:
-    return Polygon(id="ball_shadow", x=x, y=y, points=_SHADOW, fill="#7c5a1e", alpha=alpha, depth=5,
-                   tween_ms=tween)
+    return Polygon(
+        id="ball_shadow", x=x, y=y, points=_SHADOW, fill="#7c5a1e", alpha=alpha, depth=5, tween_ms=tween
+    )
 
 
 def _slime(agent: str, slime: list[float], ball: list[float], jump: bool) -> list[Any]:
@@ -136,10 +211,26 @@ def _slime(agent: str, slime: list[float], ball: list[float], jump: bool) -> lis
     reach = _EYE_R - _PUPIL_R - 0.5
     return [
         _body(agent, x, y, tween),
-        Circle(id=f"{agent}_eye", x=eye_x, y=eye_y, radius=_EYE_R, fill="#ffffff", stroke=_OUTLINE[agent],
-               line_width=1.5, depth=7, tween_ms=tween),
-        Circle(id=f"{agent}_pupil", x=eye_x + dx / distance * reach, y=eye_y + dy / distance * reach,
-               radius=_PUPIL_R, fill="#111827", depth=8, tween_ms=tween),
+        Circle(
+            id=f"{agent}_eye",
+            x=eye_x,
+            y=eye_y,
+            radius=_EYE_R,
+            fill="#ffffff",
+            stroke=_OUTLINE[agent],
+            line_width=1.5,
+            depth=7,
+            tween_ms=tween,
+        ),
+        Circle(
+            id=f"{agent}_pupil",
+            x=eye_x + dx / distance * reach,
+            y=eye_y + dy / distance * reach,
+            radius=_PUPIL_R,
+            fill="#111827",
+            depth=8,
+            tween_ms=tween,
+        ),
     ]
 
 
@@ -147,16 +238,36 @@ def _score(agent: str, points: int, lives: int, max_lives: int) -> list[Any]:
     left = agent == "left"
     x = 28 if left else WIDTH - 28
     objects: list[Any] = [
-        Text(id=f"{agent}_score", x=x, y=14, text=str(points), font_size=40, color=COLOURS[agent],
-             font_family="Trebuchet MS, Verdana, sans-serif", align="left" if left else "right",
-             origin_x=0 if left else 1, origin_y=0, depth=10),
+        Text(
+            id=f"{agent}_score",
+            x=x,
+            y=14,
+            text=str(points),
+            font_size=40,
+            color=COLOURS[agent],
+            font_family="Trebuchet MS, Verdana, sans-serif",
+            align="left" if left else "right",
+            origin_x=0 if left else 1,
+            origin_y=0,
+            depth=10,
+        ),
     ]
     for i in range(max_lives):
         cx = x + (i * 16 + 6 if left else -(i * 16 + 6))
         alive = i < lives
         objects.append(
-            Circle(id=f"{agent}_life{i}", x=cx, y=68, radius=5, fill=COLOURS[agent] if alive else None,
-                   stroke=_OUTLINE[agent], line_width=1.5, alpha=1 if alive else 0.6, depth=10, tween_ms=0)
+            Circle(
+                id=f"{agent}_life{i}",
+                x=cx,
+                y=68,
+                radius=5,
+                fill=COLOURS[agent] if alive else None,
+                stroke=_OUTLINE[agent],
+                line_width=1.5,
+                alpha=1 if alive else 0.6,
+                depth=10,
+                tween_ms=0,
+            )
         )
     return objects
 
@@ -196,12 +307,30 @@ def draw(env: SlimeVolleyEnv) -> list[Any]:
     height = max(0.0, ball[1] - GROUND_Y)
     objects.append(_shadow(bx, ground_y + 3, round(max(0.08, 0.35 - height * 0.02), 2), tween))
     objects.append(
-        Circle(id="ball", x=bx, y=by, radius=_BALL_R, fill=_BALL, stroke=_BALL_EDGE, line_width=2,
-               depth=9, tween_ms=tween)
+        Circle(
+            id="ball",
+            x=bx,
+            y=by,
+            radius=_BALL_R,
+            fill=_BALL,
+            stroke=_BALL_EDGE,
+            line_width=2,
+            depth=9,
+            tween_ms=tween,
+        )
     )
     if ball[1] - BALL_RADIUS > VIEW_TOP:  # above the picture: show where it is
         objects.append(
-            Polygon(id="ball_marker", x=bx, y=4, points=[(-7, 10), (7, 10), (0, 0)], fill=_BALL,
-                    stroke=_BALL_EDGE, line_width=1.5, depth=11, tween_ms=tween)
+            Polygon(
+                id="ball_marker",
+                x=bx,
+                y=4,
+                points=[(-7, 10), (7, 10), (0, 0)],
+                fill=_BALL,
+                stroke=_BALL_EDGE,
+                line_width=1.5,
+                depth=11,
+                tween_ms=tween,
+            )
         )
     return objects

@@ -116,8 +116,7 @@ def _expert_left(observation: Sequence[float]) -> int:
 
 
 def _collect(
-    net: Network, flat: np.ndarray | None, rng: np.random.Generator, *, games: int, steps: int,
-    epsilon: float
+    net: Network, flat: np.ndarray | None, rng: np.random.Generator, *, games: int, steps: int, epsilon: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """States from ``games`` games (the network, or with ``flat=None`` the scripted bot, on one side
     against the scripted bot), each labelled with the scripted bot's choice in the left frame."""
@@ -147,8 +146,15 @@ def _collect(
 
 
 def _fit(
-    net: Network, flat: np.ndarray, x: np.ndarray, y: np.ndarray, rng: np.random.Generator, *,
-    epochs: int, batch: int = 256, lr: float = 3e-3
+    net: Network,
+    flat: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    epochs: int,
+    batch: int = 256,
+    lr: float = 3e-3,
 ) -> np.ndarray:
     """Cross-entropy training with Adam (manual backpropagation through the tanh MLP)."""
     theta = flat.astype(np.float64)
@@ -204,8 +210,10 @@ def imitate(
         x, y = np.concatenate([x, nx]), np.concatenate([y, ny])
         flat = _fit(net, flat, x, y, rng, epochs=3)
         accuracy = float((net.act(flat, nx) == ny).mean())
-        log(f"imitation round {round_ + 1}/{rounds}: {len(x)} states, agreement on its own games "
-            f"{accuracy:.1%}")
+        log(
+            f"imitation round {round_ + 1}/{rounds}: {len(x)} states, agreement on its own games "
+            f"{accuracy:.1%}"
+        )
     return flat
 
 
@@ -266,12 +274,16 @@ class _Pool:
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
-        self.pool = (
-            multiprocessing.get_context("fork").Pool(workers) if workers > 1 else None
-        )
+        self.pool = multiprocessing.get_context("fork").Pool(workers) if workers > 1 else None
 
-    def score(self, net: Network, population: np.ndarray, opponents: Sequence[np.ndarray | None],
-              seeds: Sequence[int], steps: int) -> np.ndarray:
+    def score(
+        self,
+        net: Network,
+        population: np.ndarray,
+        opponents: Sequence[np.ndarray | None],
+        seeds: Sequence[int],
+        steps: int,
+    ) -> np.ndarray:
         """Point differences ``[P, G]``; the network plays the left side in even games."""
         sides = [AGENTS[g % 2] for g in range(len(seeds))]
         by_game = len(population) < self.workers
@@ -281,8 +293,16 @@ class _Pool:
             if not len(c):
                 continue
             if by_game:
-                jobs.append((net.sizes, population, [opponents[i] for i in c], [seeds[i] for i in c],
-                             [sides[i] for i in c], steps))
+                jobs.append(
+                    (
+                        net.sizes,
+                        population,
+                        [opponents[i] for i in c],
+                        [seeds[i] for i in c],
+                        [sides[i] for i in c],
+                        steps,
+                    )
+                )
             else:
                 jobs.append((net.sizes, population[c], list(opponents), list(seeds), sides, steps))
         results = self.pool.map(_play_chunk, jobs) if self.pool else [_play_chunk(j) for j in jobs]
@@ -338,8 +358,10 @@ def evolve(
             score = _validate(net, pool, theta, validation_seeds, steps)
             if score > best_score:
                 best, best_score = theta.copy(), score
-            log(f"evolution: generation {generation}/{generations}, population mean {fitness.mean():+.2f}, "
-                f"held-out against the scripted bot {score:+.2f} (best {best_score:+.2f})")
+            log(
+                f"evolution: generation {generation}/{generations}, population mean {fitness.mean():+.2f}, "
+                f"held-out against the scripted bot {score:+.2f} (best {best_score:+.2f})"
+            )
     return best.astype(np.float32)
 
 
@@ -377,19 +399,23 @@ def export_onnx(net: Network, flat: np.ndarray) -> bytes:
         helper.make_node("Slice", ["obs", "zero", "one", "one"], ["own_x"]),
         helper.make_node("Sign", ["own_x"], ["side"]),
         # x entries times -side (1 on the left, -1 on the right); other entries times 1.
-        helper.make_node("Add", ["side", "unit"], ["side_plus"]),       # 0 left, 2 right
+        helper.make_node("Add", ["side", "unit"], ["side_plus"]),  # 0 left, 2 right
         helper.make_node("Mul", ["x_mask", "side_plus"], ["flip_amount"]),
-        helper.make_node("Sub", ["unit", "flip_amount"], ["flip"]),      # 1 or -1 on x entries
+        helper.make_node("Sub", ["unit", "flip_amount"], ["flip"]),  # 1 or -1 on x entries
         helper.make_node("Mul", ["obs", "flip"], ["h_in"]),
     ]
     current = "h_in"
     layers = len(params) // 2
     for i in range(layers):
-        inits += [numpy_helper.from_array(params[2 * i], f"W{i}"),
-                  numpy_helper.from_array(params[2 * i + 1], f"b{i}")]
+        inits += [
+            numpy_helper.from_array(params[2 * i], f"W{i}"),
+            numpy_helper.from_array(params[2 * i + 1], f"b{i}"),
+        ]
         out = "logits_left" if i == layers - 1 else f"h{i}"
-        nodes += [helper.make_node("MatMul", [current, f"W{i}"], [f"m{i}"]),
-                  helper.make_node("Add", [f"m{i}", f"b{i}"], [f"a{i}" if i < layers - 1 else out])]
+        nodes += [
+            helper.make_node("MatMul", [current, f"W{i}"], [f"m{i}"]),
+            helper.make_node("Add", [f"m{i}", f"b{i}"], [f"a{i}" if i < layers - 1 else out]),
+        ]
         if i < layers - 1:
             nodes.append(helper.make_node("Tanh", [f"a{i}"], [out]))
         current = out
@@ -397,7 +423,7 @@ def export_onnx(net: Network, flat: np.ndarray) -> bytes:
         # On the right, left and right moves swap: logits = left + right_side * (swapped - left).
         helper.make_node("Gather", ["logits_left", "swap"], ["logits_swapped"], axis=1),
         helper.make_node("Sub", ["logits_swapped", "logits_left"], ["swap_delta"]),
-        helper.make_node("Mul", ["side_plus", "half"], ["on_right"]),    # 0 left, 1 right
+        helper.make_node("Mul", ["side_plus", "half"], ["on_right"]),  # 0 left, 1 right
         helper.make_node("Mul", ["swap_delta", "on_right"], ["swap_term"]),
         helper.make_node("Add", ["logits_left", "swap_term"], ["logits"]),
     ]
@@ -408,8 +434,9 @@ def export_onnx(net: Network, flat: np.ndarray) -> bytes:
         [helper.make_tensor_value_info("logits", tp.FLOAT, ["batch", N_ACTIONS])],
         inits,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="igym_slime.train")
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="igym_slime.train"
+    )
     model.ir_version = 8  # readable by onnxruntime-web and older runtimes
     onnx.checker.check_model(model)
     return bytes(model.SerializeToString())
@@ -439,8 +466,9 @@ def train(
     pool = _Pool(workers)
     try:
         if generations:
-            flat = evolve(net, flat, rng, pool, generations=generations, pairs=pairs, games=games,
-                          steps=steps, log=log)
+            flat = evolve(
+                net, flat, rng, pool, generations=generations, pairs=pairs, games=games, steps=steps, log=log
+            )
     finally:
         pool.close()
     log(f"training done in {time.perf_counter() - started:.0f} s")
@@ -455,8 +483,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--generations", type=int, default=60)
     parser.add_argument("--imitation-rounds", type=int, default=4)
     args = parser.parse_args(argv)
-    data = train(seed=args.seed, workers=args.workers, generations=args.generations,
-                 imitation_rounds=args.imitation_rounds, log=lambda line: print(line, flush=True))
+    data = train(
+        seed=args.seed,
+        workers=args.workers,
+        generations=args.generations,
+        imitation_rounds=args.imitation_rounds,
+        log=lambda line: print(line, flush=True),
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_bytes(data)
     print(f"wrote {args.out} ({len(data)} bytes, sha256 {hashlib.sha256(data).hexdigest()[:16]})")
