@@ -14,6 +14,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import pytest
 from gymnasium import spaces
 
@@ -309,3 +310,36 @@ async def test_the_envs_cpu_time_is_sampled_into_the_stats(tmp_path):
     assert stats["env_cpu_samples"] == 4  # the playing ticks whose number is a multiple of eight
     assert 1.9 <= stats["env_cpu_s"] / stats["env_cpu_samples"] * 1000 < 6  # ms per sampled step
     assert stats["env_cpu_us_per_tick"] == pytest.approx(stats["env_cpu_s"] / 4 * 1e6, abs=0.1)
+
+
+class OneMessagePerTick:
+    """A socket that takes one message per instant of the clock (busy until time moves on)."""
+
+    connection_id = 1
+
+    def __init__(self, clock: VirtualClock) -> None:
+        self.clock = clock
+        self.messages: list[dict[str, Any]] = []
+        self._last = None
+
+    def offer(self, frame: bytes) -> bool:
+        if self._last == self.clock.now:
+            return False
+        self._last = self.clock.now
+        self.messages.append(msgpack.unpackb(frame))
+        return True
+
+
+@pytest.mark.anyio
+async def test_a_round_trip_probe_never_costs_a_player_a_frame(tmp_path):
+    run = Run(tmp_path, groups=1, scene=_scene(rtt_interval_s=0.1, num_episodes=1, max_steps=30))
+    (game,) = await run.start_games(["p0"])
+    sink = OneMessagePerTick(run.clock)
+    run.study.games.frame_sink = {"p0": sink}.get
+    run.clock.run_until(START + 1.5)
+    stats = run.study.games._runtimes["server"].stats()
+    assert stats["frames_dropped"] == 0
+    assert all(m["type"] == "frame" for m in sink.messages)
+    assert len(sink.messages) >= 30  # a frame at every tick; the probes waited their turn
+    (episode,) = await run.records("episodes")
+    assert episode["frames_dropped"] == {"p0": 0}

@@ -40,7 +40,7 @@ import math
 import time
 from array import array
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -187,8 +187,10 @@ class _Ticker:
         cpu_started = time.thread_time()
         games = tuple(self.games)
         outgoing: list[tuple[Any, bytes, _Player]] = []
+        later: list[Callable[[], None]] = []
         try:
             self.scheduler.outgoing = outgoing
+            self.scheduler.later = later
             if self.scheduler.batched_games:
                 try:
                     _act_batched(games)
@@ -209,8 +211,14 @@ class _Ticker:
                         log.exception("game_fail_failed", game_id=game.info.game_id)
         finally:  # whatever happened to one game, the others keep their ticks
             self.scheduler.outgoing = None
+            self.scheduler.later = None
             for sink, data, player in outgoing:
                 _deliver(stats, sink, data, player)
+            for send in later:  # round-trip probes: never ahead of a frame in a socket's buffer
+                try:
+                    send()
+                except Exception:
+                    log.exception("probe_failed")
             stats.tick_cpu_s += time.thread_time() - cpu_started
             self._k += 1
             if self.games:
@@ -294,6 +302,8 @@ class TickScheduler:
         #: While a ticker runs: the frames its games produced, written to the sockets once every
         #: game of the group has ticked (see ``_Ticker._run``).
         self.outgoing: list[tuple[Any, bytes, _Player]] | None = None
+        #: While a ticker runs: what to send once the group's frames are written (RTT probes).
+        self.later: list[Callable[[], None]] | None = None
         self.stats = TickStats()
         self.epoch = 0.0
         self._loop_clock: _LoopClock | None = None
@@ -878,12 +888,20 @@ class ServerGame(GameHandle):
         data = _pack(
             {"type": "rtt_probe", "game_id": self.info.game_id, "n": n, "t": round(time.time() * 1000, 1)}
         )
+        later = self.runtime.scheduler.later
+        if later is not None:  # inside a ticker: after the group's frames, which matter more
+            later.append(lambda: self._send_probe(n, data))
+        else:
+            self._send_probe(n, data)
+
+    def _send_probe(self, n: int, data: bytes) -> None:
         frame_sink = self.host.frame_sink
+        sent = time.monotonic()
         for player in self.players.values():
             sink = frame_sink(player.participant_id)
             if sink is not None and sink.offer(data):
                 probes = player.probes
-                probes[n] = mono
+                probes[n] = sent
                 if len(probes) > 8:  # unanswered ones are forgotten
                     del probes[min(probes)]
 
