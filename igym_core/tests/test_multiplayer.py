@@ -157,6 +157,14 @@ def test_timeout_with_redirect_sends_the_url_after_the_data_is_stored_and_again_
         with ScriptedParticipant(client, token=p.token) as again:
             assert again.scene["scene"]["scene_id"] == "duel"
             assert status(again)["redirect_url"] == final["redirect_url"]
+    # After a server restart too: the final status comes back from the session records.
+    restarted = make_test_app(study(scene), tmp_path)
+    with TestClient(restarted) as client, ScriptedParticipant(client, token=p.token) as again:
+        assert again.scene["scene"]["scene_id"] == "duel"
+        after_restart = status(again)
+        assert after_restart["phase"] == "ended" and after_restart["final"] is True
+        assert after_restart["redirect_url"] == final["redirect_url"]
+        assert after_restart["message"] == final["message"]
 
 
 def test_partner_who_leaves_ends_the_game_for_the_other_after_the_grace_period(tmp_path):

@@ -199,6 +199,7 @@ class Study:
         starts afresh if they come back. Typed-but-unsubmitted answers are not restored.
         """
         restored: dict[str, Participant] = {}
+        final_statuses: dict[str, dict[str, Any]] = {}
         token_hashes: dict[str, str] = {}
         recorded_sequence: dict[str, list[tuple[str, int]]] = {}
         for row in events:
@@ -231,6 +232,8 @@ class Study:
                 participant.values.update(detail.get("values") or {})
             elif event == "finished":
                 participant.finished = True
+                if isinstance(detail.get("final_status"), dict):  # finished by a waiting room
+                    final_statuses[participant.participant_id] = detail["final_status"]
         count = 0
         for pid, participant in restored.items():
             try:
@@ -249,6 +252,8 @@ class Study:
             participant.position = min(participant.position, len(slots) - 1)
             self.by_id[pid] = participant
             self.by_token_hash[token_hashes[pid]] = participant
+            if pid in final_statuses:
+                self.games.final_status[pid] = final_statuses[pid]
             count += 1
         if count:
             log.info("participants_restored", count=count)
@@ -402,7 +407,13 @@ class Study:
                     status["redirect_url"] = fill_url_template(timeout.redirect_url, values)
                 participant.finished = True
                 self.games.participant_finished(participant.participant_id)
-                self._event(participant, "finished", outcome="waiting_timeout", values=participant.values)
+                self._event(
+                    participant,
+                    "finished",
+                    outcome="waiting_timeout",
+                    values=participant.values,
+                    final_status=status,  # shown again on a reload, also after a restart
+                )
                 await self.recorder.flush(durable=True)  # before the page may leave
                 self.games.final_status[participant.participant_id] = status
                 replies = [status]
