@@ -23,7 +23,7 @@ import msgspec
 from igym_core.data.interface import RECORD_TYPE_PATTERN, DataSink, SinkConfig, json_default
 from igym_core.plugins.markers import hookimpl
 
-__all__ = ["JsonlSink", "JsonlSinkConfig"]
+__all__ = ["JsonlSink", "JsonlSinkConfig", "read_jsonl"]
 
 _RECORD_TYPE = re.compile(RECORD_TYPE_PATTERN)
 
@@ -83,6 +83,22 @@ def encode_line(row: Mapping[str, Any]) -> bytes:
     return line.encode("utf-8") + b"\n"
 
 
+def read_jsonl(path: Path) -> Iterator[Any]:
+    """The records of a JSONL file as the sink wrote them, skipping what a crash left behind.
+
+    A last line without its newline was cut short by a crash and is not read (everything before it
+    is intact); a torn line that a later run ended with a newline does not parse and is skipped.
+    """
+    with path.open("rb") as handle:
+        for line in handle:
+            if not line.endswith(b"\n"):
+                break
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError:
+                continue
+
+
 class JsonlSink(DataSink):
     kind: ClassVar[str] = "jsonl"
     config_type: ClassVar[type[SinkConfig]] = JsonlSinkConfig
@@ -139,16 +155,8 @@ class JsonlSink(DataSink):
 
     def read(self, record_type: str) -> Iterator[dict[str, Any]]:
         path = self.path_for(record_type)
-        if not path.exists():
-            return
-        with path.open("rb") as handle:
-            for line in handle:
-                if not line.endswith(b"\n"):
-                    break  # a torn last line from a crash: everything before it is intact
-                try:
-                    yield json.loads(line)
-                except json.JSONDecodeError:
-                    continue
+        if path.exists():
+            yield from read_jsonl(path)
 
     async def flush(self, *, durable: bool = False) -> None:
         async with self._lock:

@@ -37,6 +37,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from igym_core.builtin.sink_jsonl import read_jsonl
 from igym_core.data.interface import RECORD_TYPE_PATTERN
 from igym_parquet import codec
 from igym_parquet.errors import ExportError, NoDataError
@@ -89,19 +90,12 @@ def find_record_types(directory: Path) -> dict[str, list[str]]:
 def _jsonl_rows(path: Path) -> Iterator[list[dict[str, Any]]]:
     """The records of a JSONL file in chunks; lines torn by a crash are skipped, as the sink's reader does."""
     chunk: list[dict[str, Any]] = []
-    with path.open("rb") as handle:
-        for line in handle:
-            if not line.endswith(b"\n"):
-                break  # the torn last line of a crashed run
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a torn line that a later run ended
-            if isinstance(row, dict):
-                chunk.append(row)
-            if len(chunk) >= _JSONL_CHUNK_ROWS:
-                yield chunk
-                chunk = []
+    for row in read_jsonl(path):
+        if isinstance(row, dict):
+            chunk.append(row)
+        if len(chunk) >= _JSONL_CHUNK_ROWS:
+            yield chunk
+            chunk = []
     if chunk:
         yield chunk
 
