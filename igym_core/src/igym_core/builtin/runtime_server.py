@@ -179,6 +179,9 @@ class _Ticker:
         period = self.period
         deadline = self.scheduler.epoch + self.offset + self._k * period
         late = loop.time() - deadline
+        if late < 0:  # a timer that fired before its deadline (see _LoopClock): wait for it
+            self.handle = loop.call_at(deadline, self._run)
+            return
         if late >= period:
             missed = int(late // period)
             self._k += missed
@@ -271,21 +274,28 @@ def _act_batched(games: Sequence[ServerGame]) -> None:
 class _LoopClock:
     """Deadlines and lateness on ``time.monotonic()``, timers on the event loop.
 
-    uvloop's ``loop.time()`` counts whole milliseconds, which would make every lateness figure up
-    to 1 ms too small; ``time.monotonic()`` is the same clock at full resolution. Timers still fire
-    on the loop (to the millisecond), and the lateness that causes is measured, not hidden.
+    uvloop's ``loop.time()`` counts whole milliseconds of a clock that can lag ``time.monotonic()``
+    (the same clock at full resolution), and it rounds each delay to a whole millisecond, so a timer
+    set for a deadline can fire up to about a millisecond before it, and lateness read from
+    ``loop.time()`` would be up to a millisecond too small. Here lateness is measured on
+    ``time.monotonic()``; uvloop delays are rounded up to the next millisecond, and a ticker whose
+    timer still fires early waits again (``_Ticker._run``), so no tick runs before its deadline.
+    asyncio's own loop keeps time on ``time.monotonic()`` and takes deadlines as they are.
     """
 
-    __slots__ = ("loop",)
+    __slots__ = ("loop", "_whole_ms")
 
     time = staticmethod(time.monotonic)
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
+        self._whole_ms = not isinstance(loop, asyncio.BaseEventLoop)
 
     def call_at(self, when: float, callback: Any) -> asyncio.TimerHandle:
         loop = self.loop
-        return loop.call_at(loop.time() + (when - time.monotonic()), callback)
+        if self._whole_ms:
+            return loop.call_later(math.ceil((when - time.monotonic()) * 1000) / 1000, callback)
+        return loop.call_at(when, callback)
 
 
 class TickScheduler:
