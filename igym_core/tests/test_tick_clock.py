@@ -313,39 +313,51 @@ async def test_the_envs_cpu_time_is_sampled_into_the_stats(tmp_path):
     assert stats["env_cpu_us_per_tick"] == pytest.approx(stats["env_cpu_s"] / 4 * 1e6, abs=0.1)
 
 
-class OneMessagePerTick:
-    """A socket that takes one message per instant of the clock (busy until time moves on)."""
+class BusySocket:
+    """A socket that takes ``per_instant`` messages per instant of the clock, then is busy until
+    time moves on (as a real socket's buffer drains between ticks)."""
 
     connection_id = 1
 
-    def __init__(self, clock: VirtualClock) -> None:
+    def __init__(self, clock: VirtualClock, per_instant: int) -> None:
         self.clock = clock
-        self.messages: list[dict[str, Any]] = []
-        self._last = None
+        self.per_instant = per_instant
+        self.taken: list[tuple[float, str]] = []  # (instant, message type)
 
     def offer(self, frame: bytes) -> bool:
-        if self._last == self.clock.now:
+        if sum(1 for at, _ in self.taken[-self.per_instant :] if at == self.clock.now) >= self.per_instant:
             return False
-        self._last = self.clock.now
-        self.messages.append(msgpack.unpackb(frame))
+        self.taken.append((self.clock.now, msgpack.unpackb(frame)["type"]))
         return True
 
 
+@pytest.mark.parametrize("per_instant", [1, 2])
 @pytest.mark.anyio
-async def test_a_round_trip_probe_never_costs_a_player_a_frame(tmp_path):
-    # (Probes are due by the wall clock: every millisecond of the real time the run takes.)
-    run = Run(tmp_path, groups=1, scene=_scene(rtt_interval_s=0.001, num_episodes=1, max_steps=30))
+async def test_a_round_trip_probe_never_costs_a_player_a_frame(tmp_path, per_instant):
+    # A probe is due at every tick (the interval is a nanosecond of real time); the socket takes one
+    # or two messages per tick. The tick's frame must always get in first.
+    steps = 30
+    scene = _scene(rtt_interval_s=1e-9, num_episodes=1, max_steps=steps)
+    run = Run(tmp_path, groups=1, scene=scene)
     await run.start_games(["p0"])
-    sink = OneMessagePerTick(run.clock)
+    sink = BusySocket(run.clock, per_instant)
     run.study.games.frame_sink = {"p0": sink}.get
     run.clock.run_until(START + 1.5)
     stats = run.study.games._runtimes["server"].stats()
     assert stats["frames_dropped"] == 0
-    assert all(m["type"] == "frame" for m in sink.messages)
-    assert len(sink.messages) >= 30  # a frame at every tick; the probes waited their turn
+    by_instant: dict[float, list[str]] = {}
+    for at, kind in sink.taken:
+        by_instant.setdefault(at, []).append(kind)
+    playing = [kinds for kinds in by_instant.values() if kinds[0] == "frame"]
+    assert len(playing) >= steps  # a frame at every tick of the episode
+    probes = sum(kinds.count("rtt_probe") for kinds in by_instant.values())
+    if per_instant == 1:
+        assert probes == 0  # the probes found the socket busy with the frame: they were the ones left out
+    else:
+        assert probes >= steps - 1  # one after the frame at every tick (not at the episode's last)
+        assert all(kinds in (["frame"], ["frame", "rtt_probe"]) for kinds in playing), by_instant
     (episode,) = await run.records("episodes")
     assert episode["frames_dropped"] == {"p0": 0}
-
 
 @pytest.mark.parametrize("anyio_backend", [pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop")])
 @pytest.mark.anyio
