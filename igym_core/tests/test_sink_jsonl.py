@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from igym_core.builtin.sink_jsonl import JsonlSink, JsonlSinkConfig
+from igym_core.builtin.sink_jsonl import JsonlSink, JsonlSinkConfig, encode_line
 from igym_core.data.recorder import Recorder
 from igym_core.testing import read_records
 
@@ -246,6 +246,102 @@ def test_the_event_loop_does_not_wait_for_the_disk(tmp_path):
     assert [row["n"] for row in _sink(tmp_path).read("events")] == [1]
 
 
+
+class _FlakyOs:
+    """The sink's ``os``, failing as a full disk or a process out of file descriptors would."""
+
+    def __init__(self) -> None:
+        self.fail_open: set[str] = set()  # file names whose next open fails with EMFILE
+        self.write_limit: int | None = None  # bytes the disk takes before ENOSPC
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(os, name)
+
+    def open(self, path: Any, *args: Any) -> int:
+        if Path(path).name in self.fail_open:
+            self.fail_open.discard(Path(path).name)
+            raise OSError(24, "Too many open files")
+        return os.open(path, *args)
+
+    def write(self, fd: int, data: Any) -> int:
+        if self.write_limit is not None:
+            if self.write_limit == 0:
+                raise OSError(28, "No space left on device")
+            data = data[: self.write_limit]
+            self.write_limit -= len(data)
+        return os.write(fd, data)
+
+
+@pytest.fixture
+def flaky_os(monkeypatch):
+    from igym_core.builtin import sink_jsonl
+
+    flaky = _FlakyOs()
+    monkeypatch.setattr(sink_jsonl, "os", flaky)
+    return flaky
+
+
+def test_lines_a_failed_flush_could_not_write_are_written_by_the_next(tmp_path, flaky_os):
+    """No file descriptor for one record type, then a disk that fills up in the middle of a line:
+    every line still reaches its file exactly once, in order, once the disk takes writes again."""
+
+    async def run() -> None:
+        sink = JsonlSink(JsonlSinkConfig(), tmp_path)
+        for n in range(5):
+            sink.write("events", {"n": n})
+            sink.write("steps", {"n": n})
+        flaky_os.fail_open.add("steps.jsonl")
+        with pytest.raises(OSError, match="Too many open files"):
+            await sink.flush()
+        assert [r["n"] for r in sink.read("events")] == [0, 1, 2, 3, 4]
+        assert not sink.path_for("steps").exists()
+        sink.write("steps", {"n": 5})
+        flaky_os.write_limit = len(encode_line({"n": 0})) * 3 + 4  # three lines and a bit
+        with pytest.raises(OSError, match="No space left"):
+            await sink.flush()
+        assert sink.path_for("steps").read_bytes().count(b"\n") == 3  # and a torn fourth line
+        flaky_os.write_limit = None
+        sink.write("steps", {"n": 6})
+        await sink.close()
+
+    asyncio.run(run())
+    assert [r["n"] for r in _sink(tmp_path).read("events")] == [0, 1, 2, 3, 4]
+    assert [r["n"] for r in _sink(tmp_path).read("steps")] == [0, 1, 2, 3, 4, 5, 6]
+
+
+def test_a_cancelled_flush_that_fails_is_logged_and_retried(tmp_path, flaky_os):
+    from structlog.testing import capture_logs
+
+    started, release = threading.Event(), threading.Event()
+
+    class Slow(JsonlSink):
+        def _write_out(self, pending: Any, durable: bool) -> None:
+            if not started.is_set():
+                started.set()
+                release.wait(5)
+            super()._write_out(pending, durable)
+
+    async def run() -> None:
+        sink = Slow(JsonlSinkConfig(), tmp_path)
+        for n in range(10):
+            sink.write("events", {"n": n})
+        flush = asyncio.create_task(sink.flush())
+        while not started.is_set():
+            await asyncio.sleep(0.001)
+        flush.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await flush
+        sink.write("events", {"n": 10})
+        flaky_os.fail_open.add("events.jsonl")
+        release.set()
+        await sink.flush()  # waits for the failed worker, logs it, writes all eleven lines
+        await sink.close()
+
+    with capture_logs() as logs:
+        asyncio.run(run())
+    assert [e["event"] for e in logs if e.get("log_level") == "error"] == ["sink_flush_failed"]
+    assert [r["n"] for r in _sink(tmp_path).read("events")] == list(range(11))
+
 # --- kill -9 ----------------------------------------------------------------------------------------
 
 FLUSH_INTERVAL_MS = 100
@@ -257,7 +353,7 @@ _WRITER = textwrap.dedent(
     """
     import asyncio, sys, time
     from pathlib import Path
-    from igym_core.builtin.sink_jsonl import JsonlSink, JsonlSinkConfig
+    from igym_core.builtin.sink_jsonl import JsonlSink, JsonlSinkConfig, encode_line
     from igym_core.data.recorder import Recorder
 
     async def main(directory, interval_ms):

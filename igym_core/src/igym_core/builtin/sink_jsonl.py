@@ -3,13 +3,16 @@
 Writes are buffered in memory and handed to the operating system at every flush (at least every
 500 ms by default, from a worker thread so that the event loop never waits for the disk), so a
 server killed with ``kill -9`` loses at most the records of the last flush interval; a durable
-flush also fsyncs. Each line is one complete JSON object: a torn last line after
+flush also fsyncs. A write that fails (a full disk, no file descriptors left) keeps its lines in
+memory for the next flush, so records wait, in order, until the disk takes them again; memory
+then grows with them. Each line is one complete JSON object: a torn last line after
 a power cut is skipped by readers, and never breaks the lines before it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import re
@@ -19,6 +22,7 @@ from typing import Any, ClassVar
 
 import attrs
 import msgspec
+import structlog
 
 from igym_core.data.interface import RECORD_TYPE_PATTERN, DataSink, SinkConfig, json_default
 from igym_core.plugins.markers import hookimpl
@@ -26,6 +30,7 @@ from igym_core.plugins.markers import hookimpl
 __all__ = ["JsonlSink", "JsonlSinkConfig", "read_jsonl"]
 
 _RECORD_TYPE = re.compile(RECORD_TYPE_PATTERN)
+log = structlog.get_logger(__name__)
 
 
 @hookimpl(trylast=True)
@@ -125,17 +130,24 @@ class JsonlSink(DataSink):
             lines = self._buffers[record_type] = []
         lines.append(encode_line(row))
 
-    def _take(self) -> list[tuple[str, list[bytes]]]:
-        """The lines written since the last flush, per record type; the buffers start empty again."""
-        pending = [(record_type, lines) for record_type, lines in self._buffers.items() if lines]
+    def _take(self) -> list[list[Any]]:
+        """The lines written since the last flush, as ``[record_type, lines]`` pairs; the buffers
+        start empty again."""
+        pending = [[record_type, lines] for record_type, lines in self._buffers.items() if lines]
         for record_type, _lines in pending:
             self._buffers[record_type] = []
         return pending
 
-    def _write_out(self, pending: list[tuple[str, list[bytes]]], durable: bool) -> None:
+    def _write_out(self, pending: list[list[Any]], durable: bool) -> None:
         """Append ``pending`` to the files (in a worker thread: a flush is several hundred kB at
-        100 games, and the event loop's ticks must not wait for the disk)."""
-        for record_type, lines in pending:
+        100 games, and the event loop's ticks must not wait for the disk).
+
+        Progress is kept in ``pending``: a record type's lines are emptied once they are all in
+        the file, and if a write fails part way, what is left of them (possibly the end of a line
+        whose start is written) replaces them, so that nothing is lost or written twice
+        (``_put_back``)."""
+        for entry in pending:
+            record_type, lines = entry
             fd = self._fds.get(record_type)
             data = b"".join(lines)
             if fd is None:
@@ -146,12 +158,24 @@ class JsonlSink(DataSink):
                     # A crash cut the last line short: end it, or it would swallow our first record.
                     data = b"\n" + data
             view = memoryview(data)
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
+            try:
+                while view:
+                    written = os.write(fd, view)
+                    view = view[written:]
+            finally:
+                entry[1] = [bytes(view)] if view else []
         if durable:
             for fd in list(self._fds.values()):
                 os.fsync(fd)
+
+    def _put_back(self, pending: list[list[Any]], work: asyncio.Future[None]) -> None:
+        """After a failed write-out (on the event loop): the lines that did not reach their file go
+        back to the front of their buffers, for the next flush to retry."""
+        if work.cancelled() or work.exception() is None:
+            return
+        for record_type, lines in pending:
+            if lines:
+                self._buffers[record_type] = lines + self._buffers.get(record_type, [])
 
     def read(self, record_type: str) -> Iterator[dict[str, Any]]:
         path = self.path_for(record_type)
@@ -167,15 +191,28 @@ class JsonlSink(DataSink):
             # The thread's work is a future of its own: if this flush is cancelled (a shutdown
             # cancels the recorder's flush task), the lines still reach the file, and close() and
             # the next flush wait for them (_settle), so files keep the order of the writes.
+            # A failed write puts its unwritten lines back (a done callback, so also when this
+            # flush was cancelled) and the error reaches the caller: the recorder logs it and the
+            # next flush tries again.
             work = asyncio.ensure_future(asyncio.to_thread(self._write_out, pending, durable))
+            work.add_done_callback(functools.partial(self._put_back, pending))
             self._inflight = work
-            await asyncio.shield(work)
+            try:
+                await asyncio.shield(work)
+            finally:
+                if work.done():  # else cancelled while the worker writes on: _settle waits for it
+                    self._inflight = None
 
     async def _settle(self) -> None:
-        """Wait for a worker left running by a cancelled flush."""
-        inflight = self._inflight
-        if inflight is not None and not inflight.done():
-            await asyncio.wait([inflight])
+        """Wait for a worker left running by a cancelled flush. If it failed, nobody was left to
+        hear it: it is logged here (its lines are back in the buffers, for this flush to retry)."""
+        inflight, self._inflight = self._inflight, None
+        if inflight is not None:
+            if not inflight.done():
+                await asyncio.wait([inflight])
+            error = None if inflight.cancelled() else inflight.exception()
+            if error is not None:
+                log.error("sink_flush_failed", sink=self.kind, exc_info=error)
 
     async def close(self) -> None:
         if self._closed:
@@ -183,9 +220,13 @@ class JsonlSink(DataSink):
         # Closed first: a write that arrives while the final flush waits for the disk fails loudly
         # instead of landing in a buffer nobody will flush.
         self._closed = True
-        await self.flush(durable=True)
-        async with self._lock:
-            await self._settle()
-            for fd in self._fds.values():
-                os.close(fd)
-        self._fds.clear()
+        try:
+            await self.flush(durable=True)
+        finally:
+            async with self._lock:
+                try:
+                    await self._settle()
+                finally:
+                    for fd in self._fds.values():
+                        os.close(fd)
+                    self._fds.clear()
