@@ -246,7 +246,6 @@ def test_the_event_loop_does_not_wait_for_the_disk(tmp_path):
     assert [row["n"] for row in _sink(tmp_path).read("events")] == [1]
 
 
-
 class _FlakyOs:
     """The sink's ``os``, failing as a full disk or a process out of file descriptors would."""
 
@@ -341,6 +340,7 @@ def test_a_cancelled_flush_that_fails_is_logged_and_retried(tmp_path, flaky_os):
         asyncio.run(run())
     assert [e["event"] for e in logs if e.get("log_level") == "error"] == ["sink_flush_failed"]
     assert [r["n"] for r in _sink(tmp_path).read("events")] == list(range(11))
+
 
 # --- kill -9 ----------------------------------------------------------------------------------------
 

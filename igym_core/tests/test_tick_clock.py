@@ -359,6 +359,7 @@ async def test_a_round_trip_probe_never_costs_a_player_a_frame(tmp_path, per_ins
     (episode,) = await run.records("episodes")
     assert episode["frames_dropped"] == {"p0": 0}
 
+
 @pytest.mark.parametrize("anyio_backend", [pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop")])
 @pytest.mark.anyio
 async def test_on_uvloop_no_tick_runs_before_its_deadline(tmp_path):

@@ -283,7 +283,7 @@ class _LoopClock:
     asyncio's own loop keeps time on ``time.monotonic()`` and takes deadlines as they are.
     """
 
-    __slots__ = ("loop", "_whole_ms")
+    __slots__ = ("_whole_ms", "loop")
 
     time = staticmethod(time.monotonic)
 
