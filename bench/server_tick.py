@@ -34,6 +34,8 @@ within ``--capacity-step`` games (10 by default).
 The table comes first; the last line is one JSON object for the largest N of the sweep (with the
 capacity found, ``max_games_29fps``, when searched): ``framework_us_per_tick`` and
 ``env_us_per_tick`` are ``fw us`` and ``env us``; the bare-env figures follow under their own keys.
+(Until 2026-11, ``env_us_per_tick`` held the tight-loop figure, now ``env_us_per_tick_tight_loop``,
+and ``framework_us_per_tick`` was ``cpu us`` minus it: compare older notes with that key.)
 The load generator shares the machine's cores with the server, as in the issue's target.
 """
 
@@ -121,7 +123,7 @@ def paced_env_cost_us(games: int, humans: int, fps: int, groups: int, seconds: f
     No igym code runs: the envs are stepped in ``groups`` bursts per tick period (one env per
     burst for ``groups=0``), each at its own phase, sleeping in between, as the server's tickers
     do. On this machine the same Python code costs far more CPU in short bursts with idle time
-    between them than in a tight loop (about 1.7x at 100 games, 5x at 10): caches and branch
+    between them than in a tight loop (about twice at 100 games, five times at 10): caches and branch
     predictors start cold after every idle period. This is the env's cost in a server; the tight
     loop's figure (``bare_env_cost_us``) is its best case.
     """

@@ -22,8 +22,11 @@ def igym_register_renderers() -> list[type[Renderer]]:
 
 
 _COLLECTIONS = (list, tuple, types.GeneratorType)
-#: Classes whose instances were checked to be render objects (built-ins and subclasses met since).
+#: Classes whose instances were checked to be render objects: every class a renderer returned
+#: that passed the check (the built-ins and any subclasses). Bounded by _KNOWN_LIMIT in case a
+#: renderer makes classes on the fly.
 _KNOWN_OBJECT_CLASSES: set[type] = set()
+_KNOWN_LIMIT = 256
 
 
 def _describe(value: Any) -> str:
@@ -67,6 +70,8 @@ class ObjectRenderer(Renderer):
                     "render object. Return only Rect, Circle, Line, Polygon, Text or Sprite objects "
                     "(from igym_core.rendering.objects)."
                 )
+            if len(_KNOWN_OBJECT_CLASSES) >= _KNOWN_LIMIT:
+                _KNOWN_OBJECT_CLASSES.clear()
             _KNOWN_OBJECT_CLASSES.add(type(obj))
 
     def _wrong_result(self, source: str, result: Any) -> str:

@@ -45,14 +45,18 @@ class FrameDelta:
 
     def as_message_fields(self) -> dict[str, Any]:
         """The ``add`` / ``upd`` / ``rm`` fields of a ``frame`` message, leaving out empty lists."""
-        fields: dict[str, Any] = {}
-        if self.add:
-            fields["add"] = self.add
-        if self.upd:
-            fields["upd"] = self.upd
-        if self.rm:
-            fields["rm"] = self.rm
-        return fields
+        return _message_fields(self.add, self.upd, self.rm)
+
+
+def _message_fields(add: list[dict[str, Any]], upd: list[dict[str, Any]], rm: list[str]) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    if add:
+        fields["add"] = add
+    if upd:
+        fields["upd"] = upd
+    if rm:
+        fields["rm"] = rm
+    return fields
 
 
 class DeltaEncoder:
@@ -86,15 +90,7 @@ class DeltaEncoder:
         """:meth:`update`, returning the frame message's fields directly (what
         ``update(objects).as_message_fields()`` gives, without the intermediate object; the server
         calls this for every game at every tick)."""
-        add, upd, rm = self._update(objects)
-        fields: dict[str, Any] = {}
-        if add:
-            fields["add"] = add
-        if upd:
-            fields["upd"] = upd
-        if rm:
-            fields["rm"] = rm
-        return fields
+        return _message_fields(*self._update(objects))
 
     def _update(
         self, objects: Iterable[RenderObject]
