@@ -4,6 +4,8 @@ Timing
     Ticks follow absolute deadlines (``epoch + offset + k * period``), so a slow tick delays only
     itself. A tick more than one period late skips the deadlines it missed (counted as
     ``ticks_skipped``) instead of running a burst of catch-up ticks that would show as a jump.
+    Deadlines and lateness are on ``time.monotonic()``, and no tick runs before its deadline (on
+    uvloop, whose timers count whole milliseconds, see ``_LoopClock``).
 
 Groups
     Games with the same tick rate are stepped by a few tickers (``Settings.tick_groups``, 4 by
