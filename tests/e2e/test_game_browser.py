@@ -62,6 +62,22 @@ def check_canvas_shows_the_car(page: Page) -> None:
     assert sky.mean() > 0.8
 
 
+def hold_for_playing_ticks(page: Page, ticks: int) -> None:
+    """Wait while keys are held until the page has seen ``ticks`` ticks of play (a countdown
+    between episodes does not count: on a slow machine a fixed wait could fall into one)."""
+    seen: list[int] = []
+
+    def long_enough() -> bool:
+        state = game(page)
+        if state.get("phase") == "playing" and isinstance(state.get("tick"), int):
+            seen.append(state["tick"])
+        else:
+            seen.clear()
+        return len(seen) >= 2 and seen[-1] - seen[0] >= ticks
+
+    poll(long_enough, page=page, timeout_s=20, what=f"{ticks} ticks of play")
+
+
 def start_game(page: Page, url: str) -> None:
     page.goto(f"{url}/?PROLIFIC_PID=player1")
     wait_scene(page, "intro")
@@ -88,7 +104,7 @@ def test_playing_mountain_car_with_the_arrow_keys(live_server, new_page, shots):
     page.locator("canvas").first.wait_for()
     page.keyboard.down("ArrowRight")
     poll(lambda: game(page).get("keys") == ["ArrowRight"], page=page, what="ArrowRight sent")
-    page.wait_for_timeout(700)
+    hold_for_playing_ticks(page, 20)
     moved = page.evaluate("() => window.igym.gameObjects()")["car"]["x"]
     shots(page, "playing")
     # A combination: both arrows held at once.
@@ -98,7 +114,7 @@ def test_playing_mountain_car_with_the_arrow_keys(live_server, new_page, shots):
         page=page,
         what="combo sent",
     )
-    page.wait_for_timeout(300)
+    hold_for_playing_ticks(page, 8)
     page.keyboard.up("ArrowLeft")
     page.keyboard.up("ArrowRight")
     poll(lambda: game(page).get("keys") == [], page=page, what="release sent")
