@@ -449,6 +449,14 @@ def main() -> None:
         "CPU per step (median of 5 runs); per point, 'env' is the same bare code stepped for N envs "
         "in the server's rhythm (bursts per tick period, idle between), measured just before the point"
     )
+    if args.humans == 1 and hot_us > 1.5 * USUAL_HOT_US[1]:
+        usual_low, usual_high = USUAL_HOT_US
+        slower = hot_us / ((usual_low + usual_high) / 2)
+        print(
+            f"note: on this kind of VM at its usual speed that figure is {usual_low}-{usual_high} us; "
+            f"the machine runs about {slower:.1f}x slower now, and every CPU and lateness figure "
+            "below moves with it (compare ratios, or measure again later)"
+        )
     print(
         f"baseline, MUG 0.1.3 with the same kind of load (from the issue): {MUG_BASELINE}; "
         f"server CPU {MUG_CPU_US_PER_TICK} us per game-tick"
@@ -489,6 +497,9 @@ def main() -> None:
 
 
 MIN_FPS = 29.0
+#: The bare MountainCar step + render in a tight loop on a quiet 2-vCPU VM of this kind at its
+#: usual speed (2026-11-23); the same VM has also run 2.5-3x slower for hours (2026-12-02).
+USUAL_HOT_US = (18, 22)
 
 
 HEADER = (
