@@ -40,7 +40,7 @@ import numpy as np
 
 from igym_slime.bots import MODEL_PATH, OBSERVATION_STD, ScriptedPolicy, canonical
 from igym_slime.env import AGENTS, OBSERVATION_SIZE, SlimeVolleyEnv, mirror_action
-from igym_slime.wrappers import MIRROR
+from igym_slime.wrappers import MIRROR, observation_matrix
 
 __all__ = ["Network", "export_onnx", "main", "train"]
 
@@ -102,9 +102,8 @@ class Network:
 def _scaled_left_frame(observations: Sequence[Sequence[float]]) -> tuple[np.ndarray, np.ndarray]:
     """Observations as the network's input rows, and which were mirrored (right players)."""
     x = np.asarray(observations, dtype=np.float32).reshape(-1, OBSERVATION_SIZE)
-    mirrored = x[:, 0] > 0
-    x[mirrored] *= MIRROR
-    return x / np.float32(OBSERVATION_STD), mirrored
+    mirrored = x[:, 0] > 0  # before observation_matrix mirrors those rows in place
+    return observation_matrix(x) / np.float32(OBSERVATION_STD), mirrored
 
 
 def _expert_left(observation: Sequence[float]) -> int:
