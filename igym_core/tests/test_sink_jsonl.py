@@ -188,34 +188,45 @@ def test_a_failing_sink_does_not_stop_the_others(tmp_path):
     assert sum(1 for e in logs if e["event"] == "sink_write_failed") == 2
 
 
+class _HeldSink(JsonlSink):
+    """A JSONL sink whose first write-out waits in its worker thread until ``release`` is set."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.started, self.release = threading.Event(), threading.Event()
+
+    def _write_out(self, pending: Any, durable: bool) -> None:
+        if not self.started.is_set():
+            self.started.set()
+            self.release.wait(5)
+        super()._write_out(pending, durable)
+
+
+async def _cancel_a_flush_mid_write(sink: _HeldSink) -> None:
+    """Start a flush and cancel it while its worker is writing (as a shutdown does)."""
+    flush = asyncio.create_task(sink.flush())
+    while not sink.started.is_set():
+        await asyncio.sleep(0.001)
+    flush.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await flush
+
+
 def test_a_cancelled_flush_still_writes_and_close_keeps_the_order(tmp_path):
     """A shutdown cancels the recorder's flush task while the worker thread is writing: the lines it
     took still reach the file, before anything written later, and close() waits for them."""
-    started, release = threading.Event(), threading.Event()
-
-    class Slow(JsonlSink):
-        def _write_out(self, pending: Any, durable: bool) -> None:
-            if any(record_type == "events" for record_type, _ in pending) and not started.is_set():
-                started.set()
-                release.wait(5)
-            super()._write_out(pending, durable)
 
     async def run() -> None:
-        sink = Slow(JsonlSinkConfig(), tmp_path)
+        sink = _HeldSink(JsonlSinkConfig(), tmp_path)
         for n in range(100):
             sink.write("events", {"n": n})
-        flush = asyncio.create_task(sink.flush())
-        while not started.is_set():
-            await asyncio.sleep(0.001)
-        flush.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await flush
+        await _cancel_a_flush_mid_write(sink)
         for n in range(100, 150):
             sink.write("events", {"n": n})
         closing = asyncio.create_task(sink.close())
         await asyncio.sleep(0.05)
         assert not closing.done()  # waiting for the worker of the cancelled flush
-        release.set()
+        sink.release.set()
         await closing
 
     asyncio.run(run())
@@ -224,21 +235,15 @@ def test_a_cancelled_flush_still_writes_and_close_keeps_the_order(tmp_path):
 
 def test_the_event_loop_does_not_wait_for_the_disk(tmp_path):
     """While a flush's worker is writing, the loop goes on (ticks are not held up by the disk)."""
-    release = threading.Event()
-
-    class Slow(JsonlSink):
-        def _write_out(self, pending: Any, durable: bool) -> None:
-            release.wait(5)
-            super()._write_out(pending, durable)
 
     async def run() -> None:
-        sink = Slow(JsonlSinkConfig(), tmp_path)
+        sink = _HeldSink(JsonlSinkConfig(), tmp_path)
         sink.write("events", {"n": 1})
         flush = asyncio.create_task(sink.flush())
         for _ in range(20):  # the loop keeps turning while the write is blocked
             await asyncio.sleep(0.001)
         assert not flush.done()
-        release.set()
+        sink.release.set()
         await flush
         await sink.close()
 
@@ -311,28 +316,14 @@ def test_lines_a_failed_flush_could_not_write_are_written_by_the_next(tmp_path, 
 def test_a_cancelled_flush_that_fails_is_logged_and_retried(tmp_path, flaky_os):
     from structlog.testing import capture_logs
 
-    started, release = threading.Event(), threading.Event()
-
-    class Slow(JsonlSink):
-        def _write_out(self, pending: Any, durable: bool) -> None:
-            if not started.is_set():
-                started.set()
-                release.wait(5)
-            super()._write_out(pending, durable)
-
     async def run() -> None:
-        sink = Slow(JsonlSinkConfig(), tmp_path)
+        sink = _HeldSink(JsonlSinkConfig(), tmp_path)
         for n in range(10):
             sink.write("events", {"n": n})
-        flush = asyncio.create_task(sink.flush())
-        while not started.is_set():
-            await asyncio.sleep(0.001)
-        flush.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await flush
+        await _cancel_a_flush_mid_write(sink)
         sink.write("events", {"n": 10})
         flaky_os.fail_open.add("events.jsonl")
-        release.set()
+        sink.release.set()
         await sink.flush()  # waits for the failed worker, logs it, writes all eleven lines
         await sink.close()
 
