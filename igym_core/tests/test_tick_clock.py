@@ -319,6 +319,42 @@ async def test_the_envs_cpu_time_is_sampled_into_the_stats(tmp_path):
     )  # both rounded
 
 
+class SlowDrawCounter(Counter):
+    """A Counter whose drawing takes 4 ms of virtual time and whose steps note when they ran."""
+
+    steps_at: list[tuple[int, float]] = []  # (id of the env, virtual time of the step)
+
+    def step(self, actions: dict[str, Any]):
+        assert CLOCK is not None
+        self.steps_at.append((id(self), CLOCK.now))
+        return super().step(actions)
+
+    def render(self) -> list:
+        assert CLOCK is not None
+        CLOCK.spend(0.004)
+        return []
+
+
+@pytest.mark.anyio
+async def test_a_games_step_does_not_wait_for_the_other_games_drawing(tmp_path):
+    # Three games in one group, each drawing for 4 ms: all three step at the deadline, then all
+    # three draw and send. (Stepping and drawing game by game made the third step 8 ms late.)
+    SlowDrawCounter.steps_at = []
+    scene = _scene(env_factory=SlowDrawCounter, num_episodes=1, max_steps=10)
+    run = Run(tmp_path, groups=1, scene=scene)
+    await run.start_games(["p0", "p1", "p2"])
+    run.clock.run_until(START + 1.0)
+    ticks = _ticks_of(run.clock)
+    assert len({env for env, _ in SlowDrawCounter.steps_at}) == 3
+    playing = [due for due, _ in ticks if any(at == due for _, at in SlowDrawCounter.steps_at)]
+    assert len(playing) == 10  # every step of the episode ran exactly at its tick's deadline
+    steps_at = [at for _, at in SlowDrawCounter.steps_at]
+    assert steps_at == [due for due in playing for _ in range(3)]
+    stats = run.study.games._runtimes["server"].scheduler.stats
+    assert stats.frames_sent >= 3 * 10 and stats.frames_dropped == 0
+    assert len([r for r in await run.records("steps") if r["agent"] == "human"]) == 3 * 10
+
+
 @pytest.mark.anyio
 async def test_games_sample_the_envs_cpu_time_at_different_ticks(tmp_path):
     run = Run(tmp_path, groups=1)

@@ -26,6 +26,13 @@ Slow clients
     socket is still busy with the previous frame misses this one (``frames_dropped``, recorded in the
     episode summary) and gets a keyframe next, so the game never waits for anyone's network.
 
+Stepping first
+    A ticker reads the inputs and steps the env of every game of its group first, and then records,
+    renders and encodes them: a game's step waits for the steps of the games before it in the
+    group, not for their drawing, records and frames (measured with ``bench/server_tick.py``, 100
+    games: tick lateness p50 about halved, p99 from 7-12 ms to 3-6 ms on a slow day; CPU a few per
+    cent lower, as each part's code runs for all the games in a row).
+
 Sending after the group
     A ticker steps, renders and encodes all its games first and then writes their frames to the
     sockets one after another. Each socket write is a system call whose kernel work (on loopback,
@@ -203,19 +210,25 @@ class _Ticker:
                     _act_batched(games)
                 except Exception:  # each bot then asks its own policy
                     log.exception("batched_act_failed")
+            # Every game's inputs and env step first, then every game's records, render and frame:
+            # a game's step waits only for the steps of the games before it in the group, not for
+            # their rendering and encoding, and each part's code runs for all games in a row.
+            stepped: list[ServerGame] = []
             for game in games:
                 now = loop.time()
                 lateness_ms = (now - deadline) * 1000
                 stats.add_lateness(lateness_ms)
                 stats.ticks += 1
                 try:
-                    game.tick(now, lateness_ms)
+                    if game.tick_step(now, lateness_ms):
+                        stepped.append(game)
                 except Exception:
-                    log.exception("game_tick_failed", game_id=game.info.game_id)
-                    try:
-                        game.fail()
-                    except Exception:
-                        log.exception("game_fail_failed", game_id=game.info.game_id)
+                    _failed(game)
+            for game in stepped:
+                try:
+                    game.tick_finish()
+                except Exception:
+                    _failed(game)
         finally:  # whatever happened to one game, the others keep their ticks
             self.scheduler.outgoing = None
             self.scheduler.later = None
@@ -232,6 +245,15 @@ class _Ticker:
                 self.handle = loop.call_at(self.scheduler.epoch + self.offset + self._k * period, self._run)
             else:
                 self.handle = None
+
+
+def _failed(game: ServerGame) -> None:
+    """A game whose tick raised: logged, and the game ends (the others keep their ticks)."""
+    log.exception("game_tick_failed", game_id=game.info.game_id)
+    try:
+        game.fail()
+    except Exception:
+        log.exception("game_fail_failed", game_id=game.info.game_id)
 
 
 def _deliver(stats: TickStats, sink: Any, data: bytes, player: _Player) -> None:
@@ -551,6 +573,7 @@ class ServerGame(GameHandle):
         self._period = 1.0 / self.scene.fps
         self._max_steps = self.scene.max_steps
         self._record_obs = self.scene.record_observations
+        self._stepped: tuple[Any, ...] | None = None  # tick_step's results, for tick_finish
 
     # --- lifecycle ---------------------------------------------------------------------------
     def begin(self) -> None:
@@ -669,12 +692,25 @@ class ServerGame(GameHandle):
 
     # --- ticking -----------------------------------------------------------------------------
     def tick(self, now: float, lateness_ms: float) -> None:
+        """One whole tick: :meth:`tick_step`, then :meth:`tick_finish` if the env stepped."""
+        if self.tick_step(now, lateness_ms):
+            self.tick_finish()
+
+    def tick_step(self, now: float, lateness_ms: float) -> bool:
+        """The first part of a tick: read the inputs, choose the actions and step the env (or, when
+        not playing, everything the tick does). True when :meth:`tick_finish` must follow: a ticker
+        steps all its games first and then finishes them (see ``_Ticker._run``)."""
         self.tick_count += 1
         phase = self.phase
         if phase == "playing":
             self.episode_lateness.append(lateness_ms)
-            self._play(now)
-            return
+            self._step_env()
+            return True
+        self._tick_not_playing()
+        return False
+
+    def _tick_not_playing(self) -> None:
+        phase = self.phase
         mono = time.monotonic()
         if phase == "waiting":
             all_ready = all(p.ready for p in self.players.values())
@@ -701,9 +737,10 @@ class ServerGame(GameHandle):
             if agent in live and (step % bot.act_every == 0 or bot.last_action is None)
         ]
 
-    def _play(self, now: float) -> None:
-        # The hot path of the server: runs for every game at every tick. Locals over attribute
-        # look-ups, one clock read per purpose, and nothing built that the tick does not send or record.
+    def _step_env(self) -> None:
+        # The hot path of the server (with tick_finish): runs for every game at every tick. Locals
+        # over attribute look-ups, one clock read per purpose, and nothing built that the tick does
+        # not send or record.
         env = self.env
         table = self.table
         human_agents = self.human_agents
@@ -755,10 +792,42 @@ class ServerGame(GameHandle):
         started = time.perf_counter()
         obs, rewards, terminations, truncations, infos = env.step(actions)
         stepped = time.perf_counter()
-        if sampled:
-            env_cpu = time.thread_time() - cpu_started
-        self.step = step = step + 1
-        t_server_ms = round(time.time() * 1000, 1)
+        env_cpu = time.thread_time() - cpu_started if sampled else None
+        self.step = step + 1
+        self._stepped = (
+            actions,
+            sources,
+            held_by_agent,
+            obs,
+            rewards,
+            terminations,
+            truncations,
+            infos,
+            stepped - started,
+            env_cpu,
+            round(time.time() * 1000, 1),
+        )
+
+    def tick_finish(self) -> None:
+        """The rest of a playing tick, after :meth:`tick_step`: step records, render, frames, and
+        the end of the episode."""
+        (
+            actions,
+            sources,
+            held_by_agent,
+            obs,
+            rewards,
+            terminations,
+            truncations,
+            infos,
+            step_cost,
+            env_cpu,
+            t_server_ms,
+        ) = self._stepped
+        self._stepped = None
+        env = self.env
+        human_agents = self.human_agents
+        step = self.step
         record_obs = self._record_obs
         record = self.host.record
         ids = self._ids_row
@@ -791,16 +860,16 @@ class ServerGame(GameHandle):
             record("steps", row)
         self.last_rewards = rewards  # made plain only if a custom HUD asks for them
         self.obs = obs
-        if sampled:
+        if env_cpu is not None:
             cpu_started = time.thread_time()
         rendered_start = time.perf_counter()
         rendered = self.renderer.render(self.raw_env)
         rendered_end = time.perf_counter()
-        cost = (stepped - started) + (rendered_end - rendered_start)
+        cost = step_cost + (rendered_end - rendered_start)
         stats = self.runtime.scheduler.stats
         stats.env_s += cost
         stats.env_ticks += 1
-        if sampled:
+        if env_cpu is not None:
             stats.env_cpu_s += env_cpu + time.thread_time() - cpu_started
             stats.env_cpu_samples += 1
         if self.env_cost_ticks < 100:
