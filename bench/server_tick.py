@@ -339,7 +339,7 @@ def run_point(games: int, seconds: float, humans: int, tick_groups: int | None, 
         "IGYM_BENCH_HUMANS": str(humans),
         "IGYM_LOG_LEVEL": "warning",
         "IGYM_LOG_FORMAT": "json",
-        "PYTHONPATH": str(HERE),
+        "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT / "igym_core" / "src")]),
     }
     if tick_groups is not None:
         env["IGYM_TICK_GROUPS"] = str(tick_groups)
