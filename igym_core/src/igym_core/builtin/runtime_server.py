@@ -224,11 +224,15 @@ class _Ticker:
                         stepped.append(game)
                 except Exception:
                     _failed(game)
-            for game in stepped:
-                try:
-                    game.tick_finish()
-                except Exception:
-                    _failed(game)
+            for part in _FINISH:
+                finished: list[ServerGame] = []
+                for game in stepped:
+                    try:
+                        part(game)
+                        finished.append(game)
+                    except Exception:
+                        _failed(game)
+                stepped = finished
         finally:  # whatever happened to one game, the others keep their ticks
             self.scheduler.outgoing = None
             self.scheduler.later = None
@@ -574,6 +578,7 @@ class ServerGame(GameHandle):
         self._max_steps = self.scene.max_steps
         self._record_obs = self.scene.record_observations
         self._stepped: tuple[Any, ...] | None = None  # tick_step's results, for tick_finish
+        self._rendered: Any = None  # tick_render's, for tick_send
 
     # --- lifecycle ---------------------------------------------------------------------------
     def begin(self) -> None:
@@ -809,23 +814,18 @@ class ServerGame(GameHandle):
         )
 
     def tick_finish(self) -> None:
-        """The rest of a playing tick, after :meth:`tick_step`: step records, render, frames, and
-        the end of the episode."""
-        (
-            actions,
-            sources,
-            held_by_agent,
-            obs,
-            rewards,
-            terminations,
-            truncations,
-            infos,
-            step_cost,
-            env_cpu,
-            t_server_ms,
-        ) = self._stepped
-        self._stepped = None
-        env = self.env
+        """The rest of a playing tick, after :meth:`tick_step`, in three parts (a ticker runs
+        each part for all its games in a row): step records, render, frames and episode end."""
+        self.tick_record()
+        self.tick_render()
+        self.tick_send()
+
+    def tick_record(self) -> None:
+        """One step record per agent for the step :meth:`tick_step` made."""
+        stepped = self._stepped
+        assert stepped is not None
+        actions, sources, held_by_agent, _obs, rewards, terminations, truncations, infos = stepped[:8]
+        t_server_ms = stepped[10]
         human_agents = self.human_agents
         step = self.step
         record_obs = self._record_obs
@@ -859,7 +859,12 @@ class ServerGame(GameHandle):
                 row["observation"] = _plain(self.obs.get(agent))
             record("steps", row)
         self.last_rewards = rewards  # made plain only if a custom HUD asks for them
-        self.obs = obs
+
+    def tick_render(self) -> None:
+        """Render the env after the step (its cost counts as the env's, with the step's)."""
+        stepped = self._stepped
+        assert stepped is not None
+        step_cost, env_cpu = stepped[8], stepped[9]
         if env_cpu is not None:
             cpu_started = time.thread_time()
         rendered_start = time.perf_counter()
@@ -877,7 +882,20 @@ class ServerGame(GameHandle):
             self.env_cost_ticks += 1
             if self.env_cost_ticks == 100:
                 self._check_cost()
-        connected = self._send_frames(rendered, t_server_ms)
+        self._rendered = rendered
+
+    def tick_send(self) -> None:
+        """Send the frame of the step and end the episode if it is over."""
+        stepped = self._stepped
+        assert stepped is not None
+        self._stepped = None
+        actions, _sources, _held, obs, _rewards, terminations, truncations, _infos = stepped[:8]
+        self.obs = obs
+        rendered = self._rendered
+        self._rendered = None
+        env = self.env
+        step = self.step
+        connected = self._send_frames(rendered, stepped[10])
         done = True  # every agent terminated or truncated (a loop: a generator costs more here)
         for agent in actions:
             if not (terminations.get(agent, False) or truncations.get(agent, False)):
@@ -1340,3 +1358,7 @@ def _flatten(info: Any, prefix: str = "") -> dict[str, Any] | None:
         else:
             out[name] = _plain(value)
     return out
+
+
+# The parts of a playing tick after the step, each run for all the games of a ticker in a row.
+_FINISH = (ServerGame.tick_record, ServerGame.tick_render, ServerGame.tick_send)
