@@ -112,38 +112,47 @@ class DeltaEncoder:
             if old is None:
                 wire = obj.to_wire()
                 add.append(wire)
-            else:
-                old_obj, old_wire = old
-                if old_obj is obj or old_obj == obj:
-                    entries[oid] = old
-                    continue
-                cls = type(obj)
-                if cls is type(old_obj) and cls.to_wire is _BASE_TO_WIRE:
-                    try:  # convert only the fields that changed
-                        changed, wire = wire_update(old_obj, obj, old_wire)
-                    except (ValueError, OverflowError, TypeError):
-                        wire = obj.to_wire()  # raises the RenderError that names the field
-                        changed = wire_changes(old_obj, obj, old_wire, wire)
-                    if changed is not None:
-                        upd.append(changed)
-                    entries[oid] = (obj, wire)
-                    continue
-                wire = obj.to_wire()
-                if old_obj.object_type != obj.object_type:
-                    rm.append(oid)
-                    add.append(wire)
-                else:  # a class with its own to_wire (or another class of the same type)
-                    changed = _changed_fields(old_wire, wire)
-                    if changed is not None:
-                        upd.append(changed)
+                entries[oid] = (obj, wire)
+                continue
+            old_obj = old[0]
+            if old_obj is obj:  # the same object again (scenery drawn once, returned every frame)
+                entries[oid] = old
+                continue
+            cls = type(obj)
+            if cls is type(old_obj) and cls.to_wire is _BASE_TO_WIRE:
+                # Field by field (no equality check first: it would compare the fields twice when
+                # the object moved, which is when it is not the same object).
+                try:  # convert only the fields that changed
+                    changed, wire = wire_update(old_obj, obj, old[1])
+                except (ValueError, OverflowError, TypeError):
+                    wire = obj.to_wire()  # raises the RenderError that names the field
+                    changed = wire_changes(old_obj, obj, old[1], wire)
+                if changed is not None:
+                    upd.append(changed)
+                entries[oid] = (obj, wire)
+                continue
+            if old_obj == obj:
+                entries[oid] = old
+                continue
+            wire = obj.to_wire()
+            if old_obj.object_type != obj.object_type:
+                rm.append(oid)
+                add.append(wire)
+            else:  # a class with its own to_wire (or another class of the same type)
+                changed = _changed_fields(old[1], wire)
+                if changed is not None:
+                    upd.append(changed)
             entries[oid] = (obj, wire)
 
-        for oid, old in previous.items():
-            if oid not in entries:
-                if old[0].permanent:
-                    entries[oid] = old
-                else:
-                    rm.append(oid)
+        # Objects of the previous frame missing from this one. When nothing was added and the
+        # frame has as many objects as the last, every previous id is in this frame: no scan.
+        if add or len(entries) != len(previous):
+            for oid, old in previous.items():
+                if oid not in entries:
+                    if old[0].permanent:
+                        entries[oid] = old
+                    else:
+                        rm.append(oid)
 
         self._entries = entries
         self._pending_rm.clear()
