@@ -31,6 +31,11 @@ Then, unless ``--max-games 0``, it searches for the largest number of games (up 
 fewer measured seconds per probe: doubling from the sweep's largest passing N, then bisecting to
 within ``--capacity-step`` games (10 by default).
 
+This VM's speed changes from one minute to the next (the same code has measured 1.5-2x apart a
+minute later), so ``env hot`` is measured again before every point, and ``--repeat R`` measures
+each point R times and adds a row of medians (the JSON line then holds the medians, and the runs'
+framework, p99, CPU and ``env hot`` figures under ``*_runs``).
+
 The table comes first; the last line is one JSON object for the largest N of the sweep (with the
 capacity found, ``max_games_29fps``, when searched): ``framework_us_per_tick`` and
 ``env_us_per_tick`` are ``fw us`` and ``env us``; the bare-env figures follow under their own keys.
@@ -431,6 +436,13 @@ def main() -> None:
         default=500,
         help="search for the largest N up to this at which every game gets >= 29 fps (0: skip)",
     )
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="measure each point this many times; a 'median' row follows, and the JSON line holds "
+        "the medians (a VM's speed can change from one minute to the next)",
+    )
     parser.add_argument("--capacity-step", type=int, default=10, help="resolution of that search")
     parser.add_argument(
         "--capacity-seconds", type=float, default=5, help="measured seconds per probe of that search"
@@ -446,8 +458,9 @@ def main() -> None:
     what = "two MountainCars, one per player" if args.humans == 2 else "MountainCar"
     print(
         f"bare env.step + render ({what}, demo render objects), one env in a tight loop: {hot_us:.1f} us "
-        "CPU per step (median of 5 runs); per point, 'env' is the same bare code stepped for N envs "
-        "in the server's rhythm (bursts per tick period, idle between), measured just before the point"
+        "CPU per step (median of 5 runs); before each point it is measured again ('env hot'), and the "
+        "same bare code stepped for N envs in the server's rhythm ('env pace': bursts per tick "
+        "period, idle between)"
     )
     if args.humans == 1 and hot_us > 1.5 * USUAL_HOT_US[1]:
         usual_low, usual_high = USUAL_HOT_US
@@ -466,14 +479,20 @@ def main() -> None:
     points: list[dict] = []
     for groups in groups_options:
         for games in sweep:
-            point = measure_point(args, games, groups, hot_us, args.seconds)
-            print(_row(point), flush=True)
+            runs = []
+            for _ in range(max(1, args.repeat)):
+                point = measure_point(args, games, groups, args.seconds)
+                print(_row(point), flush=True)
+                runs.append(point)
+            if len(runs) > 1:
+                point = median_point(runs)
+                print(_row(point) + f"  median of {len(runs)}", flush=True)
             points.append(point)
             last = point
     assert last is not None
     capacity = None
     if args.max_games > 0:
-        capacity = find_capacity(args, hot_us, passing=[p for p in points if p["fps_min"] >= MIN_FPS])
+        capacity = find_capacity(args, passing=[p for p in points if p["fps_min"] >= MIN_FPS])
     keys = [
         "games",
         "humans_per_game",
@@ -491,6 +510,16 @@ def main() -> None:
         "framework_us_per_tick_vs_tight_loop",
     ]
     summary = {k: last[k] for k in keys}
+    if "runs" in last:
+        summary["repeat"] = len(last["runs"])
+        run_keys = (
+            "framework_us_per_tick",
+            "lateness_p99_ms",
+            "cpu_us_per_tick",
+            "env_us_per_tick_tight_loop",
+        )
+        for key in run_keys:
+            summary[f"{key}_runs"] = [run[key] for run in last["runs"]]
     if capacity is not None:
         summary["max_games_29fps"] = capacity
     print(json.dumps(summary))
@@ -510,11 +539,11 @@ HEADER = (
 )
 
 
-def measure_point(
-    args: argparse.Namespace, games: int, groups: int | None, hot_us: float, seconds: float
-) -> dict:
-    """One sweep point: the paced bare-env cost for ``games`` envs, then the server under load."""
+def measure_point(args: argparse.Namespace, games: int, groups: int | None, seconds: float) -> dict:
+    """One sweep point: the bare env's cost in a tight loop and paced for ``games`` envs (how fast
+    the machine runs just now), then the server under load."""
     tick_groups = groups if groups is not None else 4
+    hot_us = bare_env_cost_us(runs=3, humans=args.humans)
     paced_us = paced_env_cost_us(games, args.humans, args.fps, tick_groups)
     point = run_point(games, seconds, args.humans, groups, args.fps)
     cpu = point["cpu_us_per_tick"]
@@ -525,6 +554,21 @@ def measure_point(
     point["framework_us_per_tick_vs_paced_bare"] = round(cpu - paced_us, 1) if cpu is not None else None
     point["env_us_per_tick_tight_loop"] = round(hot_us, 1)
     point["framework_us_per_tick_vs_tight_loop"] = round(cpu - hot_us, 1) if cpu is not None else None
+    return point
+
+
+def median_point(runs: list[dict]) -> dict:
+    """The median of each figure over repeated runs of one point (the runs kept under ``runs``)."""
+    point = dict(runs[0])
+    for key, value in runs[0].items():
+        if key in ("games", "humans_per_game", "tick_groups") or isinstance(value, bool):
+            continue
+        values = [run[key] for run in runs if run[key] is not None]
+        if isinstance(value, int):  # counts (dropped frames, skipped ticks) stay whole
+            point[key] = statistics.median_low(values) if values else None
+        elif isinstance(value, float):
+            point[key] = round(statistics.median(values), 3) if values else None
+    point["runs"] = runs
     return point
 
 
@@ -544,14 +588,14 @@ def _row(point: dict) -> str:
     )
 
 
-def _probe(args: argparse.Namespace, games: int, hot_us: float) -> bool:
-    point = measure_point(args, games, None, hot_us, args.capacity_seconds)
+def _probe(args: argparse.Namespace, games: int) -> bool:
+    point = measure_point(args, games, None, args.capacity_seconds)
     ok = point["fps_min"] >= MIN_FPS
     print(_row(point) + ("  ok" if ok else f"  below {MIN_FPS:g} fps"), flush=True)
     return ok
 
 
-def find_capacity(args: argparse.Namespace, hot_us: float, passing: list[dict]) -> int | None:
+def find_capacity(args: argparse.Namespace, passing: list[dict]) -> int | None:
     """The largest N <= --max-games at which every game delivers >= 29 fps (None if not even 1)."""
     print(f"capacity search: largest N (<= {args.max_games}) with every game at >= {MIN_FPS:g} fps")
     low = max((p["games"] for p in passing), default=0)  # known to pass
@@ -559,7 +603,7 @@ def find_capacity(args: argparse.Namespace, hot_us: float, passing: list[dict]) 
     n = max(low * 2, 10) if low else 1
     while high is None:
         n = min(n, args.max_games)
-        if _probe(args, n, hot_us):
+        if _probe(args, n):
             low = n
             if n == args.max_games:
                 break
@@ -568,7 +612,7 @@ def find_capacity(args: argparse.Namespace, hot_us: float, passing: list[dict]) 
             high = n
     while high is not None and high - low > args.capacity_step:
         middle = (low + high) // 2
-        if _probe(args, middle, hot_us):
+        if _probe(args, middle):
             low = middle
         else:
             high = middle
