@@ -426,3 +426,70 @@ def test_valid_messages_decode_to_their_fields(message):
     for key, value in message.items():
         if key != "type":
             assert getattr(decoded, key) == value
+
+
+# Game messages (see _game_messages below).
+_packable_ints = st.integers(-(2**63), 2**64 - 1)
+_any_value = (
+    st.none() | st.booleans() | _packable_ints | st.floats() | st.text(max_size=3) | st.binary(max_size=3)
+)
+
+
+def _keys_field():
+    key = st.text(min_size=0, max_size=34) | st.sampled_from(["ArrowLeft", "a", "x" * 32, "x" * 33])
+    return st.none() | st.lists(key, max_size=17) | _any_value
+
+
+_field_values = {
+    "type": st.sampled_from(["input", "game_ready", "rtt_echo", "ping"]) | st.text(max_size=5) | _any_value,
+    "game_id": st.text(max_size=66) | st.sampled_from(["g", "g" * 64, "g" * 65]) | _any_value,
+    "seq": st.integers(-(2**54), 2**54) | st.sampled_from([2**53, 2**53 + 1, -(2**53) - 1]) | _any_value,
+    "keys": _keys_field(),
+    "press": _keys_field(),
+}
+_valid_game_messages = st.one_of(
+    st.builds(
+        lambda game_id, seq, field, keys: {"type": "input", "game_id": game_id, "seq": seq, field: keys},
+        st.text(min_size=1, max_size=64),
+        _safe_ints,
+        st.sampled_from(["keys", "press"]),
+        st.lists(st.text(min_size=1, max_size=32), max_size=16),
+    ),
+    st.builds(lambda game_id: {"type": "game_ready", "game_id": game_id}, st.text(min_size=1, max_size=64)),
+)
+# A valid message, then maybe some fields replaced (by values near and past their limits, of the
+# right type or not), some removed, and unknown fields (also with non-string keys) beside them.
+_game_messages = st.builds(
+    lambda valid, replaced, removed, extra: {
+        key: value for key, value in {**extra, **valid, **replaced}.items() if key not in removed
+    },
+    _valid_game_messages,
+    st.fixed_dictionaries({}, optional=_field_values),
+    st.sets(st.sampled_from(sorted(_field_values)), max_size=2),
+    st.dictionaries(st.text(max_size=4) | _packable_ints, _any_value, max_size=2),
+)
+
+
+def _outcome(decode, frame):
+    try:
+        return decode(frame)
+    except Exception as exc:  # the same error class, code and text, or the same message
+        return (type(exc), getattr(exc, "code", None), str(exc))
+
+
+@settings(max_examples=1500, deadline=None)
+@given(message=_game_messages)
+def test_the_fast_game_message_decoder_agrees_with_the_general_one(message):
+    from igym_core.protocol.messages import _decode, decode_client_message
+
+    frame = msgpack.packb(message, use_bin_type=True)
+    assert _outcome(decode_client_message, frame) == _outcome(_decode, frame)
+
+
+def test_a_deeply_nested_game_message_gets_the_general_decoders_answer():
+    from igym_core.protocol.messages import _decode, decode_client_message
+
+    fields = b"".join(msgpack.packb(x) for x in ("type", "input", "game_id", "g", "seq", 1, "keys", ["a"]))
+    for depth in (100, 5000):  # a list in a list in ... in an unknown field
+        frame = b"\x85" + fields + msgpack.packb("junk") + b"\x91" * depth + b"\x90"
+        assert _outcome(decode_client_message, frame) == _outcome(_decode, frame)

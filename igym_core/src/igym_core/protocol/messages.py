@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import attrs
 import msgpack
+import msgspec
 
 from igym_core.errors import ProtocolError
 
@@ -175,8 +176,51 @@ _DECODERS: dict[str, Callable[[Mapping[str, Any]], ClientMessage]] = {
 }
 
 
+# Game messages arrive many times a second from every player (a key change every few ticks), so
+# they are first offered to a msgspec decoder that parses and checks them in C: about a quarter of
+# the general decoder's time. Whatever it does not accept (another message type, a field of the
+# wrong type, too long, missing, ...) goes to the general decoder, which accepts or names the
+# problem; what it accepts, the general decoder accepts too, with an equal result (tested).
+_Key = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_KEY_LENGTH)]
+_Keys = Annotated[list[_Key], msgspec.Meta(max_length=MAX_INPUT_KEYS)]
+_GameId = Annotated[str, msgspec.Meta(min_length=1, max_length=_MAX_GAME_ID)]
+
+
+class _InputWire(msgspec.Struct, tag_field="type", tag="input"):
+    game_id: _GameId
+    seq: Annotated[int, msgspec.Meta(ge=-(2**53), le=2**53)]
+    keys: _Keys | None = None
+    press: _Keys | None = None
+
+
+class _GameReadyWire(msgspec.Struct, tag_field="type", tag="game_ready"):
+    game_id: _GameId
+
+
+_GAME_MESSAGE = msgspec.msgpack.Decoder(_InputWire | _GameReadyWire)
+
+
 def decode_client_message(frame: bytes) -> ClientMessage:
     """Decode one binary frame; raise :class:`ProtocolError` with a wire code on any problem."""
+    try:
+        wire = _GAME_MESSAGE.decode(frame)
+    except Exception:  # not a valid game message (or nested too deep for msgspec: RecursionError)
+        return _decode(frame)
+    if type(wire) is _GameReadyWire:
+        return GameReady(game_id=wire.game_id)
+    keys, press = wire.keys, wire.press
+    if (keys is None) == (press is None):
+        return _decode(frame)  # which names the problem
+    return Input(
+        game_id=wire.game_id,
+        seq=wire.seq,
+        keys=None if keys is None else tuple(keys),
+        press=None if press is None else tuple(press),
+    )
+
+
+def _decode(frame: bytes) -> ClientMessage:
+    """The general decoder: every message type, and an error that names the problem."""
     try:
         data = msgpack.unpackb(frame, raw=False, strict_map_key=False)
     except Exception as exc:
