@@ -355,6 +355,45 @@ async def test_a_games_step_does_not_wait_for_the_other_games_drawing(tmp_path):
     assert len([r for r in await run.records("steps") if r["agent"] == "human"]) == 3 * 10
 
 
+class BreakingCounter(Counter):
+    """A Counter that, once told it ``breaks``, raises in ``broken_in`` (step or render) at its
+    4th step."""
+
+    broken_in = "step"
+    breaks = False
+
+    def step(self, actions: dict[str, Any]):
+        if self.breaks and self.broken_in == "step" and self.steps == 3:
+            raise RuntimeError("the env broke in step")
+        return super().step(actions)
+
+    def render(self) -> list:
+        if self.breaks and self.broken_in == "render" and self.steps == 4:
+            raise RuntimeError("the env broke in render")
+        return []
+
+
+@pytest.mark.parametrize("broken_in", ["step", "render"])
+@pytest.mark.anyio
+async def test_a_game_that_breaks_mid_tick_ends_and_the_others_of_its_group_play_on(tmp_path, broken_in):
+    BreakingCounter.broken_in = broken_in
+    scene = _scene(env_factory=BreakingCounter, num_episodes=1, max_steps=10)
+    run = Run(tmp_path, groups=1, scene=scene)
+    games = await run.start_games(["p0", "p1", "p2"])
+    games[1].raw_env.breaks = True  # the middle game of the group
+    run.clock.run_until(START + 1.0)
+    ended = {r["game_id"]: r["reason"] for r in await run.records("games") if r["event"] == "ended"}
+    assert ended == {"game-0": "completed", "game-1": "error", "game-2": "completed"}
+    human_steps = [r for r in await run.records("steps") if r["agent"] == "human"]
+    by_game = {g.info.game_id: sum(1 for r in human_steps if r["game_id"] == g.info.game_id) for g in games}
+    # The broken game's 4th step never happened (step) or happened but was never drawn (render).
+    assert by_game == {"game-0": 10, "game-1": 3 if broken_in == "step" else 4, "game-2": 10}
+    messages = {pid: [msgpack.unpackb(frame) for frame in sink.frames] for pid, sink in run.sockets.items()}
+    steps_sent = {pid: [m["step"] for m in sent if m["type"] == "frame"] for pid, sent in messages.items()}
+    assert set(range(1, 11)) <= set(steps_sent["p0"]) and set(range(1, 11)) <= set(steps_sent["p2"])
+    assert max(steps_sent["p1"]) == 3  # nothing of the broken step or after it reached the player
+
+
 @pytest.mark.anyio
 async def test_games_sample_the_envs_cpu_time_at_different_ticks(tmp_path):
     run = Run(tmp_path, groups=1)
