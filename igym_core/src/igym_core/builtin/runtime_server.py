@@ -582,7 +582,7 @@ class ServerGame(GameHandle):
         self._period = 1.0 / self.scene.fps
         self._max_steps = self.scene.max_steps
         self._record_obs = self.scene.record_observations
-        self._stepped: tuple[Any, ...] | None = None  # tick_step's results, for tick_finish
+        self._stepped: tuple[Any, ...] | None = None  # tick_step's results, for the parts after it
         self._rendered: Any = None  # tick_render's, for tick_send
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -701,15 +701,11 @@ class ServerGame(GameHandle):
         return ""
 
     # --- ticking -----------------------------------------------------------------------------
-    def tick(self, now: float, lateness_ms: float) -> None:
-        """One whole tick: :meth:`tick_step`, then :meth:`tick_finish` if the env stepped."""
-        if self.tick_step(now, lateness_ms):
-            self.tick_finish()
-
     def tick_step(self, now: float, lateness_ms: float) -> bool:
         """The first part of a tick: read the inputs, choose the actions and step the env (or, when
-        not playing, everything the tick does). True when :meth:`tick_finish` must follow: a ticker
-        steps all its games first and then finishes them (see ``_Ticker._run``)."""
+        not playing, everything the tick does). True when the other parts must follow, in the order
+        of ``_FINISH``: a ticker steps all its games first and then runs each part for all of them
+        (see ``_Ticker._run``)."""
         self.tick_count += 1
         phase = self.phase
         if phase == "playing":
@@ -748,9 +744,9 @@ class ServerGame(GameHandle):
         ]
 
     def _step_env(self) -> None:
-        # The hot path of the server (with tick_finish): runs for every game at every tick. Locals
-        # over attribute look-ups, one clock read per purpose, and nothing built that the tick does
-        # not send or record.
+        # The hot path of the server (with the parts after it): runs for every game at every tick.
+        # Locals over attribute look-ups, one clock read per purpose, and nothing built that the tick
+        # does not send or record.
         env = self.env
         table = self.table
         human_agents = self.human_agents
@@ -804,6 +800,7 @@ class ServerGame(GameHandle):
         stepped = time.perf_counter()
         env_cpu = time.thread_time() - cpu_started if sampled else None
         self.step = step + 1
+        # For tick_record, tick_render and tick_send, which unpack it in this order.
         self._stepped = (
             actions,
             sources,
@@ -818,19 +815,11 @@ class ServerGame(GameHandle):
             round(time.time() * 1000, 1),
         )
 
-    def tick_finish(self) -> None:
-        """The rest of a playing tick, after :meth:`tick_step`, in three parts (a ticker runs
-        each part for all its games in a row): step records, render, frames and episode end."""
-        self.tick_record()
-        self.tick_render()
-        self.tick_send()
-
     def tick_record(self) -> None:
         """One step record per agent for the step :meth:`tick_step` made."""
         stepped = self._stepped
         assert stepped is not None
-        actions, sources, held_by_agent, _obs, rewards, terminations, truncations, infos = stepped[:8]
-        t_server_ms = stepped[10]
+        actions, sources, held, _, rewards, terminations, truncations, infos, _, _, t_server_ms = stepped
         human_agents = self.human_agents
         step = self.step
         record_obs = self._record_obs
@@ -853,7 +842,7 @@ class ServerGame(GameHandle):
                 "participant_id": player.participant_id if player else None,
                 "action": _plain(action),
                 "action_source": sources[agent],
-                "keys_held": list(held_by_agent[agent]) if player else None,
+                "keys_held": list(held[agent]) if player else None,
                 "reward": reward,
                 "terminated": bool(terminations.get(agent, False)),
                 "truncated": bool(truncations.get(agent, False)),
@@ -869,7 +858,7 @@ class ServerGame(GameHandle):
         """Render the env after the step (its cost counts as the env's, with the step's)."""
         stepped = self._stepped
         assert stepped is not None
-        step_cost, env_cpu = stepped[8], stepped[9]
+        *_, step_cost, env_cpu, _ = stepped
         if env_cpu is not None:
             cpu_started = time.thread_time()
         rendered_start = time.perf_counter()
@@ -894,13 +883,13 @@ class ServerGame(GameHandle):
         stepped = self._stepped
         assert stepped is not None
         self._stepped = None
-        actions, _sources, _held, obs, _rewards, terminations, truncations, _infos = stepped[:8]
+        actions, _, _, obs, _, terminations, truncations, _, _, _, t_server_ms = stepped
         self.obs = obs
         rendered = self._rendered
         self._rendered = None
         env = self.env
         step = self.step
-        connected = self._send_frames(rendered, stepped[10])
+        connected = self._send_frames(rendered, t_server_ms)
         done = True  # every agent terminated or truncated (a loop: a generator costs more here)
         for agent in actions:
             if not (terminations.get(agent, False) or truncations.get(agent, False)):
