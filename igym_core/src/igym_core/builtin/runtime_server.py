@@ -220,12 +220,11 @@ class _Ticker:
             # their rendering and encoding, and each part's code runs for all games in a row.
             stepped: list[ServerGame] = []
             for game in games:
-                now = loop.time()
-                lateness_ms = (now - deadline) * 1000
+                lateness_ms = (loop.time() - deadline) * 1000
                 stats.add_lateness(lateness_ms)
                 stats.ticks += 1
                 try:
-                    if game.tick_step(now, lateness_ms):
+                    if game.tick_step(lateness_ms):
                         stepped.append(game)
                 except Exception:
                     _failed(game)
@@ -701,7 +700,7 @@ class ServerGame(GameHandle):
         return ""
 
     # --- ticking -----------------------------------------------------------------------------
-    def tick_step(self, now: float, lateness_ms: float) -> bool:
+    def tick_step(self, lateness_ms: float) -> bool:
         """The first part of a tick: read the inputs, choose the actions and step the env (or, when
         not playing, everything the tick does). True when the other parts must follow, in the order
         of ``_FINISH``: a ticker steps all its games first and then runs each part for all of them
@@ -712,11 +711,10 @@ class ServerGame(GameHandle):
             self.episode_lateness.append(lateness_ms)
             self._step_env()
             return True
-        self._tick_not_playing()
+        self._tick_not_playing(phase)
         return False
 
-    def _tick_not_playing(self) -> None:
-        phase = self.phase
+    def _tick_not_playing(self, phase: str) -> None:
         mono = time.monotonic()
         if phase == "waiting":
             all_ready = all(p.ready for p in self.players.values())

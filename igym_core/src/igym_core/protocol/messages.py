@@ -177,10 +177,11 @@ _DECODERS: dict[str, Callable[[Mapping[str, Any]], ClientMessage]] = {
 
 
 # Game messages arrive many times a second from every player (a key change every few ticks), so
-# they are first offered to a msgspec decoder that parses and checks them in C: about a quarter of
-# the general decoder's time. Whatever it does not accept (another message type, a field of the
-# wrong type, too long, missing, ...) goes to the general decoder, which accepts or names the
-# problem; what it accepts, the general decoder accepts too, with an equal result (tested).
+# they are first offered to a msgspec decoder that parses and checks them in C (an input message
+# in 1.55 µs instead of the general decoder's 2.70, measured interleaved). Whatever it does not
+# accept (another message type, a field of the wrong type, too long, missing, ...) goes to the
+# general decoder, which accepts or names the problem; what it accepts, the general decoder
+# accepts too, with an equal result (tested).
 _Key = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_KEY_LENGTH)]
 _Keys = Annotated[list[_Key], msgspec.Meta(max_length=MAX_INPUT_KEYS)]
 _GameId = Annotated[str, msgspec.Meta(min_length=1, max_length=_MAX_GAME_ID)]

@@ -62,8 +62,9 @@ def _message_fields(add: list[dict[str, Any]], upd: list[dict[str, Any]], rm: li
 class DeltaEncoder:
     """The wire state of one game's drawn objects, frame after frame.
 
-    Keeps, per id, the last object emitted and its wire dict: an object equal to the one of the
-    previous frame costs one equality check (no wire conversion). Non-permanent objects missing
+    Keeps, per id, the last object emitted and its wire dict: the same object as in the previous
+    frame costs an identity check, an equal or changed one a field-by-field comparison that
+    converts only the changed fields (no whole wire conversion). Non-permanent objects missing
     from a frame are removed; permanent ones stay until emitted again (then updated if changed) or
     until :meth:`remove` / :meth:`clear`.
     """
