@@ -51,6 +51,7 @@ import asyncio
 import json
 import multiprocessing as mp
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -334,7 +335,11 @@ def _load_main(url: str, games: int, humans: int, start_at: float, window: tuple
 
 
 # --- one sweep point ----------------------------------------------------------------------------
-def run_point(games: int, seconds: float, humans: int, tick_groups: int | None, fps: int) -> dict:
+def run_point(
+    games: int, seconds: float, humans: int, tick_groups: int | None, fps: int, *, keep_data: bool = False
+) -> dict:
+    """One measurement of ``games`` games. The server's data directory (tens of MB at 100 games) is
+    removed afterwards unless ``keep_data``; then its path is in the result's ``data_dir``."""
     port = free_port()
     data_dir = tempfile.mkdtemp(prefix="igym-bench-")
     env = {
@@ -386,6 +391,9 @@ def run_point(games: int, seconds: float, humans: int, tick_groups: int | None, 
             server.wait(timeout=15)
         except subprocess.TimeoutExpired:
             server.kill()
+            server.wait()
+        if not keep_data:
+            shutil.rmtree(data_dir, ignore_errors=True)
     errors = [r["error"] for r in results if "error" in r]
     if errors:
         raise RuntimeError(f"{len(errors)} participants failed, e.g. {errors[0]}")
@@ -416,6 +424,7 @@ def run_point(games: int, seconds: float, humans: int, tick_groups: int | None, 
         "frames_dropped": s1["frames_dropped"] - s0["frames_dropped"],
         "ticks_skipped": s1["ticks_skipped"] - s0["ticks_skipped"],
         "max_frame_gap_ms": round(max((r["max_gap_ms"] or 0) for r in results), 1),
+        **({"data_dir": data_dir} if keep_data else {}),
     }
 
 
@@ -446,6 +455,11 @@ def main() -> None:
     parser.add_argument("--capacity-step", type=int, default=10, help="resolution of that search")
     parser.add_argument(
         "--capacity-seconds", type=float, default=5, help="measured seconds per probe of that search"
+    )
+    parser.add_argument(
+        "--keep-data",
+        action="store_true",
+        help="keep each point's server data directory (its path is printed) instead of removing it",
     )
     args = parser.parse_args()
     if args.humans not in (1, 2):
@@ -545,7 +559,9 @@ def measure_point(args: argparse.Namespace, games: int, groups: int | None, seco
     tick_groups = groups if groups is not None else 4
     hot_us = bare_env_cost_us(runs=3, humans=args.humans)
     paced_us = paced_env_cost_us(games, args.humans, args.fps, tick_groups)
-    point = run_point(games, seconds, args.humans, groups, args.fps)
+    point = run_point(games, seconds, args.humans, groups, args.fps, keep_data=args.keep_data)
+    if args.keep_data:
+        print(f"data of the next row: {point['data_dir']}", flush=True)
     cpu = point["cpu_us_per_tick"]
     env = point["env_us_per_tick"]
     point["tick_groups"] = tick_groups
