@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import heapq
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -499,3 +500,22 @@ async def test_a_game_whose_env_takes_over_a_quarter_of_the_tick_is_logged_once(
         assert entry["period_ms"] == pytest.approx(33.3)
     else:
         assert slow == []
+
+
+@pytest.mark.anyio
+async def test_key_presses_during_a_countdown_are_not_played_when_the_episode_starts(tmp_path):
+    run = Run(tmp_path, groups=1, scene=_scene(input_mode="press", countdown_s=0.3, num_episodes=1))
+    (game,) = await run.start_games(["p0"])
+    run.clock.run_until(START + 0.1)
+    assert game.phase == "countdown"  # (its end is on the real clock)
+    for _ in range(3):
+        game.player_input("p0", keys=None, press=["ArrowUp"])
+    time.sleep(0.35)
+    run.clock.run_until(START + 0.2)
+    assert game.phase == "playing"
+    run.clock.call_at(START + 0.5, functools.partial(game.player_input, "p0", keys=None, press=["ArrowLeft"]))
+    run.clock.run_until(START + 1.5)
+    rows = [r for r in await run.records("steps") if r["agent"] == "human"]
+    assert len(rows) == 12
+    assert [r["action"] for r in rows if r["action_source"] == "human"] == [1]  # the ArrowLeft only
+    assert all(r["action"] == 0 for r in rows if r["action_source"] != "human")

@@ -636,7 +636,7 @@ class ServerGame(GameHandle):
             return
         if keys is not None:
             player.held = self.table.listened(keys)
-        elif press:
+        elif press and self.phase == "playing":  # a press in a countdown is not a move of the episode
             player.presses.extend(self.table.listened(press, unique=False))
 
     def player_connected(self, participant_id: str) -> None:
