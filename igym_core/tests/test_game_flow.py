@@ -245,6 +245,20 @@ def test_game_messages_are_checked(tmp_path):
         assert p.kind == "gym"
 
 
+def test_late_messages_for_a_game_that_just_ended_are_dropped_without_an_error(tmp_path):
+    app = make_test_app(study(corridor_scene(num_episodes=1, max_steps=5, countdown_s=0)), tmp_path)
+    with TestClient(app) as client, ScriptedParticipant(client) as p:
+        status = p.receive_until(lambda m: m["type"] == "game_status")[0]
+        p.game_ready(status["game_id"])
+        p.receive_until(lambda m: m["type"] == "scene" and m["scene"]["kind"] != "gym")
+        # A key released while the game was ending (the page had not yet moved on): no error.
+        p.send({"type": "input", "game_id": status["game_id"], "seq": 5, "keys": []})
+        p.send({"type": "input", "game_id": "g-someone-else", "seq": 6, "keys": []})
+        error, before = p.receive_until(lambda m: m["type"] == "error")
+        assert error["code"] == "not_in_game" and error["seq"] == 6
+        assert not [m for m in before if m["type"] == "error"]
+
+
 def test_nobody_connected_ends_the_game_and_the_participant_comes_back_to_the_next_scene(tmp_path):
     app = make_test_app(
         study(corridor_scene(num_episodes=1, max_steps=100_000, abandon_after_s=0.3, ready_timeout_s=0.1)),

@@ -131,6 +131,7 @@ def _direct_receiver(study: Study, connection: Connection, limit: int, state: _L
         try:
             study.game_message(owner, message)
         except ProtocolError as exc:
+            log.warning("message_rejected", code=exc.code, reason=str(exc))
             _reply_later(connection, _error(exc.code, str(exc), getattr(message, "seq", None)))
         except Exception:
             log.exception("message_failed", type=message.type)
@@ -227,6 +228,7 @@ async def _serve(
             for reply in await _dispatch(study, owner, message):
                 await connection.send(reply)
         except ProtocolError as exc:
+            log.warning("message_rejected", code=exc.code, reason=str(exc))
             await connection.send(_error(exc.code, str(exc), getattr(message, "seq", None)))
         except Exception:
             log.exception("message_failed", type=message.type)

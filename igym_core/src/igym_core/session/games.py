@@ -114,6 +114,8 @@ class GameCoordinator:
         """(scene id, participant id) → the group they played that scene with."""
         self._left_group: dict[str, set[str]] = {}
         """Game id of a multiplayer game → its players who left it (a bot took the seat, or it ended)."""
+        self._ended_game: dict[str, str] = {}
+        """participant id → the game they last played, once it has ended (its late messages are dropped)."""
         self._finished: set[str] = set()
         """Participants whose study is over (they will not join a later group)."""
         self.final_status: dict[str, dict[str, Any]] = {}
@@ -143,6 +145,7 @@ class GameCoordinator:
         players = [pid for pid, gid in self.game_of.items() if gid == game_id]
         for pid in players:
             del self.game_of[pid]
+            self._ended_game[pid] = game_id
         if len(game.info.participant_ids) > 1 or reason == "partner_left":
             self.record("matches", {**self._game_row(game.info), "event": "game_ended", "reason": reason})
         if self._stopping:
@@ -271,6 +274,8 @@ class GameCoordinator:
     def handle(self, participant_id: str, message: Input | GameReady | RttEcho) -> None:
         game = self._game_for(participant_id)
         if game is None or game.info.game_id != message.game_id:
+            if message.game_id == self._ended_game.get(participant_id):
+                return  # a key or probe echo sent while the game was ending: nothing to do, no error
             raise ProtocolError("not_in_game", f"You are not playing game {message.game_id[:64]!r}.")
         if isinstance(message, GameReady):
             game.player_ready(participant_id)
