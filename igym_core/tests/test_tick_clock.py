@@ -519,3 +519,20 @@ async def test_key_presses_during_a_countdown_are_not_played_when_the_episode_st
     assert len(rows) == 12
     assert [r["action"] for r in rows if r["action_source"] == "human"] == [1]  # the ArrowLeft only
     assert all(r["action"] == 0 for r in rows if r["action_source"] != "human")
+
+
+@pytest.mark.anyio
+async def test_a_failing_hud_is_logged_once_per_game_and_the_game_plays_on(tmp_path):
+    from structlog.testing import capture_logs
+
+    def broken_hud(view: Any) -> str:
+        raise ZeroDivisionError("hud")
+
+    run = Run(tmp_path, groups=1, scene=_scene(hud=broken_hud, num_episodes=1))
+    with capture_logs() as logs:
+        await run.start_games(["p0", "p1"])
+        run.clock.run_until(START + 1.0)
+    failures = [entry for entry in logs if entry["event"] == "hud_failed"]
+    assert sorted(entry["game_id"] for entry in failures) == ["game-0", "game-1"]
+    episodes = await run.records("episodes")
+    assert [e["steps"] for e in episodes] == [12, 12]

@@ -554,6 +554,7 @@ class ServerGame(GameHandle):
         self._held_mode = self.scene.input_mode == "held"
         self._hud_key: float | None = None
         self._hud_default = ""
+        self._hud_failed = False
         self.phase = "waiting"
         self.episode = 0
         self.step = 0
@@ -1094,7 +1095,9 @@ class ServerGame(GameHandle):
         try:
             return str(hud(view))
         except Exception:
-            log.exception("hud_failed", game_id=self.info.game_id)
+            if not self._hud_failed:  # once per game: it would fail again at every tick
+                self._hud_failed = True
+                log.exception("hud_failed", game_id=self.info.game_id, note="logged once per game")
             return ""
 
     def _send_frames(self, rendered: Any, t_ms: float | None = None) -> bool:
