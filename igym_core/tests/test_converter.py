@@ -17,6 +17,7 @@ from igym_core import (
     ChoiceQuestion,
     EndScene,
     Experiment,
+    GymScene,
     JsonlSinkConfig,
     OptionBox,
     OptionBoxes,
@@ -276,10 +277,10 @@ def test_missing_field_of_a_question(converter):
         (
             _study({"kind": "static", "scene_id": "intro", "min_duration_ms": "soon"}),
             "$.scenes[1].min_duration_ms",
-            "expected int",
+            "expected a whole number",
             "'soon'",
         ),
-        (_study(seed="abc"), "$.seed", "expected int", "'abc'"),
+        (_study(seed="abc"), "$.seed", "expected a whole number", "'abc'"),
         (
             _study(
                 {
@@ -289,7 +290,7 @@ def test_missing_field_of_a_question(converter):
                 }
             ),
             "$.scenes[1].questions[0].step",
-            "expected float",
+            "expected a number",
             "'half'",
         ),
         (
@@ -681,3 +682,65 @@ def test_conditions_given_as_a_single_string_are_refused_with_a_fix() -> None:
 
     with pytest.raises(FieldError, match=r"conditions=\('abc',\)"):
         Experiment(experiment_id="x", scenes=(EndScene(scene_id="end"),), conditions="abc")
+
+
+_GYM = {"kind": "gym", "scene_id": "play", "env_factory": "my_envs:make", "action_mapping": {"ArrowLeft": 0}}
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("fps", "30", "expected a whole number; got '30'"),
+        ("num_episodes", 2.5, "expected a whole number; got 2.5"),
+        ("max_steps", True, "expected a whole number; got True"),
+        ("record_observations", "false", "expected true or false; got 'false'"),  # bool("false") is True
+        ("countdown_s", "3", "expected a number; got '3'"),
+        ("header_html", 5, "expected a string; got 5"),
+        ("input_mode", "tap", "expected one of 'held', 'press'; got 'tap'"),
+    ],
+)
+def test_data_files_get_values_as_written_never_coerced(converter, field, value, message):
+    problems = _problems(converter, _study({**_GYM, field: value}))
+    assert f"$.scenes[1].{field}: {message}" in problems
+
+
+def _python_problems(**gym: Any) -> list[str]:
+    scene = GymScene(scene_id="play", env_factory="my_envs:make", action_mapping={"ArrowLeft": 0}, **gym)
+    return experiment_problems(
+        Experiment(
+            experiment_id="x", scenes=(StartScene(scene_id="c", body="ok"), scene, EndScene(scene_id="e"))
+        )
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("num_episodes", 2.5, "must be a whole number; got 2.5 (float)"),
+        ("max_steps", 1.5, "must be a whole number; got 1.5 (float)"),
+        ("canvas_width", 600.0, "must be a whole number; got 600.0 (float)"),
+        ("record_observations", "yes", "must be True or False; got 'yes' (str)"),
+        ("header_html", 5, "must be a string; got 5 (int)"),
+        ("human_seats", ("a", 2), "each entry must be a string; got 2 (int)"),
+    ],
+)
+def test_python_experiments_get_the_same_type_checks(field, value, message):
+    assert _python_problems(**{field: value}) == [f"$.scenes[1].{field}: {message}."]
+
+
+def test_python_values_that_fit_their_fields_pass():
+    assert _python_problems(num_episodes=2, countdown_s=1, max_steps=None, record_observations=True) == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("fps", "30", "fps: must be a finite number greater than 0; got '30' (str)."),
+        ("countdown_s", "3", "countdown_s: must be a finite number, 0 or more; got '3' (str)."),
+        ("input_mode", "tap", "input_mode: must be one of 'held', 'press'; got 'tap'."),
+    ],
+)
+def test_a_wrong_type_in_python_names_the_field_at_construction(field, value, message):
+    with pytest.raises(ValueError) as info:
+        GymScene(scene_id="play", env_factory="my_envs:make", **{field: value})
+    assert str(info.value) == message

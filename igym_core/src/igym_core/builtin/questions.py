@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Literal
 
 import attrs
 
-from igym_core.config.validators import FieldError, non_negative, slug
+from igym_core.config.validators import FieldError, non_negative, one_of, slug
 
 __all__ = [
     "Choice",
@@ -292,7 +292,7 @@ class ScaleQuestion(Question):
     max: float = 7
     step: float = 1
     style: Literal["likert", "slider"] = attrs.field(
-        default="likert", validator=attrs.validators.in_(("likert", "slider"))
+        default="likert", validator=one_of("likert", "slider")
     )
     labels: tuple[ScaleLabel, ...] = attrs.field(factory=tuple, converter=_to_scale_labels)
 

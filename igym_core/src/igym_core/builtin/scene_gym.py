@@ -25,7 +25,7 @@ import structlog
 
 from igym_core.builtin.gym_keys import ActionTable
 from igym_core.config.urls import check_url_template
-from igym_core.config.validators import FieldError, non_negative, positive
+from igym_core.config.validators import FieldError, non_negative, one_of, positive
 from igym_core.errors import ConfigError, IgymError
 from igym_core.plugins.markers import hookimpl
 from igym_core.scenes.interface import PrepareContext, SceneConfig
@@ -78,7 +78,7 @@ class Asset:
     key: str = attrs.field(validator=attrs.validators.min_len(1))
     file: str = attrs.field(validator=attrs.validators.min_len(1))
     type: Literal["image", "spritesheet", "atlas"] = attrs.field(
-        default="image", validator=attrs.validators.in_(("image", "spritesheet", "atlas"))
+        default="image", validator=one_of("image", "spritesheet", "atlas")
     )
     frame_width: int | None = None
     frame_height: int | None = None
@@ -108,7 +108,7 @@ class Bot:
     policy: Any
     act_every: int = attrs.field(default=1, validator=positive)
     between: Literal["repeat", "default"] = attrs.field(
-        default="repeat", validator=attrs.validators.in_(("repeat", "default"))
+        default="repeat", validator=one_of("repeat", "default")
     )
 
 
@@ -131,7 +131,7 @@ class WaitingRoom:
     show_count: bool = True
     message: str = "Waiting for other participants to join. Please keep this page open."
     on_timeout: Literal["continue", "goto", "message", "redirect"] = attrs.field(
-        default="continue", validator=attrs.validators.in_(("continue", "goto", "message", "redirect"))
+        default="continue", validator=one_of("continue", "goto", "message", "redirect")
     )
     timeout_scene: str | None = None
     timeout_message: str | None = None
@@ -204,7 +204,7 @@ class GymScene(SceneConfig):
     """How long a player of a multiplayer game may be disconnected (a reload, a network hiccup)
     before they count as having left. Their seat plays ``default_action`` meanwhile."""
     on_partner_left: Literal["bot", "end"] = attrs.field(
-        default="end", validator=attrs.validators.in_(("bot", "end"))
+        default="end", validator=one_of("bot", "end")
     )
     """When a player of a multiplayer game has left: ``end`` the game for everyone (with
     ``partner_left_message``; all move on), or let a ``bot`` (``partner_policy``) take the seat."""
@@ -215,7 +215,7 @@ class GymScene(SceneConfig):
     same_group_as: str | None = None
     """The id of an earlier game scene: this game is played by the same group, in the same seats."""
     same_group_fallback: Literal["bot", "rematch", "timeout"] = attrs.field(
-        default="rematch", validator=attrs.validators.in_(("bot", "rematch", "timeout"))
+        default="rematch", validator=one_of("bot", "rematch", "timeout")
     )
     """If a member of that group is gone: ``rematch`` (wait for new partners), ``bot`` (a bot in
     their seat), or ``timeout`` (the waiting room's ``on_timeout``)."""
@@ -229,7 +229,7 @@ class GymScene(SceneConfig):
     default_action: Any = None
     """The action when no mapped key is held (or no press is pending)."""
     input_mode: Literal["held", "press"] = attrs.field(
-        default="held", validator=attrs.validators.in_(("held", "press"))
+        default="held", validator=one_of("held", "press")
     )
     """``held``: the keys held are sampled at each tick. ``press``: each key press is used at one tick."""
     num_episodes: int = attrs.field(default=1, validator=positive)
@@ -238,7 +238,7 @@ class GymScene(SceneConfig):
     countdown_s: float = attrs.field(default=3.0, validator=non_negative)
     """Countdown shown before each episode."""
     seed_mode: Literal["per_game", "shared"] = attrs.field(
-        default="per_game", validator=attrs.validators.in_(("per_game", "shared"))
+        default="per_game", validator=one_of("per_game", "shared")
     )
     """``per_game``: each game draws its own episode seeds; ``shared``: every game of this scene plays
     the same seeds, so all participants see the same episode starts."""

@@ -20,7 +20,7 @@ from igym_core.builtin.questions import (
 )
 from igym_core.config.converter import register_tagged_union
 from igym_core.config.urls import check_url_template, fill_url_template
-from igym_core.config.validators import FieldError, non_negative
+from igym_core.config.validators import FieldError, non_negative, one_of
 from igym_core.plugins.markers import hookimpl
 from igym_core.scenes.interface import SceneConfig, SceneContext
 
@@ -53,7 +53,7 @@ class _BodyScene(SceneConfig):
     body_file: str | None = None
     """A file to read the body from instead, relative to the experiment file's directory."""
     body_format: Literal["markdown", "html"] = attrs.field(
-        default="markdown", validator=attrs.validators.in_(("markdown", "html"))
+        default="markdown", validator=one_of("markdown", "html")
     )
 
     def __attrs_post_init__(self) -> None:

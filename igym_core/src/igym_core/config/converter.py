@@ -7,8 +7,10 @@ the path of the problem (``$.scenes[2].questions[0].choices``) and say how to fi
 
 from __future__ import annotations
 
+import numbers
+import typing
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 import cattrs
@@ -75,6 +77,7 @@ def make_converter(registry: Registry) -> cattrs.Converter:
     from igym_core.policies.interface import PolicyConfig
 
     converter = cattrs.Converter(forbid_extra_keys=True)
+    _strict_scalars(converter)
     stager_kinds = _stager_kinds(registry)
     register_tagged_union(converter, StagerNode, lambda: stager_kinds, "scene")
     sink_kinds = {sink.kind: sink.config_type for sink in registry.data_sinks.values()}
@@ -86,6 +89,43 @@ def make_converter(registry: Registry) -> cattrs.Converter:
     for scene_type in registry.scene_types.values():
         scene_type.configure_converter(converter)
     return converter
+
+
+def _strict_scalars(converter: cattrs.Converter) -> None:
+    """Numbers, booleans, strings and literals as they are written, never coerced: cattrs would
+    otherwise call ``int("30")``, ``int(2.5)`` (2) and ``bool("false")`` (True!)."""
+
+    def whole(value: Any, _type: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise ValueError(f"expected a whole number; got {value!r}")
+        return int(value)
+
+    def number(value: Any, _type: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise ValueError(f"expected a number; got {value!r}")
+        return float(value)
+
+    def boolean(value: Any, _type: Any) -> bool:
+        if not isinstance(value, bool):
+            raise ValueError(f"expected true or false; got {value!r}")
+        return value
+
+    def text(value: Any, _type: Any) -> str:
+        if not isinstance(value, str):
+            raise ValueError(f"expected a string; got {value!r}")
+        return value
+
+    def literal(value: Any, type_: Any) -> Any:
+        choices = typing.get_args(type_)
+        if value not in choices:
+            raise ValueError(f"expected one of {', '.join(repr(c) for c in choices)}; got {value!r}")
+        return value
+
+    converter.register_structure_hook(int, whole)
+    converter.register_structure_hook(float, number)
+    converter.register_structure_hook(bool, boolean)
+    converter.register_structure_hook(str, text)
+    converter.register_structure_hook_func(lambda t: typing.get_origin(t) is Literal, literal)
 
 
 def structure_or_raise(converter: cattrs.Converter, data: Any, cls: type, *, title: str) -> Any:

@@ -6,7 +6,7 @@ from typing import Any
 
 import attrs
 
-from igym_core.config.validators import FieldError, is_slug, slug
+from igym_core.config.validators import FieldError, field_type_problems, is_slug, slug
 from igym_core.data.interface import SinkConfig
 from igym_core.scenes.interface import SceneConfig, StagerNode
 from igym_core.scenes.stager import ByCondition, RandomizeOrder, RepeatScene, iter_scenes
@@ -62,6 +62,7 @@ def experiment_problems(experiment: Experiment) -> list[str]:
             )
     if problems:
         return problems
+    problems.extend(field_type_problems(experiment, "$"))
 
     owners: dict[str, tuple[SceneConfig, str]] = {}
     for scene, path in iter_scenes(experiment.scenes):
