@@ -536,3 +536,38 @@ async def test_a_failing_hud_is_logged_once_per_game_and_the_game_plays_on(tmp_p
     assert sorted(entry["game_id"] for entry in failures) == ["game-0", "game-1"]
     episodes = await run.records("episodes")
     assert [e["steps"] for e in episodes] == [12, 12]
+
+
+class BreaksAtStep5(Counter):
+    def step(self, actions: dict[str, Any]):
+        if self.steps == 4:
+            raise RuntimeError("the env broke")
+        return super().step(actions)
+
+
+class BreaksAtSecondReset(Counter):
+    resets = 0  # per env
+
+    def reset(self, seed: int | None = None, options: Any = None):
+        self.resets += 1
+        if self.resets == 2:
+            raise RuntimeError("the env broke")
+        return super().reset(seed=seed, options=options)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("env", "steps_of_broken"), [(BreaksAtStep5, [4]), (BreaksAtSecondReset, [12, 0])])
+async def test_an_env_that_breaks_leaves_a_record_of_its_episode_with_the_seed(
+    tmp_path, env, steps_of_broken
+):
+    run = Run(tmp_path, groups=1, scene=_scene(env_factory=env, num_episodes=3))
+    await run.start_games(["p0"])
+    run.clock.run_until(START + 2.0)
+    episodes = await run.records("episodes")
+    assert [e["steps"] for e in episodes] == steps_of_broken
+    assert [e["end_reason"] for e in episodes][-1] == "error"
+    assert all(isinstance(e["seed"], int) for e in episodes) and len({e["seed"] for e in episodes}) == len(
+        episodes
+    )
+    [ended] = [g for g in await run.records("games") if g["event"] == "ended"]
+    assert ended["reason"] == "error" and ended["episodes_played"] == len(episodes)

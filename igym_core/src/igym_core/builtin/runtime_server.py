@@ -555,6 +555,7 @@ class ServerGame(GameHandle):
         self._hud_key: float | None = None
         self._hud_default = ""
         self._hud_failed = False
+        self._episode_open = False
         self.phase = "waiting"
         self.episode = 0
         self.step = 0
@@ -614,6 +615,11 @@ class ServerGame(GameHandle):
 
     def fail(self) -> None:
         if not self.ended:
+            if self._episode_open:  # its record, with the seed that reproduces the failure
+                try:
+                    self._end_episode("error", then_continue=False)
+                except Exception:
+                    log.exception("episode_record_failed", game_id=self.info.game_id)
             self._end_game("error", "Something went wrong with the game. The study continues.")
 
     async def stop(self, reason: str) -> None:
@@ -1198,13 +1204,6 @@ class ServerGame(GameHandle):
             else (f"{self.info.scene_id}#{self.info.instance}#{'+'.join(sorted(self.participant_ids))}")
         )
         self.seed = episode_seed(self.prepared.experiment_seed, key, self.episode)
-        self.obs, _infos = self.env.reset(seed=self.seed)
-        for agent, bot in self.bots.items():
-            bot.last_action = None
-            bot.pending = _NO_ACTION
-            reset = getattr(bot.policy, "reset", None)
-            if reset is not None:
-                reset(seed=agent_seed(self.seed, self.agent_names[agent]))
         self.step = 0
         self.returns = {a: 0.0 for a in self.prepared.agents}
         self.last_rewards = {}
@@ -1215,6 +1214,14 @@ class ServerGame(GameHandle):
         self.episode_skipped_at_start = self.runtime.scheduler.stats.ticks_skipped
         self.episode_started_wall = time.time()
         self.episode_started_mono = time.monotonic()
+        self._episode_open = True  # from here on the episode gets a record, also if the env fails
+        self.obs, _infos = self.env.reset(seed=self.seed)
+        for agent, bot in self.bots.items():
+            bot.last_action = None
+            bot.pending = _NO_ACTION
+            reset = getattr(bot.policy, "reset", None)
+            if reset is not None:
+                reset(seed=agent_seed(self.seed, self.agent_names[agent]))
         for player in self.players.values():
             player.presses.clear()
         self._notify("notify_episode_started", self.info, self.episode, self.seed)
@@ -1228,6 +1235,7 @@ class ServerGame(GameHandle):
         log.info("episode_started", game_id=self.info.game_id, episode=self.episode, seed=self.seed)
 
     def _end_episode(self, end_reason: str, *, then_continue: bool = True) -> None:
+        self._episode_open = False
         duration = time.monotonic() - self.episode_started_mono
         lateness = sorted(self.episode_lateness)
         summary = {
