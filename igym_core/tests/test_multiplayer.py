@@ -418,3 +418,20 @@ def test_group_members_gone_on_both_sides_rematch_the_others_together(tmp_path):
     matched = [m for m in read_records(tmp_path, "mp_test", "matches") if m["event"] == "matched"]
     assert [m["group_of"] is None for m in matched] == [True, True, True]
     assert {x["participant_id"] for x in matched[-1]["members"]} == {a.participant_id, c.participant_id}
+
+
+def test_a_partner_gone_before_the_game_starts_does_not_hold_it_for_the_ready_timeout(tmp_path):
+    scene = duel(max_steps=600, ready_timeout_s=30, on_partner_left="bot", partner_policy="random")
+    app = make_test_app(study(scene), tmp_path)
+    with TestClient(app) as client, ScriptedParticipant(client) as a:
+        b = ScriptedParticipant(client).connect()
+        b.receive_until(lambda m: m["type"] == "game_status" and m["game_id"] is not None)
+        b.close()  # matched, then gone before the page said it was ready
+        started = time.monotonic()
+        matched_game(a)
+        status(a, "playing")
+        assert time.monotonic() - started < 10  # not the 30 s ready timeout
+        a.receive_until(lambda m: m["type"] == "game_status" and "computer player" in m.get("notice", ""))
+        assert time.monotonic() - started < 10
+    games = read_records(tmp_path, "mp_test", "games")
+    assert [g["event"] for g in games][:2] == ["started", "partner_left"]

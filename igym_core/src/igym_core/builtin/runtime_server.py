@@ -724,7 +724,10 @@ class ServerGame(GameHandle):
     def _tick_not_playing(self, phase: str) -> None:
         mono = time.monotonic()
         if phase == "waiting":
-            all_ready = all(p.ready for p in self.players.values())
+            # A player whose page has gone (closed right after the match) does not hold the others
+            # for ready_timeout_s: the game starts, and their seat is absent, then the partner rule.
+            frame_sink = self.host.frame_sink
+            all_ready = all(p.ready or frame_sink(p.participant_id) is None for p in self.players.values())
             if all_ready or mono - self.created >= self.scene.ready_timeout_s:
                 self._start_episode()
             return
