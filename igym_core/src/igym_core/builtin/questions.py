@@ -291,9 +291,7 @@ class ScaleQuestion(Question):
     min: float = 1
     max: float = 7
     step: float = 1
-    style: Literal["likert", "slider"] = attrs.field(
-        default="likert", validator=one_of("likert", "slider")
-    )
+    style: Literal["likert", "slider"] = attrs.field(default="likert", validator=one_of("likert", "slider"))
     labels: tuple[ScaleLabel, ...] = attrs.field(factory=tuple, converter=_to_scale_labels)
 
     def __attrs_post_init__(self) -> None:

@@ -203,9 +203,7 @@ class GymScene(SceneConfig):
     reconnect_grace_s: float = attrs.field(default=20.0, validator=non_negative)
     """How long a player of a multiplayer game may be disconnected (a reload, a network hiccup)
     before they count as having left. Their seat plays ``default_action`` meanwhile."""
-    on_partner_left: Literal["bot", "end"] = attrs.field(
-        default="end", validator=one_of("bot", "end")
-    )
+    on_partner_left: Literal["bot", "end"] = attrs.field(default="end", validator=one_of("bot", "end"))
     """When a player of a multiplayer game has left: ``end`` the game for everyone (with
     ``partner_left_message``; all move on), or let a ``bot`` (``partner_policy``) take the seat."""
     partner_policy: Any = "random"
@@ -228,9 +226,7 @@ class GymScene(SceneConfig):
     """Browser key or combination (``"ArrowUp+ArrowLeft"``) → action."""
     default_action: Any = None
     """The action when no mapped key is held (or no press is pending)."""
-    input_mode: Literal["held", "press"] = attrs.field(
-        default="held", validator=one_of("held", "press")
-    )
+    input_mode: Literal["held", "press"] = attrs.field(default="held", validator=one_of("held", "press"))
     """``held``: the keys held are sampled at each tick. ``press``: each key press is used at one tick."""
     num_episodes: int = attrs.field(default=1, validator=positive)
     max_steps: int | None = attrs.field(default=None, validator=attrs.validators.optional(positive))
