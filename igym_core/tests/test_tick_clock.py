@@ -571,3 +571,18 @@ async def test_an_env_that_breaks_leaves_a_record_of_its_episode_with_the_seed(
     )
     [ended] = [g for g in await run.records("games") if g["event"] == "ended"]
     assert ended["reason"] == "error" and ended["episodes_played"] == len(episodes)
+
+
+@pytest.mark.anyio
+async def test_a_bot_action_outside_the_action_space_ends_the_game_with_an_error_not_in_the_data(tmp_path):
+    from structlog.testing import capture_logs
+
+    run = Run(tmp_path, groups=1, scene=_scene(policies={"bot": lambda obs: 99}))
+    with capture_logs() as logs:
+        await run.start_games(["p0"])
+        run.clock.run_until(START + 1.0)
+    assert not [r for r in await run.records("steps") if r["agent"] == "bot" and r["action"] == 99]
+    [ended] = [g for g in await run.records("games") if g["event"] == "ended"]
+    assert ended["reason"] == "error"
+    [failure] = [entry for entry in logs if entry["event"] == "game_tick_failed"]
+    assert "'bot' chose 99, which is not in the seat's action space Discrete(5)" in failure["error"]

@@ -50,8 +50,10 @@ Sending after the group
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import math
+import sys
 import time
 from array import array
 from collections import deque
@@ -62,6 +64,7 @@ import msgspec
 import structlog
 
 from igym_core.data.recorder import iso_utc as _iso
+from igym_core.errors import EnvContractError
 from igym_core.plugins.markers import hookimpl
 from igym_core.runtime.interface import GameHandle, GameHost, GameInfo, Runtime, Seat
 from igym_core.tasks import BackgroundTasks
@@ -257,7 +260,7 @@ class _Ticker:
 
 def _failed(game: ServerGame) -> None:
     """A game whose tick raised: logged, and the game ends (the others keep their ticks)."""
-    log.exception("game_tick_failed", game_id=game.info.game_id)
+    log.exception("game_tick_failed", game_id=game.info.game_id, error=str(sys.exc_info()[1]))
     try:
         game.fail()
     except Exception:
@@ -482,12 +485,14 @@ _NO_ACTION = object()
 
 
 class _BotSeat:
-    __slots__ = ("act_every", "batcher", "between", "last_action", "pending", "policy")
+    __slots__ = ("act_every", "action_ok", "batcher", "between", "last_action", "pending", "policy")
 
-    def __init__(self, policy: Any, act_every: int, between: str) -> None:
+    def __init__(self, policy: Any, act_every: int, between: str, space: Any) -> None:
         from igym_core.policies.interface import batcher_of
 
         self.policy = policy
+        #: Whether an action the policy chose is in the seat's action space.
+        self.action_ok = _action_check(space)
         self.act_every = act_every
         self.between = between
         self.last_action: Any = None
@@ -495,6 +500,32 @@ class _BotSeat:
         self.batcher = batcher_of(policy)
         #: The action the ticker's batched call chose for this tick (``_NO_ACTION`` if none).
         self.pending: Any = _NO_ACTION
+
+
+def _action_check(space: Any) -> Callable[[Any], bool]:
+    """A test for actions in ``space``: inline for a Discrete space (a bot acts at every tick), the
+    space's own ``contains`` otherwise."""
+    import numbers
+
+    from gymnasium import spaces
+
+    if isinstance(space, spaces.Discrete):
+        low, high = int(space.start), int(space.start) + int(space.n)
+
+        def discrete(action: Any) -> bool:
+            if isinstance(action, numbers.Integral) and not isinstance(action, bool):
+                return low <= action < high
+            return _contains(space, action)
+
+        return discrete
+    return functools.partial(_contains, space)
+
+
+def _contains(space: Any, action: Any) -> bool:
+    try:
+        return bool(space.contains(action))
+    except Exception:
+        return False
 
 
 class ServerGame(GameHandle):
@@ -520,13 +551,19 @@ class ServerGame(GameHandle):
         self.agent_of_name = prepared.agent_by_name
         self.bots: dict[Any, _BotSeat] = {}
         for name, (_config, bot) in prepared.bots.items():
-            self.bots[self.agent_of_name[name]] = _BotSeat(
-                prepared.load_policy(name, self.env), bot.act_every, bot.between
+            agent = self.agent_of_name[name]
+            self.bots[agent] = _BotSeat(
+                prepared.load_policy(name, self.env), bot.act_every, bot.between, self.env.action_space(agent)
             )
         for seat in info.seats:  # a human seat left to a bot (a group that stays together, a member gone)
             if seat.participant_id is None and seat.agent in prepared.human_seats:
                 agent = self.agent_of_name[seat.agent]
-                self.bots[agent] = _BotSeat(prepared.load_partner_policy(seat.agent, self.env), 1, "repeat")
+                self.bots[agent] = _BotSeat(
+                    prepared.load_partner_policy(seat.agent, self.env),
+                    1,
+                    "repeat",
+                    self.env.action_space(agent),
+                )
         self.multiplayer = len(prepared.human_seats) > 1
         self._shared_delta: tuple[int, bytes] | None = None
         # The bots that would take a seat whose player leaves: loaded now, not in a tick.
@@ -790,6 +827,11 @@ class ServerGame(GameHandle):
                     bot.last_action = pending
                 else:
                     bot.last_action = bot.policy.act(self.obs.get(agent))
+                if not bot.action_ok(bot.last_action):
+                    raise EnvContractError(
+                        f"The policy of {self.agent_names[agent]!r} chose {bot.last_action!r}, which is not "
+                        f"in the seat's action space {self.env.action_space(agent)}. Fix the policy."
+                    )
                 actions[agent] = bot.last_action
                 sources[agent] = "bot"
             elif bot.between == "repeat":
@@ -957,7 +999,7 @@ class ServerGame(GameHandle):
         policy = self._partner_policies.get(player.agent)
         if policy is None:
             policy = self.prepared.load_partner_policy(player.agent, self.env)
-        bot = _BotSeat(policy, 1, "repeat")
+        bot = _BotSeat(policy, 1, "repeat", self.env.action_space(agent))
         reset = getattr(bot.policy, "reset", None)
         if reset is not None:
             from igym_core.envs import agent_seed
