@@ -182,17 +182,25 @@ def build_parser(commands: Sequence[type] = ()) -> argparse.ArgumentParser:
     run.add_argument("--host", default=None, help="interface to bind (default 127.0.0.1; IGYM_HOST)")
     run.add_argument("--port", type=int, default=None, help="port (default 8000; IGYM_PORT)")
     run.add_argument("--data-dir", default=None, help="where data goes (default ./data; IGYM_DATA_DIR)")
-    run.add_argument("--log-format", choices=("console", "json", "auto"), default=None)
+    run.add_argument(
+        "--log-format",
+        choices=("console", "json", "auto"),
+        default=None,
+        help="console: coloured lines; json: one JSON object per line; auto (default): console on a "
+        "terminal, json otherwise (IGYM_LOG_FORMAT)",
+    )
     common(run)
     run.set_defaults(func=cmd_run)
 
     check = sub.add_parser("check", help="validate an experiment without serving it")
-    check.add_argument("experiment")
+    check.add_argument(
+        "experiment", help="module:attribute, path/to/file.py:attribute, or a .toml/.json file"
+    )
     common(check)
     check.set_defaults(func=cmd_check)
 
     plugins = sub.add_parser("plugins", help="list loaded plugins and what they register")
-    plugins.add_argument("--json", action="store_true")
+    plugins.add_argument("--json", action="store_true", help="print the list as JSON")
     common(plugins)
     plugins.set_defaults(func=cmd_plugins)
 
