@@ -277,10 +277,10 @@ def test_missing_field_of_a_question(converter):
         (
             _study({"kind": "static", "scene_id": "intro", "min_duration_ms": "soon"}),
             "$.scenes[1].min_duration_ms",
-            "expected a whole number",
+            "must be a whole number",
             "'soon'",
         ),
-        (_study(seed="abc"), "$.seed", "expected a whole number", "'abc'"),
+        (_study(seed="abc"), "$.seed", "must be a whole number", "'abc'"),
         (
             _study(
                 {
@@ -290,7 +290,7 @@ def test_missing_field_of_a_question(converter):
                 }
             ),
             "$.scenes[1].questions[0].step",
-            "expected a number",
+            "must be a number",
             "'half'",
         ),
         (
@@ -690,13 +690,17 @@ _GYM = {"kind": "gym", "scene_id": "play", "env_factory": "my_envs:make", "actio
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("fps", "30", "expected a whole number; got '30'"),
-        ("num_episodes", 2.5, "expected a whole number; got 2.5"),
-        ("max_steps", True, "expected a whole number; got True"),
-        ("record_observations", "false", "expected true or false; got 'false'"),  # bool("false") is True
-        ("countdown_s", "3", "expected a number; got '3'"),
-        ("header_html", 5, "expected a string; got 5"),
-        ("input_mode", "tap", "expected one of 'held', 'press'; got 'tap'"),
+        ("fps", "30", "must be a whole number; got '30' (str)."),
+        ("num_episodes", 2.5, "must be a whole number; got 2.5 (float)."),
+        ("max_steps", True, "must be a whole number; got True (bool)."),
+        (
+            "record_observations",
+            "false",
+            "must be true or false; got 'false' (str).",
+        ),  # bool("false") is True
+        ("countdown_s", "3", "must be a number; got '3' (str)."),
+        ("header_html", 5, "must be a string; got 5 (int)."),
+        ("input_mode", "tap", "must be one of 'held', 'press'; got 'tap'."),
     ],
 )
 def test_data_files_get_values_as_written_never_coerced(converter, field, value, message):
@@ -719,7 +723,7 @@ def _python_problems(**gym: Any) -> list[str]:
         ("num_episodes", 2.5, "must be a whole number; got 2.5 (float)"),
         ("max_steps", 1.5, "must be a whole number; got 1.5 (float)"),
         ("canvas_width", 600.0, "must be a whole number; got 600.0 (float)"),
-        ("record_observations", "yes", "must be True or False; got 'yes' (str)"),
+        ("record_observations", "yes", "must be true or false; got 'yes' (str)"),
         ("header_html", 5, "must be a string; got 5 (int)"),
         ("human_seats", ("a", 2), "each entry must be a string; got 2 (int)"),
     ],

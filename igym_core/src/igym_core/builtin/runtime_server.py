@@ -53,6 +53,7 @@ import asyncio
 import functools
 import itertools
 import math
+import numbers
 import sys
 import time
 from array import array
@@ -505,8 +506,6 @@ class _BotSeat:
 def _action_check(space: Any) -> Callable[[Any], bool]:
     """A test for actions in ``space``: inline for a Discrete space (a bot acts at every tick), the
     space's own ``contains`` otherwise."""
-    import numbers
-
     from gymnasium import spaces
 
     if isinstance(space, spaces.Discrete):

@@ -7,7 +7,6 @@ the path of the problem (``$.scenes[2].questions[0].choices``) and say how to fi
 
 from __future__ import annotations
 
-import numbers
 import typing
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
@@ -21,7 +20,7 @@ from cattrs.errors import (
     IterableValidationError,
 )
 
-from igym_core.config.validators import FieldError
+from igym_core.config.validators import FieldError, type_problem
 from igym_core.errors import ConfigError, IgymError
 from igym_core.plugins.registry import Registry
 from igym_core.scenes.interface import StagerNode
@@ -92,40 +91,21 @@ def make_converter(registry: Registry) -> cattrs.Converter:
 
 
 def _strict_scalars(converter: cattrs.Converter) -> None:
-    """Numbers, booleans, strings and literals as they are written, never coerced: cattrs would
-    otherwise call ``int("30")``, ``int(2.5)`` (2) and ``bool("false")`` (True!)."""
+    """Numbers, booleans, strings and literals as they are written, never coerced (cattrs would
+    otherwise call ``int("30")``, ``int(2.5)`` (2) and ``bool("false")`` (True!)), checked by the
+    same rules and with the same messages as Python experiments (:func:`type_problem`)."""
 
-    def whole(value: Any, _type: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-            raise ValueError(f"expected a whole number; got {value!r}")
-        return int(value)
+    def strict(value: Any, type_: Any) -> Any:
+        problem = type_problem(value, type_)
+        if problem is not None:
+            raise ValueError(problem)
+        if type_ is float:
+            return float(value)
+        return int(value) if type_ is int else value
 
-    def number(value: Any, _type: Any) -> float:
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise ValueError(f"expected a number; got {value!r}")
-        return float(value)
-
-    def boolean(value: Any, _type: Any) -> bool:
-        if not isinstance(value, bool):
-            raise ValueError(f"expected true or false; got {value!r}")
-        return value
-
-    def text(value: Any, _type: Any) -> str:
-        if not isinstance(value, str):
-            raise ValueError(f"expected a string; got {value!r}")
-        return value
-
-    def literal(value: Any, type_: Any) -> Any:
-        choices = typing.get_args(type_)
-        if value not in choices:
-            raise ValueError(f"expected one of {', '.join(repr(c) for c in choices)}; got {value!r}")
-        return value
-
-    converter.register_structure_hook(int, whole)
-    converter.register_structure_hook(float, number)
-    converter.register_structure_hook(bool, boolean)
-    converter.register_structure_hook(str, text)
-    converter.register_structure_hook_func(lambda t: typing.get_origin(t) is Literal, literal)
+    for scalar in (int, float, bool, str):
+        converter.register_structure_hook(scalar, strict)
+    converter.register_structure_hook_func(lambda t: typing.get_origin(t) is Literal, strict)
 
 
 def structure_or_raise(converter: cattrs.Converter, data: Any, cls: type, *, title: str) -> Any:
@@ -175,7 +155,8 @@ def problems_from_exception(exc: BaseException, path: str = "$", expected: Any =
     if isinstance(exc, TypeError) and "required keyword-only argument" in str(exc):
         missing = str(exc).split(":")[-1].strip()
         return [f"{path}: missing required field {missing}; add it."]
-    if expected is not None and isinstance(exc, ValueError | TypeError) and "expected" not in str(exc):
+    wrong_type = isinstance(exc, ValueError | TypeError) and not str(exc).startswith(("expected", "must be"))
+    if expected is not None and wrong_type:
         # A wrong type: int("soon") says only "invalid literal", not what the field wants.
         name = getattr(expected, "__name__", None) or str(expected).replace("typing.", "")
         return [f"{path}: expected {name}; {exc}. Fix the value."]

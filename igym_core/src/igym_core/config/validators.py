@@ -22,6 +22,7 @@ __all__ = [
     "one_of",
     "positive",
     "slug",
+    "type_problem",
 ]
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
@@ -91,7 +92,7 @@ def _hints(cls: type) -> dict[str, Any]:
         return {}
 
 
-def _type_problem(value: Any, expected: Any) -> str | None:
+def type_problem(value: Any, expected: Any) -> str | None:
     """What is wrong with ``value`` for the annotation ``expected``, for the simple annotations
     (int, float, bool, str, their ``| None``, ``Literal``, ``tuple[X, ...]``); None if it fits or
     the annotation is not one of those."""
@@ -104,7 +105,7 @@ def _type_problem(value: Any, expected: Any) -> str | None:
             return f"must be a number; got {value!r} ({type(value).__name__})."
     elif expected is bool:
         if not isinstance(value, bool):
-            return f"must be True or False; got {value!r} ({type(value).__name__})."
+            return f"must be true or false; got {value!r} ({type(value).__name__})."
     elif expected is str:
         if not isinstance(value, str):
             return f"must be a string; got {value!r} ({type(value).__name__})."
@@ -118,12 +119,12 @@ def _type_problem(value: Any, expected: Any) -> str | None:
             return None
         rest = [o for o in options if o is not type(None)]
         if len(rest) == 1:
-            return _type_problem(value, rest[0])
+            return type_problem(value, rest[0])
     elif origin is tuple:
         args = typing.get_args(expected)
         if len(args) == 2 and args[1] is Ellipsis and isinstance(value, tuple):
             for item in value:
-                problem = _type_problem(item, args[0])
+                problem = type_problem(item, args[0])
                 if problem is not None:
                     return f"each entry {problem}"
     return None
@@ -141,7 +142,7 @@ def field_type_problems(obj: Any, path: str) -> list[str]:
         value = getattr(obj, field.name)
         here = f"{path}.{field.name}"
         expected = hints.get(field.name)
-        problem = _type_problem(value, expected) if expected is not None else None
+        problem = type_problem(value, expected) if expected is not None else None
         if problem is not None:
             problems.append(f"{here}: {problem}")
         problems.extend(_nested_problems(value, here))
