@@ -591,7 +591,7 @@ class ServerGame(GameHandle):
         self._hud_key: float | None = None
         self._hud_default = ""
         self._hud_failed = False
-        self._episode_open = False
+        self._episode_open = False  # an episode has started and has no record yet
         self.phase = "waiting"
         self.episode = 0
         self.step = 0
@@ -660,7 +660,7 @@ class ServerGame(GameHandle):
 
     async def stop(self, reason: str) -> None:
         if not self.ended:
-            if self.phase in ("playing", "countdown") and self.episode:
+            if self._episode_open:
                 self._end_episode("game_stopped")
             self._end_game(reason, "The study server is restarting.")
 
@@ -989,7 +989,7 @@ class ServerGame(GameHandle):
         if self.ended:
             return
         if outcome == "end":
-            if self.phase in ("playing", "countdown") and self.episode:
+            if self._episode_open:
                 self._end_episode("partner_left", then_continue=False)
             self._end_game("partner_left", self.scene.partner_left_message)
             return
@@ -1279,7 +1279,7 @@ class ServerGame(GameHandle):
         log.info("episode_started", game_id=self.info.game_id, episode=self.episode, seed=self.seed)
 
     def _end_episode(self, end_reason: str, *, then_continue: bool = True) -> None:
-        self._episode_open = False
+        self._episode_open = False  # an episode has started and has no record yet
         duration = time.monotonic() - self.episode_started_mono
         lateness = sorted(self.episode_lateness)
         summary = {
