@@ -1279,7 +1279,7 @@ class ServerGame(GameHandle):
         log.info("episode_started", game_id=self.info.game_id, episode=self.episode, seed=self.seed)
 
     def _end_episode(self, end_reason: str, *, then_continue: bool = True) -> None:
-        self._episode_open = False  # an episode has started and has no record yet
+        self._episode_open = False
         duration = time.monotonic() - self.episode_started_mono
         lateness = sorted(self.episode_lateness)
         summary = {
