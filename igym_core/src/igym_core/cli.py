@@ -23,6 +23,7 @@ def _settings(args: argparse.Namespace):
         log_format=getattr(args, "log_format", None),
         blocked_plugins=tuple(args.block) if getattr(args, "block", None) else None,
         extra_plugins=tuple(args.plugin) if getattr(args, "plugin", None) else None,
+        dev=getattr(args, "dev", None),
     )
 
 
@@ -54,6 +55,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         f"igym: serving {app.state.study.experiment.experiment_id} "
         f"at http://{settings.host}:{settings.port}/ (data in {app.state.data_dir})\n"
     )
+    if settings.operator_token is None:
+        # Printed once, here only (never logged): the operator pages need it.
+        sys.stderr.write(
+            f"igym: operator token for /stats (this run only; set IGYM_OPERATOR_TOKEN to choose one): "
+            f"{app.state.operator_token}\n"
+        )
+    _raise_open_files_limit()
+    from igym_core.server.http_protocol import http_protocol
     from igym_core.server.ws_protocol import IgymWebSocketProtocol
 
     uvicorn.run(
@@ -67,8 +76,37 @@ def cmd_run(args: argparse.Namespace) -> int:
         ws_per_message_deflate=False,
         ws_max_size=settings.max_message_bytes + 4096,
         timeout_graceful_shutdown=5,
+        # Slow or idle connections are closed (see igym_core/server/http_protocol.py).
+        http=http_protocol(
+            header_timeout_s=settings.header_timeout_s, idle_timeout_s=settings.idle_timeout_s
+        ),
+        timeout_keep_alive=settings.idle_timeout_s,
     )
     return 0
+
+
+def _raise_open_files_limit() -> None:
+    """Raise the soft limit on open files to the hard limit.
+
+    Every participant holds a socket; a soft limit of 1,024 (a common default) caps a server at
+    fewer connections than a busy study and its stragglers can have open. The hard limit is what
+    the operator (or systemd's ``LimitNOFILE``) allows; raising the soft one to it needs no privilege.
+    """
+    try:
+        import resource
+    except ImportError:  # pragma: no cover (Windows)
+        return
+    import structlog
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, 65536)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            structlog.get_logger(__name__).warning("open_files_limit_not_raised", soft=soft, hard=hard)
+            return
+        structlog.get_logger(__name__).info("open_files_limit_raised", old=soft, new=target)
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -188,6 +226,12 @@ def build_parser(commands: Sequence[type] = ()) -> argparse.ArgumentParser:
         default=None,
         help="console: coloured lines; json: one JSON object per line; auto (default): console on a "
         "terminal, json otherwise (IGYM_LOG_FORMAT)",
+    )
+    run.add_argument(
+        "--dev",
+        action="store_true",
+        default=None,
+        help="development mode: also serve the client's source maps (IGYM_DEV)",
     )
     common(run)
     run.set_defaults(func=cmd_run)

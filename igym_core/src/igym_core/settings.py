@@ -22,6 +22,27 @@ def _flag(value: str) -> bool:
     return value.strip().lower() in ("1", "true", "yes", "on")
 
 
+def _positive_seconds(instance: object, attribute: attrs.Attribute, value: float) -> None:
+    if not (isinstance(value, int | float) and value > 0):
+        env = f"IGYM_{attribute.name.upper()}"
+        raise ConfigError(
+            f"{attribute.name} must be a number of seconds above 0; got {value!r}. Set {env} to, "
+            f"for example, {attribute.default}.",
+            title="Bad settings",
+        )
+
+
+def _origins(instance: object, attribute: attrs.Attribute, value: tuple[str, ...]) -> None:
+    for origin in value:
+        scheme, sep, rest = origin.partition("://")
+        if scheme not in ("http", "https") or not sep or not rest or "/" in rest:
+            raise ConfigError(
+                f"allowed origins must look like https://host or http://host:port (no path); got "
+                f"{origin!r}. Fix IGYM_ALLOWED_ORIGINS (comma-separated).",
+                title="Bad settings",
+            )
+
+
 @attrs.frozen(kw_only=True)
 class Settings:
     """How this server process runs (not what the experiment is).
@@ -32,6 +53,13 @@ class Settings:
     in addition to installed ones), ``IGYM_MAX_MESSAGE_BYTES``, ``IGYM_STRICT_PLUGINS``,
     ``IGYM_TICK_GROUPS`` (server games tick in this many phase-shifted groups per tick rate; 0 gives
     every game a task of its own).
+
+    HTTP hardening (see docs/deployment.md): ``IGYM_HEADER_TIMEOUT_S`` (a request's headers must
+    arrive within this time of its first byte), ``IGYM_IDLE_TIMEOUT_S`` (a connection with no request
+    in progress, never used or kept alive, is closed after this), ``IGYM_OPERATOR_TOKEN`` (the bearer
+    token for ``/stats``; a random one is made at start if unset), ``IGYM_ALLOWED_ORIGINS``
+    (comma-separated origins, such as ``https://study.example.org``, allowed to open the participant
+    WebSocket besides the serving host itself), ``IGYM_DEV`` (development mode: source maps are served).
     """
 
     host: str = "127.0.0.1"
@@ -47,6 +75,14 @@ class Settings:
     flush_interval_ms: int = 500
     hello_timeout_ms: int = 10_000
     tick_groups: int = 4
+    # --- HTTP hardening -----------------------------------------------------------------------
+    header_timeout_s: float = attrs.field(default=10.0, validator=_positive_seconds)
+    idle_timeout_s: float = attrs.field(default=5.0, validator=_positive_seconds)
+    operator_token: str | None = attrs.field(default=None, repr=False)
+    allowed_origins: tuple[str, ...] = attrs.field(
+        default=(), converter=lambda v: tuple(o.rstrip("/").lower() for o in v), validator=_origins
+    )
+    dev: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -76,6 +112,16 @@ class Settings:
                 values["tick_groups"] = int(env["IGYM_TICK_GROUPS"])
             if _flag(env.get("IGYM_STRICT_PLUGINS", "")):
                 values["strict_plugins"] = True
+            if "IGYM_HEADER_TIMEOUT_S" in env:
+                values["header_timeout_s"] = float(env["IGYM_HEADER_TIMEOUT_S"])
+            if "IGYM_IDLE_TIMEOUT_S" in env:
+                values["idle_timeout_s"] = float(env["IGYM_IDLE_TIMEOUT_S"])
+            if env.get("IGYM_OPERATOR_TOKEN"):
+                values["operator_token"] = env["IGYM_OPERATOR_TOKEN"]
+            if "IGYM_ALLOWED_ORIGINS" in env:
+                values["allowed_origins"] = _split(env["IGYM_ALLOWED_ORIGINS"])
+            if _flag(env.get("IGYM_DEV", "")):
+                values["dev"] = True
         except ValueError as exc:
             raise ConfigError(
                 f"an IGYM_* environment variable has an invalid value: {exc}", title="Bad settings"

@@ -148,9 +148,11 @@ class Runtime(ABC):
     ) -> GameHandle:
         """Create and start a game of ``scene`` with these seats; return its handle at once."""
 
-    def stats(self, *, since_sample: int | None = None) -> dict[str, Any]:
+    def stats(self) -> dict[str, Any]:
         """Figures for operators and benchmarks (games running, tick lateness, …).
 
-        ``since_sample``: also summarise timing samples from this running count on (``window``).
+        Called by every ``/stats`` request: keep counters as things happen and summarise timing
+        from a bounded structure (``igym_core.runtime.histogram``), so the call costs the same
+        however many games ran before.
         """
         return {}

@@ -17,11 +17,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib import metadata
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import structlog
-from litestar import Litestar, MediaType, Response, get
-from litestar.params import QueryParameter
+from litestar import Litestar, MediaType, Request, Response, get
 from litestar.static_files import create_static_files_router
 
 from igym_core import __version__
@@ -35,6 +34,14 @@ from igym_core.logging import configure_logging
 from igym_core.plugins.manager import IgymPluginManager, create_plugin_manager
 from igym_core.protocol.messages import PROTOCOL_VERSION
 from igym_core.scenes.stager import iter_scenes
+from igym_core.server.security import (
+    CONTENT_SECURITY_POLICY,
+    add_security_headers,
+    error_response,
+    guard_paths,
+    operator_token,
+    require_operator,
+)
 from igym_core.server.socket import participant_socket
 from igym_core.session.study import Study
 from igym_core.settings import Settings
@@ -45,10 +52,15 @@ log = structlog.get_logger(__name__)
 
 CLIENT_DIR = Path(__file__).resolve().parent.parent / "client"
 
-_CSP = (
-    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data: https:; media-src 'self' https:; connect-src 'self'; "
-    "frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
+_CSP = CONTENT_SECURITY_POLICY
+
+#: igym's icon (a ball over a paddle), so that no participant's console shows a 404 for it.
+FAVICON_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32">'
+    '<rect width="32" height="32" rx="7" fill="#24476b"/>'
+    '<circle cx="16" cy="12" r="5" fill="#f2c14e"/>'
+    '<rect x="7" y="22" width="18" height="4" rx="2" fill="#ffffff"/>'
+    "</svg>"
 )
 
 
@@ -158,19 +170,29 @@ def create_app(
         }
 
     @get("/stats", include_in_schema=False)
-    async def stats(from_sample: Annotated[int | None, QueryParameter()] = None) -> dict[str, Any]:
+    async def stats(request: Request[Any, Any, Any]) -> Response[dict[str, Any]]:
         """Live figures for operators and benchmarks: participants, games, tick timing, CPU.
 
-        ``from_sample``: also summarise tick timing from that running sample count on.
+        Needs the operator token. Costs the same whatever the number of participants and the
+        server's age: the counts are kept up to date as things happen and tick timing is a fixed
+        histogram (see ``Study.summary``).
         """
-        cpu = time.process_time()  # before the summary's own work (it sorts the timing samples)
-        return {
-            **study.summary(since_sample=from_sample),
+        require_operator(request)
+        cpu = time.process_time()  # before the summary's own work
+        body = {
+            **study.summary(),
             "process_cpu_s": cpu,
             "uptime_s": round(time.monotonic() - started, 3),
         }
+        return Response(body, headers={"Cache-Control": "no-store"})
 
-    handlers: list[Any] = [participant_page, health, stats, participant_socket]
+    @get(["/favicon.ico", "/favicon.svg"], include_in_schema=False)
+    async def favicon() -> Response[str]:
+        return Response(
+            FAVICON_SVG, media_type="image/svg+xml", headers={"Cache-Control": "public, max-age=86400"}
+        )
+
+    handlers: list[Any] = [participant_page, health, stats, favicon, participant_socket]
     handlers.append(create_static_files_router(path="/client", directories=[CLIENT_DIR], name="client"))
     for asset in assets:
         handlers.append(
@@ -191,8 +213,19 @@ def create_app(
                 )
             )
     handlers.extend(plugins.routes(settings))
-    app = Litestar(route_handlers=handlers, lifespan=[lifespan], debug=False, logging_config=None)
+    app = Litestar(
+        route_handlers=handlers,
+        lifespan=[lifespan],
+        debug=False,
+        logging_config=None,
+        openapi_config=None,  # no /schema pages (they load their scripts from a CDN)
+        exception_handlers={Exception: error_response},
+        before_send=[add_security_headers],
+    )
+    app.asgi_handler = guard_paths(app.asgi_handler, dev=settings.dev)
     app.state.settings = settings
+    #: The bearer token of operator endpoints (/stats; later the admin dashboard): one place only.
+    app.state.operator_token = operator_token(settings)
     app.state.study = study
     app.state.plugins = plugins
     app.state.converter = converter
@@ -292,6 +325,7 @@ def _page_html(boot: dict[str, Any]) -> str:
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title>
+<link rel="icon" href="/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="/client/igym.css">
 <script id="igym-boot" type="application/json">{blob}</script>
 <script type="module" src="/client/igym.js"></script>

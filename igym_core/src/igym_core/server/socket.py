@@ -25,6 +25,7 @@ from igym_core.protocol.messages import (
     encode,
 )
 from igym_core.server.outbox import FrameOutbox
+from igym_core.server.security import origin_allowed
 from igym_core.server.ws_protocol import DIRECT_EXTENSION, DirectChannel
 from igym_core.session.study import Connection, Study
 from igym_core.tasks import BackgroundTasks
@@ -66,6 +67,12 @@ class ParticipantWebSocket(WebSocket):
 async def participant_socket(socket: ParticipantWebSocket) -> None:
     study: Study = socket.app.state.study
     settings = socket.app.state.settings
+    if not origin_allowed(socket.headers, settings.allowed_origins):
+        # Closing before accepting refuses the handshake (HTTP 403): another site's page cannot
+        # open a participant's socket in their browser.
+        log.warning("websocket_origin_rejected", origin=socket.headers.get("origin"))
+        await socket.close(code=CLOSE_POLICY)
+        return
     await socket.accept()
     closed = asyncio.Event()
 

@@ -513,11 +513,11 @@ class GameCoordinator:
         self._tasks.spawn(awaitable)
 
     # --- operations ---------------------------------------------------------------------------
-    def stats(self, *, since_sample: int | None = None) -> dict[str, Any]:
+    def stats(self) -> dict[str, Any]:
         return {
             "games": len(self.games),
             "waiting": len(self._waiting),
-            "runtimes": {k: r.stats(since_sample=since_sample) for k, r in self._runtimes.items()},
+            "runtimes": {k: r.stats() for k, r in self._runtimes.items()},
         }
 
     async def stop(self) -> None:

@@ -11,7 +11,7 @@ import attrs
 from igym_core.scenes.interface import SceneConfig
 from igym_core.scenes.stager import Slot
 
-__all__ = ["RECRUITMENT_ID_PARAMS", "Participant", "ParticipantIdentity"]
+__all__ = ["RECRUITMENT_ID_PARAMS", "Participant", "ParticipantIdentity", "ParticipantIndex"]
 
 #: URL parameters that name a person on a recruitment platform (recorded, never a credential).
 RECRUITMENT_ID_PARAMS: tuple[str, ...] = (
@@ -36,6 +36,20 @@ def recruitment_ids(params: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in params.items() if k in RECRUITMENT_ID_PARAMS and v}
 
 
+def _count_finished(participant: Participant, attribute: attrs.Attribute, new: bool) -> bool:
+    index = participant._index
+    if index is not None and bool(new) != bool(participant.finished):
+        index.finished += 1 if new else -1
+    return new
+
+
+def _count_connected(participant: Participant, attribute: attrs.Attribute, new: int | None) -> int | None:
+    index = participant._index
+    if index is not None and (new is None) != (participant.connection_id is None):
+        index.connected += 1 if new is not None else -1
+    return new
+
+
 @attrs.define(kw_only=True, eq=False)
 class Participant:
     """Mutable session state of one participant, owned by the app's participant store."""
@@ -51,9 +65,11 @@ class Participant:
     values: dict[str, Any] = attrs.field(factory=dict)
     joined_at: float = attrs.field(factory=time.time)
     entered_at: float = attrs.field(factory=time.time)
-    finished: bool = False
-    connection_id: int | None = None
+    finished: bool = attrs.field(default=False, on_setattr=_count_finished)
+    connection_id: int | None = attrs.field(default=None, on_setattr=_count_connected)
     """The connection that currently owns this participant; older ones are ignored."""
+    _index: ParticipantIndex | None = attrs.field(default=None, init=False, repr=False)
+    """The index holding this participant, whose counts follow ``finished`` and ``connection_id``."""
 
     @property
     def recruitment_ids(self) -> dict[str, str]:
@@ -66,3 +82,47 @@ class Participant:
     @property
     def scene(self) -> SceneConfig:
         return self.slot.scene
+
+
+class ParticipantIndex(dict[str, "Participant"]):
+    """Participants by id, with counts kept up to date as they change (not counted on demand).
+
+    ``connected`` and ``finished`` follow every assignment to a held participant's
+    ``connection_id`` and ``finished``, so ``/stats`` reads them without a loop over participants.
+    Entries are added with ``index[id] = participant`` and removed with ``del`` or ``pop``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.connected = 0
+        self.finished = 0
+
+    def __setitem__(self, participant_id: str, participant: Participant) -> None:
+        old = self.get(participant_id)
+        if old is not None:
+            self._forget(old)
+        super().__setitem__(participant_id, participant)
+        participant._index = self
+        self.connected += participant.connection_id is not None
+        self.finished += bool(participant.finished)
+
+    def __delitem__(self, participant_id: str) -> None:
+        self._forget(self[participant_id])
+        super().__delitem__(participant_id)
+
+    def pop(self, participant_id: str, *default: Any) -> Any:  # type: ignore[override]
+        if participant_id in self:
+            participant = self[participant_id]
+            del self[participant_id]
+            return participant
+        return super().pop(participant_id, *default)
+
+    def _forget(self, participant: Participant) -> None:
+        participant._index = None
+        self.connected -= participant.connection_id is not None
+        self.finished -= bool(participant.finished)
+
+    def _unsupported(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("ParticipantIndex keeps counts: add with index[id] = p, remove with del or pop")
+
+    update = setdefault = popitem = clear = __ior__ = _unsupported  # type: ignore[assignment]

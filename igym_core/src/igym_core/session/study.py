@@ -28,7 +28,7 @@ from igym_core.scenes.interface import PrepareContext, SceneContext
 from igym_core.scenes.stager import expand_sequence, iter_scenes
 from igym_core.session.conditions import ConditionLedger
 from igym_core.session.games import GameCoordinator, WaitingTimeout
-from igym_core.session.participant import Participant
+from igym_core.session.participant import Participant, ParticipantIndex
 from igym_core.settings import Settings
 
 __all__ = ["Connection", "Study"]
@@ -73,7 +73,7 @@ class Study:
         # Keyed by the token's hash, the form recorded in sessions.jsonl, so restored participants
         # and live ones are found the same way.
         self.by_token_hash: dict[str, Participant] = {}
-        self.by_id: dict[str, Participant] = {}
+        self.by_id = ParticipantIndex()
         self.connections: dict[int, Connection] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._next_connection = 0
@@ -540,14 +540,14 @@ class Study:
             },
         )
 
-    def summary(self, *, since_sample: int | None = None) -> dict[str, Any]:
-        active = sum(1 for p in self.by_id.values() if p.connection_id is not None)
+    def summary(self) -> dict[str, Any]:
+        """Counts for ``/stats``: kept up to date as things happen, never a loop over participants."""
         return {
             "participants": len(self.by_id),
-            "connected": active,
-            "finished": sum(1 for p in self.by_id.values() if p.finished),
+            "connected": self.by_id.connected,
+            "finished": self.by_id.finished,
             "conditions": dict(self.ledger.counts),
-            **self.games.stats(since_sample=since_sample),
+            **self.games.stats(),
         }
 
 
