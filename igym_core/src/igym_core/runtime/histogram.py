@@ -39,13 +39,15 @@ BUCKET_UPPER_MS: tuple[float, ...] = (
 
 
 def _bucket(value_ms: float) -> int:
-    if value_ms < _LINEAR_LIMIT_MS:
-        return int(value_ms / _LINEAR_STEP_MS) if value_ms > 0 else 0
-    if value_ms >= _TOP_MS:
+    """The first bucket whose upper bound is at least ``value_ms`` (buckets are ``(lower, upper]``)."""
+    if value_ms <= _LINEAR_LIMIT_MS:
+        index = max(0, math.ceil(value_ms / _LINEAR_STEP_MS) - 1) if value_ms > 0 else 0
+    elif value_ms > _TOP_MS:
         return len(BUCKET_UPPER_MS) - 1
-    index = _LINEAR_BUCKETS + int(math.log(value_ms / _LINEAR_LIMIT_MS) / _LOG_GROWTH)
-    # Guard against the float log landing one bucket off at a boundary.
-    while index > _LINEAR_BUCKETS and value_ms <= BUCKET_UPPER_MS[index - 1]:
+    else:
+        index = _LINEAR_BUCKETS + max(0, math.ceil(math.log(value_ms / _LINEAR_LIMIT_MS) / _LOG_GROWTH) - 1)
+    # The float arithmetic above may land one bucket off at a boundary: settle on the bounds table.
+    while index > 0 and value_ms <= BUCKET_UPPER_MS[index - 1]:
         index -= 1
     while value_ms > BUCKET_UPPER_MS[index]:
         index += 1
