@@ -199,7 +199,9 @@ def igym_register_client_assets() -> list[ClientAssets]:
 def igym_register_routes(settings: Settings) -> list[Any]:
     """Register extra HTTP or WebSocket route handlers (Litestar handlers, controllers or routers).
 
-    Called once when the app is built.
+    Called once when the app is built. The app's security headers apply to these routes' responses,
+    and an exception they raise is answered with its status only (``{"status_code": 400, "detail":
+    "Bad Request"}``, no message): to tell a client why, return a ``Response`` with that status.
 
     Args:
         settings: the process settings the app was built with.
