@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
+import resource
 import selectors
 import socket
+import subprocess
+import sys
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import msgpack
@@ -21,7 +26,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from igym_core.protocol.messages import PROTOCOL_VERSION
-from tests.conftest import LiveServer
+from tests.conftest import ROOT, LiveServer, free_port
 
 SURVEY = "igym_core.examples.survey_study:experiment"
 TOKEN = "operator-token-for-tests-0123456789"
@@ -267,3 +272,46 @@ def test_the_participant_websocket_checks_the_origin(
         with pytest.raises(InvalidStatus):
             connect(url, origin=extra)  # type: ignore[arg-type]
     assert "websocket_origin_rejected" in server.log()
+
+
+def test_igym_run_raises_its_soft_open_files_limit_to_the_hard_one(tmp_path: Path) -> None:
+    # The QA's server had the common soft limit of 1,024 descriptors while its hard limit allowed more.
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or hard <= 256:
+        pytest.skip(f"needs a finite hard limit above 256; this machine's is {hard}")
+    port = free_port()
+    launcher = (
+        "import resource, sys; "
+        f"resource.setrlimit(resource.RLIMIT_NOFILE, (256, {hard})); "
+        "from igym_core.cli import main; "
+        f"sys.exit(main(['run', '{SURVEY}', '--port', '{port}', '--data-dir', sys.argv[1]]))"
+    )
+    log = (tmp_path / "server.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-c", launcher, str(tmp_path / "data")],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "IGYM_LOG_FORMAT": "json"},
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                status, headers, _ = _get(f"http://127.0.0.1:{port}/health")
+                break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline, (
+                    tmp_path / "server.log"
+                ).read_text()
+                time.sleep(0.1)
+        assert status == 200
+        assert "server" not in headers  # no "server: uvicorn"
+        limits = Path(f"/proc/{process.pid}/limits").read_text()
+        [line] = [line for line in limits.splitlines() if line.startswith("Max open files")]
+        assert line.split()[3:5] == [str(hard), str(hard)], line
+    finally:
+        process.terminate()
+        process.wait(15)
+        log.close()
+    assert "open_files_limit_raised" in (tmp_path / "server.log").read_text()

@@ -81,6 +81,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             header_timeout_s=settings.header_timeout_s, idle_timeout_s=settings.idle_timeout_s
         ),
         timeout_keep_alive=settings.idle_timeout_s,
+        server_header=False,  # no "server: uvicorn" on every response
     )
     return 0
 

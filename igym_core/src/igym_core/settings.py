@@ -43,6 +43,17 @@ def _origins(instance: object, attribute: attrs.Attribute, value: tuple[str, ...
             )
 
 
+def _token(instance: object, attribute: attrs.Attribute, value: str | None) -> None:
+    if value is not None and (len(value) < 16 or value != value.strip()):
+        raise ConfigError(
+            f"the operator token must be at least 16 characters without surrounding spaces; got "
+            f"{len(value)} characters. Set IGYM_OPERATOR_TOKEN to a long random string (for example "
+            f"the output of `python -c 'import secrets; print(secrets.token_urlsafe(32))'`), or unset "
+            f"it and igym run makes one.",
+            title="Bad settings",
+        )
+
+
 @attrs.frozen(kw_only=True)
 class Settings:
     """How this server process runs (not what the experiment is).
@@ -78,7 +89,7 @@ class Settings:
     # --- HTTP hardening -----------------------------------------------------------------------
     header_timeout_s: float = attrs.field(default=10.0, validator=_positive_seconds)
     idle_timeout_s: float = attrs.field(default=5.0, validator=_positive_seconds)
-    operator_token: str | None = attrs.field(default=None, repr=False)
+    operator_token: str | None = attrs.field(default=None, repr=False, validator=_token)
     allowed_origins: tuple[str, ...] = attrs.field(
         default=(), converter=lambda v: tuple(o.rstrip("/").lower() for o in v), validator=_origins
     )

@@ -5,8 +5,8 @@ path checks, the operator token and the WebSocket origin check.
 - Error responses say only their status (``{"status_code": 404, "detail": "Not Found"}``): Litestar's
   defaults name the file a static route looked for, with the install path.
 - A path with a control character or an undecodable escape (``%00``, ``%ff``) is answered 400 before
-  routing (a NUL reached ``os.stat`` and gave a 500); source maps (``*.map``) are served only in
-  development (``igym run --dev``).
+  routing (a NUL reached ``os.stat`` and gave a 500); source maps (``*.js.map``, ``*.css.map``) are
+  served only in development (``igym run --dev``).
 - Operator endpoints (``/stats``) need ``Authorization: Bearer <token>``: ``IGYM_OPERATOR_TOKEN``, or
   a random token made at start, kept on ``app.state.operator_token`` and printed once by ``igym run``.
 - The participant WebSocket accepts a browser (which always sends ``Origin``) only from the host
@@ -95,6 +95,9 @@ def _bad_path(path: str) -> bool:
     return any(ord(c) < 0x20 or c in "\x7f\ufffd" for c in path)
 
 
+_SOURCE_MAPS = (".js.map", ".mjs.map", ".css.map")
+
+
 def guard_paths(app: Any, *, dev: bool) -> Any:
     """Wrap Litestar's ASGI handler: 400 for bad paths, 404 for source maps outside development."""
 
@@ -107,7 +110,7 @@ def guard_paths(app: Any, *, dev: bool) -> Any:
                 else:
                     await send({"type": "websocket.close", "code": 1008, "reason": ""})
                 return
-            if not dev and scope["type"] == "http" and path.endswith(".map"):
+            if not dev and scope["type"] == "http" and path.endswith(_SOURCE_MAPS):
                 await _plain(send, 404)
                 return
         await app(scope, receive, send)
