@@ -75,19 +75,24 @@ class LatencyHistogram:
 
     def quantile(self, q: float) -> float | None:
         """The ``q`` quantile (0..1), as the upper bound of its bucket (at most the maximum)."""
-        if not self.count:
-            return None
-        value = _quantile(self._counts, q)
-        return round(min(value, self.max_ms if self.max_ms is not None else value), 3)
+        return self.quantiles((q,))[q]
+
+    def quantiles(self, qs: Sequence[float]) -> dict[float, float | None]:
+        """Several quantiles from one pass over the buckets."""
+        if not self.count or self.max_ms is None:
+            return dict.fromkeys(qs)
+        values = _quantiles(self._counts, qs)
+        return {q: round(min(value, self.max_ms), 3) for q, value in values.items()}
 
     def counts(self) -> dict[str, int]:
         """The non-empty buckets, by upper bound (ms, as a string: a JSON object's keys)."""
-        return {_key(BUCKET_UPPER_MS[i]): n for i, n in enumerate(self._counts) if n}
+        return {key: n for key, n in zip(_KEYS, self._counts, strict=True) if n}
 
     def summary(self) -> dict[str, Any]:
+        quantiles = self.quantiles((0.5, 0.99))
         return {
-            "p50": self.quantile(0.5),
-            "p99": self.quantile(0.99),
+            "p50": quantiles[0.5],
+            "p99": quantiles[0.99],
             "max": round(self.max_ms, 3) if self.max_ms is not None else None,
             "samples": self.count,
         }
@@ -97,21 +102,27 @@ def _key(upper_ms: float) -> str:
     return "inf" if math.isinf(upper_ms) else repr(upper_ms)
 
 
-def _quantile(counts: Sequence[int], q: float) -> float:
+_KEYS = tuple(_key(upper) for upper in BUCKET_UPPER_MS)
+
+
+def _quantiles(counts: Sequence[int], qs: Sequence[float]) -> dict[float, float]:
     cumulative = list(itertools.accumulate(counts))
     total = cumulative[-1]
-    rank = min(total - 1, int(q * total))  # the sample at this 0-based rank, as sorted(samples)[rank]
-    return BUCKET_UPPER_MS[bisect.bisect_right(cumulative, rank)]
+    out = {}
+    for q in qs:
+        rank = min(total - 1, int(q * total))  # the sample at this 0-based rank, as sorted(samples)[rank]
+        out[q] = BUCKET_UPPER_MS[bisect.bisect_right(cumulative, rank)]
+    return out
 
 
 def quantiles_between(
     before: Mapping[str, int], after: Mapping[str, int], qs: Sequence[float] = (0.5, 0.99)
 ) -> dict[float, float | None]:
     """Quantiles of the samples added between two :meth:`LatencyHistogram.counts` snapshots."""
-    index = {_key(upper): i for i, upper in enumerate(BUCKET_UPPER_MS)}
+    index = {key: i for i, key in enumerate(_KEYS)}
     window = [0] * len(BUCKET_UPPER_MS)
     for key, n in after.items():
         window[index[key]] += n - before.get(key, 0)
     if not sum(window):
         return dict.fromkeys(qs)
-    return {q: round(_quantile(window, q), 3) for q in qs}
+    return {q: round(value, 3) for q, value in _quantiles(window, qs).items()}
