@@ -3,7 +3,7 @@
 ``/stats`` used to sort every tick-lateness sample the server had kept (up to 400,000): 110-130 ms
 per call on a server that had run a while, during which no game ticked. Here each sample adds one
 to a bucket; quantiles walk the (fixed) buckets. Buckets are 0.02 ms wide up to 10 ms and then
-grow by 2 % each up to 100 s (one more bucket holds anything larger), so a quantile is reported
+grow by 2 % each up to about 100 s (one more bucket holds anything larger), so a quantile is reported
 to within 0.02 ms or 2 %, always rounded up (a quantile never understates); the minimum and
 maximum are exact.
 
@@ -42,7 +42,7 @@ def _bucket(value_ms: float) -> int:
     """The first bucket whose upper bound is at least ``value_ms`` (buckets are ``(lower, upper]``)."""
     if value_ms <= _LINEAR_LIMIT_MS:
         index = max(0, math.ceil(value_ms / _LINEAR_STEP_MS) - 1) if value_ms > 0 else 0
-    elif value_ms > _TOP_MS:
+    elif value_ms > BUCKET_UPPER_MS[-2]:
         return len(BUCKET_UPPER_MS) - 1
     else:
         index = _LINEAR_BUCKETS + max(0, math.ceil(math.log(value_ms / _LINEAR_LIMIT_MS) / _LOG_GROWTH) - 1)
