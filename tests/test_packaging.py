@@ -444,3 +444,29 @@ def test_an_installation_without_its_client_says_how_to_get_one(
             assert "make build" not in advice  # a pip user has no Makefile
     finally:
         hidden.rename(client)
+
+
+def test_the_snapshot_records_what_the_study_and_its_env_import(live_server: Any, tmp_path: Path) -> None:
+    """Besides igym's own requirements: the scientific stack, and the distribution of any module the
+    experiment's code imported (here ``sortedcontainers``, which nothing in igym requires)."""
+    (tmp_path / "study.py").write_text(
+        "import sortedcontainers  # a library this study's own code uses\n"
+        "from igym_core.examples.mountain_car import experiment\n"
+    )
+    server = live_server("study.py:experiment", cwd=tmp_path)
+    (snapshot,) = (server.data_dir / "mountain_car_demo").glob("snapshots/*.json")
+    packages = json.loads(snapshot.read_text())["packages"]
+    from importlib import metadata
+
+    for name in (
+        "sortedcontainers",
+        "numpy",
+        "gymnasium",
+        "pettingzoo",
+        "onnxruntime",
+        "pyarrow",
+        "litestar",
+    ):
+        assert packages.get(name) == metadata.version(name), (name, sorted(packages))
+    assert packages["igym-core"] == "0.1.0" and packages["igym-slime"] == "0.1.0"
+    assert "pytest" not in packages  # installed here, but neither required nor imported by the server
