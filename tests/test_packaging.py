@@ -94,6 +94,35 @@ def test_igym_core_wheel_ships_the_client_and_example_files(wheels: dict[str, Pa
     assert "igym = igym_core.testing.pytest_plugin" in text
 
 
+def test_igym_onnx_wheel_ships_onnxruntime_web(wheels: dict[str, Path]) -> None:
+    names = set(zipfile.ZipFile(wheels["igym-onnx"]).namelist())
+    for name in ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm", "VERSION"):
+        assert f"igym_onnx/static/ort/{name}" in names, f"{name} is missing from the igym-onnx wheel"
+
+
+def test_an_igym_onnx_wheel_copies_onnxruntime_web_or_says_how(tmp_path: Path) -> None:
+    source = ROOT / "plugins" / "igym_onnx"
+    if not (source / "frontend" / "node_modules").is_dir():
+        pytest.fail("plugins/igym_onnx/frontend/node_modules is missing: run `make setup` first")
+    onnx = tmp_path / "igym_onnx"
+    shutil.copytree(
+        source, onnx, ignore=shutil.ignore_patterns("ort", "tests", "node_modules", "__pycache__")
+    )
+    (onnx / "frontend" / "node_modules").symlink_to(source / "frontend" / "node_modules")
+    no_npm = clean_env(PATH=os.pathsep.join([str(Path(uv()).parent), "/usr/local/sbin", "/sbin"]))
+    build = [uv(), "build", "--python", BASE_PYTHON, "--wheel", str(onnx)]
+    refused = subprocess.run(
+        [*build, "-o", str(tmp_path / "out1")], cwd=tmp_path, env=no_npm, capture_output=True, text=True
+    )
+    assert refused.returncode != 0, "an igym-onnx wheel without onnxruntime-web was built"
+    assert "npm is not on PATH" in refused.stderr and "npm ci && npm run build" in refused.stderr
+    subprocess.run(
+        [*build, "-o", str(tmp_path / "out2")], cwd=tmp_path, env=clean_env(), check=True, capture_output=True
+    )
+    (wheel,) = (tmp_path / "out2").glob("igym_onnx-*.whl")
+    assert "igym_onnx/static/ort/ort-wasm-simd-threaded.wasm" in zipfile.ZipFile(wheel).namelist()
+
+
 def test_each_wheel_describes_itself_with_its_readme(wheels: dict[str, Path]) -> None:
     for name, wheel in wheels.items():
         with zipfile.ZipFile(wheel) as archive:
