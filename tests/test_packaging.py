@@ -393,6 +393,9 @@ def test_the_stranger_venv_runs_the_wheels_and_igym_version_names_them(
         tmp_path,
     )
     assert where.startswith(str(stranger_venv)) and str(ROOT) not in where, where
+    # igym_core.__version__ (in /health and the snapshot) is the version pip installed.
+    same = "import igym_core, importlib.metadata as m; print(igym_core.__version__ == m.version('igym-core'))"
+    assert in_venv(stranger_venv, same, tmp_path) == "True"
     version = subprocess.run(
         [str(stranger_venv / "bin" / "igym"), "--version"],
         cwd=tmp_path,
