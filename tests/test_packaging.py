@@ -20,6 +20,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import urllib.error
 import urllib.request
 import zipfile
@@ -71,9 +72,14 @@ def wheels(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     built = {}
     for name in PACKAGES:
         (wheel,) = out.glob(f"{name.replace('-', '_')}-*.whl")
-        (_sdist,) = out.glob(f"{name.replace('-', '_')}-*.tar.gz")
         built[name] = wheel
     return built
+
+
+def sdist_names(wheels: dict[str, Path], name: str) -> set[str]:
+    (sdist,) = wheels[name].parent.glob(f"{name.replace('-', '_')}-*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        return {n.partition("/")[2] for n in archive.getnames()}
 
 
 def test_igym_core_wheel_ships_the_client_and_example_files(wheels: dict[str, Path]) -> None:
@@ -88,6 +94,8 @@ def test_igym_core_wheel_ships_the_client_and_example_files(wheels: dict[str, Pa
     ):
         assert required in names, f"{required} is missing from {wheel.name}"
     assert any(n.startswith("igym_core/client/chunks/") and n.endswith(".js") for n in names)
+    # The sdist carries the built client (and the hook), so a wheel builds from it without node.
+    assert {"src/igym_core/client/igym.js", "hatch_build.py"} <= sdist_names(wheels, "igym-core")
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "igym = igym_core.cli:main" in text
@@ -98,6 +106,7 @@ def test_igym_onnx_wheel_ships_onnxruntime_web(wheels: dict[str, Path]) -> None:
     names = set(zipfile.ZipFile(wheels["igym-onnx"]).namelist())
     for name in ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm", "VERSION"):
         assert f"igym_onnx/static/ort/{name}" in names, f"{name} is missing from the igym-onnx wheel"
+    assert "src/igym_onnx/static/ort/ort-wasm-simd-threaded.wasm" in sdist_names(wheels, "igym-onnx")
 
 
 def test_an_igym_onnx_wheel_copies_onnxruntime_web_or_says_how(tmp_path: Path) -> None:
