@@ -483,6 +483,7 @@ def test_an_installation_without_its_client_says_how_to_get_one(
             assert "This installation of igym-core has no browser client" in advice
             assert "uv build --package igym-core" in advice
             assert "make build" not in advice  # a pip user has no Makefile
+        assert str(installed) not in page and str(installed / "client" / "igym.js") in server.log()
     finally:
         hidden.rename(client)
 

@@ -297,23 +297,28 @@ Please enable it and reload the page.</noscript></div>
 """
 
 
-def client_missing_help() -> str:
-    """What to do when this installation has no browser client: in a checkout, and for a pip user."""
+def client_missing_help(*, show_path: bool = True) -> str:
+    """What to do when this installation has no browser client: in a checkout, and for a pip user.
+
+    ``show_path=False`` for the page anyone can load: it does not reveal where igym is installed.
+    """
+    where = f" (no {CLIENT_DIR / 'igym.js'})" if show_path else ""
     checkout = CLIENT_DIR.parents[3]  # igym_core/src/igym_core/client -> the repository
     if (checkout / "frontend" / "package.json").is_file():
         return (
-            f"The browser client is not built (no {CLIENT_DIR / 'igym.js'}). In this igym checkout, "
-            "run `make build` (npm ci and npm run build in frontend/), then reload."
+            f"The browser client is not built{where}. In this igym checkout, run `make build` "
+            "(npm ci and npm run build in frontend/), then reload."
         )
     return (
-        f"This installation of igym-core has no browser client (no {CLIENT_DIR / 'igym.js'}), so it "
-        "cannot serve pages. Reinstall igym-core from a wheel built with `uv build --package igym-core` "
-        "in an igym checkout with node/npm (the build makes the client), or from a published release."
+        f"This installation of igym-core has no browser client{where}, so it cannot serve pages. "
+        "Reinstall igym-core from a wheel built with `uv build --package igym-core` in an igym "
+        "checkout with node/npm (the build makes the client), or from a published release."
     )
 
 
 def _not_built_page() -> str:
-    text = client_missing_help().replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = client_missing_help(show_path=False)
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     return (
         '<!doctype html><html lang="en"><meta charset="utf-8"><title>igym: no browser client</title>\n'
         f"<body><h1>The igym browser client is missing</h1>\n<p>{text}</p></body></html>"
