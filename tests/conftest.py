@@ -44,7 +44,9 @@ class LiveServer:
         env: dict[str, str] | None = None,
         cwd: Path | None = None,
         args: list[str] | None = None,
+        command: list[str] | None = None,
     ) -> None:
+        """``command``: how to start igym (default: this interpreter's ``-m igym_core.cli``)."""
         self.target = target
         self.data_dir = data_dir
         self.port = free_port()
@@ -54,9 +56,7 @@ class LiveServer:
         self._log = self.log_path.open("w")
         self.process = subprocess.Popen(
             [
-                sys.executable,
-                "-m",
-                "igym_core.cli",
+                *(command or [sys.executable, "-m", "igym_core.cli"]),
                 "run",
                 target,
                 "--port",

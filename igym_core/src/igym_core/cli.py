@@ -42,15 +42,12 @@ def _plugins(settings, *, quiet: bool = False):
 def cmd_run(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from igym_core.server.app import CLIENT_DIR, create_app
+    from igym_core.server.app import CLIENT_DIR, client_missing_help, create_app
 
     settings = _settings(args)
     app = create_app(settings, args.experiment)
     if not (CLIENT_DIR / "igym.js").is_file():
-        sys.stderr.write(
-            "warning: the browser client is not built; participants will see an error page. "
-            "Run `make build` in the igym repository.\n"
-        )
+        sys.stderr.write(f"warning: participants will see an error page. {client_missing_help()}\n")
     sys.stderr.write(
         f"igym: serving {app.state.study.experiment.experiment_id} "
         f"at http://{settings.host}:{settings.port}/ (data in {app.state.data_dir})\n"
@@ -206,8 +203,41 @@ def _plugin_commands(argv: Sequence[str]) -> list[type]:
     return commands
 
 
+def installed_versions() -> list[tuple[str, str]]:
+    """igym-core's version, then each installed distribution with an ``igym`` entry point, by name."""
+    from importlib import metadata
+
+    from igym_core import __version__
+    from igym_core.plugins.markers import ENTRY_POINT_GROUP
+
+    try:
+        core = metadata.version("igym-core")
+    except metadata.PackageNotFoundError:  # imported from a source tree that is not installed
+        core = __version__
+    plugins: dict[str, str] = {}
+    for entry_point in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        dist = entry_point.dist
+        if dist is not None and dist.name != "igym-core":
+            plugins[dist.name] = dist.version
+    return [("igym-core", core), *sorted(plugins.items())]
+
+
+class _VersionAction(argparse.Action):
+    """``igym --version``: computed when asked for, not every time the parser is built."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(
+            option_strings, dest, nargs=0, help="print igym-core's and the installed plugins' versions"
+        )
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object, **kwargs: object) -> None:
+        sys.stdout.write("".join(f"{name} {version}\n" for name, version in installed_versions()))
+        parser.exit()
+
+
 def build_parser(commands: Sequence[type] = ()) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="igym", description="Serve browser experiments.")
+    parser.add_argument("--version", action=_VersionAction)
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:

@@ -15,7 +15,6 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -150,7 +149,10 @@ def create_app(
     async def participant_page() -> Response[str]:
         if not (CLIENT_DIR / "igym.js").is_file():
             return Response(
-                _NOT_BUILT, media_type=MediaType.HTML, status_code=503, headers={"Cache-Control": "no-store"}
+                _not_built_page(),
+                media_type=MediaType.HTML,
+                status_code=503,
+                headers={"Cache-Control": "no-store"},
             )
         return Response(
             page,
@@ -286,18 +288,9 @@ def _write_snapshot(
 
 
 def _package_versions() -> dict[str, str]:
-    wanted = ("igym-core", "litestar", "uvicorn", "attrs", "cattrs", "pluggy", "msgpack", "structlog")
-    out = {}
-    for name in wanted:
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    for dist in metadata.distributions():
-        name = dist.metadata["Name"] or ""
-        if name.startswith("igym-"):
-            out[name] = dist.version
-    return out
+    from igym_core.server.provenance import package_versions
+
+    return package_versions()
 
 
 def _git_commit(directory: Path) -> str | None:
@@ -338,7 +331,29 @@ Please enable it and reload the page.</noscript></div>
 """
 
 
-_NOT_BUILT = """<!doctype html><html lang="en"><meta charset="utf-8"><title>igym: client not built</title>
-<body><h1>The igym browser client is not built</h1>
-<p>Run <code>make build</code> in the igym repository (it runs <code>npm ci</code> and
-<code>npm run build</code> in <code>frontend/</code>), then reload.</p></body></html>"""
+def client_missing_help(*, show_path: bool = True) -> str:
+    """What to do when this installation has no browser client: in a checkout, and for a pip user.
+
+    ``show_path=False`` for the page anyone can load: it does not reveal where igym is installed.
+    """
+    where = f" (no {CLIENT_DIR / 'igym.js'})" if show_path else ""
+    checkout = CLIENT_DIR.parents[3]  # igym_core/src/igym_core/client -> the repository
+    if (checkout / "frontend" / "package.json").is_file():
+        return (
+            f"The browser client is not built{where}. In this igym checkout, run `make build` "
+            "(npm ci and npm run build in frontend/), then reload."
+        )
+    return (
+        f"This installation of igym-core has no browser client{where}, so it cannot serve pages. "
+        "Reinstall igym-core from a wheel built with `uv build --package igym-core` in an igym "
+        "checkout with node/npm (the build makes the client), or from a published release."
+    )
+
+
+def _not_built_page() -> str:
+    text = client_missing_help(show_path=False)
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return (
+        '<!doctype html><html lang="en"><meta charset="utf-8"><title>igym: no browser client</title>\n'
+        f"<body><h1>The igym browser client is missing</h1>\n<p>{text}</p></body></html>"
+    )

@@ -1,15 +1,35 @@
-"""Public helpers for testing igym and igym plugins.
+"""Public helpers for testing igym and igym plugins (``pip install 'igym-core[test]'``).
 
 - :class:`ScriptedParticipant`: a participant driven over the WebSocket (Litestar's test client).
 - :func:`make_test_app`: an app for one experiment with a temporary data directory.
 - :func:`read_records`: the records a JSONL sink wrote.
 - :func:`check_env_contract`: does an environment meet the environment contract, determinism included?
-- :class:`SinkConformance`: the conformance suite every data sink passes (subclass it in a test
-  module; see :mod:`igym_core.testing.sink_conformance`). Imported on first use: it needs pytest and
-  hypothesis.
+- :class:`SinkConformance`: the conformance suite every data sink passes, with the ``DataSink``
+  contract stated as numbered rules (subclass it in a test module; see
+  :mod:`igym_core.testing.sink_conformance`). Imported on first use: it needs pytest and hypothesis.
 - The pytest plugin (``igym_core.testing.pytest_plugin``, loaded automatically through the
-  ``pytest11`` entry point) provides the fixtures ``igym_pm``, ``register_plugin``, ``igym_app``,
-  ``igym_client`` and ``participant``.
+  ``pytest11`` entry point) provides the fixtures ``igym_experiment`` (override it to serve your
+  own), ``igym_plugins``, ``igym_pm``, ``register_plugin``, ``igym_app``, ``igym_client`` and
+  ``participant``.
+
+Testing a plugin: register it, then meet it as a participant. ``participant`` builds the app on its
+first call, so a ``register_plugin`` call before that is part of the app::
+
+    import my_plugin.plugin
+
+    def test_my_scene(register_plugin, participant):
+        register_plugin(my_plugin.plugin)
+        p = participant({"PROLIFIC_PID": "abc"})
+        assert p.kind == "my_scene"
+        p.submit({"colour": "blue"})
+
+Registering after the app is built raises ``PluginError`` saying so. For every test of a module,
+or in a test that takes ``igym_app`` or ``igym_client`` as arguments (built before the test body
+runs), override the ``igym_plugins`` fixture instead::
+
+    @pytest.fixture
+    def igym_plugins():
+        return [my_plugin.plugin]
 """
 
 from typing import Any

@@ -17,18 +17,27 @@ server does, and kills that process with ``SIGKILL``. The suite reads back what 
 and ``True`` are three different values, and a key a record did not have must not come back as
 ``None``.
 
-What is checked:
+The ``DataSink`` contract, as the checks below state it (each failure names the rule it broke):
 
-- many records of every record type igym writes (``sessions``, ``responses``, ``steps``,
-  ``episodes``, ``games``, ``matches``) with realistic shapes, read back identical, in order;
-- arbitrary JSON-compatible records (hypothesis): write, flush, close, reopen, append, read back;
-- records are readable after ``flush`` and before ``close``; ``close`` twice is harmless; a record
-  type that could name another path is refused;
-- many games writing and flushing concurrently on one event loop: nothing lost, each game's
-  records in its order;
-- a child process writing and flushing continuously is killed with ``SIGKILL``: every record it had
-  flushed is readable, nothing read is corrupt or out of order, and a new sink on the directory
-  appends after it.
+1. **Round trip.** ``read(record_type)`` gives back every record written of that type, in the order
+   written, each value of the same type it had (``1``, ``1.0`` and ``True`` differ; a key a record
+   did not have does not come back as ``None``); realistic records of every type igym writes
+   (``sessions``, ``responses``, ``steps``, ``episodes``, ``games``, ``matches``) and arbitrary
+   JSON-compatible ones (hypothesis).
+2. **Runs append.** A new sink on a directory keeps what earlier sinks stored there and appends.
+3. **Flushed means readable.** After ``flush`` every record written so far is readable, before
+   ``close``; a new directory reads as no records (``[]``, not ``None``).
+4. **Closing.** ``close`` twice is harmless; ``write`` after ``close`` raises ``RuntimeError``.
+5. **Record types never name paths.** ``write`` refuses (``ValueError`` mentioning "record type")
+   any record type not matching ``RECORD_TYPE_PATTERN``, and the refused write creates, removes or
+   changes no path. The sink's own housekeeping files (an SQLite ``-wal``/``-journal``, a lock
+   file) may come and go: declare them with ``housekeeping_files`` (glob patterns, relative to the
+   sink's directory) on the subclass.
+6. **Concurrent writers.** Many games writing and flushing on one event loop: nothing is lost, and
+   each game's records keep their order.
+7. **Crashes lose nothing flushed.** A child process writing and flushing continuously is killed
+   with ``SIGKILL``: every record it had flushed is readable, none is corrupt, repeated or out of
+   order, and a new sink on the directory appends after it.
 """
 
 from __future__ import annotations
@@ -298,6 +307,19 @@ def _run(coroutine: Any) -> Any:
     return asyncio.run(coroutine)
 
 
+def _suggest_patterns(paths: Iterable[str], root: Path, directory: Path) -> tuple[str, ...]:
+    """Glob patterns for ``paths`` (relative to ``root``) that a sink could declare as housekeeping."""
+    patterns = []
+    for path in paths:
+        full = root / path
+        name = full.relative_to(directory).as_posix() if full.is_relative_to(directory) else full.name
+        stem, dot, suffix = Path(name).name.rpartition(".")
+        pattern = f"*.{suffix}" if dot and stem else name
+        if pattern not in patterns:
+            patterns.append(pattern)
+    return tuple(patterns)
+
+
 class SinkConformance:
     """Subclass with ``sink_type`` and ``config`` (and a name starting with ``Test``); see the module."""
 
@@ -309,6 +331,11 @@ class SinkConformance:
     crash_runs: ClassVar[int] = 2
     #: How many examples hypothesis tries in the arbitrary-records test.
     hypothesis_examples: ClassVar[int] = 40
+    #: Glob patterns (relative to the sink's directory, ``fnmatch`` style: ``*`` crosses ``/``) of
+    #: files the sink creates and removes for its own housekeeping, such as SQLite's
+    #: ``("*.sqlite-wal", "*.sqlite-shm", "*.sqlite-journal")`` or ``("*.lock",)``. The checks that
+    #: a refused write touches no path ignore them.
+    housekeeping_files: ClassVar[tuple[str, ...]] = ()
 
     def make_sink(self, directory: Path) -> DataSink:
         """The sink under test, writing under ``directory`` (as the server builds it)."""
@@ -323,8 +350,22 @@ class SinkConformance:
             )
         return list(records)
 
+    def paths_under(self, root: Path, directory: Path) -> set[str]:
+        """Every path under ``root`` (relative to it), less the sink's declared housekeeping files."""
+        import fnmatch
+
+        out = set()
+        for path in root.rglob("*"):
+            if path.is_relative_to(directory):
+                inside = path.relative_to(directory).as_posix()
+                if any(fnmatch.fnmatch(inside, pattern) for pattern in self.housekeeping_files):
+                    continue
+            out.add(path.relative_to(root).as_posix())
+        return out
+
     # --- values -----------------------------------------------------------------------------
     def test_many_records_of_every_type_read_back_identical(self, tmp_path: Path) -> None:
+        """Rule 1: every record written is read back, in order, with values of the same types."""
         records = sample_records(self.record_count, seed=1)
 
         async def write() -> None:
@@ -344,6 +385,8 @@ class SinkConformance:
         _run(reader.close())
 
     def test_arbitrary_records_round_trip_across_runs(self) -> None:
+        """Rules 1 and 2: any JSON-compatible records round-trip, and a second run appends."""
+
         async def run(directory: Path, batches: dict[str, list[dict[str, Any]]], flush_every: int) -> None:
             sink = self.make_sink(directory)
             for record_type, rows in batches.items():
@@ -375,23 +418,33 @@ class SinkConformance:
 
     # --- flush, close, reopen ---------------------------------------------------------------
     def test_flushed_records_are_readable_before_close_and_after_reopening(self, tmp_path: Path) -> None:
+        """Rules 2, 3 and 4: flushed records are readable before close; close twice is harmless;
+        write after close raises RuntimeError; a new sink on the directory appends."""
         records = sample_records(300, seed=2)
         first, second = records[:200], records[200:]
 
         async def run() -> None:
             sink = self.make_sink(tmp_path)
-            assert self.read_all(sink, "steps") == []  # a new directory has no records
+            fresh = self.read_all(sink, "steps")
+            assert fresh == [], f"rule 3: a new directory reads as no records ([]), read {fresh[:3]}"
             for record_type, row in first:
                 sink.write(record_type, row)
             await sink.flush()
             for record_type in RECORD_TYPES:
                 expected = [r for t, r in first if t == record_type]
-                assert_same_records(self.read_all(sink, record_type), expected)
+                try:
+                    assert_same_records(self.read_all(sink, record_type), expected)
+                except AssertionError as exc:
+                    raise AssertionError(
+                        f"rule 3: after flush(), every record written is readable before close(); "
+                        f"{record_type}: {exc}"
+                    ) from None
             await sink.flush(durable=True)
             await sink.close()
-            await sink.close()  # closing twice is harmless
-            with pytest.raises(RuntimeError):
+            await sink.close()  # rule 4: closing twice is harmless
+            with pytest.raises(RuntimeError):  # rule 4
                 sink.write("steps", {"late": True})
+                pytest.fail("rule 4: write after close must raise RuntimeError; it returned")
 
             again = self.make_sink(tmp_path)
             for record_type, row in second:
@@ -409,18 +462,32 @@ class SinkConformance:
     def test_record_types_that_could_name_other_paths_are_refused(
         self, tmp_path: Path, record_type: str
     ) -> None:
+        """Rule 5: a record type that could name another path is refused and touches no path."""
         directory = tmp_path / "exp"
         sink = self.make_sink(directory)
-        before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+        before = self.paths_under(tmp_path, directory)
         with pytest.raises(ValueError, match="record type"):
             sink.write(record_type, {"x": 1})
+            pytest.fail(f"rule 5: write({record_type!r}, ...) must raise ValueError naming the record type")
         _run(sink.close())
-        after = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
-        assert after == before
-        assert not (tmp_path / "escape").exists() and not (tmp_path / "escape.jsonl").exists()
+        after = self.paths_under(tmp_path, directory)
+        if after != before:
+            appeared, vanished = sorted(after - before), sorted(before - after)
+            raise AssertionError(
+                f"rule 5: a refused write (record type {record_type!r}) and close() must not create or "
+                f"remove paths, but these appeared: {appeared}, and these vanished: {vanished}. If they "
+                "are the sink's own housekeeping files (an SQLite -wal/-shm/-journal, a lock file), "
+                f"declare them on {type(self).__name__}: housekeeping_files = "
+                f"{_suggest_patterns(appeared + vanished, tmp_path, directory)!r} (glob patterns relative "
+                "to the sink's directory). Otherwise the sink wrote where a record type pointed it."
+            )
+        assert not (tmp_path / "escape").exists() and not (tmp_path / "escape.jsonl").exists(), (
+            "rule 5: a record type named a path outside the sink's directory"
+        )
 
     # --- concurrency -------------------------------------------------------------------------
     def test_many_games_writing_and_flushing_concurrently(self, tmp_path: Path) -> None:
+        """Rule 6: concurrent writers on one event loop lose nothing and keep their own order."""
         games, steps = 50, 60
 
         async def game(sink: DataSink, number: int) -> None:
@@ -442,18 +509,23 @@ class SinkConformance:
         _run(run())
         reader = self.make_sink(tmp_path)
         rows = self.read_all(reader, "steps")
-        assert len(rows) == games * steps * 2
+        assert len(rows) == games * steps * 2, (
+            f"rule 6: {games} games writing concurrently wrote {games * steps * 2} steps; read {len(rows)}"
+        )
         for number in range(games):
             mine = [(r["step"], r["agent"]) for r in rows if r["game"] == number]
-            assert mine == [(s, a) for s in range(steps) for a in ("agent_0", "bot")], f"game {number}"
+            expected = [(s, a) for s in range(steps) for a in ("agent_0", "bot")]
+            assert mine == expected, f"rule 6: game {number}'s records are not in the order it wrote them"
             expected_rng = random.Random(number)
             rewards = [r["reward"] for r in rows if r["game"] == number]
-            assert rewards == [expected_rng.random() for _ in range(steps * 2)]
-        assert len(self.read_all(reader, "episodes")) == games * 3
+            assert rewards == [expected_rng.random() for _ in range(steps * 2)], f"rule 1: game {number}"
+        episodes = self.read_all(reader, "episodes")
+        assert len(episodes) == games * 3, f"rule 6: wrote {games * 3} episodes, read {len(episodes)}"
         _run(reader.close())
 
     # --- kill -9 ------------------------------------------------------------------------------
     def test_a_killed_writer_loses_nothing_it_had_flushed(self, tmp_path: Path) -> None:
+        """Rule 7: after SIGKILL, every flushed record is readable and whole; a new sink appends."""
         for run in range(self.crash_runs):
             directory = tmp_path / f"run{run}"
             flushed = self._write_until_killed(directory, delay_s=0.003 + 0.02 * run, per_flush=37 + 50 * run)
@@ -464,9 +536,14 @@ class SinkConformance:
             _run(reader.close())
             again = self.make_sink(directory)
             steps = self.read_all(again, "steps")
-            assert steps[-1] == {"n": -1, "after": "restart"}
+            assert steps[-1] == {"n": -1, "after": "restart"}, (
+                "rule 7: a sink opened after a crash appends after what the crash left; the record it "
+                f"wrote is not last: {steps[-1]!r}"
+            )
             numbers = [r["n"] for rt in RECORD_TYPES for r in self.read_all(again, rt)]
-            assert sorted(n for n in numbers if n >= 0) == seen
+            assert sorted(n for n in numbers if n >= 0) == seen, (
+                "rule 7: reopening after a crash must keep exactly the records read right after it"
+            )
             _run(again.close())
 
     def _write_until_killed(self, directory: Path, *, delay_s: float, per_flush: int) -> int:
@@ -516,13 +593,17 @@ class SinkConformance:
         for record_type in RECORD_TYPES:
             rows = self.read_all(reader, record_type)
             numbers = [row["n"] for row in rows]
-            assert numbers == sorted(set(numbers)), f"{record_type}: records repeated or out of order"
+            assert numbers == sorted(set(numbers)), (
+                f"rule 7: {record_type}: records repeated or out of order after the kill"
+            )
             for row in rows:  # every record read back is whole and exact
                 expected_type, expected = crash_record(row["n"])
-                assert expected_type == record_type
+                assert expected_type == record_type, f"rule 7: record {row['n']} came back as {record_type}"
                 assert_same_records([row], [expected])
             seen.extend(numbers)
         seen.sort()
         missing = sorted(set(range(flushed)) - set(seen))
-        assert not missing, f"{len(missing)} flushed records are missing after the kill, first {missing[:5]}"
+        assert not missing, (
+            f"rule 7: {len(missing)} flushed records are missing after the kill, first {missing[:5]}"
+        )
         return seen
