@@ -54,6 +54,10 @@ class Participant:
     finished: bool = False
     connection_id: int | None = None
     """The connection that currently owns this participant; older ones are ignored."""
+    token_hash: str = ""
+    """SHA-256 of the token, hex: the key in the study's map and in the ``joined`` record."""
+    last_seen_at: float = attrs.field(factory=time.monotonic)
+    """When the participant was last connected (``time.monotonic``): set as their socket closes."""
 
     @property
     def recruitment_ids(self) -> dict[str, str]:
