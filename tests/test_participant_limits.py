@@ -33,8 +33,16 @@ ANSWERS: dict[str, dict[str, Any]] = {
 class Socket:
     """A participant's socket without a page: hello, then whatever the test sends."""
 
-    def __init__(self, url: str, *, token: str | None = None, params: dict[str, str] | None = None) -> None:
-        self.ws = connect(url.replace("http://", "ws://") + "/ws", max_size=None).__enter__()
+    def __init__(
+        self,
+        url: str,
+        *,
+        token: str | None = None,
+        params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        ws_url = url.replace("http://", "ws://") + "/ws"
+        self.ws = connect(ws_url, max_size=None, additional_headers=headers).__enter__()
         self.seq = 0
         self.send({"type": "hello", "protocol": 1, "token": token, "params": params or {}})
         self.first = self.recv()
@@ -272,6 +280,21 @@ def test_new_participants_per_address_are_limited_and_resumes_never_refused(live
     refusals = _log_events(server, "participant_refused")
     assert len(refusals) == 4 and {e["reason"] for e in refusals} == {"rate_limited"}
     assert refusals[0]["address"] == "127.0.0.1"
+
+
+def test_behind_a_proxy_participants_are_counted_by_their_forwarded_address(live_server) -> None:
+    """uvicorn takes X-Forwarded-For from a trusted proxy (loopback by default), as nginx sends it."""
+    server = live_server(EXAMPLE, env={"IGYM_MAX_NEW_PARTICIPANTS_PER_IP_PER_MIN": "1"})
+    alice = Socket(server.url, headers={"X-Forwarded-For": "203.0.113.5"})
+    assert alice.welcome["type"] == "welcome"
+    again = Socket(server.url, headers={"X-Forwarded-For": "203.0.113.5"})
+    assert again.first["code"] == "too_many_new_participants"
+    bob = Socket(server.url, headers={"X-Forwarded-For": "198.51.100.7"})
+    assert bob.welcome["type"] == "welcome"
+    refused = _log_events(server, "participant_refused")
+    assert [e["address"] for e in refused] == ["203.0.113.5"]
+    alice.close()
+    bob.close()
 
 
 def test_the_cap_on_participants_in_memory_refuses_new_ones_only(live_server) -> None:
