@@ -717,13 +717,13 @@ class Study:
                     return list(events)
             return None
 
+        # Tried once: a participant who cannot be rebuilt (the experiment changed) starts afresh,
+        # and their later reloads do not read the records again.
+        self._evicted.discard(bytes.fromhex(token_hash))
         events = await asyncio.to_thread(read)
         if events is not None and self.restore(events, only_token_hash=token_hash):
             log.info("participant_returned_from_records", token_sha256_prefix=token_hash[:8])
-        participant = self.by_token_hash.get(token_hash)
-        if participant is not None:
-            self._evicted.discard(bytes.fromhex(token_hash))
-        return participant
+        return self.by_token_hash.get(token_hash)
 
     # --- records ------------------------------------------------------------------------------
     def _who(self, participant: Participant) -> dict[str, Any]:
