@@ -9,6 +9,7 @@ import weakref
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from litestar.testing import TestClient
@@ -16,8 +17,10 @@ from litestar.testing import TestClient
 from igym_core import EndScene, Experiment, GymScene, StaticScene, SurveyScene, TextQuestion
 from igym_core.builtin.scene_gym import WaitingRoom
 from igym_core.envs import resolve_callable
+from igym_core.errors import ConfigError
 from igym_core.examples.survey_study import experiment as example_study
 from igym_core.session.admission import WINDOW_S, NewParticipantRate, address_key
+from igym_core.settings import Settings
 from igym_core.testing import ScriptedParticipant, make_test_app
 
 HERE = Path(__file__).resolve().parent
@@ -121,6 +124,7 @@ def test_eviction_empties_every_per_participant_map_and_frees_the_participant(tm
         gc.collect()
         assert all(ref() is None for ref in refs.values()), "an evicted participant is still referenced"
         assert study.summary()["participants"] == 1
+        assert study.summary()["participants_evicted"] == 2
 
 
 def test_idle_participants_are_never_evicted_while_connected(tmp_path):
@@ -213,3 +217,16 @@ def test_ipv6_hosts_count_per_64_network():
     assert address_key("::ffff:192.0.2.7") == "192.0.2.7"
     assert address_key("192.0.2.7") == "192.0.2.7"
     assert address_key(None) == "unknown"
+
+
+def test_limits_are_read_from_the_environment_and_checked():
+    settings = Settings.from_env(
+        {"IGYM_MAX_NEW_PARTICIPANTS_PER_IP_PER_MIN": "0", "IGYM_PARTICIPANT_EVICT_IDLE_S": "90.5"}
+    )
+    assert settings.max_new_participants_per_ip_per_min == 0
+    assert settings.participant_evict_idle_s == 90.5
+    assert settings.max_url_params == 16 and settings.max_draft_bytes == 16 * 1024
+    with pytest.raises(ConfigError, match="max_draft_bytes must be 0 or more; got -1"):
+        Settings.from_env({"IGYM_MAX_DRAFT_BYTES": "-1"})
+    with pytest.raises(ConfigError, match="IGYM_"):
+        Settings.from_env({"IGYM_MAX_URL_PARAMS": "many"})

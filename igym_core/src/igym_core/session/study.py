@@ -751,6 +751,7 @@ class Study:
         active = sum(1 for p in self.by_id.values() if p.connection_id is not None)
         return {
             "participants": len(self.by_id),
+            "participants_evicted": len(self._evicted),
             "connected": active,
             "finished": sum(1 for p in self.by_id.values() if p.finished),
             "conditions": dict(self.ledger.counts),
