@@ -26,6 +26,14 @@ from igym_core.testing import ScriptedParticipant, make_test_app
 HERE = Path(__file__).resolve().parent
 Duel = resolve_callable(f"{HERE / 'game_envs.py'}:Duel", what="test env")
 LATER = 10 * 24 * 3600.0  # far past every eviction time
+ANSWERS: dict[str, dict[str, Any]] = {
+    "consent": {"agree": True},
+    "instructions": {},
+    "about_you": {"nickname": "Al", "age_group": "25–34", "devices": ["pc"]},
+    "game_taste": {"enjoy_competition": 6, "hours_per_week": 12, "partner": "ai"},
+    "teamwork": {"trust": 4, "good_teammate": "Someone who listens."},
+    "mood": {"energy": 3},
+}
 
 
 def _experiment() -> Experiment:
@@ -150,6 +158,34 @@ def test_zero_turns_eviction_off(tmp_path):
             time.sleep(0.02)
         assert study.evict_idle(now=time.monotonic() + LATER) == 0
         assert pid in study.by_id
+
+
+def test_at_the_cap_finished_participants_make_room_and_come_back_from_the_records(tmp_path):
+    app = make_test_app(example_study, tmp_path, max_participants_in_memory=2)
+    study = app.state.study
+    with TestClient(app) as client:
+        done = ScriptedParticipant(client).connect()
+        while done.kind != "end":
+            done.submit(ANSWERS[done.scene["scene"]["scene_id"]])
+        code = done.scene["context"]["completion_code"]
+        done.close()
+        deadline = time.monotonic() + 10
+        while study.by_id[done.participant_id].connection_id is not None:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        with ScriptedParticipant(client) as busy, ScriptedParticipant(client) as newcomer:
+            # the newcomer got the finished participant's place, long before their 600 s were up
+            assert done.participant_id not in study.by_id
+            assert set(study.by_id) == {busy.participant_id, newcomer.participant_id}
+            full = ScriptedParticipant(client)
+            with pytest.raises(AssertionError, match="server_full"):
+                full.connect()
+            full.close()
+            # and the finished participant still gets back in, to the same end and code
+            with ScriptedParticipant(client, token=done.token) as back:
+                assert back.welcome["resumed"] is True
+                assert back.participant_id == done.participant_id
+                assert back.kind == "end" and back.scene["context"]["completion_code"] == code
 
 
 # --- new participants per address ------------------------------------------------------------------

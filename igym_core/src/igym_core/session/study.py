@@ -578,6 +578,11 @@ class Study:
         """Refuse a new participant when the server is full or their address started too many."""
         cap = self.settings.max_participants_in_memory
         if cap and len(self.by_id) >= cap:
+            # Finished participants who closed their page lose nothing by leaving memory now (they
+            # have no drafts; a return rebuilds them): make room with them first. This also frees
+            # a server restarted on a big study, which restores everyone, finished or not.
+            self.evict_idle(make_room=True)
+        if cap and len(self.by_id) >= cap:
             log.warning(
                 "participant_refused",
                 reason="server_full",
@@ -664,9 +669,10 @@ class Study:
             except Exception:  # a bug here must not end the sweeps (memory would grow again)
                 log.exception("eviction_failed")
 
-    def evict_idle(self, now: float | None = None) -> int:
+    def evict_idle(self, now: float | None = None, *, make_room: bool = False) -> int:
         """Drop finished and abandoned participants from memory (see Settings); return how many.
 
+        ``make_room``: also every finished participant whose page is closed, however recently.
         Never someone connected, in a game or waiting room, or in the middle of a submit. Their
         records stay; if they come back with their token, :meth:`hello` rebuilds them from the
         ``sessions`` records (typed-but-unsubmitted answers are lost).
@@ -679,9 +685,10 @@ class Study:
             if participant.connection_id is not None:
                 continue
             idle = now - participant.last_seen_at
-            limit = finished_s if participant.finished else idle_s
-            if not limit or idle < limit:
-                continue
+            if not (participant.finished and make_room):
+                limit = finished_s if participant.finished else idle_s
+                if not limit or idle < limit:
+                    continue
             pid = participant.participant_id
             lock = self._locks.get(pid)
             if self.games.holds(pid) or (lock is not None and lock.locked()):
