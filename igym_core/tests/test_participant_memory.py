@@ -9,6 +9,7 @@ import weakref
 from pathlib import Path
 from typing import Any
 
+import msgpack
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -266,3 +267,47 @@ def test_limits_are_read_from_the_environment_and_checked():
         Settings.from_env({"IGYM_MAX_DRAFT_BYTES": "-1"})
     with pytest.raises(ConfigError, match="IGYM_"):
         Settings.from_env({"IGYM_MAX_URL_PARAMS": "many"})
+
+
+# --- drafts ----------------------------------------------------------------------------------------
+
+_draft_keys = st.sampled_from(["nickname", "age_group", "devices", "nick", "__proto__", "x" * 80])
+_drafts = st.lists(
+    st.dictionaries(
+        _draft_keys, st.text(max_size=120) | st.lists(st.text(max_size=8), max_size=4), max_size=4
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+def test_a_reload_shows_the_last_draft_the_limits_allowed(tmp_path):
+    """Against a model: a draft is kept iff its keys are the scene's and it fits the byte limit."""
+    limit = 200
+    app = make_test_app(example_study, tmp_path, max_draft_bytes=limit, max_new_participants_per_ip_per_min=0)
+    own = {"nickname", "age_group", "devices"}
+    with TestClient(app) as client:
+        with ScriptedParticipant(client) as p:
+            p.submit(ANSWERS["consent"])
+            p.submit(ANSWERS["instructions"])
+            token = p.token
+
+        @settings(max_examples=60, deadline=None)
+        @given(drafts=_drafts)
+        def check(drafts: list[dict[str, Any]]) -> None:
+            with ScriptedParticipant(client, token=token) as q:
+                assert q.scene["scene"]["scene_id"] == "about_you"
+                kept = q.scene["draft"]
+                for draft in drafts:
+                    reply = q.draft(draft)
+                    fits = len(msgpack.packb(draft, use_bin_type=True)) <= limit
+                    if set(draft) <= own and fits:
+                        assert reply["type"] == "ack", reply
+                        kept = draft
+                    else:
+                        code = "unknown_answers" if not set(draft) <= own else "draft_too_large"
+                        assert (reply["type"], reply["code"]) == ("error", code), reply
+            with ScriptedParticipant(client, token=token) as again:
+                assert again.scene["draft"] == kept
+
+        check()
