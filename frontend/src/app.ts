@@ -9,6 +9,8 @@ import { getSceneRenderer, type SceneContext, type SubmitResult } from "./regist
 import type { Answers, BootData, SceneMessage } from "./types";
 
 const DRAFT_DEBOUNCE_MS = 300;
+/** Close reasons of a `hello` the server refused (docs/protocol.md); the page shows the server's message. */
+const ADMISSION_REFUSALS = new Set(["url_params", "too_many_new_participants", "server_full"]);
 const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024;
 
 export interface ClientState {
@@ -226,7 +228,7 @@ export class App {
         break;
       case "failed":
         this.setBanner(null);
-        this.showFailed(status.code, status.message);
+        this.showFailed(status.code, status.message, status.reason);
         break;
     }
   }
@@ -288,7 +290,21 @@ export class App {
     );
   }
 
-  private showFailed(code: number, serverMessage: string): void {
+  private showFailed(code: number, serverMessage: string, reason = ""): void {
+    if (ADMISSION_REFUSALS.has(reason) && serverMessage) {
+      // The server refused to start this participant (the close reason is the error code): its
+      // message says why and what to do; this is not a technical fault.
+      this.showPanel(
+        h(
+          "section",
+          { class: "igym-panel igym-panel--error", role: "alert", "data-refusal": reason },
+          h("h1", { tabindex: -1 }, "The study could not start"),
+          h("p", {}, serverMessage),
+          h("p", { class: "igym-muted" }, "If this keeps happening, please contact the researcher."),
+        ),
+      );
+      return;
+    }
     const why =
       code === 1009
         ? "The study server closed the connection because a message was too large"

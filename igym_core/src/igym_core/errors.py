@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 __all__ = [
+    "AdmissionError",
     "ConfigError",
     "DuplicatePluginNameError",
     "EnvContractError",
@@ -59,6 +60,18 @@ class MissingDependencyError(IgymError, ImportError):
 
 class ProtocolError(IgymError):
     """A participant's client sent a message that breaks the protocol.
+
+    ``code`` is the wire error code (see docs/protocol.md).
+    """
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        super().__init__(message)
+
+
+class AdmissionError(IgymError):
+    """A participant's ``hello`` is refused (link parameters over the limits, too many new participants
+    from one address, the server full). The message is shown on the participant's page.
 
     ``code`` is the wire error code (see docs/protocol.md).
     """

@@ -18,6 +18,27 @@ def _split(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
 
 
+def _non_negative(instance: object, attribute: attrs.Attribute, value: float) -> None:
+    if value < 0:
+        raise ConfigError(
+            f"{attribute.name} must be 0 or more; got {value}. Set it to a non-negative number.",
+            title="Bad settings",
+        )
+
+
+#: Limits read from the environment: variable → (field, type).
+_LIMIT_VARIABLES: dict[str, tuple[str, type]] = {
+    "IGYM_MAX_URL_PARAMS": ("max_url_params", int),
+    "IGYM_MAX_URL_PARAM_NAME_CHARS": ("max_url_param_name_chars", int),
+    "IGYM_MAX_URL_PARAM_VALUE_CHARS": ("max_url_param_value_chars", int),
+    "IGYM_MAX_DRAFT_BYTES": ("max_draft_bytes", int),
+    "IGYM_MAX_NEW_PARTICIPANTS_PER_IP_PER_MIN": ("max_new_participants_per_ip_per_min", int),
+    "IGYM_MAX_PARTICIPANTS_IN_MEMORY": ("max_participants_in_memory", int),
+    "IGYM_PARTICIPANT_EVICT_FINISHED_S": ("participant_evict_finished_s", float),
+    "IGYM_PARTICIPANT_EVICT_IDLE_S": ("participant_evict_idle_s", float),
+}
+
+
 def _flag(value: str) -> bool:
     return value.strip().lower() in ("1", "true", "yes", "on")
 
@@ -71,6 +92,11 @@ class Settings:
     token for ``/stats``; a random one is made at start if unset), ``IGYM_ALLOWED_ORIGINS``
     (comma-separated origins, such as ``https://study.example.org``, allowed to open the participant
     WebSocket besides the serving host itself), ``IGYM_DEV`` (development mode: source maps are served).
+
+    Limits on participants (see the fields below): (``IGYM_MAX_URL_PARAMS``,
+    ``IGYM_MAX_URL_PARAM_NAME_CHARS``, ``IGYM_MAX_URL_PARAM_VALUE_CHARS``, ``IGYM_MAX_DRAFT_BYTES``,
+    ``IGYM_MAX_NEW_PARTICIPANTS_PER_IP_PER_MIN``, ``IGYM_MAX_PARTICIPANTS_IN_MEMORY``,
+    ``IGYM_PARTICIPANT_EVICT_FINISHED_S``, ``IGYM_PARTICIPANT_EVICT_IDLE_S``).
     """
 
     host: str = "127.0.0.1"
@@ -94,6 +120,29 @@ class Settings:
         default=(), converter=lambda v: tuple(o.rstrip("/").lower() for o in v), validator=_origins
     )
     dev: bool = False
+
+    # --- limits on what an untrusted participant can make the server hold ----------------------
+    # (0 turns off those marked so; see README "What participants can do to you")
+    max_url_params: int = attrs.field(default=16, validator=_non_negative)
+    """URL parameters a link may carry (``IGYM_MAX_URL_PARAMS``); more: the participant is refused."""
+    max_url_param_name_chars: int = attrs.field(default=64, validator=_non_negative)
+    """Length of a URL parameter's name (``IGYM_MAX_URL_PARAM_NAME_CHARS``)."""
+    max_url_param_value_chars: int = attrs.field(default=256, validator=_non_negative)
+    """Length of a URL parameter's value (``IGYM_MAX_URL_PARAM_VALUE_CHARS``)."""
+    max_draft_bytes: int = attrs.field(default=16 * 1024, validator=_non_negative)
+    """Size of a scene's typed-but-unsubmitted answers, msgpack-encoded (``IGYM_MAX_DRAFT_BYTES``)."""
+    max_new_participants_per_ip_per_min: int = attrs.field(default=30, validator=_non_negative)
+    """New participants one client address may start in 60 s (``IGYM_MAX_NEW_PARTICIPANTS_PER_IP_PER_MIN``;
+    0 = no limit, for lab kiosks sharing one address). Resumes are never counted or refused."""
+    max_participants_in_memory: int = attrs.field(default=10_000, validator=_non_negative)
+    """Participants held at once (``IGYM_MAX_PARTICIPANTS_IN_MEMORY``; 0 = no limit); past it new
+    participants are refused until finished or idle ones are evicted."""
+    participant_evict_finished_s: float = attrs.field(default=600.0, validator=_non_negative)
+    """A finished participant leaves memory this long after their last socket closed
+    (``IGYM_PARTICIPANT_EVICT_FINISHED_S``; 0 = never)."""
+    participant_evict_idle_s: float = attrs.field(default=6 * 3600.0, validator=_non_negative)
+    """An unfinished participant with no socket for this long leaves memory, unless they are in a game
+    or waiting room (``IGYM_PARTICIPANT_EVICT_IDLE_S``; 0 = never). Both come back from the records."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -133,6 +182,9 @@ class Settings:
                 values["allowed_origins"] = _split(env["IGYM_ALLOWED_ORIGINS"])
             if _flag(env.get("IGYM_DEV", "")):
                 values["dev"] = True
+            for variable, (field, kind) in _LIMIT_VARIABLES.items():
+                if variable in env:
+                    values[field] = kind(env[variable])
         except ValueError as exc:
             raise ConfigError(
                 f"an IGYM_* environment variable has an invalid value: {exc}", title="Bad settings"

@@ -100,6 +100,9 @@ class StartScene(_BodyScene):
             "button_label": self.button_label,
         }
 
+    def answer_ids(self) -> frozenset[str]:
+        return frozenset({"agree"})
+
     def validate_response(self, answers: Mapping[str, Any]) -> dict[str, str]:
         if answers.get("agree") is not True:
             return {"agree": "You need to agree before you can continue."}
@@ -181,6 +184,9 @@ class SurveyScene(SceneConfig):
             "button_label": self.button_label,
             "questions": [converter.unstructure(q, unstructure_as=Question) for q in self.questions],
         }
+
+    def answer_ids(self) -> frozenset[str]:
+        return frozenset(q.id for q in self.questions)
 
     def validate_response(self, answers: Mapping[str, Any]) -> dict[str, str]:
         errors: dict[str, str] = {}

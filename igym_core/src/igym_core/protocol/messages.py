@@ -26,8 +26,6 @@ __all__ = [
 ]
 
 PROTOCOL_VERSION = 1
-_MAX_PARAMS = 64
-_MAX_PARAM_LENGTH = 512
 MAX_INPUT_KEYS = 16
 MAX_KEY_LENGTH = 32
 _MAX_GAME_ID = 64
@@ -123,16 +121,14 @@ def _hello(data: Mapping[str, Any]) -> Hello:
     token = data.get("token")
     if token is not None and (not isinstance(token, str) or len(token) > 128):
         raise ProtocolError("bad_message", "'token' must be a string of at most 128 characters or null")
+    # How many parameters and how long they may be are settings, checked by the study (which
+    # refuses the participant with a message the page shows); here only their types.
     params = data.get("params", {})
-    if not isinstance(params, dict) or len(params) > _MAX_PARAMS:
-        raise ProtocolError("bad_message", f"'params' must be a map of at most {_MAX_PARAMS} entries")
+    if not isinstance(params, dict):
+        raise ProtocolError("bad_message", "'params' must be a map of strings to strings")
     for key, value in params.items():
         if not isinstance(key, str) or not isinstance(value, str):
             raise ProtocolError("bad_message", "'params' keys and values must be strings")
-        if len(key) > _MAX_PARAM_LENGTH or len(value) > _MAX_PARAM_LENGTH:
-            raise ProtocolError(
-                "bad_message", f"a URL parameter is longer than {_MAX_PARAM_LENGTH} characters"
-            )
     return Hello(protocol=protocol, token=token, params=dict(params))
 
 

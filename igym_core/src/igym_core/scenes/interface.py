@@ -113,6 +113,19 @@ class SceneConfig(StagerNode):
         """Per-participant values sent with the scene (``context`` in the protocol)."""
         return {}
 
+    def answer_ids(self) -> frozenset[str] | None:
+        """The answer keys this scene accepts in ``draft`` and ``submit``, or None for "not declared".
+
+        The server refuses a submission or draft with any other key before
+        :meth:`validate_response` sees it (naming a few of them, counting the rest), so that no
+        participant can make it store or echo keys nobody asked for. The default: no keys for a
+        scene type that keeps the default :meth:`validate_response` (it takes no answers); None for
+        one that overrides it without declaring its keys (its drafts are then limited by size only).
+        """
+        if type(self).validate_response is SceneConfig.validate_response:
+            return frozenset()
+        return None
+
     def validate_response(self, answers: Mapping[str, Any]) -> dict[str, str]:
         """Check submitted answers; return ``{field: message}`` for each problem (empty when valid).
 

@@ -6,6 +6,7 @@ igym_core.server.app:create_app``.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import os
@@ -129,9 +130,12 @@ def create_app(
         gc.collect()
         gc.freeze()
         async with recorder:
+            # Finished and abandoned participants leave memory (IGYM_PARTICIPANT_EVICT_*_S).
+            evictions = asyncio.create_task(study.evict_periodically(), name="igym-evictions")
             try:
                 yield
             finally:
+                evictions.cancel()
                 await study.games.stop()
         log.info("study_stopped", experiment_id=exp.experiment_id, records=recorder.records_written)
 

@@ -11,7 +11,7 @@ import structlog
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
-from igym_core.errors import ProtocolError
+from igym_core.errors import AdmissionError, ProtocolError
 from igym_core.protocol.messages import (
     PROTOCOL_VERSION,
     Draft,
@@ -88,7 +88,13 @@ async def participant_socket(socket: ParticipantWebSocket) -> None:
 
     # Under `igym run`, the direct channel of igym's WebSocket protocol (see server/ws_protocol.py).
     direct: DirectChannel | None = socket.scope.get("extensions", {}).get(DIRECT_EXTENSION)
-    connection = study.open_connection(send, close, lambda cid: FrameOutbox(socket.asgi_send, cid, direct))
+    client = socket.scope.get("client")  # uvicorn's, from X-Forwarded-For with --proxy-headers
+    connection = study.open_connection(
+        send,
+        close,
+        lambda cid: FrameOutbox(socket.asgi_send, cid, direct),
+        address=client[0] if client else None,
+    )
     with structlog.contextvars.bound_contextvars(connection=connection.id):
         try:
             await _serve(socket, study, connection, settings, closed, direct)
@@ -220,7 +226,12 @@ async def _serve(
                 )
                 await connection.close(CLOSE_POLICY, "protocol version")
                 return
-            participant = await study.hello(connection, message)
+            try:
+                participant = await study.hello(connection, message)
+            except AdmissionError as exc:  # logged by the study; the page shows the message
+                await connection.send(_error(exc.code, str(exc)))
+                await connection.close(CLOSE_POLICY, exc.code)
+                return
             structlog.contextvars.bind_contextvars(participant_id=participant.participant_id)
             if direct is not None:
                 direct.receiver = _direct_receiver(study, connection, limit, state)

@@ -271,6 +271,31 @@ class GameCoordinator:
             if state.lobby.waiting():
                 self._process(key)
 
+    def holds(self, participant_id: str) -> bool:
+        """Whether the participant is in a game or a waiting room (never evicted from memory then)."""
+        return participant_id in self.game_of or participant_id in self._waiting
+
+    def forget(self, participant_ids: set[str]) -> None:
+        """Drop what is kept about participants the study evicted from memory (none of them holds()).
+
+        Someone an earlier group still names (a partner who may come to a later scene with the
+        same group) stays known as finished or gone until every member of that group is forgotten.
+        """
+        for key in [key for key in self._groups if key[1] in participant_ids]:
+            del self._groups[key]
+        named = {member for group in self._groups.values() for member in group.seats}
+        live_groups = {group.group_id for group in self._groups.values()}
+        for pid in participant_ids:
+            self._ended_game.pop(pid, None)
+            self.final_status.pop(pid, None)
+            self._game_position.pop(pid, None)
+            if pid not in named:
+                self._finished.discard(pid)
+                for state in self._lobbies.values():
+                    state.lobby.forget(pid)
+        for game_id in [g for g in self._left_group if g not in live_groups and g not in self.games]:
+            del self._left_group[game_id]
+
     def handle(self, participant_id: str, message: Input | GameReady | RttEcho) -> None:
         game = self._game_for(participant_id)
         if game is None or game.info.game_id != message.game_id:

@@ -150,6 +150,11 @@ class Lobby:
         """A member of an earlier group will not come (left the study, or replaced by a bot)."""
         self._gone.add(participant_id)
 
+    def forget(self, participant_id: str) -> None:
+        """The study evicted this participant from memory and no group names them any more."""
+        if participant_id not in self._entries:
+            self._gone.discard(participant_id)
+
     # --- what follows -----------------------------------------------------------------------
     def __contains__(self, participant_id: object) -> bool:
         return participant_id in self._entries

@@ -70,6 +70,10 @@ class Participant:
     """The connection that currently owns this participant; older ones are ignored."""
     _index: ParticipantIndex | None = attrs.field(default=None, init=False, repr=False)
     """The index holding this participant, whose counts follow ``finished`` and ``connection_id``."""
+    token_hash: str = ""
+    """SHA-256 of the token, hex: the key in the study's map and in the ``joined`` record."""
+    last_seen_at: float = attrs.field(factory=time.monotonic)
+    """When the participant was last connected (``time.monotonic``): set as their socket closes."""
 
     @property
     def recruitment_ids(self) -> dict[str, str]:

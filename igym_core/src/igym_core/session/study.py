@@ -16,16 +16,19 @@ from typing import Any
 
 import attrs
 import cattrs
+import msgpack
 import structlog
 
 from igym_core.config.experiment import Experiment
 from igym_core.config.urls import fill_url_template
 from igym_core.data.recorder import Recorder
 from igym_core.data.recorder import iso_utc as _iso
+from igym_core.errors import AdmissionError
 from igym_core.plugins.manager import IgymPluginManager
 from igym_core.protocol.messages import PROTOCOL_VERSION, Draft, GameReady, Hello, Input, RttEcho, Submit
 from igym_core.scenes.interface import PrepareContext, SceneContext
 from igym_core.scenes.stager import expand_sequence, iter_scenes
+from igym_core.session.admission import NewParticipantRate, address_key, check_url_params
 from igym_core.session.conditions import ConditionLedger
 from igym_core.session.games import GameCoordinator, WaitingTimeout
 from igym_core.session.participant import Participant, ParticipantIndex
@@ -48,6 +51,8 @@ class Connection:
     participant_id: str | None = None
     frames: Any = None
     """The socket's :class:`~igym_core.server.outbox.FrameOutbox` for game frames."""
+    address: str | None = None
+    """The client's address (uvicorn's, after ``--proxy-headers``): new participants are counted by it."""
 
 
 class Study:
@@ -77,6 +82,11 @@ class Study:
         self.connections: dict[int, Connection] = {}
         self._locks: dict[str, asyncio.Lock] = {}
         self._next_connection = 0
+        # Bounded participant state (see Settings): new participants per address, and the token
+        # hashes (32 bytes each) of participants evicted from memory, whose return is restored
+        # from the records.
+        self._new_rate = NewParticipantRate(self.settings.max_new_participants_per_ip_per_min)
+        self._evicted: set[bytes] = set()
         # Client views are computed once, up front: a missing body_file fails at start, not mid-study.
         self._views: dict[int, dict[str, Any]] = {
             id(scene): scene.client_view(converter, base_dir)
@@ -106,24 +116,31 @@ class Study:
         send: Callable[[Reply], Awaitable[None]],
         close: Callable[[int, str], Awaitable[None]],
         frames: Callable[[int], Any] | None = None,
+        address: str | None = None,
     ) -> Connection:
         """Register a socket; ``frames(connection_id)`` builds its frame outbox for games."""
         self._next_connection += 1
-        connection = Connection(self._next_connection, send, close)
+        connection = Connection(self._next_connection, send, close, address=address)
         if frames is not None:
             connection.frames = frames(connection.id)
         self.connections[connection.id] = connection
         return connection
 
     async def hello(self, connection: Connection, message: Hello) -> Participant:
+        """Resume the token's participant or start a new one; :class:`AdmissionError` if refused."""
+        self._check_url_params(message.params)
         known = None
         if message.token:
-            known = self.by_token_hash.get(_token_hash(message.token))
+            token_hash = _token_hash(message.token)
+            known = self.by_token_hash.get(token_hash)
+            if known is None and bytes.fromhex(token_hash) in self._evicted:
+                known = await self._restore_evicted(token_hash)
         if message.token and known is None:
             log.info("token_unknown", detail="a browser presented a token this server did not issue")
         identity = self.plugins.resolve_participant(token=message.token, params=message.params, known=known)
         participant = self.by_id.get(identity.resume_id) if identity.resume_id else None
         if participant is None:
+            self._admit(connection)
             participant = await self._join(message.params)
             resumed = False
         else:
@@ -178,6 +195,7 @@ class Study:
         if participant is None or participant.connection_id != connection.id:
             return
         participant.connection_id = None
+        participant.last_seen_at = time.monotonic()
         self._event(participant, "disconnected")
         self.games.disconnected(participant.participant_id)
         if not participant.finished:
@@ -191,8 +209,11 @@ class Study:
         return participant
 
     # --- restart ------------------------------------------------------------------------------
-    def restore(self, events: Iterable[Mapping[str, Any]]) -> int:
+    def restore(self, events: Iterable[Mapping[str, Any]], *, only_token_hash: str | None = None) -> int:
         """Rebuild participants from the ``sessions`` records of earlier runs; return how many.
+
+        ``only_token_hash``: rebuild only the participant whose token has this hash (one evicted
+        from memory who came back); the condition ledger counted them when they joined.
 
         The scene sequence is drawn again from the seed and compared with the recorded one; a
         participant whose sequence no longer matches (the experiment changed) is not restored and
@@ -210,7 +231,7 @@ class Study:
             detail = row.get("detail") or {}
             if event == "joined" and isinstance(pid, str) and pid not in self.by_id:
                 token_hash = detail.get("token_sha256")
-                if not token_hash:
+                if not token_hash or (only_token_hash is not None and token_hash != only_token_hash):
                     continue
                 participant = Participant(participant_id=pid, token="", params=dict(row.get("params") or {}))
                 restored[pid] = participant
@@ -221,7 +242,7 @@ class Study:
                 continue
             if event == "condition_assigned":
                 participant.condition = detail.get("condition")
-                if participant.condition in self.experiment.conditions:
+                if participant.condition in self.experiment.conditions and only_token_hash is None:
                     self.ledger.record(participant.condition)
             elif event == "sequence_drawn":
                 recorded_sequence[participant.participant_id] = [
@@ -251,6 +272,7 @@ class Study:
             participant.slots, participant.draws = slots, draws
             participant.position = min(participant.position, len(slots) - 1)
             self.by_id[pid] = participant
+            participant.token_hash = token_hashes[pid]
             self.by_token_hash[token_hashes[pid]] = participant
             if pid in final_statuses:
                 self.games.final_status[pid] = final_statuses[pid]
@@ -266,7 +288,8 @@ class Study:
             token=secrets.token_urlsafe(32),
             params=dict(params),
         )
-        self.by_token_hash[_token_hash(participant.token)] = participant
+        participant.token_hash = _token_hash(participant.token)
+        self.by_token_hash[participant.token_hash] = participant
         self.by_id[participant.participant_id] = participant
         # The token's hash (not the token) lets a restarted server recognise the participant.
         self._event(
@@ -462,6 +485,13 @@ class Study:
     def draft(self, participant: Participant, message: Draft) -> Reply:
         if message.position != participant.position or participant.finished:
             return _stale(message.seq, participant.position)
+        refusal = self._draft_refusal(participant, message.answers)
+        if refusal is not None:
+            code, text = refusal
+            log.warning("draft_refused", participant_id=participant.participant_id, code=code, reason=text)
+            return {"type": "error", "code": code, "message": text, "seq": message.seq}
+        # Only the current scene's draft is worth keeping: positions only move forward.
+        participant.drafts.clear()
         participant.drafts[participant.position] = dict(message.answers)
         return {"type": "ack", "seq": message.seq}
 
@@ -482,16 +512,22 @@ class Study:
                         "seq": message.seq,
                     }
                 ]
+            unknown = _unknown_keys(message.answers, slot.scene.answer_ids())
+            if unknown:
+                return [self._refuse_unknown_answers(participant, message, unknown)]
             errors = slot.scene.validate_response(message.answers)
             if errors:
-                self._event(participant, "submission_rejected", errors=errors)
+                shown = _bounded_errors(errors)
+                extra = {"error_count": len(errors)} if len(shown) < len(errors) else {}
+                self._event(participant, "submission_rejected", errors=shown, **extra)
                 return [
                     {
                         "type": "rejected",
                         "seq": message.seq,
                         "position": message.position,
-                        "errors": errors,
+                        "errors": shown,
                         "message": "Please check the highlighted answers.",
+                        **extra,
                     }
                 ]
             submitted_at = time.time()
@@ -517,6 +553,184 @@ class Study:
             if not participant.finished:  # (an end scene was already flushed durably)
                 await self.recorder.flush()
             return [{"type": "ack", "seq": message.seq}, *self.scene_replies(participant)]
+
+    # --- bounded input and participant state -------------------------------------------------
+    def _check_url_params(self, params: Mapping[str, str]) -> None:
+        settings = self.settings
+        try:
+            check_url_params(
+                params,
+                max_count=settings.max_url_params,
+                max_name_chars=settings.max_url_param_name_chars,
+                max_value_chars=settings.max_url_param_value_chars,
+            )
+        except AdmissionError as exc:
+            log.warning(
+                "participant_refused",
+                reason="url_params",
+                detail=str(exc),
+                advice="raise IGYM_MAX_URL_PARAMS / IGYM_MAX_URL_PARAM_NAME_CHARS / "
+                "IGYM_MAX_URL_PARAM_VALUE_CHARS if your recruitment links need more",
+            )
+            raise
+
+    def _admit(self, connection: Connection) -> None:
+        """Refuse a new participant when the server is full or their address started too many."""
+        cap = self.settings.max_participants_in_memory
+        if cap and len(self.by_id) >= cap:
+            # Finished participants who closed their page lose nothing by leaving memory now (they
+            # have no drafts; a return rebuilds them): make room with them first. This also frees
+            # a server restarted on a big study, which restores everyone, finished or not.
+            self.evict_idle(make_room=True)
+        if cap and len(self.by_id) >= cap:
+            log.warning(
+                "participant_refused",
+                reason="server_full",
+                participants=len(self.by_id),
+                advice="IGYM_MAX_PARTICIPANTS_IN_MEMORY",
+            )
+            raise AdmissionError(
+                "server_full",
+                "This study cannot take new participants right now because the server is full. "
+                "Please try again in a few minutes.",
+            )
+        address = address_key(connection.address)
+        if not self._new_rate.allow(address):
+            wait_s = max(1, round(self._new_rate.retry_after_s(address)))
+            log.warning(
+                "participant_refused",
+                reason="rate_limited",
+                address=address,
+                limit_per_min=self._new_rate.limit,
+                advice="IGYM_MAX_NEW_PARTICIPANTS_PER_IP_PER_MIN (0 = off, for labs sharing one address)",
+            )
+            raise AdmissionError(
+                "too_many_new_participants",
+                f"Too many new sessions of this study were started from your network in the last "
+                f"minute (at most {self._new_rate.limit}). Please wait {wait_s} seconds and reload "
+                "the page. If you already started the study, continue in the same browser: it "
+                "resumes where you left off.",
+            )
+
+    def _draft_refusal(self, participant: Participant, answers: Mapping[str, Any]) -> tuple[str, str] | None:
+        unknown = _unknown_keys(answers, participant.scene.answer_ids())
+        if unknown:
+            return (
+                "unknown_answers",
+                f"The draft has {len(unknown)} answer(s) this scene does not ask for "
+                f"({_some(unknown)}); it was not saved. Send only this scene's question ids.",
+            )
+        size = len(msgpack.packb(answers, use_bin_type=True, default=str))
+        if size > self.settings.max_draft_bytes:
+            return (
+                "draft_too_large",
+                f"The draft is {size} bytes; at most {self.settings.max_draft_bytes} are kept, so it "
+                "was not saved (the answers still count when submitted).",
+            )
+        return None
+
+    def _refuse_unknown_answers(self, participant: Participant, message: Submit, unknown: list[str]) -> Reply:
+        """A submission with keys the scene does not ask for: refused, counted, never echoed in full."""
+        named = [key[:64] for key in unknown[:_NAMED_KEYS]]
+        self._event(
+            participant, "submission_rejected", unknown_answer_count=len(unknown), unknown_answers=named
+        )
+        log.warning(
+            "submission_refused",
+            participant_id=participant.participant_id,
+            reason="unknown_answers",
+            count=len(unknown),
+        )
+        return {
+            "type": "rejected",
+            "code": "unknown_answers",
+            "seq": message.seq,
+            "position": message.position,
+            "errors": {key: "This step has no such question." for key in named},
+            "unknown_count": len(unknown),
+            "message": f"The page sent {len(unknown)} answer(s) this step does not ask for "
+            f"({_some(unknown)}). Please reload the page and answer again.",
+        }
+
+    async def evict_periodically(self) -> None:
+        """Run :meth:`evict_idle` for the app's lifetime (a task owned by the app's lifespan)."""
+        times = [
+            t
+            for t in (self.settings.participant_evict_finished_s, self.settings.participant_evict_idle_s)
+            if t > 0
+        ]
+        if not times:
+            return
+        interval_s = min(30.0, max(0.05, min(times) / 4))
+        while True:
+            await asyncio.sleep(interval_s)
+            try:
+                self.evict_idle()
+            except Exception:  # a bug here must not end the sweeps (memory would grow again)
+                log.exception("eviction_failed")
+
+    def evict_idle(self, now: float | None = None, *, make_room: bool = False) -> int:
+        """Drop finished and abandoned participants from memory (see Settings); return how many.
+
+        ``make_room``: also every finished participant whose page is closed, however recently.
+        Never someone connected, in a game or waiting room, or in the middle of a submit. Their
+        records stay; if they come back with their token, :meth:`hello` rebuilds them from the
+        ``sessions`` records (typed-but-unsubmitted answers are lost).
+        """
+        now = time.monotonic() if now is None else now
+        finished_s = self.settings.participant_evict_finished_s
+        idle_s = self.settings.participant_evict_idle_s
+        gone: list[tuple[Participant, float]] = []
+        for participant in self.by_id.values():
+            if participant.connection_id is not None:
+                continue
+            idle = now - participant.last_seen_at
+            if not (participant.finished and make_room):
+                limit = finished_s if participant.finished else idle_s
+                if not limit or idle < limit:
+                    continue
+            pid = participant.participant_id
+            lock = self._locks.get(pid)
+            if self.games.holds(pid) or (lock is not None and lock.locked()):
+                continue
+            gone.append((participant, idle))
+        for participant, idle in gone:
+            pid = participant.participant_id
+            self._event(participant, "evicted", reason="finished" if participant.finished else "idle")
+            del self.by_id[pid]
+            self.by_token_hash.pop(participant.token_hash, None)
+            self._locks.pop(pid, None)
+            if participant.token_hash:
+                self._evicted.add(bytes.fromhex(participant.token_hash))
+            log.info(
+                "participant_evicted",
+                participant_id=pid,
+                finished=participant.finished,
+                idle_s=round(idle, 1),
+            )
+        if gone:
+            self.games.forget({p.participant_id for p, _idle in gone})
+        return len(gone)
+
+    async def _restore_evicted(self, token_hash: str) -> Participant | None:
+        """Rebuild an evicted participant from the ``sessions`` records (read off the event loop)."""
+        await self.recorder.flush()
+        sinks = list(self.recorder.sinks)
+
+        def read() -> list[dict[str, Any]] | None:
+            for sink in sinks:
+                events = sink.read("sessions")
+                if events is not None:
+                    return list(events)
+            return None
+
+        # Tried once: a participant who cannot be rebuilt (the experiment changed) starts afresh,
+        # and their later reloads do not read the records again.
+        self._evicted.discard(bytes.fromhex(token_hash))
+        events = await asyncio.to_thread(read)
+        if events is not None and self.restore(events, only_token_hash=token_hash):
+            log.info("participant_returned_from_records", token_sha256_prefix=token_hash[:8])
+        return self.by_token_hash.get(token_hash)
 
     # --- records ------------------------------------------------------------------------------
     def _who(self, participant: Participant) -> dict[str, Any]:
@@ -544,6 +758,7 @@ class Study:
         """Counts for ``/stats``: kept up to date as things happen, never a loop over participants."""
         return {
             "participants": len(self.by_id),
+            "participants_evicted": len(self._evicted),
             "connected": self.by_id.connected,
             "finished": self.by_id.finished,
             "conditions": dict(self.ledger.counts),
@@ -553,6 +768,34 @@ class Study:
 
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+_NAMED_KEYS = 3
+"""How many unknown answer keys an error names (the rest are counted)."""
+_MAX_SHOWN_ERRORS = 20
+"""How many of a scene's validation errors a reply and the record carry (the rest are counted)."""
+
+
+def _unknown_keys(answers: Mapping[str, Any], allowed: frozenset[str] | None) -> list[str]:
+    if allowed is None:
+        return []
+    return [key for key in answers if key not in allowed]
+
+
+def _some(keys: list[str]) -> str:
+    shown = ", ".join(repr(key[:32]) for key in keys[:_NAMED_KEYS])
+    more = len(keys) - _NAMED_KEYS
+    return f"{shown} and {more} more" if more > 0 else shown
+
+
+def _bounded_errors(errors: Mapping[str, str]) -> dict[str, str]:
+    """A scene's validation errors, at most ``_MAX_SHOWN_ERRORS`` of them, keys and texts cut short."""
+    out: dict[str, str] = {}
+    for key, text in errors.items():
+        if len(out) >= _MAX_SHOWN_ERRORS:
+            break
+        out[str(key)[:64]] = str(text)[:300]
+    return out
 
 
 def _stale(seq: int, position: int) -> Reply:
