@@ -173,6 +173,27 @@ def get_stats(port: int) -> dict:
         return json.loads(response.read())
 
 
+#: Clients that call /stats back to back during the measured window (as operators' dashboards
+#: might): IGYM_BENCH_STATS_POLLERS=4 shows what that costs the games.
+STATS_POLLERS = int(os.environ.get("IGYM_BENCH_STATS_POLLERS", "0"))
+
+
+def _poll_stats(port: int, pollers: int, until: float) -> list[int]:
+    """Start ``pollers`` threads calling /stats until ``until`` (time.time()); the list counts calls."""
+    import threading
+
+    calls = [0]
+
+    def poll() -> None:
+        while time.time() < until:
+            get_stats(port)
+            calls[0] += 1
+
+    for _ in range(pollers):
+        threading.Thread(target=poll, daemon=True).start()
+    return calls
+
+
 def window_lateness(before: dict, after: dict) -> dict[float, float | None]:
     """Tick lateness p50 and p99 of the ticks between two ``/stats`` answers (from their histograms)."""
     from igym_core.runtime.histogram import quantiles_between
@@ -398,6 +419,7 @@ def run_point(
         loader.start()
         time.sleep(max(0.0, window[0] - time.time()))
         before = get_stats(port)
+        polled = _poll_stats(port, STATS_POLLERS, until=window[1])
         time.sleep(max(0.0, window[1] - time.time()))
         after_window = get_stats(port)
         results = parent.recv()
@@ -427,6 +449,7 @@ def run_point(
         "fps_median": round(statistics.median(fps_per_game), 2),
         "fps_p5": round(fps_per_game[int(0.05 * len(fps_per_game))], 2),
         "fps_min": fps_min,
+        **({"stats_pollers": STATS_POLLERS, "stats_calls": polled[0]} if STATS_POLLERS else {}),
         "lateness_p50_ms": lateness[0.5],
         "lateness_p99_ms": lateness[0.99],
         "bytes_per_frame": round(sum(r["bytes"] for r in results) / frames, 1) if frames else None,
@@ -542,6 +565,7 @@ def main() -> None:
         "framework_us_per_tick_vs_tight_loop",
     ]
     summary = {k: last[k] for k in keys}
+    summary.update({k: last[k] for k in ("fps_min", "stats_pollers", "stats_calls") if k in last})
     if "runs" in last:
         summary["repeat"] = len(last["runs"])
         run_keys = (

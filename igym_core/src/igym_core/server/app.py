@@ -232,6 +232,8 @@ def create_app(
     app.state.settings = settings
     #: The bearer token of operator endpoints (/stats; later the admin dashboard): one place only.
     app.state.operator_token = operator_token(settings)
+    if settings.operator_token is None:
+        log.info("operator_token_generated", detail="igym run prints it; IGYM_OPERATOR_TOKEN chooses it")
     app.state.study = study
     app.state.plugins = plugins
     app.state.converter = converter

@@ -70,7 +70,12 @@ async def participant_socket(socket: ParticipantWebSocket) -> None:
     if not origin_allowed(socket.headers, settings.allowed_origins):
         # Closing before accepting refuses the handshake (HTTP 403): another site's page cannot
         # open a participant's socket in their browser.
-        log.warning("websocket_origin_rejected", origin=socket.headers.get("origin"))
+        log.warning(
+            "websocket_origin_rejected",
+            origin=socket.headers.get("origin"),
+            host=socket.headers.get("host"),
+            fix="behind a proxy, pass the Host header on or add the origin to IGYM_ALLOWED_ORIGINS",
+        )
         await socket.close(code=CLOSE_POLICY)
         return
     await socket.accept()
