@@ -7,6 +7,7 @@ igym_core.server.app:create_app``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import json
 import os
@@ -136,6 +137,8 @@ def create_app(
                 yield
             finally:
                 evictions.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await evictions
                 await study.games.stop()
         log.info("study_stopped", experiment_id=exp.experiment_id, records=recorder.records_written)
 
