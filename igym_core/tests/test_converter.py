@@ -491,8 +491,46 @@ def test_load_experiment_from_a_module_name(converter, tmp_path, monkeypatch):
         load_experiment("study_module:not_an_experiment", converter)
     with pytest.raises(ExperimentLoadError, match="No module named 'study_nowhere'"):
         load_experiment("study_nowhere:experiment", converter)
+    # Without ":attribute", the module's one experiment is served.
+    assert load_experiment("study_module", converter).source == "study_module:experiment"
     with pytest.raises(ExperimentLoadError, match="MODULE:ATTRIBUTE"):
-        load_experiment("study_module", converter)
+        load_experiment("study_module:", converter)
+
+
+_PY_TWO_STUDIES = """
+from igym_core import EndScene, Experiment, StartScene
+
+def _study(name):
+    scenes = (StartScene(scene_id="c", body="Hi"), EndScene(scene_id="e"))
+    return Experiment(experiment_id=name, scenes=scenes)
+
+pilot = _study("pilot")
+main_study = _study("main_study")
+same_as_pilot = pilot
+"""
+
+
+@pytest.mark.usefixtures("isolated_imports")
+def test_a_target_without_attribute_takes_the_only_experiment_or_lists_the_candidates(converter, tmp_path):
+    one = tmp_path / "only_one.py"
+    one.write_text(_PY_STUDY.replace("experiment =", "my_study =").replace("return experiment", "return 1"))
+    loaded = load_experiment(str(one), converter)
+    assert loaded.experiment.experiment_id == "py_study"
+    assert loaded.source == f"{one}:my_study"
+
+    two = tmp_path / "two_studies.py"
+    two.write_text(_PY_TWO_STUDIES, encoding="utf-8")
+    with pytest.raises(ExperimentLoadError) as info:
+        load_experiment(str(two), converter)
+    message = str(info.value)
+    assert "defines 2 experiments (pilot, main_study)" in message  # an alias is not a second one
+    assert f"{two}:pilot, {two}:main_study" in message
+    assert load_experiment(f"{two}:main_study", converter).experiment.experiment_id == "main_study"
+
+    none = tmp_path / "no_study.py"
+    none.write_text("x = 1\n", encoding="utf-8")
+    with pytest.raises(ExperimentLoadError, match=r"defines no igym_core\.Experiment at module level"):
+        load_experiment(str(none), converter)
 
 
 _PY_BROKEN = """

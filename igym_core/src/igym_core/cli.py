@@ -12,6 +12,11 @@ from igym_core.errors import IgymError
 
 __all__ = ["main"]
 
+EXPERIMENT_HELP = (
+    "module:attribute, path/to/file.py:attribute, or a .toml/.json file; without :attribute, the "
+    "module's one Experiment"
+)
+
 
 def _settings(args: argparse.Namespace):
     from igym_core.settings import Settings
@@ -178,7 +183,7 @@ def build_parser(commands: Sequence[type] = ()) -> argparse.ArgumentParser:
         )
 
     run = sub.add_parser("run", help="serve an experiment")
-    run.add_argument("experiment", help="module:attribute, path/to/file.py:attribute, or a .toml/.json file")
+    run.add_argument("experiment", help=EXPERIMENT_HELP)
     run.add_argument("--host", default=None, help="interface to bind (default 127.0.0.1; IGYM_HOST)")
     run.add_argument("--port", type=int, default=None, help="port (default 8000; IGYM_PORT)")
     run.add_argument("--data-dir", default=None, help="where data goes (default ./data; IGYM_DATA_DIR)")
@@ -193,9 +198,7 @@ def build_parser(commands: Sequence[type] = ()) -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     check = sub.add_parser("check", help="validate an experiment without serving it")
-    check.add_argument(
-        "experiment", help="module:attribute, path/to/file.py:attribute, or a .toml/.json file"
-    )
+    check.add_argument("experiment", help=EXPERIMENT_HELP)
     common(check)
     check.set_defaults(func=cmd_check)
 

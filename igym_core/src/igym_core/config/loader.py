@@ -75,7 +75,9 @@ def _from_data_file(path: Path, converter: cattrs.Converter) -> LoadedExperiment
 
 def _from_python(target: str, converter: cattrs.Converter) -> LoadedExperiment:
     module_part, sep, attr = target.rpartition(":")
-    if not sep or not module_part or not attr:
+    if not sep:
+        module_part, attr = target, ""  # no attribute: the module's one experiment
+    if not module_part or (sep and not attr):
         raise ExperimentLoadError(
             f"Expected MODULE:ATTRIBUTE such as my_study:experiment (or path/to/study.py:experiment, "
             f"or study.toml); got {target!r}."
@@ -108,6 +110,9 @@ def _from_python(target: str, converter: cattrs.Converter) -> LoadedExperiment:
         raise ExperimentLoadError(f"Importing {module_part!r} failed: {_where(exc)}") from exc
     except Exception as exc:
         raise ExperimentLoadError(f"Importing {module_part!r} failed: {_where(exc)}") from exc
+    if not attr:
+        attr = _only_experiment(module, module_part)
+        target = f"{module_part}:{attr}"
     try:
         value: Any = getattr(module, attr)
     except AttributeError:
@@ -125,6 +130,30 @@ def _from_python(target: str, converter: cattrs.Converter) -> LoadedExperiment:
         )
     base_dir = Path(getattr(module, "__file__", None) or Path.cwd()).resolve().parent
     return LoadedExperiment(value, base_dir, target)
+
+
+def _only_experiment(module: Any, module_part: str) -> str:
+    """The name of the module's experiment when the target names none: its one ``Experiment``, or
+    else an attribute called ``experiment`` (a function or dict may stand there)."""
+    by_object: dict[int, str] = {}
+    for name, value in vars(module).items():
+        if isinstance(value, Experiment) and not name.startswith("_"):
+            by_object.setdefault(id(value), name)  # one object under two names is one experiment
+    names = list(by_object.values())
+    if len(names) == 1:
+        return names[0]
+    if not names and hasattr(module, "experiment"):
+        return "experiment"
+    if not names:
+        raise ExperimentLoadError(
+            f"{module_part!r} defines no igym_core.Experiment at module level; expected one, e.g. "
+            f"experiment = Experiment(...), or name the object to serve: {module_part}:ATTRIBUTE."
+        )
+    choices = ", ".join(f"{module_part}:{n}" for n in names)
+    raise ExperimentLoadError(
+        f"{module_part!r} defines {len(names)} experiments ({', '.join(names)}); expected one when no "
+        f"attribute is given. Name the one to serve: {choices}."
+    )
 
 
 def _where(exc: BaseException) -> str:
