@@ -77,27 +77,17 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from igym_core.config.converter import make_converter
-    from igym_core.config.loader import load_experiment
     from igym_core.logging import configure_logging
-    from igym_core.scenes.interface import PrepareContext
     from igym_core.scenes.stager import iter_scenes
+    from igym_core.serving import validate_for_serving
 
     settings = _settings(args)
     configure_logging("console", "warning")
     plugins = _plugins(settings)
-    converter = make_converter(plugins.registry)
-    loaded = load_experiment(args.experiment, converter)
-    exp = loaded.experiment
+    # Exactly what `igym run` checks before serving (igym_core/serving.py), without serving.
+    plan = validate_for_serving(args.experiment, plugins, settings)
+    exp = plan.experiment
     scenes = iter_scenes(exp.scenes)
-    # What the server does at start: each scene's browser view, and game scenes build their env,
-    # seats and bots, so that `igym check` finds what `igym run` would refuse.
-    context = PrepareContext(
-        base_dir=loaded.base_dir, registry=plugins.registry, converter=converter, experiment_seed=exp.seed
-    )
-    for scene, _path in scenes:
-        scene.client_view(converter, loaded.base_dir)
-        scene.prepare(context)
     kinds = sorted({scene.kind for scene, _ in scenes})
     sys.stdout.write(
         f"OK: {exp.experiment_id}: {len(scenes)} scenes ({', '.join(kinds)})"

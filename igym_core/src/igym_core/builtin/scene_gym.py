@@ -24,6 +24,7 @@ import attrs
 import structlog
 
 from igym_core.builtin.gym_keys import ActionTable
+from igym_core.config.converter import sentence
 from igym_core.config.urls import check_url_template
 from igym_core.config.validators import FieldError, non_negative, one_of, positive
 from igym_core.errors import ConfigError, IgymError
@@ -520,15 +521,20 @@ class PreparedGym:
                 if human_name not in by_name:
                     continue
                 space = env.action_space(by_name[human_name])
-                for combo, action in [
-                    *scene.action_mapping.items(),
-                    ("default_action", scene.default_action),
-                ]:
-                    if action is not None and not _contains(space, action):
-                        problems.append(
-                            f"{where}: action {action!r} for {combo!r} is not in the action space of "
-                            f"{human_name!r} ({space})."
-                        )
+                outside = [
+                    f"{action!r} for {combo!r}" if combo != "default_action" else f"default_action {action!r}"
+                    for combo, action in [
+                        *scene.action_mapping.items(),
+                        ("default_action", scene.default_action),
+                    ]
+                    if action is not None and not _contains(space, action)
+                ]
+                if outside:
+                    problems.append(
+                        f"{where}: the action{'s' if len(outside) > 1 else ''} {', '.join(outside)} "
+                        f"{'are' if len(outside) > 1 else 'is'} not in the action space of "
+                        f"{human_name!r}, {space}. {_action_hint(space)}"
+                    )
             if problems:
                 raise ConfigError(problems, title=f"Game scene {scene.scene_id!r} cannot run")
             # Load each bot once now, so that a missing model file fails at start, not mid-game.
@@ -560,15 +566,28 @@ class PreparedGym:
             renderer = prepared.make_renderer()
             try:
                 env.reset(seed=0)
+            except Exception as exc:
+                raise ConfigError(
+                    [sentence(f"{where}: env.reset(seed=0) failed: {_exception_text(exc)}", "Fix the env.")],
+                    title=f"Game scene {scene.scene_id!r} cannot run",
+                ) from exc
+            try:
                 frame = renderer.render(raw)
             except IgymError as exc:
                 raise ConfigError(
-                    [f"{where}: rendering the first frame failed: {exc}"],
+                    [sentence(f"{where}: rendering the first frame failed: {exc}")],
                     title=f"Game scene {scene.scene_id!r} cannot run",
                 ) from exc
             except Exception as exc:
                 raise ConfigError(
-                    [f"{where}: resetting and rendering the env failed: {type(exc).__name__}: {exc}"],
+                    [
+                        sentence(
+                            f"{where}: rendering the first frame with renderer {scene.renderer!r} "
+                            f"failed: {_exception_text(exc)}",
+                            "Fix render_fn (or env.render()), or choose the renderer that fits what "
+                            "the env draws: 'objects' for render objects, 'rgb_array' for pixels.",
+                        )
+                    ],
                     title=f"Game scene {scene.scene_id!r} cannot run",
                 ) from exc
             del frame
@@ -634,14 +653,66 @@ def _make_env(
 
 
 def _contains(space: Any, action: Any) -> bool:
+    import warnings
+
     try:
         import numpy as np
 
         if isinstance(action, list):
             action = np.asarray(action)
-        return bool(space.contains(action))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Box.contains warns "Casting input x" for plain numbers
+            return bool(space.contains(action))
     except Exception:
         return False
+
+
+def _exception_text(exc: BaseException) -> str:
+    """``Name: message``, or ``Name`` alone (not ``Name: ``) when the exception says nothing."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else f"{type(exc).__name__} (with no message)"
+
+
+def _action_hint(space: Any) -> str:
+    """What an action of ``space`` looks like, and an ``action_mapping`` that fits it."""
+    import numpy as np
+
+    name = type(space).__name__
+    shape = tuple(getattr(space, "shape", None) or ())
+    if name == "Discrete":
+        start = int(getattr(space, "start", 0))
+        last = start + int(space.n) - 1
+        return (
+            f"An action of this Discrete space is a whole number from {start} to {last}; e.g. "
+            f"action_mapping={{'ArrowLeft': {start}, 'ArrowRight': {last}}}, default_action={start}."
+        )
+    if name == "Box":
+        low = np.broadcast_to(np.asarray(space.low, dtype=float), shape)
+        high = np.broadcast_to(np.asarray(space.high, dtype=float), shape)
+        rest = np.clip(np.zeros(shape), low, high)
+        left, right = rest.copy(), rest.copy()
+        if rest.size:
+            left.flat[0], right.flat[0] = np.maximum(low.flat[0], -1.0), np.minimum(high.flat[0], 1.0)
+        return (
+            f"An action of this Box space is an array of shape {shape} (dtype {space.dtype}), each "
+            f"value within the bounds, not a single number: map each key to a list of that shape, "
+            f"e.g. action_mapping={{'ArrowLeft': {left.tolist()}, 'ArrowRight': {right.tolist()}}}, "
+            f"default_action={rest.tolist()}; or wrap the env so that its action space is Discrete "
+            "(a gymnasium.ActionWrapper whose action(i) returns one array per key) and map keys "
+            "to whole numbers."
+        )
+    if name == "MultiDiscrete":
+        nvec = [int(n) for n in np.asarray(space.nvec).ravel()]
+        return (
+            f"An action of this MultiDiscrete space is a list of {len(nvec)} whole numbers, the i-th "
+            f"below {nvec}[i]; e.g. default_action={[0] * len(nvec)}."
+        )
+    if name == "MultiBinary":
+        return (
+            f"An action of this MultiBinary space is an array of shape {shape} of 0s and 1s; e.g. "
+            f"default_action={[0] * (shape[0] if len(shape) == 1 else 1)}."
+        )
+    return f"Map each key to a value that {name}.contains() accepts, e.g. one from action_space.sample()."
 
 
 def _describe(config: Any) -> str:

@@ -8,14 +8,16 @@ import json
 import sys
 import tomllib
 import traceback
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 import cattrs
 
-from igym_core.config.converter import structure_or_raise
+from igym_core.config.converter import problems_from_exception, structure_or_raise
 from igym_core.config.experiment import Experiment, experiment_problems
+from igym_core.data.interface import SinkConfig
 from igym_core.errors import ConfigError, ExperimentLoadError
 
 __all__ = ["LoadedExperiment", "load_experiment", "validate_experiment"]
@@ -37,8 +39,36 @@ def load_experiment(target: str | Experiment, converter: cattrs.Converter) -> Lo
         loaded = _from_data_file(Path(target), converter)
     else:
         loaded = _from_python(target, converter)
+    loaded = _structure_sinks(loaded, converter)
     validate_experiment(loaded, converter)
     return loaded
+
+
+def _structure_sinks(loaded: LoadedExperiment, converter: cattrs.Converter) -> LoadedExperiment:
+    """A Python experiment's sinks given as dicts (``{"kind": "parquet"}``) become sink configs, as
+    in a TOML file; anything else that is not a sink config is refused with its path."""
+    sinks = loaded.experiment.sinks
+    if not isinstance(sinks, tuple) or all(isinstance(s, SinkConfig) for s in sinks):
+        return loaded
+    problems: list[str] = []
+    structured: list[Any] = []
+    for index, sink in enumerate(sinks):
+        if isinstance(sink, SinkConfig):
+            structured.append(sink)
+        elif isinstance(sink, Mapping):
+            try:
+                structured.append(converter.structure(dict(sink), SinkConfig))
+            except Exception as exc:
+                problems.extend(problems_from_exception(exc, f"$.sinks[{index}]"))
+        else:
+            problems.append(
+                f"$.sinks[{index}]: expected a data sink config such as JsonlSinkConfig() or "
+                f"{{'kind': 'jsonl'}}; got {sink!r} ({type(sink).__name__}). Fix the entry."
+            )
+    if problems:
+        raise ConfigError(problems, title=f"The experiment in {loaded.source} is invalid")
+    experiment = attrs.evolve(loaded.experiment, sinks=tuple(structured))
+    return attrs.evolve(loaded, experiment=experiment)
 
 
 def validate_experiment(loaded: LoadedExperiment, converter: cattrs.Converter) -> None:

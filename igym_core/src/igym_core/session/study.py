@@ -62,7 +62,11 @@ class Study:
         converter: cattrs.Converter,
         recorder: Recorder,
         settings: Settings | None = None,
+        views: Mapping[int, dict[str, Any]] | None = None,
+        prepared: Mapping[int, Any] | None = None,
     ) -> None:
+        """``views`` and ``prepared``: each scene's client view and prepared form by ``id(scene)``,
+        as :func:`igym_core.serving.validate_for_serving` made them (computed here when absent)."""
         self.experiment = experiment
         self.settings = settings or Settings()
         self.base_dir = base_dir
@@ -78,17 +82,25 @@ class Study:
         self._locks: dict[str, asyncio.Lock] = {}
         self._next_connection = 0
         # Client views are computed once, up front: a missing body_file fails at start, not mid-study.
-        self._views: dict[int, dict[str, Any]] = {
-            id(scene): scene.client_view(converter, base_dir)
-            for scene, _path in iter_scenes(experiment.scenes)
-        }
+        self._views: dict[int, dict[str, Any]] = (
+            dict(views)
+            if views is not None
+            else {
+                id(scene): scene.client_view(converter, base_dir)
+                for scene, _path in iter_scenes(experiment.scenes)
+            }
+        )
         # Game scenes build their env, seats and bots once, here, so a broken one fails at start.
         prepare_context = PrepareContext(
             base_dir=base_dir, registry=plugins.registry, converter=converter, experiment_seed=experiment.seed
         )
-        self._prepared: dict[int, Any] = {
-            id(scene): scene.prepare(prepare_context) for scene, _path in iter_scenes(experiment.scenes)
-        }
+        self._prepared: dict[int, Any] = (
+            dict(prepared)
+            if prepared is not None
+            else {
+                id(scene): scene.prepare(prepare_context) for scene, _path in iter_scenes(experiment.scenes)
+            }
+        )
         self.games = GameCoordinator(
             settings=self.settings,
             plugins=plugins,
