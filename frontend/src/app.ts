@@ -226,7 +226,8 @@ export class App {
         break;
       case "failed":
         this.setBanner(null);
-        this.showFailed(status.code, status.message);
+        if (status.errorCode === "entry_refused") this.showRefused(status.message);
+        else this.showFailed(status.code, status.message);
         break;
     }
   }
@@ -284,6 +285,18 @@ export class App {
               "You can continue here instead; the other window will then stop.",
         ),
         h("div", { class: "igym-actions" }, button),
+      ),
+    );
+  }
+
+  /** The server did not let this link in (e.g. it lacks PROLIFIC_PID): its message says what to do. */
+  private showRefused(serverMessage: string): void {
+    this.showPanel(
+      h(
+        "section",
+        { class: "igym-panel igym-panel--error", role: "alert", "data-igym-refused": "" },
+        h("h1", { tabindex: -1 }, "This study link cannot be used"),
+        h("p", {}, serverMessage || "This link is incomplete. Please open the study from where you found it."),
       ),
     );
   }

@@ -33,6 +33,7 @@ from igym_core import (
 from igym_core.config.converter import make_converter, structure_or_raise
 from igym_core.config.experiment import experiment_problems
 from igym_core.config.loader import load_experiment
+from igym_core.config.urls import UrlParam
 from igym_core.errors import ConfigError, ExperimentLoadError
 from igym_core.examples import survey_study as example_module
 from igym_core.examples.survey_study import experiment as example_study
@@ -177,11 +178,15 @@ def experiments(draw: Any) -> Experiment:
         )
 
     middle = [node(0) for _ in range(draw(st.integers(0, 4)))]
+    code = draw(st.sampled_from([None, "auto", "C0DE42"]))
     end = EndScene(
         scene_id="end",
-        completion_code=draw(st.sampled_from([None, "auto", "C0DE42"])),
+        completion_code=code,
         redirect_url=draw(
-            st.sampled_from([None, "https://example.org/done?cc={completion_code}&p={PROLIFIC_PID}"])
+            st.sampled_from(
+                [None, "https://example.org/done?p={PROLIFIC_PID}"]
+                + ([] if code is None else ["https://example.org/done?cc={completion_code}&p={PROLIFIC_PID}"])
+            )
         ),
         redirect_delay_ms=draw(st.integers(0, 10_000)),
     )
@@ -191,6 +196,14 @@ def experiments(draw: Any) -> Experiment:
         seed=draw(st.integers(0, 2**32)),
         conditions=conditions,
         sinks=draw(st.sampled_from([(), (JsonlSinkConfig(),)])),
+        url_params=draw(
+            st.sampled_from(
+                [
+                    ("PROLIFIC_PID",),
+                    ("STUDY_ID", UrlParam(name="PROLIFIC_PID", on_missing="refuse", missing_value="X")),
+                ]
+            )
+        ),
         scenes=(StartScene(scene_id="consent", body=draw(_texts)), *middle, end),
     )
 
@@ -230,7 +243,9 @@ def test_unknown_scene_kind_lists_the_known_ones(converter):
     problems = _problems(converter, _study({"kind": "statik", "scene_id": "intro"}))
     assert len(problems) == 1
     assert problems[0].startswith("$.scenes[1]:")
-    assert "kind 'statik'; the installed scene kinds are: by_condition, end, gym, randomize_order" in problems[0]
+    assert (
+        "kind 'statik'; the installed scene kinds are: by_condition, end, gym, randomize_order" in problems[0]
+    )
     assert "Did you mean 'static'?" in problems[0]
     assert ".." not in problems[0]
     assert "expected StagerNode" not in problems[0]

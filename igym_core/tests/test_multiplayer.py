@@ -141,7 +141,7 @@ def test_timeout_with_redirect_sends_the_url_after_the_data_is_stored_and_again_
             timeout_redirect_url="https://app.prolific.com/submissions/complete?cc=NOPARTNER&pid={PROLIFIC_PID}",
         )
     )
-    app = make_test_app(study(scene), tmp_path)
+    app = make_test_app(study(scene, url_params=("PROLIFIC_PID",)), tmp_path)
     with TestClient(app) as client:
         with ScriptedParticipant(client, params={"PROLIFIC_PID": "a b&c"}) as p:
             assert status(p)["waiting"]["count"] is None  # the scene hides the count
@@ -158,7 +158,7 @@ def test_timeout_with_redirect_sends_the_url_after_the_data_is_stored_and_again_
             assert again.scene["scene"]["scene_id"] == "duel"
             assert status(again)["redirect_url"] == final["redirect_url"]
     # After a server restart too: the final status comes back from the session records.
-    restarted = make_test_app(study(scene), tmp_path)
+    restarted = make_test_app(study(scene, url_params=("PROLIFIC_PID",)), tmp_path)
     with TestClient(restarted) as client, ScriptedParticipant(client, token=p.token) as again:
         assert again.scene["scene"]["scene_id"] == "duel"
         after_restart = status(again)

@@ -358,6 +358,7 @@ from igym_core import EndScene, Experiment, StartScene
 experiment = Experiment(
     experiment_id="redirect_study",
     title="Redirect",
+    url_params=("PROLIFIC_PID",),
     scenes=(
         StartScene(scene_id="consent", body="A study that sends you back to Prolific."),
         EndScene(

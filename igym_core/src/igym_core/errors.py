@@ -7,6 +7,7 @@ from collections.abc import Sequence
 __all__ = [
     "ConfigError",
     "DuplicatePluginNameError",
+    "EntryRefusedError",
     "EnvContractError",
     "ExperimentLoadError",
     "IgymError",
@@ -66,6 +67,16 @@ class ProtocolError(IgymError):
     def __init__(self, code: str, message: str) -> None:
         self.code = code
         super().__init__(message)
+
+
+class EntryRefusedError(ProtocolError):
+    """A new participant is not let in (their link lacks a URL parameter the experiment requires).
+
+    The message is for the participant: their page shows it.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__("entry_refused", message)
 
 
 class EnvContractError(IgymError):

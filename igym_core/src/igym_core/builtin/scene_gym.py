@@ -25,7 +25,7 @@ import structlog
 
 from igym_core.builtin.gym_keys import ActionTable
 from igym_core.config.converter import sentence
-from igym_core.config.urls import check_url_template
+from igym_core.config.urls import UrlTemplate, check_url_template
 from igym_core.config.validators import FieldError, non_negative, one_of, positive
 from igym_core.errors import ConfigError, IgymError
 from igym_core.plugins.markers import hookimpl
@@ -125,7 +125,8 @@ class WaitingRoom:
     - ``"message"``: the study ends for them with ``timeout_message`` (no completion code);
     - ``"redirect"``: the page goes to ``timeout_redirect_url`` once their data is on disk, e.g.
       Prolific's "timed out" return link. Placeholders as in an end scene's ``redirect_url``:
-      ``{participant_id}`` and the study link's parameters such as ``{PROLIFIC_PID}``.
+      ``{participant_id}`` and the URL parameters the experiment declares (``url_params``), such as
+      ``{PROLIFIC_PID}``.
     """
 
     timeout_s: float = attrs.field(default=300.0, validator=positive)
@@ -324,6 +325,10 @@ class GymScene(SceneConfig):
             return data
 
         converter.register_unstructure_hook(GymScene, unstructure)
+
+    def url_templates(self) -> dict[str, UrlTemplate]:
+        url = self.waiting_room.timeout_redirect_url
+        return {"waiting_room.timeout_redirect_url": UrlTemplate(url)} if url else {}
 
     def scene_references(self) -> dict[str, str]:
         refs = {}

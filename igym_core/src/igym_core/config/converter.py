@@ -95,11 +95,24 @@ def make_converter(registry: Registry) -> cattrs.Converter:
     register_tagged_union(converter, SinkConfig, lambda: sink_kinds, "data sink")
     policy_kinds = {loader.kind: loader.config_type for loader in registry.policy_loaders.values()}
     register_tagged_union(converter, PolicyConfig, lambda: policy_kinds, "policy")
+    _url_params(converter)
     for loader in registry.policy_loaders.values():
         loader.configure_converter(converter)
     for scene_type in registry.scene_types.values():
         scene_type.configure_converter(converter)
     return converter
+
+
+def _url_params(converter: cattrs.Converter) -> None:
+    """``url_params = ["PROLIFIC_PID", {name = "STUDY_ID", on_missing = "refuse"}]`` in a data file."""
+    from igym_core.config.urls import UrlParam
+
+    def structure(value: Any, _type: Any) -> UrlParam:
+        if isinstance(value, str):
+            return UrlParam(name=value)
+        return converter.structure_attrs_fromdict(value, UrlParam)
+
+    converter.register_structure_hook(UrlParam, structure)
 
 
 def _strict_scalars(converter: cattrs.Converter) -> None:

@@ -11,7 +11,7 @@ import structlog
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
-from igym_core.errors import ProtocolError
+from igym_core.errors import EntryRefusedError, ProtocolError
 from igym_core.protocol.messages import (
     PROTOCOL_VERSION,
     Draft,
@@ -213,7 +213,12 @@ async def _serve(
                 )
                 await connection.close(CLOSE_POLICY, "protocol version")
                 return
-            participant = await study.hello(connection, message)
+            try:
+                participant = await study.hello(connection, message)
+            except EntryRefusedError as exc:  # the link lacks a URL parameter the study requires
+                await connection.send(_error(exc.code, str(exc)))
+                await connection.close(CLOSE_POLICY, "entry refused")
+                return
             structlog.contextvars.bind_contextvars(participant_id=participant.participant_id)
             if direct is not None:
                 direct.receiver = _direct_receiver(study, connection, limit, state)
