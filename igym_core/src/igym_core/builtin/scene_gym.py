@@ -26,7 +26,7 @@ import structlog
 from igym_core.builtin.gym_keys import ActionTable
 from igym_core.config.converter import sentence
 from igym_core.config.urls import UrlTemplate, check_url_template
-from igym_core.config.validators import FieldError, non_negative, one_of, positive
+from igym_core.config.validators import FieldError, did_you_mean, non_negative, one_of, positive
 from igym_core.errors import ConfigError, IgymError
 from igym_core.plugins.markers import hookimpl
 from igym_core.scenes.interface import PrepareContext, SceneConfig
@@ -432,15 +432,9 @@ class PreparedGym:
             for name in ("on_episode_start", "on_episode_end", "on_game_end")
         }
         if scene.runtime not in ctx.registry.runtimes:
-            problems.append(
-                f"{where}: runtime {scene.runtime!r} is not installed; installed: "
-                f"{sorted(ctx.registry.runtimes.kinds())}."
-            )
+            problems.append(_not_installed(where, "runtime", scene.runtime, ctx.registry.runtimes.kinds()))
         if scene.renderer not in ctx.registry.renderers:
-            problems.append(
-                f"{where}: renderer {scene.renderer!r} is not installed; installed: "
-                f"{sorted(ctx.registry.renderers.kinds())}."
-            )
+            problems.append(_not_installed(where, "renderer", scene.renderer, ctx.registry.renderers.kinds()))
         if scene.assets_dir:
             folder = (ctx.base_dir / scene.assets_dir).resolve()
             if not folder.is_dir():
@@ -482,8 +476,7 @@ class PreparedGym:
                     )
             if scene.matchmaker not in ctx.registry.matchmakers:
                 problems.append(
-                    f"{where}: matchmaker {scene.matchmaker!r} is not installed; installed: "
-                    f"{sorted(ctx.registry.matchmakers.kinds())}."
+                    _not_installed(where, "matchmaker", scene.matchmaker, ctx.registry.matchmakers.kinds())
                 )
             partner: tuple[Any, Bot] | None = None
             if len(humans) > 1 or scene.same_group_as:
@@ -512,7 +505,7 @@ class PreparedGym:
                     continue
                 bots[name] = (config, bot)
             for name in by_name:
-                if name not in humans and name not in bots:
+                if name not in humans and name not in bots and name not in scene.policies:
                     problems.append(
                         f"{where}: agent {name!r} has no player; give it a policy, e.g. "
                         f"policies={{{name!r}: 'random'}}."
@@ -670,6 +663,14 @@ def _contains(space: Any, action: Any) -> bool:
             return bool(space.contains(action))
     except Exception:
         return False
+
+
+def _not_installed(where: str, what: str, kind: str, installed: list[str]) -> str:
+    return (
+        f"{where}: {what} {kind!r} is not installed; installed: {', '.join(sorted(installed)) or 'none'}."
+        f"{did_you_mean(kind, installed)} Check the spelling, or install the plugin that provides it "
+        "(`igym plugins` lists what is loaded)."
+    )
 
 
 def _exception_text(exc: BaseException) -> str:

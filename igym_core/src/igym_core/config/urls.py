@@ -148,13 +148,17 @@ def url_template_problems(path: str, template: UrlTemplate, declared: Sequence[s
                 "would go out empty; set completion_code ('auto' or Prolific's code) or remove it."
             )
             continue
-        hint = did_you_mean(field, known)
+        close = did_you_mean(field, [*known, "completion_code"])
         declared_text = ", ".join(declared) if declared else "none"
+        fix = (
+            close.replace("Did you mean '", "Did you mean {").replace("'?", "}?")
+            if close
+            else f" If the study link carries {field}, declare it: Experiment(url_params=(..., {field!r}))."
+        )
         problems.append(
-            f"{path}: unknown placeholder {{{field}}}; it would go out empty.{hint} Placeholders are "
+            f"{path}: unknown placeholder {{{field}}}; it would go out empty.{fix} Placeholders are "
             f"{{participant_id}}, {{completion_code}} (where the scene has a code) and the URL "
-            f"parameters the experiment declares (url_params: {declared_text}). If the study link "
-            f"carries {field}, add it: Experiment(url_params=(..., {field!r}))."
+            f"parameters the experiment declares (url_params: {declared_text})."
         )
     return problems
 
