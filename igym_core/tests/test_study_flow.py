@@ -688,7 +688,7 @@ def test_a_placeholder_that_could_go_out_empty_is_refused_with_a_suggestion(tmp_
         make_test_app(typo, _data(tmp_path))
     (problem,) = info.value.problems
     assert problem.startswith("$.scenes[1].redirect_url: unknown placeholder {completion_cod}")
-    assert "Did you mean 'completion_code'?" in problem
+    assert "Did you mean {completion_code}?" in problem
 
     undeclared = _url_study("PROLIFIC_PID")  # the redirect also uses {STUDY_ID}
     with pytest.raises(ConfigError) as info:
