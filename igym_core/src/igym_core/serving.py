@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import cattrs
 
-from igym_core.config.converter import make_converter
+from igym_core.config.converter import exception_text, make_converter, sentence
 from igym_core.config.loader import LoadedExperiment, load_experiment
 from igym_core.config.validators import did_you_mean
 from igym_core.data.interface import DataSink, SinkConfig
@@ -75,7 +75,7 @@ def validate_for_serving(
         converter.unstructure(exp)
     except Exception as exc:
         raise ConfigError(
-            [f"$: the experiment cannot be recorded in the run's snapshot: {type(exc).__name__}: {exc}"],
+            [sentence(f"$: the experiment cannot be recorded in the run's snapshot: {exception_text(exc)}")],
             title=f"The experiment in {loaded.source} cannot be served",
         ) from exc
     scenes = iter_scenes(exp.scenes)
@@ -98,7 +98,7 @@ def validate_for_serving(
         except IgymError:
             raise  # its own class and message (a missing dependency's is the install command)
         except Exception as exc:
-            problems.append(f"{path}: preparing the scene failed: {type(exc).__name__}: {exc}")
+            problems.append(sentence(f"{path}: preparing the scene failed: {exception_text(exc)}"))
     if problems:
         raise ConfigError(problems, title=f"The experiment in {loaded.source} cannot be served")
     return ServingPlan(

@@ -24,7 +24,7 @@ import attrs
 import structlog
 
 from igym_core.builtin.gym_keys import ActionTable
-from igym_core.config.converter import sentence
+from igym_core.config.converter import exception_text, sentence
 from igym_core.config.urls import UrlTemplate, check_url_template
 from igym_core.config.validators import FieldError, did_you_mean, non_negative, one_of, positive
 from igym_core.errors import ConfigError, IgymError
@@ -566,7 +566,7 @@ class PreparedGym:
                 env.reset(seed=0)
             except Exception as exc:
                 raise ConfigError(
-                    [sentence(f"{where}: env.reset(seed=0) failed: {_exception_text(exc)}", "Fix the env.")],
+                    [sentence(f"{where}: env.reset(seed=0) failed: {exception_text(exc)}", "Fix the env.")],
                     title=f"Game scene {scene.scene_id!r} cannot run",
                 ) from exc
             try:
@@ -581,7 +581,7 @@ class PreparedGym:
                     [
                         sentence(
                             f"{where}: rendering the first frame with renderer {scene.renderer!r} "
-                            f"failed: {_exception_text(exc)}",
+                            f"failed: {exception_text(exc)}",
                             "Fix render_fn (or env.render()), or choose the renderer that fits what "
                             "the env draws: 'objects' for render objects, 'rgb_array' for pixels.",
                         )
@@ -640,7 +640,11 @@ def _make_env(
         raw = factory(**kwargs)
     except Exception as exc:
         raise ConfigError(
-            [f"{where}: env_factory raised {type(exc).__name__}: {exc}. Fix the factory or env_kwargs."],
+            [
+                sentence(
+                    f"{where}: env_factory raised {exception_text(exc)}", "Fix the factory or env_kwargs."
+                )
+            ],
             title="The game's env cannot be built",
         ) from exc
     try:
@@ -671,12 +675,6 @@ def _not_installed(where: str, what: str, kind: str, installed: list[str]) -> st
         f"{did_you_mean(kind, installed)} Check the spelling, or install the plugin that provides it "
         "(`igym plugins` lists what is loaded)."
     )
-
-
-def _exception_text(exc: BaseException) -> str:
-    """``Name: message``, or ``Name`` alone (not ``Name: ``) when the exception says nothing."""
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text}" if text else f"{type(exc).__name__} (with no message)"
 
 
 def _action_hint(space: Any) -> str:

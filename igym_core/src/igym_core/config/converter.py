@@ -27,9 +27,11 @@ from igym_core.scenes.interface import StagerNode
 
 __all__ = [
     "UnknownKindError",
+    "exception_text",
     "make_converter",
     "problems_from_exception",
     "register_tagged_union",
+    "sentence",
     "structure_or_raise",
 ]
 
@@ -188,6 +190,12 @@ def problems_from_exception(exc: BaseException, path: str = "$", expected: Any =
         name = getattr(expected, "__name__", None) or str(expected).replace("typing.", "")
         return [sentence(f"{path}: expected {name}; {exc}", "Fix the value.")]
     return [sentence(f"{path}: {exc}")]
+
+
+def exception_text(exc: BaseException) -> str:
+    """``Name: message`` for an exception, or ``Name (with no message)``: never ``Name: ``."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else f"{type(exc).__name__} (with no message)"
 
 
 def sentence(text: str, *more: str) -> str:
