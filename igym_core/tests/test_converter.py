@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -801,3 +802,19 @@ def test_a_wrong_type_in_python_names_the_field_at_construction(field, value, me
     with pytest.raises(ValueError) as info:
         GymScene(scene_id="play", env_factory="my_envs:make", **{field: value})
     assert str(info.value) == message
+
+
+def test_url_params_in_a_data_file_are_names_or_tables(converter):
+    data = _study(url_params=["PROLIFIC_PID", {"name": "STUDY_ID", "on_missing": "refuse"}])
+    experiment = _structure(converter, data)
+    assert experiment.url_params == (
+        UrlParam(name="PROLIFIC_PID"),
+        UrlParam(name="STUDY_ID", on_missing="refuse"),
+    )
+    problems = _problems(converter, _study(url_params=[{"name": "participant_id"}]))
+    assert problems[0].startswith("$.url_params[0].name: 'participant_id' is filled by igym itself")
+    problems = _problems(converter, _study(url_params=[{"name": "PID", "on_missing": "ask"}]))
+    assert problems[0].startswith("$.url_params[0].on_missing: must be one of 'mark', 'refuse'")
+    assert experiment_problems(attrs.evolve(experiment, url_params=("A", "A")))[0] == (
+        "$.url_params[1]: 'A' is declared twice; remove one."
+    )

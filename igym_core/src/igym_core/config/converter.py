@@ -19,6 +19,7 @@ from cattrs.errors import (
     ForbiddenExtraKeysError,
     IterableValidationError,
 )
+from cattrs.gen import make_dict_structure_fn
 
 from igym_core.config.validators import FieldError, did_you_mean, type_problem
 from igym_core.errors import ConfigError, IgymError
@@ -109,10 +110,12 @@ def _url_params(converter: cattrs.Converter) -> None:
     """``url_params = ["PROLIFIC_PID", {name = "STUDY_ID", on_missing = "refuse"}]`` in a data file."""
     from igym_core.config.urls import UrlParam
 
+    from_table = make_dict_structure_fn(UrlParam, converter, _cattrs_forbid_extra_keys=True)
+
     def structure(value: Any, _type: Any) -> UrlParam:
         if isinstance(value, str):
             return UrlParam(name=value)
-        return converter.structure_attrs_fromdict(value, UrlParam)
+        return from_table(value, UrlParam)
 
     converter.register_structure_hook(UrlParam, structure)
 
