@@ -818,3 +818,24 @@ def test_url_params_in_a_data_file_are_names_or_tables(converter):
     assert experiment_problems(attrs.evolve(experiment, url_params=("A", "A")))[0] == (
         "$.url_params[1]: 'A' is declared twice; remove one."
     )
+
+
+@pytest.mark.usefixtures("isolated_imports")
+def test_a_sink_written_as_a_dict_in_python_is_structured_like_one_in_a_file(converter, tmp_path):
+    path = tmp_path / "dict_sink.py"
+    path.write_text(
+        _PY_STUDY.replace(
+            'EndScene(scene_id="done")),', 'EndScene(scene_id="done")),\n    sinks=({"kind": "jsonl"},),'
+        )
+    )
+    loaded = load_experiment(str(path), converter)
+    assert loaded.experiment.sinks == (JsonlSinkConfig(),)
+    path.write_text(
+        _PY_STUDY.replace(
+            'EndScene(scene_id="done")),',
+            'EndScene(scene_id="done")),\n    sinks=({"kind": "jsonl", "rotate": 1},),',
+        )
+    )
+    with pytest.raises(ConfigError) as info:
+        load_experiment(str(path), converter)
+    assert info.value.problems[0].startswith("$.sinks[0]: unknown field(s) rotate for JsonlSinkConfig")
