@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 import cattrs
 
-from igym_core.config.converter import problems_from_exception, structure_or_raise
+from igym_core.config.converter import exception_text, problems_from_exception, structure_or_raise
 from igym_core.config.experiment import Experiment, experiment_problems
 from igym_core.data.interface import SinkConfig
 from igym_core.errors import ConfigError, ExperimentLoadError
@@ -197,7 +197,7 @@ def _where(exc: BaseException) -> str:
         and "/igym_core/" not in f.filename
         and "importlib" not in f.filename
     ]
-    message = str(exc) if isinstance(exc, ValueError | TypeError) else f"{type(exc).__name__}: {exc}"
+    message = str(exc) if isinstance(exc, ValueError | TypeError) and str(exc) else exception_text(exc)
     if not own:
         return message
     frame = own[-1]
