@@ -82,6 +82,24 @@ def test_check_accepts_the_example_and_a_module_in_the_working_directory(tmp_pat
     assert "OK: mine: 2 scenes (end, start)" in result.stdout
 
 
+def test_check_and_run_take_a_file_without_attribute_when_it_holds_one_experiment(tmp_path: Path) -> None:
+    study = tmp_path / "study.py"
+    study.write_text(
+        "from igym_core import EndScene, Experiment, StartScene\n"
+        "pilot = Experiment(experiment_id='pilot', scenes=(StartScene(scene_id='c', body='Hi'),"
+        " EndScene(scene_id='e')))\n",
+        encoding="utf-8",
+    )
+    result = igym("check", str(study))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("OK: pilot:")
+    study.write_text(study.read_text() + "other = Experiment(experiment_id='other', scenes=pilot.scenes)\n")
+    result = igym("check", str(study))
+    assert result.returncode == 2
+    assert "defines 2 experiments (pilot, other)" in result.stderr
+    assert f"{study}:pilot, {study}:other" in result.stderr
+
+
 def test_check_explains_a_wrong_target() -> None:
     result = igym("check", "no_such_module:experiment")
     assert result.returncode == 2

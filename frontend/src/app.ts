@@ -10,7 +10,7 @@ import type { Answers, BootData, SceneMessage } from "./types";
 
 const DRAFT_DEBOUNCE_MS = 300;
 /** Close reasons of a `hello` the server refused (docs/protocol.md); the page shows the server's message. */
-const ADMISSION_REFUSALS = new Set(["url_params", "too_many_new_participants", "server_full"]);
+const ADMISSION_REFUSALS = new Set(["url_params", "too_many_new_participants", "server_full", "entry_refused"]);
 const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024;
 
 export interface ClientState {
@@ -294,13 +294,15 @@ export class App {
     if (ADMISSION_REFUSALS.has(reason) && serverMessage) {
       // The server refused to start this participant (the close reason is the error code): its
       // message says why and what to do; this is not a technical fault.
+      // A link without a parameter the study requires (entry_refused) is not worth retrying.
+      const badLink = reason === "entry_refused";
       this.showPanel(
         h(
           "section",
-          { class: "igym-panel igym-panel--error", role: "alert", "data-refusal": reason },
-          h("h1", { tabindex: -1 }, "The study could not start"),
+          { class: "igym-panel igym-panel--error", role: "alert", "data-refusal": reason, "data-igym-refused": "" },
+          h("h1", { tabindex: -1 }, badLink ? "This study link cannot be used" : "The study could not start"),
           h("p", {}, serverMessage),
-          h("p", { class: "igym-muted" }, "If this keeps happening, please contact the researcher."),
+          badLink ? null : h("p", { class: "igym-muted" }, "If this keeps happening, please contact the researcher."),
         ),
       );
       return;

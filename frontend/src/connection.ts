@@ -61,7 +61,7 @@ export type ConnectionStatus =
   /** Another tab took over (`superseded` / close 4001); no automatic reconnect. `message` may be "". */
   | { state: "superseded"; message: string }
   /** Closed with a code that must not be retried (1008, 1009). */
-  | { state: "failed"; code: number; reason: string; message: string };
+  | { state: "failed"; code: number; reason: string; message: string; errorCode?: string };
 
 export interface ConnectionOptions {
   url: string;
@@ -251,6 +251,7 @@ export class Connection {
         code,
         reason,
         message: this.lastError?.message ?? "",
+        errorCode: this.lastError?.code,
       });
       return;
     }

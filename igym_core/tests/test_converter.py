@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -33,6 +34,7 @@ from igym_core import (
 from igym_core.config.converter import make_converter, structure_or_raise
 from igym_core.config.experiment import experiment_problems
 from igym_core.config.loader import load_experiment
+from igym_core.config.urls import UrlParam
 from igym_core.errors import ConfigError, ExperimentLoadError
 from igym_core.examples import survey_study as example_module
 from igym_core.examples.survey_study import experiment as example_study
@@ -177,11 +179,15 @@ def experiments(draw: Any) -> Experiment:
         )
 
     middle = [node(0) for _ in range(draw(st.integers(0, 4)))]
+    code = draw(st.sampled_from([None, "auto", "C0DE42"]))
     end = EndScene(
         scene_id="end",
-        completion_code=draw(st.sampled_from([None, "auto", "C0DE42"])),
+        completion_code=code,
         redirect_url=draw(
-            st.sampled_from([None, "https://example.org/done?cc={completion_code}&p={PROLIFIC_PID}"])
+            st.sampled_from(
+                [None, "https://example.org/done?p={PROLIFIC_PID}"]
+                + ([] if code is None else ["https://example.org/done?cc={completion_code}&p={PROLIFIC_PID}"])
+            )
         ),
         redirect_delay_ms=draw(st.integers(0, 10_000)),
     )
@@ -191,6 +197,14 @@ def experiments(draw: Any) -> Experiment:
         seed=draw(st.integers(0, 2**32)),
         conditions=conditions,
         sinks=draw(st.sampled_from([(), (JsonlSinkConfig(),)])),
+        url_params=draw(
+            st.sampled_from(
+                [
+                    ("PROLIFIC_PID",),
+                    ("STUDY_ID", UrlParam(name="PROLIFIC_PID", on_missing="refuse", missing_value="X")),
+                ]
+            )
+        ),
         scenes=(StartScene(scene_id="consent", body=draw(_texts)), *middle, end),
     )
 
@@ -230,17 +244,19 @@ def test_unknown_scene_kind_lists_the_known_ones(converter):
     problems = _problems(converter, _study({"kind": "statik", "scene_id": "intro"}))
     assert len(problems) == 1
     assert problems[0].startswith("$.scenes[1]:")
-    assert "'statik'" in problems[0]
-    for kind in ("static", "survey", "randomize_order", "repeat", "by_condition"):
-        assert f"'{kind}'" in problems[0]
+    assert (
+        "kind 'statik'; the installed scene kinds are: by_condition, end, gym, randomize_order" in problems[0]
+    )
+    assert "Did you mean 'static'?" in problems[0]
+    assert ".." not in problems[0]
+    assert "expected StagerNode" not in problems[0]
 
 
 def test_unknown_question_kind_lists_the_known_ones(converter):
     survey = {"kind": "survey", "scene_id": "q", "questions": [{"kind": "slider", "id": "a", "prompt": "p"}]}
     problems = _problems(converter, _study(survey))
     assert problems[0].startswith("$.scenes[1].questions[0]")
-    for kind in ("text", "choice", "scale", "options"):
-        assert f"'{kind}'" in problems[0]
+    assert "the installed question kinds are: choice, options, scale, text." in problems[0]
 
 
 def test_misspelled_key_lists_the_valid_fields(converter):
@@ -491,8 +507,46 @@ def test_load_experiment_from_a_module_name(converter, tmp_path, monkeypatch):
         load_experiment("study_module:not_an_experiment", converter)
     with pytest.raises(ExperimentLoadError, match="No module named 'study_nowhere'"):
         load_experiment("study_nowhere:experiment", converter)
+    # Without ":attribute", the module's one experiment is served.
+    assert load_experiment("study_module", converter).source == "study_module:experiment"
     with pytest.raises(ExperimentLoadError, match="MODULE:ATTRIBUTE"):
-        load_experiment("study_module", converter)
+        load_experiment("study_module:", converter)
+
+
+_PY_TWO_STUDIES = """
+from igym_core import EndScene, Experiment, StartScene
+
+def _study(name):
+    scenes = (StartScene(scene_id="c", body="Hi"), EndScene(scene_id="e"))
+    return Experiment(experiment_id=name, scenes=scenes)
+
+pilot = _study("pilot")
+main_study = _study("main_study")
+same_as_pilot = pilot
+"""
+
+
+@pytest.mark.usefixtures("isolated_imports")
+def test_a_target_without_attribute_takes_the_only_experiment_or_lists_the_candidates(converter, tmp_path):
+    one = tmp_path / "only_one.py"
+    one.write_text(_PY_STUDY.replace("experiment =", "my_study =").replace("return experiment", "return 1"))
+    loaded = load_experiment(str(one), converter)
+    assert loaded.experiment.experiment_id == "py_study"
+    assert loaded.source == f"{one}:my_study"
+
+    two = tmp_path / "two_studies.py"
+    two.write_text(_PY_TWO_STUDIES, encoding="utf-8")
+    with pytest.raises(ExperimentLoadError) as info:
+        load_experiment(str(two), converter)
+    message = str(info.value)
+    assert "defines 2 experiments (pilot, main_study)" in message  # an alias is not a second one
+    assert f"{two}:pilot, {two}:main_study" in message
+    assert load_experiment(f"{two}:main_study", converter).experiment.experiment_id == "main_study"
+
+    none = tmp_path / "no_study.py"
+    none.write_text("x = 1\n", encoding="utf-8")
+    with pytest.raises(ExperimentLoadError, match=r"defines no igym_core\.Experiment at module level"):
+        load_experiment(str(none), converter)
 
 
 _PY_BROKEN = """
@@ -748,3 +802,40 @@ def test_a_wrong_type_in_python_names_the_field_at_construction(field, value, me
     with pytest.raises(ValueError) as info:
         GymScene(scene_id="play", env_factory="my_envs:make", **{field: value})
     assert str(info.value) == message
+
+
+def test_url_params_in_a_data_file_are_names_or_tables(converter):
+    data = _study(url_params=["PROLIFIC_PID", {"name": "STUDY_ID", "on_missing": "refuse"}])
+    experiment = _structure(converter, data)
+    assert experiment.url_params == (
+        UrlParam(name="PROLIFIC_PID"),
+        UrlParam(name="STUDY_ID", on_missing="refuse"),
+    )
+    problems = _problems(converter, _study(url_params=[{"name": "participant_id"}]))
+    assert problems[0].startswith("$.url_params[0].name: 'participant_id' is filled by igym itself")
+    problems = _problems(converter, _study(url_params=[{"name": "PID", "on_missing": "ask"}]))
+    assert problems[0].startswith("$.url_params[0].on_missing: must be one of 'mark', 'refuse'")
+    assert experiment_problems(attrs.evolve(experiment, url_params=("A", "A")))[0] == (
+        "$.url_params[1]: 'A' is declared twice; remove one."
+    )
+
+
+@pytest.mark.usefixtures("isolated_imports")
+def test_a_sink_written_as_a_dict_in_python_is_structured_like_one_in_a_file(converter, tmp_path):
+    path = tmp_path / "dict_sink.py"
+    path.write_text(
+        _PY_STUDY.replace(
+            'EndScene(scene_id="done")),', 'EndScene(scene_id="done")),\n    sinks=({"kind": "jsonl"},),'
+        )
+    )
+    loaded = load_experiment(str(path), converter)
+    assert loaded.experiment.sinks == (JsonlSinkConfig(),)
+    path.write_text(
+        _PY_STUDY.replace(
+            'EndScene(scene_id="done")),',
+            'EndScene(scene_id="done")),\n    sinks=({"kind": "jsonl", "rotate": 1},),',
+        )
+    )
+    with pytest.raises(ConfigError) as info:
+        load_experiment(str(path), converter)
+    assert info.value.problems[0].startswith("$.sinks[0]: unknown field(s) rotate for JsonlSinkConfig")

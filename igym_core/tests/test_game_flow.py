@@ -332,7 +332,7 @@ def test_hooks_and_scene_callbacks_see_the_game(tmp_path):
     [
         ({"policies": {"ghost": "random"}}, "policies names 'ghost', which is not an agent"),
         ({"policies": {"agent_0": "random"}}, "is a human seat"),
-        ({"action_mapping": {"ArrowLeft": 7}}, "action 7 for 'ArrowLeft' is not in the action space"),
+        ({"action_mapping": {"ArrowLeft": 7}}, "the action 7 for 'ArrowLeft' is not in the action space"),
         ({"env_factory": "no_such_module_xyz:make"}, "no_such_module_xyz"),
         ({"renderer": "vector"}, "renderer 'vector' is not installed"),
     ],

@@ -136,6 +136,17 @@ class LobbyMachine(RuleBasedStateMachine):
         }
 
     @invariant()
+    def the_count_is_of_those_who_could_play_together(self):
+        """Each player waiting for a new group is told how many could be grouped with them (a
+        by_condition room never counts players of another condition)."""
+        if self.lobby is None:
+            return
+        queue = [e for e in self.lobby._entries.values() if e.connected and e.group is None]
+        for entry in queue:
+            expected = sum(1 for o in queue if not self.by_condition or o.condition == entry.condition)
+            assert self.lobby.waiting_count(entry.participant_id, now=self.now) == expected
+
+    @invariant()
     def no_full_group_is_left_waiting(self):
         if self.lobby is None:
             return

@@ -4,8 +4,10 @@ groups that stay together, round-trip times, and the records of all of it."""
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from litestar.testing import TestClient
@@ -16,7 +18,8 @@ from igym_core.builtin.scene_gym import WaitingRoom
 from igym_core.config.validators import FieldError
 from igym_core.envs import resolve_callable
 from igym_core.errors import ConfigError
-from igym_core.matchmaking.interface import WaitingPlayer
+from igym_core.matchmaking.interface import Matchmaker, WaitingPlayer
+from igym_core.session.lobby import Lobby
 from igym_core.testing import ScriptedParticipant, make_test_app, read_records
 
 HERE = Path(__file__).resolve().parent
@@ -141,7 +144,7 @@ def test_timeout_with_redirect_sends_the_url_after_the_data_is_stored_and_again_
             timeout_redirect_url="https://app.prolific.com/submissions/complete?cc=NOPARTNER&pid={PROLIFIC_PID}",
         )
     )
-    app = make_test_app(study(scene), tmp_path)
+    app = make_test_app(study(scene, url_params=("PROLIFIC_PID",)), tmp_path)
     with TestClient(app) as client:
         with ScriptedParticipant(client, params={"PROLIFIC_PID": "a b&c"}) as p:
             assert status(p)["waiting"]["count"] is None  # the scene hides the count
@@ -158,7 +161,7 @@ def test_timeout_with_redirect_sends_the_url_after_the_data_is_stored_and_again_
             assert again.scene["scene"]["scene_id"] == "duel"
             assert status(again)["redirect_url"] == final["redirect_url"]
     # After a server restart too: the final status comes back from the session records.
-    restarted = make_test_app(study(scene), tmp_path)
+    restarted = make_test_app(study(scene, url_params=("PROLIFIC_PID",)), tmp_path)
     with TestClient(restarted) as client, ScriptedParticipant(client, token=p.token) as again:
         assert again.scene["scene"]["scene_id"] == "duel"
         after_restart = status(again)
@@ -334,6 +337,60 @@ def test_config_errors_for_multiplayer_scenes():
         WaitingRoom(on_timeout="redirect")
     with pytest.raises(ConfigError, match="matchmaker 'elo' is not installed"):
         make_test_app(study(duel(matchmaker="elo")), Path("/tmp/igym-unused"))
+
+
+class TeamMatchmaker(Matchmaker):
+    """Pairs players of the same team (the link's ``team`` parameter), first come first paired."""
+
+    kind: ClassVar[str] = "by_team"
+
+    def propose(self, waiting: Sequence[WaitingPlayer], group_size: int) -> list[tuple[str, ...]]:
+        teams: dict[str | None, list[str]] = {}
+        for player in waiting:
+            teams.setdefault(player.params.get("team"), []).append(player.participant_id)
+        return [
+            tuple(ids[i : i + group_size])
+            for ids in teams.values()
+            for i in range(0, len(ids) - group_size + 1, group_size)
+        ]
+
+    def could_group(self, player: WaitingPlayer, other: WaitingPlayer) -> bool:
+        return player.params.get("team") == other.params.get("team")
+
+
+class Teams:
+    @hookimpl
+    def igym_register_matchmakers(self) -> list[type[Matchmaker]]:
+        return [TeamMatchmaker]
+
+
+def test_the_waiting_count_shows_only_players_the_matchmaker_could_group_together(tmp_path):
+    app = make_test_app(study(duel(matchmaker="by_team")), tmp_path, extra_plugins=[Teams()])
+    with TestClient(app) as client, ExitStack() as people:
+        red = people.enter_context(ScriptedParticipant(client, params={"team": "red"}))
+        assert status(red)["waiting"]["count"] == 1
+        blue = people.enter_context(ScriptedParticipant(client, params={"team": "blue"}))
+        # Two people wait, but they can never play together: each is alone in their waiting room.
+        assert status(blue)["waiting"]["count"] == 1
+        assert status(red)["waiting"]["count"] == 1  # told again when blue arrived
+        red_too = people.enter_context(ScriptedParticipant(client, params={"team": "red"}))
+        game = matched_game(red_too)
+        assert matched_game(red)["game_id"] == game["game_id"]
+        assert status(blue)["waiting"]["count"] == 1
+
+
+def test_the_waiting_count_of_by_condition_counts_the_same_condition():
+    lobby = Lobby(seats=("a", "b", "c"), matchmaker=ConditionMatchmaker(), timeout_s=60, grace_s=5)
+    for pid, condition in [("p1", "x"), ("p2", "y"), ("p3", "x"), ("p4", None)]:
+        lobby.arrive(pid, now=0.0, condition=condition)
+    assert [lobby.waiting_count(pid, now=1.0) for pid in ("p1", "p2", "p3", "p4")] == [2, 1, 2, 1]
+    lobby.disconnected("p3", now=1.0)
+    assert lobby.waiting_count("p1", now=1.0) == 1  # only connected players count
+    # The fifo matchmaker groups anyone with anyone.
+    fifo = Lobby(seats=("a", "b", "c"), matchmaker=FifoMatchmaker(), timeout_s=60, grace_s=5)
+    for pid in ("p1", "p2"):
+        fifo.arrive(pid, now=0.0, condition=pid)
+    assert fifo.waiting_count("p1") == 2
 
 
 def test_fifo_and_by_condition_matchmakers():

@@ -369,7 +369,7 @@ def test_policy_table_errors_name_the_path(converter: Any) -> None:
     with pytest.raises(ConfigError) as caught:
         structure_or_raise(converter, {"kind": "python", "target": 3}, PolicyConfig, title="Invalid bots")
     assert caught.value.problems == [
-        "$.target: expected a 'module:attribute' string naming a policy function or class; got 3"
+        "$.target: expected a 'module:attribute' string naming a policy function or class; got 3."
     ]
 
 

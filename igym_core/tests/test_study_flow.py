@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import attrs
+import msgpack
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -29,6 +30,8 @@ from igym_core import (
     TextQuestion,
     hookimpl,
 )
+from igym_core.config.urls import UrlParam
+from igym_core.errors import ConfigError
 from igym_core.examples.survey_study import experiment as example_study
 from igym_core.testing import ScriptedParticipant, make_test_app, read_records
 
@@ -587,6 +590,7 @@ def _with_redirect() -> Experiment:
     return attrs.evolve(
         example_study,
         experiment_id="redirect_study",
+        url_params=("PROLIFIC_PID",),
         scenes=(*scenes, attrs.evolve(end, redirect_url=REDIRECT, redirect_delay_ms=1500)),
     )
 
@@ -641,7 +645,7 @@ def test_a_fixed_completion_code_and_participant_id_placeholder(tmp_path):
             EndScene(
                 scene_id="done",
                 completion_code="C1X2Y3",
-                redirect_url="/thanks?code={completion_code}&who={participant_id}&missing={nope}",
+                redirect_url="/thanks?code={completion_code}&who={participant_id}",
             ),
         ),
     )
@@ -649,7 +653,113 @@ def test_a_fixed_completion_code_and_participant_id_placeholder(tmp_path):
     with TestClient(app) as client, ScriptedParticipant(client) as p:
         context = p.submit({"agree": True})["context"]
     assert context["completion_code"] == "C1X2Y3"
-    assert context["redirect_url"] == f"/thanks?code=C1X2Y3&who={p.participant_id}&missing="
+    assert context["redirect_url"] == f"/thanks?code=C1X2Y3&who={p.participant_id}"
+
+
+# --- URL parameters a link must carry ---------------------------------------------------------------
+
+
+def _url_study(*url_params: Any) -> Experiment:
+    return Experiment(
+        experiment_id="url_study",
+        url_params=url_params,
+        scenes=(
+            StartScene(scene_id="consent"),
+            EndScene(
+                scene_id="done",
+                completion_code="C1X2Y3",
+                redirect_url="https://x.test/done?cc={completion_code}&pid={PROLIFIC_PID}&s={STUDY_ID}",
+            ),
+        ),
+    )
+
+
+def test_a_placeholder_that_could_go_out_empty_is_refused_with_a_suggestion(tmp_path):
+    typo = attrs.evolve(
+        _url_study("PROLIFIC_PID", "STUDY_ID"),
+        scenes=(
+            StartScene(scene_id="consent"),
+            EndScene(
+                scene_id="done", completion_code="auto", redirect_url="https://x.test/?cc={completion_cod}"
+            ),
+        ),
+    )
+    with pytest.raises(ConfigError) as info:
+        make_test_app(typo, _data(tmp_path))
+    (problem,) = info.value.problems
+    assert problem.startswith("$.scenes[1].redirect_url: unknown placeholder {completion_cod}")
+    assert "Did you mean {completion_code}?" in problem
+
+    undeclared = _url_study("PROLIFIC_PID")  # the redirect also uses {STUDY_ID}
+    with pytest.raises(ConfigError) as info:
+        make_test_app(undeclared, _data(tmp_path))
+    (problem,) = info.value.problems
+    assert "unknown placeholder {STUDY_ID}" in problem
+    assert "url_params: PROLIFIC_PID" in problem and "url_params=(..., 'STUDY_ID')" in problem
+
+    no_code = attrs.evolve(
+        undeclared,
+        url_params=("PROLIFIC_PID",),
+        scenes=(
+            StartScene(scene_id="consent"),
+            EndScene(scene_id="done", redirect_url="/x?cc={completion_code}"),
+        ),
+    )
+    with pytest.raises(
+        ConfigError, match=r"\{completion_code\} is used, but this scene has no completion code"
+    ):
+        make_test_app(no_code, _data(tmp_path))
+
+
+def test_a_missing_url_param_is_filled_with_its_marked_value_and_recorded(tmp_path):
+    experiment = _url_study("PROLIFIC_PID", UrlParam(name="STUDY_ID", missing_value="NO_STUDY"))
+    app = make_test_app(experiment, _data(tmp_path))
+    with TestClient(app) as client:
+        with ScriptedParticipant(client, params={"STUDY_ID": "s1"}) as p:
+            url = p.submit({"agree": True})["context"]["redirect_url"]
+        with ScriptedParticipant(client, params={"PROLIFIC_PID": "abc", "STUDY_ID": " "}) as q:
+            url_q = q.submit({"agree": True})["context"]["redirect_url"]
+    assert url == "https://x.test/done?cc=C1X2Y3&pid=MISSING&s=s1"
+    assert url_q == "https://x.test/done?cc=C1X2Y3&pid=abc&s=NO_STUDY"
+    sessions = read_records(_data(tmp_path), "url_study", "sessions")
+    missing = [(e["participant_id"], e["detail"]) for e in sessions if e["event"] == "url_params_missing"]
+    assert missing == [
+        (p.participant_id, {"names": ["PROLIFIC_PID"], "action": "marked"}),
+        (q.participant_id, {"names": ["STUDY_ID"], "action": "marked"}),
+    ]
+    joined = {e["participant_id"]: e["params"] for e in sessions if e["event"] == "joined"}
+    assert joined[p.participant_id] == {"STUDY_ID": "s1", "PROLIFIC_PID": "MISSING"}
+
+
+def test_a_link_without_a_required_url_param_is_refused_with_a_clear_message(tmp_path):
+    experiment = _url_study(UrlParam(name="PROLIFIC_PID", on_missing="refuse"), "STUDY_ID")
+    app = make_test_app(experiment, _data(tmp_path))
+    study = app.state.study
+    with TestClient(app) as client:
+        with client.websocket_connect("/ws") as ws:
+            ws.send_bytes(
+                msgpack.packb({"type": "hello", "protocol": 1, "token": None, "params": {"STUDY_ID": "s"}})
+            )
+            reply = msgpack.unpackb(ws.receive_bytes())
+            with pytest.raises(WebSocketDisconnect) as info:
+                ws.receive_bytes()
+        assert info.value.code == 1008
+        assert {k: reply[k] for k in ("type", "code", "message")} == {
+            "type": "error",
+            "code": "entry_refused",
+            "message": "This link is missing PROLIFIC_PID. Please open the study from the page where you "
+            "found it (for example, Prolific).",
+        }
+        assert study.by_id == {}
+        # With the parameter, the same study lets them in.
+        with ScriptedParticipant(client, params={"PROLIFIC_PID": "abc", "STUDY_ID": "s"}) as p:
+            assert p.kind == "start"
+    sessions = read_records(_data(tmp_path), "url_study", "sessions")
+    refused = [e for e in sessions if e["event"] == "entry_refused"]
+    assert len(refused) == 1
+    assert refused[0]["detail"] == {"missing_url_params": ["PROLIFIC_PID"]}
+    assert refused[0]["params"] == {"STUDY_ID": "s"}
+    assert [e["participant_id"] for e in sessions if e["event"] == "joined"] == [p.participant_id]
 
 
 # --- notifications to plugins ---------------------------------------------------------------------------

@@ -122,6 +122,7 @@ def make_experiment(experiment_id: str, **game: Any) -> Experiment:
     return Experiment(
         experiment_id=experiment_id,
         seed=5,
+        url_params=("PROLIFIC_PID",),
         scenes=(
             StaticScene(scene_id="intro", title="Ready?", body="Press continue to meet your partner."),
             GymScene(

@@ -358,6 +358,7 @@ from igym_core import EndScene, Experiment, StartScene
 experiment = Experiment(
     experiment_id="redirect_study",
     title="Redirect",
+    url_params=("PROLIFIC_PID",),
     scenes=(
         StartScene(scene_id="consent", body="A study that sends you back to Prolific."),
         EndScene(
@@ -621,3 +622,60 @@ def test_keyboard_only(live_server: Any, new_page: Any, shots: Any) -> None:
         **{(first, k): v for k, v in expected.items()},
     }
     assert page.errors == []
+
+
+URL_PARAMS_STUDY = """
+from igym_core import EndScene, Experiment, StartScene, UrlParam
+
+experiment = Experiment(
+    experiment_id="url_params_study",
+    title="Links",
+    url_params=(UrlParam(name="PROLIFIC_PID", on_missing="refuse"), "STUDY_ID"),
+    scenes=(
+        StartScene(scene_id="consent", body="A study whose link must carry PROLIFIC_PID."),
+        EndScene(
+            scene_id="end",
+            completion_code="C0DE",
+            redirect_url="/done?pid={PROLIFIC_PID}&s={STUDY_ID}",
+            redirect_delay_ms=100,
+        ),
+    ),
+)
+"""
+
+
+def test_a_link_without_a_required_parameter_shows_why_and_a_missing_optional_one_is_marked(
+    live_server: Any, new_page: Any, shots: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "url_params_study.py"
+    path.write_text(URL_PARAMS_STUDY)
+    server = live_server(str(path))  # no ":experiment": the file's one experiment
+
+    refused = new_page()
+    refused.goto(f"{server.url}/?STUDY_ID=s1")
+    panel = refused.locator("[data-igym-refused]")
+    expect(panel).to_be_visible(timeout=10_000)
+    expect(panel.locator("h1")).to_have_text("This study link cannot be used")
+    expect(panel).to_contain_text(
+        "This link is missing PROLIFIC_PID. Please open the study from the page where you found it "
+        "(for example, Prolific)."
+    )
+    expect(refused.locator(".igym-start, form")).to_have_count(0)
+    shots(refused, "refused")
+
+    let_in = new_page()
+    let_in.goto(f"{server.url}/?PROLIFIC_PID=p%201")  # STUDY_ID missing: marked, not refused
+    wait_scene(let_in, "consent")
+    let_in.get_by_role("checkbox").check()
+    let_in.get_by_role("button", name="Continue").click()
+    # The end page sends them on with the marked value in place of the missing parameter.
+    let_in.wait_for_url(f"{server.url}/done?pid=p%201&s=MISSING", timeout=10_000)
+
+    sessions = wait_records(
+        server, "url_params_study", "sessions", lambda rows: any(e["event"] == "finished" for e in rows)
+    )
+    assert [e["detail"] for e in sessions if e["event"] == "entry_refused"] == [
+        {"missing_url_params": ["PROLIFIC_PID"]}
+    ]
+    assert [e["detail"]["names"] for e in sessions if e["event"] == "url_params_missing"] == [["STUDY_ID"]]
+    assert refused.errors == [] and let_in.errors == []

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from igym_core.config.experiment import Experiment
+from igym_core.config.urls import UrlParam
 from igym_core.plugins.markers import hookimpl
 from igym_core.scenes.interface import SceneConfig, SceneContext
 from igym_core.scenes.stager import ByCondition, RandomizeOrder, RepeatScene
@@ -47,6 +48,7 @@ __all__ = [
     "RepeatScene",
     "SceneConfig",
     "SceneContext",
+    "UrlParam",
     "__version__",
     "hookimpl",
     *_BUILTIN_EXPORTS,

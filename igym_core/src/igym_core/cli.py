@@ -12,6 +12,11 @@ from igym_core.errors import IgymError
 
 __all__ = ["main"]
 
+EXPERIMENT_HELP = (
+    "module:attribute, path/to/file.py:attribute, or a .toml/.json file; without :attribute, the "
+    "module's one Experiment"
+)
+
 
 def _settings(args: argparse.Namespace):
     from igym_core.settings import Settings
@@ -108,27 +113,17 @@ def _raise_open_files_limit() -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from igym_core.config.converter import make_converter
-    from igym_core.config.loader import load_experiment
     from igym_core.logging import configure_logging
-    from igym_core.scenes.interface import PrepareContext
     from igym_core.scenes.stager import iter_scenes
+    from igym_core.serving import validate_for_serving
 
     settings = _settings(args)
     configure_logging("console", "warning")
     plugins = _plugins(settings)
-    converter = make_converter(plugins.registry)
-    loaded = load_experiment(args.experiment, converter)
-    exp = loaded.experiment
+    # Exactly what `igym run` checks before serving (igym_core/serving.py), without serving.
+    plan = validate_for_serving(args.experiment, plugins, settings)
+    exp = plan.experiment
     scenes = iter_scenes(exp.scenes)
-    # What the server does at start: each scene's browser view, and game scenes build their env,
-    # seats and bots, so that `igym check` finds what `igym run` would refuse.
-    context = PrepareContext(
-        base_dir=loaded.base_dir, registry=plugins.registry, converter=converter, experiment_seed=exp.seed
-    )
-    for scene, _path in scenes:
-        scene.client_view(converter, loaded.base_dir)
-        scene.prepare(context)
     kinds = sorted({scene.kind for scene, _ in scenes})
     sys.stdout.write(
         f"OK: {exp.experiment_id}: {len(scenes)} scenes ({', '.join(kinds)})"
@@ -247,7 +242,7 @@ def build_parser(commands: Sequence[type] = ()) -> argparse.ArgumentParser:
         )
 
     run = sub.add_parser("run", help="serve an experiment")
-    run.add_argument("experiment", help="module:attribute, path/to/file.py:attribute, or a .toml/.json file")
+    run.add_argument("experiment", help=EXPERIMENT_HELP)
     run.add_argument("--host", default=None, help="interface to bind (default 127.0.0.1; IGYM_HOST)")
     run.add_argument("--port", type=int, default=None, help="port (default 8000; IGYM_PORT)")
     run.add_argument("--data-dir", default=None, help="where data goes (default ./data; IGYM_DATA_DIR)")
@@ -268,9 +263,7 @@ def build_parser(commands: Sequence[type] = ()) -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     check = sub.add_parser("check", help="validate an experiment without serving it")
-    check.add_argument(
-        "experiment", help="module:attribute, path/to/file.py:attribute, or a .toml/.json file"
-    )
+    check.add_argument("experiment", help=EXPERIMENT_HELP)
     common(check)
     check.set_defaults(func=cmd_check)
 

@@ -8,6 +8,7 @@ __all__ = [
     "AdmissionError",
     "ConfigError",
     "DuplicatePluginNameError",
+    "EntryRefusedError",
     "EnvContractError",
     "ExperimentLoadError",
     "IgymError",
@@ -79,6 +80,15 @@ class AdmissionError(IgymError):
     def __init__(self, code: str, message: str) -> None:
         self.code = code
         super().__init__(message)
+
+
+class EntryRefusedError(AdmissionError):
+    """A new participant is not let in because their link lacks a URL parameter the experiment
+    requires (``UrlParam(on_missing="refuse")``). The message is for the participant: their page shows it.
+    """
+
+    def __init__(self, message: str) -> None:
+        super().__init__("entry_refused", message)
 
 
 class EnvContractError(IgymError):

@@ -64,3 +64,6 @@ class ConditionMatchmaker(Matchmaker):
 
     def formed(self, group: Sequence[WaitingPlayer]) -> None:
         self.groups_per_condition[group[0].condition] += 1
+
+    def could_group(self, player: WaitingPlayer, other: WaitingPlayer) -> bool:
+        return player.condition == other.condition

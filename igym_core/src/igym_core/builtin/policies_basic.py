@@ -13,6 +13,7 @@ import gymnasium
 import numpy as np
 from cattrs import Converter
 
+from igym_core.config.converter import exception_text, sentence
 from igym_core.config.validators import FieldError
 from igym_core.envs.factory import callable_ref, import_object
 from igym_core.errors import ConfigError
@@ -241,8 +242,10 @@ def _instantiate(cls: type, context: dict[str, Any], *, what: str) -> Any:
         policy = cls(**kwargs)
     except Exception as exc:
         raise _config_error(
-            f"{what}: {name}({', '.join(f'{k}=...' for k in kwargs)}) raised {type(exc).__name__}: {exc}. "
-            "Fix the policy class."
+            sentence(
+                f"{what}: {name}({', '.join(f'{k}=...' for k in kwargs)}) raised {exception_text(exc)}",
+                "Fix the policy class.",
+            )
         ) from exc
     if not callable(getattr(policy, "act", None)):
         raise _config_error(

@@ -41,6 +41,27 @@ def _describe(value: Any) -> str:
     return f"a {type(value).__name__} ({text})"
 
 
+_OBJECTS_HOW = (
+    "The renderer 'objects' draws igym render objects (Rect, Circle, Line, Polygon, Text, Sprite "
+    "from igym_core.rendering.objects): give the scene render_fn=draw, a function env -> list of "
+    "them, or make env.render() return them. If the env draws pixels (render_mode='rgb_array'), "
+    "use renderer='rgb_array' instead."
+)
+_PIXELS_HOW = (
+    "The renderer 'rgb_array' shows an (height, width, 3) uint8 array: create the env with "
+    "render_mode='rgb_array', or give the scene render_fn=draw, a function env -> such an array."
+)
+
+
+def _not_drawable(renderer: str, exc: NotImplementedError) -> RenderError:
+    """What to say when ``env.render()`` is not implemented (Gymnasium's default raises this)."""
+    detail = f" ({exc})" if str(exc).strip() else ""
+    how = _OBJECTS_HOW if renderer == "objects" else _PIXELS_HOW
+    return RenderError(
+        f"env.render() raised NotImplementedError{detail}: this env does not draw itself. {how}"
+    )
+
+
 class ObjectRenderer(Renderer):
     """Draws what ``render_fn(env)`` (or else ``env.render()``) returns: igym render objects.
 
@@ -50,7 +71,13 @@ class ObjectRenderer(Renderer):
     kind: ClassVar[str] = "objects"
 
     def render(self, env: Any) -> RenderedFrame:
-        result = self.render_fn(env) if self.render_fn is not None else env.render()
+        if self.render_fn is not None:
+            result = self.render_fn(env)
+        else:
+            try:
+                result = env.render()
+            except NotImplementedError as exc:
+                raise _not_drawable(self.kind, exc) from exc
         if not isinstance(result, _COLLECTIONS):
             source = "render_fn(env)" if self.render_fn is not None else "env.render()"
             raise RenderError(self._wrong_result(source, result))
@@ -111,7 +138,13 @@ class RgbArrayRenderer(Renderer):
 
     def render(self, env: Any) -> RenderedFrame:
         source = "render_fn(env)" if self.render_fn is not None else "env.render()"
-        result = self.render_fn(env) if self.render_fn is not None else env.render()
+        if self.render_fn is not None:
+            result = self.render_fn(env)
+        else:
+            try:
+                result = env.render()
+            except NotImplementedError as exc:
+                raise _not_drawable(self.kind, exc) from exc
         pixels = self._check(source, result)
         if self._last is not None:
             last_pixels, last_png = self._last

@@ -24,8 +24,9 @@ import attrs
 import structlog
 
 from igym_core.builtin.gym_keys import ActionTable
-from igym_core.config.urls import check_url_template
-from igym_core.config.validators import FieldError, non_negative, one_of, positive
+from igym_core.config.converter import exception_text, sentence
+from igym_core.config.urls import UrlTemplate, check_url_template
+from igym_core.config.validators import FieldError, did_you_mean, non_negative, one_of, positive
 from igym_core.errors import ConfigError, IgymError
 from igym_core.plugins.markers import hookimpl
 from igym_core.scenes.interface import PrepareContext, SceneConfig
@@ -124,7 +125,8 @@ class WaitingRoom:
     - ``"message"``: the study ends for them with ``timeout_message`` (no completion code);
     - ``"redirect"``: the page goes to ``timeout_redirect_url`` once their data is on disk, e.g.
       Prolific's "timed out" return link. Placeholders as in an end scene's ``redirect_url``:
-      ``{participant_id}`` and the study link's parameters such as ``{PROLIFIC_PID}``.
+      ``{participant_id}`` and the URL parameters the experiment declares (``url_params``), such as
+      ``{PROLIFIC_PID}``.
     """
 
     timeout_s: float = attrs.field(default=300.0, validator=positive)
@@ -324,6 +326,10 @@ class GymScene(SceneConfig):
 
         converter.register_unstructure_hook(GymScene, unstructure)
 
+    def url_templates(self) -> dict[str, UrlTemplate]:
+        url = self.waiting_room.timeout_redirect_url
+        return {"waiting_room.timeout_redirect_url": UrlTemplate(url)} if url else {}
+
     def scene_references(self) -> dict[str, str]:
         refs = {}
         if self.same_group_as:
@@ -426,15 +432,9 @@ class PreparedGym:
             for name in ("on_episode_start", "on_episode_end", "on_game_end")
         }
         if scene.runtime not in ctx.registry.runtimes:
-            problems.append(
-                f"{where}: runtime {scene.runtime!r} is not installed; installed: "
-                f"{sorted(ctx.registry.runtimes.kinds())}."
-            )
+            problems.append(_not_installed(where, "runtime", scene.runtime, ctx.registry.runtimes.kinds()))
         if scene.renderer not in ctx.registry.renderers:
-            problems.append(
-                f"{where}: renderer {scene.renderer!r} is not installed; installed: "
-                f"{sorted(ctx.registry.renderers.kinds())}."
-            )
+            problems.append(_not_installed(where, "renderer", scene.renderer, ctx.registry.renderers.kinds()))
         if scene.assets_dir:
             folder = (ctx.base_dir / scene.assets_dir).resolve()
             if not folder.is_dir():
@@ -476,8 +476,7 @@ class PreparedGym:
                     )
             if scene.matchmaker not in ctx.registry.matchmakers:
                 problems.append(
-                    f"{where}: matchmaker {scene.matchmaker!r} is not installed; installed: "
-                    f"{sorted(ctx.registry.matchmakers.kinds())}."
+                    _not_installed(where, "matchmaker", scene.matchmaker, ctx.registry.matchmakers.kinds())
                 )
             partner: tuple[Any, Bot] | None = None
             if len(humans) > 1 or scene.same_group_as:
@@ -506,7 +505,7 @@ class PreparedGym:
                     continue
                 bots[name] = (config, bot)
             for name in by_name:
-                if name not in humans and name not in bots:
+                if name not in humans and name not in bots and name not in scene.policies:
                     problems.append(
                         f"{where}: agent {name!r} has no player; give it a policy, e.g. "
                         f"policies={{{name!r}: 'random'}}."
@@ -520,15 +519,20 @@ class PreparedGym:
                 if human_name not in by_name:
                     continue
                 space = env.action_space(by_name[human_name])
-                for combo, action in [
-                    *scene.action_mapping.items(),
-                    ("default_action", scene.default_action),
-                ]:
-                    if action is not None and not _contains(space, action):
-                        problems.append(
-                            f"{where}: action {action!r} for {combo!r} is not in the action space of "
-                            f"{human_name!r} ({space})."
-                        )
+                outside = [
+                    f"{action!r} for {combo!r}" if combo != "default_action" else f"default_action {action!r}"
+                    for combo, action in [
+                        *scene.action_mapping.items(),
+                        ("default_action", scene.default_action),
+                    ]
+                    if action is not None and not _contains(space, action)
+                ]
+                if outside:
+                    problems.append(
+                        f"{where}: the action{'s' if len(outside) > 1 else ''} {', '.join(outside)} "
+                        f"{'are' if len(outside) > 1 else 'is'} not in the action space of "
+                        f"{human_name!r}, {space}. {_action_hint(space)}"
+                    )
             if problems:
                 raise ConfigError(problems, title=f"Game scene {scene.scene_id!r} cannot run")
             # Load each bot once now, so that a missing model file fails at start, not mid-game.
@@ -560,15 +564,28 @@ class PreparedGym:
             renderer = prepared.make_renderer()
             try:
                 env.reset(seed=0)
+            except Exception as exc:
+                raise ConfigError(
+                    [sentence(f"{where}: env.reset(seed=0) failed: {exception_text(exc)}", "Fix the env.")],
+                    title=f"Game scene {scene.scene_id!r} cannot run",
+                ) from exc
+            try:
                 frame = renderer.render(raw)
             except IgymError as exc:
                 raise ConfigError(
-                    [f"{where}: rendering the first frame failed: {exc}"],
+                    [sentence(f"{where}: rendering the first frame failed: {exc}")],
                     title=f"Game scene {scene.scene_id!r} cannot run",
                 ) from exc
             except Exception as exc:
                 raise ConfigError(
-                    [f"{where}: resetting and rendering the env failed: {type(exc).__name__}: {exc}"],
+                    [
+                        sentence(
+                            f"{where}: rendering the first frame with renderer {scene.renderer!r} "
+                            f"failed: {exception_text(exc)}",
+                            "Fix render_fn (or env.render()), or choose the renderer that fits what "
+                            "the env draws: 'objects' for render objects, 'rgb_array' for pixels.",
+                        )
+                    ],
                     title=f"Game scene {scene.scene_id!r} cannot run",
                 ) from exc
             del frame
@@ -623,7 +640,11 @@ def _make_env(
         raw = factory(**kwargs)
     except Exception as exc:
         raise ConfigError(
-            [f"{where}: env_factory raised {type(exc).__name__}: {exc}. Fix the factory or env_kwargs."],
+            [
+                sentence(
+                    f"{where}: env_factory raised {exception_text(exc)}", "Fix the factory or env_kwargs."
+                )
+            ],
             title="The game's env cannot be built",
         ) from exc
     try:
@@ -634,14 +655,68 @@ def _make_env(
 
 
 def _contains(space: Any, action: Any) -> bool:
+    import warnings
+
     try:
         import numpy as np
 
         if isinstance(action, list):
             action = np.asarray(action)
-        return bool(space.contains(action))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Box.contains warns "Casting input x" for plain numbers
+            return bool(space.contains(action))
     except Exception:
         return False
+
+
+def _not_installed(where: str, what: str, kind: str, installed: list[str]) -> str:
+    return (
+        f"{where}: {what} {kind!r} is not installed; installed: {', '.join(sorted(installed)) or 'none'}."
+        f"{did_you_mean(kind, installed)} Check the spelling, or install the plugin that provides it "
+        "(`igym plugins` lists what is loaded)."
+    )
+
+
+def _action_hint(space: Any) -> str:
+    """What an action of ``space`` looks like, and an ``action_mapping`` that fits it."""
+    import numpy as np
+
+    name = type(space).__name__
+    shape = tuple(getattr(space, "shape", None) or ())
+    if name == "Discrete":
+        start = int(getattr(space, "start", 0))
+        last = start + int(space.n) - 1
+        return (
+            f"An action of this Discrete space is a whole number from {start} to {last}; e.g. "
+            f"action_mapping={{'ArrowLeft': {start}, 'ArrowRight': {last}}}, default_action={start}."
+        )
+    if name == "Box":
+        low = np.broadcast_to(np.asarray(space.low, dtype=float), shape)
+        high = np.broadcast_to(np.asarray(space.high, dtype=float), shape)
+        rest = np.clip(np.zeros(shape), low, high)
+        left, right = rest.copy(), rest.copy()
+        if rest.size:
+            left.flat[0], right.flat[0] = np.maximum(low.flat[0], -1.0), np.minimum(high.flat[0], 1.0)
+        return (
+            f"An action of this Box space is an array of shape {shape} (dtype {space.dtype}), each "
+            f"value within the bounds, not a single number: map each key to a list of that shape, "
+            f"e.g. action_mapping={{'ArrowLeft': {left.tolist()}, 'ArrowRight': {right.tolist()}}}, "
+            f"default_action={rest.tolist()}; or wrap the env so that its action space is Discrete "
+            "(a gymnasium.ActionWrapper whose action(i) returns one array per key) and map keys "
+            "to whole numbers."
+        )
+    if name == "MultiDiscrete":
+        nvec = [int(n) for n in np.asarray(space.nvec).ravel()]
+        return (
+            f"An action of this MultiDiscrete space is a list of {len(nvec)} whole numbers, the i-th "
+            f"below {nvec}[i]; e.g. default_action={[0] * len(nvec)}."
+        )
+    if name == "MultiBinary":
+        return (
+            f"An action of this MultiBinary space is an array of shape {shape} of 0s and 1s; e.g. "
+            f"default_action={[0] * (shape[0] if len(shape) == 1 else 1)}."
+        )
+    return f"Map each key to a value that {name}.contains() accepts, e.g. one from action_space.sample()."
 
 
 def _describe(config: Any) -> str:

@@ -19,7 +19,7 @@ from igym_core.builtin.questions import (
     ScaleLabel,
 )
 from igym_core.config.converter import register_tagged_union
-from igym_core.config.urls import check_url_template, fill_url_template
+from igym_core.config.urls import UrlTemplate, check_url_template, fill_url_template
 from igym_core.config.validators import FieldError, non_negative, one_of
 from igym_core.plugins.markers import hookimpl
 from igym_core.scenes.interface import SceneConfig, SceneContext
@@ -223,8 +223,9 @@ class EndScene(_BodyScene):
 
     ``completion_code`` is ``None`` (no code), a fixed string (Prolific's study code), or ``"auto"``
     for a fresh code per participant (8 characters, recorded). ``redirect_url`` may contain
-    ``{completion_code}``, ``{participant_id}`` and any URL parameter of the participant's link
-    (``{PROLIFIC_PID}``); each is URL-encoded. The browser redirects only after the server has
+    ``{completion_code}`` (when there is a code), ``{participant_id}`` and the URL parameters the
+    experiment declares in ``url_params`` (``{PROLIFIC_PID}``); each is URL-encoded, and any other
+    placeholder fails ``igym check``. The browser redirects only after the server has
     confirmed that all of the participant's data is stored.
     """
 
@@ -244,6 +245,12 @@ class EndScene(_BodyScene):
             "body_html": self.rendered_body(base_dir),
             "redirect_delay_ms": self.redirect_delay_ms,
         }
+
+    def url_templates(self) -> dict[str, UrlTemplate]:
+        if self.redirect_url is None:
+            return {}
+        has_code = ("completion_code",) if self.completion_code is not None else ()
+        return {"redirect_url": UrlTemplate(self.redirect_url, scene_placeholders=has_code)}
 
     def new_values(self, ctx: SceneContext) -> dict[str, Any]:
         """Values drawn once per participant on arrival and recorded (the completion code)."""

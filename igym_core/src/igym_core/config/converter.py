@@ -19,13 +19,22 @@ from cattrs.errors import (
     ForbiddenExtraKeysError,
     IterableValidationError,
 )
+from cattrs.gen import make_dict_structure_fn
 
-from igym_core.config.validators import FieldError, type_problem
+from igym_core.config.validators import FieldError, did_you_mean, type_problem
 from igym_core.errors import ConfigError, IgymError
 from igym_core.plugins.registry import Registry
 from igym_core.scenes.interface import StagerNode
 
-__all__ = ["make_converter", "problems_from_exception", "register_tagged_union", "structure_or_raise"]
+__all__ = [
+    "UnknownKindError",
+    "exception_text",
+    "make_converter",
+    "problems_from_exception",
+    "register_tagged_union",
+    "sentence",
+    "structure_or_raise",
+]
 
 
 def _stager_kinds(registry: Registry) -> dict[str, type]:
@@ -42,6 +51,10 @@ def _stager_kinds(registry: Registry) -> dict[str, type]:
     return kinds
 
 
+class UnknownKindError(ValueError):
+    """A ``kind`` that no installed type has; its message is complete (no "expected <type>" prefix)."""
+
+
 def register_tagged_union(
     converter: cattrs.Converter, base: type, kinds: Callable[[], Mapping[str, type]], label: str
 ) -> None:
@@ -55,9 +68,11 @@ def register_tagged_union(
             raise ValueError(f"expected a table/object describing a {label} with a 'kind' key; got {value!r}")
         kind = value.get("kind")
         if kind not in options:
-            raise ValueError(
-                f"unknown {label} kind {kind!r}; expected one of {sorted(options)}. Check the spelling, "
-                "or install the plugin that provides it (`igym plugins` lists what is loaded)."
+            raise UnknownKindError(
+                f"unknown {label} kind {kind!r}; the installed {label} kinds are: "
+                f"{', '.join(sorted(options)) or 'none'}."
+                f"{did_you_mean(kind, options)} Check the spelling, or install the plugin that "
+                "provides it (`igym plugins` lists what is loaded)."
             )
         data = {k: v for k, v in value.items() if k != "kind"}
         return converter.structure(data, options[kind])
@@ -83,11 +98,26 @@ def make_converter(registry: Registry) -> cattrs.Converter:
     register_tagged_union(converter, SinkConfig, lambda: sink_kinds, "data sink")
     policy_kinds = {loader.kind: loader.config_type for loader in registry.policy_loaders.values()}
     register_tagged_union(converter, PolicyConfig, lambda: policy_kinds, "policy")
+    _url_params(converter)
     for loader in registry.policy_loaders.values():
         loader.configure_converter(converter)
     for scene_type in registry.scene_types.values():
         scene_type.configure_converter(converter)
     return converter
+
+
+def _url_params(converter: cattrs.Converter) -> None:
+    """``url_params = ["PROLIFIC_PID", {name = "STUDY_ID", on_missing = "refuse"}]`` in a data file."""
+    from igym_core.config.urls import UrlParam
+
+    from_table = make_dict_structure_fn(UrlParam, converter, _cattrs_forbid_extra_keys=True)
+
+    def structure(value: Any, _type: Any) -> UrlParam:
+        if isinstance(value, str):
+            return UrlParam(name=value)
+        return from_table(value, UrlParam)
+
+    converter.register_structure_hook(UrlParam, structure)
 
 
 def _strict_scalars(converter: cattrs.Converter) -> None:
@@ -155,9 +185,29 @@ def problems_from_exception(exc: BaseException, path: str = "$", expected: Any =
     if isinstance(exc, TypeError) and "required keyword-only argument" in str(exc):
         missing = str(exc).split(":")[-1].strip()
         return [f"{path}: missing required field {missing}; add it."]
+    if isinstance(exc, UnknownKindError):
+        return [f"{path}: {exc}"]
     wrong_type = isinstance(exc, ValueError | TypeError) and not str(exc).startswith(("expected", "must be"))
     if expected is not None and wrong_type:
         # A wrong type: int("soon") says only "invalid literal", not what the field wants.
         name = getattr(expected, "__name__", None) or str(expected).replace("typing.", "")
-        return [f"{path}: expected {name}; {exc}. Fix the value."]
-    return [f"{path}: {exc}"]
+        return [sentence(f"{path}: expected {name}; {exc}", "Fix the value.")]
+    return [sentence(f"{path}: {exc}")]
+
+
+def exception_text(exc: BaseException) -> str:
+    """``Name: message`` for an exception, or ``Name (with no message)``: never ``Name: ``."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else f"{type(exc).__name__} (with no message)"
+
+
+def sentence(text: str, *more: str) -> str:
+    """``text`` ended by one full stop (none added after ``.``, ``?``, ``!`` or ``)``-closed text
+    that already ends one), followed by ``more`` sentences: messages built from other messages
+    must not read "loaded).. Fix" or end in ": "."""
+    text = text.rstrip()
+    if text.endswith(":"):
+        text = text[:-1].rstrip()
+    if not text.endswith((".", "?", "!", ".)", ".'", '."')):
+        text += "."
+    return " ".join([text, *more])

@@ -6,6 +6,7 @@ from typing import Any
 
 import attrs
 
+from igym_core.config.urls import UrlParam, url_params_from, url_template_problems
 from igym_core.config.validators import FieldError, field_type_problems, is_slug, slug
 from igym_core.data.interface import SinkConfig
 from igym_core.scenes.interface import SceneConfig, StagerNode
@@ -38,6 +39,9 @@ class Experiment:
         seed: the study's seed; randomisation derives from it and the participant id.
         conditions: condition names; each new participant is assigned one, in balance.
         sinks: where data goes; empty means the built-in JSONL sink.
+        url_params: the URL parameters the study link carries (``"PROLIFIC_PID"``, or a
+            :class:`~igym_core.config.urls.UrlParam` saying what to do when one is missing); only
+            these may stand as placeholders in redirect URLs.
     """
 
     experiment_id: str = attrs.field(validator=slug)
@@ -46,6 +50,7 @@ class Experiment:
     seed: int = 0
     conditions: tuple[str, ...] = attrs.field(default=(), converter=_conditions)
     sinks: tuple[SinkConfig, ...] = attrs.field(default=(), converter=tuple)
+    url_params: tuple[UrlParam, ...] = attrs.field(default=(), converter=url_params_from)
     schema_version: int = SCHEMA_VERSION
 
 
@@ -87,6 +92,8 @@ def experiment_problems(experiment: Experiment) -> list[str]:
                 problems.append(
                     f"{path}.{field}: {target!r} is not a game scene; name an earlier game scene."
                 )
+
+    problems.extend(_url_problems(experiment))
 
     if len(set(experiment.conditions)) != len(experiment.conditions):
         problems.append("$.conditions: a condition is listed twice.")
@@ -139,6 +146,26 @@ def experiment_problems(experiment: Experiment) -> list[str]:
             f"$.scenes[{len(experiment.scenes) - 1}]: the experiment must end with an end scene "
             "(EndScene), so that participants get their completion code and their data is confirmed."
         )
+    return problems
+
+
+def _url_problems(experiment: Experiment) -> list[str]:
+    """Declared URL parameters, and redirect URLs whose placeholders could go out empty."""
+    problems: list[str] = []
+    names: list[str] = []
+    for index, param in enumerate(experiment.url_params):
+        if not isinstance(param, UrlParam):
+            problems.append(
+                f"$.url_params[{index}]: expected a parameter name such as 'PROLIFIC_PID' or a "
+                f"UrlParam(...); got {param!r}."
+            )
+        elif param.name in names:
+            problems.append(f"$.url_params[{index}]: {param.name!r} is declared twice; remove one.")
+        else:
+            names.append(param.name)
+    for scene, path in iter_scenes(experiment.scenes):
+        for field, template in scene.url_templates().items():
+            problems.extend(url_template_problems(f"{path}.{field}", template, names))
     return problems
 
 

@@ -8,14 +8,16 @@ import json
 import sys
 import tomllib
 import traceback
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 import cattrs
 
-from igym_core.config.converter import structure_or_raise
+from igym_core.config.converter import exception_text, problems_from_exception, structure_or_raise
 from igym_core.config.experiment import Experiment, experiment_problems
+from igym_core.data.interface import SinkConfig
 from igym_core.errors import ConfigError, ExperimentLoadError
 
 __all__ = ["LoadedExperiment", "load_experiment", "validate_experiment"]
@@ -37,8 +39,36 @@ def load_experiment(target: str | Experiment, converter: cattrs.Converter) -> Lo
         loaded = _from_data_file(Path(target), converter)
     else:
         loaded = _from_python(target, converter)
+    loaded = _structure_sinks(loaded, converter)
     validate_experiment(loaded, converter)
     return loaded
+
+
+def _structure_sinks(loaded: LoadedExperiment, converter: cattrs.Converter) -> LoadedExperiment:
+    """A Python experiment's sinks given as dicts (``{"kind": "parquet"}``) become sink configs, as
+    in a TOML file; anything else that is not a sink config is refused with its path."""
+    sinks = loaded.experiment.sinks
+    if not isinstance(sinks, tuple) or all(isinstance(s, SinkConfig) for s in sinks):
+        return loaded
+    problems: list[str] = []
+    structured: list[Any] = []
+    for index, sink in enumerate(sinks):
+        if isinstance(sink, SinkConfig):
+            structured.append(sink)
+        elif isinstance(sink, Mapping):
+            try:
+                structured.append(converter.structure(dict(sink), SinkConfig))
+            except Exception as exc:
+                problems.extend(problems_from_exception(exc, f"$.sinks[{index}]"))
+        else:
+            problems.append(
+                f"$.sinks[{index}]: expected a data sink config such as JsonlSinkConfig() or "
+                f"{{'kind': 'jsonl'}}; got {sink!r} ({type(sink).__name__}). Fix the entry."
+            )
+    if problems:
+        raise ConfigError(problems, title=f"The experiment in {loaded.source} is invalid")
+    experiment = attrs.evolve(loaded.experiment, sinks=tuple(structured))
+    return attrs.evolve(loaded, experiment=experiment)
 
 
 def validate_experiment(loaded: LoadedExperiment, converter: cattrs.Converter) -> None:
@@ -75,7 +105,9 @@ def _from_data_file(path: Path, converter: cattrs.Converter) -> LoadedExperiment
 
 def _from_python(target: str, converter: cattrs.Converter) -> LoadedExperiment:
     module_part, sep, attr = target.rpartition(":")
-    if not sep or not module_part or not attr:
+    if not sep:
+        module_part, attr = target, ""  # no attribute: the module's one experiment
+    if not module_part or (sep and not attr):
         raise ExperimentLoadError(
             f"Expected MODULE:ATTRIBUTE such as my_study:experiment (or path/to/study.py:experiment, "
             f"or study.toml); got {target!r}."
@@ -108,6 +140,9 @@ def _from_python(target: str, converter: cattrs.Converter) -> LoadedExperiment:
         raise ExperimentLoadError(f"Importing {module_part!r} failed: {_where(exc)}") from exc
     except Exception as exc:
         raise ExperimentLoadError(f"Importing {module_part!r} failed: {_where(exc)}") from exc
+    if not attr:
+        attr = _only_experiment(module, module_part)
+        target = f"{module_part}:{attr}"
     try:
         value: Any = getattr(module, attr)
     except AttributeError:
@@ -127,6 +162,30 @@ def _from_python(target: str, converter: cattrs.Converter) -> LoadedExperiment:
     return LoadedExperiment(value, base_dir, target)
 
 
+def _only_experiment(module: Any, module_part: str) -> str:
+    """The name of the module's experiment when the target names none: its one ``Experiment``, or
+    else an attribute called ``experiment`` (a function or dict may stand there)."""
+    by_object: dict[int, str] = {}
+    for name, value in vars(module).items():
+        if isinstance(value, Experiment) and not name.startswith("_"):
+            by_object.setdefault(id(value), name)  # one object under two names is one experiment
+    names = list(by_object.values())
+    if len(names) == 1:
+        return names[0]
+    if not names and hasattr(module, "experiment"):
+        return "experiment"
+    if not names:
+        raise ExperimentLoadError(
+            f"{module_part!r} defines no igym_core.Experiment at module level; expected one, e.g. "
+            f"experiment = Experiment(...), or name the object to serve: {module_part}:ATTRIBUTE."
+        )
+    choices = ", ".join(f"{module_part}:{n}" for n in names)
+    raise ExperimentLoadError(
+        f"{module_part!r} defines {len(names)} experiments ({', '.join(names)}); expected one when no "
+        f"attribute is given. Name the one to serve: {choices}."
+    )
+
+
 def _where(exc: BaseException) -> str:
     """The exception and the line of the experiment's own code that raised it."""
     frames = traceback.extract_tb(exc.__traceback__)
@@ -138,7 +197,7 @@ def _where(exc: BaseException) -> str:
         and "/igym_core/" not in f.filename
         and "importlib" not in f.filename
     ]
-    message = str(exc) if isinstance(exc, ValueError | TypeError) else f"{type(exc).__name__}: {exc}"
+    message = str(exc) if isinstance(exc, ValueError | TypeError) and str(exc) else exception_text(exc)
     if not own:
         return message
     frame = own[-1]

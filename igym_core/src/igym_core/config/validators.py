@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import difflib
 import functools
 import math
 import numbers
 import re
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 import attrs
 
 __all__ = [
     "FieldError",
+    "did_you_mean",
     "field_type_problems",
     "is_slug",
     "non_empty",
@@ -35,6 +37,17 @@ class FieldError(ValueError):
         self.field = field
         self.message = message
         super().__init__(f"{field}: {message}")
+
+
+def did_you_mean(word: object, options: Iterable[str]) -> str:
+    """`` Did you mean 'x'?`` for the option closest to a misspelt ``word`` ("" if none is close)."""
+    if not isinstance(word, str):
+        return ""
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    if not close:
+        lowered = {o.lower(): o for o in options}
+        close = [lowered[word.lower()]] if word.lower() in lowered else []
+    return f" Did you mean {close[0]!r}?" if close else ""
 
 
 def is_slug(value: object) -> bool:

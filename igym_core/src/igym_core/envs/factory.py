@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from igym_core.config.converter import exception_text
 from igym_core.errors import ConfigError
 
 __all__ = ["callable_ref", "import_object", "resolve_callable"]
@@ -192,7 +193,7 @@ def _import_failed(what: str, module: str, spec: str, exc: BaseException) -> Con
     where = f" at {frames[-1].filename}:{frames[-1].lineno}" if frames else ""
     return _error(
         what,
-        f"importing {module!r} (from {spec!r}) raised {type(exc).__name__}: {exc}{where}. "
+        f"importing {module!r} (from {spec!r}) raised {exception_text(exc)}{where}. "
         "Fix the error in that module.",
     )
 

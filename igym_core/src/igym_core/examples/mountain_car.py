@@ -199,5 +199,9 @@ experiment = Experiment(
     experiment_id="mountain_car_demo",
     title="Mountain car",
     seed=2026,
+    # The study link's parameters (Prolific's); recorded with every record and usable in redirect
+    # URLs. A link without one is let in with "MISSING" in its place (and a url_params_missing
+    # record); UrlParam(name="PROLIFIC_PID", on_missing="refuse") would turn such a link away instead.
+    url_params=("PROLIFIC_PID", "STUDY_ID", "SESSION_ID"),
     scenes=(consent, instructions, game, debrief, end),
 )

@@ -140,6 +140,10 @@ mood = SurveyScene(
 experiment = Experiment(
     experiment_id="demo_survey",
     title="Games and play: a short survey",
+    # The study link's parameters (Prolific's); recorded with every record and usable in redirect
+    # URLs. A link without one is let in with "MISSING" in its place (and a url_params_missing
+    # record); UrlParam(name="PROLIFIC_PID", on_missing="refuse") would turn such a link away instead.
+    url_params=("PROLIFIC_PID", "STUDY_ID", "SESSION_ID"),
     seed=2026,
     scenes=(
         consent,
@@ -155,6 +159,7 @@ experiment = Experiment(
             completion_code="auto",
             # On Prolific, send people back with:
             # redirect_url="https://app.prolific.com/submissions/complete?cc={completion_code}",
+            # ({PROLIFIC_PID}, {STUDY_ID}, {SESSION_ID} and {participant_id} may be used too.)
         ),
     ),
 )

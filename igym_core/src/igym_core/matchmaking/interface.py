@@ -3,7 +3,8 @@
 A multiplayer game scene names a matchmaker by ``kind`` (``GymScene(matchmaker="fifo")``). The
 scene's waiting room asks it, whenever someone arrives, comes back or leaves, which groups to form
 from the players who are waiting and connected. Built in: ``fifo`` and ``by_condition``; plugins
-add more with ``igym_register_matchmakers``.
+add more with ``igym_register_matchmakers``. A matchmaker that keeps some players apart says so
+with :meth:`Matchmaker.could_group`, which the waiting room's count follows.
 """
 
 from __future__ import annotations
@@ -48,3 +49,15 @@ class Matchmaker(ABC):
 
     def formed(self, group: Sequence[WaitingPlayer]) -> None:  # noqa: B027 (optional)
         """Called after a proposed group became a game (to keep counts)."""
+
+    def could_group(self, player: WaitingPlayer, other: WaitingPlayer) -> bool:
+        """Whether ``player`` and ``other`` could ever be in one group.
+
+        The waiting room shows each player how many are waiting for them: themselves and the
+        players they could be grouped with. A matchmaker that never groups some players together
+        (different conditions, teams, languages) must say so here, or two people who will never
+        play together each read "2 of 2 participants here". The default: anyone with anyone.
+        Called often (for every pair of waiting players when someone arrives or leaves): keep it
+        cheap, and symmetric.
+        """
+        return True

@@ -18,6 +18,7 @@ import pluggy
 import structlog
 
 from igym_core import hookspecs
+from igym_core.config.converter import sentence
 from igym_core.errors import PluginError
 from igym_core.plugins.markers import ENTRY_POINT_GROUP, PROJECT_NAME
 from igym_core.plugins.registry import Registry
@@ -302,8 +303,11 @@ def create_plugin_manager(
         manager.pm.check_pending()
     except pluggy.PluginValidationError as exc:
         raise PluginError(
-            f"{exc}. A hook implementation has a name that no igym hook has: check the spelling "
-            "against igym_core.hookspecs, or mark it @hookimpl(optionalhook=True)."
+            sentence(
+                str(exc),
+                "A hook implementation has a name that no igym hook has: check the spelling "
+                "against igym_core.hookspecs, or mark it @hookimpl(optionalhook=True).",
+            )
         ) from exc
     if not quiet:
         log.info(

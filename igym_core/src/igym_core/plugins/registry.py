@@ -7,6 +7,7 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
+from igym_core.config.validators import did_you_mean
 from igym_core.errors import DuplicatePluginNameError, PluginError, PluginNotFoundError
 
 __all__ = ["KindRegistry", "Registry"]
@@ -60,8 +61,9 @@ class KindRegistry(Generic[T]):
         if entry is None:
             installed = ", ".join(sorted(self._entries)) or "none"
             raise PluginNotFoundError(
-                f"No {self.label} named {kind!r} is installed; installed: {installed}. Check the "
-                f"spelling, or install the plugin that provides it (`igym plugins` lists what is loaded)."
+                f"No {self.label} named {kind!r} is installed; installed: {installed}."
+                f"{did_you_mean(kind, self._entries)} Check the spelling, or install the plugin that "
+                "provides it (`igym plugins` lists what is loaded)."
             )
         return entry.value
 

@@ -21,6 +21,7 @@ import attrs
 import cattrs
 
 from igym_core.config.converter import problems_from_exception
+from igym_core.config.validators import did_you_mean
 from igym_core.errors import ConfigError, PluginError, PluginNotFoundError
 from igym_core.plugins.registry import Registry
 from igym_core.policies.interface import Policy, PolicyConfig, PolicyLoader
@@ -119,7 +120,8 @@ def _from_table(
     if kind not in registry.policy_loaders:
         installed = ", ".join(sorted(registry.policy_loaders.kinds()))
         raise _error(
-            f"Unknown policy kind {kind!r}; installed: {installed}. Check the spelling, or install the "
+            f"Unknown policy kind {kind!r}; installed: {installed}."
+            f"{did_you_mean(kind, registry.policy_loaders.kinds())} Check the spelling, or install the "
             "plugin that provides it (`igym plugins` lists what is loaded)."
         )
     try:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import attrs
 
+from igym_core.config.urls import UrlTemplate
 from igym_core.config.validators import slug
 
 if TYPE_CHECKING:
@@ -89,6 +90,15 @@ class SceneConfig(StagerNode):
         arrives. The result is cached and handed to the scene's runtime. The default does nothing.
         """
         return None
+
+    def url_templates(self) -> dict[str, UrlTemplate]:
+        """URL templates this scene fills per participant, as ``{field path: template}``.
+
+        At start, each placeholder is checked to have a value for every participant (see
+        :mod:`igym_core.config.urls`); list every template field here so that a misspelt
+        placeholder fails ``igym check`` instead of going out empty.
+        """
+        return {}
 
     def scene_references(self) -> dict[str, str]:
         """Other scenes this one names, as ``{field path: scene id}`` (checked to exist at start)."""

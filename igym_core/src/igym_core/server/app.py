@@ -25,12 +25,10 @@ from litestar import Litestar, MediaType, Request, Response, get
 from litestar.static_files import create_static_files_router
 
 from igym_core import __version__
-from igym_core.config.converter import make_converter
 from igym_core.config.experiment import Experiment
-from igym_core.config.loader import LoadedExperiment, load_experiment
-from igym_core.data.interface import DataSink
+from igym_core.config.loader import LoadedExperiment
 from igym_core.data.recorder import Recorder, utc_now_iso
-from igym_core.errors import ConfigError, ExperimentLoadError
+from igym_core.errors import ExperimentLoadError
 from igym_core.logging import configure_logging
 from igym_core.plugins.manager import IgymPluginManager, create_plugin_manager
 from igym_core.protocol.messages import PROTOCOL_VERSION
@@ -44,6 +42,7 @@ from igym_core.server.security import (
     require_operator,
 )
 from igym_core.server.socket import participant_socket
+from igym_core.serving import validate_for_serving
 from igym_core.session.study import Study
 from igym_core.settings import Settings
 
@@ -81,7 +80,6 @@ def create_app(
             extra=settings.extra_plugins,
             strict=settings.strict_plugins,
         )
-    converter = make_converter(plugins.registry)
     if experiment is None:
         target = os.environ.get("IGYM_EXPERIMENT")
         if not target:
@@ -89,12 +87,13 @@ def create_app(
                 "No experiment given. Run `igym run module:experiment`, or set IGYM_EXPERIMENT."
             )
         experiment = target
-    loaded = (
-        experiment if isinstance(experiment, LoadedExperiment) else load_experiment(experiment, converter)
-    )
+    # The same checks `igym check` runs, and only those (igym_core/serving.py).
+    plan = validate_for_serving(experiment, plugins, settings)
+    converter = plan.converter
+    loaded = plan.loaded
     exp = loaded.experiment
     data_dir = (settings.data_dir / exp.experiment_id).resolve()
-    sinks = _make_sinks(plugins, exp, data_dir)
+    sinks = plan.open_sinks(data_dir)
     run_id = f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.urandom(3).hex()}"
     recorder = Recorder(
         sinks,
@@ -108,6 +107,8 @@ def create_app(
         converter=converter,
         recorder=recorder,
         settings=settings,
+        views=plan.views,
+        prepared=plan.prepared,
     )
 
     @asynccontextmanager
@@ -142,7 +143,7 @@ def create_app(
                 await study.games.stop()
         log.info("study_stopped", experiment_id=exp.experiment_id, records=recorder.records_written)
 
-    assets = plugins.client_assets()
+    assets = plan.client_assets
     boot = {
         "protocol": PROTOCOL_VERSION,
         "experiment_id": exp.experiment_id,
@@ -221,7 +222,7 @@ def create_app(
                     name=f"assets-{scene.scene_id}",
                 )
             )
-    handlers.extend(plugins.routes(settings))
+    handlers.extend(plan.routes)
     app = Litestar(
         route_handlers=handlers,
         lifespan=[lifespan],
@@ -243,24 +244,6 @@ def create_app(
     app.state.data_dir = data_dir
     app.state.run_id = run_id
     return app
-
-
-def _make_sinks(plugins: IgymPluginManager, exp: Experiment, data_dir: Path) -> list[DataSink]:
-    configs = list(exp.sinks)
-    if not configs:
-        default = plugins.registry.data_sinks.get("jsonl") if "jsonl" in plugins.registry.data_sinks else None
-        if default is None:
-            raise ConfigError(
-                "$.sinks: the experiment names no data sink and the built-in 'jsonl' sink is blocked; "
-                "add a sink to the experiment's sinks.",
-                title="No data sink",
-            )
-        configs = [default.config_type()]
-    sinks = []
-    for config in configs:
-        sink_type = plugins.registry.data_sinks.get(config.kind)
-        sinks.append(sink_type(config, data_dir))
-    return sinks
 
 
 def _write_snapshot(

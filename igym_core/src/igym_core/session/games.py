@@ -386,7 +386,8 @@ class GameCoordinator:
     def _matching_status(self, participant_id: str, state: _LobbyState) -> dict[str, Any]:
         room = state.scene.waiting_room
         queued_at = state.lobby.queued_at(participant_id)
-        waited = self._now() - queued_at if queued_at is not None else 0.0
+        now = self._now()
+        waited = now - queued_at if queued_at is not None else 0.0
         return {
             "type": "game_status",
             "game_id": None,
@@ -397,7 +398,7 @@ class GameCoordinator:
             "message": room.message,
             "countdown_ms": 0,
             "waiting": {
-                "count": state.lobby.waiting_count(participant_id) if room.show_count else None,
+                "count": state.lobby.waiting_count(participant_id, now=now) if room.show_count else None,
                 "group_size": state.lobby.group_size,
                 "waited_ms": round(waited * 1000),
                 "timeout_ms": round(room.timeout_s * 1000),

@@ -162,15 +162,41 @@ class Lobby:
     def waiting(self) -> list[str]:
         return list(self._entries)
 
-    def waiting_count(self, participant_id: str | None = None) -> int:
-        """How many are waiting (and connected) for the same thing as ``participant_id``."""
+    def waiting_count(self, participant_id: str | None = None, *, now: float = 0.0) -> int:
+        """How many are waiting (and connected) for the same thing as ``participant_id``: the
+        members of their own group, or else the players the matchmaker could group them with
+        (:meth:`~igym_core.matchmaking.interface.Matchmaker.could_group`), themselves included."""
         entry = self._entries.get(participant_id or "")
         if entry is not None and entry.group is not None:
             key = entry.group.group_id
             return sum(
                 1 for e in self._entries.values() if e.connected and e.group and e.group.group_id == key
             )
-        return sum(1 for e in self._entries.values() if e.connected and e.group is None)
+        queue = [e for e in self._entries.values() if e.connected and e.group is None]
+        if entry is None:
+            return len(queue)
+        me = self._player(entry, now)
+        count = 0
+        for other in queue:
+            if other is entry:
+                count += 1
+                continue
+            try:
+                if self.matchmaker.could_group(me, self._player(other, now)):
+                    count += 1
+            except Exception:
+                log.exception("matchmaker_failed", matchmaker=self.matchmaker.kind, method="could_group")
+                return len(queue)  # the plain count rather than none
+        return count
+
+    @staticmethod
+    def _player(entry: _Entry, now: float) -> WaitingPlayer:
+        return WaitingPlayer(
+            participant_id=entry.participant_id,
+            condition=entry.condition,
+            waited_s=max(0.0, now - entry.queued_at),
+            params=entry.params,
+        )
 
     def queued_at(self, participant_id: str) -> float | None:
         entry = self._entries.get(participant_id)
@@ -242,15 +268,7 @@ class Lobby:
         queue = [e for e in self._entries.values() if e.group is None and e.connected]
         if len(queue) < self.group_size:
             return []
-        players = [
-            WaitingPlayer(
-                participant_id=e.participant_id,
-                condition=e.condition,
-                waited_s=now - e.queued_at,
-                params=e.params,
-            )
-            for e in queue
-        ]
+        players = [self._player(e, now) for e in queue]
         try:
             proposal = self.matchmaker.propose(players, self.group_size)
         except Exception:

@@ -20,10 +20,10 @@ import msgpack
 import structlog
 
 from igym_core.config.experiment import Experiment
-from igym_core.config.urls import fill_url_template
+from igym_core.config.urls import apply_url_params, fill_url_template, refusal_text
 from igym_core.data.recorder import Recorder
 from igym_core.data.recorder import iso_utc as _iso
-from igym_core.errors import AdmissionError
+from igym_core.errors import AdmissionError, EntryRefusedError
 from igym_core.plugins.manager import IgymPluginManager
 from igym_core.protocol.messages import PROTOCOL_VERSION, Draft, GameReady, Hello, Input, RttEcho, Submit
 from igym_core.scenes.interface import PrepareContext, SceneContext
@@ -67,7 +67,11 @@ class Study:
         converter: cattrs.Converter,
         recorder: Recorder,
         settings: Settings | None = None,
+        views: Mapping[int, dict[str, Any]] | None = None,
+        prepared: Mapping[int, Any] | None = None,
     ) -> None:
+        """``views`` and ``prepared``: each scene's client view and prepared form by ``id(scene)``,
+        as :func:`igym_core.serving.validate_for_serving` made them (computed here when absent)."""
         self.experiment = experiment
         self.settings = settings or Settings()
         self.base_dir = base_dir
@@ -88,17 +92,25 @@ class Study:
         self._new_rate = NewParticipantRate(self.settings.max_new_participants_per_ip_per_min)
         self._evicted: set[bytes] = set()
         # Client views are computed once, up front: a missing body_file fails at start, not mid-study.
-        self._views: dict[int, dict[str, Any]] = {
-            id(scene): scene.client_view(converter, base_dir)
-            for scene, _path in iter_scenes(experiment.scenes)
-        }
+        self._views: dict[int, dict[str, Any]] = (
+            dict(views)
+            if views is not None
+            else {
+                id(scene): scene.client_view(converter, base_dir)
+                for scene, _path in iter_scenes(experiment.scenes)
+            }
+        )
         # Game scenes build their env, seats and bots once, here, so a broken one fails at start.
         prepare_context = PrepareContext(
             base_dir=base_dir, registry=plugins.registry, converter=converter, experiment_seed=experiment.seed
         )
-        self._prepared: dict[int, Any] = {
-            id(scene): scene.prepare(prepare_context) for scene, _path in iter_scenes(experiment.scenes)
-        }
+        self._prepared: dict[int, Any] = (
+            dict(prepared)
+            if prepared is not None
+            else {
+                id(scene): scene.prepare(prepare_context) for scene, _path in iter_scenes(experiment.scenes)
+            }
+        )
         self.games = GameCoordinator(
             settings=self.settings,
             plugins=plugins,
@@ -282,7 +294,32 @@ class Study:
         return count
 
     # --- joining ------------------------------------------------------------------------------
+    def _url_params(self, params: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+        """The link's parameters with missing declared ones marked (and their names), or
+        :class:`EntryRefusedError` (recorded and logged) when a missing one refuses entry."""
+        filled, marked, refused = apply_url_params(self.experiment.url_params, params)
+        if refused:
+            names = [p.name for p in refused]
+            # Not a participant (no token, no scenes), but recorded: who was turned away and why.
+            self.recorder.write(
+                "sessions",
+                {
+                    "participant_id": f"p-{secrets.token_hex(6)}",
+                    "condition": None,
+                    "params": dict(params),
+                    "event": "entry_refused",
+                    "position": None,
+                    "scene_id": None,
+                    "instance": None,
+                    "detail": {"missing_url_params": names},
+                },
+            )
+            log.warning("entry_refused", missing_url_params=names)
+            raise EntryRefusedError(refusal_text(refused))
+        return filled, marked
+
     async def _join(self, params: Mapping[str, str]) -> Participant:
+        params, marked = self._url_params(params)
         participant = Participant(
             participant_id=f"p-{secrets.token_hex(6)}",
             token=secrets.token_urlsafe(32),
@@ -298,6 +335,9 @@ class Study:
             recruitment_ids=participant.recruitment_ids,
             token_sha256=_token_hash(participant.token),
         )
+        if marked:
+            self._event(participant, "url_params_missing", names=marked, action="marked")
+            log.warning("url_params_missing", participant_id=participant.participant_id, names=marked)
         if self.experiment.conditions:
             condition = self.plugins.resolve_condition(
                 participant=participant, experiment=self.experiment, ledger=self.ledger

@@ -15,7 +15,7 @@ import gymnasium
 import numpy as np
 
 from igym_core.commands import Command
-from igym_core.config.converter import problems_from_exception
+from igym_core.config.converter import exception_text, problems_from_exception, sentence
 from igym_core.envs import agent_seed
 from igym_core.errors import ConfigError, IgymError
 from igym_onnx.config import OnnxConfigError, OnnxPolicy, configure_converter
@@ -95,7 +95,8 @@ def config_from_args(args: argparse.Namespace) -> OnnxPolicy:
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
-            raise ConfigError(f"Cannot read --config {path}: {exc}. Check the path.", title="") from exc
+            message = sentence(f"Cannot read --config {path}: {exc}", "Check the path.")
+            raise ConfigError(message, title="") from exc
         try:
             data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
         except (ValueError, tomllib.TOMLDecodeError) as exc:
@@ -149,7 +150,7 @@ def _make_env(spec: str, kwargs_json: str | None) -> tuple[Any, Any]:
         raw = factory(**kwargs)
     except Exception as exc:
         raise ConfigError(
-            f"{spec}(**{kwargs!r}) raised {type(exc).__name__}: {exc}. Fix the factory.", title=""
+            sentence(f"{spec}(**{kwargs!r}) raised {exception_text(exc)}", "Fix the factory."), title=""
         ) from exc
     return as_parallel_env(raw), raw
 

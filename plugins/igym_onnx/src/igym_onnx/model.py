@@ -22,6 +22,7 @@ import attrs
 import numpy as np
 import structlog
 
+from igym_core.config.converter import exception_text, sentence
 from igym_core.errors import MissingDependencyError, PluginError
 from igym_onnx.actions import select_action, uniform
 from igym_onnx.config import OnnxConfigError, OnnxPolicy
@@ -150,8 +151,11 @@ class OnnxModel:
             session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as exc:
             raise OnnxConfigError(
-                f"onnxruntime {ort.__version__} cannot load {path}: {type(exc).__name__}: {exc}. Check that "
-                "the file is an ONNX model (export it again, with an opset this onnxruntime supports)."
+                sentence(
+                    f"onnxruntime {ort.__version__} cannot load {path}: {exception_text(exc)}",
+                    "Check that the file is an ONNX model (export it again, with an opset this "
+                    "onnxruntime supports).",
+                )
             ) from exc
         inputs, outputs = session_signature(session)
         signature = discover_signature(

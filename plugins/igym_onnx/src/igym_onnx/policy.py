@@ -11,6 +11,7 @@ import gymnasium
 import numpy as np
 from cattrs import Converter
 
+from igym_core.config.converter import exception_text, sentence
 from igym_core.policies.interface import Policy, PolicyConfig, PolicyLoader
 from igym_onnx.config import OnnxConfigError, OnnxPolicy, configure_converter
 from igym_onnx.model import OnnxModel, load_model
@@ -160,9 +161,11 @@ def check_fit(actor: OnnxActor, observation_space: Any, n_actions: int, *, where
         raise OnnxConfigError(f"{where}: {exc}") from exc
     except Exception as exc:
         raise OnnxConfigError(
-            f"{where}: running the model on an observation of the seat's space {observation_space} failed: "
-            f"{type(exc).__name__}: {exc}. Check preprocess (keys, dtype) against the model's inputs "
-            "(`igym onnx check` shows both)."
+            sentence(
+                f"{where}: running the model on an observation of the seat's space {observation_space} "
+                f"failed: {exception_text(exc)}",
+                "Check preprocess (keys, dtype) against the model's inputs (`igym onnx check` shows both).",
+            )
         ) from exc
     if logits.shape[1] != n_actions:
         raise OnnxConfigError(

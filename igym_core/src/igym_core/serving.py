@@ -1,0 +1,149 @@
+"""Everything ``igym run`` checks before it serves an experiment, in one place.
+
+:func:`validate_for_serving` is the only path from a target string (or an experiment object) to
+what the server needs: the app factory builds the app from its :class:`ServingPlan`, and
+``igym check`` calls it and stops there. So the check cannot pass an experiment that the server
+refuses: there is no second list of checks to fall out of step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import cattrs
+
+from igym_core.config.converter import exception_text, make_converter, sentence
+from igym_core.config.loader import LoadedExperiment, load_experiment
+from igym_core.config.validators import did_you_mean
+from igym_core.data.interface import DataSink, SinkConfig
+from igym_core.errors import ConfigError, IgymError
+from igym_core.scenes.interface import PrepareContext
+from igym_core.scenes.stager import iter_scenes
+
+if TYPE_CHECKING:
+    from igym_core.config.experiment import Experiment
+    from igym_core.plugins.manager import IgymPluginManager
+    from igym_core.settings import Settings
+
+__all__ = ["ServingPlan", "validate_for_serving"]
+
+
+@attrs.frozen(kw_only=True)
+class ServingPlan:
+    """An experiment checked against the installed plugins, with what the server builds from it."""
+
+    loaded: LoadedExperiment
+    converter: cattrs.Converter
+    sinks: tuple[tuple[type[DataSink], SinkConfig], ...]
+    """Each data sink's class and config (opened by :meth:`open_sinks`, which creates files)."""
+    views: Mapping[int, dict[str, Any]]
+    """``id(scene)`` → the scene's client view."""
+    prepared: Mapping[int, Any]
+    """``id(scene)`` → what the scene's ``prepare`` returned (a game scene's env, seats and bots)."""
+    client_assets: tuple[Any, ...]
+    routes: tuple[Any, ...]
+    """The plugins' HTTP route handlers."""
+
+    @property
+    def experiment(self) -> Experiment:
+        return self.loaded.experiment
+
+    def open_sinks(self, data_dir: Path) -> list[DataSink]:
+        return [sink_type(config, data_dir) for sink_type, config in self.sinks]
+
+
+def validate_for_serving(
+    target: str | Experiment | LoadedExperiment,
+    plugins: IgymPluginManager,
+    settings: Settings,
+) -> ServingPlan:
+    """Load ``target`` and run every check ``igym run`` runs before serving it.
+
+    Raises :class:`~igym_core.errors.ConfigError` (every problem with its ``$.path``),
+    :class:`~igym_core.errors.ExperimentLoadError` or :class:`~igym_core.errors.PluginError`.
+    Writes nothing: sinks are checked, not opened.
+    """
+    converter = make_converter(plugins.registry)
+    loaded = target if isinstance(target, LoadedExperiment) else load_experiment(target, converter)
+    exp = loaded.experiment
+    sinks = _sink_plan(plugins, exp.sinks, loaded.source)
+    # The snapshot each run writes holds the experiment as the converter unstructures it.
+    try:
+        converter.unstructure(exp)
+    except Exception as exc:
+        raise ConfigError(
+            [sentence(f"$: the experiment cannot be recorded in the run's snapshot: {exception_text(exc)}")],
+            title=f"The experiment in {loaded.source} cannot be served",
+        ) from exc
+    scenes = iter_scenes(exp.scenes)
+    # Client views once, up front: a missing body_file fails here, not mid-study.
+    views = {id(scene): scene.client_view(converter, loaded.base_dir) for scene, _path in scenes}
+    # Game scenes build their env, seats and bots (runtimes, renderers, matchmakers and policies
+    # are looked up in the registry), so that a broken one fails before the first participant.
+    context = PrepareContext(
+        base_dir=loaded.base_dir, registry=plugins.registry, converter=converter, experiment_seed=exp.seed
+    )
+    prepared: dict[int, Any] = {}
+    problems: list[str] = []
+    for scene, path in scenes:
+        if id(scene) in prepared:
+            continue
+        try:
+            prepared[id(scene)] = scene.prepare(context)
+        except ConfigError as exc:
+            problems.extend(f"{path}: {problem}" for problem in exc.problems)
+        except IgymError:
+            raise  # its own class and message (a missing dependency's is the install command)
+        except Exception as exc:
+            problems.append(sentence(f"{path}: preparing the scene failed: {exception_text(exc)}"))
+    if problems:
+        raise ConfigError(problems, title=f"The experiment in {loaded.source} cannot be served")
+    return ServingPlan(
+        loaded=loaded,
+        converter=converter,
+        sinks=sinks,
+        views=views,
+        prepared=prepared,
+        client_assets=tuple(plugins.client_assets()),
+        routes=tuple(plugins.routes(settings)),
+    )
+
+
+def _sink_plan(
+    plugins: IgymPluginManager, configs: Sequence[SinkConfig], source: str
+) -> tuple[tuple[type[DataSink], SinkConfig], ...]:
+    installed = plugins.registry.data_sinks
+    if not configs:
+        if "jsonl" not in installed:
+            raise ConfigError(
+                "$.sinks: the experiment names no data sink and the built-in 'jsonl' sink is blocked; "
+                "add a sink to the experiment's sinks, or unblock igym.sink_jsonl.",
+                title="No data sink",
+            )
+        default = installed.get("jsonl")
+        return ((default, default.config_type()),)
+    plan: list[tuple[type[DataSink], SinkConfig]] = []
+    problems: list[str] = []
+    for index, config in enumerate(configs):
+        kind = type(config).kind
+        if kind not in installed:
+            problems.append(
+                f"$.sinks[{index}]: no data sink of kind {kind!r} is installed; installed: "
+                f"{', '.join(sorted(installed.kinds())) or 'none'}.{did_you_mean(kind, installed.kinds())} "
+                "Install (or unblock) the plugin that provides it; `igym plugins` lists what is loaded."
+            )
+            continue
+        sink_type = installed.get(kind)
+        if not isinstance(config, sink_type.config_type):
+            problems.append(
+                f"$.sinks[{index}]: the {kind!r} sink takes a {sink_type.config_type.__name__}; got "
+                f"{type(config).__name__}. Use {sink_type.config_type.__name__}(...)."
+            )
+            continue
+        plan.append((sink_type, config))
+    if problems:
+        raise ConfigError(problems, title=f"The experiment in {source} cannot be served")
+    return tuple(plan)
