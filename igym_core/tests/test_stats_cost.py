@@ -58,7 +58,13 @@ def _work(call: Callable[[], Any]) -> tuple[int, int]:
 
 
 async def _study_with(tmp_path: Path, participants: int, samples: int) -> Any:
-    app = make_test_app(EXPERIMENT, tmp_path, flush_interval_ms=600_000, log_level="warning")
+    app = make_test_app(
+        EXPERIMENT,
+        tmp_path,
+        flush_interval_ms=600_000,
+        log_level="warning",
+        max_new_participants_per_ip_per_min=0,  # all from one (in-process) address
+    )
     study = app.state.study
 
     async def send(message: dict[str, Any]) -> None:
