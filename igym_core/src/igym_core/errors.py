@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 __all__ = [
     "ConfigError",
+    "DataNotSavedError",
     "DuplicatePluginNameError",
     "EnvContractError",
     "ExperimentLoadError",
@@ -15,6 +16,7 @@ __all__ = [
     "PluginError",
     "PluginNotFoundError",
     "ProtocolError",
+    "StudyUnavailableError",
 ]
 
 
@@ -62,6 +64,31 @@ class ProtocolError(IgymError):
 
     ``code`` is the wire error code (see docs/protocol.md).
     """
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        super().__init__(message)
+
+
+class DataNotSavedError(IgymError):
+    """A required data sink could not store the records (a full disk, say); they wait in memory.
+
+    ``failures`` pairs each failing sink's ``kind`` with its error.
+    """
+
+    def __init__(self, failures: Sequence[tuple[str, BaseException]], directory: str) -> None:
+        self.failures = list(failures)
+        self.directory = directory
+        listed = "; ".join(f"sink {kind!r}: {error}" for kind, error in self.failures)
+        super().__init__(
+            f"Expected every required data sink to store the records, but {listed} (data directory "
+            f"{directory}). The records are kept in memory and retried; free space or fix the sink, "
+            "or mark a sink that may lose records required=False."
+        )
+
+
+class StudyUnavailableError(IgymError):
+    """The study cannot take a new participant now (their data could not be saved)."""
 
     def __init__(self, code: str, message: str) -> None:
         self.code = code

@@ -31,7 +31,8 @@ class Settings:
     ``IGYM_DISABLE_PLUGIN_AUTOLOAD``, ``IGYM_PLUGINS`` (comma-separated modules to load as plugins,
     in addition to installed ones), ``IGYM_MAX_MESSAGE_BYTES``, ``IGYM_STRICT_PLUGINS``,
     ``IGYM_TICK_GROUPS`` (server games tick in this many phase-shifted groups per tick rate; 0 gives
-    every game a task of its own).
+    every game a task of its own), ``IGYM_SAVE_FAILURE_REMINDER_S`` (while a data sink cannot write,
+    the log repeats its error this often).
     """
 
     host: str = "127.0.0.1"
@@ -47,6 +48,7 @@ class Settings:
     flush_interval_ms: int = 500
     hello_timeout_ms: int = 10_000
     tick_groups: int = 4
+    save_failure_reminder_s: float = attrs.field(default=60.0, validator=attrs.validators.gt(0))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -74,6 +76,8 @@ class Settings:
                 values["max_message_bytes"] = int(env["IGYM_MAX_MESSAGE_BYTES"])
             if "IGYM_TICK_GROUPS" in env:
                 values["tick_groups"] = int(env["IGYM_TICK_GROUPS"])
+            if "IGYM_SAVE_FAILURE_REMINDER_S" in env:
+                values["save_failure_reminder_s"] = float(env["IGYM_SAVE_FAILURE_REMINDER_S"])
             if _flag(env.get("IGYM_STRICT_PLUGINS", "")):
                 values["strict_plugins"] = True
         except ValueError as exc:

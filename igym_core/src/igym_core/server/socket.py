@@ -11,7 +11,7 @@ import structlog
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
-from igym_core.errors import ProtocolError
+from igym_core.errors import ProtocolError, StudyUnavailableError
 from igym_core.protocol.messages import (
     PROTOCOL_VERSION,
     Draft,
@@ -35,6 +35,7 @@ log = structlog.get_logger(__name__)
 
 CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
+CLOSE_TRY_AGAIN_LATER = 1013
 
 
 def _error(code: str, message: str, seq: int | None = None) -> dict[str, Any]:
@@ -213,7 +214,13 @@ async def _serve(
                 )
                 await connection.close(CLOSE_POLICY, "protocol version")
                 return
-            participant = await study.hello(connection, message)
+            try:
+                participant = await study.hello(connection, message)
+            except StudyUnavailableError as exc:  # its data could not be saved: try again later
+                log.warning("participant_refused", code=exc.code, reason=str(exc))
+                await connection.send(_error(exc.code, str(exc)))
+                await connection.close(CLOSE_TRY_AGAIN_LATER, "data cannot be saved")
+                return
             structlog.contextvars.bind_contextvars(participant_id=participant.participant_id)
             if direct is not None:
                 direct.receiver = _direct_receiver(study, connection, limit, state)
