@@ -28,7 +28,11 @@ What is checked:
   records in its order;
 - a child process writing and flushing continuously is killed with ``SIGKILL``: every record it had
   flushed is readable, nothing read is corrupt or out of order, and a new sink on the directory
-  appends after it.
+  appends after it;
+- a full disk (a real one: a small tmpfs, filled up; skipped where mounting is not permitted):
+  a flush that cannot store the records raises, and what can be read meanwhile is whole records
+  in order, none twice; the records it could not store are kept, and once there is room again
+  the next flush stores them, so every record is read back exactly once, in order.
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from igym_core.data.interface import DataSink, SinkConfig
+from igym_core.testing.full_disk import mount_full_disk
 
 __all__ = ["RECORD_TYPES", "SinkConformance", "assert_same_records", "crash_record", "sample_records"]
 
@@ -451,6 +456,42 @@ class SinkConformance:
             assert rewards == [expected_rng.random() for _ in range(steps * 2)]
         assert len(self.read_all(reader, "episodes")) == games * 3
         _run(reader.close())
+
+    # --- a full disk ----------------------------------------------------------------------------
+    def test_a_flush_that_fails_on_a_full_disk_keeps_its_records_for_the_next(self, tmp_path: Path) -> None:
+        records = sample_records(900, seed=5)
+        before, during = records[:150], records[150:]
+        with mount_full_disk(tmp_path / "disk", size_kib=2048) as disk:
+            directory = disk.path / "exp"
+
+            async def run() -> None:
+                sink = self.make_sink(directory)
+                for record_type, row in before:
+                    sink.write(record_type, row)
+                await sink.flush(durable=True)
+                disk.fill()
+                for record_type, row in during:
+                    sink.write(record_type, row)
+                for durable in (False, True):  # failing twice neither loses nor repeats a record
+                    with pytest.raises(Exception):  # noqa: B017 - whatever the sink's error type
+                        await sink.flush(durable=durable)
+                for record_type in RECORD_TYPES:  # meanwhile: whole records, in order, a prefix
+                    expected = [row for rt, row in records if rt == record_type]
+                    stored = self.read_all(sink, record_type)
+                    assert_same_records(stored, expected[: len(stored)])
+                disk.free()
+                await sink.flush(durable=True)
+                for record_type in RECORD_TYPES:
+                    expected = [row for rt, row in records if rt == record_type]
+                    assert_same_records(self.read_all(sink, record_type), expected)
+                await sink.close()
+
+            _run(run())
+            reader = self.make_sink(directory)
+            for record_type in RECORD_TYPES:
+                expected = [row for rt, row in records if rt == record_type]
+                assert_same_records(self.read_all(reader, record_type), expected)
+            _run(reader.close())
 
     # --- kill -9 ------------------------------------------------------------------------------
     def test_a_killed_writer_loses_nothing_it_had_flushed(self, tmp_path: Path) -> None:

@@ -1,0 +1,198 @@
+"""Sinks that cannot write: each fails alone, the JSONL sink never leaves a torn line, readers cope.
+
+A full disk here is a real one: a small tmpfs filled up (igym_core.testing.full_disk).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import re
+from pathlib import Path
+
+import pytest
+from structlog.testing import capture_logs
+
+from igym_core.builtin.sink_jsonl import JsonlSink, JsonlSinkConfig
+from igym_core.data.recorder import Recorder
+from igym_core.errors import DataNotSavedError
+from igym_core.testing.full_disk import mount_full_disk
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _lines(path: Path) -> list[bytes]:
+    return path.read_bytes().splitlines(keepends=True) if path.exists() else []
+
+
+def _row(n: int) -> dict[str, object]:
+    return {"n": n, "pad": "x" * (n * 37 % 300)}
+
+
+def test_a_failed_append_leaves_no_torn_line_and_whole_lines_are_written_later(tmp_path: Path) -> None:
+    with mount_full_disk(tmp_path / "disk", size_kib=256) as disk:
+        sink = JsonlSink(JsonlSinkConfig(), disk.path / "exp")
+        path = sink.path_for("sessions")
+
+        async def run() -> list[int]:
+            sink.write("sessions", _row(0))
+            await sink.flush()
+            disk.fill()  # the file's last page still has room: the next append goes part way
+            for n in range(1, 400):
+                sink.write("sessions", _row(n))
+            sizes = []
+            for _ in range(3):
+                with pytest.raises(OSError, match="No space left"):
+                    await sink.flush(durable=True)
+                raw = path.read_bytes()
+                assert raw.endswith(b"\n"), f"a torn line was left behind: ...{raw[-60:]!r}"
+                sizes.append(len(raw))
+            disk.free()
+            await sink.flush(durable=True)
+            await sink.close()
+            return sizes
+
+        sizes = asyncio.run(run())
+        assert len(set(sizes)) == 1  # retries on a full disk neither add nor lose lines
+        rows = [json.loads(line) for line in _lines(path)]
+        assert [r["n"] for r in rows] == list(range(400))
+        assert rows == [_row(n) for n in range(400)]
+
+
+def test_a_torn_last_line_is_moved_aside_at_start_and_recorded(tmp_path: Path) -> None:
+    directory = tmp_path / "exp"
+    directory.mkdir()
+    path = directory / "sessions.jsonl"
+    whole = b'{"n":0}\n{"n":1}\n'
+    fragment = '{"n":2,"name":"Zoë'.encode()[:-1]  # cut in the middle of a UTF-8 character
+    path.write_bytes(whole + fragment)
+    (directory / "steps.jsonl").write_bytes(b'{"n":0}\n')  # intact: untouched
+
+    async def run() -> None:
+        sink = JsonlSink(JsonlSinkConfig(), directory)
+        recorder = Recorder([sink], base={"experiment_id": "x", "run_id": "r2"}, flush_interval_ms=10_000)
+        async with recorder:
+            recorder.write("sessions", {"n": 3})
+
+    with capture_logs() as logs:
+        asyncio.run(run())
+    assert (
+        path.read_bytes()
+        == whole + b'{"experiment_id":"x","run_id":"r2","timestamp":' + _timestamp(path) + b',"n":3}\n'
+    )
+    torn = [json.loads(line) for line in _lines(directory / "sessions.jsonl.torn")]
+    assert len(torn) == 1
+    assert torn[0]["file"] == "sessions.jsonl" and torn[0]["offset"] == len(whole)
+    assert torn[0]["length"] == len(fragment)
+    assert base64.b64decode(torn[0]["fragment_base64"]) == fragment
+    assert not (directory / "steps.jsonl.torn").exists()
+    (repair,) = [json.loads(line) for line in _lines(directory / "data_repairs.jsonl")]
+    assert repair["sink"] == "jsonl" and repair["record_type"] == "sessions"
+    assert repair["offset"] == len(whole) and repair["moved_to"] == "sessions.jsonl.torn"
+    assert repair["run_id"] == "r2"
+    warnings = [e for e in logs if e["event"] == "jsonl_torn_line_repaired"]
+    assert len(warnings) == 1 and warnings[0]["log_level"] == "warning"
+
+
+def _timestamp(path: Path) -> bytes:
+    match = re.search(rb'"timestamp":("[^"]+")', path.read_bytes())
+    assert match
+    return match.group(1)
+
+
+def test_one_failing_sink_does_not_stop_a_sink_listed_after_it(tmp_path: Path) -> None:
+    with mount_full_disk(tmp_path / "disk", size_kib=256) as disk:
+        full = JsonlSink(JsonlSinkConfig(), disk.path / "exp")
+        good = JsonlSink(JsonlSinkConfig(), tmp_path / "good")
+        recorder = Recorder([full, good], base={}, flush_interval_ms=10_000, reminder_interval_s=0.2)
+
+        async def run() -> tuple[bool, bool, bool]:
+            disk.fill()
+            recorder.write("responses", {"n": 1, "pad": "x" * 9000})
+            with pytest.raises(DataNotSavedError, match="No space left") as raised:
+                await recorder.flush(durable=True)
+            assert [kind for kind, _error in raised.value.failures] == ["jsonl"]
+            stored_by_good = good.path_for("responses").exists()
+            saving_during = recorder.saving
+            for _ in range(3):  # retries while it still fails: no log line each time
+                with pytest.raises(DataNotSavedError):
+                    await recorder.flush()
+            await asyncio.sleep(0.25)
+            with pytest.raises(DataNotSavedError):
+                await recorder.flush()  # a reminder is due now
+            disk.free()
+            await recorder.flush(durable=True)
+            await full.close()
+            await good.close()
+            return stored_by_good, saving_during, recorder.saving
+
+        with capture_logs() as logs:
+            stored_by_good, saving_during, saving_after = asyncio.run(run())
+        assert stored_by_good and not saving_during and saving_after
+        assert [json.loads(line)["n"] for line in _lines(full.path_for("responses"))] == [1]
+        events = [e["event"] for e in logs if e["event"].startswith("sink_")]
+        assert events == ["sink_failed", "sink_still_failing", "sink_recovered"]
+        failed = next(e for e in logs if e["event"] == "sink_failed")
+        assert failed["errno"] == "ENOSPC" and failed["sink"] == "jsonl" and failed["required"] is True
+        assert failed["data_dir"] == str(disk.path / "exp")
+
+
+def test_a_best_effort_sink_that_fails_does_not_fail_the_flush(tmp_path: Path) -> None:
+    with mount_full_disk(tmp_path / "disk", size_kib=256) as disk:
+        mirror = JsonlSink(JsonlSinkConfig(required=False), disk.path / "exp")
+        main = JsonlSink(JsonlSinkConfig(), tmp_path / "main")
+        recorder = Recorder([mirror, main], base={}, flush_interval_ms=10_000)
+
+        async def run() -> bool:
+            disk.fill()
+            recorder.write("responses", {"n": 1, "pad": "x" * 9000})
+            await recorder.flush(durable=True)  # does not raise
+            saving = recorder.saving
+            disk.free()
+            await recorder.flush()
+            await mirror.close()
+            await main.close()
+            return saving
+
+        with capture_logs() as logs:
+            assert asyncio.run(run()) is True
+        assert [e["event"] for e in logs if e["event"].startswith("sink_")] == [
+            "sink_failed",
+            "sink_recovered",
+        ]
+        assert [json.loads(line)["n"] for line in _lines(mirror.path_for("responses"))] == [1]
+
+
+def _snippet(document: Path, marker: str) -> str:
+    text = document.read_text(encoding="utf-8")
+    match = re.search(re.escape(marker) + r"[^\n]*\n```python\n(.*?)```", text, re.S)
+    assert match, f"{document.name} has no snippet after {marker!r}"
+    return match.group(1)
+
+
+@pytest.mark.parametrize(
+    ("document", "marker"),
+    [
+        ("README.md", "<!-- loading-snippet:"),
+        ("docs/data.md", "<!-- loading-snippet:"),
+        ("docs/data.md", "<!-- loading-snippet-stdlib"),
+    ],
+)
+def test_the_documented_loading_snippet_reads_a_file_cut_off_mid_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, document: str, marker: str
+) -> None:
+    code = _snippet(ROOT / document, marker)
+    if "pandas" in code:
+        pytest.importorskip("pandas")
+    data = tmp_path / "data" / "my_study"
+    data.mkdir(parents=True)
+    rows = [{"participant_id": "p-1", "question_id": "age", "value": n} for n in range(3)]
+    text = "".join(json.dumps(row) + "\n" for row in rows)
+    (data / "responses.jsonl").write_text(text + '{"participant_id":"p-1","quest', encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    namespace: dict[str, object] = {}
+    exec(compile(code, document, "exec"), namespace)
+    responses = namespace["responses"]
+    records = responses if isinstance(responses, list) else responses.to_dict("records")  # type: ignore[attr-defined]
+    assert records == rows
