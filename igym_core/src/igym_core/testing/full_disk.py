@@ -30,7 +30,8 @@ class SmallDisk:
 
     def fill(self) -> None:
         """Take every free page. Files already there can still grow to the end of their last
-        page, so an append may go part way before it fails, as on a real disk."""
+        page (as on a real disk, to the end of their last block): an append of more than what is
+        left of that page goes part way, then fails with ``ENOSPC``; a shorter one succeeds."""
         block = b"\0" * 4096
         with self._filler.open("ab", buffering=0) as handle:
             while True:
