@@ -7,11 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import errno
 import json
+import os
 import re
+import tempfile
 from pathlib import Path
+from typing import Any
+from unittest import mock
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from igym_core.builtin.sink_jsonl import JsonlSink, JsonlSinkConfig
@@ -196,3 +203,72 @@ def test_the_documented_loading_snippet_reads_a_file_cut_off_mid_line(
     responses = namespace["responses"]
     records = responses if isinstance(responses, list) else responses.to_dict("records")  # type: ignore[attr-defined]
     assert records == rows
+
+
+# --- every way an append can stop part way -------------------------------------------------------
+_real_write = os.write
+
+
+class _Disk:
+    """Room for ``budget`` more bytes (``None``: unlimited); then os.write raises ENOSPC, after
+    writing what fits, as a full disk does."""
+
+    def __init__(self) -> None:
+        self.budget: int | None = None
+
+    def write(self, fd: int, data: Any) -> int:
+        if self.budget is None:
+            return _real_write(fd, data)
+        if self.budget == 0:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        written = _real_write(fd, bytes(data[: self.budget]))
+        self.budget -= written
+        return written
+
+
+_batches = st.lists(
+    st.tuples(
+        st.lists(st.sampled_from(["sessions", "responses"]), min_size=0, max_size=6),
+        st.one_of(st.none(), st.integers(0, 400)),
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(batches=_batches)
+def test_appends_stopped_at_any_byte_leave_whole_lines_and_lose_nothing(batches: Any) -> None:
+    disk = _Disk()
+    with tempfile.TemporaryDirectory() as tmp, mock.patch("os.write", disk.write):
+        directory = Path(tmp)
+        sink = JsonlSink(JsonlSinkConfig(), directory)
+        written: dict[str, list[dict[str, Any]]] = {"sessions": [], "responses": []}
+
+        async def run() -> None:
+            n = 0
+            for record_types, budget in batches:
+                for record_type in record_types:
+                    row = _row(n)
+                    sink.write(record_type, row)
+                    written[record_type].append(row)
+                    n += 1
+                disk.budget = budget
+                try:
+                    await sink.flush()
+                except OSError as exc:
+                    assert exc.errno == errno.ENOSPC
+                for record_type, rows in written.items():
+                    path = sink.path_for(record_type)
+                    raw = path.read_bytes() if path.exists() else b""
+                    assert raw == b"" or raw.endswith(b"\n"), "a torn line was left behind"
+                    stored = [json.loads(line) for line in raw.splitlines()]
+                    assert stored == rows[: len(stored)]  # whole records, in order, none twice
+            disk.budget = None
+            await sink.close()
+
+        asyncio.run(run())
+        for record_type, rows in written.items():
+            path = sink.path_for(record_type)
+            raw = path.read_bytes() if path.exists() else b""
+            assert [json.loads(line) for line in raw.splitlines()] == rows
