@@ -194,3 +194,37 @@ def test_players_still_on_consent_are_not_matched_while_their_data_cannot_be_sav
         r for r in read_records(disk.path / "data", "saving_duel", "matches") if r["event"] == "matched"
     ]
     assert len(matched) == 1
+
+
+def test_a_waiting_room_redirect_during_a_full_disk_waits_until_the_records_are_saved(disk):
+    duel = GymScene(
+        scene_id="duel",
+        env_factory=Duel,
+        human_seats=("human", "bot"),
+        action_mapping={"ArrowUp": 4, "ArrowLeft": 1},
+        default_action=0,
+        fps=60,
+        max_steps=30,
+        countdown_s=0,
+        waiting_room=WaitingRoom(
+            timeout_s=0.5,
+            on_timeout="redirect",
+            timeout_redirect_url="https://example.org/return?p={PROLIFIC_PID}",
+        ),
+    )
+    experiment = Experiment(experiment_id="saving_timeout", seed=3, scenes=(duel, EndScene(scene_id="end")))
+    app = _app(experiment, disk)
+    with TestClient(app) as client, ScriptedParticipant(client, params={"PROLIFIC_PID": "A"}) as a:
+        a.receive_until(lambda m: m["type"] == "game_status")
+        disk.fill()
+        # Big enough not to fit in what is left of the files' last pages.
+        app.state.study.recorder.write("sessions", {"event": "note", "detail": {"pad": ESSAY}})
+        reply, seen = a.receive_until(lambda m: m["type"] == "saving" or m.get("redirect_url"))
+        assert reply["type"] == "saving"
+        assert not any(m.get("redirect_url") for m in seen)
+        disk.free()
+        final, _seen = a.receive_until(lambda m: m["type"] == "game_status" and m.get("final"))
+        assert final["redirect_url"] == "https://example.org/return?p=A"
+    sessions = read_records(disk.path / "data", "saving_timeout", "sessions")
+    finished = [r for r in sessions if r["event"] == "finished"]
+    assert len(finished) == 1 and finished[0]["detail"]["outcome"] == "waiting_timeout"
