@@ -6,12 +6,15 @@ fills up and frees again; the server is the real app through Litestar's test cli
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from litestar.exceptions import WebSocketDisconnect
 from litestar.testing import TestClient
 
@@ -228,3 +231,83 @@ def test_a_waiting_room_redirect_during_a_full_disk_waits_until_the_records_are_
     sessions = read_records(disk.path / "data", "saving_timeout", "sessions")
     finished = [r for r in sessions if r["event"] == "finished"]
     assert len(finished) == 1 and finished[0]["detail"]["outcome"] == "waiting_timeout"
+
+
+LONG_SURVEY = Experiment(
+    experiment_id="saving_many",
+    seed=6,
+    scenes=(
+        *(
+            SurveyScene(scene_id=f"q{i}", questions=(TextQuestion(id="text", prompt=f"Question {i}?"),))
+            for i in range(4)
+        ),
+        EndScene(scene_id="end", completion_code="auto"),
+    ),
+)
+
+
+@pytest.fixture(scope="module")
+def shared_disk(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    with mount_full_disk(tmp_path_factory.mktemp("shared") / "disk", size_kib=2048) as small:
+        yield small
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    steps=st.lists(st.sampled_from(["submit", "resubmit", "reload", "fill", "free"]), min_size=1, max_size=14)
+)
+def test_page_and_server_agree_and_every_answer_is_stored_once_whatever_the_disk_does(shared_disk, steps):
+    disk = shared_disk
+    disk.free()
+    for old in disk.path.glob("data*"):
+        shutil.rmtree(old)
+    data = disk.path / "data"
+    app = make_test_app(LONG_SURVEY, data, flush_interval_ms=50)
+    answered: list[str] = []
+    with TestClient(app) as client:
+        p = ScriptedParticipant(client).connect()
+        study = app.state.study
+        participant = study.by_id[p.participant_id]
+
+        def settle() -> None:
+            """With room on the disk, a waiting page gets its scene (the server retries on its own)."""
+            if p.saving is not None and disk.free_bytes() > 64 * 1024:
+                p.receive_until(lambda m: m["type"] == "scene")
+            page_position = p.saving["position"] if p.saving is not None else p.position
+            assert participant.position == page_position
+            assert (p.participant_id in getattr(study, "saves", ())) == (p.saving is not None)
+
+        try:
+            for step in [*steps, "free", "submit", "submit", "submit", "submit", "free"]:
+                if step == "fill":
+                    disk.fill()
+                elif step == "free":
+                    disk.free()
+                elif step == "reload":
+                    p.close()
+                    p = ScriptedParticipant(client, token=p.token).connect()
+                elif p.saving is None and p.kind == "survey":
+                    if step == "resubmit" and answered:  # an old scene again: a late retry
+                        p.send(
+                            {
+                                "type": "submit",
+                                "seq": p.next_seq(),
+                                "position": p.position - 1,
+                                "answers": {"text": "late"},
+                            }
+                        )
+                        assert p.receive_type("error")["code"] == "stale_position"
+                        p._scene_or_saving(p.receive_type("scene", "saving"))
+                    else:
+                        text = f"{p.scene['scene']['scene_id']}: {ESSAY}"
+                        p.submit({"text": text})
+                        answered.append(text)
+                settle()
+            assert p.saving is None and p.kind == "end"
+            code = p.scene["context"]["completion_code"]
+        finally:
+            p.close()
+    responses = read_records(data, "saving_many", "responses")
+    assert [r["value"] for r in responses] == answered
+    finished = [r for r in read_records(data, "saving_many", "sessions") if r["event"] == "finished"]
+    assert [f["detail"]["values"]["completion_code"] for f in finished] == [code]
