@@ -223,6 +223,8 @@ export class App {
         break;
       case "connected":
         this.setBanner(null);
+        // Still saving after a reconnect: the server says so (or sends the scene) right away.
+        if (this.waitingPanel === "saving") break;
         clear(this.panelHost);
         this.sceneHost.hidden = false;
         this.waitingPanel = null;
@@ -325,6 +327,7 @@ export class App {
    * sends the next scene when it is. Nothing to do for the participant but wait. */
   private showSaving(message: string): void {
     this.unmount();
+    clear(this.sceneHost); // the finished scene must not show again behind the panel
     this.pendingSubmits.clear();
     this.remountNextScene = true;
     this.waitingPanel = "saving";

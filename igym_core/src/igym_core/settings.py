@@ -48,7 +48,16 @@ class Settings:
     flush_interval_ms: int = 500
     hello_timeout_ms: int = 10_000
     tick_groups: int = 4
-    save_failure_reminder_s: float = attrs.field(default=60.0, validator=attrs.validators.gt(0))
+    save_failure_reminder_s: float = attrs.field(default=60.0)
+
+    @save_failure_reminder_s.validator
+    def _check_reminder(self, _attribute: object, value: float) -> None:
+        if not value > 0:
+            raise ConfigError(
+                f"IGYM_SAVE_FAILURE_REMINDER_S must be a number of seconds above 0; got {value!r}. "
+                "It sets how often the log repeats that a data sink cannot write (default 60).",
+                title="Bad settings",
+            )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
