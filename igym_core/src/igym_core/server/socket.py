@@ -217,7 +217,9 @@ async def _serve(
             try:
                 participant = await study.hello(connection, message)
             except StudyUnavailableError as exc:  # its data could not be saved: try again later
-                log.warning("participant_refused", code=exc.code, reason=str(exc))
+                # Debug: the page retries every few seconds, and the recorder already reports
+                # the failing sink (once, then a reminder now and then).
+                log.debug("participant_refused", code=exc.code, reason=str(exc))
                 await connection.send(_error(exc.code, str(exc)))
                 await connection.close(CLOSE_TRY_AGAIN_LATER, "data cannot be saved")
                 return
