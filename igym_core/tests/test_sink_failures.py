@@ -272,3 +272,21 @@ def test_appends_stopped_at_any_byte_leave_whole_lines_and_lose_nothing(batches:
             path = sink.path_for(record_type)
             raw = path.read_bytes() if path.exists() else b""
             assert [json.loads(line) for line in raw.splitlines()] == rows
+
+
+def test_a_second_sink_on_a_directory_in_use_does_not_cut_what_may_be_a_write_under_way(
+    tmp_path: Path,
+) -> None:
+    writer = JsonlSink(JsonlSinkConfig(), tmp_path)
+    path = writer.path_for("steps")
+    path.write_bytes(b'{"n":0}\n{"n":1,"half of a line')  # as another process sees a write under way
+    with capture_logs() as logs:
+        other = JsonlSink(JsonlSinkConfig(), tmp_path)
+    assert other.repairs == [] and path.read_bytes().endswith(b"half of a line")
+    assert [e["event"] for e in logs] == ["jsonl_directory_shared"]
+    asyncio.run(other.close())
+    asyncio.run(writer.close())
+    after = JsonlSink(JsonlSinkConfig(), tmp_path)  # nobody else writes here now: repaired
+    assert [r["offset"] for r in after.repairs] == [8]
+    assert path.read_bytes() == b'{"n":0}\n'
+    asyncio.run(after.close())

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import datetime as dt
+import fcntl
 import functools
 import json
 import os
@@ -132,6 +133,21 @@ def _unwritten(fd: int, start: int, lines: list[bytes], written: int) -> list[by
     return lines[whole:]
 
 
+def _claim(directory: Path) -> int | None:
+    """An exclusive lock on ``directory`` (flock on the directory itself: no file to create),
+    held until the sink closes; ``None`` if another open sink holds it."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
 def repair_torn_tail(path: Path) -> dict[str, Any] | None:
     """If ``path`` ends in a torn line (a crash or power cut mid-append), move that fragment to
     ``<name>.torn`` and cut the file back to its last complete line; return what was done.
@@ -205,10 +221,20 @@ class JsonlSink(DataSink):
     def __init__(self, config: SinkConfig, directory: Path) -> None:
         super().__init__(config, directory)
         self.directory.mkdir(parents=True, exist_ok=True)
-        for path in sorted(self.directory.glob("*.jsonl")):
-            repair = repair_torn_tail(path)
-            if repair is not None:
-                self.repairs.append(repair)
+        # Only the one sink writing this directory may cut a torn tail: in another process's
+        # files, the "torn" line may be a write still under way.
+        self._claim = _claim(self.directory)
+        if self._claim is not None:
+            for path in sorted(self.directory.glob("*.jsonl")):
+                repair = repair_torn_tail(path)
+                if repair is not None:
+                    self.repairs.append(repair)
+        else:
+            log.warning(
+                "jsonl_directory_shared",
+                directory=str(self.directory),
+                detail="another sink (another igym process?) is writing here; torn lines are not repaired",
+            )
         self._buffers: dict[str, list[bytes]] = {}
         self._fds: dict[str, int] = {}
         self._lock = asyncio.Lock()
@@ -336,3 +362,6 @@ class JsonlSink(DataSink):
                     for fd in self._fds.values():
                         os.close(fd)
                     self._fds.clear()
+                    if self._claim is not None:
+                        os.close(self._claim)
+                        self._claim = None
