@@ -68,6 +68,8 @@ export class App {
   private readonly conn: Connection;
   private mounted: Mounted | null = null;
   private remountNextScene = false;
+  /** A `saving` or `unavailable` panel is shown in place of the scene until the next scene. */
+  private waitingPanel: "saving" | "unavailable" | null = null;
   private readonly pendingSubmits = new Map<number, PendingSubmit>();
 
   // shell elements
@@ -163,12 +165,19 @@ export class App {
         break;
       case "superseded":
         break;
+      case "saving":
+        this.showSaving(typeof msg.message === "string" ? msg.message : "");
+        return;
     }
     this.dispatch(msg);
   }
 
   private handleError(msg: Record<string, any>): void {
     const code = String(msg.code);
+    if (code === "unavailable") {
+      this.showUnavailable(typeof msg.message === "string" ? msg.message : "");
+      return;
+    }
     if (code === "stale_position") {
       console.debug("igym: the server ignored a message for an old step (stale_position)");
     } else {
@@ -216,11 +225,15 @@ export class App {
         break;
       case "connected":
         this.setBanner(null);
+        // Still saving after a reconnect: the server says so (or sends the scene) right away.
+        if (this.waitingPanel === "saving") break;
         clear(this.panelHost);
         this.sceneHost.hidden = false;
+        this.waitingPanel = null;
         break;
       case "reconnecting":
-        this.setBanner("Connection lost — reconnecting…");
+        // Refused for now (the study cannot save data): the panel says so; reconnecting is the retry.
+        this.setBanner(this.waitingPanel === "unavailable" ? null : "Connection lost — reconnecting…");
         break;
       case "superseded":
         this.setBanner(null);
@@ -328,6 +341,47 @@ export class App {
     );
   }
 
+  /** The participant's scene is over but their data is not saved yet: the server retries and
+   * sends the next scene when it is. Nothing to do for the participant but wait. */
+  private showSaving(message: string): void {
+    this.unmount();
+    clear(this.sceneHost); // the finished scene must not show again behind the panel
+    this.pendingSubmits.clear();
+    this.remountNextScene = true;
+    this.waitingPanel = "saving";
+    this.showWaitingPanel(
+      "igym-panel--saving",
+      "Saving your progress",
+      message || "We could not save your progress yet. Please keep this page open; we are trying again.",
+    );
+  }
+
+  private showUnavailable(message: string): void {
+    this.waitingPanel = "unavailable";
+    this.showWaitingPanel(
+      "igym-panel--unavailable",
+      "Please wait a moment",
+      message || "This study cannot take new participants right now. Please keep this page open.",
+    );
+  }
+
+  private showWaitingPanel(kind: string, title: string, message: string): void {
+    this.showPanel(
+      h(
+        "section",
+        { class: `igym-panel ${kind}`, role: "status", "aria-live": "polite" },
+        h("h1", { tabindex: -1 }, title),
+        h(
+          "p",
+          { class: "igym-waiting-message" },
+          h("span", { class: "igym-spinner", "aria-hidden": "true" }),
+          " ",
+          message,
+        ),
+      ),
+    );
+  }
+
   private showLoading(): void {
     clear(this.sceneHost);
     this.sceneHost.append(
@@ -347,6 +401,12 @@ export class App {
     if (!isPlainObject(scene) || typeof scene.kind !== "string" || typeof msg.position !== "number") {
       console.error("igym: ignoring a malformed scene message", msg);
       return;
+    }
+    if (this.waitingPanel !== null) {
+      // Saved (or admitted) now: the scene replaces the waiting panel.
+      this.waitingPanel = null;
+      clear(this.panelHost);
+      this.sceneHost.hidden = false;
     }
     const m = this.mounted;
     const same =

@@ -63,6 +63,13 @@ export interface SupersededMessage {
   message: string;
 }
 
+/** The participant's records could not be saved yet; the next scene follows once they are. */
+export interface SavingMessage {
+  type: "saving";
+  position: number;
+  message: string;
+}
+
 export interface PongMessage {
   type: "pong";
   seq: number;
@@ -77,6 +84,7 @@ export type ServerMessage =
   | RejectedMessage
   | ErrorMessage
   | SupersededMessage
+  | SavingMessage
   | PongMessage;
 
 // ---- scene views ------------------------------------------------------------------------------

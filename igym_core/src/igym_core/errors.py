@@ -7,6 +7,7 @@ from collections.abc import Sequence
 __all__ = [
     "AdmissionError",
     "ConfigError",
+    "DataNotSavedError",
     "DuplicatePluginNameError",
     "EntryRefusedError",
     "EnvContractError",
@@ -17,6 +18,7 @@ __all__ = [
     "PluginError",
     "PluginNotFoundError",
     "ProtocolError",
+    "StudyUnavailableError",
 ]
 
 
@@ -70,6 +72,23 @@ class ProtocolError(IgymError):
         super().__init__(message)
 
 
+class DataNotSavedError(IgymError):
+    """A required data sink could not store the records (a full disk, say); they wait in memory.
+
+    ``failures`` pairs each failing sink's ``kind`` with its error.
+    """
+
+    def __init__(self, failures: Sequence[tuple[str, BaseException]], directory: str) -> None:
+        self.failures = list(failures)
+        self.directory = directory
+        listed = "; ".join(f"sink {kind!r}: {error}" for kind, error in self.failures)
+        super().__init__(
+            f"Expected every required data sink to store the records, but {listed} (data directory "
+            f"{directory}). The records are kept in memory and retried; free space or fix the sink, "
+            "or mark a sink that may lose records required=False."
+        )
+
+
 class AdmissionError(IgymError):
     """A participant's ``hello`` is refused (link parameters over the limits, too many new participants
     from one address, the server full). The message is shown on the participant's page.
@@ -89,6 +108,11 @@ class EntryRefusedError(AdmissionError):
 
     def __init__(self, message: str) -> None:
         super().__init__("entry_refused", message)
+
+
+class StudyUnavailableError(AdmissionError):
+    """The study cannot take a new participant now because their data could not be saved; the page
+    tries again by itself (code ``unavailable``, close 1013)."""
 
 
 class EnvContractError(IgymError):

@@ -277,7 +277,8 @@ def igym_on_participant_joined(participant: Participant) -> None:
 
 @hookspec
 def igym_on_scene_activated(participant: Participant, scene: SceneConfig, instance: int) -> None:
-    """A participant entered a scene.
+    """A participant entered a scene, and the records that say so are stored (while a data sink
+    cannot write, this waits until a retry stores them; the participant's page waits too).
 
     Args:
         participant: who entered it.
@@ -304,7 +305,8 @@ def igym_on_participant_left(participant: Participant, reason: str) -> None:
 
 @hookspec
 def igym_on_participant_finished(participant: Participant) -> None:
-    """A participant reached the end scene, and all their data is stored.
+    """A participant reached the end scene, and all their data is stored (durably, in every
+    required sink; while one cannot write, this waits until a retry stores it).
 
     Args:
         participant: who finished (``participant.values`` holds the completion code, if any).

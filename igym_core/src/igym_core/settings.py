@@ -97,6 +97,8 @@ class Settings:
     ``IGYM_MAX_URL_PARAM_NAME_CHARS``, ``IGYM_MAX_URL_PARAM_VALUE_CHARS``, ``IGYM_MAX_DRAFT_BYTES``,
     ``IGYM_MAX_NEW_PARTICIPANTS_PER_IP_PER_MIN``, ``IGYM_MAX_PARTICIPANTS_IN_MEMORY``,
     ``IGYM_PARTICIPANT_EVICT_FINISHED_S``, ``IGYM_PARTICIPANT_EVICT_IDLE_S``).
+
+    ``IGYM_SAVE_FAILURE_REMINDER_S``: while a data sink cannot write, the log repeats its error this often.
     """
 
     host: str = "127.0.0.1"
@@ -144,6 +146,18 @@ class Settings:
     """An unfinished participant with no socket for this long leaves memory, unless they are in a game
     or waiting room (``IGYM_PARTICIPANT_EVICT_IDLE_S``; 0 = never). Both come back from the records."""
 
+    # --- data that cannot be saved ---------------------------------------------------------------
+    save_failure_reminder_s: float = attrs.field(default=60.0)
+
+    @save_failure_reminder_s.validator
+    def _check_reminder(self, _attribute: object, value: float) -> None:
+        if not value > 0:
+            raise ConfigError(
+                f"IGYM_SAVE_FAILURE_REMINDER_S must be a number of seconds above 0; got {value!r}. "
+                "It sets how often the log repeats that a data sink cannot write (default 60).",
+                title="Bad settings",
+            )
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Settings from ``IGYM_*`` variables; ``overrides`` (CLI flags) win over the environment."""
@@ -170,6 +184,8 @@ class Settings:
                 values["max_message_bytes"] = int(env["IGYM_MAX_MESSAGE_BYTES"])
             if "IGYM_TICK_GROUPS" in env:
                 values["tick_groups"] = int(env["IGYM_TICK_GROUPS"])
+            if "IGYM_SAVE_FAILURE_REMINDER_S" in env:
+                values["save_failure_reminder_s"] = float(env["IGYM_SAVE_FAILURE_REMINDER_S"])
             if _flag(env.get("IGYM_STRICT_PLUGINS", "")):
                 values["strict_plugins"] = True
             if "IGYM_HEADER_TIMEOUT_S" in env:

@@ -5,13 +5,18 @@ Writes are buffered in memory and handed to the operating system at every flush 
 server killed with ``kill -9`` loses at most the records of the last flush interval; a durable
 flush also fsyncs. A write that fails (a full disk, no file descriptors left) keeps its lines in
 memory for the next flush, so records wait, in order, until the disk takes them again; memory
-then grows with them. Each line is one complete JSON object: a torn last line after
-a power cut is skipped by readers, and never breaks the lines before it.
+then grows with them. A write that stops part way cuts the file back to its last complete line,
+so each line in a file is one complete JSON object. A crash mid-append can still cut the last
+line short: at start, the sink moves such a fragment to ``<record_type>.jsonl.torn`` (see
+:func:`repair_torn_tail`), and until then readers skip it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import datetime as dt
+import fcntl
 import functools
 import json
 import os
@@ -27,7 +32,7 @@ import structlog
 from igym_core.data.interface import RECORD_TYPE_PATTERN, DataSink, SinkConfig, json_default
 from igym_core.plugins.markers import hookimpl
 
-__all__ = ["JsonlSink", "JsonlSinkConfig", "read_jsonl"]
+__all__ = ["JsonlSink", "JsonlSinkConfig", "read_jsonl", "repair_torn_tail"]
 
 _RECORD_TYPE = re.compile(RECORD_TYPE_PATTERN)
 log = structlog.get_logger(__name__)
@@ -104,6 +109,111 @@ def read_jsonl(path: Path) -> Iterator[Any]:
                 continue
 
 
+def _unwritten(fd: int, start: int, lines: list[bytes], written: int) -> list[bytes]:
+    """After a write of ``lines`` at offset ``start`` stopped after ``written`` bytes: cut the file
+    back to the end of the last whole line and return the lines to write again.
+
+    If the file cannot be cut (it should always can: cutting frees space), the rest of the torn
+    line is returned first instead, so that the retry completes it: a fragment is then left only
+    until the next flush, and nothing is lost or written twice either way.
+    """
+    whole = done = 0
+    for line in lines:
+        if done + len(line) > written:
+            break
+        done += len(line)
+        whole += 1
+    if done == written:
+        return lines[whole:]
+    try:
+        os.ftruncate(fd, start + done)
+    except OSError:
+        log.exception("jsonl_torn_line_not_cut", offset=start + done)
+        return [lines[whole][written - done :], *lines[whole + 1 :]]
+    return lines[whole:]
+
+
+def _claim(directory: Path) -> int | None:
+    """An exclusive lock on ``directory`` (flock on the directory itself: no file to create),
+    held until the sink closes; ``None`` if another open sink holds it."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def repair_torn_tail(path: Path) -> dict[str, Any] | None:
+    """If ``path`` ends in a torn line (a crash or power cut mid-append), move that fragment to
+    ``<name>.torn`` and cut the file back to its last complete line; return what was done.
+
+    The ``.torn`` file gets one JSON line per repair (appended): the file, the offset the
+    fragment started at, its length, when, and the fragment itself (as text, and exactly, in
+    base64). Returns ``None`` if the file ends with a complete line, or if it cannot be repaired
+    (logged; readers still skip the fragment).
+    """
+    try:
+        with path.open("r+b") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            if size == 0:
+                return None
+            handle.seek(size - 1)
+            if handle.read(1) == b"\n":
+                return None
+            position, cut = size, 0
+            while position > 0:
+                step = min(1 << 16, position)
+                position -= step
+                handle.seek(position)
+                newline = handle.read(step).rfind(b"\n")
+                if newline >= 0:
+                    cut = position + newline + 1
+                    break
+            handle.seek(cut)
+            fragment = handle.read()
+            torn = path.with_name(path.name + ".torn")
+            entry = {
+                "file": path.name,
+                "offset": cut,
+                "length": len(fragment),
+                "repaired_at": dt.datetime.now(dt.UTC)
+                .isoformat(timespec="milliseconds")
+                .replace("+00:00", "Z"),
+                "fragment": fragment.decode("utf-8", errors="replace"),
+                "fragment_base64": base64.b64encode(fragment).decode("ascii"),
+            }
+            with torn.open("ab") as out:  # kept first: a crash now leaves it in both, not in neither
+                out.write(encode_line(entry))
+                out.flush()
+                os.fsync(out.fileno())
+            handle.truncate(cut)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError:
+        log.exception("jsonl_torn_line_not_repaired", path=str(path))
+        return None
+    log.warning(
+        "jsonl_torn_line_repaired",
+        path=str(path),
+        offset=cut,
+        length=len(fragment),
+        moved_to=str(torn),
+        detail="the last line was cut short by a crash; readers never see it now",
+    )
+    return {
+        "record_type": path.stem,
+        "file": path.name,
+        "offset": cut,
+        "length": len(fragment),
+        "moved_to": torn.name,
+    }
+
+
 class JsonlSink(DataSink):
     kind: ClassVar[str] = "jsonl"
     config_type: ClassVar[type[SinkConfig]] = JsonlSinkConfig
@@ -111,6 +221,20 @@ class JsonlSink(DataSink):
     def __init__(self, config: SinkConfig, directory: Path) -> None:
         super().__init__(config, directory)
         self.directory.mkdir(parents=True, exist_ok=True)
+        # Only the one sink writing this directory may cut a torn tail: in another process's
+        # files, the "torn" line may be a write still under way.
+        self._claim = _claim(self.directory)
+        if self._claim is not None:
+            for path in sorted(self.directory.glob("*.jsonl")):
+                repair = repair_torn_tail(path)
+                if repair is not None:
+                    self.repairs.append(repair)
+        else:
+            log.warning(
+                "jsonl_directory_shared",
+                directory=str(self.directory),
+                detail="another sink (another igym process?) is writing here; torn lines are not repaired",
+            )
         self._buffers: dict[str, list[bytes]] = {}
         self._fds: dict[str, int] = {}
         self._lock = asyncio.Lock()
@@ -143,27 +267,35 @@ class JsonlSink(DataSink):
         100 games, and the event loop's ticks must not wait for the disk).
 
         Progress is kept in ``pending``: a record type's lines are emptied once they are all in
-        the file, and if a write fails part way, what is left of them (possibly the end of a line
-        whose start is written) replaces them, so that nothing is lost or written twice
-        (``_put_back``)."""
+        the file. If a write fails part way (a full disk), the file is cut back to the end of its
+        last complete line and the lines not wholly written stay in ``pending``, so a reader never
+        meets a torn line and the retry writes whole lines, none twice (``_put_back``)."""
         for entry in pending:
             record_type, lines = entry
             fd = self._fds.get(record_type)
-            data = b"".join(lines)
             if fd is None:
                 fd = os.open(self.path_for(record_type), os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
-                self._fds[record_type] = fd
                 size = os.fstat(fd).st_size
                 if size and os.pread(fd, 1, size - 1) != b"\n":
-                    # A crash cut the last line short: end it, or it would swallow our first record.
-                    data = b"\n" + data
+                    # A torn line the repair at start could not move: end it, or it would
+                    # swallow our first record (readers skip it).
+                    try:
+                        os.write(fd, b"\n")
+                    except BaseException:
+                        os.close(fd)
+                        raise
+                self._fds[record_type] = fd
+            data = b"".join(lines)
+            start = os.fstat(fd).st_size
             view = memoryview(data)
             try:
                 while view:
                     written = os.write(fd, view)
                     view = view[written:]
-            finally:
-                entry[1] = [bytes(view)] if view else []
+            except BaseException:
+                entry[1] = _unwritten(fd, start, lines, len(data) - len(view))
+                raise
+            entry[1] = []
         if durable:
             for fd in list(self._fds.values()):
                 os.fsync(fd)
@@ -230,3 +362,6 @@ class JsonlSink(DataSink):
                     for fd in self._fds.values():
                         os.close(fd)
                     self._fds.clear()
+                    if self._claim is not None:
+                        os.close(self._claim)
+                        self._claim = None

@@ -35,9 +35,17 @@ def json_default(value: Any) -> Any:
 
 @attrs.frozen(kw_only=True)
 class SinkConfig:
-    """Base of every sink's config; a sink plugin subclasses it with its own ``kind``."""
+    """Base of every sink's config; a sink plugin subclasses it with its own ``kind``.
+
+    ``required`` (default ``True``): the study tells a participant their data is stored (the end
+    scene, its completion code and redirect) only once every required sink has flushed their
+    records durably; while a required sink cannot write, participants wait on a "could not save"
+    page and new ones are refused. ``required=False`` makes the sink a best-effort mirror: its
+    failures are logged, and nobody waits for it.
+    """
 
     kind: ClassVar[str] = "sink"
+    required: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
 
 
 class DataSink(ABC):
@@ -48,6 +56,10 @@ class DataSink(ABC):
     ``durable=True`` also a crash of the machine (fsync). The server calls ``flush`` at least every
     ``flush_interval_ms`` and with ``durable=True`` before it tells a participant's browser that their
     data is safe (the end scene's redirect).
+
+    A flush that fails (a full disk) raises, and keeps every record it could not store for the
+    next flush, in order; it never leaves part of a record where a reader would find it, and a
+    record it did store is not stored again by the retry.
     """
 
     kind: ClassVar[str]
@@ -56,6 +68,9 @@ class DataSink(ABC):
     def __init__(self, config: SinkConfig, directory: Path) -> None:
         self.config = config
         self.directory = directory
+        self.repairs: list[dict[str, Any]] = []
+        """What the sink repaired at start (a torn last line, say), one mapping per repair; the
+        recorder stores each as a ``data_repairs`` record."""
 
     @abstractmethod
     def write(self, record_type: str, row: Mapping[str, Any]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import errno
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import structlog
 
 from igym_core.data.interface import DataSink
+from igym_core.errors import DataNotSavedError
 
 __all__ = ["Recorder", "iso_utc", "utc_now_iso"]
 
@@ -56,22 +58,55 @@ class _Clock:
         return self._text
 
 
+class _SinkHealth:
+    """Whether a sink's last flush failed, since when, and when the operator was last told."""
+
+    __slots__ = ("error", "since", "told_at")
+
+    def __init__(self) -> None:
+        self.error: BaseException | None = None
+        self.since = 0.0
+        self.told_at = 0.0
+
+
+def _error_name(error: BaseException) -> str | None:
+    """``ENOSPC`` for a full disk, and so on: the word an operator searches for."""
+    number = getattr(error, "errno", None)
+    return errno.errorcode.get(number) if isinstance(number, int) else None
+
+
 class Recorder:
     """Writes every record to every sink; flushes at least every ``flush_interval_ms``.
 
-    A sink that fails is logged loudly on every failure and does not stop the others: one broken
-    sink must not lose the data another one would have kept.
+    Each sink fails alone: every sink is flushed every time, and a failing one neither stops the
+    others nor loses its records (it keeps them for the next flush). ``flush`` raises
+    :class:`DataNotSavedError` once all were tried if a *required* sink (``SinkConfig.required``,
+    the default) failed; a best-effort sink's failures are only logged. The log says when a sink
+    starts failing and when it recovers, once each, and reminds every ``reminder_interval_s``
+    while it fails: which sink, the error (``ENOSPC``...) and the data directory.
     """
 
     def __init__(
-        self, sinks: Sequence[DataSink], *, base: Mapping[str, Any], flush_interval_ms: int = 500
+        self,
+        sinks: Sequence[DataSink],
+        *,
+        base: Mapping[str, Any],
+        flush_interval_ms: int = 500,
+        reminder_interval_s: float = 60.0,
     ) -> None:
         self.sinks = list(sinks)
         self.base = dict(base)
         self.flush_interval_s = flush_interval_ms / 1000
+        self.reminder_interval_s = reminder_interval_s
         self._task: asyncio.Task[None] | None = None
         self.records_written = 0
         self._clock = _Clock()
+        self._health = {id(sink): _SinkHealth() for sink in self.sinks}
+
+    @property
+    def saving(self) -> bool:
+        """False while a required sink's last flush failed (its records wait in memory)."""
+        return not any(self._health[id(sink)].error is not None for sink in self.sinks if _required(sink))
 
     def write(self, record_type: str, row: Mapping[str, Any]) -> None:
         full = {**self.base, "timestamp": self._clock.now(), **row}
@@ -83,12 +118,58 @@ class Recorder:
         self.records_written += 1
 
     async def flush(self, *, durable: bool = False) -> None:
+        """Flush every sink; raise :class:`DataNotSavedError` if a required one failed."""
+        failures: list[tuple[str, BaseException]] = []
         for sink in self.sinks:
             try:
                 await sink.flush(durable=durable)
-            except Exception:
-                log.exception("sink_flush_failed", sink=sink.kind)
-                raise
+            except Exception as error:
+                self._failed(sink, error)
+                if _required(sink):
+                    failures.append((sink.kind, error))
+            else:
+                self._flushed(sink)
+        if failures:
+            raise DataNotSavedError(failures, str(self.sinks[0].directory))
+
+    def _failed(self, sink: DataSink, error: BaseException) -> None:
+        health = self._health[id(sink)]
+        now = time.monotonic()
+        fields = {
+            "sink": sink.kind,
+            "required": _required(sink),
+            "error": str(error) or repr(error),
+            "errno": _error_name(error),
+            "data_dir": str(sink.directory),
+        }
+        if health.error is None:
+            health.since = health.told_at = now
+            log.error(
+                "sink_failed",
+                **fields,
+                exc_info=error,
+                consequence=(
+                    "records wait in memory and are retried; participants who finish a scene wait "
+                    "on a 'could not save' page and new participants are refused until it writes again"
+                    if _required(sink)
+                    else "a best-effort sink (required=False): records wait in memory and are retried"
+                ),
+            )
+        elif now - health.told_at >= self.reminder_interval_s:
+            health.told_at = now
+            log.error("sink_still_failing", **fields, failing_for_s=round(now - health.since, 1))
+        health.error = error
+
+    def _flushed(self, sink: DataSink) -> None:
+        health = self._health[id(sink)]
+        if health.error is not None:
+            log.warning(
+                "sink_recovered",
+                sink=sink.kind,
+                data_dir=str(sink.directory),
+                failed_for_s=round(time.monotonic() - health.since, 1),
+            )
+            health.error = None
 
     async def _flush_forever(self) -> None:
         while True:
@@ -97,6 +178,9 @@ class Recorder:
                 await self.flush()
 
     async def __aenter__(self) -> Recorder:
+        for sink in self.sinks:  # what a sink repaired at start (a torn line) is part of the data
+            for repair in getattr(sink, "repairs", ()):
+                self.write("data_repairs", {"sink": sink.kind, **repair})
         self._task = asyncio.create_task(self._flush_forever(), name="igym-recorder-flush")
         return self
 
@@ -110,3 +194,7 @@ class Recorder:
                 await sink.close()
             except Exception:
                 log.exception("sink_close_failed", sink=sink.kind)
+
+
+def _required(sink: DataSink) -> bool:
+    return bool(getattr(sink.config, "required", True))

@@ -99,6 +99,7 @@ def create_app(
         sinks,
         base={"experiment_id": exp.experiment_id, "run_id": run_id},
         flush_interval_ms=settings.flush_interval_ms,
+        reminder_interval_s=settings.save_failure_reminder_s,
     )
     study = Study(
         experiment=exp,
@@ -140,6 +141,7 @@ def create_app(
                 evictions.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await evictions
+                await study.saves.stop()
                 await study.games.stop()
         log.info("study_stopped", experiment_id=exp.experiment_id, records=recorder.records_written)
 

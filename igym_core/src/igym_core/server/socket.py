@@ -11,7 +11,7 @@ import structlog
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
-from igym_core.errors import AdmissionError, ProtocolError
+from igym_core.errors import AdmissionError, ProtocolError, StudyUnavailableError
 from igym_core.protocol.messages import (
     PROTOCOL_VERSION,
     Draft,
@@ -36,6 +36,7 @@ log = structlog.get_logger(__name__)
 
 CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
+CLOSE_TRY_AGAIN_LATER = 1013
 
 
 def _error(code: str, message: str, seq: int | None = None) -> dict[str, Any]:
@@ -233,6 +234,13 @@ async def _serve(
                 return
             try:
                 participant = await study.hello(connection, message)
+            except StudyUnavailableError as exc:  # its data could not be saved: try again later
+                # Debug: the page retries every few seconds, and the recorder already reports
+                # the failing sink (once, then a reminder now and then).
+                log.debug("participant_refused", code=exc.code, reason=str(exc))
+                await connection.send(_error(exc.code, str(exc)))
+                await connection.close(CLOSE_TRY_AGAIN_LATER, "data cannot be saved")
+                return
             except AdmissionError as exc:  # logged by the study; the page shows the message
                 await connection.send(_error(exc.code, str(exc)))
                 await connection.close(CLOSE_POLICY, exc.code)

@@ -23,7 +23,7 @@ from igym_core.config.experiment import Experiment
 from igym_core.config.urls import apply_url_params, fill_url_template, refusal_text
 from igym_core.data.recorder import Recorder
 from igym_core.data.recorder import iso_utc as _iso
-from igym_core.errors import AdmissionError, EntryRefusedError
+from igym_core.errors import AdmissionError, DataNotSavedError, EntryRefusedError, StudyUnavailableError
 from igym_core.plugins.manager import IgymPluginManager
 from igym_core.protocol.messages import PROTOCOL_VERSION, Draft, GameReady, Hello, Input, RttEcho, Submit
 from igym_core.scenes.interface import PrepareContext, SceneContext
@@ -32,6 +32,7 @@ from igym_core.session.admission import NewParticipantRate, address_key, check_u
 from igym_core.session.conditions import ConditionLedger
 from igym_core.session.games import GameCoordinator, WaitingTimeout
 from igym_core.session.participant import Participant, ParticipantIndex
+from igym_core.session.saving import SaveWaits, Then, saving_reply
 from igym_core.settings import Settings
 
 __all__ = ["Connection", "Study"]
@@ -120,6 +121,10 @@ class Study:
             sinks=self._game_sinks,
             advance=self._advance_after_game,
             timed_out=self._waiting_timed_out,
+        )
+        # Participants whose next scene waits for their records to be saved (a full disk).
+        self.saves = SaveWaits(
+            recorder, retry_interval_s=self.settings.flush_interval_ms / 1000, resume=self._resume_saved
         )
 
     # --- connections --------------------------------------------------------------------------
@@ -319,6 +324,8 @@ class Study:
         return filled, marked
 
     async def _join(self, params: Mapping[str, str]) -> Participant:
+        if not self.recorder.saving:
+            raise StudyUnavailableError("unavailable", _UNAVAILABLE)
         params, marked = self._url_params(params)
         participant = Participant(
             participant_id=f"p-{secrets.token_hex(6)}",
@@ -376,29 +383,65 @@ class Study:
         )
 
     async def _enter(self, participant: Participant) -> None:
-        """Enter the scene at ``participant.position``; on an end scene, make the data durable first.
+        """Enter the scene at ``participant.position``: record it, save it, then show it.
 
-        The end scene may redirect at once, so its message must not go out before every record of
-        the participant is on disk.
+        Nothing follows from the new scene (its game queue, the end scene's completion code and
+        redirect, the plugins' notifications) before the participant's records are stored: on an
+        end scene durably, as it may redirect at once. If a required sink cannot store them, the
+        participant waits (``self.saves``) and their page shows ``saving`` until a retry succeeds.
         """
         participant.entered_at = time.time()
         slot = participant.slot
         drawn = slot.scene.new_values(self._context(participant))
         participant.values.update(drawn)
         self._event(participant, "scene_entered", **({"values": drawn} if drawn else {}))
-        self.plugins.notify_scene_activated(participant, slot.scene, slot.instance)
-        if slot.scene.game_runtime():
-            await self._enter_game(participant)
         if slot.scene.terminal:
             participant.finished = True
             self.games.participant_finished(participant.participant_id)
             self._event(participant, "finished", values=participant.values)
             log.info("participant_finished", participant_id=participant.participant_id)
-            await self.recorder.flush(durable=True)
+        if await self._saved(
+            participant, durable=slot.scene.terminal, then=lambda: self._entered(participant)
+        ):
+            await self._entered(participant)
+
+    async def _entered(self, participant: Participant) -> None:
+        """What follows from entering a scene, once its records are stored."""
+        slot = participant.slot
+        self.plugins.notify_scene_activated(participant, slot.scene, slot.instance)
+        if slot.scene.game_runtime():
+            await self._enter_game(participant)
+        if slot.scene.terminal:
             self.plugins.notify_participant_finished(participant)
+
+    async def _saved(self, participant: Participant, *, durable: bool, then: Then | None = None) -> bool:
+        """Flush the records; if a required sink cannot store them, ``participant`` waits for a
+        retry (which runs ``then`` and shows their scene) and this returns False."""
+        if participant.participant_id not in self.saves:
+            try:
+                await self.recorder.flush(durable=durable)
+                return True
+            except DataNotSavedError:
+                pass  # the recorder has logged it
+        self.saves.add(participant.participant_id, durable=durable, then=then)
+        return False
+
+    async def _resume_saved(self, participant_id: str, then: Then | None) -> None:
+        """A waiting participant's records are stored: carry on, and show the scene."""
+        participant = self.by_id.get(participant_id)
+        if participant is None:
+            return
+        async with self._locks.setdefault(participant_id, asyncio.Lock()):
+            participant.entered_at = time.time()  # the scene is shown now
+            if then is not None:
+                await then()
+            replies = self.scene_replies(participant)
+        await self._push(participant, replies)
 
     # --- games --------------------------------------------------------------------------------
     async def _enter_game(self, participant: Participant) -> None:
+        if participant.participant_id in self.saves:
+            return  # queued once the scene's records are stored (_resume_saved)
         await self.games.enter(participant, self._prepared[id(participant.scene)])
 
     def _game_sinks(self, participant_id: str) -> tuple[Any, Callable[[Reply], Awaitable[None]] | None]:
@@ -428,8 +471,6 @@ class Study:
         """Enter the scene at ``position`` (outside a submit) and return what the page needs."""
         participant.position = position
         await self._enter(participant)
-        if not participant.finished:
-            await self.recorder.flush()
         return self.scene_replies(participant)
 
     async def _push(self, participant: Participant, replies: list[Reply]) -> None:
@@ -477,9 +518,13 @@ class Study:
                     values=participant.values,
                     final_status=status,  # shown again on a reload, also after a restart
                 )
-                await self.recorder.flush(durable=True)  # before the page may leave
                 self.games.final_status[participant.participant_id] = status
-                replies = [status]
+                # Shown (and its redirect followed) only once the records are durable.
+                replies = (
+                    [status]
+                    if await self._saved(participant, durable=True)
+                    else [saving_reply(participant.position)]
+                )
             else:
                 target = participant.position + 1
                 if timeout.action == "goto" and timeout.scene_id:
@@ -504,6 +549,8 @@ class Study:
     # --- messages -----------------------------------------------------------------------------
     def scene_replies(self, participant: Participant) -> list[Reply]:
         """The ``scene`` message, followed by the game's status when the scene is a game."""
+        if participant.participant_id in self.saves:
+            return [saving_reply(participant.position)]
         replies = [self.scene_message(participant)]
         status = self.games.status_message(participant.participant_id)
         if status is not None:
@@ -538,7 +585,8 @@ class Study:
     async def submit(self, participant: Participant, message: Submit) -> list[Reply]:
         lock = self._locks.setdefault(participant.participant_id, asyncio.Lock())
         async with lock:
-            if message.position != participant.position or participant.finished:
+            waiting = participant.participant_id in self.saves  # its page shows "saving", no scene
+            if message.position != participant.position or participant.finished or waiting:
                 # Resend the current scene so that a page that fell behind (a lost ack, a retry
                 # after an error) catches up instead of staying stuck on an old scene.
                 return [_stale(message.seq, participant.position), *self.scene_replies(participant)]
@@ -589,9 +637,7 @@ class Study:
             self._event(participant, "scene_left")
             participant.drafts.pop(participant.position, None)
             participant.position += 1
-            await self._enter(participant)
-            if not participant.finished:  # (an end scene was already flushed durably)
-                await self.recorder.flush()
+            await self._enter(participant)  # (which stores the records before showing the next scene)
             return [{"type": "ack", "seq": message.seq}, *self.scene_replies(participant)]
 
     # --- bounded input and participant state -------------------------------------------------
@@ -804,6 +850,12 @@ class Study:
             "conditions": dict(self.ledger.counts),
             **self.games.stats(),
         }
+
+
+_UNAVAILABLE = (
+    "This study cannot take new participants right now because it cannot save data. "
+    "Please keep this page open: it tries again by itself."
+)
 
 
 def _token_hash(token: str) -> str:

@@ -33,6 +33,8 @@ class ScriptedParticipant:
         self.token = token
         self.participant_id: str | None = None
         self.scene: dict[str, Any] = {}
+        self.saving: dict[str, Any] | None = None
+        """The ``saving`` message while the server waits to store this participant's records."""
         self.welcome: dict[str, Any] = {}
         self._ws: Any = None
         self._cm: Any = None
@@ -48,8 +50,15 @@ class ScriptedParticipant:
         self.welcome = self.receive_type("welcome")
         self.token = self.welcome["token"]
         self.participant_id = self.welcome["participant_id"]
-        self.scene = self.receive_type("scene")
+        self._scene_or_saving(self.receive_type("scene", "saving"))
         return self
+
+    def _scene_or_saving(self, message: dict[str, Any]) -> dict[str, Any]:
+        if message["type"] == "saving":
+            self.saving = message
+        else:
+            self.scene, self.saving = message, None
+        return message
 
     def close(self) -> None:
         if self._cm is not None:
@@ -105,17 +114,17 @@ class ScriptedParticipant:
         return str(self.scene["scene"]["kind"])
 
     def submit(self, answers: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """Submit answers for the current scene. Returns the next ``scene``, or the ``rejected`` reply."""
+        """Submit answers for the current scene. Returns the next ``scene`` (or ``saving``, when the
+        server cannot store the records yet), or the ``rejected`` reply."""
         seq = self.next_seq()
         self.send({"type": "submit", "seq": seq, "position": self.position, "answers": dict(answers or {})})
         reply = self.receive_type("ack", "rejected", "error")
         if reply["type"] == "error" and reply.get("code") == "stale_position":
-            self.scene = self.receive_type("scene")  # the server resends the current scene
+            self._scene_or_saving(self.receive_type("scene", "saving"))  # the server resends the scene
             return reply
         if reply["type"] != "ack":
             return reply
-        self.scene = self.receive_type("scene")
-        return self.scene
+        return self._scene_or_saving(self.receive_type("scene", "saving"))
 
     def draft(self, answers: Mapping[str, Any]) -> dict[str, Any]:
         seq = self.next_seq()
@@ -145,8 +154,8 @@ class ScriptedParticipant:
         seen: list[dict[str, Any]] = []
         for _ in range(limit):
             message = self.receive()
-            if message.get("type") == "scene":
-                self.scene = message
+            if message.get("type") in ("scene", "saving"):
+                self._scene_or_saving(message)
             if predicate(message):
                 return message, seen
             seen.append(message)

@@ -38,6 +38,10 @@ The ``DataSink`` contract, as the checks below state it (each failure names the 
 7. **Crashes lose nothing flushed.** A child process writing and flushing continuously is killed
    with ``SIGKILL``: every record it had flushed is readable, none is corrupt, repeated or out of
    order, and a new sink on the directory appends after it.
+8. **A full disk loses nothing.** On a real full disk (a small tmpfs, filled up; skipped where
+   mounting is not permitted) a flush that cannot store the records raises, and what can be read
+   meanwhile is whole records in order, none twice; the records it could not store are kept, and once
+   there is room again the next flush stores them, so every record is read back exactly once, in order.
 """
 
 from __future__ import annotations
@@ -63,6 +67,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from igym_core.data.interface import DataSink, SinkConfig
+from igym_core.testing.full_disk import mount_full_disk
 
 __all__ = ["RECORD_TYPES", "SinkConformance", "assert_same_records", "crash_record", "sample_records"]
 
@@ -522,6 +527,49 @@ class SinkConformance:
         episodes = self.read_all(reader, "episodes")
         assert len(episodes) == games * 3, f"rule 6: wrote {games * 3} episodes, read {len(episodes)}"
         _run(reader.close())
+
+    # --- a full disk ----------------------------------------------------------------------------
+    def test_a_flush_that_fails_on_a_full_disk_keeps_its_records_for_the_next(self, tmp_path: Path) -> None:
+        records = sample_records(900, seed=5)
+        before, during = records[:150], records[150:]
+        with mount_full_disk(tmp_path / "disk", size_kib=2048) as disk:
+            directory = disk.path / "exp"
+
+            async def run() -> None:
+                sink = self.make_sink(directory)
+                for record_type, row in before:
+                    sink.write(record_type, row)
+                await sink.flush(durable=True)
+                disk.fill()
+                for record_type, row in during:
+                    sink.write(record_type, row)
+                for attempt, durable in enumerate((False, True)):  # failing twice: nothing lost or repeated
+                    try:
+                        await sink.flush(durable=durable)
+                    except Exception:  # whatever the sink's error type
+                        pass
+                    else:
+                        pytest.fail(
+                            f"flush {attempt + 1} on a full disk returned as if the records were stored: a "
+                            "flush that cannot store them must raise, and keep them for the next one"
+                        )
+                for record_type in RECORD_TYPES:  # meanwhile: whole records, in order, a prefix
+                    expected = [row for rt, row in records if rt == record_type]
+                    stored = self.read_all(sink, record_type)
+                    assert_same_records(stored, expected[: len(stored)])
+                disk.free()
+                await sink.flush(durable=True)
+                for record_type in RECORD_TYPES:
+                    expected = [row for rt, row in records if rt == record_type]
+                    assert_same_records(self.read_all(sink, record_type), expected)
+                await sink.close()
+
+            _run(run())
+            reader = self.make_sink(directory)
+            for record_type in RECORD_TYPES:
+                expected = [row for rt, row in records if rt == record_type]
+                assert_same_records(self.read_all(reader, record_type), expected)
+            _run(reader.close())
 
     # --- kill -9 ------------------------------------------------------------------------------
     def test_a_killed_writer_loses_nothing_it_had_flushed(self, tmp_path: Path) -> None:

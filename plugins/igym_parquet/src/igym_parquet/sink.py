@@ -176,7 +176,13 @@ class ParquetSink(DataSink):
     def _finished(self, task: asyncio.Task[Any]) -> None:
         self._background.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            log.error("parquet_background_failed", task=task.get_name(), error=repr(task.exception()))
+            # A failed flush of the sink's own timer is retried and its rows kept; the server's
+            # recorder reports a failing sink (once, then a reminder now and then), so one line
+            # per retry would only bury that. A failed conversion is reported here.
+            flush = task.get_name() == "igym-parquet-flush"
+            (log.debug if flush else log.error)(
+                "parquet_background_failed", task=task.get_name(), error=repr(task.exception())
+            )
 
     async def flush(self, *, durable: bool = False) -> None:
         async with self._lock:
@@ -327,7 +333,8 @@ class ParquetSink(DataSink):
                         broken.part.file.close()
                     broken.part = None
                     finished.append(path)
-                log.error(
+                # Kept and retried; the flush raises it, and the recorder reports a failing sink.
+                log.debug(
                     "parquet_batch_not_written", record_type=record_type, rows=len(rows), error=repr(exc)
                 )
         now = time.monotonic()
