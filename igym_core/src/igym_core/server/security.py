@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 import secrets
 from http import HTTPStatus
 from typing import Any
@@ -89,10 +90,9 @@ def error_response(request: Request[Any, Any, Any], exc: Exception) -> Response[
     return Response({"status_code": status, "detail": phrase}, status_code=status, headers=headers)
 
 
-def _bad_path(path: str) -> bool:
-    # uvicorn has percent-decoded the path: a control character or U+FFFD (what an undecodable
-    # escape such as %ff becomes) names no file or route igym serves.
-    return any(ord(c) < 0x20 or c in "\x7f\ufffd" for c in path)
+# uvicorn has percent-decoded the path: a control character or U+FFFD (what an undecodable escape
+# such as %ff becomes) names no file or route igym serves.
+_BAD_PATH = re.compile("[\x00-\x1f\x7f\ufffd]")
 
 
 _SOURCE_MAPS = (".js.map", ".mjs.map", ".css.map")
@@ -104,7 +104,7 @@ def guard_paths(app: Any, *, dev: bool) -> Any:
     async def guarded(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] in ("http", "websocket"):
             path = scope.get("path", "")
-            if _bad_path(path):
+            if _BAD_PATH.search(path):
                 if scope["type"] == "http":
                     await _plain(send, 400)
                 else:
