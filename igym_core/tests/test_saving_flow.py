@@ -215,7 +215,12 @@ def test_a_waiting_room_redirect_during_a_full_disk_waits_until_the_records_are_
             timeout_redirect_url="https://example.org/return?p={PROLIFIC_PID}",
         ),
     )
-    experiment = Experiment(experiment_id="saving_timeout", seed=3, scenes=(duel, EndScene(scene_id="end")))
+    experiment = Experiment(
+        experiment_id="saving_timeout",
+        seed=3,
+        url_params=("PROLIFIC_PID",),
+        scenes=(duel, EndScene(scene_id="end")),
+    )
     app = _app(experiment, disk)
     with TestClient(app) as client, ScriptedParticipant(client, params={"PROLIFIC_PID": "A"}) as a:
         a.receive_until(lambda m: m["type"] == "game_status")
