@@ -25,7 +25,13 @@ from igym_core.errors import ConfigError, IgymError
 from igym_core.plugins.registry import Registry
 from igym_core.scenes.interface import StagerNode
 
-__all__ = ["make_converter", "problems_from_exception", "register_tagged_union", "structure_or_raise"]
+__all__ = [
+    "make_converter",
+    "problems_from_exception",
+    "register_tagged_union",
+    "structure_or_raise",
+    "tagged_union_of",
+]
 
 
 def _stager_kinds(registry: Registry) -> dict[str, type]:
@@ -66,8 +72,19 @@ def register_tagged_union(
         data = converter.unstructure(value, unstructure_as=type(value))
         return {"kind": type(value).kind, **data}
 
+    # Read back by tagged_union_of (the JSON Schema of experiment files describes these unions).
+    structure.igym_tagged_union = (label, kinds)  # type: ignore[attr-defined]
     converter.register_structure_hook_func(lambda t: t is base, structure)
     converter.register_unstructure_hook_func(lambda t: t is base, unstructure)
+
+
+def tagged_union_of(converter: cattrs.Converter, cls: type) -> tuple[str, dict[str, type]] | None:
+    """``(label, {kind: class})`` if ``converter`` structures ``cls`` as a tagged union, else None."""
+    union = getattr(converter.get_structure_hook(cls), "igym_tagged_union", None)
+    if union is None:
+        return None
+    label, kinds = union
+    return label, dict(kinds())
 
 
 def make_converter(registry: Registry) -> cattrs.Converter:

@@ -1,0 +1,331 @@
+"""The generated reference docs match the code, and the experiment schema says what igym accepts.
+
+- The committed ``docs/experiment.schema.json``, ``docs/experiment-schema.md`` and
+  ``docs/render-objects.md`` equal what the generators write from the classes now (regenerate with
+  ``make docs``).
+- Every TOML/JSON experiment in the docs and the examples validates against the schema, and igym
+  itself loads it; ``igym schema`` prints the schema, plugins' kinds included.
+- Broken experiments fail the schema, and igym refuses them too: the schema is a faithful
+  description of the converter, not a looser or stricter guess.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib
+import importlib.util
+import json
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from igym_core.config.converter import make_converter, structure_or_raise
+from igym_core.config.experiment import Experiment, experiment_problems
+from igym_core.docs.render_objects import render_objects_markdown
+from igym_core.docs.schema import FIELD_SCHEMAS, SHAPES, installed_schema, schema_json
+from igym_core.docs.schema_reference import experiment_reference
+from igym_core.errors import ConfigError
+from igym_core.plugins.manager import create_plugin_manager
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+WORKSPACE_PLUGINS = ("igym_onnx", "igym_parquet", "igym_slime")
+
+needs_workspace = pytest.mark.skipif(
+    any(importlib.util.find_spec(name) is None for name in WORKSPACE_PLUGINS),
+    reason="the committed schema covers this workspace's plugins; they are not all installed",
+)
+
+REGENERATE = "The committed file is out of date with the code: run `make docs` and commit the result."
+
+
+@pytest.fixture(scope="module")
+def schema() -> dict[str, Any]:
+    return installed_schema()
+
+
+@pytest.fixture(scope="module")
+def validator() -> jsonschema.Draft7Validator:
+    committed = json.loads((DOCS / "experiment.schema.json").read_text(encoding="utf-8"))
+    jsonschema.Draft7Validator.check_schema(committed)
+    return jsonschema.Draft7Validator(committed)
+
+
+@pytest.fixture(scope="module")
+def converter() -> Any:
+    return make_converter(create_plugin_manager(quiet=True).registry)
+
+
+# --- drift -------------------------------------------------------------------------------------
+
+
+@needs_workspace
+def test_committed_schema_is_what_the_generator_writes(schema: dict[str, Any]) -> None:
+    committed = (DOCS / "experiment.schema.json").read_text(encoding="utf-8")
+    assert committed == schema_json(schema), REGENERATE
+
+
+@needs_workspace
+def test_committed_schema_reference_is_what_the_generator_writes(schema: dict[str, Any]) -> None:
+    committed = (DOCS / "experiment-schema.md").read_text(encoding="utf-8")
+    assert committed == experiment_reference(schema), REGENERATE
+
+
+def test_committed_render_objects_page_is_what_the_generator_writes() -> None:
+    committed = (DOCS / "render-objects.md").read_text(encoding="utf-8")
+    assert committed == render_objects_markdown(), REGENERATE
+
+
+def test_every_render_object_field_is_documented_and_pictured() -> None:
+    from igym_core.docs.fielddocs import field_docs
+    from igym_core.rendering.objects import OBJECT_TYPES
+
+    for object_type, cls in OBJECT_TYPES.items():
+        undocumented = [f.name for f in cls.__attrs_attrs__ if f.name not in field_docs(cls)]
+        assert not undocumented, f"{cls.__name__}: add an attribute docstring to {undocumented}"
+        picture = DOCS / "images" / "render-objects" / f"{object_type}.png"
+        assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", f"{picture} is missing: run `make docs`"
+
+
+def test_schema_overrides_name_fields_that_exist() -> None:
+    """The schema's table of special cases names classes and fields by string (core code does not
+    import the built-in plugins): a renamed field must not leave a silently unused entry."""
+    for qualified in SHAPES:
+        module_name, class_name = qualified.rsplit(".", 1)
+        assert hasattr(importlib.import_module(module_name), class_name), qualified
+    for qualified in FIELD_SCHEMAS:
+        module_name, class_name, field = qualified.rsplit(".", 2)
+        cls = getattr(importlib.import_module(module_name), class_name)
+        assert field in {f.name for f in cls.__attrs_attrs__}, qualified
+
+
+# --- the examples validate, and igym loads them ------------------------------------------------
+
+FENCE = re.compile(r"```(toml|json)\n(.*?)```", re.DOTALL)
+
+
+def _documented_experiments() -> list[tuple[str, str, str]]:
+    """(where, format, text) of every TOML/JSON experiment in the docs and the examples."""
+    found: list[tuple[str, str, str]] = []
+    for page in [ROOT / "README.md", *sorted(DOCS.glob("*.md")), *sorted(ROOT.glob("plugins/*/README.md"))]:
+        for match in FENCE.finditer(page.read_text(encoding="utf-8")):
+            text = match.group(2)
+            if "experiment_id" in text:  # an experiment, not a pyproject or a protocol message
+                line = page.read_text(encoding="utf-8")[: match.start()].count("\n") + 1
+                found.append((f"{page.relative_to(ROOT)}:{line}", match.group(1), text))
+    for folder in (ROOT / "examples", ROOT / "igym_core/src/igym_core/examples"):
+        for path in sorted([*folder.glob("*.toml"), *folder.glob("*.json")]):
+            found.append((str(path.relative_to(ROOT)), path.suffix[1:], path.read_text(encoding="utf-8")))
+    return found
+
+
+DOCUMENTED = _documented_experiments()
+
+
+def _parse(fmt: str, text: str) -> Any:
+    return tomllib.loads(text) if fmt == "toml" else json.loads(text)
+
+
+def test_the_docs_and_examples_hold_experiment_files() -> None:
+    where = [w for w, _, _ in DOCUMENTED]
+    assert any(w.startswith("docs/") for w in where), where
+    assert any(w.startswith("examples/") and w.endswith(".toml") for w in where), where
+    assert any(w.startswith("examples/") and w.endswith(".json") for w in where), where
+
+
+@pytest.mark.parametrize(("where", "fmt", "text"), DOCUMENTED, ids=[w for w, _, _ in DOCUMENTED])
+def test_documented_experiment_validates_and_loads(
+    where: str, fmt: str, text: str, validator: jsonschema.Draft7Validator, converter: Any
+) -> None:
+    data = _parse(fmt, text)
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(data)]
+    assert not errors, f"{where} does not validate against docs/experiment.schema.json: {errors}"
+    data.pop("$schema", None)
+    experiment = structure_or_raise(converter, data, Experiment, title=where)
+    assert experiment_problems(experiment) == []
+
+
+def test_doc_example_is_the_example_file() -> None:
+    (text,) = [t for w, _, t in DOCUMENTED if w.startswith("docs/experiment-schema.md")]
+    assert text == (ROOT / "examples" / "survey_study.toml").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        "igym_core.examples.mountain_car",
+        "igym_core.examples.survey_study",
+        pytest.param(
+            "igym_slime.examples.vs_ai",
+            marks=pytest.mark.xfail(
+                reason="GymScene's unstructure hook writes a policy config without its kind (and "
+                "partner_policy as the object itself), so the config snapshot of a study with an "
+                "ONNX bot is not a loadable experiment",
+                strict=True,
+            ),
+        ),
+    ],
+)
+def test_python_examples_written_as_data_validate(
+    module: str, validator: jsonschema.Draft7Validator, converter: Any
+) -> None:
+    """A Python experiment as igym writes it to its config snapshot is a valid experiment file."""
+    experiment = importlib.import_module(module).experiment
+    data = json.loads(json.dumps(converter.unstructure(experiment)))
+    errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(data)]
+    assert not errors
+
+
+@needs_workspace
+def test_igym_schema_prints_the_schema_with_plugins_kinds() -> None:
+    def igym_schema(*args: str) -> dict[str, Any]:
+        result = subprocess.run(
+            [sys.executable, "-m", "igym_core.cli", "schema", *args],
+            cwd=ROOT,
+            env={**os.environ, "IGYM_DISABLE_PLUGIN_AUTOLOAD": ""},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    printed = igym_schema()
+    assert printed == json.loads((DOCS / "experiment.schema.json").read_text(encoding="utf-8"))
+    assert "onnx" in printed["definitions"]["PolicyConfig"]["properties"]["kind"]["enum"]
+    assert "parquet" in printed["definitions"]["SinkConfig"]["properties"]["kind"]["enum"]
+    # A plugin's scene type joins the scene union with its own fields.
+    with_plugin = igym_schema("--plugin", "tests.e2e.colour_plugin.plugin")
+    scene_kinds = with_plugin["definitions"]["StagerNode"]["properties"]["kind"]["enum"]
+    assert "colour_pick" in scene_kinds
+    (colour,) = [
+        d
+        for d in with_plugin["definitions"].values()
+        if d.get("properties", {}).get("kind") == {"const": "colour_pick"}
+    ]
+    assert "prompt" in colour["required"]
+    # A blocked plugin's kinds are gone.
+    without_parquet = igym_schema("--block", "parquet")
+    assert "parquet" not in without_parquet["definitions"]["SinkConfig"]["properties"]["kind"]["enum"]
+
+
+# --- broken experiments fail the schema, and igym refuses them too ---------------------------
+
+VALID: dict[str, Any] = _parse("json", (ROOT / "examples" / "mountain_car.json").read_text(encoding="utf-8"))
+VALID.pop("$schema")
+
+
+def _refused_by_igym(data: Any, converter: Any) -> bool:
+    try:
+        experiment = structure_or_raise(converter, data, Experiment, title="test")
+    except ConfigError:
+        return True
+    return bool(experiment_problems(experiment))
+
+
+def _set(data: Any, path: tuple[Any, ...], value: Any) -> Any:
+    out = copy.deepcopy(data)
+    target = out
+    for key in path[:-1]:
+        target = target[key]
+    if value is _DELETE:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
+    return out
+
+
+_DELETE = object()
+
+BROKEN = {
+    "unknown scene kind": ((("scenes", 1, "kind"), "gym_scene")),
+    "misspelt field": ((("scenes", 1, "max_step"), 600)),
+    "missing experiment_id": ((("experiment_id",), _DELETE)),
+    "experiment_id not a slug": ((("experiment_id",), "My Study")),
+    "fps as a string": ((("scenes", 1, "fps"), "30")),
+    "fps of 0": ((("scenes", 1, "fps"), 0)),
+    "fps over 120": ((("scenes", 1, "fps"), 240)),
+    "unknown input mode": ((("scenes", 1, "input_mode"), "hold")),
+    "question without prompt": ((("scenes", 2, "questions", 0, "prompt"), _DELETE)),
+    "unknown question kind": ((("scenes", 2, "questions", 1, "kind"), "essay")),
+    "unknown sink kind": ((("sinks",), [{"kind": "csv"}])),
+    "negative countdown": ((("scenes", 1, "countdown_s"), -1)),
+    "policy table without kind": ((("scenes", 1, "policies"), {"bot": {"path": "bot.onnx"}})),
+    "boolean as a string": ((("scenes", 1, "record_observations"), "no")),
+}
+
+
+@pytest.mark.parametrize(("path", "value"), BROKEN.values(), ids=list(BROKEN))
+def test_broken_experiment_fails_the_schema_and_igym(
+    path: tuple[Any, ...], value: Any, validator: jsonschema.Draft7Validator, converter: Any
+) -> None:
+    broken = _set(VALID, path, value)
+    assert not validator.is_valid(broken)
+    if path[-1] != "policies":  # igym checks bot tables when it prepares the game, not when it loads
+        assert _refused_by_igym(broken, converter)
+
+
+def _positions(data: Any, path: tuple[Any, ...] = ()) -> list[tuple[tuple[Any, ...], Any]]:
+    out = [(path, data)]
+    if isinstance(data, dict):
+        for key, value in data.items():
+            out += _positions(value, (*path, key))
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            out += _positions(value, (*path, index))
+    return out
+
+
+_TABLES = [p for p, v in _positions(VALID) if isinstance(v, dict) and p[-1:] not in (("action_mapping",),)]
+_SCALARS = [
+    (p, v)
+    for p, v in _positions(VALID)
+    if isinstance(v, str | bool | int | float)
+    and p
+    and p[-1] not in ("kind",)
+    and "action_mapping" not in p
+    and "default_action" not in p
+]
+_KEYS = [p for p, _ in _positions(VALID) if p and isinstance(p[-1], str)]
+_WRONG = {str: [3, True, [], {}], bool: ["yes", 1, []], int: ["7", 2.5, True, []], float: ["1.5", True, []]}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_schema_and_igym_agree_on_structural_mistakes(
+    data: st.DataObject, validator: jsonschema.Draft7Validator, converter: Any
+) -> None:
+    """Anywhere in a valid experiment: a value of the wrong type, an unknown field, or a missing
+    required field is refused by the schema and by igym alike."""
+    mistake = data.draw(st.sampled_from(["wrong type", "unknown field", "missing field"]))
+    structural = True
+    if mistake == "wrong type":
+        path, value = data.draw(st.sampled_from(_SCALARS))
+        wrong = data.draw(st.sampled_from(_WRONG[type(value)]))
+        broken = _set(VALID, path, wrong)
+        # A number for another number (2.5 for 1) may be right or wrong depending on the field.
+        structural = not isinstance(wrong, int | float) or isinstance(wrong, bool) or isinstance(value, str)
+    elif mistake == "unknown field":
+        path = data.draw(st.sampled_from(_TABLES))
+        broken = _set(VALID, (*path, "colour_scheme"), "dark")
+    else:
+        path = data.draw(st.sampled_from(_KEYS))
+        broken = _set(VALID, path, _DELETE)
+    schema_accepts = validator.is_valid(broken)
+    igym_accepts = not _refused_by_igym(broken, converter)
+    # The schema is never stricter than igym: what it refuses, igym refuses.
+    assert igym_accepts <= schema_accepts, (mistake, path)
+    if mistake == "missing field":
+        # An optional field (the schema has a default) may go; a required one may not, for either.
+        assert schema_accepts == igym_accepts, (mistake, path)
+    elif structural:
+        assert not schema_accepts, (mistake, path)
