@@ -101,7 +101,7 @@ _SECTIONS = (
         "Policies",
         "policy",
         "A bot: a value of a game scene's `policies` (agent → policy) or its `partner_policy`. Besides "
-        "a table, a string: an installed kind that needs no settings (`\"random\"`), or "
+        'a table, a string: an installed kind that needs no settings (`"random"`), or '
         '`"module:attribute"` naming a Python policy.',
     ),
 )
