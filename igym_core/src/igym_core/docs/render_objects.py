@@ -38,7 +38,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         'color="#facc15", line_width=5)',
     ),
     "polygon": (
-        'Polygon(id="hill", x=cx, y=cy, points=[(-80, 45), (-20, -45), (30, 0), (80, 45)], '
+        'Polygon(id="hill", x=cx, y=cy, points=[(-95, 45), (-50, -20), (-15, 5), (30, -45), (95, 45)], '
         'fill="#22c55e", stroke="#166534", line_width=3)',
     ),
     "text": (
