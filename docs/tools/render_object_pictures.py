@@ -97,7 +97,9 @@ def make_pictures(out: Path) -> list[Path]:
         try:
             _wait_healthy(url, process, log)
             with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+                browser = playwright.chromium.launch(
+                    executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+                )
                 context = browser.new_context(viewport={"width": 1000, "height": 800}, device_scale_factor=1)
                 context.route("**/*", _only_loopback)
                 page = context.new_page()
@@ -106,8 +108,8 @@ def make_pictures(out: Path) -> list[Path]:
                 page.goto(url + "/?PROLIFIC_PID=pictures")
                 expected = sorted(ids_drawn())
                 page.wait_for_function(
-                    "(ids) => { const g = window.igym && window.igym.gameObjects && window.igym.gameObjects();"
-                    " return g && ids.every((id) => id in g); }",
+                    "(ids) => { const g = window.igym && window.igym.gameObjects"
+                    " && window.igym.gameObjects(); return g && ids.every((id) => id in g); }",
                     arg=expected,
                     timeout=60_000,
                 )
