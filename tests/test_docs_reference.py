@@ -333,3 +333,44 @@ def test_schema_and_igym_agree_on_structural_mistakes(
         assert schema_accepts == igym_accepts, (mistake, path)
     elif structural:
         assert not schema_accepts, (mistake, path)
+
+
+# --- completion codes ----------------------------------------------------------------------------
+
+
+def _end_scenes(text: str) -> list[str]:
+    """The source of every ``EndScene(...)`` call in ``text``, comments left out."""
+    code = "\n".join(line.split("#", 1)[0] if "#" in line else line for line in text.splitlines())
+    found = []
+    for match in re.finditer(r"EndScene\(", code):
+        depth, end = 0, match.end() - 1
+        for end in range(match.end() - 1, len(code)):
+            depth += {"(": 1, ")": -1}.get(code[end], 0)
+            if depth == 0:
+                break
+        found.append(code[match.start() : end + 1])
+    return found
+
+
+def test_no_example_sends_a_fresh_code_to_prolific() -> None:
+    """Prolific accepts only the completion codes configured in the study, so an end scene that
+    redirects to Prolific's completion URL must give that fixed code, never ``"auto"``."""
+    sources = [
+        ROOT / "README.md",
+        *DOCS.glob("*.md"),
+        *ROOT.glob("plugins/*/README.md"),
+        *ROOT.glob("igym_core/src/igym_core/examples/*.py"),
+        *ROOT.glob("plugins/*/src/*/examples/*.py"),
+        *ROOT.glob("examples/*.py"),
+    ]
+    checked = 0
+    for path in sources:
+        for call in _end_scenes(path.read_text(encoding="utf-8")):
+            checked += 1
+            if "prolific.com" in call:
+                assert not re.search(r"completion_code\s*=\s*[\"']auto[\"']", call), (path, call)
+    for where, fmt, text in DOCUMENTED:
+        for scene in _parse(fmt, text).get("scenes", []):
+            if isinstance(scene, dict) and "prolific.com" in str(scene.get("redirect_url", "")):
+                assert scene.get("completion_code") != "auto", where
+    assert checked >= 5
