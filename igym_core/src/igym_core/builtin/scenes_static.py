@@ -55,6 +55,8 @@ class _BodyScene(SceneConfig):
     body_format: Literal["markdown", "html"] = attrs.field(
         default="markdown", validator=one_of("markdown", "html")
     )
+    """How ``body`` (or ``body_file``) is written: ``markdown`` or ``html``; a ``body_file`` ending in
+    ``.html`` is HTML in any case."""
 
     def __attrs_post_init__(self) -> None:
         # A class's default body (EndScene has one) gives way to a body_file.
@@ -87,8 +89,11 @@ class StartScene(_BodyScene):
 
     kind: ClassVar[str] = "start"
     title: str = "Consent"
+    """The page's heading."""
     agree_label: str = "I have read the information above and agree to take part."
+    """The text next to the box the participant must tick to continue."""
     button_label: str = "Continue"
+    """The text of the continue button."""
 
     def client_view(self, converter: Converter, base_dir: Path) -> dict[str, Any]:
         return {
@@ -113,7 +118,9 @@ class StaticScene(_BodyScene):
 
     kind: ClassVar[str] = "static"
     title: str = ""
+    """The page's heading (none when empty)."""
     button_label: str = "Continue"
+    """The text of the continue button."""
     min_duration_ms: int = attrs.field(default=0, validator=non_negative)
     """The continue button stays disabled this long, so instructions are not skipped unread."""
 
@@ -150,10 +157,14 @@ class SurveyScene(SceneConfig):
 
     kind: ClassVar[str] = "survey"
     title: str = ""
+    """The page's heading (none when empty)."""
     intro: str = ""
     """Markdown shown above the questions."""
     questions: tuple[Question, ...] = attrs.field(converter=tuple, validator=_check_questions)
+    """The questions, in order (at least one; ids unique): tables with ``kind`` ``text``, ``choice``,
+    ``scale`` or ``options``."""
     button_label: str = "Continue"
+    """The text of the submit button."""
 
     @classmethod
     def configure_converter(cls, converter: Converter) -> None:
@@ -225,10 +236,17 @@ class EndScene(_BodyScene):
     kind: ClassVar[str] = "end"
     terminal: ClassVar[bool] = True
     title: str = "Thank you"
+    """The page's heading."""
     body: str = "You have completed the study. Thank you for taking part."
     completion_code: str | None = attrs.field(default=None, validator=_check_code)
+    """None: no code; a fixed code (what Prolific's study expects); ``"auto"``: a fresh 8-character code per
+    participant, recorded (for platforms that accept any code, or your own checks)."""
     redirect_url: str | None = attrs.field(default=None, validator=_check_redirect)
+    """Where the browser goes once the participant's data is stored; may use ``{completion_code}``,
+    ``{participant_id}`` and the study link's parameters (``{PROLIFIC_PID}``), each URL-encoded. None:
+    stay on the page."""
     redirect_delay_ms: int = attrs.field(default=3000, validator=non_negative)
+    """How long the page is shown before the redirect."""
 
     def client_view(self, converter: Converter, base_dir: Path) -> dict[str, Any]:
         return {
