@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import attrs
+from cattrs.errors import ForbiddenExtraKeysError
 from markdown_it import MarkdownIt
 
 from igym_core.builtin.questions import (
@@ -174,14 +175,19 @@ class SurveyScene(SceneConfig):
         def from_str_or_dict(value: Any, target: type) -> Any:
             if isinstance(value, str):
                 return target(value)
+            _forbid_extra_keys(value, target)
             return converter.structure_attrs_fromdict(value, target)
 
         converter.register_structure_hook(Choice, from_str_or_dict)
         converter.register_structure_hook(OptionBox, from_str_or_dict)
-        converter.register_structure_hook(
-            ScaleLabel,
-            lambda v, t: t(*v) if isinstance(v, list | tuple) else converter.structure_attrs_fromdict(v, t),
-        )
+
+        def pair_or_dict(value: Any, target: type) -> Any:
+            if isinstance(value, list | tuple):
+                return target(*value)
+            _forbid_extra_keys(value, target)
+            return converter.structure_attrs_fromdict(value, target)
+
+        converter.register_structure_hook(ScaleLabel, pair_or_dict)
 
     def client_view(self, converter: Converter, base_dir: Path) -> dict[str, Any]:
         return {
@@ -207,6 +213,15 @@ class SurveyScene(SceneConfig):
 
     def response_rows(self, answers: Mapping[str, Any]) -> list[dict[str, Any]]:
         return [{"question_id": q.id, "value": q.normalize(answers.get(q.id))} for q in self.questions]
+
+
+def _forbid_extra_keys(value: Any, target: type) -> None:
+    """A choice/option/label table with a key its class lacks (``lable``) is an error, as everywhere
+    else in an experiment file (``structure_attrs_fromdict`` would silently drop it)."""
+    if isinstance(value, Mapping):
+        extra = set(value) - {field.name for field in attrs.fields(target)}
+        if extra:
+            raise ForbiddenExtraKeysError(f"Extra fields in constructor for {target.__name__}", target, extra)
 
 
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are typed by hand
