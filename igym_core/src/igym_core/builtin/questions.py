@@ -224,8 +224,8 @@ class ChoiceQuestion(_SelectionQuestion):
 
     kind: ClassVar[str] = "choice"
     choices: tuple[Choice, ...] = attrs.field(converter=_to_choices, validator=_check_choices)
-    """At least two: each a string (value and label), a ``(value, label)`` pair, or a table ``{value,
-    label}``."""
+    """At least two: each a string (value and label) or a table ``{value, label}`` (in Python, also
+    a ``(value, label)`` pair or a ``Choice``)."""
 
     def _options(self) -> tuple[Choice, ...]:
         return self.choices

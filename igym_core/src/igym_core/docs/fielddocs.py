@@ -113,8 +113,8 @@ def class_summary(cls: type) -> str:
     paragraphs = "\n".join(kept).strip().split("\n\n")
     out = []
     for paragraph in paragraphs:
-        if paragraph.lstrip().startswith("- "):  # a list: one line per item
-            items = re.split(r"\n\s*(?=- )", paragraph.strip())
+        if re.match(r"\s*(?:- |\d+\. )", paragraph):  # a list: one line per item
+            items = re.split(r"\n\s*(?=- |\d+\. )", paragraph.strip())
             out.append("\n".join(" ".join(item.split()) for item in items))
         elif paragraph.strip() == "::":
             continue

@@ -169,6 +169,8 @@ class SchemaBuilder:
                 return {}
             if {} in options:
                 return {}
+            if {"type": "string"} in options:  # any string: a more specific string adds nothing
+                options = [o for o in options if o == {"type": "string"} or o.get("type") != "string"]
             return options[0] if len(options) == 1 else {"anyOf": options}
         if origin in (tuple,) and len(args) == 2 and args[1] is Ellipsis:
             return {"type": "array", "items": self.type_schema(args[0])}

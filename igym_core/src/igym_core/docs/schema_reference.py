@@ -23,7 +23,8 @@ lists every kind and field of the built-ins and of this repository's plugins (`i
 `igym-parquet`); `igym schema` prints the JSON Schema for whatever is installed where you run it,
 plugins' kinds included.
 
-A field without a default is required. Durations carry their unit in the name (`_ms`, `_s`).
+A field without a default is required; a default of `null` (JSON) means the field is left out
+(TOML has no null). Durations carry their unit in the name (`_ms`, `_s`).
 Fields that name Python code (`env_factory`, `render_fn`, `hud`, callbacks, Python policies) take
 `"package.module:attribute"` or `"path/to/file.py:attribute"` (relative to the experiment file).
 The schema checks the shape of a file; `igym check study.toml` also checks what a schema cannot say
