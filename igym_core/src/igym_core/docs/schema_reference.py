@@ -27,6 +27,8 @@ A field without a default is required; a default of `null` (JSON) means the fiel
 (TOML has no null). Durations carry their unit in the name (`_ms`, `_s`).
 Fields that name Python code (`env_factory`, `render_fn`, `hud`, callbacks, Python policies) take
 `"package.module:attribute"` or `"path/to/file.py:attribute"` (relative to the experiment file).
+Python only, for now: a bot seat with frame skip (`Bot(policy=..., act_every=...)`; a file gives
+the policy itself), and functions or objects given directly rather than by name.
 The schema checks the shape of a file; `igym check study.toml` also checks what a schema cannot say
 (files and imports exist, cross-field rules such as a spritesheet's frame size, scene ids that
 another field names).
