@@ -100,26 +100,34 @@ def make_pictures(out: Path) -> list[Path]:
                 browser = playwright.chromium.launch(
                     executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
                 )
-                context = browser.new_context(viewport={"width": 1000, "height": 800}, device_scale_factor=1)
-                context.route("**/*", _only_loopback)
-                page = context.new_page()
-                errors: list[str] = []
-                page.on("pageerror", lambda exc: errors.append(str(exc)))
-                page.goto(url + "/?PROLIFIC_PID=pictures")
-                expected = sorted(ids_drawn())
-                page.wait_for_function(
-                    "(ids) => { const g = window.igym && window.igym.gameObjects"
-                    " && window.igym.gameObjects(); return g && ids.every((id) => id in g); }",
-                    arg=expected,
-                    timeout=60_000,
-                )
-                page.wait_for_timeout(500)  # let the first frame's tweens and textures settle
-                canvas = page.locator("canvas").first
-                box = canvas.bounding_box()
-                if box is None:
-                    raise SystemExit("the game canvas is not on the page")
-                columns = max(col for col, _row in GRID.values()) + 1
-                scale = box["width"] / (columns * CELL_WIDTH)
+                # The page scales the canvas to the window; a device scale factor of 1/scale makes
+                # one canvas pixel one pixel of the picture, whatever the window.
+                device_scale = 1.0
+                for _attempt in range(2):
+                    context = browser.new_context(
+                        viewport={"width": 1000, "height": 800}, device_scale_factor=device_scale
+                    )
+                    context.route("**/*", _only_loopback)
+                    page = context.new_page()
+                    errors: list[str] = []
+                    page.on("pageerror", lambda exc, errors=errors: errors.append(str(exc)))
+                    page.goto(url + "/?PROLIFIC_PID=pictures")
+                    page.wait_for_function(
+                        "(ids) => { const g = window.igym && window.igym.gameObjects"
+                        " && window.igym.gameObjects(); return g && ids.every((id) => id in g); }",
+                        arg=sorted(ids_drawn()),
+                        timeout=60_000,
+                    )
+                    page.wait_for_timeout(500)  # let the first frame's tweens and textures settle
+                    box = page.locator("canvas").first.bounding_box()
+                    if box is None:
+                        raise SystemExit("the game canvas is not on the page")
+                    columns = max(col for col, _row in GRID.values()) + 1
+                    scale = box["width"] / (columns * CELL_WIDTH)
+                    if abs(scale * device_scale - 1) < 0.005:
+                        break
+                    context.close()
+                    device_scale = 1 / scale
                 for object_type, (col, row) in GRID.items():
                     path = out / f"{object_type}.png"
                     page.screenshot(

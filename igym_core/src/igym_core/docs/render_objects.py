@@ -97,7 +97,8 @@ def render_objects_markdown() -> str:
         "Types: " + ", ".join(f"[`{t}`](#{t})" for t in _ORDER) + ".",
         "",
         "Each picture is the example's code drawn by the browser client (canvas background `#0f172a`), "
-        f"with `cx`, `cy` the centre of a {CELL_WIDTH}×{CELL_HEIGHT} picture.",
+        f"one canvas pixel per picture pixel, with `cx`, `cy` the centre of the {CELL_WIDTH}×{CELL_HEIGHT} "
+        "picture.",
         "",
     ]
     for object_type in _ORDER:
