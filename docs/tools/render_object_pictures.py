@@ -128,15 +128,19 @@ def make_pictures(out: Path) -> list[Path]:
                         break
                     context.close()
                     device_scale = 1 / scale
+                # Per axis (the page rounds the canvas's size down), and two pixels inside each cell's
+                # edges: the canvas's outermost pixels blend with the page (and its rounded corners).
+                rows = max(row for _col, row in GRID.values()) + 1
+                sx, sy = box["width"] / (columns * CELL_WIDTH), box["height"] / (rows * CELL_HEIGHT)
                 for object_type, (col, row) in GRID.items():
                     path = out / f"{object_type}.png"
                     page.screenshot(
                         path=str(path),
                         clip={
-                            "x": box["x"] + col * CELL_WIDTH * scale,
-                            "y": box["y"] + row * CELL_HEIGHT * scale,
-                            "width": CELL_WIDTH * scale,
-                            "height": CELL_HEIGHT * scale,
+                            "x": box["x"] + col * CELL_WIDTH * sx + 2,
+                            "y": box["y"] + row * CELL_HEIGHT * sy + 2,
+                            "width": CELL_WIDTH * sx - 4,
+                            "height": CELL_HEIGHT * sy - 4,
                         },
                         animations="disabled",
                     )

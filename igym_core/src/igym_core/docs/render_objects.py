@@ -97,8 +97,8 @@ def render_objects_markdown() -> str:
         "Types: " + ", ".join(f"[`{t}`](#{t})" for t in _ORDER) + ".",
         "",
         "Each picture is the example's code drawn by the browser client (canvas background `#0f172a`), "
-        f"one canvas pixel per picture pixel, with `cx`, `cy` the centre of the {CELL_WIDTH}×{CELL_HEIGHT} "
-        "picture.",
+        "one canvas pixel per picture pixel; `cx`, `cy` is the centre of the picture, a "
+        f"{CELL_WIDTH}×{CELL_HEIGHT} cell of the canvas without its outermost 2 pixels.",
         "",
     ]
     for object_type in _ORDER:
