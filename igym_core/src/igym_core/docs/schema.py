@@ -19,7 +19,9 @@ the built-ins and this workspace's plugins, and ``docs/experiment-schema.md`` it
 from __future__ import annotations
 
 import collections.abc
+import enum
 import json
+import pathlib
 import types
 import typing
 from collections.abc import Callable
@@ -184,6 +186,10 @@ class SchemaBuilder:
             return {"type": "object", "additionalProperties": value}
         if origin is collections.abc.Callable or tp is collections.abc.Callable:
             return dict(CODE_REFERENCE)
+        if isinstance(tp, type) and issubclass(tp, enum.Enum):  # cattrs structures an enum by value
+            return {"enum": [member.value for member in tp]}
+        if isinstance(tp, type) and issubclass(tp, pathlib.PurePath):
+            return {"type": "string"}
         if isinstance(tp, type):
             union = tagged_union_of(self.converter, tp)
             if union is not None:
