@@ -326,6 +326,7 @@ def _where(data: dict[str, Any]) -> dict[str, list[Any]]:
             and "default_action" not in p
         ],
         "keys": [p for p, _ in positions if p and isinstance(p[-1], str)],
+        "arrays": [p for p, v in positions if isinstance(v, list) and "action_mapping" not in p],
     }
 
 
@@ -350,6 +351,9 @@ def _mistakes() -> list[tuple[str, str, tuple[Any, ...], Any, bool]]:
             out.append((name, "unknown field", path, _set(valid, (*path, "colour_scheme"), "dark"), True))
         for path in where["keys"]:
             out.append((name, "missing field", path, _set(valid, path, _DELETE), True))
+        for path in where["arrays"]:
+            for wrong in ("left", {"a": 1}):
+                out.append((name, f"array as {wrong!r}", path, _set(valid, path, wrong), True))
     return out
 
 
@@ -357,8 +361,9 @@ def test_schema_and_igym_agree_on_structural_mistakes(
     validator: jsonschema.Draft7Validator, converter: Any
 ) -> None:
     """Anywhere in a valid experiment (every position of both examples, exhaustively): a value of
-    the wrong type, an unknown field, or a missing required field is refused by the schema and by
-    igym alike, and the schema never refuses what igym accepts."""
+    the wrong type, a string or table where an array belongs, an unknown field, or a missing
+    required field is refused by the schema and by igym alike, and the schema never refuses what
+    igym accepts."""
     disagreements = []
     cases = _mistakes()
     for name, mistake, path, broken, structural in cases:
