@@ -14,7 +14,7 @@ FRONTEND_SRC := $(shell find frontend/src -type f 2>/dev/null) frontend/build.mj
 ONNX_WEB_DIR := plugins/igym_onnx/frontend
 ONNX_WEB := plugins/igym_onnx/src/igym_onnx/static/ort/ort-wasm-simd-threaded.wasm
 
-.PHONY: demo test build setup python frontend onnx-web chromium lint clean
+.PHONY: demo test build setup python frontend onnx-web chromium lint clean docs
 
 demo: setup ## serve the example study at http://127.0.0.1:$(PORT)/
 	@echo "Serving: $(UV) run igym run $(DEMO) --port $(PORT)"
@@ -60,6 +60,10 @@ chromium: ## Debian's Chromium, for the browser tests
 		echo "Installing Debian's chromium (needs root)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	fi
+
+docs: setup chromium ## regenerate the reference docs: render-object pictures (real client, Chromium) and page, the experiment JSON Schema and its page
+	$(UV) run python docs/tools/render_object_pictures.py
+	$(UV) run python -m igym_core.docs all --docs-dir docs
 
 lint: ## ruff (lint and format) and the client's type check
 	$(UV) run ruff check .

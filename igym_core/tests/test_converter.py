@@ -321,7 +321,20 @@ def test_missing_field_of_a_question(converter):
             "expected Choice",
             "",
         ),
-        ({"experiment_id": "x", "scenes": "consent, done"}, "$.scenes[0]", "'kind' key", "'c'"),
+        # A string where an array belongs is not taken apart into its characters.
+        ({"experiment_id": "x", "scenes": "consent, done"}, "$.scenes", "must be a list", "'consent, done'"),
+        (
+            {"experiment_id": "x", "scenes": [], "conditions": {"a": 1}},
+            "$.conditions",
+            "must be a list",
+            "{'a': 1}",
+        ),
+        (
+            _study({"kind": "gym", "scene_id": "g", "env_factory": "a:b", "human_seats": "left"}),
+            "$.scenes[1].human_seats",
+            "must be a list",
+            "'left'",
+        ),
     ],
 )
 def test_wrong_type_names_the_path_what_was_expected_and_what_was_found(

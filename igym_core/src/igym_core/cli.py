@@ -1,4 +1,4 @@
-"""The ``igym`` command: ``run``, ``check`` and ``plugins``, plus the subcommands plugins register."""
+"""The ``igym`` command: ``run``, ``check``, ``plugins``, ``schema``, and the subcommands plugins add."""
 
 from __future__ import annotations
 
@@ -170,6 +170,19 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_schema(args: argparse.Namespace) -> int:
+    """The JSON Schema of experiment files, for the built-ins and the installed plugins."""
+    from igym_core.config.converter import make_converter
+    from igym_core.docs.schema import experiment_schema, schema_json
+    from igym_core.logging import configure_logging
+
+    settings = _settings(args)
+    configure_logging("console", "warning")
+    plugins = _plugins(settings, quiet=True)
+    sys.stdout.write(schema_json(experiment_schema(make_converter(plugins.registry), plugins.registry)))
+    return 0
+
+
 def _plugin_commands(argv: Sequence[str]) -> list[type]:
     """Command classes from ``igym_register_commands``, honouring --block/--plugin in ``argv``."""
     from igym_core.commands import RESERVED_COMMANDS
@@ -271,6 +284,16 @@ def build_parser(commands: Sequence[type] = ()) -> argparse.ArgumentParser:
     plugins.add_argument("--json", action="store_true", help="print the list as JSON")
     common(plugins)
     plugins.set_defaults(func=cmd_plugins)
+
+    schema = sub.add_parser(
+        "schema",
+        help="print the JSON Schema of experiment files (TOML/JSON), installed plugins' kinds included",
+        description="Print the JSON Schema of experiment files: every scene, question, sink and policy "
+        "kind of the built-ins and the installed plugins, with every field. Editors use it to check "
+        "and complete experiment files: igym schema > experiment.schema.json",
+    )
+    common(schema)
+    schema.set_defaults(func=cmd_schema)
 
     for command_class in commands:
         command = command_class()

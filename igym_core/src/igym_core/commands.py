@@ -1,7 +1,7 @@
 """Subcommands of the ``igym`` command that plugins add (``igym onnx check``, ``igym export``).
 
 A plugin returns :class:`Command` subclasses from ``igym_register_commands``; the class's ``kind``
-is the subcommand's name. ``igym run``, ``check`` and ``plugins`` are the core's own and cannot be
+is the subcommand's name. ``igym run``, ``check``, ``plugins`` and ``schema`` are the core's own and cannot be
 taken.
 """
 
@@ -14,7 +14,7 @@ from typing import ClassVar
 __all__ = ["RESERVED_COMMANDS", "Command"]
 
 #: The core's own subcommands; a plugin command with one of these names is rejected.
-RESERVED_COMMANDS = frozenset({"run", "check", "plugins"})
+RESERVED_COMMANDS = frozenset({"run", "check", "plugins", "schema"})
 
 
 class Command(ABC):

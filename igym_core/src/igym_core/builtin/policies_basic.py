@@ -65,6 +65,7 @@ class RandomPolicy(PolicyConfig):
 
     kind: ClassVar[str] = "random"
     seed: int | None = None
+    """The seed for actions before the first episode starts (every episode re-seeds the bot)."""
 
 
 class RandomActions:
@@ -146,6 +147,8 @@ class PythonPolicy(PolicyConfig):
 
     kind: ClassVar[str] = "python"
     target: PolicyTarget = attrs.field(validator=_check_target)
+    """``"module:attribute"`` or ``"path/to/bots.py:attribute"`` naming the function, class or object (in
+    Python, also the object itself)."""
 
 
 class FunctionPolicy:
@@ -283,6 +286,7 @@ class ConstantPolicy(PolicyConfig):
 
     kind: ClassVar[str] = "constant"
     action: Any
+    """The action played at every step; it must be in the seat's action space."""
 
 
 class ConstantActions:

@@ -43,8 +43,12 @@ class Question:
 
     kind: ClassVar[str] = "question"
     id: str = attrs.field(validator=slug)
+    """Names the answer in ``responses.jsonl`` (``question_id``); unique in the survey; lowercase letters,
+    digits, ``_`` and ``-``."""
     prompt: str
+    """The question the participant reads."""
     required: bool = True
+    """Whether the survey can be submitted without an answer."""
 
     def validate(self, value: Any) -> str | None:
         """Return a message for the participant if ``value`` is not acceptable, else ``None``."""
@@ -60,7 +64,9 @@ class Choice:
     """One answer option: ``value`` is what is recorded, ``label`` what the participant reads."""
 
     value: str
+    """What is recorded when this choice is picked (non-empty, unique in the question)."""
     label: str = ""
+    """What the participant reads; the value when empty."""
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.value, str) or not self.value:
@@ -146,9 +152,13 @@ class TextQuestion(Question):
 
     kind: ClassVar[str] = "text"
     min_length: int = attrs.field(default=0, validator=non_negative)
+    """The fewest characters accepted (after trimming white space)."""
     max_length: int | None = attrs.field(default=None, validator=_check_bounds)
+    """The most characters accepted; None for no limit."""
     multiline: bool = False
+    """A text area of several lines instead of a one-line field."""
     placeholder: str = ""
+    """Grey hint text shown in the empty field."""
 
     def __attrs_post_init__(self) -> None:
         if self.max_length is not None and self.max_length < max(self.min_length, 1):
@@ -175,8 +185,11 @@ class TextQuestion(Question):
 @attrs.frozen(kw_only=True)
 class _SelectionQuestion(Question):
     multiple: bool = False
+    """Allow several choices (checkboxes) instead of one (radio buttons)."""
     min_selected: int | None = attrs.field(default=None, validator=_check_bounds)
+    """With ``multiple``: the fewest choices accepted; None for no lower bound beyond ``required``."""
     max_selected: int | None = attrs.field(default=None, validator=_check_bounds)
+    """With ``multiple``: the most choices accepted; None for no limit."""
 
     def _options(self) -> tuple[Choice, ...]:
         raise NotImplementedError
@@ -211,6 +224,8 @@ class ChoiceQuestion(_SelectionQuestion):
 
     kind: ClassVar[str] = "choice"
     choices: tuple[Choice, ...] = attrs.field(converter=_to_choices, validator=_check_choices)
+    """At least two: each a string (value and label) or a table ``{value, label}`` (in Python, also
+    a ``(value, label)`` pair or a ``Choice``)."""
 
     def _options(self) -> tuple[Choice, ...]:
         return self.choices
@@ -221,8 +236,11 @@ class OptionBox:
     """A large selectable card with a label and an optional description."""
 
     value: str
+    """What is recorded when this box is picked (non-empty, unique in the question)."""
     label: str = ""
+    """The box's title; the value when empty."""
     description: str = ""
+    """Smaller text under the title."""
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.value, str) or not self.value:
@@ -256,6 +274,7 @@ class OptionBoxes(_SelectionQuestion):
 
     kind: ClassVar[str] = "options"
     options: tuple[OptionBox, ...] = attrs.field(converter=_to_option_boxes, validator=_check_choices)
+    """At least two boxes: each a string (value and label) or a table ``{value, label, description}``."""
 
     def _options(self) -> tuple[Choice, ...]:
         return tuple(Choice(o.value, o.label) for o in self.options)
@@ -266,7 +285,9 @@ class ScaleLabel:
     """A label under one point of a scale (usually the two ends and perhaps the middle)."""
 
     value: float
+    """The point of the scale the label stands under."""
     label: str
+    """The label's text."""
 
 
 def _to_scale_labels(items: Any) -> tuple[ScaleLabel, ...]:
@@ -289,10 +310,15 @@ class ScaleQuestion(Question):
 
     kind: ClassVar[str] = "scale"
     min: float = 1
+    """The lowest value of the scale."""
     max: float = 7
+    """The highest value of the scale."""
     step: float = 1
+    """The distance between neighbouring values."""
     style: Literal["likert", "slider"] = attrs.field(default="likert", validator=one_of("likert", "slider"))
+    """``likert``: a row of radio buttons, one per value; ``slider``: a slider."""
     labels: tuple[ScaleLabel, ...] = attrs.field(factory=tuple, converter=_to_scale_labels)
+    """Labels under points of the scale: ``(value, label)`` pairs (or tables), usually the two ends."""
 
     def __attrs_post_init__(self) -> None:
         if not self.max > self.min:

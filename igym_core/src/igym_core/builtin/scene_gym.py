@@ -77,13 +77,20 @@ class Asset:
     """
 
     key: str = attrs.field(validator=attrs.validators.min_len(1))
+    """The name render objects use for it (``Sprite(image=key)``); unique in the scene."""
     file: str = attrs.field(validator=attrs.validators.min_len(1))
+    """The image file, relative to the scene's ``assets_dir``."""
     type: Literal["image", "spritesheet", "atlas"] = attrs.field(
         default="image", validator=one_of("image", "spritesheet", "atlas")
     )
+    """``image``, ``spritesheet`` (frames of equal size in a grid) or ``atlas`` (frames described by a JSON
+    file)."""
     frame_width: int | None = None
+    """A spritesheet's frame width in pixels."""
     frame_height: int | None = None
+    """A spritesheet's frame height in pixels."""
     atlas_file: str | None = None
+    """An atlas's JSON file (Phaser's JSON hash or array format), relative to ``assets_dir``."""
 
     def __attrs_post_init__(self) -> None:
         if self.type == "spritesheet" and not (self.frame_width and self.frame_height):
@@ -130,15 +137,23 @@ class WaitingRoom:
     """
 
     timeout_s: float = attrs.field(default=300.0, validator=positive)
+    """How long a participant waits for a group before ``on_timeout`` applies."""
     show_count: bool = True
+    """Show how many participants are waiting ("1 of 2 participants here")."""
     message: str = "Waiting for other participants to join. Please keep this page open."
+    """The text of the waiting panel."""
     on_timeout: Literal["continue", "goto", "message", "redirect"] = attrs.field(
         default="continue", validator=one_of("continue", "goto", "message", "redirect")
     )
+    """What happens when nobody came in time: ``continue``, ``goto``, ``message`` or ``redirect`` (see
+    above)."""
     timeout_scene: str | None = None
+    """With ``on_timeout="goto"``: the id of the (later) scene to go to."""
     timeout_message: str | None = None
     """Shown for ``message`` and ``redirect``; by default a text that fits the action."""
     timeout_redirect_url: str | None = None
+    """With ``on_timeout="redirect"``: where to send them, with placeholders as in an end scene's
+    ``redirect_url``."""
 
     def timeout_text(self) -> str:
         """What a participant who timed out reads (``timeout_message`` or the default for the action)."""
@@ -202,6 +217,7 @@ class GymScene(SceneConfig):
     (only participants of the same condition together, least-played condition first), or a
     plugin's kind."""
     waiting_room: WaitingRoom = attrs.field(factory=WaitingRoom)
+    """The waiting room of a game of several participants (``human_seats``)."""
     reconnect_grace_s: float = attrs.field(default=20.0, validator=non_negative)
     """How long a player of a multiplayer game may be disconnected (a reload, a network hiccup)
     before they count as having left. Their seat plays ``default_action`` meanwhile."""
@@ -212,6 +228,7 @@ class GymScene(SceneConfig):
     """The policy that plays a human seat whose player left (``on_partner_left="bot"``) or is missing
     from a group that stays together (``same_group_fallback="bot"``)."""
     partner_left_message: str = "Your partner has left the game."
+    """Shown to everyone when the game ends because a partner left (``on_partner_left="end"``)."""
     same_group_as: str | None = None
     """The id of an earlier game scene: this game is played by the same group, in the same seats."""
     same_group_fallback: Literal["bot", "rematch", "timeout"] = attrs.field(
@@ -224,6 +241,7 @@ class GymScene(SceneConfig):
     policies: Mapping[str, Any] = attrs.field(factory=dict)
     """Agent → policy (or :class:`Bot` for frame skip) for every seat that is not human."""
     fps: int = attrs.field(default=30, validator=[positive, attrs.validators.le(120)])
+    """Ticks per second: the env steps this often (1 to 120)."""
     action_mapping: Mapping[str, Any] = attrs.field(factory=dict)
     """Browser key or combination (``"ArrowUp+ArrowLeft"``) → action."""
     default_action: Any = None
@@ -231,6 +249,7 @@ class GymScene(SceneConfig):
     input_mode: Literal["held", "press"] = attrs.field(default="held", validator=one_of("held", "press"))
     """``held``: the keys held are sampled at each tick. ``press``: each key press is used at one tick."""
     num_episodes: int = attrs.field(default=1, validator=positive)
+    """How many episodes the game plays before the next scene."""
     max_steps: int | None = attrs.field(default=None, validator=attrs.validators.optional(positive))
     """An episode ends after this many steps even if the env has not ended it (``end_reason=max_steps``)."""
     countdown_s: float = attrs.field(default=3.0, validator=non_negative)
@@ -247,14 +266,23 @@ class GymScene(SceneConfig):
     hud: Any = attrs.field(default=None, validator=_callable_or_ref)
     """``HudView -> str`` shown above the canvas; default: episode and score."""
     header_html: str = ""
+    """HTML shown above the canvas."""
     footer_html: str = ""
+    """HTML shown below the canvas."""
     canvas_width: int = attrs.field(default=600, validator=[positive, attrs.validators.le(4096)])
+    """The canvas width in pixels, the coordinate space of render objects; the page scales the canvas to fit
+    the window."""
     canvas_height: int = attrs.field(default=400, validator=[positive, attrs.validators.le(4096)])
+    """The canvas height in pixels (see ``canvas_width``)."""
     background: str = attrs.field(default="#0f172a", validator=_colour)
+    """The canvas background colour, ``'#rrggbb'``."""
     interpolate: bool = True
+    """Let the browser move objects smoothly between frames (their ``tween_ms``); False draws each frame as
+    it comes."""
     assets_dir: str | None = None
     """A folder (relative to the experiment file) served to the browser for this scene."""
     assets: tuple[Asset, ...] = attrs.field(default=(), converter=tuple)
+    """Images to preload from ``assets_dir`` (see ``Asset``)."""
     record_observations: bool = False
     """Add each agent's observation (the one it acted on) to its step records."""
     ready_timeout_s: float = attrs.field(default=20.0, validator=positive)
@@ -262,6 +290,7 @@ class GymScene(SceneConfig):
     abandon_after_s: float = attrs.field(default=60.0, validator=positive)
     """End the game if no player has been connected for this long."""
     runtime: str = "server"
+    """Where the env steps: ``server`` (built in: the server ticks at ``fps``) or a plugin's runtime kind."""
     on_episode_start: Any = attrs.field(default=None, validator=_callable_or_ref)
     """``(game: GameInfo, episode: int, seed: int) -> None``."""
     on_episode_end: Any = attrs.field(default=None, validator=_callable_or_ref)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import attrs
+from cattrs.errors import ForbiddenExtraKeysError
 from markdown_it import MarkdownIt
 
 from igym_core.builtin.questions import (
@@ -55,6 +56,8 @@ class _BodyScene(SceneConfig):
     body_format: Literal["markdown", "html"] = attrs.field(
         default="markdown", validator=one_of("markdown", "html")
     )
+    """How ``body`` (or ``body_file``) is written: ``markdown`` or ``html``; a ``body_file`` ending in
+    ``.html`` is HTML in any case."""
 
     def __attrs_post_init__(self) -> None:
         # A class's default body (EndScene has one) gives way to a body_file.
@@ -87,8 +90,11 @@ class StartScene(_BodyScene):
 
     kind: ClassVar[str] = "start"
     title: str = "Consent"
+    """The page's heading."""
     agree_label: str = "I have read the information above and agree to take part."
+    """The text next to the box the participant must tick to continue."""
     button_label: str = "Continue"
+    """The text of the continue button."""
 
     def client_view(self, converter: Converter, base_dir: Path) -> dict[str, Any]:
         return {
@@ -116,7 +122,9 @@ class StaticScene(_BodyScene):
 
     kind: ClassVar[str] = "static"
     title: str = ""
+    """The page's heading (none when empty)."""
     button_label: str = "Continue"
+    """The text of the continue button."""
     min_duration_ms: int = attrs.field(default=0, validator=non_negative)
     """The continue button stays disabled this long, so instructions are not skipped unread."""
 
@@ -153,10 +161,14 @@ class SurveyScene(SceneConfig):
 
     kind: ClassVar[str] = "survey"
     title: str = ""
+    """The page's heading (none when empty)."""
     intro: str = ""
     """Markdown shown above the questions."""
     questions: tuple[Question, ...] = attrs.field(converter=tuple, validator=_check_questions)
+    """The questions, in order (at least one; ids unique): tables with ``kind`` ``text``, ``choice``,
+    ``scale`` or ``options``."""
     button_label: str = "Continue"
+    """The text of the submit button."""
 
     @classmethod
     def configure_converter(cls, converter: Converter) -> None:
@@ -166,14 +178,19 @@ class SurveyScene(SceneConfig):
         def from_str_or_dict(value: Any, target: type) -> Any:
             if isinstance(value, str):
                 return target(value)
+            _forbid_extra_keys(value, target)
             return converter.structure_attrs_fromdict(value, target)
 
         converter.register_structure_hook(Choice, from_str_or_dict)
         converter.register_structure_hook(OptionBox, from_str_or_dict)
-        converter.register_structure_hook(
-            ScaleLabel,
-            lambda v, t: t(*v) if isinstance(v, list | tuple) else converter.structure_attrs_fromdict(v, t),
-        )
+
+        def pair_or_dict(value: Any, target: type) -> Any:
+            if isinstance(value, list | tuple):
+                return target(*value)
+            _forbid_extra_keys(value, target)
+            return converter.structure_attrs_fromdict(value, target)
+
+        converter.register_structure_hook(ScaleLabel, pair_or_dict)
 
     def client_view(self, converter: Converter, base_dir: Path) -> dict[str, Any]:
         return {
@@ -204,6 +221,15 @@ class SurveyScene(SceneConfig):
         return [{"question_id": q.id, "value": q.normalize(answers.get(q.id))} for q in self.questions]
 
 
+def _forbid_extra_keys(value: Any, target: type) -> None:
+    """A choice/option/label table with a key its class lacks (``lable``) is an error, as everywhere
+    else in an experiment file (``structure_attrs_fromdict`` would silently drop it)."""
+    if isinstance(value, Mapping):
+        extra = set(value) - {field.name for field in attrs.fields(target)}
+        if extra:
+            raise ForbiddenExtraKeysError(f"Extra fields in constructor for {target.__name__}", target, extra)
+
+
 _CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: codes are typed by hand
 
 
@@ -232,10 +258,17 @@ class EndScene(_BodyScene):
     kind: ClassVar[str] = "end"
     terminal: ClassVar[bool] = True
     title: str = "Thank you"
+    """The page's heading."""
     body: str = "You have completed the study. Thank you for taking part."
     completion_code: str | None = attrs.field(default=None, validator=_check_code)
+    """None: no code; a fixed code (what Prolific's study expects); ``"auto"``: a fresh 8-character code per
+    participant, recorded (for platforms that accept any code, or your own checks)."""
     redirect_url: str | None = attrs.field(default=None, validator=_check_redirect)
+    """Where the browser goes once the participant's data is stored; may use ``{completion_code}``,
+    ``{participant_id}`` and the study link's parameters (``{PROLIFIC_PID}``), each URL-encoded. None:
+    stay on the page."""
     redirect_delay_ms: int = attrs.field(default=3000, validator=non_negative)
+    """How long the page is shown before the redirect."""
 
     def client_view(self, converter: Converter, base_dir: Path) -> dict[str, Any]:
         return {

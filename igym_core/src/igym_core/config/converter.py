@@ -34,6 +34,7 @@ __all__ = [
     "register_tagged_union",
     "sentence",
     "structure_or_raise",
+    "tagged_union_of",
 ]
 
 
@@ -81,8 +82,19 @@ def register_tagged_union(
         data = converter.unstructure(value, unstructure_as=type(value))
         return {"kind": type(value).kind, **data}
 
+    # Read back by tagged_union_of (the JSON Schema of experiment files describes these unions).
+    structure.igym_tagged_union = (label, kinds)  # type: ignore[attr-defined]
     converter.register_structure_hook_func(lambda t: t is base, structure)
     converter.register_unstructure_hook_func(lambda t: t is base, unstructure)
+
+
+def tagged_union_of(converter: cattrs.Converter, cls: type) -> tuple[str, dict[str, type]] | None:
+    """``(label, {kind: class})`` if ``converter`` structures ``cls`` as a tagged union, else None."""
+    union = getattr(converter.get_structure_hook(cls), "igym_tagged_union", None)
+    if union is None:
+        return None
+    label, kinds = union
+    return label, dict(kinds())
 
 
 def make_converter(registry: Registry) -> cattrs.Converter:
@@ -92,6 +104,7 @@ def make_converter(registry: Registry) -> cattrs.Converter:
 
     converter = cattrs.Converter(forbid_extra_keys=True)
     _strict_scalars(converter)
+    _strict_arrays(converter)
     stager_kinds = _stager_kinds(registry)
     register_tagged_union(converter, StagerNode, lambda: stager_kinds, "scene")
     sink_kinds = {sink.kind: sink.config_type for sink in registry.data_sinks.values()}
@@ -136,6 +149,36 @@ def _strict_scalars(converter: cattrs.Converter) -> None:
     for scalar in (int, float, bool, str):
         converter.register_structure_hook(scalar, strict)
     converter.register_structure_hook_func(lambda t: typing.get_origin(t) is Literal, strict)
+
+
+def _strict_arrays(converter: cattrs.Converter) -> None:
+    """Arrays as they are written: cattrs makes a tuple or list from any iterable, so a string
+    (``human_seats = "left"``) became ``('l', 'e', 'f', 't')`` and a table its keys."""
+    from cattrs.cols import homogenous_tuple_structure_factory, is_sequence, list_structure_factory
+
+    def checked(base: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+        def structure(value: Any, type_: Any) -> Any:
+            if not isinstance(value, list | tuple):
+                raise ValueError(f"must be a list (an array); got {value!r} ({type(value).__name__}).")
+            return base(value, type_)
+
+        return structure
+
+    def homogeneous(type_: Any) -> bool:
+        args = typing.get_args(type_)
+        return typing.get_origin(type_) is tuple and len(args) == 2 and args[1] is Ellipsis
+
+    def fixed_tuple(type_: Any) -> bool:
+        return typing.get_origin(type_) is tuple and not homogeneous(type_) and bool(typing.get_args(type_))
+
+    converter.register_structure_hook_factory(
+        homogeneous, lambda t: checked(homogenous_tuple_structure_factory(t, converter))
+    )
+    converter.register_structure_hook_factory(
+        lambda t: is_sequence(t) and not homogeneous(t),
+        lambda t: checked(list_structure_factory(t, converter)),
+    )
+    converter.register_structure_hook_func(fixed_tuple, checked(converter._structure_tuple))
 
 
 def structure_or_raise(converter: cattrs.Converter, data: Any, cls: type, *, title: str) -> Any:

@@ -99,6 +99,9 @@ def _from_data_file(path: Path, converter: cattrs.Converter) -> LoadedExperiment
         data = tomllib.loads(text) if path.suffix == ".toml" else json.loads(text)
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
         raise ExperimentLoadError(f"{path} is not valid {path.suffix[1:].upper()}: {exc}") from exc
+    if isinstance(data, dict):
+        # A JSON file may name its schema for editors (``"$schema": "experiment.schema.json"``).
+        data.pop("$schema", None)
     experiment = structure_or_raise(converter, data, Experiment, title=f"The experiment in {path} is invalid")
     return LoadedExperiment(experiment, path.resolve().parent, str(path))
 

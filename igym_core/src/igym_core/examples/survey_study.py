@@ -156,10 +156,12 @@ experiment = Experiment(
         EndScene(
             scene_id="done",
             body="Thank you for taking part! Your completion code is below.",
-            completion_code="auto",
-            # On Prolific, send people back with:
+            # "auto": a fresh code per participant, for checking codes yourself. On Prolific, which
+            # accepts only the codes set in the study, give that code and send people back with:
+            # completion_code="C1A2B3C4",
             # redirect_url="https://app.prolific.com/submissions/complete?cc={completion_code}",
             # ({PROLIFIC_PID}, {STUDY_ID}, {SESSION_ID} and {participant_id} may be used too.)
+            completion_code="auto",
         ),
     ),
 )

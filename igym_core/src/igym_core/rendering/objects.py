@@ -245,13 +245,24 @@ class RenderObject:
     object_type: ClassVar[str]
 
     id: str = _wire_field(wire=_as_is, validator=_check_id)
+    """Names the object across frames (non-empty); an object with the same id in the next frame is
+    the same object, moved or changed."""
     x: float = _wire_field(0, wire=_num2)
+    """Horizontal position in canvas pixels from the left edge: the object's centre (Text: its anchor)."""
     y: float = _wire_field(0, wire=_num2)
+    """Vertical position in canvas pixels from the top edge (y grows downwards)."""
     angle: float = _wire_field(0, wire=_num2)
+    """Rotation about ``x``, ``y`` in degrees, clockwise."""
     alpha: float = _wire_field(1, wire=_num3, validator=_check_alpha)
+    """Opacity, from 0 (invisible) to 1 (opaque)."""
     depth: int = _wire_field(0, wire=int)
+    """Drawing order: objects of higher depth are drawn on top of those of lower depth."""
     permanent: bool = _wire_field(False, wire=None)
+    """Scenery: kept by the browser until emitted again (then updated); a non-permanent object
+    vanishes from any frame that does not contain it. Server-side only, never sent."""
     tween_ms: int | None = _wire_field(None, wire=_optional(int), validator=_check_tween)
+    """How long the browser takes to move the object to a new ``x``, ``y`` or ``angle``: None for
+    one frame interval (smooth motion at the scene's fps), 0 to jump."""
 
     def to_wire(self) -> dict[str, Any]:
         """The object as sent to the browser: ``id``, ``object_type`` and every non-default field.
@@ -489,10 +500,15 @@ class Rect(RenderObject):
     object_type: ClassVar[str] = "rect"
 
     width: float = _wire_field(wire=_num2)
+    """Width in pixels."""
     height: float = _wire_field(wire=_num2)
+    """Height in pixels."""
     fill: str | None = _wire_field(_FILL, wire=_as_is, converter=_colour("fill", nullable=True))
+    """Fill colour, ``'#rrggbb'`` or ``'#rgb'``; None for no fill (an outline only)."""
     stroke: str | None = _wire_field(None, wire=_as_is, converter=_colour("stroke", nullable=True))
+    """Outline colour; None for no outline."""
     line_width: float = _wire_field(1, wire=_num2)
+    """Outline width in pixels (with ``stroke``)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -502,9 +518,13 @@ class Circle(RenderObject):
     object_type: ClassVar[str] = "circle"
 
     radius: float = _wire_field(wire=_num2)
+    """Radius in pixels."""
     fill: str | None = _wire_field(_FILL, wire=_as_is, converter=_colour("fill", nullable=True))
+    """Fill colour, ``'#rrggbb'`` or ``'#rgb'``; None for no fill (an outline only)."""
     stroke: str | None = _wire_field(None, wire=_as_is, converter=_colour("stroke", nullable=True))
+    """Outline colour; None for no outline."""
     line_width: float = _wire_field(1, wire=_num2)
+    """Outline width in pixels (with ``stroke``)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -514,8 +534,12 @@ class Line(RenderObject):
     object_type: ClassVar[str] = "line"
 
     points: tuple[tuple[float, float], ...] = _wire_field(wire=_points_wire, converter=_to_points)
+    """The ``(x, y)`` points the line passes through, in order, relative to ``x``, ``y`` (a list of
+    pairs or an N×2 numpy array). The line is not closed: repeat the first point to close it."""
     color: str = _wire_field(_FILL, wire=_as_is, converter=_colour("color", nullable=False))
+    """Line colour, ``'#rrggbb'`` or ``'#rgb'``."""
     line_width: float = _wire_field(2, wire=_num2)
+    """Line width in pixels."""
 
 
 @attrs.frozen(kw_only=True)
@@ -525,9 +549,14 @@ class Polygon(RenderObject):
     object_type: ClassVar[str] = "polygon"
 
     points: tuple[tuple[float, float], ...] = _wire_field(wire=_points_wire, converter=_to_points)
+    """The corners, in order, relative to ``x``, ``y`` (a list of pairs or an N×2 numpy array); the
+    last is joined to the first."""
     fill: str | None = _wire_field(_FILL, wire=_as_is, converter=_colour("fill", nullable=True))
+    """Fill colour, ``'#rrggbb'`` or ``'#rgb'``; None for no fill (an outline only)."""
     stroke: str | None = _wire_field(None, wire=_as_is, converter=_colour("stroke", nullable=True))
+    """Outline colour; None for no outline."""
     line_width: float = _wire_field(1, wire=_num2)
+    """Outline width in pixels (with ``stroke``)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -539,12 +568,20 @@ class Text(RenderObject):
     object_type: ClassVar[str] = "text"
 
     text: str = _wire_field(wire=_as_is, converter=str)
+    """What is written; ``\\n`` starts a new line. Other values are converted with ``str``."""
     font_size: float = _wire_field(16, wire=_num2)
+    """Font size in pixels."""
     font_family: str = _wire_field("sans-serif", wire=_as_is)
+    """A CSS font family available in the participant's browser (``"sans-serif"``, ``"monospace"``, ...)."""
     color: str = _wire_field(_FILL, wire=_as_is, converter=_colour("color", nullable=False))
+    """Text colour, ``'#rrggbb'`` or ``'#rgb'``."""
     align: str = _wire_field("left", wire=_as_is, validator=_check_align)
+    """How the lines of a text of several lines line up with each other: ``'left'``, ``'center'``
+    or ``'right'`` (where the block stands is ``origin_x`` / ``origin_y``)."""
     origin_x: float = _wire_field(0, wire=_num3)
+    """Which point of the text's box is at ``x``: 0 its left edge, 0.5 its centre, 1 its right edge."""
     origin_y: float = _wire_field(0, wire=_num3)
+    """Which point of the text's box is at ``y``: 0 its top, 0.5 its middle, 1 its bottom."""
 
 
 @attrs.frozen(kw_only=True)
@@ -557,11 +594,20 @@ class Sprite(RenderObject):
     object_type: ClassVar[str] = "sprite"
 
     image: str = _wire_field(wire=_as_is, validator=_check_image)
+    """The ``key`` of an :class:`~igym_core.builtin.scene_gym.Asset` the scene preloads (a missing
+    key draws a placeholder square and warns in the browser's console)."""
     frame: str | int | None = _wire_field(None, wire=_as_is)
+    """For a spritesheet asset, the frame's index (0 is the top-left frame); for an atlas, the
+    frame's name; None for the whole image."""
     width: float | None = _wire_field(None, wire=_optional(_num2))
+    """Displayed width in pixels; with ``height`` None, the height scales to keep the proportions.
+    None for the natural width."""
     height: float | None = _wire_field(None, wire=_optional(_num2))
+    """Displayed height in pixels; with ``width`` None, the width scales to keep the proportions."""
     tint: str | None = _wire_field(None, wire=_as_is, converter=_colour("tint", nullable=True))
+    """A colour multiplied into the image's colours (white leaves them as they are); None for none."""
     flip_x: bool = _wire_field(False, wire=bool)
+    """Mirror the image left to right (a character facing the other way)."""
 
 
 #: ``object_type`` → class, for every built-in render object.

@@ -66,6 +66,8 @@ class SceneConfig(StagerNode):
     """True for scenes that end the study (the participant stays there; data is confirmed first)."""
 
     scene_id: str = attrs.field(validator=slug)
+    """Names the scene in the data (``scene_id`` of every record) and in other scenes' fields; unique in the
+    experiment; lowercase letters, digits, ``_`` and ``-``."""
 
     @classmethod
     def configure_converter(cls, converter: Converter) -> None:

@@ -38,8 +38,11 @@ class RandomizeOrder(StagerNode):
 
     kind: ClassVar[str] = "randomize_order"
     scenes: tuple[StagerNode, ...] = attrs.field(converter=_nodes)
+    """The scenes (or nested stager elements) to shuffle."""
     keep_n: int | None = None
+    """How many of the shuffled scenes each participant sees (the first ``keep_n``); None for all."""
     seed: int | None = None
+    """The seed of this shuffle; None derives it from the experiment's ``seed``."""
 
     def __attrs_post_init__(self) -> None:
         if len(self.scenes) < 1:
@@ -58,7 +61,9 @@ class RepeatScene(StagerNode):
 
     kind: ClassVar[str] = "repeat"
     scene: StagerNode
+    """The scene (or stager element) to repeat."""
     times: int
+    """How many times in a row (1 or more); each repetition has its own instance index."""
 
     def __attrs_post_init__(self) -> None:
         if self.times < 1:
@@ -73,6 +78,8 @@ class ByCondition(StagerNode):
     branches: dict[str, tuple[StagerNode, ...]] = attrs.field(
         converter=lambda d: {str(k): tuple(v) for k, v in dict(d).items()}
     )
+    """Condition name → the scenes participants in that condition see; one branch per condition of the
+    experiment."""
 
     def __attrs_post_init__(self) -> None:
         if not self.branches:
