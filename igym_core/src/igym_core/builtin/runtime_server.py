@@ -67,7 +67,7 @@ import structlog
 from igym_core.data.recorder import iso_utc as _iso
 from igym_core.errors import EnvContractError
 from igym_core.plugins.markers import hookimpl
-from igym_core.runtime.interface import GameHandle, GameHost, GameInfo, Runtime, Seat
+from igym_core.runtime.interface import Continuation, GameHandle, GameHost, GameInfo, Runtime, Seat
 from igym_core.tasks import BackgroundTasks
 
 __all__ = ["ServerGame", "ServerRuntime", "TickScheduler"]
@@ -415,7 +415,14 @@ class ServerRuntime(Runtime):
         self.games: dict[str, ServerGame] = {}
 
     def create_game(
-        self, *, game_id: str, scene: Any, prepared: Any, instance: int, seats: Sequence[Seat]
+        self,
+        *,
+        game_id: str,
+        scene: Any,
+        prepared: Any,
+        instance: int,
+        seats: Sequence[Seat],
+        continues: Continuation | None = None,
     ) -> ServerGame:
         info = GameInfo(
             game_id=game_id,
@@ -424,7 +431,7 @@ class ServerRuntime(Runtime):
             seats=tuple(seats),
             experiment_id=self.host.experiment_id,
         )
-        game = ServerGame(self, info, prepared)
+        game = ServerGame(self, info, prepared, continues=continues)
         self.games[game_id] = game
         game.begin()
         return game
@@ -530,8 +537,12 @@ def _contains(space: Any, action: Any) -> bool:
 class ServerGame(GameHandle):
     """One game: its env, players, bots, episode loop, records and frames."""
 
-    def __init__(self, runtime: ServerRuntime, info: GameInfo, prepared: Any) -> None:
+    def __init__(
+        self, runtime: ServerRuntime, info: GameInfo, prepared: Any, *, continues: Continuation | None = None
+    ) -> None:
         from igym_core.rendering.delta import DeltaEncoder
+
+        self.continues = continues
 
         self.runtime = runtime
         self.host = runtime.host
@@ -593,7 +604,9 @@ class ServerGame(GameHandle):
         self._hud_failed = False
         self._episode_open = False  # an episode has started and has no record yet
         self.phase = "waiting"
-        self.episode = 0
+        # The number of the last episode started (a game continuing an interrupted one starts on).
+        self._first_episode = continues.from_episode if continues is not None else 1
+        self.episode = self._first_episode - 1
         self.step = 0
         self.tick_count = 0
         self.obs: dict[Any, Any] = {}
@@ -641,6 +654,16 @@ class ServerGame(GameHandle):
                 "fps": self.scene.fps,
                 "num_episodes": self.scene.num_episodes,
                 "runtime": "server",
+                **(
+                    {
+                        "continues": {
+                            "game_id": self.continues.game_id,
+                            "from_episode": self.continues.from_episode,
+                        }
+                    }
+                    if self.continues is not None
+                    else {}
+                ),
             },
         )
         log.info(
@@ -715,7 +738,7 @@ class ServerGame(GameHandle):
             "type": "game_status",
             "game_id": self.info.game_id,
             "phase": self.phase,
-            "episode": max(self.episode, 1),
+            "episode": max(self.episode, self._first_episode),
             "num_episodes": self.scene.num_episodes,
             "seat": player.agent if player else None,
             "message": message,
@@ -1318,15 +1341,10 @@ class ServerGame(GameHandle):
 
     # --- episodes ----------------------------------------------------------------------------
     def _start_episode(self) -> None:
-        from igym_core.envs import agent_seed, episode_seed
+        from igym_core.envs import agent_seed
 
         self.episode += 1
-        key = (
-            self.info.scene_id
-            if self.scene.seed_mode == "shared"
-            else (f"{self.info.scene_id}#{self.info.instance}#{'+'.join(sorted(self.participant_ids))}")
-        )
-        self.seed = episode_seed(self.prepared.experiment_seed, key, self.episode)
+        self.seed = self.prepared.episode_seed(self.info.instance, self.participant_ids, self.episode)
         self.step = 0
         self.returns = {a: 0.0 for a in self.prepared.agents}
         self.last_rewards = {}

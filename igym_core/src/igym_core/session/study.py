@@ -29,6 +29,7 @@ from igym_core.scenes.stager import expand_sequence, iter_scenes
 from igym_core.session.conditions import ConditionLedger
 from igym_core.session.games import GameCoordinator, WaitingTimeout
 from igym_core.session.participant import Participant
+from igym_core.session.recovery import RecordReader, recover_interrupted_games
 from igym_core.settings import Settings
 
 __all__ = ["Connection", "Study"]
@@ -136,9 +137,7 @@ class Study:
         if resumed:
             self._event(participant, "resumed")
             if not participant.finished and participant.scene.game_runtime():
-                # Back in a running game (reload), or in a game scene whose game is gone (restart).
-                await self._enter_game(participant)
-                self.games.connected(participant.participant_id)
+                await self._resume_game_scene(participant)
         await connection.send(
             {
                 "type": "welcome",
@@ -258,6 +257,42 @@ class Study:
         if count:
             log.info("participants_restored", count=count)
         return count
+
+    def recover_games(self, read: RecordReader) -> int:
+        """Complete the records of the games a killed server was running; return how many.
+
+        Call after :meth:`restore`. Each player's game scene then follows its ``on_restart``.
+        """
+        prepared = {
+            scene.scene_id: self._prepared[id(scene)]
+            for scene, _path in iter_scenes(self.experiment.scenes)
+            if scene.game_runtime()
+        }
+
+        def seed(scene_id: str, instance: int, participant_ids: tuple[str, ...], episode: int) -> int | None:
+            scene = prepared.get(scene_id)
+            return scene.episode_seed(instance, participant_ids, episode) if scene is not None else None
+
+        interrupted = recover_interrupted_games(
+            read, experiment_id=self.experiment.experiment_id, episode_seed=seed, record=self.recorder.write
+        )
+        self.games.interrupted(interrupted)
+        if interrupted:
+            log.info("games_recovered", count=len(interrupted))
+        return len(interrupted)
+
+    async def _resume_game_scene(self, participant: Participant) -> None:
+        """A participant is back in a game scene: in its running game (a reload), or, after a
+        restart, in the game its ``on_restart`` says (or on to the next scene, for ``skip``)."""
+        lock = self._locks.setdefault(participant.participant_id, asyncio.Lock())
+        async with lock:
+            skipped = self.games.skips_after_restart(participant, self._prepared[id(participant.scene)])
+            if skipped is not None:
+                self._event(participant, "scene_left", game_id=skipped.game_id, reason="server_restart")
+                await self._move_to(participant, min(participant.position + 1, len(participant.slots) - 1))
+                return
+        await self._enter_game(participant)
+        self.games.connected(participant.participant_id)
 
     # --- joining ------------------------------------------------------------------------------
     async def _join(self, params: Mapping[str, str]) -> Participant:
