@@ -34,7 +34,7 @@ class Counter(gymnasium.Env):
         return []
 
 
-def _experiment(**options: Any) -> Experiment:
+def _experiment(end: dict[str, Any] | None = None, **options: Any) -> Experiment:
     return Experiment(
         experiment_id="short_game",
         seed=9,
@@ -50,7 +50,7 @@ def _experiment(**options: Any) -> Experiment:
                 countdown_s=0,
                 **options,
             ),
-            EndScene(scene_id="end", completion_code="auto"),
+            EndScene(scene_id="end", completion_code="auto", **(end or {})),
         ),
     )
 
@@ -60,3 +60,6 @@ restart = _experiment(on_restart="restart")
 skip = _experiment(on_restart="skip")
 abandon_end = _experiment(abandon_after_s=0.5)
 abandon_continue = _experiment(abandon_after_s=0.5, on_abandon="continue")
+abandon_continue_no_code = _experiment(
+    abandon_after_s=0.5, on_abandon="continue", end={"codes_by_outcome": {"game_abandoned": None}}
+)

@@ -211,6 +211,15 @@ def _check_code(instance: Any, attribute: attrs.Attribute, value: str | None) ->
         raise FieldError("completion_code", "must not be blank; use None for no code or 'auto'.")
 
 
+def _check_outcome_codes(instance: Any, attribute: attrs.Attribute, value: Mapping[str, str | None]) -> None:
+    for outcome, code in value.items():
+        if code is not None and not (isinstance(code, str) and code.strip()):
+            raise FieldError(
+                f"codes_by_outcome.{outcome}",
+                f"is {code!r}; expected a code, 'auto', or None for no code.",
+            )
+
+
 @attrs.frozen(kw_only=True)
 class EndScene(_BodyScene):
     """The last page: a message, a completion code, and optionally a redirect back to the platform.
@@ -220,6 +229,11 @@ class EndScene(_BodyScene):
     ``{completion_code}``, ``{participant_id}`` and any URL parameter of the participant's link
     (``{PROLIFIC_PID}``); each is URL-encoded. The browser redirects only after the server has
     confirmed that all of the participant's data is stored.
+
+    The participant's outcome (how they got here: ``completed``, or ``game_abandoned`` after a game
+    scene with ``on_abandon="continue"``) is recorded with ``finished`` and sent to the page in the
+    scene's context. ``codes_by_outcome`` gives an outcome its own code instead of
+    ``completion_code`` (``None``: no code), e.g. Prolific's separate code for partial completion.
     """
 
     kind: ClassVar[str] = "end"
@@ -229,6 +243,7 @@ class EndScene(_BodyScene):
     completion_code: str | None = attrs.field(default=None, validator=_check_code)
     redirect_url: str | None = attrs.field(default=None, validator=_check_redirect)
     redirect_delay_ms: int = attrs.field(default=3000, validator=non_negative)
+    codes_by_outcome: Mapping[str, str | None] = attrs.field(factory=dict, validator=_check_outcome_codes)
 
     def client_view(self, converter: Converter, base_dir: Path) -> dict[str, Any]:
         return {
@@ -241,17 +256,18 @@ class EndScene(_BodyScene):
 
     def new_values(self, ctx: SceneContext) -> dict[str, Any]:
         """Values drawn once per participant on arrival and recorded (the completion code)."""
-        if self.completion_code is None:
+        setting = self.codes_by_outcome.get(ctx.outcome, self.completion_code)
+        if setting is None:
             return {}
-        if self.completion_code == "auto":
+        if setting == "auto":
             # From the OS's random source, not the experiment seed: a code must not be guessable.
             code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(8))
         else:
-            code = self.completion_code
+            code = setting
         return {"completion_code": code}
 
     def client_context(self, ctx: SceneContext) -> dict[str, Any]:
-        out: dict[str, Any] = {}
+        out: dict[str, Any] = {"outcome": ctx.outcome}
         code = ctx.values.get("completion_code")
         if code is not None:
             out["completion_code"] = code

@@ -101,7 +101,7 @@ class GameCoordinator:
         sinks: Callable[
             [str], tuple[FrameSink | None, Callable[[Mapping[str, Any]], Awaitable[None]] | None]
         ],
-        advance: Callable[[str, str, int], Awaitable[None]],
+        advance: Callable[[str, str, int, str], Awaitable[None]],
         timed_out: Callable[[WaitingTimeout], Awaitable[None]] | None = None,
     ) -> None:
         self.settings = settings
@@ -163,7 +163,7 @@ class GameCoordinator:
             return
         for pid in players:
             position = self._game_position.pop(pid, -1)
-            self._spawn(self._advance(pid, game_id, position))
+            self._spawn(self._advance(pid, game_id, position, reason))
 
     def player_left(self, game: GameInfo, participant_id: str, outcome: str) -> None:
         """A player of a multiplayer game stayed away past the grace period (``outcome``: bot | end)."""

@@ -52,6 +52,9 @@ class Participant:
     joined_at: float = attrs.field(factory=time.time)
     entered_at: float = attrs.field(factory=time.time)
     finished: bool = False
+    outcome: str = "completed"
+    """How the study went for them so far (``completed``, ``game_abandoned``, ...); recorded with
+    ``finished`` and given to the end scene."""
     connection_id: int | None = None
     """The connection that currently owns this participant; older ones are ignored."""
 

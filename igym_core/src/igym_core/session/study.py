@@ -229,8 +229,11 @@ class Study:
             elif event == "scene_entered":
                 participant.position = int(row.get("position") or 0)
                 participant.values.update(detail.get("values") or {})
+            elif event == "scene_left" and detail.get("reason") == "abandoned":
+                participant.outcome = "game_abandoned"
             elif event == "finished":
                 participant.finished = True
+                participant.outcome = str(detail.get("outcome") or participant.outcome)
                 if isinstance(detail.get("final_status"), dict):  # finished by a waiting room
                     final_statuses[participant.participant_id] = detail["final_status"]
         count = 0
@@ -345,6 +348,7 @@ class Study:
             instance=participant.slot.instance,
             position=participant.position,
             values=participant.values,
+            outcome=participant.outcome,
         )
 
     async def _enter(self, participant: Participant) -> None:
@@ -364,7 +368,7 @@ class Study:
         if slot.scene.terminal:
             participant.finished = True
             self.games.participant_finished(participant.participant_id)
-            self._event(participant, "finished", values=participant.values)
+            self._event(participant, "finished", outcome=participant.outcome, values=participant.values)
             log.info("participant_finished", participant_id=participant.participant_id)
             await self.recorder.flush(durable=True)
             self.plugins.notify_participant_finished(participant)
@@ -383,8 +387,14 @@ class Study:
     def game_message(self, participant: Participant, message: Input | GameReady | RttEcho) -> None:
         self.games.handle(participant.participant_id, message)
 
-    async def _advance_after_game(self, participant_id: str, game_id: str, position: int) -> None:
-        """Move a player on from the game scene at ``position`` once its game has ended."""
+    async def _advance_after_game(
+        self, participant_id: str, game_id: str, position: int, reason: str = "completed"
+    ) -> None:
+        """Move a player on from the game scene at ``position`` once its game has ended.
+
+        An ``abandoned`` game (nobody connected for the scene's ``abandon_after_s``) ends the
+        study for them if the scene says ``on_abandon="end"``.
+        """
         participant = self.by_id.get(participant_id)
         if participant is None:
             return
@@ -392,9 +402,61 @@ class Study:
         async with lock:
             if participant.position != position or participant.finished:
                 return
-            self._event(participant, "scene_left", game_id=game_id)
+            if reason == "abandoned":
+                participant.outcome = "game_abandoned"
+                prepared = self._prepared[id(participant.scene)]
+                if prepared.on_abandon == "end":
+                    replies = await self._finish_in_game_scene(
+                        participant,
+                        outcome="game_abandoned",
+                        message=prepared.abandon_message,
+                        game_id=game_id,
+                    )
+                    await self._push(participant, replies)
+                    return
+            self._event(participant, "scene_left", game_id=game_id, reason=reason)
             replies = await self._move_to(participant, participant.position + 1)
         await self._push(participant, replies)
+
+    async def _finish_in_game_scene(
+        self,
+        participant: Participant,
+        *,
+        outcome: str,
+        message: str,
+        redirect_url: str | None = None,
+        **detail: Any,
+    ) -> list[Reply]:
+        """End the study of a participant in a game scene, with a message and no completion code.
+
+        The final ``game_status`` is recorded with ``finished`` so that a reload, also after a
+        restart, shows it again. Their data is made durable before the page may leave.
+        """
+        status: Reply = {
+            "type": "game_status",
+            "game_id": None,
+            "phase": "ended",
+            "episode": 1,
+            "num_episodes": 1,
+            "seat": None,
+            "message": message,
+            "countdown_ms": 0,
+            "final": True,
+            "outcome": outcome,
+        }
+        if redirect_url:
+            values = {k: str(v) for k, v in participant.params.items()}
+            values["participant_id"] = participant.participant_id
+            status["redirect_url"] = fill_url_template(redirect_url, values)
+        participant.finished = True
+        participant.outcome = outcome
+        self.games.participant_finished(participant.participant_id)
+        self._event(
+            participant, "finished", outcome=outcome, values=participant.values, final_status=status, **detail
+        )
+        await self.recorder.flush(durable=True)
+        self.games.final_status[participant.participant_id] = status
+        return [status]
 
     async def _move_to(self, participant: Participant, position: int) -> list[Reply]:
         """Enter the scene at ``position`` (outside a submit) and return what the page needs."""
@@ -425,33 +487,12 @@ class Study:
                 return
             self._event(participant, "waiting_timeout", action=timeout.action)
             if timeout.action in ("message", "redirect"):
-                status: Reply = {
-                    "type": "game_status",
-                    "game_id": None,
-                    "phase": "ended",
-                    "episode": 1,
-                    "num_episodes": 1,
-                    "seat": None,
-                    "message": timeout.message,
-                    "countdown_ms": 0,
-                    "final": True,
-                }
-                if timeout.action == "redirect" and timeout.redirect_url:
-                    values = {k: str(v) for k, v in participant.params.items()}
-                    values["participant_id"] = participant.participant_id
-                    status["redirect_url"] = fill_url_template(timeout.redirect_url, values)
-                participant.finished = True
-                self.games.participant_finished(participant.participant_id)
-                self._event(
+                replies = await self._finish_in_game_scene(
                     participant,
-                    "finished",
                     outcome="waiting_timeout",
-                    values=participant.values,
-                    final_status=status,  # shown again on a reload, also after a restart
+                    message=timeout.message,
+                    redirect_url=timeout.redirect_url if timeout.action == "redirect" else None,
                 )
-                await self.recorder.flush(durable=True)  # before the page may leave
-                self.games.final_status[participant.participant_id] = status
-                replies = [status]
             else:
                 target = participant.position + 1
                 if timeout.action == "goto" and timeout.scene_id:
