@@ -259,12 +259,10 @@ class EndScene(_BodyScene):
         setting = self.codes_by_outcome.get(ctx.outcome, self.completion_code)
         if setting is None:
             return {}
-        if setting == "auto":
-            # From the OS's random source, not the experiment seed: a code must not be guessable.
-            code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(8))
-        else:
-            code = setting
-        return {"completion_code": code}
+        if setting != "auto":
+            return {"completion_code": setting}
+        # From the OS's random source, not the experiment seed: a code must not be guessable.
+        return {"completion_code": "".join(secrets.choice(_CODE_ALPHABET) for _ in range(8))}
 
     def client_context(self, ctx: SceneContext) -> dict[str, Any]:
         out: dict[str, Any] = {"outcome": ctx.outcome}
