@@ -115,7 +115,11 @@ class StaticScene(_BodyScene):
     title: str = ""
     button_label: str = "Continue"
     min_duration_ms: int = attrs.field(default=0, validator=non_negative)
-    """The continue button stays disabled this long, so instructions are not skipped unread."""
+    """The continue button stays disabled this long, so instructions are not skipped unread; the
+    server refuses a submit that comes sooner (``too_early``)."""
+
+    def min_time_on_page_ms(self) -> int:
+        return self.min_duration_ms
 
     def client_view(self, converter: Converter, base_dir: Path) -> dict[str, Any]:
         return {

@@ -116,6 +116,13 @@ class SceneConfig(StagerNode):
         """Per-participant values sent with the scene (``context`` in the protocol)."""
         return {}
 
+    def min_time_on_page_ms(self) -> int:
+        """How long after entering this scene a participant may submit it (0: at once).
+
+        The page enforces it for the participant; the server refuses an earlier submit.
+        """
+        return 0
+
     def validate_response(self, answers: Mapping[str, Any]) -> dict[str, str]:
         """Check submitted answers; return ``{field: message}`` for each problem (empty when valid).
 

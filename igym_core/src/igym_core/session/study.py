@@ -7,6 +7,7 @@ the rules of the study live in one place and are tested without a browser.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import hashlib
 import secrets
 import time
@@ -37,6 +38,10 @@ __all__ = ["Connection", "Study"]
 log = structlog.get_logger(__name__)
 
 Reply = dict[str, Any]
+
+#: How much earlier than a scene's minimum time on the page a submit may arrive and still count
+#: (see ``Study._too_early``).
+SUBMIT_EARLY_TOLERANCE_MS = 250
 
 
 @attrs.define(eq=False)
@@ -228,6 +233,7 @@ class Study:
                 ]
             elif event == "scene_entered":
                 participant.position = int(row.get("position") or 0)
+                participant.entered_at = _parse_timestamp(row.get("timestamp"), participant.entered_at)
                 participant.values.update(detail.get("values") or {})
             elif event == "scene_left" and detail.get("reason") == "abandoned":
                 participant.outcome = "game_abandoned"
@@ -558,6 +564,9 @@ class Study:
                         "seq": message.seq,
                     }
                 ]
+            early = self._too_early(participant, message)
+            if early is not None:
+                return [early]
             errors = slot.scene.validate_response(message.answers)
             if errors:
                 self._event(participant, "submission_rejected", errors=errors)
@@ -594,6 +603,42 @@ class Study:
                 await self.recorder.flush()
             return [{"type": "ack", "seq": message.seq}, *self.scene_replies(participant)]
 
+    def _too_early(self, participant: Participant, message: Submit) -> Reply | None:
+        """Refuse (and record) a submit that comes before the scene's minimum time on the page.
+
+        The page keeps its button disabled for ``min_time_on_page_ms`` from when it shows the
+        scene, which is after the server entered it, so an honest page is never early by the
+        server's clock; ``SUBMIT_EARLY_TOLERANCE_MS`` only absorbs timer rounding in the browser
+        and the wall clock being slewed (time.time(), the clock ``entered_at`` and ``rt_ms`` use).
+        """
+        required_ms = participant.scene.min_time_on_page_ms()
+        if required_ms <= 0:
+            return None
+        elapsed_ms = (time.time() - participant.entered_at) * 1000
+        if elapsed_ms >= required_ms - SUBMIT_EARLY_TOLERANCE_MS:
+            return None
+        self._event(
+            participant,
+            "submission_rejected",
+            reason="too_early",
+            elapsed_ms=round(elapsed_ms),
+            min_duration_ms=required_ms,
+        )
+        log.info(
+            "submission_too_early",
+            participant_id=participant.participant_id,
+            elapsed_ms=round(elapsed_ms),
+            min_duration_ms=required_ms,
+        )
+        return {
+            "type": "error",
+            "code": "too_early",
+            "message": f"This page must stay open for {required_ms / 1000:g} s before continuing; "
+            f"it was submitted after {elapsed_ms / 1000:.2f} s. Continue once the button is enabled.",
+            "seq": message.seq,
+            "retry_after_ms": max(0, round(required_ms - elapsed_ms)),
+        }
+
     # --- records ------------------------------------------------------------------------------
     def _who(self, participant: Participant) -> dict[str, Any]:
         return {
@@ -629,6 +674,14 @@ class Study:
 
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _parse_timestamp(value: Any, default: float) -> float:
+    """A record's ``timestamp`` (``2026-11-23T17:00:00.123Z``) as a Unix time; ``default`` if unreadable."""
+    try:
+        return datetime.datetime.fromisoformat(str(value)).timestamp()
+    except ValueError:
+        return default
 
 
 def _stale(seq: int, position: int) -> Reply:
