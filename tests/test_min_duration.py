@@ -29,7 +29,10 @@ def test_a_script_cannot_rush_through_the_survey_study(live_server) -> None:
 
     # Waiting out the rest of the page's time (less the 250 ms tolerance) is enough.
     time.sleep((refused["retry_after_ms"] - 200) / 1000)
-    assert script.submit({})["scene"]["scene_id"] != "instructions"
+    script.seq += 1
+    script.send({"type": "submit", "seq": script.seq, "position": script.scene["position"], "answers": {}})
+    assert script.recv()["type"] == "ack"
+    assert script.recv()["scene"]["scene_id"] == "about_you"
     script.ws.close()
 
 

@@ -30,6 +30,8 @@ class Browserless:
         return msgpack.unpackb(self.ws.recv(timeout=10))
 
     def submit(self, answers: dict[str, Any]) -> dict[str, Any]:
+        # As the page does: the continue button is disabled for the scene's min_duration_ms.
+        time.sleep(self.scene["scene"].get("min_duration_ms", 0) / 1000)
         self.seq += 1
         self.send({"type": "submit", "seq": self.seq, "position": self.scene["position"], "answers": answers})
         reply = self.recv()
