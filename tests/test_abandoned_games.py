@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.request
 from typing import Any
 
 import pytest
@@ -95,3 +97,39 @@ def test_with_on_abandon_continue_the_end_scene_knows_the_outcome_and_its_code(
     finished = _finished(server.data_dir, player.welcome["participant_id"])
     assert finished["detail"]["outcome"] == "game_abandoned"
     assert ("completion_code" in finished["detail"]["values"]) is earns_code
+
+
+def test_sixty_throwaway_games_stop_producing_steps_at_once(live_server) -> None:
+    """QA: 400 pages opened and closed at once kept their games playing for 60 s each."""
+    server = live_server(f"{STUDY}:throwaway")  # long episodes, abandon_after_s 60
+    pages = []
+    for index in range(60):
+        page = Browserless(server.url)
+        status = page.recv()
+        if index % 2 == 0:  # half load the game page before leaving, half leave at once
+            page.send({"type": "game_ready", "game_id": status["game_id"]})
+        pages.append(page)
+    while (message := pages[-2].recv())["type"] != "frame" or message["step"] <= 3:
+        pass  # the last ready game is playing
+    for page in pages:
+        page.ws.close()
+
+    def stats() -> dict[str, Any]:
+        with urllib.request.urlopen(f"{server.url}/stats", timeout=5) as response:
+            return json.loads(response.read())["runtimes"]["server"]
+
+    # Within a tick of the pages going, every game is paused; the records already made reach the
+    # disk within the recorder's flush interval (500 ms).
+    _wait_for(lambda: len([g for g in _games(server) if g["event"] == "paused"]) == 60)
+    time.sleep(0.7)
+    before, steps_before = stats(), len(read_records(server.data_dir, "short_game", "steps"))
+    assert steps_before > 0
+    time.sleep(1.5)
+    after, steps_after = stats(), len(read_records(server.data_dir, "short_game", "steps"))
+    assert steps_after == steps_before  # no step played or recorded for a game nobody is at
+    assert after["ticks"] == before["ticks"]  # and no tick spent on them
+    assert after["games"] == 60  # still there, for a participant who comes back within 60 s
+
+
+def _games(server: Any) -> list[dict[str, Any]]:
+    return read_records(server.data_dir, "short_game", "games")

@@ -35,23 +35,21 @@ class Counter(gymnasium.Env):
 
 
 def _experiment(end: dict[str, Any] | None = None, **options: Any) -> Experiment:
+    game = {
+        "scene_id": "count",
+        "env_factory": Counter,
+        "action_mapping": {"a": 1},
+        "default_action": 0,
+        "fps": 30,
+        "num_episodes": 3,
+        "max_steps": 45,
+        "countdown_s": 0,
+        **options,
+    }
     return Experiment(
         experiment_id="short_game",
         seed=9,
-        scenes=(
-            GymScene(
-                scene_id="count",
-                env_factory=Counter,
-                action_mapping={"a": 1},
-                default_action=0,
-                fps=30,
-                num_episodes=3,
-                max_steps=45,
-                countdown_s=0,
-                **options,
-            ),
-            EndScene(scene_id="end", completion_code="auto", **(end or {})),
-        ),
+        scenes=(GymScene(**game), EndScene(scene_id="end", completion_code="auto", **(end or {}))),
     )
 
 
@@ -63,3 +61,4 @@ abandon_continue = _experiment(abandon_after_s=0.5, on_abandon="continue")
 abandon_continue_no_code = _experiment(
     abandon_after_s=0.5, on_abandon="continue", end={"codes_by_outcome": {"game_abandoned": None}}
 )
+throwaway = _experiment(max_steps=100_000)
