@@ -165,15 +165,28 @@ def test_a_game_cut_off_by_sigkill_gets_its_records_and_the_player_goes_on_by_th
             assert replayed[0]["seed"] == cut["seed"]
     back.ws.close()
 
-    if rule != "resume":
-        return
-    # Recovery happens once: a third start does not end the old game again.
-    again.process.send_signal(signal.SIGKILL)
-    again.process.wait(10)
-    live_server(f"{GAME_STUDY}:{rule}")
+
+def test_a_player_who_returns_only_after_a_second_restart_still_resumes_and_records_are_completed_once(
+    live_server,
+) -> None:
+    server = live_server(f"{GAME_STUDY}:resume")
+    token, _pid, old_game = _kill_in_episode_2(server)
+    again = live_server(f"{GAME_STUDY}:resume")  # completes the old game's records; nobody returns
+    again.stop()
+
+    third = live_server(f"{GAME_STUDY}:resume")
+    back = Browserless(third.url, token=token)
+    resumed = _until(back, lambda m: m["type"] == "game_status")
+    assert resumed["episode"] == 2 and resumed["game_id"] != old_game
+    back.ws.close()
+    third.stop()  # (its records on disk)
     games = read_records(server.data_dir, "short_game", "games")
-    assert len([g for g in games if g["game_id"] == old_game and g["event"] == "ended"]) == 1
-    assert (
-        len([e for e in read_records(server.data_dir, "short_game", "episodes") if e["game_id"] == old_game])
-        == 2
-    )
+    assert [g["reason"] for g in games if g["event"] == "ended" and g["game_id"] == old_game] == [
+        "server_restart"
+    ]
+    episodes = [
+        e for e in read_records(server.data_dir, "short_game", "episodes") if e["game_id"] == old_game
+    ]
+    assert [e["end_reason"] for e in episodes] == ["max_steps", "server_restart"]
+    (new,) = [g for g in games if g["event"] == "started" and g["game_id"] == resumed["game_id"]]
+    assert new["continues"] == {"game_id": old_game, "from_episode": 2}
