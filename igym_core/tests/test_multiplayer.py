@@ -124,12 +124,18 @@ def test_a_participant_waiting_alone_times_out_to_the_configured_scene(tmp_path)
         assert status(p)["phase"] == "matching"
         p.receive_until(lambda m: m["type"] == "scene")
         assert p.scene["scene"]["scene_id"] == "solo"
+        p.submit({})
+        p.submit({})
+        # The end scene knows how they got there (a code per outcome is the scene's choice).
+        assert p.scene["scene"]["kind"] == "end" and p.scene["context"]["outcome"] == "waiting_timeout"
     assert timeouts == [("duel", "goto", True)]
     matches = read_records(tmp_path, "mp_test", "matches")
     assert [m["event"] for m in matches] == ["queued", "timeout"]
     assert matches[1]["action"] == "goto" and matches[1]["waited_s"] >= 0.4
     sessions = read_records(tmp_path, "mp_test", "sessions")
     assert any(e["event"] == "waiting_timeout" for e in sessions)
+    (finished,) = [e for e in sessions if e["event"] == "finished"]
+    assert finished["detail"]["outcome"] == "waiting_timeout"
 
 
 def test_timeout_with_redirect_sends_the_url_after_the_data_is_stored_and_again_on_reload(tmp_path):

@@ -234,8 +234,9 @@ class EndScene(_BodyScene):
     (``{PROLIFIC_PID}``); each is URL-encoded. The browser redirects only after the server has
     confirmed that all of the participant's data is stored.
 
-    The participant's outcome (how they got here: ``completed``, or ``game_abandoned`` after a game
-    scene with ``on_abandon="continue"``) is recorded with ``finished`` and sent to the page in the
+    The participant's outcome (how they got here: ``completed``, ``game_abandoned`` after a game
+    scene with ``on_abandon="continue"``, ``waiting_timeout`` after a waiting room's ``continue``
+    or ``goto``) is recorded with ``finished`` and sent to the page in the
     scene's context. ``codes_by_outcome`` gives an outcome its own code instead of
     ``completion_code`` (``None``: no code), e.g. Prolific's separate code for partial completion.
     """

@@ -44,8 +44,9 @@ class SceneContext:
     values: Mapping[str, Any] = attrs.field(factory=dict)
     """Values other scenes recorded for this participant, such as ``completion_code``."""
     outcome: str = "completed"
-    """How the participant got here: ``completed``, or ``game_abandoned`` once they left a game
-    scene whose ``on_abandon`` let them continue (see docs/games.md)."""
+    """How the participant got here: ``completed``, ``game_abandoned`` once they left a game scene
+    whose ``on_abandon`` let them continue, ``waiting_timeout`` once a waiting room's timeout
+    moved them on (see docs/games.md)."""
 
 
 @attrs.frozen(kw_only=True)

@@ -236,7 +236,9 @@ class Study:
                 participant.entered_at = _parse_timestamp(row.get("timestamp"), participant.entered_at)
                 participant.values.update(detail.get("values") or {})
             elif event == "scene_left" and detail.get("reason") == "abandoned":
-                participant.outcome = "game_abandoned"
+                _mark_outcome(participant, "game_abandoned")
+            elif event == "waiting_timeout":
+                _mark_outcome(participant, "waiting_timeout")
             elif event == "finished":
                 participant.finished = True
                 participant.outcome = str(detail.get("outcome") or participant.outcome)
@@ -268,7 +270,8 @@ class Study:
         return count
 
     def recover_games(self, read: RecordReader) -> int:
-        """Complete the records of the games a killed server was running; return how many.
+        """Complete the records of the games a killed server was running, and note every game a
+        server stopped for its players' return; return how many games a player may come back to.
 
         Call after :meth:`restore`. Each player's game scene then follows its ``on_restart``.
         """
@@ -287,7 +290,7 @@ class Study:
         )
         self.games.interrupted(interrupted)
         if interrupted:
-            log.info("games_recovered", count=len(interrupted))
+            log.info("interrupted_games_found", count=len(interrupted))
         return len(interrupted)
 
     async def _resume_game_scene(self, participant: Participant) -> None:
@@ -409,7 +412,7 @@ class Study:
             if participant.position != position or participant.finished:
                 return
             if reason == "abandoned":
-                participant.outcome = "game_abandoned"
+                _mark_outcome(participant, "game_abandoned")
                 prepared = self._prepared[id(participant.scene)]
                 if prepared.on_abandon == "end":
                     replies = await self._finish_in_game_scene(
@@ -492,6 +495,7 @@ class Study:
             if participant.position != timeout.position or participant.finished:
                 return
             self._event(participant, "waiting_timeout", action=timeout.action)
+            _mark_outcome(participant, "waiting_timeout")
             if timeout.action in ("message", "redirect"):
                 replies = await self._finish_in_game_scene(
                     participant,
@@ -674,6 +678,13 @@ class Study:
 
 def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def _mark_outcome(participant: Participant, outcome: str) -> None:
+    """Note how the participant's study went off course; the first such outcome is the one kept
+    (a study goes on after a waiting room's or a game's ``continue``)."""
+    if participant.outcome == "completed":
+        participant.outcome = outcome
 
 
 def _parse_timestamp(value: Any, default: float) -> float:
