@@ -21,6 +21,11 @@ Stepping inline
     saves, and a separate process would need the env's state to cross a pipe every tick. A game
     whose step + render takes a large share of its tick period is logged (``env_slow``) once.
 
+Nobody connected
+    A game none of whose players has a socket pauses at the tick that notices: it leaves its
+    ticker (no steps, records or CPU) until a player returns, and a loop timer ends it as
+    ``abandoned`` after the scene's ``abandon_after_s``. See ``ServerGame._pause``.
+
 Slow clients
     Frames are offered to each player's socket (see ``igym_core.server.outbox``): a client whose
     socket is still busy with the previous frame misses this one (``frames_dropped``, recorded in the
