@@ -632,3 +632,21 @@ async def test_a_game_nobody_is_connected_to_pauses_resumes_on_return_and_ends_a
     assert [g["event"] for g in games] == ["started", "paused", "resumed", "paused", "ended"]
     assert games[-1]["reason"] == "abandoned"
     assert games[2]["paused_ms"] == pytest.approx(7000, abs=100)
+
+
+@pytest.mark.anyio
+async def test_a_paused_episode_resumes_after_a_countdown_and_keeps_its_number(tmp_path):
+    run = Run(tmp_path, groups=1, scene=_scene(max_steps=None, num_episodes=2, countdown_s=0.2))
+    (game,) = await run.start_games(["p0"])
+    run.clock.run_until(START + 0.1)
+    time.sleep(0.25)  # the countdown runs on the real clock
+    run.clock.run_until(START + 1.0)
+    assert game.phase == "playing" and game.episode == 1
+    socket = run.sockets.pop("p0")
+    run.clock.run_until(START + 2.0)
+    assert game.phase == "paused"
+    run.sockets["p0"] = socket
+    game.player_connected("p0")
+    status = game.status_message("p0")
+    assert status["phase"] == "countdown" and 0 < status["countdown_ms"] <= 200
+    assert status["episode"] == 1 and game.step > 0  # the same episode goes on, not a new one
