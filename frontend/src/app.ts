@@ -190,7 +190,9 @@ export class App {
         message:
           code === "stale_position"
             ? "This step was already completed."
-            : "Your answers could not be sent. Please try again.",
+            : code === "too_early"
+              ? tooEarlyMessage(msg.retry_after_ms)
+              : "Your answers could not be sent. Please try again.",
       });
     }
   }
@@ -615,4 +617,14 @@ function focusQuietly(el: HTMLElement): void {
 
 export function isPlainObject(value: unknown): value is Record<string, any> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/**
+ * What a participant reads when the server refused a submit as too early (`too_early`: before the
+ * scene's `min_duration_ms`). An honest page keeps its button disabled for that long, so this
+ * only shows if the page's timer and the server disagree; the participant simply tries again.
+ */
+function tooEarlyMessage(retryAfterMs: unknown): string {
+  const seconds = typeof retryAfterMs === "number" && retryAfterMs > 0 ? Math.ceil(retryAfterMs / 1000) : 1;
+  return `Please take a moment longer on this page; you can continue in ${seconds} second${seconds === 1 ? "" : "s"}.`;
 }

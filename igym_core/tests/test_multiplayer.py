@@ -127,12 +127,18 @@ def test_a_participant_waiting_alone_times_out_to_the_configured_scene(tmp_path)
         assert status(p)["phase"] == "matching"
         p.receive_until(lambda m: m["type"] == "scene")
         assert p.scene["scene"]["scene_id"] == "solo"
+        p.submit({})
+        p.submit({})
+        # The end scene knows how they got there (a code per outcome is the scene's choice).
+        assert p.scene["scene"]["kind"] == "end" and p.scene["context"]["outcome"] == "waiting_timeout"
     assert timeouts == [("duel", "goto", True)]
     matches = read_records(tmp_path, "mp_test", "matches")
     assert [m["event"] for m in matches] == ["queued", "timeout"]
     assert matches[1]["action"] == "goto" and matches[1]["waited_s"] >= 0.4
     sessions = read_records(tmp_path, "mp_test", "sessions")
     assert any(e["event"] == "waiting_timeout" for e in sessions)
+    (finished,) = [e for e in sessions if e["event"] == "finished"]
+    assert finished["detail"]["outcome"] == "waiting_timeout"
 
 
 def test_timeout_with_redirect_sends_the_url_after_the_data_is_stored_and_again_on_reload(tmp_path):
@@ -492,3 +498,37 @@ def test_a_partner_gone_before_the_game_starts_does_not_hold_it_for_the_ready_ti
         assert time.monotonic() - started < 10
     games = read_records(tmp_path, "mp_test", "games")
     assert [g["event"] for g in games][:2] == ["started", "partner_left"]
+
+
+@pytest.mark.parametrize("rule", ["resume", "skip"])
+def test_after_a_server_restart_a_group_goes_back_through_the_waiting_room_or_skips(tmp_path, rule):
+    """A multiplayer game the server stopped is not resumed: its members queue again and a new
+    group plays the whole game, or, with ``on_restart="skip"``, move on (docs/games.md)."""
+    scene = duel(max_steps=100_000, num_episodes=2, on_restart=rule)
+    app = make_test_app(study(scene), tmp_path)
+    with TestClient(app) as client:
+        a = ScriptedParticipant(client, params={"PROLIFIC_PID": "A"}).connect()
+        b = ScriptedParticipant(client, params={"PROLIFIC_PID": "B"}).connect()
+        old = matched_game(b)["game_id"]
+        matched_game(a)
+        a.receive_until(lambda m: m["type"] == "frame" and m["step"] >= 5)
+        tokens = (a.token, b.token)
+        a.close()
+        b.close()
+    # The app stopped (the game ended server_stopped); a new app on the same data restores them.
+    again = make_test_app(study(scene), tmp_path)
+    with TestClient(again) as client:
+        a2 = ScriptedParticipant(client, token=tokens[0]).connect()
+        if rule == "skip":
+            assert a2.scene["scene"]["scene_id"] == "after"
+            a2.close()
+            return
+        assert status(a2)["phase"] == "matching"  # no game to resume: the waiting room again
+        b2 = ScriptedParticipant(client, token=tokens[1]).connect()
+        new = matched_game(b2)
+        assert new["game_id"] != old and new["episode"] == 1
+        a2.close()
+        b2.close()
+    games = read_records(tmp_path, "mp_test", "games")
+    (started,) = [g for g in games if g["event"] == "started" and g["game_id"] == new["game_id"]]
+    assert "continues" not in started

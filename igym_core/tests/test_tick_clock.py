@@ -585,3 +585,67 @@ async def test_a_bot_action_outside_the_action_space_ends_the_game_with_an_error
     assert ended["reason"] == "error"
     [failure] = [entry for entry in logs if entry["event"] == "game_tick_failed"]
     assert "'bot' chose 99, which is not in the seat's action space Discrete(5)" in failure["error"]
+
+
+@pytest.mark.anyio
+async def test_a_game_nobody_is_connected_to_pauses_resumes_on_return_and_ends_abandoned(tmp_path):
+    run = Run(tmp_path, groups=1, scene=_scene(max_steps=None, num_episodes=1, abandon_after_s=10))
+    (game,) = await run.start_games(["p0"])
+    runtime = run.study.games._runtimes["server"]
+
+    def human_steps(rows: list[dict[str, Any]]) -> int:
+        return sum(1 for r in rows if r["agent"] == "human")
+
+    run.clock.run_until(START + 1.0)
+    played = human_steps(await run.records("steps"))
+    assert 29 <= played <= 31
+
+    socket = run.sockets.pop("p0")  # the page is gone
+    run.clock.run_until(START + 6.0)
+    after_leaving = human_steps(await run.records("steps"))
+    assert after_leaving - played <= 1  # at most the tick that noticed: no step since
+    assert game.phase == "paused" and game.ticker is None
+    ticks_paused = runtime.scheduler.stats.ticks
+    run.clock.run_until(START + 8.0)
+    assert runtime.scheduler.stats.ticks == ticks_paused  # not even ticked: no CPU
+
+    run.sockets["p0"] = socket  # back (a reload) before abandon_after_s
+    game.player_connected("p0")
+    game.player_ready("p0")
+    assert game.phase == "playing"  # countdown_s=0: straight back in
+    run.clock.run_until(START + 9.0)
+    resumed = human_steps(await run.records("steps"))
+    assert 29 <= resumed - after_leaving <= 31
+    assert not game.ended
+
+    run.sockets.pop("p0")  # gone for good: the game ends abandon_after_s after the pause began
+    run.clock.run_until(START + 18.9)
+    assert not game.ended and game.phase == "paused"
+    run.clock.run_until(START + 19.1)
+    assert game.ended
+    assert human_steps(await run.records("steps")) - resumed <= 1
+    (episode,) = await run.records("episodes")
+    assert episode["end_reason"] == "abandoned" and episode["pauses"] == 2
+    assert episode["paused_ms"] == pytest.approx(7000 + 10000, abs=100)  # both pauses (virtual s)
+    games = await run.records("games")
+    assert [g["event"] for g in games] == ["started", "paused", "resumed", "paused", "ended"]
+    assert games[-1]["reason"] == "abandoned"
+    assert games[2]["paused_ms"] == pytest.approx(7000, abs=100)
+
+
+@pytest.mark.anyio
+async def test_a_paused_episode_resumes_after_a_countdown_and_keeps_its_number(tmp_path):
+    run = Run(tmp_path, groups=1, scene=_scene(max_steps=None, num_episodes=2, countdown_s=0.2))
+    (game,) = await run.start_games(["p0"])
+    run.clock.run_until(START + 0.1)
+    time.sleep(0.25)  # the countdown runs on the real clock
+    run.clock.run_until(START + 1.0)
+    assert game.phase == "playing" and game.episode == 1
+    socket = run.sockets.pop("p0")
+    run.clock.run_until(START + 2.0)
+    assert game.phase == "paused"
+    run.sockets["p0"] = socket
+    game.player_connected("p0")
+    status = game.status_message("p0")
+    assert status["phase"] == "countdown" and 0 < status["countdown_ms"] <= 200
+    assert status["episode"] == 1 and game.step > 0  # the same episode goes on, not a new one

@@ -30,7 +30,7 @@ export interface GymSceneView {
   interpolate?: boolean;
 }
 
-export type GamePhase = "matching" | "waiting" | "countdown" | "playing" | "ended";
+export type GamePhase = "matching" | "waiting" | "countdown" | "playing" | "paused" | "ended";
 
 /** `game_status.waiting` while `phase` is "matching" (the waiting room of a multiplayer game). */
 export interface WaitingInfo {

@@ -356,13 +356,18 @@ def igym_on_episode_ended(game: GameInfo, episode: int, summary: Mapping[str, An
 
 @hookspec
 def igym_on_game_ended(game: GameInfo, reason: str) -> None:
-    """A game ended; its players are moved on to their next scene right after.
+    """A game ended; its players are moved on to their next scene right after (or, for an
+    ``abandoned`` game whose scene says ``on_abandon="end"``, their study ends there).
+
+    Not called for the games of a server process that was killed: the next start completes their
+    records (``reason="server_restart"``) without running them.
 
     Args:
         game: the game.
-        reason: ``completed`` (all episodes played), ``abandoned`` (no human connected for too
-            long), ``partner_left`` (a player of a multiplayer game left and the scene ends the
-            game then), ``server_stopped`` or ``error``.
+        reason: ``completed`` (all episodes played), ``abandoned`` (the game was paused with no
+            human connected for the scene's ``abandon_after_s``), ``partner_left`` (a player of a
+            multiplayer game left and the scene ends the game then), ``server_stopped`` or
+            ``error``.
 
     .. versionadded:: 0.1
     """

@@ -21,6 +21,11 @@ Stepping inline
     saves, and a separate process would need the env's state to cross a pipe every tick. A game
     whose step + render takes a large share of its tick period is logged (``env_slow``) once.
 
+Nobody connected
+    A game none of whose players has a socket pauses at the tick that notices: it leaves its
+    ticker (no steps, records or CPU) until a player returns, and a loop timer ends it as
+    ``abandoned`` after the scene's ``abandon_after_s``. See ``ServerGame._pause``.
+
 Slow clients
     Frames are offered to each player's socket (see ``igym_core.server.outbox``): a client whose
     socket is still busy with the previous frame misses this one (``frames_dropped``, recorded in the
@@ -67,7 +72,7 @@ from igym_core.data.recorder import iso_utc as _iso
 from igym_core.errors import EnvContractError
 from igym_core.plugins.markers import hookimpl
 from igym_core.runtime.histogram import LatencyHistogram
-from igym_core.runtime.interface import GameHandle, GameHost, GameInfo, Runtime, Seat
+from igym_core.runtime.interface import Continuation, GameHandle, GameHost, GameInfo, Runtime, Seat
 from igym_core.tasks import BackgroundTasks
 
 __all__ = ["ServerGame", "ServerRuntime", "TickScheduler"]
@@ -391,7 +396,14 @@ class ServerRuntime(Runtime):
         self.games: dict[str, ServerGame] = {}
 
     def create_game(
-        self, *, game_id: str, scene: Any, prepared: Any, instance: int, seats: Sequence[Seat]
+        self,
+        *,
+        game_id: str,
+        scene: Any,
+        prepared: Any,
+        instance: int,
+        seats: Sequence[Seat],
+        continues: Continuation | None = None,
     ) -> ServerGame:
         info = GameInfo(
             game_id=game_id,
@@ -400,7 +412,7 @@ class ServerRuntime(Runtime):
             seats=tuple(seats),
             experiment_id=self.host.experiment_id,
         )
-        game = ServerGame(self, info, prepared)
+        game = ServerGame(self, info, prepared, continues=continues)
         self.games[game_id] = game
         game.begin()
         return game
@@ -506,8 +518,12 @@ def _contains(space: Any, action: Any) -> bool:
 class ServerGame(GameHandle):
     """One game: its env, players, bots, episode loop, records and frames."""
 
-    def __init__(self, runtime: ServerRuntime, info: GameInfo, prepared: Any) -> None:
+    def __init__(
+        self, runtime: ServerRuntime, info: GameInfo, prepared: Any, *, continues: Continuation | None = None
+    ) -> None:
         from igym_core.rendering.delta import DeltaEncoder
+
+        self.continues = continues
 
         self.runtime = runtime
         self.host = runtime.host
@@ -569,7 +585,9 @@ class ServerGame(GameHandle):
         self._hud_failed = False
         self._episode_open = False  # an episode has started and has no record yet
         self.phase = "waiting"
-        self.episode = 0
+        # The number of the last episode started (a game continuing an interrupted one starts on).
+        self._first_episode = continues.from_episode if continues is not None else 1
+        self.episode = self._first_episode - 1
         self.step = 0
         self.tick_count = 0
         self.obs: dict[Any, Any] = {}
@@ -583,8 +601,14 @@ class ServerGame(GameHandle):
         self.episode_lateness: list[float] = []
         self.episode_dropped: dict[str, int] = {}
         self.episode_skipped_at_start = 0
-        self.last_connected = time.monotonic()
         self.hud_text: str | None = None
+        # A pause while no player is connected (see _pause): since when (scheduler clock), the
+        # phase to go back to, the timer that ends the game as abandoned, and the episode's totals.
+        self.paused_since: float | None = None
+        self._paused_from = ""
+        self._abandon_timer: Any = None
+        self.episode_paused_s = 0.0
+        self.episode_pauses = 0
         self.env_cost_s = 0.0
         self.env_cost_ticks = 0  # the first 100 steps' wall time, for env_slow
         # Which ticks sample the env's CPU time: games spread over the _ENV_CPU_EVERY phases, so
@@ -611,6 +635,16 @@ class ServerGame(GameHandle):
                 "fps": self.scene.fps,
                 "num_episodes": self.scene.num_episodes,
                 "runtime": "server",
+                **(
+                    {
+                        "continues": {
+                            "game_id": self.continues.game_id,
+                            "from_episode": self.continues.from_episode,
+                        }
+                    }
+                    if self.continues is not None
+                    else {}
+                ),
             },
         )
         log.info(
@@ -665,9 +699,10 @@ class ServerGame(GameHandle):
             player.ready = False
             player.need_key = True
             player.held = ()
-            self.last_connected = time.monotonic()
             if player.left and not self.ended:  # back after a bot took the seat: it is theirs again
                 self._seat_returned(player)
+            if self.phase == "paused":
+                self._resume()
             self._presence_changed()
 
     def status_message(self, participant_id: str) -> dict[str, Any]:
@@ -684,7 +719,7 @@ class ServerGame(GameHandle):
             "type": "game_status",
             "game_id": self.info.game_id,
             "phase": self.phase,
-            "episode": max(self.episode, 1),
+            "episode": max(self.episode, self._first_episode),
             "num_episodes": self.scene.num_episodes,
             "seat": player.agent if player else None,
             "message": message,
@@ -738,8 +773,13 @@ class ServerGame(GameHandle):
         if phase == "waiting":
             # A player whose page has gone (closed right after the match) does not hold the others
             # for ready_timeout_s: the game starts, and their seat is absent, then the partner rule.
+            # If every page has gone, the game pauses before its first episode.
             frame_sink = self.host.frame_sink
-            all_ready = all(p.ready or frame_sink(p.participant_id) is None for p in self.players.values())
+            present = [p for p in self.players.values() if frame_sink(p.participant_id) is not None]
+            if not present:
+                self._pause()
+                return
+            all_ready = all(p.ready for p in present)
             if all_ready or mono - self.created >= self.scene.ready_timeout_s:
                 self._start_episode()
             return
@@ -747,9 +787,9 @@ class ServerGame(GameHandle):
             if mono >= self.phase_until:
                 self.phase = "playing"
                 self._broadcast_status()
-            else:
-                self._send_frames(rendered=None)  # keyframes for anyone who (re)joined
-        self._check_abandoned(mono)
+            elif not self._send_frames(rendered=None):  # keyframes for anyone who (re)joined
+                self._pause()
+                return
         if self.multiplayer and not self.ended:
             self._check_partners(mono)
 
@@ -925,12 +965,10 @@ class ServerGame(GameHandle):
             self._end_episode(ended_by)
         elif self._max_steps is not None and step >= self._max_steps:
             self._end_episode("max_steps")
+        elif not connected:
+            self._pause()
         else:
             mono = time.monotonic()
-            if connected:
-                self.last_connected = mono
-            else:
-                self._check_abandoned(mono, False)
             if self.multiplayer:
                 self._check_partners(mono)
             if mono >= self._next_probe:
@@ -1048,19 +1086,88 @@ class ServerGame(GameHandle):
                 advice="env.step + render take a large share of each tick; lower fps or speed up the env",
             )
 
-    def _check_abandoned(self, mono: float, connected: bool | None = None) -> None:
-        """End the game once nobody has been connected for ``abandon_after_s``.
+    # --- nobody connected --------------------------------------------------------------------
+    def _pause(self) -> None:
+        """No player is connected: stop ticking until one returns (no steps, no records, no CPU).
 
-        ``connected``: whether any player had a socket this tick, if the caller just looked.
+        A game whose players have all gone would otherwise play on with no input, recording whole
+        episodes nobody saw, and cost as much as a game someone plays. The game leaves its ticker;
+        a timer ends it as abandoned after the scene's ``abandon_after_s``; a returning player
+        resumes it (:meth:`_resume`) with a countdown.
         """
-        if connected is None:
-            connected = any(self.host.frame_sink(pid) is not None for pid in self.players)
-        if connected:
-            self.last_connected = mono
-        elif mono - self.last_connected >= self.scene.abandon_after_s:
-            if self.phase == "playing":
+        if self.ended or self.phase == "paused":
+            return
+        clock = self.runtime.scheduler.clock()
+        now = clock.time()
+        self._paused_from = self.phase
+        self.phase = "paused"
+        self.paused_since = now
+        if self._episode_open:
+            self.episode_pauses += 1
+        for player in self.players.values():
+            player.held = ()
+            player.presses.clear()
+        self.runtime.scheduler.remove(self)
+        self._abandon_timer = clock.call_at(now + self.scene.abandon_after_s, self._abandon)
+        self.host.record(
+            "games", {**self._ids(), "event": "paused", "episode": self.episode, "step": self.step}
+        )
+        log.info("game_paused", game_id=self.info.game_id, episode=self.episode, step=self.step)
+
+    def _paused_for(self) -> float:
+        """Seconds of the current pause so far (0 when not paused)."""
+        if self.paused_since is None:
+            return 0.0
+        return max(0.0, self.runtime.scheduler.clock().time() - self.paused_since)
+
+    def _resume(self) -> None:
+        """A player is back: the game ticks again, from a countdown if an episode was under way."""
+        if self.ended or self.phase != "paused":
+            return
+        if self._abandon_timer is not None:
+            self._abandon_timer.cancel()
+            self._abandon_timer = None
+        paused_s = self._paused_for()
+        self.paused_since = None
+        if self._episode_open:
+            self.episode_paused_s += paused_s
+        # Time nobody could play does not count towards a partner's reconnect grace.
+        for player in self.players.values():
+            if player.absent_since is not None:
+                player.absent_since += paused_s
+        mono = time.monotonic()
+        if self._paused_from == "waiting":
+            self.phase = "waiting"
+            self.created = mono  # the ready timeout counts from the return
+        else:
+            countdown = self.scene.countdown_s
+            self.phase = "countdown" if countdown > 0 else "playing"
+            self.phase_until = mono + countdown
+        self.host.record(
+            "games",
+            {
+                **self._ids(),
+                "event": "resumed",
+                "episode": self.episode,
+                "step": self.step,
+                "paused_ms": round(paused_s * 1000),
+            },
+        )
+        log.info("game_resumed", game_id=self.info.game_id, paused_ms=round(paused_s * 1000))
+        self.runtime.scheduler.add(self, self.scene.fps)
+        self._broadcast_status()
+
+    def _abandon(self) -> None:
+        """The pause lasted ``abandon_after_s``: the game ends as abandoned."""
+        self._abandon_timer = None
+        if self.ended or self.phase != "paused":
+            return
+        try:
+            if self._episode_open:
                 self._end_episode("abandoned", then_continue=False)
             self._end_game("abandoned", "Nobody was connected to this game for too long.")
+        except Exception:
+            log.exception("game_abandon_failed", game_id=self.info.game_id)
 
     # --- frames ------------------------------------------------------------------------------
     def _player_frame(
@@ -1215,15 +1322,10 @@ class ServerGame(GameHandle):
 
     # --- episodes ----------------------------------------------------------------------------
     def _start_episode(self) -> None:
-        from igym_core.envs import agent_seed, episode_seed
+        from igym_core.envs import agent_seed
 
         self.episode += 1
-        key = (
-            self.info.scene_id
-            if self.scene.seed_mode == "shared"
-            else (f"{self.info.scene_id}#{self.info.instance}#{'+'.join(sorted(self.participant_ids))}")
-        )
-        self.seed = episode_seed(self.prepared.experiment_seed, key, self.episode)
+        self.seed = self.prepared.episode_seed(self.info.instance, self.participant_ids, self.episode)
         self.step = 0
         self.returns = {a: 0.0 for a in self.prepared.agents}
         self.last_rewards = {}
@@ -1234,6 +1336,8 @@ class ServerGame(GameHandle):
         self.episode_skipped_at_start = self.runtime.scheduler.stats.ticks_skipped
         self.episode_started_wall = time.time()
         self.episode_started_mono = time.monotonic()
+        self.episode_paused_s = 0.0
+        self.episode_pauses = 0
         self._episode_open = True  # from here on the episode gets a record, also if the env fails
         self.obs, _infos = self.env.reset(seed=self.seed)
         for agent, bot in self.bots.items():
@@ -1277,6 +1381,8 @@ class ServerGame(GameHandle):
             "tick_lateness_ms_p99": _quantile(lateness, 0.99),
             "tick_lateness_ms_max": round(lateness[-1], 3) if lateness else None,
             "rtt_ms": {p.participant_id: _rtt_summary(p.rtt_ms) for p in self.players.values()},
+            "paused_ms": round((self.episode_paused_s + self._paused_for()) * 1000),
+            "pauses": self.episode_pauses,
         }
         self.host.record("episodes", summary)
         log.info(
@@ -1302,6 +1408,9 @@ class ServerGame(GameHandle):
         self.ended = True
         self.phase = "ended"
         self.end_message = message
+        if self._abandon_timer is not None:
+            self._abandon_timer.cancel()
+            self._abandon_timer = None
         self.runtime.forget(self)
         self._broadcast_status()
         self.host.record(

@@ -16,7 +16,7 @@ Which runtime steps the env is ``runtime`` (``"server"`` by default: the server 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
@@ -288,7 +288,26 @@ class GymScene(SceneConfig):
     ready_timeout_s: float = attrs.field(default=20.0, validator=positive)
     """Start even if a player's page has not reported ready by then."""
     abandon_after_s: float = attrs.field(default=60.0, validator=positive)
-    """End the game if no player has been connected for this long."""
+    """While no player is connected the game is paused (no steps are played or recorded); if the
+    pause lasts this long, the game ends as ``abandoned``. A player who returns sooner resumes it
+    after a countdown."""
+    on_abandon: Literal["end", "continue"] = attrs.field(default="end", validator=one_of("end", "continue"))
+    """What an abandoned game means for its players: ``end`` their study, with ``abandon_message``
+    and no completion code (the default: a participant who walked away from the game did not do
+    the task), or ``continue`` to the next scene (the end scene then knows the outcome
+    ``game_abandoned``)."""
+    abandon_message: str = (
+        "You left the game for too long, so the study has ended. You will not receive a completion "
+        "code. You may close this page."
+    )
+    on_restart: Literal["resume", "restart", "skip"] = attrs.field(
+        default="resume", validator=one_of("resume", "restart", "skip")
+    )
+    """What a participant whose game was cut off by a server restart plays when they come back:
+    ``resume`` (a new game from the interrupted episode, replayed from its start with the same
+    seed, then only the remaining episodes), ``restart`` (the whole game again) or ``skip`` (on
+    to the next scene). A multiplayer group is not re-formed: its members go back through the
+    waiting room and play the whole game (``skip`` moves them on)."""
     runtime: str = "server"
     """Where the env steps: ``server`` (built in: the server ticks at ``fps``) or a plugin's runtime kind."""
     on_episode_start: Any = attrs.field(default=None, validator=_callable_or_ref)
@@ -621,6 +640,34 @@ class PreparedGym:
             return prepared
         finally:
             _close(env)
+
+    # --- used by the coordinator ---------------------------------------------------------------
+    @property
+    def on_abandon(self) -> str:
+        return self.scene.on_abandon
+
+    @property
+    def abandon_message(self) -> str:
+        return self.scene.abandon_message
+
+    @property
+    def on_restart(self) -> str:
+        return self.scene.on_restart
+
+    @property
+    def num_episodes(self) -> int:
+        return self.scene.num_episodes
+
+    def episode_seed(self, instance: int, participant_ids: Sequence[str], episode: int) -> int:
+        """The env seed of ``episode`` (1-based) in a game of this scene played by these people."""
+        from igym_core.envs import episode_seed
+
+        key = (
+            self.scene.scene_id
+            if self.scene.seed_mode == "shared"
+            else f"{self.scene.scene_id}#{instance}#{'+'.join(sorted(participant_ids))}"
+        )
+        return episode_seed(self.experiment_seed, key, episode)
 
     # --- used by runtimes ---------------------------------------------------------------------
     def make_env(self) -> tuple[Any, Any]:

@@ -126,7 +126,11 @@ class StaticScene(_BodyScene):
     button_label: str = "Continue"
     """The text of the continue button."""
     min_duration_ms: int = attrs.field(default=0, validator=non_negative)
-    """The continue button stays disabled this long, so instructions are not skipped unread."""
+    """The continue button stays disabled this long, so instructions are not skipped unread; the
+    server refuses a submit that comes sooner (``too_early``)."""
+
+    def min_time_on_page_ms(self) -> int:
+        return self.min_duration_ms
 
     def client_view(self, converter: Converter, base_dir: Path) -> dict[str, Any]:
         return {
@@ -243,6 +247,15 @@ def _check_code(instance: Any, attribute: attrs.Attribute, value: str | None) ->
         raise FieldError("completion_code", "must not be blank; use None for no code or 'auto'.")
 
 
+def _check_outcome_codes(instance: Any, attribute: attrs.Attribute, value: Mapping[str, str | None]) -> None:
+    for outcome, code in value.items():
+        if code is not None and not (isinstance(code, str) and code.strip()):
+            raise FieldError(
+                f"codes_by_outcome.{outcome}",
+                f"is {code!r}; expected a code, 'auto', or None for no code.",
+            )
+
+
 @attrs.frozen(kw_only=True)
 class EndScene(_BodyScene):
     """The last page: a message, a completion code, and optionally a redirect back to the platform.
@@ -253,6 +266,12 @@ class EndScene(_BodyScene):
     experiment declares in ``url_params`` (``{PROLIFIC_PID}``); each is URL-encoded, and any other
     placeholder fails ``igym check``. The browser redirects only after the server has
     confirmed that all of the participant's data is stored.
+
+    The participant's outcome (how they got here: ``completed``, ``game_abandoned`` after a game
+    scene with ``on_abandon="continue"``, ``waiting_timeout`` after a waiting room's ``continue``
+    or ``goto``) is recorded with ``finished`` and sent to the page in the
+    scene's context. ``codes_by_outcome`` gives an outcome its own code instead of
+    ``completion_code`` (``None``: no code), e.g. Prolific's separate code for partial completion.
     """
 
     kind: ClassVar[str] = "end"
@@ -269,6 +288,9 @@ class EndScene(_BodyScene):
     stay on the page."""
     redirect_delay_ms: int = attrs.field(default=3000, validator=non_negative)
     """How long the page is shown before the redirect."""
+    codes_by_outcome: Mapping[str, str | None] = attrs.field(factory=dict, validator=_check_outcome_codes)
+    """A code per outcome (``completed``, ``game_abandoned``, ``waiting_timeout``) instead of
+    ``completion_code``; ``None``: no code for that outcome."""
 
     def client_view(self, converter: Converter, base_dir: Path) -> dict[str, Any]:
         return {
@@ -287,17 +309,16 @@ class EndScene(_BodyScene):
 
     def new_values(self, ctx: SceneContext) -> dict[str, Any]:
         """Values drawn once per participant on arrival and recorded (the completion code)."""
-        if self.completion_code is None:
+        setting = self.codes_by_outcome.get(ctx.outcome, self.completion_code)
+        if setting is None:
             return {}
-        if self.completion_code == "auto":
-            # From the OS's random source, not the experiment seed: a code must not be guessable.
-            code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(8))
-        else:
-            code = self.completion_code
-        return {"completion_code": code}
+        if setting != "auto":
+            return {"completion_code": setting}
+        # From the OS's random source, not the experiment seed: a code must not be guessable.
+        return {"completion_code": "".join(secrets.choice(_CODE_ALPHABET) for _ in range(8))}
 
     def client_context(self, ctx: SceneContext) -> dict[str, Any]:
-        out: dict[str, Any] = {}
+        out: dict[str, Any] = {"outcome": ctx.outcome}
         code = ctx.values.get("completion_code")
         if code is not None:
             out["completion_code"] = code

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from igym_core.scenes.interface import SceneConfig
     from igym_core.settings import Settings
 
-__all__ = ["FrameSink", "GameHandle", "GameHost", "GameInfo", "Runtime", "Seat"]
+__all__ = ["Continuation", "FrameSink", "GameHandle", "GameHost", "GameInfo", "Runtime", "Seat"]
 
 
 @attrs.frozen(kw_only=True)
@@ -48,6 +48,16 @@ class GameInfo:
     @property
     def participant_ids(self) -> tuple[str, ...]:
         return tuple(s.participant_id for s in self.seats if s.participant_id is not None)
+
+
+@attrs.frozen(kw_only=True)
+class Continuation:
+    """A game that takes over from one a server restart cut off (the scene's ``on_restart``)."""
+
+    game_id: str
+    """The interrupted game."""
+    from_episode: int
+    """The first episode the new game plays: the interrupted one (``resume``), or 1 (``restart``)."""
 
 
 class FrameSink(Protocol):
@@ -144,9 +154,20 @@ class Runtime(ABC):
 
     @abstractmethod
     def create_game(
-        self, *, game_id: str, scene: SceneConfig, prepared: Any, instance: int, seats: Sequence[Seat]
+        self,
+        *,
+        game_id: str,
+        scene: SceneConfig,
+        prepared: Any,
+        instance: int,
+        seats: Sequence[Seat],
+        continues: Continuation | None = None,
     ) -> GameHandle:
-        """Create and start a game of ``scene`` with these seats; return its handle at once."""
+        """Create and start a game of ``scene`` with these seats; return its handle at once.
+
+        ``continues``: the game a server restart interrupted, which this one continues; it plays
+        from episode ``continues.from_episode`` on, and its ``started`` record says so.
+        """
 
     def stats(self) -> dict[str, Any]:
         """Figures for operators and benchmarks (games running, tick lateness, …).

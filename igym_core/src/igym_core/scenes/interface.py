@@ -44,6 +44,10 @@ class SceneContext:
     position: int
     values: Mapping[str, Any] = attrs.field(factory=dict)
     """Values other scenes recorded for this participant, such as ``completion_code``."""
+    outcome: str = "completed"
+    """How the participant got here: ``completed``, ``game_abandoned`` once they left a game scene
+    whose ``on_abandon`` let them continue, ``waiting_timeout`` once a waiting room's timeout
+    moved them on (see docs/games.md)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -137,6 +141,13 @@ class SceneConfig(StagerNode):
         if type(self).validate_response is SceneConfig.validate_response:
             return frozenset()
         return None
+
+    def min_time_on_page_ms(self) -> int:
+        """How long after entering this scene a participant may submit it (0: at once).
+
+        The page enforces it for the participant; the server refuses an earlier submit.
+        """
+        return 0
 
     def validate_response(self, answers: Mapping[str, Any]) -> dict[str, str]:
         """Check submitted answers; return ``{field: message}`` for each problem (empty when valid).

@@ -119,6 +119,10 @@ def create_app(
             events = sink.read("sessions")
             if events is not None:
                 study.restore(events)
+                # Games the previous process was running when it died: their records are completed
+                # (durably, before anyone can join) and their players' game scenes told.
+                if study.recover_games(sink.read):
+                    await recorder.flush(durable=True)
                 break
         log.info(
             "study_started",

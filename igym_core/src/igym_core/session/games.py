@@ -23,7 +23,7 @@ import structlog
 from igym_core.data.recorder import iso_utc as _iso
 from igym_core.errors import ProtocolError
 from igym_core.protocol.messages import GameReady, Input, RttEcho
-from igym_core.runtime.interface import GameHandle, GameInfo, Runtime, Seat
+from igym_core.runtime.interface import Continuation, GameHandle, GameInfo, Runtime, Seat
 from igym_core.session.lobby import Departed, GroupRef, Lobby, Matched, TimedOut
 from igym_core.tasks import BackgroundTasks
 
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from igym_core.plugins.manager import IgymPluginManager
     from igym_core.runtime.interface import FrameSink
     from igym_core.session.participant import Participant
+    from igym_core.session.recovery import InterruptedGame
     from igym_core.settings import Settings
 
 __all__ = ["GameCoordinator", "GameSeating", "WaitingTimeout"]
@@ -45,6 +46,14 @@ class GameSeating:
     human_seats: tuple[str, ...]
     bot_seats: Mapping[str, str]
     """Bot agent → a short description of its policy (recorded with the game)."""
+    num_episodes: int
+    on_restart: str
+    """``resume``, ``restart`` or ``skip``: what a game cut off by a server restart becomes."""
+    on_abandon: str
+    """``end`` (the study ends for its players) or ``continue``: what an abandoned game means."""
+    abandon_message: str
+
+    def episode_seed(self, instance: int, participant_ids: Sequence[str], episode: int) -> int: ...
 
 
 @attrs.frozen(kw_only=True)
@@ -92,7 +101,7 @@ class GameCoordinator:
         sinks: Callable[
             [str], tuple[FrameSink | None, Callable[[Mapping[str, Any]], Awaitable[None]] | None]
         ],
-        advance: Callable[[str, str, int], Awaitable[None]],
+        advance: Callable[[str, str, int, str], Awaitable[None]],
         timed_out: Callable[[WaitingTimeout], Awaitable[None]] | None = None,
     ) -> None:
         self.settings = settings
@@ -120,6 +129,8 @@ class GameCoordinator:
         """Participants whose study is over (they will not join a later group)."""
         self.final_status: dict[str, dict[str, Any]] = {}
         """participant id → the last ``game_status`` of a participant whose study ended in a game scene."""
+        self._interrupted: dict[tuple[str, str, int], InterruptedGame] = {}
+        """(participant id, scene id, instance) → their game that a server restart cut off."""
         self._tasks = BackgroundTasks()
         self._stopping = False
 
@@ -152,7 +163,7 @@ class GameCoordinator:
             return
         for pid in players:
             position = self._game_position.pop(pid, -1)
-            self._spawn(self._advance(pid, game_id, position))
+            self._spawn(self._advance(pid, game_id, position, reason))
 
     def player_left(self, game: GameInfo, participant_id: str, outcome: str) -> None:
         """A player of a multiplayer game stayed away past the grace period (``outcome``: bot | end)."""
@@ -169,6 +180,35 @@ class GameCoordinator:
         self.record(
             "matches", {**self._game_row(game), "event": "seat_returned", "participant_id": participant_id}
         )
+
+    # --- after a restart ---------------------------------------------------------------------
+    def interrupted(self, games: Sequence[InterruptedGame]) -> None:
+        """Games the previous server process was running (their records are complete now)."""
+        for game in games:
+            for pid in game.participant_ids:
+                self._interrupted[(pid, game.scene_id, game.instance)] = game
+
+    def skips_after_restart(self, participant: Participant, prepared: Any) -> InterruptedGame | None:
+        """The game a restart cut off if this participant moves on from its scene now, else None.
+
+        They move on if the scene says ``on_restart="skip"``, or if every episode had been played.
+        """
+        key = (participant.participant_id, participant.scene.scene_id, participant.slot.instance)
+        game = self._interrupted.get(key)
+        seating: GameSeating = prepared
+        if game is None or not (seating.on_restart == "skip" or game.from_episode > seating.num_episodes):
+            return None
+        del self._interrupted[key]
+        return game
+
+    def _continuation(self, participant: Participant, prepared: Any) -> Continuation | None:
+        key = (participant.participant_id, participant.scene.scene_id, participant.slot.instance)
+        game = self._interrupted.pop(key, None)
+        seating: GameSeating = prepared
+        if game is None or len(game.participant_ids) > 1:  # a group is matched anew
+            return None
+        from_episode = game.from_episode if seating.on_restart == "resume" else 1
+        return Continuation(game_id=game.game_id, from_episode=from_episode)
 
     # --- study side ---------------------------------------------------------------------------
     async def enter(self, participant: Participant, prepared: Any) -> None:
@@ -193,6 +233,7 @@ class GameCoordinator:
         await self._runtime(kind)
         seating: GameSeating = prepared
         same_group = getattr(scene, "same_group_as", None)
+        continues = self._continuation(participant, prepared)
         if len(seating.human_seats) == 1 and not same_group:
             self._create_game(
                 scene,
@@ -200,6 +241,7 @@ class GameCoordinator:
                 participant.slot.instance,
                 Matched(members=(pid,), seats=seating.human_seats, waited_s={pid: 0.0}),
                 {pid: participant.position},
+                continues=continues,
             )
             return
         self._queue(participant, prepared, scene, same_group)
@@ -432,7 +474,14 @@ class GameCoordinator:
         return game
 
     def _create_game(
-        self, scene: Any, prepared: Any, instance: int, matched: Matched, positions: Mapping[str, int]
+        self,
+        scene: Any,
+        prepared: Any,
+        instance: int,
+        matched: Matched,
+        positions: Mapping[str, int],
+        *,
+        continues: Continuation | None = None,
     ) -> GameHandle:
         runtime = self._runtimes[scene.game_runtime()]
         game_id = f"g-{secrets.token_hex(5)}"
@@ -445,7 +494,12 @@ class GameCoordinator:
         seats += [Seat(agent=seat, policy=partner_desc) for seat in matched.bot_seats]
         seats += [Seat(agent=agent, policy=desc) for agent, desc in prepared.bot_seats.items()]
         game = runtime.create_game(
-            game_id=game_id, scene=scene, prepared=prepared, instance=instance, seats=seats
+            game_id=game_id,
+            scene=scene,
+            prepared=prepared,
+            instance=instance,
+            seats=seats,
+            continues=continues,
         )
         self.games[game_id] = game
         for pid in matched.members:

@@ -66,6 +66,9 @@ class Participant:
     joined_at: float = attrs.field(factory=time.time)
     entered_at: float = attrs.field(factory=time.time)
     finished: bool = attrs.field(default=False, on_setattr=_count_finished)
+    outcome: str = "completed"
+    """How the study went for them so far (``completed``, ``game_abandoned``, ...); recorded with
+    ``finished`` and given to the end scene."""
     connection_id: int | None = attrs.field(default=None, on_setattr=_count_connected)
     """The connection that currently owns this participant; older ones are ignored."""
     _index: ParticipantIndex | None = attrs.field(default=None, init=False, repr=False)

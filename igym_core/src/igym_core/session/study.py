@@ -7,6 +7,7 @@ the rules of the study live in one place and are tested without a browser.
 from __future__ import annotations
 
 import asyncio
+import datetime
 import hashlib
 import secrets
 import time
@@ -32,6 +33,7 @@ from igym_core.session.admission import NewParticipantRate, address_key, check_u
 from igym_core.session.conditions import ConditionLedger
 from igym_core.session.games import GameCoordinator, WaitingTimeout
 from igym_core.session.participant import Participant, ParticipantIndex
+from igym_core.session.recovery import RecordReader, recover_interrupted_games
 from igym_core.session.saving import SaveWaits, Then, saving_reply
 from igym_core.settings import Settings
 
@@ -40,6 +42,10 @@ __all__ = ["Connection", "Study"]
 log = structlog.get_logger(__name__)
 
 Reply = dict[str, Any]
+
+#: How much earlier than a scene's minimum time on the page a submit may arrive and still count
+#: (see ``Study._too_early``).
+SUBMIT_EARLY_TOLERANCE_MS = 250
 
 
 @attrs.define(eq=False)
@@ -170,9 +176,7 @@ class Study:
         if resumed:
             self._event(participant, "resumed")
             if not participant.finished and participant.scene.game_runtime():
-                # Back in a running game (reload), or in a game scene whose game is gone (restart).
-                await self._enter_game(participant)
-                self.games.connected(participant.participant_id)
+                await self._resume_game_scene(participant)
         await connection.send(
             {
                 "type": "welcome",
@@ -267,9 +271,15 @@ class Study:
                 ]
             elif event == "scene_entered":
                 participant.position = int(row.get("position") or 0)
+                participant.entered_at = _parse_timestamp(row.get("timestamp"), participant.entered_at)
                 participant.values.update(detail.get("values") or {})
+            elif event == "scene_left" and detail.get("reason") == "abandoned":
+                _mark_outcome(participant, "game_abandoned")
+            elif event == "waiting_timeout":
+                _mark_outcome(participant, "waiting_timeout")
             elif event == "finished":
                 participant.finished = True
+                participant.outcome = str(detail.get("outcome") or participant.outcome)
                 if isinstance(detail.get("final_status"), dict):  # finished by a waiting room
                     final_statuses[participant.participant_id] = detail["final_status"]
         count = 0
@@ -297,6 +307,43 @@ class Study:
         if count:
             log.info("participants_restored", count=count)
         return count
+
+    def recover_games(self, read: RecordReader) -> int:
+        """Complete the records of the games a killed server was running, and note every game a
+        server stopped for its players' return; return how many games a player may come back to.
+
+        Call after :meth:`restore`. Each player's game scene then follows its ``on_restart``.
+        """
+        prepared = {
+            scene.scene_id: self._prepared[id(scene)]
+            for scene, _path in iter_scenes(self.experiment.scenes)
+            if scene.game_runtime()
+        }
+
+        def seed(scene_id: str, instance: int, participant_ids: tuple[str, ...], episode: int) -> int | None:
+            scene = prepared.get(scene_id)
+            return scene.episode_seed(instance, participant_ids, episode) if scene is not None else None
+
+        interrupted = recover_interrupted_games(
+            read, experiment_id=self.experiment.experiment_id, episode_seed=seed, record=self.recorder.write
+        )
+        self.games.interrupted(interrupted)
+        if interrupted:
+            log.info("interrupted_games_found", count=len(interrupted))
+        return len(interrupted)
+
+    async def _resume_game_scene(self, participant: Participant) -> None:
+        """A participant is back in a game scene: in its running game (a reload), or, after a
+        restart, in the game its ``on_restart`` says (or on to the next scene, for ``skip``)."""
+        lock = self._locks.setdefault(participant.participant_id, asyncio.Lock())
+        async with lock:
+            skipped = self.games.skips_after_restart(participant, self._prepared[id(participant.scene)])
+            if skipped is not None:
+                self._event(participant, "scene_left", game_id=skipped.game_id, reason="server_restart")
+                await self._move_to(participant, min(participant.position + 1, len(participant.slots) - 1))
+                return
+        await self._enter_game(participant)
+        self.games.connected(participant.participant_id)
 
     # --- joining ------------------------------------------------------------------------------
     def _url_params(self, params: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
@@ -380,6 +427,7 @@ class Study:
             instance=participant.slot.instance,
             position=participant.position,
             values=participant.values,
+            outcome=participant.outcome,
         )
 
     async def _enter(self, participant: Participant) -> None:
@@ -398,7 +446,7 @@ class Study:
         if slot.scene.terminal:
             participant.finished = True
             self.games.participant_finished(participant.participant_id)
-            self._event(participant, "finished", values=participant.values)
+            self._event(participant, "finished", outcome=participant.outcome, values=participant.values)
             log.info("participant_finished", participant_id=participant.participant_id)
         if await self._saved(
             participant, durable=slot.scene.terminal, then=lambda: self._entered(participant)
@@ -454,8 +502,14 @@ class Study:
     def game_message(self, participant: Participant, message: Input | GameReady | RttEcho) -> None:
         self.games.handle(participant.participant_id, message)
 
-    async def _advance_after_game(self, participant_id: str, game_id: str, position: int) -> None:
-        """Move a player on from the game scene at ``position`` once its game has ended."""
+    async def _advance_after_game(
+        self, participant_id: str, game_id: str, position: int, reason: str = "completed"
+    ) -> None:
+        """Move a player on from the game scene at ``position`` once its game has ended.
+
+        An ``abandoned`` game (nobody connected for the scene's ``abandon_after_s``) ends the
+        study for them if the scene says ``on_abandon="end"``.
+        """
         participant = self.by_id.get(participant_id)
         if participant is None:
             return
@@ -463,9 +517,63 @@ class Study:
         async with lock:
             if participant.position != position or participant.finished:
                 return
-            self._event(participant, "scene_left", game_id=game_id)
+            if reason == "abandoned":
+                _mark_outcome(participant, "game_abandoned")
+                prepared = self._prepared[id(participant.scene)]
+                if prepared.on_abandon == "end":
+                    replies = await self._finish_in_game_scene(
+                        participant,
+                        outcome="game_abandoned",
+                        message=prepared.abandon_message,
+                        game_id=game_id,
+                    )
+                    await self._push(participant, replies)
+                    return
+            self._event(participant, "scene_left", game_id=game_id, reason=reason)
             replies = await self._move_to(participant, participant.position + 1)
         await self._push(participant, replies)
+
+    async def _finish_in_game_scene(
+        self,
+        participant: Participant,
+        *,
+        outcome: str,
+        message: str,
+        redirect_url: str | None = None,
+        **detail: Any,
+    ) -> list[Reply]:
+        """End the study of a participant in a game scene, with a message and no completion code.
+
+        The final ``game_status`` is recorded with ``finished`` so that a reload, also after a
+        restart, shows it again. Their data is made durable before the page may leave.
+        """
+        status: Reply = {
+            "type": "game_status",
+            "game_id": None,
+            "phase": "ended",
+            "episode": 1,
+            "num_episodes": 1,
+            "seat": None,
+            "message": message,
+            "countdown_ms": 0,
+            "final": True,
+            "outcome": outcome,
+        }
+        if redirect_url:
+            values = {k: str(v) for k, v in participant.params.items()}
+            values["participant_id"] = participant.participant_id
+            status["redirect_url"] = fill_url_template(redirect_url, values)
+        participant.finished = True
+        participant.outcome = outcome
+        self.games.participant_finished(participant.participant_id)
+        self._event(
+            participant, "finished", outcome=outcome, values=participant.values, final_status=status, **detail
+        )
+        self.games.final_status[participant.participant_id] = status
+        # Shown (and its redirect followed) only once the records are durable.
+        if await self._saved(participant, durable=True):
+            return [status]
+        return [saving_reply(participant.position)]
 
     async def _move_to(self, participant: Participant, position: int) -> list[Reply]:
         """Enter the scene at ``position`` (outside a submit) and return what the page needs."""
@@ -493,37 +601,13 @@ class Study:
             if participant.position != timeout.position or participant.finished:
                 return
             self._event(participant, "waiting_timeout", action=timeout.action)
+            _mark_outcome(participant, "waiting_timeout")
             if timeout.action in ("message", "redirect"):
-                status: Reply = {
-                    "type": "game_status",
-                    "game_id": None,
-                    "phase": "ended",
-                    "episode": 1,
-                    "num_episodes": 1,
-                    "seat": None,
-                    "message": timeout.message,
-                    "countdown_ms": 0,
-                    "final": True,
-                }
-                if timeout.action == "redirect" and timeout.redirect_url:
-                    values = {k: str(v) for k, v in participant.params.items()}
-                    values["participant_id"] = participant.participant_id
-                    status["redirect_url"] = fill_url_template(timeout.redirect_url, values)
-                participant.finished = True
-                self.games.participant_finished(participant.participant_id)
-                self._event(
+                replies = await self._finish_in_game_scene(
                     participant,
-                    "finished",
                     outcome="waiting_timeout",
-                    values=participant.values,
-                    final_status=status,  # shown again on a reload, also after a restart
-                )
-                self.games.final_status[participant.participant_id] = status
-                # Shown (and its redirect followed) only once the records are durable.
-                replies = (
-                    [status]
-                    if await self._saved(participant, durable=True)
-                    else [saving_reply(participant.position)]
+                    message=timeout.message,
+                    redirect_url=timeout.redirect_url if timeout.action == "redirect" else None,
                 )
             else:
                 target = participant.position + 1
@@ -603,6 +687,9 @@ class Study:
             unknown = _unknown_keys(message.answers, slot.scene.answer_ids())
             if unknown:
                 return [self._refuse_unknown_answers(participant, message, unknown)]
+            early = self._too_early(participant, message)
+            if early is not None:
+                return [early]
             errors = slot.scene.validate_response(message.answers)
             if errors:
                 shown = _bounded_errors(errors)
@@ -818,6 +905,42 @@ class Study:
             log.info("participant_returned_from_records", token_sha256_prefix=token_hash[:8])
         return self.by_token_hash.get(token_hash)
 
+    def _too_early(self, participant: Participant, message: Submit) -> Reply | None:
+        """Refuse (and record) a submit that comes before the scene's minimum time on the page.
+
+        The page keeps its button disabled for ``min_time_on_page_ms`` from when it shows the
+        scene, which is after the server entered it, so an honest page is never early by the
+        server's clock; ``SUBMIT_EARLY_TOLERANCE_MS`` only absorbs timer rounding in the browser
+        and the wall clock being slewed (time.time(), the clock ``entered_at`` and ``rt_ms`` use).
+        """
+        required_ms = participant.scene.min_time_on_page_ms()
+        if required_ms <= 0:
+            return None
+        elapsed_ms = (time.time() - participant.entered_at) * 1000
+        if elapsed_ms >= required_ms - SUBMIT_EARLY_TOLERANCE_MS:
+            return None
+        self._event(
+            participant,
+            "submission_rejected",
+            reason="too_early",
+            elapsed_ms=round(elapsed_ms),
+            min_duration_ms=required_ms,
+        )
+        log.info(
+            "submission_too_early",
+            participant_id=participant.participant_id,
+            elapsed_ms=round(elapsed_ms),
+            min_duration_ms=required_ms,
+        )
+        return {
+            "type": "error",
+            "code": "too_early",
+            "message": f"This page must stay open for {required_ms / 1000:g} s before continuing; "
+            f"it was submitted after {elapsed_ms / 1000:.2f} s. Continue once the button is enabled.",
+            "seq": message.seq,
+            "retry_after_ms": max(0, round(required_ms - elapsed_ms)),
+        }
+
     # --- records ------------------------------------------------------------------------------
     def _who(self, participant: Participant) -> dict[str, Any]:
         return {
@@ -888,6 +1011,21 @@ def _bounded_errors(errors: Mapping[str, str]) -> dict[str, str]:
             break
         out[str(key)[:64]] = str(text)[:300]
     return out
+
+
+def _mark_outcome(participant: Participant, outcome: str) -> None:
+    """Note how the participant's study went off course; the first such outcome is the one kept
+    (a study goes on after a waiting room's or a game's ``continue``)."""
+    if participant.outcome == "completed":
+        participant.outcome = outcome
+
+
+def _parse_timestamp(value: Any, default: float) -> float:
+    """A record's ``timestamp`` (``2026-11-23T17:00:00.123Z``) as a Unix time; ``default`` if unreadable."""
+    try:
+        return datetime.datetime.fromisoformat(str(value)).timestamp()
+    except ValueError:
+        return default
 
 
 def _stale(seq: int, position: int) -> Reply:

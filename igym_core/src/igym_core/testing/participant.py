@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -41,6 +42,10 @@ class ScriptedParticipant:
         self._seq = 0
         self.answer_rtt_probes = True
         self.rtt_probes_answered = 0
+        #: Wait out a scene's ``min_duration_ms`` before submitting it, as the page does (the
+        #: server refuses an earlier submit with ``too_early``). False: submit at once.
+        self.wait_min_duration = True
+        self._scene_seen_at = time.monotonic()
 
     # --- connection ---------------------------------------------------------------------------
     def connect(self) -> ScriptedParticipant:
@@ -88,6 +93,8 @@ class ScriptedParticipant:
         while True:
             # A timeout turns "the server never answered" into a failure instead of a hung test.
             message = msgpack.unpackb(self._ws.receive_bytes(timeout=self.timeout_s), raw=False)
+            if message.get("type") == "scene":
+                self._scene_seen_at = time.monotonic()
             if message.get("type") != "rtt_probe" or not self.answer_rtt_probes:
                 return message
             self.send({"type": "rtt_echo", "game_id": message["game_id"], "n": message["n"]})
@@ -115,7 +122,14 @@ class ScriptedParticipant:
 
     def submit(self, answers: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Submit answers for the current scene. Returns the next ``scene`` (or ``saving``, when the
-        server cannot store the records yet), or the ``rejected`` reply."""
+        server cannot store the records yet), or the ``rejected`` reply.
+
+        Like the page, it first waits until the scene's ``min_duration_ms`` has passed since the
+        scene arrived (unless ``wait_min_duration`` is off).
+        """
+        min_ms = self.scene.get("scene", {}).get("min_duration_ms") or 0
+        if self.wait_min_duration and min_ms > 0:
+            time.sleep(max(0.0, self._scene_seen_at + min_ms / 1000 - time.monotonic()))
         seq = self.next_seq()
         self.send({"type": "submit", "seq": seq, "position": self.position, "answers": dict(answers or {})})
         reply = self.receive_type("ack", "rejected", "error")
