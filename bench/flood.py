@@ -156,6 +156,10 @@ class RawClient:
             if chunk:
                 self.sock.sendall(chunk)
 
+    def answer_pings(self) -> None:
+        """Send what the protocol owes the server (pongs for its pings), as a browser does."""
+        self._flush()
+
     def send(self, message: dict[str, Any]) -> None:
         self.ws.send_binary(msgpack.packb(message))
         self._flush()
