@@ -95,29 +95,12 @@ class FrameOutbox:
 
     async def _finish(self, coro: Coroutine[Any, Any, None], waiting_on: Any) -> None:
         try:
-            while True:
-                if waiting_on is None:  # a bare yield (sleep(0))
-                    await asyncio.sleep(0)
-                else:
-                    # Do what asyncio's Task does with a future a coroutine yields: clear its
-                    # "blocking" flag, or awaiting it again fails ("await wasn't used with future").
-                    waiting_on._asyncio_future_blocking = False
-                    try:
-                        await waiting_on
-                    except asyncio.CancelledError:
-                        if not waiting_on.cancelled():  # this task was cancelled (shutdown)
-                            raise
-                    except Exception:  # the coroutine sees the outcome when it is resumed
-                        pass
-                waiting_on = coro.send(None)
-        except StopIteration:
-            pass
+            await _complete(coro, waiting_on)
         except Exception:
             self.closed = True
             log.debug("frame_send_failed", connection=self.connection_id, exc_info=True)
         finally:
             self._busy = False
-            coro.close()
 
 
 async def _complete(coro: Coroutine[Any, Any, None], waiting_on: Any) -> None:
