@@ -129,8 +129,18 @@ class FrameGate:
         return not self._left and not self._head
 
     def take_frame(self, size: int, now: float) -> bool:
-        """Admit one whole frame of ``size`` bytes that starts at a frame boundary, if the budgets allow."""
-        self._refill(now)
+        """Admit ``size`` bytes that hold exactly one whole frame, if the gate is between frames and
+        the budgets allow (False: nothing taken; the caller goes through ``admit``)."""
+        # Every message of every player comes through here: _refill is inlined.
+        if self._left or self._head:
+            return False
+        elapsed = now - self.stamp
+        if elapsed > 0:
+            self.stamp = now
+            frames = self.frames + elapsed * self.frame_rate
+            self.frames = frames if frames < self.frame_burst else self.frame_burst
+            data = self.bytes + elapsed * self.byte_rate
+            self.bytes = data if data < self.byte_burst else self.byte_burst
         if self.frames >= 1 and self.bytes >= size:
             self.frames -= 1
             self.bytes -= size

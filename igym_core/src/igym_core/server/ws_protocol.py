@@ -182,7 +182,6 @@ class IgymWebSocketProtocol(WebSocketsSansIOProtocol):
             and data[0] == _FIN_BINARY
             and data[1] == (n - 6) | _MASK_BIT
             and self.handshake_complete
-            and gate.between_frames
             and conn.state is State.OPEN
             and conn.current_size is None
             and not conn.extensions
