@@ -56,7 +56,11 @@ def _log_events(server: BenchServer) -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     # Warnings are logged (rejections, closes), so the log shows what one flood costs in lines.
-    server = BenchServer({"IGYM_LOG_LEVEL": "info"}, log_path=tmp_path_factory.mktemp("flood") / "server.log")
+    # Games of 8 s: a case's games end soon after it instead of piling up for absent players.
+    server = BenchServer(
+        {"IGYM_LOG_LEVEL": "info", "IGYM_BENCH_STEPS": "240"},
+        log_path=tmp_path_factory.mktemp("flood") / "server.log",
+    )
     yield server
     server.stop()
 
