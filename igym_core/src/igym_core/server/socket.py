@@ -117,6 +117,8 @@ async def participant_socket(socket: ParticipantWebSocket) -> None:
             connection.frames.closed = True
             socket.connection_state = "disconnect"  # what Litestar's send wrapper records on close
             replies.put({"type": "websocket.close", "code": code, "reason": reason})
+            if direct is not None:  # the client has CLOSE_GRACE_S to answer (uvicorn would wait 10 s)
+                asyncio.get_running_loop().call_later(CLOSE_GRACE_S, direct.abort)
 
     async def close_for_policy() -> None:
         if closed.is_set():
@@ -143,8 +145,6 @@ async def participant_socket(socket: ParticipantWebSocket) -> None:
                 direct.receiver = None
                 if replies.waiting:  # replies the client never read: do not wait for it any longer
                     direct.abort()
-                else:  # a client that does not answer our close (or read at all) is not waited for
-                    asyncio.get_running_loop().call_later(CLOSE_GRACE_S, direct.abort)
             connection.frames.closed = True
             conduct.tally.flush()
             if direct is not None and direct.throttled:
