@@ -184,3 +184,24 @@ def test_plain_asgi_too_many_errors_close_the_socket_with_1008(tmp_path: Path) -
         with pytest.raises(WebSocketDisconnect) as info:
             ws.receive_bytes(timeout=5)
         assert info.value.code == 1008
+
+
+def _never_throttled(gate: FrameGate, messages: list[tuple[float, int]]) -> bool:
+    return all(gate.take_frame(size + 6, at) for at, size in sorted(messages))
+
+
+def test_the_defaults_never_hold_back_an_honest_player() -> None:
+    """What the client sends (frontend/src/connection.ts, game/keys.ts, app.ts), at its most."""
+    from igym_core.settings import Settings
+
+    limits = InboundLimits.from_settings(Settings())
+    assert limits == InboundLimits()  # the protocol's own defaults are the settings' defaults
+    # A game at the largest fps (120): a key change every frame, an RTT echo a second, a ping every
+    # 10 s, for a minute; after a reconnect, the held keys, a ping and a draft all at once.
+    game = [(i / 120, 60) for i in range(120 * 60)]
+    game += [(i + 0.5, 40) for i in range(60)] + [(i * 10.0, 50) for i in range(6)]
+    game += [(30.0, 200)] * 20
+    assert _never_throttled(FrameGate(limits, 0.0), game)
+    # A survey: a draft of the largest message (64 KiB) every 300 ms while typing, then the submit.
+    survey = [(i * 0.3, 64 * 1024) for i in range(100)] + [(30.0, 64 * 1024)]
+    assert _never_throttled(FrameGate(limits, 0.0), survey)
