@@ -1,4 +1,5 @@
 """FrameOutbox: frames go out at once when the socket is free and are dropped, never queued, when not.
+ReplyOutbox: replies go out at once when nothing waits, queue in order otherwise, up to a bound.
 
 The send function here behaves like uvicorn's: it writes synchronously unless the transport is
 paused, in which case it waits until writing resumes.
@@ -10,7 +11,7 @@ import asyncio
 
 import pytest
 
-from igym_core.server.outbox import FrameOutbox
+from igym_core.server.outbox import FrameOutbox, ReplyOutbox
 
 pytestmark = pytest.mark.anyio
 
@@ -87,3 +88,46 @@ async def test_failure_after_waiting_frees_the_outbox():
         await asyncio.sleep(0)
     assert outbox.closed
     assert not outbox.busy
+
+
+def _reply(data: bytes) -> dict:
+    return {"type": "websocket.send", "bytes": data}
+
+
+async def test_replies_wait_in_order_and_a_client_that_lets_too_many_wait_is_dropped_once():
+    socket = PausableSocket()
+    overflows: list[tuple[int, int]] = []
+    replies = ReplyOutbox(
+        socket.send, max_messages=3, max_bytes=100, on_overflow=lambda n, b: overflows.append((n, b))
+    )
+    tasks_before = len(asyncio.all_tasks())
+    assert replies.put(_reply(b"a"))
+    assert socket.written == [b"a"] and len(asyncio.all_tasks()) == tasks_before  # at once, no task
+    socket.writable.clear()
+    assert replies.put(_reply(b"b"))  # waits (one task)
+    assert replies.put(_reply(b"c")) and replies.put(_reply(b"d")) and replies.put(_reply(b"e"))  # queued: 3
+    assert replies.waiting
+    assert not replies.put(_reply(b"f"))  # a fourth waiting reply: the client is not reading
+    assert overflows == [(3, 3)] and replies.closed
+    assert not replies.put(_reply(b"g"))
+    assert overflows == [(3, 3)]  # once
+
+
+async def test_queued_replies_are_bounded_in_bytes_and_sent_in_order_when_the_client_reads():
+    socket = PausableSocket()
+    overflows: list[tuple[int, int]] = []
+    replies = ReplyOutbox(
+        socket.send, max_messages=100, max_bytes=10, on_overflow=lambda n, b: overflows.append((n, b))
+    )
+    socket.writable.clear()
+    assert replies.put(_reply(b"first"))
+    assert replies.put(_reply(b"12345")) and replies.put(_reply(b"67890"))  # 10 bytes wait
+    socket.writable.set()
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert socket.written == [b"first", b"12345", b"67890"] and not replies.waiting
+    socket.writable.clear()
+    assert replies.put(_reply(b"x"))
+    assert replies.put(_reply(b"0123456789"))
+    assert not replies.put(_reply(b"!"))  # 11 bytes would wait
+    assert overflows == [(1, 10)]

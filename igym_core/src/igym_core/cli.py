@@ -65,6 +65,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         )
     _raise_open_files_limit()
     from igym_core.server.http_protocol import http_protocol
+    from igym_core.server.budget import InboundLimits
     from igym_core.server.ws_protocol import IgymWebSocketProtocol
 
     uvicorn.run(
@@ -72,11 +73,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         host=settings.host,
         port=settings.port,
         log_config=None,
-        # uvicorn's sans-I/O WebSocket protocol plus igym's direct path for game traffic, without
-        # per-message compression (see igym_core/server/ws_protocol.py).
-        ws=IgymWebSocketProtocol,
+        # uvicorn's sans-I/O WebSocket protocol plus igym's direct path for game traffic and the
+        # per-connection budgets, without per-message compression (igym_core/server/ws_protocol.py).
+        ws=IgymWebSocketProtocol.configured(InboundLimits.from_settings(settings)),
         ws_per_message_deflate=False,
         ws_max_size=settings.max_message_bytes + 4096,
+        # Keepalive: a WebSocket whose peer stops answering pings (gone without closing) is closed
+        # after ws_ping_interval_s + ws_ping_timeout_s; browsers answer pings by themselves.
+        ws_ping_interval=settings.ws_ping_interval_s,
+        ws_ping_timeout=settings.ws_ping_timeout_s,
         timeout_graceful_shutdown=5,
         # Slow or idle connections are closed (see igym_core/server/http_protocol.py).
         http=http_protocol(

@@ -99,6 +99,11 @@ class Settings:
     ``IGYM_PARTICIPANT_EVICT_FINISHED_S``, ``IGYM_PARTICIPANT_EVICT_IDLE_S``).
 
     ``IGYM_SAVE_FAILURE_REMINDER_S``: while a data sink cannot write, the log repeats its error this often.
+
+    Each participant socket's limits: ``IGYM_HELLO_TIMEOUT_MS``, ``IGYM_WS_MESSAGES_PER_S``,
+    ``IGYM_WS_MESSAGE_BURST``, ``IGYM_WS_BYTES_PER_S``, ``IGYM_WS_BYTE_BURST``, ``IGYM_WS_MAX_ERRORS``,
+    ``IGYM_WS_SEND_QUEUE_MESSAGES``, ``IGYM_WS_SEND_QUEUE_BYTES``, ``IGYM_WS_PING_INTERVAL_S``,
+    ``IGYM_WS_PING_TIMEOUT_S``.
     """
 
     host: str = "127.0.0.1"
@@ -158,6 +163,22 @@ class Settings:
                 title="Bad settings",
             )
 
+    # What one participant's WebSocket may cost the server (igym_core/server/budget.py; README,
+    # "Limits"). Messages and bytes are token buckets: a burst, refilling at the rate; a connection
+    # past either is not read until they refill. More than ws_max_errors error replies in 10 s
+    # close it with 1008. A client that lets more than ws_send_queue_* replies wait is dropped.
+    ws_messages_per_s: float = attrs.field(default=200.0, validator=attrs.validators.gt(0))
+    ws_message_burst: int = attrs.field(default=400, validator=attrs.validators.ge(1))
+    ws_bytes_per_s: int = attrs.field(default=256 * 1024, validator=attrs.validators.gt(0))
+    ws_byte_burst: int = attrs.field(default=512 * 1024, validator=attrs.validators.ge(1024))
+    ws_max_errors: int = attrs.field(default=50, validator=attrs.validators.ge(1))
+    ws_send_queue_messages: int = attrs.field(default=256, validator=attrs.validators.ge(1))
+    ws_send_queue_bytes: int = attrs.field(default=4 * 1024 * 1024, validator=attrs.validators.ge(1024))
+    # WebSocket keepalive (uvicorn's ws_ping_interval / ws_ping_timeout): a socket whose peer does
+    # not answer a ping within the timeout is closed.
+    ws_ping_interval_s: float = attrs.field(default=20.0, validator=attrs.validators.gt(0))
+    ws_ping_timeout_s: float = attrs.field(default=20.0, validator=attrs.validators.gt(0))
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Settings from ``IGYM_*`` variables; ``overrides`` (CLI flags) win over the environment."""
@@ -186,6 +207,9 @@ class Settings:
                 values["tick_groups"] = int(env["IGYM_TICK_GROUPS"])
             if "IGYM_SAVE_FAILURE_REMINDER_S" in env:
                 values["save_failure_reminder_s"] = float(env["IGYM_SAVE_FAILURE_REMINDER_S"])
+            for name, convert in _BUDGET_VARIABLES.items():
+                if f"IGYM_{name.upper()}" in env:
+                    values[name] = convert(env[f"IGYM_{name.upper()}"])
             if _flag(env.get("IGYM_STRICT_PLUGINS", "")):
                 values["strict_plugins"] = True
             if "IGYM_HEADER_TIMEOUT_S" in env:
@@ -211,4 +235,22 @@ class Settings:
                 f"log format must be 'console', 'json' or 'auto'; got {values['log_format']!r}.",
                 title="Bad settings",
             )
-        return cls(**values)  # type: ignore[arg-type]
+        try:
+            return cls(**values)  # type: ignore[arg-type]
+        except ValueError as exc:  # a validator's message names the field, its bound and the value
+            raise ConfigError(f"a setting is out of range: {exc}", title="Bad settings") from exc
+
+
+#: Settings read from ``IGYM_<NAME>`` (upper case), with their types.
+_BUDGET_VARIABLES: dict[str, type] = {
+    "hello_timeout_ms": int,
+    "ws_messages_per_s": float,
+    "ws_message_burst": int,
+    "ws_bytes_per_s": int,
+    "ws_byte_burst": int,
+    "ws_max_errors": int,
+    "ws_send_queue_messages": int,
+    "ws_send_queue_bytes": int,
+    "ws_ping_interval_s": float,
+    "ws_ping_timeout_s": float,
+}

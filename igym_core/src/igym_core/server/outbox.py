@@ -19,6 +19,7 @@ the rare case that it actually has to wait.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +28,7 @@ import structlog
 if TYPE_CHECKING:
     from igym_core.server.ws_protocol import DirectChannel
 
-__all__ = ["FrameOutbox"]
+__all__ = ["FrameOutbox", "ReplyOutbox"]
 
 log = structlog.get_logger(__name__)
 
@@ -94,26 +95,117 @@ class FrameOutbox:
 
     async def _finish(self, coro: Coroutine[Any, Any, None], waiting_on: Any) -> None:
         try:
-            while True:
-                if waiting_on is None:  # a bare yield (sleep(0))
-                    await asyncio.sleep(0)
-                else:
-                    # Do what asyncio's Task does with a future a coroutine yields: clear its
-                    # "blocking" flag, or awaiting it again fails ("await wasn't used with future").
-                    waiting_on._asyncio_future_blocking = False
-                    try:
-                        await waiting_on
-                    except asyncio.CancelledError:
-                        if not waiting_on.cancelled():  # this task was cancelled (shutdown)
-                            raise
-                    except Exception:  # the coroutine sees the outcome when it is resumed
-                        pass
-                waiting_on = coro.send(None)
-        except StopIteration:
-            pass
+            await _complete(coro, waiting_on)
         except Exception:
             self.closed = True
             log.debug("frame_send_failed", connection=self.connection_id, exc_info=True)
         finally:
             self._busy = False
-            coro.close()
+
+
+async def _complete(coro: Coroutine[Any, Any, None], waiting_on: Any) -> None:
+    """Finish a coroutine started by hand (``coro.send(None)``) that yielded ``waiting_on``."""
+    try:
+        while True:
+            if waiting_on is None:  # a bare yield (sleep(0))
+                await asyncio.sleep(0)
+            else:
+                # Do what asyncio's Task does with a future a coroutine yields: clear its
+                # "blocking" flag, or awaiting it again fails ("await wasn't used with future").
+                waiting_on._asyncio_future_blocking = False
+                try:
+                    await waiting_on
+                except asyncio.CancelledError:
+                    if not waiting_on.cancelled():  # this task was cancelled (shutdown)
+                        raise
+                except Exception:  # the coroutine sees the outcome when it is resumed
+                    pass
+            waiting_on = coro.send(None)
+    except StopIteration:
+        pass
+    finally:
+        coro.close()
+
+
+class ReplyOutbox:
+    """One socket's replies (everything but game frames), in order, without ever waiting for the client.
+
+    ``put`` writes an ASGI event at once when nothing is waiting ahead of it (the usual case: no
+    task, no switch); otherwise it queues the event behind the ones waiting, and one task sends them
+    in order as the client reads. The queue is bounded (``max_messages`` events and ``max_bytes``
+    bytes): a client that lets more pile up is not reading, and ``put`` then calls ``on_overflow``
+    once (which drops the connection) and refuses everything after.
+    """
+
+    __slots__ = (
+        "_queue",
+        "_queued_bytes",
+        "_send",
+        "_task",
+        "closed",
+        "max_bytes",
+        "max_messages",
+        "on_overflow",
+    )
+
+    def __init__(
+        self,
+        send: AsgiSend,
+        *,
+        max_messages: int,
+        max_bytes: int,
+        on_overflow: Callable[[int, int], None],
+    ) -> None:
+        self._send = send
+        self._queue: deque[dict[str, Any]] = deque()
+        self._queued_bytes = 0
+        self._task: asyncio.Task[None] | None = None
+        self.max_messages = max_messages
+        self.max_bytes = max_bytes
+        self.on_overflow = on_overflow
+        self.closed = False
+
+    @property
+    def waiting(self) -> bool:
+        """Whether replies are still waiting for the client to read."""
+        return self._task is not None
+
+    def put(self, event: dict[str, Any]) -> bool:
+        """Send or queue ``event`` (an ASGI ``websocket.send`` or ``websocket.close``); False if refused."""
+        if self.closed:
+            return False
+        if self._task is not None:
+            size = len(event.get("bytes") or b"")
+            if len(self._queue) >= self.max_messages or self._queued_bytes + size > self.max_bytes:
+                self.closed = True
+                self.on_overflow(len(self._queue), self._queued_bytes)
+                return False
+            self._queue.append(event)
+            self._queued_bytes += size
+            return True
+        coro = self._send(event)
+        try:
+            waiting_on = coro.send(None)  # type: ignore[attr-defined]
+        except StopIteration:
+            return True
+        except Exception:  # the socket is closing or closed
+            self.closed = True
+            coro.close()  # type: ignore[attr-defined]
+            return False
+        self._task = asyncio.get_running_loop().create_task(self._drain(coro, waiting_on))  # type: ignore[arg-type]
+        return True
+
+    async def _drain(self, coro: Coroutine[Any, Any, None], waiting_on: Any) -> None:
+        try:
+            await _complete(coro, waiting_on)
+            while self._queue and not self.closed:
+                event = self._queue.popleft()
+                self._queued_bytes -= len(event.get("bytes") or b"")
+                await self._send(event)
+        except Exception:
+            self.closed = True
+            log.debug("reply_send_failed", exc_info=True)
+        finally:
+            self._queue.clear()
+            self._queued_bytes = 0
+            self._task = None

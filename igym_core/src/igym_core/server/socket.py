@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -24,11 +25,11 @@ from igym_core.protocol.messages import (
     decode_client_message,
     encode,
 )
-from igym_core.server.outbox import FrameOutbox
+from igym_core.server.budget import REJECTION_LOG_INTERVAL_S, InboundBudget, InboundLimits, RejectionTally
+from igym_core.server.outbox import FrameOutbox, ReplyOutbox
 from igym_core.server.security import origin_allowed
 from igym_core.server.ws_protocol import DIRECT_EXTENSION, DirectChannel
 from igym_core.session.study import Connection, Study
-from igym_core.tasks import BackgroundTasks
 
 __all__ = ["participant_socket"]
 
@@ -37,6 +38,8 @@ log = structlog.get_logger(__name__)
 CLOSE_POLICY = 1008
 CLOSE_TOO_BIG = 1009
 CLOSE_TRY_AGAIN_LATER = 1013
+#: How long a client has to answer the server's close (uvicorn would wait 10 s) before it is dropped.
+CLOSE_GRACE_S = 2.0
 
 
 def _error(code: str, message: str, seq: int | None = None) -> dict[str, Any]:
@@ -79,21 +82,68 @@ async def participant_socket(socket: ParticipantWebSocket) -> None:
         )
         await socket.close(code=CLOSE_POLICY)
         return
+    started = time.monotonic()
     await socket.accept()
     closed = asyncio.Event()
+    # Under `igym run`, the direct channel of igym's WebSocket protocol (see server/ws_protocol.py).
+    direct: DirectChannel | None = socket.scope.get("extensions", {}).get(DIRECT_EXTENSION)
+    conduct = _Conduct(settings.ws_max_errors)
+
+    def dropped(messages: int, size: int) -> None:
+        """The reply queue is full: the client is not reading. Drop it; a close frame would wait too."""
+        closed.set()
+        connection.frames.closed = True
+        log.warning(
+            "connection_dropped",
+            reason="the client is not reading its socket",
+            queued=messages,
+            queued_bytes=size,
+        )
+        if direct is not None:
+            direct.abort()
+
+    replies = ReplyOutbox(
+        socket.asgi_send,
+        max_messages=settings.ws_send_queue_messages,
+        max_bytes=settings.ws_send_queue_bytes,
+        on_overflow=dropped,
+    )
+
+    def post(message: dict[str, Any]) -> None:
+        """Queue a reply (never waits for the client); error replies count against the error budget."""
+        if closed.is_set():
+            return
+        replies.put({"type": "websocket.send", "bytes": encode(message)})
+        if (
+            message.get("type") == "error"
+            and not conduct.tally.reject(str(message.get("code")), str(message.get("message")))
+            and conduct.closing is None
+        ):
+            conduct.closing = asyncio.ensure_future(close_for_policy())
 
     async def send(message: dict[str, Any]) -> None:
-        if not closed.is_set():
-            await socket.send_bytes(encode(message))
+        post(message)
 
     async def close(code: int, reason: str) -> None:
         if not closed.is_set():
             closed.set()
             connection.frames.closed = True
-            await socket.close(code=code, reason=reason)
+            socket.connection_state = "disconnect"  # what Litestar's send wrapper records on close
+            replies.put({"type": "websocket.close", "code": code, "reason": reason})
+            if direct is not None:  # the client has CLOSE_GRACE_S to answer (uvicorn would wait 10 s)
+                asyncio.get_running_loop().call_later(CLOSE_GRACE_S, direct.abort)
 
-    # Under `igym run`, the direct channel of igym's WebSocket protocol (see server/ws_protocol.py).
-    direct: DirectChannel | None = socket.scope.get("extensions", {}).get(DIRECT_EXTENSION)
+    async def close_for_policy() -> None:
+        if closed.is_set():
+            return
+        log.warning(
+            "connection_closed_for_policy",
+            reason=f"more than {settings.ws_max_errors} rejected messages in {REJECTION_LOG_INTERVAL_S:g} s",
+            rejected=conduct.tally.total,
+            counts=conduct.tally.counts,
+        )
+        await close(CLOSE_POLICY, "too many rejected messages")
+
     client = socket.scope.get("client")  # uvicorn's, from X-Forwarded-For with --proxy-headers
     connection = study.open_connection(
         send,
@@ -103,7 +153,7 @@ async def participant_socket(socket: ParticipantWebSocket) -> None:
     )
     with structlog.contextvars.bound_contextvars(connection=connection.id):
         try:
-            await _serve(socket, study, connection, settings, closed, direct)
+            await _serve(socket, study, connection, settings, closed, direct, post, conduct, started)
         except (WebSocketDisconnect, ConnectionError):
             pass
         except Exception:
@@ -112,8 +162,23 @@ async def participant_socket(socket: ParticipantWebSocket) -> None:
         finally:
             if direct is not None:
                 direct.receiver = None
+                if replies.waiting:  # replies the client never read: do not wait for it any longer
+                    direct.abort()
             connection.frames.closed = True
+            conduct.tally.flush()
+            if direct is not None and direct.throttled:
+                log.info("connection_throttled", times=direct.throttled)
             study.disconnected(connection)
+
+
+class _Conduct:
+    """How one connection has behaved: its rejected messages, and the close they led to."""
+
+    __slots__ = ("closing", "tally")
+
+    def __init__(self, max_errors: int) -> None:
+        self.tally = RejectionTally(max_errors)
+        self.closing: asyncio.Future[None] | None = None
 
 
 class _LoopState:
@@ -125,7 +190,14 @@ class _LoopState:
         self.busy = True
 
 
-def _direct_receiver(study: Study, connection: Connection, limit: int, state: _LoopState):
+def _direct_receiver(
+    study: Study,
+    connection: Connection,
+    limit: int,
+    state: _LoopState,
+    post: Callable[[dict[str, Any]], None],
+    closed: asyncio.Event,
+):
     """Handles game messages as they are read (the ``igym.direct`` path); declines everything else.
 
     Declined messages (anything but ``input`` and ``game_ready``, anything malformed or too large,
@@ -136,6 +208,8 @@ def _direct_receiver(study: Study, connection: Connection, limit: int, state: _L
     """
 
     def receive(frame: bytes) -> bool:
+        if closed.is_set():
+            return True  # closing: nothing more is handled
         if state.busy or len(frame) > limit:
             return False
         try:
@@ -150,26 +224,15 @@ def _direct_receiver(study: Study, connection: Connection, limit: int, state: _L
         try:
             study.game_message(owner, message)
         except ProtocolError as exc:
-            log.warning("message_rejected", code=exc.code, reason=str(exc))
-            _reply_later(connection, _error(exc.code, str(exc), getattr(message, "seq", None)))
+            post(_error(exc.code, str(exc), getattr(message, "seq", None)))
         except Exception:
             log.exception("message_failed", type=message.type)
-            _reply_later(
-                connection,
-                _error(
-                    "internal", "The server could not handle that message.", getattr(message, "seq", None)
-                ),
+            post(
+                _error("internal", "The server could not handle that message.", getattr(message, "seq", None))
             )
         return True
 
     return receive
-
-
-def _reply_later(connection: Connection, reply: dict[str, Any]) -> None:
-    _pending_replies.spawn(_quietly(connection.send(reply)))
-
-
-_pending_replies = BackgroundTasks()
 
 
 async def _serve(
@@ -178,19 +241,27 @@ async def _serve(
     connection: Connection,
     settings: Any,
     closed: asyncio.Event,
-    direct: DirectChannel | None = None,
+    direct: DirectChannel | None,
+    post: Callable[[dict[str, Any]], None],
+    conduct: _Conduct,
+    started: float,
 ) -> None:
     participant = None
     limit = settings.max_message_bytes
     receive = socket.asgi_receive
     state = _LoopState()
+    # The hello must come within hello_timeout_ms of the connection's start, whatever comes before it.
+    hello_deadline = started + settings.hello_timeout_ms / 1000
+    # igym's WebSocket protocol budgets a connection where its bytes arrive; through plain ASGI
+    # (other servers, the test client) the same budgets are charged here, per message.
+    budget = None if direct is not None else InboundBudget(InboundLimits.from_settings(settings), started)
     while not closed.is_set():
         state.busy = False
         if participant is None:
             try:
-                event = await asyncio.wait_for(receive(), settings.hello_timeout_ms / 1000)
+                event = await asyncio.wait_for(receive(), max(0.0, hello_deadline - time.monotonic()))
             except TimeoutError:
-                await connection.send(_error("hello_required", "Send 'hello' first."))
+                post(_error("hello_required", "Send 'hello' first."))
                 await connection.close(CLOSE_POLICY, "no hello")
                 return
         else:
@@ -199,23 +270,26 @@ async def _serve(
         if event["type"] == "websocket.disconnect":
             socket.connection_state = "disconnect"  # what Litestar's receive wrapper records
             return
+        if closed.is_set():
+            return
         frame = event.get("bytes")
-        if frame is None:
-            await connection.send(
-                _error("bad_frame", "Text frames are not accepted: send binary msgpack frames.")
+        if budget is not None:
+            wait = budget.charge(
+                len(frame if frame is not None else event.get("text") or ""), time.monotonic()
             )
-            log.warning("message_rejected", code="bad_frame", reason="text frame")
+            if wait > 0:
+                await asyncio.sleep(wait)
+        if frame is None:
+            post(_error("bad_frame", "Text frames are not accepted: send binary msgpack frames."))
             continue
         if len(frame) > limit:
-            await connection.send(_error("too_large", f"Frames are limited to {limit} bytes."))
-            log.warning("message_rejected", code="too_large", size=len(frame))
+            post(_error("too_large", f"Frames are limited to {limit} bytes."))
             await connection.close(CLOSE_TOO_BIG, "message too big")
             return
         try:
             message = decode_client_message(frame)
         except ProtocolError as exc:
-            log.warning("message_rejected", code=exc.code, reason=str(exc))
-            await connection.send(_error(exc.code, str(exc)))
+            post(_error(exc.code, str(exc)))
             continue
         if participant is None:
             if not isinstance(message, Hello):
@@ -247,7 +321,7 @@ async def _serve(
                 return
             structlog.contextvars.bind_contextvars(participant_id=participant.participant_id)
             if direct is not None:
-                direct.receiver = _direct_receiver(study, connection, limit, state)
+                direct.receiver = _direct_receiver(study, connection, limit, state, post, closed)
             continue
         owner = study.owner(connection)
         if owner is None:  # another tab took over; this socket is being closed
@@ -257,13 +331,12 @@ async def _serve(
                 study.game_message(owner, message)
                 continue
             for reply in await _dispatch(study, owner, message):
-                await connection.send(reply)
+                post(reply)
         except ProtocolError as exc:
-            log.warning("message_rejected", code=exc.code, reason=str(exc))
-            await connection.send(_error(exc.code, str(exc), getattr(message, "seq", None)))
+            post(_error(exc.code, str(exc), getattr(message, "seq", None)))
         except Exception:
             log.exception("message_failed", type=message.type)
-            await connection.send(
+            post(
                 _error("internal", "The server could not handle that message.", getattr(message, "seq", None))
             )
 

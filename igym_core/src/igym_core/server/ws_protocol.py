@@ -19,6 +19,12 @@ masked, unfragmented binary frame under 126 bytes, nothing buffered, no extensio
 anything else goes through ``websockets`` exactly as before. Under any other ASGI server (or
 Litestar's test client) the extension is absent and the socket falls back to plain ASGI.
 
+Every connection is read within its budgets (:mod:`igym_core.server.budget`): a :class:`FrameGate`
+follows the client's frames as the bytes arrive and admits them to the parser only while the
+connection has frames and bytes left; past that, the rest of the data waits unparsed and reading
+the socket is paused until the budgets refill. An honest player (a key change per tick at most)
+never gets near them; a flooder fills its own TCP buffers instead of taking the event loop.
+
 Per-message compression is turned off for this server (``igym run`` passes
 ``ws_per_message_deflate=False``): game messages are a few hundred bytes, where zlib costs more CPU
 than it saves bandwidth, and images are PNG already.
@@ -26,14 +32,18 @@ than it saves bandwidth, and images are PNG already.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import structlog
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.http11 import Request
 from websockets.protocol import State
 from websockets.streams import StreamReader
+
+from igym_core.server.budget import FrameGate, InboundLimits
 
 try:  # the C version ships with websockets on every platform with wheels
     from websockets.speedups import apply_mask
@@ -86,6 +96,11 @@ class DirectChannel:
 
     __slots__ = ("_protocol", "receiver")
 
+    @property
+    def throttled(self) -> int:
+        """How many times reading this connection was paused because it was over its budgets."""
+        return self._protocol.throttled
+
     def __init__(self, protocol: IgymWebSocketProtocol) -> None:
         self._protocol = protocol
         #: Called with each complete binary message while nothing is queued ahead of it; returns
@@ -101,6 +116,11 @@ class DirectChannel:
     def busy(self) -> bool:
         """Whether data is still waiting in the transport's buffer (a frame now would be dropped)."""
         return bool(self._protocol.transport.get_write_buffer_size())
+
+    def abort(self) -> None:
+        """Drop the connection at once, discarding whatever is still buffered for the client."""
+        if not self._protocol.disconnected:
+            self._protocol.transport.abort()
 
     def write_binary(self, data: bytes) -> bool:
         """Write ``data`` as one binary message now; False (nothing written) if the buffer is not empty.
@@ -120,7 +140,23 @@ class DirectChannel:
 
 
 class IgymWebSocketProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's ``websockets-sansio`` protocol plus the ``igym.direct`` ASGI extension."""
+    """uvicorn's ``websockets-sansio`` protocol plus the ``igym.direct`` ASGI extension and budgets."""
+
+    #: The budgets of every connection (``configured`` makes a subclass with others).
+    limits: ClassVar[InboundLimits] = InboundLimits()
+
+    @classmethod
+    def configured(cls, limits: InboundLimits) -> type[IgymWebSocketProtocol]:
+        """This protocol with ``limits`` as every connection's budgets (for ``uvicorn.run(ws=...)``)."""
+        return type(cls.__name__, (cls,), {"limits": limits})
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.gate = FrameGate(self.limits, time.monotonic())
+        self.throttled = 0  # times reading was paused for the budgets
+        self._held = b""  # data past the budgets, not parsed yet
+        self._throttle_timer: asyncio.TimerHandle | None = None
+        self._request_tail = b""  # the end of the HTTP request seen so far (before the handshake)
 
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
@@ -130,10 +166,17 @@ class IgymWebSocketProtocol(WebSocketsSansIOProtocol):
             scope["extensions"][DIRECT_EXTENSION] = self.direct
 
     def data_received(self, data: bytes) -> None:
+        if self._held:  # over budget: whatever else arrives waits too, and reading stays paused
+            self._held += data
+            if not self.read_paused:  # resumed by uvicorn (to read the close reply, say)
+                self.read_paused = True
+                self.transport.pause_reading()
+            return
         # The plain case of a client message, parsed here: one whole frame, FIN + binary, masked,
         # a 7-bit length, the parser between frames, no fragmented message pending, no extension.
         conn = self.conn
         n = len(data)
+        gate = self.gate
         if (
             6 < n < 132
             and data[0] == _FIN_BINARY
@@ -143,12 +186,70 @@ class IgymWebSocketProtocol(WebSocketsSansIOProtocol):
             and conn.current_size is None
             and not conn.extensions
             and _parser_between_frames(conn)
+            and gate.take_frame(n, time.monotonic())
         ):
             self.frames = [apply_mask(data[6:], data[2:6])]
             self.curr_msg_data_type = "bytes"
             self.send_receive_event_to_app()
             return
-        super().data_received(data)
+        if not self.handshake_initiated:
+            # The HTTP request is the parser's to read, and is not budgeted; frames sent right
+            # behind it in the same data are.
+            seen = self._request_tail + data
+            end = seen.find(b"\r\n\r\n")
+            if end < 0:
+                self._request_tail = seen[-3:]
+                super().data_received(data)
+                return
+            split = end + 4 - len(self._request_tail)
+            self._request_tail = b""
+            super().data_received(data[:split])
+            data = data[split:]
+            if not data or self.transport.is_closing():
+                return
+        admitted = gate.admit(data, time.monotonic())
+        if admitted == len(data):
+            super().data_received(data)
+            return
+        self._held = data[admitted:]
+        if admitted:
+            super().data_received(data[:admitted])
+        self._throttle()
+
+    def _throttle(self) -> None:
+        """Stop reading until the budgets cover what is held (uvicorn's own pause stays as it is)."""
+        if self.transport.is_closing() or self._throttle_timer is not None:
+            return
+        self.throttled += 1
+        if not self.read_paused:
+            self.read_paused = True
+            self.transport.pause_reading()
+        self._throttle_timer = self.loop.call_later(self.gate.wait_s(len(self._held)), self._unthrottle)
+
+    def _unthrottle(self) -> None:
+        self._throttle_timer = None
+        if self.transport.is_closing():
+            return
+        held, self._held = self._held, b""
+        self.data_received(held)
+        if self._throttle_timer is None and self.read_paused and self.queue.empty():
+            self.read_paused = False
+            self.transport.resume_reading()
+
+    async def receive(self) -> Any:
+        message = await self.queue.get()
+        # uvicorn resumes reading once the app has taken every queued message; not while throttled.
+        if self.read_paused and self.queue.empty() and self._throttle_timer is None:
+            self.read_paused = False
+            self.transport.resume_reading()
+        return message
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._throttle_timer is not None:
+            self._throttle_timer.cancel()
+            self._throttle_timer = None
+        self._held = b""
+        super().connection_lost(exc)
 
     def send_receive_event_to_app(self) -> None:
         direct: DirectChannel | None = getattr(self, "direct", None)
