@@ -64,8 +64,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"{app.state.operator_token}\n"
         )
     _raise_open_files_limit()
-    from igym_core.server.http_protocol import http_protocol
     from igym_core.server.budget import InboundLimits
+    from igym_core.server.http_protocol import http_protocol
     from igym_core.server.ws_protocol import IgymWebSocketProtocol
 
     uvicorn.run(
