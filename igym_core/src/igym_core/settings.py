@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Literal
 
@@ -11,7 +11,7 @@ import attrs
 
 from igym_core.errors import ConfigError
 
-__all__ = ["Settings"]
+__all__ = ["ENVIRONMENT_VARIABLES", "Settings"]
 
 
 def _split(value: str) -> tuple[str, ...]:
@@ -24,19 +24,6 @@ def _non_negative(instance: object, attribute: attrs.Attribute, value: float) ->
             f"{attribute.name} must be 0 or more; got {value}. Set it to a non-negative number.",
             title="Bad settings",
         )
-
-
-#: Limits read from the environment: variable → (field, type).
-_LIMIT_VARIABLES: dict[str, tuple[str, type]] = {
-    "IGYM_MAX_URL_PARAMS": ("max_url_params", int),
-    "IGYM_MAX_URL_PARAM_NAME_CHARS": ("max_url_param_name_chars", int),
-    "IGYM_MAX_URL_PARAM_VALUE_CHARS": ("max_url_param_value_chars", int),
-    "IGYM_MAX_DRAFT_BYTES": ("max_draft_bytes", int),
-    "IGYM_MAX_NEW_PARTICIPANTS_PER_IP_PER_MIN": ("max_new_participants_per_ip_per_min", int),
-    "IGYM_MAX_PARTICIPANTS_IN_MEMORY": ("max_participants_in_memory", int),
-    "IGYM_PARTICIPANT_EVICT_FINISHED_S": ("participant_evict_finished_s", float),
-    "IGYM_PARTICIPANT_EVICT_IDLE_S": ("participant_evict_idle_s", float),
-}
 
 
 def _flag(value: str) -> bool:
@@ -185,46 +172,14 @@ class Settings:
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}
         try:
-            if "IGYM_DATA_DIR" in env:
-                values["data_dir"] = Path(env["IGYM_DATA_DIR"])
-            if "IGYM_HOST" in env:
-                values["host"] = env["IGYM_HOST"]
-            if "IGYM_PORT" in env:
-                values["port"] = int(env["IGYM_PORT"])
-            if "IGYM_LOG_FORMAT" in env:
-                values["log_format"] = env["IGYM_LOG_FORMAT"]
-            if "IGYM_LOG_LEVEL" in env:
-                values["log_level"] = env["IGYM_LOG_LEVEL"]
-            if "IGYM_BLOCKED_PLUGINS" in env:
-                values["blocked_plugins"] = _split(env["IGYM_BLOCKED_PLUGINS"])
-            if _flag(env.get("IGYM_DISABLE_PLUGIN_AUTOLOAD", "")):
-                values["autoload_plugins"] = False
-            if "IGYM_PLUGINS" in env:
-                values["extra_plugins"] = _split(env["IGYM_PLUGINS"])
-            if "IGYM_MAX_MESSAGE_BYTES" in env:
-                values["max_message_bytes"] = int(env["IGYM_MAX_MESSAGE_BYTES"])
-            if "IGYM_TICK_GROUPS" in env:
-                values["tick_groups"] = int(env["IGYM_TICK_GROUPS"])
-            if "IGYM_SAVE_FAILURE_REMINDER_S" in env:
-                values["save_failure_reminder_s"] = float(env["IGYM_SAVE_FAILURE_REMINDER_S"])
-            for name, convert in _BUDGET_VARIABLES.items():
-                if f"IGYM_{name.upper()}" in env:
-                    values[name] = convert(env[f"IGYM_{name.upper()}"])
-            if _flag(env.get("IGYM_STRICT_PLUGINS", "")):
-                values["strict_plugins"] = True
-            if "IGYM_HEADER_TIMEOUT_S" in env:
-                values["header_timeout_s"] = float(env["IGYM_HEADER_TIMEOUT_S"])
-            if "IGYM_IDLE_TIMEOUT_S" in env:
-                values["idle_timeout_s"] = float(env["IGYM_IDLE_TIMEOUT_S"])
-            if env.get("IGYM_OPERATOR_TOKEN"):
-                values["operator_token"] = env["IGYM_OPERATOR_TOKEN"]
-            if "IGYM_ALLOWED_ORIGINS" in env:
-                values["allowed_origins"] = _split(env["IGYM_ALLOWED_ORIGINS"])
-            if _flag(env.get("IGYM_DEV", "")):
-                values["dev"] = True
-            for variable, (field, kind) in _LIMIT_VARIABLES.items():
+            for variable, (field, parse) in _VARIABLES.items():
                 if variable in env:
-                    values[field] = kind(env[variable])
+                    values[field] = parse(env[variable])
+            for variable, (field, value) in _FLAGS.items():
+                if _flag(env.get(variable, "")):
+                    values[field] = value
+            if env.get("IGYM_OPERATOR_TOKEN"):  # empty: unset (igym run makes one)
+                values["operator_token"] = env["IGYM_OPERATOR_TOKEN"]
         except ValueError as exc:
             raise ConfigError(
                 f"an IGYM_* environment variable has an invalid value: {exc}", title="Bad settings"
@@ -241,16 +196,48 @@ class Settings:
             raise ConfigError(f"a setting is out of range: {exc}", title="Bad settings") from exc
 
 
-#: Settings read from ``IGYM_<NAME>`` (upper case), with their types.
-_BUDGET_VARIABLES: dict[str, type] = {
-    "hello_timeout_ms": int,
-    "ws_messages_per_s": float,
-    "ws_message_burst": int,
-    "ws_bytes_per_s": int,
-    "ws_byte_burst": int,
-    "ws_max_errors": int,
-    "ws_send_queue_messages": int,
-    "ws_send_queue_bytes": int,
-    "ws_ping_interval_s": float,
-    "ws_ping_timeout_s": float,
+#: ``IGYM_*`` variables read as values: variable → (field, parser).
+_VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
+    "IGYM_DATA_DIR": ("data_dir", Path),
+    "IGYM_HOST": ("host", str),
+    "IGYM_PORT": ("port", int),
+    "IGYM_LOG_FORMAT": ("log_format", str),
+    "IGYM_LOG_LEVEL": ("log_level", str),
+    "IGYM_BLOCKED_PLUGINS": ("blocked_plugins", _split),
+    "IGYM_PLUGINS": ("extra_plugins", _split),
+    "IGYM_MAX_MESSAGE_BYTES": ("max_message_bytes", int),
+    "IGYM_FLUSH_INTERVAL_MS": ("flush_interval_ms", int),
+    "IGYM_TICK_GROUPS": ("tick_groups", int),
+    "IGYM_SAVE_FAILURE_REMINDER_S": ("save_failure_reminder_s", float),
+    "IGYM_HEADER_TIMEOUT_S": ("header_timeout_s", float),
+    "IGYM_IDLE_TIMEOUT_S": ("idle_timeout_s", float),
+    "IGYM_ALLOWED_ORIGINS": ("allowed_origins", _split),
+    "IGYM_HELLO_TIMEOUT_MS": ("hello_timeout_ms", int),
+    "IGYM_WS_MESSAGES_PER_S": ("ws_messages_per_s", float),
+    "IGYM_WS_MESSAGE_BURST": ("ws_message_burst", int),
+    "IGYM_WS_BYTES_PER_S": ("ws_bytes_per_s", int),
+    "IGYM_WS_BYTE_BURST": ("ws_byte_burst", int),
+    "IGYM_WS_MAX_ERRORS": ("ws_max_errors", int),
+    "IGYM_WS_SEND_QUEUE_MESSAGES": ("ws_send_queue_messages", int),
+    "IGYM_WS_SEND_QUEUE_BYTES": ("ws_send_queue_bytes", int),
+    "IGYM_WS_PING_INTERVAL_S": ("ws_ping_interval_s", float),
+    "IGYM_WS_PING_TIMEOUT_S": ("ws_ping_timeout_s", float),
+    "IGYM_MAX_URL_PARAMS": ("max_url_params", int),
+    "IGYM_MAX_URL_PARAM_NAME_CHARS": ("max_url_param_name_chars", int),
+    "IGYM_MAX_URL_PARAM_VALUE_CHARS": ("max_url_param_value_chars", int),
+    "IGYM_MAX_DRAFT_BYTES": ("max_draft_bytes", int),
+    "IGYM_MAX_NEW_PARTICIPANTS_PER_IP_PER_MIN": ("max_new_participants_per_ip_per_min", int),
+    "IGYM_MAX_PARTICIPANTS_IN_MEMORY": ("max_participants_in_memory", int),
+    "IGYM_PARTICIPANT_EVICT_FINISHED_S": ("participant_evict_finished_s", float),
+    "IGYM_PARTICIPANT_EVICT_IDLE_S": ("participant_evict_idle_s", float),
 }
+
+#: ``IGYM_*`` switches (``1``, ``true``, ``yes`` or ``on``): variable → (field, value when set).
+_FLAGS: dict[str, tuple[str, bool]] = {
+    "IGYM_DISABLE_PLUGIN_AUTOLOAD": ("autoload_plugins", False),
+    "IGYM_STRICT_PLUGINS": ("strict_plugins", True),
+    "IGYM_DEV": ("dev", True),
+}
+
+#: Every variable ``Settings.from_env`` reads (the docs list each one; a test checks).
+ENVIRONMENT_VARIABLES: tuple[str, ...] = (*_VARIABLES, *_FLAGS, "IGYM_OPERATOR_TOKEN")
