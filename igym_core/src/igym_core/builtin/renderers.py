@@ -53,6 +53,17 @@ _PIXELS_HOW = (
 )
 
 
+def _draw(kind: str, render_fn: Any, env: Any) -> Any:
+    """What ``render_fn(env)`` or, without one, ``env.render()`` returns; an env that cannot draw
+    raises an error that says what to implement."""
+    if render_fn is not None:
+        return render_fn(env)
+    try:
+        return env.render()
+    except NotImplementedError as exc:
+        raise _not_drawable(kind, exc) from exc
+
+
 def _not_drawable(renderer: str, exc: NotImplementedError) -> RenderError:
     """What to say when ``env.render()`` is not implemented (Gymnasium's default raises this)."""
     detail = f" ({exc})" if str(exc).strip() else ""
@@ -71,13 +82,7 @@ class ObjectRenderer(Renderer):
     kind: ClassVar[str] = "objects"
 
     def render(self, env: Any) -> RenderedFrame:
-        if self.render_fn is not None:
-            result = self.render_fn(env)
-        else:
-            try:
-                result = env.render()
-            except NotImplementedError as exc:
-                raise _not_drawable(self.kind, exc) from exc
+        result = _draw(self.kind, self.render_fn, env)
         if not isinstance(result, _COLLECTIONS):
             source = "render_fn(env)" if self.render_fn is not None else "env.render()"
             raise RenderError(self._wrong_result(source, result))
@@ -138,13 +143,7 @@ class RgbArrayRenderer(Renderer):
 
     def render(self, env: Any) -> RenderedFrame:
         source = "render_fn(env)" if self.render_fn is not None else "env.render()"
-        if self.render_fn is not None:
-            result = self.render_fn(env)
-        else:
-            try:
-                result = env.render()
-            except NotImplementedError as exc:
-                raise _not_drawable(self.kind, exc) from exc
+        result = _draw(self.kind, self.render_fn, env)
         pixels = self._check(source, result)
         if self._last is not None:
             last_pixels, last_png = self._last
