@@ -43,7 +43,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from server_tick import _load_main, free_port, get_stats, wait_healthy  # noqa: E402
+from server_tick import OPERATOR_TOKEN, _load_main, free_port, get_stats, wait_healthy  # noqa: E402
 
 #: Every kind of flood, in the order the table shows them.
 FLOOD_KINDS = (
@@ -282,6 +282,7 @@ class BenchServer:
             "IGYM_BENCH_STEPS": str(30 * 3600),
             "IGYM_LOG_LEVEL": "warning",
             "IGYM_LOG_FORMAT": "json",
+            "IGYM_OPERATOR_TOKEN": OPERATOR_TOKEN,  # for /stats
             "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT / "igym_core" / "src")]),
             **(env or {}),
         }

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -25,6 +27,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 ARTIFACTS = ROOT / "test-artifacts"
+#: The operator token of the servers tests start (unless a test gives its own).
+OPERATOR_TOKEN = secrets.token_urlsafe(24)
 
 
 def free_port() -> int:
@@ -52,7 +56,14 @@ class LiveServer:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = data_dir.parent / f"server-{self.port}.log"
-        full_env = {**os.environ, "IGYM_LOG_FORMAT": "json", **(env or {})}
+        #: The operator token the server runs with (``/stats`` needs it; see :meth:`stats`).
+        self.operator_token = (env or {}).get("IGYM_OPERATOR_TOKEN", OPERATOR_TOKEN)
+        full_env = {
+            **os.environ,
+            "IGYM_LOG_FORMAT": "json",
+            "IGYM_OPERATOR_TOKEN": OPERATOR_TOKEN,
+            **(env or {}),
+        }
         self._log = self.log_path.open("w")
         self.process = subprocess.Popen(
             [
@@ -84,6 +95,14 @@ class LiveServer:
             except OSError:
                 time.sleep(0.1)
         raise RuntimeError(f"igym run did not become healthy in {timeout_s}s:\n{self.log()}")
+
+    def stats(self) -> dict[str, Any]:
+        """``GET /stats`` with the operator token."""
+        request = urllib.request.Request(
+            f"{self.url}/stats", headers={"Authorization": f"Bearer {self.operator_token}"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
 
     def log(self) -> str:
         self._log.flush()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import time
-import urllib.request
 from typing import Any
 
 import msgpack
@@ -51,6 +50,7 @@ class Socket:
         if self.first["type"] == "welcome":
             self.welcome = self.first
             self.scene = self.recv()
+        self.scene_seen_at = time.monotonic()
 
     def send(self, message: dict[str, Any]) -> None:
         self.ws.send(msgpack.packb(message))
@@ -75,9 +75,13 @@ class Socket:
         return self.recv()
 
     def submit(self, answers: dict[str, Any]) -> dict[str, Any]:
+        # Like the page: a scene with min_duration_ms cannot be submitted sooner (the server refuses).
+        wait_s = (self.scene["scene"].get("min_duration_ms") or 0) / 1000
+        time.sleep(max(0.0, self.scene_seen_at + wait_s - time.monotonic()))
         reply = self.request("submit", answers)
         assert reply["type"] == "ack", reply
         self.scene = self.recv()
+        self.scene_seen_at = time.monotonic()
         return self.scene
 
     def walk_to(self, scene_id: str) -> None:
@@ -89,8 +93,7 @@ class Socket:
 
 
 def _stats(server: Any) -> dict[str, Any]:
-    with urllib.request.urlopen(f"{server.url}/stats", timeout=5) as response:
-        return json.load(response)
+    return server.stats()
 
 
 def _log_events(server: Any, event: str) -> list[dict[str, Any]]:
