@@ -37,7 +37,7 @@ FATE = {
     "ping": None,  # valid messages: read at the budget's pace, never closed
     "press": None,
     "held": None,
-    "draft": None,
+    "draft": 1008,  # a game scene asks no questions: every draft is refused (unknown_answers)
     "ws_ping": None,
 }
 assert set(FATE) == set(FLOOD_KINDS)
