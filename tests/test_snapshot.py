@@ -21,6 +21,7 @@ from igym_core.config.loader import load_experiment
 from igym_core.envs import import_object
 from igym_core.errors import ConfigError
 from igym_core.plugins.manager import create_plugin_manager
+from igym_core.policies.interface import PolicyConfig
 from igym_core.scenes.stager import iter_scenes
 from igym_core.settings import Settings
 
@@ -152,3 +153,41 @@ def test_the_snapshot_of_a_run_loads_back_and_holds_the_settings_in_force(
 
     converter = make_converter(create_plugin_manager(quiet=True).registry)
     assert_same_experiment(_load_data(snapshot["experiment"], converter, tmp_path), experiment)
+
+
+def test_a_bot_with_frame_skip_is_written_as_a_table_that_validates_loads_and_serves(
+    converter: Any, tmp_path: Path
+) -> None:
+    import jsonschema
+
+    from igym_core import Bot
+    from igym_core.serving import validate_for_serving
+    from igym_slime.examples.vs_ai import BOT, experiment
+
+    scenes = tuple(
+        attrs.evolve(s, policies={"right": Bot(policy=BOT, act_every=3, between="default")})
+        if isinstance(s, GymScene)
+        else s
+        for s in experiment.scenes
+    )
+    original = attrs.evolve(experiment, scenes=scenes)
+    data = json.loads(json.dumps(converter.unstructure(original)))
+    (game,) = [s for s in data["scenes"] if s["kind"] == "gym"]
+    assert game["policies"]["right"] == {
+        "policy": converter.unstructure(BOT, unstructure_as=PolicyConfig),
+        "act_every": 3,
+        "between": "default",
+    }
+    schema = json.loads((Path(__file__).parent.parent / "docs/experiment.schema.json").read_text())
+    assert [e.message for e in jsonschema.Draft7Validator(schema).iter_errors(data)] == []
+    loaded = _load_data(data, converter, tmp_path)
+    assert_same_experiment(loaded, original)
+    # Served from the example's directory (the model path is relative to it), as `igym run` would.
+    from igym_core.config.loader import LoadedExperiment
+
+    base_dir = Path(importlib.import_module("igym_slime.examples.vs_ai").__file__).parent
+    plan = validate_for_serving(
+        LoadedExperiment(loaded, base_dir, "snapshot"), create_plugin_manager(quiet=True), Settings()
+    )
+    (prepared,) = [p for p in plan.prepared.values() if hasattr(p, "bots")]
+    assert prepared.bots["right"][1] == Bot(policy=BOT, act_every=3, between="default")
