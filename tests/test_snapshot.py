@@ -196,3 +196,28 @@ def test_a_bot_with_frame_skip_is_written_as_a_table_that_validates_loads_and_se
     )
     (prepared,) = [p for p in plan.prepared.values() if hasattr(p, "bots")]
     assert prepared.bots["right"][1] == Bot(policy=BOT, act_every=3, between="default")
+
+
+@pytest.mark.parametrize(
+    ("bot", "problem"),
+    [
+        ({"policy": "random", "act_every": 0}, "$.scenes[2].policies.right.act_every: must be"),
+        ({"policy": "random", "between": "sometimes"}, "$.scenes[2].policies.right.between: must be one of"),
+        (
+            {"policy": {"not_loadable": "<lambda> in module x"}},
+            "$.scenes[2].policies.right.policy: was a Python",
+        ),
+    ],
+)
+def test_a_wrong_bot_table_is_refused_with_its_path(
+    bot: dict[str, Any], problem: str, converter: Any, tmp_path: Path
+) -> None:
+    from igym_slime.examples.vs_ai import experiment
+
+    data = converter.unstructure(experiment)
+    (game,) = [s for s in data["scenes"] if s["kind"] == "gym"]
+    assert data["scenes"].index(game) == 2
+    game["policies"] = {"right": bot}
+    with pytest.raises(ConfigError) as caught:
+        _load_data(data, converter, tmp_path)
+    assert problem in str(caught.value), caught.value

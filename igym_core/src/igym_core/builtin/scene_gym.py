@@ -401,7 +401,14 @@ class GymScene(SceneConfig):
                 except Exception:
                     return value
             if "policy" in value and set(value) <= {"policy", "act_every", "between"}:
-                return Bot(**{**value, "policy": policy_from_data(value["policy"], field)})
+                try:
+                    return Bot(**{**value, "policy": policy_from_data(value["policy"], f"{field}.policy")})
+                except FieldError as exc:
+                    if exc.field.startswith(field):
+                        raise
+                    raise FieldError(f"{field}.{exc.field}", exc.message) from None
+                except (TypeError, ValueError) as exc:
+                    raise FieldError(field, f"a bot table {{policy, act_every, between}}: {exc}") from None
             return value
 
         from_table = make_dict_structure_fn(GymScene, converter, _cattrs_forbid_extra_keys=True)
