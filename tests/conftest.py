@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import json
 import os
 import secrets
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -133,16 +135,97 @@ def live_server(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
         server.stop()
 
 
+class BrowserThread:
+    """The one thread that owns Playwright and runs every test that uses the browser.
+
+    Playwright's sync API marks its event loop as running in the thread that started it, for as
+    long as it runs; in the main thread, that would make every later ``asyncio.run`` (or anyio's
+    run) fail with "cannot be called from a running event loop", so a test's outcome would depend
+    on whether a browser test ran before it. Here the loop lives in this thread only: each test
+    that uses the ``browser`` fixture runs here, setup to teardown (see
+    ``pytest_runtest_protocol``), and the main thread never sees the loop.
+    """
+
+    def __init__(self) -> None:
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._thread_id: int | None = None
+
+    def _mark(self) -> None:
+        self._thread_id = threading.get_ident()
+
+    def call(self, work: Callable[[], Any]) -> Any:
+        """``work()`` in the browser thread (at once when already there); its result or error."""
+        if self._executor is None:
+            self._executor = concurrent.futures.ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="igym-browser", initializer=self._mark
+            )
+        if threading.get_ident() == self._thread_id:
+            return work()
+        return self._executor.submit(work).result()
+
+    def shutdown(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
+
+
+BROWSER_THREAD = BrowserThread()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
+    """A test that uses the browser runs (setup, call, teardown) in the browser thread."""
+    if "browser" not in getattr(item, "fixturenames", ()):
+        return None
+    from _pytest.runner import runtestprotocol
+
+    item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+    BROWSER_THREAD.call(lambda: runtestprotocol(item, nextitem=nextitem))
+    item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+    return True
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """pytest-timeout's default (SIGALRM) works in the main thread only: browser tests, which run
+    in the browser thread, are timed by a timer thread (which ends the run on a timeout)."""
+    if not config.pluginmanager.hasplugin("timeout"):
+        return
+    for item in items:
+        if "browser" in getattr(item, "fixturenames", ()) and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(method="thread"))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    BROWSER_THREAD.shutdown()
+
+
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
+    """Headless Debian Chromium for the session, driven from the browser thread only."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing; `make test` installs it (apt-get install chromium).")
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
+    def start() -> tuple[Any, Any]:
+        playwright = sync_playwright().start()
+        try:
+            return playwright, playwright.chromium.launch(
+                executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+            )
+        except BaseException:
+            playwright.stop()
+            raise
+
+    def stop() -> None:
+        try:
+            browser.close()
+        finally:
+            playwright.stop()
+
+    playwright, browser = BROWSER_THREAD.call(start)
+    yield browser
+    # The session ends after the last test, which may not be a browser test (main thread).
+    BROWSER_THREAD.call(stop)
 
 
 def _only_loopback(route: Any) -> None:

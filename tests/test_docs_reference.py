@@ -172,15 +172,8 @@ def test_doc_example_is_the_example_file() -> None:
     [
         "igym_core.examples.mountain_car",
         "igym_core.examples.survey_study",
-        pytest.param(
-            "igym_slime.examples.vs_ai",
-            marks=pytest.mark.xfail(
-                reason="GymScene's unstructure hook writes a policy config without its kind (and "
-                "partner_policy as the object itself), so the config snapshot of a study with an "
-                "ONNX bot is not a loadable experiment",
-                strict=True,
-            ),
-        ),
+        "igym_slime.examples.vs_ai",
+        "igym_slime.examples.vs_human",
     ],
 )
 def test_python_examples_written_as_data_validate(

@@ -7,6 +7,7 @@ The names an experiment file needs are importable from here::
 
 from __future__ import annotations
 
+import importlib.metadata
 from typing import Any
 
 from igym_core.config.experiment import Experiment
@@ -15,7 +16,17 @@ from igym_core.plugins.markers import hookimpl
 from igym_core.scenes.interface import SceneConfig, SceneContext
 from igym_core.scenes.stager import ByCondition, RandomizeOrder, RepeatScene
 
-__version__ = "0.1.0"
+
+def _installed_version() -> str:
+    """The version pip or uv installed (one source of truth: igym_core/pyproject.toml). A source tree
+    on ``sys.path`` without installed metadata has none: ``0+unknown`` says so instead of guessing."""
+    try:
+        return importlib.metadata.version("igym-core")
+    except importlib.metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+__version__ = _installed_version()
 
 # The built-in scene and question types are plugins; they are re-exported lazily for experiment files.
 _BUILTIN_EXPORTS = {

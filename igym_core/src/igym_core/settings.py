@@ -11,7 +11,7 @@ import attrs
 
 from igym_core.errors import ConfigError
 
-__all__ = ["ENVIRONMENT_VARIABLES", "Settings"]
+__all__ = ["ENVIRONMENT_VARIABLES", "Settings", "recorded_settings"]
 
 
 def _split(value: str) -> tuple[str, ...]:
@@ -241,3 +241,30 @@ _FLAGS: dict[str, tuple[str, bool]] = {
 
 #: Every variable ``Settings.from_env`` reads (the docs list each one; a test checks).
 ENVIRONMENT_VARIABLES: tuple[str, ...] = (*_VARIABLES, *_FLAGS, "IGYM_OPERATOR_TOKEN")
+
+#: Words in a setting's name that make it a secret, never written to the data (as does ``repr=False``).
+_SECRET_WORDS = ("token", "secret", "password", "key")
+
+
+def recorded_settings(settings: Settings) -> dict[str, object]:
+    """Every setting except secrets, as JSON values, for the run's snapshot: the data says which
+    limits applied. A secret is a field hidden from ``repr`` or named like one (``operator_token``)."""
+    out: dict[str, object] = {}
+    for field in attrs.fields(Settings):
+        if not field.repr or any(word in field.name.split("_") for word in _SECRET_WORDS):
+            continue
+        out[field.name] = _json_value(getattr(settings, field.name))
+    return out
+
+
+def _json_value(value: object) -> object:
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple | list):
+        return [_json_value(item) for item in value]
+    # A plugin object given in Python (extra_plugins): its module or class, by name.
+    name = getattr(value, "__name__", None) or type(value).__qualname__
+    module = getattr(value, "__module__", None)
+    return f"{module}:{name}" if module and module != name else str(name)

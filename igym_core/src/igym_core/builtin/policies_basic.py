@@ -15,7 +15,7 @@ from cattrs import Converter
 
 from igym_core.config.converter import exception_text, sentence
 from igym_core.config.validators import FieldError
-from igym_core.envs.factory import callable_ref, import_object
+from igym_core.envs.factory import callable_data, callable_ref, import_object, not_loadable_problem
 from igym_core.errors import ConfigError
 from igym_core.plugins.markers import hookimpl
 from igym_core.policies.interface import Policy, PolicyConfig, PolicyLoader
@@ -176,13 +176,16 @@ class PythonPolicyLoader(PolicyLoader):
         def structure(value: Any, _type: Any) -> Any:
             if isinstance(value, str) or callable(value) or callable(getattr(value, "act", None)):
                 return value
+            problem = not_loadable_problem(value)
+            if problem is not None:
+                raise ValueError(f"the target {problem}")
             raise ValueError(
                 f"expected a 'module:attribute' string naming a policy function or class; got {value!r}"
             )
 
         converter.register_structure_hook_func(lambda t: t == PolicyTarget, structure)
-        # Config snapshots record a callable by reference.
-        converter.register_unstructure_hook_func(lambda t: t == PolicyTarget, callable_ref)
+        # Config snapshots record a callable by its import path (or mark it as not loadable).
+        converter.register_unstructure_hook_func(lambda t: t == PolicyTarget, callable_data)
 
     def load(
         self,

@@ -341,24 +341,39 @@ class GymScene(SceneConfig):
     # --- SceneConfig ------------------------------------------------------------------------
     @classmethod
     def configure_converter(cls, converter: Converter) -> None:
-        from igym_core.envs import callable_ref
+        """A scene as data that loads back into an equal scene (the run's config snapshot):
+        policies as their tables (with ``kind``), bots as ``{policy, act_every, between}`` tables,
+        and Python code by import path (or a ``{"not_loadable": ...}`` marker that loading refuses)."""
+        from cattrs.gen import make_dict_structure_fn
 
-        def plain(value: Any) -> Any:
-            return callable_ref(value) if callable(value) else value
+        from igym_core.envs import callable_data, not_loadable_problem
+        from igym_core.policies.interface import PolicyConfig
+
+        def policy_data(value: Any) -> Any:
+            if isinstance(value, Bot):
+                return {
+                    "policy": policy_data(value.policy),
+                    "act_every": value.act_every,
+                    "between": value.between,
+                }
+            if isinstance(value, PolicyConfig):
+                return converter.unstructure(value, unstructure_as=PolicyConfig)
+            if isinstance(value, type) and issubclass(value, PolicyConfig):
+                return {"kind": value.kind}
+            if isinstance(value, Mapping):
+                return dict(value)
+            if callable(value) or callable(getattr(value, "act", None)):
+                return callable_data(value)
+            return value
 
         def unstructure(scene: GymScene) -> dict[str, Any]:
             data: dict[str, Any] = {}
-            for field in attrs.fields(GymScene):
+            for field in attrs.fields(type(scene)):
                 value = getattr(scene, field.name)
                 if field.name == "policies":
-                    value = {
-                        agent: converter.unstructure(p)
-                        if attrs.has(type(p)) and not isinstance(p, Bot)
-                        else _bot_dict(p, plain)
-                        if isinstance(p, Bot)
-                        else plain(p)
-                        for agent, p in value.items()
-                    }
+                    value = {agent: policy_data(p) for agent, p in value.items()}
+                elif field.name == "partner_policy":
+                    value = policy_data(value)
                 elif field.name == "assets":
                     value = [converter.unstructure(a) for a in value]
                 elif field.name == "waiting_room":
@@ -367,12 +382,61 @@ class GymScene(SceneConfig):
                     value = list(value)
                 elif field.name in ("env_kwargs", "action_mapping"):
                     value = dict(value)
-                else:
-                    value = plain(value)
+                elif callable(value):
+                    value = callable_data(value)
                 data[field.name] = value
             return data
 
+        def policy_from_data(value: Any, field: str) -> Any:
+            """A policy table becomes its config (a bot table a :class:`Bot`), as Python would give it.
+            A table that does not structure is left as it is: preparing the scene reports it."""
+            problem = not_loadable_problem(value)
+            if problem is not None:
+                raise FieldError(field, problem)
+            if not isinstance(value, Mapping):
+                return value
+            if "kind" in value:
+                try:
+                    return converter.structure(dict(value), PolicyConfig)
+                except Exception:
+                    return value
+            if "policy" in value and set(value) <= {"policy", "act_every", "between"}:
+                try:
+                    return Bot(**{**value, "policy": policy_from_data(value["policy"], f"{field}.policy")})
+                except FieldError as exc:
+                    if exc.field.startswith(field):
+                        raise
+                    raise FieldError(f"{field}.{exc.field}", exc.message) from None
+                except (TypeError, ValueError) as exc:
+                    raise FieldError(field, f"a bot table {{policy, act_every, between}}: {exc}") from None
+            return value
+
+        from_table = make_dict_structure_fn(GymScene, converter, _cattrs_forbid_extra_keys=True)
+
+        def structure(value: Any, _type: Any) -> GymScene:
+            if isinstance(value, Mapping):
+                for name in (
+                    "env_factory",
+                    "render_fn",
+                    "hud",
+                    "on_episode_start",
+                    "on_episode_end",
+                    "on_game_end",
+                ):
+                    problem = not_loadable_problem(value.get(name))
+                    if problem is not None:
+                        raise FieldError(name, problem)
+            scene = from_table(value, GymScene)
+            return attrs.evolve(
+                scene,
+                policies={
+                    agent: policy_from_data(p, f"policies.{agent}") for agent, p in scene.policies.items()
+                },
+                partner_policy=policy_from_data(scene.partner_policy, "partner_policy"),
+            )
+
         converter.register_unstructure_hook(GymScene, unstructure)
+        converter.register_structure_hook_func(lambda t: t is GymScene, structure)
 
     def url_templates(self) -> dict[str, UrlTemplate]:
         url = self.waiting_room.timeout_redirect_url
@@ -423,10 +487,6 @@ class GymScene(SceneConfig):
 
     def prepare(self, ctx: PrepareContext) -> PreparedGym:
         return PreparedGym.build(self, ctx)
-
-
-def _bot_dict(bot: Bot, plain: Callable[[Any], Any]) -> dict[str, Any]:
-    return {"policy": plain(bot.policy), "act_every": bot.act_every, "between": bot.between}
 
 
 @attrs.define(eq=False)

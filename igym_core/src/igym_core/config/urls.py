@@ -25,6 +25,7 @@ __all__ = [
     "apply_url_params",
     "check_url_template",
     "fill_url_template",
+    "mark_url_params",
     "refusal_text",
     "url_params_from",
     "url_template_problems",
@@ -181,6 +182,22 @@ def apply_url_params(
             out[param.name] = param.missing_value
             marked.append(param.name)
     return out, marked, refused
+
+
+def mark_url_params(
+    declared: Iterable[UrlParam], params: Mapping[str, str]
+) -> tuple[dict[str, str], list[str]]:
+    """The parameters of a participant who is already taking part, with each missing declared one
+    marked (also under ``on_missing="refuse"``: the participant was admitted before the parameter
+    was declared, and refusing them mid-study would strand them); also the names marked."""
+    out = dict(params)
+    marked: list[str] = []
+    for param in declared:
+        value = out.get(param.name)
+        if not (isinstance(value, str) and value.strip()):
+            out[param.name] = param.missing_value
+            marked.append(param.name)
+    return out, marked
 
 
 def refusal_text(refused: Sequence[UrlParam]) -> str:

@@ -86,6 +86,24 @@ def _policy(builder: SchemaBuilder) -> dict[str, Any]:
     }
 
 
+def _policy_or_bot(builder: SchemaBuilder) -> dict[str, Any]:
+    """A value of ``policies``: a policy, or a bot table with frame skip (``Bot`` in Python)."""
+    policy = _policy(builder)
+    bot = {
+        "type": "object",
+        "description": "A bot with frame skip: it chooses an action every `act_every` ticks and in "
+        "between repeats its last action (`repeat`) or plays the scene's `default_action` (`default`).",
+        "properties": {
+            "policy": policy,
+            "act_every": {"type": "integer", "minimum": 1, "default": 1},
+            "between": {"enum": ["repeat", "default"], "default": "repeat"},
+        },
+        "required": ["policy"],
+        "additionalProperties": False,
+    }
+    return {"anyOf": [*policy["anyOf"], bot]}
+
+
 # Fields typed ``Any`` (they also take Python objects) whose file form is known.
 FIELD_SCHEMAS: dict[str, Callable[[SchemaBuilder], dict[str, Any]]] = {
     "igym_core.builtin.scene_gym.GymScene.env_factory": lambda b: dict(CODE_REFERENCE),
@@ -97,7 +115,7 @@ FIELD_SCHEMAS: dict[str, Callable[[SchemaBuilder], dict[str, Any]]] = {
     "igym_core.builtin.scene_gym.GymScene.partner_policy": _policy,
     "igym_core.builtin.scene_gym.GymScene.policies": lambda b: {
         "type": "object",
-        "additionalProperties": _policy(b),
+        "additionalProperties": _policy_or_bot(b),
     },
 }
 

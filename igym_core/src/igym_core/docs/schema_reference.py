@@ -27,8 +27,9 @@ A field without a default is required; a default of `null` (JSON) means the fiel
 (TOML has no null). Durations carry their unit in the name (`_ms`, `_s`).
 Fields that name Python code (`env_factory`, `render_fn`, `hud`, callbacks, Python policies) take
 `"package.module:attribute"` or `"path/to/file.py:attribute"` (relative to the experiment file).
-Python only, for now: a bot seat with frame skip (`Bot(policy=..., act_every=...)`; a file gives
-the policy itself), and functions or objects given directly rather than by name.
+A bot seat with frame skip is a table `{policy = ..., act_every = 4, between = "repeat"}` in
+`policies` (`Bot(policy=..., act_every=...)` in Python). Python only: functions or objects given
+directly rather than by name.
 The schema checks the shape of a file; `igym check study.toml` also checks what a schema cannot say
 (files and imports exist, cross-field rules such as a spritesheet's frame size, scene ids that
 another field names).
@@ -143,6 +144,8 @@ def _type_text(schema: dict[str, Any], labels: dict[str, str]) -> str:
                 text += f" (at least {schema['minItems']})"
         return text
     if kind == "object":
+        if "properties" in schema:  # a table of its own, such as a bot with frame skip
+            return "table {" + ", ".join(f"`{name}`" for name in schema["properties"]) + "}"
         values = schema.get("additionalProperties", {})
         return "table" if values in ({}, True) else f"table of {_type_text(values, labels)}"
     text = {"string": "string", "integer": "integer", "number": "number", "boolean": "boolean"}.get(

@@ -7,21 +7,31 @@ from igym_core.envs.contract import (
     as_parallel_env,
     unwrap_env,
 )
-from igym_core.envs.factory import callable_ref, import_object, resolve_callable
+from igym_core.envs.factory import (
+    NOT_LOADABLE,
+    callable_data,
+    callable_ref,
+    import_object,
+    not_loadable_problem,
+    resolve_callable,
+)
 from igym_core.envs.seeding import MAX_SEED, agent_seed, derive_seed, episode_seed, game_seed
 
 __all__ = [
     "MAX_SEED",
+    "NOT_LOADABLE",
     "GymnasiumParallelEnv",
     "ParallelEnv",
     "RollbackEnv",
     "agent_seed",
     "as_parallel_env",
+    "callable_data",
     "callable_ref",
     "derive_seed",
     "episode_seed",
     "game_seed",
     "import_object",
+    "not_loadable_problem",
     "resolve_callable",
     "unwrap_env",
 ]

@@ -14,14 +14,21 @@ import importlib.util
 import inspect
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from igym_core.config.converter import exception_text
 from igym_core.errors import ConfigError
 
-__all__ = ["callable_ref", "import_object", "resolve_callable"]
+__all__ = [
+    "NOT_LOADABLE",
+    "callable_data",
+    "callable_ref",
+    "import_object",
+    "not_loadable_problem",
+    "resolve_callable",
+]
 
 #: Modules imported from a file path are registered in ``sys.modules`` under this prefix.
 _FILE_MODULE_PREFIX = "_igym_file_"
@@ -219,6 +226,52 @@ def callable_ref(obj: Any) -> str:
     if "<" in qualname:  # <lambda>, <locals>: not importable by name
         return f"{qualname} in module {_module_ref(module)}"
     return f"{_module_ref(module)}:{qualname}"
+
+
+#: The key of the table that stands, in a config snapshot, for a Python object that cannot be
+#: named by an import path (a lambda, a local function, an object): ``{"not_loadable": "..."}``.
+NOT_LOADABLE = "not_loadable"
+
+#: Experiment files imported by path (``igym run study.py:experiment``) get module names with this prefix.
+_EXPERIMENT_FILE_PREFIX = "igym_experiment_"
+
+
+def callable_data(obj: Any) -> Any:
+    """A Python object as data, for config snapshots that must load back.
+
+    ``"module:qualname"`` (or ``"/abs/path/file.py:qualname"`` for a file imported by path) when that
+    reference imports this very object; otherwise ``{"not_loadable": "<lambda> in module my_study"}``,
+    which loading refuses with a message (:func:`not_loadable_problem`): never a silent ``str(obj)``.
+    Strings are returned as they are.
+    """
+    if isinstance(obj, str):
+        return obj
+    module_name = getattr(obj, "__module__", None)
+    qualname = getattr(obj, "__qualname__", None)
+    module = sys.modules.get(module_name) if isinstance(module_name, str) else None
+    if module is not None and isinstance(qualname, str) and "<" not in qualname and module_name != "__main__":
+        found: Any = module
+        for part in qualname.split("."):
+            found = getattr(found, part, None)
+        if found is obj:
+            if module_name.startswith((_FILE_MODULE_PREFIX, _EXPERIMENT_FILE_PREFIX)):
+                file = getattr(module, "__file__", None)
+                if file:
+                    return f"{file}:{qualname}"
+            else:
+                return f"{module_name}:{qualname}"
+    return {NOT_LOADABLE: callable_ref(obj)}
+
+
+def not_loadable_problem(value: Any) -> str | None:
+    """What is wrong with a snapshot's marker for an object that has no import path, or None."""
+    if isinstance(value, Mapping) and set(value) == {NOT_LOADABLE}:
+        return (
+            f"was a Python object without an import path ({value[NOT_LOADABLE]}) when this config was "
+            "written, so it cannot be loaded from data; define it at module level and name it as "
+            "'package.module:attribute' or 'path/to/file.py:attribute'."
+        )
+    return None
 
 
 def _module_ref(module_name: str) -> str:

@@ -44,7 +44,7 @@ from igym_core.server.security import (
 from igym_core.server.socket import participant_socket
 from igym_core.serving import validate_for_serving
 from igym_core.session.study import Study
-from igym_core.settings import Settings
+from igym_core.settings import Settings, recorded_settings
 
 __all__ = ["CLIENT_DIR", "create_app"]
 
@@ -252,6 +252,12 @@ def create_app(
     return app
 
 
+def _not_json(value: Any) -> Any:
+    from igym_core.envs import NOT_LOADABLE, callable_ref
+
+    return {NOT_LOADABLE: callable_ref(value)}
+
+
 def _write_snapshot(
     data_dir: Path,
     run_id: str,
@@ -276,12 +282,17 @@ def _write_snapshot(
         "python": sys.version,
         "platform": platform.platform(),
         "igym_core_version": __version__,
-        "settings": {"data_dir": str(settings.data_dir), "flush_interval_ms": settings.flush_interval_ms},
+        # Every setting but secrets: which limits (IGYM_MAX_*, budgets, timeouts) this run applied.
+        "settings": recorded_settings(settings),
+        # Relative files the experiment names (models, assets) are relative to this directory.
+        "base_dir": str(loaded.base_dir),
     }
     directory = data_dir / "snapshots"
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{run_id}.json"
-    path.write_text(json.dumps(snapshot, indent=2, default=str), encoding="utf-8")
+    # The scene types' converter hooks write Python objects by import path; anything else that is
+    # not JSON is marked as such, never written as a silent str(obj).
+    path.write_text(json.dumps(snapshot, indent=2, default=_not_json), encoding="utf-8")
     return path
 
 

@@ -21,7 +21,7 @@ import msgpack
 import structlog
 
 from igym_core.config.experiment import Experiment
-from igym_core.config.urls import apply_url_params, fill_url_template, refusal_text
+from igym_core.config.urls import apply_url_params, fill_url_template, mark_url_params, refusal_text
 from igym_core.data.recorder import Recorder
 from igym_core.data.recorder import iso_utc as _iso
 from igym_core.errors import AdmissionError, DataNotSavedError, EntryRefusedError, StudyUnavailableError
@@ -277,6 +277,9 @@ class Study:
                 _mark_outcome(participant, "game_abandoned")
             elif event == "waiting_timeout":
                 _mark_outcome(participant, "waiting_timeout")
+            elif event == "url_params_missing":
+                # Marked at joining or by an earlier restore: the row carries the marked values.
+                participant.params.update(row.get("params") or {})
             elif event == "finished":
                 participant.finished = True
                 participant.outcome = str(detail.get("outcome") or participant.outcome)
@@ -303,10 +306,25 @@ class Study:
             self.by_token_hash[token_hashes[pid]] = participant
             if pid in final_statuses:
                 self.games.final_status[pid] = final_statuses[pid]
+            self._mark_restored_url_params(participant)
             count += 1
         if count:
             log.info("participants_restored", count=count)
         return count
+
+    def _mark_restored_url_params(self, participant: Participant) -> None:
+        """A participant who joined before a URL parameter was declared lacks it: mark it as joining
+        would (recorded once, so a later restart finds it marked), so a redirect never fails or
+        goes out with an empty value."""
+        participant.params, marked = mark_url_params(self.experiment.url_params, participant.params)
+        if marked:
+            self._event(participant, "url_params_missing", names=marked, action="marked", reason="restored")
+            log.warning(
+                "url_params_missing",
+                participant_id=participant.participant_id,
+                names=marked,
+                reason="restored",
+            )
 
     def recover_games(self, read: RecordReader) -> int:
         """Complete the records of the games a killed server was running, and note every game a
