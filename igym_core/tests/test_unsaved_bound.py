@@ -234,3 +234,82 @@ def test_records_a_write_refused_are_stored_once_in_order_whatever_the_sink_does
     expected, states = asyncio.run(run())
     assert all(ok == saving for ok, saving in states)  # "saving" is what the last flush said
     assert [r["n"] for r in read_records(directory.parent, directory.name, "events")] == expected
+
+
+class CountlessSink(DataSink):
+    """A sink that keeps rows (not bytes) and cannot say how many bytes it holds; its flush fails
+    while ``broken`` (keeping the rows)."""
+
+    kind: ClassVar[str] = "countless"
+    config_type: ClassVar[type[SinkConfig]] = FlakyConfig
+
+    def __init__(self, config: SinkConfig, directory: Path) -> None:
+        super().__init__(config, directory)
+        self.rows: list[Any] = []
+        self.stored: list[Any] = []
+        self.broken = False
+
+    def write(self, record_type: str, row: Mapping[str, Any]) -> None:
+        self.rows.append(dict(row))
+
+    async def flush(self, *, durable: bool = False) -> None:
+        if self.broken:
+            raise OSError(errno.EIO, "Input/output error (test)")
+        self.stored += self.rows
+        self.rows = []
+
+    async def close(self) -> None:
+        pass
+
+
+def test_the_recorder_measures_what_a_sink_that_cannot_count_holds_and_pauses_at_the_cap(tmp_path: Path):
+    async def run() -> None:
+        sink = CountlessSink(FlakyConfig(), tmp_path)
+        recorder = Recorder([sink], base={}, flush_interval_ms=60_000, max_unsaved_bytes=4000)
+        told: list[bool] = []
+        recorder.hold_listeners.append(told.append)
+        sink.broken = True
+        for n in range(20):  # about 136 bytes each, with the timestamp
+            recorder.write("steps", {"n": n, "pad": "x" * 80})
+        assert 2500 < recorder.unsaved_bytes() < 4000
+        with pytest.raises(DataNotSavedError):
+            await recorder.flush()
+        assert told == []  # failing, but under the cap: games play on
+        for n in range(20, 35):
+            recorder.write("steps", {"n": n, "pad": "x" * 80})
+        with pytest.raises(DataNotSavedError):
+            await recorder.flush()
+        assert told == [True] and recorder.holding and recorder.unsaved_bytes() >= 4000
+        sink.broken = False
+        await recorder.flush()
+        assert told == [True, False] and recorder.unsaved_bytes() == 0
+        assert [r["n"] for r in sink.stored] == list(range(35))
+
+    asyncio.run(run())
+
+
+def test_a_best_effort_sink_whose_write_fails_drops_its_copies_counted_and_holds_nobody(tmp_path: Path):
+    async def run() -> tuple[Recorder, FlakySink]:
+        mirror = FlakySink(FlakyConfig(required=False), tmp_path / "mirror")
+        main = JsonlSink(JsonlSinkConfig(), tmp_path / "main")
+        recorder = Recorder([mirror, main], base={}, flush_interval_ms=60_000, max_unsaved_bytes=0)
+        mirror.broken = True
+        for n in range(5):
+            recorder.write("events", {"n": n})
+        await recorder.flush()  # the required sink stores: no error, nobody held
+        assert recorder.saving and not recorder.holding and recorder.unsaved_bytes() == 0
+        mirror.broken = False
+        recorder.write("events", {"n": 5})
+        await recorder.flush()
+        await mirror.close()
+        await main.close()
+        return recorder, mirror
+
+    with capture_logs() as logs:
+        asyncio.run(run())
+    assert [r["n"] for r in read_records(tmp_path, "main", "events")] == list(range(6))
+    assert [r["n"] for r in read_records(tmp_path, "mirror", "events")] == [5]
+    failed = [e for e in logs if e["event"] == "sink_failed"]
+    assert len(failed) == 1 and failed[0]["required"] is False
+    (recovered,) = [e for e in logs if e["event"] == "sink_recovered"]
+    assert recovered["records_dropped"] == 5
