@@ -99,11 +99,20 @@ def test_games_pause_when_unsaved_records_reach_the_cap_and_resume_with_every_re
             assert app.state.study.games.games[game_id].step == step_at_pause
             assert recorder.holding
 
-            disk.free()
-            seen = p.receive_until(lambda m: m["type"] == "game_status" and m["phase"] == "playing")[1]
-            assert [m["phase"] for m in seen if m["type"] == "game_status"] == ["countdown"]
-            scene, _seen = p.receive_until(lambda m: m["type"] == "scene")
-            assert scene["scene"]["scene_id"] == "after"
+            # A reload during the pause shows the same paused game, and does not resume it.
+            p.close()
+            with ScriptedParticipant(client, token=p.token) as p:
+                again = p.receive_until(lambda m: m["type"] == "game_status")[0]
+                assert again["phase"] == "paused" and again["pause_reason"] == "saving"
+                p.game_ready(game_id)
+                time.sleep(0.3)
+                assert app.state.study.games.games[game_id].step == step_at_pause
+
+                disk.free()
+                seen = p.receive_until(lambda m: m["type"] == "game_status" and m["phase"] == "playing")[1]
+                assert [m["phase"] for m in seen if m["type"] == "game_status"] == ["countdown"]
+                scene, _seen = p.receive_until(lambda m: m["type"] == "scene")
+                assert scene["scene"]["scene_id"] == "after"
             assert not recorder.holding and recorder.unsaved_bytes() < CAP
 
         data = disk.path / "data"
