@@ -322,3 +322,13 @@ def test_a_best_effort_sink_whose_write_fails_drops_its_copies_counted_and_holds
     assert len(failed) == 1 and failed[0]["required"] is False
     (recovered,) = [e for e in logs if e["event"] == "sink_recovered"]
     assert recovered["records_dropped"] == 5
+
+
+def test_the_cap_is_read_from_the_environment_and_must_not_be_negative() -> None:
+    from igym_core.errors import ConfigError
+    from igym_core.settings import Settings
+
+    assert Settings().max_unsaved_bytes == 256 * 1024 * 1024
+    assert Settings.from_env({"IGYM_MAX_UNSAVED_BYTES": "1048576"}).max_unsaved_bytes == 1048576
+    with pytest.raises(ConfigError, match="max_unsaved_bytes must be 0 or more"):
+        Settings.from_env({"IGYM_MAX_UNSAVED_BYTES": "-1"})
