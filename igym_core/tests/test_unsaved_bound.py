@@ -127,6 +127,7 @@ def test_games_pause_when_unsaved_records_reach_the_cap_and_resume_with_every_re
         ]
         (episode,) = read_records(data, "bound", "episodes")
         assert episode["steps"] == MAX_STEPS and episode["pauses"] == 1 and episode["paused_ms"] >= 500
+        assert episode["pause_reasons"] == {"saving": 1}
 
 
 # --- a sink whose write raises ----------------------------------------------------------------

@@ -625,6 +625,7 @@ class ServerGame(GameHandle):
         self._abandon_timer: Any = None
         self.episode_paused_s = 0.0
         self.episode_pauses = 0
+        self.episode_pause_reasons: dict[str, int] = {}
         self.env_cost_s = 0.0
         self.env_cost_ticks = 0  # the first 100 steps' wall time, for env_slow
         # Which ticks sample the env's CPU time: games spread over the _ENV_CPU_EVERY phases, so
@@ -1131,6 +1132,8 @@ class ServerGame(GameHandle):
         if self.phase == "paused":
             if reason not in self.pause_reasons:
                 self.pause_reasons.add(reason)
+                if self._episode_open:
+                    self._count_pause(reason)
                 self.host.record("games", {**self._ids(), "event": "paused", "reason": reason, **self._at()})
                 if reason == SAVING:
                     self._broadcast_status()
@@ -1141,6 +1144,7 @@ class ServerGame(GameHandle):
         self.paused_since = now
         if self._episode_open:
             self.episode_pauses += 1
+            self._count_pause(reason)
         for player in self.players.values():
             player.held = ()
             player.presses.clear()
@@ -1151,6 +1155,9 @@ class ServerGame(GameHandle):
         )
         if reason == SAVING:  # its players are there: they see why the game stopped
             self._broadcast_status()
+
+    def _count_pause(self, reason: str) -> None:
+        self.episode_pause_reasons[reason] = self.episode_pause_reasons.get(reason, 0) + 1
 
     def _at(self) -> dict[str, Any]:
         return {"episode": self.episode, "step": self.step}
@@ -1389,6 +1396,7 @@ class ServerGame(GameHandle):
         self.episode_started_mono = time.monotonic()
         self.episode_paused_s = 0.0
         self.episode_pauses = 0
+        self.episode_pause_reasons = {}
         self._episode_open = True  # from here on the episode gets a record, also if the env fails
         self.obs, _infos = self.env.reset(seed=self.seed)
         for agent, bot in self.bots.items():
@@ -1434,6 +1442,7 @@ class ServerGame(GameHandle):
             "rtt_ms": {p.participant_id: _rtt_summary(p.rtt_ms) for p in self.players.values()},
             "paused_ms": round((self.episode_paused_s + self._paused_for()) * 1000),
             "pauses": self.episode_pauses,
+            "pause_reasons": dict(self.episode_pause_reasons),
         }
         self.host.record("episodes", summary)
         log.info(
