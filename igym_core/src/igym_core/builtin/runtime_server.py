@@ -26,6 +26,12 @@ Nobody connected
     ticker (no steps, records or CPU) until a player returns, and a loop timer ends it as
     ``abandoned`` after the scene's ``abandon_after_s``. See ``ServerGame._pause``.
 
+Data that cannot be saved
+    While a required data sink fails and the records waiting in memory reach
+    ``IGYM_MAX_UNSAVED_BYTES``, the recorder holds recording back and every game pauses the same way
+    (reason ``saving``; its players see the saving message), resuming with a countdown once the
+    records are stored. See ``ServerRuntime.hold_for_saving`` and ``ServerGame.pause``.
+
 Slow clients
     Frames are offered to each player's socket (see ``igym_core.server.outbox``): a client whose
     socket is still busy with the previous frame misses this one (``frames_dropped``, recorded in the

@@ -107,6 +107,12 @@ class Recorder:
     the default) failed; a best-effort sink's failures are only logged. The log says when a sink
     starts failing and when it recovers, once each, and reminds every ``reminder_interval_s``
     while it fails: which sink, the error (``ENOSPC``...) and the data directory.
+
+    A required sink whose ``write`` raises fails the same way: the recorder keeps the record (and
+    every later one for that sink, in order) and writes them again at each flush. Memory is bounded:
+    after every flush, if a required sink fails and the records waiting to be stored reach
+    ``max_unsaved_bytes``, :attr:`holding` turns True and the ``hold_listeners`` are told (the
+    study's games pause); once every required sink stores again they are told False.
     """
 
     def __init__(
