@@ -83,3 +83,55 @@ def test_a_full_disk_shows_saving_then_the_completion_code_once_there_is_room(
         assert [f["detail"]["values"]["completion_code"] for f in finished] == [shown]
         for path in (data / "saving_browser").glob("*.jsonl"):
             assert path.read_bytes().endswith(b"\n"), path
+
+
+def test_a_game_pauses_with_the_saving_message_over_it_while_data_waits_and_resumes_once_saved(
+    tmp_path: Path, new_page: Any, shots: Any
+) -> None:
+    from tests.e2e.test_game_browser import game, wait_phase
+
+    with mount_full_disk(tmp_path / "disk", size_kib=1024) as disk:
+        # A small cap (64 KiB, about 3 s of this game's steps): the pause comes soon after the disk fills.
+        server = LiveServer(
+            "tests.studies.saving_game:experiment", disk.path, env={"IGYM_MAX_UNSAVED_BYTES": "65536"}
+        )
+        try:
+            page = new_page()
+            page.goto(f"{server.url}/?PROLIFIC_PID=paused-game")
+            wait_phase(page, "playing")
+            page.keyboard.down("ArrowRight")
+            disk.fill()
+
+            overlay = page.locator(".igym-game-overlay")
+            expect(overlay.get_by_text(SAVING)).to_be_visible(timeout=15_000)
+            expect(overlay.get_by_text("Game paused")).to_be_visible()
+            assert game(page)["pause_reason"] == "saving"
+            expect(page.locator("canvas")).to_be_visible()  # the game stays on screen, under the message
+            tick = game(page)["tick"]
+            shots(page, "1-game-paused-saving")
+            page.wait_for_timeout(1000)
+            assert game(page)["tick"] == tick and game(page)["phase"] == "paused"  # no frames meanwhile
+            held = _log_events(server, "recording_held")
+            assert len(held) == 1 and held[0]["max_unsaved_bytes"] == 65536
+
+            disk.free()
+            wait_phase(page, "playing", timeout_s=15)
+            expect(overlay).to_be_hidden()
+            poll_tick = tick + 15
+            page.wait_for_function(f"() => window.igym.state.game.tick >= {poll_tick}", timeout=10_000)
+            shots(page, "2-game-resumed")
+            page.keyboard.up("ArrowRight")
+            expect(page.get_by_role("heading", level=1, name="Thanks")).to_be_visible(timeout=20_000)
+            assert page.errors == []
+            assert len(_log_events(server, "recording_resumed")) == 1
+        finally:
+            server.stop()
+        data = disk.path / "saving_game_browser"
+        steps = read_records(disk.path, "saving_game_browser", "steps")
+        assert [s["step"] for s in steps] == list(range(1, 241))
+        games = [
+            (g["event"], g.get("reason")) for g in read_records(disk.path, "saving_game_browser", "games")
+        ]
+        assert ("paused", "saving") in games and ("resumed", "saving") in games
+        for path in data.glob("*.jsonl"):
+            assert path.read_bytes().endswith(b"\n"), path

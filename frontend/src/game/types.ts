@@ -72,6 +72,8 @@ export interface GameStatusMessage {
   redirect_url?: string;
   /** With `redirect_url`: how long the message is shown first (default 1000 ms). */
   redirect_delay_ms?: number;
+  /** Phase "paused": `saving` (the data cannot be saved yet) or `nobody_connected`. */
+  pause_reason?: string;
   /** The game's seats and who plays them (multiplayer games). */
   players?: PlayerInfo[];
 }
@@ -129,6 +131,8 @@ export interface GameDebugState {
   ready_sent: number;
   /** The last `game_status` message ("" for none); kept after the scene moves on. */
   message: string;
+  /** Phase "paused": why (`saving`: the data cannot be saved yet; `nobody_connected`); else null. */
+  pause_reason: string | null;
   /** The waiting room (phase "matching"): the last `waiting` received, or null. */
   waiting: WaitingInfo | null;
   /** The notice shown above the canvas ("" for none). */

@@ -40,7 +40,8 @@ const DEFAULT_FPS = 30;
 const DEFAULT_SIZE = { width: 600, height: 400 };
 /** The canvas is never drawn shorter than this (CSS px) to fit a small window; the page scrolls. */
 const MIN_HEIGHT_PX = 240;
-const PHASES: ReadonlySet<string> = new Set(["matching", "waiting", "countdown", "playing", "ended"]);
+const PHASES: ReadonlySet<string> = new Set(["matching", "waiting", "countdown", "playing", "paused", "ended"]);
+const SAVING_TEXT = "We could not save your progress yet. Please keep this page open; we are trying again.";
 const PLAYER_STATUS: Record<string, string> = { connected: "connected", away: "connection lost", bot: "computer player" };
 
 const KEY_NAMES: Record<string, string> = {
@@ -203,6 +204,7 @@ export const gymScene: SceneRenderer = (ctx) => {
     renderer: null,
     ready_sent: 0,
     message: "",
+    pause_reason: null,
     waiting: null,
     notice: "",
     final: false,
@@ -394,6 +396,13 @@ export const gymScene: SceneRenderer = (ctx) => {
       case "matching":
         showWaitingRoom();
         return;
+      case "paused":
+        // The server stopped the game: its data cannot be saved yet (pause_reason "saving"), or
+        // nobody was connected. It resumes by itself with a countdown; the last frame stays below.
+        stopCountdown();
+        if (state.pause_reason === "saving") showOverlay("Game paused", message || SAVING_TEXT, "paused");
+        else showOverlay("Game paused", message || "The game will go on in a moment.", "paused");
+        return;
       default:
         stopCountdown();
         if (state.view === "loading" && state.phase === null) showOverlay("Loading the game…", "", "waiting");
@@ -518,6 +527,7 @@ export const gymScene: SceneRenderer = (ctx) => {
     if (typeof msg.episode === "number") state.episode = msg.episode;
     if (typeof msg.num_episodes === "number") state.num_episodes = msg.num_episodes;
     if ("seat" in msg) state.seat = msg.seat ?? null;
+    state.pause_reason = state.phase === "paused" && typeof msg.pause_reason === "string" ? msg.pause_reason : null;
     message = typeof msg.message === "string" ? msg.message : "";
     state.message = message;
     if (state.phase === "matching") {

@@ -86,6 +86,7 @@ class Settings:
     ``IGYM_PARTICIPANT_EVICT_FINISHED_S``, ``IGYM_PARTICIPANT_EVICT_IDLE_S``).
 
     ``IGYM_SAVE_FAILURE_REMINDER_S``: while a data sink cannot write, the log repeats its error this often.
+    ``IGYM_MAX_UNSAVED_BYTES``: records waiting to be stored past which running games pause.
 
     Each participant socket's limits: ``IGYM_HELLO_TIMEOUT_MS``, ``IGYM_WS_MESSAGES_PER_S``,
     ``IGYM_WS_MESSAGE_BURST``, ``IGYM_WS_BYTES_PER_S``, ``IGYM_WS_BYTE_BURST``, ``IGYM_WS_MAX_ERRORS``,
@@ -150,6 +151,11 @@ class Settings:
                 title="Bad settings",
             )
 
+    max_unsaved_bytes: int = attrs.field(default=256 * 1024 * 1024, validator=_non_negative)
+    """Records waiting in memory to be stored, in bytes (``IGYM_MAX_UNSAVED_BYTES``). While a required
+    sink fails and this much waits, every running game pauses (its players see the saving message)
+    until the data can be saved again; 0 pauses games as soon as a required sink fails."""
+
     # What one participant's WebSocket may cost the server (igym_core/server/budget.py; README,
     # "Limits"). Messages and bytes are token buckets: a burst, refilling at the rate; a connection
     # past either is not read until they refill. More than ws_max_errors error replies in 10 s
@@ -209,6 +215,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "IGYM_FLUSH_INTERVAL_MS": ("flush_interval_ms", int),
     "IGYM_TICK_GROUPS": ("tick_groups", int),
     "IGYM_SAVE_FAILURE_REMINDER_S": ("save_failure_reminder_s", float),
+    "IGYM_MAX_UNSAVED_BYTES": ("max_unsaved_bytes", int),
     "IGYM_HEADER_TIMEOUT_S": ("header_timeout_s", float),
     "IGYM_IDLE_TIMEOUT_S": ("idle_timeout_s", float),
     "IGYM_ALLOWED_ORIGINS": ("allowed_origins", _split),

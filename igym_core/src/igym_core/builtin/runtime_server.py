@@ -26,6 +26,12 @@ Nobody connected
     ticker (no steps, records or CPU) until a player returns, and a loop timer ends it as
     ``abandoned`` after the scene's ``abandon_after_s``. See ``ServerGame._pause``.
 
+Data that cannot be saved
+    While a required data sink fails and the records waiting in memory reach
+    ``IGYM_MAX_UNSAVED_BYTES``, the recorder holds recording back and every game pauses the same way
+    (reason ``saving``; its players see the saving message), resuming with a countdown once the
+    records are stored. See ``ServerRuntime.hold_for_saving`` and ``ServerGame.pause``.
+
 Slow clients
     Frames are offered to each player's socket (see ``igym_core.server.outbox``): a client whose
     socket is still busy with the previous frame misses this one (``frames_dropped``, recorded in the
@@ -73,6 +79,7 @@ from igym_core.errors import EnvContractError
 from igym_core.plugins.markers import hookimpl
 from igym_core.runtime.histogram import LatencyHistogram
 from igym_core.runtime.interface import Continuation, GameHandle, GameHost, GameInfo, Runtime, Seat
+from igym_core.session.saving import SAVING_MESSAGE
 from igym_core.tasks import BackgroundTasks
 
 __all__ = ["ServerGame", "ServerRuntime", "TickScheduler"]
@@ -394,6 +401,8 @@ class ServerRuntime(Runtime):
         super().__init__(host)
         self.scheduler = TickScheduler(host.settings.tick_groups)
         self.games: dict[str, ServerGame] = {}
+        #: True while the study's records cannot be stored and too many wait: games stay paused.
+        self.holding = False
 
     def create_game(
         self,
@@ -415,7 +424,18 @@ class ServerRuntime(Runtime):
         game = ServerGame(self, info, prepared, continues=continues)
         self.games[game_id] = game
         game.begin()
+        if self.holding:
+            game.pause(SAVING)
         return game
+
+    def hold_for_saving(self, hold: bool) -> None:
+        """Pause every game while records cannot be stored (reason ``saving``), resume them after."""
+        self.holding = hold
+        for game in list(self.games.values()):
+            if hold:
+                game.pause(SAVING)
+            else:
+                game.unpause(SAVING)
 
     def forget(self, game: ServerGame) -> None:
         self.scheduler.remove(game)
@@ -602,13 +622,16 @@ class ServerGame(GameHandle):
         self.episode_dropped: dict[str, int] = {}
         self.episode_skipped_at_start = 0
         self.hud_text: str | None = None
-        # A pause while no player is connected (see _pause): since when (scheduler clock), the
-        # phase to go back to, the timer that ends the game as abandoned, and the episode's totals.
+        # A pause (see _pause): since when (scheduler clock), why (NOBODY_CONNECTED, SAVING: the
+        # game resumes once there is no reason left), the phase to go back to, the timer that ends
+        # the game as abandoned while nobody is connected, and the episode's totals.
         self.paused_since: float | None = None
+        self.pause_reasons: set[str] = set()
         self._paused_from = ""
         self._abandon_timer: Any = None
         self.episode_paused_s = 0.0
         self.episode_pauses = 0
+        self.episode_pause_reasons: dict[str, int] = {}
         self.env_cost_s = 0.0
         self.env_cost_ticks = 0  # the first 100 steps' wall time, for env_slow
         # Which ticks sample the env's CPU time: games spread over the _ENV_CPU_EVERY phases, so
@@ -702,7 +725,7 @@ class ServerGame(GameHandle):
             if player.left and not self.ended:  # back after a bot took the seat: it is theirs again
                 self._seat_returned(player)
             if self.phase == "paused":
-                self._resume()
+                self.unpause(NOBODY_CONNECTED)
             self._presence_changed()
 
     def status_message(self, participant_id: str) -> dict[str, Any]:
@@ -715,6 +738,8 @@ class ServerGame(GameHandle):
             message = "Getting the game ready…"
         elif self.phase == "ended":
             message = self.end_message
+        elif self.phase == "paused" and SAVING in self.pause_reasons:
+            message = SAVING_MESSAGE
         status = {
             "type": "game_status",
             "game_id": self.info.game_id,
@@ -725,6 +750,8 @@ class ServerGame(GameHandle):
             "message": message,
             "countdown_ms": countdown_ms,
         }
+        if self.phase == "paused":
+            status["pause_reason"] = SAVING if SAVING in self.pause_reasons else NOBODY_CONNECTED
         if self.multiplayer:
             status["players"] = self._players_view(participant_id)
             status["notice"] = "" if self.phase == "ended" else self._notice_for(participant_id)
@@ -1086,33 +1113,60 @@ class ServerGame(GameHandle):
                 advice="env.step + render take a large share of each tick; lower fps or speed up the env",
             )
 
-    # --- nobody connected --------------------------------------------------------------------
+    # --- pauses: nobody connected, or records that cannot be stored -------------------------
     def _pause(self) -> None:
         """No player is connected: stop ticking until one returns (no steps, no records, no CPU).
 
         A game whose players have all gone would otherwise play on with no input, recording whole
         episodes nobody saw, and cost as much as a game someone plays. The game leaves its ticker;
         a timer ends it as abandoned after the scene's ``abandon_after_s``; a returning player
-        resumes it (:meth:`_resume`) with a countdown.
+        resumes it (:meth:`unpause`) with a countdown.
         """
-        if self.ended or self.phase == "paused":
+        self.pause(NOBODY_CONNECTED)
+
+    def pause(self, reason: str) -> None:
+        """Stop ticking for ``reason`` (``NOBODY_CONNECTED``, or ``SAVING``: the study's records
+        cannot be stored and too many wait in memory). A paused game steps, records and sends
+        nothing; it resumes once every reason is gone (:meth:`unpause`). The ``games`` record
+        ``paused`` says why; only a pause with nobody connected can end the game as abandoned."""
+        if self.ended:
             return
         clock = self.runtime.scheduler.clock()
         now = clock.time()
+        if reason == NOBODY_CONNECTED and self._abandon_timer is None:
+            self._abandon_timer = clock.call_at(now + self.scene.abandon_after_s, self._abandon)
+        if self.phase == "paused":
+            if reason not in self.pause_reasons:
+                self.pause_reasons.add(reason)
+                if self._episode_open:
+                    self._count_pause(reason)
+                self.host.record("games", {**self._ids(), "event": "paused", "reason": reason, **self._at()})
+                if reason == SAVING:
+                    self._broadcast_status()
+            return
+        self.pause_reasons = {reason}
         self._paused_from = self.phase
         self.phase = "paused"
         self.paused_since = now
         if self._episode_open:
             self.episode_pauses += 1
+            self._count_pause(reason)
         for player in self.players.values():
             player.held = ()
             player.presses.clear()
         self.runtime.scheduler.remove(self)
-        self._abandon_timer = clock.call_at(now + self.scene.abandon_after_s, self._abandon)
-        self.host.record(
-            "games", {**self._ids(), "event": "paused", "episode": self.episode, "step": self.step}
+        self.host.record("games", {**self._ids(), "event": "paused", "reason": reason, **self._at()})
+        log.info(
+            "game_paused", game_id=self.info.game_id, reason=reason, episode=self.episode, step=self.step
         )
-        log.info("game_paused", game_id=self.info.game_id, episode=self.episode, step=self.step)
+        if reason == SAVING:  # its players are there: they see why the game stopped
+            self._broadcast_status()
+
+    def _count_pause(self, reason: str) -> None:
+        self.episode_pause_reasons[reason] = self.episode_pause_reasons.get(reason, 0) + 1
+
+    def _at(self) -> dict[str, Any]:
+        return {"episode": self.episode, "step": self.step}
 
     def _paused_for(self) -> float:
         """Seconds of the current pause so far (0 when not paused)."""
@@ -1120,13 +1174,22 @@ class ServerGame(GameHandle):
             return 0.0
         return max(0.0, self.runtime.scheduler.clock().time() - self.paused_since)
 
-    def _resume(self) -> None:
-        """A player is back: the game ticks again, from a countdown if an episode was under way."""
-        if self.ended or self.phase != "paused":
+    def unpause(self, reason: str) -> None:
+        """``reason`` for the pause is gone (a player is back, or records are stored again): once no
+        reason is left, the game ticks again, from a countdown if an episode was under way."""
+        if self.ended or self.phase != "paused" or reason not in self.pause_reasons:
             return
-        if self._abandon_timer is not None:
+        self.pause_reasons.discard(reason)
+        if reason == NOBODY_CONNECTED and self._abandon_timer is not None:
             self._abandon_timer.cancel()
             self._abandon_timer = None
+        if self.pause_reasons:  # still paused for the other reason
+            if reason == NOBODY_CONNECTED:
+                self._broadcast_status()
+            return
+        self._resume(reason)
+
+    def _resume(self, reason: str) -> None:
         paused_s = self._paused_for()
         self.paused_since = None
         if self._episode_open:
@@ -1148,19 +1211,20 @@ class ServerGame(GameHandle):
             {
                 **self._ids(),
                 "event": "resumed",
+                "reason": reason,
                 "episode": self.episode,
                 "step": self.step,
                 "paused_ms": round(paused_s * 1000),
             },
         )
-        log.info("game_resumed", game_id=self.info.game_id, paused_ms=round(paused_s * 1000))
+        log.info("game_resumed", game_id=self.info.game_id, reason=reason, paused_ms=round(paused_s * 1000))
         self.runtime.scheduler.add(self, self.scene.fps)
         self._broadcast_status()
 
     def _abandon(self) -> None:
         """The pause lasted ``abandon_after_s``: the game ends as abandoned."""
         self._abandon_timer = None
-        if self.ended or self.phase != "paused":
+        if self.ended or self.phase != "paused" or NOBODY_CONNECTED not in self.pause_reasons:
             return
         try:
             if self._episode_open:
@@ -1338,6 +1402,7 @@ class ServerGame(GameHandle):
         self.episode_started_mono = time.monotonic()
         self.episode_paused_s = 0.0
         self.episode_pauses = 0
+        self.episode_pause_reasons = {}
         self._episode_open = True  # from here on the episode gets a record, also if the env fails
         self.obs, _infos = self.env.reset(seed=self.seed)
         for agent, bot in self.bots.items():
@@ -1383,6 +1448,7 @@ class ServerGame(GameHandle):
             "rtt_ms": {p.participant_id: _rtt_summary(p.rtt_ms) for p in self.players.values()},
             "paused_ms": round((self.episode_paused_s + self._paused_for()) * 1000),
             "pauses": self.episode_pauses,
+            "pause_reasons": dict(self.episode_pause_reasons),
         }
         self.host.record("episodes", summary)
         log.info(
@@ -1446,6 +1512,10 @@ class ServerGame(GameHandle):
 
 
 _background = BackgroundTasks()
+
+#: Why a game pauses (the ``reason`` of its ``paused`` / ``resumed`` records).
+NOBODY_CONNECTED = "nobody_connected"
+SAVING = "saving"
 
 
 _PLAIN_TYPES = (bool, int, float, str)  # a tuple: `bool | int | ...` would build a union per call

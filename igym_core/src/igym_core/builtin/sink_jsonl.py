@@ -240,6 +240,9 @@ class JsonlSink(DataSink):
         self._lock = asyncio.Lock()
         self._inflight: asyncio.Future[None] | None = None
         self._closed = False
+        # Bytes of encoded lines not in their files yet: buffered, or in a write-out under way or
+        # failed (see buffered_bytes). Changed on the event loop only (_put_back runs there).
+        self._unstored = 0
 
     def path_for(self, record_type: str) -> Path:
         return self.directory / f"{record_type}.jsonl"
@@ -252,7 +255,12 @@ class JsonlSink(DataSink):
             if not _RECORD_TYPE.match(record_type):
                 raise ValueError(f"record type {record_type!r} must match {RECORD_TYPE_PATTERN}")
             lines = self._buffers[record_type] = []
-        lines.append(encode_line(row))
+        line = encode_line(row)
+        lines.append(line)
+        self._unstored += len(line)
+
+    def buffered_bytes(self) -> int:
+        return self._unstored
 
     def _take(self) -> list[list[Any]]:
         """The lines written since the last flush, as ``[record_type, lines]`` pairs; the buffers
@@ -300,10 +308,15 @@ class JsonlSink(DataSink):
             for fd in list(self._fds.values()):
                 os.fsync(fd)
 
-    def _put_back(self, pending: list[list[Any]], work: asyncio.Future[None]) -> None:
-        """After a failed write-out (on the event loop): the lines that did not reach their file go
-        back to the front of their buffers, for the next flush to retry."""
-        if work.cancelled() or work.exception() is None:
+    def _put_back(self, taken: int, pending: list[list[Any]], work: asyncio.Future[None]) -> None:
+        """After a write-out (on the event loop): what reached the files is no longer counted as
+        unstored; after a failed one, the lines that did not reach their file go back to the front
+        of their buffers, for the next flush to retry."""
+        if work.cancelled():
+            return
+        left = sum(len(line) for _record_type, lines in pending for line in lines)
+        self._unstored -= taken - left
+        if work.exception() is None:
             return
         for record_type, lines in pending:
             if lines:
@@ -327,7 +340,8 @@ class JsonlSink(DataSink):
             # flush was cancelled) and the error reaches the caller: the recorder logs it and the
             # next flush tries again.
             work = asyncio.ensure_future(asyncio.to_thread(self._write_out, pending, durable))
-            work.add_done_callback(functools.partial(self._put_back, pending))
+            taken = sum(len(line) for _record_type, lines in pending for line in lines)
+            work.add_done_callback(functools.partial(self._put_back, taken, pending))
             self._inflight = work
             try:
                 await asyncio.shield(work)

@@ -80,6 +80,16 @@ class DataSink(ABC):
     async def flush(self, *, durable: bool = False) -> None:
         """Hand every buffered record to the operating system (and to the disk if ``durable``)."""
 
+    def buffered_bytes(self) -> int | None:
+        """How many bytes of written records this sink holds that storage does not have yet (its
+        buffers, and a flush under way or failed), as it encodes them; ``None`` if it cannot tell.
+
+        The recorder adds these up to bound the memory that records waiting to be stored take
+        (``IGYM_MAX_UNSAVED_BYTES``); for a sink that answers ``None`` it measures the records itself.
+        Called once per flush: keep a running count rather than summing the buffers.
+        """
+        return None
+
     def read(self, record_type: str) -> Iterator[dict[str, Any]] | None:
         """Records of one type stored by earlier runs, oldest first; ``None`` if this sink cannot read.
 

@@ -152,6 +152,12 @@ class Runtime(ABC):
     async def stop(self) -> None:  # noqa: B027 (optional: runtimes without services keep it)
         """Stop every game and background service (server shutdown)."""
 
+    def hold_for_saving(self, hold: bool) -> None:  # noqa: B027 (optional: see the docstring)
+        """``hold=True``: the study's records cannot be stored and those waiting reached
+        ``IGYM_MAX_UNSAVED_BYTES``, so games must stop producing records (pause them, and those
+        created from now on, and show their players the saving state); ``hold=False``: storing
+        works again, so resume them. A runtime whose games write no records may ignore it."""
+
     @abstractmethod
     def create_game(
         self,

@@ -100,6 +100,7 @@ def create_app(
         base={"experiment_id": exp.experiment_id, "run_id": run_id},
         flush_interval_ms=settings.flush_interval_ms,
         reminder_interval_s=settings.save_failure_reminder_s,
+        max_unsaved_bytes=settings.max_unsaved_bytes,
     )
     study = Study(
         experiment=exp,

@@ -364,7 +364,17 @@ class GameCoordinator:
             runtime = runtime_type(self)
             await runtime.start()
             self._runtimes[kind] = runtime
+            if self.recorder.holding:
+                runtime.hold_for_saving(True)
         return runtime
+
+    def hold_for_saving(self, hold: bool) -> None:
+        """The recorder's hold listener: every runtime pauses (``True``) or resumes its games."""
+        for kind, runtime in self._runtimes.items():
+            try:
+                runtime.hold_for_saving(hold)
+            except Exception:
+                log.exception("runtime_hold_failed", runtime=kind, hold=hold)
 
     # --- waiting rooms ------------------------------------------------------------------------
     @staticmethod

@@ -188,6 +188,7 @@ def _complete(
                 "rtt_ms": None,
                 "paused_ms": None,
                 "pauses": None,
+                "pause_reasons": None,
             },
         )
     record(

@@ -132,6 +132,8 @@ class Study:
         self.saves = SaveWaits(
             recorder, retry_interval_s=self.settings.flush_interval_ms / 1000, resume=self._resume_saved
         )
+        # Records piling up while they cannot be stored (IGYM_MAX_UNSAVED_BYTES): games pause.
+        recorder.hold_listeners.append(self.games.hold_for_saving)
 
     # --- connections --------------------------------------------------------------------------
     def open_connection(

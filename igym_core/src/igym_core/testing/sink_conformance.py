@@ -42,6 +42,9 @@ The ``DataSink`` contract, as the checks below state it (each failure names the 
    mounting is not permitted) a flush that cannot store the records raises, and what can be read
    meanwhile is whole records in order, none twice; the records it could not store are kept, and once
    there is room again the next flush stores them, so every record is read back exactly once, in order.
+   A sink that reports ``buffered_bytes()`` (not ``None``) counts the records it could not store
+   (at least one byte per record, no more than it held before the failed flushes), and reports 0 once
+   a flush stored everything: the server bounds its memory with it (``IGYM_MAX_UNSAVED_BYTES``).
 """
 
 from __future__ import annotations
@@ -543,6 +546,12 @@ class SinkConformance:
                 disk.fill()
                 for record_type, row in during:
                     sink.write(record_type, row)
+                held = sink.buffered_bytes()
+                if held is not None:
+                    assert held >= len(during), (
+                        f"buffered_bytes() says {held} bytes wait after {len(during)} unflushed "
+                        "records: it must count every record written and not stored yet"
+                    )
                 for attempt, durable in enumerate((False, True)):  # failing twice: nothing lost or repeated
                     try:
                         await sink.flush(durable=durable)
@@ -557,8 +566,19 @@ class SinkConformance:
                     expected = [row for rt, row in records if rt == record_type]
                     stored = self.read_all(sink, record_type)
                     assert_same_records(stored, expected[: len(stored)])
+                if held is not None:
+                    left = sink.buffered_bytes()
+                    assert left is not None and 0 < left <= held, (
+                        f"buffered_bytes() says {left} bytes wait after failed flushes (it held "
+                        f"{held} before them): the records a flush could not store still wait"
+                    )
                 disk.free()
                 await sink.flush(durable=True)
+                if held is not None:
+                    assert sink.buffered_bytes() == 0, (
+                        f"buffered_bytes() says {sink.buffered_bytes()} bytes wait after a flush that "
+                        "stored every record: it must be 0"
+                    )
                 for record_type in RECORD_TYPES:
                     expected = [row for rt, row in records if rt == record_type]
                     assert_same_records(self.read_all(sink, record_type), expected)
