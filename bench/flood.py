@@ -43,7 +43,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from server_tick import OPERATOR_TOKEN, _load_main, free_port, get_stats, wait_healthy  # noqa: E402
+from server_tick import OPERATOR_TOKEN, _load_main, _result_of, free_port, get_stats, wait_healthy  # noqa: E402
 
 #: Every kind of flood, in the order the table shows them.
 FLOOD_KINDS = (
@@ -283,6 +283,7 @@ class BenchServer:
             "IGYM_LOG_LEVEL": "warning",
             "IGYM_LOG_FORMAT": "json",
             "IGYM_OPERATOR_TOKEN": OPERATOR_TOKEN,  # for /stats
+            "IGYM_MAX_NEW_PARTICIPANTS_PER_IP_PER_MIN": "0",  # every player comes from this address
             "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT / "igym_core" / "src")]),
             **(env or {}),
         }
@@ -355,12 +356,10 @@ def measure(
     time.sleep(max(0.0, window[1] - time.time()))
     after = server.stats()
     rss_after = server.rss_kib()
-    results = parent.recv()
-    loader.join(timeout=30)
+    results = _result_of(loader, parent, window[1] + 30)
     flood: dict[str, Any] = {}
     if flooder is not None:
-        flood = flood_parent.recv()
-        flooder.join(timeout=30)
+        flood = _result_of(flooder, flood_parent, window[1] + 30)
     errors = [r["error"] for r in results if "error" in r]
     if errors:
         raise RuntimeError(f"{len(errors)} honest participants failed, e.g. {errors[0]}")

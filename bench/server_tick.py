@@ -165,6 +165,21 @@ def paced_env_cost_us(games: int, humans: int, fps: int, groups: int, seconds: f
 OPERATOR_TOKEN = secrets.token_urlsafe(24)
 
 
+def _result_of(process: Any, pipe: Any, deadline: float) -> Any:
+    """What ``process`` sends on ``pipe`` by ``deadline`` (time.time()); a process that sends nothing
+    by then is killed and the bench fails loudly instead of waiting forever (and a forked child left
+    running would also hold up the interpreter's exit, which joins its children)."""
+    try:
+        if not pipe.poll(max(0.0, deadline - time.time())):
+            raise RuntimeError(f"{process.name} sent no result by the end of its window + 30 s")
+        return pipe.recv()
+    finally:
+        process.join(timeout=5)
+        if process.is_alive():
+            process.kill()
+            process.join()
+
+
 def get_stats(port: int) -> dict:
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}/stats", headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"}
@@ -387,6 +402,7 @@ def run_point(
         "IGYM_LOG_LEVEL": "warning",
         "IGYM_LOG_FORMAT": "json",
         "IGYM_OPERATOR_TOKEN": OPERATOR_TOKEN,
+        "IGYM_MAX_NEW_PARTICIPANTS_PER_IP_PER_MIN": "0",  # every player comes from this address
         "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT / "igym_core" / "src")]),
     }
     if tick_groups is not None:
@@ -422,8 +438,7 @@ def run_point(
         polled = _poll_stats(port, STATS_POLLERS, until=window[1])
         time.sleep(max(0.0, window[1] - time.time()))
         after_window = get_stats(port)
-        results = parent.recv()
-        loader.join(timeout=30)
+        results = _result_of(loader, parent, window[1] + 30)
     finally:
         server.terminate()
         try:
