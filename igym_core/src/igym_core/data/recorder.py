@@ -8,7 +8,7 @@ import datetime as dt
 import errno
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import msgspec
@@ -208,6 +208,15 @@ class Recorder:
             health.held_bytes -= size
             if health.counted is not None:
                 health.counted += size
+
+    def read(self, record_type: str) -> Iterator[dict[str, Any]] | None:
+        """Records of one type stored by earlier runs, from the first sink that can read them;
+        ``None`` if none can. (Restoring participants and completing interrupted games read here.)"""
+        for sink in self.sinks:
+            records = sink.read(record_type)
+            if records is not None:
+                return records
+        return None
 
     async def flush(self, *, durable: bool = False) -> None:
         """Flush every sink; raise :class:`DataNotSavedError` if a required one failed."""

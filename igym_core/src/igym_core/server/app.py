@@ -116,15 +116,13 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         _write_snapshot(data_dir, run_id, loaded, plugins, converter, settings)
-        for sink in sinks:
-            events = sink.read("sessions")
-            if events is not None:
-                study.restore(events)
-                # Games the previous process was running when it died: their records are completed
-                # (durably, before anyone can join) and their players' game scenes told.
-                if study.recover_games(sink.read):
-                    await recorder.flush(durable=True)
-                break
+        events = recorder.read("sessions")
+        if events is not None:
+            study.restore(events)
+            # Games the previous process was running when it died: their records are completed
+            # (durably, before anyone can join) and their players' game scenes told.
+            if study.recover_games(recorder.read):
+                await recorder.flush(durable=True)
         log.info(
             "study_started",
             experiment_id=exp.experiment_id,

@@ -7,6 +7,7 @@ the rules of the study live in one place and are tested without a browser.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import hashlib
 import secrets
@@ -907,15 +908,14 @@ class Study:
 
     async def _restore_evicted(self, token_hash: str) -> Participant | None:
         """Rebuild an evicted participant from the ``sessions`` records (read off the event loop)."""
-        await self.recorder.flush()
-        sinks = list(self.recorder.sinks)
+        # Their own records were stored before they were evicted; the flush only adds the latest
+        # records of others, so a sink that cannot write now does not keep them out.
+        with contextlib.suppress(DataNotSavedError):
+            await self.recorder.flush()
 
         def read() -> list[dict[str, Any]] | None:
-            for sink in sinks:
-                events = sink.read("sessions")
-                if events is not None:
-                    return list(events)
-            return None
+            events = self.recorder.read("sessions")
+            return None if events is None else list(events)
 
         # Tried once: a participant who cannot be rebuilt (the experiment changed) starts afresh,
         # and their later reloads do not read the records again.
