@@ -18,16 +18,9 @@ from typing import Any
 
 import pytest
 
+from igym_core.testing.support import CHROMIUM, CHROMIUM_ARGS
+
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTIFACTS = ROOT / "test-artifacts"
 #: The operator token of the servers tests start (unless a test gives its own).
 OPERATOR_TOKEN = secrets.token_urlsafe(24)

@@ -23,20 +23,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from igym_core.testing.support import CHROMIUM, CHROMIUM_ARGS
 from igym_onnx import OnnxPolicy, Preprocess
 from igym_onnx.policy import OnnxActor, OnnxPolicyLoader
 from igym_onnx.testing import gru_model, mlp_model, recurrent_model
 
 STATIC = Path(__file__).resolve().parents[1] / "src" / "igym_onnx" / "static"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 MODELS_URL = "/test-models/"
 
 

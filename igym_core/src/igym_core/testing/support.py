@@ -16,6 +16,20 @@ from igym_core.settings import Settings
 __all__ = ["make_test_app", "read_records"]
 
 
+#: Debian's Chromium, which igym's browser tests drive with Playwright (``make test`` installs it).
+CHROMIUM = "/usr/bin/chromium"
+#: Its flags for headless tests: no sandbox (root in CI), no GPU, and none of Chromium's own
+#: network traffic (updates, sync, first-run pages), so a test talks to loopback only.
+CHROMIUM_ARGS = (
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+)
+
+
 def make_test_app(
     experiment: Experiment | str,
     data_dir: Path,
