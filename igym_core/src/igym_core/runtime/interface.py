@@ -14,12 +14,37 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 import attrs
 
+from igym_core.errors import ProtocolError
+from igym_core.protocol.messages import ClientMessage
+
 if TYPE_CHECKING:
     from igym_core.plugins.manager import IgymPluginManager
     from igym_core.scenes.interface import SceneConfig
     from igym_core.settings import Settings
 
-__all__ = ["Continuation", "FrameSink", "GameHandle", "GameHost", "GameInfo", "Runtime", "Seat"]
+__all__ = [
+    "Continuation",
+    "FrameSink",
+    "GameExit",
+    "GameHandle",
+    "GameHost",
+    "GameInfo",
+    "Runtime",
+    "RuntimeMessage",
+    "Seat",
+]
+
+
+@attrs.frozen(kw_only=True)
+class RuntimeMessage(ClientMessage):
+    """(Temporary, until the seam of issue 18 lands: Contract 2.) A runtime's inbound message."""
+
+    type: ClassVar[str]
+    game_id: str
+
+    @classmethod
+    def decode(cls, data: Mapping[str, Any]) -> RuntimeMessage:
+        raise NotImplementedError
 
 
 @attrs.frozen(kw_only=True)
@@ -60,6 +85,20 @@ class Continuation:
     """The first episode the new game plays: the interrupted one (``resume``), or 1 (``restart``)."""
 
 
+@attrs.frozen(kw_only=True)
+class GameExit:
+    """Where the players of a game that could not be played go instead of the next scene.
+
+    ``outcome`` marks their study (``finished`` record; ``EndScene.codes_by_outcome`` gives it a
+    code); ``to_scene``: a later scene of their sequence; ``to_end``: the study's end scene. Neither:
+    the next scene.
+    """
+
+    outcome: str
+    to_scene: str | None = None
+    to_end: bool = False
+
+
 class FrameSink(Protocol):
     """A participant's socket as a game sees it (see ``igym_core.server.outbox``)."""
 
@@ -90,8 +129,9 @@ class GameHost(Protocol):
         """Write a record (``steps``, ``episodes``, ``games``) through the experiment's sinks."""
         ...
 
-    def game_ended(self, game_id: str, reason: str) -> None:
-        """Tell the core the game is over; it moves every player on to their next scene."""
+    def game_ended(self, game_id: str, reason: str, exit: GameExit | None = None) -> None:
+        """Tell the core the game is over; it moves every player on to their next scene (or where
+        ``exit`` says)."""
         ...
 
     def player_left(self, game: GameInfo, participant_id: str, outcome: str) -> None:
@@ -134,6 +174,10 @@ class GameHandle(ABC):
     async def stop(self, reason: str) -> None:
         """End the game early (server shutdown): record what happened, then return."""
 
+    def player_message(self, participant_id: str, message: RuntimeMessage) -> None:
+        """A runtime message for this game (already decoded and validated)."""
+        raise ProtocolError("unknown_type", f"{message.type!r} is not a message of this game's runtime")
+
 
 class Runtime(ABC):
     """Runs game scenes: on the server at a tick rate, in the browser, or peer to peer.
@@ -142,6 +186,8 @@ class Runtime(ABC):
     """
 
     kind: ClassVar[str]
+    messages: ClassVar[tuple[type[RuntimeMessage], ...]] = ()
+    client_module: ClassVar[str | None] = None
 
     def __init__(self, host: GameHost) -> None:
         self.host = host
