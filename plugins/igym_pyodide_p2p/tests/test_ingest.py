@@ -143,6 +143,7 @@ def test_an_episode_the_server_did_not_issue_is_refused() -> None:
         (lambda s: s["actions"].__setitem__(HUMAN, "up"), "bad_action", "not in its action space"),
         (lambda s: s["actions"].__setitem__("agent_x", 1), "bad_action", "'agent_x' is not an agent"),
         (lambda s: s["sources"].__setitem__("agent_left", "human"), "bad_value", "is a bot seat"),
+        (lambda s: s["sources"].__setitem__("agent_left", "absent"), "bad_value", "is a bot seat"),
         (lambda s: s["sources"].__setitem__(HUMAN, "bot"), "bad_value", "is a human seat"),
         (lambda s: s["keys"].__setitem__("agent_left", ["a"]), "malformed", "only human seats"),
         (lambda s: s["rewards"].__setitem__(HUMAN, float("nan")), "bad_value", "the reward"),
@@ -193,6 +194,10 @@ def test_hashes_must_name_steps_of_the_episode() -> None:
     bad = batch(1, 1, 5)
     bad["hashes"] = [[6, "abc"]]
     assert refused(game, bad).kind == "bad_value"
+    bad["hashes"] = [[-1, "abc"]]
+    assert refused(game, bad).kind == "malformed"
+    bad["hashes"] = [[0, "after reset"], [5, "x"]]  # the page hashes after the reset too
+    assert offer(game, bad).hashes == ((0, "after reset"), (5, "x"))
 
 
 def test_rows_have_the_server_runtimes_columns_and_the_page_clock() -> None:

@@ -52,6 +52,8 @@ __all__ = [
 
 #: What produced an agent's action (the ``action_source`` column), as the server runtime names them.
 ACTION_SOURCES = ("human", "default", "absent", "bot", "bot_repeat")
+_HUMAN_SOURCES = frozenset({"human", "default", "absent"})
+_BOT_SOURCES = frozenset({"bot", "bot_repeat", "default"})
 _MAX_KEYS = 16
 _MAX_KEY_LENGTH = 32
 _MAX_AGENT_NAME = 64
@@ -78,6 +80,8 @@ class StepData(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     terminated: dict[_Agent, bool]
     truncated: dict[_Agent, bool]
     infos: dict[_Agent, dict[str, Any] | None] | None = None
+    observations: dict[_Agent, Any] | None = None
+    """The observation each agent acted on (only in scenes that record observations)."""
 
 
 class _BatchWire(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -258,9 +262,9 @@ class GameLedger:
             self._check_steps(batch, expected, now)
         last = expected + len(steps) - 1
         for step, _hash in batch.hashes:
-            if not 1 <= step <= last:
+            if not 0 <= step <= last:
                 raise BatchProblem(
-                    "bad_value", f"a state hash is for step {step}; the episode has steps 1 to {last} so far"
+                    "bad_value", f"a state hash is for step {step}; the episode has steps 0 to {last} so far"
                 )
         over = False
         if steps:
@@ -320,7 +324,7 @@ class GameLedger:
                 )
             for agent, source in step.sources.items():
                 human = agent in humans
-                if human != (source in ("human", "default", "absent")):
+                if source not in (_HUMAN_SOURCES if human else _BOT_SOURCES):
                     raise BatchProblem(
                         "bad_value",
                         f"step {step.step}: {agent!r} is a {'human' if human else 'bot'} seat; "
@@ -375,13 +379,15 @@ def step_rows(
     *,
     players: Mapping[str, str],
     t_server_ms: float,
+    observations: bool = False,
 ) -> list[dict[str, Any]]:
     """The ``steps`` rows of ``steps`` (one per agent per step), with the server runtime's columns.
 
     ``ids``: the game's id columns (``game_id``, ``scene_id``, ``instance``, ``participant_ids``);
     ``players``: human seat → participant id; ``t_server_ms``: when the server received them.
     ``tick`` is None (the page's steps have no server tick); ``t_client_ms`` is when the page made
-    the step, on the participant's clock.
+    the step, on the participant's clock. ``observations``: the scene records them (the column
+    ``observation``, as the server runtime writes it).
     """
     rows = []
     for step in steps:
@@ -393,26 +399,27 @@ def step_rows(
         sources = step.sources
         for agent, action in step.actions.items():
             participant = players.get(agent)
-            rows.append(
-                {
-                    **ids,
-                    "episode": episode,
-                    "step": step.step,
-                    "tick": None,
-                    "agent": agent,
-                    "seat": "human" if participant is not None else "bot",
-                    "participant_id": participant,
-                    "action": action,
-                    "action_source": sources[agent],
-                    "keys_held": list(keys.get(agent, ())) if participant is not None else None,
-                    "reward": rewards.get(agent, 0.0),
-                    "terminated": terminated.get(agent, False),
-                    "truncated": truncated.get(agent, False),
-                    "info": flatten_info(infos.get(agent)) if infos else None,
-                    "t_server_ms": t_server_ms,
-                    "t_client_ms": step.t_ms,
-                }
-            )
+            row = {
+                **ids,
+                "episode": episode,
+                "step": step.step,
+                "tick": None,
+                "agent": agent,
+                "seat": "human" if participant is not None else "bot",
+                "participant_id": participant,
+                "action": action,
+                "action_source": sources[agent],
+                "keys_held": list(keys.get(agent, ())) if participant is not None else None,
+                "reward": rewards.get(agent, 0.0),
+                "terminated": terminated.get(agent, False),
+                "truncated": truncated.get(agent, False),
+                "info": flatten_info(infos.get(agent)) if infos else None,
+                "t_server_ms": t_server_ms,
+                "t_client_ms": step.t_ms,
+            }
+            if observations:
+                row["observation"] = (step.observations or {}).get(agent)
+            rows.append(row)
     return rows
 
 
