@@ -201,6 +201,10 @@ class GameLedger:
     ) -> None:
         self.actions_ok = dict(actions_ok)
         self.humans = frozenset(humans)
+        #: Agent → the action sources its seat may report (a person's, or a bot's).
+        self._allowed_sources = {
+            agent: _HUMAN_SOURCES if agent in self.humans else _BOT_SOURCES for agent in self.actions_ok
+        }
         self.fps = fps
         self.max_steps = max_steps
         self.options = options
@@ -294,75 +298,85 @@ class GameLedger:
                 f"the batch reaches step {last} {elapsed:.1f} s into episode {batch.episode}; at "
                 f"{self.fps} fps at most step {allowed} can have been played by now",
             )
+        # The hot path of the pyodide runtime: every step of every browser-run game passes here.
         actions_ok = self.actions_ok
+        allowed = self._allowed_sources
         humans = self.humans
         info_limit = self.options.max_info_bytes
+        isfinite = math.isfinite
+        final = len(steps) - 1
         for index, step in enumerate(steps):
-            if step.step != first + index:
+            number = step.step
+            if number != first + index:
                 raise BatchProblem(
                     "out_of_order",
-                    f"step {step.step} is at place {index + 1}; step {first + index} belongs there",
+                    f"step {number} is at place {index + 1}; step {first + index} belongs there",
                 )
             actions = step.actions
-            if not actions:
-                raise BatchProblem("bad_action", f"step {step.step} has no actions")
-            for agent, action in actions.items():
-                ok = actions_ok.get(agent)
-                if ok is None:
-                    raise BatchProblem(
-                        "bad_action",
-                        f"step {step.step}: {agent!r} is not an agent of the env ({sorted(actions_ok)})",
-                    )
-                if not ok(action):
-                    raise BatchProblem(
-                        "bad_action",
-                        f"step {step.step}: action {action!r} of {agent!r} is not in its action space",
-                    )
-            if step.sources.keys() != actions.keys():
+            agents = actions.keys()
+            if not agents or not agents <= allowed.keys():
+                unknown = sorted(set(agents) - set(allowed))
                 raise BatchProblem(
-                    "malformed", f"step {step.step}: 'sources' must name the agents of 'actions'"
+                    "bad_action",
+                    f"step {number} has no actions"
+                    if not agents
+                    else f"step {number}: {unknown[0]!r} is not an agent of the env ({sorted(allowed)})",
                 )
-            for agent, source in step.sources.items():
-                human = agent in humans
-                if source not in (_HUMAN_SOURCES if human else _BOT_SOURCES):
+            for agent, action in actions.items():
+                if not actions_ok[agent](action):
+                    raise BatchProblem(
+                        "bad_action",
+                        f"step {number}: action {action!r} of {agent!r} is not in its action space",
+                    )
+            sources = step.sources
+            if sources.keys() != agents:
+                raise BatchProblem("malformed", f"step {number}: 'sources' must name the agents of 'actions'")
+            for agent, source in sources.items():
+                if source not in allowed[agent]:
+                    human = agent in humans
                     raise BatchProblem(
                         "bad_value",
-                        f"step {step.step}: {agent!r} is a {'human' if human else 'bot'} seat; "
+                        f"step {number}: {agent!r} is a {'human' if human else 'bot'} seat; "
                         f"its action cannot come from {source!r}",
                     )
-            if not step.keys.keys() <= humans:
-                raise BatchProblem("malformed", f"step {step.step}: 'keys' may name only human seats")
-            for name, flags in (
-                ("rewards", step.rewards),
-                ("terminated", step.terminated),
-                ("truncated", step.truncated),
+            rewards = step.rewards
+            terminated = step.terminated
+            truncated = step.truncated
+            if not (
+                step.keys.keys() <= humans
+                and rewards.keys() <= agents
+                and terminated.keys() <= agents
+                and truncated.keys() <= agents
             ):
-                if not flags.keys() <= actions.keys():
-                    raise BatchProblem(
-                        "malformed", f"step {step.step}: '{name}' names an agent that has no action"
-                    )
-            for agent, reward in step.rewards.items():
-                if not math.isfinite(reward):
-                    raise BatchProblem(
-                        "bad_value", f"step {step.step}: the reward of {agent!r} is {reward!r}"
-                    )
-            if not math.isfinite(step.t_ms):
-                raise BatchProblem("bad_value", f"step {step.step}: t_ms is {step.t_ms!r}")
+                raise BatchProblem(
+                    "malformed",
+                    f"step {number}: 'keys' may name only human seats, and 'rewards', 'terminated' and "
+                    "'truncated' only agents that have an action",
+                )
+            for agent, reward in rewards.items():
+                if not isfinite(reward):
+                    raise BatchProblem("bad_value", f"step {number}: the reward of {agent!r} is {reward!r}")
+            if not isfinite(step.t_ms):
+                raise BatchProblem("bad_value", f"step {number}: t_ms is {step.t_ms!r}")
             infos = step.infos
             if infos:
-                if not infos.keys() <= actions.keys():
+                if not infos.keys() <= agents:
                     raise BatchProblem(
-                        "malformed", f"step {step.step}: 'infos' names an agent that has no action"
+                        "malformed", f"step {number}: 'infos' names an agent that has no action"
                     )
                 for agent, info in infos.items():
                     if info and len(_JSON(info)) > info_limit:
                         raise BatchProblem(
                             "oversized",
-                            f"step {step.step}: the info of {agent!r} takes more than {info_limit} bytes",
+                            f"step {number}: the info of {agent!r} takes more than {info_limit} bytes",
                         )
-            if index < len(steps) - 1 and _all_done(step):
+            if (
+                index < final
+                and (True in terminated.values() or True in truncated.values())
+                and _all_done(step)
+            ):
                 raise BatchProblem(
-                    "bad_value", f"step {step.step} ended the episode (every agent done), yet steps follow it"
+                    "bad_value", f"step {number} ended the episode (every agent done), yet steps follow it"
                 )
 
 

@@ -67,6 +67,8 @@ def action_test(space: Any) -> Callable[[Any], bool]:
         low, high = int(space.start), int(space.start) + int(space.n)
 
         def discrete(action: Any) -> bool:
+            if type(action) is int:  # what msgpack gives: no ABC check (this runs for every agent's step)
+                return low <= action < high
             return (
                 isinstance(action, numbers.Integral) and not isinstance(action, bool) and low <= action < high
             )
