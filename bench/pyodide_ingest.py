@@ -47,9 +47,11 @@ import msgpack
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
-from server_tick import OPERATOR_TOKEN, _Participant, _result_of, free_port, get_stats, wait_healthy  # noqa: E402
+from server_tick import OPERATOR_TOKEN, _Participant, _result_of, free_port, wait_healthy  # noqa: E402
 
 WARMUP_S = 3.0
+#: Seconds per 100 participants for the connections to arrive before the measured window.
+RAMP_S_PER_100 = 0.6
 BATCH_STEPS = 15
 BATCH_INTERVAL_S = 0.5
 
@@ -170,14 +172,14 @@ async def _server_player(url: str, start_at: float, window: tuple[float, float])
 
 
 def _load_main(
-    mode: str, url: str, games: int, start_at: float, window: tuple[float, float], out: Any
+    mode: str, url: str, games: int, clients: int, start_at: float, window: tuple[float, float], out: Any
 ) -> None:
     chunks = _packed_chunks(_templates(int(30 * (window[1] - start_at + 10)))) if mode == "pyodide" else []
 
     async def main() -> list[Any]:
         tasks = []
         for index in range(games):
-            await asyncio.sleep(0.002 if index else 0)  # connections arrive over a moment, not at once
+            await asyncio.sleep(RAMP_S_PER_100 / 100 * 0.8 * max(1, clients) if index else 0)  # spread out
             if mode == "pyodide":
                 tasks.append(asyncio.ensure_future(_pyodide_player(url, start_at, window, chunks)))
             else:
@@ -190,6 +192,17 @@ def _load_main(
 
 
 # --- one measurement ------------------------------------------------------------------------------
+def get_stats(port: int) -> dict:
+    """``/stats`` (a busy server may take a while to answer)."""
+    import urllib.request
+
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/stats", headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"}
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())
+
+
 def run_point(mode: str, games: int, seconds: float, clients: int) -> dict:
     port = free_port()
     data_dir = tempfile.mkdtemp(prefix="igym-bench-pyodide-")
@@ -221,7 +234,7 @@ def run_point(mode: str, games: int, seconds: float, clients: int) -> dict:
     )
     try:
         wait_healthy(port, server)
-        start_at = time.time() + 2.0 + games * 0.004
+        start_at = time.time() + 2.0 + games / 100 * RAMP_S_PER_100
         window = (start_at + WARMUP_S, start_at + WARMUP_S + seconds)
         loaders = []
         share = [games // clients + (1 if i < games % clients else 0) for i in range(clients)]
@@ -230,7 +243,7 @@ def run_point(mode: str, games: int, seconds: float, clients: int) -> dict:
                 parent, child = mp.Pipe(duplex=False)
                 process = mp.Process(
                     target=_load_main,
-                    args=(mode, f"ws://127.0.0.1:{port}/ws", count, start_at, window, child),
+                    args=(mode, f"ws://127.0.0.1:{port}/ws", count, clients, start_at, window, child),
                 )
                 process.start()
                 loaders.append((process, parent))
