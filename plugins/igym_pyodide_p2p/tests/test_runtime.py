@@ -196,13 +196,24 @@ def test_a_reload_mid_episode_records_it_interrupted_and_restarts_it_with_its_se
     again.loaded(game_id)  # a new page loaded the runtime: the old one's episode is over
     replay = again.next("pyodide_episode")
     assert replay["episode"] == 2 and replay["seed"] == issued["seed"]
+    assert replay["next_batch"] == 3  # the new page numbers its batches on from the server's count
     playing = [m for m in again.received if m["type"] == "game_status" and m["phase"] == "playing"]
     assert playing[-1]["episode"] == 1  # the participant sees the scene's first episode again
 
-    episodes = records(server, "episodes", lambda rows: len(rows) >= 1)
+    sent = play(again, game_id, replay, first_batch=replay["next_batch"])
+    last = again.next("pyodide_episode")
+    assert (last["episode"], last["next_batch"]) == (3, 3 + len(sent))
+    play(again, game_id, last, first_batch=last["next_batch"])
+    assert again.next("scene")["scene"]["kind"] == "end"
+
+    episodes = records(server, "episodes", lambda rows: len(rows) >= 3)
     assert [(e["episode"], e["seed"], e["steps"], e["end_reason"]) for e in episodes] == [
-        (1, issued["seed"], 30, "interrupted")
+        (1, issued["seed"], 30, "interrupted"),
+        (2, issued["seed"], 90, "truncated"),
+        (3, last["seed"], 90, "truncated"),
     ]
+    rows = records(server, "steps", lambda rows: len(rows) >= 2 * (30 + 90 + 90))
+    assert Counter(r["episode"] for r in rows) == {1: 60, 2: 180, 3: 180}
     games = records(server, "games", lambda rows: any(r["event"] == "reloaded" for r in rows))
     reloaded = next(g for g in games if g["event"] == "reloaded")
     assert (reloaded["episode"], reloaded["step"], reloaded["rule"]) == (1, 30, "restart")

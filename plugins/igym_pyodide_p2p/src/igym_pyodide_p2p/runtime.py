@@ -8,7 +8,7 @@ A game's life (one participant; bots play in the page)::
        └─ load timeout / runtime_load_failed ─▶ ended, the participant moves on (on_load_timeout)
 
 The server is the authority on seeds and episode counts: at the end of each countdown it sends
-``pyodide_episode {episode, seed, num_episodes, max_steps, fps}`` with the seed
+``pyodide_episode {episode, seed, num_episodes, max_steps, fps, next_batch}`` with the seed
 ``prepared.episode_seed(instance, participants, n)`` of the ``n``-th of the scene's
 ``num_episodes`` episodes; the page never starts one on its own.
 
@@ -413,6 +413,8 @@ class PyodideGame(GameHandle):
             "num_episodes": self.scene.num_episodes,
             "max_steps": self.scene.max_steps,
             "fps": self.scene.fps,
+            # The batch number the server expects next: a reloaded page numbers on from here.
+            "next_batch": self.ledger.next_batch,
         }
         self._broadcast_status()
         for pid in self.participant_ids:
