@@ -42,12 +42,13 @@ import structlog
 from igym_core.data.recorder import iso_utc
 from igym_core.errors import ProtocolError
 from igym_core.runtime.interface import Continuation, GameExit, GameHandle, GameHost, GameInfo, Runtime, Seat
+from igym_core.session.saving import SAVING_MESSAGE
 from igym_core.tasks import BackgroundTasks
 from igym_pyodide_p2p.ingest import BatchProblem, GameLedger, decode_step_batch, step_rows
 from igym_pyodide_p2p.messages import EpisodeDone, RuntimeLoaded, RuntimeLoadFailed, StepBatchMessage
 from igym_pyodide_p2p.options import LOAD_FAILED_OUTCOME, PyodideOptions
 
-__all__ = ["PyodideGame", "PyodideRuntime", "action_test"]
+__all__ = ["PyodideGame", "PyodideRuntime", "action_test", "scene_problems"]
 
 log = structlog.get_logger(__name__)
 
@@ -57,6 +58,8 @@ _PRESENCE_INTERVAL_S = 1.0
 #: Record types this runtime writes besides core's ``steps``, ``episodes`` and ``games``.
 REJECTED_BATCHES = "rejected_batches"
 STATE_HASHES = "state_hashes"
+#: Why a game waits (the ``reason`` of its ``paused`` / ``resumed`` records), as the server runtime names it.
+SAVING = "saving"
 
 
 def action_test(space: Any) -> Callable[[Any], bool]:
@@ -88,6 +91,44 @@ def _contains(space: Any, action: Any) -> bool:
         return False
 
 
+def scene_problems(scene: Any, prepared: Any, settings: Any) -> tuple[list[str], list[str]]:
+    """What keeps the ``pyodide`` runtime from running ``scene`` (problems), and what ``igym check``
+    should print about it (notes): the runtime's own rules, then the browser's (its packages, and
+    code the browser cannot import), from the modules that answer them."""
+    problems: list[str] = []
+    notes: list[str] = []
+    humans = tuple(prepared.human_seats)
+    if len(humans) != 1:
+        problems.append(
+            f"$.human_seats: the 'pyodide' runtime plays one participant per game (the env steps in "
+            f"their browser); this scene has {len(humans)} human seats {list(humans)}. Use "
+            "runtime='server' for games of several people."
+        )
+    if getattr(scene, "same_group_as", None):
+        problems.append(
+            "$.same_group_as: a group plays together only under runtime='server'; remove same_group_as."
+        )
+    try:
+        options = PyodideOptions.from_mapping(getattr(scene, "runtime_options", None))
+    except (ValueError, TypeError) as exc:
+        problems.append(f"$.runtime_options: {exc}")
+        options = PyodideOptions()
+    notes.append(
+        f"runs in the participant's browser: load timeout {options.load_timeout_s:g} s "
+        f"(then {options.on_load_timeout}), on reload {options.on_reload}, state hash every "
+        f"{options.hash_every_steps} steps, batches every {options.batch_interval_ms} ms"
+    )
+    try:  # pyodide-packages: which packages the browser needs and where each comes from
+        from igym_pyodide_p2p.packages import check_scene_packages
+    except ImportError:
+        check_scene_packages = None
+    if check_scene_packages is not None:
+        package_problems, package_notes = check_scene_packages(scene, prepared, settings)
+        problems.extend(package_problems)
+        notes.extend(package_notes)
+    return problems, notes
+
+
 class PyodideRuntime(Runtime):
     """Games whose env steps in the participant's browser (see the module docstring)."""
 
@@ -100,6 +141,8 @@ class PyodideRuntime(Runtime):
         self._spaces: dict[int, dict[str, Callable[[Any], bool]]] = {}
         self._presence: asyncio.TimerHandle | None = None
         self._tasks = BackgroundTasks()
+        #: True while the study's records cannot be stored: no new episode starts.
+        self.holding = False
         self.counters = {
             "batches_stored": 0,
             "batches_resent": 0,
@@ -156,6 +199,15 @@ class PyodideRuntime(Runtime):
                     log.debug("env_close_failed", scene_id=prepared.scene.scene_id)
             self._spaces[id(prepared)] = tests
         return tests
+
+    def hold_for_saving(self, hold: bool) -> None:
+        """While the study's records cannot be stored (and too many wait), no game starts a new
+        episode: the one under way finishes (its steps are in the page anyway), the next waits on
+        the saving message until storing works again."""
+        self.holding = hold
+        if not hold:
+            for game in list(self.games.values()):
+                game.saving_resumed()
 
     def forget(self, game: PyodideGame) -> None:
         self.games.pop(game.info.game_id, None)
@@ -282,9 +334,11 @@ class PyodideGame(GameHandle):
         countdown_ms = 0
         if self.phase == "countdown":
             countdown_ms = max(0, round((self.phase_until - time.monotonic()) * 1000))
-        message = {"loading": "Loading the game…", "ended": self.end_message}.get(self.phase, "")
+        message = {"loading": "Loading the game…", "ended": self.end_message, "paused": SAVING_MESSAGE}.get(
+            self.phase, ""
+        )
         seat = next((agent for agent, pid in self.players.items() if pid == participant_id), None)
-        return {
+        status = {
             "type": "game_status",
             "game_id": self.info.game_id,
             "phase": self.phase,
@@ -294,6 +348,9 @@ class PyodideGame(GameHandle):
             "message": message,
             "countdown_ms": countdown_ms,
         }
+        if self.phase == "paused":
+            status["pause_reason"] = SAVING
+        return status
 
     def player_message(self, participant_id: str, message: Any) -> None:
         if self.ended:
@@ -395,6 +452,13 @@ class PyodideGame(GameHandle):
         self._timer = None
         if self.ended:
             return
+        if self.runtime.holding:  # records cannot be stored: the episode waits (saving_resumed)
+            self.phase = "paused"
+            self.host.record(
+                "games", {**self._ids, "event": "paused", "reason": SAVING, "episode": self.plays}
+            )
+            self._broadcast_status()
+            return
         self.plays += 1
         self.seed = self.prepared.episode_seed(self.info.instance, self.participant_ids, self.round)
         self.returns = {str(a): 0.0 for a in self.prepared.agents}
@@ -482,6 +546,15 @@ class PyodideGame(GameHandle):
             self._countdown()
         else:
             self._end_game("completed", "Well done! This game is over.")
+
+    def saving_resumed(self) -> None:
+        """Records are stored again: an episode held back by :meth:`PyodideRuntime.hold_for_saving`
+        starts after a countdown."""
+        if self.phase == "paused" and not self.ended:
+            self.host.record(
+                "games", {**self._ids, "event": "resumed", "reason": SAVING, "episode": self.plays}
+            )
+            self._countdown()
 
     # --- step records ------------------------------------------------------------------------
     def _ingest(self, participant_id: str, data: Mapping[str, Any]) -> None:
