@@ -333,3 +333,38 @@ def test_every_step_is_stored_exactly_once_whatever_else_arrives(
                 offer(game, honest[sent + 1], now=1000.0)
             assert caught.value.kind == "out_of_order"
     assert stored == list(range(1, sum(sizes) + 1))
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    episodes=st.lists(st.lists(st.integers(1, 30), min_size=1, max_size=5), min_size=1, max_size=4),
+    late=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 4)), max_size=6),
+)
+def test_across_episodes_each_step_is_stored_once_and_old_episodes_stay_closed(
+    episodes: list[list[int]], late: list[tuple[int, int]]
+) -> None:
+    game = ledger()
+    stored: set[tuple[int, int]] = set()
+    sent: list[dict[str, Any]] = []
+    number = 1
+    for episode, sizes in enumerate(episodes, start=1):
+        game.open_episode(episode, now=0.0)
+        first = 1
+        for size in sizes:
+            data = batch(number, first, size, episode=episode)
+            accepted = offer(game, data)
+            for s in accepted.steps:
+                assert (episode, s.step) not in stored
+                stored.add((episode, s.step))
+            sent.append(data)
+            number += 1
+            first += size
+        game.close_episode()
+        # Batches of this or an earlier episode arriving again: acknowledged, nothing stored.
+        for pick, _ in late:
+            assert offer(game, sent[pick % len(sent)]).duplicate
+        # New steps for a closed episode are refused.
+        with pytest.raises(BatchProblem) as caught:
+            offer(game, batch(number, first, 1, episode=episode))
+        assert caught.value.kind == "wrong_episode"
+    assert stored == {(e, s) for e, sizes in enumerate(episodes, start=1) for s in range(1, sum(sizes) + 1)}
