@@ -253,3 +253,73 @@ def test_a_closed_tab_keeps_every_step_that_reached_the_server(server: LiveServe
     assert sorted({r["step"] for r in rows}) == list(range(1, 46)) and len(rows) == 90
     games = records(server, "games", lambda rows: any(r["event"] == "ended" for r in rows))
     assert games[-1]["reason"] == "abandoned"
+
+
+# --- the scene's runtime_options ---------------------------------------------------------------------
+WITH_OPTIONS = f"{HERE / 'studies' / 'slime_pyodide.py'}:with_options"
+
+
+def serve_with(tmp_path: Path, options: dict[str, Any]) -> LiveServer:
+    return LiveServer(WITH_OPTIONS, tmp_path / "data", env={"IGYM_TEST_PYODIDE_OPTIONS": json.dumps(options)})
+
+
+def test_a_load_timeout_with_end_takes_the_participant_to_the_end_scene_and_its_code(tmp_path: Path) -> None:
+    server = serve_with(tmp_path, {"load_timeout_s": 5, "on_load_timeout": "end"})
+    try:
+        page = Page(server.url)
+        game_id = page.to_game()
+        began = time.monotonic()
+        end = page.next("scene", timeout=15)  # the page never reports runtime_loaded
+        assert 5 <= time.monotonic() - began < 10
+        assert end["scene"]["kind"] == "end" and "NOLOAD" in json.dumps(end)  # past both pages
+        games = records(server, "games", lambda rows: any(r["event"] == "ended" for r in rows))
+        assert [(g["event"], g.get("reason")) for g in games if g["game_id"] == game_id][1:] == [
+            ("load_timeout", None),
+            ("ended", "load_timeout"),
+        ]
+        page.close()
+    finally:
+        server.stop()
+
+
+def test_a_failed_load_skips_to_the_named_scene_with_the_outcome(tmp_path: Path) -> None:
+    server = serve_with(tmp_path, {"load_timeout_scene": "questions"})
+    try:
+        page = Page(server.url)
+        game_id = page.to_game()
+        page.send(
+            {"type": "runtime_load_failed", "game_id": game_id, "stage": "runtime", "message": "no wasm"}
+        )
+        assert page.next("scene")["scene"]["scene_id"] == "questions"
+        sessions = records(server, "sessions", lambda rows: any(r["event"] == "scene_left" for r in rows))
+        left = next(s for s in sessions if s["event"] == "scene_left" and s["scene_id"] == "slime")
+        assert left["detail"]["outcome"] == "runtime_load_failed"
+        page.close()
+    finally:
+        server.stop()
+
+
+def test_a_reload_with_next_goes_on_to_the_next_seed(tmp_path: Path) -> None:
+    server = serve_with(tmp_path, {"on_reload": "next"})
+    try:
+        page = Page(server.url)
+        token = page.welcome["token"]
+        game_id = page.to_game()
+        page.loaded(game_id)
+        issued = page.next("pyodide_episode")
+        steps, hashes = play_episode(issued["seed"], max_steps=90)
+        assert page.send_batch(batches(game_id, 1, steps, hashes, first_batch=1)[0])["type"] == "batch_ack"
+        page.close()
+        again = Page(server.url, token=token)
+        again.loaded(game_id)
+        following = again.next("pyodide_episode")
+        assert (
+            following["episode"] == 2 and following["seed"] != issued["seed"] and following["next_batch"] == 2
+        )
+        playing = [m for m in again.received if m["type"] == "game_status" and m["phase"] == "playing"]
+        assert playing[-1]["episode"] == 2  # the scene's second (and last) episode
+        episodes = records(server, "episodes", lambda rows: len(rows) >= 1)
+        assert [(e["episode"], e["end_reason"], e["steps"]) for e in episodes] == [(1, "interrupted", 15)]
+        again.close()
+    finally:
+        server.stop()

@@ -42,3 +42,33 @@ experiment = Experiment(
         EndScene(scene_id="end", completion_code="DONE1", codes_by_outcome={"runtime_load_failed": "NOLOAD"}),
     ],
 )
+
+
+def _with_options() -> Experiment:
+    """The game with the pyodide runtime's options from ``IGYM_TEST_PYODIDE_OPTIONS`` (JSON), and two
+    pages between the game and the end (to tell "the next scene" from "a named one" and "the end")."""
+    import json
+    import os
+
+    import attrs
+
+    from igym_core import StaticScene
+
+    options = json.loads(os.environ.get("IGYM_TEST_PYODIDE_OPTIONS", "{}"))
+    return Experiment(
+        experiment_id="slime_pyodide",
+        seed=7,
+        scenes=[
+            StartScene(scene_id="welcome", title="Welcome", body="A short game."),
+            attrs.evolve(game, runtime_options=options),
+            StaticScene(scene_id="after_game", title="Thanks", body="Next: a few questions."),
+            StaticScene(scene_id="questions", title="Questions", body="A page."),
+            EndScene(
+                scene_id="end", completion_code="DONE1", codes_by_outcome={"runtime_load_failed": "NOLOAD"}
+            ),
+        ],
+    )
+
+
+#: ``IGYM_TEST_PYODIDE_OPTIONS='{"on_reload": "next"}' igym run …/slime_pyodide.py:with_options``
+with_options = _with_options() if hasattr(GymScene, "runtime_options") else None
