@@ -403,8 +403,17 @@ def step_rows(
     the step, on the participant's clock. ``observations``: the scene records them (the column
     ``observation``, as the server runtime writes it).
     """
+    # Runs for every agent of every step a browser sends: a dict literal with the ids as locals
+    # (not ``{**ids, ...}``) and nothing built that the row does not hold.
+    game_id = ids["game_id"]
+    scene_id = ids["scene_id"]
+    instance = ids["instance"]
+    participant_ids = ids["participant_ids"]
     rows = []
+    append = rows.append
     for step in steps:
+        number = step.step
+        t_client_ms = step.t_ms
         keys = step.keys
         rewards = step.rewards
         terminated = step.terminated
@@ -414,26 +423,29 @@ def step_rows(
         for agent, action in step.actions.items():
             participant = players.get(agent)
             row = {
-                **ids,
+                "game_id": game_id,
+                "scene_id": scene_id,
+                "instance": instance,
+                "participant_ids": participant_ids,
                 "episode": episode,
-                "step": step.step,
+                "step": number,
                 "tick": None,
                 "agent": agent,
-                "seat": "human" if participant is not None else "bot",
+                "seat": "bot" if participant is None else "human",
                 "participant_id": participant,
                 "action": action,
                 "action_source": sources[agent],
-                "keys_held": list(keys.get(agent, ())) if participant is not None else None,
+                "keys_held": None if participant is None else keys.get(agent, []),
                 "reward": rewards.get(agent, 0.0),
                 "terminated": terminated.get(agent, False),
                 "truncated": truncated.get(agent, False),
                 "info": flatten_info(infos.get(agent)) if infos else None,
                 "t_server_ms": t_server_ms,
-                "t_client_ms": step.t_ms,
+                "t_client_ms": t_client_ms,
             }
             if observations:
                 row["observation"] = (step.observations or {}).get(agent)
-            rows.append(row)
+            append(row)
     return rows
 
 
