@@ -34,3 +34,20 @@ def test_a_wrong_option_names_the_field_and_what_is_expected(given: dict, field:
 def test_options_that_are_not_a_map_are_refused() -> None:
     with pytest.raises(FieldError, match="expected a map"):
         PyodideOptions.from_mapping(["load_timeout_s"])
+
+
+def test_igym_check_refuses_a_browser_run_game_of_two_people() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    study = Path(__file__).parent / "studies" / "slime_pyodide.py"
+    result = subprocess.run(
+        [sys.executable, "-m", "igym_core.cli", "check", f"{study}:two_humans"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0
+    assert "plays one participant per game" in result.stdout + result.stderr
+    assert "runtime='server'" in result.stdout + result.stderr

@@ -72,3 +72,22 @@ def _with_options() -> Experiment:
 
 #: ``IGYM_TEST_PYODIDE_OPTIONS='{"on_reload": "next"}' igym run …/slime_pyodide.py:with_options``
 with_options = _with_options() if hasattr(GymScene, "runtime_options") else None
+
+
+#: Two people in one browser-run game: ``igym check`` refuses it (the pyodide runtime plays one).
+two_humans = Experiment(
+    experiment_id="slime_pyodide_two",
+    seed=7,
+    scenes=[
+        GymScene(
+            scene_id="slime_two",
+            runtime="pyodide",
+            env_factory="igym_slime.env:make_env",
+            human_seats=("left", "right"),
+            render_fn="igym_slime.render:draw",
+            action_mapping=ACTION_MAPPING,
+            default_action=0,
+        ),
+        EndScene(scene_id="end"),
+    ],
+)
