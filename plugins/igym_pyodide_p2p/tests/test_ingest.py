@@ -368,3 +368,26 @@ def test_across_episodes_each_step_is_stored_once_and_old_episodes_stay_closed(
             offer(game, batch(number, first, 1, episode=episode))
         assert caught.value.kind == "wrong_episode"
     assert stored == {(e, s) for e, sizes in enumerate(episodes, start=1) for s in range(1, sum(sizes) + 1)}
+
+
+def test_memory_per_game_is_bounded_and_old_batch_numbers_are_refused() -> None:
+    from igym_pyodide_p2p.ingest import KEPT_DIGESTS
+
+    game = ledger()
+    game.open_episode(1, now=0.0)
+    count = KEPT_DIGESTS + 20
+    for number in range(1, count + 1):
+        offer(game, batch(number, number, 1), now=1e6)
+    assert len(game.digests) == KEPT_DIGESTS
+    assert offer(game, batch(count, count, 1), now=1e6).duplicate  # a recent re-send: acknowledged
+    problem = refused(game, batch(3, 3, 1), now=1e6)
+    assert problem.kind == "replayed" and "stored long ago" in problem.message
+
+
+def test_a_huge_value_is_cut_short_in_the_problem() -> None:
+    game = ledger()
+    game.open_episode(1, now=0.0)
+    bad = batch(1, 1, 2)
+    bad["steps"][0]["actions"][HUMAN] = list(range(3000))
+    problem = refused(game, bad)
+    assert problem.kind == "bad_action" and len(problem.message) < 200

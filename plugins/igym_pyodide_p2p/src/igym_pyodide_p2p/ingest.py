@@ -122,6 +122,15 @@ class BatchProblem(Exception):
 _ENCODE = msgspec.msgpack.Encoder().encode
 _JSON = msgspec.json.Encoder().encode
 _LIMITS_OF_HASHES = 4  # hash entries a batch may carry beyond one per step (none are needed)
+#: Stored batches whose digests a game keeps (about two minutes at two batches a second, longer
+#: than a page can be away before its game is abandoned).
+KEPT_DIGESTS = 256
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters (a page's values go into error messages)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
 
 
 def decode_step_batch(data: Mapping[str, Any], options: PyodideOptions) -> StepBatch:
@@ -210,7 +219,8 @@ class GameLedger:
         self.options = options
         #: The number the next new batch must have.
         self.next_batch = 1
-        #: Digest of every stored batch, by number (re-sends are compared with them).
+        #: Digests of the last ``KEPT_DIGESTS`` stored batches, by number (a re-send is compared
+        #: with them; a page re-sends only what the server had not acknowledged).
         self.digests: dict[int, bytes] = {}
         #: The episode the server issued last, and whether it may still receive steps.
         self.episode: int | None = None
@@ -237,8 +247,14 @@ class GameLedger:
         """Decide about ``batch`` (arrived at ``now``); raise :class:`BatchProblem` to refuse it."""
         number = batch.batch
         if number < self.next_batch:
-            if self.digests.get(number) == batch.digest:
+            digest = self.digests.get(number)
+            if digest == batch.digest:
                 return Accepted(duplicate=True)
+            if digest is None:
+                raise BatchProblem(
+                    "replayed",
+                    f"batch {number} was stored long ago (the server expects batch {self.next_batch})",
+                )
             raise BatchProblem(
                 "replayed",
                 f"batch {number} was already stored with other content; send batch {self.next_batch}",
@@ -275,7 +291,10 @@ class GameLedger:
             final = steps[-1]
             over = _all_done(final) or (self.max_steps is not None and final.step >= self.max_steps)
         self.next_batch = number + 1
-        self.digests[number] = batch.digest
+        digests = self.digests
+        digests[number] = batch.digest
+        if len(digests) > KEPT_DIGESTS:  # memory per game stays bounded however long it runs
+            del digests[number - KEPT_DIGESTS]
         self.last_step = last
         if over:
             self.episode_over = True
@@ -326,7 +345,7 @@ class GameLedger:
                 if not actions_ok[agent](action):
                     raise BatchProblem(
                         "bad_action",
-                        f"step {number}: action {action!r} of {agent!r} is not in its action space",
+                        f"step {number}: action {_short(action)} of {agent!r} is not in its action space",
                     )
             sources = step.sources
             if sources.keys() != agents:
@@ -355,7 +374,9 @@ class GameLedger:
                 )
             for agent, reward in rewards.items():
                 if not isfinite(reward):
-                    raise BatchProblem("bad_value", f"step {number}: the reward of {agent!r} is {reward!r}")
+                    raise BatchProblem(
+                        "bad_value", f"step {number}: the reward of {agent!r} is {_short(reward)}"
+                    )
             if not isfinite(step.t_ms):
                 raise BatchProblem("bad_value", f"step {number}: t_ms is {step.t_ms!r}")
             infos = step.infos
