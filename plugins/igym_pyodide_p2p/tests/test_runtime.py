@@ -323,3 +323,33 @@ def test_a_reload_with_next_goes_on_to_the_next_seed(tmp_path: Path) -> None:
         again.close()
     finally:
         server.stop()
+
+
+def test_no_new_episode_starts_while_the_data_cannot_be_saved(tmp_path: Path) -> None:
+    from igym_core.testing.full_disk import mount_full_disk
+
+    with mount_full_disk(tmp_path / "disk", size_kib=1024) as disk:
+        server = LiveServer(STUDY, disk.path, env={"IGYM_MAX_UNSAVED_BYTES": "0"})
+        try:
+            page = Page(server.url)
+            game_id = page.to_game()
+            page.loaded(game_id)
+            first = page.next("pyodide_episode")
+            disk.fill()
+            play(page, game_id, first, first_batch=1)  # the episode under way is played out
+            paused = page.next("game_status", phase="paused", timeout=15)
+            assert paused["pause_reason"] == "saving" and "save" in paused["message"]
+            assert not [m for m in page.received if m["type"] == "pyodide_episode" and m["episode"] == 2]
+            disk.free()
+            second = page.next("pyodide_episode", timeout=20)
+            assert second["episode"] == 2 and second["next_batch"] == 7
+            page.close()
+        finally:
+            server.stop()
+        steps = read_records(disk.path, EXPERIMENT, "steps")
+        assert Counter(r["episode"] for r in steps) == {1: 180}
+        games = read_records(disk.path, EXPERIMENT, "games")
+        assert [(g["event"], g.get("reason")) for g in games if g["event"] in ("paused", "resumed")] == [
+            ("paused", "saving"),
+            ("resumed", "saving"),
+        ]
