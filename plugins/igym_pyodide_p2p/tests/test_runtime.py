@@ -80,8 +80,12 @@ def test_a_browser_run_game_stores_every_step_once_and_verifies(server: LiveServ
         and first["max_steps"] == 90
     )
     sent = play(page, game_id, first, first_batch=1)
-    # A page that lost its acknowledgements re-sends: acknowledged again, stored once.
+    # A page that lost its acknowledgements re-sends: acknowledged again, stored once; the end of
+    # the episode, sent again, changes nothing either.
     assert page.send_batch(sent[2]) == {"type": "batch_ack", "game_id": game_id, "batch": 3}
+    page.send(
+        {"type": "episode_done", "game_id": game_id, "episode": 1, "steps": 90, "end_reason": "truncated"}
+    )
     second = page.next("pyodide_episode")
     assert second["episode"] == 2 and second["seed"] != first["seed"]
     play(page, game_id, second, first_batch=len(sent) + 1)
@@ -101,6 +105,7 @@ def test_a_browser_run_game_stores_every_step_once_and_verifies(server: LiveServ
     events = [(g["event"], g.get("runtime") or g.get("reason")) for g in games]
     assert events == [("started", "pyodide"), ("runtime_loaded", None), ("ended", "completed")]
     assert records(server, "rejected_batches", lambda rows: True) == []
+    assert not [m for m in page.received if m["type"] == "error"]
     assert len(records(server, "state_hashes", lambda rows: len(rows) >= 8)) == 8
     page.close()
 

@@ -487,6 +487,8 @@ class PyodideGame(GameHandle):
 
     def _episode_done(self, message: EpisodeDone) -> None:
         ledger = self.ledger
+        if message.episode < self.plays or (message.episode == self.plays and not ledger.episode_open):
+            return  # sent again after a reconnect: that episode's end was taken already
         if message.episode != self.plays or not ledger.episode_open:
             raise ProtocolError(
                 "bad_batch",
