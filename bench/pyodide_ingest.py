@@ -171,6 +171,14 @@ async def _server_player(url: str, start_at: float, window: tuple[float, float])
     return await _participant(url, start_at, window, 1)
 
 
+async def _cpu_in(window: tuple[float, float]) -> float:
+    """This client process's CPU time within ``window`` (were the clients keeping up?)."""
+    await asyncio.sleep(max(0.0, window[0] - time.time()))
+    began = time.process_time()
+    await asyncio.sleep(max(0.0, window[1] - time.time()))
+    return time.process_time() - began
+
+
 def _load_main(
     mode: str, url: str, games: int, clients: int, start_at: float, window: tuple[float, float], out: Any
 ) -> None:
@@ -184,7 +192,9 @@ def _load_main(
                 tasks.append(asyncio.ensure_future(_pyodide_player(url, start_at, window, chunks)))
             else:
                 tasks.append(asyncio.ensure_future(_server_player(url, start_at, window)))
-        return await asyncio.gather(*tasks, return_exceptions=True)
+        cpu = asyncio.ensure_future(_cpu_in(window))
+        done = await asyncio.gather(*tasks, return_exceptions=True)
+        return [*done, {"client_cpu_s": await cpu}]
 
     results = asyncio.run(main())
     out.send([r if isinstance(r, dict) else {"error": repr(r)} for r in results])
@@ -206,6 +216,7 @@ def get_stats(port: int) -> dict:
 def run_point(mode: str, games: int, seconds: float, clients: int) -> dict:
     port = free_port()
     data_dir = tempfile.mkdtemp(prefix="igym-bench-pyodide-")
+    log = open(Path(data_dir) / "server.log", "wb")  # noqa: SIM115 (closed in the finally below)
     env = {
         **os.environ,
         "IGYM_BENCH_RUNTIME": mode,
@@ -230,7 +241,7 @@ def run_point(mode: str, games: int, seconds: float, clients: int) -> dict:
         env=env,
         cwd=HERE,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,  # a file: a pipe nobody reads would stop the server once its buffer is full
     )
     try:
         wait_healthy(port, server)
@@ -259,7 +270,13 @@ def run_point(mode: str, games: int, seconds: float, clients: int) -> dict:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+        log.close()
+        warnings = (Path(data_dir) / "server.log").read_text(errors="replace").splitlines()
+        if warnings:
+            print(f"  server log ({len(warnings)} lines), e.g.: {warnings[0][:300]}", flush=True)
         shutil.rmtree(data_dir, ignore_errors=True)
+    client_cpu = sum(r.pop("client_cpu_s") for r in results if "client_cpu_s" in r)
+    results = [r for r in results if r]
     failed = [r["error"] for r in results if "error" in r]
     if failed:
         raise RuntimeError(f"{len(failed)} participants failed, e.g. {failed[0]}")
@@ -284,6 +301,7 @@ def run_point(mode: str, games: int, seconds: float, clients: int) -> dict:
         "games": games,
         "cpu_us_per_game_tick": round(cpu / ticks * 1e6, 2) if ticks else None,
         "server_core_share": round(cpu / seconds, 3),
+        "clients_core_share": round(client_cpu / seconds, 3),
         **extra,
     }
 
