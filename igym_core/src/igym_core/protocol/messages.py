@@ -227,19 +227,10 @@ def _decode(frame: bytes) -> ClientMessage:
     kind = data.get("type")
     if not isinstance(kind, str):
         raise ProtocolError("bad_message", "a message must have a string 'type'")
-    decoder = _DECODERS.get(kind) or _RUNTIME_DECODERS.get(kind)
+    decoder = _DECODERS.get(kind)
     if decoder is None:
         raise ProtocolError("unknown_type", f"unknown message type {kind[:40]!r}")
     return decoder(data)
-
-
-# TEMPORARY (until the issue-18 seam lands): runtimes' message types, by type.
-_RUNTIME_DECODERS: dict[str, Callable[[Mapping[str, Any]], ClientMessage]] = {}
-
-
-def register_runtime_messages(classes: Any) -> None:
-    for cls in classes:
-        _RUNTIME_DECODERS[cls.type] = cls.decode
 
 
 def encode(message: Mapping[str, Any]) -> bytes:

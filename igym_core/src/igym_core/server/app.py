@@ -89,16 +89,6 @@ def create_app(
         experiment = target
     # The same checks `igym check` runs, and only those (igym_core/serving.py).
     plan = validate_for_serving(experiment, plugins, settings)
-    # TEMPORARY (until the issue-18 seam lands): runtimes' message types decoded like built-ins.
-    from igym_core.protocol.messages import register_runtime_messages
-
-    register_runtime_messages(
-        [
-            m
-            for kind in plugins.registry.runtimes.kinds()
-            for m in plugins.registry.runtimes.get(kind).messages
-        ]
-    )
     converter = plan.converter
     loaded = plan.loaded
     exp = loaded.experiment

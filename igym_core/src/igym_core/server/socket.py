@@ -46,9 +46,7 @@ def _error(code: str, message: str, seq: int | None = None) -> dict[str, Any]:
     return {"type": "error", "code": code, "message": message, "seq": seq}
 
 
-from igym_core.runtime.interface import RuntimeMessage  # noqa: E402 (TEMPORARY until the seam lands)
-
-_GAME_MESSAGES = (Input, GameReady, RttEcho, RuntimeMessage)
+_GAME_MESSAGES = (Input, GameReady, RttEcho)
 
 
 class ParticipantWebSocket(WebSocket):

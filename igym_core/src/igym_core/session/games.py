@@ -23,15 +23,7 @@ import structlog
 from igym_core.data.recorder import iso_utc as _iso
 from igym_core.errors import ProtocolError
 from igym_core.protocol.messages import GameReady, Input, RttEcho
-from igym_core.runtime.interface import (
-    Continuation,
-    GameExit,
-    GameHandle,
-    GameInfo,
-    Runtime,
-    RuntimeMessage,
-    Seat,
-)
+from igym_core.runtime.interface import Continuation, GameExit, GameHandle, GameInfo, Runtime, Seat
 from igym_core.session.lobby import Departed, GroupRef, Lobby, Matched, TimedOut
 from igym_core.tasks import BackgroundTasks
 
@@ -352,9 +344,7 @@ class GameCoordinator:
             if message.game_id == self._ended_game.get(participant_id):
                 return  # a key or probe echo sent while the game was ending: nothing to do, no error
             raise ProtocolError("not_in_game", f"You are not playing game {message.game_id[:64]!r}.")
-        if isinstance(message, RuntimeMessage):  # TEMPORARY until the seam lands
-            game.player_message(participant_id, message)
-        elif isinstance(message, GameReady):
+        if isinstance(message, GameReady):
             game.player_ready(participant_id)
         elif isinstance(message, RttEcho):
             echo = getattr(game, "player_rtt_echo", None)
