@@ -8,8 +8,8 @@
  */
 
 import { App, type ClientState } from "./app";
-import { h, setTrustedHtml } from "./dom";
-import { registerScene, type ClientApi } from "./registry";
+import { h } from "./dom";
+import { clientApi, loadClientModule, registerScene, type ClientApi } from "./registry";
 import type { RenderObject } from "./game/objects";
 import type { GameDebugState } from "./game/types";
 import { endScene } from "./scenes/end";
@@ -20,7 +20,8 @@ import { surveyScene } from "./scenes/survey";
 import { PROTOCOL_VERSION, type BootData } from "./types";
 import { validateQuestion } from "./validation";
 
-export type { ClientApi, SceneContext, SceneRenderer, SubmitResult } from "./registry";
+export type { ClientApi, GameRuntime, SceneContext, SceneRenderer, SubmitResult } from "./registry";
+export type { GameShell } from "./game/shell";
 export type { ClientState } from "./app";
 
 /** `window.igym`: the plugin API plus live state, for debugging and browser tests. */
@@ -88,18 +89,7 @@ function appContainer(): HTMLElement {
 }
 
 async function loadPlugins(modules: string[], api: ClientApi): Promise<void> {
-  for (const url of modules) {
-    try {
-      const mod: Record<string, unknown> = await import(url);
-      if (typeof mod.register !== "function") {
-        console.error(`igym: plugin module ${url} does not export a register(api) function`);
-        continue;
-      }
-      await (mod.register as (api: ClientApi) => unknown)(api);
-    } catch (err) {
-      console.error(`igym: loading plugin module ${url} failed`, err);
-    }
-  }
+  for (const url of modules) await loadClientModule(url, api);
 }
 
 async function boot(): Promise<void> {
@@ -113,7 +103,7 @@ async function boot(): Promise<void> {
   registerScene("end", endScene);
   registerScene("gym", gymScene);
 
-  const api: ClientApi = { registerScene, h, setTrustedHtml, protocol: PROTOCOL_VERSION };
+  const api: ClientApi = clientApi();
 
   if (!data) {
     container.classList.add("igym-app");
