@@ -13,7 +13,7 @@ import { clientApi, loadClientModule, registerScene, type ClientApi } from "./re
 import type { RenderObject } from "./game/objects";
 import type { GameDebugState } from "./game/types";
 import { endScene } from "./scenes/end";
-import { currentGameObjects, gymScene } from "./scenes/gym";
+import { currentDrawnPose, currentGameObjects, gymScene } from "./scenes/gym";
 import { startScene } from "./scenes/start";
 import { staticScene } from "./scenes/static";
 import { surveyScene } from "./scenes/survey";
@@ -30,6 +30,8 @@ export interface IgymGlobal extends ClientApi {
   state: ClientState & { game: GameDebugState | null };
   /** The object descriptions of the mounted game by id (merged wire dicts, targets, not interpolated). */
   gameObjects(): Record<string, RenderObject>;
+  /** Where the mounted game draws object `id` now (mid-glide maybe), or null. */
+  gameDrawnPose(id: string): { x: number; y: number; angle: number } | null;
   /** The browser's answer check, exactly as the survey uses it (the server runs the same rules). */
   validateQuestion: typeof validateQuestion;
 }
@@ -124,7 +126,7 @@ async function boot(): Promise<void> {
 
   const app = new App(data, container);
   const state = Object.assign(app.state, { game: null as GameDebugState | null });
-  window.igym = Object.assign(api, { state, validateQuestion, gameObjects: currentGameObjects });
+  window.igym = Object.assign(api, { state, validateQuestion, gameObjects: currentGameObjects, gameDrawnPose: currentDrawnPose });
   await loadPlugins(data.modules, api);
   app.start();
 }

@@ -75,12 +75,23 @@ function loadView(): Promise<CreateGameView> {
   return viewModule;
 }
 
-/** The mounted game, for `window.igym.gameObjects()`. */
-let mounted: { objects(): Record<string, RenderObject> } | null = null;
+/** The mounted game, for `window.igym.gameObjects()` and `window.igym.gameDrawnPose()`. */
+let mounted: {
+  objects(): Record<string, RenderObject>;
+  drawn(id: string): { x: number; y: number; angle: number } | null;
+} | null = null;
 
 /** The object descriptions of the mounted game by id (merged wire dicts, not interpolated). */
 export function currentGameObjects(): Record<string, RenderObject> {
   return mounted ? mounted.objects() : {};
+}
+
+/**
+ * Where the mounted game's object `id` is drawn now (the view's pose, mid-glide maybe), or null
+ * (no such object, or the view is not ready). For measurements such as key press → drawn change.
+ */
+export function currentDrawnPose(id: string): { x: number; y: number; angle: number } | null {
+  return mounted ? mounted.drawn(id) : null;
 }
 
 export function keyLabel(key: string): string {
@@ -731,7 +742,7 @@ export function createGameShell(ctx: SceneContext): GameShell {
       },
     );
 
-  mounted = { objects: () => table.snapshot() };
+  mounted = { objects: () => table.snapshot(), drawn: (id) => view?.drawnPose(id) ?? null };
   const self = mounted;
 
   const destroy = (): void => {

@@ -183,6 +183,8 @@ export interface GameView {
   apply(frame: AppliedFrame): void;
   /** The participant's seat changed (objects whose `owner` is it are not interpolated). */
   setOwnSeat(seat: string | null): void;
+  /** Where object `id` is drawn now (position and angle, mid-glide maybe), or null. */
+  drawnPose(id: string): { x: number; y: number; angle: number } | null;
   /** Draw an rgb_array frame (the view takes ownership of the bitmap). */
   showImage(bitmap: ImageBitmap): void;
   /** Display size in CSS pixels (the drawing buffer follows devicePixelRatio). */

@@ -220,6 +220,12 @@ class GameScene extends Phaser.Scene {
     this.moving.add(entry);
   }
 
+  /** Where object `id` is drawn now (its Phaser object's pose, mid-glide maybe), or null. */
+  drawnPose(id: string): Pose | null {
+    const entry = this.entries.get(id);
+    return entry ? { x: entry.go.x, y: entry.go.y, angle: entry.go.angle } : null;
+  }
+
   private isOwn(obj: RenderObject): boolean {
     const owner = obj.owner;
     return this.ownSeat !== null && owner !== null && owner !== undefined && String(owner) === this.ownSeat;
@@ -447,6 +453,7 @@ export function createGameView(options: GameViewOptions): Promise<GameView> {
         setOwnSeat: (seat) => {
           scene.ownSeat = seat;
         },
+        drawnPose: (id) => (destroyed ? null : scene.drawnPose(id)),
         showImage: (bitmap) => {
           if (destroyed) bitmap.close();
           else scene.showImage(bitmap);

@@ -10,6 +10,7 @@ import { getRuntime, loadClientModule, registeredRuntimes as registeredRuntimesN
 import { serverRuntime } from "../runtimes/server";
 
 export {
+  currentDrawnPose,
   currentGameObjects,
   formatClock,
   gameLabel,

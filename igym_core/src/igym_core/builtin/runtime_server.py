@@ -462,6 +462,7 @@ class _Player:
         "hud_text",
         "left",
         "need_key",
+        "page_delay_ms",
         "participant_id",
         "presses",
         "probes",
@@ -484,8 +485,10 @@ class _Player:
         self.left = False
         #: Round-trip-time probes in flight: number -> monotonic send time.
         self.probes: dict[int, float] = {}
-        #: Round-trip times measured this episode, in ms.
+        #: Network round-trip times measured this episode (the page's own delay taken out), in ms.
         self.rtt_ms: list[float] = []
+        #: How long each answered probe waited in the page before it was answered, in ms.
+        self.page_delay_ms: list[float] = []
         #: The HUD text this player last got (multiplayer games: each player has their own).
         self.hud_text: str | None = None
 
@@ -1093,13 +1096,19 @@ class ServerGame(GameHandle):
                 if len(probes) > 8:  # unanswered ones are forgotten
                     del probes[min(probes)]
 
-    def player_rtt_echo(self, participant_id: str, n: int) -> None:
+    def player_rtt_echo(self, participant_id: str, n: int, page_delay_ms: float | None = None) -> None:
+        """Probe ``n`` answered: the round trip less the time it waited in the page (which the page
+        reports; a page whose main thread is busy drawing answers tens of ms late) is the network's."""
         player = self.players.get(participant_id)
         if player is None:
             return
         sent = player.probes.pop(n, None)
         if sent is not None:
-            player.rtt_ms.append((time.monotonic() - sent) * 1000)
+            total_ms = (time.monotonic() - sent) * 1000
+            waited_ms = min(page_delay_ms or 0.0, total_ms)
+            player.rtt_ms.append(total_ms - waited_ms)
+            if page_delay_ms is not None:
+                player.page_delay_ms.append(waited_ms)
 
     def _check_cost(self) -> None:
         """After 100 steps (once per game): warn if step + render take a large share of the tick."""
@@ -1397,6 +1406,7 @@ class ServerGame(GameHandle):
         self.episode_dropped = {p.participant_id: p.dropped for p in self.players.values()}
         for player in self.players.values():
             player.rtt_ms = []
+            player.page_delay_ms = []
         self.episode_skipped_at_start = self.runtime.scheduler.stats.ticks_skipped
         self.episode_started_wall = time.time()
         self.episode_started_mono = time.monotonic()
@@ -1446,6 +1456,7 @@ class ServerGame(GameHandle):
             "tick_lateness_ms_p99": _quantile(lateness, 0.99),
             "tick_lateness_ms_max": round(lateness[-1], 3) if lateness else None,
             "rtt_ms": {p.participant_id: _rtt_summary(p.rtt_ms) for p in self.players.values()},
+            "page_delay_ms": {p.participant_id: _rtt_summary(p.page_delay_ms) for p in self.players.values()},
             "paused_ms": round((self.episode_paused_s + self._paused_for()) * 1000),
             "pauses": self.episode_pauses,
             "pause_reasons": dict(self.episode_pause_reasons),
@@ -1522,7 +1533,7 @@ _PLAIN_TYPES = (bool, int, float, str)  # a tuple: `bool | int | ...` would buil
 
 
 def _rtt_summary(samples: Sequence[float]) -> dict[str, Any]:
-    """Round-trip times of one player in one episode: how many, median, p95 and max (ms)."""
+    """Round-trip times (or page delays) of one player in one episode: how many, median, p95 and max (ms)."""
     ordered = sorted(samples)
     return {
         "n": len(ordered),

@@ -86,11 +86,16 @@ class Input(ClientMessage):
 
 @attrs.frozen
 class RttEcho(ClientMessage):
-    """The page's answer to the server's ``rtt_probe`` number ``n`` (round-trip time)."""
+    """The page's answer to the server's ``rtt_probe`` number ``n`` (round-trip time).
+
+    ``page_delay_ms`` is how long the probe waited in the page before it was answered (a busy main
+    thread), as the page estimates it; None when the page does not say (a Python client).
+    """
 
     type: ClassVar[str] = "rtt_echo"
     game_id: str
     n: int
+    page_delay_ms: float | None = None
 
 
 def _int(data: Mapping[str, Any], key: str) -> int:
@@ -107,6 +112,21 @@ def _number(data: Mapping[str, Any], key: str) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ProtocolError("bad_message", f"'{key}' must be a number, got {type(value).__name__}")
     return float(value)
+
+
+#: A page's reported delay above this is nonsense (the server forgets unanswered probes long before).
+MAX_PAGE_DELAY_MS = 60_000.0
+
+
+def _page_delay(data: Mapping[str, Any]) -> float | None:
+    if data.get("page_delay_ms") is None:
+        return None
+    value = _number(data, "page_delay_ms")
+    if not 0 <= value <= MAX_PAGE_DELAY_MS:
+        raise ProtocolError(
+            "bad_message", f"'page_delay_ms' must be between 0 and {MAX_PAGE_DELAY_MS:.0f} ms, got {value!r}"
+        )
+    return value
 
 
 def _answers(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -168,7 +188,7 @@ _DECODERS: dict[str, Callable[[Mapping[str, Any]], ClientMessage]] = {
     "ping": lambda d: Ping(seq=_int(d, "seq"), t=_number(d, "t")),
     "input": _input,
     "game_ready": lambda d: GameReady(game_id=_game_id(d)),
-    "rtt_echo": lambda d: RttEcho(game_id=_game_id(d), n=_int(d, "n")),
+    "rtt_echo": lambda d: RttEcho(game_id=_game_id(d), n=_int(d, "n"), page_delay_ms=_page_delay(d)),
 }
 
 

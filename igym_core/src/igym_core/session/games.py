@@ -349,7 +349,7 @@ class GameCoordinator:
         elif isinstance(message, RttEcho):
             echo = getattr(game, "player_rtt_echo", None)
             if echo is not None:
-                echo(participant_id, message.n)
+                echo(participant_id, message.n, message.page_delay_ms)
         else:
             game.player_input(participant_id, keys=message.keys, press=message.press)
 
