@@ -9,6 +9,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, ClassVar
 
+import msgpack
 import pytest
 from litestar.testing import TestClient
 
@@ -17,8 +18,9 @@ from igym_core.builtin.matchmakers import ConditionMatchmaker, FifoMatchmaker
 from igym_core.builtin.scene_gym import WaitingRoom
 from igym_core.config.validators import FieldError
 from igym_core.envs import resolve_callable
-from igym_core.errors import ConfigError
+from igym_core.errors import ConfigError, ProtocolError
 from igym_core.matchmaking.interface import Matchmaker, WaitingPlayer
+from igym_core.protocol.messages import RttEcho, decode_client_message
 from igym_core.session.lobby import Lobby
 from igym_core.testing import ScriptedParticipant, make_test_app, read_records
 
@@ -329,6 +331,57 @@ def test_round_trip_times_are_measured_and_recorded_per_player(tmp_path):
     for summary in episode["rtt_ms"].values():
         assert summary["n"] >= 3 and 0 <= summary["median"] <= summary["p95"] <= summary["max"] < 1000
     assert a.rtt_probes_answered >= 3
+
+
+def test_a_pages_own_delay_is_taken_out_of_the_round_trip_and_recorded_apart(tmp_path):
+    # A page whose main thread is busy answers a probe late, and says by how much (page_delay_ms):
+    # rtt_ms is the network's share, page_delay_ms the page's. A Python client says nothing.
+    waited_ms = 80.0
+    app = make_test_app(study(duel(max_steps=150, rtt_interval_s=0.3)), tmp_path)
+    with TestClient(app) as client, ScriptedParticipant(client) as a, ScriptedParticipant(client) as b:
+        matched_game(a)
+        matched_game(b)
+        a.answer_rtt_probes = False
+        done = {"a": False, "b": False}
+        while not all(done.values()):
+            for name, p in (("a", a), ("b", b)):
+                if done[name]:
+                    continue
+                message = p.receive()
+                if message["type"] == "rtt_probe":
+                    time.sleep(waited_ms / 1000)
+                    p.send(
+                        {
+                            "type": "rtt_echo",
+                            "game_id": message["game_id"],
+                            "n": message["n"],
+                            "page_delay_ms": waited_ms,
+                        }
+                    )
+                done[name] = message["type"] == "scene"
+    episode = read_records(tmp_path, "mp_test", "episodes")[0]
+    network, page = episode["rtt_ms"][a.participant_id], episode["page_delay_ms"][a.participant_id]
+    assert network["n"] >= 3 and page["n"] == network["n"]
+    assert page["median"] == page["max"] == waited_ms
+    assert 0 <= network["median"] < waited_ms / 2
+    assert episode["page_delay_ms"][b.participant_id] == {"n": 0, "median": None, "p95": None, "max": None}
+    assert episode["rtt_ms"][b.participant_id]["n"] >= 3
+
+
+def test_page_delay_in_an_echo_must_be_a_plausible_number():
+    ok = decode_client_message(
+        msgpack.packb({"type": "rtt_echo", "game_id": "g", "n": 1, "page_delay_ms": 2.5})
+    )
+    assert ok == RttEcho(game_id="g", n=1, page_delay_ms=2.5)
+    assert (
+        decode_client_message(msgpack.packb({"type": "rtt_echo", "game_id": "g", "n": 1})).page_delay_ms
+        is None
+    )
+    for bad in (-1, 60_001, "5", True, float("nan")):
+        with pytest.raises(ProtocolError, match="page_delay_ms"):
+            decode_client_message(
+                msgpack.packb({"type": "rtt_echo", "game_id": "g", "n": 1, "page_delay_ms": bad})
+            )
 
 
 def test_config_errors_for_multiplayer_scenes():
