@@ -133,6 +133,7 @@ def harness_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     (out / "index.html").write_text((HARNESS / "index.html").read_text())
     write_assets(out / "assets")
+    (out / "test_runtime.js").write_text((HARNESS / "test_runtime.js").read_text())
     # The game chunk is separate: the harness entry does not contain Phaser.
     chunks = list((out / "chunks").glob("view-*.js"))
     assert len(chunks) == 1 and chunks[0].stat().st_size > 1_000_000
