@@ -50,14 +50,25 @@ export const serverRuntime: GameRuntime = (shell: GameShell, ctx) => {
     maybeReady();
   });
 
-  // How late probes reach this handler, relative to the earliest one of this game: `lag` is the
-  // page's clock at the handler minus the server's send time `t`, i.e. the network's one-way time,
-  // the wait in this page (a busy main thread: drawing, scripts), and the clocks' offset. The
-  // offset and the network's one-way time are about the same for every probe, so a probe's lag
-  // above the smallest lag seen is the time it waited in this page. (An event's `timeStamp` does
-  // not show that wait: the browser creates the event when the main thread gets to it.)
+  // How late messages reach their handler: `lag` is the page's clock at the handler minus the
+  // server's time `t` in the message, i.e. the network's one-way time, the wait in this page (a busy
+  // main thread: drawing, scripts) and the clocks' offset. The offset and the network's time are
+  // about the same for every message, so a probe's lag above the smallest lag of the game's frames
+  // and probes so far is the time it waited in this page (frames, 30 a second, find the smallest
+  // soon). An event's `timeStamp` does not show that wait: the browser creates the event when the
+  // main thread gets to it.
   let minLag = Infinity;
   let lagGame: string | null = null;
+  const lagOf = (gameId: unknown, t: unknown): number | null => {
+    if (typeof t !== "number" || !Number.isFinite(t) || gameId !== state.game_id) return null;
+    if (lagGame !== state.game_id) {
+      lagGame = state.game_id;
+      minLag = Infinity;
+    }
+    const lag = performance.timeOrigin + performance.now() - t;
+    if (lag < minLag) minLag = lag;
+    return lag;
+  };
 
   const onRttProbe = (msg: Partial<RttProbeMessage>): void => {
     // Answered at once and nothing else: the server measures the round trip, and subtracts
@@ -65,15 +76,8 @@ export const serverRuntime: GameRuntime = (shell: GameShell, ctx) => {
     if (!shell.alive || state.game_id === null || msg.game_id !== state.game_id) return;
     if (typeof msg.n !== "number" || !Number.isInteger(msg.n)) return;
     const echo: Record<string, unknown> = { type: "rtt_echo", game_id: state.game_id, n: msg.n };
-    if (typeof msg.t === "number" && Number.isFinite(msg.t)) {
-      if (lagGame !== state.game_id) {
-        lagGame = state.game_id;
-        minLag = Infinity;
-      }
-      const lag = performance.timeOrigin + performance.now() - msg.t;
-      minLag = Math.min(minLag, lag);
-      echo.page_delay_ms = Number((lag - minLag).toFixed(PAGE_DELAY_DECIMALS));
-    }
+    const lag = lagOf(msg.game_id, msg.t);
+    if (lag !== null) echo.page_delay_ms = Number((lag - minLag).toFixed(PAGE_DELAY_DECIMALS));
     ctx.send(echo);
     state.rtt_echoes += 1;
   };
@@ -81,7 +85,10 @@ export const serverRuntime: GameRuntime = (shell: GameShell, ctx) => {
   const offs = [
     ctx.onMessage("rtt_probe", onRttProbe),
     ctx.onMessage("game_status", (msg: Partial<GameStatusMessage>) => shell.applyStatus(msg)),
-    ctx.onMessage("frame", (msg: Partial<FrameMessage>) => shell.applyFrame(msg)),
+    ctx.onMessage("frame", (msg: Partial<FrameMessage>) => {
+      lagOf(msg.game_id, msg.t);
+      shell.applyFrame(msg);
+    }),
     ctx.onMessage("welcome", () => {
       reconnected = true;
     }),

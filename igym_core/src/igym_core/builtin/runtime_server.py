@@ -1076,16 +1076,18 @@ class ServerGame(GameHandle):
         self._next_probe = mono + self.scene.rtt_interval_s
         self._probe_n += 1
         n = self._probe_n
+        later = self.runtime.scheduler.later
+        if later is not None:  # inside a ticker: after the group's frames, which matter more
+            later.append(lambda: self._send_probe(n))
+        else:
+            self._send_probe(n)
+
+    def _send_probe(self, n: int) -> None:
+        # `t` is taken as the probe goes out (not when it was due): the page compares it with the
+        # frames' `t` to tell how long the probe waited in the page.
         data = _pack(
             {"type": "rtt_probe", "game_id": self.info.game_id, "n": n, "t": round(time.time() * 1000, 1)}
         )
-        later = self.runtime.scheduler.later
-        if later is not None:  # inside a ticker: after the group's frames, which matter more
-            later.append(lambda: self._send_probe(n, data))
-        else:
-            self._send_probe(n, data)
-
-    def _send_probe(self, n: int, data: bytes) -> None:
         frame_sink = self.host.frame_sink
         sent = time.monotonic()
         for player in self.players.values():
