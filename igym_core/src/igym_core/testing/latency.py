@@ -100,7 +100,7 @@ class LatencyReport:
         )
 
     def median(self, field: str) -> float | None:
-        values = [getattr(p, field) for p in self.measured]
+        values = [v for p in self.measured if (v := getattr(p, field)) is not None]
         return statistics.median(values) if values else None
 
     def summary(self) -> str:
