@@ -785,6 +785,7 @@ export function createGameShell(ctx: SceneContext): GameShell {
     },
     setInputHandler: (handler) => {
       inputHandler = alive ? handler : null;
+      if (inputHandler) input.kick(); // keys held while there was no handler go out now
     },
     onChange: (handler) => {
       if (!alive) return () => {};
