@@ -25,9 +25,14 @@ __all__ = [
     "ErrorMessage",
     "GameStatus",
     "Pong",
+    "Rejected",
     "RttProbe",
+    "Saving",
+    "SceneMessage",
     "ServerMessage",
+    "Superseded",
     "WaitingRoom",
+    "Welcome",
     "encode",
     "frame_head",
     "pack",
@@ -176,6 +181,105 @@ class Ack(ServerMessage):
 
     def wire(self) -> dict[str, Any]:
         return {"type": "ack", "seq": self.seq}
+
+
+@attrs.frozen(kw_only=True)
+class Welcome(ServerMessage):
+    """The answer to ``hello``: the protocol version, the participant's token (kept by the page for
+    a reload), their id, and whether they resumed an earlier session."""
+
+    type: ClassVar[str] = "welcome"
+    protocol: int
+    token: str | None
+    participant_id: str
+    resumed: bool
+
+    def wire(self) -> dict[str, Any]:
+        return {
+            "type": "welcome",
+            "protocol": self.protocol,
+            "token": self.token,
+            "participant_id": self.participant_id,
+            "resumed": self.resumed,
+        }
+
+
+@attrs.frozen(kw_only=True)
+class Superseded(ServerMessage):
+    """The study moved to another tab or window; this page stops (its socket closes with 4001)."""
+
+    type: ClassVar[str] = "superseded"
+    message: str
+
+    def wire(self) -> dict[str, Any]:
+        return {"type": "superseded", "message": self.message}
+
+
+@attrs.frozen(kw_only=True)
+class SceneMessage(ServerMessage):
+    """The scene to show at ``position`` of ``total``: its client view, the participant's saved
+    draft answers, and the scene's context for this participant."""
+
+    type: ClassVar[str] = "scene"
+    position: int
+    total: int
+    instance: int
+    scene: Mapping[str, Any]
+    draft: Mapping[str, Any]
+    context: Any
+
+    def wire(self) -> dict[str, Any]:
+        return {
+            "type": "scene",
+            "position": self.position,
+            "total": self.total,
+            "instance": self.instance,
+            "scene": self.scene,
+            "draft": self.draft,
+            "context": self.context,
+        }
+
+
+@attrs.frozen(kw_only=True)
+class Rejected(ServerMessage):
+    """A submission whose answers were refused: ``errors`` by question id, and a message. ``code``
+    and ``unknown_count`` when it answered questions the step does not ask; ``error_count`` when
+    ``errors`` shows only some of the errors."""
+
+    type: ClassVar[str] = "rejected"
+    seq: int
+    position: int
+    errors: Mapping[str, Any]
+    message: str
+    code: str | None = None
+    unknown_count: int | None = None
+    error_count: int | None = None
+
+    def wire(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"type": "rejected"}
+        if self.code is not None:
+            out["code"] = self.code
+        out["seq"] = self.seq
+        out["position"] = self.position
+        out["errors"] = self.errors
+        if self.unknown_count is not None:
+            out["unknown_count"] = self.unknown_count
+        out["message"] = self.message
+        if self.error_count is not None:
+            out["error_count"] = self.error_count
+        return out
+
+
+@attrs.frozen(kw_only=True)
+class Saving(ServerMessage):
+    """The participant's records are being saved; the page waits at ``position``."""
+
+    type: ClassVar[str] = "saving"
+    position: int
+    message: str
+
+    def wire(self) -> dict[str, Any]:
+        return {"type": "saving", "position": self.position, "message": self.message}
 
 
 def frame_head(*, game_id: str, tick: int, episode: int, step: int, t: float) -> dict[str, Any]:

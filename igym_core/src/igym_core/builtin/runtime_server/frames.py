@@ -39,7 +39,8 @@ class Frames:
         """Render the env after the step (its cost counts as the env's, with the step's)."""
         stepped = self._stepped
         assert stepped is not None
-        *_, step_cost, env_cpu, _ = stepped
+        step_cost = stepped.step_s
+        env_cpu = stepped.env_cpu_s
         if env_cpu is not None:
             cpu_started = time.thread_time()
         rendered_start = time.perf_counter()
