@@ -66,7 +66,8 @@ Modules
     ``igym_core.protocol.server_messages``.
 """
 
-from igym_core.builtin.runtime_server.game import ServerGame, StepResult
+from igym_core.builtin.runtime_server.actions import StepResult
+from igym_core.builtin.runtime_server.game import ServerGame
 from igym_core.builtin.runtime_server.runtime import ServerRuntime, igym_register_runtimes
 from igym_core.builtin.runtime_server.scheduler import TickScheduler, TickStats
 

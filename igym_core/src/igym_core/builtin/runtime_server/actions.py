@@ -1,4 +1,5 @@
-"""Action choice: what each seat does at a step (players' keys, bot seats, bots batched across games)."""
+"""Action choice: what each seat does at a step (players' keys, bot seats, bots batched across games),
+and what the step gave (:class:`StepResult`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import numbers
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import structlog
 
 from igym_core.errors import EnvContractError
@@ -14,11 +16,38 @@ from igym_core.errors import EnvContractError
 if TYPE_CHECKING:
     from igym_core.builtin.runtime_server.game import ServerGame
 
-__all__ = ["NO_ACTION", "ActionChoice", "BotSeat", "act_batched"]
+__all__ = ["NO_ACTION", "ActionChoice", "BotSeat", "StepResult", "act_batched"]
 
 log = structlog.get_logger(__name__)
 
 NO_ACTION = object()
+
+
+@attrs.define(slots=True)
+class StepResult:
+    """What one env step gave, for the parts of the tick after it (records, render, frame).
+
+    A slots class built by position in one place (:meth:`ServerGame._step_env`): it is made for
+    every game at every tick, and building it with keywords costs twice as much (measured: 350 ns
+    by position, 670 ns with keywords, 280 ns for the plain tuple it replaces).
+    """
+
+    actions: dict[Any, Any]
+    sources: dict[Any, str]
+    """Where each agent's action came from (``human``, ``default``, ``absent``, ``bot``, …)."""
+    held: dict[Any, tuple[str, ...]]
+    """The keys behind each human seat's action."""
+    obs: dict[Any, Any]
+    rewards: dict[Any, Any]
+    terminations: dict[Any, Any]
+    truncations: dict[Any, Any]
+    infos: dict[Any, Any]
+    step_s: float
+    """Wall time of env.step."""
+    env_cpu_s: float | None
+    """CPU time of env.step, at the ticks that sample it (else None)."""
+    t_server_ms: float
+    """Server wall clock (epoch ms) when the step was made."""
 
 
 class BotSeat:
@@ -94,6 +123,33 @@ def act_batched(games: Sequence[ServerGame]) -> None:
 
 class ActionChoice:
     """The action-choice part of :class:`~igym_core.builtin.runtime_server.game.ServerGame`."""
+
+    def _seat_bots(
+        self: ServerGame, prepared: Any, info: Any
+    ) -> tuple[dict[Any, BotSeat], list[tuple[Any, BotSeat]]]:
+        """The bot of every bot seat (and of a human seat nobody took), and those of them whose
+        policies evaluate in batches across games, in env agent order."""
+        bots: dict[Any, BotSeat] = {}
+        for name, (_config, bot) in prepared.bots.items():
+            agent = self.agent_of_name[name]
+            bots[agent] = BotSeat(
+                prepared.load_policy(name, self.env), bot.act_every, bot.between, self.env.action_space(agent)
+            )
+        for seat in info.seats:  # a human seat left to a bot (a group that stays together, a member gone)
+            if seat.participant_id is None and seat.agent in prepared.human_seats:
+                agent = self.agent_of_name[seat.agent]
+                bots[agent] = BotSeat(
+                    prepared.load_partner_policy(seat.agent, self.env),
+                    1,
+                    "repeat",
+                    self.env.action_space(agent),
+                )
+        order = {agent: index for index, agent in enumerate(prepared.agents)}
+        batched = sorted(
+            ((agent, bot) for agent, bot in bots.items() if bot.batcher is not None),
+            key=lambda item: order.get(item[0], len(order)),
+        )
+        return bots, batched
 
     def due_batched(self: ServerGame) -> list[tuple[Any, BotSeat]]:
         """The batched bots that choose a new action at this tick's step, in env agent order."""

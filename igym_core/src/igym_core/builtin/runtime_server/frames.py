@@ -35,6 +35,20 @@ def deliver(stats: TickStats, sink: Any, data: bytes, player: Player) -> None:
 class Frames:
     """The frames part of :class:`~igym_core.builtin.runtime_server.game.ServerGame`."""
 
+    def _init_frames(self: ServerGame, prepared: Any) -> None:
+        from igym_core.rendering.delta import DeltaEncoder
+
+        self.renderer = prepared.make_renderer()
+        self.encoder = DeltaEncoder()
+        self._rendered: Any = None  # tick_render's, for tick_send
+        self._shared_delta: tuple[int, bytes] | None = None
+        self.hud_text: str | None = None
+        self._hud_key: float | None = None
+        self._hud_default = ""
+        self._hud_failed = False
+        self.env_cost_s = 0.0
+        self.env_cost_ticks = 0  # the first 100 steps' wall time, for env_slow
+
     def tick_render(self: ServerGame) -> None:
         """Render the env after the step (its cost counts as the env's, with the step's)."""
         stepped = self._stepped
@@ -209,3 +223,17 @@ class Frames:
             else:
                 deliver(stats, sink, data, player)
         return connected
+
+    def _check_cost(self: ServerGame) -> None:
+        """After 100 steps (once per game): warn if step + render take a large share of the tick."""
+        mean = self.env_cost_s / self.env_cost_ticks
+        if mean > 0.25 * self._period:
+            log.warning(
+                "env_slow",
+                game_id=self.info.game_id,
+                step_render_ms=round(mean * 1000, 2),
+                period_ms=round(self._period * 1000, 1),
+                advice="env.step + render take a large share of each tick; lower fps or speed up the env",
+            )
+
+    # --- episodes ----------------------------------------------------------------------------

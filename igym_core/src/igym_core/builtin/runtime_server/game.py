@@ -9,25 +9,22 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import attrs
 import structlog
 
-from igym_core.builtin.runtime_server.actions import NO_ACTION, ActionChoice, BotSeat
+from igym_core.builtin.runtime_server.actions import NO_ACTION, ActionChoice, StepResult
 from igym_core.builtin.runtime_server.frames import Frames
-from igym_core.builtin.runtime_server.presence import Player, Presence
+from igym_core.builtin.runtime_server.presence import Player, Presence, quantile, rtt_summary
 from igym_core.data.recorder import iso_utc
 from igym_core.runtime import records
 from igym_core.runtime.interface import Continuation, GameHandle, GameInfo
-from igym_core.tasks import BackgroundTasks
 
 if TYPE_CHECKING:
     from igym_core.builtin.runtime_server.runtime import ServerRuntime
     from igym_core.builtin.runtime_server.scheduler import Ticker
 
-__all__ = ["ServerGame", "StepResult"]
+__all__ = ["ServerGame"]
 
 log = structlog.get_logger(__name__)
 
@@ -36,41 +33,12 @@ ENV_CPU_EVERY = 8
 _GAME_SERIAL = itertools.count()
 
 
-@attrs.define(slots=True)
-class StepResult:
-    """What one env step gave, for the parts of the tick after it (records, render, frame).
-
-    A slots class built by position in one place (:meth:`ServerGame._step_env`): it is made for
-    every game at every tick, and building it with keywords costs twice as much (measured: 350 ns
-    by position, 670 ns with keywords, 280 ns for the plain tuple it replaces).
-    """
-
-    actions: dict[Any, Any]
-    sources: dict[Any, str]
-    """Where each agent's action came from (``human``, ``default``, ``absent``, ``bot``, …)."""
-    held: dict[Any, tuple[str, ...]]
-    """The keys behind each human seat's action."""
-    obs: dict[Any, Any]
-    rewards: dict[Any, Any]
-    terminations: dict[Any, Any]
-    truncations: dict[Any, Any]
-    infos: dict[Any, Any]
-    step_s: float
-    """Wall time of env.step."""
-    env_cpu_s: float | None
-    """CPU time of env.step, at the ticks that sample it (else None)."""
-    t_server_ms: float
-    """Server wall clock (epoch ms) when the step was made."""
-
-
 class ServerGame(ActionChoice, Frames, Presence, GameHandle):
     """One game: its env, players, bots, episode loop, records and frames."""
 
     def __init__(
         self, runtime: ServerRuntime, info: GameInfo, prepared: Any, *, continues: Continuation | None = None
     ) -> None:
-        from igym_core.rendering.delta import DeltaEncoder
-
         self.continues = continues
 
         self.runtime = runtime
@@ -80,44 +48,15 @@ class ServerGame(ActionChoice, Frames, Presence, GameHandle):
         self.scene = prepared.scene
         self.ticker: Ticker | None = None
         self.env, self.raw_env = prepared.make_env()
-        self.renderer = prepared.make_renderer()
-        self.encoder = DeltaEncoder()
+        self._init_frames(prepared)  # the renderer, made with the env as before the bots
         self.table = prepared.action_table
         self.players: dict[str, Player] = {
             s.participant_id: Player(s.participant_id, s.agent) for s in info.seats if s.participant_id
         }
         self.agent_names = {a: str(a) for a in prepared.agents}
         self.agent_of_name = prepared.agent_by_name
-        self.bots: dict[Any, BotSeat] = {}
-        for name, (_config, bot) in prepared.bots.items():
-            agent = self.agent_of_name[name]
-            self.bots[agent] = BotSeat(
-                prepared.load_policy(name, self.env), bot.act_every, bot.between, self.env.action_space(agent)
-            )
-        for seat in info.seats:  # a human seat left to a bot (a group that stays together, a member gone)
-            if seat.participant_id is None and seat.agent in prepared.human_seats:
-                agent = self.agent_of_name[seat.agent]
-                self.bots[agent] = BotSeat(
-                    prepared.load_partner_policy(seat.agent, self.env),
-                    1,
-                    "repeat",
-                    self.env.action_space(agent),
-                )
         self.multiplayer = len(prepared.human_seats) > 1
-        self._shared_delta: tuple[int, bytes] | None = None
-        # The bots that would take a seat whose player leaves: loaded now, not in a tick.
-        self._partner_policies: dict[str, Any] = {}
-        if self.multiplayer and self.scene.on_partner_left == "bot":
-            for player in self.players.values():
-                self._partner_policies[player.agent] = prepared.load_partner_policy(player.agent, self.env)
-        self.notice = ""
-        self._probe_n = 0
-        self._next_probe = 0.0
-        order = {agent: index for index, agent in enumerate(prepared.agents)}
-        self.batched_bots = sorted(
-            ((agent, bot) for agent, bot in self.bots.items() if bot.batcher is not None),
-            key=lambda item: order.get(item[0], len(order)),
-        )
+        self.bots, self.batched_bots = self._seat_bots(prepared, info)
         self.human_agents = {self.agent_of_name[p.agent]: p for p in self.players.values()}
         self.participant_ids = [p.participant_id for p in self.players.values()]
         # The ids every record of this game starts with; built once (records are written every tick).
@@ -128,9 +67,6 @@ class ServerGame(ActionChoice, Frames, Presence, GameHandle):
             participant_ids=self.participant_ids,
         )
         self._held_mode = self.scene.input_mode == "held"
-        self._hud_key: float | None = None
-        self._hud_default = ""
-        self._hud_failed = False
         self._episode_open = False  # an episode has started and has no record yet
         self.phase = "waiting"
         # The number of the last episode started (a game continuing an interrupted one starts on).
@@ -149,19 +85,6 @@ class ServerGame(ActionChoice, Frames, Presence, GameHandle):
         self.episode_lateness: list[float] = []
         self.episode_dropped: dict[str, int] = {}
         self.episode_skipped_at_start = 0
-        self.hud_text: str | None = None
-        # A pause (see _pause): since when (scheduler clock), why (NOBODY_CONNECTED, SAVING: the
-        # game resumes once there is no reason left), the phase to go back to, the timer that ends
-        # the game as abandoned while nobody is connected, and the episode's totals.
-        self.paused_since: float | None = None
-        self.pause_reasons: set[str] = set()
-        self._paused_from = ""
-        self._abandon_timer: Any = None
-        self.episode_paused_s = 0.0
-        self.episode_pauses = 0
-        self.episode_pause_reasons: dict[str, int] = {}
-        self.env_cost_s = 0.0
-        self.env_cost_ticks = 0  # the first 100 steps' wall time, for env_slow
         # Which ticks sample the env's CPU time: games spread over the ENV_CPU_EVERY phases, so
         # that a group's samples do not all fall on the same tick.
         self._cpu_phase = next(_GAME_SERIAL) % ENV_CPU_EVERY
@@ -170,8 +93,8 @@ class ServerGame(ActionChoice, Frames, Presence, GameHandle):
         self._period = 1.0 / self.scene.fps
         self._max_steps = self.scene.max_steps
         self._record_obs = self.scene.record_observations
-        self._stepped: tuple[Any, ...] | None = None  # tick_step's results, for the parts after it
-        self._rendered: Any = None  # tick_render's, for tick_send
+        self._stepped: StepResult | None = None  # tick_step's results, for the parts after it
+        self._init_presence(prepared)
 
     # --- lifecycle ---------------------------------------------------------------------------
     def begin(self) -> None:
@@ -366,19 +289,6 @@ class ServerGame(ActionChoice, Frames, Presence, GameHandle):
             if mono >= self._next_probe:
                 self._probe(mono)
 
-    def _check_cost(self) -> None:
-        """After 100 steps (once per game): warn if step + render take a large share of the tick."""
-        mean = self.env_cost_s / self.env_cost_ticks
-        if mean > 0.25 * self._period:
-            log.warning(
-                "env_slow",
-                game_id=self.info.game_id,
-                step_render_ms=round(mean * 1000, 2),
-                period_ms=round(self._period * 1000, 1),
-                advice="env.step + render take a large share of each tick; lower fps or speed up the env",
-            )
-
-    # --- episodes ----------------------------------------------------------------------------
     def _start_episode(self) -> None:
         from igym_core.envs import agent_seed
 
@@ -436,10 +346,10 @@ class ServerGame(ActionChoice, Frames, Presence, GameHandle):
                 p.participant_id: p.dropped - self.episode_dropped.get(p.participant_id, 0)
                 for p in self.players.values()
             },
-            tick_lateness_ms_p50=_quantile(lateness, 0.5),
-            tick_lateness_ms_p99=_quantile(lateness, 0.99),
+            tick_lateness_ms_p50=quantile(lateness, 0.5),
+            tick_lateness_ms_p99=quantile(lateness, 0.99),
             tick_lateness_ms_max=round(lateness[-1], 3) if lateness else None,
-            rtt_ms={p.participant_id: _rtt_summary(p.rtt_ms) for p in self.players.values()},
+            rtt_ms={p.participant_id: rtt_summary(p.rtt_ms) for p in self.players.values()},
             paused_ms=round((self.episode_paused_s + self._paused_for()) * 1000),
             pauses=self.episode_pauses,
             pause_reasons=dict(self.episode_pause_reasons),
@@ -485,10 +395,6 @@ class ServerGame(ActionChoice, Frames, Presence, GameHandle):
             log.debug("env_close_failed", game_id=self.info.game_id)
         self.host.game_ended(self.info.game_id, reason)
 
-    def _broadcast_status(self) -> None:
-        for pid in self.players:
-            _background.spawn(self.host.send(pid, self.status_message(pid)))
-
     def _notify(self, method: str, *args: Any) -> None:
         try:
             getattr(self.host.plugins, method)(*args)
@@ -509,22 +415,3 @@ class ServerGame(ActionChoice, Frames, Presence, GameHandle):
 
 
 ServerGame.FINISH = (ServerGame.tick_record, ServerGame.tick_render, ServerGame.tick_send)
-
-_background = BackgroundTasks()
-
-
-def _quantile(ordered: Sequence[float], q: float) -> float | None:
-    if not ordered:
-        return None
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
-
-
-def _rtt_summary(samples: Sequence[float]) -> dict[str, Any]:
-    """Round-trip times of one player in one episode: how many, median, p95 and max (ms)."""
-    ordered = sorted(samples)
-    return {
-        "n": len(ordered),
-        "median": _quantile(ordered, 0.5),
-        "p95": _quantile(ordered, 0.95),
-        "max": round(ordered[-1], 3) if ordered else None,
-    }

@@ -15,17 +15,20 @@ from igym_core.builtin.runtime_server.actions import BotSeat
 from igym_core.protocol.server_messages import GameStatus, RttProbe, pack
 from igym_core.runtime import records
 from igym_core.session.saving import SAVING_MESSAGE
+from igym_core.tasks import BackgroundTasks
 
 if TYPE_CHECKING:
     from igym_core.builtin.runtime_server.game import ServerGame
 
-__all__ = ["NOBODY_CONNECTED", "SAVING", "Player", "Presence"]
+__all__ = ["NOBODY_CONNECTED", "SAVING", "Player", "Presence", "quantile", "rtt_summary"]
 
 log = structlog.get_logger(__name__)
 
 #: Why a game pauses (the ``reason`` of its ``paused`` / ``resumed`` records).
 NOBODY_CONNECTED = "nobody_connected"
 SAVING = "saving"
+
+_background = BackgroundTasks()
 
 
 class Player:
@@ -68,6 +71,30 @@ class Player:
 
 class Presence:
     """The presence part of :class:`~igym_core.builtin.runtime_server.game.ServerGame`."""
+
+    def _init_presence(self: ServerGame, prepared: Any) -> None:
+        # The bots that would take a seat whose player leaves: loaded now, not in a tick.
+        self._partner_policies: dict[str, Any] = {}
+        if self.multiplayer and self.scene.on_partner_left == "bot":
+            for player in self.players.values():
+                self._partner_policies[player.agent] = prepared.load_partner_policy(player.agent, self.env)
+        self.notice = ""
+        self._probe_n = 0
+        self._next_probe = 0.0
+        # A pause (see _pause): since when (scheduler clock), why (NOBODY_CONNECTED, SAVING: the
+        # game resumes once there is no reason left), the phase to go back to, the timer that ends
+        # the game as abandoned while nobody is connected, and the episode's totals.
+        self.paused_since: float | None = None
+        self.pause_reasons: set[str] = set()
+        self._paused_from = ""
+        self._abandon_timer: Any = None
+        self.episode_paused_s = 0.0
+        self.episode_pauses = 0
+        self.episode_pause_reasons: dict[str, int] = {}
+
+    def _broadcast_status(self: ServerGame) -> None:
+        for pid in self.players:
+            _background.spawn(self.host.send(pid, self.status_message(pid)))
 
     # --- GameHandle --------------------------------------------------------------------------
     def player_ready(self: ServerGame, participant_id: str) -> None:
@@ -367,3 +394,20 @@ class Presence:
             self._end_game("abandoned", "Nobody was connected to this game for too long.")
         except Exception:
             log.exception("game_abandon_failed", game_id=self.info.game_id)
+
+
+def quantile(ordered: Sequence[float], q: float) -> float | None:
+    if not ordered:
+        return None
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
+
+
+def rtt_summary(samples: Sequence[float]) -> dict[str, Any]:
+    """Round-trip times of one player in one episode: how many, median, p95 and max (ms)."""
+    ordered = sorted(samples)
+    return {
+        "n": len(ordered),
+        "median": quantile(ordered, 0.5),
+        "p95": quantile(ordered, 0.95),
+        "max": round(ordered[-1], 3) if ordered else None,
+    }
