@@ -141,7 +141,7 @@ class ServerGame(ActionChoice, Frames, Presence, GameHandle):
     def tick_step(self, lateness_ms: float) -> bool:
         """The first part of a tick: read the inputs, choose the actions and step the env (or, when
         not playing, everything the tick does). True when the other parts must follow, in the order
-        of ``_FINISH``: a ticker steps all its games first and then runs each part for all of them
+        of ``FINISH``: a ticker steps all its games first and then runs each part for all of them
         (see ``Ticker._run``)."""
         self.tick_count += 1
         phase = self.phase
