@@ -10,6 +10,7 @@ import msgpack
 import msgspec
 
 from igym_core.errors import ProtocolError
+from igym_core.protocol.server_messages import encode
 
 __all__ = [
     "PROTOCOL_VERSION",
@@ -251,16 +252,3 @@ def _decode(frame: bytes) -> ClientMessage:
     if decoder is None:
         raise ProtocolError("unknown_type", f"unknown message type {kind[:40]!r}")
     return decoder(data)
-
-
-def encode(message: Mapping[str, Any]) -> bytes:
-    """Encode a server → client message (a map with ``type``)."""
-    return msgpack.packb(message, use_bin_type=True, default=_default)
-
-
-def _default(value: Any) -> Any:
-    if isinstance(value, set | frozenset | tuple):
-        return list(value)
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    raise TypeError(f"cannot encode {type(value).__name__}")

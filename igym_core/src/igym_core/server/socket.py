@@ -25,6 +25,7 @@ from igym_core.protocol.messages import (
     decode_client_message,
     encode,
 )
+from igym_core.protocol.server_messages import ErrorMessage, Pong
 from igym_core.server.budget import REJECTION_LOG_INTERVAL_S, InboundBudget, InboundLimits, RejectionTally
 from igym_core.server.outbox import FrameOutbox, ReplyOutbox
 from igym_core.server.security import origin_allowed
@@ -43,7 +44,7 @@ CLOSE_GRACE_S = 2.0
 
 
 def _error(code: str, message: str, seq: int | None = None) -> dict[str, Any]:
-    return {"type": "error", "code": code, "message": message, "seq": seq}
+    return ErrorMessage(code=code, message=message, seq=seq).wire()
 
 
 _GAME_MESSAGES = (Input, GameReady, RttEcho)
@@ -347,7 +348,7 @@ async def _dispatch(study: Study, participant: Any, message: Any) -> list[dict[s
     if isinstance(message, Draft):
         return [study.draft(participant, message)]
     if isinstance(message, Ping):
-        return [{"type": "pong", "seq": message.seq, "t": message.t, "server_time": time.time() * 1000}]
+        return [Pong(seq=message.seq, t=message.t, server_time=time.time() * 1000).wire()]
     if isinstance(message, Hello):
         raise ProtocolError("bad_message", "'hello' was already received on this connection.")
     raise ProtocolError("unknown_type", f"{message.type!r} is not handled here")

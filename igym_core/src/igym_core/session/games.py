@@ -23,6 +23,7 @@ import structlog
 from igym_core.data.recorder import iso_utc as _iso
 from igym_core.errors import ProtocolError
 from igym_core.protocol.messages import GameReady, Input, RttEcho
+from igym_core.protocol.server_messages import GameStatus, WaitingRoom
 from igym_core.runtime.interface import Continuation, GameHandle, GameInfo, Runtime, Seat
 from igym_core.session.lobby import Departed, GroupRef, Lobby, Matched, TimedOut
 from igym_core.tasks import BackgroundTasks
@@ -440,22 +441,20 @@ class GameCoordinator:
         queued_at = state.lobby.queued_at(participant_id)
         now = self._now()
         waited = now - queued_at if queued_at is not None else 0.0
-        return {
-            "type": "game_status",
-            "game_id": None,
-            "phase": "matching",
-            "episode": 1,
-            "num_episodes": state.scene.num_episodes,
-            "seat": None,
-            "message": room.message,
-            "countdown_ms": 0,
-            "waiting": {
-                "count": state.lobby.waiting_count(participant_id, now=now) if room.show_count else None,
-                "group_size": state.lobby.group_size,
-                "waited_ms": round(waited * 1000),
-                "timeout_ms": round(room.timeout_s * 1000),
-            },
-        }
+        return GameStatus(
+            game_id=None,
+            phase="matching",
+            episode=1,
+            num_episodes=state.scene.num_episodes,
+            seat=None,
+            message=room.message,
+            waiting=WaitingRoom(
+                count=state.lobby.waiting_count(participant_id, now=now) if room.show_count else None,
+                group_size=state.lobby.group_size,
+                waited_ms=round(waited * 1000),
+                timeout_ms=round(room.timeout_s * 1000),
+            ),
+        ).wire()
 
     def _matched(self, state: _LobbyState, outcome: Matched) -> GameHandle | None:
         positions = {pid: self._waiting[pid].position for pid in outcome.members}
