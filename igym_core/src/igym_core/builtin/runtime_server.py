@@ -74,11 +74,21 @@ from typing import Any
 import msgspec
 import structlog
 
+from igym_core.builtin.rtt_echo import RttEcho
 from igym_core.data.recorder import iso_utc as _iso
 from igym_core.errors import EnvContractError
 from igym_core.plugins.markers import hookimpl
 from igym_core.runtime.histogram import LatencyHistogram
-from igym_core.runtime.interface import Continuation, GameHandle, GameHost, GameInfo, Runtime, Seat
+from igym_core.runtime.interface import (
+    Continuation,
+    GameHandle,
+    GameHost,
+    GameInfo,
+    PreparedGame,
+    Runtime,
+    RuntimeMessage,
+    Seat,
+)
 from igym_core.session.saving import SAVING_MESSAGE
 from igym_core.tasks import BackgroundTasks
 
@@ -396,6 +406,7 @@ class ServerRuntime(Runtime):
     """Steps games on the server (see the module docstring)."""
 
     kind = "server"
+    messages = (RttEcho,)
 
     def __init__(self, host: GameHost) -> None:
         super().__init__(host)
@@ -409,7 +420,7 @@ class ServerRuntime(Runtime):
         *,
         game_id: str,
         scene: Any,
-        prepared: Any,
+        prepared: PreparedGame,
         instance: int,
         seats: Sequence[Seat],
         continues: Continuation | None = None,
@@ -1092,6 +1103,12 @@ class ServerGame(GameHandle):
                 probes[n] = sent
                 if len(probes) > 8:  # unanswered ones are forgotten
                     del probes[min(probes)]
+
+    def player_message(self, participant_id: str, message: RuntimeMessage) -> None:
+        if isinstance(message, RttEcho):
+            self.player_rtt_echo(participant_id, message.n)
+        else:
+            super().player_message(participant_id, message)
 
     def player_rtt_echo(self, participant_id: str, n: int) -> None:
         player = self.players.get(participant_id)
