@@ -130,8 +130,16 @@ def validate_for_serving(
             continue
         problems.extend(_in_scene(path, problem) for problem in check.problems)
         notes.extend(f"{path} ({scene.scene_id}): {note}" for note in check.notes)
-        if runtime.client_module is not None:
-            views[id(scene)] = {**views[id(scene)], "runtime_module": runtime.client_module}
+        module = runtime.client_module
+        if module is not None:
+            # The page's Content-Security-Policy runs scripts of igym's own origin only.
+            if not module.startswith("/plugins/") or ".." in module or "//" in module:
+                problems.append(
+                    f"{path}: the {kind!r} runtime's client_module {module[:80]!r} is not a path under "
+                    "/plugins/; serve the module as the plugin's client asset and name it "
+                    "'/plugins/<plugin>/<file>.js'."
+                )
+            views[id(scene)] = {**views[id(scene)], "runtime_module": module}
     if problems:
         raise ConfigError(problems, title=f"The experiment in {loaded.source} cannot be served")
     return ServingPlan(
