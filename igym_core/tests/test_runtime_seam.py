@@ -151,6 +151,11 @@ def test_the_client_view_names_the_runtime_and_its_client_module(tmp_path: Path)
     plan = plan_for(study(duel_scene(runtime="browser_turns")), Plugin())
     view = plan.views[id(plan.experiment.scenes[0])]
     assert (view["runtime"], view["runtime_module"]) == ("browser_turns", "/plugins/turns/runtime.js")
+    # A module the page's Content-Security-Policy would not run is refused at start.
+    BrowserTurns.client_module = "https://cdn.example/runtime.js"
+    with pytest.raises(ConfigError) as raised:
+        plan_for(study(duel_scene(runtime="browser_turns")), Plugin())
+    assert "client_module 'https://cdn.example/runtime.js' is not a path under /plugins/" in str(raised.value)
     server = plan_for(study(duel_scene(runtime="server", runtime_options={})))
     view = server.views[id(server.experiment.scenes[0])]
     assert view["runtime"] == "server" and "runtime_module" not in view
