@@ -383,3 +383,19 @@ def test_igym_check_prints_the_runtimes_notes(tmp_path: Path) -> None:
     result = _check(path, tmp_path / "data")
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[1:] == ["note: $.scenes[0] (game): turns: at most 7 turns an episode"]
+
+
+def test_a_runtimes_bad_messages_count_against_the_connections_error_budget(tmp_path: Path) -> None:
+    from litestar.exceptions import WebSocketDisconnect
+
+    app = make_test_app(study(duel_scene()), tmp_path, extra_plugins=[turns_module], ws_max_errors=5)
+    with TestClient(app) as client, ScriptedParticipant(client) as p:
+        game_id = p.receive_type("game_status")["game_id"]
+        for _ in range(6):
+            p.send({"type": "turn", "game_id": game_id, "action": -1})
+        errors = [p.receive_type("error") for _ in range(6)]
+        assert {e["code"] for e in errors} == {"bad_message"}
+        with pytest.raises(WebSocketDisconnect) as info:
+            p.receive()
+        assert info.value.code == 1008
+    assert read_records(tmp_path, "turns_test", "steps") == []
