@@ -20,7 +20,8 @@ from igym_core.config.validators import FieldError
 from igym_core.envs import resolve_callable
 from igym_core.errors import ConfigError, ProtocolError
 from igym_core.matchmaking.interface import Matchmaker, WaitingPlayer
-from igym_core.protocol.messages import RttEcho, decode_client_message
+from igym_core.builtin.rtt_echo import RttEcho
+from igym_core.protocol.messages import decode_client_message
 from igym_core.session.lobby import Lobby
 from igym_core.testing import ScriptedParticipant, make_test_app, read_records
 

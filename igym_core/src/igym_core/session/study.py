@@ -27,7 +27,7 @@ from igym_core.data.recorder import Recorder
 from igym_core.data.recorder import iso_utc as _iso
 from igym_core.errors import AdmissionError, DataNotSavedError, EntryRefusedError, StudyUnavailableError
 from igym_core.plugins.manager import IgymPluginManager
-from igym_core.protocol.messages import PROTOCOL_VERSION, Draft, GameReady, Hello, Input, RttEcho, Submit
+from igym_core.protocol.messages import PROTOCOL_VERSION, Draft, GameReady, Hello, Input, Submit
 from igym_core.protocol.server_messages import (
     Ack,
     ErrorMessage,
@@ -37,6 +37,7 @@ from igym_core.protocol.server_messages import (
     Superseded,
     Welcome,
 )
+from igym_core.runtime.interface import RuntimeMessage
 from igym_core.scenes.interface import PrepareContext, SceneContext
 from igym_core.scenes.stager import expand_sequence, iter_scenes
 from igym_core.session.admission import NewParticipantRate, address_key, check_url_params
@@ -527,7 +528,7 @@ class Study:
             return None, None
         return connection.frames, connection.send
 
-    def game_message(self, participant: Participant, message: Input | GameReady | RttEcho) -> None:
+    def game_message(self, participant: Participant, message: Input | GameReady | RuntimeMessage) -> None:
         self.games.handle(participant.participant_id, message)
 
     async def _advance_after_game(

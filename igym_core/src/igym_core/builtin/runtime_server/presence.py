@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from igym_core.builtin.rtt_echo import RttEcho
 from igym_core.builtin.runtime_server.actions import BotSeat
 from igym_core.protocol.server_messages import GameStatus, RttProbe, pack
 from igym_core.runtime import records
+from igym_core.runtime.interface import GameHandle, RuntimeMessage
 from igym_core.session.saving import SAVING_MESSAGE
 from igym_core.tasks import BackgroundTasks
 
@@ -267,6 +269,12 @@ class Presence:
                 probes[n] = sent
                 if len(probes) > 8:  # unanswered ones are forgotten
                     del probes[min(probes)]
+
+    def player_message(self: ServerGame, participant_id: str, message: RuntimeMessage) -> None:
+        if isinstance(message, RttEcho):
+            self.player_rtt_echo(participant_id, message.n, message.page_delay_ms)
+        else:
+            GameHandle.player_message(self, participant_id, message)
 
     def player_rtt_echo(
         self: ServerGame, participant_id: str, n: int, page_delay_ms: float | None = None

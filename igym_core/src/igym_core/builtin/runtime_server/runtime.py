@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from igym_core.builtin.rtt_echo import RttEcho
 from igym_core.builtin.runtime_server.game import ServerGame
 from igym_core.builtin.runtime_server.presence import SAVING
 from igym_core.builtin.runtime_server.scheduler import TickScheduler
 from igym_core.plugins.markers import hookimpl
-from igym_core.runtime.interface import Continuation, GameHost, GameInfo, Runtime, Seat
+from igym_core.runtime.interface import Continuation, GameHost, GameInfo, PreparedGame, Runtime, Seat
 
 __all__ = ["ServerRuntime", "igym_register_runtimes"]
 
@@ -23,6 +24,7 @@ class ServerRuntime(Runtime):
     """Steps games on the server (see the module docstring)."""
 
     kind = "server"
+    messages = (RttEcho,)
 
     def __init__(self, host: GameHost) -> None:
         super().__init__(host)
@@ -36,7 +38,7 @@ class ServerRuntime(Runtime):
         *,
         game_id: str,
         scene: Any,
-        prepared: Any,
+        prepared: PreparedGame,
         instance: int,
         seats: Sequence[Seat],
         continues: Continuation | None = None,
