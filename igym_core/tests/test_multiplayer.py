@@ -15,13 +15,13 @@ from litestar.testing import TestClient
 
 from igym_core import EndScene, Experiment, GymScene, StaticScene, hookimpl
 from igym_core.builtin.matchmakers import ConditionMatchmaker, FifoMatchmaker
+from igym_core.builtin.rtt_echo import RttEcho
 from igym_core.builtin.scene_gym import WaitingRoom
 from igym_core.config.validators import FieldError
 from igym_core.envs import resolve_callable
 from igym_core.errors import ConfigError, ProtocolError
 from igym_core.matchmaking.interface import Matchmaker, WaitingPlayer
-from igym_core.builtin.rtt_echo import RttEcho
-from igym_core.protocol.messages import decode_client_message
+from igym_core.protocol.messages import MessageDecoder
 from igym_core.session.lobby import Lobby
 from igym_core.testing import ScriptedParticipant, make_test_app, read_records
 
@@ -371,19 +371,13 @@ def test_a_pages_own_delay_is_taken_out_of_the_round_trip_and_recorded_apart(tmp
 
 
 def test_page_delay_in_an_echo_must_be_a_plausible_number():
-    ok = decode_client_message(
-        msgpack.packb({"type": "rtt_echo", "game_id": "g", "n": 1, "page_delay_ms": 2.5})
-    )
+    _server_decode = MessageDecoder.for_runtimes([("server", (RttEcho,))]).decode
+    ok = _server_decode(msgpack.packb({"type": "rtt_echo", "game_id": "g", "n": 1, "page_delay_ms": 2.5}))
     assert ok == RttEcho(game_id="g", n=1, page_delay_ms=2.5)
-    assert (
-        decode_client_message(msgpack.packb({"type": "rtt_echo", "game_id": "g", "n": 1})).page_delay_ms
-        is None
-    )
+    assert _server_decode(msgpack.packb({"type": "rtt_echo", "game_id": "g", "n": 1})).page_delay_ms is None
     for bad in (-1, 60_001, "5", True, float("nan")):
         with pytest.raises(ProtocolError, match="page_delay_ms"):
-            decode_client_message(
-                msgpack.packb({"type": "rtt_echo", "game_id": "g", "n": 1, "page_delay_ms": bad})
-            )
+            _server_decode(msgpack.packb({"type": "rtt_echo", "game_id": "g", "n": 1, "page_delay_ms": bad}))
 
 
 def test_config_errors_for_multiplayer_scenes():
