@@ -326,6 +326,14 @@ class Runtime(ABC):
             )
         return RuntimeCheck()
 
+    @classmethod
+    def scene_view(cls, scene: SceneConfig, prepared: PreparedGame) -> Mapping[str, Any] | None:
+        """What the runtime's client module needs of ``scene`` beyond the scene's own client view
+        (a browser runtime: the env's spec, say), sent in the scene message as ``runtime_view``;
+        msgpack-ready. Called once per game scene at start, after :meth:`check_scene` accepted
+        it. None (the default): nothing."""
+        return None
+
     def __init__(self, host: GameHost) -> None:
         self.host = host
 
