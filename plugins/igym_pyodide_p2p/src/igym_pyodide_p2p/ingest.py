@@ -36,6 +36,7 @@ from typing import Annotated, Any, Literal
 import attrs
 import msgspec
 
+from igym_core.runtime.records import NOT_RECORDED, step_row
 from igym_pyodide_p2p.options import PyodideOptions
 
 __all__ = [
@@ -46,7 +47,6 @@ __all__ = [
     "StepBatch",
     "StepData",
     "decode_step_batch",
-    "flatten_info",
     "step_rows",
 ]
 
@@ -416,20 +416,14 @@ def step_rows(
     t_server_ms: float,
     observations: bool = False,
 ) -> list[dict[str, Any]]:
-    """The ``steps`` rows of ``steps`` (one per agent per step), with the server runtime's columns.
+    """The ``steps`` rows of ``steps`` (one per agent per step), built by core's record builder
+    (``igym_core.runtime.records.step_row``), so they have the server runtime's columns.
 
-    ``ids``: the game's id columns (``game_id``, ``scene_id``, ``instance``, ``participant_ids``);
-    ``players``: human seat → participant id; ``t_server_ms``: when the server received them.
-    ``tick`` is None (the page's steps have no server tick); ``t_client_ms`` is when the page made
-    the step, on the participant's clock. ``observations``: the scene records them (the column
-    ``observation``, as the server runtime writes it).
+    ``ids``: the game's id columns (``records.game_ids``); ``players``: human seat → participant
+    id; ``t_server_ms``: when the server received them. ``tick`` is None (the page's steps have no
+    server tick); ``t_client_ms`` is when the page made the step, on the participant's clock.
+    ``observations``: the scene records them (the column ``observation``).
     """
-    # Runs for every agent of every step a browser sends: a dict literal with the ids as locals
-    # (not ``{**ids, ...}``) and nothing built that the row does not hold.
-    game_id = ids["game_id"]
-    scene_id = ids["scene_id"]
-    instance = ids["instance"]
-    participant_ids = ids["participant_ids"]
     rows = []
     append = rows.append
     for step in steps:
@@ -441,46 +435,27 @@ def step_rows(
         truncated = step.truncated
         infos = step.infos
         sources = step.sources
+        seen = (step.observations or {}) if observations else None
         for agent, action in step.actions.items():
             participant = players.get(agent)
-            row = {
-                "game_id": game_id,
-                "scene_id": scene_id,
-                "instance": instance,
-                "participant_ids": participant_ids,
-                "episode": episode,
-                "step": number,
-                "tick": None,
-                "agent": agent,
-                "seat": "bot" if participant is None else "human",
-                "participant_id": participant,
-                "action": action,
-                "action_source": sources[agent],
-                "keys_held": None if participant is None else keys.get(agent, []),
-                "reward": rewards.get(agent, 0.0),
-                "terminated": terminated.get(agent, False),
-                "truncated": truncated.get(agent, False),
-                "info": flatten_info(infos.get(agent)) if infos else None,
-                "t_server_ms": t_server_ms,
-                "t_client_ms": t_client_ms,
-            }
-            if observations:
-                row["observation"] = (step.observations or {}).get(agent)
-            append(row)
+            append(
+                step_row(
+                    ids,
+                    episode=episode,
+                    step=number,
+                    tick=None,
+                    agent=agent,
+                    participant_id=participant,
+                    action=action,
+                    action_source=sources[agent],
+                    keys_held=None if participant is None else keys.get(agent, ()),
+                    reward=rewards.get(agent, 0.0),
+                    terminated=terminated.get(agent, False),
+                    truncated=truncated.get(agent, False),
+                    info=infos.get(agent) if infos else None,
+                    t_server_ms=t_server_ms,
+                    t_client_ms=t_client_ms,
+                    observation=NOT_RECORDED if seen is None else seen.get(agent),
+                )
+            )
     return rows
-
-
-def flatten_info(info: Any, prefix: str = "") -> dict[str, Any] | None:
-    """``{"a": {"b": 1}}`` → ``{"a.b": 1}`` (the server runtime's ``info`` column); empty → None."""
-    if not info:
-        return None
-    if not isinstance(info, Mapping):
-        return {prefix or "value": info}
-    out: dict[str, Any] = {}
-    for key, value in info.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            out.update(flatten_info(value, f"{name}.") or {})
-        else:
-            out[name] = value
-    return out

@@ -41,14 +41,25 @@ import structlog
 
 from igym_core.data.recorder import iso_utc
 from igym_core.errors import ProtocolError
-from igym_core.runtime.interface import Continuation, GameExit, GameHandle, GameHost, GameInfo, Runtime, Seat
+from igym_core.runtime import records
+from igym_core.runtime.interface import (
+    Continuation,
+    GameExit,
+    GameHandle,
+    GameHost,
+    GameInfo,
+    Runtime,
+    RuntimeCheck,
+    RuntimeMessage,
+    Seat,
+)
 from igym_core.session.saving import SAVING_MESSAGE
 from igym_core.tasks import BackgroundTasks
 from igym_pyodide_p2p.ingest import BatchProblem, GameLedger, decode_step_batch, step_rows
 from igym_pyodide_p2p.messages import EpisodeDone, RuntimeLoaded, RuntimeLoadFailed, StepBatchMessage
 from igym_pyodide_p2p.options import LOAD_FAILED_OUTCOME, PyodideOptions
 
-__all__ = ["PyodideGame", "PyodideRuntime", "action_test", "scene_problems"]
+__all__ = ["PyodideGame", "PyodideRuntime", "action_test", "options_of", "scene_problems"]
 
 log = structlog.get_logger(__name__)
 
@@ -57,7 +68,6 @@ _PRESENCE_INTERVAL_S = 1.0
 
 #: Record types this runtime writes besides core's ``steps``, ``episodes`` and ``games``.
 REJECTED_BATCHES = "rejected_batches"
-STATE_HASHES = "state_hashes"
 #: Why a game waits (the ``reason`` of its ``paused`` / ``resumed`` records), as the server runtime names it.
 SAVING = "saving"
 
@@ -91,6 +101,12 @@ def _contains(space: Any, action: Any) -> bool:
         return False
 
 
+def options_of(prepared: Any) -> PyodideOptions:
+    """The scene's options (structured at start, see ``PyodideRuntime.options_type``)."""
+    options = prepared.runtime_options
+    return options if isinstance(options, PyodideOptions) else PyodideOptions.from_mapping(options or {})
+
+
 def scene_problems(scene: Any, prepared: Any, settings: Any) -> tuple[list[str], list[str]]:
     """What keeps the ``pyodide`` runtime from running ``scene`` (problems), and what ``igym check``
     should print about it (notes): the runtime's own rules, then the browser's (its packages, and
@@ -108,11 +124,7 @@ def scene_problems(scene: Any, prepared: Any, settings: Any) -> tuple[list[str],
         problems.append(
             "$.same_group_as: a group plays together only under runtime='server'; remove same_group_as."
         )
-    try:
-        options = PyodideOptions.from_mapping(getattr(scene, "runtime_options", None))
-    except (ValueError, TypeError) as exc:
-        problems.append(f"$.runtime_options: {exc}")
-        options = PyodideOptions()
+    options = options_of(prepared)
     notes.append(
         f"runs in the participant's browser: load timeout {options.load_timeout_s:g} s "
         f"(then {options.on_load_timeout}), on reload {options.on_reload}, state hash every "
@@ -133,7 +145,35 @@ class PyodideRuntime(Runtime):
     """Games whose env steps in the participant's browser (see the module docstring)."""
 
     kind: ClassVar[str] = "pyodide"
-    messages: ClassVar[tuple[type, ...]] = (RuntimeLoaded, RuntimeLoadFailed, StepBatchMessage, EpisodeDone)
+    messages: ClassVar[tuple[type[RuntimeMessage], ...]] = (
+        RuntimeLoaded,
+        RuntimeLoadFailed,
+        StepBatchMessage,
+        EpisodeDone,
+    )
+    #: The page's side: this plugin's client asset ``static/runtime.js`` (served under /plugins/pyodide/).
+    client_module: ClassVar[str | None] = "/plugins/pyodide/runtime.js"
+    options_type: ClassVar[type | None] = PyodideOptions
+
+    @classmethod
+    def check_scene(cls, scene: Any, prepared: Any, settings: Any) -> RuntimeCheck:
+        problems, notes = scene_problems(scene, prepared, settings)
+        return RuntimeCheck(problems=problems, notes=notes)
+
+    @classmethod
+    def scene_view(cls, scene: Any, prepared: Any) -> dict[str, Any] | None:
+        """``{"game": spec}``: what the page's worker runs (the env, render function, HUD, bots, keys
+        by import path), with the scene's hash interval and batch interval."""
+        try:
+            from igym_pyodide_p2p.game_spec import browser_game_spec
+        except ImportError:  # the browser side of the plugin is not there: the page reports it
+            return None
+        options = options_of(prepared)
+        return {
+            "game": browser_game_spec(
+                prepared, hash_every=options.hash_every_steps, batch_interval_ms=options.batch_interval_ms
+            )
+        }
 
     def __init__(self, host: GameHost) -> None:
         super().__init__(host)
@@ -179,7 +219,7 @@ class PyodideRuntime(Runtime):
             seats=tuple(seats),
             experiment_id=self.host.experiment_id,
         )
-        options = PyodideOptions.from_mapping(getattr(scene, "runtime_options", None))
+        options = options_of(prepared)
         game = PyodideGame(self, info, prepared, options, self.action_tests(prepared), continues=continues)
         self.games[game_id] = game
         game.begin()
@@ -260,12 +300,12 @@ class PyodideGame(GameHandle):
             max_steps=self.scene.max_steps,
             options=options,
         )
-        self._ids = {
-            "game_id": info.game_id,
-            "scene_id": info.scene_id,
-            "instance": info.instance,
-            "participant_ids": self.participant_ids,
-        }
+        self._ids = records.game_ids(
+            game_id=info.game_id,
+            scene_id=info.scene_id,
+            instance=info.instance,
+            participant_ids=self.participant_ids,
+        )
         self.phase = "loading"
         self.ended = False
         self.end_message = ""
@@ -282,31 +322,24 @@ class PyodideGame(GameHandle):
         self.returns: dict[str, float] = {}
         self.absent_since: float | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._paused_at = 0.0
 
     # --- lifecycle ---------------------------------------------------------------------------
     def begin(self) -> None:
         from igym_core.session.games import seats_description
 
+        continues = self.continues
         self.host.record(
-            "games",
-            {
-                **self._ids,
-                "event": "started",
-                "seats": seats_description(self.info.seats),
-                "fps": self.scene.fps,
-                "num_episodes": self.scene.num_episodes,
-                "runtime": PyodideRuntime.kind,
-                **(
-                    {
-                        "continues": {
-                            "game_id": self.continues.game_id,
-                            "from_episode": self.continues.from_episode,
-                        }
-                    }
-                    if self.continues is not None
-                    else {}
-                ),
-            },
+            records.GAMES,
+            records.game_started_row(
+                self._ids,
+                seats=seats_description(self.info.seats),
+                fps=self.scene.fps,
+                num_episodes=self.scene.num_episodes,
+                runtime=PyodideRuntime.kind,
+                continues_game_id=continues.game_id if continues is not None else None,
+                continues_from_episode=continues.from_episode if continues is not None else None,
+            ),
         )
         log.info("game_started", game_id=self.info.game_id, scene_id=self.info.scene_id, runtime="pyodide")
         self._notify("notify_game_started", self.info)
@@ -371,7 +404,7 @@ class PyodideGame(GameHandle):
         reload = self.loaded
         self.loaded = True
         self.host.record(
-            "games",
+            records.GAMES,
             {
                 **self._ids,
                 "event": "runtime_loaded",
@@ -389,7 +422,7 @@ class PyodideGame(GameHandle):
         if self.ledger.episode_open:
             rule = self.options.on_reload
             self.host.record(
-                "games",
+                records.GAMES,
                 {
                     **self._ids,
                     "event": "reloaded",
@@ -408,7 +441,7 @@ class PyodideGame(GameHandle):
 
     def _load_failed(self, message: RuntimeLoadFailed) -> None:
         self.host.record(
-            "games",
+            records.GAMES,
             {**self._ids, "event": "runtime_load_failed", "stage": message.stage, "message": message.message},
         )
         log.info(
@@ -422,7 +455,8 @@ class PyodideGame(GameHandle):
             return
         self.runtime.counters["load_timeouts"] += 1
         self.host.record(
-            "games", {**self._ids, "event": "load_timeout", "load_timeout_s": self.options.load_timeout_s}
+            records.GAMES,
+            {**self._ids, "event": "load_timeout", "load_timeout_s": self.options.load_timeout_s},
         )
         log.info(
             "runtime_load_timed_out", game_id=self.info.game_id, load_timeout_s=self.options.load_timeout_s
@@ -455,8 +489,12 @@ class PyodideGame(GameHandle):
         if self.runtime.holding:  # records cannot be stored: the episode waits (saving_resumed)
             self.phase = "paused"
             self.host.record(
-                "games", {**self._ids, "event": "paused", "reason": SAVING, "episode": self.plays}
+                records.GAMES,
+                records.game_paused_row(
+                    self._ids, reason=SAVING, episode=self.plays, step=self.ledger.last_step
+                ),
             )
+            self._paused_at = time.monotonic()
             self._broadcast_status()
             return
         self.plays += 1
@@ -510,27 +548,27 @@ class PyodideGame(GameHandle):
         ledger = self.ledger
         ledger.close_episode()
         duration = time.monotonic() - self.episode_started_mono
-        summary = {
-            **self._ids,
-            "episode": self.plays,
-            "seed": self.seed,
-            "steps": ledger.last_step,
-            "end_reason": end_reason,
-            "returns": dict(self.returns),
-            "seats": dict(self.players),
-            "started_at": iso_utc(self.episode_started_wall),
-            "duration_ms": round(duration * 1000),
-            "fps": self.scene.fps,
-            "frames_dropped": None,
-            "tick_lateness_ms_p50": None,
-            "tick_lateness_ms_p99": None,
-            "tick_lateness_ms_max": None,
-            "rtt_ms": None,
-            "paused_ms": 0,
-            "pauses": 0,
-            "pause_reasons": {},
-        }
-        self.host.record("episodes", summary)
+        summary = records.episode_row(
+            self._ids,
+            episode=self.plays,
+            seed=self.seed,
+            steps=ledger.last_step,
+            end_reason=end_reason,
+            returns=self.returns,
+            seats=self.players,
+            started_at=iso_utc(self.episode_started_wall),
+            duration_ms=round(duration * 1000),
+            fps=self.scene.fps,
+            frames_dropped={},  # the page draws its own frames
+            tick_lateness_ms_p50=None,  # and keeps its own time
+            tick_lateness_ms_p99=None,
+            tick_lateness_ms_max=None,
+            rtt_ms={},
+            paused_ms=0,
+            pauses=0,
+            pause_reasons={},
+        )
+        self.host.record(records.EPISODES, summary)
         log.info(
             "episode_ended",
             game_id=self.info.game_id,
@@ -554,7 +592,14 @@ class PyodideGame(GameHandle):
         starts after a countdown."""
         if self.phase == "paused" and not self.ended:
             self.host.record(
-                "games", {**self._ids, "event": "resumed", "reason": SAVING, "episode": self.plays}
+                records.GAMES,
+                records.game_resumed_row(
+                    self._ids,
+                    reason=SAVING,
+                    episode=self.plays,
+                    step=self.ledger.last_step,
+                    paused_ms=round((time.monotonic() - self._paused_at) * 1000),
+                ),
             )
             self._countdown()
 
@@ -586,11 +631,13 @@ class PyodideGame(GameHandle):
             for row in step_rows(
                 self._ids, batch.episode, accepted.steps, players=self.players, t_server_ms=t_server_ms
             ):
-                record("steps", row)
+                record(records.STEPS, row)
             for step_number, state_hash in accepted.hashes:
                 record(
-                    STATE_HASHES,
-                    {**self._ids, "episode": batch.episode, "step": step_number, "state_hash": state_hash},
+                    records.STATE_HASHES,
+                    records.state_hash_row(
+                        self._ids, episode=batch.episode, step=step_number, state_hash=state_hash
+                    ),
                 )
         self._ack(participant_id, batch.batch)
 
@@ -650,7 +697,7 @@ class PyodideGame(GameHandle):
         self.runtime.forget(self)
         self._broadcast_status()
         self.host.record(
-            "games", {**self._ids, "event": "ended", "reason": reason, "episodes_played": self.plays}
+            records.GAMES, records.game_ended_row(self._ids, reason=reason, episodes_played=self.plays)
         )
         log.info("game_ended", game_id=self.info.game_id, reason=reason, episodes=self.plays)
         self._notify("notify_game_ended", self.info, reason)

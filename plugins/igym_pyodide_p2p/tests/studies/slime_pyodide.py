@@ -71,7 +71,7 @@ def _with_options() -> Experiment:
 
 
 #: ``IGYM_TEST_PYODIDE_OPTIONS='{"on_reload": "next"}' igym run …/slime_pyodide.py:with_options``
-with_options = _with_options() if hasattr(GymScene, "runtime_options") else None
+with_options = _with_options()
 
 
 #: Two people in one browser-run game: ``igym check`` refuses it (the pyodide runtime plays one).
