@@ -358,3 +358,17 @@ def test_no_new_episode_starts_while_the_data_cannot_be_saved(tmp_path: Path) ->
             ("paused", "saving"),
             ("resumed", "saving"),
         ]
+
+
+def test_the_scene_message_names_the_runtime_its_module_and_what_the_page_runs(server: LiveServer) -> None:
+    import importlib.util
+
+    page = Page(server.url)
+    page.submit({"agree": True})
+    view = page.scene["scene"]
+    assert (view["runtime"], view["runtime_module"]) == ("pyodide", "/plugins/pyodide/runtime.js")
+    if importlib.util.find_spec("igym_pyodide_p2p.game_spec") is None:  # the browser side is not installed
+        assert "runtime_view" not in view
+    else:
+        assert view["runtime_view"]["game"]["hash_every"] == 30
+    page.close()
