@@ -20,6 +20,8 @@ class Page:
         self.ws = connect(url.replace("http://", "ws://") + "/ws", max_size=None).__enter__()
         self.seq = 0
         self.received: list[dict[str, Any]] = []
+        #: Messages that arrived while the page waited for another kind (``next`` looks here first).
+        self.unclaimed: list[dict[str, Any]] = []
         #: When this page was told to play its current episode (monotonic).
         self.episode_started = 0.0
         self.send({"type": "hello", "protocol": 1, "token": token, "params": {}})
@@ -35,14 +37,25 @@ class Page:
         return message
 
     def next(self, kind: str, timeout: float = 15, **fields: Any) -> dict[str, Any]:
-        """The next message of type ``kind`` (with these field values); others are kept, not returned."""
+        """The next message of type ``kind`` (with these field values) not returned before, also one
+        that arrived while the page waited for something else."""
+
+        def wanted(message: dict[str, Any]) -> bool:
+            return message.get("type") == kind and all(message.get(k) == v for k, v in fields.items())
+
+        found = next((m for m in self.unclaimed if wanted(m)), None)
         deadline = time.monotonic() + timeout
-        while True:
+        while found is None:
             message = self.recv(timeout=max(0.01, deadline - time.monotonic()))
-            if message.get("type") == kind and all(message.get(k) == v for k, v in fields.items()):
-                if kind == "pyodide_episode":
-                    self.episode_started = time.monotonic()
-                return message
+            if wanted(message):
+                found = message
+            else:
+                self.unclaimed.append(message)
+        if found in self.unclaimed:
+            self.unclaimed.remove(found)
+        if kind == "pyodide_episode":
+            self.episode_started = time.monotonic()
+        return found
 
     def submit(self, answers: dict[str, Any]) -> dict[str, Any]:
         self.seq += 1
@@ -80,6 +93,7 @@ class Page:
             message = self.recv()
             if message.get("type") == "batch_ack" or message.get("type") == "error":
                 return message
+            self.unclaimed.append(message)
 
     def close(self) -> None:
         self.ws.close()

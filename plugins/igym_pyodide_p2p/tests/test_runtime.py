@@ -73,12 +73,8 @@ def test_a_browser_run_game_stores_every_step_once_and_verifies(server: LiveServ
     game_id = page.to_game()
     page.loaded(game_id)
     first = page.next("pyodide_episode")
-    assert (
-        first["episode"] == 1
-        and first["num_episodes"] == 2
-        and first["fps"] == 30
-        and first["max_steps"] == 90
-    )
+    assert (first["episode"], first["num_episodes"], first["fps"], first["max_steps"]) == (1, 2, 30, 90)
+    assert first["next_batch"] == 1
     sent = play(page, game_id, first, first_batch=1)
     # A page that lost its acknowledgements re-sends: acknowledged again, stored once; the end of
     # the episode, sent again, changes nothing either.
