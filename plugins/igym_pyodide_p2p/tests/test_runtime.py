@@ -368,3 +368,51 @@ def test_the_scene_message_names_the_runtime_its_module_and_what_the_page_runs(s
     else:
         assert view["runtime_view"]["game"]["hash_every"] == 30
     page.close()
+
+
+def test_the_browsers_own_stepping_code_is_stored_in_full_and_verifies(server: LiveServer) -> None:
+    """Contract 4 end to end: the page's stepping code (``browser/``, here under CPython) plays the
+    study over a real socket with the spec the server sent; every batch is stored, none refused,
+    and ``igym verify`` re-runs the episodes to the same rewards and state hashes."""
+    stepper = pytest.importorskip(
+        "igym_pyodide_p2p.browser.stepper", reason="the browser side is not installed"
+    )
+    from igym_pyodide_p2p.browser.spec import GameSpec
+
+    page = Page(server.url)
+    page.submit({"agree": True})
+    spec = GameSpec.from_json(page.scene["scene"]["runtime_view"]["game"])
+    game_id = page.next("game_status")["game_id"]
+    game = stepper.BrowserGame(spec, game_id=game_id)
+    page.loaded(game_id)
+    keys = [["ArrowRight"], ["ArrowUp", "ArrowLeft"], [], ["ArrowUp"]]
+    for number in (1, 2):
+        issued = page.next("pyodide_episode")
+        assert issued["episode"] == number
+        game.start_episode(issued["episode"], issued["seed"], max_steps=issued["max_steps"])
+        done = False
+        n = 0
+        while not done:
+            game.set_held(keys[(n // 10) % len(keys)])
+            done = game.step(time.time() * 1000)["done"]
+            n += 1
+            if done or n % 15 == 0:
+                batch = game.take_batch()
+                if batch is not None:
+                    reply = page.send_batch(json.loads(json.dumps(batch)))
+                    assert reply["type"] == "batch_ack", reply
+        page.send(game.episode_done())
+    assert page.next("scene")["scene"]["kind"] == "end"
+    page.close()
+
+    assert records(server, "rejected_batches", lambda rows: True) == []
+    rows = records(server, "steps", lambda rows: len(rows) >= 360)
+    assert len(rows) == 360 and {r["action_source"] for r in rows} >= {"human", "bot"}
+    result = subprocess.run(
+        [sys.executable, "-m", "igym_core.cli", "verify", str(server.data_dir / EXPERIMENT)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "all 2 browser-run episodes of 1 game match" in result.stdout
