@@ -416,3 +416,28 @@ def test_the_browsers_own_stepping_code_is_stored_in_full_and_verifies(server: L
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "all 2 browser-run episodes of 1 game match" in result.stdout
+
+
+def test_a_connected_page_that_stops_sending_steps_moves_the_participant_on(tmp_path: Path) -> None:
+    server = serve_with(tmp_path, {"load_timeout_s": 5})
+    try:
+        page = Page(server.url)
+        game_id = page.to_game()
+        page.loaded(game_id)
+        issued = page.next("pyodide_episode")
+        steps, hashes = play_episode(issued["seed"], max_steps=90)
+        assert page.send_batch(batches(game_id, 1, steps, hashes, first_batch=1)[0])["type"] == "batch_ack"
+        began = time.monotonic()
+        after = page.next("scene", timeout=15)  # connected, and silent (its worker died, say)
+        assert 4 <= time.monotonic() - began < 10
+        assert after["scene"]["scene_id"] == "after_game"  # on_load_timeout="skip": the next scene
+        episodes = records(server, "episodes", lambda rows: len(rows) >= 1)
+        assert [(e["episode"], e["steps"], e["end_reason"]) for e in episodes] == [(1, 15, "stalled")]
+        games = records(server, "games", lambda rows: any(r["event"] == "ended" for r in rows))
+        assert [(g["event"], g.get("reason")) for g in games][-2:] == [
+            ("stalled", None),
+            ("ended", "stalled"),
+        ]
+        page.close()
+    finally:
+        server.stop()

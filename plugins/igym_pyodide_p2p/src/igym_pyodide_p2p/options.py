@@ -57,7 +57,8 @@ class PyodideOptions:
     load_timeout_s: float = attrs.field(default=120.0, validator=_between(5, 3600))
     """From the game's start, how long the page may take to load Pyodide, the packages, the env and
     the bots' models (``runtime_loaded``) before the timeout rule applies. A page that reports a
-    failed load (``runtime_load_failed``) gets the same rule at once."""
+    failed load (``runtime_load_failed``) gets the same rule at once, and so does a connected page
+    that sends no steps of its episode for this long (the episode ends ``stalled``)."""
     on_load_timeout: Literal["skip", "end"] = attrs.field(default="skip", validator=one_of("skip", "end"))
     """``skip``: the participant moves on to ``load_timeout_scene`` (or the next scene); ``end``: to
     the study's last scene (its end scene). Either way their outcome is ``runtime_load_failed``."""

@@ -323,6 +323,8 @@ class PyodideGame(GameHandle):
         self.absent_since: float | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._paused_at = 0.0
+        #: When the page last sent steps of the open episode (or it was issued), monotonic.
+        self.last_progress = 0.0
 
     # --- lifecycle ---------------------------------------------------------------------------
     def begin(self) -> None:
@@ -503,6 +505,7 @@ class PyodideGame(GameHandle):
         self.episode_started_wall = time.time()
         self.episode_started_mono = time.monotonic()
         self.ledger.open_episode(self.plays, self.episode_started_mono)
+        self.last_progress = self.episode_started_mono
         self.phase = "playing"
         self.runtime.counters["episodes"] += 1
         self._notify("notify_episode_started", self.info, self.plays, self.seed)
@@ -619,8 +622,10 @@ class PyodideGame(GameHandle):
             ) from None
         if accepted.duplicate:
             counters["batches_resent"] += 1
+            self.last_progress = now
         else:
             counters["batches_stored"] += 1
+            self.last_progress = now
             counters["steps_stored"] += len(accepted.steps)
             t_server_ms = round(time.time() * 1000, 1)
             record = self.host.record
@@ -671,12 +676,15 @@ class PyodideGame(GameHandle):
 
     # --- presence ----------------------------------------------------------------------------
     def check_presence(self, now: float) -> None:
-        """Once a second: a game whose participant has been away ``abandon_after_s`` is abandoned."""
+        """Once a second: a game whose participant has been away ``abandon_after_s`` is abandoned;
+        one whose connected page sent no steps of its episode for ``load_timeout_s`` has stalled."""
         if self.ended:
             return
         connected = any(self.host.frame_sink(pid) is not None for pid in self.participant_ids)
         if connected:
             self.absent_since = None
+            if self.ledger.episode_open and now - self.last_progress >= self.options.load_timeout_s:
+                self._stalled(now)
             return
         if self.absent_since is None:
             self.absent_since = now
@@ -684,6 +692,25 @@ class PyodideGame(GameHandle):
             if self.ledger.episode_open:
                 self._end_episode("abandoned", then_continue=False)
             self._end_game("abandoned", "Nobody was connected to this game for too long.")
+
+    def _stalled(self, now: float) -> None:
+        """The page is connected but has sent no steps for ``load_timeout_s`` in an episode (its
+        worker died, or a reloaded page never loaded): the game cannot be played in this browser,
+        so the load timeout's rule applies."""
+        silent_s = round(now - self.last_progress, 1)
+        self.host.record(
+            records.GAMES,
+            {
+                **self._ids,
+                "event": "stalled",
+                "episode": self.plays,
+                "step": self.ledger.last_step,
+                "silent_s": silent_s,
+            },
+        )
+        log.info("game_stalled", game_id=self.info.game_id, episode=self.plays, silent_s=silent_s)
+        self._end_episode("stalled", then_continue=False)
+        self._give_up("stalled")
 
     # --- the end -----------------------------------------------------------------------------
     def _end_game(self, reason: str, message: str, *, exit: GameExit | None = None) -> None:
