@@ -12,6 +12,7 @@ Install it like any plugin (``IGYM_PLUGINS=turn_runtime`` with this folder on th
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Self
 
@@ -20,6 +21,8 @@ import attrs
 from igym_core import hookimpl
 from igym_core.errors import ProtocolError
 from igym_core.protocol.messages import game_id_field, int_field
+from igym_core.protocol.server_messages import GameStatus
+from igym_core.runtime import records
 from igym_core.runtime.interface import (
     Continuation,
     GameHandle,
@@ -117,6 +120,12 @@ class TurnGame(GameHandle):
         self.bots = {
             seat.agent: prepared.load_policy(seat.agent, self.env) for seat in info.seats if not seat.is_human
         }
+        self.ids = records.game_ids(
+            game_id=info.game_id,
+            scene_id=info.scene_id,
+            instance=info.instance,
+            participant_ids=info.participant_ids,
+        )
         self.episode = first_episode - 1
         self.step = 0
         self.ended = False
@@ -130,16 +139,14 @@ class TurnGame(GameHandle):
 
     # --- GameHandle ---------------------------------------------------------------------------------
     def status_message(self, participant_id: str) -> dict[str, Any]:
-        return {
-            "type": "game_status",
-            "game_id": self.info.game_id,
-            "phase": "ended" if self.ended else "playing",
-            "episode": self.episode,
-            "num_episodes": self.prepared.num_episodes,
-            "seat": self.human,
-            "message": "",
-            "countdown_ms": 0,
-        }
+        return GameStatus(
+            game_id=self.info.game_id,
+            phase="ended" if self.ended else "playing",
+            episode=self.episode,
+            num_episodes=self.prepared.num_episodes,
+            seat=self.human,
+            message="",
+        ).wire()
 
     def player_ready(self, participant_id: str) -> None:
         pass
@@ -161,18 +168,27 @@ class TurnGame(GameHandle):
             actions[agent] = policy.act(self.observations[agent])
         self.observations, rewards, terminated, truncated, _infos = self.env.step(actions)
         self.step += 1
+        now_ms = round(time.time() * 1000, 1)
         for agent, action in actions.items():
+            human = agent == self.human
             self.host.record(
-                "steps",
-                {
-                    "game_id": self.info.game_id,
-                    "scene_id": self.info.scene_id,
-                    "episode": self.episode,
-                    "step": self.step,
-                    "agent": str(agent),
-                    "action": int(action),
-                    "reward": float(rewards.get(agent, 0.0)),
-                },
+                records.STEPS,
+                records.step_row(
+                    self.ids,
+                    episode=self.episode,
+                    step=self.step,
+                    tick=self.step,
+                    agent=str(agent),
+                    participant_id=participant_id if human else None,
+                    action=action,
+                    action_source="human" if human else "bot",
+                    keys_held=None,
+                    reward=rewards.get(agent, 0.0),
+                    terminated=terminated.get(agent, False),
+                    truncated=truncated.get(agent, False),
+                    info=None,
+                    t_server_ms=now_ms,
+                ),
             )
         over = self.step >= self.options.max_turns or any(terminated.values()) or any(truncated.values())
         if over:

@@ -865,7 +865,13 @@ def _contains(space: Any, action: Any) -> bool:
         import numpy as np
 
         if isinstance(action, list):
-            action = np.asarray(action)
+            values = np.asarray(action)
+            dtype = getattr(space, "dtype", None)
+            # A list written in the config is float64 to numpy; a float32 Box refuses that dtype even
+            # for values it holds, so floats are taken at the space's float precision.
+            if dtype is not None and values.dtype.kind == "f" and np.dtype(dtype).kind == "f":
+                values = values.astype(dtype)
+            action = values
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Box.contains warns "Casting input x" for plain numbers
             return bool(space.contains(action))
