@@ -441,3 +441,20 @@ def test_a_connected_page_that_stops_sending_steps_moves_the_participant_on(tmp_
         page.close()
     finally:
         server.stop()
+
+
+def test_a_reloaded_page_that_cannot_load_ends_the_episode_it_cut_short(server: LiveServer) -> None:
+    page = Page(server.url)
+    token = page.welcome["token"]
+    game_id = page.to_game()
+    page.loaded(game_id)
+    issued = page.next("pyodide_episode")
+    steps, hashes = play_episode(issued["seed"], max_steps=90)
+    assert page.send_batch(batches(game_id, 1, steps, hashes, first_batch=1)[0])["type"] == "batch_ack"
+    page.close()
+    again = Page(server.url, token=token)
+    again.send({"type": "runtime_load_failed", "game_id": game_id, "stage": "env", "message": "no memory"})
+    assert again.next("scene")["scene"]["kind"] == "end"
+    episodes = records(server, "episodes", lambda rows: len(rows) >= 1)
+    assert [(e["episode"], e["steps"], e["end_reason"]) for e in episodes] == [(1, 15, "interrupted")]
+    again.close()

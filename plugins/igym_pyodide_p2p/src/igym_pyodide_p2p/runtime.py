@@ -467,6 +467,8 @@ class PyodideGame(GameHandle):
 
     def _give_up(self, reason: str) -> None:
         """The game cannot be played here: the participant goes where ``on_load_timeout`` says."""
+        if self.ledger.episode_open:  # a reloaded page that could not load: the episode ends here
+            self._end_episode("interrupted", then_continue=False)
         options = self.options
         exit = GameExit(
             outcome=LOAD_FAILED_OUTCOME,
