@@ -1,3 +1,22 @@
 """Hook implementations of igym-pyodide-p2p (and nothing else)."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from igym_core.plugins.markers import hookimpl
+
+if TYPE_CHECKING:
+    from igym_core.settings import Settings
+
+
+# --- packages: Pyodide, micropip and the browser's wheels, served by igym (packages.py, index.py) ---
+
+
+@hookimpl
+def igym_register_routes(settings: Settings) -> list[Any]:
+    # The manifest, Pyodide's files, the runtime's files and igym's package index, under
+    # /plugins/pyodide_p2p/. Built on first use: a study without browser-run games costs nothing.
+    from igym_pyodide_p2p.index import package_routes
+
+    return [package_routes()]
