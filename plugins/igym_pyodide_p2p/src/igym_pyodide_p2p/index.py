@@ -263,19 +263,21 @@ async def simple_project(request: Request[Any, Any, Any], project: str) -> Respo
     if not wheels:
         return _not_found()
     name = normalize(project)
+    # Absolute URLs: micropip does not resolve a PEP 691 file URL against the index page's.
+    origin = f"{request.url.scheme}://{request.url.netloc}"
     if _wants_json(request):
         body = {
             "meta": {"api-version": "1.0"},
             "name": name,
             "versions": sorted({w.version for w in wheels}),
             "files": [
-                {"filename": w.filename, "url": service.wheel_url(w), "hashes": {"sha256": w.sha256}}
+                {"filename": w.filename, "url": origin + service.wheel_url(w), "hashes": {"sha256": w.sha256}}
                 for w in wheels
             ],
         }
         return Response(json.dumps(body), media_type=PEP691, headers={"Cache-Control": "no-cache"})
     links = "\n".join(
-        f'<a href="{service.wheel_url(w)}#sha256={w.sha256}">{html.escape(w.filename)}</a><br>'
+        f'<a href="{origin}{service.wheel_url(w)}#sha256={w.sha256}">{html.escape(w.filename)}</a><br>'
         for w in wheels
     )
     page = (
