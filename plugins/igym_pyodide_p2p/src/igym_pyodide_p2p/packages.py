@@ -297,6 +297,8 @@ def lean_modules(roots: Sequence[str], packages: Sequence[str]) -> dict[str, Pat
         parent = name.rpartition(".")[0]
         if parent:
             queue.append(parent)
+        if name in tops:
+            continue  # a top-level __init__ is replaced by one that imports nothing (lean_builds)
         queue.extend(_module_level_imports(path, name, path.name == "__init__.py"))
     return seen
 
@@ -423,7 +425,8 @@ def _stdlib_paths() -> tuple[str, ...]:
 
 
 def _editable_sources() -> dict[str, tuple[metadata.Distribution, Path]]:
-    """Editable installs: source folder → (distribution, folder)."""
+    """Editable installs: import root (the folder their ``.pth`` file puts on ``sys.path``, such as
+    ``src/``; else the project folder) → (distribution, root)."""
     out: dict[str, tuple[metadata.Distribution, Path]] = {}
     for dist in metadata.distributions():
         text = dist.read_text("direct_url.json")
@@ -435,8 +438,19 @@ def _editable_sources() -> dict[str, tuple[metadata.Distribution, Path]]:
             continue
         if not info.get("dir_info", {}).get("editable") or not str(info.get("url", "")).startswith("file://"):
             continue
-        folder = Path(info["url"][len("file://") :]).resolve()
-        out[str(folder) + os.sep] = (dist, folder)
+        roots: list[Path] = []
+        for file in dist.files or ():
+            if not file.name.endswith(".pth"):
+                continue
+            located = Path(str(dist.locate_file(file)))
+            if not located.is_file():
+                continue
+            for line in located.read_text(encoding="utf-8").splitlines():
+                line = line.strip()
+                if line and not line.startswith(("#", "import ")) and Path(line).is_dir():
+                    roots.append(Path(line).resolve())
+        for root in roots or [Path(info["url"][len("file://") :]).resolve()]:
+            out[str(root) + os.sep] = (dist, root)
     return out
 
 
