@@ -62,6 +62,12 @@ def _index_url(instance: object, attribute: attrs.Attribute, value: str | None) 
             "it (the browser then installs only what igym serves itself).",
             title="Bad settings",
         )
+    if "@" in rest.partition("/")[0]:
+        raise ConfigError(
+            "IGYM_PYODIDE_EXTRA_INDEX_URL holds a user name or password (user:token@host); every "
+            "participant's browser receives this URL, so it must be a public index without credentials.",
+            title="Bad settings",
+        )
 
 
 def _token(instance: object, attribute: attrs.Attribute, value: str | None) -> None:
