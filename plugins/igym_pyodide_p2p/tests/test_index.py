@@ -3,6 +3,7 @@ the wheels and the package index, by content hash, cached for a year, with the r
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import urllib.error
@@ -66,7 +67,16 @@ def test_every_file_has_a_content_hashed_url_immutable_caching_and_its_media_typ
         assert headers["content-type"].split(";")[0] == MEDIA[Path(entry["name"]).suffix], entry
         assert len(data) == entry["bytes"]
         digest.update(entry["name"].encode() + b"\0" + data)
+        # A browser that accepts gzip gets the gzipped twin of the large text and WebAssembly files.
+        status, headers, packed = fetch(server + entry["url"], {"Accept-Encoding": "gzip, br"})
+        assert status == 200 and headers["cache-control"] == IMMUTABLE
+        assert len(packed) == entry["gzip_bytes"]
+        if entry["name"] != "python_stdlib.zip":  # already compressed
+            assert headers["content-encoding"] == "gzip" and "Accept-Encoding" in headers["vary"]
+            assert gzip.decompress(packed) == data
+            assert headers["content-type"].split(";")[0] == MEDIA[Path(entry["name"]).suffix]
     assert pyodide["index_url"] == f"{BASE}/pyodide/{digest.hexdigest()[:20]}/"
+    assert pyodide["gzip_bytes"] < pyodide["bytes"] / 2
     assert pyodide["bytes"] == sum(f["bytes"] for f in pyodide["files"]) > 10_000_000
 
     # micropip and the scene's wheels: each URL names the SHA-256 of its bytes.

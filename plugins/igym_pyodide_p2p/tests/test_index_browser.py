@@ -49,7 +49,8 @@ def test_chromium_loads_the_slime_env_from_igym_cold_then_from_its_cache(tmp_pat
     }
     assert expected <= set(first) and expected <= set(second)
     assert {"attrs", "igym_core", "igym_slime", "micropip"} <= {name.split("-")[0] for name in second}
-    assert first["pyodide.asm.wasm"] > 9_000_000, "the cold load did not fetch the WebAssembly"
+    # Cold: the WebAssembly came over the wire, gzipped (9.6 MB as 3.6 MB).
+    assert 3_000_000 < first["pyodide.asm.wasm"] < 4_500_000, first
     # Warm: every content-hashed file came from the cache (nothing transferred, not even a revalidation).
     assert all(size == 0 for size in second.values()), second
     print(

@@ -89,6 +89,9 @@ class FileSet:
     digest: str
     sizes: Mapping[str, int]
     url_prefix: str
+    gzipped: Mapping[str, int] = attrs.field(factory=dict)
+    """Name → size of its gzipped twin ``<name>.gz`` (made by ``build.mjs``), served to browsers that
+    accept gzip."""
 
     @property
     def base_url(self) -> str:
@@ -98,14 +101,24 @@ class FileSet:
     def url(self, name: str) -> str:
         return f"{self.base_url}{name}"
 
-    def path(self, digest: str, name: str) -> Path | None:
-        """The file behind ``<digest>/<name>``, or None when that URL is not one of this set's."""
+    def path(self, digest: str, name: str, *, gzip: bool = False) -> Path | None:
+        """The file behind ``<digest>/<name>`` (its gzipped twin when ``gzip`` and there is one), or
+        None when that URL is not one of this set's."""
         if digest != self.digest or name not in self.sizes:
             return None
-        return self.folder / name
+        return self.folder / (f"{name}.gz" if gzip and name in self.gzipped else name)
 
     def listing(self) -> list[dict[str, object]]:
-        return [{"name": n, "url": self.url(n), "bytes": self.sizes[n]} for n in self.names]
+        """Each file's name, URL, size and size on the wire when gzipped."""
+        return [
+            {
+                "name": n,
+                "url": self.url(n),
+                "bytes": self.sizes[n],
+                "gzip_bytes": self.gzipped.get(n, self.sizes[n]),
+            }
+            for n in self.names
+        ]
 
     @property
     def total_bytes(self) -> int:
@@ -124,12 +137,16 @@ def file_set(folder: Path, names: Iterable[str], url_prefix: str) -> FileSet:
             for chunk in iter(lambda h=handle: h.read(1 << 20), b""):
                 digest.update(chunk)
         sizes[name] = path.stat().st_size
+    gzipped = {
+        name: (folder / f"{name}.gz").stat().st_size for name in ordered if (folder / f"{name}.gz").is_file()
+    }
     return FileSet(
         folder=folder,
         names=tuple(ordered),
         digest=digest.hexdigest()[:20],
         sizes=sizes,
         url_prefix=url_prefix,
+        gzipped=gzipped,
     )
 
 
@@ -152,7 +169,7 @@ def pyodide_files(folder: Path | None = None) -> tuple[FileSet, Path]:
 def runtime_static_files(folder: Path | None = None) -> FileSet:
     """The runtime's own browser files: every file directly in ``static/`` (not Pyodide's folder)."""
     folder = folder or static_dir()
-    names = [p.name for p in folder.iterdir() if p.is_file()] if folder.is_dir() else []
+    names = [p.name for p in folder.iterdir() if p.is_file() and p.suffix != ".gz"] if folder.is_dir() else []
     return file_set(folder, names, f"{PREFIX}/static/")
 
 

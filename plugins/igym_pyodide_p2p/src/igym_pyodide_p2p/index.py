@@ -113,6 +113,7 @@ class PackageService:
                 "module_url": self.pyodide.url("pyodide.mjs"),
                 "files": self.pyodide.listing(),
                 "bytes": self.pyodide.total_bytes,
+                "gzip_bytes": sum(int(f["gzip_bytes"]) for f in self.pyodide.listing()),  # type: ignore[call-overload]
             },
             "micropip": {
                 "url": self.wheel_url(self.micropip),
@@ -206,29 +207,37 @@ async def manifest(request: Request[Any, Any, Any]) -> Response[Any]:
     return Response(service.manifest, media_type="application/json", headers={"Cache-Control": "no-cache"})
 
 
-def _file(service: PackageService, files_set: FileSet, digest: str, name: str) -> Response[Any]:
-    path = files_set.path(digest, name)
+def _file(
+    request: Request[Any, Any, Any], service: PackageService, files_set: FileSet, digest: str, name: str
+) -> Response[Any]:
+    gzip = "gzip" in request.headers.get("accept-encoding", "")
+    path = files_set.path(digest, name, gzip=gzip)
     if path is None:
         return _not_found()
+    headers = _immutable_headers(service)
+    if name in files_set.gzipped:
+        headers["Vary"] = "Accept-Encoding"
+        if path.name.endswith(".gz"):
+            headers["Content-Encoding"] = "gzip"
     return File(
         path=path,
         filename=name,
         content_disposition_type="inline",
         media_type=media_type(name),
-        headers=_immutable_headers(service),
+        headers=headers,
     )
 
 
 @get("/pyodide/{digest:str}/{name:str}", include_in_schema=False)
 async def pyodide_file(request: Request[Any, Any, Any], digest: str, name: str) -> Response[Any]:
     service = await _service(request)
-    return _file(service, service.pyodide, digest, name)
+    return _file(request, service, service.pyodide, digest, name)
 
 
 @get("/static/{digest:str}/{name:str}", include_in_schema=False)
 async def static_file(request: Request[Any, Any, Any], digest: str, name: str) -> Response[Any]:
     service = await _service(request)
-    return _file(service, service.static, digest, name)
+    return _file(request, service, service.static, digest, name)
 
 
 @get("/files/{sha256:str}/{filename:str}", include_in_schema=False)
