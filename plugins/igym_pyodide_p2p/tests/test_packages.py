@@ -235,3 +235,17 @@ def test_a_wheel_holds_exactly_its_files_with_a_valid_record(files: dict[str, by
 )
 def test_project_names_are_compared_as_pep_503_says(name: str, expected: str) -> None:
     assert normalize(name) == expected
+
+
+def test_a_checkout_without_pyodide_files_is_refused_with_the_command_to_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import igym_pyodide_p2p.assets as assets
+
+    empty = tmp_path / "static"
+    (empty / "pyodide").mkdir(parents=True)
+    monkeypatch.setattr(assets, "static_dir", lambda: empty)
+    scene = slime_scene()
+    problems, _notes = check_scene_packages(scene, prepare(scene), Settings())
+    assert len(problems) == 1, problems
+    assert "Pyodide's files are missing" in problems[0] and "make build" in problems[0]

@@ -188,7 +188,11 @@ async def _service(request: Request[Any, Any, Any]) -> PackageService:
         service = getattr(state, "pyodide_packages", None)
         if service is None or not service.manifest:
             service = PackageService(state.settings)
-            await anyio.to_thread.run_sync(service.build, state.study)
+            try:
+                await anyio.to_thread.run_sync(service.build, state.study)
+            except Exception:
+                log.exception("pyodide_packages_failed")
+                raise
             state.pyodide_packages = service
     return service  # type: ignore[no-any-return]
 

@@ -686,15 +686,22 @@ def check_scene_packages(scene: Any, prepared: Any, settings: Settings | None) -
     package that cannot come from anywhere (not pure Python, with no extra index set), or code the
     browser cannot import. Any problem refuses the scene.
     """
+    from igym_pyodide_p2p.assets import PyodideFilesMissingError, pyodide_files
+
+    problems: list[str] = []
+    try:
+        pyodide_files()
+    except PyodideFilesMissingError as exc:
+        problems.append(str(exc))
     try:
         plan = plan_scene_packages(scene, prepared, settings)
     except PackageError as exc:
-        return [str(exc)], []
+        return [*problems, str(exc)], []
     notes = plan.notes()
     extra = getattr(settings, "pyodide_extra_index_url", None) if settings is not None else None
     if extra:
         notes.append(f"  extra index for packages that are not pure Python: {extra}")
-    return list(plan.problems), notes
+    return [*problems, *plan.problems], notes
 
 
 # --- wheels ---------------------------------------------------------------------------------------------
