@@ -90,6 +90,9 @@ def test_every_file_has_a_content_hashed_url_immutable_caching_and_its_media_typ
         assert entry["url"].split("/")[-2] == hashlib.sha256(data).hexdigest() == entry["sha256"]
         assert len(data) == entry["bytes"]
     assert scene["bytes"] == sum(w["bytes"] for w in scene["wheels"])
+    # What every participant's browser receives does not say where igym is installed.
+    assert str(Path(__file__).resolve().parents[3]) not in body.decode()
+    assert "igym-slime: igym's index: built from the source tree of igym-slime" in body.decode()
 
     # A URL whose hash is not the file's (an old deployment's, a guess) is not served.
     wasm = next(f for f in pyodide["files"] if f["name"] == "pyodide.asm.wasm")["url"]

@@ -249,3 +249,25 @@ def test_a_checkout_without_pyodide_files_is_refused_with_the_command_to_run(
     problems, _notes = check_scene_packages(scene, prepare(scene), Settings())
     assert len(problems) == 1, problems
     assert "Pyodide's files are missing" in problems[0] and "make build" in problems[0]
+
+
+def test_a_hud_defined_in_the_experiment_file_is_refused_saying_to_move_it() -> None:
+    scene = slime_scene(hud="packages_slime.py:hud")
+    problems, _notes = check_scene_packages(scene, prepare(scene), Settings())
+    assert len(problems) == 1, problems
+    assert "hud (packages_slime:hud) imports from 'igym_core' what is (cannot import name" in problems[0]
+    assert "move it into a module of its own" in problems[0]
+
+
+def test_hidden_files_of_a_source_tree_stay_out_of_its_wheel(tmp_path: Path) -> None:
+    from igym_pyodide_p2p.packages import _folder_files
+
+    package = tmp_path / "envpkg"
+    (package / ".git").mkdir(parents=True)
+    (package / "__pycache__").mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "levels.json").write_text("{}")
+    (package / ".env").write_text("API_KEY=secret")
+    (package / ".git" / "config").write_text("[core]")
+    (package / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"\0")
+    assert sorted(_folder_files(package)) == ["envpkg/__init__.py", "envpkg/levels.json"]

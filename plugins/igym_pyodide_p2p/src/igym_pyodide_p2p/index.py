@@ -95,12 +95,12 @@ class PackageService:
                         "url": self.wheel_url(w),
                         "bytes": len(w.data),
                         "sha256": w.sha256,
-                        "source": sources[normalize(w.project)].describe(),
+                        "source": sources[normalize(w.project)].describe(paths=False),
                     }
                     for w in wheels
                 ],
                 "extra": [
-                    {"project": p.project, "server_version": p.version, "why": p.not_pure}
+                    {"project": p.project, "server_version": p.version}
                     for p in plan.packages
                     if p.source == "extra-index"
                 ],

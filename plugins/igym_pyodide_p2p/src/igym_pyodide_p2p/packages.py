@@ -119,16 +119,19 @@ class BrowserPackage:
     not_pure: str | None = None
     """Why it is not pure Python (a compiled file, or the wheel tag), or None."""
 
-    def describe(self) -> str:
+    def describe(self, *, paths: bool = True) -> str:
+        """Where it comes from, for ``igym check``; ``paths=False`` leaves out where it is on this
+        machine (for what participants' browsers receive: the manifest)."""
+        folder = f" ({self.location})" if paths else ""
+        study_file = self.location if paths else Path(self.location).name
         where = {
             "installed": f"igym's index: built from installed {self.project} {self.version}",
-            "source": f"igym's index: built from the source tree of {self.project} {self.version} "
-            f"({self.location})",
+            "source": f"igym's index: built from the source tree of {self.project} {self.version}{folder}",
             "lean": f"igym's index: igym's lean browser build of {self.project} {self.version} "
             f"({', '.join(self.top_level)})",
-            "study": f"igym's index: built from the study's source file {self.location}",
+            "study": f"igym's index: built from the study's source file {study_file}",
             "extra-index": "the extra index (IGYM_PYODIDE_EXTRA_INDEX_URL), not pure Python: "
-            f"{self.not_pure}; the server has {self.version}",
+            f"{self.not_pure if paths else 'it has compiled code'}; the server has {self.version}",
         }[self.source]
         return f"{self.project}: {where}"
 
@@ -529,11 +532,17 @@ def plan_scene_packages(scene: Any, prepared: Any, settings: Settings | None = N
     for role, error in scan.errors.items():
         missing = error.get("name") or ""
         if missing.partition(".")[0] in lean_tops:
+            what = (
+                f"imports {missing!r}, which is"
+                if error["type"] == "ModuleNotFoundError"
+                else f"imports from {missing!r} what is ({error['message']}):"
+            )
             problems.append(
-                f"{where}: {role} ({imports.get(role, modules.get(role))}) imports {missing!r}, which is "
-                "not part of igym's browser build (only rendering objects and deltas, the key table "
-                "and their errors are). Import only those in code that runs in the browser, or import "
-                "the rest inside the functions that run on the server."
+                f"{where}: {role} ({imports.get(role, modules.get(role))}) {what} not part of igym's "
+                "browser build (only rendering objects and deltas, the key table and their errors "
+                "are). Import only those in code that runs in the browser (a HUD or render function "
+                "defined in the experiment file imports the experiment's igym_core classes: move it "
+                "into a module of its own), or import the rest inside functions that run on the server."
             )
         else:
             problems.append(
@@ -674,8 +683,16 @@ def _tree_hash(path: Path) -> str:
 
 
 def _tree_files(folder: Path) -> Iterable[Path]:
+    """The files of a package folder that go into its wheel: not bytecode, not hidden files or
+    folders (``.env``, ``.git``): whatever is in a browser wheel, every participant can download."""
     for file in folder.rglob("*"):
-        if file.is_file() and "__pycache__" not in file.parts and not file.name.endswith((".pyc", ".pyo")):
+        parts = file.relative_to(folder).parts
+        if (
+            file.is_file()
+            and "__pycache__" not in parts
+            and not any(part.startswith(".") for part in parts)
+            and not file.name.endswith((".pyc", ".pyo"))
+        ):
             yield file
 
 

@@ -31,3 +31,9 @@ experiment = Experiment(
         EndScene(scene_id="end"),
     ),
 )
+
+
+def hud(view: object) -> str:
+    """A HUD defined in the experiment file (the browser cannot import this file: it needs
+    igym_core's experiment classes)."""
+    return "Slime"
