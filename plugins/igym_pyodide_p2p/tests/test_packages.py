@@ -271,3 +271,15 @@ def test_hidden_files_of_a_source_tree_stay_out_of_its_wheel(tmp_path: Path) -> 
     (package / ".git" / "config").write_text("[core]")
     (package / "__pycache__" / "x.cpython-311.pyc").write_bytes(b"\0")
     assert sorted(_folder_files(package)) == ["envpkg/__init__.py", "envpkg/levels.json"]
+
+
+def test_a_factory_the_browser_cannot_import_by_name_is_refused() -> None:
+    import functools
+
+    from igym_slime.env import make_env
+
+    scene = slime_scene(env_factory=functools.partial(make_env, lives=2), env_kwargs={})
+    problems, _notes = check_scene_packages(scene, prepare(scene), Settings())
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("scene 'slime' (runtime 'pyodide'): env_factory: functools.partial(")
+    assert "not reachable by its name" in problems[0]

@@ -197,19 +197,21 @@ def browser_roots(scene: Any, prepared: Any) -> dict[str, Any]:
     return roots
 
 
-def _module_of(value: Any) -> tuple[str, str]:
-    """``(module name, qualified attribute)`` of a function, class or instance."""
-    target = (
-        value if isinstance(value, type) or (callable(value) and hasattr(value, "__qualname__")) else None
-    )
-    if target is None:
-        target = type(value)
+def _module_of(value: Any, *, instance: bool = False) -> tuple[str, str]:
+    """``(module name, qualified attribute)`` of a function or class (or, with ``instance``, of an
+    object's class: a policy object)."""
+    named = isinstance(value, type) or (callable(value) and hasattr(value, "__qualname__"))
+    target = value if named or not instance else type(value)
     module = getattr(target, "__module__", None)
     qualname = getattr(target, "__qualname__", None)
-    if not module or not qualname or "<" in qualname:
+    found: Any = sys.modules.get(module or "")
+    for part in (qualname or "").split("."):
+        found = getattr(found, part, None)
+    if not module or not qualname or "<" in qualname or found is not target:
         raise PackageError(
-            f"{value!r} cannot be imported in the browser: it has no importable name (a lambda or a "
-            "function defined inside another). Define it at the top level of a module."
+            f"{value!r} cannot be imported in the browser: it is not reachable by its name (a lambda, "
+            "a function defined inside another, a functools.partial or a bound method). Define a "
+            "function or class at the top level of a module and name that."
         )
     return module, qualname
 
@@ -495,7 +497,7 @@ def plan_scene_packages(scene: Any, prepared: Any, settings: Settings | None = N
     file_prefix = "_igym_file_"
     for role, value in browser_roots(scene, prepared).items():
         try:
-            module, qualname = _module_of(value)
+            module, qualname = _module_of(value, instance=role.startswith(("policy:", "partner:")))
         except PackageError as exc:
             problems.append(f"{where}: {role}: {exc}")
             continue
