@@ -89,9 +89,10 @@ def test_the_slime_scene_needs_igym_slime_attrs_and_the_lean_igym_core() -> None
     }
     assert {"hashlib", "math"} <= set(plan.stdlib)
     notes = "\n".join(plan.notes())
-    assert f"attrs: igym's index: built from installed attrs {ATTRS_VERSION}" in notes
-    assert "igym-slime: igym's index: built from the source tree of igym-slime" in notes
-    assert "igym-core: igym's index: igym's lean browser build" in notes
+    assert f"browser package attrs: igym's index: built from installed attrs {ATTRS_VERSION}" in notes
+    assert "browser package igym-slime: igym's index: built from the source tree of igym-slime" in notes
+    assert "browser package igym-core: igym's index: igym's lean browser build" in notes
+    assert "Pyodide's own" in plan.notes()[-1]
 
 
 def test_the_lean_igym_core_holds_only_what_the_browser_imports_and_no_server_stack(tmp_path: Path) -> None:
@@ -143,8 +144,8 @@ def test_an_env_that_imports_numpy_is_refused_naming_numpy_and_the_setting() -> 
     )
     assert problems == []
     text = "\n".join(notes)
-    assert "numpy: the extra index (IGYM_PYODIDE_EXTRA_INDEX_URL)" in text
-    assert "extra index for packages that are not pure Python: https://pypi.org/simple" in text
+    assert "browser package numpy: the extra index (IGYM_PYODIDE_EXTRA_INDEX_URL)" in text
+    assert "browser extra index for packages that are not pure Python: https://pypi.org/simple" in text
     assert "igym-study-packages-numpy-env: igym's index: built from the study's source file" in text
 
 

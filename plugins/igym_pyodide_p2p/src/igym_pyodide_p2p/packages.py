@@ -150,11 +150,12 @@ class ScenePackages:
     problems: tuple[str, ...] = ()
 
     def notes(self) -> list[str]:
-        lines = [f"scene {self.scene_id!r} (runtime 'pyodide') loads in the browser:"]
-        lines.extend(f"  {package.describe()}" for package in self.packages)
+        """One line per package the browser installs, and one for the standard library (``igym
+        check`` prints each under the scene's path)."""
+        lines = [f"browser package {package.describe()}" for package in self.packages]
         if self.stdlib:
             shown = ", ".join(self.stdlib[:12]) + (", ..." if len(self.stdlib) > 12 else "")
-            lines.append(f"  standard library ({len(self.stdlib)} modules: {shown}): Pyodide's own")
+            lines.append(f"browser standard library ({len(self.stdlib)} modules: {shown}): Pyodide's own")
         return lines
 
 
@@ -719,7 +720,7 @@ def check_scene_packages(scene: Any, prepared: Any, settings: Settings | None) -
     notes = plan.notes()
     extra = getattr(settings, "pyodide_extra_index_url", None) if settings is not None else None
     if extra:
-        notes.append(f"  extra index for packages that are not pure Python: {extra}")
+        notes.append(f"browser extra index for packages that are not pure Python: {extra}")
     return [*problems, *plan.problems], notes
 
 
