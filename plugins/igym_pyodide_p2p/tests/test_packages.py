@@ -284,3 +284,18 @@ def test_a_factory_the_browser_cannot_import_by_name_is_refused() -> None:
     assert len(problems) == 1, problems
     assert problems[0].startswith("scene 'slime' (runtime 'pyodide'): env_factory: functools.partial(")
     assert "not reachable by its name" in problems[0]
+
+
+def test_modules_found_through_the_servers_own_path_are_found_by_the_scan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PYTHONPATH, a user's site-packages or a folder igym added: the fresh process sees them too."""
+    (tmp_path / "faraway_env.py").write_text(
+        "from igym_slime.env import make_env as slime\n\n\ndef make_env():\n    return slime()\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    scene = slime_scene(env_factory="faraway_env:make_env", env_kwargs={})
+    plan = plan_scene_packages(scene, prepare(scene), Settings())
+    assert plan.problems == ()
+    assert plan.imports["env_factory"] == "faraway_env:make_env"
+    assert "igym-study-faraway-env" in {p.project for p in plan.packages}

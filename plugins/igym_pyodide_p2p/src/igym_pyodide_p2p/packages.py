@@ -528,7 +528,10 @@ def plan_scene_packages(scene: Any, prepared: Any, settings: Settings | None = N
                 target.write_bytes(data)
         if "igym-pyodide-p2p" in lean_versions and (Path(lean_dir) / "igym_pyodide_p2p" / "browser").is_dir():
             modules.setdefault("runtime", "igym_pyodide_p2p.browser")
-        path_last = [base_dir, Path.cwd(), *{p.parent for p in study_files.values()}]
+        # The server's own import path (PYTHONPATH, the user's site-packages, what igym added for
+        # the experiment), then where igym run looks for an experiment's modules.
+        server_path = [Path(entry or ".").resolve() for entry in sys.path]
+        path_last = [*server_path, base_dir, Path.cwd(), *{p.parent for p in study_files.values()}]
         scan = scan_imports(modules, path_first=[Path(lean_dir)], path_last=path_last)
         lean_tops = {p.name for p in Path(lean_dir).iterdir() if p.is_dir()}
 
