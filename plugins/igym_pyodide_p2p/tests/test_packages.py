@@ -299,3 +299,35 @@ def test_modules_found_through_the_servers_own_path_are_found_by_the_scan(
     assert plan.problems == ()
     assert plan.imports["env_factory"] == "faraway_env:make_env"
     assert "igym-study-faraway-env" in {p.project for p in plan.packages}
+
+
+def test_a_lean_build_follows_module_level_imports_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from igym_pyodide_p2p.packages import lean_modules
+
+    package = tmp_path / "leanpkg"
+    (package / "browser").mkdir(parents=True)
+    (package / "__init__.py").write_text("from leanpkg import server\n")  # replaced in a lean build
+    (package / "browser" / "__init__.py").write_text("")
+    (package / "browser" / "a.py").write_text(
+        "from typing import TYPE_CHECKING\n"
+        "from . import b\n"
+        "from ..util import helper\n"
+        "if TYPE_CHECKING:\n    from leanpkg import typing_only\n"
+        "try:\n    import leanpkg.optional\nexcept ImportError:\n    pass\n"
+        "def later():\n    from leanpkg import server\n"
+    )
+    (package / "browser" / "b.py").write_text("X = 1\n")
+    for name in ("util", "server", "typing_only", "optional"):
+        (package / f"{name}.py").write_text("import json\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    found = lean_modules(["leanpkg.browser"], ["leanpkg"])
+    assert sorted(found) == [
+        "leanpkg",
+        "leanpkg.browser",
+        "leanpkg.browser.a",
+        "leanpkg.browser.b",
+        "leanpkg.optional",
+        "leanpkg.util",
+    ]
