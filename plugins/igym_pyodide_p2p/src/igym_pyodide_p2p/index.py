@@ -113,7 +113,9 @@ class PackageService:
                 "module_url": self.pyodide.url("pyodide.mjs"),
                 "files": self.pyodide.listing(),
                 "bytes": self.pyodide.total_bytes,
-                "gzip_bytes": sum(int(f["gzip_bytes"]) for f in self.pyodide.listing()),  # type: ignore[call-overload]
+                "gzip_bytes": sum(
+                    self.pyodide.gzipped.get(n, self.pyodide.sizes[n]) for n in self.pyodide.names
+                ),
             },
             "micropip": {
                 "url": self.wheel_url(self.micropip),
