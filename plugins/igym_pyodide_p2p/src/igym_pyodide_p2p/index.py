@@ -40,7 +40,7 @@ from igym_pyodide_p2p.assets import (
     pyodide_files,
     runtime_static_files,
 )
-from igym_pyodide_p2p.packages import PackageError, Wheel, build_wheels, normalize, plan_scene_packages
+from igym_pyodide_p2p.packages import PackageError, Wheel, normalize, scene_packages
 
 if TYPE_CHECKING:
     from igym_core.settings import Settings
@@ -76,12 +76,12 @@ class PackageService:
         self._add(self.micropip)
         scenes: dict[str, Any] = {}
         for scene, prepared in _browser_scenes(study):
-            plan = plan_scene_packages(scene, prepared, self.settings)
+            # Built at start by igym run's check of the scene (Runtime.check_scene), or here.
+            plan, wheels = scene_packages(scene, prepared, self.settings)
             if plan.problems:
-                # igym run refused these already (Runtime.check_scene); a study built without
-                # that check must not serve half a scene.
+                # igym run refused these already; a study built without that check must not serve
+                # half a scene.
                 raise PackageError("; ".join(plan.problems))
-            wheels = build_wheels(plan)
             for wheel in wheels:
                 self._add(wheel)
             sources = {normalize(p.project): p for p in plan.packages}

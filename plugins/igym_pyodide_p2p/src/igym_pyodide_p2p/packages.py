@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import ast
 import base64
+import contextlib
 import csv
 import hashlib
 import importlib.metadata as metadata
@@ -35,6 +36,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import weakref
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -62,6 +64,7 @@ __all__ = [
     "normalize",
     "plan_scene_packages",
     "scan_imports",
+    "scene_packages",
 ]
 
 log = structlog.get_logger(__name__)
@@ -702,12 +705,40 @@ def _tree_files(folder: Path) -> Iterable[Path]:
             yield file
 
 
+#: What :func:`scene_packages` worked out, by prepared scene (weakly: it goes with the scene) and
+#: extra index: ``igym run`` checks each browser-run scene at start (``Runtime.check_scene``), and
+#: the package index serves what that check built instead of importing everything a second time.
+_BUILT: weakref.WeakKeyDictionary[Any, dict[str | None, tuple[ScenePackages, list[Wheel]]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def scene_packages(scene: Any, prepared: Any, settings: Settings | None) -> tuple[ScenePackages, list[Wheel]]:
+    """The plan of ``scene`` and, when it has no problems, its wheels (built once per prepared scene).
+
+    Raises :class:`PackageError` when the scan cannot run or a wheel cannot be built.
+    """
+    extra = getattr(settings, "pyodide_extra_index_url", None) if settings is not None else None
+    try:
+        cached = _BUILT.get(prepared, {}).get(extra)
+    except TypeError:  # a prepared scene that cannot be weakly referenced: no cache
+        cached = None
+    if cached is not None:
+        return cached
+    plan = plan_scene_packages(scene, prepared, settings)
+    wheels = [] if plan.problems else build_wheels(plan)
+    with contextlib.suppress(TypeError):
+        _BUILT.setdefault(prepared, {})[extra] = (plan, wheels)
+    return plan, wheels
+
+
 def check_scene_packages(scene: Any, prepared: Any, settings: Settings | None) -> tuple[list[str], list[str]]:
     """``igym check``'s answer for a ``runtime="pyodide"`` game scene: ``(problems, notes)``.
 
     Notes list each package the browser would need and where it would come from; problems name every
     package that cannot come from anywhere (not pure Python, with no extra index set), or code the
-    browser cannot import. Any problem refuses the scene.
+    browser cannot import. Any problem refuses the scene. The wheels are built here too (so that
+    ``igym run`` serves them from the start, and a wheel that cannot be built refuses the scene).
     """
     from igym_pyodide_p2p.assets import PyodideFilesMissingError, pyodide_files
 
@@ -717,7 +748,7 @@ def check_scene_packages(scene: Any, prepared: Any, settings: Settings | None) -
     except PyodideFilesMissingError as exc:
         problems.append(str(exc))
     try:
-        plan = plan_scene_packages(scene, prepared, settings)
+        plan, _wheels = scene_packages(scene, prepared, settings)
     except PackageError as exc:
         return [*problems, str(exc)], []
     notes = plan.notes()
