@@ -7,7 +7,24 @@ from typing import TYPE_CHECKING, Any
 from igym_core.plugins.markers import hookimpl
 
 if TYPE_CHECKING:
+    from igym_core.commands import Command
+    from igym_core.runtime.interface import Runtime
     from igym_core.settings import Settings
+
+
+# --- the pyodide runtime, server side (runtime.py, ingest.py) and `igym verify` (verify.py) -----
+@hookimpl
+def igym_register_runtimes() -> list[type[Runtime]]:
+    from igym_pyodide_p2p.runtime import PyodideRuntime
+
+    return [PyodideRuntime]
+
+
+@hookimpl
+def igym_register_commands() -> list[type[Command]]:
+    from igym_pyodide_p2p.verify import VerifyCommand
+
+    return [VerifyCommand]
 
 
 # --- packages: Pyodide, micropip and the browser's wheels, served by igym (packages.py, index.py) ---
