@@ -30,8 +30,8 @@ if (version !== wanted) {
 rmSync(outdir, { recursive: true, force: true });
 mkdirSync(outdir, { recursive: true });
 for (const name of FILES) copyFileSync(resolve(dist, name), resolve(outdir, name));
-// Gzipped twins, served to browsers that accept gzip: the other 11 MB become 3.9 MB
-// (6.4 MB with python_stdlib.zip, which is compressed already). Made once here, so the server spends no CPU on them.
+// Gzipped twins, served to browsers that accept gzip: 11 MB become 3.9 MB (6.4 MB on the wire with
+// python_stdlib.zip, which is compressed already). Made here once: the server spends no CPU on them.
 const COMPRESSED = ["pyodide.mjs", "pyodide.js", "pyodide.asm.mjs", "pyodide.asm.wasm", "pyodide-lock.json"];
 for (const name of COMPRESSED) {
   const data = readFileSync(resolve(outdir, name));
