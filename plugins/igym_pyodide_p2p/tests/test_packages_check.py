@@ -32,6 +32,10 @@ def test_igym_check_lists_what_the_browser_installs_and_where_it_comes_from() ->
     assert "browser package igym-core: igym's index: igym's lean browser build of igym-core" in text
     assert "browser package igym-slime: igym's index: built from the source tree of igym-slime" in text
     assert "Pyodide's own" in text
+    assert (
+        "browser download on a first visit: Pyodide 6.4 MB (13.6 MB unpacked), micropip and igym's wheels"
+        in text
+    )
 
 
 def test_igym_check_refuses_an_env_that_imports_numpy_naming_it_and_the_setting() -> None:

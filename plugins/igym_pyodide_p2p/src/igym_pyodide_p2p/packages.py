@@ -743,15 +743,25 @@ def check_scene_packages(scene: Any, prepared: Any, settings: Settings | None) -
     from igym_pyodide_p2p.assets import PyodideFilesMissingError, pyodide_files
 
     problems: list[str] = []
+    files = None
     try:
-        pyodide_files()
+        files = pyodide_files()
     except PyodideFilesMissingError as exc:
         problems.append(str(exc))
     try:
-        plan, _wheels = scene_packages(scene, prepared, settings)
+        plan, wheels = scene_packages(scene, prepared, settings)
     except PackageError as exc:
         return [*problems, str(exc)], []
     notes = plan.notes()
+    if files is not None and not plan.problems:
+        pyodide, micropip = files
+        wire = sum(pyodide.gzipped.get(name, size) for name, size in pyodide.sizes.items())
+        wheel_bytes = micropip.stat().st_size + sum(len(w.data) for w in wheels)
+        notes.append(
+            f"browser download on a first visit: Pyodide {wire / 1e6:.1f} MB "
+            f"({pyodide.total_bytes / 1e6:.1f} MB unpacked), micropip and igym's wheels "
+            f"{wheel_bytes / 1e3:.0f} kB; later visits load them from the browser's cache"
+        )
     extra = getattr(settings, "pyodide_extra_index_url", None) if settings is not None else None
     if extra:
         notes.append(f"browser extra index for packages that are not pure Python: {extra}")
