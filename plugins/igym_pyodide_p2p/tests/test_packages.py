@@ -331,3 +331,25 @@ def test_a_lean_build_follows_module_level_imports_only(
         "leanpkg.optional",
         "leanpkg.util",
     ]
+
+
+def test_without_a_python_to_import_in_the_imports_are_read_from_the_source(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The fallback: the same packages for slime, the same refusal for numpy, and a note that says so."""
+    scene = slime_scene()
+    prepared = prepare(scene)
+    imported = plan_scene_packages(scene, prepared, Settings())
+    numpy_scene = slime_scene(env_factory="packages_numpy_env.py:make_env")
+    numpy_prepared = prepare(numpy_scene)
+    monkeypatch.setattr(sys, "executable", str(Path(sys.executable).parent / "no-such-python"))
+    read = plan_scene_packages(scene, prepared, Settings())
+    assert read.problems == ()
+    assert {(p.project, p.source) for p in read.packages} == {
+        (p.project, p.source) for p in imported.packages
+    }
+    assert read.imports == imported.imports
+    assert "found by reading the code's imports, not by importing it" in read.notes()[-1]
+    assert imported.fallback is None
+    problems = plan_scene_packages(numpy_scene, numpy_prepared, Settings()).problems
+    assert len(problems) == 1 and "the browser needs numpy" in problems[0]

@@ -65,6 +65,7 @@ __all__ = [
     "plan_scene_packages",
     "scan_imports",
     "scene_packages",
+    "static_scan",
 ]
 
 log = structlog.get_logger(__name__)
@@ -98,6 +99,11 @@ _EXTENSION_SUFFIXES = (".so", ".pyd", ".dylib", ".dll", ".wasm")
 
 class PackageError(IgymError):
     """A browser-run scene's packages cannot be worked out or built."""
+
+
+class ScanUnavailableError(PackageError):
+    """No fresh Python process could import the scene's code (no usable interpreter, or it died):
+    :func:`static_scan` reads the imports from the source instead."""
 
 
 def normalize(name: str) -> str:
@@ -151,6 +157,8 @@ class ScenePackages:
     stdlib: tuple[str, ...]
     """Standard-library modules it loads (Pyodide has them)."""
     problems: tuple[str, ...] = ()
+    fallback: str | None = None
+    """Why the imports were read from the source instead of imported (see :func:`static_scan`)."""
 
     def notes(self) -> list[str]:
         """One line per package the browser installs, and one for the standard library (``igym
@@ -159,6 +167,11 @@ class ScenePackages:
         if self.stdlib:
             shown = ", ".join(self.stdlib[:12]) + (", ..." if len(self.stdlib) > 12 else "")
             lines.append(f"browser standard library ({len(self.stdlib)} modules: {shown}): Pyodide's own")
+        if self.fallback:
+            lines.append(
+                "browser packages found by reading the code's imports, not by importing it "
+                f"({self.fallback}): an import made while the code runs may be missing"
+            )
         return lines
 
 
@@ -312,6 +325,18 @@ def lean_modules(roots: Sequence[str], packages: Sequence[str]) -> dict[str, Pat
     return seen
 
 
+def _lean_tops() -> set[str]:
+    """Top-level packages of the installed lean builds."""
+    tops: set[str] = set()
+    for project, roots in LEAN_BUILDS.items():
+        try:
+            metadata.version(project)
+        except metadata.PackageNotFoundError:
+            continue
+        tops.update(root.partition(".")[0] for root in roots)
+    return tops
+
+
 def lean_builds() -> dict[str, tuple[str, dict[str, bytes]]]:
     """Each installed lean build: project → (version, archive name → bytes).
 
@@ -409,6 +434,8 @@ def scan_imports(
             env=env,
             check=False,
         )
+    except OSError as exc:
+        raise ScanUnavailableError(f"{sys.executable!r} could not be started: {exc}") from exc
     except subprocess.TimeoutExpired as exc:
         raise PackageError(
             f"importing {', '.join(sorted(set(modules.values())))} to see what the browser needs took "
@@ -417,12 +444,76 @@ def scan_imports(
         ) from exc
     marker = result.stdout.rfind("@@igym-scan@@")
     if marker < 0:
-        raise PackageError(
+        raise ScanUnavailableError(
             f"importing {', '.join(sorted(set(modules.values())))} in a fresh Python process to see "
             f"what the browser needs failed (exit {result.returncode}): {result.stderr.strip()[-2000:]}"
         )
     data = json.loads(result.stdout[marker + len("@@igym-scan@@") :])
     return ImportScan(loaded=data["loaded"], errors=data["errors"])
+
+
+def static_scan(modules: Mapping[str, str], lean: Mapping[str, Path]) -> ImportScan:
+    """What importing ``modules`` (role → module) would load, read from the source: module-level
+    imports, followed from module to module (the fallback of :func:`scan_imports`).
+
+    ``lean``: the modules of the lean builds (module → file); any other module of their top-level
+    packages is reported as missing, as the browser would. Less exact than importing (an import
+    made by code that runs at import time, such as ``importlib.import_module``, is not seen).
+    """
+    import importlib.util
+
+    lean_tops = {name.partition(".")[0] for name in lean}
+    loaded: dict[str, str | None] = {}
+    errors: dict[str, dict[str, Any]] = {}
+    for role, root in modules.items():
+        queue = [root]
+        while queue:
+            name = queue.pop()
+            if not name or name in loaded:
+                continue
+            top = name.partition(".")[0]
+            parent = name.rpartition(".")[0]
+            if top in sys.stdlib_module_names:
+                loaded[name] = None
+                continue
+            if top in lean_tops:
+                if name not in lean:
+                    if parent in lean and parent != top:
+                        continue  # `from package.module import name`: an attribute
+                    errors.setdefault(
+                        role,
+                        {"type": "ModuleNotFoundError", "message": f"No module named {name!r}", "name": name},
+                    )
+                    continue
+                path: Path | None = lean[name]
+            else:
+                try:
+                    spec = importlib.util.find_spec(name)
+                except (ImportError, ValueError):
+                    spec = None
+                if spec is None:
+                    # `from module import name` (an attribute), or an import under a condition or
+                    # in a try block (optional, or for another Python version): only the module
+                    # the browser imports by name must be found here.
+                    if name == root:
+                        errors.setdefault(
+                            role,
+                            {
+                                "type": "ModuleNotFoundError",
+                                "message": f"No module named {name!r}",
+                                "name": name,
+                            },
+                        )
+                    continue
+                origin = spec.origin if spec.origin not in ("built-in", "frozen") else None
+                path = Path(origin) if origin else None
+            loaded[name] = str(path) if path else None
+            if parent:
+                queue.append(parent)
+            if path is None or path.suffix != ".py" or (top in lean_tops and name == top):
+                continue  # compiled, built in, a namespace package, or a lean build's empty __init__
+            queue.extend(_module_level_imports(path, name, path.name == "__init__.py"))
+    return ImportScan(loaded=loaded, errors=errors)
 
 
 # --- from loaded modules to distributions -----------------------------------------------------------
@@ -498,6 +589,7 @@ def plan_scene_packages(scene: Any, prepared: Any, settings: Settings | None = N
     imports: dict[str, str] = {}
     modules: dict[str, str] = {}
     study_files: dict[str, Path] = {}
+    fallback: str | None = None
     file_prefix = "_igym_file_"
     for role, value in browser_roots(scene, prepared).items():
         try:
@@ -535,7 +627,13 @@ def plan_scene_packages(scene: Any, prepared: Any, settings: Settings | None = N
         # the experiment), then where igym run looks for an experiment's modules.
         server_path = [Path(entry or ".").resolve() for entry in sys.path]
         path_last = [*server_path, base_dir, Path.cwd(), *{p.parent for p in study_files.values()}]
-        scan = scan_imports(modules, path_first=[Path(lean_dir)], path_last=path_last)
+        try:
+            scan = scan_imports(modules, path_first=[Path(lean_dir)], path_last=path_last)
+        except ScanUnavailableError as exc:
+            log.warning("pyodide_import_scan_unavailable", scene_id=scene.scene_id, error=str(exc))
+            lean = lean_modules([r for roots in LEAN_BUILDS.values() for r in roots], sorted(_lean_tops()))
+            scan = static_scan(modules, lean)
+            fallback = str(exc)
         lean_tops = {p.name for p in Path(lean_dir).iterdir() if p.is_dir()}
 
     for role, error in scan.errors.items():
@@ -555,8 +653,9 @@ def plan_scene_packages(scene: Any, prepared: Any, settings: Settings | None = N
             )
         else:
             problems.append(
-                f"{where}: importing {role} ({imports.get(role, modules.get(role))}) failed in a fresh "
-                f"Python process: {error['type']}: {error['message']}"
+                f"{where}: importing {role} ({imports.get(role, modules.get(role))}) failed"
+                f"{' in a fresh Python process' if fallback is None else ''}: {error['type']}: "
+                f"{error['message']}"
             )
 
     stdlib_prefixes = _stdlib_paths()
@@ -671,6 +770,7 @@ def plan_scene_packages(scene: Any, prepared: Any, settings: Settings | None = N
         packages=tuple(packages),
         stdlib=tuple(sorted(stdlib)),
         problems=tuple(problems),
+        fallback=fallback,
     )
 
 
