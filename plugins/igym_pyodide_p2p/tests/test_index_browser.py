@@ -18,6 +18,12 @@ HASHED = ("/plugins/pyodide_p2p/pyodide/", "/plugins/pyodide_p2p/files/")
 def test_chromium_loads_the_slime_env_from_igym_cold_then_from_its_cache(tmp_path: Path) -> None:
     with igym_run(TARGET, tmp_path / "data", cwd=STUDY.parent) as url:
         outcome = load_scene_in_chromium(url, "slime", runs=2, steps=300, profile_dir=tmp_path / "profile")
+        # The second game's env is a plain file of the study, which imports a neighbour file.
+        study = load_scene_in_chromium(url, "slime_study", runs=1, steps=50, profile_dir=tmp_path / "profile")
+    assert study["errors"] == []
+    (run,) = study["runs"]
+    assert run["env_module_file"] == "/lib/python3.14/site-packages/packages_study_envs.py"
+    assert run["lives"] == 2  # packages_study_helpers.LIVES
     assert outcome["errors"] == []
     # Nothing but igym's own server was asked for anything.
     assert outcome["requests"] and all(r.startswith(url) for r in outcome["requests"]), outcome["requests"]

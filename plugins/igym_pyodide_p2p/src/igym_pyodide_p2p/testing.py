@@ -94,6 +94,8 @@ json.dumps({
     "rewards": rewards,
     "igym_core_version": igym_core.__version__,
     "igym_core_file": igym_core.__file__,
+    "env_module_file": sys.modules[make_env.__module__].__file__,
+    "lives": getattr(env, "lives_per_episode", None),
     "server_stack_loaded": sorted(m for m in ("litestar", "msgpack", "structlog", "cattrs", "uvicorn")
                                   if m in sys.modules),
     "python": sys.version,

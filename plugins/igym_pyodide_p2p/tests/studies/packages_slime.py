@@ -28,6 +28,21 @@ experiment = Experiment(
             canvas_height=HEIGHT,
             background=SKY,
         ),
+        # The same game with the env from a plain file of the study (and the file it imports).
+        GymScene(
+            scene_id="slime_study",
+            runtime="pyodide",
+            env_factory="packages_study_envs.py:make_env",
+            human_seat="left",
+            policies={"right": "random"},
+            render_fn=draw,
+            action_mapping={"ArrowLeft": 1, "ArrowRight": 2, "ArrowUp": 3},
+            default_action=0,
+            num_episodes=1,
+            canvas_width=WIDTH,
+            canvas_height=HEIGHT,
+            background=SKY,
+        ),
         EndScene(scene_id="end"),
     ),
 )
