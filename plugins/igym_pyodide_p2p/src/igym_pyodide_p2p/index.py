@@ -12,9 +12,10 @@
   for ``application/vnd.pypi.simple.v1+json``, as micropip does) of micropip and every wheel igym
   built for the experiment's browser-run scenes.
 
-The wheels are built on the first request that needs them (in a thread, once per app), from what
-:func:`igym_pyodide_p2p.packages.plan_scene_packages` works out; ``igym check`` and ``igym run``
-have already refused a scene whose packages cannot be served (``Runtime.check_scene``).
+The wheels are built when ``igym run`` starts, by its check of each browser-run scene
+(``Runtime.check_scene`` → :func:`igym_pyodide_p2p.packages.check_scene_packages`, which also
+refuses a scene whose packages cannot be served); the first request here hashes Pyodide's files and
+collects them (in a thread, once per app; it builds whatever that check did not).
 """
 
 from __future__ import annotations
