@@ -13,8 +13,12 @@ FRONTEND_SRC := $(shell find frontend/src -type f 2>/dev/null) frontend/build.mj
 # onnxruntime-web files that igym-onnx serves at /plugins/onnx/ort/ (copied from npm, gitignored)
 ONNX_WEB_DIR := plugins/igym_onnx/frontend
 ONNX_WEB := plugins/igym_onnx/src/igym_onnx/static/ort/ort-wasm-simd-threaded.wasm
+# Pyodide (npm) and micropip (PyPI, pinned and hash-checked) that igym-pyodide-p2p serves under
+# content-hashed URLs (copied and downloaded by its frontend/build.mjs, gitignored)
+PYODIDE_WEB_DIR := plugins/igym_pyodide_p2p/frontend
+PYODIDE_WEB := plugins/igym_pyodide_p2p/src/igym_pyodide_p2p/static/pyodide/VERSION
 
-.PHONY: demo test build setup python frontend onnx-web chromium lint clean docs
+.PHONY: demo test build setup python frontend onnx-web pyodide-web chromium lint clean docs
 
 demo: setup ## serve the example study at http://127.0.0.1:$(PORT)/
 	@echo "Serving: $(UV) run igym run $(DEMO) --port $(PORT)"
@@ -24,9 +28,9 @@ test: setup chromium ## run the whole test suite (unit, protocol, browser), then
 	$(UV) run pytest
 	$(MAKE) lint
 
-build: frontend onnx-web ## build the browser client and plugins' browser files
+build: frontend onnx-web pyodide-web ## build the browser client and plugins' browser files
 
-setup: python frontend onnx-web
+setup: python frontend onnx-web pyodide-web
 
 python: .make/uv .make/python
 
@@ -55,6 +59,14 @@ $(ONNX_WEB_DIR)/node_modules/.package-lock.json: $(ONNX_WEB_DIR)/package-lock.js
 $(ONNX_WEB): $(ONNX_WEB_DIR)/node_modules/.package-lock.json $(ONNX_WEB_DIR)/build.mjs $(ONNX_WEB_DIR)/package.json
 	cd $(ONNX_WEB_DIR) && npm run build
 
+pyodide-web: $(PYODIDE_WEB)
+
+$(PYODIDE_WEB_DIR)/node_modules/.package-lock.json: $(PYODIDE_WEB_DIR)/package-lock.json
+	cd $(PYODIDE_WEB_DIR) && npm ci --no-audit --no-fund
+
+$(PYODIDE_WEB): $(PYODIDE_WEB_DIR)/node_modules/.package-lock.json $(PYODIDE_WEB_DIR)/build.mjs $(PYODIDE_WEB_DIR)/package.json $(PYODIDE_WEB_DIR)/micropip.txt
+	cd $(PYODIDE_WEB_DIR) && PYTHON=$(PYTHON) npm run build
+
 chromium: ## Debian's Chromium, for the browser tests
 	@if [ ! -x /usr/bin/chromium ]; then \
 		echo "Installing Debian's chromium (needs root)"; \
@@ -73,3 +85,4 @@ lint: ## ruff (lint and format) and the client's type check
 clean:
 	rm -rf .make igym_core/src/igym_core/client frontend/node_modules
 	rm -rf $(ONNX_WEB_DIR)/node_modules $(dir $(ONNX_WEB))
+	rm -rf $(PYODIDE_WEB_DIR)/node_modules $(dir $(PYODIDE_WEB))

@@ -35,6 +35,7 @@ PACKAGES = {
     "igym-core": ROOT / "igym_core",
     "igym-onnx": ROOT / "plugins" / "igym_onnx",
     "igym-parquet": ROOT / "plugins" / "igym_parquet",
+    "igym-pyodide-p2p": ROOT / "plugins" / "igym_pyodide_p2p",
     "igym-slime": ROOT / "plugins" / "igym_slime",
 }
 VS_AI = "igym_slime.examples.vs_ai:experiment"
@@ -130,6 +131,44 @@ def test_an_igym_onnx_wheel_copies_onnxruntime_web_or_says_how(tmp_path: Path) -
     )
     (wheel,) = (tmp_path / "out2").glob("igym_onnx-*.whl")
     assert "igym_onnx/static/ort/ort-wasm-simd-threaded.wasm" in zipfile.ZipFile(wheel).namelist()
+
+
+def test_igym_pyodide_p2p_wheel_ships_pyodide_and_micropip(wheels: dict[str, Path]) -> None:
+    names = set(zipfile.ZipFile(wheels["igym-pyodide-p2p"]).namelist())
+    for name in (
+        "pyodide.mjs",
+        "pyodide.asm.mjs",
+        "pyodide.asm.wasm",
+        "python_stdlib.zip",
+        "pyodide-lock.json",
+        "micropip-0.11.1-py3-none-any.whl",
+        "VERSION",
+    ):
+        assert f"igym_pyodide_p2p/static/pyodide/{name}" in names, f"{name} is missing from the wheel"
+    assert "src/igym_pyodide_p2p/static/pyodide/pyodide.asm.wasm" in sdist_names(wheels, "igym-pyodide-p2p")
+    # npm's and the build's own files stay out.
+    assert not any("node_modules" in n or n.endswith("package.json") for n in names)
+
+
+def test_an_igym_pyodide_p2p_wheel_without_pyodide_says_how_to_get_it(tmp_path: Path) -> None:
+    plugin = tmp_path / "igym_pyodide_p2p"
+    shutil.copytree(
+        ROOT / "plugins" / "igym_pyodide_p2p",
+        plugin,
+        ignore=shutil.ignore_patterns("pyodide", "tests", "node_modules", "__pycache__"),
+    )
+    no_npm = clean_env(PATH=os.pathsep.join([str(Path(uv()).parent), "/usr/local/sbin", "/sbin"]))
+    refused = subprocess.run(
+        [uv(), "build", "--python", BASE_PYTHON, "--wheel", str(plugin), "-o", str(tmp_path / "out")],
+        cwd=tmp_path,
+        env=no_npm,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert refused.returncode != 0, "an igym-pyodide-p2p wheel without Pyodide's files was built"
+    assert "npm is not on PATH" in refused.stderr and "npm ci && npm run build" in refused.stderr
+    assert not list((tmp_path / "out").glob("*.whl"))
 
 
 def test_each_wheel_describes_itself_with_its_readme(wheels: dict[str, Path]) -> None:
@@ -418,6 +457,7 @@ def test_the_stranger_venv_runs_the_wheels_and_igym_version_names_them(
         "igym-core 0.1.0",
         "igym-onnx 0.1.0",
         "igym-parquet 0.1.0",
+        "igym-pyodide-p2p 0.1.0",
         "igym-slime 0.1.0",
     ]
 

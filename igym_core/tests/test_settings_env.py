@@ -64,3 +64,13 @@ def test_a_numeric_variable_sets_its_field(variable: str, field: str, parse: typ
 def test_a_variable_that_is_not_a_number_names_the_problem(variable: str, field: str, parse: type) -> None:
     with pytest.raises(ConfigError, match="IGYM_"):
         Settings.from_env({variable: "lots"})
+
+
+def test_the_pyodide_extra_index_is_off_by_default_and_must_be_a_public_http_url() -> None:
+    assert Settings.from_env({}).pyodide_extra_index_url is None
+    assert Settings.from_env({"IGYM_PYODIDE_EXTRA_INDEX_URL": ""}).pyodide_extra_index_url is None
+    given = Settings.from_env({"IGYM_PYODIDE_EXTRA_INDEX_URL": "https://pypi.org/simple/"})
+    assert given.pyodide_extra_index_url == "https://pypi.org/simple"
+    for bad in ("pypi.org/simple", "ftp://host/simple", "https://", "https://user:token@host/simple"):
+        with pytest.raises(ConfigError, match="IGYM_PYODIDE_EXTRA_INDEX_URL"):
+            Settings.from_env({"IGYM_PYODIDE_EXTRA_INDEX_URL": bad})

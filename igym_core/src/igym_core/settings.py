@@ -51,6 +51,25 @@ def _origins(instance: object, attribute: attrs.Attribute, value: tuple[str, ...
             )
 
 
+def _index_url(instance: object, attribute: attrs.Attribute, value: str | None) -> None:
+    if value is None:
+        return
+    scheme, sep, rest = value.partition("://")
+    if scheme not in ("http", "https") or not sep or not rest.partition("/")[0] or value != value.strip():
+        raise ConfigError(
+            f"the Pyodide extra index must be an http(s) URL of a package index (PEP 503 or PEP 691), "
+            f"such as https://pypi.org/simple; got {value!r}. Fix IGYM_PYODIDE_EXTRA_INDEX_URL, or unset "
+            "it (the browser then installs only what igym serves itself).",
+            title="Bad settings",
+        )
+    if "@" in rest.partition("/")[0]:
+        raise ConfigError(
+            "IGYM_PYODIDE_EXTRA_INDEX_URL holds a user name or password (user:token@host); every "
+            "participant's browser receives this URL, so it must be a public index without credentials.",
+            title="Bad settings",
+        )
+
+
 def _token(instance: object, attribute: attrs.Attribute, value: str | None) -> None:
     if value is not None and (len(value) < 16 or value != value.strip()):
         raise ConfigError(
@@ -92,6 +111,9 @@ class Settings:
     ``IGYM_WS_MESSAGE_BURST``, ``IGYM_WS_BYTES_PER_S``, ``IGYM_WS_BYTE_BURST``, ``IGYM_WS_MAX_ERRORS``,
     ``IGYM_WS_SEND_QUEUE_MESSAGES``, ``IGYM_WS_SEND_QUEUE_BYTES``, ``IGYM_WS_PING_INTERVAL_S``,
     ``IGYM_WS_PING_TIMEOUT_S``.
+
+    Games that run in the browser (plugin igym-pyodide-p2p): ``IGYM_PYODIDE_EXTRA_INDEX_URL`` (a package
+    index for packages that are not pure Python, such as numpy; off by default).
     """
 
     host: str = "127.0.0.1"
@@ -172,6 +194,17 @@ class Settings:
     ws_ping_interval_s: float = attrs.field(default=20.0, validator=attrs.validators.gt(0))
     ws_ping_timeout_s: float = attrs.field(default=20.0, validator=attrs.validators.gt(0))
 
+    # --- games that run in the browser (runtime="pyodide", plugin igym-pyodide-p2p) --------------
+    pyodide_extra_index_url: str | None = attrs.field(
+        default=None,
+        converter=lambda v: v.rstrip("/") if isinstance(v, str) and v.strip() else None,
+        validator=_index_url,
+    )
+    """A package index (PEP 503/691 URL) the participant's browser may install packages from that are
+    not pure Python, such as numpy (``IGYM_PYODIDE_EXTRA_INDEX_URL``; unset = off: the browser then
+    installs only the wheels igym builds and serves itself, and ``igym check`` refuses a browser-run
+    scene that needs anything else). Its origin is added to the ``connect-src`` of the runtime's files."""
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Settings from ``IGYM_*`` variables; ``overrides`` (CLI flags) win over the environment."""
@@ -237,6 +270,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "IGYM_MAX_PARTICIPANTS_IN_MEMORY": ("max_participants_in_memory", int),
     "IGYM_PARTICIPANT_EVICT_FINISHED_S": ("participant_evict_finished_s", float),
     "IGYM_PARTICIPANT_EVICT_IDLE_S": ("participant_evict_idle_s", float),
+    "IGYM_PYODIDE_EXTRA_INDEX_URL": ("pyodide_extra_index_url", str),
 }
 
 #: ``IGYM_*`` switches (``1``, ``true``, ``yes`` or ``on``): variable → (field, value when set).

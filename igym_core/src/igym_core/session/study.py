@@ -38,7 +38,7 @@ from igym_core.protocol.server_messages import (
     Welcome,
 )
 from igym_core.runtime.interface import GameExit, RuntimeMessage
-from igym_core.scenes.interface import PrepareContext, SceneContext
+from igym_core.scenes.interface import PrepareContext, SceneConfig, SceneContext
 from igym_core.scenes.stager import expand_sequence, iter_scenes
 from igym_core.session.admission import NewParticipantRate, address_key, check_url_params
 from igym_core.session.conditions import ConditionLedger
@@ -527,6 +527,11 @@ class Study:
         if connection is None:
             return None, None
         return connection.frames, connection.send
+
+    def prepared_scene(self, scene: SceneConfig) -> Any:
+        """What ``scene.prepare`` returned for one of the experiment's scenes (a game scene's
+        prepared game), for plugins that serve something per scene (a browser runtime's packages)."""
+        return self._prepared[id(scene)]
 
     def game_message(self, participant: Participant, message: Input | GameReady | RuntimeMessage) -> None:
         self.games.handle(participant.participant_id, message)

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from igym_core.plugins.markers import hookimpl
 
 if TYPE_CHECKING:
     from igym_core.commands import Command
     from igym_core.runtime.interface import Runtime
+    from igym_core.settings import Settings
 
 
 # --- the pyodide runtime, server side (runtime.py, ingest.py) and `igym verify` (verify.py) -----
@@ -24,3 +25,15 @@ def igym_register_commands() -> list[type[Command]]:
     from igym_pyodide_p2p.verify import VerifyCommand
 
     return [VerifyCommand]
+
+
+# --- packages: Pyodide, micropip and the browser's wheels, served by igym (packages.py, index.py) ---
+
+
+@hookimpl
+def igym_register_routes(settings: Settings) -> list[Any]:
+    # The manifest, Pyodide's files, the runtime's files and igym's package index, under
+    # /plugins/pyodide_p2p/. Built on first use: a study without browser-run games costs nothing.
+    from igym_pyodide_p2p.index import package_routes
+
+    return [package_routes()]

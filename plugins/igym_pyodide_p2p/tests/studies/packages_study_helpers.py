@@ -1,0 +1,3 @@
+"""A neighbour of packages_study_envs.py."""
+
+LIVES = 2
