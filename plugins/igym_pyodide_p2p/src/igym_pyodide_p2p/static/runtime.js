@@ -1,0 +1,235 @@
+// The `pyodide` runtime in the page: the game steps in a Web Worker (worker.js) under Pyodide; the
+// page draws its frames with the shared game shell, passes the keys to it, and streams its step
+// batches to the server, re-sending the ones not yet acknowledged after a reconnect.
+//
+// createPyodideGame(host) does the work; `register(api)` (bottom) wires it into the client's
+// runtime registry. The host is what the game shell gives a runtime:
+//   host.send(message)               a message to the server
+//   host.onMessage(type, fn) -> off  server messages of a type
+//   host.drawFrame(frame)            draw a `frame` message (keyframe/delta + hud), as for the server
+//   host.stage                       the element the canvas is in (the loader is shown over it)
+//   host.scene                       the scene's client view
+// and the game calls back with keys: game.keys(held) (held keys, oldest first), game.press(keys).
+//
+// Server -> page: game_status, pyodide_load {game_id, spec, plan} (unless the scene view has
+// `pyodide: {spec, plan}`), pyodide_episode {game_id, episode, seed, num_episodes, max_steps, fps},
+// batch_ack {game_id, batch}, error {code: "bad_batch"}.
+// Page -> server: runtime_loaded, runtime_load_failed, step_batch, episode_done.
+
+import { Loader } from "./loader.js";
+
+const WORKER_URL = new URL("./worker.js", import.meta.url);
+const ONNX_MODULE = "/plugins/onnx/igym_onnx.js";
+
+function stageSizes(plan, spec) {
+  const sizes = { runtime: 0, packages: 0, env: 0, model: 0 };
+  if (plan && plan.pyodide) sizes.runtime = plan.pyodide.size || 0;
+  for (const pkg of (plan && plan.packages) || []) sizes.packages += pkg.size || 0;
+  for (const bot of Object.values((spec && spec.bots) || {})) {
+    if (bot.kind === "onnx" && bot.onnx && bot.onnx.model) sizes.model += bot.onnx.model.byteLength || bot.onnx.model.length || 0;
+  }
+  return sizes;
+}
+
+export function createPyodideGame(host, options = {}) {
+  const state = {
+    game_id: null,
+    phase: null,
+    stage: null,
+    loaded: false,
+    load_failed: null,
+    load_ms: null,
+    stages: null,
+    episode: 0,
+    frames: 0,
+    batches_sent: 0,
+    batches_acked: 0,
+    batches_refused: 0,
+    resent: 0,
+    unacked: 0,
+    episodes_done: 0,
+    failed: null,
+  };
+  if (typeof window !== "undefined" && window.igym && window.igym.state) window.igym.state.pyodide = state;
+  else if (typeof window !== "undefined") window.__igymPyodide = state;
+
+  let worker = null;
+  let loader = null;
+  let alive = true;
+  let firstFrameDrawn = false;
+  /** Batches sent and not yet acknowledged, by number (re-sent in order after a reconnect). */
+  const unacked = new Map();
+  /** episode_done messages the server may not have seen (dropped once it issues a later episode). */
+  const pendingDone = [];
+  let heldNow = [];
+
+  const offs = [];
+  const on = (type, fn) => offs.push(host.onMessage(type, fn));
+
+  const startWorker = (setup) => {
+    if (worker || !alive) return;
+    const { spec, plan } = setup;
+    loader = new Loader(host.stage, stageSizes(plan, spec));
+    worker = new Worker(options.workerUrl || WORKER_URL, { type: "module", name: "igym-pyodide" });
+    worker.onmessage = (event) => onWorker(event.data || {});
+    worker.onerror = (event) => {
+      event.preventDefault();
+      const message = `the game's worker failed: ${event.message || "unknown error"}`;
+      if (!state.loaded) loadFailed(state.stage || "runtime", message);
+      else failed(message);
+    };
+    worker.postMessage({
+      type: "load",
+      plan,
+      spec,
+      gameId: state.game_id,
+      firstBatch: options.firstBatch || 1,
+      onnxModule: options.onnxModule || ONNX_MODULE,
+      batchIntervalMs: options.batchIntervalMs || 1000,
+    });
+    if (heldNow.length) worker.postMessage({ type: "keys", held: heldNow });
+  };
+
+  const loadFailed = (stage, message) => {
+    state.load_failed = { stage, message };
+    loader?.fail(stage, message);
+    host.send({ type: "runtime_load_failed", game_id: state.game_id, stage, message: String(message).slice(0, 500) });
+  };
+
+  const failed = (message) => {
+    state.failed = message;
+    console.error("igym: the game stopped:", message);
+  };
+
+  const sendBatch = (batch) => {
+    unacked.set(batch.batch, batch);
+    state.unacked = unacked.size;
+    state.batches_sent += 1;
+    host.send(batch);
+  };
+
+  const onWorker = (message) => {
+    if (!alive) return;
+    switch (message.type) {
+      case "stage":
+        state.stage = message.stage;
+        loader?.begin(message.stage);
+        break;
+      case "progress":
+        loader?.progress(message.stage, message.loaded, message.total);
+        break;
+      case "loaded":
+        state.loaded = true;
+        state.load_ms = message.ms;
+        state.stages = message.stages;
+        loader?.complete();
+        host.send({ type: "runtime_loaded", game_id: state.game_id, ms: message.ms, stages: message.stages });
+        break;
+      case "load_failed":
+        loadFailed(message.stage, message.message);
+        break;
+      case "frame":
+        state.frames += 1;
+        host.drawFrame(message.frame);
+        if (!firstFrameDrawn) {
+          firstFrameDrawn = true;
+          loader?.remove();
+          loader = null;
+        }
+        break;
+      case "batch":
+        sendBatch(message.batch);
+        break;
+      case "episode_done":
+        state.episodes_done += 1;
+        pendingDone.push(message.message);
+        host.send(message.message);
+        break;
+      case "failed":
+        failed(message.message);
+        break;
+      default:
+        break;
+    }
+  };
+
+  const forGame = (msg) => state.game_id !== null && msg.game_id === state.game_id;
+
+  let setup = host.scene && host.scene.pyodide ? host.scene.pyodide : null;
+
+  on("game_status", (msg) => {
+    if (typeof msg.game_id === "string" && msg.game_id && state.game_id === null) {
+      state.game_id = msg.game_id;
+      if (setup) startWorker(setup);
+    }
+    if (!forGame(msg)) return;
+    state.phase = msg.phase;
+    if (msg.phase === "ended") {
+      worker?.postMessage({ type: "stop", reason: "game_ended" });
+      pendingDone.length = 0;
+    }
+  });
+  on("pyodide_load", (msg) => {
+    if (state.game_id === null && typeof msg.game_id === "string") state.game_id = msg.game_id;
+    if (!forGame(msg)) return;
+    setup = { spec: msg.spec, plan: msg.plan };
+    startWorker(setup);
+  });
+  on("pyodide_episode", (msg) => {
+    if (!forGame(msg) || !worker) return;
+    state.episode = msg.episode;
+    // The server has taken every earlier episode's end: no need to repeat those.
+    for (let i = pendingDone.length - 1; i >= 0; i--) if (pendingDone[i].episode < msg.episode) pendingDone.splice(i, 1);
+    worker.postMessage({ type: "episode", episode: msg.episode, seed: msg.seed, max_steps: msg.max_steps, fps: msg.fps });
+  });
+  on("batch_ack", (msg) => {
+    if (!forGame(msg)) return;
+    if (unacked.delete(msg.batch)) state.batches_acked += 1;
+    state.unacked = unacked.size;
+  });
+  on("error", (msg) => {
+    if (msg.code !== "bad_batch") return;
+    state.batches_refused += 1;
+    console.error("igym: the server refused a step batch:", msg.message);
+    // A refused batch is not sent again (it would be refused again); the server recorded why.
+    const match = /batch (\d+)/.exec(String(msg.message || ""));
+    if (match) unacked.delete(Number(match[1]));
+    state.unacked = unacked.size;
+  });
+  on("welcome", () => {
+    // A new connection: whatever the server may not have received goes again, in order.
+    queueMicrotask(() => {
+      if (!alive) return;
+      for (const number of [...unacked.keys()].sort((a, b) => a - b)) {
+        host.send(unacked.get(number));
+        state.resent += 1;
+      }
+      for (const done of pendingDone) host.send(done);
+    });
+  });
+
+  return {
+    state,
+    /** The keys held now (oldest press first), as the page's key input reports them. */
+    keys(held) {
+      heldNow = [...held];
+      worker?.postMessage({ type: "keys", held: heldNow });
+    },
+    /** Key presses (press mode). */
+    press(keys) {
+      worker?.postMessage({ type: "press", keys: [...keys] });
+    },
+    /** The view was reset: draw every object again. */
+    redraw() {
+      worker?.postMessage({ type: "keyframe" });
+    },
+    destroy() {
+      alive = false;
+      for (const off of offs) off();
+      worker?.terminate();
+      worker = null;
+      loader?.remove();
+      loader = null;
+    },
+  };
+}

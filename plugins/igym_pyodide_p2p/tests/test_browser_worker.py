@@ -1,0 +1,419 @@
+"""The pyodide runtime's page module and Web Worker in headless Chromium, on a real igym page.
+
+`igym run` serves the runtime's files (/plugins/pyodide/) and igym_onnx's browser module; the test
+serves Pyodide (from npm) and a bundle of the browser's Python (the lean igym_core modules the
+browser code declares, the stepping code, the slime env and attrs) as the load plan names them.
+The test plays the server's part of the wire protocol: it issues episodes and acknowledges batches.
+
+Checked: the loader shows its stages and a growing bar, the worker plays Slime Volleyball against
+the trained ONNX bot at the scene's fps, held keys move the participant's slime, every step leaves
+in numbered batches (at least once a second, and at the episode's end) with `episode_done` after
+the last; and the same episode replayed under CPython from the recorded seed, keys and bot actions
+gives the same rewards, infos and state hashes, with the bot's actions those igym_onnx's Python
+policy chooses.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import zipfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from igym_core import EndScene, Experiment, GymScene
+from igym_core.builtin.runtime_server import _flatten
+from igym_core.envs import agent_seed
+from igym_core.plugins.manager import create_plugin_manager
+from igym_core.serving import validate_for_serving
+from igym_core.settings import Settings
+from igym_core.testing.support import CHROMIUM, CHROMIUM_ARGS
+from igym_pyodide_p2p.browser import CORE_MODULES
+from igym_pyodide_p2p.browser.spec import GameSpec
+from igym_pyodide_p2p.browser.stepper import BrowserGame
+from igym_pyodide_p2p.game_spec import browser_game_spec
+from igym_slime.bots import trained_policy
+from igym_slime.env import make_env
+from igym_slime.render import HEIGHT, WIDTH, draw
+
+PLUGIN = Path(__file__).resolve().parents[1]
+PYODIDE = PLUGIN / "frontend" / "node_modules" / "pyodide"
+PYODIDE_URL = "/test-pyodide/"
+BUNDLE_URL = "/test-packages/browser-bundle.zip"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def igym_server(tmp_path: Path) -> Iterator[str]:
+    """`igym run` of the example survey study with this plugin and igym-onnx loaded."""
+    port = _free_port()
+    log_path = tmp_path / "server.log"
+    log = log_path.open("w")
+    env = {**os.environ, "IGYM_LOG_FORMAT": "json", "IGYM_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "igym_core.cli",
+            "run",
+            "igym_core.examples.survey_study:experiment",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--plugin",
+            "igym_pyodide_p2p.plugin",
+            "--plugin",
+            "igym_onnx.plugin",
+        ],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"igym run exited: {log_path.read_text()}")
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("igym run did not start") from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+        log.close()
+
+
+def in_chromium(work: Callable[[Any], Any]) -> Any:
+    """Run ``work(browser)`` with headless Debian Chromium, in a thread of its own."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing; `make test` installs it (apt-get install chromium).")
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        from playwright.sync_api import sync_playwright
+
+        try:
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(
+                    executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+                )
+                try:
+                    outcome["result"] = work(browser)
+                finally:
+                    browser.close()
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, name="chromium")
+    thread.start()
+    thread.join(300)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["result"]
+
+
+def browser_bundle() -> bytes:
+    """A zip of what the browser imports, laid out as site-packages: the igym_core modules in
+    CORE_MODULES (package __init__ files empty, as the browser build has them), the browser code,
+    the slime env and attrs."""
+    import attr
+    import attrs
+
+    import igym_core
+    import igym_pyodide_p2p
+    import igym_slime
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as bundle:
+        core = Path(igym_core.__file__).parent
+        packages = {"igym_core/__init__.py"}
+        for name in CORE_MODULES:
+            parts = name.split(".")
+            for depth in range(2, len(parts)):
+                packages.add("/".join(parts[:depth]) + "/__init__.py")
+            bundle.write(core / Path(*parts[1:]).with_suffix(".py"), "/".join(parts) + ".py")
+        for init in sorted(packages):
+            bundle.writestr(init, "")
+        for package in (igym_pyodide_p2p, igym_slime, attr, attrs):
+            root = Path(package.__file__).parent
+            for path in root.rglob("*"):
+                if path.suffix in (".py", ".typed") and "__pycache__" not in path.parts:
+                    if package is igym_pyodide_p2p and path.parts[len(root.parts)] not in (
+                        "__init__.py",
+                        "browser",
+                    ):
+                        continue
+                    bundle.write(path, f"{root.name}/{path.relative_to(root).as_posix()}")
+    return out.getvalue()
+
+
+def slime_scene() -> GymScene:
+    return GymScene(
+        scene_id="slime",
+        env_factory=make_env,
+        env_kwargs={"lives": 3, "max_steps": 3000},
+        human_seat="left",
+        policies={"right": trained_policy()},
+        render_fn=draw,
+        action_mapping={
+            "ArrowLeft": 1,
+            "ArrowRight": 2,
+            "ArrowUp": 3,
+            "ArrowUp+ArrowLeft": 4,
+            "ArrowUp+ArrowRight": 5,
+        },
+        default_action=0,
+        fps=30,
+        num_episodes=2,
+        max_steps=75,
+        countdown_s=0,
+        canvas_width=WIDTH,
+        canvas_height=HEIGHT,
+    )
+
+
+def prepared_scene() -> Any:
+    experiment = Experiment(experiment_id="worker", seed=3, scenes=(slime_scene(), EndScene(scene_id="end")))
+    plugins = create_plugin_manager(
+        autoload=False, strict=True, extra=[__import__("igym_onnx.plugin").plugin]
+    )
+    plan = validate_for_serving(experiment, plugins, Settings())
+    (prepared,) = [p for p in plan.prepared.values() if getattr(p, "scene", None) is not None]
+    return prepared
+
+
+PAGE_SCRIPT = """
+async ({spec, plan, seeds}) => {
+  spec.bots.right.onnx.model = new Uint8Array(spec.bots.right.onnx.model);
+  const runtime = await import("/plugins/pyodide/runtime.js");
+  const stage = document.createElement("div");
+  stage.style.position = "relative";
+  stage.style.width = "768px";
+  stage.style.height = "384px";
+  document.body.append(stage);
+  const handlers = {};
+  const sent = [];
+  const frames = [];
+  const objects = {};
+  const loaderSeen = {stages: new Set(), fractions: []};
+  const host = {
+    stage,
+    scene: {},
+    send: (m) => sent.push(structuredClone(m)),
+    onMessage: (type, fn) => { (handlers[type] ??= []).push(fn); return () => {}; },
+    drawFrame: (f) => {
+      if (f.key) for (const k of Object.keys(objects)) delete objects[k];
+      for (const id of f.rm || []) delete objects[id];
+      for (const o of f.add || []) objects[o.id] = {...o};
+      for (const u of f.upd || []) Object.assign(objects[u.id], u);
+      frames.push({step: f.step, episode: f.episode, key: f.key, x: objects.left_slime && objects.left_slime.x,
+                   hud: f.hud, at: performance.now()});
+    },
+  };
+  const deliver = (m) => (handlers[m.type] || []).forEach((fn) => fn(m));
+  const game = runtime.createPyodideGame(host);
+  const watch = setInterval(() => {
+    const bar = stage.querySelector(".igym-pyodide-loader");
+    if (bar) {
+      loaderSeen.stages.add(bar.dataset.stage);
+      loaderSeen.fractions.push(Number(bar.getAttribute("aria-valuenow")));
+      loaderSeen.text = bar.textContent;
+    }
+  }, 20);
+  const until = async (test, ms) => {
+    const end = performance.now() + ms;
+    while (!test()) {
+      if (performance.now() > end) throw new Error("timed out; sent: " + JSON.stringify(sent.map((m) => m.type)));
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+  deliver({type: "game_status", game_id: "g1", phase: "loading"});
+  deliver({type: "pyodide_load", game_id: "g1", spec, plan});
+  await until(() => sent.some((m) => m.type === "runtime_loaded" || m.type === "runtime_load_failed"), 60000);
+  const loaded = sent.find((m) => m.type === "runtime_loaded" || m.type === "runtime_load_failed");
+  if (loaded.type === "runtime_load_failed") return {loaded, sent};
+  clearInterval(watch);
+  const acks = [];
+  const ackAll = () => {
+    for (const m of sent) if (m.type === "step_batch" && !acks.includes(m.batch)) {
+      acks.push(m.batch);
+      deliver({type: "batch_ack", game_id: "g1", batch: m.batch});
+    }
+  };
+  // Episode 1: hold the left arrow for a while, then the right arrow.
+  game.keys(["ArrowLeft"]);
+  const started = performance.now();
+  deliver({type: "pyodide_episode", game_id: "g1", episode: 1, seed: seeds[0], num_episodes: 2, max_steps: 75, fps: 30});
+  await until(() => frames.some((f) => f.step >= 30), 10000);
+  const xAfterLeft = objects.left_slime.x;
+  game.keys(["ArrowRight"]);
+  await until(() => sent.some((m) => m.type === "episode_done" && m.episode === 1), 10000);
+  const episodeMs = performance.now() - started;
+  const xAfterRight = objects.left_slime.x;
+  ackAll();
+  game.keys([]);
+  deliver({type: "pyodide_episode", game_id: "g1", episode: 2, seed: seeds[1], num_episodes: 2, max_steps: 75, fps: 30});
+  await until(() => sent.some((m) => m.type === "episode_done" && m.episode === 2), 10000);
+  ackAll();
+  const state = {...game.state};
+  deliver({type: "game_status", game_id: "g1", phase: "ended"});
+  game.destroy();
+  return {loaded, sent, frames, xAfterLeft, xAfterRight, episodeMs, state,
+          loader: {stages: [...loaderSeen.stages], fractions: loaderSeen.fractions, text: loaderSeen.text},
+          loaderGone: stage.querySelector(".igym-pyodide-loader") === null};
+}
+"""
+
+
+def test_the_worker_plays_slime_against_the_onnx_bot_and_streams_every_step(igym_server, tmp_path):
+    if not (PYODIDE / "pyodide.asm.wasm").is_file():
+        pytest.fail(f"Pyodide is not installed at {PYODIDE}; run `npm install` in {PYODIDE.parents[1]}.")
+    prepared = prepared_scene()
+    spec = browser_game_spec(prepared)
+    bundle = browser_bundle()
+    files = {f"{PYODIDE_URL}{p.name}": p for p in PYODIDE.iterdir() if p.is_file()}
+    plan = {
+        "pyodide": {"index_url": PYODIDE_URL, "size": sum(p.stat().st_size for p in files.values())},
+        "packages": [{"name": "browser-bundle", "url": BUNDLE_URL, "size": len(bundle), "format": "zip"}],
+    }
+    seeds = [prepared.episode_seed(0, ["p"], 1), prepared.episode_seed(0, ["p"], 2)]
+    page_spec = {**spec, "bots": {"right": {**spec["bots"]["right"]}}}
+    page_spec["bots"]["right"]["onnx"] = {
+        **spec["bots"]["right"]["onnx"],
+        "model": list(spec["bots"]["right"]["onnx"]["model"]),
+    }
+    blocked: list[str] = []
+    types = {
+        ".mjs": "text/javascript",
+        ".js": "text/javascript",
+        ".wasm": "application/wasm",
+        ".json": "application/json",
+    }
+
+    def route(route: Any) -> None:
+        url = route.request.url
+        path = url.removeprefix(igym_server)
+        if path in files:
+            body = files[path].read_bytes()
+            route.fulfill(
+                status=200, body=body, content_type=types.get(files[path].suffix, "application/octet-stream")
+            )
+        elif path == BUNDLE_URL:
+            route.fulfill(status=200, body=bundle, content_type="application/zip")
+        elif url.startswith(("http://127.0.0.1", "data:", "blob:")):
+            route.continue_()
+        else:
+            blocked.append(url)
+            route.abort()
+
+    def work(browser: Any) -> Any:
+        context = browser.new_context()
+        context.route("**/*", route)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        console: list[str] = []
+        page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
+        page.goto(f"{igym_server}/?PROLIFIC_PID=pyodide")
+        result = page.evaluate(PAGE_SCRIPT, {"spec": page_spec, "plan": plan, "seeds": seeds})
+        return result, errors, console
+
+    result, errors, console = in_chromium(work)
+    assert result["loaded"]["type"] == "runtime_loaded", result["loaded"]
+    assert errors == [] and console == [], (errors, console)
+    assert blocked == []
+    stages = result["loaded"]["stages"]
+    assert set(stages) == {"runtime_ms", "packages_ms", "env_ms", "model_ms"}
+    assert stages["runtime_ms"] > 0 and stages["model_ms"] > 0
+    # The loader showed its stages with sizes and a bar that grew, and went away with the first frame.
+    loader = result["loader"]
+    assert {"runtime", "packages"} <= set(loader["stages"])
+    assert (
+        "Python runtime (" in loader["text"]
+        and "MB)" in loader["text"]
+        and "Computer player (" in loader["text"]
+    )
+    assert (
+        loader["fractions"] == sorted(loader["fractions"])
+        and loader["fractions"][-1] > loader["fractions"][0]
+    )
+    assert result["loaderGone"]
+
+    # Held keys moved the participant's slime: left first, then right.
+    start_x = result["frames"][0]["x"]
+    assert result["xAfterLeft"] < start_x < result["xAfterRight"]
+    # 75 steps at 30 fps: about 2.5 s (a generous bound: the machine is shared).
+    assert 2000 < result["episodeMs"] < 6000
+
+    sent = result["sent"]
+    batches = [m for m in sent if m["type"] == "step_batch"]
+    assert [b["batch"] for b in batches] == list(range(1, len(batches) + 1))
+    assert result["state"]["unacked"] == 0 and result["state"]["batches_acked"] == len(batches)
+    for episode, seed in ((1, seeds[0]), (2, seeds[1])):
+        mine = [b for b in batches if b["episode"] == episode]
+        steps = [s for b in mine for s in b["steps"]]
+        assert [s["step"] for s in steps] == list(range(1, 76)), "every step exactly once, in order"
+        assert all(len(b["steps"]) <= 31 for b in mine), "a batch at least once a second"
+        done_at = next(
+            i for i, m in enumerate(sent) if m["type"] == "episode_done" and m["episode"] == episode
+        )
+        assert sent[done_at] == {
+            "type": "episode_done",
+            "game_id": "g1",
+            "episode": episode,
+            "steps": 75,
+            "end_reason": "max_steps",
+        }
+        assert sent.index(mine[-1]) < done_at
+        hashes = [h for b in mine for h in b["hashes"]]
+        assert [h[0] for h in hashes] == [0, 30, 60, 75]
+        replay_and_compare(prepared, spec, episode, seed, steps, hashes)
+    left = [s for b in batches if b["episode"] == 1 for s in b["steps"]]
+    assert left[0]["keys"]["left"] == ["ArrowLeft"] and left[0]["actions"]["left"] == 1
+    assert left[-1]["keys"]["left"] == ["ArrowRight"] and left[-1]["actions"]["left"] == 2
+
+
+def replay_and_compare(prepared: Any, spec: dict, episode: int, seed: int, steps: list, hashes: list) -> None:
+    """CPython replays the browser's episode: same rewards, infos and state hashes; the ONNX bot's
+    actions are what igym_onnx's Python policy chooses for the same observations and seed."""
+    game = BrowserGame(GameSpec.from_json(spec), game_id="g1")
+    game.start_episode(episode, seed)
+    env = prepared.make_env()[0]
+    policy = prepared.load_policy("right", env)
+    policy.reset(seed=agent_seed(seed, "right"))
+    for record in steps:
+        (due,) = game.js_due()
+        assert due[0] == "right"
+        assert policy.act(due[1]) == record["actions"]["right"], f"the bot's action at step {record['step']}"
+        game.set_held(record["keys"]["left"])
+        game.step(record["t_ms"], {"right": record["actions"]["right"]})
+    batch = game.take_batch()
+    assert batch is not None
+    for mine, theirs in zip(batch["steps"], steps, strict=True):
+        for field in ("actions", "sources", "keys", "rewards", "terminated", "truncated"):
+            assert mine[field] == theirs[field], (field, mine["step"])
+        assert {a: _flatten(i) for a, i in mine["infos"].items()} == {
+            a: _flatten(i) for a, i in theirs["infos"].items()
+        }
+    assert batch["hashes"] == hashes, "the same states in Pyodide and CPython"
