@@ -227,7 +227,8 @@ async ({spec, plan, seeds}) => {
       for (const id of f.rm || []) delete objects[id];
       for (const o of f.add || []) objects[o.id] = {...o};
       for (const u of f.upd || []) Object.assign(objects[u.id], u);
-      frames.push({step: f.step, episode: f.episode, key: f.key, x: objects.left_slime && objects.left_slime.x,
+      const x = objects.left_slime && objects.left_slime.x;
+      frames.push({step: f.step, episode: f.episode, key: f.key, x,
                    hud: f.hud, at: performance.now()});
     },
   };
@@ -244,7 +245,8 @@ async ({spec, plan, seeds}) => {
   const until = async (test, ms) => {
     const end = performance.now() + ms;
     while (!test()) {
-      if (performance.now() > end) throw new Error("timed out; sent: " + JSON.stringify(sent.map((m) => m.type)));
+      const types = JSON.stringify(sent.map((m) => m.type));
+      if (performance.now() > end) throw new Error("timed out; sent: " + types);
       await new Promise((r) => setTimeout(r, 10));
     }
   };
@@ -264,22 +266,29 @@ async ({spec, plan, seeds}) => {
   // Episode 1: hold the left arrow for a while, then the right arrow.
   game.keys(["ArrowLeft"]);
   const started = performance.now();
-  deliver({type: "pyodide_episode", game_id: "g1", episode: 1, seed: seeds[0], num_episodes: 2, max_steps: 75, fps: 30});
+  const episode = (n) => ({type: "pyodide_episode", game_id: "g1", episode: n, seed: seeds[n - 1],
+                           num_episodes: 2, max_steps: 75, fps: 30});
+  deliver(episode(1));
   await until(() => frames.some((f) => f.step >= 30), 10000);
   const xAfterLeft = objects.left_slime.x;
   game.keys(["ArrowRight"]);
   await until(() => sent.some((m) => m.type === "episode_done" && m.episode === 1), 10000);
   const episodeMs = performance.now() - started;
   const xAfterRight = objects.left_slime.x;
+  // A reconnect before any acknowledgement: every batch and the episode's end go again, in order.
+  const before = sent.length;
+  deliver({type: "welcome"});
+  await until(() => sent.length > before, 2000);
+  const resent = sent.slice(before).map((m) => [m.type, m.batch ?? m.episode]);
   ackAll();
   game.keys([]);
-  deliver({type: "pyodide_episode", game_id: "g1", episode: 2, seed: seeds[1], num_episodes: 2, max_steps: 75, fps: 30});
+  deliver(episode(2));
   await until(() => sent.some((m) => m.type === "episode_done" && m.episode === 2), 10000);
   ackAll();
   const state = {...game.state};
   deliver({type: "game_status", game_id: "g1", phase: "ended"});
   game.destroy();
-  return {loaded, sent, frames, xAfterLeft, xAfterRight, episodeMs, state,
+  return {loaded, sent, frames, xAfterLeft, xAfterRight, episodeMs, state, resent,
           loader: {stages: [...loaderSeen.stages], fractions: loaderSeen.fractions, text: loaderSeen.text},
           loaderGone: stage.querySelector(".igym-pyodide-loader") === null};
 }
@@ -366,7 +375,21 @@ def test_the_worker_plays_slime_against_the_onnx_bot_and_streams_every_step(igym
     # 75 steps at 30 fps: about 2.5 s (a generous bound: the machine is shared).
     assert 2000 < result["episodeMs"] < 6000
 
-    sent = result["sent"]
+    sent = [m for m in result["sent"]]
+    first_batches = list(
+        dict.fromkeys(m["batch"] for m in sent if m["type"] == "step_batch" and m["episode"] == 1)
+    )
+    assert result["resent"] == [*(["step_batch", n] for n in first_batches), ["episode_done", 1]]
+    # From here on, the messages as the server would keep them (the re-sent copies are duplicates).
+    seen: set[tuple[str, int]] = set()
+    unique = []
+    for m in sent:
+        key = (m["type"], m.get("batch", m.get("episode", 0)))
+        if m["type"] in ("step_batch", "episode_done") and key in seen:
+            continue
+        seen.add(key)
+        unique.append(m)
+    sent = unique
     batches = [m for m in sent if m["type"] == "step_batch"]
     assert [b["batch"] for b in batches] == list(range(1, len(batches) + 1))
     assert result["state"]["unacked"] == 0 and result["state"]["batches_acked"] == len(batches)

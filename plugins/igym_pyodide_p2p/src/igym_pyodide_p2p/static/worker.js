@@ -77,6 +77,43 @@ async function fetchWithProgress(url, stage, done, total) {
   return bytes;
 }
 
+/**
+ * While Pyodide loads, every fetch's body is counted as it streams in (its wasm and standard
+ * library are most of the bytes), so the loader's bar moves during the runtime stage without
+ * downloading anything twice. The response keeps its status and headers (WebAssembly's streaming
+ * compile needs the content type).
+ */
+function countingFetch(stage, total) {
+  const realFetch = self.fetch;
+  let loaded = 0;
+  self.fetch = async (input, init) => {
+    const response = await realFetch(input, init);
+    if (!response.body) return response;
+    const reader = response.body.getReader();
+    const stream = new ReadableStream({
+      async pull(controller) {
+        const { done, value } = await reader.read();
+        if (done) {
+          controller.close();
+          return;
+        }
+        loaded += value.length;
+        post({ type: "progress", stage, loaded: Math.min(loaded, total || loaded), total: total || loaded });
+        controller.enqueue(value);
+      },
+      cancel(reason) {
+        return reader.cancel(reason);
+      },
+    });
+    return new Response(stream, { status: response.status, statusText: response.statusText, headers: response.headers });
+  };
+  return {
+    restore() {
+      self.fetch = realFetch;
+    },
+  };
+}
+
 function pyToJs(value) {
   if (value === null || value === undefined || typeof value !== "object") return value;
   const js = value.toJs({ dict_converter: Object.fromEntries, create_pyproxies: false });
@@ -96,7 +133,12 @@ async function load(message) {
     let t = now();
     const indexUrl = new URL(plan.pyodide.index_url, self.location.href).href;
     const { loadPyodide } = await import(`${indexUrl}pyodide.mjs`);
-    pyodide = await loadPyodide({ indexURL: indexUrl, checkAPIVersion: true });
+    const counted = countingFetch(stage, plan.pyodide.size || 0);
+    try {
+      pyodide = await loadPyodide({ indexURL: indexUrl, checkAPIVersion: true });
+    } finally {
+      counted.restore();
+    }
     post({ type: "progress", stage, loaded: plan.pyodide.size || 0, total: plan.pyodide.size || 0 });
     stages.runtime_ms = Math.round(now() - t);
 
