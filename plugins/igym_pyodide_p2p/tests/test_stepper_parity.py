@@ -20,12 +20,14 @@ from litestar.testing import TestClient
 
 from igym_core import Bot, EndScene, Experiment, GymScene, PythonPolicy, RandomPolicy, StaticScene
 from igym_core.builtin.runtime_server import _flatten
+from igym_core.envs import agent_seed
 from igym_core.plugins.manager import create_plugin_manager
 from igym_core.rendering.delta import apply_delta
 from igym_core.serving import validate_for_serving
 from igym_core.settings import Settings
 from igym_core.testing import ScriptedParticipant, make_test_app, read_records
 from igym_pyodide_p2p.browser.rng import DiscreteSampler, Pcg64
+from igym_pyodide_p2p.browser.seeds import agent_seed as browser_agent_seed
 from igym_pyodide_p2p.browser.spec import GameSpec
 from igym_pyodide_p2p.browser.stepper import BrowserGame
 from igym_pyodide_p2p.game_spec import browser_game_spec
@@ -226,3 +228,9 @@ def test_the_random_bot_draws_numpys_numbers(seed, n, start):
         sampler = DiscreteSampler(n, start)
         sampler.reset(seed=seed)
         assert [int(space.sample()) for _ in range(20)] == [sampler.act(None) for _ in range(20)]
+
+
+@settings(max_examples=200, deadline=None)
+@given(seed=st.integers(0, 2**31 - 1), agent=st.text(max_size=12))
+def test_the_browser_derives_the_bots_seeds_as_the_server_does(seed, agent):
+    assert browser_agent_seed(seed, agent) == agent_seed(seed, agent)

@@ -10,6 +10,7 @@ plus the researcher's env module and whatever that imports.
   seeds, keys to actions as the server runtime maps them, bots, steps, frames, HUD, state
   hashes and the numbered step batches of the wire protocol.
 - :mod:`.rng`: NumPy's seeded ``Discrete`` sampling in pure Python (the ``random`` bot).
+- :mod:`.seeds`: the bots' seeds, as ``igym_core.envs.agent_seed`` derives them.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ __all__ = ["CORE_MODULES"]
 
 #: The igym_core modules the browser code imports (directly or through each other). The browser
 #: build of igym_core must contain these, and its package ``__init__`` files must import nothing
-#: (``igym_core/__init__.py`` and ``igym_core/envs/__init__.py`` pull in the server stack).
+#: (``igym_core/__init__.py`` pulls in the server stack; ``igym_core.envs`` is therefore not used).
 CORE_MODULES: tuple[str, ...] = (
     "igym_core.errors",
     "igym_core.config.validators",
@@ -26,5 +27,4 @@ CORE_MODULES: tuple[str, ...] = (
     "igym_core.rendering.objects",
     "igym_core.rendering.delta",
     "igym_core.builtin.gym_keys",
-    "igym_core.envs.seeding",
 )

@@ -42,12 +42,12 @@ from typing import Any
 import attrs
 
 from igym_core.builtin.gym_keys import ActionTable
-from igym_core.envs.seeding import agent_seed
 from igym_core.errors import EnvContractError, IgymError
 from igym_core.rendering.delta import DeltaEncoder
 from igym_core.rendering.interface import RenderError
 from igym_core.rendering.objects import RenderObject
 from igym_pyodide_p2p.browser.rng import DiscreteSampler
+from igym_pyodide_p2p.browser.seeds import agent_seed
 from igym_pyodide_p2p.browser.spec import BotSpec, GameSpec
 
 __all__ = ["BrowserGame", "BrowserHudView", "import_ref", "plain"]
