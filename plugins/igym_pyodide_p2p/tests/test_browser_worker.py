@@ -16,6 +16,7 @@ policy chooses.
 from __future__ import annotations
 
 import io
+import json
 import os
 import socket
 import subprocess
@@ -204,7 +205,7 @@ def prepared_scene() -> Any:
 
 
 PAGE_SCRIPT = """
-async ({spec, plan, seeds}) => {
+async ({spec, seeds}) => {
   spec.bots.right.onnx.model = new Uint8Array(spec.bots.right.onnx.model);
   const runtime = await import("/plugins/pyodide/runtime.js");
   const stage = document.createElement("div");
@@ -219,7 +220,7 @@ async ({spec, plan, seeds}) => {
   const loaderSeen = {stages: new Set(), fractions: []};
   const host = {
     stage,
-    scene: {},
+    scene: {scene_id: "slime", runtime_view: {game: spec}},
     send: (m) => sent.push(structuredClone(m)),
     onMessage: (type, fn) => { (handlers[type] ??= []).push(fn); return () => {}; },
     drawFrame: (f) => {
@@ -251,7 +252,6 @@ async ({spec, plan, seeds}) => {
     }
   };
   deliver({type: "game_status", game_id: "g1", phase: "loading"});
-  deliver({type: "pyodide_load", game_id: "g1", spec, plan});
   await until(() => sent.some((m) => m.type === "runtime_loaded" || m.type === "runtime_load_failed"), 60000);
   const loaded = sent.find((m) => m.type === "runtime_loaded" || m.type === "runtime_load_failed");
   if (loaded.type === "runtime_load_failed") return {loaded, sent};
@@ -302,9 +302,20 @@ def test_the_worker_plays_slime_against_the_onnx_bot_and_streams_every_step(igym
     spec = browser_game_spec(prepared)
     bundle = browser_bundle()
     files = {f"{PYODIDE_URL}{p.name}": p for p in PYODIDE.iterdir() if p.is_file()}
-    plan = {
-        "pyodide": {"index_url": PYODIDE_URL, "size": sum(p.stat().st_size for p in files.values())},
-        "packages": [{"name": "browser-bundle", "url": BUNDLE_URL, "size": len(bundle), "format": "zip"}],
+    # The manifest as igym-pyodide-p2p serves it (the browser bundle stands in for the scene's wheels).
+    manifest = {
+        "pyodide": {"index_url": PYODIDE_URL, "bytes": sum(p.stat().st_size for p in files.values())},
+        "micropip": None,
+        "index_url": "/plugins/pyodide_p2p/simple",
+        "extra_index_url": None,
+        "scenes": {
+            "slime": {
+                "wheels": [
+                    {"project": "bundle", "filename": "bundle.zip", "url": BUNDLE_URL, "bytes": len(bundle)}
+                ],
+                "extra": [],
+            }
+        },
     }
     seeds = [prepared.episode_seed(0, ["p"], 1), prepared.episode_seed(0, ["p"], 2)]
     page_spec = {**spec, "bots": {"right": {**spec["bots"]["right"]}}}
@@ -328,6 +339,8 @@ def test_the_worker_plays_slime_against_the_onnx_bot_and_streams_every_step(igym
             route.fulfill(
                 status=200, body=body, content_type=types.get(files[path].suffix, "application/octet-stream")
             )
+        elif path == "/plugins/pyodide_p2p/manifest.json":
+            route.fulfill(status=200, body=json.dumps(manifest), content_type="application/json")
         elif path == BUNDLE_URL:
             route.fulfill(status=200, body=bundle, content_type="application/zip")
         elif url.startswith(("http://127.0.0.1", "data:", "blob:")):
@@ -345,7 +358,7 @@ def test_the_worker_plays_slime_against_the_onnx_bot_and_streams_every_step(igym
         console: list[str] = []
         page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
         page.goto(f"{igym_server}/?PROLIFIC_PID=pyodide")
-        result = page.evaluate(PAGE_SCRIPT, {"spec": page_spec, "plan": plan, "seeds": seeds})
+        result = page.evaluate(PAGE_SCRIPT, {"spec": page_spec, "seeds": seeds})
         return result, errors, console
 
     result, errors, console = in_chromium(work)

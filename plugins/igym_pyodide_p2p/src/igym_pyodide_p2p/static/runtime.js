@@ -11,20 +11,40 @@
 //   host.scene                       the scene's client view
 // and the game calls back with keys: game.keys(held) (held keys, oldest first), game.press(keys).
 //
-// Server -> page: game_status, pyodide_load {game_id, spec, plan} (unless the scene view has
-// `pyodide: {spec, plan}`), pyodide_episode {game_id, episode, seed, num_episodes, max_steps, fps},
-// batch_ack {game_id, batch}, error {code: "bad_batch"}.
+// What to load: the scene view's `runtime_view.game` (the game spec the server built,
+// igym_pyodide_p2p/game_spec.py) and igym-pyodide-p2p's manifest (Pyodide's URL, the scene's
+// wheels), fetched from MANIFEST_URL.
+//
+// Server -> page: game_status, pyodide_episode {game_id, episode, seed, num_episodes, max_steps,
+// fps}, batch_ack {game_id, batch}, error {code: "bad_batch"}.
 // Page -> server: runtime_loaded, runtime_load_failed, step_batch, episode_done.
 
 import { Loader } from "./loader.js";
 
 const WORKER_URL = new URL("./worker.js", import.meta.url);
 const ONNX_MODULE = "/plugins/onnx/igym_onnx.js";
+export const MANIFEST_URL = "/plugins/pyodide_p2p/manifest.json";
+
+/** The worker's load plan: the manifest's shared parts and the scene's own entry. */
+export async function loadPlan(sceneId, manifestUrl = MANIFEST_URL) {
+  const response = await fetch(manifestUrl, { cache: "no-cache" });
+  if (!response.ok) throw new Error(`${manifestUrl}: HTTP ${response.status}`);
+  const manifest = await response.json();
+  const scene = (manifest.scenes || {})[sceneId];
+  if (!scene) throw new Error(`the manifest has no packages for scene ${sceneId}`);
+  return {
+    pyodide: manifest.pyodide,
+    micropip: manifest.micropip,
+    index_url: manifest.index_url,
+    extra_index_url: manifest.extra_index_url,
+    ...scene,
+  };
+}
 
 function stageSizes(plan, spec) {
   const sizes = { runtime: 0, packages: 0, env: 0, model: 0 };
-  if (plan && plan.pyodide) sizes.runtime = plan.pyodide.size || 0;
-  for (const pkg of (plan && plan.packages) || []) sizes.packages += pkg.size || 0;
+  if (plan && plan.pyodide) sizes.runtime = plan.pyodide.bytes || 0;
+  for (const wheel of (plan && plan.wheels) || []) sizes.packages += wheel.bytes || 0;
   for (const bot of Object.values((spec && spec.bots) || {})) {
     if (bot.kind === "onnx" && bot.onnx && bot.onnx.model) sizes.model += bot.onnx.model.byteLength || bot.onnx.model.length || 0;
   }
@@ -92,7 +112,8 @@ export function createPyodideGame(host, options = {}) {
 
   const loadFailed = (stage, message) => {
     state.load_failed = { stage, message };
-    loader?.fail(stage, message);
+    if (!loader) loader = new Loader(host.stage, {});
+    loader.fail(stage, message);
     host.send({ type: "runtime_load_failed", game_id: state.game_id, stage, message: String(message).slice(0, 500) });
   };
 
@@ -155,12 +176,27 @@ export function createPyodideGame(host, options = {}) {
 
   const forGame = (msg) => state.game_id !== null && msg.game_id === state.game_id;
 
-  let setup = host.scene && host.scene.pyodide ? host.scene.pyodide : null;
+  const spec = host.scene && host.scene.runtime_view ? host.scene.runtime_view.game : null;
+  let setup = null;
+  let pendingFailure = null;
+  const planned = spec
+    ? loadPlan(host.scene.scene_id, options.manifestUrl).then((plan) => {
+        setup = { spec, plan };
+        if (state.game_id !== null) startWorker(setup);
+      })
+    : Promise.reject(new Error("the scene view has no game spec (runtime_view.game)"));
+  planned.catch((err) => {
+    state.stage = "runtime";
+    const report = () => loadFailed("runtime", `the game's files could not be found: ${err.message || err}`);
+    if (state.game_id !== null) report();
+    else pendingFailure = report;
+  });
 
   on("game_status", (msg) => {
     if (typeof msg.game_id === "string" && msg.game_id && state.game_id === null) {
       state.game_id = msg.game_id;
       if (setup) startWorker(setup);
+      else if (pendingFailure) pendingFailure();
     }
     if (!forGame(msg)) return;
     state.phase = msg.phase;
@@ -168,12 +204,6 @@ export function createPyodideGame(host, options = {}) {
       worker?.postMessage({ type: "stop", reason: "game_ended" });
       pendingDone.length = 0;
     }
-  });
-  on("pyodide_load", (msg) => {
-    if (state.game_id === null && typeof msg.game_id === "string") state.game_id = msg.game_id;
-    if (!forGame(msg)) return;
-    setup = { spec: msg.spec, plan: msg.plan };
-    startWorker(setup);
   });
   on("pyodide_episode", (msg) => {
     if (!forGame(msg) || !worker) return;
@@ -193,7 +223,8 @@ export function createPyodideGame(host, options = {}) {
     console.error("igym: the server refused a step batch:", msg.message);
     // A refused batch is not sent again (it would be refused again); the server recorded why.
     const match = /batch (\d+)/.exec(String(msg.message || ""));
-    if (match) unacked.delete(Number(match[1]));
+    const number = typeof msg.batch === "number" ? msg.batch : match ? Number(match[1]) : null;
+    if (number !== null) unacked.delete(number);
     state.unacked = unacked.size;
   });
   on("welcome", () => {

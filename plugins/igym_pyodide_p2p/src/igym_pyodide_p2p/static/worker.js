@@ -22,11 +22,11 @@
 // than one period late skips the deadlines it missed (counted in `skipped`) instead of running a
 // burst of catch-up steps.
 //
-// The load plan (`plan`), from the server:
-//   {pyodide: {index_url, size}, packages: [{name, url, size, format}],
-//    micropip?: {url, size}, index_url?, requirements?: [...]}
-// `packages` are fetched here (with progress) and unpacked into site-packages ("wheel", or "zip"
-// of a package tree); `requirements` are installed with micropip from `index_url`.
+// The load plan (`plan`): igym-pyodide-p2p's manifest (/plugins/pyodide_p2p/manifest.json) with the
+// scene's entry merged in: {pyodide: {index_url, bytes}, micropip: {url}, extra_index_url,
+// wheels: [{project, filename, url, bytes}], extra: [{project}]}. igym's wheels are fetched here
+// (with progress) and unpacked into site-packages (faster than micropip, which is loaded only for
+// `extra` packages, installed from the extra index).
 
 const SITE = "/lib/python3.14/site-packages";
 let pyodide = null;
@@ -114,6 +114,10 @@ function countingFetch(stage, total) {
   };
 }
 
+function sizeOf(entry) {
+  return (entry && (entry.bytes ?? entry.size)) || 0;
+}
+
 function pyToJs(value) {
   if (value === null || value === undefined || typeof value !== "object") return value;
   const js = value.toJs({ dict_converter: Object.fromEntries, create_pyproxies: false });
@@ -133,32 +137,36 @@ async function load(message) {
     let t = now();
     const indexUrl = new URL(plan.pyodide.index_url, self.location.href).href;
     const { loadPyodide } = await import(`${indexUrl}pyodide.mjs`);
-    const counted = countingFetch(stage, plan.pyodide.size || 0);
+    const counted = countingFetch(stage, sizeOf(plan.pyodide));
     try {
       pyodide = await loadPyodide({ indexURL: indexUrl, checkAPIVersion: true });
     } finally {
       counted.restore();
     }
-    post({ type: "progress", stage, loaded: plan.pyodide.size || 0, total: plan.pyodide.size || 0 });
+    post({ type: "progress", stage, loaded: sizeOf(plan.pyodide), total: sizeOf(plan.pyodide) });
     stages.runtime_ms = Math.round(now() - t);
 
-    // --- packages: igym's browser code, the env's package and its pure-Python dependencies -------
+    // --- packages: igym's wheels (the env's package, its pure-Python dependencies, igym's lean
+    // browser build), fetched with progress and unpacked into site-packages; packages from the
+    // extra index (not pure Python) with micropip ----------------------------------------------
     stage = "packages";
     post({ type: "stage", stage });
     t = now();
-    const packages = plan.packages || [];
-    const total = packages.reduce((sum, p) => sum + (p.size || 0), 0);
+    const wheels = plan.wheels || [];
+    const total = wheels.reduce((sum, w) => sum + sizeOf(w), 0);
     let done = 0;
-    for (const pkg of packages) {
-      const bytes = await fetchWithProgress(new URL(pkg.url, self.location.href).href, stage, done, total);
-      done += pkg.size || bytes.length;
-      pyodide.unpackArchive(bytes, pkg.format || "wheel", { extractDir: SITE });
+    for (const wheel of wheels) {
+      const bytes = await fetchWithProgress(new URL(wheel.url, self.location.href).href, stage, done, total);
+      done += sizeOf(wheel) || bytes.length;
+      const format = String(wheel.filename || wheel.url).endsWith(".whl") ? "wheel" : "zip";
+      pyodide.unpackArchive(bytes, format, { extractDir: SITE });
     }
-    if (plan.requirements && plan.requirements.length) {
+    const extra = (plan.extra || []).map((p) => p.project);
+    if (extra.length) {
+      if (!plan.extra_index_url) throw new Error(`packages ${extra.join(", ")} need the extra index, which is not set`);
       await pyodide.loadPackage(new URL(plan.micropip.url, self.location.href).href);
       const micropip = pyodide.pyimport("micropip");
-      const indexUrls = plan.index_url ? [new URL(plan.index_url, self.location.href).href] : undefined;
-      await micropip.install.callKwargs(plan.requirements, { index_urls: indexUrls, deps: true });
+      await micropip.install.callKwargs(extra, { index_urls: [plan.extra_index_url] });
       micropip.destroy();
     }
     pyodide.runPython("import importlib; importlib.invalidate_caches()");
