@@ -18,10 +18,19 @@ from typing import Any
 
 from igym_core.errors import ConfigError
 
-__all__ = ["DEFAULT_HASH_EVERY", "MAX_MODEL_BYTES", "browser_game_spec", "browser_problems"]
+__all__ = [
+    "DEFAULT_BATCH_INTERVAL_MS",
+    "DEFAULT_HASH_EVERY",
+    "MAX_MODEL_BYTES",
+    "browser_game_spec",
+    "browser_problems",
+    "spec_summary",
+]
 
 #: Steps between two state hashes in the browser's records (and after the reset and at the end).
 DEFAULT_HASH_EVERY = 30
+#: How often the page sends the steps it made (at most 1000 ms: a closed tab loses at most that).
+DEFAULT_BATCH_INTERVAL_MS = 500
 #: ONNX models travel inside the spec; bigger ones are refused (serve a smaller model, or use the
 #: server runtime).
 MAX_MODEL_BYTES = 4 * 1024 * 1024
@@ -123,7 +132,7 @@ def _bot_spec(
     return spec
 
 
-def _build(prepared: Any, hash_every: int) -> tuple[dict[str, Any], list[str]]:
+def _build(prepared: Any, hash_every: int, batch_interval_ms: int) -> tuple[dict[str, Any], list[str]]:
     scene = prepared.scene
     problems: list[str] = []
     if len(prepared.human_seats) != 1:
@@ -169,21 +178,28 @@ def _build(prepared: Any, hash_every: int) -> tuple[dict[str, Any], list[str]]:
         "action_spaces": {name: list(space) for name, space in spaces.items() if space is not None},
         "hash_every": hash_every,
         "record_observations": scene.record_observations,
+        "batch_interval_ms": batch_interval_ms,
     }
     return spec, problems
 
 
 def browser_problems(prepared: Any) -> list[str]:
     """What keeps a prepared game scene from running in the browser (empty: it can)."""
-    return _build(prepared, DEFAULT_HASH_EVERY)[1]
+    return _build(prepared, DEFAULT_HASH_EVERY, DEFAULT_BATCH_INTERVAL_MS)[1]
 
 
-def browser_game_spec(prepared: Any, *, hash_every: int = DEFAULT_HASH_EVERY) -> dict[str, Any]:
+def browser_game_spec(
+    prepared: Any,
+    *,
+    hash_every: int = DEFAULT_HASH_EVERY,
+    batch_interval_ms: int = DEFAULT_BATCH_INTERVAL_MS,
+) -> dict[str, Any]:
     """The spec the browser runs ``prepared`` (a prepared game scene) from; msgpack-ready.
 
-    Raises :class:`~igym_core.errors.ConfigError` listing what cannot run in a browser.
+    ``hash_every`` and ``batch_interval_ms`` come from the scene's runtime options. Raises
+    :class:`~igym_core.errors.ConfigError` listing what cannot run in a browser.
     """
-    spec, problems = _build(prepared, hash_every)
+    spec, problems = _build(prepared, hash_every, batch_interval_ms)
     if problems:
         raise ConfigError(
             [f"scene {prepared.scene.scene_id!r}: {p}" for p in problems],

@@ -118,6 +118,8 @@ class GameSpec:
     hash_every: int = 30
     """A state hash after the reset, every ``hash_every`` steps and at the episode's last step."""
     record_observations: bool = False
+    batch_interval_ms: int = 500
+    """The page sends the steps made so far this often (and at each episode's end)."""
 
     @classmethod
     def from_json(cls, data: Any) -> GameSpec:
@@ -159,6 +161,9 @@ class GameSpec:
             raise SpecError(
                 f"{where}: 'hash_every' must be a whole number of at least 1; got {hash_every!r}."
             )
+        interval = data.get("batch_interval_ms", 500)
+        if isinstance(interval, bool) or not isinstance(interval, int) or not 50 <= interval <= 1000:
+            raise SpecError(f"{where}: 'batch_interval_ms' must be 50 to 1000; got {interval!r}.")
         return cls(
             scene_id=_need(data, "scene_id", str, where),
             env_factory=_ref(data.get("env_factory"), "env_factory", where) or "",
@@ -177,6 +182,7 @@ class GameSpec:
             action_spaces=spaces,
             hash_every=hash_every,
             record_observations=bool(data.get("record_observations", False)),
+            batch_interval_ms=interval,
         )
 
     def js_bots(self) -> dict[str, Mapping[str, Any]]:

@@ -261,10 +261,17 @@ class BrowserGame:
             self.presses.extend(self.table.listened(keys, unique=False))
 
     # --- episodes ----------------------------------------------------------------------------
-    def start_episode(self, episode: int, seed: int, *, max_steps: int | None = None) -> dict[str, Any]:
-        """Reset for ``episode`` with the server's ``seed``; return the episode's first frame."""
+    def start_episode(
+        self, episode: int, seed: int, *, max_steps: int | None = None, next_batch: int | None = None
+    ) -> dict[str, Any]:
+        """Reset for ``episode`` with the server's ``seed``; return the episode's first frame.
+
+        ``next_batch``: the number the server expects next (a new page after a reload continues
+        the game's numbering); None keeps this page's own count."""
         if self._pending:
             raise RuntimeError("start_episode() with steps not yet taken by take_batch()")
+        if next_batch is not None:
+            self._next_batch = int(next_batch)
         self.episode = int(episode)
         self.seed = int(seed)
         if max_steps is not None:

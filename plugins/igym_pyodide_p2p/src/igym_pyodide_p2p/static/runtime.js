@@ -105,7 +105,7 @@ export function createPyodideGame(host, options = {}) {
       gameId: state.game_id,
       firstBatch: options.firstBatch || 1,
       onnxModule: options.onnxModule || ONNX_MODULE,
-      batchIntervalMs: options.batchIntervalMs || 1000,
+      batchIntervalMs: options.batchIntervalMs || spec.batch_interval_ms || 500,
     });
     if (heldNow.length) worker.postMessage({ type: "keys", held: heldNow });
   };
@@ -143,7 +143,9 @@ export function createPyodideGame(host, options = {}) {
         state.loaded = true;
         state.load_ms = message.ms;
         state.stages = message.stages;
-        loader?.complete();
+        // The loader gives way to the shell's own overlays (the countdown comes next).
+        loader?.remove();
+        loader = null;
         host.send({ type: "runtime_loaded", game_id: state.game_id, ms: message.ms, stages: message.stages });
         break;
       case "load_failed":
@@ -210,7 +212,14 @@ export function createPyodideGame(host, options = {}) {
     state.episode = msg.episode;
     // The server has taken every earlier episode's end: no need to repeat those.
     for (let i = pendingDone.length - 1; i >= 0; i--) if (pendingDone[i].episode < msg.episode) pendingDone.splice(i, 1);
-    worker.postMessage({ type: "episode", episode: msg.episode, seed: msg.seed, max_steps: msg.max_steps, fps: msg.fps });
+    worker.postMessage({
+      type: "episode",
+      episode: msg.episode,
+      seed: msg.seed,
+      max_steps: msg.max_steps,
+      fps: msg.fps,
+      next_batch: typeof msg.next_batch === "number" ? msg.next_batch : null,
+    });
   });
   on("batch_ack", (msg) => {
     if (!forGame(msg)) return;
@@ -263,4 +272,36 @@ export function createPyodideGame(host, options = {}) {
       loader = null;
     },
   };
+}
+
+/**
+ * Register the `pyodide` runtime with the client (called by the client after importing this module,
+ * the runtime's `client_module`). The shared game shell draws the worker's frames, shows the
+ * server's statuses (phases, countdown, episodes, the end) and hands the participant's keys over.
+ */
+export function register(api) {
+  api.registerRuntime("pyodide", (shell, ctx) => {
+    const stage = ctx.root.querySelector(".igym-game-stage") || ctx.root;
+    const game = createPyodideGame({
+      send: (message) => ctx.send(message),
+      onMessage: (type, fn) => ctx.onMessage(type, fn),
+      drawFrame: (frame) => shell.applyFrame(frame),
+      stage,
+      scene: ctx.scene,
+    });
+    shell.state.runtime = "pyodide";
+    shell.state.pyodide = game.state;
+    shell.setInputHandler((payload) => {
+      if (Array.isArray(payload.keys)) game.keys(payload.keys);
+      else if (Array.isArray(payload.press)) game.press(payload.press);
+    });
+    const offStatus = ctx.onMessage("game_status", (msg) => shell.applyStatus(msg));
+    return {
+      destroy() {
+        offStatus();
+        shell.setInputHandler(null);
+        game.destroy();
+      },
+    };
+  });
 }

@@ -3,7 +3,8 @@
 //
 // Started by runtime.js as a module worker. Messages from the page:
 //   {type: "load", plan, spec, gameId, firstBatch, onnxModule, batchIntervalMs}
-//   {type: "episode", episode, seed, max_steps}     play this episode now (the server issued it)
+//   {type: "episode", episode, seed, max_steps, fps, next_batch}   play this episode now (the
+//                                                    server issued it; next_batch: its numbering)
 //   {type: "keys", held: [...]}                      the keys held now (oldest press first)
 //   {type: "press", keys: [...]}                     key presses (press mode)
 //   {type: "keyframe"}                               post every current object again
@@ -127,7 +128,7 @@ function pyToJs(value) {
 
 async function load(message) {
   const { plan, spec } = message;
-  settings.batchIntervalMs = message.batchIntervalMs || 1000;
+  settings.batchIntervalMs = message.batchIntervalMs || spec.batch_interval_ms || 500;
   const stages = { runtime_ms: 0, packages_ms: 0, env_ms: 0, model_ms: 0 };
   const started = now();
   let stage = "runtime";
@@ -231,7 +232,12 @@ function splitSpec(spec) {
 
 function startEpisode(message) {
   stopClock();
-  const frame = toPlain(game.start_episode.callKwargs(message.episode, message.seed, { max_steps: message.max_steps ?? null }));
+  const frame = toPlain(
+    game.start_episode.callKwargs(message.episode, message.seed, {
+      max_steps: message.max_steps ?? null,
+      next_batch: message.next_batch ?? null,
+    }),
+  );
   const seeds = toPlain(game.bot_seeds());
   for (const [agent, policy] of jsBots) policy.reset(seeds[agent] ?? 0);
   if (typeof message.fps === "number" && message.fps > 0) clock.period = 1000 / message.fps;
