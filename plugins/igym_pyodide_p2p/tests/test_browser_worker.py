@@ -247,7 +247,8 @@ async ({spec, seeds}) => {
     const end = performance.now() + ms;
     while (!test()) {
       const types = JSON.stringify(sent.map((m) => m.type));
-      if (performance.now() > end) throw new Error("timed out; sent: " + types);
+      const why = JSON.stringify({failed: game.state.failed, loadFailed: game.state.load_failed});
+      if (performance.now() > end) throw new Error("timed out; sent: " + types + " " + why);
       await new Promise((r) => setTimeout(r, 10));
     }
   };

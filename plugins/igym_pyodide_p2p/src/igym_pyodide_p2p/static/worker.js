@@ -232,12 +232,11 @@ function splitSpec(spec) {
 
 function startEpisode(message) {
   stopClock();
-  const frame = toPlain(
-    game.start_episode.callKwargs(message.episode, message.seed, {
-      max_steps: message.max_steps ?? null,
-      next_batch: message.next_batch ?? null,
-    }),
-  );
+  // Absent values stay out (undefined is Python's None; a JS null would arrive as JsNull).
+  const kwargs = {};
+  if (typeof message.max_steps === "number") kwargs.max_steps = message.max_steps;
+  if (typeof message.next_batch === "number") kwargs.next_batch = message.next_batch;
+  const frame = toPlain(game.start_episode.callKwargs(message.episode, message.seed, kwargs));
   const seeds = toPlain(game.bot_seeds());
   for (const [agent, policy] of jsBots) policy.reset(seeds[agent] ?? 0);
   if (typeof message.fps === "number" && message.fps > 0) clock.period = 1000 / message.fps;
@@ -284,7 +283,7 @@ async function tick() {
         if (!clock.running) return;
       }
     }
-    const actions = jsActions ? pyodide.toPy(jsActions) : null;
+    const actions = jsActions ? pyodide.toPy(jsActions) : undefined;
     result = toPlain(game.step(epochMs(), actions));
     if (actions) actions.destroy();
   } catch (err) {
