@@ -15,17 +15,8 @@ policy chooses.
 
 from __future__ import annotations
 
-import io
-import json
-import os
-import socket
-import subprocess
 import sys
-import threading
-import time
-import urllib.request
-import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +28,6 @@ from igym_core.envs import agent_seed
 from igym_core.plugins.manager import create_plugin_manager
 from igym_core.serving import validate_for_serving
 from igym_core.settings import Settings
-from igym_core.testing.support import CHROMIUM, CHROMIUM_ARGS
-from igym_pyodide_p2p.browser import CORE_MODULES
 from igym_pyodide_p2p.browser.spec import GameSpec
 from igym_pyodide_p2p.browser.stepper import BrowserGame
 from igym_pyodide_p2p.game_spec import browser_game_spec
@@ -46,127 +35,20 @@ from igym_slime.bots import trained_policy
 from igym_slime.env import make_env
 from igym_slime.render import HEIGHT, WIDTH, draw
 
-PLUGIN = Path(__file__).resolve().parents[1]
-PYODIDE = PLUGIN / "frontend" / "node_modules" / "pyodide"
-PYODIDE_URL = "/test-pyodide/"
-BUNDLE_URL = "/test-packages/browser-bundle.zip"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+sys.path.insert(0, str(Path(__file__).parent))
+from browser_support import Standin, igym_run, in_chromium
 
 
 @pytest.fixture
 def igym_server(tmp_path: Path) -> Iterator[str]:
     """`igym run` of the example survey study with this plugin and igym-onnx loaded."""
-    port = _free_port()
-    log_path = tmp_path / "server.log"
-    log = log_path.open("w")
-    env = {**os.environ, "IGYM_LOG_FORMAT": "json", "IGYM_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "igym_core.cli",
-            "run",
-            "igym_core.examples.survey_study:experiment",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(tmp_path / "data"),
-            "--plugin",
-            "igym_pyodide_p2p.plugin",
-            "--plugin",
-            "igym_onnx.plugin",
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"igym run exited: {log_path.read_text()}")
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("igym run did not start") from None
-                time.sleep(0.1)
+    with igym_run(
+        "igym_core.examples.survey_study:experiment",
+        tmp_path / "data",
+        "igym_pyodide_p2p.plugin",
+        "igym_onnx.plugin",
+    ) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(10)
-        log.close()
-
-
-def in_chromium(work: Callable[[Any], Any]) -> Any:
-    """Run ``work(browser)`` with headless Debian Chromium, in a thread of its own."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing; `make test` installs it (apt-get install chromium).")
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
-        from playwright.sync_api import sync_playwright
-
-        try:
-            with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(
-                    executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-                )
-                try:
-                    outcome["result"] = work(browser)
-                finally:
-                    browser.close()
-        except BaseException as exc:
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=run, name="chromium")
-    thread.start()
-    thread.join(300)
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["result"]
-
-
-def browser_bundle() -> bytes:
-    """A zip of what the browser imports, laid out as site-packages: the igym_core modules in
-    CORE_MODULES (package __init__ files empty, as the browser build has them), the browser code,
-    the slime env and attrs."""
-    import attr
-    import attrs
-
-    import igym_core
-    import igym_pyodide_p2p
-    import igym_slime
-
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as bundle:
-        core = Path(igym_core.__file__).parent
-        packages = {"igym_core/__init__.py"}
-        for name in CORE_MODULES:
-            parts = name.split(".")
-            for depth in range(2, len(parts)):
-                packages.add("/".join(parts[:depth]) + "/__init__.py")
-            bundle.write(core / Path(*parts[1:]).with_suffix(".py"), "/".join(parts) + ".py")
-        for init in sorted(packages):
-            bundle.writestr(init, "")
-        for package in (igym_pyodide_p2p, igym_slime, attr, attrs):
-            root = Path(package.__file__).parent
-            for path in root.rglob("*"):
-                if path.suffix in (".py", ".typed") and "__pycache__" not in path.parts:
-                    if package is igym_pyodide_p2p and path.parts[len(root.parts)] not in (
-                        "__init__.py",
-                        "browser",
-                    ):
-                        continue
-                    bundle.write(path, f"{root.name}/{path.relative_to(root).as_posix()}")
-    return out.getvalue()
 
 
 def slime_scene() -> GymScene:
@@ -297,62 +179,19 @@ async ({spec, seeds}) => {
 
 
 def test_the_worker_plays_slime_against_the_onnx_bot_and_streams_every_step(igym_server, tmp_path):
-    if not (PYODIDE / "pyodide.asm.wasm").is_file():
-        pytest.fail(f"Pyodide is not installed at {PYODIDE}; run `npm install` in {PYODIDE.parents[1]}.")
     prepared = prepared_scene()
     spec = browser_game_spec(prepared)
-    bundle = browser_bundle()
-    files = {f"{PYODIDE_URL}{p.name}": p for p in PYODIDE.iterdir() if p.is_file()}
-    # The manifest as igym-pyodide-p2p serves it (the browser bundle stands in for the scene's wheels).
-    manifest = {
-        "pyodide": {"index_url": PYODIDE_URL, "bytes": sum(p.stat().st_size for p in files.values())},
-        "micropip": None,
-        "index_url": "/plugins/pyodide_p2p/simple",
-        "extra_index_url": None,
-        "scenes": {
-            "slime": {
-                "wheels": [
-                    {"project": "bundle", "filename": "bundle.zip", "url": BUNDLE_URL, "bytes": len(bundle)}
-                ],
-                "extra": [],
-            }
-        },
-    }
+    standin = Standin(igym_server, ("slime",))
     seeds = [prepared.episode_seed(0, ["p"], 1), prepared.episode_seed(0, ["p"], 2)]
     page_spec = {**spec, "bots": {"right": {**spec["bots"]["right"]}}}
     page_spec["bots"]["right"]["onnx"] = {
         **spec["bots"]["right"]["onnx"],
         "model": list(spec["bots"]["right"]["onnx"]["model"]),
     }
-    blocked: list[str] = []
-    types = {
-        ".mjs": "text/javascript",
-        ".js": "text/javascript",
-        ".wasm": "application/wasm",
-        ".json": "application/json",
-    }
-
-    def route(route: Any) -> None:
-        url = route.request.url
-        path = url.removeprefix(igym_server)
-        if path in files:
-            body = files[path].read_bytes()
-            route.fulfill(
-                status=200, body=body, content_type=types.get(files[path].suffix, "application/octet-stream")
-            )
-        elif path == "/plugins/pyodide_p2p/manifest.json":
-            route.fulfill(status=200, body=json.dumps(manifest), content_type="application/json")
-        elif path == BUNDLE_URL:
-            route.fulfill(status=200, body=bundle, content_type="application/zip")
-        elif url.startswith(("http://127.0.0.1", "data:", "blob:")):
-            route.continue_()
-        else:
-            blocked.append(url)
-            route.abort()
 
     def work(browser: Any) -> Any:
         context = browser.new_context()
-        context.route("**/*", route)
+        context.route("**/*", standin.route)
         page = context.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -365,7 +204,7 @@ def test_the_worker_plays_slime_against_the_onnx_bot_and_streams_every_step(igym
     result, errors, console = in_chromium(work)
     assert result["loaded"]["type"] == "runtime_loaded", result["loaded"]
     assert errors == [] and console == [], (errors, console)
-    assert blocked == []
+    assert standin.blocked == []
     stages = result["loaded"]["stages"]
     assert set(stages) == {"runtime_ms", "packages_ms", "env_ms", "model_ms"}
     assert stages["runtime_ms"] > 0 and stages["model_ms"] > 0
