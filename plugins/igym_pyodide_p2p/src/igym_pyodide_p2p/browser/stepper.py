@@ -233,6 +233,7 @@ class BrowserGame:
         self._held_now: tuple[str, ...] = ()
         self.presses: deque[str] = deque(maxlen=64)
         self.encoder = DeltaEncoder()
+        self._object_classes: set[type] = set()
         self.episode = 0
         self.seed = 0
         self.step_count = 0
@@ -431,8 +432,14 @@ class BrowserGame:
                 "objects (the 'objects' renderer)."
             )
         objects = tuple(result)
+        # Each class is checked once (a frame holds tens of objects of a few classes).
+        known = self._object_classes
+        if known.issuperset(map(type, objects)):
+            return objects
         for index, obj in enumerate(objects):
-            if not isinstance(obj, RenderObject):
+            if isinstance(obj, RenderObject):
+                known.add(type(obj))
+            else:
                 raise RenderError(
                     f"item {index} of the rendered frame is a {type(obj).__name__}, not an igym render "
                     "object."
