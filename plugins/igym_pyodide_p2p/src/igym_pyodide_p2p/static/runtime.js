@@ -9,6 +9,7 @@
 //   host.drawFrame(frame)            draw a `frame` message (keyframe/delta + hud), as for the server
 //   host.stage                       the element the canvas is in (the loader is shown over it)
 //   host.scene                       the scene's client view
+//   host.showError(title, text)      (optional) show that the game cannot go on
 // and the game calls back with keys: game.keys(held) (held keys, oldest first), game.press(keys).
 //
 // What to load: the scene view's `runtime_view.game` (the game spec the server built,
@@ -120,6 +121,10 @@ export function createPyodideGame(host, options = {}) {
   const failed = (message) => {
     state.failed = message;
     console.error("igym: the game stopped:", message);
+    host.showError?.(
+      "The game stopped",
+      "Something went wrong in the game. Please reload the page; if this keeps happening, please contact the researcher.",
+    );
   };
 
   const sendBatch = (batch) => {
@@ -288,6 +293,7 @@ export function register(api) {
       drawFrame: (frame) => shell.applyFrame(frame),
       stage,
       scene: ctx.scene,
+      showError: (title, text) => shell.showError(title, text),
     });
     shell.state.runtime = "pyodide";
     shell.state.pyodide = game.state;
