@@ -293,3 +293,60 @@ def replay_and_compare(prepared: Any, spec: dict, episode: int, seed: int, steps
             a: _flatten(i) for a, i in theirs["infos"].items()
         }
     assert batch["hashes"] == hashes, "the same states in Pyodide and CPython"
+
+
+FAILING_PAGE = """
+async ({spec}) => {
+  const runtime = await import("/plugins/pyodide/runtime.js");
+  const stage = document.createElement("div");
+  stage.style.position = "relative";
+  document.body.append(stage);
+  const handlers = {};
+  const sent = [];
+  const host = {
+    stage,
+    scene: {scene_id: "slime", runtime_view: {game: spec}},
+    send: (m) => sent.push(structuredClone(m)),
+    onMessage: (type, fn) => { (handlers[type] ??= []).push(fn); return () => {}; },
+    drawFrame: () => {},
+  };
+  const game = runtime.createPyodideGame(host);
+  (handlers.game_status || []).forEach((fn) => fn({type: "game_status", game_id: "g9", phase: "loading"}));
+  const end = performance.now() + 60000;
+  while (!sent.some((m) => m.type === "runtime_load_failed") && performance.now() < end) {
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const loader = stage.querySelector(".igym-pyodide-loader");
+  const shown = loader && {state: loader.dataset.state, text: loader.textContent};
+  return {sent, state: {...game.state}, loader: shown};
+}
+"""
+
+
+def test_a_package_that_cannot_be_fetched_fails_the_load_at_its_stage(igym_server):
+    prepared = prepared_scene()
+    spec = {**browser_game_spec(prepared), "bots": {}}
+    spec["bots"] = {"right": {"kind": "random", "n": 6, "start": 0, "act_every": 1, "between": "repeat"}}
+    standin = Standin(igym_server, ("slime",))
+    standin.manifest["scenes"]["slime"]["wheels"] = [
+        {
+            "project": "gone",
+            "filename": "gone-1.0-py3-none-any.whl",
+            "url": "/test-packages/gone.whl",
+            "bytes": 10,
+        }
+    ]
+
+    def work(browser: Any) -> Any:
+        context = browser.new_context()
+        context.route("**/*", standin.route)
+        page = context.new_page()
+        page.goto(f"{igym_server}/?PROLIFIC_PID=failing")
+        return page.evaluate(FAILING_PAGE, {"spec": spec})
+
+    result = in_chromium(work)
+    failed = [m for m in result["sent"] if m["type"] == "runtime_load_failed"]
+    assert len(failed) == 1 and failed[0]["game_id"] == "g9" and failed[0]["stage"] == "packages"
+    assert "gone.whl" in failed[0]["message"] and "404" in failed[0]["message"]
+    assert not any(m["type"] == "runtime_loaded" for m in result["sent"])
+    assert result["loader"]["state"] == "failed" and "could not be loaded" in result["loader"]["text"]
