@@ -127,8 +127,9 @@ def in_chromium(work: Callable[[Any], Any], timeout_s: float = 300) -> Any:
     return outcome["result"]
 
 
-def browser_bundle() -> bytes:
-    """A zip, laid out as site-packages, of what the browser imports (see the module docstring)."""
+def browser_bundle(extra: dict[str, Path] | None = None) -> bytes:
+    """A zip, laid out as site-packages, of what the browser imports (see the module docstring),
+    plus ``extra`` modules (module file name → source file)."""
     import attr
     import attrs
 
@@ -158,6 +159,8 @@ def browser_bundle() -> bytes:
                 ):
                     continue
                 bundle.write(path, f"{root.name}/{path.relative_to(root).as_posix()}")
+        for name, path in (extra or {}).items():
+            bundle.write(path, name)
     return out.getvalue()
 
 
@@ -165,13 +168,15 @@ class Standin:
     """igym-pyodide-p2p's package service as Playwright routes (for ``scene_ids``), unless the
     server has the real one; every other request goes through if it is loopback, else is refused."""
 
-    def __init__(self, server_url: str, scene_ids: tuple[str, ...]) -> None:
+    def __init__(
+        self, server_url: str, scene_ids: tuple[str, ...], extra: dict[str, Path] | None = None
+    ) -> None:
         if not (PYODIDE / "pyodide.asm.wasm").is_file():
             pytest.fail(f"Pyodide is not installed at {PYODIDE}; run `npm install` in {PYODIDE.parents[1]}.")
         self.server_url = server_url
         self.real = _serves(server_url + MANIFEST_URL)
         self.blocked: list[str] = []
-        self.bundle = browser_bundle()
+        self.bundle = browser_bundle(extra)
         self.files = {f"{PYODIDE_URL}{p.name}": p for p in PYODIDE.iterdir() if p.is_file()}
         wheel = {"project": "bundle", "filename": "bundle.zip", "url": BUNDLE_URL, "bytes": len(self.bundle)}
         self.manifest = {

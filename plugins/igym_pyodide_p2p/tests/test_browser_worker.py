@@ -15,6 +15,7 @@ policy chooses.
 
 from __future__ import annotations
 
+import itertools
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -350,3 +351,82 @@ def test_a_package_that_cannot_be_fetched_fails_the_load_at_its_stage(igym_serve
     assert "gone.whl" in failed[0]["message"] and "404" in failed[0]["message"]
     assert not any(m["type"] == "runtime_loaded" for m in result["sent"])
     assert result["loader"]["state"] == "failed" and "could not be loaded" in result["loader"]["text"]
+
+
+STALL_PAGE = """
+async ({spec}) => {
+  const runtime = await import("/plugins/pyodide/runtime.js");
+  const stage = document.createElement("div");
+  document.body.append(stage);
+  const handlers = {};
+  const sent = [];
+  const host = {
+    stage,
+    scene: {scene_id: "slime", runtime_view: {game: spec}},
+    send: (m) => sent.push(structuredClone(m)),
+    onMessage: (type, fn) => { (handlers[type] ??= []).push(fn); return () => {}; },
+    drawFrame: () => {},
+  };
+  const game = runtime.createPyodideGame(host);
+  const deliver = (m) => (handlers[m.type] || []).forEach((fn) => fn(m));
+  const until = async (test) => {
+    const end = performance.now() + 60000;
+    while (!test() && performance.now() < end) await new Promise((r) => setTimeout(r, 20));
+  };
+  deliver({type: "game_status", game_id: "g2", phase: "loading"});
+  await until(() => sent.some((m) => m.type === "runtime_loaded" || m.type === "runtime_load_failed"));
+  deliver({type: "pyodide_episode", game_id: "g2", episode: 1, seed: 3, num_episodes: 1,
+           max_steps: 60, fps: 30});
+  await until(() => sent.some((m) => m.type === "episode_done"));
+  return {sent, state: {...game.state}};
+}
+"""
+
+
+def test_the_worker_keeps_its_deadlines_and_skips_the_ones_a_stall_missed(igym_server):
+    """A bot holds the worker for 150 ms (4.5 periods) once: the ticks it made late skip the
+    deadlines they missed (counted) instead of catching up in a burst, and the episode stays on its
+    grid: step n is made at deadline n + (deadlines skipped before it), never drifting later."""
+    spec = {
+        "scene_id": "slime",
+        "env_factory": "igym_slime.env:make_env",
+        "env_kwargs": {"lives": 3},
+        "render_fn": "igym_slime.render:draw",
+        "hud": None,
+        "agents": ["left", "right"],
+        "human_seat": "left",
+        "action_mapping": {"ArrowLeft": 1},
+        "default_action": 0,
+        "input_mode": "held",
+        "fps": 30,
+        "num_episodes": 1,
+        "max_steps": 60,
+        "bots": {"right": {"kind": "python", "target": "stall_bot:stall_once"}},
+        "action_spaces": {"left": [6, 0], "right": [6, 0]},
+    }
+    standin = Standin(
+        igym_server, ("slime",), extra={"stall_bot.py": Path(__file__).with_name("stall_bot.py")}
+    )
+
+    def work(browser: Any) -> Any:
+        context = browser.new_context()
+        context.route("**/*", standin.route)
+        page = context.new_page()
+        page.goto(f"{igym_server}/?PROLIFIC_PID=stall")
+        return page.evaluate(STALL_PAGE, {"spec": spec})
+
+    result = in_chromium(work)
+    state = result["state"]
+    steps = [s for m in result["sent"] if m["type"] == "step_batch" for s in m["steps"]]
+    assert [s["step"] for s in steps] == list(range(1, 61))
+    period = state["period_ms"]
+    assert abs(period - 1000 / 30) < 1e-6
+    # The stalled tick ends 4.5 periods after its deadline: the next three deadlines are past.
+    assert state["ticks_skipped"] >= 3, state
+    # Drift-free: the last step ran at its deadline (60 + skipped periods after the start), late by
+    # less than a period; a scheduler that waited a period after each late tick would be 150 ms late.
+    span = steps[-1]["t_ms"] - state["episode_started_ms"]
+    assert 0 <= span - (60 + state["ticks_skipped"]) * period < period, (span, state)
+    # The stall: one gap of at least four periods, then the steps go on at the scene's rate.
+    gaps = [b["t_ms"] - a["t_ms"] for a, b in itertools.pairwise(steps)]
+    assert max(gaps) >= 4 * period

@@ -69,6 +69,8 @@ export function createPyodideGame(host, options = {}) {
     resent: 0,
     unacked: 0,
     episodes_done: 0,
+    ticks: 0,
+    ticks_skipped: 0,
     failed: null,
   };
   if (typeof window !== "undefined" && window.igym && window.igym.state) window.igym.state.pyodide = state;
@@ -170,6 +172,10 @@ export function createPyodideGame(host, options = {}) {
         break;
       case "episode_done":
         state.episodes_done += 1;
+        state.ticks = message.ticks;
+        state.ticks_skipped = message.skipped;
+        state.episode_started_ms = message.startedMs;
+        state.period_ms = message.periodMs;
         pendingDone.push(message.message);
         host.send(message.message);
         break;

@@ -16,7 +16,10 @@
 //   {type: "load_failed", stage, message}
 //   {type: "frame", frame}                            a `frame` message as the server sends it
 //   {type: "batch", batch}                            a `step_batch` message for the server
-//   {type: "episode_done", message}                   an `episode_done` message (after its last batch)
+//   {type: "episode_done", message, ticks, skipped, startedMs, periodMs}
+//                                                    an `episode_done` message (after its last batch);
+//                                                    the game's ticks, skipped deadlines, the episode's
+//                                                    start (epoch ms: deadline k is start + k * period)
 //   {type: "failed", message}                         stepping failed; the game cannot go on
 //
 // Timing is the server runtime's rule: deadline k is start + k * period; a tick that begins more
@@ -296,7 +299,14 @@ async function tick() {
   if (result.done) {
     stopClock();
     flush();
-    post({ type: "episode_done", message: toPlain(game.episode_done()) });
+    post({
+      type: "episode_done",
+      message: toPlain(game.episode_done()),
+      ticks: clock.ticks,
+      skipped: clock.skipped,
+      startedMs: performance.timeOrigin + clock.start,
+      periodMs: clock.period,
+    });
     return;
   }
   if (now() - clock.lastBatch >= settings.batchIntervalMs) flush();
