@@ -39,6 +39,8 @@ let jsBots = new Map(); // agent -> igym_onnx browser policy
 let jsonDumps = null;
 let toPlain = null;
 let settings = { batchIntervalMs: 1000 };
+/** The keys held now (kept while loading: they apply from the game's first step). */
+let heldKeys = [];
 
 const clock = {
   period: 1000 / 30,
@@ -189,6 +191,7 @@ async function load(message) {
     game = module.BrowserGame.callKwargs(parsed, { game_id: message.gameId, first_batch: message.firstBatch || 1 });
     parsed.destroy();
     specModule.destroy();
+    game.set_held(heldKeys);
     toPlain = (value) => pyToJs(value);
     stages.env_ms = Math.round(now() - t);
 
@@ -330,10 +333,11 @@ self.onmessage = (event) => {
       if (game) startEpisode(message);
       break;
     case "keys":
-      if (game) game.set_held(pyodide.toPy(message.held || []));
+      heldKeys = message.held || [];
+      if (game) game.set_held(heldKeys);
       break;
     case "press":
-      if (game) game.press(pyodide.toPy(message.keys || []));
+      if (game) game.press(message.keys || []);
       break;
     case "keyframe":
       if (game) post({ type: "frame", frame: toPlain(game.keyframe()) });
