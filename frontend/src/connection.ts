@@ -6,6 +6,11 @@
 import { decode, encode } from "@msgpack/msgpack";
 import { PROTOCOL_VERSION } from "./types";
 
+/**
+ * A ping every 10 s (docs/protocol.md). It only keeps an idle connection (a survey page) alive and
+ * detects a dead one: during a game the server measures the round trip itself with `rtt_probe`,
+ * and every inbound message costs the server CPU, so a 1 Hz ping from hundreds of pages buys nothing.
+ */
 const HEARTBEAT_MS = 10_000;
 /** Without any frame from the server for this long, the socket is presumed dead. */
 const DEAD_AFTER_MS = 45_000;

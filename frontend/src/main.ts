@@ -8,19 +8,20 @@
  */
 
 import { App, type ClientState } from "./app";
-import { h, setTrustedHtml } from "./dom";
-import { registerScene, type ClientApi } from "./registry";
+import { h } from "./dom";
+import { clientApi, loadClientModule, registerScene, type ClientApi } from "./registry";
 import type { RenderObject } from "./game/objects";
 import type { GameDebugState } from "./game/types";
 import { endScene } from "./scenes/end";
-import { currentGameObjects, gymScene } from "./scenes/gym";
+import { currentDrawnPose, currentGameObjects, gymScene } from "./scenes/gym";
 import { startScene } from "./scenes/start";
 import { staticScene } from "./scenes/static";
 import { surveyScene } from "./scenes/survey";
 import { PROTOCOL_VERSION, type BootData } from "./types";
 import { validateQuestion } from "./validation";
 
-export type { ClientApi, SceneContext, SceneRenderer, SubmitResult } from "./registry";
+export type { ClientApi, GameRuntime, SceneContext, SceneRenderer, SubmitResult } from "./registry";
+export type { GameShell } from "./game/shell";
 export type { ClientState } from "./app";
 
 /** `window.igym`: the plugin API plus live state, for debugging and browser tests. */
@@ -29,6 +30,8 @@ export interface IgymGlobal extends ClientApi {
   state: ClientState & { game: GameDebugState | null };
   /** The object descriptions of the mounted game by id (merged wire dicts, targets, not interpolated). */
   gameObjects(): Record<string, RenderObject>;
+  /** Where the mounted game draws object `id` now (mid-glide maybe), or null. */
+  gameDrawnPose(id: string): { x: number; y: number; angle: number } | null;
   /** The browser's answer check, exactly as the survey uses it (the server runs the same rules). */
   validateQuestion: typeof validateQuestion;
 }
@@ -88,18 +91,7 @@ function appContainer(): HTMLElement {
 }
 
 async function loadPlugins(modules: string[], api: ClientApi): Promise<void> {
-  for (const url of modules) {
-    try {
-      const mod: Record<string, unknown> = await import(url);
-      if (typeof mod.register !== "function") {
-        console.error(`igym: plugin module ${url} does not export a register(api) function`);
-        continue;
-      }
-      await (mod.register as (api: ClientApi) => unknown)(api);
-    } catch (err) {
-      console.error(`igym: loading plugin module ${url} failed`, err);
-    }
-  }
+  for (const url of modules) await loadClientModule(url, api);
 }
 
 async function boot(): Promise<void> {
@@ -113,7 +105,7 @@ async function boot(): Promise<void> {
   registerScene("end", endScene);
   registerScene("gym", gymScene);
 
-  const api: ClientApi = { registerScene, h, setTrustedHtml, protocol: PROTOCOL_VERSION };
+  const api: ClientApi = clientApi();
 
   if (!data) {
     container.classList.add("igym-app");
@@ -134,7 +126,7 @@ async function boot(): Promise<void> {
 
   const app = new App(data, container);
   const state = Object.assign(app.state, { game: null as GameDebugState | null });
-  window.igym = Object.assign(api, { state, validateQuestion, gameObjects: currentGameObjects });
+  window.igym = Object.assign(api, { state, validateQuestion, gameObjects: currentGameObjects, gameDrawnPose: currentDrawnPose });
   await loadPlugins(data.modules, api);
   app.start();
 }

@@ -1,5 +1,5 @@
 /**
- * Scene renderer registry.
+ * Scene renderer and game runtime registries.
  *
  * Every scene the server sends has a `kind`. The client looks the kind up here and calls the
  * renderer registered for it. The built-in kinds (`start`, `static`, `survey`, `end`) are
@@ -46,10 +46,60 @@
  *   After that the context's methods do nothing.
  * - Build DOM with `api.h(tag, attrs, ...children)` (text is always text). Only researcher
  *   `*_html` fields may be inserted as HTML, with `api.setTrustedHtml(el, html)`.
+ *
+ * Game runtimes
+ * -------------
+ *
+ * A game scene (kind `gym`) names the runtime that steps its game in `scene.runtime` (default
+ * `"server"`, built in: `runtimes/server.ts`). The gym scene builds the shared game shell (canvas
+ * and Phaser view, key input with the scene's keys and held/press semantics, HUD, countdown,
+ * overlays, waiting room, status and players lines) and hands it to the runtime registered for
+ * that kind. When none is registered yet and the scene has `runtime_module` (the URL of the
+ * runtime plugin's client module), the client `import()`s it, calls its `register(api)`, and
+ * looks again; a runtime that is still missing is shown to the participant as an error (the kind
+ * is logged on the console).
+ *
+ *   // my_runtime/client.js  (the Runtime's client_module, served by its plugin)
+ *   export function register(api) {
+ *     api.registerRuntime("my_runtime", (shell, ctx) => {
+ *       shell.setInputHandler((payload) => worker.postMessage({ input: payload }));
+ *       worker.onmessage = (e) => {
+ *         if (e.data.status) shell.applyStatus(e.data.status);  // game_status shape
+ *         if (e.data.frame) shell.applyFrame(e.data.frame);     // frame shape: add/upd/rm/hud
+ *       };
+ *       const off = shell.onChange((reason) => {
+ *         if (reason === "view" && shell.viewReady) ctx.send({ type: "runtime_loaded", ... });
+ *       });
+ *       const offMsg = ctx.onMessage("my_episode", (msg) => { ... });
+ *       return { destroy() { off(); offMsg(); worker.terminate(); } };
+ *     });
+ *   }
+ *
+ * The runtime contract (`GameShell` in `game/shell.ts`):
+ *
+ * - `shell.applyStatus(msg)` takes a `game_status` message (docs/game-protocol.md): `game_id`,
+ *   `phase` (`matching`, `waiting`, `countdown`, `playing`, `paused`, `ended`), `episode`,
+ *   `num_episodes`, `seat`, `message`, `countdown_ms`, `notice`, `players`, `final`, … and shows it.
+ *   A runtime may apply the server's statuses as they come (the server runtime does) or build its
+ *   own. Input is collected only while a game id is known and the phase is `countdown`/`playing`.
+ * - `shell.applyFrame(msg)` takes a frame in the server's `frame` format (`tick`, `episode`, `key`
+ *   keyframe with `add`, or deltas `upd`/`rm`, `hud`, or an rgb_array `image`). A runtime that
+ *   produces the same frames draws exactly like the server runtime. Objects whose `owner` is the
+ *   status's `seat` (the participant's own) are drawn at their new place at once; others glide.
+ * - `shell.setInputHandler(fn)` receives the participant's input, `{keys: [...]}` (held mode: the
+ *   full held set, on change, at most once per frame interval) or `{press: [...]}` (press mode).
+ *   `shell.input.resync()` sends the held set again (e.g. after a reconnect).
+ * - `shell.onChange(fn)` is called with `"status"` after each applied status and `"view"` once
+ *   the view is ready (`shell.viewReady`: assets loaded); start a game only once it is ready.
+ * - `shell.showError(title, text)` replaces the game with an error (e.g. the runtime failed to
+ *   load); `shell.state` is `window.igym.state.game` (runtimes may add fields of their own).
+ * - `ctx` is the scene's `SceneContext` (`send`, `onMessage`, …). The runtime's `destroy()` is
+ *   called when the scene is left, before the shell is destroyed.
  */
 
 import { h, setTrustedHtml } from "./dom";
-import type { Answers } from "./types";
+import type { GameShell } from "./game/shell";
+import { PROTOCOL_VERSION, type Answers } from "./types";
 
 export type SubmitResult =
   | { ok: true }
@@ -80,8 +130,12 @@ export interface SceneContext {
 
 export type SceneRenderer = (ctx: SceneContext) => { destroy?(): void } | void;
 
+/** A game runtime's client: drives the shell of one game scene (see "Game runtimes" above). */
+export type GameRuntime = (shell: GameShell, ctx: SceneContext) => { destroy?(): void } | void;
+
 export interface ClientApi {
   registerScene(kind: string, renderer: SceneRenderer): void;
+  registerRuntime(kind: string, runtime: GameRuntime): void;
   h: typeof h;
   setTrustedHtml: typeof setTrustedHtml;
   protocol: number;
@@ -122,4 +176,73 @@ export function getSceneRenderer(kind: string): SceneRenderer | undefined {
 
 export function registeredKinds(): string[] {
   return [...renderers.keys()];
+}
+
+const runtimes = new Map<string, GameRuntime>();
+
+/**
+ * Register the client of game runtime `kind` (a game scene's `runtime`). A kind can be registered
+ * once: a second registration is refused with a console error naming the kind (the first one
+ * stays). Returns whether the runtime was registered.
+ */
+export function registerRuntime(kind: string, runtime: GameRuntime): boolean {
+  if (typeof kind !== "string" || kind === "") {
+    console.error("igym: registerRuntime() needs a non-empty string kind, got", kind);
+    return false;
+  }
+  if (typeof runtime !== "function") {
+    console.error(`igym: registerRuntime("${kind}") needs a runtime function, got`, runtime);
+    return false;
+  }
+  if (runtimes.has(kind)) {
+    console.error(
+      `igym: a game runtime "${kind}" is already registered; ` +
+        `the duplicate registration of "${kind}" was rejected (two plugins provide the same runtime?)`,
+    );
+    return false;
+  }
+  runtimes.set(kind, runtime);
+  return true;
+}
+
+export function getRuntime(kind: string): GameRuntime | undefined {
+  return runtimes.get(kind);
+}
+
+export function registeredRuntimes(): string[] {
+  return [...runtimes.keys()];
+}
+
+/** The API handed to plugin modules' `register(api)`. */
+export function clientApi(): ClientApi {
+  return { registerScene, registerRuntime, h, setTrustedHtml, protocol: PROTOCOL_VERSION };
+}
+
+const loadedModules = new Map<string, Promise<boolean>>();
+
+/**
+ * `import()` a plugin client module and call its `register(api)`, once per URL (a second call
+ * returns the first one's promise). Resolves with whether it registered; failures are logged.
+ */
+export function loadClientModule(url: string, api: ClientApi = clientApi()): Promise<boolean> {
+  let loading = loadedModules.get(url);
+  if (!loading) {
+    loading = (async () => {
+      try {
+        const mod: Record<string, unknown> = await import(url);
+        if (typeof mod.register !== "function") {
+          console.error(`igym: plugin module ${url} does not export a register(api) function`);
+          return false;
+        }
+        await (mod.register as (api: ClientApi) => unknown)(api);
+        return true;
+      } catch (err) {
+        console.error(`igym: loading plugin module ${url} failed`, err);
+        loadedModules.delete(url); // a network failure may be retried by the next scene
+        return false;
+      }
+    })();
+    loadedModules.set(url, loading);
+  }
+  return loading;
 }

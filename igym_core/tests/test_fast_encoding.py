@@ -14,8 +14,8 @@ import msgpack
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from igym_core.builtin.runtime_server import _pack
 from igym_core.builtin.sink_jsonl import encode_line
+from igym_core.protocol.server_messages import pack as _pack
 from igym_core.rendering.delta import _changed_fields
 from igym_core.rendering.objects import Circle, Rect, Text, wire_changes
 

@@ -97,3 +97,27 @@ def test_the_action_hint_fits_each_kind_of_space() -> None:
     assert "Discrete" in box  # or a wrapper that makes the space discrete
     assert "from 1 to 3" in _action_hint(gymnasium.spaces.Discrete(3, start=1))
     assert "list of 2 whole numbers" in _action_hint(gymnasium.spaces.MultiDiscrete([3, 4]))
+
+
+@pytest.mark.parametrize(
+    "space",
+    [
+        gymnasium.spaces.Box(-1.0, 1.0, shape=(1,), dtype=np.float32),
+        gymnasium.spaces.Box(low=np.array([0.0, -2.0]), high=np.array([1.0, 2.0]), dtype=np.float64),
+        gymnasium.spaces.Discrete(3, start=1),
+        gymnasium.spaces.MultiDiscrete([3, 4]),
+    ],
+    ids=str,
+)
+def test_the_actions_an_action_hint_suggests_are_accepted(space: Any) -> None:
+    """The hint's example mapping and default action pass the check that produced the hint."""
+    import ast
+    import re
+
+    from igym_core.builtin.scene_gym import _action_hint, _contains
+
+    hint = _action_hint(space)
+    (default,) = re.findall(r"default_action=(\[[^\]]*\]|-?\d+)", hint)
+    assert _contains(space, ast.literal_eval(default)), hint
+    for example in re.findall(r"'Arrow\w+': (\[[^\]]*\]|-?\d+)", hint):
+        assert _contains(space, ast.literal_eval(example)), hint

@@ -9,16 +9,19 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, ClassVar
 
+import msgpack
 import pytest
 from litestar.testing import TestClient
 
 from igym_core import EndScene, Experiment, GymScene, StaticScene, hookimpl
 from igym_core.builtin.matchmakers import ConditionMatchmaker, FifoMatchmaker
+from igym_core.builtin.rtt_echo import RttEcho
 from igym_core.builtin.scene_gym import WaitingRoom
 from igym_core.config.validators import FieldError
 from igym_core.envs import resolve_callable
-from igym_core.errors import ConfigError
+from igym_core.errors import ConfigError, ProtocolError
 from igym_core.matchmaking.interface import Matchmaker, WaitingPlayer
+from igym_core.protocol.messages import MessageDecoder
 from igym_core.session.lobby import Lobby
 from igym_core.testing import ScriptedParticipant, make_test_app, read_records
 
@@ -328,7 +331,53 @@ def test_round_trip_times_are_measured_and_recorded_per_player(tmp_path):
     assert set(episode["rtt_ms"]) == {a.participant_id, b.participant_id}
     for summary in episode["rtt_ms"].values():
         assert summary["n"] >= 3 and 0 <= summary["median"] <= summary["p95"] <= summary["max"] < 1000
+    # A Python client reports no page delay: none is recorded, and nothing is taken out.
+    assert all(summary["n"] == 0 for summary in episode["page_delay_ms"].values())
     assert a.rtt_probes_answered >= 3
+
+
+def test_a_pages_own_delay_is_taken_out_of_the_round_trip_and_recorded_apart(tmp_path):
+    # A page whose main thread is busy answers a probe late, and says by how much (page_delay_ms):
+    # rtt_ms is the round trip less that (the network's share), page_delay_ms the page's part.
+    # a: waits 80 ms before answering and says so. b: answers at once but claims more than the
+    # whole round trip (the server cannot tell): its page delay is capped at the round trip.
+    waited_ms = 80.0
+    app = make_test_app(study(duel(max_steps=150, rtt_interval_s=0.3)), tmp_path)
+    with TestClient(app) as client, ScriptedParticipant(client) as a, ScriptedParticipant(client) as b:
+        matched_game(a)
+        matched_game(b)
+        a.answer_rtt_probes = b.answer_rtt_probes = False
+        done = {"a": False, "b": False}
+        while not all(done.values()):
+            for name, p in (("a", a), ("b", b)):
+                if done[name]:
+                    continue
+                message = p.receive()
+                if message["type"] == "rtt_probe":
+                    echo = {"type": "rtt_echo", "game_id": message["game_id"], "n": message["n"]}
+                    if name == "a":
+                        time.sleep(waited_ms / 1000)
+                        p.send({**echo, "page_delay_ms": waited_ms})
+                    else:
+                        p.send({**echo, "page_delay_ms": 60_000})
+                done[name] = message["type"] == "scene"
+    episode = read_records(tmp_path, "mp_test", "episodes")[0]
+    rtt, page = episode["rtt_ms"], episode["page_delay_ms"]
+    assert rtt[a.participant_id]["n"] >= 3 and page[a.participant_id]["n"] == rtt[a.participant_id]["n"]
+    assert page[a.participant_id]["median"] == page[a.participant_id]["max"] == waited_ms
+    assert rtt[b.participant_id]["n"] >= 3 and page[b.participant_id]["n"] == rtt[b.participant_id]["n"]
+    assert rtt[b.participant_id]["median"] == rtt[b.participant_id]["max"] == 0
+    assert 0 < page[b.participant_id]["median"] <= page[b.participant_id]["max"] < 10_000
+
+
+def test_page_delay_in_an_echo_must_be_a_plausible_number():
+    _server_decode = MessageDecoder.for_runtimes([("server", (RttEcho,))]).decode
+    ok = _server_decode(msgpack.packb({"type": "rtt_echo", "game_id": "g", "n": 1, "page_delay_ms": 2.5}))
+    assert ok == RttEcho(game_id="g", n=1, page_delay_ms=2.5)
+    assert _server_decode(msgpack.packb({"type": "rtt_echo", "game_id": "g", "n": 1})).page_delay_ms is None
+    for bad in (-1, 60_001, "5", True, float("nan")):
+        with pytest.raises(ProtocolError, match="page_delay_ms"):
+            _server_decode(msgpack.packb({"type": "rtt_echo", "game_id": "g", "n": 1, "page_delay_ms": bad}))
 
 
 def test_config_errors_for_multiplayer_scenes():

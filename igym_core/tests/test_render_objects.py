@@ -270,7 +270,7 @@ def test_the_base_class_cannot_be_drawn():
 
 
 def test_defaults_are_the_ones_the_protocol_documents():
-    base = {"x": 0, "y": 0, "angle": 0, "alpha": 1, "depth": 0, "tween_ms": None}
+    base = {"x": 0, "y": 0, "angle": 0, "alpha": 1, "depth": 0, "tween_ms": None, "owner": None}
     filled = {"fill": "#ffffff", "stroke": None, "line_width": 1}
     expected = {
         "rect": base | filled,

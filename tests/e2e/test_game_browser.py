@@ -160,6 +160,13 @@ def test_playing_mountain_car_with_the_arrow_keys(live_server, new_page, shots):
         (2, 150, "max_steps"),
     ]
     assert all(e["frames_dropped"] == {steps[0]["participant_id"]: 0} for e in episodes)
+    # The page says how long each round-trip probe waited in it: recorded apart from the network's
+    # round trip (rtt_ms), one page delay per answered probe.
+    pid = steps[0]["participant_id"]
+    for e in episodes:
+        rtt, page_delay = e["rtt_ms"][pid], e["page_delay_ms"][pid]
+        print(f"episode {e['episode']}: network rtt_ms {rtt}, page_delay_ms {page_delay}")
+        assert rtt["n"] >= 1 and page_delay["n"] == rtt["n"] and page_delay["median"] >= 0
 
 
 def test_a_reload_mid_game_resumes_the_same_game(live_server, new_page, shots):

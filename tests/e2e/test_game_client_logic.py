@@ -133,6 +133,7 @@ def harness_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     (out / "index.html").write_text((HARNESS / "index.html").read_text())
     write_assets(out / "assets")
+    (out / "test_runtime.js").write_text((HARNESS / "test_runtime.js").read_text())
     # The game chunk is separate: the harness entry does not contain Phaser.
     chunks = list((out / "chunks").glob("view-*.js"))
     assert len(chunks) == 1 and chunks[0].stat().st_size > 1_000_000
@@ -1194,11 +1195,16 @@ def test_notice_banner_players_line_and_rtt_echoes_for_the_current_game_only(pag
         return immediate;
     }"""
     )
-    assert echoes == [{"type": "rtt_echo", "game_id": "g1", "n": 7}]
-    assert sent_of(page, "rtt_echo") == [
+    # page_delay_ms: a probe's lag (page clock minus the server's `t`) above the game's smallest lag so
+    # far. The first probe sets the smallest (0); n 9 was sent 121.25 ms "earlier" by the server's
+    # clock than n 7 and read later, so it waited at least 121.25 ms in the page.
+    assert echoes == [{"type": "rtt_echo", "game_id": "g1", "n": 7, "page_delay_ms": 0}]
+    sent = sent_of(page, "rtt_echo")
+    assert [{k: v for k, v in e.items() if k != "page_delay_ms"} for e in sent] == [
         {"type": "rtt_echo", "game_id": "g1", "n": 7},
         {"type": "rtt_echo", "game_id": "g1", "n": 9},
     ]
+    assert 121.25 <= sent[1]["page_delay_ms"] < 121.25 + 1000
     assert game(page)["rtt_echoes"] == 2
 
     # A partner's connection drops: a banner above the canvas, and their status in the players line.

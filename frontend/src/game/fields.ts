@@ -16,6 +16,7 @@ export const COMMON_DEFAULTS: Readonly<Record<string, unknown>> = {
   alpha: 1,
   depth: 0,
   tween_ms: null,
+  owner: null,
 };
 
 export const TYPE_DEFAULTS: Readonly<Record<string, Readonly<Record<string, unknown>>>> = {

@@ -28,6 +28,9 @@ export interface GymSceneView {
   renderer: "objects" | "rgb_array";
   assets: AssetSpec[];
   interpolate?: boolean;
+  /** The runtime that steps the game (default "server"), and its client module's URL if any. */
+  runtime?: string;
+  runtime_module?: string;
 }
 
 export type GamePhase = "matching" | "waiting" | "countdown" | "playing" | "paused" | "ended";
@@ -78,7 +81,10 @@ export interface GameStatusMessage {
   players?: PlayerInfo[];
 }
 
-/** `{type: "rtt_probe", game_id, n, t}`: answered at once with `rtt_echo {game_id, n}`. */
+/**
+ * `{type: "rtt_probe", game_id, n, t}`: answered at once with `rtt_echo {game_id, n,
+ * page_delay_ms}`; `t` is the server's wall clock when it sent the probe (epoch ms).
+ */
 export interface RttProbeMessage {
   type: "rtt_probe";
   game_id: string;
@@ -103,6 +109,8 @@ export interface FrameMessage {
 
 /** `window.igym.state.game`: the mounted (or last) game scene, for debugging and tests. */
 export interface GameDebugState {
+  /** The runtime stepping the game (`scene.runtime`, default "server"). */
+  runtime: string;
   game_id: string | null;
   /** The last `game_status` phase; null before the first one. */
   phase: GamePhase | null;
@@ -157,6 +165,8 @@ export interface GameViewOptions {
   assets: AssetSpec[];
   fps: number;
   interpolate: boolean;
+  /** The participant's seat: objects with this `owner` are drawn at their new place at once. */
+  ownSeat: string | null;
   /** Aborting before the view is ready destroys the game and rejects the promise. */
   signal?: AbortSignal;
 }
@@ -169,8 +179,12 @@ export interface GameView {
   readonly failedAssets: readonly string[];
   /** Drop every game object and draw these (snapped into place). */
   reset(objects: readonly RenderObject[]): void;
-  /** Reflect one applied frame (objects moved by `upd` glide when interpolating). */
+  /** Reflect one applied frame (objects moved by `upd` glide when interpolating, except own ones). */
   apply(frame: AppliedFrame): void;
+  /** The participant's seat changed (objects whose `owner` is it are not interpolated). */
+  setOwnSeat(seat: string | null): void;
+  /** Where object `id` is drawn now (position and angle, mid-glide maybe), or null. */
+  drawnPose(id: string): { x: number; y: number; angle: number } | null;
   /** Draw an rgb_array frame (the view takes ownership of the bitmap). */
   showImage(bitmap: ImageBitmap): void;
   /** Display size in CSS pixels (the drawing buffer follows devicePixelRatio). */

@@ -39,7 +39,7 @@ interface Entry {
 
 /** Fields whose change needs the object's look redrawn (everything but pose/alpha/depth/tween). */
 const POSE_FIELDS = new Set(["x", "y", "angle"]);
-const CHEAP_FIELDS = new Set(["x", "y", "angle", "alpha", "depth", "tween_ms", "id"]);
+const CHEAP_FIELDS = new Set(["x", "y", "angle", "alpha", "depth", "tween_ms", "owner", "id"]);
 
 function colourOr(value: unknown, fallback: number): number {
   return parseColour(value) ?? fallback;
@@ -62,12 +62,15 @@ class GameScene extends Phaser.Scene {
   private frameTexture: Phaser.Textures.CanvasTexture | null = null;
   private textResolution = 1;
   private readonly warnedKeys = new Set<string>();
+  /** The participant's seat: their own objects (`owner` equal to it) never wait for a tween. */
+  ownSeat: string | null;
 
   constructor(
     readonly opts: GameViewOptions,
     private readonly onReady: () => void,
   ) {
     super({ key: "igym-game" });
+    this.ownSeat = opts.ownSeat;
   }
 
   preload(): void {
@@ -200,7 +203,10 @@ class GameScene extends Phaser.Scene {
     if ("depth" in patch) entry.go.setDepth(numberField(obj, "depth"));
     if (!moved) return;
     const target = targetPose(obj);
-    const duration = this.opts.interpolate ? tweenDuration(fieldValue(obj, "tween_ms"), this.opts.fps) : 0;
+    // The participant's own objects are drawn where the frame puts them at once: gliding there over
+    // a frame interval would show the effect of their key one frame late.
+    const duration =
+      this.opts.interpolate && !this.isOwn(obj) ? tweenDuration(fieldValue(obj, "tween_ms"), this.opts.fps) : 0;
     if (duration <= 0) {
       entry.motion = null;
       this.moving.delete(entry);
@@ -212,6 +218,17 @@ class GameScene extends Phaser.Scene {
     const current = entry.motion ? poseAt(entry.motion, now).pose : { x: entry.go.x, y: entry.go.y, angle: entry.go.angle };
     entry.motion = startMotion(current, target, now, duration);
     this.moving.add(entry);
+  }
+
+  /** Where object `id` is drawn now (its Phaser object's pose, mid-glide maybe), or null. */
+  drawnPose(id: string): Pose | null {
+    const entry = this.entries.get(id);
+    return entry ? { x: entry.go.x, y: entry.go.y, angle: entry.go.angle } : null;
+  }
+
+  private isOwn(obj: RenderObject): boolean {
+    const owner = obj.owner;
+    return this.ownSeat !== null && owner !== null && owner !== undefined && String(owner) === this.ownSeat;
   }
 
   private build(obj: RenderObject): Drawable | null {
@@ -433,6 +450,10 @@ export function createGameView(options: GameViewOptions): Promise<GameView> {
         apply: (frame) => {
           if (!destroyed) scene.apply(frame);
         },
+        setOwnSeat: (seat) => {
+          scene.ownSeat = seat;
+        },
+        drawnPose: (id) => (destroyed ? null : scene.drawnPose(id)),
         showImage: (bitmap) => {
           if (destroyed) bitmap.close();
           else scene.showImage(bitmap);

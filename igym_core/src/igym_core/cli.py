@@ -135,6 +135,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         + (f", conditions {', '.join(exp.conditions)}" if exp.conditions else "")
         + "\n"
     )
+    for note in plan.notes:  # what the game scenes' runtimes will need, and from where
+        sys.stdout.write(f"note: {note}\n")
     return 0
 
 

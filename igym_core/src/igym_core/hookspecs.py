@@ -133,7 +133,10 @@ def igym_register_runtimes() -> list[type[Runtime]]:
     Called once when the app's registry is built.
 
     Returns:
-        A list of ``Runtime`` subclasses, each with a unique ``kind``.
+        A list of ``Runtime`` subclasses, each with a unique ``kind``. A runtime's ``messages``
+        (client → server message types) join the app's decoder: a ``type`` declared twice refuses
+        the start. Its ``check_scene`` runs for every scene it runs, in ``igym check`` and
+        ``igym run`` alike (see docs/runtimes.md).
 
     .. versionadded:: 0.1
     """

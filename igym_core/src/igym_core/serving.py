@@ -20,6 +20,7 @@ from igym_core.config.loader import LoadedExperiment, load_experiment
 from igym_core.config.validators import did_you_mean
 from igym_core.data.interface import DataSink, SinkConfig
 from igym_core.errors import ConfigError, IgymError
+from igym_core.protocol.messages import MessageDecoder
 from igym_core.scenes.interface import PrepareContext
 from igym_core.scenes.stager import iter_scenes
 
@@ -46,6 +47,10 @@ class ServingPlan:
     client_assets: tuple[Any, ...]
     routes: tuple[Any, ...]
     """The plugins' HTTP route handlers."""
+    messages: MessageDecoder = attrs.field(factory=MessageDecoder)
+    """Decodes the client's messages: the built-in ones and every installed runtime's."""
+    notes: tuple[str, ...] = ()
+    """What the game scenes' runtimes said about them (``igym check`` prints these)."""
 
     @property
     def experiment(self) -> Experiment:
@@ -67,6 +72,9 @@ def validate_for_serving(
     Writes nothing: sinks are checked, not opened.
     """
     converter = make_converter(plugins.registry)
+    # A message type declared twice (by two runtimes, or by a runtime and the protocol) refuses here.
+    runtimes = plugins.registry.runtimes
+    messages = MessageDecoder.for_runtimes((kind, runtimes.get(kind).messages) for kind in runtimes.kinds())
     loaded = target if isinstance(target, LoadedExperiment) else load_experiment(target, converter)
     exp = loaded.experiment
     sinks = _sink_plan(plugins, exp.sinks, loaded.source)
@@ -94,11 +102,44 @@ def validate_for_serving(
         try:
             prepared[id(scene)] = scene.prepare(context)
         except ConfigError as exc:
-            problems.extend(f"{path}: {problem}" for problem in exc.problems)
+            problems.extend(_in_scene(path, problem) for problem in exc.problems)
         except IgymError:
             raise  # its own class and message (a missing dependency's is the install command)
         except Exception as exc:
             problems.append(sentence(f"{path}: preparing the scene failed: {exception_text(exc)}"))
+    if problems:
+        raise ConfigError(problems, title=f"The experiment in {loaded.source} cannot be served")
+    # Each game scene's runtime may refuse it (what to add) and say what it will need (notes), and
+    # its client names the runtime's browser module.
+    notes: list[str] = []
+    checked: set[int] = set()
+    for scene, path in scenes:
+        kind = scene.game_runtime()
+        if kind is None or id(scene) in checked:
+            continue
+        checked.add(id(scene))
+        runtime = runtimes.get(kind)
+        try:
+            check = runtime.check_scene(scene, prepared[id(scene)], settings)
+        except IgymError:
+            raise
+        except Exception as exc:
+            problems.append(
+                sentence(f"{path}: the {kind!r} runtime could not check the scene: {exception_text(exc)}")
+            )
+            continue
+        problems.extend(_in_scene(path, problem) for problem in check.problems)
+        notes.extend(f"{path} ({scene.scene_id}): {note}" for note in check.notes)
+        module = runtime.client_module
+        if module is not None:
+            # The page's Content-Security-Policy runs scripts of igym's own origin only.
+            if not module.startswith("/plugins/") or ".." in module or "//" in module:
+                problems.append(
+                    f"{path}: the {kind!r} runtime's client_module {module[:80]!r} is not a path under "
+                    "/plugins/; serve the module as the plugin's client asset and name it "
+                    "'/plugins/<plugin>/<file>.js'."
+                )
+            views[id(scene)] = {**views[id(scene)], "runtime_module": module}
     if problems:
         raise ConfigError(problems, title=f"The experiment in {loaded.source} cannot be served")
     return ServingPlan(
@@ -109,7 +150,17 @@ def validate_for_serving(
         prepared=prepared,
         client_assets=tuple(plugins.client_assets()),
         routes=tuple(plugins.routes(settings)),
+        messages=messages,
+        notes=tuple(notes),
     )
+
+
+def _in_scene(path: str, problem: str) -> str:
+    """A scene's problem under the scene's path: ``$.x: …`` (a path in the scene) becomes
+    ``$.scenes[i].x: …``; any other text is prefixed with ``$.scenes[i]: ``."""
+    if problem.startswith("$.") or problem.startswith("$["):
+        return f"{path}{problem[1:]}"
+    return f"{path}: {problem}"
 
 
 def _sink_plan(

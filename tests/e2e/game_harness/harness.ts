@@ -17,7 +17,9 @@ import {
   wrapAngle,
 } from "../../../frontend/src/game/motion";
 import { ObjectTable } from "../../../frontend/src/game/objects";
+import { getRuntime, registerRuntime } from "../../../frontend/src/registry";
 import {
+  currentDrawnPose,
   currentGameObjects,
   formatClock,
   gameLabel,
@@ -33,7 +35,7 @@ document.addEventListener("securitypolicyviolation", (e) => {
   violations.push(`${e.violatedDirective} ${e.blockedURI}`);
 });
 
-(window as any).igym = { state: { game: null }, gameObjects: currentGameObjects };
+(window as any).igym = { state: { game: null }, gameObjects: currentGameObjects, gameDrawnPose: currentDrawnPose };
 (window as any).igymTest = {
   parseColour,
   colourToCss,
@@ -54,6 +56,8 @@ document.addEventListener("securitypolicyviolation", (e) => {
   wrapAngle,
   ObjectTable,
   gymScene,
+  registerRuntime,
+  getRuntime,
   gameLabel,
   formatClock,
   parseWaiting,

@@ -24,7 +24,7 @@ import attrs
 import structlog
 
 from igym_core.builtin.gym_keys import ActionTable
-from igym_core.config.converter import exception_text, sentence
+from igym_core.config.converter import exception_text, problems_from_exception, sentence
 from igym_core.config.urls import UrlTemplate, check_url_template
 from igym_core.config.validators import FieldError, did_you_mean, non_negative, one_of, positive
 from igym_core.errors import ConfigError, IgymError
@@ -310,6 +310,9 @@ class GymScene(SceneConfig):
     waiting room and play the whole game (``skip`` moves them on)."""
     runtime: str = "server"
     """Where the env steps: ``server`` (built in: the server ticks at ``fps``) or a plugin's runtime kind."""
+    runtime_options: Mapping[str, Any] = attrs.field(factory=dict)
+    """Options for the runtime, which checks them at start (each runtime's documentation lists its own;
+    the ``server`` runtime takes none)."""
     on_episode_start: Any = attrs.field(default=None, validator=_callable_or_ref)
     """``(game: GameInfo, episode: int, seed: int) -> None``."""
     on_episode_end: Any = attrs.field(default=None, validator=_callable_or_ref)
@@ -380,7 +383,7 @@ class GymScene(SceneConfig):
                     value = converter.unstructure(value)
                 elif field.name == "human_seats":
                     value = list(value)
-                elif field.name in ("env_kwargs", "action_mapping"):
+                elif field.name in ("env_kwargs", "action_mapping", "runtime_options"):
                     value = dict(value)
                 elif callable(value):
                     value = callable_data(value)
@@ -483,6 +486,9 @@ class GymScene(SceneConfig):
             "renderer": self.renderer,
             "assets": assets,
             "interpolate": self.interpolate,
+            # The runtime's client module (``runtime_module``) is added at start by the server
+            # (igym_core/serving.py), which knows the installed runtimes.
+            "runtime": self.runtime,
         }
 
     def prepare(self, ctx: PrepareContext) -> PreparedGym:
@@ -514,6 +520,8 @@ class PreparedGym:
     """For a Gymnasium env: the agent id its adapter uses."""
     partner: tuple[Any, Bot] | None = None
     """The policy config (and seat options) of a bot that takes a human seat, if the scene has one."""
+    runtime_options: Any = attrs.field(factory=dict)
+    """The scene's ``runtime_options``, structured into the runtime's ``options_type`` if it has one."""
 
     @classmethod
     def build(cls, scene: GymScene, ctx: PrepareContext) -> PreparedGym:
@@ -539,8 +547,16 @@ class PreparedGym:
             name: resolve(getattr(scene, name), name)
             for name in ("on_episode_start", "on_episode_end", "on_game_end")
         }
+        runtime_options: Any = dict(scene.runtime_options)
         if scene.runtime not in ctx.registry.runtimes:
             problems.append(_not_installed(where, "runtime", scene.runtime, ctx.registry.runtimes.kinds()))
+        else:
+            options_type = ctx.registry.runtimes.get(scene.runtime).options_type
+            if options_type is not None:
+                try:
+                    runtime_options = ctx.converter.structure(runtime_options, options_type)
+                except Exception as exc:  # "$.…" problems are paths in the scene (see serving.py)
+                    problems.extend(problems_from_exception(exc, "$.runtime_options", options_type))
         if scene.renderer not in ctx.registry.renderers:
             problems.append(_not_installed(where, "renderer", scene.renderer, ctx.registry.renderers.kinds()))
         if scene.assets_dir:
@@ -661,6 +677,7 @@ class PreparedGym:
                 agent_by_name=by_name,
                 action_table=table,
                 single_agent_id=single,
+                runtime_options=runtime_options,
             )
             if partner is not None:
                 prepared.partner = partner
@@ -701,7 +718,58 @@ class PreparedGym:
         finally:
             _close(env)
 
-    # --- used by the coordinator ---------------------------------------------------------------
+    # --- used by the coordinator (igym_core.runtime.interface.PreparedGame) -------------------
+    @property
+    def scene_id(self) -> str:
+        return self.scene.scene_id
+
+    @property
+    def runtime(self) -> str:
+        return self.scene.runtime
+
+    @property
+    def partner_description(self) -> str | None:
+        if self.partner is None:
+            return None
+        config = self.partner[0]
+        return f"partner:{getattr(type(config), 'kind', type(config).__name__)}"
+
+    @property
+    def same_group_as(self) -> str | None:
+        return self.scene.same_group_as
+
+    @property
+    def same_group_fallback(self) -> str:
+        return self.scene.same_group_fallback
+
+    @property
+    def matchmaker(self) -> str:
+        return self.scene.matchmaker
+
+    @property
+    def waiting_room(self) -> WaitingRoom:
+        return self.scene.waiting_room
+
+    @property
+    def reconnect_grace_s(self) -> float:
+        return self.scene.reconnect_grace_s
+
+    @property
+    def fps(self) -> int:
+        return self.scene.fps
+
+    @property
+    def max_steps(self) -> int | None:
+        return self.scene.max_steps
+
+    @property
+    def countdown_s(self) -> float:
+        return self.scene.countdown_s
+
+    @property
+    def input_mode(self) -> str:
+        return self.scene.input_mode
+
     @property
     def on_abandon(self) -> str:
         return self.scene.on_abandon
@@ -797,7 +865,13 @@ def _contains(space: Any, action: Any) -> bool:
         import numpy as np
 
         if isinstance(action, list):
-            action = np.asarray(action)
+            values = np.asarray(action)
+            dtype = getattr(space, "dtype", None)
+            # A list written in the config is float64 to numpy; a float32 Box refuses that dtype even
+            # for values it holds, so floats are taken at the space's float precision.
+            if dtype is not None and values.dtype.kind == "f" and np.dtype(dtype).kind == "f":
+                values = values.astype(dtype)
+            action = values
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Box.contains warns "Casting input x" for plain numbers
             return bool(space.contains(action))

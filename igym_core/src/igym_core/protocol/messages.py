@@ -1,15 +1,26 @@
-"""Client → server messages, decoded strictly: a wrong type is an error, never coerced."""
+"""Client → server messages, decoded strictly: a wrong type is an error, never coerced.
+
+The built-in messages are defined here. A runtime adds its own (``RuntimeMessage`` subclasses in
+its ``messages``, see ``igym_core.runtime.interface``): each app decodes with a
+:class:`MessageDecoder` built from its plugin registry (:meth:`MessageDecoder.for_runtimes`), which
+refuses a ``type`` declared twice. :func:`decode_client_message` knows the built-ins only.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Annotated, Any, ClassVar
+from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 import attrs
 import msgpack
 import msgspec
 
-from igym_core.errors import ProtocolError
+from igym_core.errors import PluginError, ProtocolError
+from igym_core.protocol.server_messages import encode
+
+if TYPE_CHECKING:
+    from igym_core.runtime.interface import RuntimeMessage
 
 __all__ = [
     "PROTOCOL_VERSION",
@@ -18,11 +29,13 @@ __all__ = [
     "GameReady",
     "Hello",
     "Input",
+    "MessageDecoder",
     "Ping",
-    "RttEcho",
     "Submit",
     "decode_client_message",
     "encode",
+    "game_id_field",
+    "int_field",
 ]
 
 PROTOCOL_VERSION = 1
@@ -84,13 +97,19 @@ class Input(ClientMessage):
     press: tuple[str, ...] | None
 
 
-@attrs.frozen
-class RttEcho(ClientMessage):
-    """The page's answer to the server's ``rtt_probe`` number ``n`` (round-trip time)."""
+def int_field(data: Mapping[str, Any], key: str) -> int:
+    """``data[key]`` if it is an integer within ±2**53 (not a bool); else ``ProtocolError``."""
+    return _int(data, key)
 
-    type: ClassVar[str] = "rtt_echo"
-    game_id: str
-    n: int
+
+def game_id_field(data: Mapping[str, Any]) -> str:
+    """``data["game_id"]`` if it is a string of 1 to 64 characters; else ``ProtocolError``."""
+    return _game_id(data)
+
+
+def number_field(data: Mapping[str, Any], key: str) -> float:
+    """``data[key]`` if it is an int or float (not a bool), as a float; else ``ProtocolError``."""
+    return _number(data, key)
 
 
 def _int(data: Mapping[str, Any], key: str) -> int:
@@ -109,6 +128,7 @@ def _number(data: Mapping[str, Any], key: str) -> float:
     return float(value)
 
 
+#: A page's reported delay above this is nonsense (the server forgets unanswered probes long before).
 def _answers(data: Mapping[str, Any]) -> dict[str, Any]:
     value = data.get("answers")
     if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
@@ -168,7 +188,6 @@ _DECODERS: dict[str, Callable[[Mapping[str, Any]], ClientMessage]] = {
     "ping": lambda d: Ping(seq=_int(d, "seq"), t=_number(d, "t")),
     "input": _input,
     "game_ready": lambda d: GameReady(game_id=_game_id(d)),
-    "rtt_echo": lambda d: RttEcho(game_id=_game_id(d), n=_int(d, "n")),
 }
 
 
@@ -198,49 +217,110 @@ _GAME_MESSAGE = msgspec.msgpack.Decoder(_InputWire | _GameReadyWire)
 
 
 def decode_client_message(frame: bytes) -> ClientMessage:
-    """Decode one binary frame; raise :class:`ProtocolError` with a wire code on any problem."""
-    try:
-        wire = _GAME_MESSAGE.decode(frame)
-    except Exception:  # not a valid game message (or nested too deep for msgspec: RecursionError)
-        return _decode(frame)
-    if type(wire) is _GameReadyWire:
-        return GameReady(game_id=wire.game_id)
-    keys, press = wire.keys, wire.press
-    if (keys is None) == (press is None):
-        return _decode(frame)  # which names the problem
-    return Input(
-        game_id=wire.game_id,
-        seq=wire.seq,
-        keys=None if keys is None else tuple(keys),
-        press=None if press is None else tuple(press),
-    )
+    """Decode one binary frame of a built-in message type; raise :class:`ProtocolError` with a
+    wire code on any problem (a server decodes with its app's :class:`MessageDecoder`)."""
+    return _BUILT_IN.decode(frame)
 
 
-def _decode(frame: bytes) -> ClientMessage:
-    """The general decoder: every message type, and an error that names the problem."""
+class MessageDecoder:
+    """Decodes the built-in messages and those of the installed runtimes (one per app)."""
+
+    def __init__(self, runtime_messages: Mapping[str, type[RuntimeMessage]] | None = None) -> None:
+        self._runtime = MappingProxyType(dict(runtime_messages or {}))
+
+    @classmethod
+    def for_runtimes(cls, runtimes: Iterable[tuple[str, Iterable[type[RuntimeMessage]]]]) -> MessageDecoder:
+        """A decoder for the messages of these ``(runtime kind, message types)``.
+
+        Raises :class:`PluginError` naming both declarations when a ``type`` is declared twice (by
+        two runtimes, or by a runtime and the built-in protocol).
+        """
+        owners: dict[str, tuple[str, type[RuntimeMessage]]] = {}
+        problems: list[str] = []
+        for kind, messages in runtimes:
+            for message in messages:
+                where = f"runtime {kind!r} ({message.__module__}.{message.__qualname__})"
+                name = message.__dict__.get("type")
+                if not isinstance(name, str) or not name:
+                    problems.append(f"{where} declares a message without a 'type'; give the class one.")
+                elif name in _DECODERS:
+                    problems.append(
+                        f"{where} declares message type {name!r}, which is a built-in message type; "
+                        "rename the runtime's message type."
+                    )
+                elif name in owners and owners[name][1] is not message:
+                    other_kind, other = owners[name]
+                    problems.append(
+                        f"message type {name!r} is declared twice: by runtime {other_kind!r} "
+                        f"({other.__module__}.{other.__qualname__}) and by {where}; rename one, or block "
+                        "one of the plugins (IGYM_BLOCK_PLUGINS)."
+                    )
+                else:
+                    owners[name] = (kind, message)
+        if problems:
+            raise PluginError(" ".join(problems))
+        return cls({name: message for name, (_kind, message) in owners.items()})
+
+    def types(self) -> frozenset[str]:
+        """Every message type this decoder accepts."""
+        return frozenset(_DECODERS) | frozenset(self._runtime)
+
+    def decode(self, frame: bytes) -> ClientMessage:
+        """Decode one binary frame; raise :class:`ProtocolError` with a wire code on any problem."""
+        try:
+            wire = _GAME_MESSAGE.decode(frame)
+        except Exception:  # not a valid game message (or nested too deep for msgspec: RecursionError)
+            return self._decode(frame)
+        if type(wire) is _GameReadyWire:
+            return GameReady(game_id=wire.game_id)
+        keys, press = wire.keys, wire.press
+        if (keys is None) == (press is None):
+            return self._decode(frame)  # which names the problem
+        return Input(
+            game_id=wire.game_id,
+            seq=wire.seq,
+            keys=None if keys is None else tuple(keys),
+            press=None if press is None else tuple(press),
+        )
+
+    def _decode(self, frame: bytes) -> ClientMessage:
+        """The general decoder: every message type, and an error that names the problem."""
+        data = _unpack(frame)
+        kind = data["type"]
+        decoder = _DECODERS.get(kind)
+        if decoder is not None:
+            return decoder(data)
+        message_type = self._runtime.get(kind)
+        if message_type is None:
+            raise ProtocolError("unknown_type", f"unknown message type {kind[:40]!r}")
+        try:
+            message = message_type.decode(data)
+        except ProtocolError:
+            raise
+        except Exception as exc:  # a runtime's decode that does not check a field: still a bad message
+            raise ProtocolError(
+                "bad_message", f"the {kind!r} message could not be decoded ({type(exc).__name__})"
+            ) from None
+        if not isinstance(message, message_type):
+            raise ProtocolError("bad_message", f"the {kind!r} message could not be decoded")
+        return message
+
+
+def _unpack(frame: bytes) -> dict[Any, Any]:
     try:
         data = msgpack.unpackb(frame, raw=False, strict_map_key=False)
     except Exception as exc:
         raise ProtocolError("bad_frame", f"the frame is not valid msgpack ({type(exc).__name__})") from None
     if not isinstance(data, dict):
         raise ProtocolError("bad_message", "a message must be a msgpack map with a 'type' key")
-    kind = data.get("type")
-    if not isinstance(kind, str):
+    if not isinstance(data.get("type"), str):
         raise ProtocolError("bad_message", "a message must have a string 'type'")
-    decoder = _DECODERS.get(kind)
-    if decoder is None:
-        raise ProtocolError("unknown_type", f"unknown message type {kind[:40]!r}")
-    return decoder(data)
+    return data
 
 
-def encode(message: Mapping[str, Any]) -> bytes:
-    """Encode a server → client message (a map with ``type``)."""
-    return msgpack.packb(message, use_bin_type=True, default=_default)
+def _decode(frame: bytes) -> ClientMessage:
+    """The general decoder of the built-in messages (tests compare the fast path with it)."""
+    return _BUILT_IN._decode(frame)
 
 
-def _default(value: Any) -> Any:
-    if isinstance(value, set | frozenset | tuple):
-        return list(value)
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    raise TypeError(f"cannot encode {type(value).__name__}")
+_BUILT_IN = MessageDecoder()

@@ -119,6 +119,15 @@ def _check_tween(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
         )
 
 
+def _check_owner(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if value is not None and (not isinstance(value, str) or not value):
+        raise FieldError(
+            "owner",
+            "must be None or the agent id (seat) the object belongs to, a non-empty string such as "
+            f"'left'; got {value!r}.",
+        )
+
+
 _ALIGNS = frozenset({"left", "center", "right"})
 
 
@@ -238,7 +247,8 @@ class RenderObject:
 
     ``x``, ``y`` is the object's centre (Text: its anchor); ``angle`` is in degrees clockwise;
     ``depth`` orders drawing (higher on top); ``tween_ms`` is how long the browser takes to move the
-    object to a new position or angle (None: one frame interval, 0: jump). A ``permanent`` object
+    object to a new position or angle (None: one frame interval, 0: jump); ``owner`` names the seat
+    whose avatar it is (that participant's page never interpolates it). A ``permanent`` object
     stays until emitted again or removed; the others vanish from any frame that omits them.
     """
 
@@ -263,6 +273,10 @@ class RenderObject:
     tween_ms: int | None = _wire_field(None, wire=_optional(int), validator=_check_tween)
     """How long the browser takes to move the object to a new ``x``, ``y`` or ``angle``: None for
     one frame interval (smooth motion at the scene's fps), 0 to jump."""
+    owner: str | None = _wire_field(None, wire=_as_is, validator=_check_owner)
+    """The agent id (seat) whose avatar this object is part of, or None. The page of the participant
+    playing that seat draws the object at its new place at once (no ``tween_ms``), so their own
+    moves show without the interpolation delay; everyone else still sees it glide."""
 
     def to_wire(self) -> dict[str, Any]:
         """The object as sent to the browser: ``id``, ``object_type`` and every non-default field.

@@ -10,16 +10,146 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, Self, runtime_checkable
 
 import attrs
+
+from igym_core.errors import ProtocolError
+from igym_core.protocol.messages import ClientMessage
 
 if TYPE_CHECKING:
     from igym_core.plugins.manager import IgymPluginManager
     from igym_core.scenes.interface import SceneConfig
     from igym_core.settings import Settings
 
-__all__ = ["Continuation", "FrameSink", "GameHandle", "GameHost", "GameInfo", "Runtime", "Seat"]
+__all__ = [
+    "Continuation",
+    "FrameSink",
+    "GameHandle",
+    "GameHost",
+    "GameInfo",
+    "PreparedGame",
+    "Runtime",
+    "RuntimeCheck",
+    "RuntimeMessage",
+    "Seat",
+    "WaitingRoomRules",
+]
+
+
+@runtime_checkable
+class WaitingRoomRules(Protocol):
+    """What the coordinator reads of a game scene's waiting room (see ``GymScene.waiting_room``)."""
+
+    message: str
+    show_count: bool
+    timeout_s: float
+    on_timeout: str
+    """``continue``, ``goto``, ``message`` or ``redirect``."""
+    timeout_scene: str | None
+    timeout_redirect_url: str | None
+
+    def timeout_text(self) -> str:
+        """The message shown when the wait ran out (``on_timeout="message"``)."""
+        ...
+
+
+@runtime_checkable
+class PreparedGame(Protocol):
+    """A game scene checked at start and ready to create games: all that core and runtimes read of it.
+
+    A scene type whose :meth:`~igym_core.scenes.interface.SceneConfig.game_runtime` names a runtime
+    returns one from ``prepare`` (the built-in ``gym`` scene returns a ``PreparedGym``). Core reads a
+    game scene only through this, never through ``getattr``.
+    """
+
+    # --- the scene ----------------------------------------------------------------------------
+    scene_id: str
+    runtime: str
+    """The runtime kind that runs the scene's games."""
+    runtime_options: Any
+    """The scene's ``runtime_options``: structured into the runtime's ``options_type`` when it
+    declares one, else the mapping as the researcher wrote it."""
+
+    # --- what the coordinator needs -------------------------------------------------------------
+    human_seats: tuple[str, ...]
+    bot_seats: Mapping[str, str]
+    """Bot agent → a short description of its policy (recorded with the game)."""
+    partner_description: str | None
+    """Describes the bot that takes a human seat (a partner who left or is missing), if any."""
+    num_episodes: int
+    on_restart: str
+    """``resume``, ``restart`` or ``skip``: what a game cut off by a server restart becomes."""
+    on_abandon: str
+    """``end`` (the study ends for its players) or ``continue``: what an abandoned game means."""
+    abandon_message: str
+    same_group_as: str | None
+    """An earlier game scene whose group plays this one together, or None."""
+    same_group_fallback: str
+    matchmaker: str
+    waiting_room: WaitingRoomRules
+    reconnect_grace_s: float
+
+    def episode_seed(self, instance: int, participant_ids: Sequence[str], episode: int) -> int:
+        """The env seed of ``episode`` (1-based) in a game of this scene played by these people."""
+        ...
+
+    # --- what runtimes need -----------------------------------------------------------------------
+    fps: int
+    max_steps: int | None
+    countdown_s: float
+    input_mode: str
+    """``held`` or ``press``."""
+    action_table: Any
+    """Key combination → action (``igym_core.builtin.gym_keys.ActionTable``)."""
+
+    def make_env(self) -> tuple[Any, Any]:
+        """A fresh ``(parallel env, the object the factory returned)``."""
+        ...
+
+    def make_renderer(self) -> Any:
+        """A fresh renderer of the scene's kind (``igym_core.rendering.interface``)."""
+        ...
+
+    def load_policy(self, name: str, env: Any) -> Any:
+        """The bot of seat ``name`` (a policy with ``act``)."""
+        ...
+
+    def load_partner_policy(self, name: str, env: Any) -> Any:
+        """The bot that plays human seat ``name`` when its player has left or is missing."""
+        ...
+
+
+@attrs.frozen
+class RuntimeMessage(ClientMessage):
+    """A client → server message a runtime adds to the protocol (one subclass per ``type``).
+
+    Declare it in the runtime's :attr:`Runtime.messages`: the server then decodes it like the
+    built-in messages (a frame of at most ``IGYM_MAX_MESSAGE_BYTES``, within the connection's
+    budgets), checks that the participant plays ``game_id``, and hands it to that game's
+    :meth:`GameHandle.player_message`. ``decode`` gets the msgpack map as the client sent it and
+    must check every field strictly (types, sizes, ranges), raising
+    ``ProtocolError("bad_message", why)`` on any problem: the participant's page gets an error
+    reply naming it. Anything else ``decode`` raises is a bug, also answered with ``bad_message``.
+    """
+
+    type: ClassVar[str] = "runtime_message"
+    game_id: str
+
+    @classmethod
+    def decode(cls, data: Mapping[str, Any]) -> Self:
+        """The message from the client's map (``data["type"] == cls.type``)."""
+        raise NotImplementedError(f"{cls.__qualname__} does not define decode()")
+
+
+@attrs.frozen
+class RuntimeCheck:
+    """A runtime's answer to ``igym check`` for one scene (see :meth:`Runtime.check_scene`)."""
+
+    problems: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    """Each says what is wrong and what to add; any problem refuses the experiment."""
+    notes: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    """Lines ``igym check`` prints (which packages the browser needs and from where, say)."""
 
 
 @attrs.frozen(kw_only=True)
@@ -134,6 +264,13 @@ class GameHandle(ABC):
     async def stop(self, reason: str) -> None:
         """End the game early (server shutdown): record what happened, then return."""
 
+    def player_message(self, participant_id: str, message: RuntimeMessage) -> None:
+        """A message of one of the runtime's :attr:`Runtime.messages` for this game, already
+        decoded and validated, from one of its players. The default refuses it."""
+        raise ProtocolError(
+            "bad_message", f"This game takes no {message.type!r} messages (its runtime does not handle them)."
+        )
+
 
 class Runtime(ABC):
     """Runs game scenes: on the server at a tick rate, in the browser, or peer to peer.
@@ -142,6 +279,36 @@ class Runtime(ABC):
     """
 
     kind: ClassVar[str]
+    messages: ClassVar[tuple[type[RuntimeMessage], ...]] = ()
+    """The client → server message types this runtime's games take (see :class:`RuntimeMessage`).
+    A ``type`` that is a built-in message's or another runtime's refuses the server's start."""
+    client_module: ClassVar[str | None] = None
+    """The URL of the runtime's browser module (``/plugins/<plugin>/<file>.js``, served as a client
+    asset), which registers it in the client's runtime registry; None for a runtime the client
+    has built in. Game scenes of this runtime name it in their client view (``runtime_module``)."""
+    options_type: ClassVar[type | None] = None
+    """An attrs class for the scene's ``runtime_options``: structured with the app's converter at
+    start (a wrong key or value refuses the experiment with its ``$.scenes[i].runtime_options``
+    path), and found structured in :attr:`PreparedGame.runtime_options`. None: the options are
+    passed as the researcher wrote them (and :meth:`check_scene` says which it accepts)."""
+
+    @classmethod
+    def check_scene(cls, scene: SceneConfig, prepared: PreparedGame, settings: Settings) -> RuntimeCheck:
+        """Can this runtime run ``scene`` (``igym check`` and ``igym run`` ask, at start)?
+
+        Called once per game scene after it was prepared. Return the problems (each saying what
+        is wrong and what to add or change: any problem refuses the experiment) and notes for
+        ``igym check`` to print. The default accepts the scene when it has no ``runtime_options``
+        and this runtime declares no ``options_type``.
+        """
+        if cls.options_type is None and prepared.runtime_options:
+            return RuntimeCheck(
+                problems=(
+                    f"$.runtime_options: the {cls.kind!r} runtime takes no options; got "
+                    f"{', '.join(sorted(map(str, prepared.runtime_options)))}. Remove runtime_options.",
+                )
+            )
+        return RuntimeCheck()
 
     def __init__(self, host: GameHost) -> None:
         self.host = host
@@ -164,7 +331,7 @@ class Runtime(ABC):
         *,
         game_id: str,
         scene: SceneConfig,
-        prepared: Any,
+        prepared: PreparedGame,
         instance: int,
         seats: Sequence[Seat],
         continues: Continuation | None = None,

@@ -244,6 +244,8 @@ def create_app(
     if settings.operator_token is None:
         log.info("operator_token_generated", detail="igym run prints it; IGYM_OPERATOR_TOKEN chooses it")
     app.state.study = study
+    #: Decodes the client's messages: the built-in ones and those of the installed runtimes.
+    app.state.messages = plan.messages
     app.state.plugins = plugins
     app.state.converter = converter
     app.state.data_dir = data_dir

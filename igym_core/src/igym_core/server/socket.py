@@ -19,12 +19,13 @@ from igym_core.protocol.messages import (
     GameReady,
     Hello,
     Input,
+    MessageDecoder,
     Ping,
-    RttEcho,
     Submit,
-    decode_client_message,
     encode,
 )
+from igym_core.protocol.server_messages import ErrorMessage, Pong
+from igym_core.runtime.interface import RuntimeMessage
 from igym_core.server.budget import REJECTION_LOG_INTERVAL_S, InboundBudget, InboundLimits, RejectionTally
 from igym_core.server.outbox import FrameOutbox, ReplyOutbox
 from igym_core.server.security import origin_allowed
@@ -43,10 +44,11 @@ CLOSE_GRACE_S = 2.0
 
 
 def _error(code: str, message: str, seq: int | None = None) -> dict[str, Any]:
-    return {"type": "error", "code": code, "message": message, "seq": seq}
+    return ErrorMessage(code=code, message=message, seq=seq).wire()
 
 
-_GAME_MESSAGES = (Input, GameReady, RttEcho)
+#: Messages for a game: the built-in ones and every runtime's own (routed by the game coordinator).
+_GAME_MESSAGES = (Input, GameReady, RuntimeMessage)
 
 
 class ParticipantWebSocket(WebSocket):
@@ -71,6 +73,7 @@ class ParticipantWebSocket(WebSocket):
 async def participant_socket(socket: ParticipantWebSocket) -> None:
     study: Study = socket.app.state.study
     settings = socket.app.state.settings
+    decoder: MessageDecoder = socket.app.state.messages
     if not origin_allowed(socket.headers, settings.allowed_origins):
         # Closing before accepting refuses the handshake (HTTP 403): another site's page cannot
         # open a participant's socket in their browser.
@@ -153,7 +156,7 @@ async def participant_socket(socket: ParticipantWebSocket) -> None:
     )
     with structlog.contextvars.bound_contextvars(connection=connection.id):
         try:
-            await _serve(socket, study, connection, settings, closed, direct, post, conduct, started)
+            await _serve(socket, study, connection, settings, closed, direct, post, conduct, started, decoder)
         except (WebSocketDisconnect, ConnectionError):
             pass
         except Exception:
@@ -197,6 +200,7 @@ def _direct_receiver(
     state: _LoopState,
     post: Callable[[dict[str, Any]], None],
     closed: asyncio.Event,
+    decoder: MessageDecoder,
 ):
     """Handles game messages as they are read (the ``igym.direct`` path); declines everything else.
 
@@ -213,7 +217,7 @@ def _direct_receiver(
         if state.busy or len(frame) > limit:
             return False
         try:
-            message = decode_client_message(frame)
+            message = decoder.decode(frame)
         except ProtocolError:
             return False
         if not isinstance(message, _GAME_MESSAGES):
@@ -245,6 +249,7 @@ async def _serve(
     post: Callable[[dict[str, Any]], None],
     conduct: _Conduct,
     started: float,
+    decoder: MessageDecoder,
 ) -> None:
     participant = None
     limit = settings.max_message_bytes
@@ -287,7 +292,7 @@ async def _serve(
             await connection.close(CLOSE_TOO_BIG, "message too big")
             return
         try:
-            message = decode_client_message(frame)
+            message = decoder.decode(frame)
         except ProtocolError as exc:
             post(_error(exc.code, str(exc)))
             continue
@@ -321,7 +326,7 @@ async def _serve(
                 return
             structlog.contextvars.bind_contextvars(participant_id=participant.participant_id)
             if direct is not None:
-                direct.receiver = _direct_receiver(study, connection, limit, state, post, closed)
+                direct.receiver = _direct_receiver(study, connection, limit, state, post, closed, decoder)
             continue
         owner = study.owner(connection)
         if owner is None:  # another tab took over; this socket is being closed
@@ -347,7 +352,7 @@ async def _dispatch(study: Study, participant: Any, message: Any) -> list[dict[s
     if isinstance(message, Draft):
         return [study.draft(participant, message)]
     if isinstance(message, Ping):
-        return [{"type": "pong", "seq": message.seq, "t": message.t, "server_time": time.time() * 1000}]
+        return [Pong(seq=message.seq, t=message.t, server_time=time.time() * 1000).wire()]
     if isinstance(message, Hello):
         raise ProtocolError("bad_message", "'hello' was already received on this connection.")
     raise ProtocolError("unknown_type", f"{message.type!r} is not handled here")

@@ -4,9 +4,11 @@ The study calls :meth:`GameCoordinator.enter` when a participant reaches a game 
 one human seat starts a game at once. A scene with several human seats (or one whose group must
 stay together) puts the participant in that scene's waiting room, a :class:`~igym_core.session.lobby.Lobby`
 whose matchmaker forms groups; the coordinator turns its outcomes into games, timeouts and
-departures, each recorded in ``matches``. The coordinator routes ``game_ready``, ``input`` and
-``rtt_echo`` messages to games, and moves every player on when their game ends. It is the
-:class:`GameHost` a runtime sees.
+departures, each recorded in ``matches``. The coordinator routes ``game_ready``, ``input`` and the
+runtimes' own messages (:class:`~igym_core.runtime.interface.RuntimeMessage`, such as the server
+runtime's ``rtt_echo``) to games, and moves every player on when their game ends. It is the
+:class:`GameHost` a runtime sees. It reads a game scene only through its
+:class:`~igym_core.runtime.interface.PreparedGame`.
 """
 
 from __future__ import annotations
@@ -22,8 +24,17 @@ import structlog
 
 from igym_core.data.recorder import iso_utc as _iso
 from igym_core.errors import ProtocolError
-from igym_core.protocol.messages import GameReady, Input, RttEcho
-from igym_core.runtime.interface import Continuation, GameHandle, GameInfo, Runtime, Seat
+from igym_core.protocol.messages import GameReady, Input
+from igym_core.protocol.server_messages import GameStatus, WaitingRoom
+from igym_core.runtime.interface import (
+    Continuation,
+    GameHandle,
+    GameInfo,
+    PreparedGame,
+    Runtime,
+    RuntimeMessage,
+    Seat,
+)
 from igym_core.session.lobby import Departed, GroupRef, Lobby, Matched, TimedOut
 from igym_core.tasks import BackgroundTasks
 
@@ -35,25 +46,9 @@ if TYPE_CHECKING:
     from igym_core.session.recovery import InterruptedGame
     from igym_core.settings import Settings
 
-__all__ = ["GameCoordinator", "GameSeating", "WaitingTimeout"]
+__all__ = ["GameCoordinator", "WaitingTimeout"]
 
 log = structlog.get_logger(__name__)
-
-
-class GameSeating:
-    """What a prepared game scene tells the coordinator about its seats."""
-
-    human_seats: tuple[str, ...]
-    bot_seats: Mapping[str, str]
-    """Bot agent → a short description of its policy (recorded with the game)."""
-    num_episodes: int
-    on_restart: str
-    """``resume``, ``restart`` or ``skip``: what a game cut off by a server restart becomes."""
-    on_abandon: str
-    """``end`` (the study ends for its players) or ``continue``: what an abandoned game means."""
-    abandon_message: str
-
-    def episode_seed(self, instance: int, participant_ids: Sequence[str], episode: int) -> int: ...
 
 
 @attrs.frozen(kw_only=True)
@@ -82,7 +77,8 @@ class _Waiting:
 class _LobbyState:
     lobby: Lobby
     scene: Any
-    prepared: Any
+    """The scene config (keys the waiting room; read only through ``prepared``)."""
+    prepared: PreparedGame
     instance: int
     timer: asyncio.TimerHandle | None = None
 
@@ -188,30 +184,28 @@ class GameCoordinator:
             for pid in game.participant_ids:
                 self._interrupted[(pid, game.scene_id, game.instance)] = game
 
-    def skips_after_restart(self, participant: Participant, prepared: Any) -> InterruptedGame | None:
+    def skips_after_restart(self, participant: Participant, prepared: PreparedGame) -> InterruptedGame | None:
         """The game a restart cut off if this participant moves on from its scene now, else None.
 
         They move on if the scene says ``on_restart="skip"``, or if every episode had been played.
         """
         key = (participant.participant_id, participant.scene.scene_id, participant.slot.instance)
         game = self._interrupted.get(key)
-        seating: GameSeating = prepared
-        if game is None or not (seating.on_restart == "skip" or game.from_episode > seating.num_episodes):
+        if game is None or not (prepared.on_restart == "skip" or game.from_episode > prepared.num_episodes):
             return None
         del self._interrupted[key]
         return game
 
-    def _continuation(self, participant: Participant, prepared: Any) -> Continuation | None:
+    def _continuation(self, participant: Participant, prepared: PreparedGame) -> Continuation | None:
         key = (participant.participant_id, participant.scene.scene_id, participant.slot.instance)
         game = self._interrupted.pop(key, None)
-        seating: GameSeating = prepared
         if game is None or len(game.participant_ids) > 1:  # a group is matched anew
             return None
-        from_episode = game.from_episode if seating.on_restart == "resume" else 1
+        from_episode = game.from_episode if prepared.on_restart == "resume" else 1
         return Continuation(game_id=game.game_id, from_episode=from_episode)
 
     # --- study side ---------------------------------------------------------------------------
-    async def enter(self, participant: Participant, prepared: Any) -> None:
+    async def enter(self, participant: Participant, prepared: PreparedGame) -> None:
         """Seat a participant who has reached a game scene (or came back to one).
 
         Single-human scenes start a game at once; multiplayer scenes put them in the waiting room.
@@ -228,25 +222,24 @@ class GameCoordinator:
             return
         self.final_status.pop(pid, None)
         scene = participant.scene
-        kind = scene.game_runtime()
-        assert kind is not None  # the study only calls this for game scenes
-        await self._runtime(kind)
-        seating: GameSeating = prepared
-        same_group = getattr(scene, "same_group_as", None)
+        await self._runtime(prepared.runtime)
+        same_group = prepared.same_group_as
         continues = self._continuation(participant, prepared)
-        if len(seating.human_seats) == 1 and not same_group:
+        if len(prepared.human_seats) == 1 and not same_group:
             self._create_game(
                 scene,
                 prepared,
                 participant.slot.instance,
-                Matched(members=(pid,), seats=seating.human_seats, waited_s={pid: 0.0}),
+                Matched(members=(pid,), seats=prepared.human_seats, waited_s={pid: 0.0}),
                 {pid: participant.position},
                 continues=continues,
             )
             return
         self._queue(participant, prepared, scene, same_group)
 
-    def _queue(self, participant: Participant, prepared: Any, scene: Any, same_group: str | None) -> None:
+    def _queue(
+        self, participant: Participant, prepared: PreparedGame, scene: Any, same_group: str | None
+    ) -> None:
         pid = participant.participant_id
         key = (id(scene), participant.slot.instance)
         state = self._lobby(key, scene, prepared, participant.slot.instance)
@@ -254,7 +247,7 @@ class GameCoordinator:
         if group is not None and not set(group.seats.values()) <= set(prepared.human_seats):
             log.warning(
                 "same_group_seats_differ",
-                scene_id=scene.scene_id,
+                scene_id=prepared.scene_id,
                 same_group_as=same_group,
                 advice="give both scenes the same human_seats; the group is matched anew",
             )
@@ -273,7 +266,7 @@ class GameCoordinator:
             "matches",
             {
                 "event": "queued",
-                "scene_id": scene.scene_id,
+                "scene_id": prepared.scene_id,
                 "instance": participant.slot.instance,
                 "participant_id": pid,
                 "condition": participant.condition,
@@ -338,20 +331,18 @@ class GameCoordinator:
         for game_id in [g for g in self._left_group if g not in live_groups and g not in self.games]:
             del self._left_group[game_id]
 
-    def handle(self, participant_id: str, message: Input | GameReady | RttEcho) -> None:
+    def handle(self, participant_id: str, message: Input | GameReady | RuntimeMessage) -> None:
         game = self._game_for(participant_id)
         if game is None or game.info.game_id != message.game_id:
             if message.game_id == self._ended_game.get(participant_id):
                 return  # a key or probe echo sent while the game was ending: nothing to do, no error
             raise ProtocolError("not_in_game", f"You are not playing game {message.game_id[:64]!r}.")
-        if isinstance(message, GameReady):
-            game.player_ready(participant_id)
-        elif isinstance(message, RttEcho):
-            echo = getattr(game, "player_rtt_echo", None)
-            if echo is not None:
-                echo(participant_id, message.n)
-        else:
+        if isinstance(message, Input):
             game.player_input(participant_id, keys=message.keys, press=message.press)
+        elif isinstance(message, GameReady):
+            game.player_ready(participant_id)
+        else:
+            game.player_message(participant_id, message)
 
     def _game_for(self, participant_id: str) -> GameHandle | None:
         game_id = self.game_of.get(participant_id)
@@ -381,16 +372,16 @@ class GameCoordinator:
     def _now() -> float:
         return time.monotonic()
 
-    def _lobby(self, key: tuple[int, int], scene: Any, prepared: Any, instance: int) -> _LobbyState:
+    def _lobby(self, key: tuple[int, int], scene: Any, prepared: PreparedGame, instance: int) -> _LobbyState:
         state = self._lobbies.get(key)
         if state is None:
-            matchmaker = self.plugins.registry.matchmakers.get(scene.matchmaker)()
+            matchmaker = self.plugins.registry.matchmakers.get(prepared.matchmaker)()
             lobby = Lobby(
                 seats=prepared.human_seats,
                 matchmaker=matchmaker,
-                timeout_s=scene.waiting_room.timeout_s,
-                grace_s=scene.reconnect_grace_s,
-                fallback=scene.same_group_fallback,
+                timeout_s=prepared.waiting_room.timeout_s,
+                grace_s=prepared.reconnect_grace_s,
+                fallback=prepared.same_group_fallback,
             )
             state = self._lobbies[key] = _LobbyState(
                 lobby=lobby, scene=scene, prepared=prepared, instance=instance
@@ -408,7 +399,7 @@ class GameCoordinator:
         try:
             outcomes = state.lobby.poll(self._now())
         except Exception:  # a bug must not stop this waiting room for good: retried at the next event
-            log.exception("lobby_poll_failed", scene_id=state.scene.scene_id)
+            log.exception("lobby_poll_failed", scene_id=state.prepared.scene_id)
             outcomes = []
         for outcome in outcomes:
             try:
@@ -436,26 +427,24 @@ class GameCoordinator:
             state.timer = loop.call_later(delay, self._process, key)
 
     def _matching_status(self, participant_id: str, state: _LobbyState) -> dict[str, Any]:
-        room = state.scene.waiting_room
+        room = state.prepared.waiting_room
         queued_at = state.lobby.queued_at(participant_id)
         now = self._now()
         waited = now - queued_at if queued_at is not None else 0.0
-        return {
-            "type": "game_status",
-            "game_id": None,
-            "phase": "matching",
-            "episode": 1,
-            "num_episodes": state.scene.num_episodes,
-            "seat": None,
-            "message": room.message,
-            "countdown_ms": 0,
-            "waiting": {
-                "count": state.lobby.waiting_count(participant_id, now=now) if room.show_count else None,
-                "group_size": state.lobby.group_size,
-                "waited_ms": round(waited * 1000),
-                "timeout_ms": round(room.timeout_s * 1000),
-            },
-        }
+        return GameStatus(
+            game_id=None,
+            phase="matching",
+            episode=1,
+            num_episodes=state.prepared.num_episodes,
+            seat=None,
+            message=room.message,
+            waiting=WaitingRoom(
+                count=state.lobby.waiting_count(participant_id, now=now) if room.show_count else None,
+                group_size=state.lobby.group_size,
+                waited_ms=round(waited * 1000),
+                timeout_ms=round(room.timeout_s * 1000),
+            ),
+        ).wire()
 
     def _matched(self, state: _LobbyState, outcome: Matched) -> GameHandle | None:
         positions = {pid: self._waiting[pid].position for pid in outcome.members}
@@ -464,11 +453,13 @@ class GameCoordinator:
         except Exception:
             # The group cannot play (a broken env or bot): record it and move them on, rather than
             # leaving them in no waiting room and no game.
-            log.exception("group_game_failed", scene_id=state.scene.scene_id, members=list(outcome.members))
+            log.exception(
+                "group_game_failed", scene_id=state.prepared.scene_id, members=list(outcome.members)
+            )
             for pid in outcome.members:
                 self.record(
                     "matches",
-                    {"event": "game_failed", "scene_id": state.scene.scene_id, "participant_id": pid},
+                    {"event": "game_failed", "scene_id": state.prepared.scene_id, "participant_id": pid},
                 )
                 waiting = self._waiting.pop(pid)
                 if self._timed_out is not None:
@@ -486,21 +477,20 @@ class GameCoordinator:
     def _create_game(
         self,
         scene: Any,
-        prepared: Any,
+        prepared: PreparedGame,
         instance: int,
         matched: Matched,
         positions: Mapping[str, int],
         *,
         continues: Continuation | None = None,
     ) -> GameHandle:
-        runtime = self._runtimes[scene.game_runtime()]
+        runtime = self._runtimes[prepared.runtime]
         game_id = f"g-{secrets.token_hex(5)}"
         seats = [
             Seat(agent=seat, participant_id=pid)
             for pid, seat in zip(matched.members, matched.seats, strict=True)
         ]
-        partner = getattr(prepared, "partner", None)
-        partner_desc = _describe_partner(partner)
+        partner_desc = prepared.partner_description or "partner"
         seats += [Seat(agent=seat, policy=partner_desc) for seat in matched.bot_seats]
         seats += [Seat(agent=agent, policy=desc) for agent, desc in prepared.bot_seats.items()]
         game = runtime.create_game(
@@ -518,14 +508,14 @@ class GameCoordinator:
         if len(prepared.human_seats) > 1 or matched.group_of is not None:
             group = GroupRef(group_id=game_id, seats=dict(zip(matched.members, matched.seats, strict=True)))
             for pid in matched.members:
-                self._groups[(scene.scene_id, pid)] = group
+                self._groups[(prepared.scene_id, pid)] = group
             wall = time.time()
             self.record(
                 "matches",
                 {
                     **self._game_row(game.info),
                     "event": "matched",
-                    "matchmaker": scene.matchmaker,
+                    "matchmaker": prepared.matchmaker,
                     "group_of": matched.group_of,
                     "bot_seats": list(matched.bot_seats),
                     "members": [
@@ -546,12 +536,12 @@ class GameCoordinator:
         waiting = self._waiting.pop(pid, None)
         if waiting is None:
             return
-        room = state.scene.waiting_room
+        room = state.prepared.waiting_room
         self.record(
             "matches",
             {
                 "event": "timeout",
-                "scene_id": state.scene.scene_id,
+                "scene_id": state.prepared.scene_id,
                 "instance": state.instance,
                 "participant_id": pid,
                 "waited_s": round(outcome.waited_s, 3),
@@ -560,7 +550,7 @@ class GameCoordinator:
             },
         )
         self.plugins.notify_waiting_timeout(
-            waiting.participant, state.scene.scene_id, outcome.waited_s, room.on_timeout
+            waiting.participant, state.prepared.scene_id, outcome.waited_s, room.on_timeout
         )
         if self._timed_out is not None:
             self._spawn(
@@ -583,7 +573,7 @@ class GameCoordinator:
             "matches",
             {
                 "event": "left_queue",
-                "scene_id": state.scene.scene_id,
+                "scene_id": state.prepared.scene_id,
                 "instance": state.instance,
                 "participant_id": pid,
                 "waited_s": round(outcome.waited_s, 3),
@@ -636,10 +626,3 @@ def seats_description(seats: Sequence[Seat]) -> list[dict[str, Any]]:
         }
         for s in seats
     ]
-
-
-def _describe_partner(partner: Any) -> str:
-    if partner is None:
-        return "partner"
-    config = partner[0]
-    return f"partner:{getattr(config, 'kind', type(config).__name__)}"

@@ -186,6 +186,7 @@ def _complete(
                 "tick_lateness_ms_p99": None,
                 "tick_lateness_ms_max": None,
                 "rtt_ms": None,
+                "page_delay_ms": None,
                 "paused_ms": None,
                 "pauses": None,
                 "pause_reasons": None,

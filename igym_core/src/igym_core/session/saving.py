@@ -19,6 +19,7 @@ import structlog
 
 from igym_core.data.recorder import Recorder
 from igym_core.errors import DataNotSavedError
+from igym_core.protocol.server_messages import Saving
 
 __all__ = ["SAVING_MESSAGE", "SaveWaits", "saving_reply"]
 
@@ -31,7 +32,7 @@ Then = Callable[[], Awaitable[None]]
 
 def saving_reply(position: int) -> dict[str, object]:
     """What the page shows while its participant waits for their records to be saved."""
-    return {"type": "saving", "position": position, "message": SAVING_MESSAGE}
+    return Saving(position=position, message=SAVING_MESSAGE).wire()
 
 
 @attrs.define

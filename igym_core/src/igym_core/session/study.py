@@ -27,7 +27,17 @@ from igym_core.data.recorder import Recorder
 from igym_core.data.recorder import iso_utc as _iso
 from igym_core.errors import AdmissionError, DataNotSavedError, EntryRefusedError, StudyUnavailableError
 from igym_core.plugins.manager import IgymPluginManager
-from igym_core.protocol.messages import PROTOCOL_VERSION, Draft, GameReady, Hello, Input, RttEcho, Submit
+from igym_core.protocol.messages import PROTOCOL_VERSION, Draft, GameReady, Hello, Input, Submit
+from igym_core.protocol.server_messages import (
+    Ack,
+    ErrorMessage,
+    GameStatus,
+    Rejected,
+    SceneMessage,
+    Superseded,
+    Welcome,
+)
+from igym_core.runtime.interface import RuntimeMessage
 from igym_core.scenes.interface import PrepareContext, SceneContext
 from igym_core.scenes.stager import expand_sequence, iter_scenes
 from igym_core.session.admission import NewParticipantRate, address_key, check_url_params
@@ -181,13 +191,12 @@ class Study:
             if not participant.finished and participant.scene.game_runtime():
                 await self._resume_game_scene(participant)
         await connection.send(
-            {
-                "type": "welcome",
-                "protocol": PROTOCOL_VERSION,
-                "token": participant.token,
-                "participant_id": participant.participant_id,
-                "resumed": resumed,
-            }
+            Welcome(
+                protocol=PROTOCOL_VERSION,
+                token=participant.token,
+                participant_id=participant.participant_id,
+                resumed=resumed,
+            ).wire()
         )
         for reply in self.scene_replies(participant):
             await connection.send(reply)
@@ -202,12 +211,11 @@ class Study:
         old.participant_id = None
         try:
             await old.send(
-                {
-                    "type": "superseded",
-                    "message": "This study is now open in another tab or window, so this page has "
+                Superseded(
+                    message="This study is now open in another tab or window, so this page has "
                     "stopped. Continue in the other one, or continue here to move the study back to "
-                    "this page.",
-                }
+                    "this page."
+                ).wire()
             )
             await old.close(4001, "superseded")
         except Exception:  # the old socket may already be half-closed; the takeover stands
@@ -520,7 +528,7 @@ class Study:
             return None, None
         return connection.frames, connection.send
 
-    def game_message(self, participant: Participant, message: Input | GameReady | RttEcho) -> None:
+    def game_message(self, participant: Participant, message: Input | GameReady | RuntimeMessage) -> None:
         self.games.handle(participant.participant_id, message)
 
     async def _advance_after_game(
@@ -568,22 +576,22 @@ class Study:
         The final ``game_status`` is recorded with ``finished`` so that a reload, also after a
         restart, shows it again. Their data is made durable before the page may leave.
         """
-        status: Reply = {
-            "type": "game_status",
-            "game_id": None,
-            "phase": "ended",
-            "episode": 1,
-            "num_episodes": 1,
-            "seat": None,
-            "message": message,
-            "countdown_ms": 0,
-            "final": True,
-            "outcome": outcome,
-        }
+        filled_url = None
         if redirect_url:
             values = {k: str(v) for k, v in participant.params.items()}
             values["participant_id"] = participant.participant_id
-            status["redirect_url"] = fill_url_template(redirect_url, values)
+            filled_url = fill_url_template(redirect_url, values)
+        status = GameStatus(
+            game_id=None,
+            phase="ended",
+            episode=1,
+            num_episodes=1,
+            seat=None,
+            message=message,
+            final=True,
+            outcome=outcome,
+            redirect_url=filled_url,
+        ).wire()
         participant.finished = True
         participant.outcome = outcome
         self.games.participant_finished(participant.participant_id)
@@ -664,15 +672,14 @@ class Study:
 
     def scene_message(self, participant: Participant) -> Reply:
         slot = participant.slot
-        return {
-            "type": "scene",
-            "position": participant.position,
-            "total": len(participant.slots),
-            "instance": slot.instance,
-            "scene": self._views[id(slot.scene)],
-            "draft": participant.drafts.get(participant.position, {}),
-            "context": slot.scene.client_context(self._context(participant)),
-        }
+        return SceneMessage(
+            position=participant.position,
+            total=len(participant.slots),
+            instance=slot.instance,
+            scene=self._views[id(slot.scene)],
+            draft=participant.drafts.get(participant.position, {}),
+            context=slot.scene.client_context(self._context(participant)),
+        ).wire()
 
     def draft(self, participant: Participant, message: Draft) -> Reply:
         if message.position != participant.position or participant.finished:
@@ -681,11 +688,11 @@ class Study:
         if refusal is not None:
             code, text = refusal
             log.warning("draft_refused", participant_id=participant.participant_id, code=code, reason=text)
-            return {"type": "error", "code": code, "message": text, "seq": message.seq}
+            return ErrorMessage(code=code, message=text, seq=message.seq).wire()
         # Only the current scene's draft is worth keeping: positions only move forward.
         participant.drafts.clear()
         participant.drafts[participant.position] = dict(message.answers)
-        return {"type": "ack", "seq": message.seq}
+        return Ack(seq=message.seq).wire()
 
     async def submit(self, participant: Participant, message: Submit) -> list[Reply]:
         lock = self._locks.setdefault(participant.participant_id, asyncio.Lock())
@@ -698,12 +705,11 @@ class Study:
             slot = participant.slot
             if slot.scene.game_runtime():
                 return [
-                    {
-                        "type": "error",
-                        "code": "game_scene",
-                        "message": "A game scene ends when its game ends; it takes no submissions.",
-                        "seq": message.seq,
-                    }
+                    ErrorMessage(
+                        code="game_scene",
+                        message="A game scene ends when its game ends; it takes no submissions.",
+                        seq=message.seq,
+                    ).wire()
                 ]
             unknown = _unknown_keys(message.answers, slot.scene.answer_ids())
             if unknown:
@@ -717,14 +723,13 @@ class Study:
                 extra = {"error_count": len(errors)} if len(shown) < len(errors) else {}
                 self._event(participant, "submission_rejected", errors=shown, **extra)
                 return [
-                    {
-                        "type": "rejected",
-                        "seq": message.seq,
-                        "position": message.position,
-                        "errors": shown,
-                        "message": "Please check the highlighted answers.",
-                        **extra,
-                    }
+                    Rejected(
+                        seq=message.seq,
+                        position=message.position,
+                        errors=shown,
+                        message="Please check the highlighted answers.",
+                        error_count=len(errors) if len(shown) < len(errors) else None,
+                    ).wire()
                 ]
             submitted_at = time.time()
             for row in slot.scene.response_rows(message.answers):
@@ -746,7 +751,7 @@ class Study:
             participant.drafts.pop(participant.position, None)
             participant.position += 1
             await self._enter(participant)  # (which stores the records before showing the next scene)
-            return [{"type": "ack", "seq": message.seq}, *self.scene_replies(participant)]
+            return [Ack(seq=message.seq).wire(), *self.scene_replies(participant)]
 
     # --- bounded input and participant state -------------------------------------------------
     def _check_url_params(self, params: Mapping[str, str]) -> None:
@@ -835,16 +840,15 @@ class Study:
             reason="unknown_answers",
             count=len(unknown),
         )
-        return {
-            "type": "rejected",
-            "code": "unknown_answers",
-            "seq": message.seq,
-            "position": message.position,
-            "errors": {key: "This step has no such question." for key in named},
-            "unknown_count": len(unknown),
-            "message": f"The page sent {len(unknown)} answer(s) this step does not ask for "
+        return Rejected(
+            code="unknown_answers",
+            seq=message.seq,
+            position=message.position,
+            errors={key: "This step has no such question." for key in named},
+            unknown_count=len(unknown),
+            message=f"The page sent {len(unknown)} answer(s) this step does not ask for "
             f"({_some(unknown)}). Please reload the page and answer again.",
-        }
+        ).wire()
 
     async def evict_periodically(self) -> None:
         """Run :meth:`evict_idle` for the app's lifetime (a task owned by the app's lifespan)."""
@@ -952,14 +956,13 @@ class Study:
             elapsed_ms=round(elapsed_ms),
             min_duration_ms=required_ms,
         )
-        return {
-            "type": "error",
-            "code": "too_early",
-            "message": f"This page must stay open for {required_ms / 1000:g} s before continuing; "
+        return ErrorMessage(
+            code="too_early",
+            message=f"This page must stay open for {required_ms / 1000:g} s before continuing; "
             f"it was submitted after {elapsed_ms / 1000:.2f} s. Continue once the button is enabled.",
-            "seq": message.seq,
-            "retry_after_ms": max(0, round(required_ms - elapsed_ms)),
-        }
+            seq=message.seq,
+            retry_after_ms=max(0, round(required_ms - elapsed_ms)),
+        ).wire()
 
     # --- records ------------------------------------------------------------------------------
     def _who(self, participant: Participant) -> dict[str, Any]:
@@ -1049,9 +1052,8 @@ def _parse_timestamp(value: Any, default: float) -> float:
 
 
 def _stale(seq: int, position: int) -> Reply:
-    return {
-        "type": "error",
-        "code": "stale_position",
-        "message": f"That message is for another scene; the current scene is at position {position}.",
-        "seq": seq,
-    }
+    return ErrorMessage(
+        code="stale_position",
+        message=f"That message is for another scene; the current scene is at position {position}.",
+        seq=seq,
+    ).wire()

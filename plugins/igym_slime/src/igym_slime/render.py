@@ -189,6 +189,7 @@ def _body(agent: str, x: float, y: float, tween: int | None) -> Polygon:
         line_width=2,
         depth=6,
         tween_ms=tween,
+        owner=agent,
     )
 
 
@@ -221,6 +222,7 @@ def _slime(agent: str, slime: list[float], ball: list[float], jump: bool) -> lis
             line_width=1.5,
             depth=7,
             tween_ms=tween,
+            owner=agent,
         ),
         Circle(
             id=f"{agent}_pupil",
@@ -230,6 +232,7 @@ def _slime(agent: str, slime: list[float], ball: list[float], jump: bool) -> lis
             fill="#111827",
             depth=8,
             tween_ms=tween,
+            owner=agent,
         ),
     ]
 

@@ -1,0 +1,263 @@
+"""The game records of every runtime, built in one place so that their columns are the same.
+
+A runtime writes a game's data as rows of four record types (``host.record(type, row)``):
+
+- ``steps``: one row per agent per env step (:func:`step_row`);
+- ``episodes``: one row per episode, written when it ends (:func:`episode_row`);
+- ``games``: the game's events: ``started``, ``ended``, ``paused``, ``resumed``, ``partner_left``,
+  ``seat_returned`` (:func:`game_started_row` and the functions after it);
+- ``state_hashes``: a hash of the env's full state at a step, from runtimes whose env steps
+  outside the server (:func:`state_hash_row`), so that ``igym verify`` can re-run the episode.
+
+Every row starts with the game's ids (:func:`game_ids`, built once per game). The builders take
+keyword arguments only, so a runtime cannot put a value in the wrong column, and they make values
+JSON-ready (:func:`plain`, :func:`flatten`) where the env hands over numpy values or nested infos.
+
+``step_row`` runs for every agent at every tick of every server-run game: it builds one dict
+literal, and converts only what may not be plain already.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = [
+    "EPISODES",
+    "GAMES",
+    "STATE_HASHES",
+    "STEPS",
+    "episode_row",
+    "flatten",
+    "game_ended_row",
+    "game_ids",
+    "game_paused_row",
+    "game_resumed_row",
+    "game_started_row",
+    "partner_left_row",
+    "plain",
+    "seat_returned_row",
+    "state_hash_row",
+    "step_row",
+]
+
+#: The record types of a game (the names sinks file the rows under).
+STEPS = "steps"
+EPISODES = "episodes"
+GAMES = "games"
+STATE_HASHES = "state_hashes"
+
+_PLAIN_TYPES = (bool, int, float, str)  # a tuple: `bool | int | ...` would build a union per call
+
+#: ``step_row(observation=...)`` default: the scene does not record observations (no column).
+NOT_RECORDED: Any = object()
+
+
+def plain(value: Any) -> Any:
+    """JSON-ready form of an action, reward or observation (numpy → lists and Python numbers)."""
+    if value is None or isinstance(value, _PLAIN_TYPES):
+        return value
+    tolist = getattr(value, "tolist", None)
+    if tolist is not None:
+        return tolist()
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return repr(value)
+
+
+def flatten(info: Any, prefix: str = "") -> dict[str, Any] | None:
+    """``{"a": {"b": 1}}`` → ``{"a.b": 1}``, values made JSON-ready; empty → None."""
+    if not info:
+        return None
+    if not isinstance(info, Mapping):
+        return {prefix or "value": plain(info)}
+    out: dict[str, Any] = {}
+    for key, value in info.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            out.update(flatten(value, f"{name}.") or {})
+        else:
+            out[name] = plain(value)
+    return out
+
+
+def game_ids(*, game_id: str, scene_id: str, instance: int, participant_ids: Sequence[str]) -> dict[str, Any]:
+    """The columns every record of a game starts with. Build it once per game and pass it to the
+    builders (they copy it: a row never shares its dict)."""
+    return {
+        "game_id": game_id,
+        "scene_id": scene_id,
+        "instance": instance,
+        "participant_ids": list(participant_ids),
+    }
+
+
+def step_row(
+    ids: Mapping[str, Any],
+    *,
+    episode: int,
+    step: int,
+    tick: int,
+    agent: str,
+    participant_id: str | None,
+    action: Any,
+    action_source: str,
+    keys_held: Sequence[str] | None,
+    reward: Any,
+    terminated: Any,
+    truncated: Any,
+    info: Any,
+    t_server_ms: float,
+    t_client_ms: float | None = None,
+    observation: Any = NOT_RECORDED,
+) -> dict[str, Any]:
+    """One agent's row of one env step (record type ``steps``).
+
+    ``participant_id`` is the human in the seat (None: a bot's seat, and ``seat`` is ``bot``);
+    ``keys_held`` the keys that made a human's action (None for a bot). ``info`` is the agent's
+    info mapping (flattened to ``a.b`` keys; empty → None). ``t_server_ms``: the server's wall
+    clock (epoch ms) when the step was made (server runtime) or received (browser runtimes);
+    ``t_client_ms``: when the participant's browser made it, on its clock (None on the server).
+    ``observation``: the observation the agent acted on, only for scenes that record them.
+    """
+    row = {
+        **ids,
+        "episode": episode,
+        "step": step,
+        "tick": tick,
+        "agent": agent,
+        "seat": "bot" if participant_id is None else "human",
+        "participant_id": participant_id,
+        "action": plain(action),
+        "action_source": action_source,
+        "keys_held": None if keys_held is None else list(keys_held),
+        "reward": plain(reward),
+        "terminated": bool(terminated),
+        "truncated": bool(truncated),
+        "info": flatten(info) if info else None,
+        "t_server_ms": t_server_ms,
+        "t_client_ms": t_client_ms,
+    }
+    if observation is not NOT_RECORDED:
+        row["observation"] = plain(observation)
+    return row
+
+
+def episode_row(
+    ids: Mapping[str, Any],
+    *,
+    episode: int,
+    seed: int,
+    steps: int,
+    end_reason: str,
+    returns: Mapping[str, float],
+    seats: Mapping[str, str],
+    started_at: str,
+    duration_ms: int,
+    fps: int,
+    frames_dropped: Mapping[str, int],
+    tick_lateness_ms_p50: float | None,
+    tick_lateness_ms_p99: float | None,
+    tick_lateness_ms_max: float | None,
+    rtt_ms: Mapping[str, Mapping[str, Any]],
+    page_delay_ms: Mapping[str, Mapping[str, Any]] | None = None,
+    paused_ms: int,
+    pauses: int,
+    pause_reasons: Mapping[str, int],
+) -> dict[str, Any]:
+    """One episode's summary (record type ``episodes``), written when it ends.
+
+    ``returns`` by agent name; ``seats`` human seat → participant id; ``started_at`` ISO UTC;
+    ``frames_dropped``, ``rtt_ms`` (the network round trip) and ``page_delay_ms`` (how long probes waited
+    in the page), each ``{n, median, p95, max}``, by participant; the tick lateness
+    quantiles are None for a runtime without server ticks; ``pause_reasons`` counts pauses by reason.
+    """
+    return {
+        **ids,
+        "episode": episode,
+        "seed": seed,
+        "steps": steps,
+        "end_reason": end_reason,
+        "returns": dict(returns),
+        "seats": dict(seats),
+        "started_at": started_at,
+        "duration_ms": duration_ms,
+        "fps": fps,
+        "frames_dropped": dict(frames_dropped),
+        "tick_lateness_ms_p50": tick_lateness_ms_p50,
+        "tick_lateness_ms_p99": tick_lateness_ms_p99,
+        "tick_lateness_ms_max": tick_lateness_ms_max,
+        "rtt_ms": dict(rtt_ms),
+        "page_delay_ms": dict(page_delay_ms or {}),
+        "paused_ms": paused_ms,
+        "pauses": pauses,
+        "pause_reasons": dict(pause_reasons),
+    }
+
+
+def game_started_row(
+    ids: Mapping[str, Any],
+    *,
+    seats: Sequence[Mapping[str, Any]],
+    fps: int,
+    num_episodes: int,
+    runtime: str,
+    continues_game_id: str | None = None,
+    continues_from_episode: int | None = None,
+) -> dict[str, Any]:
+    """The game started (``games`` event ``started``). ``seats``: the seats' description;
+    ``runtime``: the runtime's kind; ``continues_*``: the interrupted game this one continues."""
+    row = {
+        **ids,
+        "event": "started",
+        "seats": list(seats),
+        "fps": fps,
+        "num_episodes": num_episodes,
+        "runtime": runtime,
+    }
+    if continues_game_id is not None:
+        row["continues"] = {"game_id": continues_game_id, "from_episode": continues_from_episode}
+    return row
+
+
+def game_ended_row(ids: Mapping[str, Any], *, reason: str, episodes_played: int) -> dict[str, Any]:
+    """The game ended (``games`` event ``ended``), for ``reason`` (``completed``, ``abandoned``, …)."""
+    return {**ids, "event": "ended", "reason": reason, "episodes_played": episodes_played}
+
+
+def game_paused_row(ids: Mapping[str, Any], *, reason: str, episode: int, step: int) -> dict[str, Any]:
+    """The game paused at ``episode``/``step`` (``games`` event ``paused``) for ``reason``."""
+    return {**ids, "event": "paused", "reason": reason, "episode": episode, "step": step}
+
+
+def game_resumed_row(
+    ids: Mapping[str, Any], *, reason: str, episode: int, step: int, paused_ms: int
+) -> dict[str, Any]:
+    """The game resumed (``games`` event ``resumed``): ``reason`` for the pause is gone."""
+    return {
+        **ids,
+        "event": "resumed",
+        "reason": reason,
+        "episode": episode,
+        "step": step,
+        "paused_ms": paused_ms,
+    }
+
+
+def partner_left_row(ids: Mapping[str, Any], *, left: str, seat: str, outcome: str) -> dict[str, Any]:
+    """A player (``left``) of seat ``seat`` stayed away past the grace period (``games`` event
+    ``partner_left``); ``outcome``: what the game did (``bot`` took the seat, or ``end``)."""
+    return {**ids, "event": "partner_left", "left": left, "seat": seat, "outcome": outcome}
+
+
+def seat_returned_row(ids: Mapping[str, Any], *, participant_id: str, seat: str) -> dict[str, Any]:
+    """A player came back to the seat a bot had taken (``games`` event ``seat_returned``)."""
+    return {**ids, "event": "seat_returned", "participant_id": participant_id, "seat": seat}
+
+
+def state_hash_row(ids: Mapping[str, Any], *, episode: int, step: int, state_hash: str) -> dict[str, Any]:
+    """The hash of the env's full state after ``step`` of ``episode`` (record type
+    ``state_hashes``; runtimes whose env steps in the browser)."""
+    return {**ids, "episode": episode, "step": step, "state_hash": state_hash}
