@@ -24,9 +24,9 @@ from typing import Any
 import pytest
 
 from igym_core import EndScene, Experiment, GymScene
-from igym_core.builtin.runtime_server import _flatten
 from igym_core.envs import agent_seed
 from igym_core.plugins.manager import create_plugin_manager
+from igym_core.runtime.records import flatten as _flatten
 from igym_core.serving import validate_for_serving
 from igym_core.settings import Settings
 from igym_pyodide_p2p.browser.spec import GameSpec

@@ -19,10 +19,10 @@ from hypothesis import strategies as st
 from litestar.testing import TestClient
 
 from igym_core import Bot, EndScene, Experiment, GymScene, PythonPolicy, RandomPolicy, StaticScene
-from igym_core.builtin.runtime_server import _flatten
 from igym_core.envs import agent_seed
 from igym_core.plugins.manager import create_plugin_manager
 from igym_core.rendering.delta import apply_delta
+from igym_core.runtime.records import flatten as _flatten
 from igym_core.serving import validate_for_serving
 from igym_core.settings import Settings
 from igym_core.testing import ScriptedParticipant, make_test_app, read_records
