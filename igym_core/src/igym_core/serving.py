@@ -140,6 +140,20 @@ def validate_for_serving(
                     "'/plugins/<plugin>/<file>.js'."
                 )
             views[id(scene)] = {**views[id(scene)], "runtime_module": module}
+        if not check.problems:
+            try:
+                runtime_view = runtime.scene_view(scene, prepared[id(scene)])
+            except IgymError:
+                raise
+            except Exception as exc:
+                problems.append(
+                    sentence(
+                        f"{path}: the {kind!r} runtime could not describe the scene: {exception_text(exc)}"
+                    )
+                )
+                continue
+            if runtime_view is not None:
+                views[id(scene)] = {**views[id(scene)], "runtime_view": dict(runtime_view)}
     if problems:
         raise ConfigError(problems, title=f"The experiment in {loaded.source} cannot be served")
     return ServingPlan(

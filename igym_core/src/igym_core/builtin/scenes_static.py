@@ -269,9 +269,10 @@ class EndScene(_BodyScene):
 
     The participant's outcome (how they got here: ``completed``, ``game_abandoned`` after a game
     scene with ``on_abandon="continue"``, ``waiting_timeout`` after a waiting room's ``continue``
-    or ``goto``) is recorded with ``finished`` and sent to the page in the
-    scene's context. ``codes_by_outcome`` gives an outcome its own code instead of
-    ``completion_code`` (``None``: no code), e.g. Prolific's separate code for partial completion.
+    or ``goto``, ``runtime_load_failed`` when a browser-run game could not load) is recorded with
+    ``finished`` and sent to the page in the scene's context. ``codes_by_outcome`` gives an outcome
+    its own code instead of ``completion_code`` (``None``: no code), e.g. Prolific's separate code
+    for partial completion.
     """
 
     kind: ClassVar[str] = "end"
@@ -289,8 +290,8 @@ class EndScene(_BodyScene):
     redirect_delay_ms: int = attrs.field(default=3000, validator=non_negative)
     """How long the page is shown before the redirect."""
     codes_by_outcome: Mapping[str, str | None] = attrs.field(factory=dict, validator=_check_outcome_codes)
-    """A code per outcome (``completed``, ``game_abandoned``, ``waiting_timeout``) instead of
-    ``completion_code``; ``None``: no code for that outcome."""
+    """A code per outcome (``completed``, ``game_abandoned``, ``waiting_timeout``,
+    ``runtime_load_failed``) instead of ``completion_code``; ``None``: no code for that outcome."""
 
     def client_view(self, converter: Converter, base_dir: Path) -> dict[str, Any]:
         return {

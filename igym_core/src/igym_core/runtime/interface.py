@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Continuation",
     "FrameSink",
+    "GameExit",
     "GameHandle",
     "GameHost",
     "GameInfo",
@@ -190,6 +191,20 @@ class Continuation:
     """The first episode the new game plays: the interrupted one (``resume``), or 1 (``restart``)."""
 
 
+@attrs.frozen(kw_only=True)
+class GameExit:
+    """Where the players of a game that could not be played go instead of the next scene.
+
+    ``outcome`` marks their study (``finished`` record; ``EndScene.codes_by_outcome`` gives it a
+    code); ``to_scene``: a later scene of their sequence; ``to_end``: the study's end scene. Neither:
+    the next scene.
+    """
+
+    outcome: str
+    to_scene: str | None = None
+    to_end: bool = False
+
+
 class FrameSink(Protocol):
     """A participant's socket as a game sees it (see ``igym_core.server.outbox``)."""
 
@@ -220,8 +235,9 @@ class GameHost(Protocol):
         """Write a record (``steps``, ``episodes``, ``games``) through the experiment's sinks."""
         ...
 
-    def game_ended(self, game_id: str, reason: str) -> None:
-        """Tell the core the game is over; it moves every player on to their next scene."""
+    def game_ended(self, game_id: str, reason: str, exit: GameExit | None = None) -> None:
+        """Tell the core the game is over; it moves every player on to their next scene (or where
+        ``exit`` says)."""
         ...
 
     def player_left(self, game: GameInfo, participant_id: str, outcome: str) -> None:
@@ -309,6 +325,14 @@ class Runtime(ABC):
                 )
             )
         return RuntimeCheck()
+
+    @classmethod
+    def scene_view(cls, scene: SceneConfig, prepared: PreparedGame) -> Mapping[str, Any] | None:
+        """What the runtime's client module needs of ``scene`` beyond the scene's own client view
+        (a browser runtime: the env's spec, say), sent in the scene message as ``runtime_view``;
+        msgpack-ready. Called once per game scene at start, after :meth:`check_scene` accepted
+        it. None (the default): nothing."""
+        return None
 
     def __init__(self, host: GameHost) -> None:
         self.host = host

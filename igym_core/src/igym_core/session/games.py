@@ -28,6 +28,7 @@ from igym_core.protocol.messages import GameReady, Input
 from igym_core.protocol.server_messages import GameStatus, WaitingRoom
 from igym_core.runtime.interface import (
     Continuation,
+    GameExit,
     GameHandle,
     GameInfo,
     PreparedGame,
@@ -97,7 +98,7 @@ class GameCoordinator:
         sinks: Callable[
             [str], tuple[FrameSink | None, Callable[[Mapping[str, Any]], Awaitable[None]] | None]
         ],
-        advance: Callable[[str, str, int, str], Awaitable[None]],
+        advance: Callable[[str, str, int, str, GameExit | None], Awaitable[None]],
         timed_out: Callable[[WaitingTimeout], Awaitable[None]] | None = None,
     ) -> None:
         self.settings = settings
@@ -145,7 +146,7 @@ class GameCoordinator:
     def record(self, record_type: str, row: Mapping[str, Any]) -> None:
         self.recorder.write(record_type, row)
 
-    def game_ended(self, game_id: str, reason: str) -> None:
+    def game_ended(self, game_id: str, reason: str, exit: GameExit | None = None) -> None:
         game = self.games.pop(game_id, None)
         if game is None:
             return
@@ -159,7 +160,7 @@ class GameCoordinator:
             return
         for pid in players:
             position = self._game_position.pop(pid, -1)
-            self._spawn(self._advance(pid, game_id, position, reason))
+            self._spawn(self._advance(pid, game_id, position, reason, exit))
 
     def player_left(self, game: GameInfo, participant_id: str, outcome: str) -> None:
         """A player of a multiplayer game stayed away past the grace period (``outcome``: bot | end)."""

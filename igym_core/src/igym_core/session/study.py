@@ -37,7 +37,7 @@ from igym_core.protocol.server_messages import (
     Superseded,
     Welcome,
 )
-from igym_core.runtime.interface import RuntimeMessage
+from igym_core.runtime.interface import GameExit, RuntimeMessage
 from igym_core.scenes.interface import PrepareContext, SceneContext
 from igym_core.scenes.stager import expand_sequence, iter_scenes
 from igym_core.session.admission import NewParticipantRate, address_key, check_url_params
@@ -532,12 +532,18 @@ class Study:
         self.games.handle(participant.participant_id, message)
 
     async def _advance_after_game(
-        self, participant_id: str, game_id: str, position: int, reason: str = "completed"
+        self,
+        participant_id: str,
+        game_id: str,
+        position: int,
+        reason: str = "completed",
+        exit: GameExit | None = None,
     ) -> None:
         """Move a player on from the game scene at ``position`` once its game has ended.
 
         An ``abandoned`` game (nobody connected for the scene's ``abandon_after_s``) ends the
-        study for them if the scene says ``on_abandon="end"``.
+        study for them if the scene says ``on_abandon="end"``. A game that ends with an ``exit``
+        (one that could not be played) marks their outcome and moves them where it says.
         """
         participant = self.by_id.get(participant_id)
         if participant is None:
@@ -545,6 +551,12 @@ class Study:
         lock = self._locks.setdefault(participant_id, asyncio.Lock())
         async with lock:
             if participant.position != position or participant.finished:
+                return
+            if exit is not None:
+                _mark_outcome(participant, exit.outcome)
+                self._event(participant, "scene_left", game_id=game_id, reason=reason, outcome=exit.outcome)
+                replies = await self._move_to(participant, _exit_target(participant, exit))
+                await self._push(participant, replies)
                 return
             if reason == "abandoned":
                 _mark_outcome(participant, "game_abandoned")
@@ -1034,6 +1046,27 @@ def _bounded_errors(errors: Mapping[str, str]) -> dict[str, str]:
             break
         out[str(key)[:64]] = str(text)[:300]
     return out
+
+
+def _exit_target(participant: Participant, exit: GameExit) -> int:
+    """The position a game's ``exit`` sends the participant to (the next scene if it names none
+    that is ahead of them)."""
+    last = len(participant.slots) - 1
+    later = range(participant.position + 1, last + 1)
+    if exit.to_end:
+        ends = [i for i in later if participant.slots[i].scene.terminal]
+        return ends[0] if ends else last
+    if exit.to_scene is not None:
+        named = [i for i in later if participant.slots[i].scene.scene_id == exit.to_scene]
+        if named:
+            return named[0]
+        log.warning(
+            "exit_scene_not_ahead",
+            participant_id=participant.participant_id,
+            scene_id=exit.to_scene,
+            detail="not later in this participant's sequence; going to the next scene",
+        )
+    return min(participant.position + 1, last)
 
 
 def _mark_outcome(participant: Participant, outcome: str) -> None:

@@ -3,11 +3,32 @@
 from __future__ import annotations
 
 from importlib.resources import files
+from typing import TYPE_CHECKING
 
 from igym_core.plugins.assets import ClientAssets
 from igym_core.plugins.markers import hookimpl
 
+if TYPE_CHECKING:
+    from igym_core.commands import Command
+    from igym_core.runtime.interface import Runtime
 
+
+# --- the pyodide runtime, server side (runtime.py, ingest.py) and `igym verify` (verify.py) -----
+@hookimpl
+def igym_register_runtimes() -> list[type[Runtime]]:
+    from igym_pyodide_p2p.runtime import PyodideRuntime
+
+    return [PyodideRuntime]
+
+
+@hookimpl
+def igym_register_commands() -> list[type[Command]]:
+    from igym_pyodide_p2p.verify import VerifyCommand
+
+    return [VerifyCommand]
+
+
+# --- the pyodide runtime, page side (static/: runtime.js, worker.js, loader.js) -----------------
 @hookimpl
 def igym_register_client_assets() -> list[ClientAssets]:
     # No entry module at boot: a game page imports /plugins/pyodide/runtime.js (the runtime's client

@@ -1,0 +1,129 @@
+"""The messages a ``pyodide`` game's page sends the server (Contract 4 of issue 18).
+
+Decoded by the core like its own messages (``Runtime.messages``); each ``decode`` checks what the
+core needs to route the message (its ``game_id``) and its own fields. A ``step_batch`` is checked in
+full by the game (``ingest.py``), so that a refused batch is recorded as rejected and answered with
+``bad_batch`` instead of being dropped by the decoder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import attrs
+
+from igym_core.errors import ProtocolError
+from igym_core.runtime.interface import RuntimeMessage
+
+__all__ = ["EpisodeDone", "RuntimeLoadFailed", "RuntimeLoaded", "StepBatchMessage"]
+
+_MAX_GAME_ID = 64
+_MAX_TEXT = 500
+STAGES = ("runtime", "packages", "env", "model")
+END_REASONS = ("terminated", "truncated", "max_steps")
+
+
+def _game_id(data: Mapping[str, Any]) -> str:
+    value = data.get("game_id")
+    if not isinstance(value, str) or not 0 < len(value) <= _MAX_GAME_ID:
+        raise ProtocolError("bad_message", f"'game_id' must be a string of 1 to {_MAX_GAME_ID} characters")
+    return value
+
+
+def _count(data: Mapping[str, Any], key: str) -> int:
+    value = data.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 2**53:
+        raise ProtocolError("bad_message", f"'{key}' must be a whole number from 0, got {value!r:.40}")
+    return value
+
+
+def _ms(value: Any, key: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 86_400_000:
+        raise ProtocolError("bad_message", f"'{key}' must be milliseconds (0 to a day), got {value!r:.40}")
+    return float(value)
+
+
+def _text(data: Mapping[str, Any], key: str, limit: int = _MAX_TEXT) -> str:
+    value = data.get(key)
+    if not isinstance(value, str):
+        raise ProtocolError("bad_message", f"'{key}' must be a string")
+    return value[:limit]
+
+
+@attrs.frozen
+class RuntimeLoaded(RuntimeMessage):
+    """The page has loaded Pyodide, the packages, the env and the bots: it can play."""
+
+    type: ClassVar[str] = "runtime_loaded"
+    game_id: str
+    ms: float
+    stages: dict[str, float]
+
+    @classmethod
+    def decode(cls, data: Mapping[str, Any]) -> RuntimeLoaded:
+        stages = data.get("stages", {})
+        if not isinstance(stages, dict):
+            raise ProtocolError("bad_message", "'stages' must be a map of stage_ms names to milliseconds")
+        known = {f"{stage}_ms" for stage in STAGES}
+        checked = {}
+        for name, value in stages.items():
+            if name not in known:
+                raise ProtocolError("bad_message", f"'stages' has {name!r:.40}; stages are {sorted(known)}")
+            checked[name] = _ms(value, f"stages.{name}")
+        return cls(game_id=_game_id(data), ms=_ms(data.get("ms"), "ms"), stages=checked)
+
+
+@attrs.frozen
+class RuntimeLoadFailed(RuntimeMessage):
+    """The page could not load the game (``stage``: runtime, packages, env or model)."""
+
+    type: ClassVar[str] = "runtime_load_failed"
+    game_id: str
+    stage: str
+    message: str
+
+    @classmethod
+    def decode(cls, data: Mapping[str, Any]) -> RuntimeLoadFailed:
+        stage = _text(data, "stage", 32)
+        if stage not in STAGES:
+            raise ProtocolError("bad_message", f"'stage' must be one of {list(STAGES)}, got {stage!r}")
+        return cls(game_id=_game_id(data), stage=stage, message=_text(data, "message"))
+
+
+@attrs.frozen
+class StepBatchMessage(RuntimeMessage):
+    """Step records; ``data`` is the whole message, checked by the game (see ``ingest.py``)."""
+
+    type: ClassVar[str] = "step_batch"
+    game_id: str
+    data: Mapping[str, Any] = attrs.field(repr=False)
+
+    @classmethod
+    def decode(cls, data: Mapping[str, Any]) -> StepBatchMessage:
+        return cls(game_id=_game_id(data), data=data)
+
+
+@attrs.frozen
+class EpisodeDone(RuntimeMessage):
+    """The page's episode is over after ``steps`` steps; its last batch went before this."""
+
+    type: ClassVar[str] = "episode_done"
+    game_id: str
+    episode: int
+    steps: int
+    end_reason: str
+
+    @classmethod
+    def decode(cls, data: Mapping[str, Any]) -> EpisodeDone:
+        reason = _text(data, "end_reason", 32)
+        if reason not in END_REASONS:
+            raise ProtocolError(
+                "bad_message", f"'end_reason' must be one of {list(END_REASONS)}, got {reason!r}"
+            )
+        return cls(
+            game_id=_game_id(data),
+            episode=_count(data, "episode"),
+            steps=_count(data, "steps"),
+            end_reason=reason,
+        )

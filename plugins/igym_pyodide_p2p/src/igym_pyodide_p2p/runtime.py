@@ -1,0 +1,738 @@
+"""The ``pyodide`` runtime, server side: the env steps in the participant's browser; the server
+issues each episode and stores what the page reports.
+
+A game's life (one participant; bots play in the page)::
+
+    loading ──runtime_loaded──▶ countdown ──▶ playing ──episode_done──▶ countdown ──▶ … ──▶ ended
+       │                                        │
+       └─ load timeout / runtime_load_failed ─▶ ended, the participant moves on (on_load_timeout)
+
+The server is the authority on seeds and episode counts: at the end of each countdown it sends
+``pyodide_episode {episode, seed, num_episodes, max_steps, fps, next_batch}`` with the seed
+``prepared.episode_seed(instance, participants, n)`` of the ``n``-th of the scene's
+``num_episodes`` episodes; the page never starts one on its own.
+
+Episode numbers count plays. A reload in the middle of an episode (the new page sends
+``runtime_loaded`` again) records the episode ``interrupted`` with the steps that reached the
+server; then ``on_reload="restart"`` plays it again with the same seed as the next episode number,
+and ``"next"`` goes on to the next seed. So every (episode, step) of a game is stored once, and
+``episodes`` has a row for every play, each with its seed.
+
+Steps arrive in ``step_batch`` messages (``ingest.py``): each stored or re-sent batch gets a
+``batch_ack``; a refused one an ``error`` (``bad_batch``, the problem named) and a
+``rejected_batches`` record, and none of its steps reach ``steps``.
+
+Nobody connected: a game whose participant has had no socket for the scene's ``abandon_after_s``
+ends ``abandoned`` (checked once a second for all games), with the scene's ``on_abandon`` rule.
+The page keeps stepping through a short network drop and re-sends what was not acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import numbers
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar
+
+import msgspec
+import structlog
+
+from igym_core.data.recorder import iso_utc
+from igym_core.errors import ProtocolError
+from igym_core.runtime import records
+from igym_core.runtime.interface import (
+    Continuation,
+    GameExit,
+    GameHandle,
+    GameHost,
+    GameInfo,
+    Runtime,
+    RuntimeCheck,
+    RuntimeMessage,
+    Seat,
+)
+from igym_core.session.saving import SAVING_MESSAGE
+from igym_core.tasks import BackgroundTasks
+from igym_pyodide_p2p.ingest import BatchProblem, GameLedger, decode_step_batch, step_rows
+from igym_pyodide_p2p.messages import EpisodeDone, RuntimeLoaded, RuntimeLoadFailed, StepBatchMessage
+from igym_pyodide_p2p.options import LOAD_FAILED_OUTCOME, PyodideOptions
+
+__all__ = ["PyodideGame", "PyodideRuntime", "action_test", "options_of", "scene_problems"]
+
+log = structlog.get_logger(__name__)
+
+_pack = msgspec.msgpack.Encoder().encode
+_PRESENCE_INTERVAL_S = 1.0
+
+#: Record types this runtime writes besides core's ``steps``, ``episodes`` and ``games``.
+REJECTED_BATCHES = "rejected_batches"
+#: Why a game waits (the ``reason`` of its ``paused`` / ``resumed`` records), as the server runtime names it.
+SAVING = "saving"
+
+
+def action_test(space: Any) -> Callable[[Any], bool]:
+    """A test for actions in ``space`` as they arrive from the page (msgpack: ints, floats, lists)."""
+    from gymnasium import spaces
+
+    if isinstance(space, spaces.Discrete):
+        low, high = int(space.start), int(space.start) + int(space.n)
+
+        def discrete(action: Any) -> bool:
+            if type(action) is int:  # what msgpack gives: no ABC check (this runs for every agent's step)
+                return low <= action < high
+            return (
+                isinstance(action, numbers.Integral) and not isinstance(action, bool) and low <= action < high
+            )
+
+        return discrete
+    return functools.partial(_contains, space)
+
+
+def _contains(space: Any, action: Any) -> bool:
+    import numpy as np
+
+    try:
+        if isinstance(action, list):
+            action = np.asarray(action, dtype=space.dtype) if space.dtype is not None else np.asarray(action)
+        return bool(space.contains(action))
+    except Exception:
+        return False
+
+
+def options_of(prepared: Any) -> PyodideOptions:
+    """The scene's options (structured at start, see ``PyodideRuntime.options_type``)."""
+    options = prepared.runtime_options
+    return options if isinstance(options, PyodideOptions) else PyodideOptions.from_mapping(options or {})
+
+
+def scene_problems(scene: Any, prepared: Any, settings: Any) -> tuple[list[str], list[str]]:
+    """What keeps the ``pyodide`` runtime from running ``scene`` (problems), and what ``igym check``
+    should print about it (notes): the runtime's own rules, then the browser's (its packages, and
+    code the browser cannot import), from the modules that answer them."""
+    problems: list[str] = []
+    notes: list[str] = []
+    humans = tuple(prepared.human_seats)
+    if len(humans) != 1:
+        problems.append(
+            f"$.human_seats: the 'pyodide' runtime plays one participant per game (the env steps in "
+            f"their browser); this scene has {len(humans)} human seats {list(humans)}. Use "
+            "runtime='server' for games of several people."
+        )
+    if getattr(scene, "same_group_as", None):
+        problems.append(
+            "$.same_group_as: a group plays together only under runtime='server'; remove same_group_as."
+        )
+    options = options_of(prepared)
+    notes.append(
+        f"runs in the participant's browser: load timeout {options.load_timeout_s:g} s "
+        f"(then {options.on_load_timeout}), on reload {options.on_reload}, state hash every "
+        f"{options.hash_every_steps} steps, batches every {options.batch_interval_ms} ms"
+    )
+    try:  # pyodide-packages: which packages the browser needs and where each comes from
+        from igym_pyodide_p2p.packages import check_scene_packages
+    except ImportError:
+        check_scene_packages = None
+    if check_scene_packages is not None:
+        package_problems, package_notes = check_scene_packages(scene, prepared, settings)
+        problems.extend(package_problems)
+        notes.extend(package_notes)
+    return problems, notes
+
+
+class PyodideRuntime(Runtime):
+    """Games whose env steps in the participant's browser (see the module docstring)."""
+
+    kind: ClassVar[str] = "pyodide"
+    messages: ClassVar[tuple[type[RuntimeMessage], ...]] = (
+        RuntimeLoaded,
+        RuntimeLoadFailed,
+        StepBatchMessage,
+        EpisodeDone,
+    )
+    #: The page's side: this plugin's client asset ``static/runtime.js`` (served under /plugins/pyodide/).
+    client_module: ClassVar[str | None] = "/plugins/pyodide/runtime.js"
+    options_type: ClassVar[type | None] = PyodideOptions
+
+    @classmethod
+    def check_scene(cls, scene: Any, prepared: Any, settings: Any) -> RuntimeCheck:
+        problems, notes = scene_problems(scene, prepared, settings)
+        return RuntimeCheck(problems=problems, notes=notes)
+
+    @classmethod
+    def scene_view(cls, scene: Any, prepared: Any) -> dict[str, Any] | None:
+        """``{"game": spec}``: what the page's worker runs (the env, render function, HUD, bots, keys
+        by import path), with the scene's hash interval and batch interval."""
+        try:
+            from igym_pyodide_p2p.game_spec import browser_game_spec
+        except ImportError:  # the browser side of the plugin is not there: the page reports it
+            return None
+        options = options_of(prepared)
+        return {
+            "game": browser_game_spec(
+                prepared, hash_every=options.hash_every_steps, batch_interval_ms=options.batch_interval_ms
+            )
+        }
+
+    def __init__(self, host: GameHost) -> None:
+        super().__init__(host)
+        self.games: dict[str, PyodideGame] = {}
+        self._spaces: dict[int, dict[str, Callable[[Any], bool]]] = {}
+        self._presence: asyncio.TimerHandle | None = None
+        self._tasks = BackgroundTasks()
+        #: True while the study's records cannot be stored: no new episode starts.
+        self.holding = False
+        self.counters = {
+            "batches_stored": 0,
+            "batches_resent": 0,
+            "batches_rejected": 0,
+            "steps_stored": 0,
+            "episodes": 0,
+            "load_timeouts": 0,
+        }
+
+    async def start(self) -> None:
+        self._presence = asyncio.get_running_loop().call_later(_PRESENCE_INTERVAL_S, self._check_presence)
+
+    async def stop(self) -> None:
+        if self._presence is not None:
+            self._presence.cancel()
+            self._presence = None
+        for game in list(self.games.values()):
+            await game.stop("server_stopped")
+
+    def create_game(
+        self,
+        *,
+        game_id: str,
+        scene: Any,
+        prepared: Any,
+        instance: int,
+        seats: Sequence[Seat],
+        continues: Continuation | None = None,
+    ) -> PyodideGame:
+        info = GameInfo(
+            game_id=game_id,
+            scene_id=scene.scene_id,
+            instance=instance,
+            seats=tuple(seats),
+            experiment_id=self.host.experiment_id,
+        )
+        options = options_of(prepared)
+        game = PyodideGame(self, info, prepared, options, self.action_tests(prepared), continues=continues)
+        self.games[game_id] = game
+        game.begin()
+        return game
+
+    def action_tests(self, prepared: Any) -> dict[str, Callable[[Any], bool]]:
+        """Agent name → its action test; the env is built once per prepared scene to read its spaces."""
+        tests = self._spaces.get(id(prepared))
+        if tests is None:
+            env, _raw = prepared.make_env()
+            try:
+                tests = {str(agent): action_test(env.action_space(agent)) for agent in prepared.agents}
+            finally:
+                try:
+                    env.close()
+                except Exception:
+                    log.debug("env_close_failed", scene_id=prepared.scene.scene_id)
+            self._spaces[id(prepared)] = tests
+        return tests
+
+    def hold_for_saving(self, hold: bool) -> None:
+        """While the study's records cannot be stored (and too many wait), no game starts a new
+        episode: the one under way finishes (its steps are in the page anyway), the next waits on
+        the saving message until storing works again."""
+        self.holding = hold
+        if not hold:
+            for game in list(self.games.values()):
+                game.saving_resumed()
+
+    def forget(self, game: PyodideGame) -> None:
+        self.games.pop(game.info.game_id, None)
+
+    def spawn(self, awaitable: Any) -> None:
+        self._tasks.spawn(awaitable)
+
+    def _check_presence(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._presence = loop.call_later(_PRESENCE_INTERVAL_S, self._check_presence)
+        now = time.monotonic()
+        for game in list(self.games.values()):
+            try:
+                game.check_presence(now)
+            except Exception:
+                log.exception("presence_check_failed", game_id=game.info.game_id)
+
+    def stats(self) -> dict[str, Any]:
+        return {"games": len(self.games), **self.counters}
+
+
+class PyodideGame(GameHandle):
+    """One browser-run game: the episodes the server issues and the records the page sends."""
+
+    def __init__(
+        self,
+        runtime: PyodideRuntime,
+        info: GameInfo,
+        prepared: Any,
+        options: PyodideOptions,
+        actions_ok: Mapping[str, Callable[[Any], bool]],
+        *,
+        continues: Continuation | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.host = runtime.host
+        self.info = info
+        self.prepared = prepared
+        self.scene = prepared.scene
+        self.options = options
+        self.continues = continues
+        humans = [s for s in info.seats if s.participant_id is not None]
+        #: Human seat (agent name) → participant id.
+        self.players = {s.agent: s.participant_id for s in humans if s.participant_id is not None}
+        self.participant_ids = [pid for pid in self.players.values()]
+        self.ledger = GameLedger(
+            actions_ok=actions_ok,
+            humans=list(self.players),
+            fps=self.scene.fps,
+            max_steps=self.scene.max_steps,
+            options=options,
+        )
+        self._ids = records.game_ids(
+            game_id=info.game_id,
+            scene_id=info.scene_id,
+            instance=info.instance,
+            participant_ids=self.participant_ids,
+        )
+        self.phase = "loading"
+        self.ended = False
+        self.end_message = ""
+        self.loaded = False
+        self.created = time.monotonic()
+        #: Which of the scene's episodes (1 … num_episodes) is being played or comes next.
+        self.round = continues.from_episode if continues is not None else 1
+        #: Plays so far (the ``episode`` number of data and of the page's messages).
+        self.plays = 0
+        self.seed = 0
+        self.phase_until = 0.0
+        self.episode_started_wall = 0.0
+        self.episode_started_mono = 0.0
+        self.returns: dict[str, float] = {}
+        self.absent_since: float | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._paused_at = 0.0
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    def begin(self) -> None:
+        from igym_core.session.games import seats_description
+
+        continues = self.continues
+        self.host.record(
+            records.GAMES,
+            records.game_started_row(
+                self._ids,
+                seats=seats_description(self.info.seats),
+                fps=self.scene.fps,
+                num_episodes=self.scene.num_episodes,
+                runtime=PyodideRuntime.kind,
+                continues_game_id=continues.game_id if continues is not None else None,
+                continues_from_episode=continues.from_episode if continues is not None else None,
+            ),
+        )
+        log.info("game_started", game_id=self.info.game_id, scene_id=self.info.scene_id, runtime="pyodide")
+        self._notify("notify_game_started", self.info)
+        self._timer = asyncio.get_running_loop().call_later(self.options.load_timeout_s, self._load_timed_out)
+
+    async def stop(self, reason: str) -> None:
+        if not self.ended:
+            if self.ledger.episode_open:
+                self._end_episode("game_stopped", then_continue=False)
+            self._end_game(reason, "The study server is restarting.")
+
+    # --- GameHandle --------------------------------------------------------------------------
+    def player_ready(self, participant_id: str) -> None:
+        """The page has mounted the scene; it loads the runtime next (``runtime_loaded``)."""
+
+    def player_input(
+        self, participant_id: str, *, keys: Sequence[str] | None, press: Sequence[str] | None
+    ) -> None:
+        """Keys go to the page's own env; the server has nothing to do with them."""
+
+    def player_connected(self, participant_id: str) -> None:
+        self.absent_since = None
+
+    def status_message(self, participant_id: str) -> dict[str, Any]:
+        countdown_ms = 0
+        if self.phase == "countdown":
+            countdown_ms = max(0, round((self.phase_until - time.monotonic()) * 1000))
+        message = {"loading": "Loading the game…", "ended": self.end_message, "paused": SAVING_MESSAGE}.get(
+            self.phase, ""
+        )
+        seat = next((agent for agent, pid in self.players.items() if pid == participant_id), None)
+        status = {
+            "type": "game_status",
+            "game_id": self.info.game_id,
+            "phase": self.phase,
+            "episode": min(self.round, self.scene.num_episodes),
+            "num_episodes": self.scene.num_episodes,
+            "seat": seat,
+            "message": message,
+            "countdown_ms": countdown_ms,
+        }
+        if self.phase == "paused":
+            status["pause_reason"] = SAVING
+        return status
+
+    def player_message(self, participant_id: str, message: Any) -> None:
+        if self.ended:
+            return
+        if isinstance(message, StepBatchMessage):
+            self._ingest(participant_id, message.data)
+        elif isinstance(message, EpisodeDone):
+            self._episode_done(message)
+        elif isinstance(message, RuntimeLoaded):
+            self._loaded(message)
+        elif isinstance(message, RuntimeLoadFailed):
+            self._load_failed(message)
+        else:
+            raise ProtocolError("unknown_type", f"{message.type!r} is not a message of the pyodide runtime")
+
+    # --- loading -----------------------------------------------------------------------------
+    def _loaded(self, message: RuntimeLoaded) -> None:
+        reload = self.loaded
+        self.loaded = True
+        self.host.record(
+            records.GAMES,
+            {
+                **self._ids,
+                "event": "runtime_loaded",
+                "ms": round(message.ms, 1),
+                "stages": {k: round(v, 1) for k, v in message.stages.items()},
+                "reload": reload,
+            },
+        )
+        log.info("runtime_loaded", game_id=self.info.game_id, ms=round(message.ms), reload=reload)
+        if not reload:
+            self._cancel_timer()
+            self._countdown()
+            return
+        # A new page: what the old one was playing is lost beyond what it sent.
+        if self.ledger.episode_open:
+            rule = self.options.on_reload
+            self.host.record(
+                records.GAMES,
+                {
+                    **self._ids,
+                    "event": "reloaded",
+                    "episode": self.plays,
+                    "step": self.ledger.last_step,
+                    "rule": rule,
+                },
+            )
+            self._end_episode("interrupted", then_continue=False)
+            if rule == "next":
+                self.round += 1
+            if self.round > self.scene.num_episodes:
+                self._end_game("completed", "Well done! This game is over.")
+                return
+        self._countdown()
+
+    def _load_failed(self, message: RuntimeLoadFailed) -> None:
+        self.host.record(
+            records.GAMES,
+            {**self._ids, "event": "runtime_load_failed", "stage": message.stage, "message": message.message},
+        )
+        log.info(
+            "runtime_load_failed", game_id=self.info.game_id, stage=message.stage, message=message.message
+        )
+        self._give_up("runtime_load_failed")
+
+    def _load_timed_out(self) -> None:
+        self._timer = None
+        if self.ended or self.loaded:
+            return
+        self.runtime.counters["load_timeouts"] += 1
+        self.host.record(
+            records.GAMES,
+            {**self._ids, "event": "load_timeout", "load_timeout_s": self.options.load_timeout_s},
+        )
+        log.info(
+            "runtime_load_timed_out", game_id=self.info.game_id, load_timeout_s=self.options.load_timeout_s
+        )
+        self._give_up("load_timeout")
+
+    def _give_up(self, reason: str) -> None:
+        """The game cannot be played here: the participant goes where ``on_load_timeout`` says."""
+        options = self.options
+        exit = GameExit(
+            outcome=LOAD_FAILED_OUTCOME,
+            to_scene=options.load_timeout_scene,
+            to_end=options.on_load_timeout == "end",
+        )
+        self._end_game(reason, "The game could not be loaded in this browser.", exit=exit)
+
+    # --- episodes ----------------------------------------------------------------------------
+    def _countdown(self) -> None:
+        self._cancel_timer()
+        countdown = self.scene.countdown_s
+        self.phase = "countdown"
+        self.phase_until = time.monotonic() + countdown
+        self._broadcast_status()
+        self._timer = asyncio.get_running_loop().call_later(countdown, self._issue_episode)
+
+    def _issue_episode(self) -> None:
+        self._timer = None
+        if self.ended:
+            return
+        if self.runtime.holding:  # records cannot be stored: the episode waits (saving_resumed)
+            self.phase = "paused"
+            self.host.record(
+                records.GAMES,
+                records.game_paused_row(
+                    self._ids, reason=SAVING, episode=self.plays, step=self.ledger.last_step
+                ),
+            )
+            self._paused_at = time.monotonic()
+            self._broadcast_status()
+            return
+        self.plays += 1
+        self.seed = self.prepared.episode_seed(self.info.instance, self.participant_ids, self.round)
+        self.returns = {str(a): 0.0 for a in self.prepared.agents}
+        self.episode_started_wall = time.time()
+        self.episode_started_mono = time.monotonic()
+        self.ledger.open_episode(self.plays, self.episode_started_mono)
+        self.phase = "playing"
+        self.runtime.counters["episodes"] += 1
+        self._notify("notify_episode_started", self.info, self.plays, self.seed)
+        self._callback("on_episode_start", self.info, self.plays, self.seed)
+        episode = {
+            "type": "pyodide_episode",
+            "game_id": self.info.game_id,
+            "episode": self.plays,
+            "seed": self.seed,
+            "num_episodes": self.scene.num_episodes,
+            "max_steps": self.scene.max_steps,
+            "fps": self.scene.fps,
+            # The batch number the server expects next: a reloaded page numbers on from here.
+            "next_batch": self.ledger.next_batch,
+        }
+        self._broadcast_status()
+        for pid in self.participant_ids:
+            self.runtime.spawn(self.host.send(pid, episode))
+        log.info("episode_started", game_id=self.info.game_id, episode=self.plays, seed=self.seed)
+
+    def _episode_done(self, message: EpisodeDone) -> None:
+        ledger = self.ledger
+        if message.episode < self.plays or (message.episode == self.plays and not ledger.episode_open):
+            return  # sent again after a reconnect: that episode's end was taken already
+        if message.episode != self.plays or not ledger.episode_open:
+            raise ProtocolError(
+                "bad_batch",
+                f"episode {message.episode} is not being played (episode {self.plays} is the last)",
+            )
+        reason = message.end_reason if ledger.episode_over else "incomplete"
+        if message.steps != ledger.last_step or not ledger.episode_over:
+            log.warning(
+                "episode_incomplete",
+                game_id=self.info.game_id,
+                episode=self.plays,
+                steps_reported=message.steps,
+                steps_stored=ledger.last_step,
+                end_seen=ledger.episode_over,
+            )
+        self._end_episode(reason)
+
+    def _end_episode(self, end_reason: str, *, then_continue: bool = True) -> None:
+        ledger = self.ledger
+        ledger.close_episode()
+        duration = time.monotonic() - self.episode_started_mono
+        summary = records.episode_row(
+            self._ids,
+            episode=self.plays,
+            seed=self.seed,
+            steps=ledger.last_step,
+            end_reason=end_reason,
+            returns=self.returns,
+            seats=self.players,
+            started_at=iso_utc(self.episode_started_wall),
+            duration_ms=round(duration * 1000),
+            fps=self.scene.fps,
+            frames_dropped={},  # the page draws its own frames
+            tick_lateness_ms_p50=None,  # and keeps its own time
+            tick_lateness_ms_p99=None,
+            tick_lateness_ms_max=None,
+            rtt_ms={},
+            paused_ms=0,
+            pauses=0,
+            pause_reasons={},
+        )
+        self.host.record(records.EPISODES, summary)
+        log.info(
+            "episode_ended",
+            game_id=self.info.game_id,
+            episode=self.plays,
+            steps=ledger.last_step,
+            end_reason=end_reason,
+            duration_ms=summary["duration_ms"],
+        )
+        self._notify("notify_episode_ended", self.info, self.plays, summary)
+        self._callback("on_episode_end", self.info, summary)
+        if not then_continue:
+            return
+        self.round += 1
+        if self.round <= self.scene.num_episodes:
+            self._countdown()
+        else:
+            self._end_game("completed", "Well done! This game is over.")
+
+    def saving_resumed(self) -> None:
+        """Records are stored again: an episode held back by :meth:`PyodideRuntime.hold_for_saving`
+        starts after a countdown."""
+        if self.phase == "paused" and not self.ended:
+            self.host.record(
+                records.GAMES,
+                records.game_resumed_row(
+                    self._ids,
+                    reason=SAVING,
+                    episode=self.plays,
+                    step=self.ledger.last_step,
+                    paused_ms=round((time.monotonic() - self._paused_at) * 1000),
+                ),
+            )
+            self._countdown()
+
+    # --- step records ------------------------------------------------------------------------
+    def _ingest(self, participant_id: str, data: Mapping[str, Any]) -> None:
+        now = time.monotonic()
+        ledger = self.ledger
+        counters = self.runtime.counters
+        try:
+            batch = decode_step_batch(data, self.options)
+            accepted = ledger.accept(batch, now)
+        except BatchProblem as problem:
+            counters["batches_rejected"] += 1
+            self._rejected(participant_id, data, problem)
+            raise ProtocolError(
+                "bad_batch", f"batch {_field(data, 'batch')} refused: {problem.message}"
+            ) from None
+        if accepted.duplicate:
+            counters["batches_resent"] += 1
+        else:
+            counters["batches_stored"] += 1
+            counters["steps_stored"] += len(accepted.steps)
+            t_server_ms = round(time.time() * 1000, 1)
+            record = self.host.record
+            returns = self.returns
+            for step in accepted.steps:
+                for agent, reward in step.rewards.items():
+                    returns[agent] = returns.get(agent, 0.0) + reward
+            for row in step_rows(
+                self._ids, batch.episode, accepted.steps, players=self.players, t_server_ms=t_server_ms
+            ):
+                record(records.STEPS, row)
+            for step_number, state_hash in accepted.hashes:
+                record(
+                    records.STATE_HASHES,
+                    records.state_hash_row(
+                        self._ids, episode=batch.episode, step=step_number, state_hash=state_hash
+                    ),
+                )
+        self._ack(participant_id, batch.batch)
+
+    def _ack(self, participant_id: str, number: int) -> None:
+        ack = {"type": "batch_ack", "game_id": self.info.game_id, "batch": number}
+        sink = self.host.frame_sink(participant_id)
+        if sink is not None and sink.offer(_pack(ack)):
+            return
+        self.runtime.spawn(self.host.send(participant_id, ack))  # the socket is busy: queue it
+
+    def _rejected(self, participant_id: str, data: Mapping[str, Any], problem: BatchProblem) -> None:
+        steps = data.get("steps") if isinstance(data, Mapping) else None
+        self.host.record(
+            REJECTED_BATCHES,
+            {
+                **self._ids,
+                "participant_id": participant_id,
+                "batch": _field(data, "batch"),
+                "episode": _field(data, "episode"),
+                "first_step": _field(data, "first_step"),
+                "steps": len(steps) if isinstance(steps, list) else None,
+                "rule": problem.kind,
+                "problem": problem.message,
+                "expected_batch": self.ledger.next_batch,
+                "t_server_ms": round(time.time() * 1000, 1),
+            },
+        )
+        log.info(
+            "batch_rejected", game_id=self.info.game_id, rule=problem.kind, problem=problem.message[:200]
+        )
+
+    # --- presence ----------------------------------------------------------------------------
+    def check_presence(self, now: float) -> None:
+        """Once a second: a game whose participant has been away ``abandon_after_s`` is abandoned."""
+        if self.ended:
+            return
+        connected = any(self.host.frame_sink(pid) is not None for pid in self.participant_ids)
+        if connected:
+            self.absent_since = None
+            return
+        if self.absent_since is None:
+            self.absent_since = now
+        elif now - self.absent_since >= self.scene.abandon_after_s:
+            if self.ledger.episode_open:
+                self._end_episode("abandoned", then_continue=False)
+            self._end_game("abandoned", "Nobody was connected to this game for too long.")
+
+    # --- the end -----------------------------------------------------------------------------
+    def _end_game(self, reason: str, message: str, *, exit: GameExit | None = None) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        self._cancel_timer()
+        self.ledger.close_episode()
+        self.phase = "ended"
+        self.end_message = message
+        self.runtime.forget(self)
+        self._broadcast_status()
+        self.host.record(
+            records.GAMES, records.game_ended_row(self._ids, reason=reason, episodes_played=self.plays)
+        )
+        log.info("game_ended", game_id=self.info.game_id, reason=reason, episodes=self.plays)
+        self._notify("notify_game_ended", self.info, reason)
+        self._callback("on_game_end", self.info, reason)
+        if exit is None:
+            self.host.game_ended(self.info.game_id, reason)
+        else:
+            self.host.game_ended(self.info.game_id, reason, exit)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _broadcast_status(self) -> None:
+        for pid in self.participant_ids:
+            self.runtime.spawn(self.host.send(pid, self.status_message(pid)))
+
+    def _notify(self, method: str, *args: Any) -> None:
+        try:
+            getattr(self.host.plugins, method)(*args)
+        except Exception:
+            log.exception("game_hook_failed", game_id=self.info.game_id, hook=method)
+
+    def _callback(self, name: str, *args: Any) -> None:
+        callback = self.prepared.callbacks.get(name)
+        if callback is None:
+            return
+        try:
+            callback(*args)
+        except Exception:
+            log.exception("scene_callback_failed", game_id=self.info.game_id, callback=name)
+
+
+def _field(data: Any, key: str) -> Any:
+    """A field of a (maybe malformed) batch, for the rejection record: a number or None."""
+    value = data.get(key) if isinstance(data, Mapping) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -1,0 +1,93 @@
+"""A short Slime Volleyball study whose game runs in the participant's browser (``runtime="pyodide"``).
+
+Used by the plugin's tests: the server runtime's rules with short episodes, no countdown, and a
+random bot, so that a test can play it from Python as a page would.
+"""
+
+from __future__ import annotations
+
+from igym_core import EndScene, Experiment, GymScene, StartScene
+
+ACTION_MAPPING = {
+    "ArrowLeft": 1,
+    "ArrowRight": 2,
+    "ArrowUp": 3,
+    "ArrowUp+ArrowLeft": 4,
+    "ArrowUp+ArrowRight": 5,
+}
+
+game = GymScene(
+    scene_id="slime",
+    runtime="pyodide",
+    env_factory="igym_slime.env:make_env",
+    env_kwargs={"lives": 2, "max_steps": 90},
+    human_seat="left",
+    policies={"right": "random"},
+    render_fn="igym_slime.render:draw",
+    action_mapping=ACTION_MAPPING,
+    default_action=0,
+    fps=30,
+    num_episodes=2,
+    max_steps=90,
+    countdown_s=0,
+    abandon_after_s=3,
+)
+
+experiment = Experiment(
+    experiment_id="slime_pyodide",
+    seed=7,
+    scenes=[
+        StartScene(scene_id="welcome", title="Welcome", body="A short game."),
+        game,
+        EndScene(scene_id="end", completion_code="DONE1", codes_by_outcome={"runtime_load_failed": "NOLOAD"}),
+    ],
+)
+
+
+def _with_options() -> Experiment:
+    """The game with the pyodide runtime's options from ``IGYM_TEST_PYODIDE_OPTIONS`` (JSON), and two
+    pages between the game and the end (to tell "the next scene" from "a named one" and "the end")."""
+    import json
+    import os
+
+    import attrs
+
+    from igym_core import StaticScene
+
+    options = json.loads(os.environ.get("IGYM_TEST_PYODIDE_OPTIONS", "{}"))
+    return Experiment(
+        experiment_id="slime_pyodide",
+        seed=7,
+        scenes=[
+            StartScene(scene_id="welcome", title="Welcome", body="A short game."),
+            attrs.evolve(game, runtime_options=options),
+            StaticScene(scene_id="after_game", title="Thanks", body="Next: a few questions."),
+            StaticScene(scene_id="questions", title="Questions", body="A page."),
+            EndScene(
+                scene_id="end", completion_code="DONE1", codes_by_outcome={"runtime_load_failed": "NOLOAD"}
+            ),
+        ],
+    )
+
+
+#: ``IGYM_TEST_PYODIDE_OPTIONS='{"on_reload": "next"}' igym run …/slime_pyodide.py:with_options``
+with_options = _with_options()
+
+
+#: Two people in one browser-run game: ``igym check`` refuses it (the pyodide runtime plays one).
+two_humans = Experiment(
+    experiment_id="slime_pyodide_two",
+    seed=7,
+    scenes=[
+        GymScene(
+            scene_id="slime_two",
+            runtime="pyodide",
+            env_factory="igym_slime.env:make_env",
+            human_seats=("left", "right"),
+            render_fn="igym_slime.render:draw",
+            action_mapping=ACTION_MAPPING,
+            default_action=0,
+        ),
+        EndScene(scene_id="end"),
+    ],
+)

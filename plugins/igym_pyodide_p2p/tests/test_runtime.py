@@ -1,0 +1,370 @@
+"""The ``pyodide`` runtime on a real ``igym run`` server, with a page played over a real socket."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from igym_core.testing import read_records
+
+HERE = Path(__file__).parent
+ROOT = HERE.parents[2]
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(ROOT))
+from honest_page import batches, play_episode  # noqa: E402
+from page_client import Page  # noqa: E402
+
+from tests.conftest import LiveServer  # noqa: E402
+
+STUDY = f"{HERE / 'studies' / 'slime_pyodide.py'}:experiment"
+EXPERIMENT = "slime_pyodide"
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[LiveServer]:
+    live = LiveServer(STUDY, tmp_path / "data")
+    yield live
+    live.stop()
+
+
+def records(
+    server: LiveServer, record_type: str, until: Callable[[list[dict[str, Any]]], bool]
+) -> list[dict[str, Any]]:
+    """The records of a type once ``until`` holds for them (the sink writes them out every 500 ms)."""
+    deadline = time.monotonic() + 10
+    while True:
+        rows = read_records(server.data_dir, EXPERIMENT, record_type)
+        if until(rows) or time.monotonic() > deadline:
+            return rows
+        time.sleep(0.1)
+
+
+def play(
+    page: Page, game_id: str, episode_message: dict[str, Any], *, first_batch: int
+) -> list[dict[str, Any]]:
+    """Play the issued episode honestly; the batches sent."""
+    steps, hashes = play_episode(episode_message["seed"], max_steps=episode_message["max_steps"])
+    sent = batches(game_id, episode_message["episode"], steps, hashes, first_batch=first_batch)
+    for batch in sent:
+        assert page.send_batch(batch) == {"type": "batch_ack", "game_id": game_id, "batch": batch["batch"]}
+    page.send(
+        {
+            "type": "episode_done",
+            "game_id": game_id,
+            "episode": episode_message["episode"],
+            "steps": len(steps),
+            "end_reason": "truncated",
+        }
+    )
+    return sent
+
+
+def test_a_browser_run_game_stores_every_step_once_and_verifies(server: LiveServer) -> None:
+    page = Page(server.url)
+    game_id = page.to_game()
+    page.loaded(game_id)
+    first = page.next("pyodide_episode")
+    assert (first["episode"], first["num_episodes"], first["fps"], first["max_steps"]) == (1, 2, 30, 90)
+    assert first["next_batch"] == 1
+    sent = play(page, game_id, first, first_batch=1)
+    # A page that lost its acknowledgements re-sends: acknowledged again, stored once; the end of
+    # the episode, sent again, changes nothing either.
+    assert page.send_batch(sent[2]) == {"type": "batch_ack", "game_id": game_id, "batch": 3}
+    page.send(
+        {"type": "episode_done", "game_id": game_id, "episode": 1, "steps": 90, "end_reason": "truncated"}
+    )
+    second = page.next("pyodide_episode")
+    assert second["episode"] == 2 and second["seed"] != first["seed"]
+    play(page, game_id, second, first_batch=len(sent) + 1)
+    assert page.next("scene")["scene"]["kind"] == "end"
+
+    rows = records(server, "steps", lambda rows: len(rows) >= 360)
+    keys = Counter((r["episode"], r["step"], r["agent"]) for r in rows)
+    assert len(keys) == 360 and set(keys.values()) == {1}
+    assert {r["game_id"] for r in rows} == {game_id}
+    assert all(r["t_client_ms"] is not None and r["tick"] is None for r in rows)
+    episodes = records(server, "episodes", lambda rows: len(rows) >= 2)
+    assert [(e["episode"], e["seed"], e["steps"], e["end_reason"]) for e in episodes] == [
+        (1, first["seed"], 90, "truncated"),
+        (2, second["seed"], 90, "truncated"),
+    ]
+    games = records(server, "games", lambda rows: any(r["event"] == "ended" for r in rows))
+    events = [(g["event"], g.get("runtime") or g.get("reason")) for g in games]
+    assert events == [("started", "pyodide"), ("runtime_loaded", None), ("ended", "completed")]
+    assert records(server, "rejected_batches", lambda rows: True) == []
+    assert not [m for m in page.received if m["type"] == "error"]
+    assert len(records(server, "state_hashes", lambda rows: len(rows) >= 8)) == 8
+    page.close()
+
+    # igym verify, from the run's snapshot: the data passes; a copy with one reward changed does not.
+    data = server.data_dir / EXPERIMENT
+    result = subprocess.run(
+        [sys.executable, "-m", "igym_core.cli", "verify", str(data)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "all 2 browser-run episodes of 1 game match" in result.stdout
+    tampered = server.data_dir / "tampered"
+    shutil.copytree(data, tampered)
+    lines = [json.loads(line) for line in (tampered / "steps.jsonl").read_text().splitlines()]
+    target = next(r for r in lines if r["episode"] == 2 and r["step"] == 50 and r["agent"] == "right")
+    target["reward"] = -1.0 if target["reward"] != -1.0 else 0.0
+    (tampered / "steps.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    result = subprocess.run(
+        [sys.executable, "-m", "igym_core.cli", "verify", str(tampered)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    assert (
+        f"DIFFERS game {game_id} (scene slime) episode 2 (seed {second['seed']}): step 50: reward of 'right'"
+        in (result.stdout)
+    )
+
+
+def test_bad_batches_get_errors_are_recorded_and_never_reach_the_steps(server: LiveServer) -> None:
+    page = Page(server.url)
+    game_id = page.to_game()
+    page.loaded(game_id)
+    issued = page.next("pyodide_episode")
+    steps, hashes = play_episode(issued["seed"], max_steps=90)
+    honest = batches(game_id, 1, steps, hashes, first_batch=1, size=10)
+    assert page.send_batch(honest[0])["type"] == "batch_ack"
+
+    tampered = json.loads(json.dumps(honest[0]))
+    tampered["steps"][0]["rewards"]["left"] = 100.0
+    out_of_order = honest[2]
+    oversized = {**honest[1], "steps": [dict(s, step=11 + i) for i, s in enumerate(steps * 3)][:241]}
+    future = batches(game_id, 1, steps, hashes, first_batch=2, size=80)[0]
+    future["first_step"] = 11
+    future["steps"] = [dict(s, step=11 + i) for i, s in enumerate(steps[:80])]
+    future["hashes"] = []
+    garbage = {"type": "step_batch", "game_id": game_id, "batch": "two", "steps": "lots"}
+    bad_action = json.loads(json.dumps(honest[1]))
+    bad_action["steps"][3]["actions"]["left"] = 17
+    expected = {
+        "replayed": tampered,
+        "out_of_order": out_of_order,
+        "oversized": oversized,
+        "future_step": future,
+        "malformed": garbage,
+        "bad_action": bad_action,
+    }
+    for rule, batch in expected.items():
+        reply = page.send_batch(batch, paced=False)
+        assert reply["type"] == "error" and reply["code"] == "bad_batch", (rule, reply)
+        assert "refused" in reply["message"], reply
+    for batch in honest[1:]:
+        assert page.send_batch(batch)["type"] == "batch_ack"
+
+    rejected = records(server, "rejected_batches", lambda rows: len(rows) >= len(expected))
+    assert [r["rule"] for r in rejected] == list(expected)
+    assert all(r["game_id"] == game_id and r["problem"] for r in rejected)
+    rows = records(server, "steps", lambda rows: len(rows) >= 180)
+    assert len(rows) == 180  # the honest steps, once; nothing of the refused batches
+    assert not [r for r in rows if r["reward"] == 100.0 or r["action"] == 17]
+    page.close()
+
+
+def test_a_reload_mid_episode_records_it_interrupted_and_restarts_it_with_its_seed(
+    server: LiveServer,
+) -> None:
+    page = Page(server.url)
+    token = page.welcome["token"]
+    game_id = page.to_game()
+    page.loaded(game_id)
+    issued = page.next("pyodide_episode")
+    steps, hashes = play_episode(issued["seed"], max_steps=90)
+    for batch in batches(game_id, 1, steps, hashes, first_batch=1)[:2]:
+        assert page.send_batch(batch)["type"] == "batch_ack"
+    page.close()
+
+    again = Page(server.url, token=token)
+    status = again.next("game_status")
+    assert status["game_id"] == game_id
+    again.loaded(game_id)  # a new page loaded the runtime: the old one's episode is over
+    replay = again.next("pyodide_episode")
+    assert replay["episode"] == 2 and replay["seed"] == issued["seed"]
+    assert replay["next_batch"] == 3  # the new page numbers its batches on from the server's count
+    playing = [m for m in again.received if m["type"] == "game_status" and m["phase"] == "playing"]
+    assert playing[-1]["episode"] == 1  # the participant sees the scene's first episode again
+
+    sent = play(again, game_id, replay, first_batch=replay["next_batch"])
+    last = again.next("pyodide_episode")
+    assert (last["episode"], last["next_batch"]) == (3, 3 + len(sent))
+    play(again, game_id, last, first_batch=last["next_batch"])
+    assert again.next("scene")["scene"]["kind"] == "end"
+
+    episodes = records(server, "episodes", lambda rows: len(rows) >= 3)
+    assert [(e["episode"], e["seed"], e["steps"], e["end_reason"]) for e in episodes] == [
+        (1, issued["seed"], 30, "interrupted"),
+        (2, issued["seed"], 90, "truncated"),
+        (3, last["seed"], 90, "truncated"),
+    ]
+    rows = records(server, "steps", lambda rows: len(rows) >= 2 * (30 + 90 + 90))
+    assert Counter(r["episode"] for r in rows) == {1: 60, 2: 180, 3: 180}
+    games = records(server, "games", lambda rows: any(r["event"] == "reloaded" for r in rows))
+    reloaded = next(g for g in games if g["event"] == "reloaded")
+    assert (reloaded["episode"], reloaded["step"], reloaded["rule"]) == (1, 30, "restart")
+    again.close()
+
+
+def test_a_page_that_cannot_load_the_game_moves_on_with_its_own_outcome(server: LiveServer) -> None:
+    page = Page(server.url)
+    game_id = page.to_game()
+    page.send({"type": "runtime_load_failed", "game_id": game_id, "stage": "packages", "message": "no wheel"})
+    end = page.next("scene")
+    assert end["scene"]["kind"] == "end"
+    assert "NOLOAD" in json.dumps(end)  # codes_by_outcome={"runtime_load_failed": ...}
+    games = records(server, "games", lambda rows: any(r["event"] == "ended" for r in rows))
+    assert [(g["event"], g.get("stage") or g.get("reason")) for g in games[1:]] == [
+        ("runtime_load_failed", "packages"),
+        ("ended", "runtime_load_failed"),
+    ]
+    sessions = records(server, "sessions", lambda rows: any(r["event"] == "finished" for r in rows))
+    finished = next(s for s in sessions if s["event"] == "finished")
+    assert finished["detail"]["outcome"] == "runtime_load_failed"
+    page.close()
+
+
+def test_a_closed_tab_keeps_every_step_that_reached_the_server(server: LiveServer) -> None:
+    page = Page(server.url)
+    game_id = page.to_game()
+    page.loaded(game_id)
+    issued = page.next("pyodide_episode")
+    steps, hashes = play_episode(issued["seed"], max_steps=90)
+    for batch in batches(game_id, 1, steps, hashes, first_batch=1)[:3]:
+        assert page.send_batch(batch)["type"] == "batch_ack"
+    page.close()  # the tab is closed: the scene's abandon_after_s (3 s) later, the game ends
+    episodes = records(server, "episodes", lambda rows: len(rows) >= 1)
+    assert [(e["episode"], e["steps"], e["end_reason"]) for e in episodes] == [(1, 45, "abandoned")]
+    rows = records(server, "steps", lambda rows: len(rows) >= 90)
+    assert sorted({r["step"] for r in rows}) == list(range(1, 46)) and len(rows) == 90
+    games = records(server, "games", lambda rows: any(r["event"] == "ended" for r in rows))
+    assert games[-1]["reason"] == "abandoned"
+
+
+# --- the scene's runtime_options ---------------------------------------------------------------------
+WITH_OPTIONS = f"{HERE / 'studies' / 'slime_pyodide.py'}:with_options"
+
+
+def serve_with(tmp_path: Path, options: dict[str, Any]) -> LiveServer:
+    return LiveServer(WITH_OPTIONS, tmp_path / "data", env={"IGYM_TEST_PYODIDE_OPTIONS": json.dumps(options)})
+
+
+def test_a_load_timeout_with_end_takes_the_participant_to_the_end_scene_and_its_code(tmp_path: Path) -> None:
+    server = serve_with(tmp_path, {"load_timeout_s": 5, "on_load_timeout": "end"})
+    try:
+        page = Page(server.url)
+        game_id = page.to_game()
+        began = time.monotonic()
+        end = page.next("scene", timeout=15)  # the page never reports runtime_loaded
+        assert 4.5 <= time.monotonic() - began < 10  # load_timeout_s from the game's start
+        assert end["scene"]["kind"] == "end" and "NOLOAD" in json.dumps(end)  # past both pages
+        games = records(server, "games", lambda rows: any(r["event"] == "ended" for r in rows))
+        assert [(g["event"], g.get("reason")) for g in games if g["game_id"] == game_id][1:] == [
+            ("load_timeout", None),
+            ("ended", "load_timeout"),
+        ]
+        page.close()
+    finally:
+        server.stop()
+
+
+def test_a_failed_load_skips_to_the_named_scene_with_the_outcome(tmp_path: Path) -> None:
+    server = serve_with(tmp_path, {"load_timeout_scene": "questions"})
+    try:
+        page = Page(server.url)
+        game_id = page.to_game()
+        page.send(
+            {"type": "runtime_load_failed", "game_id": game_id, "stage": "runtime", "message": "no wasm"}
+        )
+        assert page.next("scene")["scene"]["scene_id"] == "questions"
+        sessions = records(server, "sessions", lambda rows: any(r["event"] == "scene_left" for r in rows))
+        left = next(s for s in sessions if s["event"] == "scene_left" and s["scene_id"] == "slime")
+        assert left["detail"]["outcome"] == "runtime_load_failed"
+        page.close()
+    finally:
+        server.stop()
+
+
+def test_a_reload_with_next_goes_on_to_the_next_seed(tmp_path: Path) -> None:
+    server = serve_with(tmp_path, {"on_reload": "next"})
+    try:
+        page = Page(server.url)
+        token = page.welcome["token"]
+        game_id = page.to_game()
+        page.loaded(game_id)
+        issued = page.next("pyodide_episode")
+        steps, hashes = play_episode(issued["seed"], max_steps=90)
+        assert page.send_batch(batches(game_id, 1, steps, hashes, first_batch=1)[0])["type"] == "batch_ack"
+        page.close()
+        again = Page(server.url, token=token)
+        again.loaded(game_id)
+        following = again.next("pyodide_episode")
+        assert (
+            following["episode"] == 2 and following["seed"] != issued["seed"] and following["next_batch"] == 2
+        )
+        playing = [m for m in again.received if m["type"] == "game_status" and m["phase"] == "playing"]
+        assert playing[-1]["episode"] == 2  # the scene's second (and last) episode
+        episodes = records(server, "episodes", lambda rows: len(rows) >= 1)
+        assert [(e["episode"], e["end_reason"], e["steps"]) for e in episodes] == [(1, "interrupted", 15)]
+        again.close()
+    finally:
+        server.stop()
+
+
+def test_no_new_episode_starts_while_the_data_cannot_be_saved(tmp_path: Path) -> None:
+    from igym_core.testing.full_disk import mount_full_disk
+
+    with mount_full_disk(tmp_path / "disk", size_kib=1024) as disk:
+        server = LiveServer(STUDY, disk.path, env={"IGYM_MAX_UNSAVED_BYTES": "0"})
+        try:
+            page = Page(server.url)
+            game_id = page.to_game()
+            page.loaded(game_id)
+            first = page.next("pyodide_episode")
+            disk.fill()
+            play(page, game_id, first, first_batch=1)  # the episode under way is played out
+            paused = page.next("game_status", phase="paused", timeout=15)
+            assert paused["pause_reason"] == "saving" and "save" in paused["message"]
+            assert not [m for m in page.received if m["type"] == "pyodide_episode" and m["episode"] == 2]
+            disk.free()
+            second = page.next("pyodide_episode", timeout=20)
+            assert second["episode"] == 2 and second["next_batch"] == 7
+            page.close()
+        finally:
+            server.stop()
+        steps = read_records(disk.path, EXPERIMENT, "steps")
+        assert Counter(r["episode"] for r in steps) == {1: 180}
+        games = read_records(disk.path, EXPERIMENT, "games")
+        assert [(g["event"], g.get("reason")) for g in games if g["event"] in ("paused", "resumed")] == [
+            ("paused", "saving"),
+            ("resumed", "saving"),
+        ]
+
+
+def test_the_scene_message_names_the_runtime_its_module_and_what_the_page_runs(server: LiveServer) -> None:
+    import importlib.util
+
+    page = Page(server.url)
+    page.submit({"agree": True})
+    view = page.scene["scene"]
+    assert (view["runtime"], view["runtime_module"]) == ("pyodide", "/plugins/pyodide/runtime.js")
+    if importlib.util.find_spec("igym_pyodide_p2p.game_spec") is None:  # the browser side is not installed
+        assert "runtime_view" not in view
+    else:
+        assert view["runtime_view"]["game"]["hash_every"] == 30
+    page.close()
