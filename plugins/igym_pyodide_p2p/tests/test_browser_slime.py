@@ -54,8 +54,10 @@ def _scene(page: Any, scene_id: str, timeout_s: float = 30) -> None:
     _poll(page, lambda: _state(page).get("scene_id") == scene_id, f"scene {scene_id}", timeout_s)
 
 
-def _left_slime_x(page: Any) -> float:
-    return float(page.evaluate("() => window.igym.gameObjects().left_slime.x"))
+def _left_slime_x(page: Any) -> float | None:
+    """Where the participant's slime is (its latest frame), or None when there is none."""
+    x = page.evaluate("() => { const s = window.igym.gameObjects().left_slime; return s ? s.x : null; }")
+    return None if x is None else float(x)
 
 
 def _canvas(page: Any, name: str) -> np.ndarray:
@@ -67,15 +69,15 @@ def _canvas(page: Any, name: str) -> np.ndarray:
 def _play(page: Any, runtime: str, loader: dict[str, Any]) -> dict[str, Any]:
     """Hold the left arrow, then the right one, while the game plays; what the page showed."""
     _poll(page, lambda: _game(page).get("phase") == "playing", f"{runtime}: playing", 90)
-    start = _left_slime_x(page)
+    start = _poll(page, lambda: _left_slime_x(page), f"{runtime}: the slime drawn")
     page.locator(".igym-game-stage").first.click()
     page.keyboard.down("ArrowLeft")
-    _poll(page, lambda: _left_slime_x(page) < start - 20, f"{runtime}: the slime moving left")
+    _poll(page, lambda: (_left_slime_x(page) or start) < start - 20, f"{runtime}: the slime moving left")
     page.keyboard.up("ArrowLeft")
     pixels = _canvas(page, f"{runtime}-playing")
     page.keyboard.down("ArrowRight")
-    moved = _left_slime_x(page)
-    _poll(page, lambda: _left_slime_x(page) > moved + 20, f"{runtime}: the slime moving right")
+    moved = _left_slime_x(page) or 0.0
+    _poll(page, lambda: (_left_slime_x(page) or 0.0) > moved + 20, f"{runtime}: the slime moving right")
     page.keyboard.up("ArrowRight")
     return {"pixels": pixels, "hud": page.locator(".igym-game-hud").first.inner_text()}
 
@@ -92,6 +94,8 @@ def test_slime_against_the_onnx_bot_plays_the_same_in_the_browser(tmp_path: Path
             page = context.new_page()
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
+            console: list[str] = []
+            page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
             page.goto(f"{url}/?PROLIFIC_PID=browser1")
             _scene(page, "intro")
             page.get_by_role("button", name="Continue", exact=True).click()
@@ -102,7 +106,10 @@ def test_slime_against_the_onnx_bot_plays_the_same_in_the_browser(tmp_path: Path
 
             # The loader: stages with sizes, a bar that fills; the shell's countdown after it.
             loader = page.locator(".igym-pyodide-loader")
-            loader.wait_for(state="visible", timeout=20000)
+            try:
+                loader.wait_for(state="visible", timeout=20000)
+            except Exception as exc:
+                raise AssertionError(f"no loader: {console} {_state(page)}") from exc
             page.screenshot(path=str(ARTIFACTS / "loading.png"))
             text = loader.inner_text()
             percents = []

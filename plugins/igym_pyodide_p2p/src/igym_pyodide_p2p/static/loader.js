@@ -56,7 +56,7 @@ export class Loader {
       alignItems: "center",
       justifyContent: "center",
       gap: "0.6em",
-      background: "rgba(15, 23, 42, 0.92)",
+      background: "#0f172a",
       color: "#f8fafc",
       font: "15px system-ui, sans-serif",
       zIndex: "5",
