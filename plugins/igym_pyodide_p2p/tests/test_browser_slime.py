@@ -3,13 +3,15 @@
 A real ``igym run`` (this plugin and igym-onnx loaded) and headless Chromium. The participant first
 plays the scene on the server, then the same scene in the browser: the loader's progress shows, held
 arrow keys move the participant's slime, the episodes count up, the next scene follows, and the
-server's data holds every step of the browser's episodes exactly once, keys and actions matching.
+server's data holds every step of the browser's episodes exactly once, keys and actions matching,
+and ``igym verify`` finds the same rewards and state hashes when it re-runs them on the server.
 Screenshots of both games are saved under test-artifacts/ (look at them: they must look the same),
 and their canvases are compared: the same sky, the same slimes in the same colours.
 """
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import time
 from collections import Counter
@@ -166,3 +168,13 @@ def test_slime_against_the_onnx_bot_plays_the_same_in_the_browser(tmp_path: Path
     )
     assert all(r["action"] == 2 for r in left if r["keys_held"] == ["ArrowRight"])
     assert all(r["action_source"] in ("bot", "bot_repeat") for r in steps if r["agent"] == "right")
+
+    # igym verify re-runs the browser's episodes on the server from their seeds and actions: the
+    # same rewards, flags and state hashes.
+    verify = subprocess.run(
+        [sys.executable, "-m", "igym_core.cli", "verify", str(data_dir / EXPERIMENT), "--experiment", STUDY],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert verify.returncode == 0, verify.stdout + verify.stderr
