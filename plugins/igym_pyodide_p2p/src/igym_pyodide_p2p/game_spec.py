@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib.util
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -36,13 +37,31 @@ DEFAULT_BATCH_INTERVAL_MS = 500
 MAX_MODEL_BYTES = 4 * 1024 * 1024
 
 
+#: Module names igym gives files it imports by path (``file.py:attr``, ``igym run study.py:...``).
+_FILE_MODULE_PREFIXES = ("_igym_file_", "igym_experiment_")
+
+
 def _importable_ref(value: Any, field: str, problems: list[str]) -> str | None:
-    """``"module:qualname"`` for a callable (or a reference string) the browser can import by name."""
+    """``"module:qualname"`` for a callable (or a reference string) the browser can import by name.
+
+    A function from a file igym imported by path is named by the file's stem: the browser gets the
+    file as a module of that name (igym-pyodide-p2p's package service ships study files so)."""
     from igym_core.envs import callable_ref
 
     if value is None:
         return None
     ref = callable_ref(value)
+    module_name = getattr(value, "__module__", None)
+    qualname = getattr(value, "__qualname__", None)
+    if (
+        isinstance(module_name, str)
+        and module_name.startswith(_FILE_MODULE_PREFIXES)
+        and isinstance(qualname, str)
+        and "<" not in qualname
+    ):
+        file = getattr(sys.modules.get(module_name), "__file__", None)
+        if file:
+            return f"{Path(file).stem}:{qualname}"
     module, sep, attribute = ref.partition(":")
     if (
         not sep
@@ -50,12 +69,11 @@ def _importable_ref(value: Any, field: str, problems: list[str]) -> str | None:
         or " " in ref
         or module.endswith(".py")
         or "/" in module
-        or module.startswith("igym_experiment_")
         or module == "__main__"
     ):
         problems.append(
-            f"{field} is {ref!r}, which the browser cannot import by name. Define it in a module of an "
-            "installed package (e.g. my_study.envs:make_env) so that igym can ship it to the browser."
+            f"{field}: {ref!r} cannot be imported by name in the browser. Define it in a module (e.g. "
+            "my_study.envs:make_env, or a function in a study file) so that igym can ship it there."
         )
         return None
     try:
@@ -63,7 +81,7 @@ def _importable_ref(value: Any, field: str, problems: list[str]) -> str | None:
     except (ImportError, ValueError):
         found = False
     if not found:
-        problems.append(f"{field} names module {module!r}, which is not importable here.")
+        problems.append(f"{field}: module {module!r} is not importable here.")
         return None
     return ref
 
@@ -82,7 +100,7 @@ def _bot_spec(
     name: str, config: Any, bot: Any, space: tuple[int, int] | None, base_dir: Path, problems: list[str]
 ) -> dict[str, Any] | None:
     kind = getattr(type(config), "kind", None)
-    field = f"policies[{name!r}]"
+    field = f"$.policies.{name}"
     spec: dict[str, Any] = {"kind": kind, "act_every": bot.act_every, "between": bot.between}
     if kind == "random":
         if space is None:
@@ -93,7 +111,7 @@ def _bot_spec(
             return None
         spec.update(n=space[0], start=space[1], seed=config.seed)
     elif kind == "python":
-        target = _importable_ref(config.target, f"{field} (python policy)", problems)
+        target = _importable_ref(config.target, f"{field}.target", problems)
         if target is None:
             return None
         spec["target"] = target
@@ -133,20 +151,18 @@ def _bot_spec(
 
 
 def _build(prepared: Any, hash_every: int, batch_interval_ms: int) -> tuple[dict[str, Any], list[str]]:
+    """The spec and what keeps the scene from running in the browser (``$.field: why`` each). The
+    runtime's own rules (one participant, no same_group_as) are the runtime's check_scene's."""
     scene = prepared.scene
     problems: list[str] = []
-    if len(prepared.human_seats) != 1:
-        problems.append(
-            f"the pyodide runtime plays games of one participant; this scene has human seats "
-            f"{list(prepared.human_seats)}."
-        )
     if scene.renderer != "objects":
         problems.append(
-            f"renderer {scene.renderer!r}: the browser draws render objects only (renderer='objects')."
+            f"$.renderer: {scene.renderer!r} cannot draw in the browser; the pyodide runtime draws render "
+            "objects (renderer='objects'). Use runtime='server' for an env that draws pixels."
         )
-    env_factory = _importable_ref(prepared.env_factory, "env_factory", problems)
-    render_fn = _importable_ref(prepared.render_fn, "render_fn", problems)
-    hud = _importable_ref(prepared.hud, "hud", problems)
+    env_factory = _importable_ref(prepared.env_factory, "$.env_factory", problems)
+    render_fn = _importable_ref(prepared.render_fn, "$.render_fn", problems)
+    hud = _importable_ref(prepared.hud, "$.hud", problems)
     env, _raw = prepared.make_env()
     try:
         spaces = {str(agent): _discrete(env.action_space(agent)) for agent in prepared.agents}
@@ -167,7 +183,7 @@ def _build(prepared: Any, hash_every: int, batch_interval_ms: int) -> tuple[dict
         "render_fn": render_fn,
         "hud": hud,
         "agents": [str(a) for a in prepared.agents],
-        "human_seat": prepared.human_seats[0] if prepared.human_seats else None,
+        "human_seat": prepared.human_seats[0] if len(prepared.human_seats) == 1 else None,
         "action_mapping": plain(dict(scene.action_mapping)),
         "default_action": plain(scene.default_action),
         "input_mode": scene.input_mode,
@@ -199,6 +215,11 @@ def browser_game_spec(
     ``hash_every`` and ``batch_interval_ms`` come from the scene's runtime options. Raises
     :class:`~igym_core.errors.ConfigError` listing what cannot run in a browser.
     """
+    if len(prepared.human_seats) != 1:
+        raise ValueError(
+            f"the browser plays games of one participant; scene {prepared.scene.scene_id!r} has human "
+            f"seats {list(prepared.human_seats)}"
+        )
     spec, problems = _build(prepared, hash_every, batch_interval_ms)
     if problems:
         raise ConfigError(
