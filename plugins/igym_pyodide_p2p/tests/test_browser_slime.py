@@ -115,10 +115,10 @@ def test_slime_against_the_onnx_bot_plays_the_same_in_the_browser(tmp_path: Path
             page.screenshot(path=str(ARTIFACTS / "loading.png"))
             text = loader.inner_text()
             percents = []
-            while loader.count():
-                value = loader.first.get_attribute("aria-valuenow") if loader.count() else None
-                if value is not None:
-                    percents.append(int(value))
+            read = """() => { const l = document.querySelector(".igym-pyodide-loader");
+                               return l ? Number(l.getAttribute("aria-valuenow")) : null; }"""
+            while (value := page.evaluate(read)) is not None:
+                percents.append(value)
                 page.wait_for_timeout(25)
             browser_game = _play(page, "pyodide", {})
             _poll(page, lambda: _game(page).get("episode") == 2, "episode 2", 30)

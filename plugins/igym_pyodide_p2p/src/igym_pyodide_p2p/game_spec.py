@@ -138,6 +138,7 @@ def _bot_spec(
             "config": config.to_json(),
             "model": model,
             "sha256": hashlib.sha256(model).hexdigest(),
+            "runtime_bytes": _onnx_runtime_bytes(),
         }
         if space is not None:
             spec["onnx"]["action_start"] = space[1]
@@ -148,6 +149,18 @@ def _bot_spec(
         )
         return None
     return spec
+
+
+def _onnx_runtime_bytes() -> int:
+    """The size of onnxruntime-web's files that igym-onnx serves (what the page downloads once for
+    its ONNX bots; the loader shows it), or 0 when they are not there."""
+    try:
+        from importlib.resources import files
+
+        folder = files("igym_onnx") / "static" / "ort"
+        return sum(entry.stat().st_size for entry in Path(str(folder)).iterdir() if entry.is_file())
+    except (ImportError, ModuleNotFoundError, OSError):
+        return 0
 
 
 def _build(prepared: Any, hash_every: int, batch_interval_ms: int) -> tuple[dict[str, Any], list[str]]:

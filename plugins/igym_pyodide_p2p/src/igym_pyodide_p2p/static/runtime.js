@@ -49,6 +49,9 @@ function stageSizes(plan, spec) {
   for (const bot of Object.values((spec && spec.bots) || {})) {
     if (bot.kind === "onnx" && bot.onnx && bot.onnx.model) sizes.model += bot.onnx.model.byteLength || bot.onnx.model.length || 0;
   }
+  // onnxruntime-web, loaded once for every ONNX bot.
+  const ortBytes = Object.values((spec && spec.bots) || {}).map((b) => (b.onnx && b.onnx.runtime_bytes) || 0);
+  sizes.model += Math.max(0, ...ortBytes);
   return sizes;
 }
 

@@ -201,14 +201,17 @@ async function load(message) {
     t = now();
     const onnxEntries = Object.entries(onnxSpec);
     if (onnxEntries.length) {
-      const onnx = await import(new URL(message.onnxModule || "/plugins/onnx/igym_onnx.js", self.location.href).href);
-      const modelTotal = onnxEntries.reduce((sum, [, b]) => sum + (b.model ? b.model.byteLength : 0), 0);
-      let modelDone = 0;
-      for (const [agent, bot] of onnxEntries) {
-        const policy = await onnx.createPolicy(bot.model, bot.config, { seed: 0, actionStart: bot.action_start || 0 });
-        jsBots.set(agent, policy);
-        modelDone += bot.model ? bot.model.byteLength : 0;
-        post({ type: "progress", stage, loaded: modelDone, total: modelTotal });
+      // onnxruntime-web's WebAssembly (most of this stage's bytes) is counted as it streams in.
+      const runtimeBytes = Math.max(0, ...onnxEntries.map(([, b]) => b.runtime_bytes || 0));
+      const counted = countingFetch(stage, runtimeBytes);
+      try {
+        const onnx = await import(new URL(message.onnxModule || "/plugins/onnx/igym_onnx.js", self.location.href).href);
+        for (const [agent, bot] of onnxEntries) {
+          const policy = await onnx.createPolicy(bot.model, bot.config, { seed: 0, actionStart: bot.action_start || 0 });
+          jsBots.set(agent, policy);
+        }
+      } finally {
+        counted.restore();
       }
     }
     stages.model_ms = Math.round(now() - t);
@@ -224,8 +227,13 @@ function splitSpec(spec) {
   const bots = {};
   for (const [agent, bot] of Object.entries(spec.bots || {})) {
     if (bot.kind === "onnx") {
-      const { model, config, action_start } = bot.onnx || {};
-      onnxSpec[agent] = { model: model instanceof Uint8Array ? model : new Uint8Array(model || []), config, action_start };
+      const { model, config, action_start, runtime_bytes } = bot.onnx || {};
+      onnxSpec[agent] = {
+        model: model instanceof Uint8Array ? model : new Uint8Array(model || []),
+        config,
+        action_start,
+        runtime_bytes,
+      };
       bots[agent] = { ...bot, onnx: { config, sha256: bot.onnx && bot.onnx.sha256 } };
     } else {
       bots[agent] = bot;
