@@ -35,14 +35,14 @@ on_server = GymScene(
     default_action=0,
     fps=30,
     num_episodes=1,
-    max_steps=240,
+    max_steps=150,
     countdown_s=1,
     canvas_width=WIDTH,
     canvas_height=HEIGHT,
     background=SKY,
 )
 
-in_browser = attrs.evolve(on_server, scene_id="slime", runtime="pyodide", num_episodes=2, max_steps=150)
+in_browser = attrs.evolve(on_server, scene_id="slime", runtime="pyodide", num_episodes=2, max_steps=100)
 
 experiment = Experiment(
     experiment_id="slime_browser",

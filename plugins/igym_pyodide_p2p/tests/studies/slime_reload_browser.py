@@ -1,5 +1,5 @@
 """Slime Volleyball in the browser for the reload and closed-tab browser tests: two episodes of
-150 steps against a random bot, ``on_reload="restart"``, abandoned 3 s after the page has gone."""
+90 steps against a random bot, ``on_reload="restart"``, abandoned 3 s after the page has gone."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ experiment = Experiment(
             default_action=0,
             fps=30,
             num_episodes=2,
-            max_steps=150,
+            max_steps=90,
             countdown_s=1,
             abandon_after_s=3,
             on_abandon="continue",
