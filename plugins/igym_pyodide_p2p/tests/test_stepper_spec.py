@@ -80,3 +80,17 @@ def test_a_function_in_a_study_file_is_named_by_the_files_stem(tmp_path):
     plan = _plan(f"{study}:experiment")
     (view,) = [v for v in plan.views.values() if v.get("kind") == "gym"]
     assert view["runtime_view"]["game"]["env_factory"] == "my_slime_study:make_env"
+
+
+def test_igym_check_accepts_the_browser_example():
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "igym_core.cli", "check", "igym_slime.examples.vs_ai_browser:experiment"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "runs in the participant's browser" in result.stdout
