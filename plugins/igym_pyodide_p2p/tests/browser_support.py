@@ -5,7 +5,8 @@ The stand-in serves what the service would (its manifest at /plugins/pyodide_p2p
 Pyodide's files from npm, one archive of the browser's Python) through Playwright routes. The
 archive holds the igym_core modules the browser code declares (``CORE_MODULES``, package
 ``__init__`` files empty, as in the lean build), igym_pyodide_p2p.browser, the slime env and attrs.
-When the server serves a manifest itself, :func:`standin_route` lets every request through.
+When the server's own manifest has the test's scenes, :class:`Standin` lets every request through
+(unless told to stand in ``always``: a test that shapes the manifest or the bundle itself).
 """
 
 from __future__ import annotations
@@ -169,12 +170,19 @@ class Standin:
     server has the real one; every other request goes through if it is loopback, else is refused."""
 
     def __init__(
-        self, server_url: str, scene_ids: tuple[str, ...], extra: dict[str, Path] | None = None
+        self,
+        server_url: str,
+        scene_ids: tuple[str, ...],
+        extra: dict[str, Path] | None = None,
+        *,
+        always: bool = False,
     ) -> None:
+        """``always``: stand in even when the server has the service (a test that shapes the
+        manifest or the bundle itself)."""
         if not (PYODIDE / "pyodide.asm.wasm").is_file():
             pytest.fail(f"Pyodide is not installed at {PYODIDE}; run `npm install` in {PYODIDE.parents[1]}.")
         self.server_url = server_url
-        self.real = _serves(server_url + MANIFEST_URL)
+        self.real = not always and _serves(server_url + MANIFEST_URL, scene_ids)
         self.blocked: list[str] = []
         self.bundle = browser_bundle(extra)
         self.files = {f"{PYODIDE_URL}{p.name}": p for p in PYODIDE.iterdir() if p.is_file()}
@@ -208,9 +216,11 @@ class Standin:
             route.abort()
 
 
-def _serves(url: str) -> bool:
+def _serves(url: str, scene_ids: tuple[str, ...]) -> bool:
+    """Whether the server's manifest (at ``url``) has packages for every one of ``scene_ids``."""
     try:
-        with urllib.request.urlopen(url, timeout=30) as response:
-            return response.status == 200
-    except (urllib.error.URLError, OSError):
+        with urllib.request.urlopen(url, timeout=60) as response:
+            manifest = json.loads(response.read())
+    except (urllib.error.URLError, OSError, ValueError):
         return False
+    return isinstance(manifest, dict) and all(s in (manifest.get("scenes") or {}) for s in scene_ids)

@@ -182,7 +182,7 @@ async ({spec, seeds}) => {
 def test_the_worker_plays_slime_against_the_onnx_bot_and_streams_every_step(igym_server, tmp_path):
     prepared = prepared_scene()
     spec = browser_game_spec(prepared)
-    standin = Standin(igym_server, ("slime",))
+    standin = Standin(igym_server, ("slime",), always=True)
     seeds = [prepared.episode_seed(0, ["p"], 1), prepared.episode_seed(0, ["p"], 2)]
     page_spec = {**spec, "bots": {"right": {**spec["bots"]["right"]}}}
     page_spec["bots"]["right"]["onnx"] = {
@@ -328,7 +328,7 @@ def test_a_package_that_cannot_be_fetched_fails_the_load_at_its_stage(igym_serve
     prepared = prepared_scene()
     spec = {**browser_game_spec(prepared), "bots": {}}
     spec["bots"] = {"right": {"kind": "random", "n": 6, "start": 0, "act_every": 1, "between": "repeat"}}
-    standin = Standin(igym_server, ("slime",))
+    standin = Standin(igym_server, ("slime",), always=True)
     standin.manifest["scenes"]["slime"]["wheels"] = [
         {
             "project": "gone",
@@ -405,7 +405,7 @@ def test_the_worker_keeps_its_deadlines_and_skips_the_ones_a_stall_missed(igym_s
         "action_spaces": {"left": [6, 0], "right": [6, 0]},
     }
     standin = Standin(
-        igym_server, ("slime",), extra={"stall_bot.py": Path(__file__).with_name("stall_bot.py")}
+        igym_server, ("slime",), extra={"stall_bot.py": Path(__file__).with_name("stall_bot.py")}, always=True
     )
 
     def work(browser: Any) -> Any:
