@@ -430,3 +430,58 @@ def test_the_worker_keeps_its_deadlines_and_skips_the_ones_a_stall_missed(igym_s
     # The stall: one gap of at least four periods, then the steps go on at the scene's rate.
     gaps = [b["t_ms"] - a["t_ms"] for a, b in itertools.pairwise(steps)]
     assert max(gaps) >= 4 * period
+
+
+DELAYED_PAGE = """
+async ({spec}) => {
+  const runtime = await import("/plugins/pyodide/runtime.js");
+  const stage = document.createElement("div");
+  document.body.append(stage);
+  const handlers = {};
+  const sent = [];
+  const frames = [];
+  const host = {
+    stage,
+    scene: {scene_id: "slime", runtime_view: {game: spec}},
+    send: (m) => sent.push(structuredClone(m)),
+    onMessage: (type, fn) => { (handlers[type] ??= []).push(fn); return () => {}; },
+    drawFrame: (f) => frames.push({step: f.step, key: f.key, at: performance.timeOrigin + performance.now()}),
+  };
+  const game = runtime.createPyodideGame(host);
+  const deliver = (m) => (handlers[m.type] || []).forEach((fn) => fn(m));
+  const until = async (test) => {
+    const end = performance.now() + 60000;
+    while (!test() && performance.now() < end) await new Promise((r) => setTimeout(r, 10));
+  };
+  deliver({type: "game_status", game_id: "g3", phase: "loading"});
+  await until(() => sent.some((m) => m.type === "runtime_loaded" || m.type === "runtime_load_failed"));
+  const issued = performance.timeOrigin + performance.now();
+  deliver({type: "pyodide_episode", game_id: "g3", episode: 1, seed: 4, num_episodes: 1, max_steps: 30,
+           fps: 30, start_in_ms: 1000});
+  await until(() => sent.some((m) => m.type === "episode_done"));
+  return {sent, frames, issued};
+}
+"""
+
+
+def test_an_episode_issued_at_the_countdowns_start_shows_its_first_frame_and_steps_after_it(igym_server):
+    """``start_in_ms``: the reset frame is drawn at once (under the countdown, as the server runtime
+    draws it) and the first step is made when the countdown ends."""
+    spec = {**browser_game_spec(prepared_scene())}
+    spec["bots"] = {"right": {"kind": "random", "n": 6, "start": 0, "act_every": 1, "between": "repeat"}}
+    standin = Standin(igym_server, ("slime",), always=True)
+
+    def work(browser: Any) -> Any:
+        context = browser.new_context()
+        context.route("**/*", standin.route)
+        page = context.new_page()
+        page.goto(f"{igym_server}/?PROLIFIC_PID=delayed")
+        return page.evaluate(DELAYED_PAGE, {"spec": spec})
+
+    result = in_chromium(work)
+    first = result["frames"][0]
+    assert first["key"] is True and first["step"] == 0
+    assert first["at"] - result["issued"] < 500, "the reset frame is drawn at once"
+    steps = [s for m in result["sent"] if m["type"] == "step_batch" for s in m["steps"]]
+    assert [s["step"] for s in steps] == list(range(1, 31))
+    assert steps[0]["t_ms"] - result["issued"] >= 1000, "the first step waits for the countdown"

@@ -17,7 +17,7 @@
 // wheels), fetched from MANIFEST_URL.
 //
 // Server -> page: game_status, pyodide_episode {game_id, episode, seed, num_episodes, max_steps,
-// fps}, batch_ack {game_id, batch}, error {code: "bad_batch"}.
+// fps, next_batch?, start_in_ms?}, batch_ack {game_id, batch}, error {code: "bad_batch"}.
 // Page -> server: runtime_loaded, runtime_load_failed, step_batch, episode_done.
 
 import { Loader } from "./loader.js";
@@ -233,6 +233,7 @@ export function createPyodideGame(host, options = {}) {
       max_steps: msg.max_steps,
       fps: msg.fps,
       next_batch: typeof msg.next_batch === "number" ? msg.next_batch : null,
+      start_in_ms: typeof msg.start_in_ms === "number" ? msg.start_in_ms : 0,
     });
   });
   on("batch_ack", (msg) => {

@@ -3,8 +3,9 @@
 //
 // Started by runtime.js as a module worker. Messages from the page:
 //   {type: "load", plan, spec, gameId, firstBatch, onnxModule, batchIntervalMs}
-//   {type: "episode", episode, seed, max_steps, fps, next_batch}   play this episode now (the
-//                                                    server issued it; next_batch: its numbering)
+//   {type: "episode", episode, seed, max_steps, fps, next_batch, start_in_ms}   play this episode
+//                                                    (the server issued it; next_batch: its numbering;
+//                                                    start_in_ms: show its first frame now, step from then)
 //   {type: "keys", held: [...]}                      the keys held now (oldest press first)
 //   {type: "press", keys: [...]}                     key presses (press mode)
 //   {type: "keyframe"}                               post every current object again
@@ -255,7 +256,10 @@ function startEpisode(message) {
   for (const [agent, policy] of jsBots) policy.reset(seeds[agent] ?? 0);
   if (typeof message.fps === "number" && message.fps > 0) clock.period = 1000 / message.fps;
   post({ type: "frame", frame });
-  clock.start = now();
+  // `start_in_ms`: the server issued the episode as its countdown began; its first frame shows under
+  // the countdown (as the server runtime shows it) and the steps start when the countdown ends.
+  const delay = typeof message.start_in_ms === "number" && message.start_in_ms > 0 ? message.start_in_ms : 0;
+  clock.start = now() + delay;
   clock.k = 1;
   clock.lastBatch = clock.start;
   clock.running = true;
