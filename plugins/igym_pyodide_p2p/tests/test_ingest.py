@@ -10,6 +10,7 @@ import msgpack
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from igym_pyodide_p2p.ingest import BatchProblem, GameLedger, decode_step_batch, step_rows
 from igym_pyodide_p2p.options import PyodideOptions
 

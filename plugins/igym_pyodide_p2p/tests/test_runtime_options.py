@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from igym_pyodide_p2p.options import PyodideOptions
 
 from igym_core.config.validators import FieldError
+from igym_pyodide_p2p.options import PyodideOptions
 
 
 def test_defaults_keep_a_closed_tab_within_a_second() -> None:

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from igym_pyodide_p2p.ingest import decode_step_batch, step_rows
-from igym_pyodide_p2p.options import PyodideOptions
 
 from igym_core.builtin.sink_jsonl import JsonlSink, JsonlSinkConfig
 from igym_core.data.recorder import Recorder
+from igym_pyodide_p2p.ingest import decode_step_batch, step_rows
+from igym_pyodide_p2p.options import PyodideOptions
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))

@@ -2,8 +2,8 @@
 
 Pyodide's files (copied from npm by ``frontend/build.mjs`` into ``static/pyodide/``) are loaded by
 ``loadPyodide`` by fixed names relative to one folder URL, so they are served as a set:
-``/plugins/pyodide_p2p/pyodide/<hash of the set>/<name>``. The runtime's own browser files (the rest
-of ``static/``: the worker, the loader, the client module) are served the same way under
+``/plugins/pyodide_p2p/pyodide/<hash of the set>/<name>``. The runtime's own browser files (``static/page/``:
+the worker, the loader, the client module) are served the same way under
 ``/plugins/pyodide_p2p/static/<hash of the set>/<name>``, so that their relative imports work. Single
 files (micropip's wheel and the wheels igym builds) are served under
 ``/plugins/pyodide_p2p/files/<sha256>/<file name>``. A changed file changes its URL, so every one
@@ -167,8 +167,9 @@ def pyodide_files(folder: Path | None = None) -> tuple[FileSet, Path]:
 
 
 def runtime_static_files(folder: Path | None = None) -> FileSet:
-    """The runtime's own browser files: every file directly in ``static/`` (not Pyodide's folder)."""
-    folder = folder or static_dir()
+    """The runtime's own browser files: every file in ``static/page/`` (the worker, the loader, the
+    client module)."""
+    folder = folder or static_dir() / "page"
     names = [p.name for p in folder.iterdir() if p.is_file() and p.suffix != ".gz"] if folder.is_dir() else []
     return file_set(folder, names, f"{PREFIX}/static/")
 

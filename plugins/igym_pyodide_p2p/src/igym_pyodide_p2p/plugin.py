@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from importlib.resources import files
 from typing import TYPE_CHECKING, Any
 
+from igym_core.plugins.assets import ClientAssets
 from igym_core.plugins.markers import hookimpl
 
 if TYPE_CHECKING:
@@ -37,3 +39,12 @@ def igym_register_routes(settings: Settings) -> list[Any]:
     from igym_pyodide_p2p.index import package_routes
 
     return [package_routes()]
+
+
+# --- the pyodide runtime, page side (static/page/: runtime.js, worker.js, loader.js) -----------------
+@hookimpl
+def igym_register_client_assets() -> list[ClientAssets]:
+    # No entry module at boot: a game page imports /plugins/pyodide/runtime.js (the runtime's client
+    # module) when its scene runs under `pyodide`; the worker and the loader are beside it. Pyodide's
+    # own files (static/pyodide/) are served only under content-hashed URLs (index.py).
+    return [ClientAssets(plugin="pyodide", directory=files("igym_pyodide_p2p") / "static" / "page")]

@@ -130,6 +130,12 @@ def scene_problems(scene: Any, prepared: Any, settings: Any) -> tuple[list[str],
         f"(then {options.on_load_timeout}), on reload {options.on_reload}, state hash every "
         f"{options.hash_every_steps} steps, batches every {options.batch_interval_ms} ms"
     )
+    try:  # pyodide-browser: what of the scene (renderer, bots, code by import path) the browser can run
+        from igym_pyodide_p2p.game_spec import browser_problems
+    except ImportError:
+        browser_problems = None
+    if browser_problems is not None:
+        problems.extend(browser_problems(prepared))
     try:  # pyodide-packages: which packages the browser needs and where each comes from
         from igym_pyodide_p2p.packages import check_scene_packages
     except ImportError:
@@ -151,7 +157,7 @@ class PyodideRuntime(Runtime):
         StepBatchMessage,
         EpisodeDone,
     )
-    #: The page's side: this plugin's client asset ``static/runtime.js`` (served under /plugins/pyodide/).
+    #: The page's side: this plugin's client asset ``static/page/runtime.js`` (served under /plugins/pyodide/).
     client_module: ClassVar[str | None] = "/plugins/pyodide/runtime.js"
     options_type: ClassVar[type | None] = PyodideOptions
 

@@ -12,8 +12,6 @@ frames per second and records every step of both players; the data goes to
 
 from __future__ import annotations
 
-from typing import Any
-
 from igym_core import (
     ChoiceQuestion,
     EndScene,
@@ -27,6 +25,7 @@ from igym_core import (
 )
 from igym_slime.bots import trained_policy
 from igym_slime.env import make_env
+from igym_slime.hud import vs_computer
 from igym_slime.render import HEIGHT, SKY, WIDTH, draw
 
 #: Keys → actions (0 nothing, 1 left, 2 right, 3 jump, 4 left+jump, 5 right+jump). The combinations
@@ -50,13 +49,8 @@ KEYS_HTML = (
 )
 
 
-def hud(view: Any) -> str:
-    """``Game 2 of 5 · You 3 – 1 Computer`` (points won this game)."""
-    env = view.env
-    mine = 0 if view.seat == "left" else 1
-    won = env.lives_per_episode - env.lives[1 - mine]
-    lost = env.lives_per_episode - env.lives[mine]
-    return f"Game {view.episode} of {view.num_episodes} · You {won} – {lost} Computer"
+#: ``Game 2 of 5 · You 3 – 1 Computer`` (points won this game).
+hud = vs_computer
 
 
 consent = StartScene(

@@ -1,0 +1,370 @@
+// The pyodide runtime's Web Worker: loads Pyodide and the game's Python, then steps the env at the
+// scene's fps on drift-free deadlines, posting frames and step batches to the page.
+//
+// Started by runtime.js as a module worker. Messages from the page:
+//   {type: "load", plan, spec, gameId, firstBatch, onnxModule, batchIntervalMs}
+//   {type: "episode", episode, seed, max_steps, fps, next_batch, start_in_ms}   play this episode
+//                                                    (the server issued it; next_batch: its numbering;
+//                                                    start_in_ms: show its first frame now, step from then)
+//   {type: "keys", held: [...]}                      the keys held now (oldest press first)
+//   {type: "press", keys: [...]}                     key presses (press mode)
+//   {type: "keyframe"}                               post every current object again
+//   {type: "stop", reason}                           the game ended: no more steps
+// Messages to the page:
+//   {type: "progress", stage, loaded, total}          bytes of the stage so far (total may be 0)
+//   {type: "stage", stage}                            a loading stage began
+//   {type: "loaded", ms, stages: {runtime_ms, packages_ms, env_ms, model_ms}}
+//   {type: "load_failed", stage, message}
+//   {type: "frame", frame}                            a `frame` message as the server sends it
+//   {type: "batch", batch}                            a `step_batch` message for the server
+//   {type: "episode_done", message, ticks, skipped, startedMs, periodMs}
+//                                                    an `episode_done` message (after its last batch);
+//                                                    the game's ticks, skipped deadlines, the episode's
+//                                                    start (epoch ms: deadline k is start + k * period)
+//   {type: "failed", message}                         stepping failed; the game cannot go on
+//
+// Timing is the server runtime's rule: deadline k is start + k * period; a tick that begins more
+// than one period late skips the deadlines it missed (counted in `skipped`) instead of running a
+// burst of catch-up steps.
+//
+// The load plan (`plan`): igym-pyodide-p2p's manifest (/plugins/pyodide_p2p/manifest.json) with the
+// scene's entry merged in: {pyodide: {index_url, bytes}, micropip: {url}, extra_index_url,
+// wheels: [{project, filename, url, bytes}], extra: [{project}]}. igym's wheels are fetched here
+// (with progress) and unpacked into site-packages (faster than micropip, which is loaded only for
+// `extra` packages, installed from the extra index).
+
+const SITE = "/lib/python3.14/site-packages";
+let pyodide = null;
+let game = null; // the Python BrowserGame
+let jsBots = new Map(); // agent -> igym_onnx browser policy
+let jsonDumps = null;
+let toPlain = null;
+let settings = { batchIntervalMs: 1000 };
+/** The keys held now (kept while loading: they apply from the game's first step). */
+let heldKeys = [];
+
+const clock = {
+  period: 1000 / 30,
+  start: 0,
+  k: 0,
+  timer: 0,
+  running: false,
+  lastBatch: 0,
+  skipped: 0,
+  ticks: 0,
+};
+
+const now = () => performance.now();
+const epochMs = () => Math.round((performance.timeOrigin + performance.now()) * 10) / 10;
+
+function post(message, transfer) {
+  self.postMessage(message, transfer || []);
+}
+
+async function fetchWithProgress(url, stage, done, total) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  if (!response.body) return new Uint8Array(await response.arrayBuffer());
+  const reader = response.body.getReader();
+  const chunks = [];
+  let size = 0;
+  for (;;) {
+    const { done: end, value } = await reader.read();
+    if (end) break;
+    chunks.push(value);
+    size += value.length;
+    post({ type: "progress", stage, loaded: done + size, total });
+  }
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, at);
+    at += chunk.length;
+  }
+  return bytes;
+}
+
+/**
+ * While Pyodide loads, every fetch's body is counted as it streams in (its wasm and standard
+ * library are most of the bytes), so the loader's bar moves during the runtime stage without
+ * downloading anything twice. The response keeps its status and headers (WebAssembly's streaming
+ * compile needs the content type).
+ */
+function countingFetch(stage, total) {
+  const realFetch = self.fetch;
+  let loaded = 0;
+  self.fetch = async (input, init) => {
+    const response = await realFetch(input, init);
+    if (!response.body) return response;
+    const reader = response.body.getReader();
+    const stream = new ReadableStream({
+      async pull(controller) {
+        const { done, value } = await reader.read();
+        if (done) {
+          controller.close();
+          return;
+        }
+        loaded += value.length;
+        post({ type: "progress", stage, loaded: Math.min(loaded, total || loaded), total: total || loaded });
+        controller.enqueue(value);
+      },
+      cancel(reason) {
+        return reader.cancel(reason);
+      },
+    });
+    return new Response(stream, { status: response.status, statusText: response.statusText, headers: response.headers });
+  };
+  return {
+    restore() {
+      self.fetch = realFetch;
+    },
+  };
+}
+
+function sizeOf(entry) {
+  return (entry && (entry.bytes ?? entry.size)) || 0;
+}
+
+function pyToJs(value) {
+  if (value === null || value === undefined || typeof value !== "object") return value;
+  const js = value.toJs({ dict_converter: Object.fromEntries, create_pyproxies: false });
+  value.destroy();
+  return js;
+}
+
+async function load(message) {
+  const { plan, spec } = message;
+  settings.batchIntervalMs = message.batchIntervalMs || spec.batch_interval_ms || 500;
+  const stages = { runtime_ms: 0, packages_ms: 0, env_ms: 0, model_ms: 0 };
+  const started = now();
+  let stage = "runtime";
+  try {
+    // --- runtime: Pyodide itself ---------------------------------------------------------------
+    post({ type: "stage", stage });
+    let t = now();
+    const indexUrl = new URL(plan.pyodide.index_url, self.location.href).href;
+    const { loadPyodide } = await import(`${indexUrl}pyodide.mjs`);
+    const counted = countingFetch(stage, sizeOf(plan.pyodide));
+    try {
+      pyodide = await loadPyodide({ indexURL: indexUrl, checkAPIVersion: true });
+    } finally {
+      counted.restore();
+    }
+    post({ type: "progress", stage, loaded: sizeOf(plan.pyodide), total: sizeOf(plan.pyodide) });
+    stages.runtime_ms = Math.round(now() - t);
+
+    // --- packages: igym's wheels (the env's package, its pure-Python dependencies, igym's lean
+    // browser build), fetched with progress and unpacked into site-packages; packages from the
+    // extra index (not pure Python) with micropip ----------------------------------------------
+    stage = "packages";
+    post({ type: "stage", stage });
+    t = now();
+    const wheels = plan.wheels || [];
+    const total = wheels.reduce((sum, w) => sum + sizeOf(w), 0);
+    let done = 0;
+    for (const wheel of wheels) {
+      const bytes = await fetchWithProgress(new URL(wheel.url, self.location.href).href, stage, done, total);
+      done += sizeOf(wheel) || bytes.length;
+      const format = String(wheel.filename || wheel.url).endsWith(".whl") ? "wheel" : "zip";
+      pyodide.unpackArchive(bytes, format, { extractDir: SITE });
+    }
+    const extra = (plan.extra || []).map((p) => p.project);
+    if (extra.length) {
+      if (!plan.extra_index_url) throw new Error(`packages ${extra.join(", ")} need the extra index, which is not set`);
+      await pyodide.loadPackage(new URL(plan.micropip.url, self.location.href).href);
+      const micropip = pyodide.pyimport("micropip");
+      await micropip.install.callKwargs(extra, { index_urls: [plan.extra_index_url] });
+      micropip.destroy();
+    }
+    pyodide.runPython("import importlib; importlib.invalidate_caches()");
+    stages.packages_ms = Math.round(now() - t);
+
+    // --- env: the stepping code, the env, its renderer and Python bots ----------------------------
+    stage = "env";
+    post({ type: "stage", stage });
+    t = now();
+    const { onnxSpec, pythonSpec } = splitSpec(spec);
+    const module = pyodide.pyimport("igym_pyodide_p2p.browser.stepper");
+    const specModule = pyodide.pyimport("igym_pyodide_p2p.browser.spec");
+    const json = pyodide.pyimport("json");
+    jsonDumps = json.dumps;
+    const parsed = specModule.GameSpec.from_json(json.loads(JSON.stringify(pythonSpec)));
+    game = module.BrowserGame.callKwargs(parsed, { game_id: message.gameId, first_batch: message.firstBatch || 1 });
+    parsed.destroy();
+    specModule.destroy();
+    game.set_held(heldKeys);
+    toPlain = (value) => pyToJs(value);
+    stages.env_ms = Math.round(now() - t);
+
+    // --- model: ONNX bots, through igym_onnx's browser module --------------------------------------
+    stage = "model";
+    post({ type: "stage", stage });
+    t = now();
+    const onnxEntries = Object.entries(onnxSpec);
+    if (onnxEntries.length) {
+      // onnxruntime-web's WebAssembly (most of this stage's bytes) is counted as it streams in.
+      const runtimeBytes = Math.max(0, ...onnxEntries.map(([, b]) => b.runtime_bytes || 0));
+      const counted = countingFetch(stage, runtimeBytes);
+      try {
+        const onnx = await import(new URL(message.onnxModule || "/plugins/onnx/igym_onnx.js", self.location.href).href);
+        for (const [agent, bot] of onnxEntries) {
+          const policy = await onnx.createPolicy(bot.model, bot.config, { seed: 0, actionStart: bot.action_start || 0 });
+          jsBots.set(agent, policy);
+        }
+      } finally {
+        counted.restore();
+      }
+    }
+    stages.model_ms = Math.round(now() - t);
+    post({ type: "loaded", ms: Math.round(now() - started), stages });
+  } catch (err) {
+    post({ type: "load_failed", stage, message: String((err && err.message) || err).slice(0, 2000) });
+  }
+}
+
+/** The spec's ONNX models stay in JavaScript; Python gets the rest (JSON). */
+function splitSpec(spec) {
+  const onnxSpec = {};
+  const bots = {};
+  for (const [agent, bot] of Object.entries(spec.bots || {})) {
+    if (bot.kind === "onnx") {
+      const { model, config, action_start, runtime_bytes } = bot.onnx || {};
+      onnxSpec[agent] = {
+        model: model instanceof Uint8Array ? model : new Uint8Array(model || []),
+        config,
+        action_start,
+        runtime_bytes,
+      };
+      bots[agent] = { ...bot, onnx: { config, sha256: bot.onnx && bot.onnx.sha256 } };
+    } else {
+      bots[agent] = bot;
+    }
+  }
+  return { onnxSpec, pythonSpec: { ...spec, bots } };
+}
+
+// --- stepping -------------------------------------------------------------------------------
+
+function startEpisode(message) {
+  stopClock();
+  // Absent values stay out (undefined is Python's None; a JS null would arrive as JsNull).
+  const kwargs = {};
+  if (typeof message.max_steps === "number") kwargs.max_steps = message.max_steps;
+  if (typeof message.next_batch === "number") kwargs.next_batch = message.next_batch;
+  const frame = toPlain(game.start_episode.callKwargs(message.episode, message.seed, kwargs));
+  const seeds = toPlain(game.bot_seeds());
+  for (const [agent, policy] of jsBots) policy.reset(seeds[agent] ?? 0);
+  if (typeof message.fps === "number" && message.fps > 0) clock.period = 1000 / message.fps;
+  post({ type: "frame", frame });
+  // `start_in_ms`: the server issued the episode as its countdown began; its first frame shows under
+  // the countdown (as the server runtime shows it) and the steps start when the countdown ends.
+  const delay = typeof message.start_in_ms === "number" && message.start_in_ms > 0 ? message.start_in_ms : 0;
+  clock.start = now() + delay;
+  clock.k = 1;
+  clock.lastBatch = clock.start;
+  clock.running = true;
+  schedule();
+}
+
+function schedule() {
+  const deadline = clock.start + clock.k * clock.period;
+  clock.timer = setTimeout(tick, Math.max(0, deadline - now()));
+}
+
+function stopClock() {
+  clock.running = false;
+  clearTimeout(clock.timer);
+}
+
+async function tick() {
+  if (!clock.running) return;
+  let deadline = clock.start + clock.k * clock.period;
+  const late = now() - deadline;
+  if (late < 0) {
+    schedule();
+    return;
+  }
+  if (late >= clock.period) {
+    const missed = Math.floor(late / clock.period);
+    clock.k += missed;
+    clock.skipped += missed;
+    deadline += missed * clock.period;
+  }
+  let result;
+  try {
+    let jsActions = null;
+    if (jsBots.size) {
+      const due = toPlain(game.js_due());
+      if (due.length) {
+        jsActions = {};
+        for (const [agent, observation] of due) jsActions[agent] = await jsBots.get(agent).act(observation);
+        if (!clock.running) return;
+      }
+    }
+    const actions = jsActions ? pyodide.toPy(jsActions) : undefined;
+    result = toPlain(game.step(epochMs(), actions));
+    if (actions) actions.destroy();
+  } catch (err) {
+    stopClock();
+    post({ type: "failed", message: String((err && err.message) || err).slice(0, 2000) });
+    return;
+  }
+  clock.ticks += 1;
+  post({ type: "frame", frame: result.frame });
+  if (result.done) {
+    stopClock();
+    flush();
+    post({
+      type: "episode_done",
+      message: toPlain(game.episode_done()),
+      ticks: clock.ticks,
+      skipped: clock.skipped,
+      startedMs: performance.timeOrigin + clock.start,
+      periodMs: clock.period,
+    });
+    return;
+  }
+  if (now() - clock.lastBatch >= settings.batchIntervalMs) flush();
+  clock.k += 1;
+  schedule();
+}
+
+function flush() {
+  clock.lastBatch = now();
+  const batch = toPlain(game.take_batch());
+  if (batch) post({ type: "batch", batch });
+}
+
+self.onmessage = (event) => {
+  const message = event.data || {};
+  switch (message.type) {
+    case "load":
+      load(message);
+      break;
+    case "episode":
+      if (game) startEpisode(message);
+      break;
+    case "keys":
+      heldKeys = message.held || [];
+      if (game) game.set_held(heldKeys);
+      break;
+    case "press":
+      if (game) game.press(message.keys || []);
+      break;
+    case "keyframe":
+      if (game) post({ type: "frame", frame: toPlain(game.keyframe()) });
+      break;
+    case "stop":
+      stopClock();
+      if (game) {
+        game.stop(message.reason || "stopped");
+        flush();
+      }
+      break;
+    case "stats":
+      post({ type: "stats", ticks: clock.ticks, skipped: clock.skipped });
+      break;
+    default:
+      break;
+  }
+};

@@ -1,0 +1,226 @@
+"""What this plugin's browser tests share: an `igym run` server, Chromium in a thread of its own, and,
+while igym-pyodide-p2p's package service is not in this tree, a stand-in for it.
+
+The stand-in serves what the service would (its manifest at /plugins/pyodide_p2p/manifest.json,
+Pyodide's files from npm, one archive of the browser's Python) through Playwright routes. The
+archive holds the igym_core modules the browser code declares (``CORE_MODULES``, package
+``__init__`` files empty, as in the lean build), igym_pyodide_p2p.browser, the slime env and attrs.
+When the server's own manifest has the test's scenes, :class:`Standin` lets every request through
+(unless told to stand in ``always``: a test that shapes the manifest or the bundle itself).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from igym_core.testing.support import CHROMIUM, CHROMIUM_ARGS
+from igym_pyodide_p2p.browser import CORE_MODULES
+
+PLUGIN = Path(__file__).resolve().parents[1]
+PYODIDE = PLUGIN / "frontend" / "node_modules" / "pyodide"
+PYODIDE_URL = "/test-pyodide/"
+BUNDLE_URL = "/test-packages/browser-bundle.zip"
+MANIFEST_URL = "/plugins/pyodide_p2p/manifest.json"
+_TYPES = {
+    ".mjs": "text/javascript",
+    ".js": "text/javascript",
+    ".wasm": "application/wasm",
+    ".json": "application/json",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def igym_run(target: str, data_dir: Path, *plugins: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """`igym run target` with only ``plugins`` loaded; yields its URL."""
+    port = free_port()
+    log_path = data_dir.parent / f"server-{port}.log"
+    log = log_path.open("w")
+    full_env = {**os.environ, "IGYM_LOG_FORMAT": "json", "IGYM_DISABLE_PLUGIN_AUTOLOAD": "1", **(env or {})}
+    args = [a for plugin in plugins for a in ("--plugin", plugin)]
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "igym_core.cli",
+            "run",
+            target,
+            "--port",
+            str(port),
+            "--data-dir",
+            str(data_dir),
+            *args,
+        ],
+        env=full_env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"igym run exited: {log_path.read_text()}")
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"igym run did not start: {log_path.read_text()}") from None
+                time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+        log.close()
+
+
+def in_chromium(work: Callable[[Any], Any], timeout_s: float = 300) -> Any:
+    """Run ``work(browser)`` with headless Debian Chromium, in a thread of its own (Playwright's sync
+    API allows one session per thread, and this keeps it apart from other tests' sessions)."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing; `make test` installs it (apt-get install chromium).")
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        from playwright.sync_api import sync_playwright
+
+        try:
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(
+                    executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+                )
+                try:
+                    outcome["result"] = work(browser)
+                finally:
+                    browser.close()
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, name="chromium")
+    thread.start()
+    thread.join(timeout_s)
+    if "error" in outcome:
+        raise outcome["error"]
+    if "result" not in outcome:
+        pytest.fail(f"the browser work did not finish in {timeout_s} s")
+    return outcome["result"]
+
+
+def browser_bundle(extra: dict[str, Path] | None = None) -> bytes:
+    """A zip, laid out as site-packages, of what the browser imports (see the module docstring),
+    plus ``extra`` modules (module file name → source file)."""
+    import attr
+    import attrs
+
+    import igym_core
+    import igym_pyodide_p2p
+    import igym_slime
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as bundle:
+        core = Path(igym_core.__file__).parent
+        packages = {"igym_core/__init__.py"}
+        for name in CORE_MODULES:
+            parts = name.split(".")
+            for depth in range(2, len(parts)):
+                packages.add("/".join(parts[:depth]) + "/__init__.py")
+            bundle.write(core / Path(*parts[1:]).with_suffix(".py"), "/".join(parts) + ".py")
+        for init in sorted(packages):
+            bundle.writestr(init, "")
+        for package in (igym_pyodide_p2p, igym_slime, attr, attrs):
+            root = Path(package.__file__).parent
+            for path in root.rglob("*"):
+                if path.suffix not in (".py", ".typed") or "__pycache__" in path.parts:
+                    continue
+                if package is igym_pyodide_p2p and path.parts[len(root.parts)] not in (
+                    "__init__.py",
+                    "browser",
+                ):
+                    continue
+                bundle.write(path, f"{root.name}/{path.relative_to(root).as_posix()}")
+        for name, path in (extra or {}).items():
+            bundle.write(path, name)
+    return out.getvalue()
+
+
+class Standin:
+    """igym-pyodide-p2p's package service as Playwright routes (for ``scene_ids``), unless the
+    server has the real one; every other request goes through if it is loopback, else is refused."""
+
+    def __init__(
+        self,
+        server_url: str,
+        scene_ids: tuple[str, ...],
+        extra: dict[str, Path] | None = None,
+        *,
+        always: bool = False,
+    ) -> None:
+        """``always``: stand in even when the server has the service (a test that shapes the
+        manifest or the bundle itself)."""
+        if not (PYODIDE / "pyodide.asm.wasm").is_file():
+            pytest.fail(f"Pyodide is not installed at {PYODIDE}; run `npm install` in {PYODIDE.parents[1]}.")
+        self.server_url = server_url
+        self.real = not always and _serves(server_url + MANIFEST_URL, scene_ids)
+        self.blocked: list[str] = []
+        self.bundle = browser_bundle(extra)
+        self.files = {f"{PYODIDE_URL}{p.name}": p for p in PYODIDE.iterdir() if p.is_file()}
+        wheel = {"project": "bundle", "filename": "bundle.zip", "url": BUNDLE_URL, "bytes": len(self.bundle)}
+        self.manifest = {
+            "pyodide": {
+                "index_url": PYODIDE_URL,
+                "bytes": sum(p.stat().st_size for p in self.files.values()),
+            },
+            "micropip": None,
+            "index_url": "/plugins/pyodide_p2p/simple",
+            "extra_index_url": None,
+            "scenes": {scene_id: {"wheels": [wheel], "extra": []} for scene_id in scene_ids},
+        }
+
+    def route(self, route: Any) -> None:
+        url = route.request.url
+        path = url.removeprefix(self.server_url).split("?")[0]
+        if not self.real and path in self.files:
+            body = self.files[path].read_bytes()
+            content_type = _TYPES.get(self.files[path].suffix, "application/octet-stream")
+            route.fulfill(status=200, body=body, content_type=content_type)
+        elif not self.real and path == MANIFEST_URL:
+            route.fulfill(status=200, body=json.dumps(self.manifest), content_type="application/json")
+        elif not self.real and path == BUNDLE_URL:
+            route.fulfill(status=200, body=self.bundle, content_type="application/zip")
+        elif url.startswith(("http://127.0.0.1", "ws://127.0.0.1", "data:", "blob:")):
+            route.continue_()
+        else:
+            self.blocked.append(url)
+            route.abort()
+
+
+def _serves(url: str, scene_ids: tuple[str, ...]) -> bool:
+    """Whether the server's manifest (at ``url``) has packages for every one of ``scene_ids``."""
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            manifest = json.loads(response.read())
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+    return isinstance(manifest, dict) and all(s in (manifest.get("scenes") or {}) for s in scene_ids)
