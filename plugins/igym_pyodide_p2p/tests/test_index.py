@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from igym_pyodide_p2p.assets import IMMUTABLE
 from igym_pyodide_p2p.testing import igym_run
 

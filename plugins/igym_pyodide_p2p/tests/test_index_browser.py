@@ -6,9 +6,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from igym_pyodide_p2p.testing import NO_NETWORK_ARGS, igym_run, load_scene_in_chromium
-
 from igym_core.testing.support import CHROMIUM, CHROMIUM_ARGS
+from igym_pyodide_p2p.testing import NO_NETWORK_ARGS, igym_run, load_scene_in_chromium
 
 STUDY = Path(__file__).resolve().parent / "studies" / "packages_slime.py"
 TARGET = f"{STUDY}:experiment"

@@ -21,6 +21,12 @@ import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from igym_core import GymScene
+from igym_core.config.converter import make_converter
+from igym_core.plugins.manager import create_plugin_manager
+from igym_core.scenes.interface import PrepareContext
+from igym_core.settings import Settings
 from igym_pyodide_p2p.packages import (
     build_wheels,
     check_scene_packages,
@@ -29,12 +35,6 @@ from igym_pyodide_p2p.packages import (
     normalize,
     plan_scene_packages,
 )
-
-from igym_core import GymScene
-from igym_core.config.converter import make_converter
-from igym_core.plugins.manager import create_plugin_manager
-from igym_core.scenes.interface import PrepareContext
-from igym_core.settings import Settings
 
 STUDIES = Path(__file__).resolve().parent / "studies"
 ATTRS_VERSION = importlib.metadata.version("attrs")

@@ -157,7 +157,7 @@ class PyodideRuntime(Runtime):
         StepBatchMessage,
         EpisodeDone,
     )
-    #: The page's side: this plugin's client asset ``static/page/runtime.js`` (served under /plugins/pyodide/).
+    #: The page's side: the client asset ``static/page/runtime.js``, served under /plugins/pyodide/.
     client_module: ClassVar[str | None] = "/plugins/pyodide/runtime.js"
     options_type: ClassVar[type | None] = PyodideOptions
 
