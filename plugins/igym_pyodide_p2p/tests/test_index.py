@@ -82,7 +82,7 @@ def test_every_file_has_a_content_hashed_url_immutable_caching_and_its_media_typ
 
     # micropip and the scene's wheels: each URL names the SHA-256 of its bytes.
     scene = manifest["scenes"]["slime"]
-    assert {w["project"] for w in scene["wheels"]} == {"attrs", "igym-core", "igym-slime"}
+    assert {w["project"] for w in scene["wheels"]} == {"attrs", "igym-core", "igym-slime", "igym-pyodide-p2p"}
     assert scene["imports"]["env_factory"] == "igym_slime.env:make_env"
     assert scene["imports"]["policy:right"] == "igym_slime.bots:ScriptedPolicy"
     for entry in [manifest["micropip"], *scene["wheels"]]:

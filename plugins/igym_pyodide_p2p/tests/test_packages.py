@@ -80,6 +80,8 @@ def test_the_slime_scene_needs_igym_slime_attrs_and_the_lean_igym_core() -> None
         "attrs": ("installed", ATTRS_VERSION),
         "igym-core": ("lean", importlib.metadata.version("igym-core")),
         "igym-slime": ("source", importlib.metadata.version("igym-slime")),
+        # the runtime's own stepping code (igym_pyodide_p2p.browser), without its server parts
+        "igym-pyodide-p2p": ("lean", importlib.metadata.version("igym-pyodide-p2p")),
     }
     # What the browser imports for each role, the Python bot's class included.
     assert plan.imports == {

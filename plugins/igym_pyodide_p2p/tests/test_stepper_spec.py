@@ -57,21 +57,30 @@ def test_what_the_browser_cannot_run_is_refused_naming_the_field():
 
 
 def test_a_function_in_a_study_file_is_named_by_the_files_stem(tmp_path):
+    # The env lives in a file of its own (an experiment file imports igym_core's server classes,
+    # which the browser build refuses), named by path: igym imports it under a private module name,
+    # and the browser gets it as a module named by the file's stem.
+    (tmp_path / "my_slime_env.py").write_text(
+        textwrap.dedent(
+            """
+            from igym_slime.env import make_env as _make
+
+            def make_env():
+                return _make(lives=2)
+            """
+        )
+    )
     study = tmp_path / "my_slime_study.py"
     study.write_text(
         textwrap.dedent(
             """
             from igym_core import EndScene, Experiment, GymScene
-            from igym_slime.env import make_env as _make
             from igym_slime.render import draw
 
-            def make_env():
-                return _make(lives=2)
-
             experiment = Experiment(experiment_id="file_spec", seed=1, scenes=(
-                GymScene(scene_id="slime", runtime="pyodide", env_factory=make_env, human_seat="left",
-                         policies={"right": "random"}, render_fn=draw, action_mapping={"ArrowLeft": 1},
-                         default_action=0),
+                GymScene(scene_id="slime", runtime="pyodide", env_factory="my_slime_env.py:make_env",
+                         human_seat="left", policies={"right": "random"}, render_fn=draw,
+                         action_mapping={"ArrowLeft": 1}, default_action=0),
                 EndScene(scene_id="end"),
             ))
             """
@@ -79,7 +88,7 @@ def test_a_function_in_a_study_file_is_named_by_the_files_stem(tmp_path):
     )
     plan = _plan(f"{study}:experiment")
     (view,) = [v for v in plan.views.values() if v.get("kind") == "gym"]
-    assert view["runtime_view"]["game"]["env_factory"] == "my_slime_study:make_env"
+    assert view["runtime_view"]["game"]["env_factory"] == "my_slime_env:make_env"
 
 
 def test_igym_check_accepts_the_browser_example():

@@ -590,7 +590,7 @@ def plan_scene_packages(scene: Any, prepared: Any, settings: Settings | None = N
     modules: dict[str, str] = {}
     study_files: dict[str, Path] = {}
     fallback: str | None = None
-    file_prefix = "_igym_file_"
+    file_prefixes = ("_igym_file_", "igym_experiment_")  # files igym imported by path
     for role, value in browser_roots(scene, prepared).items():
         try:
             module, qualname = _module_of(value, instance=role.startswith(("policy:", "partner:")))
@@ -599,7 +599,7 @@ def plan_scene_packages(scene: Any, prepared: Any, settings: Settings | None = N
             continue
         loaded = sys.modules.get(module)
         path = Path(getattr(loaded, "__file__", "") or "")
-        if module.startswith(file_prefix) and path.is_file():
+        if module.startswith(file_prefixes) and path.is_file():
             # A study file igym imported by path: the browser imports it by its stem.
             module = path.stem
             study_files[module] = path.resolve()
