@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog.testing
 from litestar.testing import TestClient
 
 from igym_core import Bot, EndScene, Experiment, GymScene, StaticScene, hookimpl
@@ -335,6 +336,44 @@ def test_hooks_and_scene_callbacks_see_the_game(tmp_path):
     ]
     assert listener.calls[-1] == ("game_ended", "completed")
     assert callbacks == [("start", 1), ("end", 4), ("start", 2), ("end", 4), ("game", "completed")]
+
+
+class FailingListener:
+    @hookimpl
+    def igym_on_episode_ended(self, game, episode, summary):
+        raise RuntimeError("a plugin's bug")
+
+
+def test_a_failing_hook_or_scene_callback_is_logged_and_the_game_goes_on(tmp_path):
+    def broken(*args):
+        raise ValueError("a researcher's bug")
+
+    scene = corridor_scene(on_episode_start=broken, on_episode_end=broken, on_game_end=broken, max_steps=4)
+    app = make_test_app(study(scene), tmp_path, extra_plugins=[FailingListener()])
+    with (
+        structlog.testing.capture_logs() as logs,
+        TestClient(app) as client,
+        ScriptedParticipant(client) as p,
+    ):
+        play_until_next_scene(p)
+    failed = [
+        (e["event"], e.get("callback") or e.get("hook")) for e in logs if e["event"].endswith("_failed")
+    ]
+    assert failed == [
+        ("scene_callback_failed", "on_episode_start"),
+        ("hook_failed", "igym_on_episode_ended"),  # the plugin manager's log (the test app is strict:
+        ("game_hook_failed", "notify_episode_ended"),  # it raises on, and the game logs and goes on)
+        ("scene_callback_failed", "on_episode_end"),
+        ("scene_callback_failed", "on_episode_start"),
+        ("hook_failed", "igym_on_episode_ended"),  # the plugin manager's log (the test app is strict:
+        ("game_hook_failed", "notify_episode_ended"),  # it raises on, and the game logs and goes on)
+        ("scene_callback_failed", "on_episode_end"),
+        ("scene_callback_failed", "on_game_end"),
+    ]
+    episodes = read_records(tmp_path, "game_test", "episodes")
+    assert [e["end_reason"] for e in episodes] == ["max_steps", "max_steps"]
+    ended = [g for g in read_records(tmp_path, "game_test", "games") if g["event"] == "ended"]
+    assert [g["reason"] for g in ended] == ["completed"]
 
 
 @pytest.mark.parametrize(

@@ -53,6 +53,7 @@ from igym_core.runtime.interface import (
     RuntimeMessage,
     Seat,
 )
+from igym_core.runtime.notify import call_scene_callback, notify_plugins
 from igym_core.session.saving import SAVING_MESSAGE
 from igym_core.tasks import BackgroundTasks
 from igym_pyodide_p2p.ingest import BatchProblem, GameLedger, decode_step_batch, step_rows
@@ -752,19 +753,10 @@ class PyodideGame(GameHandle):
             self.runtime.spawn(self.host.send(pid, self.status_message(pid)))
 
     def _notify(self, method: str, *args: Any) -> None:
-        try:
-            getattr(self.host.plugins, method)(*args)
-        except Exception:
-            log.exception("game_hook_failed", game_id=self.info.game_id, hook=method)
+        notify_plugins(self.host.plugins, method, self.info.game_id, *args)
 
     def _callback(self, name: str, *args: Any) -> None:
-        callback = self.prepared.callbacks.get(name)
-        if callback is None:
-            return
-        try:
-            callback(*args)
-        except Exception:
-            log.exception("scene_callback_failed", game_id=self.info.game_id, callback=name)
+        call_scene_callback(self.prepared.callbacks, name, self.info.game_id, *args)
 
 
 def _field(data: Any, key: str) -> Any:

@@ -19,6 +19,7 @@ from igym_core.builtin.runtime_server.presence import Player, Presence, quantile
 from igym_core.data.recorder import iso_utc
 from igym_core.runtime import records
 from igym_core.runtime.interface import Continuation, GameHandle, GameInfo
+from igym_core.runtime.notify import call_scene_callback, notify_plugins
 
 if TYPE_CHECKING:
     from igym_core.builtin.runtime_server.runtime import ServerRuntime
@@ -398,19 +399,10 @@ class ServerGame(ActionChoice, Frames, Presence, GameHandle):
         self.host.game_ended(self.info.game_id, reason)
 
     def _notify(self, method: str, *args: Any) -> None:
-        try:
-            getattr(self.host.plugins, method)(*args)
-        except Exception:
-            log.exception("game_hook_failed", game_id=self.info.game_id, hook=method)
+        notify_plugins(self.host.plugins, method, self.info.game_id, *args)
 
     def _callback(self, name: str, *args: Any) -> None:
-        callback = self.prepared.callbacks.get(name)
-        if callback is None:
-            return
-        try:
-            callback(*args)
-        except Exception:
-            log.exception("scene_callback_failed", game_id=self.info.game_id, callback=name)
+        call_scene_callback(self.prepared.callbacks, name, self.info.game_id, *args)
 
     # The parts of a playing tick after the step, each run for all the games of a ticker in a row.
     FINISH: tuple[Any, ...] = ()
