@@ -53,8 +53,8 @@ class Page:
                 self.unclaimed.append(message)
         if found in self.unclaimed:
             self.unclaimed.remove(found)
-        if kind == "pyodide_episode":
-            self.episode_started = time.monotonic()
+        if kind == "pyodide_episode":  # a page steps from the end of the episode's countdown on
+            self.episode_started = time.monotonic() + found.get("start_in_ms", 0) / 1000
         return found
 
     def submit(self, answers: dict[str, Any]) -> dict[str, Any]:

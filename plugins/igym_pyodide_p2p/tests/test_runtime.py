@@ -221,6 +221,49 @@ def test_a_reload_mid_episode_records_it_interrupted_and_restarts_it_with_its_se
     again.close()
 
 
+def test_an_episode_is_issued_as_its_countdown_begins_and_a_reload_in_the_countdown_leaves_no_trace(
+    tmp_path: Path,
+) -> None:
+    """The page gets the episode (and draws its first frame) when the countdown starts, as the server
+    runtime shows it; it steps from the countdown's end. A reload during the countdown gets the same
+    episode again: nothing was played, so nothing is recorded as interrupted."""
+    server = LiveServer(f"{HERE / 'studies' / 'slime_pyodide.py'}:with_countdown", tmp_path / "data")
+    try:
+        page = Page(server.url)
+        token = page.welcome["token"]
+        game_id = page.to_game()
+        page.loaded(game_id)
+        issued = page.next("pyodide_episode")
+        counting = page.next("game_status", phase="countdown")
+        assert issued["episode"] == 1 and 1000 <= issued["start_in_ms"] <= 1500
+        assert 1000 <= counting["countdown_ms"] <= 1500 and counting["episode"] == 1
+        page.close()
+
+        again = Page(server.url, token=token)
+        again.next("game_status")
+        again.loaded(game_id)
+        reissued = again.next("pyodide_episode")
+        assert (reissued["episode"], reissued["seed"], reissued["next_batch"]) == (1, issued["seed"], 1)
+        assert reissued["start_in_ms"] > 1000  # a whole countdown again
+        again.next("game_status", phase="playing", timeout=5)
+        play(again, game_id, reissued, first_batch=1)
+        second = again.next("pyodide_episode")
+        assert second["episode"] == 2 and second["start_in_ms"] > 1000
+        play(again, game_id, second, first_batch=second["next_batch"])
+        assert again.next("scene")["scene"]["kind"] == "end"
+        again.close()
+
+        episodes = records(server, "episodes", lambda rows: len(rows) >= 2)
+        assert [(e["episode"], e["steps"], e["end_reason"]) for e in episodes] == [
+            (1, 90, "truncated"),
+            (2, 90, "truncated"),
+        ]
+        games = read_records(server.data_dir, EXPERIMENT, "games")
+        assert not [g for g in games if g["event"] == "reloaded"]
+    finally:
+        server.stop()
+
+
 def test_a_page_that_cannot_load_the_game_moves_on_with_its_own_outcome(server: LiveServer) -> None:
     page = Page(server.url)
     game_id = page.to_game()

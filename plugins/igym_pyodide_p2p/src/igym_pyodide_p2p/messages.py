@@ -1,4 +1,4 @@
-"""The messages a ``pyodide`` game's page sends the server (Contract 4 of issue 18).
+"""The messages between a ``pyodide`` game's page and the server (Contract 4 of issue 18).
 
 Decoded by the core like its own messages (``Runtime.messages``); each ``decode`` checks what the
 core needs to route the message (its ``game_id``) and its own fields. A ``step_batch`` is checked in
@@ -14,9 +14,17 @@ from typing import Any, ClassVar
 import attrs
 
 from igym_core.errors import ProtocolError
+from igym_core.protocol.server_messages import ServerMessage
 from igym_core.runtime.interface import RuntimeMessage
 
-__all__ = ["EpisodeDone", "RuntimeLoadFailed", "RuntimeLoaded", "StepBatchMessage"]
+__all__ = [
+    "BatchAck",
+    "EpisodeDone",
+    "PyodideEpisode",
+    "RuntimeLoadFailed",
+    "RuntimeLoaded",
+    "StepBatchMessage",
+]
 
 _MAX_GAME_ID = 64
 _MAX_TEXT = 500
@@ -127,3 +135,50 @@ class EpisodeDone(RuntimeMessage):
             steps=_count(data, "steps"),
             end_reason=reason,
         )
+
+
+# --- server → page ------------------------------------------------------------------------------
+
+
+@attrs.frozen(kw_only=True)
+class PyodideEpisode(ServerMessage):
+    """Play ``episode`` with ``seed``: its first frame shows now, stepping starts ``start_in_ms``
+    later (the scene's countdown; 0: at once). ``next_batch`` is the batch number the server
+    expects next (a reloaded page numbers its batches on from it)."""
+
+    type: ClassVar[str] = "pyodide_episode"
+    game_id: str
+    episode: int
+    seed: int
+    num_episodes: int
+    max_steps: int | None
+    fps: int
+    next_batch: int
+    start_in_ms: int = 0
+
+    def wire(self) -> dict[str, Any]:
+        out = {
+            "type": self.type,
+            "game_id": self.game_id,
+            "episode": self.episode,
+            "seed": self.seed,
+            "num_episodes": self.num_episodes,
+            "max_steps": self.max_steps,
+            "fps": self.fps,
+            "next_batch": self.next_batch,
+        }
+        if self.start_in_ms:
+            out["start_in_ms"] = self.start_in_ms
+        return out
+
+
+@attrs.frozen(kw_only=True)
+class BatchAck(ServerMessage):
+    """Step batch number ``batch`` is stored (or was stored before: a re-send)."""
+
+    type: ClassVar[str] = "batch_ack"
+    game_id: str
+    batch: int
+
+    def wire(self) -> dict[str, Any]:
+        return {"type": self.type, "game_id": self.game_id, "batch": self.batch}

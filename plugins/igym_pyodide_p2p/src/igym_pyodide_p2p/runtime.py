@@ -41,6 +41,7 @@ import structlog
 
 from igym_core.data.recorder import iso_utc
 from igym_core.errors import ProtocolError
+from igym_core.protocol.server_messages import GameStatus
 from igym_core.runtime import records
 from igym_core.runtime.interface import (
     Continuation,
@@ -57,7 +58,14 @@ from igym_core.runtime.notify import call_scene_callback, notify_plugins
 from igym_core.session.saving import SAVING_MESSAGE
 from igym_core.tasks import BackgroundTasks
 from igym_pyodide_p2p.ingest import BatchProblem, GameLedger, decode_step_batch, step_rows
-from igym_pyodide_p2p.messages import EpisodeDone, RuntimeLoaded, RuntimeLoadFailed, StepBatchMessage
+from igym_pyodide_p2p.messages import (
+    BatchAck,
+    EpisodeDone,
+    PyodideEpisode,
+    RuntimeLoaded,
+    RuntimeLoadFailed,
+    StepBatchMessage,
+)
 from igym_pyodide_p2p.options import LOAD_FAILED_OUTCOME, PyodideOptions
 
 __all__ = ["PyodideGame", "PyodideRuntime", "action_test", "options_of", "scene_problems"]
@@ -356,6 +364,7 @@ class PyodideGame(GameHandle):
 
     async def stop(self, reason: str) -> None:
         if not self.ended:
+            self._withdraw_unstarted_episode()
             if self.ledger.episode_open:
                 self._end_episode("game_stopped", then_continue=False)
             self._end_game(reason, "The study server is restarting.")
@@ -380,19 +389,16 @@ class PyodideGame(GameHandle):
             self.phase, ""
         )
         seat = next((agent for agent, pid in self.players.items() if pid == participant_id), None)
-        status = {
-            "type": "game_status",
-            "game_id": self.info.game_id,
-            "phase": self.phase,
-            "episode": min(self.round, self.scene.num_episodes),
-            "num_episodes": self.scene.num_episodes,
-            "seat": seat,
-            "message": message,
-            "countdown_ms": countdown_ms,
-        }
-        if self.phase == "paused":
-            status["pause_reason"] = SAVING
-        return status
+        return GameStatus(
+            game_id=self.info.game_id,
+            phase=self.phase,
+            episode=min(self.round, self.scene.num_episodes),
+            num_episodes=self.scene.num_episodes,
+            seat=seat,
+            message=message,
+            countdown_ms=countdown_ms,
+            pause_reason=SAVING if self.phase == "paused" else None,
+        ).wire()
 
     def player_message(self, participant_id: str, message: Any) -> None:
         if self.ended:
@@ -427,8 +433,9 @@ class PyodideGame(GameHandle):
             self._cancel_timer()
             self._countdown()
             return
-        # A new page: what the old one was playing is lost beyond what it sent.
-        if self.ledger.episode_open:
+        # A new page: what the old one was playing is lost beyond what it sent (an episode still in
+        # its countdown was not played yet: it is issued again).
+        if not self._withdraw_unstarted_episode() and self.ledger.episode_open:
             rule = self.options.on_reload
             self.host.record(
                 records.GAMES,
@@ -474,6 +481,7 @@ class PyodideGame(GameHandle):
 
     def _give_up(self, reason: str) -> None:
         """The game cannot be played here: the participant goes where ``on_load_timeout`` says."""
+        self._withdraw_unstarted_episode()
         if self.ledger.episode_open:  # a reloaded page that could not load: the episode ends here
             self._end_episode("interrupted", then_continue=False)
         options = self.options
@@ -486,14 +494,12 @@ class PyodideGame(GameHandle):
 
     # --- episodes ----------------------------------------------------------------------------
     def _countdown(self) -> None:
+        """The next episode: issued now, played after the scene's countdown (the page shows its first
+        frame under the countdown, as the server runtime does)."""
         self._cancel_timer()
-        countdown = self.scene.countdown_s
-        self.phase = "countdown"
-        self.phase_until = time.monotonic() + countdown
-        self._broadcast_status()
-        self._timer = asyncio.get_running_loop().call_later(countdown, self._issue_episode)
+        self._issue_episode(start_in_s=max(0.0, self.scene.countdown_s))
 
-    def _issue_episode(self) -> None:
+    def _issue_episode(self, start_in_s: float = 0.0) -> None:
         self._timer = None
         if self.ended:
             return
@@ -511,29 +517,56 @@ class PyodideGame(GameHandle):
         self.plays += 1
         self.seed = self.prepared.episode_seed(self.info.instance, self.participant_ids, self.round)
         self.returns = {str(a): 0.0 for a in self.prepared.agents}
-        self.episode_started_wall = time.time()
-        self.episode_started_mono = time.monotonic()
-        self.ledger.open_episode(self.plays, self.episode_started_mono)
-        self.last_progress = self.episode_started_mono
-        self.phase = "playing"
+        start = time.monotonic() + start_in_s
+        self.episode_started_wall = time.time() + start_in_s
+        self.episode_started_mono = start
+        self.ledger.open_episode(self.plays, start)
+        self.last_progress = start
+        self.phase_until = start
         self.runtime.counters["episodes"] += 1
-        self._notify("notify_episode_started", self.info, self.plays, self.seed)
-        self._callback("on_episode_start", self.info, self.plays, self.seed)
-        episode = {
-            "type": "pyodide_episode",
-            "game_id": self.info.game_id,
-            "episode": self.plays,
-            "seed": self.seed,
-            "num_episodes": self.scene.num_episodes,
-            "max_steps": self.scene.max_steps,
-            "fps": self.scene.fps,
-            # The batch number the server expects next: a reloaded page numbers on from here.
-            "next_batch": self.ledger.next_batch,
-        }
+        episode = PyodideEpisode(
+            game_id=self.info.game_id,
+            episode=self.plays,
+            seed=self.seed,
+            num_episodes=self.scene.num_episodes,
+            max_steps=self.scene.max_steps,
+            fps=self.scene.fps,
+            next_batch=self.ledger.next_batch,
+            start_in_ms=round(start_in_s * 1000),
+        ).wire()
+        if start_in_s > 0:
+            self.phase = "countdown"
+            self._timer = asyncio.get_running_loop().call_later(start_in_s, self._begin_episode)
+        else:
+            self._begin_episode()
         self._broadcast_status()
         for pid in self.participant_ids:
             self.runtime.spawn(self.host.send(pid, episode))
         log.info("episode_started", game_id=self.info.game_id, episode=self.plays, seed=self.seed)
+
+    def _begin_episode(self) -> None:
+        """The countdown is over: the page steps the episode from now on."""
+        self._timer = None
+        if self.ended or not self.ledger.episode_open:
+            return
+        countdown = self.phase == "countdown"
+        self.phase = "playing"
+        if countdown:
+            self._broadcast_status()
+        self._notify("notify_episode_started", self.info, self.plays, self.seed)
+        self._callback("on_episode_start", self.info, self.plays, self.seed)
+
+    def _withdraw_unstarted_episode(self) -> bool:
+        """An episode issued but still in its countdown (no step can have been made) is taken back,
+        without a record, so that a reload or an end in a countdown leaves no empty episode behind.
+        Returns whether there was one."""
+        if not (self.ledger.episode_open and self.phase == "countdown"):
+            return False
+        self._cancel_timer()
+        self.ledger.close_episode()
+        self.plays -= 1
+        self.runtime.counters["episodes"] -= 1
+        return True
 
     def _episode_done(self, message: EpisodeDone) -> None:
         ledger = self.ledger
@@ -656,7 +689,7 @@ class PyodideGame(GameHandle):
         self._ack(participant_id, batch.batch)
 
     def _ack(self, participant_id: str, number: int) -> None:
-        ack = {"type": "batch_ack", "game_id": self.info.game_id, "batch": number}
+        ack = BatchAck(game_id=self.info.game_id, batch=number).wire()
         sink = self.host.frame_sink(participant_id)
         if sink is not None and sink.offer(_pack(ack)):
             return
@@ -698,6 +731,7 @@ class PyodideGame(GameHandle):
         if self.absent_since is None:
             self.absent_since = now
         elif now - self.absent_since >= self.scene.abandon_after_s:
+            self._withdraw_unstarted_episode()
             if self.ledger.episode_open:
                 self._end_episode("abandoned", then_continue=False)
             self._end_game("abandoned", "Nobody was connected to this game for too long.")

@@ -6,6 +6,8 @@ random bot, so that a test can play it from Python as a page would.
 
 from __future__ import annotations
 
+import attrs
+
 from igym_core import EndScene, Experiment, GymScene, StartScene
 
 ACTION_MAPPING = {
@@ -72,6 +74,18 @@ def _with_options() -> Experiment:
 
 #: ``IGYM_TEST_PYODIDE_OPTIONS='{"on_reload": "next"}' igym run …/slime_pyodide.py:with_options``
 with_options = _with_options()
+
+
+#: The game with a 1.5 s countdown before each episode.
+with_countdown = Experiment(
+    experiment_id="slime_pyodide",
+    seed=7,
+    scenes=[
+        StartScene(scene_id="welcome", title="Welcome", body="A short game."),
+        attrs.evolve(game, countdown_s=1.5),
+        EndScene(scene_id="end", completion_code="DONE1"),
+    ],
+)
 
 
 #: Two people in one browser-run game: ``igym check`` refuses it (the pyodide runtime plays one).
