@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import anyio.to_thread
 import structlog
 from litestar import Request, Response, Router, get
+from litestar.params import FromPath
 from litestar.response import File
 
 from igym_pyodide_p2p.assets import (
@@ -236,19 +237,25 @@ def _file(
 
 
 @get("/pyodide/{digest:str}/{name:str}", include_in_schema=False)
-async def pyodide_file(request: Request[Any, Any, Any], digest: str, name: str) -> Response[Any]:
+async def pyodide_file(
+    request: Request[Any, Any, Any], digest: FromPath[str], name: FromPath[str]
+) -> Response[Any]:
     service = await _service(request)
     return _file(request, service, service.pyodide, digest, name)
 
 
 @get("/static/{digest:str}/{name:str}", include_in_schema=False)
-async def static_file(request: Request[Any, Any, Any], digest: str, name: str) -> Response[Any]:
+async def static_file(
+    request: Request[Any, Any, Any], digest: FromPath[str], name: FromPath[str]
+) -> Response[Any]:
     service = await _service(request)
     return _file(request, service, service.static, digest, name)
 
 
 @get("/files/{sha256:str}/{filename:str}", include_in_schema=False)
-async def wheel_file(request: Request[Any, Any, Any], sha256: str, filename: str) -> Response[Any]:
+async def wheel_file(
+    request: Request[Any, Any, Any], sha256: FromPath[str], filename: FromPath[str]
+) -> Response[Any]:
     service = await _service(request)
     wheel = service.wheels.get(sha256)
     if wheel is None or wheel.filename != filename:
@@ -273,7 +280,7 @@ async def simple_root(request: Request[Any, Any, Any]) -> Response[Any]:
 
 
 @get(["/simple/{project:str}", "/simple/{project:str}/"], include_in_schema=False)
-async def simple_project(request: Request[Any, Any, Any], project: str) -> Response[Any]:
+async def simple_project(request: Request[Any, Any, Any], project: FromPath[str]) -> Response[Any]:
     service = await _service(request)
     wheels = service.projects.get(normalize(project))
     if not wheels:
