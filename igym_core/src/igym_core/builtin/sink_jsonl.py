@@ -21,7 +21,7 @@ import functools
 import json
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -286,6 +286,22 @@ class JsonlSink(DataSink):
         line = encode_line(row)
         lines.append(line)
         self._unstored += len(line)
+
+    writes_many: ClassVar[bool] = True
+
+    def write_many(self, record_type: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Buffer ``rows`` as ``write`` would one by one; every line is encoded before any is
+        buffered, so a row that cannot be encoded leaves the buffer as it was."""
+        if self._closed:
+            raise RuntimeError("write_many() after close()")
+        lines = self._buffers.get(record_type)
+        if lines is None:
+            if not _RECORD_TYPE.match(record_type):
+                raise ValueError(f"record type {record_type!r} must match {RECORD_TYPE_PATTERN}")
+            lines = self._buffers[record_type] = []
+        encoded = [encode_line(row) for row in rows]
+        lines += encoded
+        self._unstored += sum(map(len, encoded))
 
     def buffered_bytes(self) -> int:
         return self._unstored
