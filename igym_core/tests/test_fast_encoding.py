@@ -133,3 +133,83 @@ def test_incremental_wire_update_equals_converting_the_whole_object(pair):
     assert wire == new_wire
     assert changed == _changed_fields(old_wire, new_wire)
     assert old.to_wire() == old_wire  # the previous wire dict is not modified
+
+
+# Every branch of the sink's exactness check (``_fast_ok_dict`` / ``_fast_ok_values``): values it
+# must send to json.dumps (NaN, ±inf, floats printed with an exponent or at the 1e-4 / 1e16 bounds,
+# int / float / str subclasses, bytes, sets, non-str keys) mixed with the step-row shapes it lets
+# through (lists of key names, nested infos, tuples). The line must be json.dumps's either way.
+class _Level(int):
+    pass
+
+
+class _Ratio(float):
+    pass
+
+
+class _Name(str):
+    pass
+
+
+_edge_float = (
+    st.sampled_from(
+        [0.0, -0.0, 1e-4, -1e-4, 9.999999e-5, -9.999999e-5, 1e16, -1e16, 9.999999999999998e15, 1e-7, 1e22]
+    )
+    | st.floats()
+)
+_edge_leaf = (
+    _json_leaf
+    | _edge_float
+    | st.builds(_Level, st.integers(-5, 5))
+    | st.builds(_Ratio, st.floats(allow_nan=False))
+    | st.builds(_Name, st.text(max_size=4))
+    | st.binary(max_size=4)
+    | st.frozensets(st.integers(0, 3), max_size=2)
+)
+_edge_key = st.text(max_size=6) | st.integers(-3, 3) | st.booleans() | st.none()
+_edge = st.recursive(
+    _edge_leaf,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.lists(inner, max_size=3).map(tuple)
+        | st.lists(st.text(max_size=8), max_size=3)  # keys held
+        | st.dictionaries(_edge_key, inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+def _json_dumps_line(row: dict) -> bytes:
+    from igym_core.data.interface import json_default
+
+    line = json.dumps(row, ensure_ascii=False, separators=(",", ":"), default=json_default)
+    return (line + "\n").encode("utf-8")
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.dictionaries(st.text(max_size=10) | _edge_key, _edge, max_size=10))
+def test_every_kind_of_value_is_written_as_json_dumps_writes_it(row):
+    assert encode_line(row) == _json_dumps_line(row)
+
+
+_EDGE_VALUES = [
+    0.0, -0.0, 1e-4, -1e-4, 9.999999e-5, -9.999999e-5, 1e-5, 1e16, -1e16, 9.999999999999998e15,
+    1.5e-7, 1e22, math.nan, math.inf, -math.inf, _Level(3), _Ratio(0.5), _Name("a"), b"\x01",
+    frozenset({1}), (1, "a"), ["ArrowUp", 2.5e-5], {"a": 1e-5}, True, None, 2**70,
+]  # fmt: skip
+
+
+def test_edge_values_at_every_depth_are_written_as_json_dumps_writes_them():
+    for value in _EDGE_VALUES:
+        for row in (
+            {"x": value},  # a row's own column
+            {"keys_held": ["ArrowUp", value]},  # a list (after a string)
+            {"x": [value]},
+            {"x": (1, value)},
+            {"info": {"a.b": value}},  # a nested dict
+            {"x": [[value]]},
+        ):
+            assert encode_line(row) == _json_dumps_line(row), row
+    for key in (1, True, None, 1.5, _Name("k")):
+        assert encode_line({key: 1}) == _json_dumps_line({key: 1})
+        assert encode_line({"info": {key: 1}}) == _json_dumps_line({"info": {key: 1}})

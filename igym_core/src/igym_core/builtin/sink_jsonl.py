@@ -21,7 +21,7 @@ import functools
 import json
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -56,29 +56,57 @@ class JsonlSinkConfig(SinkConfig):
 # prints without an exponent, and lists, tuples and string-keyed dicts of those. Anything else
 # (NaN, 1e-05, bytes, sets, numpy values, datetimes, ...) goes through json.dumps as before, so the
 # files are the same whichever path wrote a line.
-_FAST = msgspec.json.Encoder()
-_LEAF = frozenset({str, bool, type(None), int})  # msgspec writes ints of any size as json.dumps does
+_FAST = msgspec.json.Encoder()  # it writes ints of any size as json.dumps does
 
 
 def _fast_ok(container: list[Any] | tuple[Any, ...] | dict[Any, Any]) -> bool:
     """Whether msgspec writes ``container`` (a list, tuple or dict) exactly as json.dumps does."""
     if type(container) is dict:
-        for key in container:
-            if type(key) is not str:
-                return False
-        values: Any = container.values()
-    else:
-        values = container
-    for value in values:  # leaves are checked inline: this runs for every record
+        return _fast_ok_dict(container)
+    return _fast_ok_values(container)
+
+
+# The two checks below run for every record (every agent at every tick): one pass over a dict's
+# items, the leaf types compared by identity in the order step rows hold them most, floats
+# compared without calling abs(), and lists of strings (ids, keys held) checked without a call.
+def _fast_ok_dict(container: dict[Any, Any]) -> bool:
+    for key, value in container.items():
+        if type(key) is not str:
+            return False
         kind = type(value)
-        if kind in _LEAF:
+        if kind is str or kind is int or kind is bool or value is None:
             continue
         if kind is float:
             # Also false for NaN and ±inf, which json.dumps writes as NaN / Infinity.
-            if not (value == 0.0 or 1e-4 <= abs(value) < 1e16):
+            if not (1e-4 <= value < 1e16 or value == 0.0 or -1e16 < value <= -1e-4):
                 return False
-        elif kind is list or kind is tuple or kind is dict:
-            if not _fast_ok(value):
+        elif kind is list or kind is tuple:
+            for item in value:
+                if type(item) is not str:
+                    if not _fast_ok_values(value):
+                        return False
+                    break
+        elif kind is dict:
+            if not _fast_ok_dict(value):
+                return False
+        else:
+            return False
+    return True
+
+
+def _fast_ok_values(values: list[Any] | tuple[Any, ...]) -> bool:
+    for value in values:
+        kind = type(value)
+        if kind is str or kind is int or kind is bool or value is None:
+            continue
+        if kind is float:
+            if not (1e-4 <= value < 1e16 or value == 0.0 or -1e16 < value <= -1e-4):
+                return False
+        elif kind is list or kind is tuple:
+            if not _fast_ok_values(value):
+                return False
+        elif kind is dict:
+            if not _fast_ok_dict(value):
                 return False
         else:
             return False
@@ -87,7 +115,7 @@ def _fast_ok(container: list[Any] | tuple[Any, ...] | dict[Any, Any]) -> bool:
 
 def encode_line(row: Mapping[str, Any]) -> bytes:
     """One JSONL line (with its newline) for ``row``, as ``json.dumps`` writes it."""
-    if type(row) is dict and _fast_ok(row):
+    if type(row) is dict and _fast_ok_dict(row):
         return _FAST.encode(row) + b"\n"
     line = json.dumps(row, ensure_ascii=False, separators=(",", ":"), default=json_default)
     return line.encode("utf-8") + b"\n"
@@ -258,6 +286,22 @@ class JsonlSink(DataSink):
         line = encode_line(row)
         lines.append(line)
         self._unstored += len(line)
+
+    writes_many: ClassVar[bool] = True
+
+    def write_many(self, record_type: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Buffer ``rows`` as ``write`` would one by one; every line is encoded before any is
+        buffered, so a row that cannot be encoded leaves the buffer as it was."""
+        if self._closed:
+            raise RuntimeError("write_many() after close()")
+        lines = self._buffers.get(record_type)
+        if lines is None:
+            if not _RECORD_TYPE.match(record_type):
+                raise ValueError(f"record type {record_type!r} must match {RECORD_TYPE_PATTERN}")
+            lines = self._buffers[record_type] = []
+        encoded = [encode_line(row) for row in rows]
+        lines += encoded
+        self._unstored += sum(map(len, encoded))
 
     def buffered_bytes(self) -> int:
         return self._unstored

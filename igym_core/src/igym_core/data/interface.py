@@ -9,7 +9,7 @@ path.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -75,6 +75,15 @@ class DataSink(ABC):
     @abstractmethod
     def write(self, record_type: str, row: Mapping[str, Any]) -> None:
         """Buffer one record. ``row`` holds JSON-compatible values only."""
+
+    #: Whether this sink has a ``write_many`` of its own (the recorder then hands it a batch of
+    #: rows in one call; otherwise it calls ``write`` for each).
+    writes_many: ClassVar[bool] = False
+
+    def write_many(self, record_type: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Buffer ``rows`` (in order), all or none: if it raises, none of them was buffered (the
+        recorder then writes them one by one with ``write``). Called only when ``writes_many``."""
+        raise NotImplementedError
 
     @abstractmethod
     async def flush(self, *, durable: bool = False) -> None:

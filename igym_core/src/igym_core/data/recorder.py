@@ -178,6 +178,46 @@ class Recorder:
                 health.counted += size
         self.records_written += 1
 
+    def write_many(self, record_type: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        """``write`` for each of ``rows``, in order, with one timestamp (a batch of steps that
+        arrived together). A sink that ``writes_many`` gets them in one call; if it refuses them (it
+        then buffered none), and for every other sink, they are written one by one as ``write``
+        does, with the same handling of what a sink refuses."""
+        base = self.base
+        now = self._clock.now()
+        fulls = [{**base, "timestamp": now, **row} for row in rows]
+        if not fulls:
+            return
+        for sink in self.sinks:
+            health = self._health[id(sink)]
+            if sink.writes_many and not health.held and health.counted is None:
+                try:
+                    sink.write_many(record_type, fulls)
+                except Exception:  # none was buffered: one by one, which keeps what it refuses
+                    pass
+                else:
+                    continue
+            self._write_each(sink, health, record_type, fulls)
+        self.records_written += len(fulls)
+
+    def _write_each(
+        self, sink: DataSink, health: _SinkHealth, record_type: str, fulls: list[dict[str, Any]]
+    ) -> None:
+        """``write``'s handling of one sink, for each of ``fulls``."""
+        for full in fulls:
+            if health.held:
+                size = record_size(full)
+                health.held.append((record_type, full, size))
+                health.held_bytes += size
+                continue
+            try:
+                sink.write(record_type, full)
+            except Exception as error:
+                self._write_failed(sink, health, record_type, full, record_size(full), error)
+                continue
+            if health.counted is not None:
+                health.counted += record_size(full)
+
     def _write_failed(
         self,
         sink: DataSink,

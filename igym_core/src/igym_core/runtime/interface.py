@@ -235,6 +235,11 @@ class GameHost(Protocol):
         """Write a record (``steps``, ``episodes``, ``games``) through the experiment's sinks."""
         ...
 
+    def record_many(self, record_type: str, rows: Sequence[Mapping[str, Any]]) -> None:
+        """``record`` for each of ``rows`` (one record type, in order) in one call: cheaper per row
+        for a batch (the rows of many steps that arrived together)."""
+        ...
+
     def game_ended(self, game_id: str, reason: str, exit: GameExit | None = None) -> None:
         """Tell the core the game is over; it moves every player on to their next scene (or where
         ``exit`` says)."""

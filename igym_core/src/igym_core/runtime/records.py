@@ -48,6 +48,8 @@ GAMES = "games"
 STATE_HASHES = "state_hashes"
 
 _PLAIN_TYPES = (bool, int, float, str)  # a tuple: `bool | int | ...` would build a union per call
+#: Values ``plain`` returns as they are, by exact type: ``step_row`` tests these without a call.
+_EXACTLY_PLAIN = frozenset({int, float, str, bool, type(None)})
 
 #: ``step_row(observation=...)`` default: the scene does not record observations (no column).
 NOT_RECORDED: Any = object()
@@ -122,6 +124,7 @@ def step_row(
     ``t_client_ms``: when the participant's browser made it, on its clock (None on the server).
     ``observation``: the observation the agent acted on, only for scenes that record them.
     """
+    exactly_plain = _EXACTLY_PLAIN
     row = {
         **ids,
         "episode": episode,
@@ -130,10 +133,10 @@ def step_row(
         "agent": agent,
         "seat": "bot" if participant_id is None else "human",
         "participant_id": participant_id,
-        "action": plain(action),
+        "action": action if type(action) in exactly_plain else plain(action),
         "action_source": action_source,
         "keys_held": None if keys_held is None else list(keys_held),
-        "reward": plain(reward),
+        "reward": reward if type(reward) in exactly_plain else plain(reward),
         "terminated": bool(terminated),
         "truncated": bool(truncated),
         "info": flatten(info) if info else None,

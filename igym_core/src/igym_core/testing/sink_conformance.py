@@ -45,6 +45,10 @@ The ``DataSink`` contract, as the checks below state it (each failure names the 
    A sink that reports ``buffered_bytes()`` (not ``None``) counts the records it could not store
    (at least one byte per record, no more than it held before the failed flushes), and reports 0 once
    a flush stored everything: the server bounds its memory with it (``IGYM_MAX_UNSAVED_BYTES``).
+9. **Batches** (only a sink that sets ``writes_many = True``). ``write_many(record_type, rows)``
+   stores what ``write`` of each row would, in order; it takes all of a batch or none: refused (a
+   record type ``write`` refuses), it raises and nothing of the batch is read back; after ``close``
+   it raises ``RuntimeError``.
 """
 
 from __future__ import annotations
@@ -423,6 +427,33 @@ class SinkConformance:
                 _run(reader.close())
 
         round_trip()
+
+    def test_a_batch_written_in_one_call_reads_back_as_written_row_by_row(self, tmp_path: Path) -> None:
+        """Rule 9: ``write_many`` stores each row as ``write`` would, all of a batch or none."""
+        sink_type = self.sink_type
+        if not sink_type.writes_many:
+            pytest.skip(f"{sink_type.__name__} has no write_many (the recorder calls write per row)")
+        records = sample_records(120, seed=3)
+
+        async def write() -> None:
+            sink = self.make_sink(tmp_path)
+            for start in range(0, len(records), 7):
+                for record_type in RECORD_TYPES:
+                    rows = [row for rt, row in records[start : start + 7] if rt == record_type]
+                    if rows:
+                        sink.write_many(record_type, rows)
+                with pytest.raises(ValueError, match="record type"):
+                    sink.write_many("../escape", [{"n": start}])
+            await sink.close()
+            with pytest.raises(RuntimeError):
+                sink.write_many("sessions", [{"n": 0}])
+
+        _run(write())
+        reader = self.make_sink(tmp_path)
+        for record_type in RECORD_TYPES:
+            expected = [row for rt, row in records if rt == record_type]
+            assert_same_records(self.read_all(reader, record_type), expected)
+        _run(reader.close())
 
     # --- flush, close, reopen ---------------------------------------------------------------
     def test_flushed_records_are_readable_before_close_and_after_reopening(self, tmp_path: Path) -> None:

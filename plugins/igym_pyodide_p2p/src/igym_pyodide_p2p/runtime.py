@@ -675,10 +675,13 @@ class PyodideGame(GameHandle):
             for step in accepted.steps:
                 for agent, reward in step.rewards.items():
                     returns[agent] = returns.get(agent, 0.0) + reward
-            for row in step_rows(
-                self._ids, batch.episode, accepted.steps, players=self.players, t_server_ms=t_server_ms
-            ):
-                record(records.STEPS, row)
+            # The batch's rows in one call: the recorder and the sink take them together.
+            self.host.record_many(
+                records.STEPS,
+                step_rows(
+                    self._ids, batch.episode, accepted.steps, players=self.players, t_server_ms=t_server_ms
+                ),
+            )
             for step_number, state_hash in accepted.hashes:
                 record(
                     records.STATE_HASHES,
