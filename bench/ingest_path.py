@@ -24,13 +24,13 @@ import msgpack
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from igym_pyodide_p2p.ingest import GameLedger, decode_step_batch, step_rows  # noqa: E402
-from igym_pyodide_p2p.options import PyodideOptions  # noqa: E402
 from pyodide_ingest import BATCH_STEPS, _batch_bytes, _packed_chunks, _templates  # noqa: E402
 
 from igym_core.builtin.sink_jsonl import JsonlSink, JsonlSinkConfig, encode_line  # noqa: E402
 from igym_core.data.recorder import Recorder  # noqa: E402
 from igym_core.runtime import records  # noqa: E402
+from igym_pyodide_p2p.ingest import GameLedger, decode_step_batch, step_rows  # noqa: E402
+from igym_pyodide_p2p.options import PyodideOptions  # noqa: E402
 
 
 def _ledger(options: PyodideOptions) -> GameLedger:
