@@ -90,7 +90,9 @@
  *   full held set, on change, at most once per frame interval) or `{press: [...]}` (press mode).
  *   `shell.input.resync()` sends the held set again (e.g. after a reconnect).
  * - `shell.onChange(fn)` is called with `"status"` after each applied status and `"view"` once
- *   the view is ready (`shell.viewReady`: assets loaded); start a game only once it is ready.
+ *   the view is ready (`shell.viewReady`: assets loaded; a handler subscribed after that is told
+ *   `"view"` at once, so a runtime whose module loaded late still hears it); start a game only
+ *   once it is ready.
  * - `shell.showError(title, text)` replaces the game with an error (e.g. the runtime failed to
  *   load); `shell.state` is `window.igym.state.game` (runtimes may add fields of their own).
  * - `ctx` is the scene's `SceneContext` (`send`, `onMessage`, …). The runtime's `destroy()` is

@@ -204,8 +204,9 @@ export interface GameShell {
   /** Where the participant's input goes while a game is playing or counting down. */
   setInputHandler(handler: ((payload: InputPayload) => void) | null): void;
   /**
-   * Called after every applied status and once the view is ready (`reason` says which); a
-   * runtime answers there (e.g. `game_ready`). Returns an unsubscribe function.
+   * Called after every applied status and once the view is ready (`reason` says which; a handler
+   * subscribed when the view is ready already is told `"view"` at once); a runtime answers there
+   * (e.g. `game_ready`). Returns an unsubscribe function.
    */
   onChange(handler: (reason: "status" | "view") => void): () => void;
   /** The key input: `resync()` re-sends the held keys (after a reconnect). */
@@ -790,6 +791,12 @@ export function createGameShell(ctx: SceneContext): GameShell {
     onChange: (handler) => {
       if (!alive) return () => {};
       changeHandlers.add(handler);
+      if (state.view === "ready") {
+        // A runtime whose module loaded after the view was ready still hears "view" once.
+        queueMicrotask(() => {
+          if (alive && changeHandlers.has(handler)) handler("view");
+        });
+      }
       return () => {
         changeHandlers.delete(handler);
       };
