@@ -13,17 +13,16 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from igym_core.testing.support import CHROMIUM, CHROMIUM_ARGS
+from igym_core.testing.support import in_chromium
 from igym_onnx import OnnxPolicy, Preprocess
 from igym_onnx.policy import OnnxActor, OnnxPolicyLoader
 from igym_onnx.testing import gru_model, mlp_model, recurrent_model
@@ -82,35 +81,6 @@ def igym_server(tmp_path: Path) -> Iterator[str]:
         process.terminate()
         process.wait(10)
         log.close()
-
-
-def in_chromium(work: Callable[[Any], Any]) -> Any:
-    """Run ``work(browser)`` with headless Debian Chromium, in a thread of its own."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing; `make test` installs it (apt-get install chromium).")
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
-        from playwright.sync_api import sync_playwright
-
-        try:
-            with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(
-                    executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-                )
-                try:
-                    outcome["result"] = work(browser)
-                finally:
-                    browser.close()
-        except BaseException as exc:
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=run, name="chromium")
-    thread.start()
-    thread.join(300)
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["result"]
 
 
 def _cases() -> list[dict[str, Any]]:

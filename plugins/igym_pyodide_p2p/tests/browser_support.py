@@ -17,19 +17,17 @@ import os
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from igym_core.testing.support import CHROMIUM, CHROMIUM_ARGS
 from igym_pyodide_p2p.browser import CORE_MODULES
 
 PLUGIN = Path(__file__).resolve().parents[1]
@@ -94,38 +92,6 @@ def igym_run(target: str, data_dir: Path, *plugins: str, env: dict[str, str] | N
         process.terminate()
         process.wait(10)
         log.close()
-
-
-def in_chromium(work: Callable[[Any], Any], timeout_s: float = 300) -> Any:
-    """Run ``work(browser)`` with headless Debian Chromium, in a thread of its own (Playwright's sync
-    API allows one session per thread, and this keeps it apart from other tests' sessions)."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing; `make test` installs it (apt-get install chromium).")
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
-        from playwright.sync_api import sync_playwright
-
-        try:
-            with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(
-                    executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-                )
-                try:
-                    outcome["result"] = work(browser)
-                finally:
-                    browser.close()
-        except BaseException as exc:
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=run, name="chromium")
-    thread.start()
-    thread.join(timeout_s)
-    if "error" in outcome:
-        raise outcome["error"]
-    if "result" not in outcome:
-        pytest.fail(f"the browser work did not finish in {timeout_s} s")
-    return outcome["result"]
 
 
 def browser_bundle(extra: dict[str, Path] | None = None) -> bytes:

@@ -18,7 +18,9 @@ from igym_core.testing.latency import measure_key_to_draw
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
-from browser_support import Standin, igym_run, in_chromium  # noqa: E402
+from browser_support import Standin, igym_run  # noqa: E402
+
+from igym_core.testing.support import in_chromium  # noqa: E402
 
 STUDY = f"{HERE / 'studies' / 'slime_latency_browser.py'}:experiment"
 PRESSES = 20

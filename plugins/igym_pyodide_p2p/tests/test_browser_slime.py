@@ -26,7 +26,9 @@ from igym_slime.render import COLOURS, SKY
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
-from browser_support import Standin, igym_run, in_chromium  # noqa: E402
+from browser_support import Standin, igym_run  # noqa: E402
+
+from igym_core.testing.support import in_chromium  # noqa: E402
 
 STUDY = f"{HERE / 'studies' / 'slime_browser.py'}:experiment"
 EXPERIMENT = "slime_browser"

@@ -37,7 +37,9 @@ from igym_slime.env import make_env
 from igym_slime.render import HEIGHT, WIDTH, draw
 
 sys.path.insert(0, str(Path(__file__).parent))
-from browser_support import Standin, igym_run, in_chromium
+from browser_support import Standin, igym_run
+
+from igym_core.testing.support import in_chromium
 
 
 @pytest.fixture

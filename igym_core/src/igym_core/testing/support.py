@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import threading
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from igym_core.config.experiment import Experiment
 from igym_core.plugins.manager import IgymPluginManager, create_plugin_manager
 from igym_core.settings import Settings
 
-__all__ = ["make_test_app", "read_records"]
+__all__ = ["in_chromium", "make_test_app", "read_records"]
 
 
 #: Debian's Chromium, which igym's browser tests drive with Playwright (``make test`` installs it).
@@ -28,6 +29,41 @@ CHROMIUM_ARGS = (
     "--disable-sync",
     "--no-first-run",
 )
+
+
+def in_chromium(work: Callable[[Any], Any], timeout_s: float = 300) -> Any:
+    """``work(browser)`` with headless Debian Chromium (:data:`CHROMIUM`, :data:`CHROMIUM_ARGS`); its
+    result. Runs in a thread of its own: Playwright's sync API allows one session per thread, and
+    this keeps it apart from other tests' sessions. Fails the test when Chromium is missing."""
+    import pytest
+
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing; `make test` installs it (apt-get install chromium).")
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        from playwright.sync_api import sync_playwright
+
+        try:
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(
+                    executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+                )
+                try:
+                    outcome["result"] = work(browser)
+                finally:
+                    browser.close()
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, name="chromium")
+    thread.start()
+    thread.join(timeout_s)
+    if "error" in outcome:
+        raise outcome["error"]
+    if thread.is_alive():
+        pytest.fail(f"the browser work did not finish within {timeout_s:g} s")
+    return outcome.get("result")
 
 
 def make_test_app(
