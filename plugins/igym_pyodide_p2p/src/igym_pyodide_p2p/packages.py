@@ -22,30 +22,47 @@ hash, and so their URL, stays the same from one server start to the next while n
 
 from __future__ import annotations
 
-import ast
-import base64
 import contextlib
-import csv
 import hashlib
 import importlib.metadata as metadata
-import io
 import json
 import os
 import re
-import subprocess
 import sys
 import sysconfig
 import tempfile
 import weakref
-import zipfile
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-import attrs
 import structlog
 
-from igym_core.errors import IgymError
+from igym_pyodide_p2p.packages_lean import (
+    LEAN_BUILDS,
+    _lean_tops,
+    lean_builds,
+    lean_modules,
+)
+from igym_pyodide_p2p.packages_model import (
+    _EXTENSION_SUFFIXES,
+    EXTRA_INDEX_VARIABLE,
+    BrowserPackage,
+    PackageError,
+    ScanUnavailableError,
+    ScenePackages,
+    Source,
+    normalize,
+)
+from igym_pyodide_p2p.packages_scan import ImportScan as ImportScan
+from igym_pyodide_p2p.packages_scan import scan_imports, static_scan
+from igym_pyodide_p2p.packages_wheels import (
+    Wheel,
+    _tree_files,
+    build_wheels,
+)
+from igym_pyodide_p2p.packages_wheels import _folder_files as _folder_files
+from igym_pyodide_p2p.packages_wheels import make_wheel as make_wheel
 
 if TYPE_CHECKING:
     from igym_core.settings import Settings
@@ -69,122 +86,6 @@ __all__ = [
 ]
 
 log = structlog.get_logger(__name__)
-
-#: The setting that lets the browser install packages that are not pure Python.
-EXTRA_INDEX_VARIABLE = "IGYM_PYODIDE_EXTRA_INDEX_URL"
-
-#: Distributions the browser gets as a lean build: only the modules reachable (by module-level
-#: imports) from these roots, with a top-level ``__init__`` that imports nothing. ``import
-#: igym_core`` would otherwise pull the whole server stack (Litestar, msgpack, structlog, ...).
-LEAN_BUILDS: Mapping[str, tuple[str, ...]] = {
-    "igym-core": (
-        "igym_core.errors",
-        "igym_core.config.validators",
-        "igym_core.rendering.interface",
-        "igym_core.rendering.objects",
-        "igym_core.rendering.delta",
-        "igym_core.builtin.gym_keys",
-    ),
-    # The runtime's own Python that runs in the browser (the stepping code), if this plugin has it.
-    "igym-pyodide-p2p": ("igym_pyodide_p2p.browser",),
-}
-
-Source = Literal["installed", "source", "lean", "study", "extra-index"]
-
-_SCAN_TIMEOUT_S = 120.0
-#: Where every wheel's files claim to be dated (a zip cannot say 1970): reproducible wheels.
-_ZIP_DATE = (2020, 2, 2, 0, 0, 0)
-_EXTENSION_SUFFIXES = (".so", ".pyd", ".dylib", ".dll", ".wasm")
-
-
-class PackageError(IgymError):
-    """A browser-run scene's packages cannot be worked out or built."""
-
-
-class ScanUnavailableError(PackageError):
-    """No fresh Python process could import the scene's code (no usable interpreter, or it died):
-    :func:`static_scan` reads the imports from the source instead."""
-
-
-def normalize(name: str) -> str:
-    """A project name as PEP 503 compares it (``Foo_Bar`` -> ``foo-bar``)."""
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-@attrs.frozen(kw_only=True)
-class BrowserPackage:
-    """One distribution the browser needs, and where it comes from."""
-
-    project: str
-    """The distribution's name as installed (``igym-slime``)."""
-    version: str
-    source: Source
-    """``installed`` (a wheel of the installed files), ``source`` (an editable install's source tree),
-    ``lean`` (igym's lean browser build), ``study`` (the study's own file), ``extra-index``."""
-    top_level: tuple[str, ...]
-    """The import names it provides that the browser loads."""
-    location: str
-    """Where its files are (a folder, or the study file)."""
-    not_pure: str | None = None
-    """Why it is not pure Python (a compiled file, or the wheel tag), or None."""
-
-    def describe(self, *, paths: bool = True) -> str:
-        """Where it comes from, for ``igym check``; ``paths=False`` leaves out where it is on this
-        machine (for what participants' browsers receive: the manifest)."""
-        folder = f" ({self.location})" if paths else ""
-        study_file = self.location if paths else Path(self.location).name
-        where = {
-            "installed": f"igym's index: built from installed {self.project} {self.version}",
-            "source": f"igym's index: built from the source tree of {self.project} {self.version}{folder}",
-            "lean": f"igym's index: igym's lean browser build of {self.project} {self.version} "
-            f"({', '.join(self.top_level)})",
-            "study": f"igym's index: built from the study's source file {study_file}",
-            "extra-index": "the extra index (IGYM_PYODIDE_EXTRA_INDEX_URL), not pure Python: "
-            f"{self.not_pure if paths else 'it has compiled code'}; the server has {self.version}",
-        }[self.source]
-        return f"{self.project}: {where}"
-
-
-@attrs.frozen(kw_only=True)
-class ScenePackages:
-    """What the browser needs for one game scene (see the module docstring)."""
-
-    scene_id: str
-    imports: Mapping[str, str]
-    """What the browser imports, by role: ``env_factory``, ``render_fn``, ``hud``, ``policy:<agent>``
-    → ``module:attribute`` (as the browser names it: a study file is imported by its stem)."""
-    packages: tuple[BrowserPackage, ...]
-    stdlib: tuple[str, ...]
-    """Standard-library modules it loads (Pyodide has them)."""
-    problems: tuple[str, ...] = ()
-    fallback: str | None = None
-    """Why the imports were read from the source instead of imported (see :func:`static_scan`)."""
-
-    def notes(self) -> list[str]:
-        """One line per package the browser installs, and one for the standard library (``igym
-        check`` prints each under the scene's path)."""
-        lines = [f"browser package {package.describe()}" for package in self.packages]
-        if self.stdlib:
-            shown = ", ".join(self.stdlib[:12]) + (", ..." if len(self.stdlib) > 12 else "")
-            lines.append(f"browser standard library ({len(self.stdlib)} modules: {shown}): Pyodide's own")
-        if self.fallback:
-            lines.append(
-                "browser packages found by reading the code's imports, not by importing it "
-                f"({self.fallback}): an import made while the code runs may be missing"
-            )
-        return lines
-
-
-@attrs.frozen(kw_only=True)
-class Wheel:
-    """A built wheel: its file name, bytes and SHA-256 (hex)."""
-
-    project: str
-    version: str
-    filename: str
-    data: bytes = attrs.field(repr=False)
-    sha256: str
-
 
 # --- what the browser imports --------------------------------------------------------------------
 
@@ -231,289 +132,6 @@ def _module_of(value: Any, *, instance: bool = False) -> tuple[str, str]:
             "function or class at the top level of a module and name that."
         )
     return module, qualname
-
-
-# --- the lean builds ----------------------------------------------------------------------------
-
-
-def _module_file(name: str) -> Path | None:
-    import importlib.util
-
-    try:
-        spec = importlib.util.find_spec(name)
-    except (ImportError, ValueError):
-        return None
-    if spec is None or spec.origin in (None, "built-in", "frozen"):
-        return None
-    return Path(spec.origin)
-
-
-def _module_level_imports(path: Path, module: str, is_package: bool) -> set[str]:
-    """Absolute names a module imports when it is imported (not inside functions or TYPE_CHECKING)."""
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    package = module if is_package else module.rpartition(".")[0]
-    found: set[str] = set()
-
-    def visit(statements: Iterable[ast.stmt]) -> None:
-        for node in statements:
-            if isinstance(node, ast.Import):
-                found.update(alias.name for alias in node.names)
-            elif isinstance(node, ast.ImportFrom):
-                if node.level:
-                    parts = package.split(".")
-                    base = ".".join(parts[: len(parts) - node.level + 1])
-                    base = f"{base}.{node.module}" if node.module else base
-                else:
-                    base = node.module or ""
-                found.add(base)
-                found.update(f"{base}.{alias.name}" for alias in node.names)
-            elif isinstance(node, ast.If):
-                test = node.test
-                if isinstance(test, ast.Name) and test.id == "TYPE_CHECKING":
-                    visit(node.orelse)
-                    continue
-                if isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING":
-                    visit(node.orelse)
-                    continue
-                visit(node.body)
-                visit(node.orelse)
-            elif isinstance(node, ast.Try):
-                visit(node.body)
-                for handler in node.handlers:
-                    visit(handler.body)
-                visit(node.orelse)
-                visit(node.finalbody)
-
-    visit(tree.body)
-    return found
-
-
-def lean_modules(roots: Sequence[str], packages: Sequence[str]) -> dict[str, Path]:
-    """The modules of the top-level ``packages`` reachable from ``roots`` by module-level imports.
-
-    Returns module name → source file, with every parent package's ``__init__`` (a package root
-    in ``roots`` brings all its modules). Roots that do not exist are skipped.
-    """
-    tops = set(packages)
-    seen: dict[str, Path] = {}
-    queue: list[str] = []
-    for root in roots:
-        path = _module_file(root)
-        if path is None:
-            continue
-        if path.name == "__init__.py":
-            for file in sorted(path.parent.rglob("*.py")):
-                relative = file.relative_to(path.parent).with_suffix("")
-                parts = [p for p in relative.parts if p != "__init__"]
-                queue.append(".".join([root, *parts]))
-        else:
-            queue.append(root)
-    while queue:
-        name = queue.pop()
-        if name in seen or name.partition(".")[0] not in tops:
-            continue
-        path = _module_file(name)
-        if path is None or path.suffix != ".py":
-            continue  # `from package import name` where name is an attribute, not a module
-        seen[name] = path
-        parent = name.rpartition(".")[0]
-        if parent:
-            queue.append(parent)
-        if name in tops:
-            continue  # a top-level __init__ is replaced by one that imports nothing (lean_builds)
-        queue.extend(_module_level_imports(path, name, path.name == "__init__.py"))
-    return seen
-
-
-def _lean_tops() -> set[str]:
-    """Top-level packages of the installed lean builds."""
-    tops: set[str] = set()
-    for project, roots in LEAN_BUILDS.items():
-        try:
-            metadata.version(project)
-        except metadata.PackageNotFoundError:
-            continue
-        tops.update(root.partition(".")[0] for root in roots)
-    return tops
-
-
-def lean_builds() -> dict[str, tuple[str, dict[str, bytes]]]:
-    """Each installed lean build: project → (version, archive name → bytes).
-
-    One closure over all of :data:`LEAN_BUILDS`' roots, so that igym-core's build also holds what the
-    runtime's browser code imports from it. Each top-level ``__init__`` is replaced by one that
-    imports nothing (``igym_core/__init__.py`` imports the server's configuration classes).
-    """
-    versions: dict[str, str] = {}
-    tops: dict[str, str] = {}  # top-level name → project
-    roots: list[str] = []
-    for project, project_roots in LEAN_BUILDS.items():
-        try:
-            versions[project] = metadata.version(project)
-        except metadata.PackageNotFoundError:
-            continue
-        roots.extend(project_roots)
-        for root in project_roots:
-            tops[root.partition(".")[0]] = project
-    modules = lean_modules(roots, sorted(tops))
-    builds: dict[str, tuple[str, dict[str, bytes]]] = {}
-    for name, path in sorted(modules.items()):
-        top = name.partition(".")[0]
-        project = tops[top]
-        files = builds.setdefault(project, (versions[project], {}))[1]
-        arcname = "/".join(name.split(".")) + ("/__init__.py" if path.name == "__init__.py" else ".py")
-        files[arcname] = path.read_bytes()
-    for top, project in tops.items():
-        if project not in builds:
-            continue
-        version, files = builds[project]
-        if not any(name.startswith(f"{top}/") for name in files):
-            continue
-        files[f"{top}/__init__.py"] = (
-            f'"""{project} {version}: igym\'s lean browser build (only the modules the browser '
-            f'needs)."""\n\n__version__ = {version!r}\n'
-        ).encode()
-        origin = _module_file(top)
-        if origin is not None and (origin.parent / "py.typed").is_file():
-            files[f"{top}/py.typed"] = b""
-    return builds
-
-
-# --- the import scan ------------------------------------------------------------------------------
-
-_SCAN_SCRIPT = r"""
-import importlib, json, sys, traceback
-request = json.loads(sys.argv[1])
-baseline = set(sys.modules)
-sys.path[:0] = request["path_first"]
-sys.path.extend(request["path_last"])
-errors = {}
-for role, module in request["modules"].items():
-    try:
-        importlib.import_module(module)
-    except BaseException as exc:
-        errors[role] = {"type": type(exc).__name__, "message": str(exc), "name": getattr(exc, "name", None)}
-loaded = {}
-for name, module in list(sys.modules.items()):
-    if name in baseline or module is None:
-        continue
-    loaded[name] = getattr(module, "__file__", None)
-print("\n@@igym-scan@@" + json.dumps({"loaded": loaded, "errors": errors}))
-"""
-
-
-@attrs.frozen(kw_only=True)
-class ImportScan:
-    """What importing the browser's modules in a fresh process loaded (module → file or None)."""
-
-    loaded: Mapping[str, str | None]
-    errors: Mapping[str, Mapping[str, Any]]
-
-
-def scan_imports(
-    modules: Mapping[str, str], *, path_first: Sequence[Path] = (), path_last: Sequence[Path] = ()
-) -> ImportScan:
-    """Import ``modules`` (role → module name) in a fresh interpreter; report what got loaded.
-
-    ``path_first`` go before ``sys.path`` (the lean builds), ``path_last`` after it (the
-    experiment's folder, as igym run imports from it).
-    """
-    request = {
-        "modules": dict(modules),
-        "path_first": [str(p) for p in path_first],
-        "path_last": [str(p) for p in path_last],
-    }
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONSTARTUP"}
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    try:
-        result = subprocess.run(
-            [sys.executable, "-I", "-c", _SCAN_SCRIPT, json.dumps(request)],
-            capture_output=True,
-            text=True,
-            timeout=_SCAN_TIMEOUT_S,
-            env=env,
-            check=False,
-        )
-    except OSError as exc:
-        raise ScanUnavailableError(f"{sys.executable!r} could not be started: {exc}") from exc
-    except subprocess.TimeoutExpired as exc:
-        raise PackageError(
-            f"importing {', '.join(sorted(set(modules.values())))} to see what the browser needs took "
-            f"over {_SCAN_TIMEOUT_S:.0f} s. Importing a module should not run the study: move slow "
-            "work out of module level."
-        ) from exc
-    marker = result.stdout.rfind("@@igym-scan@@")
-    if marker < 0:
-        raise ScanUnavailableError(
-            f"importing {', '.join(sorted(set(modules.values())))} in a fresh Python process to see "
-            f"what the browser needs failed (exit {result.returncode}): {result.stderr.strip()[-2000:]}"
-        )
-    data = json.loads(result.stdout[marker + len("@@igym-scan@@") :])
-    return ImportScan(loaded=data["loaded"], errors=data["errors"])
-
-
-def static_scan(modules: Mapping[str, str], lean: Mapping[str, Path]) -> ImportScan:
-    """What importing ``modules`` (role → module) would load, read from the source: module-level
-    imports, followed from module to module (the fallback of :func:`scan_imports`).
-
-    ``lean``: the modules of the lean builds (module → file); any other module of their top-level
-    packages is reported as missing, as the browser would. Less exact than importing (an import
-    made by code that runs at import time, such as ``importlib.import_module``, is not seen).
-    """
-    import importlib.util
-
-    lean_tops = {name.partition(".")[0] for name in lean}
-    loaded: dict[str, str | None] = {}
-    errors: dict[str, dict[str, Any]] = {}
-    for role, root in modules.items():
-        queue = [root]
-        while queue:
-            name = queue.pop()
-            if not name or name in loaded:
-                continue
-            top = name.partition(".")[0]
-            parent = name.rpartition(".")[0]
-            if top in sys.stdlib_module_names:
-                loaded[name] = None
-                continue
-            if top in lean_tops:
-                if name not in lean:
-                    if parent in lean and parent != top:
-                        continue  # `from package.module import name`: an attribute
-                    errors.setdefault(
-                        role,
-                        {"type": "ModuleNotFoundError", "message": f"No module named {name!r}", "name": name},
-                    )
-                    continue
-                path: Path | None = lean[name]
-            else:
-                try:
-                    spec = importlib.util.find_spec(name)
-                except (ImportError, ValueError):
-                    spec = None
-                if spec is None:
-                    # `from module import name` (an attribute), or an import under a condition or
-                    # in a try block (optional, or for another Python version): only the module
-                    # the browser imports by name must be found here.
-                    if name == root:
-                        errors.setdefault(
-                            role,
-                            {
-                                "type": "ModuleNotFoundError",
-                                "message": f"No module named {name!r}",
-                                "name": name,
-                            },
-                        )
-                    continue
-                origin = spec.origin if spec.origin not in ("built-in", "frozen") else None
-                path = Path(origin) if origin else None
-            loaded[name] = str(path) if path else None
-            if parent:
-                queue.append(parent)
-            if path is None or path.suffix != ".py" or (top in lean_tops and name == top):
-                continue  # compiled, built in, a namespace package, or a lean build's empty __init__
-            queue.extend(_module_level_imports(path, name, path.name == "__init__.py"))
-    return ImportScan(loaded=loaded, errors=errors)
 
 
 # --- from loaded modules to distributions -----------------------------------------------------------
@@ -791,20 +409,6 @@ def _tree_hash(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _tree_files(folder: Path) -> Iterable[Path]:
-    """The files of a package folder that go into its wheel: not bytecode, not hidden files or
-    folders (``.env``, ``.git``): whatever is in a browser wheel, every participant can download."""
-    for file in folder.rglob("*"):
-        parts = file.relative_to(folder).parts
-        if (
-            file.is_file()
-            and "__pycache__" not in parts
-            and not any(part.startswith(".") for part in parts)
-            and not file.name.endswith((".pyc", ".pyo"))
-        ):
-            yield file
-
-
 #: What :func:`scene_packages` worked out, by prepared scene (weakly: it goes with the scene) and
 #: extra index: ``igym run`` checks each browser-run scene at start (``Runtime.check_scene``), and
 #: the package index serves what that check built instead of importing everything a second time.
@@ -866,118 +470,3 @@ def check_scene_packages(scene: Any, prepared: Any, settings: Settings | None) -
     if extra:
         notes.append(f"browser extra index for packages that are not pure Python: {extra}")
     return [*problems, *plan.problems], notes
-
-
-# --- wheels ---------------------------------------------------------------------------------------------
-
-
-def _record_hash(data: bytes) -> str:
-    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
-
-
-def make_wheel(project: str, version: str, files: Mapping[str, bytes], metadata_text: str) -> Wheel:
-    """A ``py3-none-any`` wheel of ``files`` (archive name → bytes), reproducible byte for byte."""
-    dist_name = re.sub(r"[-_.]+", "_", project)
-    dist_version = version.replace("-", "_")
-    info = f"{dist_name}-{dist_version}.dist-info"
-    entries = dict(sorted(files.items()))
-    entries[f"{info}/METADATA"] = metadata_text.encode()
-    entries[f"{info}/WHEEL"] = (
-        b"Wheel-Version: 1.0\nGenerator: igym-pyodide-p2p\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
-    )
-    record = io.StringIO()
-    writer = csv.writer(record, lineterminator="\n")
-    for name, data in entries.items():
-        writer.writerow([name, _record_hash(data), len(data)])
-    writer.writerow([f"{info}/RECORD", "", ""])
-    entries[f"{info}/RECORD"] = record.getvalue().encode()
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name, data in entries.items():
-            item = zipfile.ZipInfo(name, date_time=_ZIP_DATE)
-            item.compress_type = zipfile.ZIP_DEFLATED
-            item.external_attr = 0o644 << 16
-            archive.writestr(item, data)
-    blob = buffer.getvalue()
-    return Wheel(
-        project=project,
-        version=version,
-        filename=f"{dist_name}-{dist_version}-py3-none-any.whl",
-        data=blob,
-        sha256=hashlib.sha256(blob).hexdigest(),
-    )
-
-
-def _metadata(project: str, version: str, summary: str) -> str:
-    return f"Metadata-Version: 2.1\nName: {project}\nVersion: {version}\nSummary: {summary}\n"
-
-
-def _installed_files(dist: metadata.Distribution) -> dict[str, bytes]:
-    files: dict[str, bytes] = {}
-    for path in dist.files or ():
-        name = str(path).replace(os.sep, "/")
-        if name.startswith("..") or "/__pycache__/" in f"/{name}" or name.endswith((".pyc", ".pyo")):
-            continue  # scripts outside site-packages, bytecode
-        if ".dist-info/" in name or name.endswith(".pth"):
-            continue
-        located = Path(str(dist.locate_file(path)))
-        if located.is_file():
-            files[name] = located.read_bytes()
-    return files
-
-
-def _folder_files(root: Path) -> dict[str, bytes]:
-    if root.is_file():
-        return {root.name: root.read_bytes()}
-    return {str(f.relative_to(root.parent)).replace(os.sep, "/"): f.read_bytes() for f in _tree_files(root)}
-
-
-def _without_requirements(text: str) -> str:
-    """A distribution's METADATA without ``Requires-Dist``: the browser installs exactly the set igym
-    worked out (``deps=False``), and a requirement that the browser does not load (numpy for the
-    server-side wrappers of a pure-Python env) must not send micropip looking for it."""
-    head, _sep, _body = text.partition("\n\n")
-    kept = [line for line in head.splitlines() if not line.startswith(("Requires-Dist:", "Provides-Extra:"))]
-    return "\n".join(kept) + "\n"
-
-
-def build_wheels(plan: ScenePackages) -> list[Wheel]:
-    """The wheels of every package of ``plan`` that igym serves (all but the extra index's)."""
-    wheels: list[Wheel] = []
-    for package in plan.packages:
-        if package.source == "extra-index":
-            continue
-        if package.source == "lean":
-            files = lean_builds()[package.project][1]
-            text = _metadata(package.project, package.version, "igym's lean browser build")
-        elif package.source == "study":
-            files = _folder_files(Path(package.location))
-            text = _metadata(package.project, package.version, f"the study's module {package.top_level[0]}")
-        else:
-            dist = metadata.distribution(package.project)
-            if package.source == "installed":
-                files = {
-                    name: data
-                    for name, data in _installed_files(dist).items()
-                    if name.partition("/")[0].removesuffix(".py") in package.top_level
-                }
-            else:
-                files = {}
-                for top in package.top_level:
-                    root = Path(package.location)
-                    candidates = [root] if root.name in (top, f"{top}.py") else []
-                    candidates += [root.parent / top, root.parent / f"{top}.py"]
-                    for candidate in candidates:
-                        if candidate.exists():
-                            files.update(_folder_files(candidate))
-                            break
-            text = _without_requirements(dist.read_text("METADATA") or "") or _metadata(
-                package.project, package.version, ""
-            )
-        if not files:
-            raise PackageError(
-                f"building the browser wheel of {package.project} {package.version} found no files "
-                f"for {', '.join(package.top_level)} in {package.location}."
-            )
-        wheels.append(make_wheel(package.project, package.version, files, text))
-    return wheels
