@@ -7,25 +7,22 @@ the rules of the study live in one place and are tested without a browser.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import datetime
 import hashlib
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 import cattrs
-import msgpack
 import structlog
 
 from igym_core.config.experiment import Experiment
-from igym_core.config.urls import apply_url_params, fill_url_template, mark_url_params, refusal_text
+from igym_core.config.urls import apply_url_params, fill_url_template, refusal_text
 from igym_core.data.recorder import Recorder
 from igym_core.data.recorder import iso_utc as _iso
-from igym_core.errors import AdmissionError, DataNotSavedError, EntryRefusedError, StudyUnavailableError
+from igym_core.errors import DataNotSavedError, EntryRefusedError, StudyUnavailableError
 from igym_core.plugins.manager import IgymPluginManager
 from igym_core.protocol.messages import PROTOCOL_VERSION, Draft, GameReady, Hello, Input, Submit
 from igym_core.protocol.server_messages import (
@@ -40,12 +37,14 @@ from igym_core.protocol.server_messages import (
 from igym_core.runtime.interface import GameExit, RuntimeMessage
 from igym_core.scenes.interface import PrepareContext, SceneConfig, SceneContext
 from igym_core.scenes.stager import expand_sequence, iter_scenes
-from igym_core.session.admission import NewParticipantRate, address_key, check_url_params
+from igym_core.session.admission import NewParticipantRate
 from igym_core.session.conditions import ConditionLedger
 from igym_core.session.games import GameCoordinator, WaitingTimeout
 from igym_core.session.participant import Participant, ParticipantIndex
-from igym_core.session.recovery import RecordReader, recover_interrupted_games
 from igym_core.session.saving import SaveWaits, Then, saving_reply
+from igym_core.session.study_limits import SUBMIT_EARLY_TOLERANCE_MS as SUBMIT_EARLY_TOLERANCE_MS
+from igym_core.session.study_limits import StudyLimits, _unknown_keys
+from igym_core.session.study_restart import StudyRestart, _mark_outcome
 from igym_core.settings import Settings
 
 __all__ = ["Connection", "Study"]
@@ -53,10 +52,6 @@ __all__ = ["Connection", "Study"]
 log = structlog.get_logger(__name__)
 
 Reply = dict[str, Any]
-
-#: How much earlier than a scene's minimum time on the page a submit may arrive and still count
-#: (see ``Study._too_early``).
-SUBMIT_EARLY_TOLERANCE_MS = 250
 
 
 @attrs.define(eq=False)
@@ -73,7 +68,7 @@ class Connection:
     """The client's address (uvicorn's, after ``--proxy-headers``): new participants are counted by it."""
 
 
-class Study:
+class Study(StudyRestart, StudyLimits):
     """Owns the experiment's participants for the life of the app."""
 
     def __init__(
@@ -239,140 +234,6 @@ class Study:
         if participant is None or participant.connection_id != connection.id:
             return None
         return participant
-
-    # --- restart ------------------------------------------------------------------------------
-    def restore(self, events: Iterable[Mapping[str, Any]], *, only_token_hash: str | None = None) -> int:
-        """Rebuild participants from the ``sessions`` records of earlier runs; return how many.
-
-        ``only_token_hash``: rebuild only the participant whose token has this hash (one evicted
-        from memory who came back); the condition ledger counted them when they joined.
-
-        The scene sequence is drawn again from the seed and compared with the recorded one; a
-        participant whose sequence no longer matches (the experiment changed) is not restored and
-        starts afresh if they come back. Typed-but-unsubmitted answers are not restored.
-        """
-        restored: dict[str, Participant] = {}
-        final_statuses: dict[str, dict[str, Any]] = {}
-        token_hashes: dict[str, str] = {}
-        recorded_sequence: dict[str, list[tuple[str, int]]] = {}
-        for row in events:
-            if row.get("experiment_id") != self.experiment.experiment_id:
-                continue
-            pid = row.get("participant_id")
-            event = row.get("event")
-            detail = row.get("detail") or {}
-            if event == "joined" and isinstance(pid, str) and pid not in self.by_id:
-                token_hash = detail.get("token_sha256")
-                if not token_hash or (only_token_hash is not None and token_hash != only_token_hash):
-                    continue
-                participant = Participant(participant_id=pid, token="", params=dict(row.get("params") or {}))
-                restored[pid] = participant
-                token_hashes[pid] = token_hash
-                continue
-            participant = restored.get(pid or "")
-            if participant is None:
-                continue
-            if event == "condition_assigned":
-                participant.condition = detail.get("condition")
-                if participant.condition in self.experiment.conditions and only_token_hash is None:
-                    self.ledger.record(participant.condition)
-            elif event == "sequence_drawn":
-                recorded_sequence[participant.participant_id] = [
-                    (item["scene_id"], item["instance"]) for item in detail.get("sequence", [])
-                ]
-            elif event == "scene_entered":
-                participant.position = int(row.get("position") or 0)
-                participant.entered_at = _parse_timestamp(row.get("timestamp"), participant.entered_at)
-                participant.values.update(detail.get("values") or {})
-            elif event == "scene_left" and detail.get("reason") == "abandoned":
-                _mark_outcome(participant, "game_abandoned")
-            elif event == "waiting_timeout":
-                _mark_outcome(participant, "waiting_timeout")
-            elif event == "url_params_missing":
-                # Marked at joining or by an earlier restore: the row carries the marked values.
-                participant.params.update(row.get("params") or {})
-            elif event == "finished":
-                participant.finished = True
-                participant.outcome = str(detail.get("outcome") or participant.outcome)
-                if isinstance(detail.get("final_status"), dict):  # finished by a waiting room
-                    final_statuses[participant.participant_id] = detail["final_status"]
-        count = 0
-        for pid, participant in restored.items():
-            try:
-                slots, draws = expand_sequence(
-                    self.experiment.scenes,
-                    participant_id=pid,
-                    condition=participant.condition,
-                    experiment_seed=self.experiment.seed,
-                )
-            except LookupError:
-                slots, draws = [], {}
-            if [(s.scene.scene_id, s.instance) for s in slots] != recorded_sequence.get(pid):
-                log.warning("participant_not_restored", participant_id=pid, reason="sequence changed")
-                continue
-            participant.slots, participant.draws = slots, draws
-            participant.position = min(participant.position, len(slots) - 1)
-            self.by_id[pid] = participant
-            participant.token_hash = token_hashes[pid]
-            self.by_token_hash[token_hashes[pid]] = participant
-            if pid in final_statuses:
-                self.games.final_status[pid] = final_statuses[pid]
-            self._mark_restored_url_params(participant)
-            count += 1
-        if count:
-            log.info("participants_restored", count=count)
-        return count
-
-    def _mark_restored_url_params(self, participant: Participant) -> None:
-        """A participant who joined before a URL parameter was declared lacks it: mark it as joining
-        would (recorded once, so a later restart finds it marked), so a redirect never fails or
-        goes out with an empty value."""
-        participant.params, marked = mark_url_params(self.experiment.url_params, participant.params)
-        if marked:
-            self._event(participant, "url_params_missing", names=marked, action="marked", reason="restored")
-            log.warning(
-                "url_params_missing",
-                participant_id=participant.participant_id,
-                names=marked,
-                reason="restored",
-            )
-
-    def recover_games(self, read: RecordReader) -> int:
-        """Complete the records of the games a killed server was running, and note every game a
-        server stopped for its players' return; return how many games a player may come back to.
-
-        Call after :meth:`restore`. Each player's game scene then follows its ``on_restart``.
-        """
-        prepared = {
-            scene.scene_id: self._prepared[id(scene)]
-            for scene, _path in iter_scenes(self.experiment.scenes)
-            if scene.game_runtime()
-        }
-
-        def seed(scene_id: str, instance: int, participant_ids: tuple[str, ...], episode: int) -> int | None:
-            scene = prepared.get(scene_id)
-            return scene.episode_seed(instance, participant_ids, episode) if scene is not None else None
-
-        interrupted = recover_interrupted_games(
-            read, experiment_id=self.experiment.experiment_id, episode_seed=seed, record=self.recorder.write
-        )
-        self.games.interrupted(interrupted)
-        if interrupted:
-            log.info("interrupted_games_found", count=len(interrupted))
-        return len(interrupted)
-
-    async def _resume_game_scene(self, participant: Participant) -> None:
-        """A participant is back in a game scene: in its running game (a reload), or, after a
-        restart, in the game its ``on_restart`` says (or on to the next scene, for ``skip``)."""
-        lock = self._locks.setdefault(participant.participant_id, asyncio.Lock())
-        async with lock:
-            skipped = self.games.skips_after_restart(participant, self._prepared[id(participant.scene)])
-            if skipped is not None:
-                self._event(participant, "scene_left", game_id=skipped.game_id, reason="server_restart")
-                await self._move_to(participant, min(participant.position + 1, len(participant.slots) - 1))
-                return
-        await self._enter_game(participant)
-        self.games.connected(participant.participant_id)
 
     # --- joining ------------------------------------------------------------------------------
     def _url_params(self, params: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
@@ -770,217 +631,6 @@ class Study:
             await self._enter(participant)  # (which stores the records before showing the next scene)
             return [Ack(seq=message.seq).wire(), *self.scene_replies(participant)]
 
-    # --- bounded input and participant state -------------------------------------------------
-    def _check_url_params(self, params: Mapping[str, str]) -> None:
-        settings = self.settings
-        try:
-            check_url_params(
-                params,
-                max_count=settings.max_url_params,
-                max_name_chars=settings.max_url_param_name_chars,
-                max_value_chars=settings.max_url_param_value_chars,
-            )
-        except AdmissionError as exc:
-            log.warning(
-                "participant_refused",
-                reason="url_params",
-                detail=str(exc),
-                advice="raise IGYM_MAX_URL_PARAMS / IGYM_MAX_URL_PARAM_NAME_CHARS / "
-                "IGYM_MAX_URL_PARAM_VALUE_CHARS if your recruitment links need more",
-            )
-            raise
-
-    def _admit(self, connection: Connection) -> None:
-        """Refuse a new participant when the server is full or their address started too many."""
-        cap = self.settings.max_participants_in_memory
-        if cap and len(self.by_id) >= cap:
-            # Finished participants who closed their page lose nothing by leaving memory now (they
-            # have no drafts; a return rebuilds them): make room with them first. This also frees
-            # a server restarted on a big study, which restores everyone, finished or not.
-            self.evict_idle(make_room=True)
-        if cap and len(self.by_id) >= cap:
-            log.warning(
-                "participant_refused",
-                reason="server_full",
-                participants=len(self.by_id),
-                advice="IGYM_MAX_PARTICIPANTS_IN_MEMORY",
-            )
-            raise AdmissionError(
-                "server_full",
-                "This study cannot take new participants right now because the server is full. "
-                "Please try again in a few minutes.",
-            )
-        address = address_key(connection.address)
-        if not self._new_rate.allow(address):
-            wait_s = max(1, round(self._new_rate.retry_after_s(address)))
-            log.warning(
-                "participant_refused",
-                reason="rate_limited",
-                address=address,
-                limit_per_min=self._new_rate.limit,
-                advice="IGYM_MAX_NEW_PARTICIPANTS_PER_IP_PER_MIN (0 = off, for labs sharing one address)",
-            )
-            raise AdmissionError(
-                "too_many_new_participants",
-                f"Too many new sessions of this study were started from your network in the last "
-                f"minute (at most {self._new_rate.limit}). Please wait {wait_s} seconds and reload "
-                "the page. If you already started the study, continue in the same browser: it "
-                "resumes where you left off.",
-            )
-
-    def _draft_refusal(self, participant: Participant, answers: Mapping[str, Any]) -> tuple[str, str] | None:
-        unknown = _unknown_keys(answers, participant.scene.answer_ids())
-        if unknown:
-            return (
-                "unknown_answers",
-                f"The draft has {len(unknown)} answer(s) this scene does not ask for "
-                f"({_some(unknown)}); it was not saved. Send only this scene's question ids.",
-            )
-        size = len(msgpack.packb(answers, use_bin_type=True, default=str))
-        if size > self.settings.max_draft_bytes:
-            return (
-                "draft_too_large",
-                f"The draft is {size} bytes; at most {self.settings.max_draft_bytes} are kept, so it "
-                "was not saved (the answers still count when submitted).",
-            )
-        return None
-
-    def _refuse_unknown_answers(self, participant: Participant, message: Submit, unknown: list[str]) -> Reply:
-        """A submission with keys the scene does not ask for: refused, counted, never echoed in full."""
-        named = [key[:64] for key in unknown[:_NAMED_KEYS]]
-        self._event(
-            participant, "submission_rejected", unknown_answer_count=len(unknown), unknown_answers=named
-        )
-        log.warning(
-            "submission_refused",
-            participant_id=participant.participant_id,
-            reason="unknown_answers",
-            count=len(unknown),
-        )
-        return Rejected(
-            code="unknown_answers",
-            seq=message.seq,
-            position=message.position,
-            errors={key: "This step has no such question." for key in named},
-            unknown_count=len(unknown),
-            message=f"The page sent {len(unknown)} answer(s) this step does not ask for "
-            f"({_some(unknown)}). Please reload the page and answer again.",
-        ).wire()
-
-    async def evict_periodically(self) -> None:
-        """Run :meth:`evict_idle` for the app's lifetime (a task owned by the app's lifespan)."""
-        times = [
-            t
-            for t in (self.settings.participant_evict_finished_s, self.settings.participant_evict_idle_s)
-            if t > 0
-        ]
-        if not times:
-            return
-        interval_s = min(30.0, max(0.05, min(times) / 4))
-        while True:
-            await asyncio.sleep(interval_s)
-            try:
-                self.evict_idle()
-            except Exception:  # a bug here must not end the sweeps (memory would grow again)
-                log.exception("eviction_failed")
-
-    def evict_idle(self, now: float | None = None, *, make_room: bool = False) -> int:
-        """Drop finished and abandoned participants from memory (see Settings); return how many.
-
-        ``make_room``: also every finished participant whose page is closed, however recently.
-        Never someone connected, in a game or waiting room, or in the middle of a submit. Their
-        records stay; if they come back with their token, :meth:`hello` rebuilds them from the
-        ``sessions`` records (typed-but-unsubmitted answers are lost).
-        """
-        now = time.monotonic() if now is None else now
-        finished_s = self.settings.participant_evict_finished_s
-        idle_s = self.settings.participant_evict_idle_s
-        gone: list[tuple[Participant, float]] = []
-        for participant in self.by_id.values():
-            if participant.connection_id is not None:
-                continue
-            idle = now - participant.last_seen_at
-            if not (participant.finished and make_room):
-                limit = finished_s if participant.finished else idle_s
-                if not limit or idle < limit:
-                    continue
-            pid = participant.participant_id
-            lock = self._locks.get(pid)
-            if self.games.holds(pid) or (lock is not None and lock.locked()):
-                continue
-            gone.append((participant, idle))
-        for participant, idle in gone:
-            pid = participant.participant_id
-            self._event(participant, "evicted", reason="finished" if participant.finished else "idle")
-            del self.by_id[pid]
-            self.by_token_hash.pop(participant.token_hash, None)
-            self._locks.pop(pid, None)
-            if participant.token_hash:
-                self._evicted.add(bytes.fromhex(participant.token_hash))
-            log.info(
-                "participant_evicted",
-                participant_id=pid,
-                finished=participant.finished,
-                idle_s=round(idle, 1),
-            )
-        if gone:
-            self.games.forget({p.participant_id for p, _idle in gone})
-        return len(gone)
-
-    async def _restore_evicted(self, token_hash: str) -> Participant | None:
-        """Rebuild an evicted participant from the ``sessions`` records (read off the event loop)."""
-        # Their own records were stored before they were evicted; the flush only adds the latest
-        # records of others, so a sink that cannot write now does not keep them out.
-        with contextlib.suppress(DataNotSavedError):
-            await self.recorder.flush()
-
-        def read() -> list[dict[str, Any]] | None:
-            events = self.recorder.read("sessions")
-            return None if events is None else list(events)
-
-        # Tried once: a participant who cannot be rebuilt (the experiment changed) starts afresh,
-        # and their later reloads do not read the records again.
-        self._evicted.discard(bytes.fromhex(token_hash))
-        events = await asyncio.to_thread(read)
-        if events is not None and self.restore(events, only_token_hash=token_hash):
-            log.info("participant_returned_from_records", token_sha256_prefix=token_hash[:8])
-        return self.by_token_hash.get(token_hash)
-
-    def _too_early(self, participant: Participant, message: Submit) -> Reply | None:
-        """Refuse (and record) a submit that comes before the scene's minimum time on the page.
-
-        The page keeps its button disabled for ``min_time_on_page_ms`` from when it shows the
-        scene, which is after the server entered it, so an honest page is never early by the
-        server's clock; ``SUBMIT_EARLY_TOLERANCE_MS`` only absorbs timer rounding in the browser
-        and the wall clock being slewed (time.time(), the clock ``entered_at`` and ``rt_ms`` use).
-        """
-        required_ms = participant.scene.min_time_on_page_ms()
-        if required_ms <= 0:
-            return None
-        elapsed_ms = (time.time() - participant.entered_at) * 1000
-        if elapsed_ms >= required_ms - SUBMIT_EARLY_TOLERANCE_MS:
-            return None
-        self._event(
-            participant,
-            "submission_rejected",
-            reason="too_early",
-            elapsed_ms=round(elapsed_ms),
-            min_duration_ms=required_ms,
-        )
-        log.info(
-            "submission_too_early",
-            participant_id=participant.participant_id,
-            elapsed_ms=round(elapsed_ms),
-            min_duration_ms=required_ms,
-        )
-        return ErrorMessage(
-            code="too_early",
-            message=f"This page must stay open for {required_ms / 1000:g} s before continuing; "
-            f"it was submitted after {elapsed_ms / 1000:.2f} s. Continue once the button is enabled.",
-            seq=message.seq,
-            retry_after_ms=max(0, round(required_ms - elapsed_ms)),
-        ).wire()
-
     # --- records ------------------------------------------------------------------------------
     def _who(self, participant: Participant) -> dict[str, Any]:
         return {
@@ -1025,22 +675,8 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-_NAMED_KEYS = 3
-"""How many unknown answer keys an error names (the rest are counted)."""
 _MAX_SHOWN_ERRORS = 20
 """How many of a scene's validation errors a reply and the record carry (the rest are counted)."""
-
-
-def _unknown_keys(answers: Mapping[str, Any], allowed: frozenset[str] | None) -> list[str]:
-    if allowed is None:
-        return []
-    return [key for key in answers if key not in allowed]
-
-
-def _some(keys: list[str]) -> str:
-    shown = ", ".join(repr(key[:32]) for key in keys[:_NAMED_KEYS])
-    more = len(keys) - _NAMED_KEYS
-    return f"{shown} and {more} more" if more > 0 else shown
 
 
 def _bounded_errors(errors: Mapping[str, str]) -> dict[str, str]:
@@ -1072,21 +708,6 @@ def _exit_target(participant: Participant, exit: GameExit) -> int:
             detail="not later in this participant's sequence; going to the next scene",
         )
     return min(participant.position + 1, last)
-
-
-def _mark_outcome(participant: Participant, outcome: str) -> None:
-    """Note how the participant's study went off course; the first such outcome is the one kept
-    (a study goes on after a waiting room's or a game's ``continue``)."""
-    if participant.outcome == "completed":
-        participant.outcome = outcome
-
-
-def _parse_timestamp(value: Any, default: float) -> float:
-    """A record's ``timestamp`` (``2026-11-23T17:00:00.123Z``) as a Unix time; ``default`` if unreadable."""
-    try:
-        return datetime.datetime.fromisoformat(str(value)).timestamp()
-    except ValueError:
-        return default
 
 
 def _stale(seq: int, position: int) -> Reply:
