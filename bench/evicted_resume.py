@@ -30,15 +30,7 @@ from igym_core.examples.survey_study import experiment
 from igym_core.logging import configure_logging
 from igym_core.scenes.stager import expand_sequence
 from igym_core.testing import ScriptedParticipant, make_test_app, read_records
-
-ANSWERS: dict[str, dict[str, Any]] = {
-    "consent": {"agree": True},
-    "instructions": {},
-    "about_you": {"nickname": "Al", "age_group": "25–34", "devices": ["pc"]},
-    "game_taste": {"enjoy_competition": 6, "hours_per_week": 12, "partner": "ai"},
-    "teamwork": {"trust": 4, "good_teammate": "Someone who listens."},
-    "mood": {"energy": 3},
-}
+from igym_core.testing.support import SURVEY_STUDY_ANSWERS as ANSWERS
 
 
 def _one_participant(data: Path) -> list[dict[str, Any]]:

@@ -16,17 +16,10 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from igym_core.testing import read_records
+from igym_core.testing.support import SURVEY_STUDY_ANSWERS as ANSWERS
 
 EXAMPLE = "igym_core.examples.survey_study:experiment"
 EXPERIMENT_ID = "demo_survey"
-ANSWERS: dict[str, dict[str, Any]] = {
-    "consent": {"agree": True},
-    "instructions": {},
-    "about_you": {"nickname": "Al", "age_group": "25–34", "devices": ["pc"]},
-    "game_taste": {"enjoy_competition": 6, "hours_per_week": 12, "partner": "ai"},
-    "teamwork": {"trust": 4, "good_teammate": "Someone who listens."},
-    "mood": {"energy": 3},
-}
 
 
 class Socket:

@@ -23,18 +23,11 @@ from igym_core.examples.survey_study import experiment as example_study
 from igym_core.session.admission import WINDOW_S, NewParticipantRate, address_key
 from igym_core.settings import Settings
 from igym_core.testing import ScriptedParticipant, make_test_app
+from igym_core.testing.support import SURVEY_STUDY_ANSWERS as ANSWERS
 
 HERE = Path(__file__).resolve().parent
 Duel = resolve_callable(f"{HERE / 'game_envs.py'}:Duel", what="test env")
 LATER = 10 * 24 * 3600.0  # far past every eviction time
-ANSWERS: dict[str, dict[str, Any]] = {
-    "consent": {"agree": True},
-    "instructions": {},
-    "about_you": {"nickname": "Al", "age_group": "25–34", "devices": ["pc"]},
-    "game_taste": {"enjoy_competition": 6, "hours_per_week": 12, "partner": "ai"},
-    "teamwork": {"trust": 4, "good_teammate": "Someone who listens."},
-    "mood": {"energy": 3},
-}
 
 
 def _experiment() -> Experiment:

@@ -14,7 +14,7 @@ from igym_core.config.experiment import Experiment
 from igym_core.plugins.manager import IgymPluginManager, create_plugin_manager
 from igym_core.settings import Settings
 
-__all__ = ["in_chromium", "make_test_app", "read_records"]
+__all__ = ["SURVEY_STUDY_ANSWERS", "in_chromium", "make_test_app", "read_records"]
 
 
 #: Debian's Chromium, which igym's browser tests drive with Playwright (``make test`` installs it).
@@ -98,3 +98,15 @@ def read_records(data_dir: Path, experiment_id: str, record_type: str) -> list[d
         except json.JSONDecodeError:
             continue  # a line torn by a crash (ended by the next run); the sink's reader skips it too
     return rows
+
+
+#: Answers that take a participant through every scene of :mod:`igym_core.examples.survey_study`
+#: (the experiment the pytest plugin serves by default), by scene id: ``p.submit(answers[scene_id])``.
+SURVEY_STUDY_ANSWERS: dict[str, dict[str, Any]] = {
+    "consent": {"agree": True},
+    "instructions": {},
+    "about_you": {"nickname": "Al", "age_group": "25–34", "devices": ["pc"]},
+    "game_taste": {"enjoy_competition": 6, "hours_per_week": 12, "partner": "ai"},
+    "teamwork": {"trust": 4, "good_teammate": "Someone who listens."},
+    "mood": {"energy": 3},
+}
