@@ -25,7 +25,6 @@ import argparse
 import contextlib
 import json
 import multiprocessing as mp
-import os
 import random
 import socket
 import statistics
@@ -43,7 +42,14 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from server_tick import OPERATOR_TOKEN, _load_main, _result_of, free_port, get_stats, wait_healthy  # noqa: E402
+from server_tick import (  # noqa: E402
+    _load_main,
+    _result_of,
+    bench_server_env,
+    free_port,
+    get_stats,
+    wait_healthy,
+)
 
 #: Every kind of flood, in the order the table shows them.
 FLOOD_KINDS = (
@@ -277,16 +283,7 @@ class BenchServer:
         self.port = free_port()
         self.url = f"ws://127.0.0.1:{self.port}/ws"
         self.data_dir = tempfile.mkdtemp(prefix="igym-flood-")
-        full_env = {
-            **os.environ,
-            "IGYM_BENCH_STEPS": str(30 * 3600),
-            "IGYM_LOG_LEVEL": "warning",
-            "IGYM_LOG_FORMAT": "json",
-            "IGYM_OPERATOR_TOKEN": OPERATOR_TOKEN,  # for /stats
-            "IGYM_MAX_NEW_PARTICIPANTS_PER_IP_PER_MIN": "0",  # every player comes from this address
-            "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT / "igym_core" / "src")]),
-            **(env or {}),
-        }
+        full_env = bench_server_env(**{"IGYM_BENCH_STEPS": str(30 * 3600), **(env or {})})
         self.log_path = log_path or Path(self.data_dir) / "server.log"
         self._log = open(self.log_path, "w")  # noqa: SIM115 (closed in stop)
         self.process = subprocess.Popen(

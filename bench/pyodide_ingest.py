@@ -31,7 +31,6 @@ import argparse
 import asyncio
 import json
 import multiprocessing as mp
-import os
 import random
 import shutil
 import statistics
@@ -47,7 +46,15 @@ import msgpack
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
-from server_tick import OPERATOR_TOKEN, _Participant, _result_of, free_port, wait_healthy  # noqa: E402
+from server_tick import (  # noqa: E402
+    _Participant,
+    _result_of,
+    bench_server_env,
+    free_port,
+    get_stats,
+    stop_server,
+    wait_healthy,
+)
 
 WARMUP_S = 3.0
 #: Seconds per 100 participants for the connections to arrive before the measured window.
@@ -202,30 +209,11 @@ def _load_main(
 
 
 # --- one measurement ------------------------------------------------------------------------------
-def get_stats(port: int) -> dict:
-    """``/stats`` (a busy server may take a while to answer)."""
-    import urllib.request
-
-    request = urllib.request.Request(
-        f"http://127.0.0.1:{port}/stats", headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"}
-    )
-    with urllib.request.urlopen(request, timeout=60) as response:
-        return json.loads(response.read())
-
-
 def run_point(mode: str, games: int, seconds: float, clients: int) -> dict:
     port = free_port()
     data_dir = tempfile.mkdtemp(prefix="igym-bench-pyodide-")
     log = open(Path(data_dir) / "server.log", "wb")  # noqa: SIM115 (closed in the finally below)
-    env = {
-        **os.environ,
-        "IGYM_BENCH_RUNTIME": mode,
-        "IGYM_LOG_LEVEL": "warning",
-        "IGYM_LOG_FORMAT": "json",
-        "IGYM_OPERATOR_TOKEN": OPERATOR_TOKEN,
-        "IGYM_MAX_NEW_PARTICIPANTS_PER_IP_PER_MIN": "0",  # every player comes from this address
-        "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT / "igym_core" / "src")]),
-    }
+    env = bench_server_env(IGYM_BENCH_RUNTIME=mode)
     server = subprocess.Popen(
         [
             sys.executable,
@@ -259,19 +247,14 @@ def run_point(mode: str, games: int, seconds: float, clients: int) -> dict:
                 process.start()
                 loaders.append((process, parent))
         time.sleep(max(0.0, window[0] - time.time()))
-        before = get_stats(port)
+        before = get_stats(port, timeout_s=60)  # a busy server may take a while to answer
         time.sleep(max(0.0, window[1] - time.time()))
-        after = get_stats(port)
+        after = get_stats(port, timeout_s=60)
         # The server's own clock between its two answers (a saturated server answers both late).
         measured = max(1e-3, after["uptime_s"] - before["uptime_s"])
         results = [r for process, pipe in loaders for r in _result_of(process, pipe, window[1] + 60)]
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_server(server)
         log.close()
         warnings = (Path(data_dir) / "server.log").read_text(errors="replace").splitlines()
         if warnings:

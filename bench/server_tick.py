@@ -165,6 +165,22 @@ def paced_env_cost_us(games: int, humans: int, fps: int, groups: int, seconds: f
 OPERATOR_TOKEN = secrets.token_urlsafe(24)
 
 
+def bench_server_env(**extra: str) -> dict[str, str]:
+    """The environment of an ``igym run`` server a bench starts: warnings only, as JSON; the bench's
+    operator token (``/stats`` needs it); no per-address limit on new participants (every player of a
+    bench comes from this one address); the bench folder and igym-core on its path. ``extra`` adds
+    to it (or overrides)."""
+    return {
+        **os.environ,
+        "IGYM_LOG_LEVEL": "warning",
+        "IGYM_LOG_FORMAT": "json",
+        "IGYM_OPERATOR_TOKEN": OPERATOR_TOKEN,
+        "IGYM_MAX_NEW_PARTICIPANTS_PER_IP_PER_MIN": "0",
+        "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT / "igym_core" / "src")]),
+        **extra,
+    }
+
+
 def _result_of(process: Any, pipe: Any, deadline: float) -> Any:
     """What ``process`` sends on ``pipe`` by ``deadline`` (time.time()); a process that sends nothing
     by then is killed and the bench fails loudly instead of waiting forever (and a forked child left
@@ -180,11 +196,12 @@ def _result_of(process: Any, pipe: Any, deadline: float) -> Any:
             process.join()
 
 
-def get_stats(port: int) -> dict:
+def get_stats(port: int, timeout_s: float = 10) -> dict:
+    """``/stats`` with the bench's operator token (a busy server may need a longer ``timeout_s``)."""
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}/stats", headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"}
     )
-    with urllib.request.urlopen(request, timeout=10) as response:
+    with urllib.request.urlopen(request, timeout=timeout_s) as response:
         return json.loads(response.read())
 
 
@@ -231,6 +248,16 @@ def wait_healthy(port: int, proc: subprocess.Popen, timeout: float = 30) -> None
         except OSError:
             time.sleep(0.1)
     raise RuntimeError("server did not become healthy")
+
+
+def stop_server(server: subprocess.Popen) -> None:
+    """Stop a server the bench started: SIGTERM, then SIGKILL if it has not exited within 15 s."""
+    server.terminate()
+    try:
+        server.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
 
 
 # --- load generator (its own process) -------------------------------------------------------------
@@ -394,17 +421,11 @@ def run_point(
     removed afterwards unless ``keep_data``; then its path is in the result's ``data_dir``."""
     port = free_port()
     data_dir = tempfile.mkdtemp(prefix="igym-bench-")
-    env = {
-        **os.environ,
-        "IGYM_BENCH_STEPS": str(int(fps * (WARMUP_S + seconds + 30))),
-        "IGYM_BENCH_FPS": str(fps),
-        "IGYM_BENCH_HUMANS": str(humans),
-        "IGYM_LOG_LEVEL": "warning",
-        "IGYM_LOG_FORMAT": "json",
-        "IGYM_OPERATOR_TOKEN": OPERATOR_TOKEN,
-        "IGYM_MAX_NEW_PARTICIPANTS_PER_IP_PER_MIN": "0",  # every player comes from this address
-        "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT / "igym_core" / "src")]),
-    }
+    env = bench_server_env(
+        IGYM_BENCH_STEPS=str(int(fps * (WARMUP_S + seconds + 30))),
+        IGYM_BENCH_FPS=str(fps),
+        IGYM_BENCH_HUMANS=str(humans),
+    )
     if tick_groups is not None:
         env["IGYM_TICK_GROUPS"] = str(tick_groups)
     server = subprocess.Popen(
@@ -440,12 +461,7 @@ def run_point(
         after_window = get_stats(port)
         results = _result_of(loader, parent, window[1] + 30)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_server(server)
         if not keep_data:
             shutil.rmtree(data_dir, ignore_errors=True)
     errors = [r["error"] for r in results if "error" in r]

@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import json
 import multiprocessing as mp
-import os
 import shutil
 import statistics
 import subprocess
@@ -39,7 +38,15 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-from server_tick import _load_main, free_port, get_stats, wait_healthy  # noqa: E402
+from server_tick import (  # noqa: E402
+    _load_main,
+    bench_server_env,
+    free_port,
+    get_stats,
+    stop_server,
+    wait_healthy,
+    window_lateness,
+)
 
 
 async def _throwaway(url: str, limit: asyncio.Semaphore) -> None:
@@ -80,15 +87,9 @@ def main() -> None:
     port = free_port()
     data_dir = tempfile.mkdtemp(prefix="igym-bench-")
     total_s = 2 + args.throwaway_budget + 1 + args.seconds + 30
-    env = {
-        **os.environ,
-        "IGYM_BENCH_STEPS": str(int(args.fps * total_s)),
-        "IGYM_BENCH_FPS": str(args.fps),
-        "IGYM_BENCH_HUMANS": "1",
-        "IGYM_LOG_LEVEL": "warning",
-        "IGYM_LOG_FORMAT": "json",
-        "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT / "igym_core" / "src")]),
-    }
+    env = bench_server_env(
+        IGYM_BENCH_STEPS=str(int(args.fps * total_s)), IGYM_BENCH_FPS=str(args.fps), IGYM_BENCH_HUMANS="1"
+    )
     command = [sys.executable, "-m", "igym_core.cli", "run", "server_tick_experiment:experiment"]
     server = subprocess.Popen(
         [*command, "--port", str(port), "--data-dir", data_dir],
@@ -117,26 +118,21 @@ def main() -> None:
         steps_file = next(Path(data_dir).rglob("steps.jsonl"))
         time.sleep(max(0.0, window[0] - time.time()))
         before, bytes_before, t0 = get_stats(port), steps_file.stat().st_size, time.monotonic()
-        sample = before["runtimes"]["server"]["lateness_samples_total"]
         time.sleep(max(0.0, window[1] - time.time()))
-        after = get_stats(port, from_sample=sample)
+        after = get_stats(port)
         bytes_after, t1 = steps_file.stat().st_size, time.monotonic()
         results = honest_out.recv()
         honest.join(timeout=30)
         thrower.join(timeout=30)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_server(server)
         shutil.rmtree(data_dir, ignore_errors=True)
     errors = [r["error"] for r in results if "error" in r]
     if errors or thrown["errors"]:
         raise SystemExit(f"participants failed: {(errors + thrown['errors'])[:3]}")
     fps = sorted(r["frames"] / args.seconds for r in results)
     s0, s1 = before["runtimes"]["server"], after["runtimes"]["server"]
+    lateness = window_lateness(before, after)
     elapsed = t1 - t0
     summary = {
         "honest": args.honest,
@@ -144,8 +140,8 @@ def main() -> None:
         "fps_median": round(statistics.median(fps), 2),
         "fps_p5": round(fps[int(0.05 * len(fps))], 2),
         "fps_min": round(fps[0], 2),
-        "lateness_p50_ms": s1["window"]["lateness_ms"]["p50"],
-        "lateness_p99_ms": s1["window"]["lateness_ms"]["p99"],
+        "lateness_p50_ms": lateness[0.5],
+        "lateness_p99_ms": lateness[0.99],
         "game_ticks_per_s": round((s1["ticks"] - s0["ticks"]) / elapsed, 1),
         "honest_game_ticks_per_s": args.honest * args.fps,
         "cpu_percent": round((after["process_cpu_s"] - before["process_cpu_s"]) / elapsed * 100, 1),

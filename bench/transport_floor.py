@@ -33,7 +33,7 @@ import msgpack
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from server_tick import WARMUP_S, _load_main, free_port, get_stats, wait_healthy  # noqa: E402
+from server_tick import WARMUP_S, _load_main, free_port, get_stats, stop_server, wait_healthy  # noqa: E402
 
 FPS = 30
 GROUPS = 8
@@ -159,8 +159,7 @@ def run(games: int, seconds: float) -> dict:
         results = parent.recv()
         loader.join(timeout=30)
     finally:
-        server.terminate()
-        server.wait(timeout=15)
+        stop_server(server)
     errors = [r["error"] for r in results if "error" in r]
     if errors:
         raise RuntimeError(f"{len(errors)} participants failed, e.g. {errors[0]}")
