@@ -72,3 +72,36 @@ def test_bench_keep_data_leaves_the_recorded_steps(tmp_path: Path) -> None:
     # the load generator's key presses reached the games; "absent" once it has disconnected
     sources = {row["action_source"] for row in steps}
     assert "human" in sources and sources <= {"human", "default", "absent"}
+
+
+def test_throwaway_games_bench_runs_end_to_end(tmp_path: Path) -> None:
+    """bench/throwaway_games.py starts its server as the other benches do (it had drifted: no
+    operator token, so /stats answered 401) and reads the window's lateness from /stats."""
+    tmp = tmp_path / "t"
+    tmp.mkdir()
+    done = subprocess.run(
+        [
+            sys.executable,
+            "bench/throwaway_games.py",
+            "--honest",
+            "2",
+            "--throwaway",
+            "6",
+            "--seconds",
+            "1",
+            "--throwaway-budget",
+            "3",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "TMPDIR": str(tmp)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["honest"] == 2 and summary["throwaway"] == 6
+    assert 0 < summary["fps_min"] <= summary["fps_median"] <= 31
+    assert 0 <= summary["lateness_p50_ms"] <= summary["lateness_p99_ms"]
+    assert summary["games_held"] >= 2
+    assert list(tmp.iterdir()) == []  # the server's data directory is gone
