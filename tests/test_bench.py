@@ -23,20 +23,11 @@ SUMMARY_KEYS = {
 }
 
 
-def _bench(tmp: Path, *extra: str) -> tuple[list[str], dict]:
+def _run(tmp: Path, script: str, *args: str) -> list[str]:
+    """Run a bench script with its temporary files in ``tmp``; the lines it printed."""
     tmp.mkdir()
     done = subprocess.run(
-        [
-            sys.executable,
-            "bench/server_tick.py",
-            "--games",
-            "2",
-            "--seconds",
-            "1",
-            "--max-games",
-            "0",
-            *extra,
-        ],
+        [sys.executable, script, *args],
         cwd=ROOT,
         env={**os.environ, "TMPDIR": str(tmp)},
         capture_output=True,
@@ -44,7 +35,11 @@ def _bench(tmp: Path, *extra: str) -> tuple[list[str], dict]:
         timeout=120,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    lines = done.stdout.strip().splitlines()
+    return done.stdout.strip().splitlines()
+
+
+def _bench(tmp: Path, *extra: str) -> tuple[list[str], dict]:
+    lines = _run(tmp, "bench/server_tick.py", "--games", "2", "--seconds", "1", "--max-games", "0", *extra)
     return lines, json.loads(lines[-1])
 
 
@@ -78,28 +73,9 @@ def test_throwaway_games_bench_runs_end_to_end(tmp_path: Path) -> None:
     """bench/throwaway_games.py starts its server as the other benches do (it had drifted: no
     operator token, so /stats answered 401) and reads the window's lateness from /stats."""
     tmp = tmp_path / "t"
-    tmp.mkdir()
-    done = subprocess.run(
-        [
-            sys.executable,
-            "bench/throwaway_games.py",
-            "--honest",
-            "2",
-            "--throwaway",
-            "6",
-            "--seconds",
-            "1",
-            "--throwaway-budget",
-            "3",
-        ],
-        cwd=ROOT,
-        env={**os.environ, "TMPDIR": str(tmp)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    args = ["--honest", "2", "--throwaway", "6", "--seconds", "1", "--throwaway-budget", "3"]
+    lines = _run(tmp, "bench/throwaway_games.py", *args)
+    summary = json.loads(lines[-1])
     assert summary["honest"] == 2 and summary["throwaway"] == 6
     assert 0 < summary["fps_min"] <= summary["fps_median"] <= 31
     assert 0 <= summary["lateness_p50_ms"] <= summary["lateness_p99_ms"]
