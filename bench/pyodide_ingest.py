@@ -31,6 +31,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing as mp
+import os
 import random
 import shutil
 import statistics
@@ -47,9 +48,9 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 from server_tick import (  # noqa: E402
+    OPERATOR_TOKEN,
     _Participant,
     _result_of,
-    bench_server_env,
     free_port,
     get_stats,
     stop_server,
@@ -213,7 +214,15 @@ def run_point(mode: str, games: int, seconds: float, clients: int) -> dict:
     port = free_port()
     data_dir = tempfile.mkdtemp(prefix="igym-bench-pyodide-")
     log = open(Path(data_dir) / "server.log", "wb")  # noqa: SIM115 (closed in the finally below)
-    env = bench_server_env(IGYM_BENCH_RUNTIME=mode)
+    env = {
+        **os.environ,
+        "IGYM_BENCH_RUNTIME": mode,
+        "IGYM_LOG_LEVEL": "warning",
+        "IGYM_LOG_FORMAT": "json",
+        "IGYM_OPERATOR_TOKEN": OPERATOR_TOKEN,
+        "IGYM_MAX_NEW_PARTICIPANTS_PER_IP_PER_MIN": "0",  # every player comes from this address
+        "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT / "igym_core" / "src")]),
+    }
     server = subprocess.Popen(
         [
             sys.executable,
