@@ -37,21 +37,21 @@ from igym_slime.env import make_env
 from igym_slime.render import HEIGHT, WIDTH, draw
 
 sys.path.insert(0, str(Path(__file__).parent))
-from browser_support import Standin, igym_run
+from browser_support import Standin
 
+from igym_core.testing import LiveServer
 from igym_core.testing.support import in_chromium
 
 
 @pytest.fixture
 def igym_server(tmp_path: Path) -> Iterator[str]:
     """`igym run` of the example survey study with this plugin and igym-onnx loaded."""
-    with igym_run(
+    with LiveServer(
         "igym_core.examples.survey_study:experiment",
         tmp_path / "data",
-        "igym_pyodide_p2p.plugin",
-        "igym_onnx.plugin",
-    ) as url:
-        yield url
+        plugins=["igym_pyodide_p2p.plugin", "igym_onnx.plugin"],
+    ) as server:
+        yield server.url
 
 
 def slime_scene() -> GymScene:

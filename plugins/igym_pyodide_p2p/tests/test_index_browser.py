@@ -6,8 +6,9 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+from igym_core.testing import LiveServer
 from igym_core.testing.support import CHROMIUM, CHROMIUM_ARGS
-from igym_pyodide_p2p.testing import NO_NETWORK_ARGS, igym_run, load_scene_in_chromium
+from igym_pyodide_p2p.testing import NO_NETWORK_ARGS, load_scene_in_chromium
 
 STUDY = Path(__file__).resolve().parent / "studies" / "packages_slime.py"
 TARGET = f"{STUDY}:experiment"
@@ -15,7 +16,8 @@ HASHED = ("/plugins/pyodide_p2p/pyodide/", "/plugins/pyodide_p2p/files/")
 
 
 def test_chromium_loads_the_slime_env_from_igym_cold_then_from_its_cache(tmp_path: Path) -> None:
-    with igym_run(TARGET, tmp_path / "data", cwd=STUDY.parent) as url:
+    with LiveServer(TARGET, tmp_path / "data", cwd=STUDY.parent) as server:
+        url = server.url
         outcome = load_scene_in_chromium(url, "slime", runs=2, steps=300, profile_dir=tmp_path / "profile")
         # The second game's env is a plain file of the study, which imports a neighbour file.
         study = load_scene_in_chromium(url, "slime_study", runs=1, steps=50, profile_dir=tmp_path / "profile")
@@ -90,8 +92,8 @@ def test_a_page_without_a_browser_run_scene_in_view_loads_none_of_the_runtime(tm
         except BaseException as exc:
             failure.append(exc)
 
-    with igym_run(TARGET, tmp_path / "data", cwd=STUDY.parent) as url:
-        thread = threading.Thread(target=run, args=(url,))
+    with LiveServer(TARGET, tmp_path / "data", cwd=STUDY.parent) as server:
+        thread = threading.Thread(target=run, args=(server.url,))
         thread.start()
         thread.join(120)
     if failure:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from igym_core.testing import read_records
+from igym_core.testing import LiveServer, read_records
 
 HERE = Path(__file__).parent
 ROOT = HERE.parents[2]
@@ -22,8 +22,6 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 from honest_page import batches, play_episode  # noqa: E402
 from page_client import Page  # noqa: E402
-
-from tests.conftest import LiveServer  # noqa: E402
 
 STUDY = f"{HERE / 'studies' / 'slime_pyodide.py'}:experiment"
 EXPERIMENT = "slime_pyodide"
