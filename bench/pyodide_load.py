@@ -36,13 +36,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=300, help="env steps after loading")
     args = parser.parse_args(argv)
 
-    from igym_pyodide_p2p.testing import igym_run, load_scene_in_chromium
+    from igym_core.testing import LiveServer
+    from igym_pyodide_p2p.testing import load_scene_in_chromium
 
     loads: dict[str, list[dict[str, float]]] = {"cold": [], "warm": []}
     with (
         tempfile.TemporaryDirectory(prefix="igym-bench-pyodide-") as tmp,
-        igym_run(f"{STUDY}:experiment", Path(tmp) / "data", cwd=STUDY.parent) as url,
+        LiveServer(f"{STUDY}:experiment", Path(tmp) / "data", cwd=STUDY.parent) as server,
     ):
+        url = server.url
         for repeat in range(args.repeats):
             profile = Path(tmp) / f"profile-{repeat}"
             outcome = load_scene_in_chromium(url, "slime", runs=2, steps=args.steps, profile_dir=profile)

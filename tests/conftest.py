@@ -3,115 +3,28 @@
 from __future__ import annotations
 
 import concurrent.futures
-import json
-import os
-import secrets
-import socket
-import subprocess
-import sys
 import threading
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import igym_core.testing
+from igym_core.testing.live_server import free_port
 from igym_core.testing.support import CHROMIUM, CHROMIUM_ARGS
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
-#: The operator token of the servers tests start (unless a test gives its own).
-OPERATOR_TOKEN = secrets.token_urlsafe(24)
+__all__ = ["ROOT", "LiveServer", "free_port"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class LiveServer(igym_core.testing.LiveServer):
+    """:class:`igym_core.testing.LiveServer` run from the repository root (so that targets such as
+    ``tests.studies.saving_study:experiment`` and ``examples/*.py`` resolve)."""
 
-
-class LiveServer:
-    """`igym run TARGET` in a child process, on a free loopback port."""
-
-    def __init__(
-        self,
-        target: str,
-        data_dir: Path,
-        *,
-        env: dict[str, str] | None = None,
-        cwd: Path | None = None,
-        args: list[str] | None = None,
-        command: list[str] | None = None,
-    ) -> None:
-        """``command``: how to start igym (default: this interpreter's ``-m igym_core.cli``)."""
-        self.target = target
-        self.data_dir = data_dir
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = data_dir.parent / f"server-{self.port}.log"
-        #: The operator token the server runs with (``/stats`` needs it; see :meth:`stats`).
-        self.operator_token = (env or {}).get("IGYM_OPERATOR_TOKEN", OPERATOR_TOKEN)
-        full_env = {
-            **os.environ,
-            "IGYM_LOG_FORMAT": "json",
-            "IGYM_OPERATOR_TOKEN": OPERATOR_TOKEN,
-            **(env or {}),
-        }
-        self._log = self.log_path.open("w")
-        self.process = subprocess.Popen(
-            [
-                *(command or [sys.executable, "-m", "igym_core.cli"]),
-                "run",
-                target,
-                "--port",
-                str(self.port),
-                "--data-dir",
-                str(data_dir),
-                *(args or []),
-            ],
-            cwd=cwd or ROOT,
-            env=full_env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-        )
-        self._wait_ready()
-
-    def _wait_ready(self, timeout_s: float = 30) -> None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"igym run exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=1) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"igym run did not become healthy in {timeout_s}s:\n{self.log()}")
-
-    def stats(self) -> dict[str, Any]:
-        """``GET /stats`` with the operator token."""
-        request = urllib.request.Request(
-            f"{self.url}/stats", headers={"Authorization": f"Bearer {self.operator_token}"}
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read())
-
-    def log(self) -> str:
-        self._log.flush()
-        return self.log_path.read_text()
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
+    def __init__(self, target: str, data_dir: Path, *, cwd: Path | None = None, **kwargs: Any) -> None:
+        super().__init__(target, data_dir, cwd=cwd or ROOT, **kwargs)
 
 
 @pytest.fixture

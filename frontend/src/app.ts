@@ -6,6 +6,7 @@
 import { Connection, clientClockMs, socketUrl, type ConnectionStatus } from "./connection";
 import { clear, h } from "./dom";
 import { getSceneRenderer, type SceneContext, type SubmitResult } from "./registry";
+import { Subscriptions } from "./subscriptions";
 import type { Answers, BootData, SceneMessage } from "./types";
 
 const DRAFT_DEBOUNCE_MS = 300;
@@ -36,7 +37,8 @@ interface Mounted {
   root: HTMLElement;
   alive: boolean;
   destroy: (() => void) | undefined;
-  subscriptions: Map<string, Set<(msg: any) => void>>;
+  /** `ctx.onMessage`; keeps the latest message of a stateful type for late subscribers. */
+  subscriptions: Subscriptions;
   draftTimer: number | undefined;
   /** Latest answers given to saveDraft (re-sent after a reconnect). */
   lastDraft: Answers | null;
@@ -198,15 +200,7 @@ export class App {
   }
 
   private dispatch(msg: Record<string, any>): void {
-    const handlers = this.mounted?.subscriptions.get(msg.type);
-    if (!handlers || handlers.size === 0) return;
-    for (const handler of [...handlers]) {
-      try {
-        handler(msg);
-      } catch (err) {
-        console.error(`igym: a "${msg.type}" message handler failed`, err);
-      }
-    }
+    this.mounted?.subscriptions.dispatch(msg);
   }
 
   private settleSubmit(seq: unknown, result: SubmitResult): void {
@@ -451,7 +445,7 @@ export class App {
     this.mounted = null;
     m.alive = false;
     window.clearTimeout(m.draftTimer);
-    m.subscriptions.clear();
+    m.subscriptions.close();
     if (m.destroy) {
       try {
         m.destroy();
@@ -481,7 +475,7 @@ export class App {
       root,
       alive: true,
       destroy: undefined,
-      subscriptions: new Map(),
+      subscriptions: new Subscriptions(),
       draftTimer: undefined,
       lastDraft: null,
       draftUnsent: false,
@@ -549,18 +543,7 @@ export class App {
         const result = this.conn.send(message);
         if (result !== "sent") console.warn(`igym: message "${String(message.type)}" not sent (${result})`);
       },
-      onMessage: (type, handler) => {
-        if (!m.alive) return () => {};
-        let set = m.subscriptions.get(type);
-        if (!set) {
-          set = new Set();
-          m.subscriptions.set(type, set);
-        }
-        set.add(handler);
-        return () => {
-          m.subscriptions.get(type)?.delete(handler);
-        };
-      },
+      onMessage: (type, handler) => (m.alive ? m.subscriptions.subscribe(type, handler) : () => {}),
     };
   }
 

@@ -41,7 +41,10 @@
  * - `ctx.send(message)` sends a raw protocol message (e.g. game input); `ctx.onMessage(type, fn)`
  *   subscribes to server messages of another type while mounted (returns an unsubscribe
  *   function; every subscription is removed automatically when the renderer is destroyed).
- *   `scene` messages are never delivered to subscribers: they replace the renderer.
+ *   `scene` messages are never delivered to subscribers: they replace the renderer. A message
+ *   of a stateful type (`game_status`: each is the whole current state) that arrived during this
+ *   scene before a handler subscribed is handed to that handler at once (the latest one, in a
+ *   microtask), so a late subscriber starts from the current state.
  * - The renderer may return `{ destroy() }`; it is called before the next scene is mounted.
  *   After that the context's methods do nothing.
  * - Build DOM with `api.h(tag, attrs, ...children)` (text is always text). Only researcher

@@ -8,6 +8,7 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
+from igym_core import EndScene, Experiment, GymScene, StaticScene
 from igym_core.rendering.objects import Circle, Rect, Text
 
 
@@ -41,6 +42,33 @@ def draw_corridor(env: Any) -> list[Any]:
         Circle(id="walker", x=10 + inner.position * 10, y=360, radius=10, fill="#f59e0b"),
         Text(id="label", x=10, y=10, text=f"at {inner.position}"),
     ]
+
+
+def corridor_scene(**overrides: Any) -> GymScene:
+    """The corridor game the tests play: ArrowLeft walks left, ArrowRight right, the default stays
+    (so an episode without keys lasts ``max_steps``); 60 fps, 2 episodes of 15 steps, no countdown."""
+    options: dict[str, Any] = dict(
+        scene_id="walk",
+        env_factory=Corridor,
+        render_fn=draw_corridor,
+        action_mapping={"ArrowLeft": 0, "ArrowRight": 2},
+        default_action=1,
+        fps=60,
+        num_episodes=2,
+        max_steps=15,
+        countdown_s=0,
+    )
+    options.update(overrides)
+    return GymScene(**options)
+
+
+def game_study(*games: GymScene, experiment_id: str = "game_test", seed: int = 7) -> Experiment:
+    """``games``, then a thank-you page and the end."""
+    return Experiment(
+        experiment_id=experiment_id,
+        seed=seed,
+        scenes=(*games, StaticScene(scene_id="after", body="Thanks"), EndScene(scene_id="end")),
+    )
 
 
 class Duel:

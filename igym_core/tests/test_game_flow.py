@@ -11,7 +11,7 @@ import pytest
 import structlog.testing
 from litestar.testing import TestClient
 
-from igym_core import Bot, EndScene, Experiment, GymScene, StaticScene, hookimpl
+from igym_core import Bot, GymScene, hookimpl
 from igym_core.envs import episode_seed, resolve_callable
 from igym_core.errors import ConfigError
 from igym_core.rendering.delta import apply_delta
@@ -19,33 +19,9 @@ from igym_core.testing import ScriptedParticipant, make_test_app, read_records
 
 HERE = Path(__file__).resolve().parent
 _envs = f"{HERE / 'game_envs.py'}"
-Corridor = resolve_callable(f"{_envs}:Corridor", what="test env")
-draw_corridor = resolve_callable(f"{_envs}:draw_corridor", what="test render_fn")
 Duel = resolve_callable(f"{_envs}:Duel", what="test env")
-
-
-def corridor_scene(**overrides: Any) -> GymScene:
-    options: dict[str, Any] = dict(
-        scene_id="walk",
-        env_factory=Corridor,
-        render_fn=draw_corridor,
-        action_mapping={"ArrowLeft": 0, "ArrowRight": 2},
-        default_action=1,
-        fps=60,
-        num_episodes=2,
-        max_steps=15,
-        countdown_s=0,
-    )
-    options.update(overrides)
-    return GymScene(**options)
-
-
-def study(*games: GymScene, experiment_id: str = "game_test") -> Experiment:
-    return Experiment(
-        experiment_id=experiment_id,
-        seed=7,
-        scenes=(*games, StaticScene(scene_id="after", body="Thanks"), EndScene(scene_id="end")),
-    )
+corridor_scene = resolve_callable(f"{_envs}:corridor_scene", what="test scene")
+study = resolve_callable(f"{_envs}:game_study", what="test study")
 
 
 def play_until_next_scene(p: ScriptedParticipant, *, hold: tuple[str, ...] = ()) -> list[dict[str, Any]]:

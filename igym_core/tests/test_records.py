@@ -9,15 +9,14 @@ from typing import Any
 import numpy as np
 from litestar.testing import TestClient
 
-from igym_core import EndScene, Experiment, GymScene, StaticScene
 from igym_core.envs import resolve_callable
 from igym_core.runtime import records
 from igym_core.testing import ScriptedParticipant, make_test_app, read_records
 
 HERE = Path(__file__).resolve().parent
 _envs = f"{HERE / 'game_envs.py'}"
-Corridor = resolve_callable(f"{_envs}:Corridor", what="test env")
-draw_corridor = resolve_callable(f"{_envs}:draw_corridor", what="test render_fn")
+corridor_scene = resolve_callable(f"{_envs}:corridor_scene", what="test scene")
+game_study = resolve_callable(f"{_envs}:game_study", what="test study")
 
 IDS = records.game_ids(game_id="g-1", scene_id="walk", instance=0, participant_ids=["p1"])
 
@@ -151,22 +150,7 @@ def test_every_builder_gives_the_same_columns_whatever_the_runtime():
 
 
 def test_the_server_runtime_writes_its_rows_with_exactly_the_builders_columns(tmp_path):
-    scene = GymScene(
-        scene_id="walk",
-        env_factory=Corridor,
-        render_fn=draw_corridor,
-        action_mapping={"ArrowLeft": 0, "ArrowRight": 2},
-        default_action=1,
-        fps=60,
-        num_episodes=2,
-        max_steps=5,
-        countdown_s=0,
-    )
-    experiment = Experiment(
-        experiment_id="records_test",
-        seed=3,
-        scenes=(scene, StaticScene(scene_id="after", body="Thanks"), EndScene(scene_id="end")),
-    )
+    experiment = game_study(corridor_scene(max_steps=5), experiment_id="records_test", seed=3)
     with TestClient(make_test_app(experiment, tmp_path)) as client, ScriptedParticipant(client) as p:
         status, _ = p.receive_until(lambda m: m["type"] == "game_status")
         p.game_ready(status["game_id"])

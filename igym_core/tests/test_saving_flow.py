@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from litestar.exceptions import WebSocketDisconnect
 from litestar.testing import TestClient
 
-from igym_core import EndScene, Experiment, GymScene, StartScene, StaticScene, SurveyScene, TextQuestion
+from igym_core import EndScene, Experiment, GymScene, StartScene, SurveyScene, TextQuestion
 from igym_core.builtin.scene_gym import WaitingRoom
 from igym_core.envs import resolve_callable
 from igym_core.session.saving import SAVING_MESSAGE
@@ -27,9 +27,9 @@ from igym_core.testing.full_disk import SmallDisk, mount_full_disk
 
 HERE = Path(__file__).resolve().parent
 _envs = f"{HERE / 'game_envs.py'}"
-Corridor = resolve_callable(f"{_envs}:Corridor", what="test env")
-draw_corridor = resolve_callable(f"{_envs}:draw_corridor", what="test render_fn")
 Duel = resolve_callable(f"{_envs}:Duel", what="test env")
+corridor_scene = resolve_callable(f"{_envs}:corridor_scene", what="test scene")
+game_study = resolve_callable(f"{_envs}:game_study", what="test study")
 
 SURVEY = Experiment(
     experiment_id="saving",
@@ -124,22 +124,7 @@ def _unpack(frame: bytes) -> dict[str, Any]:
 
 
 def test_a_game_that_ends_during_a_full_disk_moves_its_player_on_once_saved(disk):
-    walk = GymScene(
-        scene_id="walk",
-        env_factory=Corridor,
-        render_fn=draw_corridor,
-        action_mapping={"ArrowLeft": 0, "ArrowRight": 2},
-        default_action=1,
-        fps=60,
-        num_episodes=1,
-        max_steps=40,
-        countdown_s=0,
-    )
-    experiment = Experiment(
-        experiment_id="saving_game",
-        seed=2,
-        scenes=(walk, StaticScene(scene_id="after", body="Thanks"), EndScene(scene_id="end")),
-    )
+    experiment = game_study(corridor_scene(num_episodes=1, max_steps=40), experiment_id="saving_game", seed=2)
     app = _app(experiment, disk)
     with TestClient(app) as client, ScriptedParticipant(client) as p:
         status = p.receive_until(lambda m: m["type"] == "game_status")[0]

@@ -23,7 +23,7 @@ from litestar.exceptions import WebSocketDisconnect
 from litestar.testing import TestClient
 from structlog.testing import capture_logs
 
-from igym_core import EndScene, Experiment, GymScene, StartScene, StaticScene, SurveyScene, TextQuestion
+from igym_core import EndScene, Experiment, StartScene, SurveyScene, TextQuestion
 from igym_core.builtin.sink_jsonl import JsonlSink, JsonlSinkConfig
 from igym_core.data.interface import DataSink, SinkConfig
 from igym_core.data.recorder import Recorder
@@ -36,30 +36,17 @@ from igym_core.testing.full_disk import mount_full_disk
 
 HERE = Path(__file__).resolve().parent
 _envs = f"{HERE / 'game_envs.py'}"
-Corridor = resolve_callable(f"{_envs}:Corridor", what="test env")
-draw_corridor = resolve_callable(f"{_envs}:draw_corridor", what="test render_fn")
+corridor_scene = resolve_callable(f"{_envs}:corridor_scene", what="test scene")
+game_study = resolve_callable(f"{_envs}:game_study", what="test study")
 
 MAX_STEPS = 240
 CAP = 16 * 1024
 
 
 def _walk(experiment_id: str) -> Experiment:
-    walk = GymScene(
-        scene_id="walk",
-        env_factory=Corridor,
-        render_fn=draw_corridor,
-        action_mapping={"ArrowLeft": 0, "ArrowRight": 2},
-        default_action=1,  # stays put: the episode lasts max_steps
-        fps=60,
-        num_episodes=1,
-        max_steps=MAX_STEPS,
-        countdown_s=0.2,
-    )
-    return Experiment(
-        experiment_id=experiment_id,
-        seed=4,
-        scenes=(walk, StaticScene(scene_id="after", body="Thanks"), EndScene(scene_id="end")),
-    )
+    # The default action stays put: the episode lasts max_steps.
+    scene = corridor_scene(num_episodes=1, max_steps=MAX_STEPS, countdown_s=0.2)
+    return game_study(scene, experiment_id=experiment_id, seed=4)
 
 
 def _buffered(sink: JsonlSink) -> int:

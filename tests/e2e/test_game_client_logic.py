@@ -172,6 +172,9 @@ def poll(check: Callable[[], Any], page: Page, what: str, timeout_s: float = 10)
 
 def assert_clean(page: Page) -> None:
     assert page.errors == []  # type: ignore[attr-defined]
+    # A handler that throws is caught (and logged) by the subscriptions, as in the real client.
+    failed = [text for kind, text in page.console if kind == "error" and "handler failed" in text]  # type: ignore[attr-defined]
+    assert failed == []
     assert page.evaluate("() => window.igymTest.violations") == []
 
 
@@ -581,24 +584,23 @@ def test_press_mode_and_sending_only_when_allowed(page: Page) -> None:
 
 # ---- the whole renderer -----------------------------------------------------------------------
 
+# The scene context as the client's App makes it: `onMessage` is the App's own subscriptions
+# (frontend/src/subscriptions.ts), `h.deliver` what the App does with a message from the server.
 MOUNT = """(scene) => {
     const sent = [];
-    const handlers = {};
+    const subscriptions = new window.igymTest.Subscriptions();
     const root = document.getElementById("root");
     const ctx = {
       root, scene, context: {}, draft: {}, position: 0, total: 1, instance: 0,
       saveDraft() {}, submit: async () => ({ ok: true }),
       send: (m) => sent.push(m),
-      onMessage: (type, fn) => {
-        (handlers[type] ??= new Set()).add(fn);
-        return () => handlers[type].delete(fn);
-      },
+      onMessage: (type, fn) => subscriptions.subscribe(type, fn),
     };
     const renderer = window.igymTest.gymScene(ctx);
     window.h = {
       sent, renderer,
-      deliver: (...msgs) => { for (const m of msgs) for (const fn of [...(handlers[m.type] ?? [])]) fn(m); },
-      handlers: () => Object.values(handlers).reduce((n, s) => n + s.size, 0),
+      deliver: (...msgs) => { for (const m of msgs) subscriptions.dispatch(m); },
+      handlers: () => subscriptions.size,
     };
 }"""
 

@@ -73,6 +73,45 @@ def test_a_plugin_runtime_from_runtime_module_drives_the_shared_shell(page: Page
     assert_clean(page)
 
 
+STATUS_ONLY = {**SCENE, "assets": [], "runtime": "status_test", "runtime_module": "/test_runtime.js"}
+
+
+def status(game_id: str) -> dict[str, Any]:
+    return {"type": "game_status", "game_id": game_id, "phase": "waiting", "episode": 0, "num_episodes": 1}
+
+
+def test_a_runtime_whose_module_loads_late_starts_from_the_latest_game_status(page: Page) -> None:
+    # Two statuses arrive right after the scene mounts, while the runtime's module is still loading.
+    early = [status("g-1"), status("g-2")]
+    page.evaluate(
+        f"([scene, early]) => {{ ({MOUNT})(scene); window.h.deliver(...early); }}", [STATUS_ONLY, early]
+    )
+    poll(
+        lambda: page.evaluate("() => window.statusRuntime?.statuses.length"),
+        page,
+        "the runtime's first status",
+    )
+    page.evaluate(NEXT_PAINT)
+    # Only the latest, once, and after its onMessage call had returned.
+    assert page.evaluate("() => window.statusRuntime.statuses") == [["g-2", True]]
+
+    # Later statuses reach it as they come; a handler that subscribes later still gets the latest
+    # status at once, but no earlier message of a type that is not state (a frame).
+    page.evaluate("(msgs) => window.h.deliver(...msgs)", [status("g-3"), {"type": "frame", "game_id": "g-3"}])
+    page.evaluate(
+        "() => ['game_status', 'frame'].forEach((type) => window.statusRuntime.subscribeLate(type))"
+    )
+    page.evaluate(NEXT_PAINT)
+    assert page.evaluate("() => window.statusRuntime.statuses") == [["g-2", True], ["g-3", True]]
+    assert page.evaluate("() => window.statusRuntime.late") == [["game_status", "g-3"]]
+    page.evaluate("(msg) => window.h.deliver(msg)", status("g-4"))
+    assert page.evaluate("() => window.statusRuntime.late") == [
+        ["game_status", "g-3"],
+        ["game_status", "g-4"],
+    ]
+    assert_clean(page)
+
+
 def missing_runtime(page: Page, scene: dict[str, Any], kind: str) -> None:
     page.evaluate(MOUNT, scene)
     poll(lambda: "could not be started" in overlay(page), page, "the error")

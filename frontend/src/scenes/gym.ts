@@ -40,26 +40,6 @@ function startRuntime(runtime: GameRuntime, kind: string, shell: GameShell, ctx:
   }
 }
 
-/** `ctx`, whose `game_status` subscribers first get `status` (received before they subscribed). */
-function withStatus(ctx: SceneContext, status: Record<string, any>): SceneContext {
-  return {
-    ...ctx,
-    onMessage(type, handler) {
-      const off = ctx.onMessage(type, handler);
-      if (type === "game_status") {
-        queueMicrotask(() => {
-          try {
-            handler(status);
-          } catch (err) {
-            console.error('igym: a "game_status" message handler failed', err);
-          }
-        });
-      }
-      return off;
-    },
-  };
-}
-
 export const gymScene: SceneRenderer = (ctx) => {
   const raw = ctx.scene.runtime;
   const kind = typeof raw === "string" && raw ? raw : DEFAULT_RUNTIME;
@@ -81,18 +61,13 @@ export const gymScene: SceneRenderer = (ctx) => {
   if (registered) {
     stopRuntime = startRuntime(registered, kind, shell, ctx);
   } else if (moduleUrl) {
-    // The server's first status (it names the game) can arrive while the module loads, before the
-    // runtime subscribes: the latest one is kept (a status is the whole state) and handed to each of
-    // the runtime's `game_status` handlers as it subscribes.
-    let early: Record<string, any> | null = null;
-    const offEarly = ctx.onMessage("game_status", (msg) => {
-      early = msg;
-    });
+    // The server's first status (it names the game) can arrive while the module loads: the
+    // runtime's `game_status` handlers get it when they subscribe (`ctx.onMessage` keeps the latest
+    // message of a stateful type; see subscriptions.ts).
     void loadClientModule(moduleUrl).then(() => {
-      offEarly();
       if (!shell.alive) return;
       const loaded = getRuntime(kind);
-      if (loaded) stopRuntime = startRuntime(loaded, kind, shell, early ? withStatus(ctx, early) : ctx);
+      if (loaded) stopRuntime = startRuntime(loaded, kind, shell, ctx);
       else missing();
     });
   } else {

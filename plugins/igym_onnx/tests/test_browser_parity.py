@@ -9,12 +9,6 @@ with other tests' Playwright sessions (its sync API allows one per thread).
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from igym_core.testing import LiveServer
 from igym_core.testing.support import in_chromium
 from igym_onnx import OnnxPolicy, Preprocess
 from igym_onnx.policy import OnnxActor, OnnxPolicyLoader
@@ -31,56 +26,15 @@ STATIC = Path(__file__).resolve().parents[1] / "src" / "igym_onnx" / "static"
 MODELS_URL = "/test-models/"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def igym_server(tmp_path: Path) -> Iterator[str]:
     """`igym run` of the example survey study with this plugin loaded (and no other installed one)."""
     if not (STATIC / "ort" / "ort-wasm-simd-threaded.wasm").is_file():
         pytest.fail("onnxruntime-web's files are not built into igym_onnx/static/ort/; run `make build`.")
-    port = _free_port()
-    log = (tmp_path / "server.log").open("w")
-    env = {**os.environ, "IGYM_LOG_FORMAT": "json", "IGYM_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "igym_core.cli",
-            "run",
-            "igym_core.examples.survey_study:experiment",
-            "--port",
-            str(port),
-            "--data-dir",
-            str(tmp_path / "data"),
-            "--plugin",
-            "igym_onnx.plugin",
-        ],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"igym run exited: {(tmp_path / 'server.log').read_text()}")
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("igym run did not start") from None
-                time.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(10)
-        log.close()
+    with LiveServer(
+        "igym_core.examples.survey_study:experiment", tmp_path / "data", plugins=["igym_onnx.plugin"]
+    ) as server:
+        yield server.url
 
 
 def _cases() -> list[dict[str, Any]]:

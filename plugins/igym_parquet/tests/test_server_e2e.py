@@ -3,13 +3,8 @@ the data is readable, `igym export` works on it, and the restarted server resume
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,63 +15,16 @@ import pytest
 from websockets.sync.client import connect
 
 from igym_core.cli import main
+from igym_core.testing import LiveServer
 from igym_parquet.sink import read_records
 
 STUDY = f"{Path(__file__).parent / 'studies' / 'parquet_study.py'}:experiment"
 EXPERIMENT_ID = "parquet_e2e"
 
 
-class Server:
+def start_server(data_dir: Path) -> LiveServer:
     """`igym run STUDY` in a child process on a free loopback port, with only the parquet plugin loaded."""
-
-    def __init__(self, data_dir: Path) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = data_dir.parent / f"server-{self.port}.log"
-        env = {
-            **os.environ,
-            "IGYM_LOG_FORMAT": "json",
-            "IGYM_DISABLE_PLUGIN_AUTOLOAD": "1",
-            "IGYM_PLUGINS": "igym_parquet.plugin",
-        }
-        with self.log_path.open("w") as log:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "igym_core.cli",
-                    "run",
-                    STUDY,
-                    "--port",
-                    str(self.port),
-                    "--data-dir",
-                    str(data_dir),
-                ],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"igym run exited:\n{self.log_path.read_text()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=1):
-                    return
-            except OSError:
-                time.sleep(0.1)
-        raise RuntimeError(f"igym run did not start:\n{self.log_path.read_text()}")
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+    return LiveServer(STUDY, data_dir, plugins=["igym_parquet.plugin"])
 
 
 class Participant:
@@ -106,8 +54,8 @@ class Participant:
 
 
 @pytest.fixture
-def servers(tmp_path: Path) -> Iterator[list[Server]]:
-    started: list[Server] = []
+def servers(tmp_path: Path) -> Iterator[list[LiveServer]]:
+    started: list[LiveServer] = []
     yield started
     for server in started:
         server.stop()
@@ -116,7 +64,7 @@ def servers(tmp_path: Path) -> Iterator[list[Server]]:
 def test_a_server_killed_mid_game_leaves_readable_exportable_parquet_data(tmp_path, servers, monkeypatch):
     data_dir = tmp_path / "data"
     directory = data_dir / EXPERIMENT_ID
-    server = Server(data_dir)
+    server = start_server(data_dir)
     servers.append(server)
     alice = Participant(server.url)
     alice.submit({"agree": True})
@@ -160,7 +108,7 @@ def test_a_server_killed_mid_game_leaves_readable_exportable_parquet_data(tmp_pa
     assert {"games", "sessions", "responses", "steps"} <= {p.stem for p in out.glob("*.parquet")}
 
     # The restarted server turns the crashed streams into Parquet files and resumes the participant.
-    again = Server(data_dir)
+    again = start_server(data_dir)
     servers.append(again)
     back = Participant(again.url, token=alice.welcome["token"])
     assert back.welcome["resumed"] is True

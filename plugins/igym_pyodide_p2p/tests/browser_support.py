@@ -1,5 +1,6 @@
-"""What this plugin's browser tests share: an `igym run` server, Chromium in a thread of its own, and,
-while igym-pyodide-p2p's package service is not in this tree, a stand-in for it.
+"""What this plugin's browser tests share (beside :class:`igym_core.testing.LiveServer` and
+:func:`igym_core.testing.support.in_chromium`): while igym-pyodide-p2p's package service is not in
+this tree, a stand-in for it.
 
 The stand-in serves what the service would (its manifest at /plugins/pyodide_p2p/manifest.json,
 Pyodide's files from npm, one archive of the browser's Python) through Playwright routes. The
@@ -13,16 +14,9 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 import zipfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -41,57 +35,6 @@ _TYPES = {
     ".wasm": "application/wasm",
     ".json": "application/json",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def igym_run(target: str, data_dir: Path, *plugins: str, env: dict[str, str] | None = None) -> Iterator[str]:
-    """`igym run target` with only ``plugins`` loaded; yields its URL."""
-    port = free_port()
-    log_path = data_dir.parent / f"server-{port}.log"
-    log = log_path.open("w")
-    full_env = {**os.environ, "IGYM_LOG_FORMAT": "json", "IGYM_DISABLE_PLUGIN_AUTOLOAD": "1", **(env or {})}
-    args = [a for plugin in plugins for a in ("--plugin", plugin)]
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "igym_core.cli",
-            "run",
-            target,
-            "--port",
-            str(port),
-            "--data-dir",
-            str(data_dir),
-            *args,
-        ],
-        env=full_env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"igym run exited: {log_path.read_text()}")
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=1):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"igym run did not start: {log_path.read_text()}") from None
-                time.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(10)
-        log.close()
 
 
 def browser_bundle(extra: dict[str, Path] | None = None) -> bytes:

@@ -18,8 +18,9 @@ from igym_core.testing.latency import measure_key_to_draw
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
-from browser_support import Standin, igym_run  # noqa: E402
+from browser_support import Standin  # noqa: E402
 
+from igym_core.testing import LiveServer  # noqa: E402
 from igym_core.testing.support import in_chromium  # noqa: E402
 
 STUDY = f"{HERE / 'studies' / 'slime_latency_browser.py'}:experiment"
@@ -31,7 +32,8 @@ def _game(page: Any) -> dict[str, Any]:
 
 
 def test_own_slime_moves_on_the_first_frame_after_the_workers_update(tmp_path: Path) -> None:
-    with igym_run(STUDY, tmp_path / "data", "igym_pyodide_p2p.plugin") as url:
+    with LiveServer(STUDY, tmp_path / "data", plugins=["igym_pyodide_p2p.plugin"]) as server:
+        url = server.url
         standin = Standin(url, ("slime",))
 
         def work(browser: Any) -> Any:

@@ -21,8 +21,9 @@ from igym_core.testing import read_records
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
-from browser_support import Standin, igym_run  # noqa: E402
+from browser_support import Standin  # noqa: E402
 
+from igym_core.testing import LiveServer  # noqa: E402
 from igym_core.testing.support import in_chromium  # noqa: E402
 
 STUDY = f"{HERE / 'studies' / 'slime_reload_browser.py'}:experiment"
@@ -55,7 +56,8 @@ def _step_now(page: Any) -> int:
 
 def test_a_reload_restarts_the_episode_and_a_closed_tab_loses_at_most_a_second(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    with igym_run(STUDY, data_dir, "igym_pyodide_p2p.plugin") as url:
+    with LiveServer(STUDY, data_dir, plugins=["igym_pyodide_p2p.plugin"]) as server:
+        url = server.url
         standin = Standin(url, ("slime",))
 
         def work(browser: Any) -> Any:

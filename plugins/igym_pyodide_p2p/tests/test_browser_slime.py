@@ -26,8 +26,9 @@ from igym_slime.render import COLOURS, SKY
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
-from browser_support import Standin, igym_run  # noqa: E402
+from browser_support import Standin  # noqa: E402
 
+from igym_core.testing import LiveServer  # noqa: E402
 from igym_core.testing.support import in_chromium  # noqa: E402
 
 STUDY = f"{HERE / 'studies' / 'slime_browser.py'}:experiment"
@@ -89,7 +90,8 @@ def _play(page: Any, runtime: str, loader: dict[str, Any]) -> dict[str, Any]:
 def test_slime_against_the_onnx_bot_plays_the_same_in_the_browser(tmp_path: Path) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     data_dir = tmp_path / "data"
-    with igym_run(STUDY, data_dir, "igym_pyodide_p2p.plugin", "igym_onnx.plugin") as url:
+    with LiveServer(STUDY, data_dir, plugins=["igym_pyodide_p2p.plugin", "igym_onnx.plugin"]) as server:
+        url = server.url
         standin = Standin(url, ("slime",))
 
         def work(browser: Any) -> Any:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,21 +37,96 @@ from igym_slime.env import make_env
 from igym_slime.render import HEIGHT, WIDTH, draw
 
 sys.path.insert(0, str(Path(__file__).parent))
-from browser_support import Standin, igym_run
+from browser_support import Standin
 
+from igym_core.testing import LiveServer
 from igym_core.testing.support import in_chromium
 
 
 @pytest.fixture
 def igym_server(tmp_path: Path) -> Iterator[str]:
     """`igym run` of the example survey study with this plugin and igym-onnx loaded."""
-    with igym_run(
+    with LiveServer(
         "igym_core.examples.survey_study:experiment",
         tmp_path / "data",
-        "igym_pyodide_p2p.plugin",
-        "igym_onnx.plugin",
-    ) as url:
-        yield url
+        plugins=["igym_pyodide_p2p.plugin", "igym_onnx.plugin"],
+    ) as server:
+        yield server.url
+
+
+@pytest.fixture
+def run_page(igym_server: str) -> Callable[..., Any]:
+    """``run_page(script, args, participant, standin=None)``: ``script`` evaluated (with ``args``) in
+    Chromium on a participant page of ``igym_server`` whose Pyodide packages ``standin`` serves (a
+    :class:`Standin` of the slime scene by default); its result, the page's errors and console errors."""
+
+    def run(
+        script: str, args: dict[str, Any], participant: str, standin: Standin | None = None
+    ) -> tuple[Any, list[str], list[str]]:
+        standin = standin or Standin(igym_server, ("slime",), always=True)
+
+        def work(browser: Any) -> Any:
+            context = browser.new_context()
+            context.route("**/*", standin.route)
+            page = context.new_page()
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            console: list[str] = []
+            page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
+            page.goto(f"{igym_server}/?PROLIFIC_PID={participant}")
+            return page.evaluate(script, args), errors, console
+
+        outcome = in_chromium(work)
+        assert standin.blocked == [], "every request stays on loopback"
+        return outcome
+
+    return run
+
+
+#: The page side of every test: the runtime's module and a host as the gym scene gives it
+#: (``makeHost(spec, {drawFrame, style})`` → ``{stage, sent, game, deliver, until}``); each script
+#: starts with it. ``until(test, ms)`` waits for ``test()`` and throws, saying what was sent, if it
+#: does not come true in time.
+HOST = """
+const makeHost = async (spec, {drawFrame = () => {}, style = {}} = {}) => {
+  const runtime = await import("/plugins/pyodide/runtime.js");
+  const stage = document.createElement("div");
+  Object.assign(stage.style, {position: "relative"}, style);
+  document.body.append(stage);
+  const handlers = {};
+  const sent = [];
+  const host = {
+    stage,
+    scene: {scene_id: "slime", runtime_view: {game: spec}},
+    send: (m) => sent.push(structuredClone(m)),
+    onMessage: (type, fn) => { (handlers[type] ??= []).push(fn); return () => {}; },
+    drawFrame,
+  };
+  const game = runtime.createPyodideGame(host);
+  const deliver = (m) => (handlers[m.type] || []).forEach((fn) => fn(m));
+  const until = async (test, ms = 60000) => {
+    const end = performance.now() + ms;
+    while (!test()) {
+      if (performance.now() > end) {
+        const types = JSON.stringify(sent.map((m) => m.type));
+        const why = JSON.stringify({failed: game.state.failed, loadFailed: game.state.load_failed});
+        throw new Error("timed out; sent: " + types + " " + why);
+      }
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+  const loaded = async () => {
+    await until(() => sent.some((m) => m.type === "runtime_loaded" || m.type === "runtime_load_failed"));
+    return sent.find((m) => m.type === "runtime_loaded" || m.type === "runtime_load_failed");
+  };
+  return {stage, sent, game, deliver, until, loaded};
+};
+"""
+
+
+def page_script(body: str) -> str:
+    """An async page function of ``{spec, seeds}`` whose ``body`` can use ``makeHost`` (:data:`HOST`)."""
+    return "async ({spec, seeds}) => {\n" + HOST + body + "\n}"
 
 
 def slime_scene() -> GymScene:
@@ -89,37 +164,21 @@ def prepared_scene() -> Any:
     return prepared
 
 
-PAGE_SCRIPT = """
-async ({spec, seeds}) => {
+PAGE_SCRIPT = page_script("""
   spec.bots.right.onnx.model = new Uint8Array(spec.bots.right.onnx.model);
-  const runtime = await import("/plugins/pyodide/runtime.js");
-  const stage = document.createElement("div");
-  stage.style.position = "relative";
-  stage.style.width = "768px";
-  stage.style.height = "384px";
-  document.body.append(stage);
-  const handlers = {};
-  const sent = [];
   const frames = [];
   const objects = {};
   const loaderSeen = {stages: new Set(), fractions: []};
-  const host = {
-    stage,
-    scene: {scene_id: "slime", runtime_view: {game: spec}},
-    send: (m) => sent.push(structuredClone(m)),
-    onMessage: (type, fn) => { (handlers[type] ??= []).push(fn); return () => {}; },
-    drawFrame: (f) => {
-      if (f.key) for (const k of Object.keys(objects)) delete objects[k];
-      for (const id of f.rm || []) delete objects[id];
-      for (const o of f.add || []) objects[o.id] = {...o};
-      for (const u of f.upd || []) Object.assign(objects[u.id], u);
-      const x = objects.left_slime && objects.left_slime.x;
-      frames.push({step: f.step, episode: f.episode, key: f.key, x,
-                   hud: f.hud, at: performance.now()});
-    },
+  const drawFrame = (f) => {
+    if (f.key) for (const k of Object.keys(objects)) delete objects[k];
+    for (const id of f.rm || []) delete objects[id];
+    for (const o of f.add || []) objects[o.id] = {...o};
+    for (const u of f.upd || []) Object.assign(objects[u.id], u);
+    const x = objects.left_slime && objects.left_slime.x;
+    frames.push({step: f.step, episode: f.episode, key: f.key, x, hud: f.hud, at: performance.now()});
   };
-  const deliver = (m) => (handlers[m.type] || []).forEach((fn) => fn(m));
-  const game = runtime.createPyodideGame(host);
+  const {stage, sent, game, deliver, until, loaded: whenLoaded} =
+    await makeHost(spec, {drawFrame, style: {width: "768px", height: "384px"}});
   const watch = setInterval(() => {
     const bar = stage.querySelector(".igym-pyodide-loader");
     if (bar) {
@@ -128,18 +187,8 @@ async ({spec, seeds}) => {
       loaderSeen.text = bar.textContent;
     }
   }, 20);
-  const until = async (test, ms) => {
-    const end = performance.now() + ms;
-    while (!test()) {
-      const types = JSON.stringify(sent.map((m) => m.type));
-      const why = JSON.stringify({failed: game.state.failed, loadFailed: game.state.load_failed});
-      if (performance.now() > end) throw new Error("timed out; sent: " + types + " " + why);
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  };
   deliver({type: "game_status", game_id: "g1", phase: "loading"});
-  await until(() => sent.some((m) => m.type === "runtime_loaded" || m.type === "runtime_load_failed"), 60000);
-  const loaded = sent.find((m) => m.type === "runtime_loaded" || m.type === "runtime_load_failed");
+  const loaded = await whenLoaded();
   if (loaded.type === "runtime_load_failed") return {loaded, sent};
   clearInterval(watch);
   const acks = [];
@@ -177,14 +226,12 @@ async ({spec, seeds}) => {
   return {loaded, sent, frames, xAfterLeft, xAfterRight, episodeMs, state, resent,
           loader: {stages: [...loaderSeen.stages], fractions: loaderSeen.fractions, text: loaderSeen.text},
           loaderGone: stage.querySelector(".igym-pyodide-loader") === null};
-}
-"""
+""")
 
 
-def test_the_worker_plays_slime_against_the_onnx_bot_and_streams_every_step(igym_server, tmp_path):
+def test_the_worker_plays_slime_against_the_onnx_bot_and_streams_every_step(run_page):
     prepared = prepared_scene()
     spec = browser_game_spec(prepared)
-    standin = Standin(igym_server, ("slime",), always=True)
     seeds = [prepared.episode_seed(0, ["p"], 1), prepared.episode_seed(0, ["p"], 2)]
     page_spec = {**spec, "bots": {"right": {**spec["bots"]["right"]}}}
     page_spec["bots"]["right"]["onnx"] = {
@@ -192,22 +239,9 @@ def test_the_worker_plays_slime_against_the_onnx_bot_and_streams_every_step(igym
         "model": list(spec["bots"]["right"]["onnx"]["model"]),
     }
 
-    def work(browser: Any) -> Any:
-        context = browser.new_context()
-        context.route("**/*", standin.route)
-        page = context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        console: list[str] = []
-        page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
-        page.goto(f"{igym_server}/?PROLIFIC_PID=pyodide")
-        result = page.evaluate(PAGE_SCRIPT, {"spec": page_spec, "seeds": seeds})
-        return result, errors, console
-
-    result, errors, console = in_chromium(work)
+    result, errors, console = run_page(PAGE_SCRIPT, {"spec": page_spec, "seeds": seeds}, "pyodide")
     assert result["loaded"]["type"] == "runtime_loaded", result["loaded"]
     assert errors == [] and console == [], (errors, console)
-    assert standin.blocked == []
     stages = result["loaded"]["stages"]
     assert set(stages) == {"runtime_ms", "packages_ms", "env_ms", "model_ms"}
     assert stages["runtime_ms"] > 0 and stages["model_ms"] > 0
@@ -298,35 +332,17 @@ def replay_and_compare(prepared: Any, spec: dict, episode: int, seed: int, steps
     assert batch["hashes"] == hashes, "the same states in Pyodide and CPython"
 
 
-FAILING_PAGE = """
-async ({spec}) => {
-  const runtime = await import("/plugins/pyodide/runtime.js");
-  const stage = document.createElement("div");
-  stage.style.position = "relative";
-  document.body.append(stage);
-  const handlers = {};
-  const sent = [];
-  const host = {
-    stage,
-    scene: {scene_id: "slime", runtime_view: {game: spec}},
-    send: (m) => sent.push(structuredClone(m)),
-    onMessage: (type, fn) => { (handlers[type] ??= []).push(fn); return () => {}; },
-    drawFrame: () => {},
-  };
-  const game = runtime.createPyodideGame(host);
-  (handlers.game_status || []).forEach((fn) => fn({type: "game_status", game_id: "g9", phase: "loading"}));
-  const end = performance.now() + 60000;
-  while (!sent.some((m) => m.type === "runtime_load_failed") && performance.now() < end) {
-    await new Promise((r) => setTimeout(r, 20));
-  }
+FAILING_PAGE = page_script("""
+  const {stage, sent, game, deliver, until} = await makeHost(spec);
+  deliver({type: "game_status", game_id: "g9", phase: "loading"});
+  await until(() => sent.some((m) => m.type === "runtime_load_failed"));
   const loader = stage.querySelector(".igym-pyodide-loader");
   const shown = loader && {state: loader.dataset.state, text: loader.textContent};
   return {sent, state: {...game.state}, loader: shown};
-}
-"""
+""")
 
 
-def test_a_package_that_cannot_be_fetched_fails_the_load_at_its_stage(igym_server):
+def test_a_package_that_cannot_be_fetched_fails_the_load_at_its_stage(igym_server, run_page):
     prepared = prepared_scene()
     spec = {**browser_game_spec(prepared), "bots": {}}
     spec["bots"] = {"right": {"kind": "random", "n": 6, "start": 0, "act_every": 1, "between": "repeat"}}
@@ -340,14 +356,7 @@ def test_a_package_that_cannot_be_fetched_fails_the_load_at_its_stage(igym_serve
         }
     ]
 
-    def work(browser: Any) -> Any:
-        context = browser.new_context()
-        context.route("**/*", standin.route)
-        page = context.new_page()
-        page.goto(f"{igym_server}/?PROLIFIC_PID=failing")
-        return page.evaluate(FAILING_PAGE, {"spec": spec})
-
-    result = in_chromium(work)
+    result, _errors, _console = run_page(FAILING_PAGE, {"spec": spec}, "failing", standin)
     failed = [m for m in result["sent"] if m["type"] == "runtime_load_failed"]
     assert len(failed) == 1 and failed[0]["game_id"] == "g9" and failed[0]["stage"] == "packages"
     assert "gone.whl" in failed[0]["message"] and "404" in failed[0]["message"]
@@ -355,37 +364,18 @@ def test_a_package_that_cannot_be_fetched_fails_the_load_at_its_stage(igym_serve
     assert result["loader"]["state"] == "failed" and "could not be loaded" in result["loader"]["text"]
 
 
-STALL_PAGE = """
-async ({spec}) => {
-  const runtime = await import("/plugins/pyodide/runtime.js");
-  const stage = document.createElement("div");
-  document.body.append(stage);
-  const handlers = {};
-  const sent = [];
-  const host = {
-    stage,
-    scene: {scene_id: "slime", runtime_view: {game: spec}},
-    send: (m) => sent.push(structuredClone(m)),
-    onMessage: (type, fn) => { (handlers[type] ??= []).push(fn); return () => {}; },
-    drawFrame: () => {},
-  };
-  const game = runtime.createPyodideGame(host);
-  const deliver = (m) => (handlers[m.type] || []).forEach((fn) => fn(m));
-  const until = async (test) => {
-    const end = performance.now() + 60000;
-    while (!test() && performance.now() < end) await new Promise((r) => setTimeout(r, 20));
-  };
+STALL_PAGE = page_script("""
+  const {sent, game, deliver, until, loaded} = await makeHost(spec);
   deliver({type: "game_status", game_id: "g2", phase: "loading"});
-  await until(() => sent.some((m) => m.type === "runtime_loaded" || m.type === "runtime_load_failed"));
+  await loaded();
   deliver({type: "pyodide_episode", game_id: "g2", episode: 1, seed: 3, num_episodes: 1,
            max_steps: 60, fps: 30});
   await until(() => sent.some((m) => m.type === "episode_done"));
   return {sent, state: {...game.state}};
-}
-"""
+""")
 
 
-def test_the_worker_keeps_its_deadlines_and_skips_the_ones_a_stall_missed(igym_server):
+def test_the_worker_keeps_its_deadlines_and_skips_the_ones_a_stall_missed(igym_server, run_page):
     """A bot holds the worker for 150 ms (4.5 periods) once: the ticks it made late skip the
     deadlines they missed (counted) instead of catching up in a burst, and the episode stays on its
     grid: step n is made at deadline n + (deadlines skipped before it), never drifting later."""
@@ -410,14 +400,7 @@ def test_the_worker_keeps_its_deadlines_and_skips_the_ones_a_stall_missed(igym_s
         igym_server, ("slime",), extra={"stall_bot.py": Path(__file__).with_name("stall_bot.py")}, always=True
     )
 
-    def work(browser: Any) -> Any:
-        context = browser.new_context()
-        context.route("**/*", standin.route)
-        page = context.new_page()
-        page.goto(f"{igym_server}/?PROLIFIC_PID=stall")
-        return page.evaluate(STALL_PAGE, {"spec": spec})
-
-    result = in_chromium(work)
+    result, _errors, _console = run_page(STALL_PAGE, {"spec": spec}, "stall", standin)
     state = result["state"]
     steps = [s for m in result["sent"] if m["type"] == "step_batch" for s in m["steps"]]
     assert [s["step"] for s in steps] == list(range(1, 61))
@@ -434,53 +417,27 @@ def test_the_worker_keeps_its_deadlines_and_skips_the_ones_a_stall_missed(igym_s
     assert max(gaps) >= 4 * period
 
 
-DELAYED_PAGE = """
-async ({spec}) => {
-  const runtime = await import("/plugins/pyodide/runtime.js");
-  const stage = document.createElement("div");
-  document.body.append(stage);
-  const handlers = {};
-  const sent = [];
+DELAYED_PAGE = page_script("""
   const frames = [];
-  const host = {
-    stage,
-    scene: {scene_id: "slime", runtime_view: {game: spec}},
-    send: (m) => sent.push(structuredClone(m)),
-    onMessage: (type, fn) => { (handlers[type] ??= []).push(fn); return () => {}; },
-    drawFrame: (f) => frames.push({step: f.step, key: f.key, at: performance.timeOrigin + performance.now()}),
-  };
-  const game = runtime.createPyodideGame(host);
-  const deliver = (m) => (handlers[m.type] || []).forEach((fn) => fn(m));
-  const until = async (test) => {
-    const end = performance.now() + 60000;
-    while (!test() && performance.now() < end) await new Promise((r) => setTimeout(r, 10));
-  };
+  const drawFrame = (f) =>
+    frames.push({step: f.step, key: f.key, at: performance.timeOrigin + performance.now()});
+  const {sent, deliver, until, loaded} = await makeHost(spec, {drawFrame});
   deliver({type: "game_status", game_id: "g3", phase: "loading"});
-  await until(() => sent.some((m) => m.type === "runtime_loaded" || m.type === "runtime_load_failed"));
+  await loaded();
   const issued = performance.timeOrigin + performance.now();
   deliver({type: "pyodide_episode", game_id: "g3", episode: 1, seed: 4, num_episodes: 1, max_steps: 30,
            fps: 30, start_in_ms: 1000});
   await until(() => sent.some((m) => m.type === "episode_done"));
   return {sent, frames, issued};
-}
-"""
+""")
 
 
-def test_an_episode_issued_at_the_countdowns_start_shows_its_first_frame_and_steps_after_it(igym_server):
+def test_an_episode_issued_at_the_countdowns_start_shows_its_first_frame_and_steps_after_it(run_page):
     """``start_in_ms``: the reset frame is drawn at once (under the countdown, as the server runtime
     draws it) and the first step is made when the countdown ends."""
     spec = {**browser_game_spec(prepared_scene())}
     spec["bots"] = {"right": {"kind": "random", "n": 6, "start": 0, "act_every": 1, "between": "repeat"}}
-    standin = Standin(igym_server, ("slime",), always=True)
-
-    def work(browser: Any) -> Any:
-        context = browser.new_context()
-        context.route("**/*", standin.route)
-        page = context.new_page()
-        page.goto(f"{igym_server}/?PROLIFIC_PID=delayed")
-        return page.evaluate(DELAYED_PAGE, {"spec": spec})
-
-    result = in_chromium(work)
+    result, _errors, _console = run_page(DELAYED_PAGE, {"spec": spec}, "delayed")
     first = result["frames"][0]
     assert first["key"] is True and first["step"] == 0
     assert first["at"] - result["issued"] < 500, "the reset frame is drawn at once"

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from igym_core.testing import LiveServer
 from igym_pyodide_p2p.assets import IMMUTABLE
-from igym_pyodide_p2p.testing import igym_run
 
 STUDY = Path(__file__).resolve().parent / "studies" / "packages_slime.py"
 TARGET = f"{STUDY}:experiment"
@@ -40,8 +40,8 @@ def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[st
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    with igym_run(TARGET, tmp_path_factory.mktemp("data"), cwd=STUDY.parent) as url:
-        yield url
+    with LiveServer(TARGET, tmp_path_factory.mktemp("data") / "data", cwd=STUDY.parent) as server:
+        yield server.url
 
 
 def test_every_file_has_a_content_hashed_url_immutable_caching_and_its_media_type(server: str) -> None:
@@ -137,12 +137,13 @@ def test_the_package_index_lists_every_wheel_in_html_and_json(server: str) -> No
 
 
 def test_only_the_runtime_files_may_fetch_from_the_extra_index(tmp_path: Path) -> None:
-    with igym_run(
+    with LiveServer(
         TARGET,
         tmp_path / "data",
         cwd=STUDY.parent,
         env={"IGYM_PYODIDE_EXTRA_INDEX_URL": "https://pypi.org/simple"},
-    ) as url:
+    ) as server:
+        url = server.url
         manifest = json.loads(fetch(f"{url}{BASE}/manifest.json")[2])
         assert manifest["extra_index_url"] == "https://pypi.org/simple"
         worker_side = fetch(url + manifest["pyodide"]["module_url"])[1]["content-security-policy"]

@@ -4,10 +4,12 @@ imports the slime env, steps and renders it; the second load comes from the HTTP
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
+from igym_core.testing import LiveServer
 from igym_core.testing.support import CHROMIUM, CHROMIUM_ARGS
-from igym_pyodide_p2p.testing import NO_NETWORK_ARGS, igym_run, load_scene_in_chromium
+from igym_pyodide_p2p.testing import NO_NETWORK_ARGS, load_scene_in_chromium
 
 STUDY = Path(__file__).resolve().parent / "studies" / "packages_slime.py"
 TARGET = f"{STUDY}:experiment"
@@ -15,7 +17,8 @@ HASHED = ("/plugins/pyodide_p2p/pyodide/", "/plugins/pyodide_p2p/files/")
 
 
 def test_chromium_loads_the_slime_env_from_igym_cold_then_from_its_cache(tmp_path: Path) -> None:
-    with igym_run(TARGET, tmp_path / "data", cwd=STUDY.parent) as url:
+    with LiveServer(TARGET, tmp_path / "data", cwd=STUDY.parent) as server:
+        url = server.url
         outcome = load_scene_in_chromium(url, "slime", runs=2, steps=300, profile_dir=tmp_path / "profile")
         # The second game's env is a plain file of the study, which imports a neighbour file.
         study = load_scene_in_chromium(url, "slime_study", runs=1, steps=50, profile_dir=tmp_path / "profile")
@@ -67,8 +70,10 @@ def test_chromium_loads_the_slime_env_from_igym_cold_then_from_its_cache(tmp_pat
 
 
 def test_a_page_without_a_browser_run_scene_in_view_loads_none_of_the_runtime(tmp_path: Path) -> None:
-    """The participant's page on the study's first (text) scene fetches nothing of Pyodide."""
+    """The participant's page on the study's first (text) scene fetches nothing of the runtime; the
+    next scene, a browser-run game, fetches the runtime's page module and Pyodide."""
     requests: list[str] = []
+    on_text_scene: list[str] = []
     failure: list[BaseException] = []
 
     def run(url: str) -> None:
@@ -85,16 +90,25 @@ def test_a_page_without_a_browser_run_scene_in_view_loads_none_of_the_runtime(tm
                     page.goto(url)
                     page.get_by_text("Press continue to play.").wait_for(timeout=20_000)
                     page.wait_for_timeout(1000)
+                    on_text_scene.extend(requests)
+                    page.get_by_role("button", name="Continue", exact=True).click()
+                    deadline = time.monotonic() + 60
+                    while not any("pyodide.asm" in r for r in requests) and time.monotonic() < deadline:
+                        page.wait_for_timeout(100)
                 finally:
                     browser.close()
         except BaseException as exc:
             failure.append(exc)
 
-    with igym_run(TARGET, tmp_path / "data", cwd=STUDY.parent) as url:
-        thread = threading.Thread(target=run, args=(url,))
+    with LiveServer(TARGET, tmp_path / "data", cwd=STUDY.parent) as server:
+        thread = threading.Thread(target=run, args=(server.url,))
         thread.start()
         thread.join(120)
     if failure:
         raise failure[0]
-    assert any("/client/igym.js" in r for r in requests), requests
-    assert not [r for r in requests if "pyodide" in r], requests
+    assert any("/client/igym.js" in r for r in on_text_scene), on_text_scene
+    assert not [r for r in on_text_scene if "pyodide" in r], on_text_scene
+    # The game scene: the runtime's module (a client asset of this plugin), then Pyodide from igym.
+    after = requests[len(on_text_scene) :]
+    assert any("/plugins/pyodide/runtime.js" in r for r in after), after
+    assert any("/plugins/pyodide_p2p/pyodide/" in r and "pyodide.asm" in r for r in after), after

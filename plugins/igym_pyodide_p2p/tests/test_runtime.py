@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from igym_core.testing import read_records
+from igym_core.testing import LiveServer, read_records
 
 HERE = Path(__file__).parent
 ROOT = HERE.parents[2]
@@ -23,17 +23,48 @@ sys.path.insert(0, str(ROOT))
 from honest_page import batches, play_episode  # noqa: E402
 from page_client import Page  # noqa: E402
 
-from tests.conftest import LiveServer  # noqa: E402
-
 STUDY = f"{HERE / 'studies' / 'slime_pyodide.py'}:experiment"
 EXPERIMENT = "slime_pyodide"
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[LiveServer]:
-    live = LiveServer(STUDY, tmp_path / "data")
-    yield live
-    live.stop()
+def serve(tmp_path: Path) -> Iterator[Callable[..., LiveServer]]:
+    """``serve(target=STUDY, data_dir=tmp_path / "data", **LiveServer options)``: a server the test
+    ends with."""
+    servers: list[LiveServer] = []
+
+    def start(target: str = STUDY, data_dir: Path | None = None, **options: Any) -> LiveServer:
+        live = LiveServer(target, data_dir or tmp_path / "data", **options)
+        servers.append(live)
+        return live
+
+    yield start
+    for live in servers:
+        live.stop()
+
+
+@pytest.fixture
+def server(serve: Callable[..., LiveServer]) -> LiveServer:
+    return serve()
+
+
+def in_episode(server: LiveServer) -> tuple[Page, str, dict[str, Any]]:
+    """A new participant who reached the game and loaded the runtime: their page, the game's id and
+    the first episode the server issued."""
+    page = Page(server.url)
+    game_id = page.to_game()
+    page.loaded(game_id)
+    return page, game_id, page.next("pyodide_episode")
+
+
+def verify(data: Path) -> subprocess.CompletedProcess[str]:
+    """``igym verify data``."""
+    return subprocess.run(
+        [sys.executable, "-m", "igym_core.cli", "verify", str(data)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def records(
@@ -69,10 +100,7 @@ def play(
 
 
 def test_a_browser_run_game_stores_every_step_once_and_verifies(server: LiveServer) -> None:
-    page = Page(server.url)
-    game_id = page.to_game()
-    page.loaded(game_id)
-    first = page.next("pyodide_episode")
+    page, game_id, first = in_episode(server)
     assert (first["episode"], first["num_episodes"], first["fps"], first["max_steps"]) == (1, 2, 30, 90)
     assert first["next_batch"] == 1
     sent = play(page, game_id, first, first_batch=1)
@@ -107,12 +135,7 @@ def test_a_browser_run_game_stores_every_step_once_and_verifies(server: LiveServ
 
     # igym verify, from the run's snapshot: the data passes; a copy with one reward changed does not.
     data = server.data_dir / EXPERIMENT
-    result = subprocess.run(
-        [sys.executable, "-m", "igym_core.cli", "verify", str(data)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = verify(data)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "all 2 browser-run episodes of 1 game match" in result.stdout
     tampered = server.data_dir / "tampered"
@@ -121,12 +144,7 @@ def test_a_browser_run_game_stores_every_step_once_and_verifies(server: LiveServ
     target = next(r for r in lines if r["episode"] == 2 and r["step"] == 50 and r["agent"] == "right")
     target["reward"] = -1.0 if target["reward"] != -1.0 else 0.0
     (tampered / "steps.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
-    result = subprocess.run(
-        [sys.executable, "-m", "igym_core.cli", "verify", str(tampered)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = verify(tampered)
     assert result.returncode == 1
     assert (
         f"DIFFERS game {game_id} (scene slime) episode 2 (seed {second['seed']}): step 50: reward of 'right'"
@@ -135,10 +153,7 @@ def test_a_browser_run_game_stores_every_step_once_and_verifies(server: LiveServ
 
 
 def test_bad_batches_get_errors_are_recorded_and_never_reach_the_steps(server: LiveServer) -> None:
-    page = Page(server.url)
-    game_id = page.to_game()
-    page.loaded(game_id)
-    issued = page.next("pyodide_episode")
+    page, game_id, issued = in_episode(server)
     steps, hashes = play_episode(issued["seed"], max_steps=90)
     honest = batches(game_id, 1, steps, hashes, first_batch=1, size=10)
     assert page.send_batch(honest[0])["type"] == "batch_ack"
@@ -181,11 +196,8 @@ def test_bad_batches_get_errors_are_recorded_and_never_reach_the_steps(server: L
 def test_a_reload_mid_episode_records_it_interrupted_and_restarts_it_with_its_seed(
     server: LiveServer,
 ) -> None:
-    page = Page(server.url)
+    page, game_id, issued = in_episode(server)
     token = page.welcome["token"]
-    game_id = page.to_game()
-    page.loaded(game_id)
-    issued = page.next("pyodide_episode")
     steps, hashes = play_episode(issued["seed"], max_steps=90)
     for batch in batches(game_id, 1, steps, hashes, first_batch=1)[:2]:
         assert page.send_batch(batch)["type"] == "batch_ack"
@@ -222,46 +234,40 @@ def test_a_reload_mid_episode_records_it_interrupted_and_restarts_it_with_its_se
 
 
 def test_an_episode_is_issued_as_its_countdown_begins_and_a_reload_in_the_countdown_leaves_no_trace(
-    tmp_path: Path,
+    serve: Callable[..., LiveServer],
 ) -> None:
     """The page gets the episode (and draws its first frame) when the countdown starts, as the server
     runtime shows it; it steps from the countdown's end. A reload during the countdown gets the same
     episode again: nothing was played, so nothing is recorded as interrupted."""
-    server = LiveServer(f"{HERE / 'studies' / 'slime_pyodide.py'}:with_countdown", tmp_path / "data")
-    try:
-        page = Page(server.url)
-        token = page.welcome["token"]
-        game_id = page.to_game()
-        page.loaded(game_id)
-        issued = page.next("pyodide_episode")
-        counting = page.next("game_status", phase="countdown")
-        assert issued["episode"] == 1 and 1000 <= issued["start_in_ms"] <= 1500
-        assert 1000 <= counting["countdown_ms"] <= 1500 and counting["episode"] == 1
-        page.close()
+    server = serve(f"{HERE / 'studies' / 'slime_pyodide.py'}:with_countdown")
+    page, game_id, issued = in_episode(server)
+    token = page.welcome["token"]
+    counting = page.next("game_status", phase="countdown")
+    assert issued["episode"] == 1 and 1000 <= issued["start_in_ms"] <= 1500
+    assert 1000 <= counting["countdown_ms"] <= 1500 and counting["episode"] == 1
+    page.close()
 
-        again = Page(server.url, token=token)
-        again.next("game_status")
-        again.loaded(game_id)
-        reissued = again.next("pyodide_episode")
-        assert (reissued["episode"], reissued["seed"], reissued["next_batch"]) == (1, issued["seed"], 1)
-        assert reissued["start_in_ms"] > 1000  # a whole countdown again
-        again.next("game_status", phase="playing", timeout=5)
-        play(again, game_id, reissued, first_batch=1)
-        second = again.next("pyodide_episode")
-        assert second["episode"] == 2 and second["start_in_ms"] > 1000
-        play(again, game_id, second, first_batch=second["next_batch"])
-        assert again.next("scene")["scene"]["kind"] == "end"
-        again.close()
+    again = Page(server.url, token=token)
+    again.next("game_status")
+    again.loaded(game_id)
+    reissued = again.next("pyodide_episode")
+    assert (reissued["episode"], reissued["seed"], reissued["next_batch"]) == (1, issued["seed"], 1)
+    assert reissued["start_in_ms"] > 1000  # a whole countdown again
+    again.next("game_status", phase="playing", timeout=5)
+    play(again, game_id, reissued, first_batch=1)
+    second = again.next("pyodide_episode")
+    assert second["episode"] == 2 and second["start_in_ms"] > 1000
+    play(again, game_id, second, first_batch=second["next_batch"])
+    assert again.next("scene")["scene"]["kind"] == "end"
+    again.close()
 
-        episodes = records(server, "episodes", lambda rows: len(rows) >= 2)
-        assert [(e["episode"], e["steps"], e["end_reason"]) for e in episodes] == [
-            (1, 90, "truncated"),
-            (2, 90, "truncated"),
-        ]
-        games = read_records(server.data_dir, EXPERIMENT, "games")
-        assert not [g for g in games if g["event"] == "reloaded"]
-    finally:
-        server.stop()
+    episodes = records(server, "episodes", lambda rows: len(rows) >= 2)
+    assert [(e["episode"], e["steps"], e["end_reason"]) for e in episodes] == [
+        (1, 90, "truncated"),
+        (2, 90, "truncated"),
+    ]
+    games = read_records(server.data_dir, EXPERIMENT, "games")
+    assert not [g for g in games if g["event"] == "reloaded"]
 
 
 def test_a_page_that_cannot_load_the_game_moves_on_with_its_own_outcome(server: LiveServer) -> None:
@@ -283,10 +289,7 @@ def test_a_page_that_cannot_load_the_game_moves_on_with_its_own_outcome(server: 
 
 
 def test_a_closed_tab_keeps_every_step_that_reached_the_server(server: LiveServer) -> None:
-    page = Page(server.url)
-    game_id = page.to_game()
-    page.loaded(game_id)
-    issued = page.next("pyodide_episode")
+    page, game_id, issued = in_episode(server)
     steps, hashes = play_episode(issued["seed"], max_steps=90)
     for batch in batches(game_id, 1, steps, hashes, first_batch=1)[:3]:
         assert page.send_batch(batch)["type"] == "batch_ack"
@@ -303,82 +306,67 @@ def test_a_closed_tab_keeps_every_step_that_reached_the_server(server: LiveServe
 WITH_OPTIONS = f"{HERE / 'studies' / 'slime_pyodide.py'}:with_options"
 
 
-def serve_with(tmp_path: Path, options: dict[str, Any]) -> LiveServer:
-    return LiveServer(WITH_OPTIONS, tmp_path / "data", env={"IGYM_TEST_PYODIDE_OPTIONS": json.dumps(options)})
+def serve_with(serve: Callable[..., LiveServer], options: dict[str, Any]) -> LiveServer:
+    return serve(WITH_OPTIONS, env={"IGYM_TEST_PYODIDE_OPTIONS": json.dumps(options)})
 
 
-def test_a_load_timeout_with_end_takes_the_participant_to_the_end_scene_and_its_code(tmp_path: Path) -> None:
-    server = serve_with(tmp_path, {"load_timeout_s": 5, "on_load_timeout": "end"})
-    try:
-        page = Page(server.url)
-        game_id = page.to_game()
-        began = time.monotonic()
-        end = page.next("scene", timeout=15)  # the page never reports runtime_loaded
-        assert 4.5 <= time.monotonic() - began < 10  # load_timeout_s from the game's start
-        assert end["scene"]["kind"] == "end" and "NOLOAD" in json.dumps(end)  # past both pages
-        games = records(server, "games", lambda rows: any(r["event"] == "ended" for r in rows))
-        assert [(g["event"], g.get("reason")) for g in games if g["game_id"] == game_id][1:] == [
-            ("load_timeout", None),
-            ("ended", "load_timeout"),
-        ]
-        page.close()
-    finally:
-        server.stop()
+def test_a_load_timeout_with_end_takes_the_participant_to_the_end_scene_and_its_code(
+    serve: Callable[..., LiveServer],
+) -> None:
+    server = serve_with(serve, {"load_timeout_s": 5, "on_load_timeout": "end"})
+    page = Page(server.url)
+    game_id = page.to_game()
+    began = time.monotonic()
+    end = page.next("scene", timeout=15)  # the page never reports runtime_loaded
+    assert 4.5 <= time.monotonic() - began < 10  # load_timeout_s from the game's start
+    assert end["scene"]["kind"] == "end" and "NOLOAD" in json.dumps(end)  # past both pages
+    games = records(server, "games", lambda rows: any(r["event"] == "ended" for r in rows))
+    assert [(g["event"], g.get("reason")) for g in games if g["game_id"] == game_id][1:] == [
+        ("load_timeout", None),
+        ("ended", "load_timeout"),
+    ]
+    page.close()
 
 
-def test_a_failed_load_skips_to_the_named_scene_with_the_outcome(tmp_path: Path) -> None:
-    server = serve_with(tmp_path, {"load_timeout_scene": "questions"})
-    try:
-        page = Page(server.url)
-        game_id = page.to_game()
-        page.send(
-            {"type": "runtime_load_failed", "game_id": game_id, "stage": "runtime", "message": "no wasm"}
-        )
-        assert page.next("scene")["scene"]["scene_id"] == "questions"
-        sessions = records(server, "sessions", lambda rows: any(r["event"] == "scene_left" for r in rows))
-        left = next(s for s in sessions if s["event"] == "scene_left" and s["scene_id"] == "slime")
-        assert left["detail"]["outcome"] == "runtime_load_failed"
-        page.close()
-    finally:
-        server.stop()
+def test_a_failed_load_skips_to_the_named_scene_with_the_outcome(serve: Callable[..., LiveServer]) -> None:
+    server = serve_with(serve, {"load_timeout_scene": "questions"})
+    page = Page(server.url)
+    game_id = page.to_game()
+    page.send({"type": "runtime_load_failed", "game_id": game_id, "stage": "runtime", "message": "no wasm"})
+    assert page.next("scene")["scene"]["scene_id"] == "questions"
+    sessions = records(server, "sessions", lambda rows: any(r["event"] == "scene_left" for r in rows))
+    left = next(s for s in sessions if s["event"] == "scene_left" and s["scene_id"] == "slime")
+    assert left["detail"]["outcome"] == "runtime_load_failed"
+    page.close()
 
 
-def test_a_reload_with_next_goes_on_to_the_next_seed(tmp_path: Path) -> None:
-    server = serve_with(tmp_path, {"on_reload": "next"})
-    try:
-        page = Page(server.url)
-        token = page.welcome["token"]
-        game_id = page.to_game()
-        page.loaded(game_id)
-        issued = page.next("pyodide_episode")
-        steps, hashes = play_episode(issued["seed"], max_steps=90)
-        assert page.send_batch(batches(game_id, 1, steps, hashes, first_batch=1)[0])["type"] == "batch_ack"
-        page.close()
-        again = Page(server.url, token=token)
-        again.loaded(game_id)
-        following = again.next("pyodide_episode")
-        assert (
-            following["episode"] == 2 and following["seed"] != issued["seed"] and following["next_batch"] == 2
-        )
-        playing = [m for m in again.received if m["type"] == "game_status" and m["phase"] == "playing"]
-        assert playing[-1]["episode"] == 2  # the scene's second (and last) episode
-        episodes = records(server, "episodes", lambda rows: len(rows) >= 1)
-        assert [(e["episode"], e["end_reason"], e["steps"]) for e in episodes] == [(1, "interrupted", 15)]
-        again.close()
-    finally:
-        server.stop()
+def test_a_reload_with_next_goes_on_to_the_next_seed(serve: Callable[..., LiveServer]) -> None:
+    server = serve_with(serve, {"on_reload": "next"})
+    page, game_id, issued = in_episode(server)
+    token = page.welcome["token"]
+    steps, hashes = play_episode(issued["seed"], max_steps=90)
+    assert page.send_batch(batches(game_id, 1, steps, hashes, first_batch=1)[0])["type"] == "batch_ack"
+    page.close()
+    again = Page(server.url, token=token)
+    again.loaded(game_id)
+    following = again.next("pyodide_episode")
+    assert following["episode"] == 2 and following["seed"] != issued["seed"] and following["next_batch"] == 2
+    playing = [m for m in again.received if m["type"] == "game_status" and m["phase"] == "playing"]
+    assert playing[-1]["episode"] == 2  # the scene's second (and last) episode
+    episodes = records(server, "episodes", lambda rows: len(rows) >= 1)
+    assert [(e["episode"], e["end_reason"], e["steps"]) for e in episodes] == [(1, "interrupted", 15)]
+    again.close()
 
 
-def test_no_new_episode_starts_while_the_data_cannot_be_saved(tmp_path: Path) -> None:
+def test_no_new_episode_starts_while_the_data_cannot_be_saved(
+    tmp_path: Path, serve: Callable[..., LiveServer]
+) -> None:
     from igym_core.testing.full_disk import mount_full_disk
 
     with mount_full_disk(tmp_path / "disk", size_kib=1024) as disk:
-        server = LiveServer(STUDY, disk.path, env={"IGYM_MAX_UNSAVED_BYTES": "0"})
+        server = serve(STUDY, disk.path, env={"IGYM_MAX_UNSAVED_BYTES": "0"})
         try:
-            page = Page(server.url)
-            game_id = page.to_game()
-            page.loaded(game_id)
-            first = page.next("pyodide_episode")
+            page, game_id, first = in_episode(server)
             disk.fill()
             play(page, game_id, first, first_batch=1)  # the episode under way is played out
             paused = page.next("game_status", phase="paused", timeout=15)
@@ -451,47 +439,35 @@ def test_the_browsers_own_stepping_code_is_stored_in_full_and_verifies(server: L
     assert records(server, "rejected_batches", lambda rows: True) == []
     rows = records(server, "steps", lambda rows: len(rows) >= 360)
     assert len(rows) == 360 and {r["action_source"] for r in rows} >= {"human", "bot"}
-    result = subprocess.run(
-        [sys.executable, "-m", "igym_core.cli", "verify", str(server.data_dir / EXPERIMENT)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = verify(server.data_dir / EXPERIMENT)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "all 2 browser-run episodes of 1 game match" in result.stdout
 
 
-def test_a_connected_page_that_stops_sending_steps_moves_the_participant_on(tmp_path: Path) -> None:
-    server = serve_with(tmp_path, {"load_timeout_s": 5})
-    try:
-        page = Page(server.url)
-        game_id = page.to_game()
-        page.loaded(game_id)
-        issued = page.next("pyodide_episode")
-        steps, hashes = play_episode(issued["seed"], max_steps=90)
-        assert page.send_batch(batches(game_id, 1, steps, hashes, first_batch=1)[0])["type"] == "batch_ack"
-        began = time.monotonic()
-        after = page.next("scene", timeout=15)  # connected, and silent (its worker died, say)
-        assert 4 <= time.monotonic() - began < 10
-        assert after["scene"]["scene_id"] == "after_game"  # on_load_timeout="skip": the next scene
-        episodes = records(server, "episodes", lambda rows: len(rows) >= 1)
-        assert [(e["episode"], e["steps"], e["end_reason"]) for e in episodes] == [(1, 15, "stalled")]
-        games = records(server, "games", lambda rows: any(r["event"] == "ended" for r in rows))
-        assert [(g["event"], g.get("reason")) for g in games][-2:] == [
-            ("stalled", None),
-            ("ended", "stalled"),
-        ]
-        page.close()
-    finally:
-        server.stop()
+def test_a_connected_page_that_stops_sending_steps_moves_the_participant_on(
+    serve: Callable[..., LiveServer],
+) -> None:
+    server = serve_with(serve, {"load_timeout_s": 5})
+    page, game_id, issued = in_episode(server)
+    steps, hashes = play_episode(issued["seed"], max_steps=90)
+    assert page.send_batch(batches(game_id, 1, steps, hashes, first_batch=1)[0])["type"] == "batch_ack"
+    began = time.monotonic()
+    after = page.next("scene", timeout=15)  # connected, and silent (its worker died, say)
+    assert 4 <= time.monotonic() - began < 10
+    assert after["scene"]["scene_id"] == "after_game"  # on_load_timeout="skip": the next scene
+    episodes = records(server, "episodes", lambda rows: len(rows) >= 1)
+    assert [(e["episode"], e["steps"], e["end_reason"]) for e in episodes] == [(1, 15, "stalled")]
+    games = records(server, "games", lambda rows: any(r["event"] == "ended" for r in rows))
+    assert [(g["event"], g.get("reason")) for g in games][-2:] == [
+        ("stalled", None),
+        ("ended", "stalled"),
+    ]
+    page.close()
 
 
 def test_a_reloaded_page_that_cannot_load_ends_the_episode_it_cut_short(server: LiveServer) -> None:
-    page = Page(server.url)
+    page, game_id, issued = in_episode(server)
     token = page.welcome["token"]
-    game_id = page.to_game()
-    page.loaded(game_id)
-    issued = page.next("pyodide_episode")
     steps, hashes = play_episode(issued["seed"], max_steps=90)
     assert page.send_batch(batches(game_id, 1, steps, hashes, first_batch=1)[0])["type"] == "batch_ack"
     page.close()

@@ -29,6 +29,7 @@ import {
   playersText,
   waitingCountText,
 } from "../../../frontend/src/scenes/gym";
+import { Subscriptions } from "../../../frontend/src/subscriptions";
 
 const violations: string[] = [];
 document.addEventListener("securitypolicyviolation", (e) => {
@@ -64,5 +65,6 @@ document.addEventListener("securitypolicyviolation", (e) => {
   waitingCountText,
   parsePlayers,
   playersText,
+  Subscriptions,
   violations,
 };

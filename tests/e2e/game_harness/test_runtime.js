@@ -1,7 +1,7 @@
 // A plugin game runtime for tests/e2e/test_runtime_registry_browser.py: served as a scene's
 // runtime_module, it registers runtime "local_test", which plays a game in the page itself (no
 // server messages): it feeds the shared shell a status and frames in the server's formats and
-// keeps the participant's input.
+// keeps the participant's input; and runtime "status_test", which records the statuses it hears.
 export function register(api) {
   api.registerRuntime("local_test", (shell, ctx) => {
     const log = (window.localRuntime = { inputs: [], changes: [], shell, ctx, destroyed: false });
@@ -17,5 +17,14 @@ export function register(api) {
       ],
     });
     return { destroy() { off(); log.destroyed = true; } };
+  });
+  // Runtime "status_test" only listens: every game_status it is handed, and those of a second
+  // handler that subscribes later (`window.statusRuntime.subscribeLate(type)`).
+  api.registerRuntime("status_test", (shell, ctx) => {
+    const log = (window.statusRuntime = { statuses: [], late: [], returned: false });
+    const off = ctx.onMessage("game_status", (msg) => log.statuses.push([msg.game_id, log.returned]));
+    log.returned = true;
+    log.subscribeLate = (type) => ctx.onMessage(type, (msg) => log.late.push([msg.type, msg.game_id]));
+    return { destroy() { off(); } };
   });
 }

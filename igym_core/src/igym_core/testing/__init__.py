@@ -3,6 +3,9 @@
 - :class:`ScriptedParticipant`: a participant driven over the WebSocket (Litestar's test client).
 - :func:`make_test_app`: an app for one experiment with a temporary data directory.
 - :func:`read_records`: the records a JSONL sink wrote.
+- :class:`LiveServer`: a real ``igym run`` server in a child process on a free loopback port
+  (``plugins=``, ``env=``, ``cwd=``, extra ``args=``), for end-to-end and browser tests; see
+  :mod:`igym_core.testing.live_server`.
 - :func:`check_env_contract`: does an environment meet the environment contract, determinism included?
 - :class:`SinkConformance`: the conformance suite every data sink passes, with the ``DataSink``
   contract stated as numbered rules (subclass it in a test module; see
@@ -35,14 +38,17 @@ runs), override the ``igym_plugins`` fixture instead::
 from typing import Any
 
 from igym_core.testing.env_contract import EnvContractReport, check_env_contract
+from igym_core.testing.live_server import LiveServer, free_port
 from igym_core.testing.participant import ScriptedParticipant
 from igym_core.testing.support import make_test_app, read_records
 
 __all__ = [
     "EnvContractReport",
+    "LiveServer",
     "ScriptedParticipant",
     "SinkConformance",
     "check_env_contract",
+    "free_port",
     "make_test_app",
     "read_records",
 ]

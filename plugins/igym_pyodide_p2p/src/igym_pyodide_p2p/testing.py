@@ -1,6 +1,7 @@
 """Loading a browser-run scene's Python in headless Chromium, as the runtime does (tests, bench).
 
-:func:`load_scene_in_chromium` opens a page on a running igym server, reads the runtime's manifest,
+:func:`load_scene_in_chromium` opens a page on a running igym server (such as
+:class:`igym_core.testing.LiveServer`), reads the runtime's manifest,
 loads Pyodide from igym, micropip, installs the scene's wheels by name from igym's package index,
 imports the env factory and render function the manifest names, steps the env and renders it, and
 reports how long each stage took and which files came from the network or from the HTTP cache. It
@@ -14,22 +15,14 @@ test can check it.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import socket
-import subprocess
-import sys
 import tempfile
 import threading
-import time
-import urllib.request
-from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from igym_core.testing.support import CHROMIUM, CHROMIUM_ARGS
 
-__all__ = ["LOAD_SCRIPT", "igym_run", "load_scene_in_chromium"]
+__all__ = ["LOAD_SCRIPT", "NO_NETWORK_ARGS", "load_scene_in_chromium"]
 
 #: A proxy nobody listens on: every non-loopback request fails.
 NO_NETWORK_ARGS = ("--proxy-server=http://127.0.0.1:9",)
@@ -185,59 +178,3 @@ def load_scene_in_chromium(
     if "error" in outcome:
         raise outcome["error"]
     return outcome
-
-
-@contextlib.contextmanager
-def igym_run(
-    target: str,
-    data_dir: Path,
-    *,
-    cwd: Path | None = None,
-    env: Mapping[str, str] | None = None,
-    timeout_s: float = 60.0,
-) -> Iterator[str]:
-    """``igym run target`` in a child process on a free loopback port; yields its base URL."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    data_dir.mkdir(parents=True, exist_ok=True)
-    log_path = data_dir / f"server-{port}.log"
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "igym_core.cli",
-                "run",
-                target,
-                "--port",
-                str(port),
-                "--data-dir",
-                str(data_dir),
-            ],
-            cwd=cwd,
-            env={**os.environ, "IGYM_LOG_FORMAT": "json", **(env or {})},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + timeout_s
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"igym run exited with {process.returncode}:\n{log_path.read_text()}")
-                try:
-                    with urllib.request.urlopen(f"{url}/health", timeout=1):
-                        break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise RuntimeError(f"igym run did not start:\n{log_path.read_text()}") from None
-                    time.sleep(0.1)
-            yield url
-        finally:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()

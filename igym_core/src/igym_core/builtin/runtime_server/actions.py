@@ -1,17 +1,17 @@
 """Action choice: what each seat does at a step (players' keys, bot seats, bots batched across games),
-and what the step gave (:class:`StepResult`)."""
+and what the step gave (:class:`StepResult`). The per-seat rules are
+:mod:`igym_core.builtin.seat_actions`, which the pyodide runtime's browser code uses too."""
 
 from __future__ import annotations
 
 import functools
-import numbers
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
 import structlog
 
-from igym_core.errors import EnvContractError
+from igym_core.builtin.seat_actions import NO_ACTION, SeatBot, discrete_check, human_action
 
 if TYPE_CHECKING:
     from igym_core.builtin.runtime_server.game import ServerGame
@@ -19,8 +19,6 @@ if TYPE_CHECKING:
 __all__ = ["NO_ACTION", "ActionChoice", "BotSeat", "StepResult", "act_batched"]
 
 log = structlog.get_logger(__name__)
-
-NO_ACTION = object()
 
 
 @attrs.define(slots=True)
@@ -50,22 +48,19 @@ class StepResult:
     """Server wall clock (epoch ms) when the step was made."""
 
 
-class BotSeat:
-    __slots__ = ("act_every", "action_ok", "batcher", "between", "last_action", "pending", "policy")
+class BotSeat(SeatBot):
+    """A bot seat of a server game: :class:`~igym_core.builtin.seat_actions.SeatBot` with the
+    gymnasium space check, and the policy's batcher. Its ``pending`` action is the one the
+    ticker's batched call chose for this tick."""
 
-    def __init__(self, policy: Any, act_every: int, between: str, space: Any) -> None:
+    __slots__ = ("batcher",)
+
+    def __init__(self, policy: Any, act_every: int, between: str, space: Any, *, seat: str = "") -> None:
         from igym_core.policies.interface import batcher_of
 
-        self.policy = policy
-        #: Whether an action the policy chose is in the seat's action space.
-        self.action_ok = action_check(space)
-        self.act_every = act_every
-        self.between = between
-        self.last_action: Any = None
+        super().__init__(policy, act_every, between, action_ok=action_check(space), space=space, seat=seat)
         #: The policy's shared batcher, if it evaluates in batches across games (see Ticker).
         self.batcher = batcher_of(policy)
-        #: The action the ticker's batched call chose for this tick (``NO_ACTION`` if none).
-        self.pending: Any = NO_ACTION
 
 
 def action_check(space: Any) -> Callable[[Any], bool]:
@@ -73,16 +68,10 @@ def action_check(space: Any) -> Callable[[Any], bool]:
     space's own ``contains`` otherwise."""
     from gymnasium import spaces
 
+    contains = functools.partial(_contains, space)
     if isinstance(space, spaces.Discrete):
-        low, high = int(space.start), int(space.start) + int(space.n)
-
-        def discrete(action: Any) -> bool:
-            if isinstance(action, numbers.Integral) and not isinstance(action, bool):
-                return low <= action < high
-            return _contains(space, action)
-
-        return discrete
-    return functools.partial(_contains, space)
+        return discrete_check(int(space.n), int(space.start), contains)
+    return contains
 
 
 def _contains(space: Any, action: Any) -> bool:
@@ -133,7 +122,11 @@ class ActionChoice:
         for name, (_config, bot) in prepared.bots.items():
             agent = self.agent_of_name[name]
             bots[agent] = BotSeat(
-                prepared.load_policy(name, self.env), bot.act_every, bot.between, self.env.action_space(agent)
+                prepared.load_policy(name, self.env),
+                bot.act_every,
+                bot.between,
+                self.env.action_space(agent),
+                seat=name,
             )
         for seat in info.seats:  # a human seat left to a bot (a group that stays together, a member gone)
             if seat.participant_id is None and seat.agent in prepared.human_seats:
@@ -143,6 +136,7 @@ class ActionChoice:
                     1,
                     "repeat",
                     self.env.action_space(agent),
+                    seat=seat.agent,
                 )
         order = {agent: index for index, agent in enumerate(prepared.agents)}
         batched = sorted(
@@ -155,11 +149,7 @@ class ActionChoice:
         """The batched bots that choose a new action at this tick's step, in env agent order."""
         step = self.step
         live = self.env.agents
-        return [
-            (agent, bot)
-            for agent, bot in self.batched_bots
-            if agent in live and (step % bot.act_every == 0 or bot.last_action is None)
-        ]
+        return [(agent, bot) for agent, bot in self.batched_bots if agent in live and bot.due(step)]
 
     def choose_actions(
         self: ServerGame,
@@ -170,7 +160,11 @@ class ActionChoice:
         On the hot path (every game, every tick): locals over attribute look-ups.
         """
         table = self.table
+        default = table.default
+        held_mode = self._held_mode
         human_agents = self.human_agents
+        bots = self.bots
+        obs = self.obs
         actions: dict[Any, Any] = {}
         sources: dict[Any, str] = {}
         held_by_agent: dict[Any, tuple[str, ...]] = {}
@@ -180,40 +174,17 @@ class ActionChoice:
             if player is not None:
                 if player.absent_since is not None:  # disconnected, within the grace period
                     held_by_agent[agent] = ()
-                    actions[agent] = table.default
+                    actions[agent] = default
                     sources[agent] = "absent"
                     continue
-                if self._held_mode:
-                    held = player.held
-                else:
-                    held = (player.presses.popleft(),) if player.presses else ()
-                action, mapped = table.lookup(held)
-                held_by_agent[agent] = held
-                actions[agent] = action
-                sources[agent] = "human" if mapped else "default"
+                actions[agent], sources[agent], held_by_agent[agent] = human_action(
+                    table, held_mode, player.held, player.presses
+                )
                 continue
-            bot = self.bots.get(agent)
+            bot = bots.get(agent)
             if bot is None:
-                actions[agent] = table.default
+                actions[agent] = default
                 sources[agent] = "default"
-            elif step % bot.act_every == 0 or bot.last_action is None:
-                pending = bot.pending
-                if pending is not NO_ACTION:  # chosen by the ticker's batched call
-                    bot.pending = NO_ACTION
-                    bot.last_action = pending
-                else:
-                    bot.last_action = bot.policy.act(self.obs.get(agent))
-                if not bot.action_ok(bot.last_action):
-                    raise EnvContractError(
-                        f"The policy of {self.agent_names[agent]!r} chose {bot.last_action!r}, which is not "
-                        f"in the seat's action space {self.env.action_space(agent)}. Fix the policy."
-                    )
-                actions[agent] = bot.last_action
-                sources[agent] = "bot"
-            elif bot.between == "repeat":
-                actions[agent] = bot.last_action
-                sources[agent] = "bot_repeat"
             else:
-                actions[agent] = table.default
-                sources[agent] = "default"
+                actions[agent], sources[agent] = bot.act(step, obs.get(agent), default)
         return actions, sources, held_by_agent

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from igym_core.builtin.runtime_server.actions import NO_ACTION, ActionChoice, StepResult
+from igym_core.builtin.runtime_server.actions import ActionChoice, StepResult
 from igym_core.builtin.runtime_server.frames import Frames
 from igym_core.builtin.runtime_server.presence import Player, Presence, quantile, rtt_summary
 from igym_core.data.recorder import iso_utc
@@ -312,8 +312,7 @@ class ServerGame(ActionChoice, Frames, Presence, GameHandle):
         self._episode_open = True  # from here on the episode gets a record, also if the env fails
         self.obs, _infos = self.env.reset(seed=self.seed)
         for agent, bot in self.bots.items():
-            bot.last_action = None
-            bot.pending = NO_ACTION
+            bot.new_episode()
             reset = getattr(bot.policy, "reset", None)
             if reset is not None:
                 reset(seed=agent_seed(self.seed, self.agent_names[agent]))

@@ -221,7 +221,7 @@ class Presence:
         policy = self._partner_policies.get(player.agent)
         if policy is None:
             policy = self.prepared.load_partner_policy(player.agent, self.env)
-        bot = BotSeat(policy, 1, "repeat", self.env.action_space(agent))
+        bot = BotSeat(policy, 1, "repeat", self.env.action_space(agent), seat=player.agent)
         reset = getattr(bot.policy, "reset", None)
         if reset is not None:
             from igym_core.envs import agent_seed

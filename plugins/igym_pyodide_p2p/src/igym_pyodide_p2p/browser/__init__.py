@@ -27,4 +27,5 @@ CORE_MODULES: tuple[str, ...] = (
     "igym_core.rendering.objects",
     "igym_core.rendering.delta",
     "igym_core.builtin.gym_keys",
+    "igym_core.builtin.seat_actions",
 )

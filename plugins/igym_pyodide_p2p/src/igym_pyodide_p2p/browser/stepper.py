@@ -12,12 +12,12 @@ and ``game.start_episode(episode, seed)`` when the server issues an episode (``p
 Every rule here is the server runtime's (``igym_core.builtin.runtime_server``), so that a game
 records the same steps whichever runtime plays it:
 
-- keys → actions with the scene's :class:`~igym_core.builtin.gym_keys.ActionTable` (combinations,
-  the most recent key breaking ties; held keys sampled at each step, or one press per step in
-  ``press`` mode, presses only while playing); source ``human`` or ``default``;
-- a bot chooses when ``step % act_every == 0`` (or it has no action yet), otherwise it repeats
-  (``bot_repeat``) or plays the default (``default``), per its ``between``; a chosen action
-  outside the seat's ``Discrete`` space fails the game as the server does;
+- each seat's action comes from the rules both runtimes share, :mod:`igym_core.builtin.seat_actions`
+  (keys → actions with the scene's :class:`~igym_core.builtin.gym_keys.ActionTable`, held keys
+  sampled at each step or one press per step in ``press`` mode, presses only while playing; a
+  bot chooses every ``act_every`` steps and repeats or plays the default in between; a chosen
+  action outside the seat's ``Discrete`` space fails the game); an ONNX bot's choice comes from
+  JavaScript (:meth:`BrowserGame.js_due`, then ``step(t_ms, js_actions)``);
 - each episode resets the env with the seed the server issued and each bot's policy with
   ``agent_seed(seed, agent)`` (a ``random`` bot draws exactly the server's actions, see
   :mod:`.rng`);
@@ -42,6 +42,7 @@ from typing import Any
 import attrs
 
 from igym_core.builtin.gym_keys import ActionTable
+from igym_core.builtin.seat_actions import SeatBot, discrete_check, human_action
 from igym_core.errors import EnvContractError, IgymError
 from igym_core.rendering.delta import DeltaEncoder
 from igym_core.rendering.interface import RenderError
@@ -121,12 +122,16 @@ class _ConstantPolicy:
 
 
 class _JsPolicy:
-    """A seat whose action comes from JavaScript (ONNX via igym_onnx's browser module)."""
+    """A seat whose action comes from JavaScript (ONNX via igym_onnx's browser module): ``step``
+    puts it in the bot's ``pending``; asked to choose, there was none."""
 
-    __slots__ = ()
+    __slots__ = ("seat",)
 
-    def act(self, observation: Any) -> Any:  # pragma: no cover - never called: js_due() asks JS
-        raise RuntimeError("an ONNX bot's action comes from JavaScript")
+    def __init__(self, seat: str) -> None:
+        self.seat = seat
+
+    def act(self, observation: Any) -> Any:
+        raise RuntimeError(f"no action from JavaScript for the ONNX bot {self.seat!r}")
 
 
 def _python_policy(bot: BotSpec, agent: str) -> Any:
@@ -166,30 +171,24 @@ def _python_policy(bot: BotSpec, agent: str) -> Any:
     )
 
 
-class _Bot:
-    __slots__ = ("act_every", "between", "js", "last_action", "policy", "space")
-
-    def __init__(self, spec: BotSpec, agent: str, space: tuple[int, int] | None) -> None:
-        self.act_every = spec.act_every
-        self.between = spec.between
-        self.js = spec.kind == "onnx"
-        self.space = space
-        self.last_action: Any = None
-        if spec.kind == "random":
-            assert spec.n is not None
-            self.policy: Any = DiscreteSampler(spec.n, spec.start, seed=spec.seed)
-        elif spec.kind == "python":
-            self.policy = _python_policy(spec, agent)
-        elif spec.kind == "constant":
-            self.policy = _ConstantPolicy(spec.action)
-        else:
-            self.policy = _JsPolicy()
-
-    def in_space(self, action: Any) -> bool:
-        if self.space is None:
-            return True
-        n, start = self.space
-        return isinstance(action, int) and not isinstance(action, bool) and start <= action < start + n
+def _bot(spec: BotSpec, agent: str, space: tuple[int, int] | None) -> SeatBot:
+    """The seat's bot, with its policy as the server builds it and its ``Discrete(n, start)`` space."""
+    policy: Any
+    if spec.kind == "random":
+        assert spec.n is not None
+        policy = DiscreteSampler(spec.n, spec.start, seed=spec.seed)
+    elif spec.kind == "python":
+        policy = _python_policy(spec, agent)
+    elif spec.kind == "constant":
+        policy = _ConstantPolicy(spec.action)
+    else:
+        policy = _JsPolicy(agent)
+    if space is None:
+        return SeatBot(policy, spec.act_every, spec.between, seat=agent)
+    n, start = space
+    description = f"Discrete({n})" if start == 0 else f"Discrete({n}, start={start})"
+    check = discrete_check(n, start)
+    return SeatBot(policy, spec.act_every, spec.between, action_ok=check, space=description, seat=agent)
 
 
 class BrowserGame:
@@ -224,10 +223,14 @@ class BrowserGame:
         self.hud_fn: Callable[[Any], Any] | None = import_ref(spec.hud) if spec.hud else None
         self.table = ActionTable(spec.action_mapping, spec.default_action)
         self.human = self.agent_of_name[spec.human_seat]
-        self.bots: dict[Any, _Bot] = {
-            self.agent_of_name[name]: _Bot(bot, name, spec.action_spaces.get(name))
+        self.bots: dict[Any, SeatBot] = {
+            self.agent_of_name[name]: _bot(bot, name, spec.action_spaces.get(name))
             for name, bot in spec.bots.items()
         }
+        #: The bots whose actions come from JavaScript (ONNX).
+        self.js_bots: frozenset[Any] = frozenset(
+            agent for agent, bot in self.bots.items() if isinstance(bot.policy, _JsPolicy)
+        )
         self._held_mode = spec.input_mode == "held"
         self.held: tuple[str, ...] = ()
         self._held_now: tuple[str, ...] = ()
@@ -283,9 +286,9 @@ class BrowserGame:
         self.last_rewards = {}
         self.obs, _infos = self.env.reset(seed=self.seed)
         for agent, bot in self.bots.items():
-            bot.last_action = None
+            bot.new_episode()
             reset = getattr(bot.policy, "reset", None)
-            if reset is not None and not bot.js:
+            if reset is not None and agent not in self.js_bots:
                 reset(seed=agent_seed(self.seed, self.agent_names[agent]))
         self.presses.clear()
         self.playing = True
@@ -295,9 +298,7 @@ class BrowserGame:
     def bot_seeds(self) -> dict[str, int]:
         """Each JavaScript bot's seed for this episode (the server's ``agent_seed``)."""
         return {
-            self.agent_names[agent]: agent_seed(self.seed, self.agent_names[agent])
-            for agent, bot in self.bots.items()
-            if bot.js
+            self.agent_names[agent]: agent_seed(self.seed, self.agent_names[agent]) for agent in self.js_bots
         }
 
     # --- stepping ----------------------------------------------------------------------------
@@ -307,8 +308,8 @@ class BrowserGame:
         live = self.env.agents
         return [
             (self.agent_names[agent], plain(self.obs.get(agent)))
-            for agent, bot in self.bots.items()
-            if bot.js and agent in live and (step % bot.act_every == 0 or bot.last_action is None)
+            for agent in self.js_bots
+            if agent in live and self.bots[agent].due(step)
         ]
 
     def step(self, t_ms: float, js_actions: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -318,48 +319,26 @@ class BrowserGame:
             raise RuntimeError("step() outside an episode: wait for the server's next episode")
         env = self.env
         table = self.table
+        default = table.default
         step = self.step_count
         actions: dict[Any, Any] = {}
         sources: dict[Any, str] = {}
         for agent in env.agents:
             if agent == self.human:
-                if self._held_mode:
-                    held = self.held
-                elif self.presses:
-                    held = (self.presses.popleft(),)
-                else:
-                    held = ()
-                action, mapped = table.lookup(held)
-                self._held_now = held
-                actions[agent] = action
-                sources[agent] = "human" if mapped else "default"
+                actions[agent], sources[agent], self._held_now = human_action(
+                    table, self._held_mode, self.held, self.presses
+                )
                 continue
             bot = self.bots.get(agent)
             if bot is None:
-                actions[agent] = table.default
+                actions[agent] = default
                 sources[agent] = "default"
-            elif step % bot.act_every == 0 or bot.last_action is None:
-                if bot.js:
-                    name = self.agent_names[agent]
-                    if js_actions is None or name not in js_actions:
-                        raise RuntimeError(f"no action from JavaScript for the ONNX bot {name!r}")
-                    bot.last_action = js_actions[name]
-                else:
-                    bot.last_action = bot.policy.act(self.obs.get(agent))
-                if not bot.in_space(bot.last_action):
-                    n, start = bot.space or (0, 0)
-                    raise EnvContractError(
-                        f"The policy of {self.agent_names[agent]!r} chose {bot.last_action!r}, which is "
-                        f"not in the seat's action space Discrete({n}, start={start}). Fix the policy."
-                    )
-                actions[agent] = bot.last_action
-                sources[agent] = "bot"
-            elif bot.between == "repeat":
-                actions[agent] = bot.last_action
-                sources[agent] = "bot_repeat"
-            else:
-                actions[agent] = table.default
-                sources[agent] = "default"
+                continue
+            if js_actions and agent in self.js_bots and bot.due(step):
+                name = self.agent_names[agent]
+                if name in js_actions:
+                    bot.pending = js_actions[name]
+            actions[agent], sources[agent] = bot.act(step, self.obs.get(agent), default)
         observations_before = self.obs
         obs, rewards, terminations, truncations, infos = env.step(actions)
         self.step_count = step = step + 1
