@@ -134,48 +134,78 @@ def test_a_browser_run_game_stores_every_step_once_and_verifies(server: LiveServ
     )
 
 
-def test_bad_batches_get_errors_are_recorded_and_never_reach_the_steps(server: LiveServer) -> None:
-    page = Page(server.url)
-    game_id = page.to_game()
-    page.loaded(game_id)
-    issued = page.next("pyodide_episode")
-    steps, hashes = play_episode(issued["seed"], max_steps=90)
-    honest = batches(game_id, 1, steps, hashes, first_batch=1, size=10)
-    assert page.send_batch(honest[0])["type"] == "batch_ack"
+def test_bad_batches_get_errors_are_recorded_and_never_reach_the_steps(tmp_path: Path) -> None:
+    server = LiveServer(f"{HERE / 'studies' / 'slime_pyodide.py'}:five_episodes", tmp_path / "data")
+    try:
+        page = Page(server.url)
+        game_id = page.to_game()
+        page.loaded(game_id)
+        issued = page.next("pyodide_episode")
+        steps, hashes = play_episode(issued["seed"], max_steps=90)
+        honest = batches(game_id, 1, steps, hashes, first_batch=1, size=10)
+        assert page.send_batch(honest[0])["type"] == "batch_ack"
+        tampered = json.loads(json.dumps(honest[0]))
+        tampered["steps"][0]["rewards"]["left"] = 100.0
+        garbage = {"type": "step_batch", "game_id": game_id, "batch": "two", "steps": "lots"}
+        # Refusals that use no number the server expects: the episode goes on.
+        for batch in (tampered, garbage):
+            reply = page.send_batch(batch, paced=False)
+            assert reply["type"] == "error" and reply["code"] == "bad_batch", reply
+            assert "refused" in reply["message"], reply
 
-    tampered = json.loads(json.dumps(honest[0]))
-    tampered["steps"][0]["rewards"]["left"] = 100.0
-    out_of_order = honest[2]
-    oversized = {**honest[1], "steps": [dict(s, step=11 + i) for i, s in enumerate(steps * 3)][:241]}
-    future = batches(game_id, 1, steps, hashes, first_batch=2, size=80)[0]
-    future["first_step"] = 11
-    future["steps"] = [dict(s, step=11 + i) for i, s in enumerate(steps[:80])]
-    future["hashes"] = []
-    garbage = {"type": "step_batch", "game_id": game_id, "batch": "two", "steps": "lots"}
-    bad_action = json.loads(json.dumps(honest[1]))
-    bad_action["steps"][3]["actions"]["left"] = 17
-    expected = {
-        "replayed": tampered,
-        "out_of_order": out_of_order,
-        "oversized": oversized,
-        "future_step": future,
-        "malformed": garbage,
-        "bad_action": bad_action,
-    }
-    for rule, batch in expected.items():
-        reply = page.send_batch(batch, paced=False)
-        assert reply["type"] == "error" and reply["code"] == "bad_batch", (rule, reply)
-        assert "refused" in reply["message"], reply
-    for batch in honest[1:]:
-        assert page.send_batch(batch)["type"] == "batch_ack"
+        def out_of_order(episode: int, number: int, steps: list[dict[str, Any]]) -> dict[str, Any]:
+            return {**batches(game_id, episode, steps, [], first_batch=number + 1, size=10)[0]}
 
-    rejected = records(server, "rejected_batches", lambda rows: len(rows) >= len(expected))
-    assert [r["rule"] for r in rejected] == list(expected)
-    assert all(r["game_id"] == game_id and r["problem"] for r in rejected)
-    rows = records(server, "steps", lambda rows: len(rows) >= 180)
-    assert len(rows) == 180  # the honest steps, once; nothing of the refused batches
-    assert not [r for r in rows if r["reward"] == 100.0 or r["action"] == 17]
-    page.close()
+        def oversized(episode: int, number: int, steps: list[dict[str, Any]]) -> dict[str, Any]:
+            many = [dict(s, step=1 + i) for i, s in enumerate(steps * 3)][:241]
+            return {**batches(game_id, episode, many, [], first_batch=number, size=241)[0]}
+
+        def future(episode: int, number: int, steps: list[dict[str, Any]]) -> dict[str, Any]:
+            return batches(game_id, episode, steps, [], first_batch=number, size=80)[0]
+
+        def bad_action(episode: int, number: int, steps: list[dict[str, Any]]) -> dict[str, Any]:
+            batch = batches(game_id, episode, steps, [], first_batch=number, size=10)[0]
+            batch = json.loads(json.dumps(batch))
+            batch["steps"][3]["actions"]["left"] = 17
+            return batch
+
+        # Refusals of the number the server expects (or a later one) end the episode: each next one is
+        # issued with that number.
+        number, ended = 2, []
+        for rule, bad in {
+            "out_of_order": out_of_order,
+            "oversized": oversized,
+            "future_step": future,
+            "bad_action": bad_action,
+        }.items():
+            episode = issued["episode"]
+            if episode > 1:
+                steps, hashes = play_episode(issued["seed"], max_steps=90)
+            reply = page.send_batch(bad(episode, number, steps), paced=False)
+            assert reply["type"] == "error" and reply["code"] == "bad_batch", (rule, reply)
+            issued = page.next("pyodide_episode", timeout=5)
+            assert (issued["episode"], issued["next_batch"]) == (episode + 1, number), rule
+            ended.append(rule)
+        play(page, game_id, issued, first_batch=number)
+        assert page.next("scene")["scene"]["kind"] == "end"
+
+        rejected = records(server, "rejected_batches", lambda rows: len(rows) >= 6)
+        assert [r["rule"] for r in rejected] == ["replayed", "malformed", *ended]
+        assert all(r["game_id"] == game_id and r["problem"] for r in rejected)
+        episodes = records(server, "episodes", lambda rows: len(rows) >= 5)
+        assert [(e["episode"], e["steps"], e["end_reason"]) for e in episodes] == [
+            (1, 10, "batch_refused"),
+            (2, 0, "batch_refused"),
+            (3, 0, "batch_refused"),
+            (4, 0, "batch_refused"),
+            (5, 90, "truncated"),
+        ]
+        rows = records(server, "steps", lambda rows: len(rows) >= 200)
+        assert len(rows) == 200  # the honest steps, once; nothing of the refused batches
+        assert not [r for r in rows if r["reward"] == 100.0 or r["action"] == 17]
+        page.close()
+    finally:
+        server.stop()
 
 
 def test_a_reload_mid_episode_records_it_interrupted_and_restarts_it_with_its_seed(
@@ -297,6 +327,50 @@ def test_a_closed_tab_keeps_every_step_that_reached_the_server(server: LiveServe
     assert sorted({r["step"] for r in rows}) == list(range(1, 46)) and len(rows) == 90
     games = records(server, "games", lambda rows: any(r["event"] == "ended" for r in rows))
     assert games[-1]["reason"] == "abandoned"
+
+
+def test_a_refused_batch_ends_its_episode_and_the_next_is_numbered_from_it(server: LiveServer) -> None:
+    """A batch refused with the number the server expects (here: an info over max_info_bytes, a real
+    env's mistake) used to break the rest of its episode: the page numbers on, the server kept
+    expecting that number. Now the episode ends ``batch_refused`` and the next one is issued with the
+    number the server expects; a late batch of the ended episode is refused and changes nothing."""
+    page = Page(server.url)
+    game_id = page.to_game()
+    page.loaded(game_id)
+    first = page.next("pyodide_episode")
+    steps, hashes = play_episode(first["seed"], max_steps=90)
+    honest = batches(game_id, 1, steps, hashes, first_batch=1)
+    assert page.send_batch(honest[0])["type"] == "batch_ack"
+    bloated = json.loads(json.dumps(honest[1]))
+    bloated["steps"][2]["infos"] = {"left": {"log": "x" * 2000}}  # the scene allows 1024 bytes
+    reply = page.send_batch(bloated)
+    assert reply["type"] == "error" and reply["code"] == "bad_batch" and "batch 2 refused" in reply["message"]
+
+    second = page.next("pyodide_episode", timeout=5)
+    assert (second["episode"], second["next_batch"]) == (2, 2) and second["seed"] != first["seed"]
+    stale = page.send_batch(honest[2], paced=False)  # sent before the page heard of episode 2
+    assert stale["type"] == "error" and "batch 3 refused" in stale["message"]
+    sent = play(page, game_id, second, first_batch=2)  # every batch of it acknowledged
+    assert [b["batch"] for b in sent] == [2, 3, 4, 5, 6, 7]
+    assert page.next("scene")["scene"]["kind"] == "end"
+
+    episodes = records(server, "episodes", lambda rows: len(rows) >= 2)
+    assert [(e["episode"], e["seed"], e["steps"], e["end_reason"]) for e in episodes] == [
+        (1, first["seed"], 15, "batch_refused"),
+        (2, second["seed"], 90, "truncated"),
+    ]
+    rejected = records(server, "rejected_batches", lambda rows: len(rows) >= 2)
+    assert [(r["batch"], r["episode"], r["rule"], r["expected_batch"]) for r in rejected] == [
+        (2, 1, "oversized", 2),
+        (3, 1, "out_of_order", 2),
+    ]
+    rows = records(server, "steps", lambda rows: len(rows) >= 2 * (15 + 90))
+    keys = Counter((r["episode"], r["step"], r["agent"]) for r in rows)
+    assert len(rows) == 2 * (15 + 90) and set(keys.values()) == {1}
+    assert max(r["step"] for r in rows if r["episode"] == 1) == 15
+    games = records(server, "games", lambda rows: any(r["event"] == "ended" for r in rows))
+    assert games[-1]["event"] == "ended" and games[-1]["reason"] == "completed"
+    page.close()
 
 
 # --- the scene's runtime_options ---------------------------------------------------------------------

@@ -20,7 +20,9 @@ and ``"next"`` goes on to the next seed. So every (episode, step) of a game is s
 
 Steps arrive in ``step_batch`` messages (``ingest.py``): each stored or re-sent batch gets a
 ``batch_ack``; a refused one an ``error`` (``bad_batch``, the problem named) and a
-``rejected_batches`` record, and none of its steps reach ``steps``.
+``rejected_batches`` record, and none of its steps reach ``steps``; a refused batch of the open
+episode with the number the server expects (or a later one) ends that episode ``batch_refused`` and
+the next is issued with ``next_batch`` (the page numbers on from it).
 
 Nobody connected: a game whose participant has had no socket for the scene's ``abandon_after_s``
 ends ``abandoned`` (checked once a second for all games), with the scene's ``on_abandon`` rule.
@@ -77,6 +79,8 @@ _PRESENCE_INTERVAL_S = 1.0
 
 #: Record types this runtime writes besides core's ``steps``, ``episodes`` and ``games``.
 REJECTED_BATCHES = "rejected_batches"
+#: The ``end_reason`` of an episode whose stream a refused batch broke (see ``_after_refusal``).
+BATCH_REFUSED = "batch_refused"
 #: Why a game waits (the ``reason`` of its ``paused`` / ``resumed`` records), as the server runtime names it.
 SAVING = "saving"
 
@@ -340,6 +344,8 @@ class PyodideGame(GameHandle):
         self._paused_at = 0.0
         #: When the page last sent steps of the open episode (or it was issued), monotonic.
         self.last_progress = 0.0
+        #: Batches of this game the server refused, by rule (``BatchProblem.kind``).
+        self.refused: dict[str, int] = {}
 
     # --- lifecycle ---------------------------------------------------------------------------
     def begin(self) -> None:
@@ -592,7 +598,7 @@ class PyodideGame(GameHandle):
     def _end_episode(self, end_reason: str, *, then_continue: bool = True) -> None:
         ledger = self.ledger
         ledger.close_episode()
-        duration = time.monotonic() - self.episode_started_mono
+        duration = max(0.0, time.monotonic() - self.episode_started_mono)  # 0 if still in its countdown
         summary = records.episode_row(
             self._ids,
             episode=self.plays,
@@ -659,6 +665,7 @@ class PyodideGame(GameHandle):
         except BatchProblem as problem:
             counters["batches_rejected"] += 1
             self._rejected(participant_id, data, problem)
+            self._after_refusal(data)
             raise ProtocolError(
                 "bad_batch", f"batch {_field(data, 'batch')} refused: {problem.message}"
             ) from None
@@ -698,6 +705,24 @@ class PyodideGame(GameHandle):
             return
         self.runtime.spawn(self.host.send(participant_id, ack))  # the socket is busy: queue it
 
+    def _after_refusal(self, data: Mapping[str, Any]) -> None:
+        """A refused batch of the episode being played that used up a number the server still
+        expects (or one after it) breaks the episode's stream: the page numbers on past it, so every
+        later batch of the episode would be refused as out of order. The episode ends here
+        (``batch_refused``) and the next one is issued with the number the server expects
+        (``next_batch``), from which the page numbers on. A refusal of an earlier number (a replay)
+        or of another episode (a batch of an episode already over) changes nothing."""
+        number = _field(data, "batch")
+        ledger = self.ledger
+        if (
+            number is None
+            or number < ledger.next_batch
+            or not ledger.episode_open
+            or _field(data, "episode") != self.plays
+        ):
+            return
+        self._end_episode(BATCH_REFUSED)
+
     def _rejected(self, participant_id: str, data: Mapping[str, Any], problem: BatchProblem) -> None:
         steps = data.get("steps") if isinstance(data, Mapping) else None
         self.host.record(
@@ -715,8 +740,17 @@ class PyodideGame(GameHandle):
                 "t_server_ms": round(time.time() * 1000, 1),
             },
         )
-        log.info(
-            "batch_rejected", game_id=self.info.game_id, rule=problem.kind, problem=problem.message[:200]
+        refused = self.refused
+        refused[problem.kind] = refused.get(problem.kind, 0) + 1
+        log.warning(
+            "batch_rejected",
+            game_id=self.info.game_id,
+            participant_id=participant_id,
+            batch=_field(data, "batch"),
+            episode=_field(data, "episode"),
+            rule=problem.kind,
+            problem=problem.message[:200],
+            rejected_in_game=dict(refused),
         )
 
     # --- presence ----------------------------------------------------------------------------
@@ -773,6 +807,14 @@ class PyodideGame(GameHandle):
             records.GAMES, records.game_ended_row(self._ids, reason=reason, episodes_played=self.plays)
         )
         log.info("game_ended", game_id=self.info.game_id, reason=reason, episodes=self.plays)
+        if self.refused:  # the page's data was refused: one line per game says how much, by rule
+            log.warning(
+                "game_batches_rejected",
+                game_id=self.info.game_id,
+                scene_id=self.info.scene_id,
+                batches=sum(self.refused.values()),
+                by_rule=dict(self.refused),
+            )
         self._notify("notify_game_ended", self.info, reason)
         self._callback("on_game_end", self.info, reason)
         if exit is None:

@@ -105,3 +105,15 @@ two_humans = Experiment(
         EndScene(scene_id="end"),
     ],
 )
+
+
+#: The game with five episodes (a test that ends episodes early has enough of them).
+five_episodes = Experiment(
+    experiment_id="slime_pyodide",
+    seed=7,
+    scenes=[
+        StartScene(scene_id="welcome", title="Welcome", body="A short game."),
+        attrs.evolve(game, num_episodes=5),
+        EndScene(scene_id="end", completion_code="DONE1"),
+    ],
+)

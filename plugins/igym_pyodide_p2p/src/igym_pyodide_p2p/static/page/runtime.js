@@ -229,6 +229,10 @@ export function createPyodideGame(host, options = {}) {
     state.episode = msg.episode;
     // The server has taken every earlier episode's end: no need to repeat those.
     for (let i = pendingDone.length - 1; i >= 0; i--) if (pendingDone[i].episode < msg.episode) pendingDone.splice(i, 1);
+    // Nor batches of an earlier episode: that episode is over on the server (a refused batch can end
+    // one early), and the new episode's batches are numbered from `next_batch`, which may reuse theirs.
+    for (const [number, batch] of [...unacked]) if (batch.episode < msg.episode) unacked.delete(number);
+    state.unacked = unacked.size;
     worker.postMessage({
       type: "episode",
       episode: msg.episode,
