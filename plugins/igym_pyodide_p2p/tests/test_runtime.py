@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from igym_core.runtime import records as records_module
 from igym_core.testing import read_records
 
 HERE = Path(__file__).parent
@@ -46,6 +47,45 @@ def records(
         if until(rows) or time.monotonic() > deadline:
             return rows
         time.sleep(0.1)
+
+
+#: The columns of each record the runtime writes of its own, as core's builders make them.
+_IDS = records_module.game_ids(game_id="g", scene_id="s", instance=0, participant_ids=["p"])
+_BUILT = {
+    "runtime_loaded": records_module.runtime_loaded_row(_IDS, ms=1.0, stages={}, reload=False),
+    "runtime_load_failed": records_module.runtime_load_failed_row(_IDS, stage="env", message="m"),
+    "load_timeout": records_module.load_timeout_row(_IDS, load_timeout_s=5.0),
+    "stalled": records_module.stalled_row(_IDS, episode=1, step=2, silent_s=5.0),
+    "reloaded": records_module.reloaded_row(_IDS, episode=1, step=2, rule="restart"),
+    "rejected_batches": records_module.rejected_batch_row(
+        _IDS,
+        participant_id="p",
+        batch=1,
+        episode=1,
+        first_step=1,
+        steps=1,
+        rule="malformed",
+        problem="m",
+        expected_batch=1,
+        t_server_ms=1.0,
+    ),
+}
+
+
+def assert_written_by_the_builders(server: LiveServer, *events: str) -> None:
+    """Each of ``events`` (``games`` events, or ``rejected_batches``) was written, every such row with
+    exactly the columns of its builder in ``igym_core.runtime.records``."""
+
+    def columns(row: dict[str, Any]) -> list[str]:  # the recorder's own fields come first
+        keys = list(row)
+        return keys[keys.index("game_id") :]
+
+    games = read_records(server.data_dir, EXPERIMENT, "games")
+    rejected = read_records(server.data_dir, EXPERIMENT, "rejected_batches")
+    for event in events:
+        rows = rejected if event == "rejected_batches" else [g for g in games if g["event"] == event]
+        assert rows, event
+        assert all(columns(row) == list(_BUILT[event]) for row in rows), (event, rows[0])
 
 
 def play(
@@ -248,6 +288,7 @@ def test_a_reload_mid_episode_records_it_interrupted_and_restarts_it_with_its_se
     games = records(server, "games", lambda rows: any(r["event"] == "reloaded" for r in rows))
     reloaded = next(g for g in games if g["event"] == "reloaded")
     assert (reloaded["episode"], reloaded["step"], reloaded["rule"]) == (1, 30, "restart")
+    assert_written_by_the_builders(server, "runtime_loaded", "reloaded")
     again.close()
 
 
@@ -309,6 +350,7 @@ def test_a_page_that_cannot_load_the_game_moves_on_with_its_own_outcome(server: 
     sessions = records(server, "sessions", lambda rows: any(r["event"] == "finished" for r in rows))
     finished = next(s for s in sessions if s["event"] == "finished")
     assert finished["detail"]["outcome"] == "runtime_load_failed"
+    assert_written_by_the_builders(server, "runtime_load_failed")
     page.close()
 
 
@@ -370,6 +412,7 @@ def test_a_refused_batch_ends_its_episode_and_the_next_is_numbered_from_it(serve
     assert max(r["step"] for r in rows if r["episode"] == 1) == 15
     games = records(server, "games", lambda rows: any(r["event"] == "ended" for r in rows))
     assert games[-1]["event"] == "ended" and games[-1]["reason"] == "completed"
+    assert_written_by_the_builders(server, "runtime_loaded", "rejected_batches")
     page.close()
 
 
@@ -395,6 +438,7 @@ def test_a_load_timeout_with_end_takes_the_participant_to_the_end_scene_and_its_
             ("load_timeout", None),
             ("ended", "load_timeout"),
         ]
+        assert_written_by_the_builders(server, "load_timeout")
         page.close()
     finally:
         server.stop()
@@ -555,6 +599,7 @@ def test_a_connected_page_that_stops_sending_steps_moves_the_participant_on(tmp_
             ("stalled", None),
             ("ended", "stalled"),
         ]
+        assert_written_by_the_builders(server, "runtime_loaded", "stalled")
         page.close()
     finally:
         server.stop()

@@ -78,7 +78,7 @@ _pack = msgspec.msgpack.Encoder().encode
 _PRESENCE_INTERVAL_S = 1.0
 
 #: Record types this runtime writes besides core's ``steps``, ``episodes`` and ``games``.
-REJECTED_BATCHES = "rejected_batches"
+REJECTED_BATCHES = records.REJECTED_BATCHES
 #: The ``end_reason`` of an episode whose stream a refused batch broke (see ``_after_refusal``).
 BATCH_REFUSED = "batch_refused"
 #: Why a game waits (the ``reason`` of its ``paused`` / ``resumed`` records), as the server runtime names it.
@@ -426,13 +426,12 @@ class PyodideGame(GameHandle):
         self.loaded = True
         self.host.record(
             records.GAMES,
-            {
-                **self._ids,
-                "event": "runtime_loaded",
-                "ms": round(message.ms, 1),
-                "stages": {k: round(v, 1) for k, v in message.stages.items()},
-                "reload": reload,
-            },
+            records.runtime_loaded_row(
+                self._ids,
+                ms=round(message.ms, 1),
+                stages={k: round(v, 1) for k, v in message.stages.items()},
+                reload=reload,
+            ),
         )
         log.info("runtime_loaded", game_id=self.info.game_id, ms=round(message.ms), reload=reload)
         if not reload:
@@ -445,13 +444,7 @@ class PyodideGame(GameHandle):
             rule = self.options.on_reload
             self.host.record(
                 records.GAMES,
-                {
-                    **self._ids,
-                    "event": "reloaded",
-                    "episode": self.plays,
-                    "step": self.ledger.last_step,
-                    "rule": rule,
-                },
+                records.reloaded_row(self._ids, episode=self.plays, step=self.ledger.last_step, rule=rule),
             )
             self._end_episode("interrupted", then_continue=False)
             if rule == "next":
@@ -464,7 +457,7 @@ class PyodideGame(GameHandle):
     def _load_failed(self, message: RuntimeLoadFailed) -> None:
         self.host.record(
             records.GAMES,
-            {**self._ids, "event": "runtime_load_failed", "stage": message.stage, "message": message.message},
+            records.runtime_load_failed_row(self._ids, stage=message.stage, message=message.message),
         )
         log.info(
             "runtime_load_failed", game_id=self.info.game_id, stage=message.stage, message=message.message
@@ -477,8 +470,7 @@ class PyodideGame(GameHandle):
             return
         self.runtime.counters["load_timeouts"] += 1
         self.host.record(
-            records.GAMES,
-            {**self._ids, "event": "load_timeout", "load_timeout_s": self.options.load_timeout_s},
+            records.GAMES, records.load_timeout_row(self._ids, load_timeout_s=self.options.load_timeout_s)
         )
         log.info(
             "runtime_load_timed_out", game_id=self.info.game_id, load_timeout_s=self.options.load_timeout_s
@@ -727,18 +719,18 @@ class PyodideGame(GameHandle):
         steps = data.get("steps") if isinstance(data, Mapping) else None
         self.host.record(
             REJECTED_BATCHES,
-            {
-                **self._ids,
-                "participant_id": participant_id,
-                "batch": _field(data, "batch"),
-                "episode": _field(data, "episode"),
-                "first_step": _field(data, "first_step"),
-                "steps": len(steps) if isinstance(steps, list) else None,
-                "rule": problem.kind,
-                "problem": problem.message,
-                "expected_batch": self.ledger.next_batch,
-                "t_server_ms": round(time.time() * 1000, 1),
-            },
+            records.rejected_batch_row(
+                self._ids,
+                participant_id=participant_id,
+                batch=_field(data, "batch"),
+                episode=_field(data, "episode"),
+                first_step=_field(data, "first_step"),
+                steps=len(steps) if isinstance(steps, list) else None,
+                rule=problem.kind,
+                problem=problem.message,
+                expected_batch=self.ledger.next_batch,
+                t_server_ms=round(time.time() * 1000, 1),
+            ),
         )
         refused = self.refused
         refused[problem.kind] = refused.get(problem.kind, 0) + 1
@@ -780,13 +772,7 @@ class PyodideGame(GameHandle):
         silent_s = round(now - self.last_progress, 1)
         self.host.record(
             records.GAMES,
-            {
-                **self._ids,
-                "event": "stalled",
-                "episode": self.plays,
-                "step": self.ledger.last_step,
-                "silent_s": silent_s,
-            },
+            records.stalled_row(self._ids, episode=self.plays, step=self.ledger.last_step, silent_s=silent_s),
         )
         log.info("game_stalled", game_id=self.info.game_id, episode=self.plays, silent_s=silent_s)
         self._end_episode("stalled", then_continue=False)
