@@ -4,7 +4,8 @@
 For a batch of 15 honest slime steps (2 agents, as ``pyodide_ingest.py``'s pages send them) it times,
 per step: msgpack decode of the frame, ``decode_step_batch``, ``GameLedger.accept``, ``step_rows``,
 ``Recorder.write_many`` (``write`` per row where it does not exist) into the built-in JSONL sink (the
-row merge and ``encode_line``), and the whole path. Runs are interleaved (each part once per round),
+row merge and ``encode_line``; and with ``json_plain=True``, as the runtime writes a batch of plain
+values), and the whole path. Runs are interleaved (each part once per round),
 the median of the rounds is printed.
 
 Run: ``uv run python bench/ingest_path.py [--rounds 15] [--batches 400]``. Nothing passes or fails.
@@ -89,6 +90,12 @@ def main() -> None:
         sink._take()
         sink._unstored = 0
 
+    def write_plain() -> None:  # rows vouched for (json_plain): the sink skips its per-row check
+        for batch_rows in built:
+            recorder.write_many(records.STEPS, batch_rows, json_plain=True)
+        sink._take()
+        sink._unstored = 0
+
     fulls = [{**recorder.base, "timestamp": "2026-12-05T04:00:00.000Z", **r} for b in built for r in b]
 
     def encode() -> None:
@@ -118,6 +125,7 @@ def main() -> None:
         "accept": accept,
         "step_rows": rows,
         "recorder.write": write,
+        "recorder.write json_plain": write_plain,
         "  of which encode_line": encode,
         "whole path": whole,
     }

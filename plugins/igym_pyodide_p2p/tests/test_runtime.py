@@ -416,6 +416,30 @@ def test_a_refused_batch_ends_its_episode_and_the_next_is_numbered_from_it(serve
     page.close()
 
 
+def test_steps_are_written_exactly_as_json_dumps_writes_them_whatever_the_values(server: LiveServer) -> None:
+    """Batches whose values every JSON encoder writes alike skip the sink's per-row check; a batch
+    with a reward like 1e-05 or a NaN in an info must not: its lines are json.dumps's."""
+    page = Page(server.url)
+    game_id = page.to_game()
+    page.loaded(game_id)
+    issued = page.next("pyodide_episode")
+    steps, hashes = play_episode(issued["seed"], max_steps=90)
+    sent = batches(game_id, 1, steps, hashes, first_batch=1)
+    sent[1]["steps"][2]["rewards"]["right"] = 1e-05
+    sent[2]["steps"][4]["infos"] = {"left": {"v": float("nan")}, "right": None}
+    for batch in sent[:4]:
+        assert page.send_batch(batch)["type"] == "batch_ack"
+    records(server, "steps", lambda rows: len(rows) >= 120)
+    lines = (server.data_dir / EXPERIMENT / "steps.jsonl").read_text().splitlines()
+    assert len(lines) == 120
+    for line in lines:
+        row = json.loads(line)
+        assert line == json.dumps(row, ensure_ascii=False, separators=(",", ":")), line
+    assert sum('"reward":1e-05' in line for line in lines) == 1
+    assert sum('"info":{"v":NaN}' in line for line in lines) == 1
+    page.close()
+
+
 # --- the scene's runtime_options ---------------------------------------------------------------------
 WITH_OPTIONS = f"{HERE / 'studies' / 'slime_pyodide.py'}:with_options"
 

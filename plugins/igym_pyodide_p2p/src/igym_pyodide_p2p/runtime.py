@@ -103,6 +103,12 @@ def action_test(space: Any) -> Callable[[Any], bool]:
     return functools.partial(_contains, space)
 
 
+def _is_discrete(space: Any) -> bool:
+    from gymnasium import spaces
+
+    return isinstance(space, spaces.Discrete)
+
+
 def _contains(space: Any, action: Any) -> bool:
     import numpy as np
 
@@ -198,6 +204,8 @@ class PyodideRuntime(Runtime):
         super().__init__(host)
         self.games: dict[str, PyodideGame] = {}
         self._spaces: dict[int, dict[str, Callable[[Any], bool]]] = {}
+        #: Whether every agent's actions are ints (Discrete spaces), by prepared scene.
+        self._int_actions: dict[int, bool] = {}
         self._presence: asyncio.TimerHandle | None = None
         self._tasks = BackgroundTasks()
         #: True while the study's records cannot be stored: no new episode starts.
@@ -240,6 +248,7 @@ class PyodideRuntime(Runtime):
         )
         options = options_of(prepared)
         game = PyodideGame(self, info, prepared, options, self.action_tests(prepared), continues=continues)
+        game.ints_for_actions = self._int_actions.get(id(prepared), False)
         self.games[game_id] = game
         game.begin()
         return game
@@ -250,7 +259,9 @@ class PyodideRuntime(Runtime):
         if tests is None:
             env, _raw = prepared.make_env()
             try:
-                tests = {str(agent): action_test(env.action_space(agent)) for agent in prepared.agents}
+                spaces = {str(agent): env.action_space(agent) for agent in prepared.agents}
+                tests = {agent: action_test(space) for agent, space in spaces.items()}
+                self._int_actions[id(prepared)] = all(_is_discrete(space) for space in spaces.values())
             finally:
                 try:
                     env.close()
@@ -344,6 +355,8 @@ class PyodideGame(GameHandle):
         self._paused_at = 0.0
         #: When the page last sent steps of the open episode (or it was issued), monotonic.
         self.last_progress = 0.0
+        #: Every agent's actions are ints (what ``action_test`` passes for a Discrete space).
+        self.ints_for_actions = False
         #: Batches of this game the server refused, by rule (``BatchProblem.kind``).
         self.refused: dict[str, int] = {}
 
@@ -671,15 +684,26 @@ class PyodideGame(GameHandle):
             t_server_ms = round(time.time() * 1000, 1)
             record = self.host.record
             returns = self.returns
+            # Whether every value of the rows is one that JSON encoders write alike (see
+            # ``GameHost.record_many``): ids, names and keys are strings, actions ints of a Discrete
+            # space, flags bools; rewards and the page's times are checked here, and infos must be empty.
+            json_plain = self.ints_for_actions
             for step in accepted.steps:
                 for agent, reward in step.rewards.items():
                     returns[agent] = returns.get(agent, 0.0) + reward
+                    if json_plain and not (reward == 0.0 or 1e-4 <= reward < 1e16 or -1e16 < reward <= -1e-4):
+                        json_plain = False
+                if json_plain:
+                    infos = step.infos
+                    if (infos and any(infos.values())) or not 1e-4 <= step.t_ms < 1e16:
+                        json_plain = False
             # The batch's rows in one call: the recorder and the sink take them together.
             self.host.record_many(
                 records.STEPS,
                 step_rows(
                     self._ids, batch.episode, accepted.steps, players=self.players, t_server_ms=t_server_ms
                 ),
+                json_plain=json_plain,
             )
             for step_number, state_hash in accepted.hashes:
                 record(
