@@ -116,9 +116,9 @@ def test_a_browser_run_game_stores_every_step_once_and_verifies(server: LiveServ
     assert (first["episode"], first["num_episodes"], first["fps"], first["max_steps"]) == (1, 2, 30, 90)
     assert first["next_batch"] == 1
     sent = play(page, game_id, first, first_batch=1)
-    # A page that lost its acknowledgements re-sends: acknowledged again, stored once; the end of
-    # the episode, sent again, changes nothing either.
-    assert page.send_batch(sent[2]) == {"type": "batch_ack", "game_id": game_id, "batch": 3}
+    # A page that lost its acknowledgements re-sends: acknowledged again (an ack names the last batch
+    # stored: every one up to it is), stored once; the end of the episode, sent again, changes nothing.
+    assert page.send_batch(sent[2]) == {"type": "batch_ack", "game_id": game_id, "batch": len(sent)}
     page.send(
         {"type": "episode_done", "game_id": game_id, "episode": 1, "steps": 90, "end_reason": "truncated"}
     )
@@ -446,6 +446,43 @@ WITH_OPTIONS = f"{HERE / 'studies' / 'slime_pyodide.py'}:with_options"
 
 def serve_with(tmp_path: Path, options: dict[str, Any]) -> LiveServer:
     return LiveServer(WITH_OPTIONS, tmp_path / "data", env={"IGYM_TEST_PYODIDE_OPTIONS": json.dumps(options)})
+
+
+def test_one_acknowledgement_a_second_covers_every_batch_stored_and_a_resend_is_answered_at_once(
+    tmp_path: Path,
+) -> None:
+    server = serve_with(tmp_path, {})  # the default ack_interval_ms: 1000
+    try:
+        page = Page(server.url)
+        game_id = page.to_game()
+        page.loaded(game_id)
+        issued = page.next("pyodide_episode")
+        steps, hashes = play_episode(issued["seed"], max_steps=90)
+        sent = batches(game_id, 1, steps, hashes, first_batch=1, size=10)  # 9 batches
+        began = time.monotonic()
+        for batch in sent[:4]:  # within the first second of the episode, without waiting
+            page.send(batch)
+        first = page.next("batch_ack")
+        assert first["batch"] == 1  # the game's first: at once
+        second = page.next("batch_ack", timeout=3)
+        assert second["batch"] == 4  # one acknowledgement for batches 2, 3 and 4, a second later
+        assert 0.7 <= time.monotonic() - began < 2.5
+        page.send(sent[1])  # a re-send (after a reconnect, say): answered at once, stored once
+        assert page.next("batch_ack", timeout=0.5)["batch"] == 4
+        for batch in sent[4:]:
+            time.sleep(
+                max(0.0, page.episode_started + batch["steps"][-1]["step"] / 30 - 1.5 - time.monotonic())
+            )
+            page.send(batch)
+        last = page.next("batch_ack", timeout=3, batch=9)  # the episode's last batch: at once
+        acks = [m["batch"] for m in page.received if m["type"] == "batch_ack"]
+        assert acks[-1] == 9 and len(acks) < len(sent) + 1 and last["game_id"] == game_id
+        assert acks == sorted(acks)
+        rows = records(server, "steps", lambda rows: len(rows) >= 180)
+        assert len(rows) == 180 and len({(r["step"], r["agent"]) for r in rows}) == 180
+        page.close()
+    finally:
+        server.stop()
 
 
 def test_a_load_timeout_with_end_takes_the_participant_to_the_end_scene_and_its_code(tmp_path: Path) -> None:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import math
 import numbers
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -76,6 +77,8 @@ log = structlog.get_logger(__name__)
 
 _pack = msgspec.msgpack.Encoder().encode
 _PRESENCE_INTERVAL_S = 1.0
+#: How often the runtime sends the acknowledgements games have held back (``ack_interval_ms``).
+_ACK_FLUSH_S = 0.25
 
 #: Record types this runtime writes besides core's ``steps``, ``episodes`` and ``games``.
 REJECTED_BATCHES = records.REJECTED_BATCHES
@@ -207,6 +210,9 @@ class PyodideRuntime(Runtime):
         #: Whether every agent's actions are ints (Discrete spaces), by prepared scene.
         self._int_actions: dict[int, bool] = {}
         self._presence: asyncio.TimerHandle | None = None
+        self._ack_timer: asyncio.TimerHandle | None = None
+        #: Games with stored batches not acknowledged yet (sent by ``_flush_acks``).
+        self.acks_due: set[PyodideGame] = set()
         self._tasks = BackgroundTasks()
         #: True while the study's records cannot be stored: no new episode starts.
         self.holding = False
@@ -220,12 +226,17 @@ class PyodideRuntime(Runtime):
         }
 
     async def start(self) -> None:
-        self._presence = asyncio.get_running_loop().call_later(_PRESENCE_INTERVAL_S, self._check_presence)
+        loop = asyncio.get_running_loop()
+        self._presence = loop.call_later(_PRESENCE_INTERVAL_S, self._check_presence)
+        self._ack_timer = loop.call_later(_ACK_FLUSH_S, self._flush_acks)
 
     async def stop(self) -> None:
         if self._presence is not None:
             self._presence.cancel()
             self._presence = None
+        if self._ack_timer is not None:
+            self._ack_timer.cancel()
+            self._ack_timer = None
         for game in list(self.games.values()):
             await game.stop("server_stopped")
 
@@ -281,6 +292,22 @@ class PyodideRuntime(Runtime):
 
     def forget(self, game: PyodideGame) -> None:
         self.games.pop(game.info.game_id, None)
+        self.acks_due.discard(game)
+
+    def _flush_acks(self) -> None:
+        """Four times a second: each game whose held-back acknowledgement is due sends it (one
+        ``batch_ack`` covering every batch stored since its last one)."""
+        self._ack_timer = asyncio.get_running_loop().call_later(_ACK_FLUSH_S, self._flush_acks)
+        if not self.acks_due:
+            return
+        now = time.monotonic()
+        for game in list(self.acks_due):
+            try:
+                if game.send_due_ack(now):
+                    self.acks_due.discard(game)
+            except Exception:
+                self.acks_due.discard(game)
+                log.exception("batch_ack_failed", game_id=game.info.game_id)
 
     def spawn(self, awaitable: Any) -> None:
         self._tasks.spawn(awaitable)
@@ -357,6 +384,11 @@ class PyodideGame(GameHandle):
         self.last_progress = 0.0
         #: Every agent's actions are ints (what ``action_test`` passes for a Discrete space).
         self.ints_for_actions = False
+        #: Acknowledgements: when the last ``batch_ack`` went (monotonic), and to whom the held-back
+        #: one goes (None: none is held back). An ack names the last stored batch (``next_batch - 1``).
+        self._acked_at = -math.inf
+        self._ack_to: str | None = None
+        self._ack_interval_s = options.ack_interval_ms / 1000
         #: Batches of this game the server refused, by rule (``BatchProblem.kind``).
         self.refused: dict[str, int] = {}
 
@@ -712,10 +744,29 @@ class PyodideGame(GameHandle):
                         self._ids, episode=batch.episode, step=step_number, state_hash=state_hash
                     ),
                 )
-        self._ack(participant_id, batch.batch)
+        if accepted.duplicate or accepted.episode_over or now - self._acked_at >= self._ack_interval_s:
+            self._send_ack(participant_id, now)
+        else:  # acknowledged with the next one (``ack_interval_ms``)
+            self._ack_to = participant_id
+            self.runtime.acks_due.add(self)
 
-    def _ack(self, participant_id: str, number: int) -> None:
-        ack = BatchAck(game_id=self.info.game_id, batch=number).wire()
+    def send_due_ack(self, now: float) -> bool:
+        """Send the held-back acknowledgement if its time has come; whether none is left held back."""
+        participant_id = self._ack_to
+        if participant_id is None or self.ended:
+            self._ack_to = None
+            return True
+        if now - self._acked_at < self._ack_interval_s:
+            return False
+        self._send_ack(participant_id, now)
+        return True
+
+    def _send_ack(self, participant_id: str, now: float) -> None:
+        """``batch_ack`` of every batch stored so far (the numbers below the one the server expects)."""
+        self._acked_at = now
+        self._ack_to = None
+        self.runtime.acks_due.discard(self)
+        ack = BatchAck(game_id=self.info.game_id, batch=self.ledger.next_batch - 1).wire()
         sink = self.host.frame_sink(participant_id)
         if sink is not None and sink.offer(_pack(ack)):
             return

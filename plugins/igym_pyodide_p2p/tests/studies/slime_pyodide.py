@@ -33,6 +33,9 @@ game = GymScene(
     max_steps=90,
     countdown_s=0,
     abandon_after_s=3,
+    # Each batch acknowledged at once: the tests' pages wait for each acknowledgement (the default,
+    # one acknowledgement a second covering several batches, has its own test).
+    runtime_options={"ack_interval_ms": 0},
 )
 
 experiment = Experiment(

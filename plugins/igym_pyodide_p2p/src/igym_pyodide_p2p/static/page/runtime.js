@@ -17,7 +17,8 @@
 // wheels), fetched from MANIFEST_URL.
 //
 // Server -> page: game_status, pyodide_episode {game_id, episode, seed, num_episodes, max_steps,
-// fps, next_batch?, start_in_ms?}, batch_ack {game_id, batch}, error {code: "bad_batch"}.
+// fps, next_batch?, start_in_ms?}, batch_ack {game_id, batch} (every batch up to
+// that number is stored), error {code: "bad_batch"}.
 // Page -> server: runtime_loaded, runtime_load_failed, step_batch, episode_done.
 
 import { Loader } from "./loader.js";
@@ -244,8 +245,14 @@ export function createPyodideGame(host, options = {}) {
     });
   });
   on("batch_ack", (msg) => {
-    if (!forGame(msg)) return;
-    if (unacked.delete(msg.batch)) state.batches_acked += 1;
+    if (!forGame(msg) || typeof msg.batch !== "number") return;
+    // Every batch up to this number is stored (the server acknowledges several at once).
+    for (const number of [...unacked.keys()]) {
+      if (number <= msg.batch) {
+        unacked.delete(number);
+        state.batches_acked += 1;
+      }
+    }
     state.unacked = unacked.size;
   });
   on("error", (msg) => {
