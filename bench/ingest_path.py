@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import inspect
 import statistics
 import sys
 import tempfile
@@ -106,12 +107,15 @@ def main() -> None:
         ledger = _ledger(options)
         write_record = recorder.write
         write_many = getattr(recorder, "write_many", None)
+        plain_ok = write_many is not None and "json_plain" in inspect.signature(write_many).parameters
         for frame in frames:
             data = msgpack.unpackb(frame, raw=False, strict_map_key=False)
             batch = decode_step_batch(data, options)
             accepted = ledger.accept(batch, later)
             rows = step_rows(ids, batch.episode, accepted.steps, players=players, t_server_ms=1.7e12)
-            if write_many is not None:  # as the pyodide runtime records them (host.record_many)
+            if plain_ok:  # as the pyodide runtime records a batch of plain values (host.record_many)
+                write_many(records.STEPS, rows, json_plain=True)
+            elif write_many is not None:  # before json_plain existed
                 write_many(records.STEPS, rows)
             else:  # before write_many existed
                 for row in rows:
