@@ -92,6 +92,8 @@ def main() -> None:
         sink._take()
         sink._unstored = 0
 
+    plain_ok = "json_plain" in inspect.signature(recorder.write_many).parameters
+
     def write_plain() -> None:  # rows vouched for (json_plain): the sink skips its per-row check
         for batch_rows in built:
             recorder.write_many(records.STEPS, batch_rows, json_plain=True)
@@ -108,7 +110,6 @@ def main() -> None:
         ledger = _ledger(options)
         write_record = recorder.write
         write_many = getattr(recorder, "write_many", None)
-        plain_ok = write_many is not None and "json_plain" in inspect.signature(write_many).parameters
         for frame in frames:
             data = msgpack.unpackb(frame, raw=False, strict_map_key=False)
             batch = decode_step_batch(data, options)
@@ -130,7 +131,7 @@ def main() -> None:
         "accept": accept,
         "step_rows": rows,
         "recorder.write": write,
-        "recorder.write json_plain": write_plain,
+        **({"recorder.write json_plain": write_plain} if plain_ok else {}),
         "  of which encode_line": encode,
         "whole path": whole,
     }
