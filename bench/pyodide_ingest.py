@@ -132,11 +132,12 @@ class _Page(_Participant):
         message = msgpack.unpackb(data)
         kind = message.get("type")
         now = time.time()
-        if kind == "batch_ack":
-            sent = self.sent_at.pop(message["batch"], None)
-            if sent is not None and self.window[0] <= now < self.window[1]:
-                self.acks += 1
-                self.ack_ms.append((now - sent) * 1000)
+        if kind == "batch_ack":  # every batch up to this number is stored (one ack may cover several)
+            for number in [n for n in self.sent_at if n <= message["batch"]]:
+                sent = self.sent_at.pop(number)
+                if self.window[0] <= now < self.window[1]:
+                    self.acks += 1
+                    self.ack_ms.append((now - sent) * 1000)
         elif kind == "pyodide_episode" and not self.episode.done():
             self.episode.set_result(message)
         elif kind == "game_status" and message.get("game_id") and not self.status.done():
@@ -221,7 +222,10 @@ def run_point(mode: str, games: int, seconds: float, clients: int) -> dict:
         "IGYM_LOG_FORMAT": "json",
         "IGYM_OPERATOR_TOKEN": OPERATOR_TOKEN,
         "IGYM_MAX_NEW_PARTICIPANTS_PER_IP_PER_MIN": "0",  # every player comes from this address
-        "PYTHONPATH": os.pathsep.join([str(HERE), str(ROOT / "igym_core" / "src")]),
+        # This tree's code, also when the bench runs from a copy of another commit (a baseline).
+        "PYTHONPATH": os.pathsep.join(
+            [str(HERE), str(ROOT / "igym_core" / "src"), *map(str, sorted(ROOT.glob("plugins/*/src")))]
+        ),
     }
     server = subprocess.Popen(
         [

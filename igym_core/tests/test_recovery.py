@@ -12,9 +12,31 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from igym_core.builtin.sink_jsonl import JsonlSink, JsonlSinkConfig
+from igym_core.runtime import records
 from igym_core.session.recovery import recover_interrupted_games
 
 EXPERIMENT = "recovery_test"
+IDS = records.game_ids(game_id="g", scene_id="s", instance=0, participant_ids=["p"])
+#: An episode row's values, to compare a recovered row's columns with ``records.episode_row``'s.
+EPISODE: dict[str, Any] = dict(
+    episode=1,
+    seed=5,
+    steps=10,
+    end_reason="max_steps",
+    returns={},
+    seats={},
+    started_at="2026-12-05T00:00:00.000Z",
+    duration_ms=330,
+    fps=30,
+    frames_dropped={},
+    tick_lateness_ms_p50=None,
+    tick_lateness_ms_p99=None,
+    tick_lateness_ms_max=None,
+    rtt_ms={},
+    paused_ms=0,
+    pauses=0,
+    pause_reasons={},
+)
 NUM_EPISODES = 3
 
 
@@ -101,12 +123,16 @@ def test_every_stopped_game_is_completed_once_and_the_player_resumes_at_the_righ
                 assert kinds == (["episodes", "games"] if steps_into_next else ["games"])
                 row = written[-1][1]
                 assert (row["game_id"], row["event"], row["reason"]) == (game_id, "ended", "server_restart")
+                ended = records.game_ended_row(IDS, reason="server_restart", episodes_played=1)
+                assert list(row) == list(ended)  # the builder's columns, in its order
                 if steps_into_next:
                     episode_row = written[0][1]
                     assert episode_row["episode"] == history.expected_from
                     assert episode_row["steps"] == steps_into_next
                     assert episode_row["returns"] == {"a": 0.5 * steps_into_next}
                     assert episode_row["seed"] == _seed("s", 0, ("p",), history.expected_from)
+                    # The columns of every runtime's episodes rows (records.episode_row), in order.
+                    assert list(episode_row) == list(records.episode_row(IDS, **EPISODE))
             else:
                 assert written == []
             # The latest game the server stopped says where the participant resumes.

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 
 from igym_core import EndScene, Experiment, GymScene
@@ -444,3 +445,92 @@ def test_an_episode_issued_at_the_countdowns_start_shows_its_first_frame_and_ste
     steps = [s for m in result["sent"] if m["type"] == "step_batch" for s in m["steps"]]
     assert [s["step"] for s in steps] == list(range(1, 31))
     assert steps[0]["t_ms"] - result["issued"] >= 1000, "the first step waits for the countdown"
+
+
+REFUSAL_PAGE = """
+async ({spec, seeds}) => {
+  const runtime = await import("/plugins/pyodide/runtime.js");
+  const stage = document.createElement("div");
+  stage.style.position = "relative";
+  document.body.append(stage);
+  const handlers = {};
+  const sent = [];
+  const host = {
+    stage,
+    scene: {scene_id: "slime", runtime_view: {game: spec}},
+    send: (m) => sent.push(structuredClone(m)),
+    onMessage: (type, fn) => { (handlers[type] ??= []).push(fn); return () => {}; },
+    drawFrame: () => {},
+  };
+  const deliver = (m) => (handlers[m.type] || []).forEach((fn) => fn(m));
+  const game = runtime.createPyodideGame(host);
+  const until = async (test, ms) => {
+    const end = performance.now() + ms;
+    while (!test()) {
+      if (performance.now() > end) throw new Error("timed out; " + JSON.stringify(game.state));
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+  const batches = (episode) => sent.filter((m) => m.type === "step_batch" && m.episode === episode);
+  deliver({type: "game_status", game_id: "g1", phase: "loading"});
+  await until(() => sent.some((m) => m.type === "runtime_loaded"), 60000);
+  const episode = (n, extra) => ({type: "pyodide_episode", game_id: "g1", episode: n, seed: seeds[n - 1],
+                                  num_episodes: 2, max_steps: 300, fps: 30, ...extra});
+  deliver(episode(1));
+  await until(() => batches(1).length >= 3, 10000);
+  await new Promise((r) => setTimeout(r, 200));  // steps of episode 1 wait for their batch
+  deliver({type: "batch_ack", game_id: "g1", batch: 1});
+  // The server refused batch 2 (it ended episode 1 there) and issued episode 2 from batch 2, while
+  // the page is still stepping episode 1.
+  const why = "batch 2 refused: step 20: the info of 'left' takes more than 1024 bytes";
+  deliver({type: "error", code: "bad_batch", message: why, seq: null});
+  deliver(episode(2, {next_batch: 2}));
+  await until(() => batches(2).length >= 1, 10000);
+  const failed = game.state.failed;
+  const first1 = batches(1).map((m) => [m.batch, m.first_step]);
+  const first2 = batches(2).map((m) => [m.batch, m.first_step]);
+  const before = sent.length;
+  deliver({type: "welcome"});  // a reconnect: what is not acknowledged goes again
+  await new Promise((r) => setTimeout(r, 300));
+  const resent = sent.slice(before).filter((m) => m.type === "step_batch").map((m) => [m.episode, m.batch]);
+  const unackedBefore = game.state.unacked;
+  const last = Math.max(...batches(2).map((m) => m.batch));
+  deliver({type: "batch_ack", game_id: "g1", batch: last});  // one ack covers every batch up to it
+  const state = {...game.state};
+  deliver({type: "game_status", game_id: "g1", phase: "ended"});
+  game.destroy();
+  return {failed, resent, unackedBefore, last, state, first1, first2};
+}
+"""
+
+
+def test_a_refused_batch_ends_the_pages_episode_and_it_numbers_the_next_from_next_batch(igym_server):
+    """The page's side of a refusal that ended an episode: the worker takes the new episode while it
+    still has steps of the old one (it drops them), numbers its batches from ``next_batch``, and no
+    batch of the old episode is sent again; a ``batch_ack`` covers every batch up to its number."""
+    scene = attrs.evolve(slime_scene(), policies={"right": "random"})
+    experiment = Experiment(experiment_id="worker", seed=3, scenes=(scene, EndScene(scene_id="end")))
+    plan = validate_for_serving(experiment, create_plugin_manager(autoload=False, strict=True), Settings())
+    (prepared,) = [p for p in plan.prepared.values() if getattr(p, "scene", None) is not None]
+    spec = browser_game_spec(prepared)
+    standin = Standin(igym_server, ("slime",), always=True)
+    seeds = [prepared.episode_seed(0, ["p"], 1), prepared.episode_seed(0, ["p"], 2)]
+
+    def work(browser: Any) -> Any:
+        context = browser.new_context()
+        context.route("**/*", standin.route)
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(f"{igym_server}/?PROLIFIC_PID=pyodide")
+        return page.evaluate(REFUSAL_PAGE, {"spec": spec, "seeds": seeds}), errors
+
+    result, errors = in_chromium(work)
+    assert errors == [] and result["failed"] is None, (errors, result)
+    first1, first2 = result["first1"], result["first2"]
+    assert [b for b, _ in first1] == [1, 2, 3]
+    assert first2[0] == [2, 1] and [b for b, _ in first2] == list(range(2, 2 + len(first2)))
+    # After the reconnect only episode 2's batches (not acknowledged yet) went again, in order.
+    assert result["resent"] and {e for e, _ in result["resent"]} == {2}
+    assert [b for _, b in result["resent"]] == sorted(b for _, b in result["resent"])
+    assert result["unackedBefore"] >= 1 and result["state"]["unacked"] <= 1  # a batch may be on its way

@@ -79,10 +79,17 @@ class DataSink(ABC):
     #: Whether this sink has a ``write_many`` of its own (the recorder then hands it a batch of
     #: rows in one call; otherwise it calls ``write`` for each).
     writes_many: ClassVar[bool] = False
+    #: Whether this sink's ``write_many`` takes ``json_plain=True`` (see there); others never get it.
+    takes_json_plain: ClassVar[bool] = False
 
     def write_many(self, record_type: str, rows: Sequence[Mapping[str, Any]]) -> None:
         """Buffer ``rows`` (in order), all or none: if it raises, none of them was buffered (the
-        recorder then writes them one by one with ``write``). Called only when ``writes_many``."""
+        recorder then writes them one by one with ``write``). Called only when ``writes_many``.
+
+        A sink that sets ``takes_json_plain`` also takes ``json_plain=True``: the caller vouches
+        that every value in ``rows`` is a string, an int, a bool, None, a float that is 0 or whose
+        magnitude is from 1e-4 to below 1e16, or a list or string-keyed dict of those (values that
+        every JSON encoder writes alike), so the sink may skip its own check of them."""
         raise NotImplementedError
 
     @abstractmethod

@@ -126,6 +126,8 @@ class Recorder:
     ) -> None:
         self.sinks = list(sinks)
         self.base = dict(base)
+        #: Every field the recorder adds is a string (the timestamp is one): ``json_plain`` holds.
+        self._base_is_text = all(type(v) is str for v in self.base.values())
         self.flush_interval_s = flush_interval_ms / 1000
         self.reminder_interval_s = reminder_interval_s
         self.max_unsaved_bytes = max_unsaved_bytes
@@ -178,12 +180,17 @@ class Recorder:
                 health.counted += size
         self.records_written += 1
 
-    def write_many(self, record_type: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    def write_many(
+        self, record_type: str, rows: Sequence[Mapping[str, Any]], *, json_plain: bool = False
+    ) -> None:
         """``write`` for each of ``rows``, in order, with one timestamp (a batch of steps that
         arrived together). A sink that ``writes_many`` gets them in one call; if it refuses them (it
         then buffered none), and for every other sink, they are written one by one as ``write``
-        does, with the same handling of what a sink refuses."""
+        does, with the same handling of what a sink refuses. ``json_plain``: the caller vouches for
+        the rows' values as ``DataSink.write_many`` describes; it is passed on to the sinks that
+        take it (when the recorder's own fields are strings too)."""
         base = self.base
+        plain = json_plain and self._base_is_text
         now = self._clock.now()
         fulls = [{**base, "timestamp": now, **row} for row in rows]
         if not fulls:
@@ -192,7 +199,10 @@ class Recorder:
             health = self._health[id(sink)]
             if sink.writes_many and not health.held and health.counted is None:
                 try:
-                    sink.write_many(record_type, fulls)
+                    if plain and sink.takes_json_plain:
+                        sink.write_many(record_type, fulls, json_plain=True)  # type: ignore[call-arg]
+                    else:
+                        sink.write_many(record_type, fulls)
                 except Exception:  # none was buffered: one by one, which keeps what it refuses
                     pass
                 else:

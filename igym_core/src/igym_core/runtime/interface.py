@@ -235,9 +235,13 @@ class GameHost(Protocol):
         """Write a record (``steps``, ``episodes``, ``games``) through the experiment's sinks."""
         ...
 
-    def record_many(self, record_type: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    def record_many(
+        self, record_type: str, rows: Sequence[Mapping[str, Any]], *, json_plain: bool = False
+    ) -> None:
         """``record`` for each of ``rows`` (one record type, in order) in one call: cheaper per row
-        for a batch (the rows of many steps that arrived together)."""
+        for a batch (the rows of many steps that arrived together). ``json_plain``: every value in
+        the rows is a string, int, bool, None, a float that is 0 or of magnitude 1e-4 to below 1e16,
+        or a list or string-keyed dict of those (the JSONL sink then skips its check of each row)."""
         ...
 
     def game_ended(self, game_id: str, reason: str, exit: GameExit | None = None) -> None:

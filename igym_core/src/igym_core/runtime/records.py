@@ -7,7 +7,10 @@ A runtime writes a game's data as rows of four record types (``host.record(type,
 - ``games``: the game's events: ``started``, ``ended``, ``paused``, ``resumed``, ``partner_left``,
   ``seat_returned`` (:func:`game_started_row` and the functions after it);
 - ``state_hashes``: a hash of the env's full state at a step, from runtimes whose env steps
-  outside the server (:func:`state_hash_row`), so that ``igym verify`` can re-run the episode.
+  outside the server (:func:`state_hash_row`), so that ``igym verify`` can re-run the episode;
+- ``rejected_batches``: step records such a runtime refused (:func:`rejected_batch_row`), with that
+  runtime's own game events (``runtime_loaded``, ``reloaded``, …: :func:`runtime_loaded_row` and the
+  functions after it).
 
 Every row starts with the game's ids (:func:`game_ids`, built once per game). The builders take
 keyword arguments only, so a runtime cannot put a value in the wrong column, and they make values
@@ -25,6 +28,7 @@ from typing import Any
 __all__ = [
     "EPISODES",
     "GAMES",
+    "REJECTED_BATCHES",
     "STATE_HASHES",
     "STEPS",
     "episode_row",
@@ -34,9 +38,16 @@ __all__ = [
     "game_paused_row",
     "game_resumed_row",
     "game_started_row",
+    "load_timeout_row",
     "partner_left_row",
     "plain",
+    "rejected_batch_row",
+    "reloaded_row",
+    "restart_episode_row",
+    "runtime_load_failed_row",
+    "runtime_loaded_row",
     "seat_returned_row",
+    "stalled_row",
     "state_hash_row",
     "step_row",
 ]
@@ -46,6 +57,8 @@ STEPS = "steps"
 EPISODES = "episodes"
 GAMES = "games"
 STATE_HASHES = "state_hashes"
+#: Step records a browser-run game's page sent that the server refused (:func:`rejected_batch_row`).
+REJECTED_BATCHES = "rejected_batches"
 
 _PLAIN_TYPES = (bool, int, float, str)  # a tuple: `bool | int | ...` would build a union per call
 #: Values ``plain`` returns as they are, by exact type: ``step_row`` tests these without a call.
@@ -258,6 +271,105 @@ def partner_left_row(ids: Mapping[str, Any], *, left: str, seat: str, outcome: s
 def seat_returned_row(ids: Mapping[str, Any], *, participant_id: str, seat: str) -> dict[str, Any]:
     """A player came back to the seat a bot had taken (``games`` event ``seat_returned``)."""
     return {**ids, "event": "seat_returned", "participant_id": participant_id, "seat": seat}
+
+
+def restart_episode_row(
+    ids: Mapping[str, Any],
+    *,
+    episode: int,
+    seed: int | None,
+    steps: int,
+    returns: Mapping[str, float],
+    seats: Mapping[str, str],
+    started_at: str | None,
+    duration_ms: int | None,
+    fps: int | None,
+) -> dict[str, Any]:
+    """The ``episodes`` row of an episode a killed server cut short, written at the next start from
+    the steps that reached the disk (``end_reason`` ``server_restart``): :func:`episode_row`'s columns,
+    those nobody measured null."""
+    return {
+        **ids,
+        "episode": episode,
+        "seed": seed,
+        "steps": steps,
+        "end_reason": "server_restart",
+        "returns": dict(returns),
+        "seats": dict(seats),
+        "started_at": started_at,
+        "duration_ms": duration_ms,
+        "fps": fps,
+        "frames_dropped": None,
+        "tick_lateness_ms_p50": None,
+        "tick_lateness_ms_p99": None,
+        "tick_lateness_ms_max": None,
+        "rtt_ms": None,
+        "page_delay_ms": None,
+        "paused_ms": None,
+        "pauses": None,
+        "pause_reasons": None,
+    }
+
+
+# --- runtimes whose env steps in the browser: their own game events and refused records ----------
+def runtime_loaded_row(
+    ids: Mapping[str, Any], *, ms: float, stages: Mapping[str, float], reload: bool
+) -> dict[str, Any]:
+    """The page loaded the game's runtime in ``ms`` (``games`` event ``runtime_loaded``); ``stages``:
+    milliseconds by stage (``runtime_ms``, ``packages_ms``, …); ``reload``: a page loaded it before."""
+    return {**ids, "event": "runtime_loaded", "ms": ms, "stages": dict(stages), "reload": reload}
+
+
+def runtime_load_failed_row(ids: Mapping[str, Any], *, stage: str, message: str) -> dict[str, Any]:
+    """The page could not load the game at ``stage`` (``games`` event ``runtime_load_failed``)."""
+    return {**ids, "event": "runtime_load_failed", "stage": stage, "message": message}
+
+
+def load_timeout_row(ids: Mapping[str, Any], *, load_timeout_s: float) -> dict[str, Any]:
+    """No page loaded the game within ``load_timeout_s`` (``games`` event ``load_timeout``)."""
+    return {**ids, "event": "load_timeout", "load_timeout_s": load_timeout_s}
+
+
+def stalled_row(ids: Mapping[str, Any], *, episode: int, step: int, silent_s: float) -> dict[str, Any]:
+    """A connected page sent no steps of ``episode`` for ``silent_s`` after ``step`` (``games`` event
+    ``stalled``)."""
+    return {**ids, "event": "stalled", "episode": episode, "step": step, "silent_s": silent_s}
+
+
+def reloaded_row(ids: Mapping[str, Any], *, episode: int, step: int, rule: str) -> dict[str, Any]:
+    """A new page took over mid-episode after ``step`` of ``episode`` (``games`` event ``reloaded``);
+    ``rule``: what the game does next (the scene's ``on_reload``)."""
+    return {**ids, "event": "reloaded", "episode": episode, "step": step, "rule": rule}
+
+
+def rejected_batch_row(
+    ids: Mapping[str, Any],
+    *,
+    participant_id: str,
+    batch: int | None,
+    episode: int | None,
+    first_step: int | None,
+    steps: int | None,
+    rule: str,
+    problem: str,
+    expected_batch: int,
+    t_server_ms: float,
+) -> dict[str, Any]:
+    """A batch of step records the server refused (record type ``rejected_batches``): what it claimed
+    (None where it could not be read), the ``rule`` it broke, the ``problem`` the page was told, and
+    the batch number the server expected."""
+    return {
+        **ids,
+        "participant_id": participant_id,
+        "batch": batch,
+        "episode": episode,
+        "first_step": first_step,
+        "steps": steps,
+        "rule": rule,
+        "problem": problem,
+        "expected_batch": expected_batch,
+        "t_server_ms": t_server_ms,
+    }
 
 
 def state_hash_row(ids: Mapping[str, Any], *, episode: int, step: int, state_hash: str) -> dict[str, Any]:

@@ -146,8 +146,10 @@ class GameCoordinator:
     def record(self, record_type: str, row: Mapping[str, Any]) -> None:
         self.recorder.write(record_type, row)
 
-    def record_many(self, record_type: str, rows: Sequence[Mapping[str, Any]]) -> None:
-        self.recorder.write_many(record_type, rows)
+    def record_many(
+        self, record_type: str, rows: Sequence[Mapping[str, Any]], *, json_plain: bool = False
+    ) -> None:
+        self.recorder.write_many(record_type, rows, json_plain=json_plain)
 
     def game_ended(self, game_id: str, reason: str, exit: GameExit | None = None) -> None:
         game = self.games.pop(game_id, None)

@@ -21,6 +21,8 @@ from typing import Any
 import attrs
 import structlog
 
+from igym_core.runtime import records
+
 __all__ = ["InterruptedGame", "recover_interrupted_games"]
 
 log = structlog.get_logger(__name__)
@@ -169,37 +171,24 @@ def _complete(
             else None
         )
         record(
-            "episodes",
-            {
-                **ids,
-                "episode": episode,
-                "seed": seed,
-                "steps": part.steps,
-                "end_reason": "server_restart",
-                "returns": part.returns,
-                "seats": part.seats,
-                "started_at": part.first_timestamp,
-                "duration_ms": duration,
-                "fps": started.get("fps"),
-                "frames_dropped": None,
-                "tick_lateness_ms_p50": None,
-                "tick_lateness_ms_p99": None,
-                "tick_lateness_ms_max": None,
-                "rtt_ms": None,
-                "page_delay_ms": None,
-                "paused_ms": None,
-                "pauses": None,
-                "pause_reasons": None,
-            },
+            records.EPISODES,
+            records.restart_episode_row(
+                ids,
+                episode=episode,
+                seed=seed,
+                steps=part.steps,
+                returns=part.returns,
+                seats=part.seats,
+                started_at=part.first_timestamp,
+                duration_ms=duration,
+                fps=started.get("fps"),
+            ),
         )
     record(
-        "games",
-        {
-            **ids,
-            "event": "ended",
-            "reason": "server_restart",
-            "episodes_played": episode if part is not None else episode - 1,
-        },
+        records.GAMES,
+        records.game_ended_row(
+            ids, reason="server_restart", episodes_played=episode if part is not None else episode - 1
+        ),
     )
     log.info(
         "game_recovered",

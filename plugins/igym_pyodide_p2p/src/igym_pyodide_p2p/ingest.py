@@ -23,7 +23,8 @@ raises :class:`BatchProblem`, whose ``kind`` names the rule:
 ``bad_value``      a reward that is not a finite number, a step after the episode's end, ...
 
 A refused batch writes nothing and does not use up its number: the next batch the server accepts
-is still the one it expected.
+is still the one it expected (the runtime ends an episode whose stream a refusal broke and issues the
+next one from that number, ``runtime.py``).
 """
 
 from __future__ import annotations

@@ -174,7 +174,8 @@ class PyodideEpisode(ServerMessage):
 
 @attrs.frozen(kw_only=True)
 class BatchAck(ServerMessage):
-    """Step batch number ``batch`` is stored (or was stored before: a re-send)."""
+    """Every step batch of the game up to number ``batch`` is stored (one acknowledgement may cover
+    several batches; see ``PyodideOptions.ack_interval_ms``)."""
 
     type: ClassVar[str] = "batch_ack"
     game_id: str

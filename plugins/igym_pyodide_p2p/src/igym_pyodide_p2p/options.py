@@ -76,6 +76,11 @@ class PyodideOptions:
     batch_interval_ms: int = attrs.field(default=500, validator=_whole(50, 1000))
     """How often the page sends its step records (and at each episode's end). At most 1000: a closed
     tab loses at most this much."""
+    ack_interval_ms: int = attrs.field(default=1000, validator=_whole(0, 5000))
+    """A game acknowledges stored batches at most this often: a batch stored within this time of the
+    game's last ``batch_ack`` is acknowledged by the next one, which covers every batch up to its
+    number (an identical re-send and an episode's last batch are acknowledged at once; 0: every batch
+    at once). Fewer socket writes for the server; the page keeps a batch until it is acknowledged."""
     max_batch_steps: int = attrs.field(default=240, validator=_whole(1, 10_000))
     """A batch with more steps is refused (``bad_batch``)."""
     max_batch_bytes: int = attrs.field(default=48 * 1024, validator=_whole(1024, 16 * 1024 * 1024))

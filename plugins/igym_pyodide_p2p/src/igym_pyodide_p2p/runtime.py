@@ -20,7 +20,9 @@ and ``"next"`` goes on to the next seed. So every (episode, step) of a game is s
 
 Steps arrive in ``step_batch`` messages (``ingest.py``): each stored or re-sent batch gets a
 ``batch_ack``; a refused one an ``error`` (``bad_batch``, the problem named) and a
-``rejected_batches`` record, and none of its steps reach ``steps``.
+``rejected_batches`` record, and none of its steps reach ``steps``; a refused batch of the open
+episode with the number the server expects (or a later one) ends that episode ``batch_refused`` and
+the next is issued with ``next_batch`` (the page numbers on from it).
 
 Nobody connected: a game whose participant has had no socket for the scene's ``abandon_after_s``
 ends ``abandoned`` (checked once a second for all games), with the scene's ``on_abandon`` rule.
@@ -33,20 +35,13 @@ import asyncio
 import functools
 import numbers
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
-import msgspec
 import structlog
 
-from igym_core.data.recorder import iso_utc
-from igym_core.errors import ProtocolError
-from igym_core.protocol.server_messages import GameStatus
-from igym_core.runtime import records
 from igym_core.runtime.interface import (
     Continuation,
-    GameExit,
-    GameHandle,
     GameHost,
     GameInfo,
     Runtime,
@@ -54,31 +49,35 @@ from igym_core.runtime.interface import (
     RuntimeMessage,
     Seat,
 )
-from igym_core.runtime.notify import call_scene_callback, notify_plugins
-from igym_core.session.saving import SAVING_MESSAGE
 from igym_core.tasks import BackgroundTasks
-from igym_pyodide_p2p.ingest import BatchProblem, GameLedger, decode_step_batch, step_rows
+from igym_pyodide_p2p.game import SAVING, PyodideGame
+from igym_pyodide_p2p.game_ingest import BATCH_REFUSED, REJECTED_BATCHES, _field  # noqa: F401 (importable here)
 from igym_pyodide_p2p.messages import (
-    BatchAck,
     EpisodeDone,
-    PyodideEpisode,
     RuntimeLoaded,
     RuntimeLoadFailed,
     StepBatchMessage,
 )
-from igym_pyodide_p2p.options import LOAD_FAILED_OUTCOME, PyodideOptions
+from igym_pyodide_p2p.options import PyodideOptions
 
-__all__ = ["PyodideGame", "PyodideRuntime", "action_test", "options_of", "scene_problems"]
+# The game's parts live in game.py (episode machine), game_ingest.py (step batches) and
+# game_loading.py (load and presence rules); their names stay importable from here.
+__all__ = [
+    "BATCH_REFUSED",
+    "REJECTED_BATCHES",
+    "SAVING",
+    "PyodideGame",
+    "PyodideRuntime",
+    "action_test",
+    "options_of",
+    "scene_problems",
+]
 
 log = structlog.get_logger(__name__)
 
-_pack = msgspec.msgpack.Encoder().encode
 _PRESENCE_INTERVAL_S = 1.0
-
-#: Record types this runtime writes besides core's ``steps``, ``episodes`` and ``games``.
-REJECTED_BATCHES = "rejected_batches"
-#: Why a game waits (the ``reason`` of its ``paused`` / ``resumed`` records), as the server runtime names it.
-SAVING = "saving"
+#: How often the runtime sends the acknowledgements games have held back (``ack_interval_ms``).
+_ACK_FLUSH_S = 0.25
 
 
 def action_test(space: Any) -> Callable[[Any], bool]:
@@ -97,6 +96,12 @@ def action_test(space: Any) -> Callable[[Any], bool]:
 
         return discrete
     return functools.partial(_contains, space)
+
+
+def _is_discrete(space: Any) -> bool:
+    from gymnasium import spaces
+
+    return isinstance(space, spaces.Discrete)
 
 
 def _contains(space: Any, action: Any) -> bool:
@@ -194,7 +199,12 @@ class PyodideRuntime(Runtime):
         super().__init__(host)
         self.games: dict[str, PyodideGame] = {}
         self._spaces: dict[int, dict[str, Callable[[Any], bool]]] = {}
+        #: Whether every agent's actions are ints (Discrete spaces), by prepared scene.
+        self._int_actions: dict[int, bool] = {}
         self._presence: asyncio.TimerHandle | None = None
+        self._ack_timer: asyncio.TimerHandle | None = None
+        #: Games with stored batches not acknowledged yet (sent by ``_flush_acks``).
+        self.acks_due: set[PyodideGame] = set()
         self._tasks = BackgroundTasks()
         #: True while the study's records cannot be stored: no new episode starts.
         self.holding = False
@@ -208,12 +218,17 @@ class PyodideRuntime(Runtime):
         }
 
     async def start(self) -> None:
-        self._presence = asyncio.get_running_loop().call_later(_PRESENCE_INTERVAL_S, self._check_presence)
+        loop = asyncio.get_running_loop()
+        self._presence = loop.call_later(_PRESENCE_INTERVAL_S, self._check_presence)
+        self._ack_timer = loop.call_later(_ACK_FLUSH_S, self._flush_acks)
 
     async def stop(self) -> None:
         if self._presence is not None:
             self._presence.cancel()
             self._presence = None
+        if self._ack_timer is not None:
+            self._ack_timer.cancel()
+            self._ack_timer = None
         for game in list(self.games.values()):
             await game.stop("server_stopped")
 
@@ -236,6 +251,7 @@ class PyodideRuntime(Runtime):
         )
         options = options_of(prepared)
         game = PyodideGame(self, info, prepared, options, self.action_tests(prepared), continues=continues)
+        game.ints_for_actions = self._int_actions.get(id(prepared), False)
         self.games[game_id] = game
         game.begin()
         return game
@@ -246,7 +262,9 @@ class PyodideRuntime(Runtime):
         if tests is None:
             env, _raw = prepared.make_env()
             try:
-                tests = {str(agent): action_test(env.action_space(agent)) for agent in prepared.agents}
+                spaces = {str(agent): env.action_space(agent) for agent in prepared.agents}
+                tests = {agent: action_test(space) for agent, space in spaces.items()}
+                self._int_actions[id(prepared)] = all(_is_discrete(space) for space in spaces.values())
             finally:
                 try:
                     env.close()
@@ -266,6 +284,22 @@ class PyodideRuntime(Runtime):
 
     def forget(self, game: PyodideGame) -> None:
         self.games.pop(game.info.game_id, None)
+        self.acks_due.discard(game)
+
+    def _flush_acks(self) -> None:
+        """Four times a second: each game whose held-back acknowledgement is due sends it (one
+        ``batch_ack`` covering every batch stored since its last one)."""
+        self._ack_timer = asyncio.get_running_loop().call_later(_ACK_FLUSH_S, self._flush_acks)
+        if not self.acks_due:
+            return
+        now = time.monotonic()
+        for game in list(self.acks_due):
+            try:
+                if game.send_due_ack(now):
+                    self.acks_due.discard(game)
+            except Exception:
+                self.acks_due.discard(game)
+                log.exception("batch_ack_failed", game_id=game.info.game_id)
 
     def spawn(self, awaitable: Any) -> None:
         self._tasks.spawn(awaitable)
@@ -282,521 +316,3 @@ class PyodideRuntime(Runtime):
 
     def stats(self) -> dict[str, Any]:
         return {"games": len(self.games), **self.counters}
-
-
-class PyodideGame(GameHandle):
-    """One browser-run game: the episodes the server issues and the records the page sends."""
-
-    def __init__(
-        self,
-        runtime: PyodideRuntime,
-        info: GameInfo,
-        prepared: Any,
-        options: PyodideOptions,
-        actions_ok: Mapping[str, Callable[[Any], bool]],
-        *,
-        continues: Continuation | None = None,
-    ) -> None:
-        self.runtime = runtime
-        self.host = runtime.host
-        self.info = info
-        self.prepared = prepared
-        self.scene = prepared.scene
-        self.options = options
-        self.continues = continues
-        humans = [s for s in info.seats if s.participant_id is not None]
-        #: Human seat (agent name) → participant id.
-        self.players = {s.agent: s.participant_id for s in humans if s.participant_id is not None}
-        self.participant_ids = [pid for pid in self.players.values()]
-        self.ledger = GameLedger(
-            actions_ok=actions_ok,
-            humans=list(self.players),
-            fps=self.scene.fps,
-            max_steps=self.scene.max_steps,
-            options=options,
-        )
-        self._ids = records.game_ids(
-            game_id=info.game_id,
-            scene_id=info.scene_id,
-            instance=info.instance,
-            participant_ids=self.participant_ids,
-        )
-        self.phase = "loading"
-        self.ended = False
-        self.end_message = ""
-        self.loaded = False
-        self.created = time.monotonic()
-        #: Which of the scene's episodes (1 … num_episodes) is being played or comes next.
-        self.round = continues.from_episode if continues is not None else 1
-        #: Plays so far (the ``episode`` number of data and of the page's messages).
-        self.plays = 0
-        self.seed = 0
-        self.phase_until = 0.0
-        self.episode_started_wall = 0.0
-        self.episode_started_mono = 0.0
-        self.returns: dict[str, float] = {}
-        self.absent_since: float | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._paused_at = 0.0
-        #: When the page last sent steps of the open episode (or it was issued), monotonic.
-        self.last_progress = 0.0
-
-    # --- lifecycle ---------------------------------------------------------------------------
-    def begin(self) -> None:
-        from igym_core.session.games import seats_description
-
-        continues = self.continues
-        self.host.record(
-            records.GAMES,
-            records.game_started_row(
-                self._ids,
-                seats=seats_description(self.info.seats),
-                fps=self.scene.fps,
-                num_episodes=self.scene.num_episodes,
-                runtime=PyodideRuntime.kind,
-                continues_game_id=continues.game_id if continues is not None else None,
-                continues_from_episode=continues.from_episode if continues is not None else None,
-            ),
-        )
-        log.info("game_started", game_id=self.info.game_id, scene_id=self.info.scene_id, runtime="pyodide")
-        self._notify("notify_game_started", self.info)
-        self._timer = asyncio.get_running_loop().call_later(self.options.load_timeout_s, self._load_timed_out)
-
-    async def stop(self, reason: str) -> None:
-        if not self.ended:
-            self._withdraw_unstarted_episode()
-            if self.ledger.episode_open:
-                self._end_episode("game_stopped", then_continue=False)
-            self._end_game(reason, "The study server is restarting.")
-
-    # --- GameHandle --------------------------------------------------------------------------
-    def player_ready(self, participant_id: str) -> None:
-        """The page has mounted the scene; it loads the runtime next (``runtime_loaded``)."""
-
-    def player_input(
-        self, participant_id: str, *, keys: Sequence[str] | None, press: Sequence[str] | None
-    ) -> None:
-        """Keys go to the page's own env; the server has nothing to do with them."""
-
-    def player_connected(self, participant_id: str) -> None:
-        self.absent_since = None
-
-    def status_message(self, participant_id: str) -> dict[str, Any]:
-        countdown_ms = 0
-        if self.phase == "countdown":
-            countdown_ms = max(0, round((self.phase_until - time.monotonic()) * 1000))
-        message = {"loading": "Loading the game…", "ended": self.end_message, "paused": SAVING_MESSAGE}.get(
-            self.phase, ""
-        )
-        seat = next((agent for agent, pid in self.players.items() if pid == participant_id), None)
-        return GameStatus(
-            game_id=self.info.game_id,
-            phase=self.phase,
-            episode=min(self.round, self.scene.num_episodes),
-            num_episodes=self.scene.num_episodes,
-            seat=seat,
-            message=message,
-            countdown_ms=countdown_ms,
-            pause_reason=SAVING if self.phase == "paused" else None,
-        ).wire()
-
-    def player_message(self, participant_id: str, message: Any) -> None:
-        if self.ended:
-            return
-        if isinstance(message, StepBatchMessage):
-            self._ingest(participant_id, message.data)
-        elif isinstance(message, EpisodeDone):
-            self._episode_done(message)
-        elif isinstance(message, RuntimeLoaded):
-            self._loaded(message)
-        elif isinstance(message, RuntimeLoadFailed):
-            self._load_failed(message)
-        else:
-            raise ProtocolError("unknown_type", f"{message.type!r} is not a message of the pyodide runtime")
-
-    # --- loading -----------------------------------------------------------------------------
-    def _loaded(self, message: RuntimeLoaded) -> None:
-        reload = self.loaded
-        self.loaded = True
-        self.host.record(
-            records.GAMES,
-            {
-                **self._ids,
-                "event": "runtime_loaded",
-                "ms": round(message.ms, 1),
-                "stages": {k: round(v, 1) for k, v in message.stages.items()},
-                "reload": reload,
-            },
-        )
-        log.info("runtime_loaded", game_id=self.info.game_id, ms=round(message.ms), reload=reload)
-        if not reload:
-            self._cancel_timer()
-            self._countdown()
-            return
-        # A new page: what the old one was playing is lost beyond what it sent (an episode still in
-        # its countdown was not played yet: it is issued again).
-        if not self._withdraw_unstarted_episode() and self.ledger.episode_open:
-            rule = self.options.on_reload
-            self.host.record(
-                records.GAMES,
-                {
-                    **self._ids,
-                    "event": "reloaded",
-                    "episode": self.plays,
-                    "step": self.ledger.last_step,
-                    "rule": rule,
-                },
-            )
-            self._end_episode("interrupted", then_continue=False)
-            if rule == "next":
-                self.round += 1
-            if self.round > self.scene.num_episodes:
-                self._end_game("completed", "Well done! This game is over.")
-                return
-        self._countdown()
-
-    def _load_failed(self, message: RuntimeLoadFailed) -> None:
-        self.host.record(
-            records.GAMES,
-            {**self._ids, "event": "runtime_load_failed", "stage": message.stage, "message": message.message},
-        )
-        log.info(
-            "runtime_load_failed", game_id=self.info.game_id, stage=message.stage, message=message.message
-        )
-        self._give_up("runtime_load_failed")
-
-    def _load_timed_out(self) -> None:
-        self._timer = None
-        if self.ended or self.loaded:
-            return
-        self.runtime.counters["load_timeouts"] += 1
-        self.host.record(
-            records.GAMES,
-            {**self._ids, "event": "load_timeout", "load_timeout_s": self.options.load_timeout_s},
-        )
-        log.info(
-            "runtime_load_timed_out", game_id=self.info.game_id, load_timeout_s=self.options.load_timeout_s
-        )
-        self._give_up("load_timeout")
-
-    def _give_up(self, reason: str) -> None:
-        """The game cannot be played here: the participant goes where ``on_load_timeout`` says."""
-        self._withdraw_unstarted_episode()
-        if self.ledger.episode_open:  # a reloaded page that could not load: the episode ends here
-            self._end_episode("interrupted", then_continue=False)
-        options = self.options
-        exit = GameExit(
-            outcome=LOAD_FAILED_OUTCOME,
-            to_scene=options.load_timeout_scene,
-            to_end=options.on_load_timeout == "end",
-        )
-        self._end_game(reason, "The game could not be loaded in this browser.", exit=exit)
-
-    # --- episodes ----------------------------------------------------------------------------
-    def _countdown(self) -> None:
-        """The next episode: issued now, played after the scene's countdown (the page shows its first
-        frame under the countdown, as the server runtime does)."""
-        self._cancel_timer()
-        self._issue_episode(start_in_s=max(0.0, self.scene.countdown_s))
-
-    def _issue_episode(self, start_in_s: float = 0.0) -> None:
-        self._timer = None
-        if self.ended:
-            return
-        if self.runtime.holding:  # records cannot be stored: the episode waits (saving_resumed)
-            self.phase = "paused"
-            self.host.record(
-                records.GAMES,
-                records.game_paused_row(
-                    self._ids, reason=SAVING, episode=self.plays, step=self.ledger.last_step
-                ),
-            )
-            self._paused_at = time.monotonic()
-            self._broadcast_status()
-            return
-        self.plays += 1
-        self.seed = self.prepared.episode_seed(self.info.instance, self.participant_ids, self.round)
-        self.returns = {str(a): 0.0 for a in self.prepared.agents}
-        start = time.monotonic() + start_in_s
-        self.episode_started_wall = time.time() + start_in_s
-        self.episode_started_mono = start
-        self.ledger.open_episode(self.plays, start)
-        self.last_progress = start
-        self.phase_until = start
-        self.runtime.counters["episodes"] += 1
-        episode = PyodideEpisode(
-            game_id=self.info.game_id,
-            episode=self.plays,
-            seed=self.seed,
-            num_episodes=self.scene.num_episodes,
-            max_steps=self.scene.max_steps,
-            fps=self.scene.fps,
-            next_batch=self.ledger.next_batch,
-            start_in_ms=round(start_in_s * 1000),
-        ).wire()
-        if start_in_s > 0:
-            self.phase = "countdown"
-            self._timer = asyncio.get_running_loop().call_later(start_in_s, self._begin_episode)
-        else:
-            self._begin_episode()
-        self._broadcast_status()
-        for pid in self.participant_ids:
-            self.runtime.spawn(self.host.send(pid, episode))
-        log.info("episode_started", game_id=self.info.game_id, episode=self.plays, seed=self.seed)
-
-    def _begin_episode(self) -> None:
-        """The countdown is over: the page steps the episode from now on."""
-        self._timer = None
-        if self.ended or not self.ledger.episode_open:
-            return
-        countdown = self.phase == "countdown"
-        self.phase = "playing"
-        if countdown:
-            self._broadcast_status()
-        self._notify("notify_episode_started", self.info, self.plays, self.seed)
-        self._callback("on_episode_start", self.info, self.plays, self.seed)
-
-    def _withdraw_unstarted_episode(self) -> bool:
-        """An episode issued but still in its countdown (no step can have been made) is taken back,
-        without a record, so that a reload or an end in a countdown leaves no empty episode behind.
-        Returns whether there was one."""
-        if not (self.ledger.episode_open and self.phase == "countdown"):
-            return False
-        self._cancel_timer()
-        self.ledger.close_episode()
-        self.plays -= 1
-        self.runtime.counters["episodes"] -= 1
-        return True
-
-    def _episode_done(self, message: EpisodeDone) -> None:
-        ledger = self.ledger
-        if message.episode < self.plays or (message.episode == self.plays and not ledger.episode_open):
-            return  # sent again after a reconnect: that episode's end was taken already
-        if message.episode != self.plays or not ledger.episode_open:
-            raise ProtocolError(
-                "bad_batch",
-                f"episode {message.episode} is not being played (episode {self.plays} is the last)",
-            )
-        reason = message.end_reason if ledger.episode_over else "incomplete"
-        if message.steps != ledger.last_step or not ledger.episode_over:
-            log.warning(
-                "episode_incomplete",
-                game_id=self.info.game_id,
-                episode=self.plays,
-                steps_reported=message.steps,
-                steps_stored=ledger.last_step,
-                end_seen=ledger.episode_over,
-            )
-        self._end_episode(reason)
-
-    def _end_episode(self, end_reason: str, *, then_continue: bool = True) -> None:
-        ledger = self.ledger
-        ledger.close_episode()
-        duration = time.monotonic() - self.episode_started_mono
-        summary = records.episode_row(
-            self._ids,
-            episode=self.plays,
-            seed=self.seed,
-            steps=ledger.last_step,
-            end_reason=end_reason,
-            returns=self.returns,
-            seats=self.players,
-            started_at=iso_utc(self.episode_started_wall),
-            duration_ms=round(duration * 1000),
-            fps=self.scene.fps,
-            frames_dropped={},  # the page draws its own frames
-            tick_lateness_ms_p50=None,  # and keeps its own time
-            tick_lateness_ms_p99=None,
-            tick_lateness_ms_max=None,
-            rtt_ms={},
-            paused_ms=0,
-            pauses=0,
-            pause_reasons={},
-        )
-        self.host.record(records.EPISODES, summary)
-        log.info(
-            "episode_ended",
-            game_id=self.info.game_id,
-            episode=self.plays,
-            steps=ledger.last_step,
-            end_reason=end_reason,
-            duration_ms=summary["duration_ms"],
-        )
-        self._notify("notify_episode_ended", self.info, self.plays, summary)
-        self._callback("on_episode_end", self.info, summary)
-        if not then_continue:
-            return
-        self.round += 1
-        if self.round <= self.scene.num_episodes:
-            self._countdown()
-        else:
-            self._end_game("completed", "Well done! This game is over.")
-
-    def saving_resumed(self) -> None:
-        """Records are stored again: an episode held back by :meth:`PyodideRuntime.hold_for_saving`
-        starts after a countdown."""
-        if self.phase == "paused" and not self.ended:
-            self.host.record(
-                records.GAMES,
-                records.game_resumed_row(
-                    self._ids,
-                    reason=SAVING,
-                    episode=self.plays,
-                    step=self.ledger.last_step,
-                    paused_ms=round((time.monotonic() - self._paused_at) * 1000),
-                ),
-            )
-            self._countdown()
-
-    # --- step records ------------------------------------------------------------------------
-    def _ingest(self, participant_id: str, data: Mapping[str, Any]) -> None:
-        now = time.monotonic()
-        ledger = self.ledger
-        counters = self.runtime.counters
-        try:
-            batch = decode_step_batch(data, self.options)
-            accepted = ledger.accept(batch, now)
-        except BatchProblem as problem:
-            counters["batches_rejected"] += 1
-            self._rejected(participant_id, data, problem)
-            raise ProtocolError(
-                "bad_batch", f"batch {_field(data, 'batch')} refused: {problem.message}"
-            ) from None
-        if accepted.duplicate:
-            counters["batches_resent"] += 1
-            self.last_progress = now
-        else:
-            counters["batches_stored"] += 1
-            self.last_progress = now
-            counters["steps_stored"] += len(accepted.steps)
-            t_server_ms = round(time.time() * 1000, 1)
-            record = self.host.record
-            returns = self.returns
-            for step in accepted.steps:
-                for agent, reward in step.rewards.items():
-                    returns[agent] = returns.get(agent, 0.0) + reward
-            # The batch's rows in one call: the recorder and the sink take them together.
-            self.host.record_many(
-                records.STEPS,
-                step_rows(
-                    self._ids, batch.episode, accepted.steps, players=self.players, t_server_ms=t_server_ms
-                ),
-            )
-            for step_number, state_hash in accepted.hashes:
-                record(
-                    records.STATE_HASHES,
-                    records.state_hash_row(
-                        self._ids, episode=batch.episode, step=step_number, state_hash=state_hash
-                    ),
-                )
-        self._ack(participant_id, batch.batch)
-
-    def _ack(self, participant_id: str, number: int) -> None:
-        ack = BatchAck(game_id=self.info.game_id, batch=number).wire()
-        sink = self.host.frame_sink(participant_id)
-        if sink is not None and sink.offer(_pack(ack)):
-            return
-        self.runtime.spawn(self.host.send(participant_id, ack))  # the socket is busy: queue it
-
-    def _rejected(self, participant_id: str, data: Mapping[str, Any], problem: BatchProblem) -> None:
-        steps = data.get("steps") if isinstance(data, Mapping) else None
-        self.host.record(
-            REJECTED_BATCHES,
-            {
-                **self._ids,
-                "participant_id": participant_id,
-                "batch": _field(data, "batch"),
-                "episode": _field(data, "episode"),
-                "first_step": _field(data, "first_step"),
-                "steps": len(steps) if isinstance(steps, list) else None,
-                "rule": problem.kind,
-                "problem": problem.message,
-                "expected_batch": self.ledger.next_batch,
-                "t_server_ms": round(time.time() * 1000, 1),
-            },
-        )
-        log.info(
-            "batch_rejected", game_id=self.info.game_id, rule=problem.kind, problem=problem.message[:200]
-        )
-
-    # --- presence ----------------------------------------------------------------------------
-    def check_presence(self, now: float) -> None:
-        """Once a second: a game whose participant has been away ``abandon_after_s`` is abandoned;
-        one whose connected page sent no steps of its episode for ``load_timeout_s`` has stalled."""
-        if self.ended:
-            return
-        connected = any(self.host.frame_sink(pid) is not None for pid in self.participant_ids)
-        if connected:
-            self.absent_since = None
-            if self.ledger.episode_open and now - self.last_progress >= self.options.load_timeout_s:
-                self._stalled(now)
-            return
-        if self.absent_since is None:
-            self.absent_since = now
-        elif now - self.absent_since >= self.scene.abandon_after_s:
-            self._withdraw_unstarted_episode()
-            if self.ledger.episode_open:
-                self._end_episode("abandoned", then_continue=False)
-            self._end_game("abandoned", "Nobody was connected to this game for too long.")
-
-    def _stalled(self, now: float) -> None:
-        """The page is connected but has sent no steps for ``load_timeout_s`` in an episode (its
-        worker died, or a reloaded page never loaded): the game cannot be played in this browser,
-        so the load timeout's rule applies."""
-        silent_s = round(now - self.last_progress, 1)
-        self.host.record(
-            records.GAMES,
-            {
-                **self._ids,
-                "event": "stalled",
-                "episode": self.plays,
-                "step": self.ledger.last_step,
-                "silent_s": silent_s,
-            },
-        )
-        log.info("game_stalled", game_id=self.info.game_id, episode=self.plays, silent_s=silent_s)
-        self._end_episode("stalled", then_continue=False)
-        self._give_up("stalled")
-
-    # --- the end -----------------------------------------------------------------------------
-    def _end_game(self, reason: str, message: str, *, exit: GameExit | None = None) -> None:
-        if self.ended:
-            return
-        self.ended = True
-        self._cancel_timer()
-        self.ledger.close_episode()
-        self.phase = "ended"
-        self.end_message = message
-        self.runtime.forget(self)
-        self._broadcast_status()
-        self.host.record(
-            records.GAMES, records.game_ended_row(self._ids, reason=reason, episodes_played=self.plays)
-        )
-        log.info("game_ended", game_id=self.info.game_id, reason=reason, episodes=self.plays)
-        self._notify("notify_game_ended", self.info, reason)
-        self._callback("on_game_end", self.info, reason)
-        if exit is None:
-            self.host.game_ended(self.info.game_id, reason)
-        else:
-            self.host.game_ended(self.info.game_id, reason, exit)
-
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    def _broadcast_status(self) -> None:
-        for pid in self.participant_ids:
-            self.runtime.spawn(self.host.send(pid, self.status_message(pid)))
-
-    def _notify(self, method: str, *args: Any) -> None:
-        notify_plugins(self.host.plugins, method, self.info.game_id, *args)
-
-    def _callback(self, name: str, *args: Any) -> None:
-        call_scene_callback(self.prepared.callbacks, name, self.info.game_id, *args)
-
-
-def _field(data: Any, key: str) -> Any:
-    """A field of a (maybe malformed) batch, for the rejection record: a number or None."""
-    value = data.get(key) if isinstance(data, Mapping) else None
-    return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -33,6 +33,9 @@ game = GymScene(
     max_steps=90,
     countdown_s=0,
     abandon_after_s=3,
+    # Each batch acknowledged at once: the tests' pages wait for each acknowledgement (the default,
+    # one acknowledgement a second covering several batches, has its own test).
+    runtime_options={"ack_interval_ms": 0},
 )
 
 experiment = Experiment(
@@ -103,5 +106,17 @@ two_humans = Experiment(
             default_action=0,
         ),
         EndScene(scene_id="end"),
+    ],
+)
+
+
+#: The game with five episodes (a test that ends episodes early has enough of them).
+five_episodes = Experiment(
+    experiment_id="slime_pyodide",
+    seed=7,
+    scenes=[
+        StartScene(scene_id="welcome", title="Welcome", body="A short game."),
+        attrs.evolve(game, num_episodes=5),
+        EndScene(scene_id="end", completion_code="DONE1"),
     ],
 )

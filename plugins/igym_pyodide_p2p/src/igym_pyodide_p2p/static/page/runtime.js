@@ -17,7 +17,8 @@
 // wheels), fetched from MANIFEST_URL.
 //
 // Server -> page: game_status, pyodide_episode {game_id, episode, seed, num_episodes, max_steps,
-// fps, next_batch?, start_in_ms?}, batch_ack {game_id, batch}, error {code: "bad_batch"}.
+// fps, next_batch?, start_in_ms?}, batch_ack {game_id, batch} (every batch up to
+// that number is stored), error {code: "bad_batch"}.
 // Page -> server: runtime_loaded, runtime_load_failed, step_batch, episode_done.
 
 import { Loader } from "./loader.js";
@@ -229,6 +230,10 @@ export function createPyodideGame(host, options = {}) {
     state.episode = msg.episode;
     // The server has taken every earlier episode's end: no need to repeat those.
     for (let i = pendingDone.length - 1; i >= 0; i--) if (pendingDone[i].episode < msg.episode) pendingDone.splice(i, 1);
+    // Nor batches of an earlier episode: that episode is over on the server (a refused batch can end
+    // one early), and the new episode's batches are numbered from `next_batch`, which may reuse theirs.
+    for (const [number, batch] of [...unacked]) if (batch.episode < msg.episode) unacked.delete(number);
+    state.unacked = unacked.size;
     worker.postMessage({
       type: "episode",
       episode: msg.episode,
@@ -240,8 +245,14 @@ export function createPyodideGame(host, options = {}) {
     });
   });
   on("batch_ack", (msg) => {
-    if (!forGame(msg)) return;
-    if (unacked.delete(msg.batch)) state.batches_acked += 1;
+    if (!forGame(msg) || typeof msg.batch !== "number") return;
+    // Every batch up to this number is stored (the server acknowledges several at once).
+    for (const number of [...unacked.keys()]) {
+      if (number <= msg.batch) {
+        unacked.delete(number);
+        state.batches_acked += 1;
+      }
+    }
     state.unacked = unacked.size;
   });
   on("error", (msg) => {

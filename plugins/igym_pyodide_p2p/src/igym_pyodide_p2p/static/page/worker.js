@@ -247,6 +247,9 @@ function splitSpec(spec) {
 
 function startEpisode(message) {
   stopClock();
+  // A new episode while steps of the last one wait for their batch: the server ended that episode
+  // early (a refused batch) and wants none of them.
+  toPlain(game.take_batch());
   // Absent values stay out (undefined is Python's None; a JS null would arrive as JsNull).
   const kwargs = {};
   if (typeof message.max_steps === "number") kwargs.max_steps = message.max_steps;
