@@ -516,9 +516,11 @@ class RollbackEngine:
                 del table[frame]
         for frame in [f for f in self._hashes if f < keep_from]:
             del self._hashes[frame]
-        for frame in [f for f in self._local if f <= min(self.remote_ack, keep_from)]:
+        # Inputs stay a while after confirmation: a desync repair resimulates from a past hash frame.
+        inputs_from = keep_from - REPAIR_STATES_KEPT * self.hash_every
+        for frame in [f for f in self._local if f < min(self.remote_ack, inputs_from)]:
             del self._local[frame]
-        for frame in [f for f in self._remote if f < min(self.remote_last, keep_from + 1)]:
+        for frame in [f for f in self._remote if f < min(self.remote_last, inputs_from)]:
             del self._remote[frame]
         floor = self.confirmed - 4 * self.hash_every * MAX_HASHES_PER_PACKET
         for table2 in (self._confirmed_hashes, self._remote_hashes):
@@ -830,10 +832,13 @@ class RollbackEngine:
         wanted = self.repair_frame is not None and frame >= self.repair_frame
         if not wanted and (mine is None or mine == theirs):
             return  # not needed (already repaired, or this frame agrees)
-        if frame > self.frame or frame < self.confirmed - REPAIR_STATES_KEPT * self.hash_every:
+        if frame > self.frame:
             return
-        if frame not in self._states and frame != self.confirmed and frame > self.confirmed:
-            return
+        known_remote = range(frame + 1, min(self.remote_last, self.frame) + 1)
+        if any(f not in self._local for f in range(frame + 1, self.frame + 1)) or any(
+            f not in self._remote for f in known_remote
+        ):
+            return  # too old to resimulate from: ask again (the authority sends a later state)
         try:
             state = self.sim.import_state(body["st"])
         except (ValueError, TypeError, KeyError):
