@@ -11,9 +11,9 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from p2p_support import Match, canonical, peers  # noqa: E402
+from p2p_support import Match, canonical, peers
 
-from igym_pyodide_p2p.netsim import FaultyLink  # noqa: E402
+from igym_pyodide_p2p.netsim import FaultyLink
 
 HASH_EVERY = 10
 BUG_AT = 47  # the corrupted peer's env goes wrong in this frame (every time it is simulated)

@@ -10,10 +10,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from p2p_support import Match, peers  # noqa: E402
+from p2p_support import Match, peers
 
-from igym_pyodide_p2p.browser.rollback import MAX_STRETCH, auto_input_delay  # noqa: E402
-from igym_pyodide_p2p.netsim import FaultyLink  # noqa: E402
+from igym_pyodide_p2p.browser.rollback import MAX_STRETCH, auto_input_delay
+from igym_pyodide_p2p.netsim import FaultyLink
 
 
 @pytest.mark.parametrize("window", [3, 8])
