@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -56,6 +58,7 @@ BAD: dict[str, tuple[str, Callable[[bytes], bytes]]] = {
     "beyond the window": ("beyond_window", lambda p: _edit(p, b=60, i=[[1, 1, []]] * 3)),
     "beyond the episode": ("beyond_episode", lambda p: _edit(p, b=299, i=[[1, 1, []]] * 5)),
     "ack of frames never sent": ("bad_ack", lambda p: _edit(p, a=200)),
+    "packet number far ahead": ("bad_sequence", lambda p: _edit(p, n=10_000)),
     "oversized": ("oversized", lambda p: p[:-1] + b"," + b'"pad":"' + b"x" * MAX_PACKET_BYTES + b'"}'),
 }
 
@@ -126,3 +129,37 @@ def test_the_game_goes_on_under_a_flood_of_bad_packets() -> None:
     assert set(reasons) == {"malformed", "replayed", "wrong_seat"}
     assert len(match.events("a", "packet_refused")) <= match.pair.now / 1000 + 1
     assert [canonical(s) for s in match.steps("a")] == [canonical(s) for s in match.steps("b")]
+
+
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**40), 2**40)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    field=st.sampled_from(["v", "k", "g", "s", "x", "n", "e", "f", "a", "b", "i", "h", "ha", "pg", "po"]),
+    value=_JSON,
+)
+@example(field="n", value=2**40)  # a huge packet number once locked out every later packet
+@example(field="b", value=5)
+def test_any_field_of_a_packet_replaced_by_any_json_never_breaks_the_engine(field: str, value: Any) -> None:
+    """A valid packet with one field replaced by arbitrary JSON is taken or refused, never raises,
+    and the peer plays on afterwards."""
+    a, b, packet = _started()
+    data = json.loads(packet)
+    data[field] = value
+    a.receive(json.dumps(data).encode(), 130.0)
+    assert a.stats["packets_refused"] + a.stats["packets_received"] >= 1
+    for t in range(140, 1100, 33):
+        for sent in b.tick(float(t))["send"]:
+            a.receive(sent, float(t))
+        for sent in a.tick(float(t))["send"]:
+            b.receive(sent, float(t))
+    assert a.engine.confirmed > 20 and b.engine.confirmed > 20

@@ -92,6 +92,8 @@ MAX_HASHES_PER_PACKET = 16
 RTT_SAMPLES = 16
 #: Saved states of confirmed hash frames kept for desync repair (by the authority).
 REPAIR_STATES_KEPT = 8
+#: The most a packet number may jump past the highest seen (over two minutes of packets lost).
+MAX_SEQUENCE_JUMP = 4096
 #: Frames per tick a peer that fell far behind (after a reload) may simulate to catch up.
 CATCH_UP_FRAMES = 4
 
@@ -708,6 +710,8 @@ class RollbackEngine:
         body = self._check_body(kind, packet)
         if seq in self._seen or seq <= self._max_seen - 512:
             raise _Refused("replayed")
+        if seq > max(self._max_seen, 0) + MAX_SEQUENCE_JUMP:
+            raise _Refused("bad_sequence")  # would lock out every later packet as a replay
         # Accepted from here on.
         self.partner_session = session
         self._seen.add(seq)
@@ -787,10 +791,8 @@ class RollbackEngine:
                 last = first + len(inputs) - 1
                 if last > self.max_steps or frame > self.max_steps or hash_ack > self.max_steps:
                     raise _Refused("beyond_episode")
-                if (
-                    last > self.frame + self.window + 2 * MAX_DELAY
-                    or frame > self.frame + self.window + MAX_DELAY
-                ):
+                horizon = self.frame + 2 * (self.window + MAX_DELAY)  # a partner catching up included
+                if last > horizon or frame > horizon:
                     raise _Refused("beyond_window")
                 if ack > self.local_last:
                     raise _Refused("bad_ack")
