@@ -89,6 +89,16 @@ def test_a_reloaded_peer_resumes_from_the_partners_snapshot(reloading: str) -> N
     match.pair.paused.discard(reloading)
     match.pair.next_tick[reloading] = match.pair.now
     match.pair.run(until_ms=60000, stop=lambda _pair: new.engine.done and stayer.engine.done)
+    resumed = match.events(reloading, "resumed")
+    assert resumed == [
+        {
+            "kind": "resumed",
+            "episode": 1,
+            "frame": resumed_at,
+            "detail": {"from_frame": resumed_at, "partner_frame": resumed[0]["detail"]["partner_frame"]},
+        }
+    ]
+    assert resumed[0]["detail"]["partner_frame"] >= resumed_at
     assert new.engine.done and stayer.engine.done
     # The new page's packets (numbered from 1 again) were all taken: nothing but the old page's refused.
     assert stayer.stats["refused_reasons"] == {"stale_session": 1}

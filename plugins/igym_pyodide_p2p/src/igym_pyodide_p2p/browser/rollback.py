@@ -979,6 +979,7 @@ class RollbackEngine:
             self._confirmed_hashes[base] = data["hh"]
         self._hash_ack = base
         self._remote_hash_seen = base
+        self._events.append(self._event("resumed", {"from_frame": base, "partner_frame": self.remote_last}))
 
 
 def _encode(packet: Mapping[str, Any]) -> bytes:
