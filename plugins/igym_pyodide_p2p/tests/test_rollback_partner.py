@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -125,3 +127,60 @@ def test_resume_refuses_a_snapshot_of_another_game() -> None:
         other.resume(b.snapshot())
     with pytest.raises(EngineError, match="not JSON"):
         a.resume(b"nope")
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    reloading=st.sampled_from(["a", "b"]),
+    reload_at_ms=st.floats(100, 3000),
+    away_ms=st.floats(0, 1500),
+    delay_ms=st.floats(0, 90),
+    loss=st.floats(0, 0.2),
+    seed=st.integers(0, 1000),
+)
+def test_a_reload_at_any_moment_under_any_faults_ends_in_agreement(
+    reloading: str, reload_at_ms: float, away_ms: float, delay_ms: float, loss: float, seed: int
+) -> None:
+    a, b = peers("catch", max_steps=150, input_delay=2)
+    links = [FaultyLink(seed=seed + s, delay_ms=delay_ms, jitter_ms=delay_ms / 4, loss=loss) for s in (0, 1)]
+    match = Match(a, b, link_a=links[0], link_b=links[1], keys_seed=seed, key_period_ms=100)
+    match.start(1, seed)
+    match.pair.run(until_ms=reload_at_ms, stop=lambda _pair: a.engine.done or b.engine.done)
+    if a.engine.done or b.engine.done:
+        return  # the episode ended before the reload
+    old = match.games[reloading]
+    stayer = match.games["b" if reloading == "a" else "a"]
+    match.pair.paused.add(reloading)
+    match.pair.run(until_ms=reload_at_ms + away_ms)
+    new = P2PBrowserGame(
+        old.spec,
+        game_id=old.game_id,
+        seat=old.seat,
+        partner_seat=old.partner_seat,
+        authority=old.engine.authority,
+        input_delay=2,
+    )
+    new.resume(stayer.snapshot())
+    resumed_at = new.engine.frame
+    old_batches = len(match.batches[reloading])
+    match.games[reloading] = match.pair.peers[reloading] = new
+    match.pair.paused.discard(reloading)
+    match.pair.next_tick[reloading] = match.pair.now
+    match.pair.run(
+        until_ms=match.pair.now + 60_000, stop=lambda _pair: new.engine.done and stayer.engine.done
+    )
+    assert new.engine.done and stayer.engine.done
+    for game in (new, stayer):
+        batch = game.take_batch()
+        if batch is not None:
+            match.batches["a" if game.seat == "left" else "b"].append(batch)
+    mine = [
+        s
+        for batch in match.batches[reloading][old_batches:]
+        for s in batch["steps"]
+        if s["step"] > resumed_at
+    ]
+    theirs = [s for s in match.steps("b" if reloading == "a" else "a") if s["step"] > resumed_at]
+    assert [canonical(s) for s in mine] == [canonical(s) for s in theirs]
+    assert new.env.get_state() == stayer.env.get_state()
+    assert new.stats["desyncs_detected"] == stayer.stats["desyncs_detected"] == 0
