@@ -142,7 +142,7 @@ _JSON = st.recursive(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(
     field=st.sampled_from(["v", "k", "g", "s", "x", "n", "e", "f", "a", "b", "i", "h", "ha", "pg", "po"]),
     value=_JSON,
