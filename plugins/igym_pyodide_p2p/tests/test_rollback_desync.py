@@ -97,3 +97,19 @@ def test_the_peer_being_repaired_waits_and_asks_again_after_a_second() -> None:
     assert not frames_while_waiting
     assert match.events("b", "desync_repaired")
     assert a.env.get_state() == b.env.get_state()
+
+
+def test_unasked_states_load_at_most_twice_a_second() -> None:
+    """States from the authority that nobody asked for (each costs a resimulation) are taken at most
+    twice a second, however many come."""
+    a, b = peers("slime", max_steps=300, hash_every=HASH_EVERY)
+    match = Match(a, b)
+    match.start(1, 9)
+    match.pair.run(until_ms=1500)
+    frame = max(f for f in a.engine._repair_states if f <= b.engine.confirmed)
+    state = a.export_state(a.engine._repair_states[frame])
+    now = match.pair.now
+    for index in range(40):  # 40 states claiming another hash, over one second
+        packet = a.engine._control_packet("s", {"f": frame, "st": state, "hh": f"other-{index}"})
+        b.receive(packet, now + index * 25)
+    assert 1 <= b.stats["desyncs_repaired"] <= 2

@@ -313,6 +313,7 @@ class RollbackEngine:
         self.repair_frame: int | None = None
         self._repair_asked_ms: float | None = None
         self._answered_ms: float | None = None
+        self._repaired_ms: float | None = None
         self._confirmed_out: list[ConfirmedFrame] = []
         self._remote_frame: int | None = None
         self._remote_frame_at: float = 0.0
@@ -849,6 +850,8 @@ class RollbackEngine:
         wanted = self.repair_frame is not None and frame >= self.repair_frame
         if not wanted and (mine is None or mine == theirs):
             return  # not needed (already repaired, or this frame agrees)
+        if not wanted and self._repaired_ms is not None and now_ms - self._repaired_ms < REPAIR_RETRY_MS / 2:
+            return  # unasked states load at most twice a second (each costs a resimulation)
         if frame > self.frame:
             return
         known_remote = range(frame + 1, min(self.remote_last, self.frame) + 1)
@@ -879,6 +882,7 @@ class RollbackEngine:
         self.stats["desyncs_repaired"] += 1
         self.repair_frame = None
         self._repair_asked_ms = None
+        self._repaired_ms = now_ms
         self._hash_ack = min(self._hash_ack, frame)  # send the corrected hashes again
         events.append(
             self._event("desync_repaired", {"loaded_frame": frame, "resimulated": resimulated}, frame)
