@@ -25,7 +25,7 @@ records and a partner-seat bot need.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from igym_core.errors import EnvContractError
@@ -376,7 +376,3 @@ class P2PBrowserGame(BrowserGame):
         """End the episode now (the server ended the game)."""
         super().stop(reason)
         self.engine.partner_left(bot=False)
-
-    def set_held(self, keys: Sequence[str]) -> None:
-        """The keys the participant holds now (oldest press first), as the page reports them."""
-        super().set_held(keys)

@@ -155,9 +155,6 @@ class ConfirmedFrame:
         self.hash = state_hash
         """The state hash at this frame, where one was taken (every ``hash_every`` and the last)."""
 
-    def as_tuple(self) -> tuple[Any, ...]:
-        return (self.frame, self.inputs, self.end_reason, self.hash)
-
     def __repr__(self) -> str:
         return (
             f"ConfirmedFrame(frame={self.frame}, inputs={self.inputs}, predicted={self.predicted!r}, "
