@@ -7,6 +7,8 @@
   (``plugins=``, ``env=``, ``cwd=``, extra ``args=``), for end-to-end and browser tests; see
   :mod:`igym_core.testing.live_server`.
 - :func:`check_env_contract`: does an environment meet the environment contract, determinism included?
+- :func:`check_state_hash`: does an env's state round-trip and its ``state_hash`` cover all of it
+  (what a peer-to-peer rollback game needs)?
 - :class:`SinkConformance`: the conformance suite every data sink passes, with the ``DataSink``
   contract stated as numbered rules (subclass it in a test module; see
   :mod:`igym_core.testing.sink_conformance`). Imported on first use: it needs pytest and hypothesis.
@@ -40,6 +42,7 @@ from typing import Any
 from igym_core.testing.env_contract import EnvContractReport, check_env_contract
 from igym_core.testing.live_server import LiveServer, free_port
 from igym_core.testing.participant import ScriptedParticipant
+from igym_core.testing.state_hash import StateHashReport, check_state_hash
 from igym_core.testing.support import make_test_app, read_records
 
 __all__ = [
@@ -47,7 +50,9 @@ __all__ = [
     "LiveServer",
     "ScriptedParticipant",
     "SinkConformance",
+    "StateHashReport",
     "check_env_contract",
+    "check_state_hash",
     "free_port",
     "make_test_app",
     "read_records",
