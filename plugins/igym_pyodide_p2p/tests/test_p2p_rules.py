@@ -1,0 +1,349 @@
+"""The ``pyodide_p2p`` runtime's rules on a real ``igym run`` server: a tampered page, partners who
+leave (the ``end`` and ``bot`` rules), a reload within the grace period, bad messages, and
+``igym check``'s refusals."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+from honest_page import batches  # noqa: E402
+from p2p_peer import Peer, p2p_episode, pair  # noqa: E402
+from test_p2p_runtime import EXPERIMENT, records, route, send_episode, serve  # noqa: E402
+
+from igym_core.testing import read_records  # noqa: E402
+
+
+def started(url: str) -> tuple[Peer, Peer, str, list[dict[str, Any]]]:
+    """A matched pair whose routes are reported and whose first episode was issued to both."""
+    authority, other, game_id = pair(url)
+    route(authority, game_id)
+    route(other, game_id, "direct")
+    issued = [peer.next("pyodide_episode") for peer in (authority, other)]
+    return authority, other, game_id, issued
+
+
+def test_a_tampered_page_is_noticed_and_the_honest_page_s_records_stay(tmp_path: Path) -> None:
+    server = serve(tmp_path)
+    try:
+        authority, other, game_id, issued = started(server.url)
+
+        def tamper(steps: list[dict[str, Any]], hashes: list[list[Any]]) -> None:
+            steps[19]["rewards"]["left"] = 9.0  # frame 20: a reward the env never gave
+            steps[29]["actions"]["right"] = (
+                steps[29]["actions"]["right"] + 1
+            ) % 6  # frame 30: another action
+            hashes[2][1] = "0" * 64  # the hash at frame 20
+
+        # Episode 1: the honest page reports first; its frames are the stored ones.
+        send_episode(authority, game_id, issued[0], first_batch=1)
+        send_episode(other, game_id, issued[1], first_batch=1, tamper=tamper)
+        rows = records(server, "steps", lambda rows: len(rows) >= 180)
+        honest, _hashes = p2p_episode(issued[0]["seed"], seat="left")
+        by_key = {(r["episode"], r["step"], r["agent"]): r for r in rows}
+        assert len(rows) == 180 and len(by_key) == 180
+        assert all(
+            by_key[(1, s["step"], a)]["reward"] == s["rewards"][a] for s in honest for a in ("left", "right")
+        )
+        assert all(
+            by_key[(1, s["step"], a)]["action"] == s["actions"][a] for s in honest for a in ("left", "right")
+        )
+        found = records(server, "p2p_disagreements", lambda rows: len(rows) >= 3)
+        assert sorted((d["step"], d["field"], d["agent"]) for d in found) == [
+            (20, "reward", "left"),
+            (20, "state_hash", None),
+            (30, "action", "right"),
+        ]
+        reward = next(d for d in found if d["field"] == "reward")
+        assert reward["values"] == {"left": honest[19]["rewards"]["left"], "right": 9.0}
+        assert reward["game_id"] == game_id and reward["episode"] == 1
+
+        # Episode 2: the tampered page reports first; the server cannot tell who is right, but
+        # it notices, and the honest page's values are in the disagreement rows.
+        second = [peer.next("pyodide_episode") for peer in (authority, other)]
+        send_episode(other, game_id, second[1], first_batch=7, tamper=tamper)
+        send_episode(authority, game_id, second[0], first_batch=7)
+        found = records(server, "p2p_disagreements", lambda rows: len(rows) >= 6)
+        assert sorted((d["episode"], d["step"], d["field"]) for d in found if d["episode"] == 2) == [
+            (2, 20, "reward"),
+            (2, 20, "state_hash"),
+            (2, 30, "action"),
+        ]
+        assert (
+            Counter(
+                (r["episode"], r["step"], r["agent"])
+                for r in records(server, "steps", lambda r: len(r) >= 360)
+            ).most_common(1)[0][1]
+            == 1
+        )
+        for peer in (authority, other):
+            assert peer.next("scene")["scene"]["kind"] == "end"
+            assert peer.errors() == []
+    finally:
+        server.stop()
+
+
+def test_a_partner_who_leaves_ends_the_game_with_the_end_rule(tmp_path: Path) -> None:
+    server = serve(tmp_path, options={"reload_grace_s": 1.0, "partner_lost_s": 1.0})
+    try:
+        authority, other, game_id, issued = started(server.url)
+        steps, hashes = p2p_episode(issued[0]["seed"], seat="left")
+        for batch in batches(game_id, 1, steps[:30], hashes, first_batch=1):
+            assert authority.send_batch(batch)["type"] == "batch_ack"
+        other.close()
+        authority.send(
+            {
+                "type": "p2p_event",
+                "game_id": game_id,
+                "kind": "partner_lost",
+                "episode": 1,
+                "frame": 31,
+                "detail": {},
+            }
+        )
+        assert authority.next("p2p_partner")["state"] == "reloading"
+        # Past the reload grace: the scene's rule (end) sends the remaining player on.
+        status = authority.next("game_status", phase="ended", timeout=10)
+        assert "partner" in status["message"].lower() or status["message"]
+        assert authority.next("scene")["scene"]["kind"] == "end"
+        games = records(server, "games", lambda rows: any(r["event"] == "ended" for r in rows))
+        left = next(g for g in games if g["event"] == "partner_left")
+        assert (left["seat"], left["outcome"]) == ("right", "end")
+        assert [g["reason"] for g in games if g["event"] == "ended"] == ["partner_left"]
+        episodes = records(server, "episodes", lambda rows: len(rows) >= 1)
+        assert [(e["episode"], e["steps"], e["end_reason"]) for e in episodes] == [(1, 30, "partner_left")]
+        events = read_records(server.data_dir, EXPERIMENT, "p2p_events")
+        assert [(e["kind"], e["seat"], e["frame"]) for e in events] == [("partner_lost", "left", 31)]
+        # The frames only the authority reported are recorded as such.
+        unconfirmed = read_records(server.data_dir, EXPERIMENT, "p2p_disagreements")
+        assert {d["field"] for d in unconfirmed} == {"unconfirmed"} and len(unconfirmed) >= 30
+    finally:
+        server.stop()
+
+
+def test_a_connected_but_silent_partner_is_lost_and_a_page_cannot_push_out_a_playing_one(
+    tmp_path: Path,
+) -> None:
+    server = serve(tmp_path, options={"partner_lost_s": 1.0})
+    try:
+        authority, other, game_id, issued = started(server.url)
+        steps, hashes = p2p_episode(issued[0]["seed"], seat="left")
+        sent = batches(game_id, 1, steps, hashes, first_batch=1)
+        lost = {
+            "type": "p2p_event",
+            "game_id": game_id,
+            "kind": "partner_lost",
+            "episode": 1,
+            "frame": 1,
+            "detail": {},
+        }
+        # Both pages are sending steps: a partner_lost claim is recorded and changes nothing.
+        assert authority.send_batch(sent[0])["type"] == "batch_ack"
+        assert other.send_batch(sent[0])["type"] == "batch_ack"
+        other.send(lost)
+        authority.send_batch(sent[1])
+        assert [
+            m for m in authority.received if m.get("type") == "game_status" and m["phase"] == "ended"
+        ] == []
+        # The right page stays connected but sends nothing for more than partner_lost_s.
+        time.sleep(1.2)
+        assert authority.send_batch(sent[2])["type"] == "batch_ack"
+        authority.send(lost)
+        assert authority.next("game_status", phase="ended", timeout=10)
+        games = records(server, "games", lambda rows: any(r["event"] == "ended" for r in rows))
+        assert [(g["seat"], g["outcome"]) for g in games if g["event"] == "partner_left"] == [
+            ("right", "end")
+        ]
+    finally:
+        server.stop()
+
+
+def test_with_the_bot_rule_the_remaining_page_plays_on_with_the_partner_policy(tmp_path: Path) -> None:
+    server = serve(tmp_path, options={"reload_grace_s": 1.0}, partner_left="bot")
+    try:
+        authority, other, game_id, issued = started(server.url)
+        spec = authority.scene["scene"]["runtime_view"]["game"]
+        assert (
+            spec["human_seats"] == ["left", "right"] and spec["partner_policies"]["right"]["kind"] == "random"
+        )
+        steps, hashes = p2p_episode(issued[0]["seed"], seat="left")
+        sent = batches(game_id, 1, steps, hashes, first_batch=1)
+        assert authority.send_batch(sent[0])["type"] == "batch_ack"
+        other.close()
+        assert authority.next("p2p_partner", timeout=5)["state"] == "reloading"
+        assert authority.next("p2p_partner", timeout=10)["state"] == "left"
+        # From here the partner seat is a bot in this page: its steps say so, and are taken.
+        for batch in sent[1:]:
+            for step in batch["steps"]:
+                step["sources"]["right"] = "bot"
+            assert authority.send_batch(batch)["type"] == "batch_ack"
+        authority.send(
+            {"type": "episode_done", "game_id": game_id, "episode": 1, "steps": 90, "end_reason": "truncated"}
+        )
+        second = authority.next("pyodide_episode")
+        assert second["episode"] == 2
+        send_episode(authority, game_id, second, first_batch=7)
+        assert authority.next("scene")["scene"]["kind"] == "end"
+        assert authority.errors() == []
+        rows = records(server, "steps", lambda rows: len(rows) >= 360)
+        assert len({(r["episode"], r["step"], r["agent"]) for r in rows}) == 360 == len(rows)
+        assert {
+            r["action_source"] for r in rows if r["agent"] == "right" and r["episode"] == 1 and r["step"] > 15
+        } == {"bot"}
+        games = records(server, "games", lambda rows: any(r["event"] == "ended" for r in rows))
+        assert [(g["seat"], g["outcome"]) for g in games if g["event"] == "partner_left"] == [
+            ("right", "bot")
+        ]
+        assert [g["reason"] for g in games if g["event"] == "ended"] == ["completed"]
+    finally:
+        server.stop()
+
+
+def test_a_reload_within_the_grace_period_resumes_from_the_partner(tmp_path: Path) -> None:
+    server = serve(tmp_path)
+    try:
+        authority, other, game_id, issued = started(server.url)
+        token = other.welcome["token"]
+        left, left_hashes = p2p_episode(issued[0]["seed"], seat="left")
+        right, right_hashes = p2p_episode(issued[1]["seed"], seat="right")
+        left_batches = batches(game_id, 1, left, left_hashes, first_batch=1)
+        right_batches = batches(game_id, 1, right, right_hashes, first_batch=1)
+        for batch in right_batches[:2]:
+            assert other.send_batch(batch)["type"] == "batch_ack"
+        other.close()
+        assert authority.next("p2p_partner", timeout=5)["state"] == "reloading"
+
+        again = Peer(server.url, token=token)
+        assert again.next("game_status")["game_id"] == game_id
+        again.loaded(game_id)
+        start = again.next("p2p_start")
+        assert (start["seat"], start["resume"], start["authority"]) == ("right", True, False)
+        episode = again.next("pyodide_episode")
+        assert (episode["episode"], episode["seed"], episode["next_batch"]) == (1, issued[0]["seed"], 3)
+        back = authority.next("p2p_partner", state="back", resume=True)
+        assert back["game_id"] == game_id
+        # The resumed page plays on from the partner's state (frame 61 on): its batches are taken.
+        resumed = batches(game_id, 1, right[60:], [h for h in right_hashes if h[0] > 60], first_batch=3)
+        for batch in resumed:
+            assert again.send_batch(batch)["type"] == "batch_ack", again.errors()
+        for batch in left_batches:
+            assert authority.send_batch(batch)["type"] == "batch_ack"
+        for peer, n in ((authority, 90), (again, 90)):
+            peer.send(
+                {
+                    "type": "episode_done",
+                    "game_id": game_id,
+                    "episode": 1,
+                    "steps": n,
+                    "end_reason": "truncated",
+                }
+            )
+        assert authority.next("pyodide_episode")["episode"] == 2
+        assert again.next("pyodide_episode")["episode"] == 2
+        rows = records(server, "steps", lambda rows: len(rows) >= 180)
+        assert len({(r["episode"], r["step"], r["agent"]) for r in rows}) == 180 == len(rows)
+        games = read_records(server.data_dir, EXPERIMENT, "games")
+        assert [(g["seat"], g["rule"]) for g in games if g["event"] == "reloaded"] == [("right", "resume")]
+        assert not [g for g in games if g["event"] == "partner_left"]
+        gaps = records(server, "p2p_disagreements", lambda rows: len(rows) >= 30)
+        assert {d["field"] for d in gaps} == {"unconfirmed"}
+        assert {d["step"] for d in gaps if d["values"].get("right", "x") is None} == set(range(31, 61)) | {
+            40,
+            50,
+            60,
+        }
+    finally:
+        server.stop()
+
+
+def test_bad_messages_are_refused_with_errors_and_the_game_goes_on(tmp_path: Path) -> None:
+    server = serve(tmp_path)
+    try:
+        authority, other, game_id, issued = started(server.url)
+        bad = [
+            {"type": "p2p_signal", "game_id": game_id, "signal": {"sdp": "x" * 17_000}},
+            {"type": "p2p_signal", "game_id": game_id, "signal": "offer"},
+            {"type": "p2p_relay", "game_id": game_id, "data": b"x" * 9000},
+            {"type": "p2p_relay", "game_id": game_id, "data": "text"},
+            {"type": "p2p_relay", "game_id": "not-this-game", "data": b"x"},
+            {"type": "p2p_event", "game_id": game_id, "kind": "hacked", "episode": 1, "frame": 1},
+            {"type": "p2p_event", "game_id": game_id, "kind": "resumed", "episode": "1", "frame": 1},
+            {
+                "type": "p2p_event",
+                "game_id": game_id,
+                "kind": "resumed",
+                "episode": 1,
+                "frame": 1,
+                "detail": {"x": "y" * 3000},
+            },
+            {
+                "type": "p2p_route",
+                "game_id": game_id,
+                "route": "carrier pigeon",
+                "rtt_ms": 1,
+                "input_delay": 2,
+            },
+            {"type": "p2p_route", "game_id": game_id, "route": "relay", "rtt_ms": -5, "input_delay": 2},
+            {"type": "p2p_route", "game_id": game_id, "route": "relay", "rtt_ms": 5, "input_delay": 9},
+        ]
+        for message in bad:
+            other.send(message)
+            reply = other.next("error", timeout=5)
+            assert reply["code"] in ("bad_message", "wrong_game", "not_in_game"), (message["type"], reply)
+        # A signal flood: the first 300 are forwarded, the rest refused.
+        for n in range(305):
+            other.send({"type": "p2p_signal", "game_id": game_id, "signal": {"candidate": n}})
+        limits = [other.next("error", timeout=5) for _ in range(5)]
+        assert {e["code"] for e in limits} == {"p2p_signal_limit"}
+        # A relay flood: at most 240 a second reach the partner, the rest are dropped and counted.
+        for n in range(320):
+            authority.send({"type": "p2p_relay", "game_id": game_id, "data": n.to_bytes(2, "big")})
+        other.drain(1.0)
+        relayed = [m for m in other.received if m.get("type") == "p2p_relay"]
+        assert 0 < len(relayed) <= 240
+        # The game goes on: both pages' honest episodes are taken.
+        send_episode(authority, game_id, issued[0], first_batch=1)
+        send_episode(other, game_id, issued[1], first_batch=1)
+        assert authority.next("pyodide_episode")["episode"] == 2
+        signals = [m for m in authority.received if m.get("type") == "p2p_signal"]
+        assert len(signals) == 300
+        assert records(server, "p2p_disagreements", lambda rows: True) == []
+        assert read_records(server.data_dir, EXPERIMENT, "p2p_events") == []
+        authority.close()
+        other.close()
+        games = records(server, "games", lambda rows: any(r["event"] == "p2p_summary" for r in rows))
+        summary = next(g for g in games if g["event"] == "p2p_summary")
+        assert summary["pages"]["right"]["signals"] == 300
+        assert summary["pages"]["left"]["relay_dropped"] >= 80
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    ("target", "words"),
+    [
+        ("one_human", "exactly two participants per game"),
+        ("one_human", "no bot seats for now"),
+        ("no_rollback", "it lacks get_state, set_state, state_hash"),
+        ("server_only_partner", "$.scenes[0].partner_policy.target"),
+    ],
+)
+def test_igym_check_refuses_what_cannot_run_peer_to_peer(target: str, words: str) -> None:
+    study = HERE / "studies" / "slime_p2p.py"
+    result = subprocess.run(
+        [sys.executable, "-m", "igym_core.cli", "check", f"{study}:{target}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=study.parent,
+    )
+    assert result.returncode != 0
+    assert words in result.stdout + result.stderr
