@@ -111,7 +111,12 @@ def test_the_defaults_are_the_contract_s() -> None:
         ({"prediction_window": 0}, "prediction_window", "from 1 to 8"),
         ({"route": "direct"}, "route", "relay"),
         ({"ice_servers": [{"urls": "http://x"}]}, "ice_servers[0].urls", "stun:"),
-        ({"ice_servers": [{"urls": "turn:t.example.org"}]}, "ice_servers[0]", "username and a credential"),
+        ({"ice_servers": [{"urls": "turn:t.example.org"}]}, "ice_servers[0]", "IGYM_P2P_ICE_SERVERS"),
+        (
+            {"ice_servers": [{"urls": "turn:t.example.org", "username": "u", "credential": "c"}]},
+            "ice_servers[0].username",
+            "IGYM_P2P_ICE_SERVERS",
+        ),
         ({"ice_servers": [{"urls": "stun:s", "password": "p"}]}, "ice_servers[0]", "'password'"),
         ({"reload_grace": 3}, "runtime_options.reload_grace", "Did you mean 'reload_grace_s'?"),
     ],

@@ -4,6 +4,7 @@ leave (the ``end`` and ``bot`` rules), a reload within the grace period, bad mes
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -347,3 +348,52 @@ def test_igym_check_refuses_what_cannot_run_peer_to_peer(target: str, words: str
     )
     assert result.returncode != 0
     assert words in result.stdout + result.stderr
+
+
+def test_a_page_reloading_at_the_end_of_an_episode_does_not_hold_its_partner_there(tmp_path: Path) -> None:
+    server = serve(tmp_path)
+    try:
+        authority, other, game_id, issued = started(server.url)
+        token = other.welcome["token"]
+        right, right_hashes = p2p_episode(issued[1]["seed"], seat="right")
+        for batch in batches(game_id, 1, right[:30], right_hashes, first_batch=1):
+            assert other.send_batch(batch)["type"] == "batch_ack"
+        other.close()
+        assert authority.next("p2p_partner", timeout=5)["state"] == "reloading"
+        # The authority confirms the episode to its end: the next one starts (well within the
+        # 30 s grace), issued to both; the reloading page gets it when it is back.
+        send_episode(authority, game_id, issued[0], first_batch=1)
+        second = authority.next("pyodide_episode", timeout=5)
+        assert second["episode"] == 2
+
+        again = Peer(server.url, token=token)
+        again.loaded(game_id)
+        assert again.next("p2p_start")["resume"] is True
+        resumed = again.next("pyodide_episode")
+        assert (resumed["episode"], resumed["seed"], resumed["next_batch"]) == (2, second["seed"], 3)
+        episodes = records(server, "episodes", lambda rows: len(rows) >= 1)
+        assert [(e["episode"], e["steps"], e["end_reason"]) for e in episodes] == [(1, 90, "truncated")]
+        assert records(server, "steps", lambda rows: len(rows) >= 180)[-1]["episode"] == 1
+    finally:
+        server.stop()
+
+
+def test_turn_servers_from_the_environment_reach_the_pages_and_never_the_data(tmp_path: Path) -> None:
+    secret = "s3cret-turn-credential"
+    ice = [{"urls": "turn:turn.example.org:3478", "username": "igym", "credential": secret}]
+    server = serve(tmp_path, env={"IGYM_P2P_ICE_SERVERS": json.dumps(ice)})
+    try:
+        authority, other, _game_id = pair(server.url)
+        assert (
+            authority.start["ice_servers"]
+            == other.start["ice_servers"]
+            == [{"urls": ["turn:turn.example.org:3478"], "username": "igym", "credential": secret}]
+        )
+        authority.close()
+        other.close()
+        records(server, "games", lambda rows: any(r["event"] == "ended" for r in rows))
+    finally:
+        server.stop()
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any(p.name.endswith(".jsonl") for p in written)
+    assert not [p for p in written if secret in p.read_text(errors="replace")]

@@ -410,6 +410,8 @@ class P2PGame(GameHandle):
         self._paused_at = 0.0
         self.last_progress = 0.0
         self._episode_message: dict[str, Any] | None = None
+        #: The end reason the last ``episode_done`` gave.
+        self._end_reason = "truncated"
 
     # --- helpers -----------------------------------------------------------------------------
     def page(self, participant_id: str) -> Page:
@@ -801,8 +803,7 @@ class P2PGame(GameHandle):
             return
         stay.ledger.allow_bot(gone.seat)
         self._offer(stay.participant_id, P2PPartner(game_id=self.info.game_id, state="left").wire())
-        if self.episode_open and stay.done_episode == self.plays:
-            self._finish_episode()
+        self._maybe_finish()
 
     # --- episodes ----------------------------------------------------------------------------
     def _countdown(self) -> None:
@@ -892,12 +893,25 @@ class P2PGame(GameHandle):
             )
         page.done_episode = message.episode
         self._end_reason = message.end_reason
-        if all(p.done_episode == self.plays for p in self._active()):
+        self._maybe_finish()
+
+    def _maybe_finish(self) -> None:
+        """The episode ends when every page still in the game sent ``episode_done``, or when one did
+        with the episode's last frame stored and the other page's socket is closed (a reload: that
+        page resumes in the next episode instead of holding its partner at the end of this one)."""
+        if not self.episode_open:
+            return
+        active = self._active()
+        done = [p for p in active if p.done_episode == self.plays]
+        if not done:
+            return
+        over = any(p.ledger.episode_over for p in done)
+        if all(p in done or (over and p.absent_since is not None) for p in active):
             self._finish_episode()
 
     def _finish_episode(self) -> None:
         over = any(p.ledger.episode_over for p in self.pages.values())
-        self._end_episode(getattr(self, "_end_reason", "truncated") if over else "incomplete")
+        self._end_episode(self._end_reason if over else "incomplete")
 
     def _end_episode(self, end_reason: str, *, then_continue: bool = True) -> None:
         self.episode_open = False
@@ -1117,6 +1131,9 @@ class P2PGame(GameHandle):
                         partner.participant_id,
                         P2PPartner(game_id=self.info.game_id, state="reloading").wire(),
                     )
+                    self._maybe_finish()
+                    if self.ended:
+                        return
         if not connected:
             if self.absent_since is None:
                 self.absent_since = now
