@@ -397,3 +397,34 @@ def test_turn_servers_from_the_environment_reach_the_pages_and_never_the_data(tm
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert any(p.name.endswith(".jsonl") for p in written)
     assert not [p for p in written if secret in p.read_text(errors="replace")]
+
+
+def test_no_new_episode_starts_for_either_page_while_the_data_cannot_be_saved(tmp_path: Path) -> None:
+    from igym_core.testing.full_disk import mount_full_disk
+    from tests.conftest import LiveServer
+
+    study = f"{HERE / 'studies' / 'slime_p2p.py'}:experiment"
+    with mount_full_disk(tmp_path / "disk", size_kib=1024) as disk:
+        server = LiveServer(study, disk.path, env={"IGYM_MAX_UNSAVED_BYTES": "0"})
+        try:
+            authority, other, game_id, issued = started(server.url)
+            disk.fill()
+            send_episode(authority, game_id, issued[0], first_batch=1)  # the episode under way is played out
+            send_episode(other, game_id, issued[1], first_batch=1)
+            for peer in (authority, other):
+                paused = peer.next("game_status", phase="paused", timeout=15)
+                assert paused["pause_reason"] == "saving"
+            issued_again = [m for m in authority.received + other.received if m["type"] == "pyodide_episode"]
+            assert [m["episode"] for m in issued_again] == [1, 1]
+            disk.free()
+            second = [peer.next("pyodide_episode", timeout=20) for peer in (authority, other)]
+            assert second[0] == second[1] and second[0]["episode"] == 2 and second[0]["next_batch"] == 7
+        finally:
+            server.stop()
+        steps = read_records(disk.path, EXPERIMENT, "steps")
+        assert Counter(r["episode"] for r in steps) == {1: 180}
+        games = read_records(disk.path, EXPERIMENT, "games")
+        assert [(g["event"], g.get("reason")) for g in games if g["event"] in ("paused", "resumed")] == [
+            ("paused", "saving"),
+            ("resumed", "saving"),
+        ]
