@@ -428,3 +428,63 @@ def test_no_new_episode_starts_for_either_page_while_the_data_cannot_be_saved(tm
             ("paused", "saving"),
             ("resumed", "saving"),
         ]
+
+
+def test_a_page_that_cannot_load_sends_both_players_on_and_a_slow_one_times_out(tmp_path: Path) -> None:
+    server = serve(tmp_path, options={"load_timeout_s": 5})
+    try:
+        pages = [Peer(server.url), Peer(server.url)]
+        for peer in pages:
+            peer.join()
+        game_id = pages[0].loading()
+        assert pages[1].loading() == game_id
+        pages[0].loaded(game_id)
+        pages[1].send(
+            {"type": "runtime_load_failed", "game_id": game_id, "stage": "packages", "message": "no"}
+        )
+        for peer in pages:
+            assert peer.next("scene")["scene"]["kind"] == "end"
+            assert not [m for m in peer.received if m["type"] == "p2p_start"]
+        # The next pair: one page loads, the other never says so.
+        late = [Peer(server.url), Peer(server.url)]
+        for peer in late:
+            peer.join()
+        second_game = late[0].loading()
+        assert late[1].loading() == second_game
+        late[0].loaded(second_game)
+        for peer in late:
+            assert peer.next("scene", timeout=15)["scene"]["kind"] == "end"
+        games = records(server, "games", lambda rows: len([r for r in rows if r["event"] == "ended"]) >= 2)
+        ended = {g["game_id"]: g["reason"] for g in games if g["event"] == "ended"}
+        assert ended == {game_id: "runtime_load_failed", second_game: "load_timeout"}
+        timeout = next(g for g in games if g["event"] == "load_timeout")
+        assert timeout["loaded"] == [
+            next(g["seat"] for g in games if g["event"] == "runtime_loaded" and g["game_id"] == second_game)
+        ]
+        sessions = records(server, "sessions", lambda rows: True)
+        outcomes = [
+            s["detail"]["outcome"]
+            for s in sessions
+            if s["event"] == "scene_left" and s["scene_id"] == "slime_p2p"
+        ]
+        assert outcomes == ["runtime_load_failed"] * 4
+    finally:
+        server.stop()
+
+
+def test_a_game_nobody_is_connected_to_is_abandoned(tmp_path: Path) -> None:
+    server = serve(tmp_path)
+    try:
+        authority, other, game_id, issued = started(server.url)
+        steps, hashes = p2p_episode(issued[0]["seed"], seat="left")
+        assert (
+            authority.send_batch(batches(game_id, 1, steps, hashes, first_batch=1)[0])["type"] == "batch_ack"
+        )
+        authority.close()
+        other.close()
+        games = records(server, "games", lambda rows: any(r["event"] == "ended" for r in rows))
+        assert [g["reason"] for g in games if g["event"] == "ended"] == ["abandoned"]
+        episodes = records(server, "episodes", lambda rows: len(rows) >= 1)
+        assert [(e["episode"], e["steps"], e["end_reason"]) for e in episodes] == [(1, 15, "abandoned")]
+    finally:
+        server.stop()
