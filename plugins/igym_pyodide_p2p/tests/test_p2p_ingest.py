@@ -220,3 +220,55 @@ def test_a_copy_that_waits_too_long_is_unconfirmed_and_a_late_one_is_not_stored_
     book.partner_gone("right")
     book.arrive("left", 1, [_step(3, 0, 0)], [], now=0.0)
     assert book.pending_count() == 0
+
+
+_P2P_DECODER = MessageDecoder.for_runtimes([("pyodide_p2p", P2PRuntime.messages)])
+_values = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.floats()
+    | st.text(max_size=30)
+    | st.binary(max_size=40)
+    | st.lists(st.integers(-9, 9), max_size=3)
+    | st.dictionaries(st.text(max_size=5), st.integers(-9, 9) | st.text(max_size=5), max_size=3)
+)
+_p2p_messages = st.fixed_dictionaries(
+    {"type": st.sampled_from(["p2p_signal", "p2p_relay", "p2p_route", "p2p_event"])},
+    optional={
+        "game_id": st.text(max_size=70) | _values,
+        "signal": _values,
+        "data": _values,
+        "route": st.sampled_from(["direct", "relay"]) | _values,
+        "rtt_ms": st.floats(-10, 70_000) | _values,
+        "input_delay": st.integers(-1, 10) | _values,
+        "reason": st.text(max_size=210) | _values,
+        "kind": st.sampled_from(["desync_detected", "partner_lost", "resumed"]) | _values,
+        "episode": st.integers(-2, 2**54) | _values,
+        "frame": st.integers(-2, 2**54) | _values,
+        "detail": _values,
+    },
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(data=_p2p_messages)
+def test_p2p_messages_are_decoded_exactly_or_refused_never_crash(data: dict[str, Any]) -> None:
+    try:
+        message = _P2P_DECODER.decode(msgpack.packb(data, use_bin_type=True))
+    except ProtocolError as exc:
+        assert exc.code == "bad_message"
+        return
+    game_id = data["game_id"]
+    assert isinstance(game_id, str) and 0 < len(game_id) <= 64 and message.game_id == game_id
+    if data["type"] == "p2p_relay":
+        assert (
+            isinstance(data["data"], bytes) and message.data == data["data"] and 0 < len(data["data"]) <= 8192
+        )
+    elif data["type"] == "p2p_signal":
+        assert isinstance(data["signal"], dict) and message.signal == data["signal"]
+    elif data["type"] == "p2p_route":
+        assert message.route in ("direct", "relay") and 1 <= message.input_delay <= 8
+        assert message.rtt_ms is None or 0 <= message.rtt_ms <= 60_000
+    else:
+        assert message.kind == data["kind"] and 0 <= message.episode <= 2**53 and 0 <= message.frame <= 2**53
