@@ -304,6 +304,11 @@ def test_bad_messages_are_refused_with_errors_and_the_game_goes_on(tmp_path: Pat
             other.send({"type": "p2p_signal", "game_id": game_id, "signal": {"candidate": n}})
         limits = [other.next("error", timeout=5) for _ in range(5)]
         assert {e["code"] for e in limits} == {"p2p_signal_limit"}
+        # Route reports past 50 in a game are refused (each writes a record).
+        for _ in range(49):  # the 50th: started() reported one
+            route(other, game_id, "direct")
+        route(other, game_id, "direct")
+        assert other.next("error", timeout=5)["code"] == "p2p_route_limit"
         # A relay flood: at most 240 a second reach the partner, the rest are dropped and counted.
         for n in range(320):
             authority.send({"type": "p2p_relay", "game_id": game_id, "data": n.to_bytes(2, "big")})
@@ -324,6 +329,7 @@ def test_bad_messages_are_refused_with_errors_and_the_game_goes_on(tmp_path: Pat
         summary = next(g for g in games if g["event"] == "p2p_summary")
         assert summary["pages"]["right"]["signals"] == 300
         assert summary["pages"]["left"]["relay_dropped"] >= 80
+        assert len([g for g in games if g["event"] == "p2p_route"]) == 51
     finally:
         server.stop()
 

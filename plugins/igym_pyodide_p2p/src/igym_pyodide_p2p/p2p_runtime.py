@@ -77,7 +77,15 @@ from igym_pyodide_p2p.p2p_messages import (
 from igym_pyodide_p2p.p2p_options import LOAD_FAILED_OUTCOME, P2POptions, check_ice_servers
 from igym_pyodide_p2p.runtime import REJECTED_BATCHES, SAVING, _field, action_test
 
-__all__ = ["MAX_EVENTS_PER_PAGE", "MAX_SIGNALS_PER_PAGE", "RELAY_PACKETS_PER_S", "P2PGame", "P2PRuntime"]
+__all__ = [
+    "MAX_EVENTS_PER_PAGE",
+    "MAX_LOADS_PER_PAGE",
+    "MAX_ROUTES_PER_PAGE",
+    "MAX_SIGNALS_PER_PAGE",
+    "RELAY_PACKETS_PER_S",
+    "P2PGame",
+    "P2PRuntime",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -91,6 +99,11 @@ MAX_SIGNALS_PER_PAGE = 300
 RELAY_PACKETS_PER_S = 240
 #: ``p2p_event`` records one page may cause in one game; past it they are counted, not recorded.
 MAX_EVENTS_PER_PAGE = 2_000
+#: ``p2p_route`` reports and loads (``runtime_loaded``: the first and each reload) one page may
+#: send in one game; past either, each is refused (``p2p_route_limit`` / ``p2p_reload_limit``):
+#: each writes a record, and a reload sends the partner a message.
+MAX_ROUTES_PER_PAGE = 50
+MAX_LOADS_PER_PAGE = 50
 #: After ``p2p_start``, the first episode waits for both pages' ``p2p_route`` at most the scene's
 #: connect timeout plus this.
 _ROUTE_GRACE_S = 3.0
@@ -333,6 +346,8 @@ class Page:
     relay_dropped: int = 0
     events: int = 0
     events_dropped: int = 0
+    routes: int = 0
+    loads: int = 0
     absent_since: float | None = None
     #: The scene's partner-left rule was applied to this page's player.
     left: bool = False
@@ -535,6 +550,12 @@ class P2PGame(GameHandle):
 
     # --- loading and the start -----------------------------------------------------------------
     def _loaded(self, page: Page, message: RuntimeLoaded) -> None:
+        if page.loads >= MAX_LOADS_PER_PAGE:
+            raise ProtocolError(
+                "p2p_reload_limit",
+                f"a page may load this game at most {MAX_LOADS_PER_PAGE} times (each reload resumes it)",
+            )
+        page.loads += 1
         reload = page.loaded
         page.loaded = True
         self.host.record(
@@ -708,6 +729,12 @@ class P2PGame(GameHandle):
             self.runtime.counters["relay_dropped"] += 1
 
     def _route(self, page: Page, message: P2PRoute) -> None:
+        if page.routes >= MAX_ROUTES_PER_PAGE:
+            raise ProtocolError(
+                "p2p_route_limit",
+                f"a page may report its route at most {MAX_ROUTES_PER_PAGE} times in a game",
+            )
+        page.routes += 1
         first = page.route is None
         page.route = message.route
         self.host.record(
