@@ -83,13 +83,16 @@ def test_a_reloaded_peer_resumes_from_the_partners_snapshot(reloading: str) -> N
     # The old page's packets still in flight are refused from now on.
     late = old.engine.packet(3500.0)
     stayer.receive(late, 3500.0)
-    assert stayer.stats["refused_reasons"].get("stale_session") == 1
+    assert stayer.stats["refused_reasons"] == {"stale_session": 1}
     match.games[reloading] = new
     match.pair.peers[reloading] = new
     match.pair.paused.discard(reloading)
     match.pair.next_tick[reloading] = match.pair.now
     match.pair.run(until_ms=60000, stop=lambda _pair: new.engine.done and stayer.engine.done)
     assert new.engine.done and stayer.engine.done
+    # The new page's packets (numbered from 1 again) were all taken: nothing but the old page's refused.
+    assert stayer.stats["refused_reasons"] == {"stale_session": 1}
+    assert new.stats["packets_refused"] == 0
     new_steps = [
         s
         for batch in match.batches[reloading][old_batches:]

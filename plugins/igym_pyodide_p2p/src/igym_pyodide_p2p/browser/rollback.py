@@ -310,6 +310,7 @@ class RollbackEngine:
         self._desyncs_reported: set[int] = set()
         self.repair_frame: int | None = None
         self._repair_asked_ms: float | None = None
+        self._answered_ms: float | None = None
         self._confirmed_out: list[ConfirmedFrame] = []
         self._remote_frame: int | None = None
         self._remote_frame_at: float = 0.0
@@ -318,6 +319,17 @@ class RollbackEngine:
 
     def start_episode(self, episode: int, *, max_steps: int, fps: int) -> None:
         """Begin ``episode`` (the simulation was just reset: its state is frame 0's)."""
+        self._begin(episode, max_steps, fps)
+        self._states[0] = self.sim.save()
+        self._hashes[0] = self.sim.state_hash()
+        for frame in range(1, min(self.input_delay, max_steps) + 1):
+            self._local[frame] = self.default_input
+        self.local_last = min(self.input_delay, max_steps)
+        self._confirmed_hashes[0] = self._hashes[0]
+
+    def _begin(self, episode: Any, max_steps: Any, fps: Any) -> None:
+        if not _is_int(episode) or episode < 1:
+            raise EngineError(f"episode must be a whole number of at least 1; got {episode!r}.")
         if not _is_int(max_steps) or max_steps < 1:
             raise EngineError(f"max_steps must be a whole number of at least 1; got {max_steps!r}.")
         if not _is_int(fps) or fps < 1:
@@ -329,12 +341,6 @@ class RollbackEngine:
         if self.delay_setting == "auto":
             self.input_delay = auto_input_delay(self.rtt_ms, fps)
         self.playing = True
-        self._states[0] = self.sim.save()
-        self._hashes[0] = self.sim.state_hash()
-        for frame in range(1, min(self.input_delay, max_steps) + 1):
-            self._local[frame] = self.default_input
-        self.local_last = min(self.input_delay, max_steps)
-        self._confirmed_hashes[0] = self._hashes[0]
 
     @property
     def rtt_ms(self) -> float | None:
@@ -729,8 +735,15 @@ class RollbackEngine:
             self._receive_inputs(body, now_ms, events)
         elif kind == "s":
             self._receive_state(body, now_ms, events)
-        elif kind == "r" and self.authority:
+        elif kind == "r" and self.authority and not self._answered_recently(now_ms):
             self._send_state(body["f"], body["c"])
+
+    def _answered_recently(self, now_ms: float) -> bool:
+        """Repair requests are answered at most twice a second (a flood of them sends no flood)."""
+        if self._answered_ms is not None and now_ms - self._answered_ms < REPAIR_RETRY_MS / 2:
+            return True
+        self._answered_ms = now_ms
+        return False
 
     def _check_body(self, kind: str, packet: dict[str, Any]) -> dict[str, Any]:
         """Strict field checks; raises :class:`_Refused`."""
@@ -765,6 +778,8 @@ class RollbackEngine:
                     and 0 < len(entry[1]) <= 128
                 ):
                     raise _Refused("malformed")
+            if episode == self.episode and any(entry[0] > self.local_last for entry in hashes):
+                raise _Refused("beyond_window")  # the partner cannot have confirmed frames we never sent
             for value in inputs:
                 if not self.sim.check_input(value):
                     raise _Refused("bad_input")
@@ -839,12 +854,14 @@ class RollbackEngine:
             f not in self._remote for f in known_remote
         ):
             return  # too old to resimulate from: ask again (the authority sends a later state)
+        present = self.frame
+        saved = self.sim.save()
         try:
             state = self.sim.import_state(body["st"])
-        except (ValueError, TypeError, KeyError):
+            self.sim.load(state)
+        except Exception:  # a state the env refuses: keep ours, refuse the packet
+            self.sim.load(saved)
             raise _Refused("bad_state") from None
-        present = self.frame
-        self.sim.load(state)
         self.frame = frame
         self._states[frame] = state
         self._hashes[frame] = theirs
@@ -887,7 +904,6 @@ class RollbackEngine:
         if not (self.playing or self.done):
             raise EngineError("snapshot() outside an episode: there is no state to give.")
         base = self.confirmed
-        state = self.sim.export_state(self._states[base])
         body = {
             "v": PROTOCOL_VERSION,
             "k": "snap",
@@ -897,16 +913,19 @@ class RollbackEngine:
             "m": self.max_steps,
             "fps": self.fps,
             "f": base,
-            "st": state,
-            "hh": self._hashes.get(base) or self.sim.state_hash()
-            if base == self.frame
-            else self._hashes.get(base),
+            "st": self.sim.export_state(self._states[base]),
+            "hh": self._confirmed_hashes.get(base),
+            "last": self._local.get(base, self.default_input),
             "mine": [self._local[f] for f in range(base + 1, self.local_last + 1)],
             "yours": [self._remote[f] for f in range(base + 1, self.remote_last + 1)],
         }
         if self.partner_session is not None:
             self._retired_sessions.add(self.partner_session)
         self.partner_session = None
+        # The new page numbers its packets from 1 again.
+        self._seen.clear()
+        self._seen_order.clear()
+        self._max_seen = -1
         return _encode(body)
 
     def resume(self, snapshot: bytes) -> None:
@@ -924,37 +943,38 @@ class RollbackEngine:
                 f"resume(): the snapshot is of game {data.get('g')!r} from seat {data.get('s')!r}; expected "
                 f"game {self.game_id!r} from the partner seat {self.partner_seat!r}."
             )
-        base, mine, yours = data.get("f"), data.get("yours"), data.get("mine")
-        if not (_is_int(base) and isinstance(mine, list) and isinstance(yours, list)):
+        # The partner's "mine" are the partner seat's inputs; its "yours" are this seat's.
+        base, own, partners, last = data.get("f"), data.get("yours"), data.get("mine"), data.get("last")
+        if not (_is_int(base) and base >= 0 and isinstance(own, list) and isinstance(partners, list)):
             raise EngineError("resume(): the snapshot lacks its frame or inputs.")
-        if not all(self.sim.check_input(v) for v in yours):
-            raise EngineError("resume(): the snapshot holds an input this seat cannot play.")
-        state = self.sim.import_state(data["st"])
-        self.start_episode(int(data["e"]), max_steps=int(data["m"]), fps=int(data["fps"]))
-        self._local.clear()
-        self._states.clear()
-        self._hashes.clear()
-        self._confirmed_hashes.clear()
+        if not all(self.sim.check_input(v) for v in (*own, *partners, last)):
+            raise EngineError("resume(): the snapshot holds an input this game cannot play.")
+        try:
+            state = self.sim.import_state(data["st"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise EngineError(f"resume(): the snapshot's state does not load: {exc}.") from None
+        self._begin(data.get("e"), data.get("m"), data.get("fps"))
+        if base > self.max_steps:
+            raise EngineError(
+                f"resume(): the snapshot's frame {base} is past the episode's {self.max_steps}."
+            )
         self.sim.load(state)
         self.frame = self.confirmed = base
         self._states[base] = state
-        for offset, value in enumerate(mine):
+        for offset, value in enumerate(own):
             self._local[base + 1 + offset] = value
-        self.local_last = base + len(mine)
-        self.remote_ack = self.local_last
-        for offset, value in enumerate(yours):
+        self.local_last = base + len(own)
+        self.remote_ack = self.local_last  # the partner has all of these
+        self._remote[base] = last
+        for offset, value in enumerate(partners):
             self._remote[base + 1 + offset] = value
-        self.remote_last = base + len(yours)
-        if base >= 1 and base not in self._remote:
-            self._remote[base] = yours[0] if yours else self.default_input
-        if self.remote_last == base and base >= 1:
-            self.remote_last = base
+        self.remote_last = base + len(partners)
         fill_to = min(base + self.input_delay, self.max_steps)
         for frame in range(self.local_last + 1, fill_to + 1):
             self._local[frame] = self.default_input
         self.local_last = max(self.local_last, fill_to)
         if isinstance(data.get("hh"), str):
-            self._hashes[base] = data["hh"]
+            self._confirmed_hashes[base] = data["hh"]
         self._hash_ack = base
         self._remote_hash_seen = base
 
