@@ -156,7 +156,8 @@ def scene_problems(scene: Any, prepared: Any, settings: Any) -> tuple[list[str],
             f"$.env_factory: the 'pyodide_p2p' runtime rolls the env back and compares its state, so the "
             f"env needs get_state(), set_state(state) and state_hash(); it lacks {', '.join(missing)}. "
             "Add them (get_state returns the full state, set_state restores it exactly, state_hash hashes "
-            "all of it) and check them with igym_core.testing.check_env_contract."
+            "all of it) and check them with igym_core.testing.check_env_contract and "
+            "igym_core.testing.check_state_hash."
         )
     options = options_of(prepared)
     if settings is not None and getattr(settings, "p2p_ice_servers", None):
