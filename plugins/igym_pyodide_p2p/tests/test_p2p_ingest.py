@@ -272,3 +272,19 @@ def test_p2p_messages_are_decoded_exactly_or_refused_never_crash(data: dict[str,
         assert message.rtt_ms is None or 0 <= message.rtt_ms <= 60_000
     else:
         assert message.kind == data["kind"] and 0 <= message.episode <= 2**53 and 0 <= message.frame <= 2**53
+
+
+def test_igym_p2p_ice_servers_is_json_and_a_bad_value_names_the_variable_not_its_secret() -> None:
+    from igym_core.errors import ConfigError
+    from igym_core.settings import Settings, recorded_settings
+
+    turn = '[{"urls": "turn:t.example.org", "username": "u", "credential": "hunter2"}]'
+    settings = Settings.from_env({"IGYM_P2P_ICE_SERVERS": turn})
+    assert settings.p2p_ice_servers == (
+        {"urls": "turn:t.example.org", "username": "u", "credential": "hunter2"},
+    )
+    assert "hunter2" not in repr(settings) and "p2p_ice_servers" not in recorded_settings(settings)
+    for bad in ('[{"urls": "turn:t", "credential": "hunter2"', '{"credential": "hunter2"}'):
+        with pytest.raises(ConfigError) as raised:
+            Settings.from_env({"IGYM_P2P_ICE_SERVERS": bad})
+        assert "IGYM_P2P_ICE_SERVERS" in str(raised.value) and "hunter2" not in str(raised.value)
