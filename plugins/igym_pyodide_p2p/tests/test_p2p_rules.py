@@ -88,6 +88,21 @@ def test_a_tampered_page_is_noticed_and_the_honest_page_s_records_stay(tmp_path:
         for peer in (authority, other):
             assert peer.next("scene")["scene"]["kind"] == "end"
             assert peer.errors() == []
+        # igym verify: episode 1 (the honest copy stored) matches a re-run; episode 2 (the tampered
+        # copy stored) does not; both are named as games whose pages disagreed.
+        result = subprocess.run(
+            [sys.executable, "-m", "igym_core.cli", "verify", str(server.data_dir / EXPERIMENT)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert f"DIFFERS game {game_id} (scene slime_p2p) episode 2" in result.stdout
+        assert "episode 1 " not in result.stdout
+        assert (
+            f"NOTE game {game_id}: its two pages' records differ (p2p_disagreements: action 2, reward 2, "
+            "state_hash 2)" in result.stdout
+        )
     finally:
         server.stop()
 
