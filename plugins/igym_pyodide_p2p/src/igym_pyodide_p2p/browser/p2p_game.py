@@ -28,10 +28,11 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from igym_core.builtin.seat_actions import SeatBot
 from igym_core.errors import EnvContractError
 from igym_pyodide_p2p.browser.rollback import EngineError, RollbackEngine
 from igym_pyodide_p2p.browser.spec import BotSpec, GameSpec
-from igym_pyodide_p2p.browser.stepper import BrowserGame, _Bot, plain
+from igym_pyodide_p2p.browser.stepper import BrowserGame, _bot, plain
 
 __all__ = ["ROLLBACK_METHODS", "P2PBrowserGame"]
 
@@ -93,7 +94,7 @@ class P2PBrowserGame(BrowserGame):
         self.partner = self.agent_of_name[partner_seat]
         self._actions = [spec.default_action, *spec.action_mapping.values()]
         self._action_keys = {json.dumps(a, sort_keys=True) for a in self._actions}
-        self._partner_bot: _Bot | None = None
+        self._partner_bot: SeatBot | None = None
         self._records: dict[int, dict[str, Any]] = {}
         self._t_first: dict[int, float | None] = {}
         self._pending_hashes = []
@@ -278,13 +279,10 @@ class P2PBrowserGame(BrowserGame):
             name = self.agent_names[agent]
             value = inputs.get(name)
             if value is None and agent == self.partner and self._partner_bot is not None:
-                bot = self._partner_bot
-                if (frame - 1) % bot.act_every == 0 or bot.last_action is None:
-                    bot.last_action = bot.policy.act(self.obs.get(agent))
-                    sources[agent] = "bot"
-                else:
-                    sources[agent] = "bot_repeat"
-                actions[agent] = bot.last_action
+                # The seat rules every runtime uses (igym_core.builtin.seat_actions): steps made so far.
+                actions[agent], sources[agent] = self._partner_bot.act(
+                    frame - 1, self.obs.get(agent), self.spec.default_action
+                )
                 continue
             if value is None:
                 value = [self.spec.default_action, 0, []]
@@ -351,7 +349,7 @@ class P2PBrowserGame(BrowserGame):
         spec = policy_spec
         if not isinstance(spec, BotSpec):
             spec = BotSpec.from_json(spec, f"the partner policy of {self.partner_seat!r}")
-        self._partner_bot = _Bot(spec, self.partner_seat, self.spec.action_spaces.get(self.partner_seat))
+        self._partner_bot = _bot(spec, self.partner_seat, self.spec.action_spaces.get(self.partner_seat))
         self.engine.partner_left(bot=True)
 
     def snapshot(self) -> bytes:
