@@ -1,0 +1,41 @@
+"""igym_core.testing.LiveServer: a real `igym run` child process for end-to-end tests."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from igym_core.testing import LiveServer
+
+SURVEY = "igym_core.examples.survey_study:experiment"
+
+
+def loaded_plugins(server: LiveServer) -> list[str]:
+    for line in server.log().splitlines():
+        if line.startswith("{") and json.loads(line).get("event") == "plugins_loaded":
+            return [entry.split("=")[0] for entry in json.loads(line)["plugins"]]
+    raise AssertionError(f"no plugins_loaded line in:\n{server.log()}")
+
+
+def test_plugins_names_the_only_plugins_loaded_and_the_server_stops_on_leaving(tmp_path: Path) -> None:
+    with LiveServer(SURVEY, tmp_path / "only", plugins=[], env={"IGYM_LOG_LEVEL": "info"}) as server:
+        with urllib.request.urlopen(f"{server.url}/health", timeout=5) as response:
+            assert response.status == 200
+        assert server.stats()["participants"] is not None  # the operator token it runs with works
+        only = loaded_plugins(server)
+    assert server.process.poll() is not None  # stopped
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"{server.url}/health", timeout=2)
+    assert only and all(name.startswith("igym.") for name in only), only  # the built-ins only
+
+    with LiveServer(SURVEY, tmp_path / "all", plugins=None, env={"IGYM_LOG_LEVEL": "info"}) as server:
+        everything = loaded_plugins(server)
+    assert set(only) < set(everything)  # the installed plugins' entry points too
+
+
+def test_a_server_that_cannot_start_fails_with_its_log(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match=r"igym run exited with [1-9](.|\n)*no_such_module"):
+        LiveServer("no_such_module:experiment", tmp_path / "data", ready_timeout_s=30)
