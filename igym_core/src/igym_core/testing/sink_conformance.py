@@ -48,7 +48,10 @@ The ``DataSink`` contract, as the checks below state it (each failure names the 
 9. **Batches** (only a sink that sets ``writes_many = True``). ``write_many(record_type, rows)``
    stores what ``write`` of each row would, in order; it takes all of a batch or none: refused (a
    record type ``write`` refuses), it raises and nothing of the batch is read back; after ``close``
-   it raises ``RuntimeError``.
+   it raises ``RuntimeError``. A sink that also sets ``takes_json_plain = True`` stores rows given
+   with ``write_many(record_type, rows, json_plain=True)`` (strings, ints, bools, None, floats that
+   are 0 or of magnitude 1e-4 to below 1e16, and lists and string-keyed dicts of those) as ``write``
+   would.
 """
 
 from __future__ import annotations
@@ -453,6 +456,36 @@ class SinkConformance:
         for record_type in RECORD_TYPES:
             expected = [row for rt, row in records if rt == record_type]
             assert_same_records(self.read_all(reader, record_type), expected)
+        _run(reader.close())
+
+    def test_a_batch_of_plain_values_vouched_for_reads_back_as_written(self, tmp_path: Path) -> None:
+        """Rule 9: ``write_many(..., json_plain=True)`` stores the rows as ``write`` would."""
+        sink_type = self.sink_type
+        if not (sink_type.writes_many and sink_type.takes_json_plain):
+            pytest.skip(f"{sink_type.__name__} does not take json_plain")
+        rows = [
+            {
+                "game_id": f"g-{i % 3}",
+                "step": i,
+                "reward": 0.0 if i % 4 == 0 else (-1) ** i * (0.25 + i * 1.5e-4),
+                "t_client_ms": 1.7e12 + i * 33.3,
+                "keys_held": ["ArrowLeft", "ArrowUp"][: i % 3],
+                "terminated": i % 5 == 0,
+                "info": None,
+                "returns": {"left": float(i), "right": -0.5},
+            }
+            for i in range(1, 61)
+        ]
+
+        async def write() -> None:
+            sink = self.make_sink(tmp_path)
+            for start in range(0, len(rows), 15):
+                sink.write_many("steps", rows[start : start + 15], json_plain=True)  # type: ignore[call-arg]
+            await sink.close()
+
+        _run(write())
+        reader = self.make_sink(tmp_path)
+        assert_same_records(self.read_all(reader, "steps"), rows)
         _run(reader.close())
 
     # --- flush, close, reopen ---------------------------------------------------------------

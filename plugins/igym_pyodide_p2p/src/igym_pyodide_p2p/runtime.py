@@ -18,11 +18,16 @@ server; then ``on_reload="restart"`` plays it again with the same seed as the ne
 and ``"next"`` goes on to the next seed. So every (episode, step) of a game is stored once, and
 ``episodes`` has a row for every play, each with its seed.
 
-Steps arrive in ``step_batch`` messages (``ingest.py``): each stored or re-sent batch gets a
-``batch_ack``; a refused one an ``error`` (``bad_batch``, the problem named) and a
-``rejected_batches`` record, and none of its steps reach ``steps``; a refused batch of the open
+Steps arrive in ``step_batch`` messages (``ingest.py``, ``game_ingest.py``): stored batches are
+acknowledged by a ``batch_ack`` naming the last one stored (at most once per ``ack_interval_ms``; a
+re-send and an episode's last batch at once); a refused one gets an ``error`` (``bad_batch``, the
+problem named) and a ``rejected_batches`` record, and none of its steps reach ``steps``; a refused
+batch of the open
 episode with the number the server expects (or a later one) ends that episode ``batch_refused`` and
 the next is issued with ``next_batch`` (the page numbers on from it).
+
+The game itself is ``game.py`` (the episode machine), with ``game_ingest.py`` (the step batches)
+and ``game_loading.py`` (loading, reloads, stalls, presence).
 
 Nobody connected: a game whose participant has had no socket for the scene's ``abandon_after_s``
 ends ``abandoned`` (checked once a second for all games), with the scene's ``on_abandon`` rule.
