@@ -81,8 +81,12 @@ class PlannerPolicy:
         else:
             self._stuck = 0
         self._last = me
-        targets = self._targets(view)
-        action = self._go_use(view, targets) if targets else None
+        action = None
+        for targets in self._plans(view):
+            if targets:
+                action = self._go_use(view, targets)
+                if action is not None:
+                    break
         if action is None:
             action = self._get_out_of_the_way(view)
         if self._stuck >= _STUCK_STEPS and action != INTERACT:
@@ -95,8 +99,9 @@ class PlannerPolicy:
     __call__ = act
 
     # --- what to do ---------------------------------------------------------------------------
-    def _targets(self, view: dict[str, Any]) -> list[Cell]:
-        """The cells (counters, pots, piles) the chef wants to use next, any of them will do."""
+    def _plans(self, view: dict[str, Any]) -> list[list[Cell]]:
+        """What the chef wants to use next, best first: lists of cells (counters, pots, piles),
+        any cell of a list will do. The first list with a reachable cell is followed."""
         grid, on_top = view["grid"], view["on_top"]
         item = view["me"][3]
         partner_item = view["other"][3]
@@ -104,24 +109,19 @@ class PlannerPolicy:
         open_pots = [(r, c) for r, c, n, _t in pots if n < ONIONS_PER_SOUP]
         soup_coming = [(r, c) for r, c, n, _t in pots if n >= ONIONS_PER_SOUP]
         ready = [(r, c) for r, c, n, t in pots if n >= ONIONS_PER_SOUP and t == 0]
+        hand_over = self._hand_over_counters(view)
         if item == SOUP:
-            return _cells_of(grid, DELIVERY)
+            return [_cells_of(grid, DELIVERY), hand_over]
         if item == DISH:
-            if ready:
-                return ready
-            if soup_coming:
-                return soup_coming
-            return self._free_counters(grid, on_top)
+            return [ready, soup_coming, hand_over, self._free_counters(grid, on_top)]
         if item == ONION:
-            return open_pots or self._free_counters(grid, on_top)
-        soups_lying = _items_on_counters(grid, on_top, SOUP)
-        if soups_lying:
-            return soups_lying
+            return [open_pots, hand_over, self._free_counters(grid, on_top)]
+        plans = [_items_on_counters(grid, on_top, SOUP)]
         if soup_coming and partner_item not in (DISH, SOUP):
-            return _items_on_counters(grid, on_top, DISH) + _cells_of(grid, DISH_PILE)
+            plans.append(_items_on_counters(grid, on_top, DISH) + _cells_of(grid, DISH_PILE))
         if open_pots:
-            return _items_on_counters(grid, on_top, ONION) + _cells_of(grid, ONION_PILE)
-        return []
+            plans.append(_items_on_counters(grid, on_top, ONION) + _cells_of(grid, ONION_PILE))
+        return plans
 
     @staticmethod
     def _free_counters(grid: list[list[int]], on_top: list[list[int]]) -> list[Cell]:
@@ -130,6 +130,20 @@ class PlannerPolicy:
             for r, row in enumerate(grid)
             for c, kind in enumerate(row)
             if kind == COUNTER and on_top[r][c] == 0
+        ]
+
+    def _hand_over_counters(self, view: dict[str, Any]) -> list[Cell]:
+        """Free counters both chefs can reach, when the kitchen is split (forced coordination):
+        where to leave an item for the partner. Empty when each chef can walk everywhere."""
+        grid, on_top = view["grid"], view["on_top"]
+        mine = _reachable(grid, (view["me"][0], view["me"][1]))
+        theirs = _reachable(grid, (view["other"][0], view["other"][1]))
+        if mine & theirs:
+            return []
+        return [
+            cell
+            for cell in self._free_counters(grid, on_top)
+            if any(n in mine for n in _neighbours(cell)) and any(n in theirs for n in _neighbours(cell))
         ]
 
     # --- how to do it -------------------------------------------------------------------------
@@ -209,6 +223,17 @@ def _items_on_counters(grid: list[list[int]], on_top: list[list[int]], item: int
 def _walkable(grid: list[list[int]], cell: Cell) -> bool:
     r, c = cell
     return 0 <= r < len(grid) and 0 <= c < len(grid[0]) and grid[r][c] == EMPTY
+
+
+def _reachable(grid: list[list[int]], start: Cell) -> set[Cell]:
+    seen = {start}
+    queue = deque([start])
+    while queue:
+        for nxt in _neighbours(queue.popleft()):
+            if nxt not in seen and _walkable(grid, nxt):
+                seen.add(nxt)
+                queue.append(nxt)
+    return seen
 
 
 def _neighbours(cell: Cell) -> Iterable[Cell]:

@@ -124,7 +124,6 @@ def _check_cogrid_ids() -> None:
 
 def _cogrid_env(layout: str, max_steps: int, observations: str) -> Any:
     try:
-        import cogrid.envs as cogrid_envs
         from cogrid.envs import registry
     except ImportError as exc:  # pragma: no cover - cogrid is a dependency of this package
         raise ImportError("igym_cogrid needs cogrid: uv pip install 'cogrid==0.3.2'") from exc
@@ -174,6 +173,7 @@ class OvercookedEnv:
     Args:
         layout: one of :data:`LAYOUTS` (``"cramped_room"``, ...).
         max_steps: steps per episode (600 is a minute at 10 steps a second).
+        fps: the scene's steps per second; only for the time left shown in the picture.
         observations: ``"compact"`` or ``"cogrid"`` (see the module's documentation).
         shaped_rewards: False (the default): each chef's reward is the team's points for soups
             served this step. True: CoGrid's shaped rewards (also 3 per onion put in a pot and 5
@@ -187,6 +187,7 @@ class OvercookedEnv:
         *,
         layout: str = "cramped_room",
         max_steps: int = 600,
+        fps: int = 10,
         observations: str = "compact",
         shaped_rewards: bool = False,
     ) -> None:
@@ -199,7 +200,10 @@ class OvercookedEnv:
             raise ValueError(f"observations must be 'compact' or 'cogrid'; got {observations!r}.")
         if not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps < 1:
             raise ValueError(f"max_steps must be a whole number of steps, 1 or more; got {max_steps!r}.")
+        if not isinstance(fps, int) or isinstance(fps, bool) or fps < 1:
+            raise ValueError(f"fps must be the scene's whole number of steps per second; got {fps!r}.")
         self.layout = layout
+        self.fps = fps
         self.max_steps = max_steps
         self.observations = observations
         self.shaped_rewards = bool(shaped_rewards)
