@@ -79,7 +79,7 @@ def test_unknown_layout_and_bad_options_say_what_is_allowed():
         make_env(max_steps=0)
     env = make_env()
     env.reset(seed=0)
-    with pytest.raises(ValueError, match="int 0..6"):
+    with pytest.raises(ValueError, match=r"int 0\.\.6"):
         env.step({"chef_0": 9})
 
 
