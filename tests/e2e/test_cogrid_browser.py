@@ -100,7 +100,15 @@ def test_human_with_the_planner_moves_and_records(live_server, new_page, shots):
     moved = chef_pixels(page, "chef_0", shots(page, "moved").with_name("moved-canvas.png"))
     assert abs(moved[0] - start[0]) + abs(moved[1] - start[1]) > 40, (start, moved)
     hold(page, " ", 300)  # interact: picks up an onion if it faces the crate
-    page.wait_for_timeout(4000)  # the planner cooks meanwhile
+    # The planner cooks meanwhile: a pot full of onions, then a bowl of soup carried to the hatch.
+    poll(lambda: "pot_0_2_bar" in objects(page), page=page, what="a pot cooking", timeout_s=30)
+    shots(page, "cooking")
+    poll(
+        lambda: "chef_1_held_soup" in objects(page),
+        page=page,
+        what="the red chef carrying soup",
+        timeout_s=30,
+    )
     shots(page, "later")
     chef_pixels(page, "chef_1", shots(page, "later").with_name("later-canvas.png"), still=False)
     assert not page.errors, page.errors

@@ -470,8 +470,11 @@ def _chef(
                 )
             )
     # What it holds, held out in front.
-    hx, hy = x + fx * tile * 0.32, y + fy * tile * 0.32
-    objects += _item(f"{agent}_held", item, hx, hy, tile, 15 if facing != 3 else 8, **kw)
+    if facing == 3:  # facing up, the hat is in the way: hold it up beside the head, in view
+        hx, hy = x + tile * 0.3, y - tile * 0.24
+    else:
+        hx, hy = x + fx * tile * 0.32, y + fy * tile * 0.32
+    objects += _item(f"{agent}_held", item, hx, hy, tile, 15, **kw)
     if you:
         objects.append(
             Text(
