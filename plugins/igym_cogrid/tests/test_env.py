@@ -187,3 +187,19 @@ def test_a_restored_state_replays_the_same_future_after_json():
     assert json.dumps(play(other, actions), default=lambda v: np.asarray(v).tolist()) == first
     with pytest.raises(ValueError, match="layout"):
         make_env(layout="counter_circuit").set_state(saved)
+
+
+def test_a_restored_state_keeps_the_episodes_counters():
+    env = make_env(max_steps=300)
+    cook_one_soup(env)
+    env.step({"chef_0": UP, "chef_1": NOOP})  # and bump into the partner once
+    other = make_env(max_steps=300)
+    other.reset(seed=7)
+    other.set_state(json.loads(json.dumps(env.get_state())))
+    assert other.episode_summary() == env.episode_summary()
+    assert other.episode_summary()["soups_delivered"] == 1
+    assert other.state_hash() == env.state_hash()
+    actions = {"chef_0": RIGHT, "chef_1": LEFT}
+    assert json.dumps(other.step(actions), default=lambda v: np.asarray(v).tolist()) == json.dumps(
+        env.step(actions), default=lambda v: np.asarray(v).tolist()
+    )
