@@ -99,3 +99,40 @@ def test_a_participant_cooks_with_the_planner_and_the_round_is_summarised(tmp_pa
     seats = {s["agent"]: s for s in read_records(tmp_path, "cogrid_test", "games")[0]["seats"]}
     assert seats["chef_0"]["type"] == "human" and seats["chef_1"]["type"] == "bot"
     assert "PlannerPolicy" in seats["chef_1"]["policy"]
+
+
+def test_two_participants_cook_and_the_planner_takes_the_chef_of_one_who_leaves(tmp_path):
+    scene = attrs.evolve(
+        human_human.game,
+        num_episodes=1,
+        countdown_s=0,
+        fps=60,
+        reconnect_grace_s=0.2,
+        env_kwargs={**human_human.game.env_kwargs, "max_steps": 240},
+    )
+    experiment = Experiment(
+        experiment_id="cogrid_pvp_test",
+        seed=4,
+        scenes=(scene, StaticScene(scene_id="after", body="Thanks"), EndScene(scene_id="end")),
+    )
+    app = make_test_app(experiment, tmp_path, plugins=create_plugin_manager(autoload=False, strict=True))
+    with TestClient(app) as client, ScriptedParticipant(client) as a:
+        b = ScriptedParticipant(client).connect()
+        games = []
+        for p in (a, b):
+            found = p.receive_until(lambda m: m["type"] == "game_status" and m["game_id"] is not None)[0]
+            p.game_ready(found["game_id"])
+            games.append(found)
+        assert (games[0]["seat"], games[1]["seat"]) == ("chef_0", "chef_1")
+        b.hold(games[1]["game_id"], "ArrowDown")
+        a.receive_until(lambda m: m["type"] == "frame" and m["step"] >= 20)
+        b.close()
+        a.receive_until(lambda m: m["type"] == "scene")
+    steps = read_records(tmp_path, "cogrid_pvp_test", "steps")
+    red = [s for s in steps if s["agent"] == "chef_1"]
+    assert any(s["action"] == 1 and s["keys_held"] == ["ArrowDown"] for s in red)
+    sources = [s["action_source"] for s in red]
+    assert "bot" in sources and sources.index("bot") > 0  # a person first, then the planner
+    assert len({s["action"] for s in red if s["action_source"] == "bot"}) >= 3  # it walks and works
+    events = [g["event"] for g in read_records(tmp_path, "cogrid_pvp_test", "games")]
+    assert events == ["started", "partner_left", "ended"]
