@@ -203,3 +203,24 @@ def test_a_restored_state_keeps_the_episodes_counters():
     assert json.dumps(other.step(actions), default=lambda v: np.asarray(v).tolist()) == json.dumps(
         env.step(actions), default=lambda v: np.asarray(v).tolist()
     )
+
+
+def test_cogrid_observations_are_cogrids_own_and_built_only_for_observed_seats():
+    from cogrid.envs import registry
+
+    raw = registry.make(LAYOUTS["cramped_room"])
+    everyone = make_env(observations="cogrid")
+    bot_only = make_env(observations="cogrid", observed_agents=("chef_1",))
+    rng = random.Random(3)
+    expected, _ = raw.reset(seed=11)
+    results = [everyone.reset(seed=11)[0], bot_only.reset(seed=11)[0]]
+    for step in range(60):
+        for index, agent in enumerate(AGENTS):
+            assert np.array_equal(results[0][agent], expected[index]), (step, agent)
+        assert np.array_equal(results[1]["chef_1"], expected[1])
+        assert not results[1]["chef_0"].any() and results[1]["chef_0"].shape == expected[0].shape
+        actions = (rng.randrange(7), rng.randrange(7))
+        expected = raw.step(dict(enumerate(actions)))[0]
+        results = [env.step(dict(zip(AGENTS, actions, strict=True)))[0] for env in (everyone, bot_only)]
+    with pytest.raises(ValueError, match="observed_agents"):
+        make_env(observations="cogrid", observed_agents=("chef_2",))

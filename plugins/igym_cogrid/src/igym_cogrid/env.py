@@ -26,7 +26,8 @@ Observations are chosen with ``observations=``:
 - ``"compact"`` (the default): a small integer vector with the whole kitchen (see
   :func:`decode`), the acting chef first. Cheap to build; the scripted planner reads it.
 - ``"cogrid"``: CoGrid's feature vector (892 floats per chef in the classic layouts), for models
-  trained on CoGrid. Building it is about a third of a step's cost or more.
+  trained on CoGrid. Building it is more than half of a step's cost, so it is built only for the
+  seats in ``observed_agents`` (the bots'; the others get zeros).
 
 Every step's ``infos[agent]`` has what the data needs: the layout, both chefs' positions, facing and
 held items, the pots (onions, cooking steps left, ready), the soups served so far and in this step,
@@ -131,10 +132,36 @@ def _cogrid_env(layout: str, max_steps: int, observations: str) -> Any:
     factory = registry.ENVIRONMENT_REGISTRY[LAYOUTS[layout]]
     config = copy.deepcopy(factory.keywords["config"])
     config["max_steps"] = max_steps
-    if observations != "cogrid":
-        # CoGrid always builds a feature vector; the smallest one (4 floats) costs next to nothing.
-        config["features"] = ["agent_dir"]
+    # CoGrid builds a feature vector for every agent in every step; ask it for its smallest one (4
+    # floats, next to nothing). The adapter builds CoGrid's full features itself, and only for the
+    # seats that need them (see _CogridFeatures).
+    config["features"] = ["agent_dir"]
     return factory.func(config=config, agent_class=factory.keywords["agent_class"], backend="numpy")
+
+
+class _CogridFeatures:
+    """CoGrid's own feature vector (892 floats in the classic kitchens) for chosen agents, built
+    with CoGrid's feature composer from the layout's registered feature list."""
+
+    def __init__(self, env: Any, layout: str) -> None:
+        from cogrid.core.autowire import build_feature_config_from_components
+        from cogrid.core.component_registry import get_layout_index
+        from cogrid.core.pipeline.step import envstate_to_dict
+        from cogrid.envs import registry
+
+        config = registry.ENVIRONMENT_REGISTRY[LAYOUTS[layout]].keywords["config"]
+        built = build_feature_config_from_components(
+            env.scope,
+            list(config["features"]),
+            n_agents=len(AGENTS),
+            layout_idx=get_layout_index(env.scope, env.current_layout_id),
+            env_config=config,
+        )
+        self._feature_fn = built["feature_fn"]
+        self._view = envstate_to_dict
+
+    def __call__(self, state: Any, index: int) -> np.ndarray:
+        return np.asarray(self._feature_fn(self._view(state), index), dtype=np.float64)
 
 
 def decode(observation: Any) -> dict[str, Any]:
@@ -175,6 +202,10 @@ class OvercookedEnv:
         max_steps: steps per episode (600 is a minute at 10 steps a second).
         fps: the scene's steps per second; only for the time left shown in the picture.
         observations: ``"compact"`` or ``"cogrid"`` (see the module's documentation).
+        observed_agents: the seats whose ``"cogrid"`` observation is built (None: all). Give the
+            bots' seats: a human's observation is never read, and CoGrid's features are most of a
+            step's cost. Other seats get zeros. The ``"compact"`` observation is always built (it
+            is cheap).
         shaped_rewards: False (the default): each chef's reward is the team's points for soups
             served this step. True: CoGrid's shaped rewards (also 3 per onion put in a pot and 5
             per soup put in a dish).
@@ -189,6 +220,7 @@ class OvercookedEnv:
         max_steps: int = 600,
         fps: int = 10,
         observations: str = "compact",
+        observed_agents: tuple[str, ...] | list[str] | None = None,
         shaped_rewards: bool = False,
     ) -> None:
         if layout not in LAYOUTS:
@@ -198,6 +230,14 @@ class OvercookedEnv:
             )
         if observations not in ("compact", "cogrid"):
             raise ValueError(f"observations must be 'compact' or 'cogrid'; got {observations!r}.")
+        if observed_agents is not None:
+            observed_agents = tuple(observed_agents)
+            unknown = [a for a in observed_agents if a not in AGENTS]
+            if unknown:
+                raise ValueError(
+                    f"observed_agents must name seats of {AGENTS}; got {unknown!r}. Example: "
+                    "observed_agents=('chef_1',) for a bot in chef_1's seat."
+                )
         if not isinstance(max_steps, int) or isinstance(max_steps, bool) or max_steps < 1:
             raise ValueError(f"max_steps must be a whole number of steps, 1 or more; got {max_steps!r}.")
         if not isinstance(fps, int) or isinstance(fps, bool) or fps < 1:
@@ -207,6 +247,7 @@ class OvercookedEnv:
         self.max_steps = max_steps
         self.observations = observations
         self.shaped_rewards = bool(shaped_rewards)
+        self.observed_agents = AGENTS if observed_agents is None else observed_agents
         self._env = _cogrid_env(layout, max_steps, observations)
         self.possible_agents = list(AGENTS)
         self.agents: list[str] = []
@@ -218,12 +259,14 @@ class OvercookedEnv:
         self._last_infos: dict[str, dict[str, Any]] = {}
         self.action_spaces = {a: gymnasium.spaces.Discrete(7) for a in AGENTS}
         # Build once to learn the static layout (pots, sizes) and the observation size.
-        first, _ = self._env.reset(seed=0)
+        self._env.reset(seed=0)
         self._static_types = np.asarray(self._env._env_state.object_type_map).copy()
         pots = np.asarray(self._env._env_state.extra_state["overcooked.pot_positions"]).reshape(-1, 2)
         self.pot_positions = [(int(r), int(c)) for r, c in pots]
+        self._features: _CogridFeatures | None = None
         if observations == "cogrid":
-            size = int(np.asarray(first[0]).shape[0])
+            self._features = _CogridFeatures(self._env, layout)
+            size = int(self._features(self._env._env_state, 0).shape[0])
             space: gymnasium.Space[Any] = gymnasium.spaces.Box(-np.inf, np.inf, (size,), np.float64)
         else:
             size = _HEADER + 2 * _AGENT_FIELDS + 2 * self.height * self.width + _POT_FIELDS * len(pots)
@@ -419,8 +462,13 @@ class OvercookedEnv:
         return -1
 
     def _observations(self, raw: Mapping[Any, Any]) -> dict[str, Any]:
-        if self.observations == "cogrid":
-            return {a: np.asarray(raw[i], dtype=np.float64) for i, a in enumerate(AGENTS)}
+        if self._features is not None:
+            state = self._env._env_state
+            size = self.observation_spaces[AGENTS[0]].shape
+            return {
+                a: self._features(state, i) if a in self.observed_agents else np.zeros(size, np.float64)
+                for i, a in enumerate(AGENTS)
+            }
         chefs = self.chefs()
         types, on_top = self.cells()
         common = [*types.reshape(-1).tolist(), *on_top.reshape(-1).tolist()]
