@@ -116,6 +116,7 @@ export function createPyodideGame(host, options = {}) {
     };
     worker.postMessage({
       type: "load",
+      mode: options.mode || "pyodide",
       plan,
       spec,
       gameId: state.game_id,
@@ -167,6 +168,7 @@ export function createPyodideGame(host, options = {}) {
         loader?.remove();
         loader = null;
         host.send({ type: "runtime_loaded", game_id: state.game_id, ms: message.ms, stages: message.stages });
+        options.onLoaded?.();
         break;
       case "load_failed":
         loadFailed(message.stage, message.message);
@@ -196,6 +198,7 @@ export function createPyodideGame(host, options = {}) {
         failed(message.message);
         break;
       default:
+        options.onWorkerMessage?.(message);
         break;
     }
   };
@@ -275,6 +278,14 @@ export function createPyodideGame(host, options = {}) {
 
   return {
     state,
+    /** Post a message to the worker (dropped before the worker started). */
+    toWorker(message, transfer) {
+      worker?.postMessage(message, transfer || []);
+    },
+    /** The server's id of this game (null before its first game_status). */
+    gameId() {
+      return state.game_id;
+    },
     /** The keys held now (oldest press first), as the page's key input reports them. */
     keys(held) {
       heldNow = [...held];

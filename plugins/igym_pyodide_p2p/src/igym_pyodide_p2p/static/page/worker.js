@@ -23,6 +23,21 @@
 //                                                    start (epoch ms: deadline k is start + k * period)
 //   {type: "failed", message}                         stepping failed; the game cannot go on
 //
+// The p2p mode (`load` with mode "p2p", the `pyodide_p2p` runtime, p2p.js): the same load, then the
+// game is igym_pyodide_p2p.browser.p2p_game.P2PBrowserGame, built on `p2p_start`, ticked on
+// drift-free deadlines whose period the engine stretches (`period_scale`, time sync). More messages:
+//   page -> worker: {type: "p2p_start", seat, partner_seat, authority, input_delay, window,
+//                    hash_every, silent_notice_ms, lost_after_ms}   build the game (after `loaded`)
+//                   {type: "handshake", on}                  ping the partner before the first episode
+//                   {type: "packet", data}                   bytes from the partner (any route)
+//                   {type: "partner_left", policy}           play on with the partner's seat's bot
+//                                                            (policy: its spec) or stop (null)
+//   worker -> page: {type: "p2p_ready"}                       the game is built
+//                   {type: "send", packets: [bytes, ...]}     engine packets for the partner
+//                   {type: "p2p_events", events: [...]}       engine events (-> `p2p_event`)
+//                   {type: "waiting", waiting}                 null | "window" | "partner" (on change)
+//                   {type: "p2p_stats", stats, input_delay, rtt_ms, fps, ticks, skipped}  about once a second
+//
 // Timing is the server runtime's rule: deadline k is start + k * period; a tick that begins more
 // than one period late skips the deadlines it missed (counted in `skipped`) instead of running a
 // burst of catch-up steps.
@@ -42,6 +57,8 @@ let toPlain = null;
 let settings = { batchIntervalMs: 1000 };
 /** The keys held now (kept while loading: they apply from the game's first step). */
 let heldKeys = [];
+/** The p2p mode's state (null in the pyodide mode). */
+let p2p = null;
 
 const clock = {
   period: 1000 / 30,
@@ -50,6 +67,7 @@ const clock = {
   timer: 0,
   running: false,
   lastBatch: 0,
+  next: 0, // the p2p mode's next deadline (its period varies)
   skipped: 0,
   ticks: 0,
 };
@@ -184,6 +202,12 @@ async function load(message) {
     post({ type: "stage", stage });
     t = now();
     const { onnxSpec, pythonSpec } = splitSpec(spec);
+    if (message.mode === "p2p") {
+      loadP2P(pythonSpec, message);
+      stages.env_ms = Math.round(now() - t);
+      post({ type: "loaded", ms: Math.round(now() - started), stages });
+      return;
+    }
     const module = pyodide.pyimport("igym_pyodide_p2p.browser.stepper");
     const specModule = pyodide.pyimport("igym_pyodide_p2p.browser.spec");
     const json = pyodide.pyimport("json");
@@ -335,6 +359,211 @@ function flush() {
   if (batch) post({ type: "batch", batch });
 }
 
+// --- the p2p mode -------------------------------------------------------------------------------
+
+/** Import the engine and the env's code now (a broken env fails the load, not the game's start);
+ * the game itself is built on `p2p_start`, which says which seat this page plays. */
+function loadP2P(pythonSpec, message) {
+  const json = pyodide.pyimport("json");
+  const specModule = pyodide.pyimport("igym_pyodide_p2p.browser.spec");
+  const parsed = specModule.GameSpec.from_json(json.loads(JSON.stringify(pythonSpec)));
+  specModule.destroy();
+  const glue = pyodide.runPython(`
+from igym_pyodide_p2p.browser.p2p_game import P2PBrowserGame
+from igym_pyodide_p2p.browser.stepper import import_ref
+
+def receive(game, data, now_ms):
+    # data: a JsProxy of a Uint8Array (the partner's packet)
+    return game.receive(data.to_bytes(), now_ms)
+
+import_ref
+`);
+  glue(parsed.env_factory).destroy();
+  glue.destroy();
+  jsonDumps = json.dumps;
+  toPlain = (value) => pyToJs(value);
+  p2p = {
+    spec: parsed,
+    gameId: message.gameId,
+    firstBatch: message.firstBatch || 1,
+    module: pyodide.pyimport("igym_pyodide_p2p.browser.p2p_game"),
+    receive: pyodide.globals.get("receive"),
+    handshakeTimer: 0,
+    waiting: null,
+    lastStats: 0,
+    frames: 0,
+    episodeStart: 0,
+    episodeFrames: 0,
+  };
+}
+
+function p2pStart(message) {
+  if (!p2p || game) return;
+  const kwargs = {
+    game_id: p2p.gameId,
+    seat: message.seat,
+    partner_seat: message.partner_seat,
+    authority: Boolean(message.authority),
+    first_batch: p2p.firstBatch,
+  };
+  for (const name of ["input_delay", "window", "hash_every", "silent_notice_ms", "lost_after_ms"]) {
+    if (message[name] !== undefined && message[name] !== null) kwargs[name] = message[name];
+  }
+  try {
+    game = p2p.module.P2PBrowserGame.callKwargs(p2p.spec, kwargs);
+    game.set_held(heldKeys);
+  } catch (err) {
+    post({ type: "failed", message: String((err && err.message) || err).slice(0, 2000) });
+    return;
+  }
+  post({ type: "p2p_ready" });
+}
+
+/** Packets, events and the waiting state of one engine call's result. */
+function p2pOutput(out) {
+  if (out.send && out.send.length) post({ type: "send", packets: out.send });
+  if (out.events && out.events.length) post({ type: "p2p_events", events: out.events });
+  if (out.waiting !== undefined && out.waiting !== p2p.waiting) {
+    p2p.waiting = out.waiting;
+    post({ type: "waiting", waiting: out.waiting });
+  }
+}
+
+function p2pHandshake(on) {
+  clearInterval(p2p.handshakeTimer);
+  p2p.handshakeTimer = 0;
+  if (!on || !game) return;
+  const ping = () => {
+    if (clock.running) return;
+    try {
+      const packets = toPlain(game.handshake(epochMs()));
+      if (packets && packets.length) post({ type: "send", packets });
+    } catch (err) {
+      post({ type: "failed", message: String((err && err.message) || err).slice(0, 2000) });
+      clearInterval(p2p.handshakeTimer);
+    }
+  };
+  ping();
+  p2p.handshakeTimer = setInterval(ping, 100);
+}
+
+function p2pReceive(data) {
+  if (!game) return;
+  try {
+    const events = toPlain(p2p.receive(game, data, epochMs()));
+    if (events && events.length) post({ type: "p2p_events", events });
+  } catch (err) {
+    post({ type: "failed", message: String((err && err.message) || err).slice(0, 2000) });
+  }
+}
+
+function p2pStartEpisode(message) {
+  stopClock();
+  p2pHandshake(false);
+  const kwargs = { episode: message.episode, seed: message.seed };
+  if (typeof message.max_steps === "number") kwargs.max_steps = message.max_steps;
+  if (typeof message.fps === "number") kwargs.fps = message.fps;
+  if (typeof message.next_batch === "number") kwargs.next_batch = message.next_batch;
+  let first;
+  try {
+    first = toPlain(game.start_episode.callKwargs(kwargs));
+  } catch (err) {
+    post({ type: "failed", message: String((err && err.message) || err).slice(0, 2000) });
+    return;
+  }
+  if (typeof message.fps === "number" && message.fps > 0) clock.period = 1000 / message.fps;
+  post({ type: "frame", frame: first && first.type === "frame" ? first : toPlain(game.keyframe()) });
+  const delay = typeof message.start_in_ms === "number" && message.start_in_ms > 0 ? message.start_in_ms : 0;
+  clock.start = now() + delay;
+  clock.next = clock.start + clock.period;
+  clock.lastBatch = clock.start;
+  p2p.episodeStart = clock.start;
+  p2p.episodeFrames = 0;
+  clock.running = true;
+  p2pStats(true);
+  p2pSchedule();
+}
+
+function p2pSchedule() {
+  clock.timer = setTimeout(p2pTick, Math.max(0, clock.next - now()));
+}
+
+function p2pStats(force) {
+  const t = now();
+  if (!force && t - p2p.lastStats < 1000) return;
+  p2p.lastStats = t;
+  const elapsed = (t - p2p.episodeStart) / 1000;
+  post({
+    type: "p2p_stats",
+    stats: toPlain(game.stats),
+    input_delay: game.input_delay,
+    rtt_ms: game.rtt_ms === undefined ? null : game.rtt_ms,
+    fps: elapsed > 0.5 ? p2p.episodeFrames / elapsed : null,
+    ticks: clock.ticks,
+    skipped: clock.skipped,
+  });
+}
+
+function p2pTick() {
+  if (!clock.running) return;
+  const late = now() - clock.next;
+  if (late < 0) {
+    p2pSchedule();
+    return;
+  }
+  if (late >= clock.period) {
+    // As the pyodide mode: a tick more than one period late skips the deadlines it missed (time
+    // sync with the partner makes up for it) instead of a burst of catch-up frames.
+    const missed = Math.floor(late / clock.period);
+    clock.next += missed * clock.period;
+    clock.skipped += missed;
+  }
+  let out;
+  try {
+    out = toPlain(game.tick(epochMs()));
+  } catch (err) {
+    stopClock();
+    post({ type: "failed", message: String((err && err.message) || err).slice(0, 2000) });
+    return;
+  }
+  clock.ticks += 1;
+  if (out.frame) {
+    p2p.episodeFrames += 1;
+    post({ type: "frame", frame: out.frame });
+  }
+  p2pOutput(out);
+  if (now() - clock.lastBatch >= settings.batchIntervalMs) flush();
+  p2pStats(false);
+  if (out.done) {
+    stopClock();
+    flush();
+    p2pStats(true);
+    post({
+      type: "episode_done",
+      message: toPlain(game.episode_done()),
+      ticks: clock.ticks,
+      skipped: clock.skipped,
+      startedMs: performance.timeOrigin + clock.start,
+      periodMs: clock.period,
+    });
+    return;
+  }
+  const scale = typeof out.period_scale === "number" && out.period_scale >= 1 ? Math.min(out.period_scale, 1.1) : 1;
+  clock.next += clock.period * scale;
+  p2pSchedule();
+}
+
+function p2pPartnerLeft(policy) {
+  if (!game) return;
+  try {
+    const spec = policy ? pyodide.toPy(policy) : undefined;
+    game.partner_left(spec);
+    if (spec) spec.destroy();
+  } catch (err) {
+    post({ type: "failed", message: String((err && err.message) || err).slice(0, 2000) });
+  }
+}
+
 self.onmessage = (event) => {
   const message = event.data || {};
   switch (message.type) {
@@ -342,7 +571,20 @@ self.onmessage = (event) => {
       load(message);
       break;
     case "episode":
-      if (game) startEpisode(message);
+      if (game && p2p) p2pStartEpisode(message);
+      else if (game) startEpisode(message);
+      break;
+    case "p2p_start":
+      p2pStart(message);
+      break;
+    case "handshake":
+      if (p2p) p2pHandshake(Boolean(message.on));
+      break;
+    case "packet":
+      if (p2p) p2pReceive(message.data);
+      break;
+    case "partner_left":
+      if (p2p) p2pPartnerLeft(message.policy || null);
       break;
     case "keys":
       heldKeys = message.held || [];
@@ -356,8 +598,9 @@ self.onmessage = (event) => {
       break;
     case "stop":
       stopClock();
+      if (p2p) p2pHandshake(false);
       if (game) {
-        game.stop(message.reason || "stopped");
+        if (typeof game.stop === "function") game.stop(message.reason || "stopped");
         flush();
       }
       break;

@@ -1,0 +1,454 @@
+// The `pyodide_p2p` runtime in the page: each of the two participants' pages steps the env in its own
+// Web Worker (worker.js, p2p mode) with the rollback engine (igym_pyodide_p2p.browser.p2p_game); the
+// pages exchange the engine's packets over a WebRTC DataChannel (unordered, no retransmits), or over
+// the igym WebSocket (`p2p_relay`) when no direct connection forms.
+//
+// The pyodide runtime's page code (page_game.js) does the loading, the frames, the keys, the step
+// batches with their acks and re-sends, and the episodes; this module adds the connection:
+//
+//   server -> page: p2p_start {seat, partner_seat, authority, input_delay, window, hash_every,
+//                   connect_timeout_ms, route: "auto" | "relay", ice_servers, silent_notice_ms,
+//                   lost_after_ms}, p2p_signal {signal}, p2p_relay {data}, p2p_partner {state, resume?}
+//   page -> server: p2p_signal {signal}, p2p_relay {data}, p2p_route {route, rtt_ms, input_delay,
+//                   reason}, p2p_event {kind, episode, frame, detail}
+//
+// On `p2p_start` the authority offers an RTCPeerConnection (with the server's `ice_servers`) and
+// the signals go through the server. A page receives the partner's packets from both routes at
+// all times and sends on one: the DataChannel once it is open, the relay when the route is
+// "relay", when no channel opened within `connect_timeout_ms`, or when the channel closes.
+//
+// Fault injection (tests and benches only): when `window.__igymP2PFaults = {seed, delay_ms,
+// jitter_ms, loss, duplicate?, reorder?}` is set before the runtime starts, every send (either
+// route) goes through a seeded fault hook: dropped with probability `loss`, delayed by `delay_ms`
+// ± `jitter_ms` (uniform), sent twice with probability `duplicate`, held back one more `delay_ms`
+// with probability `reorder`. Off otherwise.
+
+import { createPyodideGame } from "./page_game.js";
+
+export const DATA_CHANNEL_LABEL = "igym-p2p";
+export const WAITING_TEXT = "Waiting for your partner…";
+export const RECONNECTING_TEXT = "Your partner is reconnecting…";
+export const LEFT_TEXT = "Your partner left the game.";
+/** A wait for the prediction window shorter than this is not shown (one or two frames' hitch). */
+const WINDOW_NOTICE_AFTER_MS = 300;
+const MAX_SIGNAL_QUEUE = 64;
+
+/** mulberry32: a small seeded generator in [0, 1). */
+export function seededRandom(seed) {
+  let a = seed >>> 0 || 0x9e3779b9;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** The seeded fault hook: wraps `send(bytes)`; counts what it did in `stats`. */
+export function faultySend(send, faults, stats) {
+  const random = seededRandom(Number(faults.seed) || 1);
+  const delay = Math.max(0, Number(faults.delay_ms) || 0);
+  const jitter = Math.max(0, Number(faults.jitter_ms) || 0);
+  const loss = Math.min(1, Math.max(0, Number(faults.loss) || 0));
+  const duplicate = Math.min(1, Math.max(0, Number(faults.duplicate) || 0));
+  const reorder = Math.min(1, Math.max(0, Number(faults.reorder) || 0));
+  const later = (bytes, ms) => {
+    if (ms <= 0) send(bytes);
+    else setTimeout(() => send(bytes), ms);
+  };
+  return (bytes) => {
+    stats.offered += 1;
+    if (random() < loss) {
+      stats.dropped += 1;
+      return;
+    }
+    let ms = delay + (jitter ? (random() * 2 - 1) * jitter : 0);
+    if (reorder && random() < reorder) {
+      ms += delay || 20;
+      stats.reordered += 1;
+    }
+    later(bytes, Math.max(0, ms));
+    if (duplicate && random() < duplicate) {
+      stats.duplicated += 1;
+      later(bytes, Math.max(0, ms + (jitter ? random() * jitter : 1)));
+    }
+  };
+}
+
+/**
+ * The connection to the partner: WebRTC signalling through the server, the DataChannel, the relay,
+ * the route decision. `deliver(bytes)` gets every packet from the partner; `onRoute(route, reason)`
+ * each time the route is settled or changes.
+ */
+export class P2PTransport {
+  constructor({ send, config, deliver, onRoute, faults, state }) {
+    this.sendToServer = send;
+    this.config = config;
+    this.deliver = deliver;
+    this.onRoute = onRoute;
+    this.state = state;
+    this.route = null;
+    this.pc = null;
+    this.channel = null;
+    this.pendingCandidates = [];
+    this.closed = false;
+    this.timer = 0;
+    const raw = (bytes) => this.sendNow(bytes);
+    this.faultStats = { offered: 0, dropped: 0, duplicated: 0, reordered: 0 };
+    this.send = faults ? faultySend(raw, faults, this.faultStats) : raw;
+    state.faults = faults ? this.faultStats : null;
+  }
+
+  start() {
+    const config = this.config;
+    if (config.route === "relay") {
+      this.settle("relay", "the scene's route is relay");
+      return;
+    }
+    if (typeof RTCPeerConnection !== "function") {
+      this.settle("relay", "this browser has no WebRTC (RTCPeerConnection)");
+      return;
+    }
+    const timeout = Math.max(0, Number(config.connect_timeout_ms) || 5000);
+    this.timer = setTimeout(() => {
+      if (this.route === null) this.settle("relay", `no direct connection within ${timeout} ms`);
+    }, timeout);
+    try {
+      this.pc = new RTCPeerConnection({ iceServers: Array.isArray(config.ice_servers) ? config.ice_servers : [] });
+    } catch (err) {
+      this.settle("relay", `the peer connection could not be made: ${String((err && err.message) || err).slice(0, 120)}`);
+      return;
+    }
+    const pc = this.pc;
+    pc.onicecandidate = (event) => {
+      if (event.candidate) this.signal({ candidate: event.candidate.toJSON() });
+    };
+    pc.onconnectionstatechange = () => {
+      this.state.connection_state = pc.connectionState;
+    };
+    if (config.authority) {
+      this.attach(pc.createDataChannel(DATA_CHANNEL_LABEL, { ordered: false, maxRetransmits: 0 }));
+      pc.createOffer()
+        .then((offer) => pc.setLocalDescription(offer))
+        .then(() => this.signal({ description: { type: pc.localDescription.type, sdp: pc.localDescription.sdp } }))
+        .catch((err) => this.settle("relay", `the WebRTC offer failed: ${String((err && err.message) || err).slice(0, 120)}`));
+    } else {
+      pc.ondatachannel = (event) => {
+        if (event.channel.label === DATA_CHANNEL_LABEL) this.attach(event.channel);
+      };
+    }
+  }
+
+  signal(signal) {
+    this.state.signals_sent += 1;
+    this.sendToServer({ type: "p2p_signal", signal });
+  }
+
+  /** A `p2p_signal` from the partner: its SDP offer or answer, or an ICE candidate. */
+  async onSignal(signal) {
+    const pc = this.pc;
+    if (!pc || this.closed || !signal || typeof signal !== "object") return;
+    this.state.signals_received += 1;
+    try {
+      if (signal.description && typeof signal.description.sdp === "string") {
+        await pc.setRemoteDescription({ type: signal.description.type, sdp: signal.description.sdp });
+        if (signal.description.type === "offer") {
+          await pc.setLocalDescription(await pc.createAnswer());
+          this.signal({ description: { type: pc.localDescription.type, sdp: pc.localDescription.sdp } });
+        }
+        for (const candidate of this.pendingCandidates.splice(0)) await pc.addIceCandidate(candidate);
+      } else if (signal.candidate && typeof signal.candidate === "object") {
+        if (!pc.remoteDescription) {
+          if (this.pendingCandidates.length < MAX_SIGNAL_QUEUE) this.pendingCandidates.push(signal.candidate);
+        } else {
+          await pc.addIceCandidate(signal.candidate);
+        }
+      }
+    } catch (err) {
+      console.warn("igym: a WebRTC signal from the partner could not be used:", err);
+    }
+  }
+
+  attach(channel) {
+    this.channel = channel;
+    channel.binaryType = "arraybuffer";
+    channel.onopen = () => {
+      this.state.channel_open = true;
+      if (this.route === null) this.settle("direct", "");
+    };
+    channel.onmessage = (event) => {
+      const data = event.data;
+      if (data instanceof ArrayBuffer) {
+        this.state.received_direct += 1;
+        this.deliver(new Uint8Array(data));
+      }
+    };
+    channel.onclose = () => {
+      this.state.channel_open = false;
+      if (!this.closed && this.route === "direct") this.settle("relay", "the DataChannel closed", true);
+    };
+  }
+
+  settle(route, reason, change = false) {
+    if (this.closed || (this.route !== null && !change)) return;
+    clearTimeout(this.timer);
+    this.route = route;
+    this.state.route = route;
+    this.state.route_reason = reason;
+    if (route === "relay" && this.pc && !change) {
+      // No direct route: stop gathering and connecting (the partner sees its channel close, or
+      // its own timeout, and relays too).
+      this.channel?.close();
+      this.pc.close();
+    }
+    this.onRoute(route, reason);
+  }
+
+  /** A packet from the partner through the server. */
+  onRelay(data) {
+    this.state.received_relay += 1;
+    this.deliver(data);
+  }
+
+  sendNow(bytes) {
+    if (this.closed) return;
+    if (this.route === "direct" && this.channel && this.channel.readyState === "open") {
+      try {
+        this.channel.send(bytes);
+        this.state.sent_direct += 1;
+        return;
+      } catch (err) {
+        // A full or closing channel: this packet goes by the relay (the next ones too once closed).
+      }
+    }
+    if (this.route === null) return; // not connected yet: the engine re-sends what is unacknowledged
+    this.state.sent_relay += 1;
+    this.sendToServer({ type: "p2p_relay", data: bytes });
+  }
+
+  close() {
+    this.closed = true;
+    clearTimeout(this.timer);
+    try {
+      this.channel?.close();
+      this.pc?.close();
+    } catch (err) {
+      // already closed
+    }
+  }
+}
+
+/**
+ * Register the `pyodide_p2p` runtime with the client (the runtime's `client_module`). The shell
+ * draws the frames and shows the server's statuses; the partner's state (waiting for their input,
+ * reconnecting, gone) shows as the shell's notice line.
+ */
+export function register(api) {
+  api.registerRuntime("pyodide_p2p", (shell, ctx) => {
+    const stage = ctx.root.querySelector(".igym-game-stage") || ctx.root;
+    const faults = typeof window !== "undefined" && window.__igymP2PFaults ? { ...window.__igymP2PFaults } : null;
+    const p2pState = {
+      seat: null,
+      authority: null,
+      route: null,
+      route_reason: null,
+      channel_open: false,
+      connection_state: null,
+      signals_sent: 0,
+      signals_received: 0,
+      sent_direct: 0,
+      sent_relay: 0,
+      received_direct: 0,
+      received_relay: 0,
+      routes_reported: [],
+      events: [],
+      waiting: null,
+      notice: "",
+      partner: null,
+      stats: null,
+      input_delay: null,
+      rtt_ms: null,
+      fps: null,
+      fps_by_episode: {},
+      faults: null,
+    };
+    let transport = null;
+    let config = null;
+    let lastStatus = null;
+    let partnerNotice = "";
+    let waitingNotice = "";
+    let windowTimer = 0;
+    let routeToReport = null;
+
+    const send = (message) => ctx.send(message);
+    const forGame = (msg) => game.gameId() !== null && msg.game_id === game.gameId();
+
+    const renderNotice = () => {
+      const text = partnerNotice || waitingNotice;
+      if (text === p2pState.notice) return;
+      p2pState.notice = text;
+      // The shell's own notice line, through its status mechanism: the last server status again,
+      // with the partner's state as its notice (the server's own notice when there is none).
+      if (lastStatus) shell.applyStatus({ ...lastStatus, notice: text || lastStatus.notice || "" });
+    };
+
+    const reportRoute = () => {
+      if (!routeToReport || !game.gameId()) return;
+      const { route, reason } = routeToReport;
+      const delay = Number.isInteger(p2pState.input_delay) ? p2pState.input_delay : Number.isInteger(config?.input_delay) ? config.input_delay : null;
+      if (delay === null) return; // reported once the engine knows its input delay
+      routeToReport = null;
+      const rtt = typeof p2pState.rtt_ms === "number" && p2pState.rtt_ms >= 0 ? p2pState.rtt_ms : null;
+      const message = { type: "p2p_route", game_id: game.gameId(), route, rtt_ms: rtt, input_delay: delay, reason: String(reason || "").slice(0, 200) };
+      p2pState.routes_reported.push(message);
+      send(message);
+    };
+
+    const onWorkerMessage = (message) => {
+      switch (message.type) {
+        case "p2p_ready":
+          transport?.start();
+          break;
+        case "send":
+          if (transport) for (const packet of message.packets || []) transport.send(packet);
+          break;
+        case "p2p_events":
+          for (const event of message.events || []) {
+            p2pState.events.push(event);
+            if (p2pState.events.length > 200) p2pState.events.shift();
+            if (event.kind === "partner_silent") partnerNotice = WAITING_TEXT;
+            else if (event.kind === "partner_back" || event.kind === "resumed") partnerNotice = "";
+            send({
+              type: "p2p_event",
+              game_id: game.gameId(),
+              kind: event.kind,
+              episode: event.episode,
+              frame: event.frame,
+              detail: event.detail || {},
+            });
+          }
+          renderNotice();
+          break;
+        case "waiting":
+          p2pState.waiting = message.waiting;
+          clearTimeout(windowTimer);
+          if (message.waiting === "partner") waitingNotice = WAITING_TEXT;
+          else if (message.waiting === "window") {
+            windowTimer = setTimeout(() => {
+              waitingNotice = WAITING_TEXT;
+              renderNotice();
+            }, WINDOW_NOTICE_AFTER_MS);
+          } else waitingNotice = "";
+          renderNotice();
+          break;
+        case "p2p_stats":
+          p2pState.stats = message.stats;
+          p2pState.input_delay = message.input_delay;
+          p2pState.rtt_ms = message.rtt_ms;
+          p2pState.fps = message.fps;
+          if (typeof message.fps === "number") p2pState.fps_by_episode[game.state.episode] = message.fps;
+          p2pState.ticks = message.ticks;
+          p2pState.skipped = message.skipped;
+          reportRoute();
+          break;
+        default:
+          break;
+      }
+    };
+
+    const game = createPyodideGame(
+      {
+        send,
+        onMessage: (type, fn) => ctx.onMessage(type, fn),
+        drawFrame: (frame) => shell.applyFrame(frame),
+        stage,
+        scene: ctx.scene,
+        showError: (title, text) => shell.showError(title, text),
+      },
+      { mode: "p2p", onWorkerMessage },
+    );
+    game.state.p2p = p2pState;
+    shell.state.runtime = "pyodide_p2p";
+    shell.state.pyodide = game.state;
+    shell.state.p2p = p2pState;
+    shell.setInputHandler((payload) => {
+      if (Array.isArray(payload.keys)) game.keys(payload.keys);
+      else if (Array.isArray(payload.press)) game.press(payload.press);
+    });
+
+    const offs = [
+      ctx.onMessage("game_status", (msg) => {
+        lastStatus = msg;
+        if (msg.phase === "ended") {
+          partnerNotice = "";
+          waitingNotice = "";
+          p2pState.notice = "";
+          transport?.close();
+        }
+        const text = partnerNotice || waitingNotice;
+        shell.applyStatus(text && msg.phase === "playing" ? { ...msg, notice: text } : msg);
+      }),
+      ctx.onMessage("p2p_start", (msg) => {
+        if (!forGame(msg) || transport) return;
+        config = msg;
+        p2pState.seat = msg.seat;
+        p2pState.authority = Boolean(msg.authority);
+        transport = new P2PTransport({
+          send,
+          config: msg,
+          faults,
+          state: p2pState,
+          deliver: (bytes) => game.toWorker({ type: "packet", data: bytes }),
+          onRoute: (route, reason) => {
+            routeToReport = { route, reason };
+            // Ping the partner on the settled route (auto input delay, RTT) until the episode starts.
+            game.toWorker({ type: "handshake", on: true });
+            reportRoute();
+          },
+        });
+        game.toWorker({
+          type: "p2p_start",
+          seat: msg.seat,
+          partner_seat: msg.partner_seat,
+          authority: Boolean(msg.authority),
+          input_delay: msg.input_delay,
+          window: msg.window,
+          hash_every: msg.hash_every,
+          silent_notice_ms: msg.silent_notice_ms,
+          lost_after_ms: msg.lost_after_ms,
+        });
+      }),
+      ctx.onMessage("p2p_signal", (msg) => {
+        if (forGame(msg) && transport) transport.onSignal(msg.signal);
+      }),
+      ctx.onMessage("p2p_relay", (msg) => {
+        if (!forGame(msg) || !transport) return;
+        const data = msg.data instanceof Uint8Array ? msg.data : null;
+        if (data) transport.onRelay(data);
+      }),
+      ctx.onMessage("p2p_partner", (msg) => {
+        if (!forGame(msg)) return;
+        p2pState.partner = msg.state;
+        if (msg.state === "reloading") partnerNotice = RECONNECTING_TEXT;
+        else if (msg.state === "back") partnerNotice = "";
+        else if (msg.state === "left") {
+          partnerNotice = LEFT_TEXT;
+          const spec = ctx.scene && ctx.scene.runtime_view ? ctx.scene.runtime_view.game : null;
+          game.toWorker({ type: "partner_left", policy: (spec && spec.partner_policy) || msg.policy || null });
+        }
+        renderNotice();
+      }),
+    ];
+
+    return {
+      destroy() {
+        for (const off of offs) off();
+        clearTimeout(windowTimer);
+        transport?.close();
+        shell.setInputHandler(null);
+        game.destroy();
+      },
+    };
+  });
+}
