@@ -92,6 +92,9 @@ export class P2PTransport {
     this.pc = null;
     this.channel = null;
     this.pendingCandidates = [];
+    /** Signals that came before start() made the peer connection (the partner may be quicker). */
+    this.early = [];
+    this.started = false;
     this.closed = false;
     this.timer = 0;
     const raw = (bytes) => this.sendNow(bytes);
@@ -101,6 +104,8 @@ export class P2PTransport {
   }
 
   start() {
+    if (this.started) return;
+    this.started = true;
     const config = this.config;
     if (config.route === "relay") {
       this.settle("relay", "the scene's route is relay");
@@ -138,6 +143,10 @@ export class P2PTransport {
         if (event.channel.label === DATA_CHANNEL_LABEL) this.attach(event.channel);
       };
     }
+    const early = this.early.splice(0);
+    (async () => {
+      for (const signal of early) await this.onSignal(signal);
+    })();
   }
 
   signal(signal) {
@@ -147,6 +156,10 @@ export class P2PTransport {
 
   /** A `p2p_signal` from the partner: its SDP offer or answer, or an ICE candidate. */
   async onSignal(signal) {
+    if (!this.started) {
+      if (this.early.length < MAX_SIGNAL_QUEUE) this.early.push(signal);
+      return;
+    }
     const pc = this.pc;
     if (!pc || this.closed || !signal || typeof signal !== "object") return;
     this.state.signals_received += 1;
@@ -280,6 +293,12 @@ export function register(api) {
     let waitingNotice = "";
     let windowTimer = 0;
     let routeToReport = null;
+    let workerReady = false;
+    let routeSettled = false;
+    /** Ping the partner on the settled route (auto input delay, RTT) until the episode starts. */
+    const startHandshake = () => {
+      if (workerReady && routeSettled) game.toWorker({ type: "handshake", on: true });
+    };
 
     const send = (message) => ctx.send(message);
     const forGame = (msg) => game.gameId() !== null && msg.game_id === game.gameId();
@@ -308,7 +327,8 @@ export function register(api) {
     const onWorkerMessage = (message) => {
       switch (message.type) {
         case "p2p_ready":
-          transport?.start();
+          workerReady = true;
+          startHandshake();
           break;
         case "send":
           if (transport) for (const packet of message.packets || []) transport.send(packet);
@@ -402,8 +422,10 @@ export function register(api) {
           deliver: (bytes) => game.toWorker({ type: "packet", data: bytes }),
           onRoute: (route, reason) => {
             routeToReport = { route, reason };
-            // Ping the partner on the settled route (auto input delay, RTT) until the episode starts.
-            game.toWorker({ type: "handshake", on: true });
+            if (!routeSettled) {
+              routeSettled = true;
+              startHandshake();
+            }
             reportRoute();
           },
         });
@@ -418,6 +440,7 @@ export function register(api) {
           silent_notice_ms: msg.silent_notice_ms,
           lost_after_ms: msg.lost_after_ms,
         });
+        transport.start();
       }),
       ctx.onMessage("p2p_signal", (msg) => {
         if (forGame(msg) && transport) transport.onSignal(msg.signal);
