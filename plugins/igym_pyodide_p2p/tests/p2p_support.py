@@ -34,7 +34,7 @@ LOOPBACK_WEBRTC_ARGS = ("--allow-loopback-in-peer-connection",)
 
 
 def study(name: str) -> str:
-    return f"{HERE / 'studies' / 'slime_p2p.py'}:{name}"
+    return f"{HERE / 'studies' / 'slime_p2p_pages.py'}:{name}"
 
 
 def _state(page: Any) -> dict[str, Any]:

@@ -29,6 +29,8 @@ export const DATA_CHANNEL_LABEL = "igym-p2p";
 export const WAITING_TEXT = "Waiting for your partner…";
 export const RECONNECTING_TEXT = "Your partner is reconnecting…";
 export const LEFT_TEXT = "Your partner left the game.";
+/** The route is reported once the handshake measured a round trip, or after this long without one. */
+const ROUTE_REPORT_WAIT_MS = 1500;
 /** A wait for the prediction window shorter than this is not shown (one or two frames' hitch). */
 const WINDOW_NOTICE_AFTER_MS = 300;
 const MAX_SIGNAL_QUEUE = 64;
@@ -312,11 +314,19 @@ export function register(api) {
       if (lastStatus) shell.applyStatus({ ...lastStatus, notice: text || lastStatus.notice || "" });
     };
 
-    const reportRoute = () => {
+    // The server starts the first countdown once both pages reported their route: report it as soon
+    // as the handshake measured a round trip (the input delay the engine chose from it), or after
+    // ROUTE_REPORT_WAIT_MS with what is known then.
+    const reportRoute = (force = false) => {
       if (!routeToReport || !game.gameId()) return;
       const { route, reason } = routeToReport;
-      const delay = Number.isInteger(p2pState.input_delay) ? p2pState.input_delay : Number.isInteger(config?.input_delay) ? config.input_delay : null;
-      if (delay === null) return; // reported once the engine knows its input delay
+      const measured = typeof p2pState.rtt_ms === "number";
+      if (!measured && !force) return;
+      const delay = Number.isInteger(p2pState.input_delay)
+        ? p2pState.input_delay
+        : Number.isInteger(config?.input_delay)
+          ? config.input_delay
+          : 2;
       routeToReport = null;
       const rtt = typeof p2pState.rtt_ms === "number" && p2pState.rtt_ms >= 0 ? p2pState.rtt_ms : null;
       const message = { type: "p2p_route", game_id: game.gameId(), route, rtt_ms: rtt, input_delay: delay, reason: String(reason || "").slice(0, 200) };
@@ -422,6 +432,7 @@ export function register(api) {
           deliver: (bytes) => game.toWorker({ type: "packet", data: bytes }),
           onRoute: (route, reason) => {
             routeToReport = { route, reason };
+            setTimeout(() => reportRoute(true), ROUTE_REPORT_WAIT_MS);
             if (!routeSettled) {
               routeSettled = true;
               startHandshake();
@@ -457,8 +468,10 @@ export function register(api) {
         else if (msg.state === "back") partnerNotice = "";
         else if (msg.state === "left") {
           partnerNotice = LEFT_TEXT;
+          // The scene's partner policy for the partner's seat (on_partner_left="bot"), or none (stop).
           const spec = ctx.scene && ctx.scene.runtime_view ? ctx.scene.runtime_view.game : null;
-          game.toWorker({ type: "partner_left", policy: (spec && spec.partner_policy) || msg.policy || null });
+          const policies = (spec && spec.partner_policies) || {};
+          game.toWorker({ type: "partner_left", policy: (config && policies[config.partner_seat]) || null });
         }
         renderNotice();
       }),
