@@ -438,6 +438,7 @@ function p2pHandshake(on) {
     try {
       const packets = toPlain(game.handshake(epochMs()));
       if (packets && packets.length) post({ type: "send", packets });
+      p2pStats(true);
     } catch (err) {
       post({ type: "failed", message: String((err && err.message) || err).slice(0, 2000) });
       clearInterval(p2p.handshakeTimer);
@@ -492,7 +493,7 @@ function p2pStats(force) {
   const t = now();
   if (!force && t - p2p.lastStats < 1000) return;
   p2p.lastStats = t;
-  const elapsed = (t - p2p.episodeStart) / 1000;
+  const elapsed = clock.running || p2p.episodeFrames ? (t - p2p.episodeStart) / 1000 : 0;
   post({
     type: "p2p_stats",
     stats: toPlain(game.stats),
