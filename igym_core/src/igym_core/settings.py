@@ -51,6 +51,36 @@ def _origins(instance: object, attribute: attrs.Attribute, value: tuple[str, ...
             )
 
 
+def _ice_servers(value: object) -> tuple[dict[str, object], ...] | None:
+    """``IGYM_P2P_ICE_SERVERS``: a JSON list of RTCIceServer maps (the plugin checks each field)."""
+    import json
+
+    if value is None:
+        return None
+    if isinstance(value, str):
+        if not value.strip():
+            return None
+        try:
+            value = json.loads(value)
+        except ValueError as exc:
+            raise ConfigError(
+                [
+                    f"IGYM_P2P_ICE_SERVERS is not JSON ({exc}); expected a list like "
+                    '[{"urls": "turn:turn.example.org:3478", "username": "u", "credential": "c"}].'
+                ],
+                title="Invalid settings",
+            ) from None
+    if not isinstance(value, list | tuple) or not all(isinstance(v, dict) and "urls" in v for v in value):
+        raise ConfigError(
+            [
+                "IGYM_P2P_ICE_SERVERS: expected a JSON list of maps, each with 'urls' (and 'username', "
+                "'credential' for TURN)."
+            ],
+            title="Invalid settings",
+        )
+    return tuple(dict(v) for v in value)
+
+
 def _index_url(instance: object, attribute: attrs.Attribute, value: str | None) -> None:
     if value is None:
         return
@@ -205,6 +235,15 @@ class Settings:
     installs only the wheels igym builds and serves itself, and ``igym check`` refuses a browser-run
     scene that needs anything else). Its origin is added to the ``connect-src`` of the runtime's files."""
 
+    # --- peer-to-peer games (runtime="pyodide_p2p", plugin igym-pyodide-p2p) --------------------
+    p2p_ice_servers: tuple[dict[str, object], ...] | None = attrs.field(
+        default=None, converter=_ice_servers, repr=False
+    )
+    """STUN/TURN servers for every peer-to-peer game's direct connection (``IGYM_P2P_ICE_SERVERS``,
+    JSON: ``[{"urls": "turn:turn.example.org:3478", "username": "...", "credential": "..."}]``);
+    they replace the scenes' ``ice_servers``. Unset: the scenes' (default none). Hidden from
+    ``repr`` so that credentials never reach the run's snapshot or the logs."""
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Settings from ``IGYM_*`` variables; ``overrides`` (CLI flags) win over the environment."""
@@ -271,6 +310,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "IGYM_PARTICIPANT_EVICT_FINISHED_S": ("participant_evict_finished_s", float),
     "IGYM_PARTICIPANT_EVICT_IDLE_S": ("participant_evict_idle_s", float),
     "IGYM_PYODIDE_EXTRA_INDEX_URL": ("pyodide_extra_index_url", str),
+    "IGYM_P2P_ICE_SERVERS": ("p2p_ice_servers", str),
 }
 
 #: ``IGYM_*`` switches (``1``, ``true``, ``yes`` or ``on``): variable → (field, value when set).

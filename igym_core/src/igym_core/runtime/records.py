@@ -25,6 +25,9 @@ from typing import Any
 __all__ = [
     "EPISODES",
     "GAMES",
+    "P2P_DISAGREEMENTS",
+    "P2P_EVENTS",
+    "P2P_FRAMES",
     "STATE_HASHES",
     "STEPS",
     "episode_row",
@@ -34,6 +37,10 @@ __all__ = [
     "game_paused_row",
     "game_resumed_row",
     "game_started_row",
+    "p2p_disagreement_row",
+    "p2p_event_row",
+    "p2p_frame_row",
+    "p2p_route_row",
     "partner_left_row",
     "plain",
     "seat_returned_row",
@@ -264,3 +271,112 @@ def state_hash_row(ids: Mapping[str, Any], *, episode: int, step: int, state_has
     """The hash of the env's full state after ``step`` of ``episode`` (record type
     ``state_hashes``; runtimes whose env steps in the browser)."""
     return {**ids, "episode": episode, "step": step, "state_hash": state_hash}
+
+
+# --- peer-to-peer games (runtime ``pyodide_p2p``, plugin igym-pyodide-p2p) ----------------------
+#: One row per confirmed frame per page: what that page predicted and how often it rolled back.
+P2P_FRAMES = "p2p_frames"
+#: What a page's rollback engine noticed (desyncs and their repair, a silent or lost partner, …).
+P2P_EVENTS = "p2p_events"
+#: Where the two pages' records of a frame differ (or a frame only one page ever reported).
+P2P_DISAGREEMENTS = "p2p_disagreements"
+
+
+def p2p_frame_row(
+    ids: Mapping[str, Any],
+    *,
+    episode: int,
+    step: int,
+    seat: str,
+    participant_id: str,
+    rollbacks: int | None,
+    predicted: Any,
+) -> dict[str, Any]:
+    """Frame ``step`` of ``episode`` as the page of ``seat`` confirmed it (``p2p_frames``):
+    ``rollbacks``, how often the page re-simulated it; ``predicted``, the partner's action it first
+    predicted (None: the real one came first)."""
+    return {
+        **ids,
+        "episode": episode,
+        "step": step,
+        "seat": seat,
+        "participant_id": participant_id,
+        "rollbacks": rollbacks,
+        "predicted": plain(predicted),
+    }
+
+
+def p2p_event_row(
+    ids: Mapping[str, Any],
+    *,
+    participant_id: str,
+    seat: str,
+    kind: str,
+    episode: int,
+    frame: int,
+    detail: Mapping[str, Any],
+    t_server_ms: float,
+) -> dict[str, Any]:
+    """An engine event a page reported (``p2p_events``): ``kind`` (``desync_detected``, …) at
+    ``frame`` of ``episode``, with the page's ``detail``."""
+    return {
+        **ids,
+        "participant_id": participant_id,
+        "seat": seat,
+        "kind": kind,
+        "episode": episode,
+        "frame": frame,
+        "detail": plain(dict(detail)),
+        "t_server_ms": t_server_ms,
+    }
+
+
+def p2p_disagreement_row(
+    ids: Mapping[str, Any],
+    *,
+    episode: int,
+    step: int | None,
+    field: str,
+    agent: str | None,
+    values: Mapping[str, Any],
+    count: int = 1,
+) -> dict[str, Any]:
+    """The two pages' records of a frame differ (``p2p_disagreements``): ``field`` (``action``,
+    ``reward``, ``terminated``, ``truncated``, ``state_hash``; ``unconfirmed``: only one page
+    reported it; ``more``: a summary of ``count`` differences past the per-episode limit) of
+    ``agent``, and each seat's value (``values``: seat → value)."""
+    return {
+        **ids,
+        "episode": episode,
+        "step": step,
+        "field": field,
+        "agent": agent,
+        "values": {str(seat): plain(value) for seat, value in values.items()},
+        "count": count,
+    }
+
+
+def p2p_route_row(
+    ids: Mapping[str, Any],
+    *,
+    participant_id: str,
+    seat: str,
+    route: str,
+    rtt_ms: float | None,
+    input_delay: int,
+    reason: str,
+    episode: int,
+) -> dict[str, Any]:
+    """The route a page's inputs take (``games`` event ``p2p_route``): ``direct`` (WebRTC) or
+    ``relay`` (through the server, ``reason`` says why), with its measured ``rtt_ms`` and input delay."""
+    return {
+        **ids,
+        "event": "p2p_route",
+        "participant_id": participant_id,
+        "seat": seat,
+        "route": route,
+        "rtt_ms": rtt_ms,
+        "input_delay": input_delay,
+        "reason": reason,
+        "episode": episode,
+    }

@@ -17,9 +17,10 @@ if TYPE_CHECKING:
 # --- the pyodide runtime, server side (runtime.py, ingest.py) and `igym verify` (verify.py) -----
 @hookimpl
 def igym_register_runtimes() -> list[type[Runtime]]:
+    from igym_pyodide_p2p.p2p_runtime import P2PRuntime
     from igym_pyodide_p2p.runtime import PyodideRuntime
 
-    return [PyodideRuntime]
+    return [PyodideRuntime, P2PRuntime]
 
 
 @hookimpl

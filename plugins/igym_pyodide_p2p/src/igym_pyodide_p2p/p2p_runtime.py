@@ -1,0 +1,1231 @@
+"""The ``pyodide_p2p`` runtime, server side: two people, each page steps the env, inputs go peer to peer.
+
+A game's life (exactly two human seats; the first in ``prepared.human_seats`` is the authority)::
+
+    loading ──both runtime_loaded──▶ p2p_start to both ──both p2p_route (or connect timeout)──▶
+    countdown ──▶ playing ──both episode_done──▶ countdown ──▶ … ──▶ ended
+
+The server is the authority on seeds and episode counts, exactly as in the ``pyodide`` runtime: it
+sends the same ``pyodide_episode`` to both pages at once. It forwards WebRTC signalling
+(``p2p_signal``) and, where no direct connection formed, the engines' packets (``p2p_relay``),
+within bounds (:data:`MAX_SIGNALS_PER_PAGE`, :data:`RELAY_PACKETS_PER_S`). Both pages stream the
+frames they confirmed; ``p2p_ingest.FrameBook`` stores each frame once and compares the other copy.
+
+Partners: a page that reports ``partner_lost`` gets the scene's ``on_partner_left`` rule applied to
+its partner when the server sees the partner gone too (no socket past ``reload_grace_s``, or a
+connected page that sent no steps for ``partner_lost_s``); while the partner's socket is closed
+(a reload) the page is told ``p2p_partner {state: "reloading"}``. A reloaded page that loads
+again within ``reload_grace_s`` gets ``p2p_start`` with ``resume: true`` and the current episode;
+its partner gets ``p2p_partner {state: "back", resume: true}`` and sends it its state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar
+
+import attrs
+import msgspec
+import structlog
+
+from igym_core.data.recorder import iso_utc
+from igym_core.errors import ProtocolError
+from igym_core.protocol.server_messages import GameStatus
+from igym_core.runtime import records
+from igym_core.runtime.interface import (
+    Continuation,
+    GameExit,
+    GameHandle,
+    GameHost,
+    GameInfo,
+    Runtime,
+    RuntimeCheck,
+    RuntimeMessage,
+    Seat,
+)
+from igym_core.runtime.notify import call_scene_callback, notify_plugins
+from igym_core.session.saving import SAVING_MESSAGE
+from igym_core.tasks import BackgroundTasks
+from igym_pyodide_p2p.ingest import BatchProblem, decode_step_batch, step_rows
+from igym_pyodide_p2p.messages import (
+    BatchAck,
+    EpisodeDone,
+    PyodideEpisode,
+    RuntimeLoaded,
+    RuntimeLoadFailed,
+    StepBatchMessage,
+)
+from igym_pyodide_p2p.p2p_ingest import (
+    MAX_DISAGREEMENTS_PER_EPISODE,
+    Disagreement,
+    FrameBook,
+    PageLedger,
+    split_p2p,
+)
+from igym_pyodide_p2p.p2p_messages import (
+    P2PEvent,
+    P2PPartner,
+    P2PRelay,
+    P2PRoute,
+    P2PSignal,
+    P2PStart,
+    relay_wire,
+    signal_wire,
+)
+from igym_pyodide_p2p.p2p_options import LOAD_FAILED_OUTCOME, P2POptions, check_ice_servers
+from igym_pyodide_p2p.runtime import REJECTED_BATCHES, SAVING, _field, action_test
+
+__all__ = ["MAX_EVENTS_PER_PAGE", "MAX_SIGNALS_PER_PAGE", "RELAY_PACKETS_PER_S", "P2PGame", "P2PRuntime"]
+
+log = structlog.get_logger(__name__)
+
+_pack = msgspec.msgpack.Encoder().encode
+_PRESENCE_INTERVAL_S = 1.0
+#: Signalling messages one page may send in one game (an offer, an answer and the ICE candidates,
+#: again after a reload); past it each is refused with ``p2p_signal_limit``.
+MAX_SIGNALS_PER_PAGE = 300
+#: Relay packets one page may send per second (a page sends one or two per frame at 30-60 fps);
+#: past it they are dropped (counted in the game's ``p2p_summary`` record).
+RELAY_PACKETS_PER_S = 240
+#: ``p2p_event`` records one page may cause in one game; past it they are counted, not recorded.
+MAX_EVENTS_PER_PAGE = 2_000
+#: After ``p2p_start``, the first episode waits for both pages' ``p2p_route`` at most the scene's
+#: connect timeout plus this.
+_ROUTE_GRACE_S = 3.0
+
+
+def options_of(prepared: Any) -> P2POptions:
+    options = prepared.runtime_options
+    return options if isinstance(options, P2POptions) else P2POptions.from_mapping(options or {})
+
+
+#: The methods a rollback env must have (the issue's contract; ``igym_core.testing`` checks them).
+ROLLBACK_METHODS = ("get_state", "set_state", "state_hash")
+
+
+def scene_problems(scene: Any, prepared: Any, settings: Any) -> tuple[list[str], list[str]]:
+    """What keeps ``pyodide_p2p`` from running ``scene``, and the notes ``igym check`` prints."""
+    problems: list[str] = []
+    notes: list[str] = []
+    humans = tuple(prepared.human_seats)
+    if len(humans) != 2:
+        problems.append(
+            f"$.human_seats: the 'pyodide_p2p' runtime plays exactly two participants per game, each "
+            f"in their own browser; this scene has {len(humans)} human seats {list(humans)}. Give it "
+            "human_seats=(seat_a, seat_b), or use runtime='pyodide' for one person."
+        )
+    if prepared.bot_seats:
+        problems.append(
+            f"$.policies: the 'pyodide_p2p' runtime has no bot seats for now (this scene has "
+            f"{sorted(prepared.bot_seats)}); every agent must be one of the two human seats. Use "
+            "runtime='server' for games with bots."
+        )
+    if getattr(scene, "same_group_as", None):
+        problems.append(
+            "$.same_group_as: a group plays together only under runtime='server'; remove same_group_as."
+        )
+    env, _raw = prepared.make_env()
+    try:
+        missing = [m for m in ROLLBACK_METHODS if not callable(getattr(env, m, None))]
+        if missing:
+            unwrapped = getattr(env, "unwrapped", None)
+            if unwrapped is not None:
+                missing = [m for m in missing if not callable(getattr(unwrapped, m, None))]
+    finally:
+        try:
+            env.close()
+        except Exception:
+            log.debug("env_close_failed", scene_id=scene.scene_id)
+    if missing:
+        problems.append(
+            f"$.env_factory: the 'pyodide_p2p' runtime rolls the env back and compares its state, so the "
+            f"env needs get_state(), set_state(state) and state_hash(); it lacks {', '.join(missing)}. "
+            "Add them (get_state returns the full state, set_state restores it exactly, state_hash hashes "
+            "all of it) and check them with igym_core.testing.check_env_contract."
+        )
+    options = options_of(prepared)
+    if settings is not None and getattr(settings, "p2p_ice_servers", None):
+        try:
+            check_ice_servers(settings.p2p_ice_servers, "IGYM_P2P_ICE_SERVERS")
+        except Exception as exc:
+            problems.append(f"IGYM_P2P_ICE_SERVERS: {exc}")
+    if scene.on_partner_left == "bot":
+        from igym_pyodide_p2p.p2p_spec import partner_policy_problems
+
+        problems.extend(partner_policy_problems(prepared))
+    notes.append(
+        f"runs peer to peer in both players' browsers: input delay {options.input_delay}, prediction "
+        f"window {options.prediction_window} frames, state hash every {options.hash_every_frames} frames, "
+        f"route {options.route} (relay after {options.connect_timeout_s:g} s without a direct connection), "
+        f"partner lost after {options.partner_lost_s:g} s, reload grace {options.reload_grace_s:g} s, "
+        f"on partner left: {scene.on_partner_left}"
+    )
+    try:
+        from igym_pyodide_p2p.p2p_spec import p2p_spec_problems
+
+        problems.extend(p2p_spec_problems(prepared))
+    except ImportError:
+        pass
+    try:
+        from igym_pyodide_p2p.packages import check_scene_packages
+    except ImportError:
+        check_scene_packages = None
+    if check_scene_packages is not None:
+        package_problems, package_notes = check_scene_packages(scene, prepared, settings)
+        problems.extend(package_problems)
+        notes.extend(package_notes)
+    return problems, notes
+
+
+class P2PRuntime(Runtime):
+    """Two-person games stepped in both players' browsers, inputs exchanged peer to peer."""
+
+    kind: ClassVar[str] = "pyodide_p2p"
+    messages: ClassVar[tuple[type[RuntimeMessage], ...]] = (
+        RuntimeLoaded,
+        RuntimeLoadFailed,
+        StepBatchMessage,
+        EpisodeDone,
+        P2PSignal,
+        P2PRelay,
+        P2PRoute,
+        P2PEvent,
+    )
+    #: The page's side (W: ``static/page/p2p.js``), served under /plugins/pyodide/.
+    client_module: ClassVar[str | None] = "/plugins/pyodide/p2p.js"
+    options_type: ClassVar[type | None] = P2POptions
+
+    @classmethod
+    def check_scene(cls, scene: Any, prepared: Any, settings: Any) -> RuntimeCheck:
+        problems, notes = scene_problems(scene, prepared, settings)
+        return RuntimeCheck(problems=problems, notes=notes)
+
+    @classmethod
+    def scene_view(cls, scene: Any, prepared: Any) -> dict[str, Any] | None:
+        """``{"game": spec}``: the pyodide runtime's game spec with both human seats and, for
+        ``on_partner_left="bot"``, the partner policy each page plays for a partner who left."""
+        try:
+            from igym_pyodide_p2p.p2p_spec import p2p_game_spec
+        except ImportError:
+            return None
+        return {"game": p2p_game_spec(prepared, options_of(prepared))}
+
+    def __init__(self, host: GameHost) -> None:
+        super().__init__(host)
+        self.games: dict[str, P2PGame] = {}
+        self._spaces: dict[int, dict[str, Callable[[Any], bool]]] = {}
+        self._presence: asyncio.TimerHandle | None = None
+        self._tasks = BackgroundTasks()
+        self.holding = False
+        self.counters = {
+            "batches_stored": 0,
+            "batches_resent": 0,
+            "batches_rejected": 0,
+            "frames_stored": 0,
+            "frames_compared": 0,
+            "disagreements": 0,
+            "episodes": 0,
+            "signals": 0,
+            "relayed": 0,
+            "relay_dropped": 0,
+            "load_timeouts": 0,
+        }
+
+    async def start(self) -> None:
+        self._presence = asyncio.get_running_loop().call_later(_PRESENCE_INTERVAL_S, self._check_presence)
+
+    async def stop(self) -> None:
+        if self._presence is not None:
+            self._presence.cancel()
+            self._presence = None
+        for game in list(self.games.values()):
+            await game.stop("server_stopped")
+
+    def create_game(
+        self,
+        *,
+        game_id: str,
+        scene: Any,
+        prepared: Any,
+        instance: int,
+        seats: Sequence[Seat],
+        continues: Continuation | None = None,
+    ) -> P2PGame:
+        info = GameInfo(
+            game_id=game_id,
+            scene_id=scene.scene_id,
+            instance=instance,
+            seats=tuple(seats),
+            experiment_id=self.host.experiment_id,
+        )
+        game = P2PGame(
+            self, info, prepared, options_of(prepared), self.action_tests(prepared), continues=continues
+        )
+        self.games[game_id] = game
+        game.begin()
+        return game
+
+    def action_tests(self, prepared: Any) -> dict[str, Callable[[Any], bool]]:
+        tests = self._spaces.get(id(prepared))
+        if tests is None:
+            env, _raw = prepared.make_env()
+            try:
+                tests = {str(agent): action_test(env.action_space(agent)) for agent in prepared.agents}
+            finally:
+                try:
+                    env.close()
+                except Exception:
+                    log.debug("env_close_failed", scene_id=prepared.scene.scene_id)
+            self._spaces[id(prepared)] = tests
+        return tests
+
+    def ice_servers(self, options: P2POptions) -> tuple[dict[str, Any], ...]:
+        """``IGYM_P2P_ICE_SERVERS`` when set, else the scene's."""
+        configured = getattr(self.host.settings, "p2p_ice_servers", None)
+        if configured:
+            return check_ice_servers(configured, "IGYM_P2P_ICE_SERVERS")
+        return options.ice_servers
+
+    def hold_for_saving(self, hold: bool) -> None:
+        self.holding = hold
+        if not hold:
+            for game in list(self.games.values()):
+                game.saving_resumed()
+
+    def forget(self, game: P2PGame) -> None:
+        self.games.pop(game.info.game_id, None)
+
+    def spawn(self, awaitable: Any) -> None:
+        self._tasks.spawn(awaitable)
+
+    def _check_presence(self) -> None:
+        self._presence = asyncio.get_running_loop().call_later(_PRESENCE_INTERVAL_S, self._check_presence)
+        now = time.monotonic()
+        for game in list(self.games.values()):
+            try:
+                game.check_presence(now)
+            except Exception:
+                log.exception("presence_check_failed", game_id=game.info.game_id)
+
+    def stats(self) -> dict[str, Any]:
+        return {"games": len(self.games), **self.counters}
+
+
+@attrs.define(eq=False)
+class Page:
+    """One player's page of a P2P game, as the server sees it."""
+
+    seat: str
+    partner_seat: str
+    participant_id: str
+    authority: bool
+    ledger: PageLedger
+    loaded: bool = False
+    #: The last episode this page said it finished (``episode_done``).
+    done_episode: int = 0
+    route: str | None = None
+    signals: int = 0
+    relay_window: float = 0.0
+    relay_in_window: int = 0
+    relayed: int = 0
+    relay_dropped: int = 0
+    events: int = 0
+    events_dropped: int = 0
+    absent_since: float | None = None
+    #: The scene's partner-left rule was applied to this page's player.
+    left: bool = False
+    #: The page reloaded (a new page loaded in the game): it resumes from the partner's state.
+    reloads: int = 0
+    #: When this page last sent steps (monotonic).
+    last_progress: float = 0.0
+
+
+class P2PGame(GameHandle):
+    """One peer-to-peer game: the episodes the server issues, the two pages' streams, the relay."""
+
+    def __init__(
+        self,
+        runtime: P2PRuntime,
+        info: GameInfo,
+        prepared: Any,
+        options: P2POptions,
+        actions_ok: Mapping[str, Callable[[Any], bool]],
+        *,
+        continues: Continuation | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.host = runtime.host
+        self.info = info
+        self.prepared = prepared
+        self.scene = prepared.scene
+        self.options = options
+        self.continues = continues
+        self.actions_ok = actions_ok
+        by_agent = {s.agent: s.participant_id for s in info.seats if s.participant_id is not None}
+        #: Human seat → participant id, in the scene's human_seats order (the first is the authority).
+        self.players = {seat: by_agent[seat] for seat in prepared.human_seats if seat in by_agent}
+        self.participant_ids = list(self.players.values())
+        seats = list(self.players)
+        self.pages: dict[str, Page] = {}
+        rules = options.batch_rules()
+        for index, seat in enumerate(seats):
+            partner = seats[1 - index] if len(seats) == 2 else seat
+            self.pages[self.players[seat]] = Page(
+                seat=seat,
+                partner_seat=partner,
+                participant_id=self.players[seat],
+                authority=index == 0,
+                ledger=PageLedger(
+                    actions_ok=actions_ok,
+                    humans=seats,
+                    fps=self.scene.fps,
+                    max_steps=self.scene.max_steps,
+                    options=rules,
+                ),
+            )
+        self.book = FrameBook(seats)
+        self._ids = records.game_ids(
+            game_id=info.game_id,
+            scene_id=info.scene_id,
+            instance=info.instance,
+            participant_ids=self.participant_ids,
+        )
+        self.phase = "loading"
+        self.ended = False
+        self.end_message = ""
+        self.started_p2p = False
+        self.round = continues.from_episode if continues is not None else 1
+        self.plays = 0
+        self.seed = 0
+        self.episode_open = False
+        self.phase_until = 0.0
+        self.episode_started_wall = 0.0
+        self.episode_started_mono = 0.0
+        self.returns: dict[str, float] = {}
+        self.last_step = 0
+        self.absent_since: float | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._paused_at = 0.0
+        self.last_progress = 0.0
+        self._episode_message: dict[str, Any] | None = None
+
+    # --- helpers -----------------------------------------------------------------------------
+    def page(self, participant_id: str) -> Page:
+        page = self.pages.get(participant_id)
+        if page is None:  # the core routes only a game's players here
+            raise ProtocolError("wrong_game", "you are not a player of this game")
+        return page
+
+    def partner_of(self, page: Page) -> Page:
+        return next(p for p in self.pages.values() if p is not page) if len(self.pages) == 2 else page
+
+    def _send(self, participant_id: str, message: Mapping[str, Any]) -> None:
+        self.runtime.spawn(self.host.send(participant_id, message))
+
+    def _offer(self, participant_id: str, message: Mapping[str, Any]) -> bool:
+        """Send now if the socket is free, else queue it; False if the player has no socket."""
+        sink = self.host.frame_sink(participant_id)
+        if sink is None:
+            return False
+        if not sink.offer(_pack(message)):
+            self._send(participant_id, message)
+        return True
+
+    def _active(self) -> list[Page]:
+        return [p for p in self.pages.values() if not p.left]
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    def begin(self) -> None:
+        from igym_core.session.games import seats_description
+
+        continues = self.continues
+        self.host.record(
+            records.GAMES,
+            records.game_started_row(
+                self._ids,
+                seats=seats_description(self.info.seats),
+                fps=self.scene.fps,
+                num_episodes=self.scene.num_episodes,
+                runtime=P2PRuntime.kind,
+                continues_game_id=continues.game_id if continues is not None else None,
+                continues_from_episode=continues.from_episode if continues is not None else None,
+            ),
+        )
+        log.info(
+            "game_started", game_id=self.info.game_id, scene_id=self.info.scene_id, runtime="pyodide_p2p"
+        )
+        self._notify("notify_game_started", self.info)
+        self._timer = asyncio.get_running_loop().call_later(self.options.load_timeout_s, self._load_timed_out)
+
+    async def stop(self, reason: str) -> None:
+        if not self.ended:
+            self._withdraw_unstarted_episode()
+            if self.episode_open:
+                self._end_episode("game_stopped", then_continue=False)
+            self._end_game(reason, "The study server is restarting.")
+
+    # --- GameHandle --------------------------------------------------------------------------
+    def player_ready(self, participant_id: str) -> None:
+        """The page mounted the scene; it loads the runtime next (``runtime_loaded``)."""
+
+    def player_input(
+        self, participant_id: str, *, keys: Sequence[str] | None, press: Sequence[str] | None
+    ) -> None:
+        """Keys go to the page's own engine; the server has nothing to do with them."""
+
+    def player_connected(self, participant_id: str) -> None:
+        page = self.pages.get(participant_id)
+        if page is None or self.ended:
+            return
+        self.absent_since = None
+        if page.absent_since is not None and not page.left:
+            page.absent_since = None
+            partner = self.partner_of(page)
+            self._offer(partner.participant_id, P2PPartner(game_id=self.info.game_id, state="back").wire())
+
+    def status_message(self, participant_id: str) -> dict[str, Any]:
+        countdown_ms = 0
+        if self.phase == "countdown":
+            countdown_ms = max(0, round((self.phase_until - time.monotonic()) * 1000))
+        message = {"loading": "Loading the game…", "ended": self.end_message, "paused": SAVING_MESSAGE}.get(
+            self.phase, ""
+        )
+        page = self.pages.get(participant_id)
+        if page is not None and page.left and not self.ended:
+            message = "You were away too long: the game goes on without you."
+        return GameStatus(
+            game_id=self.info.game_id,
+            phase=self.phase,
+            episode=min(self.round, self.scene.num_episodes),
+            num_episodes=self.scene.num_episodes,
+            seat=page.seat if page is not None else None,
+            message=message,
+            countdown_ms=countdown_ms,
+            pause_reason=SAVING if self.phase == "paused" else None,
+        ).wire()
+
+    def player_message(self, participant_id: str, message: Any) -> None:
+        if self.ended:
+            return
+        page = self.page(participant_id)
+        if isinstance(message, P2PRelay):
+            self._relay(page, message)
+        elif isinstance(message, StepBatchMessage):
+            self._ingest(page, message.data)
+        elif isinstance(message, P2PSignal):
+            self._signal(page, message)
+        elif isinstance(message, P2PEvent):
+            self._event(page, message)
+        elif isinstance(message, P2PRoute):
+            self._route(page, message)
+        elif isinstance(message, EpisodeDone):
+            self._episode_done(page, message)
+        elif isinstance(message, RuntimeLoaded):
+            self._loaded(page, message)
+        elif isinstance(message, RuntimeLoadFailed):
+            self._load_failed(page, message)
+        else:
+            raise ProtocolError(
+                "unknown_type", f"{message.type!r} is not a message of the pyodide_p2p runtime"
+            )
+
+    # --- loading and the start -----------------------------------------------------------------
+    def _loaded(self, page: Page, message: RuntimeLoaded) -> None:
+        reload = page.loaded
+        page.loaded = True
+        self.host.record(
+            records.GAMES,
+            {
+                **self._ids,
+                "event": "runtime_loaded",
+                "participant_id": page.participant_id,
+                "seat": page.seat,
+                "ms": round(message.ms, 1),
+                "stages": {k: round(v, 1) for k, v in message.stages.items()},
+                "reload": reload,
+            },
+        )
+        log.info(
+            "runtime_loaded", game_id=self.info.game_id, seat=page.seat, ms=round(message.ms), reload=reload
+        )
+        if page.left:
+            return
+        if not self.started_p2p:
+            if all(p.loaded for p in self.pages.values()):
+                self._start_p2p()
+            return
+        if reload:
+            self._resume(page)
+
+    def _start_message(self, page: Page, *, resume: bool) -> dict[str, Any]:
+        options = self.options
+        return P2PStart(
+            game_id=self.info.game_id,
+            seat=page.seat,
+            partner_seat=page.partner_seat,
+            authority=page.authority,
+            input_delay=options.input_delay,
+            window=options.prediction_window,
+            hash_every=options.hash_every_frames,
+            connect_timeout_ms=round(options.connect_timeout_s * 1000),
+            route=options.route,
+            ice_servers=self.runtime.ice_servers(options),
+            silent_notice_ms=options.silent_notice_ms,
+            lost_after_ms=round(options.partner_lost_s * 1000),
+            resume=resume,
+        ).wire()
+
+    def _start_p2p(self) -> None:
+        self.started_p2p = True
+        self._cancel_timer()
+        for page in self.pages.values():
+            self._send(page.participant_id, self._start_message(page, resume=False))
+        log.info("p2p_started", game_id=self.info.game_id)
+        # The first episode waits for both routes (the pages connect and measure their round trip).
+        self._timer = asyncio.get_running_loop().call_later(
+            self.options.connect_timeout_s + _ROUTE_GRACE_S, self._routes_timed_out
+        )
+
+    def _routes_timed_out(self) -> None:
+        self._timer = None
+        if not self.ended and self.plays == 0 and self.phase == "loading":
+            self._countdown()
+
+    def _resume(self, page: Page) -> None:
+        """A page loaded again (a reload) in a game under way: it resumes from its partner's state."""
+        page.reloads += 1
+        page.absent_since = None
+        partner = self.partner_of(page)
+        self.host.record(
+            records.GAMES,
+            {
+                **self._ids,
+                "event": "reloaded",
+                "participant_id": page.participant_id,
+                "seat": page.seat,
+                "episode": self.plays,
+                "step": page.ledger.last_step,
+                "rule": "resume",
+            },
+        )
+        log.info("p2p_page_reloaded", game_id=self.info.game_id, seat=page.seat, episode=self.plays)
+        self._send(page.participant_id, self._start_message(page, resume=True))
+        if self.episode_open and self._episode_message is not None:
+            page.ledger.resume_at_next_batch()
+            again = dict(self._episode_message)
+            again["next_batch"] = page.ledger.next_batch
+            again.pop("start_in_ms", None)
+            self._send(page.participant_id, again)
+        self._send(
+            partner.participant_id, P2PPartner(game_id=self.info.game_id, state="back", resume=True).wire()
+        )
+
+    def _load_failed(self, page: Page, message: RuntimeLoadFailed) -> None:
+        self.host.record(
+            records.GAMES,
+            {
+                **self._ids,
+                "event": "runtime_load_failed",
+                "participant_id": page.participant_id,
+                "seat": page.seat,
+                "stage": message.stage,
+                "message": message.message,
+            },
+        )
+        log.info("runtime_load_failed", game_id=self.info.game_id, seat=page.seat, stage=message.stage)
+        self._give_up("runtime_load_failed")
+
+    def _load_timed_out(self) -> None:
+        self._timer = None
+        if self.ended or self.started_p2p:
+            return
+        self.runtime.counters["load_timeouts"] += 1
+        self.host.record(
+            records.GAMES,
+            {
+                **self._ids,
+                "event": "load_timeout",
+                "load_timeout_s": self.options.load_timeout_s,
+                "loaded": [p.seat for p in self.pages.values() if p.loaded],
+            },
+        )
+        log.info(
+            "runtime_load_timed_out", game_id=self.info.game_id, load_timeout_s=self.options.load_timeout_s
+        )
+        self._give_up("load_timeout")
+
+    def _give_up(self, reason: str) -> None:
+        self._withdraw_unstarted_episode()
+        if self.episode_open:
+            self._end_episode("interrupted", then_continue=False)
+        options = self.options
+        exit = GameExit(
+            outcome=LOAD_FAILED_OUTCOME,
+            to_scene=options.load_timeout_scene,
+            to_end=options.on_load_timeout == "end",
+        )
+        self._end_game(reason, "The game could not be loaded in this browser.", exit=exit)
+
+    # --- signalling, relay, routes, events -----------------------------------------------------
+    def _signal(self, page: Page, message: P2PSignal) -> None:
+        if page.signals >= MAX_SIGNALS_PER_PAGE:
+            raise ProtocolError(
+                "p2p_signal_limit",
+                f"a page may send at most {MAX_SIGNALS_PER_PAGE} p2p_signal messages in a game; the relay "
+                "carries the inputs from here on",
+            )
+        page.signals += 1
+        self.runtime.counters["signals"] += 1
+        partner = self.partner_of(page)
+        if partner is not page and not partner.left:
+            self._offer(partner.participant_id, signal_wire(self.info.game_id, message.signal))
+
+    def _relay(self, page: Page, message: P2PRelay) -> None:
+        now = time.monotonic()
+        if now - page.relay_window >= 1.0:
+            page.relay_window = now
+            page.relay_in_window = 0
+        page.relay_in_window += 1
+        if page.relay_in_window > RELAY_PACKETS_PER_S:
+            page.relay_dropped += 1
+            self.runtime.counters["relay_dropped"] += 1
+            return
+        partner = self.partner_of(page)
+        if partner is page or partner.left:
+            return
+        sink = self.host.frame_sink(partner.participant_id)
+        # Unreliable by design (as the DataChannel): a busy socket drops the packet, the next
+        # packet carries every unacknowledged input again.
+        if sink is not None and sink.offer(_pack(relay_wire(self.info.game_id, message.data))):
+            page.relayed += 1
+            self.runtime.counters["relayed"] += 1
+        else:
+            page.relay_dropped += 1
+            self.runtime.counters["relay_dropped"] += 1
+
+    def _route(self, page: Page, message: P2PRoute) -> None:
+        first = page.route is None
+        page.route = message.route
+        self.host.record(
+            records.GAMES,
+            records.p2p_route_row(
+                self._ids,
+                participant_id=page.participant_id,
+                seat=page.seat,
+                route=message.route,
+                rtt_ms=message.rtt_ms,
+                input_delay=message.input_delay,
+                reason=message.reason,
+                episode=self.plays,
+            ),
+        )
+        log.info(
+            "p2p_route_chosen",
+            game_id=self.info.game_id,
+            seat=page.seat,
+            route=message.route,
+            rtt_ms=message.rtt_ms,
+        )
+        if (
+            first
+            and self.started_p2p
+            and self.plays == 0
+            and self.phase == "loading"
+            and all(p.route is not None for p in self._active())
+        ):
+            self._cancel_timer()
+            self._countdown()
+
+    def _event(self, page: Page, message: P2PEvent) -> None:
+        if page.events >= MAX_EVENTS_PER_PAGE:
+            page.events_dropped += 1
+        else:
+            page.events += 1
+            self.host.record(
+                records.P2P_EVENTS,
+                records.p2p_event_row(
+                    self._ids,
+                    participant_id=page.participant_id,
+                    seat=page.seat,
+                    kind=message.kind,
+                    episode=message.episode,
+                    frame=message.frame,
+                    detail=message.detail,
+                    t_server_ms=round(time.time() * 1000, 1),
+                ),
+            )
+        if message.kind == "partner_lost":
+            self._partner_lost(page)
+
+    def _partner_lost(self, page: Page) -> None:
+        """``page`` has heard nothing from its partner for ``partner_lost_s``. The rule applies only
+        when the server sees the partner gone too (a page cannot push its partner out)."""
+        partner = self.partner_of(page)
+        if partner is page or partner.left or page.left:
+            return
+        now = time.monotonic()
+        if partner.absent_since is not None or self.host.frame_sink(partner.participant_id) is None:
+            if partner.absent_since is None:
+                partner.absent_since = now
+            self._offer(page.participant_id, P2PPartner(game_id=self.info.game_id, state="reloading").wire())
+            return  # the grace period runs in check_presence
+        if self.episode_open and now - partner.last_progress >= self.options.partner_lost_s:
+            self._partner_left(partner)
+
+    def _partner_left(self, gone: Page) -> None:
+        """The scene's ``on_partner_left`` rule for ``gone``'s player."""
+        if gone.left or self.ended:
+            return
+        gone.left = True
+        outcome = self.scene.on_partner_left
+        stay = self.partner_of(gone)
+        self.book.partner_gone(gone.seat)
+        gone.ledger.close_episode()
+        log.info(
+            "partner_left", game_id=self.info.game_id, participant_id=gone.participant_id, outcome=outcome
+        )
+        self.host.record(
+            records.GAMES,
+            records.partner_left_row(self._ids, left=gone.participant_id, seat=gone.seat, outcome=outcome),
+        )
+        self.host.player_left(self.info, gone.participant_id, outcome)
+        if self.ended:
+            return
+        if outcome == "end" or stay.left:
+            self._withdraw_unstarted_episode()
+            if self.episode_open:
+                self._end_episode("partner_left", then_continue=False)
+            self._end_game("partner_left", self.scene.partner_left_message)
+            return
+        stay.ledger.allow_bot(gone.seat)
+        self._offer(stay.participant_id, P2PPartner(game_id=self.info.game_id, state="left").wire())
+        if self.episode_open and stay.done_episode == self.plays:
+            self._finish_episode()
+
+    # --- episodes ----------------------------------------------------------------------------
+    def _countdown(self) -> None:
+        self._cancel_timer()
+        self._issue_episode(start_in_s=max(0.0, self.scene.countdown_s))
+
+    def _issue_episode(self, start_in_s: float = 0.0) -> None:
+        self._timer = None
+        if self.ended:
+            return
+        if self.runtime.holding:
+            self.phase = "paused"
+            self.host.record(
+                records.GAMES,
+                records.game_paused_row(self._ids, reason=SAVING, episode=self.plays, step=self.last_step),
+            )
+            self._paused_at = time.monotonic()
+            self._broadcast_status()
+            return
+        self.plays += 1
+        self.seed = self.prepared.episode_seed(self.info.instance, self.participant_ids, self.round)
+        self.returns = {str(a): 0.0 for a in self.prepared.agents}
+        self.last_step = 0
+        start = time.monotonic() + start_in_s
+        self.episode_started_wall = time.time() + start_in_s
+        self.episode_started_mono = start
+        self.episode_open = True
+        for page in self._active():
+            page.ledger.open_episode(self.plays, start)
+            page.last_progress = start
+        self.last_progress = start
+        self.phase_until = start
+        self.runtime.counters["episodes"] += 1
+        self.book.disagreements[self.plays] = 0
+        self._episode_message = PyodideEpisode(
+            game_id=self.info.game_id,
+            episode=self.plays,
+            seed=self.seed,
+            num_episodes=self.scene.num_episodes,
+            max_steps=self.scene.max_steps,
+            fps=self.scene.fps,
+            next_batch=1,
+            start_in_ms=round(start_in_s * 1000),
+        ).wire()
+        if start_in_s > 0:
+            self.phase = "countdown"
+            self._timer = asyncio.get_running_loop().call_later(start_in_s, self._begin_episode)
+        else:
+            self._begin_episode()
+        self._broadcast_status()
+        # The same episode to both pages, together (each with its own next batch number).
+        for page in self._active():
+            message = dict(self._episode_message)
+            message["next_batch"] = page.ledger.next_batch
+            self._send(page.participant_id, message)
+        log.info("episode_started", game_id=self.info.game_id, episode=self.plays, seed=self.seed)
+
+    def _begin_episode(self) -> None:
+        self._timer = None
+        if self.ended or not self.episode_open:
+            return
+        countdown = self.phase == "countdown"
+        self.phase = "playing"
+        if countdown:
+            self._broadcast_status()
+        self._notify("notify_episode_started", self.info, self.plays, self.seed)
+        self._callback("on_episode_start", self.info, self.plays, self.seed)
+
+    def _withdraw_unstarted_episode(self) -> bool:
+        if not (self.episode_open and self.phase == "countdown"):
+            return False
+        self._cancel_timer()
+        self.episode_open = False
+        for page in self.pages.values():
+            page.ledger.close_episode()
+        self.plays -= 1
+        self.runtime.counters["episodes"] -= 1
+        return True
+
+    def _episode_done(self, page: Page, message: EpisodeDone) -> None:
+        if message.episode < self.plays or (message.episode == self.plays and not self.episode_open):
+            return  # sent again after a reconnect
+        if message.episode != self.plays or not self.episode_open:
+            raise ProtocolError(
+                "bad_batch",
+                f"episode {message.episode} is not being played (episode {self.plays} is the last)",
+            )
+        page.done_episode = message.episode
+        self._end_reason = message.end_reason
+        if all(p.done_episode == self.plays for p in self._active()):
+            self._finish_episode()
+
+    def _finish_episode(self) -> None:
+        over = any(p.ledger.episode_over for p in self.pages.values())
+        self._end_episode(getattr(self, "_end_reason", "truncated") if over else "incomplete")
+
+    def _end_episode(self, end_reason: str, *, then_continue: bool = True) -> None:
+        self.episode_open = False
+        for page in self.pages.values():
+            page.ledger.close_episode()
+        self._record_disagreements(self.book.expire(time.monotonic(), episode=self.plays))
+        extra = self.book.disagreements.pop(self.plays, 0) - MAX_DISAGREEMENTS_PER_EPISODE
+        if extra > 0:
+            self.host.record(
+                records.P2P_DISAGREEMENTS,
+                records.p2p_disagreement_row(
+                    self._ids, episode=self.plays, step=None, field="more", agent=None, values={}, count=extra
+                ),
+            )
+        duration = time.monotonic() - self.episode_started_mono
+        summary = records.episode_row(
+            self._ids,
+            episode=self.plays,
+            seed=self.seed,
+            steps=self.last_step,
+            end_reason=end_reason,
+            returns=self.returns,
+            seats=self.players,
+            started_at=iso_utc(self.episode_started_wall),
+            duration_ms=round(duration * 1000),
+            fps=self.scene.fps,
+            frames_dropped={},
+            tick_lateness_ms_p50=None,
+            tick_lateness_ms_p99=None,
+            tick_lateness_ms_max=None,
+            rtt_ms={},
+            paused_ms=0,
+            pauses=0,
+            pause_reasons={},
+        )
+        self.host.record(records.EPISODES, summary)
+        log.info(
+            "episode_ended",
+            game_id=self.info.game_id,
+            episode=self.plays,
+            steps=self.last_step,
+            end_reason=end_reason,
+        )
+        self._notify("notify_episode_ended", self.info, self.plays, summary)
+        self._callback("on_episode_end", self.info, summary)
+        if not then_continue:
+            return
+        self.round += 1
+        if self.round <= self.scene.num_episodes:
+            self._countdown()
+        else:
+            self._end_game("completed", "Well done! This game is over.")
+
+    def saving_resumed(self) -> None:
+        if self.phase == "paused" and not self.ended:
+            self.host.record(
+                records.GAMES,
+                records.game_resumed_row(
+                    self._ids,
+                    reason=SAVING,
+                    episode=self.plays,
+                    step=self.last_step,
+                    paused_ms=round((time.monotonic() - self._paused_at) * 1000),
+                ),
+            )
+            self._countdown()
+
+    # --- step records ------------------------------------------------------------------------
+    def _ingest(self, page: Page, data: Mapping[str, Any]) -> None:
+        now = time.monotonic()
+        counters = self.runtime.counters
+        ledger = page.ledger
+        try:
+            if page.left:
+                raise BatchProblem(
+                    "wrong_episode", "your seat is played by a computer now; no steps are taken"
+                )
+            checked, frames = split_p2p(data, self.actions_ok.get(page.partner_seat))
+            batch = decode_step_batch(checked, ledger.options)
+            accepted = ledger.accept(batch, now)
+        except BatchProblem as problem:
+            counters["batches_rejected"] += 1
+            self._rejected(page, data, problem)
+            raise ProtocolError(
+                "bad_batch", f"batch {_field(data, 'batch')} refused: {problem.message}"
+            ) from None
+        page.last_progress = now
+        self.last_progress = now
+        if accepted.duplicate:
+            counters["batches_resent"] += 1
+        else:
+            counters["batches_stored"] += 1
+            self._store(page, batch.episode, accepted.steps, accepted.hashes, frames, now)
+        self._ack(page, batch.batch)
+
+    def _store(
+        self,
+        page: Page,
+        episode: int,
+        steps: Sequence[Any],
+        hashes: Sequence[tuple[int, str]],
+        frames: Sequence[Any],
+        now: float,
+    ) -> None:
+        first, first_hashes, found = self.book.arrive(page.seat, episode, steps, hashes, now)
+        counters = self.runtime.counters
+        counters["frames_stored"] += len(first)
+        counters["frames_compared"] = self.book.counts["compared"]
+        if first:
+            returns = self.returns
+            for step in first:
+                for agent, reward in step.rewards.items():
+                    returns[agent] = returns.get(agent, 0.0) + reward
+                if step.step > self.last_step:
+                    self.last_step = step.step
+            self.host.record_many(
+                records.STEPS,
+                step_rows(
+                    self._ids, episode, first, players=self.players, t_server_ms=round(time.time() * 1000, 1)
+                ),
+            )
+        for step_number, state_hash in first_hashes:
+            self.host.record(
+                records.STATE_HASHES,
+                records.state_hash_row(self._ids, episode=episode, step=step_number, state_hash=state_hash),
+            )
+        if steps:
+            self.host.record_many(
+                records.P2P_FRAMES,
+                [
+                    records.p2p_frame_row(
+                        self._ids,
+                        episode=episode,
+                        step=step.step,
+                        seat=page.seat,
+                        participant_id=page.participant_id,
+                        rollbacks=info.rollbacks if info is not None else None,
+                        predicted=info.predicted if info is not None else None,
+                    )
+                    for step, info in zip(steps, _pad(frames, len(steps)), strict=True)
+                ],
+            )
+        if found:
+            self._record_disagreements(found)
+
+    def _record_disagreements(self, found: Sequence[Disagreement]) -> None:
+        limits = self.book.disagreements
+        for item in found:
+            count = limits.get(item.episode, 0)
+            limits[item.episode] = count + 1
+            if item.field != "unconfirmed":
+                self.runtime.counters["disagreements"] += 1
+            if count >= MAX_DISAGREEMENTS_PER_EPISODE:
+                continue
+            self.host.record(
+                records.P2P_DISAGREEMENTS,
+                records.p2p_disagreement_row(
+                    self._ids,
+                    episode=item.episode,
+                    step=item.step,
+                    field=item.field,
+                    agent=item.agent,
+                    values=item.values,
+                ),
+            )
+        if found:
+            log.warning(
+                "p2p_records_disagreed",
+                game_id=self.info.game_id,
+                count=len(found),
+                first_field=found[0].field,
+                first_step=found[0].step,
+            )
+
+    def _ack(self, page: Page, number: int) -> None:
+        ack = BatchAck(game_id=self.info.game_id, batch=number).wire()
+        self._offer(page.participant_id, ack)
+
+    def _rejected(self, page: Page, data: Mapping[str, Any], problem: BatchProblem) -> None:
+        steps = data.get("steps") if isinstance(data, Mapping) else None
+        self.host.record(
+            REJECTED_BATCHES,
+            {
+                **self._ids,
+                "participant_id": page.participant_id,
+                "batch": _field(data, "batch"),
+                "episode": _field(data, "episode"),
+                "first_step": _field(data, "first_step"),
+                "steps": len(steps) if isinstance(steps, list) else None,
+                "rule": problem.kind,
+                "problem": problem.message,
+                "expected_batch": page.ledger.next_batch,
+                "t_server_ms": round(time.time() * 1000, 1),
+            },
+        )
+        log.info("batch_rejected", game_id=self.info.game_id, seat=page.seat, rule=problem.kind)
+
+    # --- presence ----------------------------------------------------------------------------
+    def check_presence(self, now: float) -> None:
+        """Once a second: partners away past ``reload_grace_s`` leave (the scene's rule), a game
+        nobody is connected to is abandoned after ``abandon_after_s``, a game whose connected pages
+        send no steps of an open episode for ``load_timeout_s`` stalls, and copies of frames that
+        waited too long for the other page's are recorded ``unconfirmed``."""
+        if self.ended:
+            return
+        self._record_disagreements(self.book.expire(now))
+        connected = []
+        for page in self.pages.values():
+            if self.host.frame_sink(page.participant_id) is not None:
+                page.absent_since = None
+                connected.append(page)
+            elif page.absent_since is None:
+                page.absent_since = now
+                if self.started_p2p and not page.left:
+                    partner = self.partner_of(page)
+                    self._offer(
+                        partner.participant_id,
+                        P2PPartner(game_id=self.info.game_id, state="reloading").wire(),
+                    )
+        if not connected:
+            if self.absent_since is None:
+                self.absent_since = now
+            elif now - self.absent_since >= self.scene.abandon_after_s:
+                self._withdraw_unstarted_episode()
+                if self.episode_open:
+                    self._end_episode("abandoned", then_continue=False)
+                self._end_game("abandoned", "Nobody was connected to this game for too long.")
+            return
+        self.absent_since = None
+        if self.started_p2p:
+            for page in list(self.pages.values()):
+                if (
+                    not page.left
+                    and page.absent_since is not None
+                    and now - page.absent_since >= self.options.reload_grace_s
+                ):
+                    self._partner_left(page)
+                    if self.ended:
+                        return
+        if (
+            self.episode_open
+            and self.phase == "playing"
+            and now - self.last_progress >= self.options.load_timeout_s
+        ):
+            self._stalled(now)
+
+    def _stalled(self, now: float) -> None:
+        silent_s = round(now - self.last_progress, 1)
+        self.host.record(
+            records.GAMES,
+            {
+                **self._ids,
+                "event": "stalled",
+                "episode": self.plays,
+                "step": self.last_step,
+                "silent_s": silent_s,
+            },
+        )
+        log.info("game_stalled", game_id=self.info.game_id, episode=self.plays, silent_s=silent_s)
+        self._end_episode("stalled", then_continue=False)
+        self._give_up("stalled")
+
+    # --- the end -----------------------------------------------------------------------------
+    def _end_game(self, reason: str, message: str, *, exit: GameExit | None = None) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        self._cancel_timer()
+        self.episode_open = False
+        for page in self.pages.values():
+            page.ledger.close_episode()
+        self.phase = "ended"
+        self.end_message = message
+        self.runtime.forget(self)
+        self._broadcast_status()
+        self.host.record(
+            records.GAMES,
+            {
+                **self._ids,
+                "event": "p2p_summary",
+                "pages": {
+                    page.seat: {
+                        "participant_id": page.participant_id,
+                        "route": page.route,
+                        "signals": page.signals,
+                        "relayed": page.relayed,
+                        "relay_dropped": page.relay_dropped,
+                        "events": page.events,
+                        "events_dropped": page.events_dropped,
+                        "reloads": page.reloads,
+                        "left": page.left,
+                    }
+                    for page in self.pages.values()
+                },
+                "frames": self.book.counts["frames"],
+                "compared": self.book.counts["compared"],
+                "disagreements": self.book.counts["disagreements"],
+                "unconfirmed": self.book.counts["unconfirmed"],
+            },
+        )
+        self.host.record(
+            records.GAMES, records.game_ended_row(self._ids, reason=reason, episodes_played=self.plays)
+        )
+        log.info("game_ended", game_id=self.info.game_id, reason=reason, episodes=self.plays)
+        self._notify("notify_game_ended", self.info, reason)
+        self._callback("on_game_end", self.info, reason)
+        if exit is None:
+            self.host.game_ended(self.info.game_id, reason)
+        else:
+            self.host.game_ended(self.info.game_id, reason, exit)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _broadcast_status(self) -> None:
+        for pid in self.participant_ids:
+            self._send(pid, self.status_message(pid))
+
+    def _notify(self, method: str, *args: Any) -> None:
+        notify_plugins(self.host.plugins, method, self.info.game_id, *args)
+
+    def _callback(self, name: str, *args: Any) -> None:
+        call_scene_callback(self.prepared.callbacks, name, self.info.game_id, *args)
+
+
+def _pad(frames: Sequence[Any], n: int) -> list[Any]:
+    out = list(frames[:n])
+    out.extend([None] * (n - len(out)))
+    return out

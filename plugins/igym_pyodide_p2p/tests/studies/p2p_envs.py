@@ -1,0 +1,43 @@
+"""Envs for the P2P runtime's ``igym check`` tests: a two-seat env without rollback methods."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from igym_slime.env import make_env
+
+
+class PlainEnv:
+    """Slime Volleyball without ``get_state`` / ``set_state`` / ``state_hash``: it cannot roll back."""
+
+    def __init__(self) -> None:
+        self._env = make_env(lives=2, max_steps=90)
+        self.possible_agents = self._env.possible_agents
+        self.agents = self._env.agents
+        self.metadata = getattr(self._env, "metadata", {})
+
+    def observation_space(self, agent: str) -> Any:
+        return self._env.observation_space(agent)
+
+    def action_space(self, agent: str) -> Any:
+        return self._env.action_space(agent)
+
+    def reset(self, seed: int | None = None, options: Any = None) -> Any:
+        out = self._env.reset(seed=seed, options=options)
+        self.agents = self._env.agents
+        return out
+
+    def step(self, actions: dict[str, Any]) -> Any:
+        out = self._env.step(actions)
+        self.agents = self._env.agents
+        return out
+
+    def render(self) -> Any:
+        return self._env.render()
+
+    def close(self) -> None:
+        self._env.close()
+
+
+def make_plain_env() -> PlainEnv:
+    return PlainEnv()

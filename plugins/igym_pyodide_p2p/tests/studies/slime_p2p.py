@@ -1,0 +1,68 @@
+"""A short Slime Volleyball study played peer to peer (``runtime="pyodide_p2p"``), for the tests.
+
+Two people, one game, each page stepping the env; short episodes, no countdown, so that a test can
+play it from Python as two pages would. ``IGYM_TEST_P2P_OPTIONS`` (JSON) sets runtime options and
+``IGYM_TEST_P2P_PARTNER_LEFT`` the scene's ``on_partner_left``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import attrs
+
+from igym_core import EndScene, Experiment, GymScene, StartScene
+
+ACTION_MAPPING = {
+    "ArrowLeft": 1,
+    "ArrowRight": 2,
+    "ArrowUp": 3,
+    "ArrowUp+ArrowLeft": 4,
+    "ArrowUp+ArrowRight": 5,
+}
+
+game = GymScene(
+    scene_id="slime_p2p",
+    runtime="pyodide_p2p",
+    env_factory="igym_slime.env:make_env",
+    env_kwargs={"lives": 2, "max_steps": 90},
+    human_seats=("left", "right"),
+    render_fn="igym_slime.render:draw",
+    action_mapping=ACTION_MAPPING,
+    default_action=0,
+    fps=30,
+    num_episodes=2,
+    max_steps=90,
+    countdown_s=0,
+    abandon_after_s=3,
+    partner_policy="random",
+    on_partner_left=os.environ.get("IGYM_TEST_P2P_PARTNER_LEFT", "end"),
+    runtime_options=json.loads(os.environ.get("IGYM_TEST_P2P_OPTIONS", "{}")),
+)
+
+experiment = Experiment(
+    experiment_id="slime_p2p",
+    seed=11,
+    scenes=[
+        StartScene(scene_id="welcome", title="Welcome", body="A short game with someone else."),
+        game,
+        EndScene(scene_id="end", completion_code="DONE2"),
+    ],
+)
+
+
+def _broken(**changes: object) -> Experiment:
+    return Experiment(
+        experiment_id="slime_p2p_broken",
+        seed=11,
+        scenes=[attrs.evolve(game, **changes), EndScene(scene_id="end")],
+    )
+
+
+#: ``igym check`` refuses each of these.
+one_human = _broken(human_seats=(), human_seat="left", policies={"right": "random"})
+no_rollback = _broken(env_factory="p2p_envs:make_plain_env", env_kwargs={})
+server_only_partner = _broken(
+    on_partner_left="bot", partner_policy={"kind": "python", "target": "p2p_envs:<lambda>"}
+)
