@@ -18,7 +18,7 @@ import attrs
 
 from igym_core import EndScene, Experiment, GymScene, StaticScene, WaitingRoom
 from igym_slime.env import make_env
-from igym_slime.examples.vs_human import hud
+from igym_slime.hud import vs_partner as hud
 from igym_slime.render import HEIGHT, SKY, WIDTH, draw
 
 ACTION_MAPPING = {
