@@ -1,253 +1,308 @@
-"""Two Chromium pages playing P2P Slime Volleyball (``runtime="pyodide_p2p"``) against a real
-``igym run``: what the P2P browser tests and ``bench/p2p_browser.py`` share.
+"""Shared pieces of the rollback engine's tests: a small second env, negative-control envs, specs,
+and a driver that plays two real :class:`P2PBrowserGame` peers over simulated links.
 
-:func:`play_pair` opens two participants' pages (separate browser contexts) on the study of
-``studies/slime_p2p.py``, lets the waiting room match them (the first page plays the left seat),
-holds keys on each page and checks that the other page's picture follows them, samples both pages'
-P2P state while the episode plays (route, fps, rollbacks, events), takes screenshots, and waits for
-the next scene. With ``close_after_s`` the second page closes mid-game.
-
-Run as a script (``python p2p_support.py STUDY DATA_DIR OUT_JSON [--media]``) it does the same with
-its own server and Chromium, for a test that runs it inside a network namespace (``unshare -n``),
-where WebRTC between two pages has candidates.
+The env factories are named by ``"p2p_support:..."`` references (the tests put this directory on
+``sys.path``), as a page would import them.
 """
 
 from __future__ import annotations
 
-import contextlib
+import hashlib
 import json
-import sys
-import threading
-import time
-from collections.abc import Callable
-from pathlib import Path
+import random
+from collections.abc import Callable, Mapping
 from typing import Any
 
-HERE = Path(__file__).parent
-sys.path.insert(0, str(HERE))
-from browser_support import Standin, igym_run  # noqa: E402
+from igym_pyodide_p2p.browser.p2p_game import P2PBrowserGame
+from igym_pyodide_p2p.browser.spec import GameSpec
+from igym_pyodide_p2p.netsim import FaultyLink, PeerPair
 
-SCENE = "slime_p2p"
-#: Chromium may make WebRTC candidates on loopback (with camera and microphone permission): what a
-#: network namespace with only ``lo`` needs.
-LOOPBACK_WEBRTC_ARGS = ("--allow-loopback-in-peer-connection",)
-
-
-def study(name: str) -> str:
-    return f"{HERE / 'studies' / 'slime_p2p_pages.py'}:{name}"
-
-
-def _state(page: Any) -> dict[str, Any]:
-    return page.evaluate("() => (window.igym && window.igym.state) || {}")
-
-
-def _game(page: Any) -> dict[str, Any]:
-    return _state(page).get("game") or {}
-
-
-def _p2p(page: Any) -> dict[str, Any]:
-    return page.evaluate(
-        """() => { const g = window.igym && window.igym.state && window.igym.state.game;
-                   const p = g && g.pyodide;
-                   return g && g.p2p ? {...g.p2p, frames: p ? p.frames : 0, phase: g.phase,
-                                        episode: p ? p.episode : 0, notice: g.notice,
-                                        unacked: p ? p.unacked : 0} : null; }"""
-    )
+MAPPING = {
+    "ArrowLeft": 1,
+    "ArrowRight": 2,
+    "ArrowUp": 3,
+    "ArrowUp+ArrowLeft": 4,
+    "ArrowUp+ArrowRight": 5,
+}
+KEY_STATES: list[tuple[str, ...]] = [
+    ("ArrowRight",),
+    ("ArrowUp", "ArrowLeft"),
+    (),
+    ("ArrowLeft", "x"),
+    ("ArrowUp",),
+    ("ArrowRight", "ArrowUp"),
+]
+_MASK = (1 << 64) - 1
 
 
-def _wait(pages: list[Any], check: Callable[[], Any], what: str, timeout_s: float) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            states = [_game(p) for p in pages if not p.is_closed()]
-            raise AssertionError(f"timed out waiting for {what}; game states: {states}")
-        pages[0].wait_for_timeout(100)
+class CatchEnv:
+    """Two paddles on a 9-cell floor catch fruit that falls from a seeded column (pure Python).
 
+    Actions: 0 stay, 1 left, 2 right (3, 4, 5 act as 0). A catch is +1 for the catcher; the episode
+    ends when someone has ``target`` catches.
+    """
 
-def _object_x(page: Any, object_id: str) -> float | None:
-    x = page.evaluate(
-        "(id) => { const o = window.igym.gameObjects()[id]; return o ? o.x : null; }", object_id
-    )
-    return None if x is None else float(x)
+    WIDTH = 9
+    HEIGHT = 6
 
+    def __init__(self, *, target: int = 4) -> None:
+        self.possible_agents = ["left", "right"]
+        self.agents: list[str] = []
+        self.target = target
+        self.rng = 1
+        self.paddles = [2, 6]
+        self.fruit = [4, 0]
+        self.score = [0, 0]
+        self.steps = 0
 
-def _follows(pages: list[Any], presser: Any, watcher: Any, key: str, object_id: str, sign: int) -> bool:
-    """Hold ``key`` on ``presser``'s page until ``watcher``'s page shows ``object_id`` moving
-    (``sign``: +1 right, -1 left) by 20 px; whether it did within 5 s."""
-    start = _object_x(watcher, object_id)
-    if start is None:
-        return False
-    presser.locator(".igym-game-stage").first.click()
-    presser.keyboard.down(key)
-    try:
-        _wait(
-            pages,
-            lambda: ((_object_x(watcher, object_id) or start) - start) * sign > 20,
-            f"{object_id} moving on the partner's page",
-            5,
+    def _draw(self) -> int:
+        self.rng = (self.rng * 6364136223846793005 + 1442695040888963407) & _MASK
+        return (self.rng >> 33) % self.WIDTH
+
+    def reset(self, seed: int | None = None, options: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:
+        self.rng = (seed or 0) & _MASK
+        self.agents = list(self.possible_agents)
+        self.paddles = [2, 6]
+        self.score = [0, 0]
+        self.steps = 0
+        self.fruit = [self._draw(), 0]
+        return self._obs(), {a: {} for a in self.agents}
+
+    def _obs(self) -> dict[str, Any]:
+        return {
+            a: (self.paddles[i], self.fruit[0], self.fruit[1]) for i, a in enumerate(self.possible_agents)
+        }
+
+    def step(self, actions: Mapping[str, Any]) -> tuple[Any, ...]:
+        for index, agent in enumerate(self.possible_agents):
+            action = int(actions.get(agent, 0))
+            move = {1: -1, 2: 1}.get(action, 0)
+            self.paddles[index] = min(self.WIDTH - 1, max(0, self.paddles[index] + move))
+        self.fruit[1] += 1
+        rewards = {"left": 0.0, "right": 0.0}
+        if self.fruit[1] >= self.HEIGHT:
+            for index, agent in enumerate(self.possible_agents):
+                if self.paddles[index] == self.fruit[0]:
+                    rewards[agent] = 1.0
+                    self.score[index] += 1
+            self.fruit = [self._draw(), 0]
+        self.steps += 1
+        done = max(self.score) >= self.target
+        flags = {a: done for a in self.possible_agents}
+        self.agents = [] if done else list(self.possible_agents)
+        return self._obs(), rewards, flags, {a: False for a in self.possible_agents}, {a: {} for a in flags}
+
+    def render(self) -> list[Any]:
+        from igym_core.rendering.objects import Circle, Rect
+
+        objects: list[Any] = [
+            Rect(id=f"paddle{i}", x=p / self.WIDTH, y=0.9, width=0.1, height=0.05)
+            for i, p in enumerate(self.paddles)
+        ]
+        objects.append(
+            Circle(id="fruit", x=self.fruit[0] / self.WIDTH, y=self.fruit[1] / self.HEIGHT, radius=0.03)
         )
-        return True
-    except AssertionError:
-        return False
-    finally:
-        presser.keyboard.up(key)
+        return objects
+
+    def get_state(self) -> dict[str, Any]:
+        return {
+            "agents": list(self.agents),
+            "target": self.target,
+            "rng": self.rng,
+            "paddles": list(self.paddles),
+            "fruit": list(self.fruit),
+            "score": list(self.score),
+            "steps": self.steps,
+        }
+
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        self.agents = list(state["agents"])
+        self.target = int(state["target"])
+        self.rng = int(state["rng"])
+        self.paddles = [int(v) for v in state["paddles"]]
+        self.fruit = [int(v) for v in state["fruit"]]
+        self.score = [int(v) for v in state["score"]]
+        self.steps = int(state["steps"])
+
+    def state_hash(self) -> str:
+        text = json.dumps(self.get_state(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()
 
 
-def play_pair(
-    browser: Any,
-    url: str,
-    standin: Standin,
-    *,
-    faults: tuple[dict[str, Any] | None, dict[str, Any] | None] = (None, None),
-    close_after_s: float | None = None,
-    screenshots: Path | None = None,
-    media: bool = False,
-    load_timeout_s: float = 180,
-) -> dict[str, Any]:
-    """Two participants play the study's P2P game (see the module docstring); what the pages showed:
-    ``{"pages": [{p2p samples' last, errors, console, moved}], "screenshots": [...], ...}``."""
-    contexts, pages, errors, consoles = [], [], [[], []], [[], []]
-    for index in range(2):
-        context = browser.new_context(viewport={"width": 1000, "height": 800})
-        if media:
-            context.grant_permissions(["camera", "microphone"])
-        context.route("**/*", standin.route)
-        if faults[index]:
-            context.add_init_script(f"window.__igymP2PFaults = {json.dumps(faults[index])};")
-        page = context.new_page()
-        page.on("pageerror", lambda exc, i=index: errors[i].append(str(exc)))
-        page.on("console", lambda m, i=index: consoles[i].append(f"{m.type}: {m.text}"))
-        contexts.append(context)
-        pages.append(page)
-    first, second = pages
-    first.goto(f"{url}/?PROLIFIC_PID=p2p_left")
-    _wait(
-        pages,
-        lambda: _state(first).get("scene_id") == SCENE and _game(first).get("phase"),
-        "page 1 waiting",
-        60,
+class GlobalRandomCatchEnv(CatchEnv):
+    """Negative control: draws the fruit's column from the global ``random`` (outside its state)."""
+
+    def _draw(self) -> int:
+        return random.randrange(self.WIDTH)
+
+
+class HashSkipsScoreEnv(CatchEnv):
+    """Negative control: its hash leaves out ``score``."""
+
+    def state_hash(self) -> str:
+        state = self.get_state()
+        del state["score"]
+        return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()
+
+
+def make_catch(**kwargs: Any) -> CatchEnv:
+    return CatchEnv(**kwargs)
+
+
+def make_global_random_catch(**kwargs: Any) -> CatchEnv:
+    return GlobalRandomCatchEnv(**kwargs)
+
+
+ENVS: dict[str, dict[str, Any]] = {
+    "slime": {
+        "env_factory": "igym_slime.env:make_env",
+        "render_fn": "igym_slime.render:draw",
+        "env_kwargs": {"lives": 2, "max_steps": 3000},
+    },
+    "catch": {"env_factory": "p2p_support:make_catch", "render_fn": None, "env_kwargs": {"target": 3}},
+    "global_random": {
+        "env_factory": "p2p_support:make_global_random_catch",
+        "render_fn": None,
+        "env_kwargs": {"target": 50},
+    },
+}
+
+
+def spec(env: str, seat: str, *, max_steps: int = 120, **overrides: Any) -> GameSpec:
+    data = dict(
+        scene_id="p2p",
+        agents=["left", "right"],
+        human_seat=seat,
+        action_mapping=MAPPING,
+        default_action=0,
+        fps=30,
+        num_episodes=2,
+        max_steps=max_steps,
+        hud=None,
+        bots={},
+        action_spaces={"left": [6, 0], "right": [6, 0]},
     )
-    second.goto(f"{url}/?PROLIFIC_PID=p2p_right")
-    _wait(
-        pages,
-        lambda: all(_game(p).get("phase") == "playing" for p in pages),
-        "both pages playing",
-        load_timeout_s,
+    data.update(ENVS[env])
+    data.update(overrides)
+    return GameSpec.from_json(data)
+
+
+def peers(
+    env: str, *, max_steps: int = 120, game_id: str = "g1", **options: Any
+) -> tuple[P2PBrowserGame, P2PBrowserGame]:
+    a = P2PBrowserGame(
+        spec(env, "left", max_steps=max_steps),
+        game_id=game_id,
+        seat="left",
+        partner_seat="right",
+        authority=True,
+        **options,
     )
-    started = time.monotonic()
-    # Each participant's keys move their slime on the partner's screen.
-    moved = {
-        "left_on_right_page": _follows(pages, first, second, "ArrowRight", "left_slime", +1),
-        "right_on_left_page": _follows(pages, second, first, "ArrowLeft", "right_slime", -1),
-    }
-    shots: list[str] = []
-    if screenshots is not None:
-        screenshots.mkdir(parents=True, exist_ok=True)
-        for index, page in enumerate(pages):
-            path = screenshots / f"page-{index + 1}-playing.png"
-            page.screenshot(path=str(path))
-            shots.append(str(path))
-    samples: list[list[dict[str, Any]]] = [[], []]
-    closed_at = None
-    # Both play on (a few key presses) until the game scene is over.
-    keys = ("ArrowUp", "ArrowLeft", "ArrowRight")
-    tick = 0
-    while True:
-        live = [p for p in pages if not p.is_closed()]
-        if all(_state(p).get("scene_id") != SCENE for p in live):
-            break
-        if time.monotonic() - started > 120:
-            raise AssertionError(f"the game did not end within 120 s; {[_game(p) for p in live]}")
-        for index, page in enumerate(pages):
-            if page.is_closed():
-                continue
-            sample = _p2p(page)
-            if sample is not None and _state(page).get("scene_id") == SCENE:
-                sample["t"] = time.monotonic() - started
-                samples[index].append(sample)
-        if close_after_s is not None and closed_at is None and time.monotonic() - started > close_after_s:
-            closed_at = time.monotonic() - started
-            contexts[1].close()
-        tick += 1
-        if tick % 4 == 0:
-            for page in live:
-                if not page.is_closed() and _state(page).get("scene_id") == SCENE:
-                    page.keyboard.press(keys[(tick // 4) % len(keys)])
-        first.wait_for_timeout(250)
-    if screenshots is not None and not first.is_closed():
-        path = screenshots / "page-1-after.png"
-        first.screenshot(path=str(path))
-        shots.append(str(path))
-    result = {
-        "pages": [
-            {
-                "last": samples[i][-1] if samples[i] else None,
-                "samples": samples[i],
-                "errors": errors[i],
-                "console": consoles[i][-40:],
-                "scene": None if pages[i].is_closed() else _state(pages[i]).get("scene_id"),
-            }
-            for i in range(2)
-        ],
-        "moved": moved,
-        "screenshots": shots,
-        "closed_at": closed_at,
-        "played_s": time.monotonic() - started,
-        "blocked": list(standin.blocked),
-    }
-    for context in contexts:
-        with contextlib.suppress(Exception):  # closed already
-            context.close()
-    return result
+    b = P2PBrowserGame(
+        spec(env, "right", max_steps=max_steps),
+        game_id=game_id,
+        seat="right",
+        partner_seat="left",
+        authority=False,
+        **options,
+    )
+    return a, b
 
 
-def launch(work: Callable[[Any], Any], extra_args: tuple[str, ...] = ()) -> Any:
-    """``work(browser)`` with headless Debian Chromium and ``extra_args``, on a thread of its own
-    (as ``igym_core.testing.support.in_chromium``)."""
-    from igym_core.testing.support import CHROMIUM, CHROMIUM_ARGS
+class Match:
+    """Two peers over two links, with scripted keys; collects batches, frames and events."""
 
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
-        from playwright.sync_api import sync_playwright
-
-        try:
-            with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(
-                    executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *extra_args], headless=True
-                )
-                try:
-                    outcome["result"] = work(browser)
-                finally:
-                    browser.close()
-        except BaseException as exc:
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=run, name="chromium-p2p")
-    thread.start()
-    thread.join(600)
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome.get("result")
-
-
-def main(argv: list[str]) -> int:
-    """``STUDY DATA_DIR OUT_JSON [--media]`` (see the module docstring); the result as JSON."""
-    study_name, data_dir, out = argv[0], Path(argv[1]), Path(argv[2])
-    media = "--media" in argv[3:]
-    data_dir.mkdir(parents=True, exist_ok=True)
-    with igym_run(study(study_name), data_dir, "igym_pyodide_p2p.plugin") as url:
-        standin = Standin(url, (SCENE,))
-        result = launch(
-            lambda browser: play_pair(browser, url, standin, media=media, screenshots=out.parent / "shots"),
-            LOOPBACK_WEBRTC_ARGS if media else (),
+    def __init__(
+        self,
+        a: P2PBrowserGame,
+        b: P2PBrowserGame,
+        *,
+        link_a: FaultyLink | None = None,
+        link_b: FaultyLink | None = None,
+        keys_seed: int = 0,
+        key_period_ms: float = 150.0,
+        b_start_ms: float = 0.0,
+        b_period_scale: float = 1.0,
+    ) -> None:
+        self.games = {"a": a, "b": b}
+        self.batches: dict[str, list[dict[str, Any]]] = {"a": [], "b": []}
+        self.frames: dict[str, list[dict[str, Any]]] = {"a": [], "b": []}
+        self.outs: dict[str, list[tuple[float, dict[str, Any]]]] = {"a": [], "b": []}
+        self.keys_rng = random.Random(keys_seed)
+        self.key_period_ms = key_period_ms
+        self._key_plan: dict[tuple[str, int], tuple[str, ...]] = {}
+        self.pair = PeerPair(
+            a,
+            b,
+            a_to_b=link_a or FaultyLink(seed=1),
+            b_to_a=link_b or FaultyLink(seed=2),
+            b_start_ms=b_start_ms,
+            b_period_scale=b_period_scale,
+            on_tick=self._on_tick,
         )
-    out.write_text(json.dumps(result, default=str))
-    return 0
+
+    def _keys(self, name: str, now_ms: float) -> tuple[str, ...]:
+        slot = (name, int(now_ms // self.key_period_ms))
+        if slot not in self._key_plan:
+            self._key_plan[slot] = self.keys_rng.choice(KEY_STATES)
+        return self._key_plan[slot]
+
+    def _on_tick(self, name: str, game: Any, out: dict[str, Any], now_ms: float) -> None:
+        game.set_held(self._keys(name, now_ms))
+        self.outs[name].append((now_ms, out))
+        if out["frame"] is not None:
+            self.frames[name].append(out["frame"])
+        batch = game.take_batch()
+        if batch is not None:
+            self.batches[name].append(batch)
+
+    def start(self, episode: int, seed: int, *, max_steps: int | None = None) -> None:
+        for game in self.games.values():
+            game.start_episode(episode, seed, max_steps=max_steps, fps=30)
+
+    def play_episode(self, *, limit_ms: float = 120_000) -> None:
+        a, b = self.games["a"], self.games["b"]
+        until = self.pair.now + limit_ms
+        self.pair.run(until_ms=until, stop=lambda _pair: a.engine.done and b.engine.done)
+
+    def steps(self, name: str, episode: int | None = None) -> list[dict[str, Any]]:
+        return [
+            step
+            for batch in self.batches[name]
+            if episode is None or batch["episode"] == episode
+            for step in batch["steps"]
+        ]
+
+    def hashes(self, name: str, episode: int | None = None) -> list[list[Any]]:
+        return [
+            entry
+            for batch in self.batches[name]
+            if episode is None or batch["episode"] == episode
+            for entry in batch["hashes"]
+        ]
+
+    def events(self, name: str, kind: str | None = None) -> list[dict[str, Any]]:
+        return [e for e in self.pair.events[name] if kind is None or e["kind"] == kind]
 
 
-if __name__ == "__main__":
-    raise SystemExit(main(sys.argv[1:]))
+def canonical(step: Mapping[str, Any]) -> dict[str, Any]:
+    """A step without what legitimately differs between the peers (timing, this page's predictions)."""
+    return {k: v for k, v in step.items() if k not in ("t_ms", "p2p")}
+
+
+def lockstep(env_factory: Callable[[], Any], seed: int, steps: list[dict[str, Any]]) -> list[Any]:
+    """Replay the confirmed actions in a fresh env; returns per step (rewards, flags) and the final hash."""
+    env = env_factory()
+    env.reset(seed=seed)
+    out = []
+    for step in steps:
+        _obs, rewards, terms, truncs, _infos = env.step(step["actions"])
+        out.append(
+            (
+                {k: float(v) for k, v in rewards.items()},
+                {k: bool(v) for k, v in terms.items()},
+                {k: bool(v) for k, v in truncs.items()},
+            )
+        )
+    out.append(env.state_hash())
+    return out

@@ -32,7 +32,7 @@ from igym_slime.render import COLOURS, SKY
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 from browser_support import Standin, igym_run  # noqa: E402
-from p2p_support import SCENE, play_pair, study  # noqa: E402
+from p2p_pages import SCENE, play_pair, study  # noqa: E402
 
 from igym_core.testing.support import in_chromium  # noqa: E402
 
@@ -159,7 +159,7 @@ def test_two_pages_play_over_a_direct_webrtc_channel(tmp_path: Path) -> None:
         pytest.skip(f"WebRTC between two headless pages needs a network namespace: {problem}")
     data_dir = tmp_path / "data"
     out = tmp_path / "result.json"
-    script = HERE / "p2p_support.py"
+    script = HERE / "p2p_pages.py"
     # Chromium and the server in a namespace of their own with only loopback (up): with
     # --allow-loopback-in-peer-connection and camera/microphone granted, WebRTC has host candidates.
     command = f"ip link set lo up && exec {sys.executable} {script} direct {data_dir} {out} --media"

@@ -4,6 +4,8 @@
 - :func:`make_test_app`: an app for one experiment with a temporary data directory.
 - :func:`read_records`: the records a JSONL sink wrote.
 - :func:`check_env_contract`: does an environment meet the environment contract, determinism included?
+- :func:`check_state_hash`: does an env's state round-trip and its ``state_hash`` cover all of it
+  (what a peer-to-peer rollback game needs)?
 - :class:`SinkConformance`: the conformance suite every data sink passes, with the ``DataSink``
   contract stated as numbered rules (subclass it in a test module; see
   :mod:`igym_core.testing.sink_conformance`). Imported on first use: it needs pytest and hypothesis.
@@ -36,13 +38,16 @@ from typing import Any
 
 from igym_core.testing.env_contract import EnvContractReport, check_env_contract
 from igym_core.testing.participant import ScriptedParticipant
+from igym_core.testing.state_hash import StateHashReport, check_state_hash
 from igym_core.testing.support import make_test_app, read_records
 
 __all__ = [
     "EnvContractReport",
     "ScriptedParticipant",
     "SinkConformance",
+    "StateHashReport",
     "check_env_contract",
+    "check_state_hash",
     "make_test_app",
     "read_records",
 ]

@@ -28,8 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from igym_core.testing.support import CHROMIUM, CHROMIUM_ARGS
+from igym_pyodide_p2p.netsim import FaultyLink, PeerPair
 
-__all__ = ["LOAD_SCRIPT", "igym_run", "load_scene_in_chromium"]
+__all__ = ["LOAD_SCRIPT", "FaultyLink", "PeerPair", "igym_run", "load_scene_in_chromium"]
 
 #: A proxy nobody listens on: every non-loopback request fails.
 NO_NETWORK_ARGS = ("--proxy-server=http://127.0.0.1:9",)
