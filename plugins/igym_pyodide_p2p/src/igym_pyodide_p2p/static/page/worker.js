@@ -365,9 +365,6 @@ function flush() {
  * the game itself is built on `p2p_start`, which says which seat this page plays. */
 function loadP2P(pythonSpec, message) {
   const json = pyodide.pyimport("json");
-  const specModule = pyodide.pyimport("igym_pyodide_p2p.browser.spec");
-  const parsed = specModule.GameSpec.from_json(json.loads(JSON.stringify(pythonSpec)));
-  specModule.destroy();
   const glue = pyodide.runPython(`
 from igym_pyodide_p2p.browser.p2p_game import P2PBrowserGame
 from igym_pyodide_p2p.browser.stepper import import_ref
@@ -378,12 +375,14 @@ def receive(game, data, now_ms):
 
 import_ref
 `);
-  glue(parsed.env_factory).destroy();
+  glue(pythonSpec.env_factory).destroy();
   glue.destroy();
   jsonDumps = json.dumps;
   toPlain = (value) => pyToJs(value);
   p2p = {
-    spec: parsed,
+    json,
+    specJson: pythonSpec,
+    specClass: pyodide.pyimport("igym_pyodide_p2p.browser.spec").GameSpec,
     gameId: message.gameId,
     firstBatch: message.firstBatch || 1,
     module: pyodide.pyimport("igym_pyodide_p2p.browser.p2p_game"),
@@ -410,7 +409,10 @@ function p2pStart(message) {
     if (message[name] !== undefined && message[name] !== null) kwargs[name] = message[name];
   }
   try {
-    game = p2p.module.P2PBrowserGame.callKwargs(p2p.spec, kwargs);
+    // The server's spec names both human seats; this page's game is the one of its own seat.
+    const spec = p2p.specClass.from_json(p2p.json.loads(JSON.stringify({ ...p2p.specJson, human_seat: message.seat })));
+    game = p2p.module.P2PBrowserGame.callKwargs(spec, kwargs);
+    spec.destroy();
     game.set_held(heldKeys);
   } catch (err) {
     post({ type: "failed", message: String((err && err.message) || err).slice(0, 2000) });
@@ -529,7 +531,8 @@ function p2pTick() {
   }
   clock.ticks += 1;
   if (out.frame) {
-    p2p.episodeFrames += 1;
+    // The engine's frame (after a rollback, a redraw of the same frame counts once).
+    if (typeof out.frame.step === "number") p2p.episodeFrames = Math.max(p2p.episodeFrames, out.frame.step);
     post({ type: "frame", frame: out.frame });
   }
   p2pOutput(out);
