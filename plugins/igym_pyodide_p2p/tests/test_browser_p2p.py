@@ -58,6 +58,7 @@ def _run(name: str, tmp_path: Path, **kwargs: Any) -> tuple[dict[str, Any], Path
         result = in_chromium(
             lambda browser: play_pair(browser, url, standin, screenshots=ARTIFACTS / name, **kwargs), 600
         )
+    (ARTIFACTS / name / "result.json").write_text(json.dumps(result, indent=1, default=str))
     return result, data_dir
 
 

@@ -34,7 +34,7 @@ STEPS = 600
 relay_game = GymScene(
     scene_id="slime_p2p",
     env_factory=make_env,
-    env_kwargs={"lives": 99, "max_steps": 3000},
+    env_kwargs={"lives": 15, "max_steps": 3000},
     human_seats=("left", "right"),
     waiting_room=WaitingRoom(timeout_s=240),
     on_partner_left="bot",

@@ -425,7 +425,7 @@ export function register(api) {
         p2pState.seat = msg.seat;
         p2pState.authority = Boolean(msg.authority);
         transport = new P2PTransport({
-          send,
+          send: (message) => send({ ...message, game_id: msg.game_id }),
           config: msg,
           faults,
           state: p2pState,
