@@ -59,6 +59,8 @@ let settings = { batchIntervalMs: 1000 };
 let heldKeys = [];
 /** The p2p mode's state (null in the pyodide mode). */
 let p2p = null;
+/** How many periods late a p2p tick may be and still catch up frame by frame (beyond: skip). */
+const P2P_CATCH_UP = 3;
 
 const clock = {
   period: 1000 / 30,
@@ -514,10 +516,10 @@ function p2pTick() {
     p2pSchedule();
     return;
   }
-  if (late >= clock.period) {
-    // As the pyodide mode: a tick more than one period late skips the deadlines it missed (time
-    // sync with the partner makes up for it) instead of a burst of catch-up frames.
-    const missed = Math.floor(late / clock.period);
+  if (late >= P2P_CATCH_UP * clock.period) {
+    // Far behind (the tab was hidden, the machine stalled): skip the deadlines missed beyond the
+    // catch-up allowance instead of a long burst of frames; time sync with the partner follows.
+    const missed = Math.floor(late / clock.period) - (P2P_CATCH_UP - 1);
     clock.next += missed * clock.period;
     clock.skipped += missed;
   }
@@ -554,7 +556,9 @@ function p2pTick() {
   }
   const scale = typeof out.period_scale === "number" && out.period_scale >= 1 ? Math.min(out.period_scale, 1.1) : 1;
   clock.next += clock.period * scale;
-  p2pSchedule();
+  // A deadline already due (a late timer) runs at once: the two pages' frames are one clock, so a
+  // page that falls a frame or two behind catches up rather than dropping them (P2P_CATCH_UP).
+  p2pSchedule(); // at once when the next deadline is due already
 }
 
 function p2pPartnerLeft(policy) {
