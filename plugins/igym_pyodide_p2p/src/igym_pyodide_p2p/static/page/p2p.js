@@ -35,6 +35,12 @@ const ROUTE_REPORT_WAIT_MS = 1500;
 const WINDOW_NOTICE_AFTER_MS = 300;
 const MAX_SIGNAL_QUEUE = 64;
 
+function median(values) {
+  if (!values.length) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
 /** mulberry32: a small seeded generator in [0, 1). */
 export function seededRandom(seed) {
   let a = seed >>> 0 || 0x9e3779b9;
@@ -296,6 +302,20 @@ export function register(api) {
     let windowTimer = 0;
     let routeToReport = null;
     let workerReady = false;
+    const workerToPage = [];
+    const mainLag = [];
+    const hop = (list, ms) => {
+      list.push(ms);
+      if (list.length > 120) list.shift();
+    };
+    // How late the page's own timers run (its main thread also draws the game and carries the
+    // packets): the median lateness of a 100 ms interval.
+    let lagAt = performance.now();
+    const lagTimer = setInterval(() => {
+      const t = performance.now();
+      hop(mainLag, Math.max(0, t - lagAt - 100));
+      lagAt = t;
+    }, 100);
     let routeSettled = false;
     /** Ping the partner on the settled route (auto input delay, RTT) until the episode starts. */
     const startHandshake = () => {
@@ -341,6 +361,7 @@ export function register(api) {
           startHandshake();
           break;
         case "send":
+          if (typeof message.t === "number") hop(workerToPage, Date.now() - message.t);
           if (transport) for (const packet of message.packets || []) transport.send(packet);
           break;
         case "p2p_events":
@@ -380,6 +401,10 @@ export function register(api) {
           if (typeof message.fps === "number") p2pState.fps_by_episode[game.state.episode] = message.fps;
           p2pState.ticks = message.ticks;
           p2pState.skipped = message.skipped;
+          // Where a round trip goes on this page: its worker to its main thread and back (medians).
+          p2pState.worker_to_page_ms = median(workerToPage);
+          p2pState.page_to_worker_ms = message.page_to_worker_ms;
+          p2pState.main_thread_lag_ms = median(mainLag);
           reportRoute();
           break;
         default:
@@ -429,7 +454,7 @@ export function register(api) {
           config: msg,
           faults,
           state: p2pState,
-          deliver: (bytes) => game.toWorker({ type: "packet", data: bytes }),
+          deliver: (bytes) => game.toWorker({ type: "packet", data: bytes, t: Date.now() }),
           onRoute: (route, reason) => {
             routeToReport = { route, reason };
             setTimeout(() => reportRoute(true), ROUTE_REPORT_WAIT_MS);
@@ -481,6 +506,7 @@ export function register(api) {
       destroy() {
         for (const off of offs) off();
         clearTimeout(windowTimer);
+        clearInterval(lagTimer);
         transport?.close();
         shell.setInputHandler(null);
         game.destroy();

@@ -390,6 +390,8 @@ import_ref
     module: pyodide.pyimport("igym_pyodide_p2p.browser.p2p_game"),
     receive: pyodide.globals.get("receive"),
     handshakeTimer: 0,
+    /** How long the partner's packets waited between the page and this worker (ms, the last 120). */
+    hops: [],
     waiting: null,
     lastStats: 0,
     frames: 0,
@@ -425,7 +427,7 @@ function p2pStart(message) {
 
 /** Packets, events and the waiting state of one engine call's result. */
 function p2pOutput(out) {
-  if (out.send && out.send.length) post({ type: "send", packets: out.send });
+  if (out.send && out.send.length) post({ type: "send", packets: out.send, t: epochMs() });
   if (out.events && out.events.length) post({ type: "p2p_events", events: out.events });
   if (out.waiting !== undefined && out.waiting !== p2p.waiting) {
     p2p.waiting = out.waiting;
@@ -441,7 +443,7 @@ function p2pHandshake(on) {
     if (clock.running) return;
     try {
       const packets = toPlain(game.handshake(epochMs()));
-      if (packets && packets.length) post({ type: "send", packets });
+      if (packets && packets.length) post({ type: "send", packets, t: epochMs() });
       p2pStats(true);
     } catch (err) {
       post({ type: "failed", message: String((err && err.message) || err).slice(0, 2000) });
@@ -489,6 +491,12 @@ function p2pStartEpisode(message) {
   p2pSchedule();
 }
 
+function median(values) {
+  if (!values.length) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
 function p2pSchedule() {
   clock.timer = setTimeout(p2pTick, Math.max(0, clock.next - now()));
 }
@@ -506,6 +514,7 @@ function p2pStats(force) {
     fps: elapsed > 0.5 ? p2p.episodeFrames / elapsed : null,
     ticks: clock.ticks,
     skipped: clock.skipped,
+    page_to_worker_ms: median(p2p.hops),
   });
 }
 
@@ -589,7 +598,11 @@ self.onmessage = (event) => {
       if (p2p) p2pHandshake(Boolean(message.on));
       break;
     case "packet":
-      if (p2p) p2pReceive(message.data);
+      if (p2p) {
+        if (typeof message.t === "number") p2p.hops.push(epochMs() - message.t);
+        if (p2p.hops.length > 120) p2p.hops.shift();
+        p2pReceive(message.data);
+      }
       break;
     case "partner_left":
       if (p2p) p2pPartnerLeft(message.policy || null);
