@@ -111,7 +111,7 @@ def play_pair(
     ``{"pages": [{p2p samples' last, errors, console, moved}], "screenshots": [...], ...}``."""
     contexts, pages, errors, consoles = [], [], [[], []], [[], []]
     for index in range(2):
-        context = browser.new_context(viewport={"width": 1000, "height": 800})
+        context = browser.new_context(viewport={"width": 860, "height": 660})
         if media:
             context.grant_permissions(["camera", "microphone"])
         context.route("**/*", standin.route)

@@ -24,6 +24,9 @@
 // with probability `reorder`. Off otherwise.
 
 import { createPyodideGame } from "./page_game.js";
+import { faultySend } from "./p2p_faults.js";
+
+export { faultySend, seededRandom } from "./p2p_faults.js";
 
 export const DATA_CHANNEL_LABEL = "igym-p2p";
 export const WAITING_TEXT = "Waiting for your partner…";
@@ -41,57 +44,18 @@ function median(values) {
   return sorted[Math.floor(sorted.length / 2)];
 }
 
-/** mulberry32: a small seeded generator in [0, 1). */
-export function seededRandom(seed) {
-  let a = seed >>> 0 || 0x9e3779b9;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** The seeded fault hook: wraps `send(bytes)`; counts what it did in `stats`. */
-export function faultySend(send, faults, stats) {
-  const random = seededRandom(Number(faults.seed) || 1);
-  const delay = Math.max(0, Number(faults.delay_ms) || 0);
-  const jitter = Math.max(0, Number(faults.jitter_ms) || 0);
-  const loss = Math.min(1, Math.max(0, Number(faults.loss) || 0));
-  const duplicate = Math.min(1, Math.max(0, Number(faults.duplicate) || 0));
-  const reorder = Math.min(1, Math.max(0, Number(faults.reorder) || 0));
-  const later = (bytes, ms) => {
-    if (ms <= 0) send(bytes);
-    else setTimeout(() => send(bytes), ms);
-  };
-  return (bytes) => {
-    stats.offered += 1;
-    if (random() < loss) {
-      stats.dropped += 1;
-      return;
-    }
-    let ms = delay + (jitter ? (random() * 2 - 1) * jitter : 0);
-    if (reorder && random() < reorder) {
-      ms += delay || 20;
-      stats.reordered += 1;
-    }
-    later(bytes, Math.max(0, ms));
-    if (duplicate && random() < duplicate) {
-      stats.duplicated += 1;
-      later(bytes, Math.max(0, ms + (jitter ? random() * jitter : 1)));
-    }
-  };
-}
-
 /**
  * The connection to the partner: WebRTC signalling through the server, the DataChannel, the relay,
  * the route decision. `deliver(bytes)` gets every packet from the partner; `onRoute(route, reason)`
  * each time the route is settled or changes.
  */
 export class P2PTransport {
-  constructor({ send, config, deliver, onRoute, faults, state }) {
+  constructor({ send, config, deliver, onRoute, faults, state, handOff }) {
     this.sendToServer = send;
+    /** handOff(channel) -> bool: give the DataChannel to the worker (it then sends and receives on
+     * it, off the page's main thread, and tells the page when it opens or closes). */
+    this.handOff = handOff || null;
+    this.channelInWorker = false;
     this.config = config;
     this.deliver = deliver;
     this.onRoute = onRoute;
@@ -193,6 +157,12 @@ export class P2PTransport {
 
   attach(channel) {
     this.channel = channel;
+    // Handed off in the task that made it (a DataChannel can be transferred only before it is used).
+    if (this.handOff && this.handOff(channel)) {
+      this.channelInWorker = true;
+      this.state.channel_in_worker = true;
+      return;
+    }
     channel.binaryType = "arraybuffer";
     channel.onopen = () => {
       this.state.channel_open = true;
@@ -201,14 +171,22 @@ export class P2PTransport {
     channel.onmessage = (event) => {
       const data = event.data;
       if (data instanceof ArrayBuffer) {
-        this.state.received_direct += 1;
+        this.state.page_received_direct += 1;
         this.deliver(new Uint8Array(data));
       }
     };
-    channel.onclose = () => {
-      this.state.channel_open = false;
-      if (!this.closed && this.route === "direct") this.settle("relay", "the DataChannel closed", true);
-    };
+    channel.onclose = () => this.channelClosed();
+  }
+
+  /** The DataChannel opened (on the page, or in the worker that has it). */
+  channelOpened() {
+    this.state.channel_open = true;
+    if (this.route === null) this.settle("direct", "");
+  }
+
+  channelClosed() {
+    this.state.channel_open = false;
+    if (!this.closed && this.route === "direct") this.settle("relay", "the DataChannel closed", true);
   }
 
   settle(route, reason, change = false) {
@@ -219,8 +197,8 @@ export class P2PTransport {
     this.state.route_reason = reason;
     if (route === "relay" && this.pc && !change) {
       // No direct route: stop gathering and connecting (the partner sees its channel close, or
-      // its own timeout, and relays too).
-      this.channel?.close();
+      // its own timeout, and relays too). A channel in the worker closes with the connection.
+      if (!this.channelInWorker) this.channel?.close();
       this.pc.close();
     }
     this.onRoute(route, reason);
@@ -234,10 +212,10 @@ export class P2PTransport {
 
   sendNow(bytes) {
     if (this.closed) return;
-    if (this.route === "direct" && this.channel && this.channel.readyState === "open") {
+    if (this.route === "direct" && !this.channelInWorker && this.channel && this.channel.readyState === "open") {
       try {
         this.channel.send(bytes);
-        this.state.sent_direct += 1;
+        this.state.page_sent_direct += 1;
         return;
       } catch (err) {
         // A full or closing channel: this packet goes by the relay (the next ones too once closed).
@@ -252,7 +230,7 @@ export class P2PTransport {
     this.closed = true;
     clearTimeout(this.timer);
     try {
-      this.channel?.close();
+      if (!this.channelInWorker) this.channel?.close();
       this.pc?.close();
     } catch (err) {
       // already closed
@@ -279,6 +257,9 @@ export function register(api) {
       signals_sent: 0,
       signals_received: 0,
       sent_direct: 0,
+      page_sent_direct: 0,
+      page_received_direct: 0,
+      channel_in_worker: false,
       sent_relay: 0,
       received_direct: 0,
       received_relay: 0,
@@ -393,6 +374,11 @@ export function register(api) {
           } else waitingNotice = "";
           renderNotice();
           break;
+        case "channel":
+          // The worker's DataChannel opened or closed.
+          if (message.open) transport?.channelOpened();
+          else transport?.channelClosed();
+          break;
         case "p2p_stats":
           p2pState.stats = message.stats;
           p2pState.input_delay = message.input_delay;
@@ -405,6 +391,10 @@ export function register(api) {
           p2pState.worker_to_page_ms = median(workerToPage);
           p2pState.page_to_worker_ms = message.page_to_worker_ms;
           p2pState.main_thread_lag_ms = median(mainLag);
+          // Direct packets: those the page sent and received, and those of the worker's channel.
+          p2pState.sent_direct = p2pState.page_sent_direct + ((message.direct && message.direct.sent) || 0);
+          p2pState.received_direct = p2pState.page_received_direct + ((message.direct && message.direct.received) || 0);
+          p2pState.worker_faults = (message.direct && message.direct.faults) || null;
           reportRoute();
           break;
         default:
@@ -455,8 +445,10 @@ export function register(api) {
           faults,
           state: p2pState,
           deliver: (bytes) => game.toWorker({ type: "packet", data: bytes, t: Date.now() }),
+          handOff: (channel) => game.toWorker({ type: "channel", channel, faults }, [channel]),
           onRoute: (route, reason) => {
             routeToReport = { route, reason };
+            game.toWorker({ type: "route", route });
             setTimeout(() => reportRoute(true), ROUTE_REPORT_WAIT_MS);
             if (!routeSettled) {
               routeSettled = true;

@@ -16,7 +16,8 @@
 //   mode              "pyodide" (default) or "p2p": passed to the worker in its `load` message;
 //   onWorkerMessage   fn(message): the worker's messages of types this module does not handle;
 //   onLoaded          fn(): the worker loaded (after `runtime_loaded` was sent).
-// The returned game also has game.toWorker(message) (post to the worker, once it is started) and
+// The returned game also has game.toWorker(message, transfer?) (post to the worker once it is
+// started; false when it could not be posted) and
 // game.gameId() (the server's game id, or null before the first game_status).
 //
 // What to load: the scene view's `runtime_view.game` (the game spec the server built,
@@ -280,7 +281,14 @@ export function createPyodideGame(host, options = {}) {
     state,
     /** Post a message to the worker (dropped before the worker started). */
     toWorker(message, transfer) {
-      worker?.postMessage(message, transfer || []);
+      if (!worker) return false;
+      try {
+        worker.postMessage(message, transfer || []);
+        return true;
+      } catch (err) {
+        // e.g. an object this browser cannot transfer to a worker
+        return false;
+      }
     },
     /** The server's id of this game (null before its first game_status). */
     gameId() {

@@ -32,10 +32,15 @@
 //                   {type: "packet", data}                   bytes from the partner (any route)
 //                   {type: "partner_left", policy}           play on with the partner's seat's bot
 //                                                            (policy: its spec) or stop (null)
+//                   {type: "channel", channel, faults}       the WebRTC DataChannel, transferred: the
+//                                                            worker sends and receives on it itself
+//                                                            (off the page's busy main thread)
+//                   {type: "route", route}                   "direct": send on that channel once open
 //   worker -> page: {type: "p2p_ready"}                       the game is built
 //                   {type: "send", packets: [bytes, ...]}     engine packets for the partner
 //                   {type: "p2p_events", events: [...]}       engine events (-> `p2p_event`)
 //                   {type: "waiting", waiting}                 null | "window" | "partner" (on change)
+//                   {type: "channel", open}                   the transferred channel opened / closed
 //                   {type: "p2p_stats", stats, input_delay, rtt_ms, fps, ticks, skipped}  about once a second
 //
 // Timing is the server runtime's rule: deadline k is start + k * period; a tick that begins more
@@ -47,6 +52,8 @@
 // wheels: [{project, filename, url, bytes}], extra: [{project}]}. igym's wheels are fetched here
 // (with progress) and unpacked into site-packages (faster than micropip, which is loaded only for
 // `extra` packages, installed from the extra index).
+
+import { faultySend } from "./p2p_faults.js";
 
 const SITE = "/lib/python3.14/site-packages";
 let pyodide = null;
@@ -392,6 +399,11 @@ import_ref
     handshakeTimer: 0,
     /** How long the partner's packets waited between the page and this worker (ms, the last 120). */
     hops: [],
+    /** The DataChannel handed over by the page, and whether packets go on it (route "direct"). */
+    channel: null,
+    channelSend: null,
+    route: null,
+    direct: { sent: 0, received: 0, faults: null },
     waiting: null,
     lastStats: 0,
     frames: 0,
@@ -425,9 +437,52 @@ function p2pStart(message) {
   post({ type: "p2p_ready" });
 }
 
+/** Engine packets for the partner: on the DataChannel this worker holds (route "direct"), else to
+ * the page (its channel, or the relay). */
+function p2pSend(packets) {
+  if (!packets || !packets.length) return;
+  const channel = p2p.channel;
+  if (p2p.route === "direct" && channel && channel.readyState === "open") {
+    try {
+      for (const packet of packets) p2p.channelSend(packet);
+      return;
+    } catch (err) {
+      // a closing channel: these go by the page
+    }
+  }
+  post({ type: "send", packets, t: epochMs() });
+}
+
+function p2pChannel(channel, faults) {
+  p2p.channel = channel;
+  channel.binaryType = "arraybuffer";
+  const raw = (bytes) => {
+    if (channel.readyState !== "open") return;
+    channel.send(bytes);
+    p2p.direct.sent += 1;
+  };
+  if (faults) {
+    // The page's fault hook, with a seed of its own for this worker's sends.
+    p2p.direct.faults = { offered: 0, dropped: 0, duplicated: 0, reordered: 0 };
+    p2p.channelSend = faultySend(raw, { ...faults, seed: (Number(faults.seed) || 1) ^ 0x5bd1e995 }, p2p.direct.faults);
+  } else {
+    p2p.channelSend = raw;
+  }
+  channel.onopen = () => post({ type: "channel", open: true });
+  channel.onclose = () => {
+    if (p2p.route === "direct") p2p.route = null;
+    post({ type: "channel", open: false });
+  };
+  channel.onmessage = (event) => {
+    if (!(event.data instanceof ArrayBuffer)) return;
+    p2p.direct.received += 1;
+    p2pReceive(new Uint8Array(event.data));
+  };
+}
+
 /** Packets, events and the waiting state of one engine call's result. */
 function p2pOutput(out) {
-  if (out.send && out.send.length) post({ type: "send", packets: out.send, t: epochMs() });
+  p2pSend(out.send);
   if (out.events && out.events.length) post({ type: "p2p_events", events: out.events });
   if (out.waiting !== undefined && out.waiting !== p2p.waiting) {
     p2p.waiting = out.waiting;
@@ -442,8 +497,7 @@ function p2pHandshake(on) {
   const ping = () => {
     if (clock.running) return;
     try {
-      const packets = toPlain(game.handshake(epochMs()));
-      if (packets && packets.length) post({ type: "send", packets, t: epochMs() });
+      p2pSend(toPlain(game.handshake(epochMs())));
       p2pStats(true);
     } catch (err) {
       post({ type: "failed", message: String((err && err.message) || err).slice(0, 2000) });
@@ -515,6 +569,7 @@ function p2pStats(force) {
     ticks: clock.ticks,
     skipped: clock.skipped,
     page_to_worker_ms: median(p2p.hops),
+    direct: p2p.direct,
   });
 }
 
@@ -603,6 +658,12 @@ self.onmessage = (event) => {
         if (p2p.hops.length > 120) p2p.hops.shift();
         p2pReceive(message.data);
       }
+      break;
+    case "channel":
+      if (p2p && message.channel) p2pChannel(message.channel, message.faults || null);
+      break;
+    case "route":
+      if (p2p) p2p.route = message.route;
       break;
     case "partner_left":
       if (p2p) p2pPartnerLeft(message.policy || null);
