@@ -484,9 +484,11 @@ function p2pChannel(channel, faults) {
 function p2pOutput(out) {
   p2pSend(out.send);
   if (out.events && out.events.length) post({ type: "p2p_events", events: out.events });
-  if (out.waiting !== undefined && out.waiting !== p2p.waiting) {
-    p2p.waiting = out.waiting;
-    post({ type: "waiting", waiting: out.waiting });
+  // Python's None arrives as undefined: not waiting.
+  const waiting = out.waiting ?? null;
+  if (waiting !== p2p.waiting) {
+    p2p.waiting = waiting;
+    post({ type: "waiting", waiting });
   }
 }
 
