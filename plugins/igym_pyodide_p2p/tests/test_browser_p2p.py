@@ -95,6 +95,7 @@ def _data_complete(
     route: str,
     steps: int = STEPS,
     seats: tuple[str, ...] = ("left", "right"),
+    unconfirmed_steps: int = 0,
 ) -> dict[str, Any]:
     """Every frame once per agent, both pages' copies agreeing, the route and the hashes recorded,
     no desync left unrepaired; the records, by type."""
@@ -112,7 +113,12 @@ def _data_complete(
     for agent in ("left", "right"):
         numbers = sorted(r["step"] for r in steps_rows if r["agent"] == agent and r["episode"] == 1)
         assert numbers == list(range(1, played + 1)), (agent, numbers[:3], numbers[-3:], len(numbers))
-    assert records["p2p_disagreements"] == [], records["p2p_disagreements"][:5]
+    # The two pages' copies agree. ``unconfirmed_steps``: how many frames may lack the second copy
+    # (a page that closed took its last unsent batch with it, at most a second of frames).
+    differing = [d for d in records["p2p_disagreements"] if d["field"] != "unconfirmed"]
+    assert differing == [], differing[:5]
+    unconfirmed = {d["step"] for d in records["p2p_disagreements"] if d["field"] == "unconfirmed"}
+    assert len(unconfirmed) <= unconfirmed_steps, sorted(unconfirmed)
     routes = [g for g in records["games"] if g.get("event") == "p2p_route"]
     assert routes and {g["route"] for g in routes} == {route}, routes
     kinds = Counter(e["kind"] for e in records["p2p_events"])
@@ -197,6 +203,11 @@ def test_two_pages_play_over_a_direct_webrtc_channel(tmp_path: Path) -> None:
         assert last["sent_direct"] > 0 and last["received_direct"] > 0, last
         assert [r["route"] for r in last["routes_reported"]] == ["direct"], last["routes_reported"]
         assert last["routes_reported"][0]["rtt_ms"] is not None
+        # The packets went worker to worker (the page's main thread draws), and the partner kept up:
+        # "Waiting for your partner…" showed in few of the samples, not for good.
+        assert last["channel_in_worker"] is True, last
+        waiting = [s for s in page["samples"] if s["notice"]]
+        assert len(waiting) <= len(page["samples"]) // 4, [(s["t"], s["notice"]) for s in waiting]
     _data_complete(data_dir, "slime_p2p_direct", route="direct")
     _verify(data_dir, "slime_p2p_direct", study("direct"))
     _fps_held(result)
@@ -227,7 +238,9 @@ def test_a_page_closing_mid_game_hands_its_seat_to_the_bot(tmp_path: Path) -> No
     # The remaining page saw its partner go, and played the episode to its end.
     assert staying["scene"] == "after", staying
     assert any(s["partner"] == "left" for s in staying["samples"]), staying["samples"][-3:]
-    records = _data_complete(data_dir, "slime_p2p_leaving", route="relay", seats=("left",))
+    records = _data_complete(
+        data_dir, "slime_p2p_leaving", route="relay", seats=("left",), unconfirmed_steps=31
+    )
     left_events = [g for g in records["games"] if g.get("event") == "partner_left"]
     assert [(g["seat"], g["outcome"]) for g in left_events] == [("right", "bot")], left_events
     right = sorted((r for r in records["steps"] if r["agent"] == "right"), key=lambda r: r["step"])
