@@ -7,9 +7,9 @@ holds keys on each page and checks that the other page's picture follows them, s
 P2P state while the episode plays (route, fps, rollbacks, events), takes screenshots, and waits for
 the next scene. With ``close_after_s`` the second page closes mid-game.
 
-Run as a script (``python p2p_pages.py STUDY DATA_DIR OUT_JSON [--media]``) it does the same with
-its own server and Chromium, for a test that runs it inside a network namespace (``unshare -n``),
-where WebRTC between two pages has candidates.
+Run as a script (``python p2p_pages.py STUDY DATA_DIR OUT_JSON [--media] [--bench] [--faults JSON]``)
+it does the same with its own server and Chromium, for a test or bench that runs it inside a network
+namespace (``unshare -n``), where WebRTC between two pages has candidates.
 """
 
 from __future__ import annotations
@@ -106,8 +106,11 @@ def play_pair(
     screenshots: Path | None = None,
     media: bool = False,
     load_timeout_s: float = 180,
+    bench: bool = False,
 ) -> dict[str, Any]:
-    """Two participants play the study's P2P game (see the module docstring); what the pages showed:
+    """Two participants play the study's P2P game (see the module docstring); what the pages showed.
+    ``faults``: each page's ``window.__igymP2PFaults``; ``media``: grant camera and microphone (WebRTC
+    on loopback); ``bench``: the workers time their rollbacks. Returns
     ``{"pages": [{p2p samples' last, errors, console, moved}], "screenshots": [...], ...}``."""
     contexts, pages, errors, consoles = [], [], [[], []], [[], []]
     for index in range(2):
@@ -117,6 +120,8 @@ def play_pair(
         context.route("**/*", standin.route)
         if faults[index]:
             context.add_init_script(f"window.__igymP2PFaults = {json.dumps(faults[index])};")
+        if bench:
+            context.add_init_script("window.__igymP2PBench = true;")
         page = context.new_page()
         page.on("pageerror", lambda exc, i=index: errors[i].append(str(exc)))
         page.on("console", lambda m, i=index: consoles[i].append(f"{m.type}: {m.text}"))
@@ -235,17 +240,35 @@ def launch(work: Callable[[Any], Any], extra_args: tuple[str, ...] = ()) -> Any:
 
 
 def main(argv: list[str]) -> int:
-    """``STUDY DATA_DIR OUT_JSON [--media]`` (see the module docstring); the result as JSON."""
-    study_name, data_dir, out = argv[0], Path(argv[1]), Path(argv[2])
-    media = "--media" in argv[3:]
-    data_dir.mkdir(parents=True, exist_ok=True)
-    with igym_run(study(study_name), data_dir, "igym_pyodide_p2p.plugin") as url:
+    """``STUDY DATA_DIR OUT_JSON [--media] [--bench] [--faults JSON]`` (see the module docstring;
+    ``--faults``: a JSON list of the two pages' fault settings); the result as JSON."""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("study")
+    parser.add_argument("data_dir", type=Path)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--media", action="store_true")
+    parser.add_argument("--bench", action="store_true")
+    parser.add_argument("--faults", default="[null, null]")
+    args = parser.parse_args(argv)
+    faults = tuple(json.loads(args.faults))
+    args.data_dir.mkdir(parents=True, exist_ok=True)
+    with igym_run(study(args.study), args.data_dir, "igym_pyodide_p2p.plugin") as url:
         standin = Standin(url, (SCENE,))
         result = launch(
-            lambda browser: play_pair(browser, url, standin, media=media, screenshots=out.parent / "shots"),
-            LOOPBACK_WEBRTC_ARGS if media else (),
+            lambda browser: play_pair(
+                browser,
+                url,
+                standin,
+                media=args.media,
+                bench=args.bench,
+                faults=(faults[0], faults[1]),
+                screenshots=args.out.parent / "shots",
+            ),
+            LOOPBACK_WEBRTC_ARGS if args.media else (),
         )
-    out.write_text(json.dumps(result, default=str))
+    args.out.write_text(json.dumps(result, default=str))
     return 0
 
 

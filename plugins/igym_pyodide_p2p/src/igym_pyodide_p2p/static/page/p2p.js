@@ -395,6 +395,7 @@ export function register(api) {
           p2pState.sent_direct = p2pState.page_sent_direct + ((message.direct && message.direct.sent) || 0);
           p2pState.received_direct = p2pState.page_received_direct + ((message.direct && message.direct.received) || 0);
           p2pState.worker_faults = (message.direct && message.direct.faults) || null;
+          p2pState.rollback_time = message.rollback_time || null;
           reportRoute();
           break;
         default:
@@ -411,7 +412,8 @@ export function register(api) {
         scene: ctx.scene,
         showError: (title, text) => shell.showError(title, text),
       },
-      { mode: "p2p", onWorkerMessage },
+      // window.__igymP2PBench (benches only, set before the runtime starts): the worker times rollbacks.
+      { mode: "p2p", onWorkerMessage, bench: typeof window !== "undefined" && Boolean(window.__igymP2PBench) },
     );
     game.state.p2p = p2pState;
     shell.state.runtime = "pyodide_p2p";

@@ -14,6 +14,7 @@
 //
 // options (all optional): manifestUrl, workerUrl, onnxModule, firstBatch, batchIntervalMs;
 //   mode              "pyodide" (default) or "p2p": passed to the worker in its `load` message;
+//   bench             (benches only) the worker measures what a bench reports (p2p: rollback time);
 //   onWorkerMessage   fn(message): the worker's messages of types this module does not handle;
 //   onLoaded          fn(): the worker loaded (after `runtime_loaded` was sent).
 // The returned game also has game.toWorker(message, transfer?) (post to the worker once it is
@@ -118,6 +119,7 @@ export function createPyodideGame(host, options = {}) {
     worker.postMessage({
       type: "load",
       mode: options.mode || "pyodide",
+      bench: Boolean(options.bench),
       plan,
       spec,
       gameId: state.game_id,

@@ -382,6 +382,27 @@ def receive(game, data, now_ms):
     # data: a JsProxy of a Uint8Array (the partner's packet)
     return game.receive(data.to_bytes(), now_ms)
 
+def time_rollbacks(game):
+    # Benches only: the time the engine spends in its rollbacks (load + resimulation), and the
+    # frames they resimulated. None when the engine has no _rollback to time.
+    import time
+    engine = game.engine
+    original = getattr(engine, "_rollback", None)
+    if original is None:
+        return None
+    totals = {"ms": 0.0, "frames": 0, "rollbacks": 0}
+    def timed(now_ms):
+        before = engine.stats["resimulated_frames"]
+        started = time.perf_counter()
+        rolled = original(now_ms)
+        if rolled:
+            totals["ms"] += (time.perf_counter() - started) * 1000
+            totals["frames"] += engine.stats["resimulated_frames"] - before
+            totals["rollbacks"] += 1
+        return rolled
+    engine._rollback = timed
+    return totals
+
 import_ref
 `);
   glue(pythonSpec.env_factory).destroy();
@@ -396,6 +417,9 @@ import_ref
     firstBatch: message.firstBatch || 1,
     module: pyodide.pyimport("igym_pyodide_p2p.browser.p2p_game"),
     receive: pyodide.globals.get("receive"),
+    timeRollbacks: pyodide.globals.get("time_rollbacks"),
+    rollbackTimes: null,
+    bench: Boolean(message.bench),
     handshakeTimer: 0,
     /** How long the partner's packets waited between the page and this worker (ms, the last 120). */
     hops: [],
@@ -430,6 +454,7 @@ function p2pStart(message) {
     game = p2p.module.P2PBrowserGame.callKwargs(spec, kwargs);
     spec.destroy();
     game.set_held(heldKeys);
+    if (p2p.bench) p2p.rollbackTimes = p2p.timeRollbacks(game);
   } catch (err) {
     post({ type: "failed", message: String((err && err.message) || err).slice(0, 2000) });
     return;
@@ -572,6 +597,7 @@ function p2pStats(force) {
     skipped: clock.skipped,
     page_to_worker_ms: median(p2p.hops),
     direct: p2p.direct,
+    rollback_time: p2p.rollbackTimes ? toPlain(p2p.rollbackTimes.copy()) : null,
   });
 }
 
