@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import random
 import sys
 import threading
 import time
@@ -158,8 +159,11 @@ def play_pair(
     samples: list[list[dict[str, Any]]] = [[], []]
     closed_at = None
     # Both play on (a few key presses) until the game scene is over.
-    keys = ("ArrowUp", "ArrowLeft", "ArrowRight")
-    tick = 0
+    # Each participant changes the keys they hold about four times a second (a seeded pattern of
+    # moves and jumps), as people do: the partner's engine mispredicts and rolls back.
+    pattern = random.Random(7)
+    choices = ((), ("ArrowLeft",), ("ArrowRight",), ("ArrowUp",), ("ArrowUp", "ArrowLeft"))
+    held: list[tuple[str, ...]] = [(), ()]
     while True:
         live = [p for p in pages if not p.is_closed()]
         if all(_state(p).get("scene_id") != SCENE for p in live):
@@ -173,14 +177,15 @@ def play_pair(
             if sample is not None and _state(page).get("scene_id") == SCENE:
                 sample["t"] = time.monotonic() - started
                 samples[index].append(sample)
+                keys = choices[pattern.randrange(len(choices))]
+                for key in held[index]:
+                    page.keyboard.up(key)
+                for key in keys:
+                    page.keyboard.down(key)
+                held[index] = keys
         if close_after_s is not None and closed_at is None and time.monotonic() - started > close_after_s:
             closed_at = time.monotonic() - started
             contexts[1].close()
-        tick += 1
-        if tick % 4 == 0:
-            for page in live:
-                if not page.is_closed() and _state(page).get("scene_id") == SCENE:
-                    page.keyboard.press(keys[(tick // 4) % len(keys)])
         first.wait_for_timeout(250)
     if screenshots is not None and not first.is_closed():
         path = screenshots / "page-1-after.png"
