@@ -107,6 +107,9 @@ def run_scenario(name: str, route: str, seed: int, tmp: Path) -> dict[str, Any]:
                 ),
                 "resimulated_frames": stats.get("resimulated_frames"),
                 "main_thread_lag_ms": last.get("main_thread_lag_ms"),
+                "skipped": last.get("skipped"),
+                "stretched_ticks": last.get("stretched"),
+                "stretched_ms": last.get("stretched_ms"),
                 "dropped": ((last.get("faults") or {}).get("dropped") or 0)
                 + ((last.get("worker_faults") or {}).get("dropped") or 0),
             }

@@ -423,6 +423,9 @@ import_ref
     handshakeTimer: 0,
     /** How long the partner's packets waited between the page and this worker (ms, the last 120). */
     hops: [],
+    /** Ticks whose period the engine stretched (time sync), and by how much in all (ms). */
+    stretched: 0,
+    stretchedMs: 0,
     /** The DataChannel handed over by the page, and whether packets go on it (route "direct"). */
     channel: null,
     channelSend: null,
@@ -597,6 +600,8 @@ function p2pStats(force) {
     skipped: clock.skipped,
     page_to_worker_ms: median(p2p.hops),
     direct: p2p.direct,
+    stretched: p2p.stretched,
+    stretched_ms: Math.round(p2p.stretchedMs),
     rollback_time: p2p.rollbackTimes ? toPlain(p2p.rollbackTimes.copy()) : null,
   });
 }
@@ -648,6 +653,10 @@ function p2pTick() {
   }
   const scale = typeof out.period_scale === "number" && out.period_scale >= 1 ? Math.min(out.period_scale, 1.1) : 1;
   clock.next += clock.period * scale;
+  if (scale > 1) {
+    p2p.stretched += 1;
+    p2p.stretchedMs += clock.period * (scale - 1);
+  }
   // A deadline already due (a late timer) runs at once: the two pages' frames are one clock, so a
   // page that falls a frame or two behind catches up rather than dropping them (P2P_CATCH_UP).
   p2pSchedule(); // at once when the next deadline is due already
