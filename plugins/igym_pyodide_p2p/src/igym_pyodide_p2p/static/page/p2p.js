@@ -396,6 +396,7 @@ export function register(api) {
           p2pState.received_direct = p2pState.page_received_direct + ((message.direct && message.direct.received) || 0);
           p2pState.worker_faults = (message.direct && message.direct.faults) || null;
           p2pState.rollback_time = message.rollback_time || null;
+          p2pState.resim_frame_us = message.resim_frame_us ?? null;
           p2pState.stretched = message.stretched;
           p2pState.stretched_ms = message.stretched_ms;
           reportRoute();
