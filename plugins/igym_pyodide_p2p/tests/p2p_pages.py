@@ -108,10 +108,12 @@ def play_pair(
     media: bool = False,
     load_timeout_s: float = 180,
     bench: bool = False,
+    reload_after_s: float | None = None,
 ) -> dict[str, Any]:
     """Two participants play the study's P2P game (see the module docstring); what the pages showed.
     ``faults``: each page's ``window.__igymP2PFaults``; ``media``: grant camera and microphone (WebRTC
-    on loopback); ``bench``: the workers time their rollbacks. Returns
+    on loopback); ``bench``: the workers time their rollbacks; ``reload_after_s``: the second page
+    reloads then. Returns
     ``{"pages": [{p2p samples' last, errors, console, moved}], "screenshots": [...], ...}``."""
     contexts, pages, errors, consoles = [], [], [[], []], [[], []]
     for index in range(2):
@@ -158,6 +160,7 @@ def play_pair(
             shots.append(str(path))
     samples: list[list[dict[str, Any]]] = [[], []]
     closed_at = None
+    reloaded_at = None
     # Both play on (a few key presses) until the game scene is over.
     # Each participant changes the keys they hold about four times a second (a seeded pattern of
     # moves and jumps), as people do: the partner's engine mispredicts and rolls back.
@@ -186,6 +189,12 @@ def play_pair(
         if close_after_s is not None and closed_at is None and time.monotonic() - started > close_after_s:
             closed_at = time.monotonic() - started
             contexts[1].close()
+        if reload_after_s is not None and reloaded_at is None and time.monotonic() - started > reload_after_s:
+            reloaded_at = time.monotonic() - started
+            for key in held[1]:
+                second.keyboard.up(key)
+            held[1] = ()
+            second.reload()
         first.wait_for_timeout(250)
     if screenshots is not None and not first.is_closed():
         path = screenshots / "page-1-after.png"
@@ -205,6 +214,7 @@ def play_pair(
         "moved": moved,
         "screenshots": shots,
         "closed_at": closed_at,
+        "reloaded_at": reloaded_at,
         "played_s": time.monotonic() - started,
         "blocked": list(standin.blocked),
     }

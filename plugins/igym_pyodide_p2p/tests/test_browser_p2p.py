@@ -246,3 +246,23 @@ def test_a_page_closing_mid_game_hands_its_seat_to_the_bot(tmp_path: Path) -> No
     right = sorted((r for r in records["steps"] if r["agent"] == "right"), key=lambda r: r["step"])
     assert right[-1]["action_source"] in ("bot", "bot_repeat"), right[-1]
     _fps_held(result, pages=(0,))
+
+
+def test_a_reloaded_page_resumes_from_its_partners_state(tmp_path: Path) -> None:
+    result, data_dir = _run("reloading", tmp_path, reload_after_s=6)
+    assert result["blocked"] == [] and result["reloaded_at"] is not None
+    staying, reloaded = result["pages"]
+    assert staying["errors"] == [] and reloaded["errors"] == [], (staying["errors"], reloaded["errors"])
+    # The staying page heard its partner reload and come back; the new page resumed mid-episode
+    # from the staying page's state and played the episode to its end.
+    assert any(s["partner"] == "reloading" for s in staying["samples"]), staying["samples"][-3:]
+    assert staying["scene"] == "after" and reloaded["scene"] == "after", (staying["scene"], reloaded["scene"])
+    assert any(e["kind"] == "resumed" for e in reloaded["last"]["events"]), reloaded["last"]["events"]
+    records = _data_complete(
+        data_dir, "slime_p2p_reloading", route="relay", steps=2 * STEPS, seats=("left",), unconfirmed_steps=31
+    )
+    # The new page's frames: from where it resumed to the end.
+    resumed_frames = sorted(r["step"] for r in records["p2p_frames"] if r["seat"] == "right")
+    assert resumed_frames[-1] == records["episodes"][0]["steps"], resumed_frames[-3:]
+    assert not any(g.get("event") == "partner_left" for g in records["games"])
+    _verify(data_dir, "slime_p2p_reloading", study("reloading"))

@@ -83,6 +83,11 @@ export class P2PTransport {
       this.settle("relay", "the scene's route is relay");
       return;
     }
+    if (config.resume) {
+      // This page reloaded mid-game: its partner's connection was to the old page; relay.
+      this.settle("relay", "this page reloaded mid-game");
+      return;
+    }
     if (typeof RTCPeerConnection !== "function") {
       this.settle("relay", "this browser has no WebRTC (RTCPeerConnection)");
       return;
@@ -187,6 +192,12 @@ export class P2PTransport {
   channelClosed() {
     this.state.channel_open = false;
     if (!this.closed && this.route === "direct") this.settle("relay", "the DataChannel closed", true);
+  }
+
+  /** The partner's page went away (a reload): the old connection is dead; relay from now on. */
+  partnerReloading() {
+    if (this.route === "direct") this.settle("relay", "the partner's page reloaded", true);
+    this.pc?.close();
   }
 
   settle(route, reason, change = false) {
@@ -472,6 +483,7 @@ export function register(api) {
           hash_every: msg.hash_every,
           silent_notice_ms: msg.silent_notice_ms,
           lost_after_ms: msg.lost_after_ms,
+          resume: Boolean(msg.resume),
         });
         transport.start();
       }),
@@ -486,8 +498,15 @@ export function register(api) {
       ctx.onMessage("p2p_partner", (msg) => {
         if (!forGame(msg)) return;
         p2pState.partner = msg.state;
-        if (msg.state === "reloading") partnerNotice = RECONNECTING_TEXT;
-        else if (msg.state === "back") partnerNotice = "";
+        if (msg.state === "reloading") {
+          partnerNotice = RECONNECTING_TEXT;
+          transport?.partnerReloading();
+        }
+        else if (msg.state === "back") {
+          partnerNotice = "";
+          // The partner's new page resumes from this page's state.
+          if (msg.resume) game.toWorker({ type: "send_snapshot" });
+        }
         else if (msg.state === "left") {
           partnerNotice = LEFT_TEXT;
           // The scene's partner policy for the partner's seat (on_partner_left="bot"), or none (stop).

@@ -374,6 +374,14 @@ function flush() {
  * the game itself is built on `p2p_start`, which says which seat this page plays. */
 function loadP2P(pythonSpec, message) {
   const json = pyodide.pyimport("json");
+  const helpers = pyodide.runPython(`
+def set_next_batch(game, number):
+    game._next_batch = int(number)
+
+def partner_session(game):
+    return game.engine.partner_session is not None
+`);
+  helpers.destroy();
   const glue = pyodide.runPython(`
 from igym_pyodide_p2p.browser.p2p_game import P2PBrowserGame
 from igym_pyodide_p2p.browser.stepper import import_ref
@@ -381,6 +389,19 @@ from igym_pyodide_p2p.browser.stepper import import_ref
 def receive(game, data, now_ms):
     # data: a JsProxy of a Uint8Array (the partner's packet)
     return game.receive(data.to_bytes(), now_ms)
+
+def resume_from(game, data):
+    # A reloaded page's first packet that is the partner's snapshot: resume from it (returns the
+    # keyframe to draw); None for any other packet (the partner's inputs before its snapshot).
+    import json
+    raw = data.to_bytes()
+    try:
+        packet = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(packet, dict) or packet.get("k") != "snap":
+        return None
+    return game.resume(raw)
 
 def time_rollbacks(game):
     # Benches only: the time the engine spends in its rollbacks (load + resimulation), and the
@@ -440,6 +461,13 @@ import_ref
     firstBatch: message.firstBatch || 1,
     module: pyodide.pyimport("igym_pyodide_p2p.browser.p2p_game"),
     receive: pyodide.globals.get("receive"),
+    resumeFrom: pyodide.globals.get("resume_from"),
+    setNextBatch: pyodide.globals.get("set_next_batch"),
+    partnerSession: pyodide.globals.get("partner_session"),
+    /** This page reloaded mid-game: it waits for the partner's snapshot instead of an episode start. */
+    resuming: false,
+    resumeEpisode: null,
+    snapshotTimer: 0,
     timeRollbacks: pyodide.globals.get("time_rollbacks"),
     rollbackTimes: null,
     bench: Boolean(message.bench),
@@ -488,7 +516,55 @@ function p2pStart(message) {
     post({ type: "failed", message: String((err && err.message) || err).slice(0, 2000) });
     return;
   }
+  p2p.resuming = Boolean(message.resume);
   post({ type: "p2p_ready" });
+}
+
+/** The reloaded page: the partner's snapshot arrived; play on from its state. */
+function p2pResume(data) {
+  let frame;
+  try {
+    frame = toPlain(p2p.resumeFrom(game, data));
+  } catch (err) {
+    post({ type: "failed", message: String((err && err.message) || err).slice(0, 2000) });
+    return;
+  }
+  if (!frame) return;
+  p2p.resuming = false;
+  p2pHandshake(false);
+  const episode = p2p.resumeEpisode || {};
+  // The server's count of this page's batches goes on from where the old page left it.
+  if (typeof episode.next_batch === "number") p2p.setNextBatch(game, episode.next_batch);
+  if (typeof episode.fps === "number" && episode.fps > 0) clock.period = 1000 / episode.fps;
+  post({ type: "frame", frame });
+  post({ type: "p2p_events", events: [{ kind: "resumed", episode: frame.episode, frame: frame.step, detail: {} }] });
+  clock.start = now();
+  clock.next = clock.start + clock.period;
+  clock.lastBatch = clock.start;
+  p2p.episodeStart = clock.start - frame.step * clock.period;
+  p2p.episodeFrames = frame.step;
+  clock.running = true;
+  p2pSchedule();
+}
+
+/** The partner's page reloaded: send it this page's snapshot until its packets arrive (the relay
+ * may drop one; the new page may not have its game yet), for at most 20 s. */
+function p2pSendSnapshot() {
+  clearInterval(p2p.snapshotTimer);
+  const started = now();
+  const send = () => {
+    if (!game || now() - started > 20000 || p2p.partnerSession(game)) {
+      clearInterval(p2p.snapshotTimer);
+      return;
+    }
+    try {
+      p2pSend([toPlain(game.snapshot())]);
+    } catch (err) {
+      clearInterval(p2p.snapshotTimer);
+    }
+  };
+  send();
+  p2p.snapshotTimer = setInterval(send, 300);
 }
 
 /** Engine packets for the partner: on the DataChannel this worker holds (route "direct"), else to
@@ -566,6 +642,10 @@ function p2pHandshake(on) {
 
 function p2pReceive(data) {
   if (!game) return;
+  if (p2p.resuming) {
+    p2pResume(data);
+    return;
+  }
   try {
     const events = toPlain(p2p.receive(game, data, epochMs()));
     if (events && events.length) post({ type: "p2p_events", events });
@@ -575,6 +655,11 @@ function p2pReceive(data) {
 }
 
 function p2pStartEpisode(message) {
+  if (p2p.resuming) {
+    // A reloaded page: the episode goes on from the partner's snapshot (its numbering from here).
+    p2p.resumeEpisode = message;
+    return;
+  }
   stopClock();
   p2pHandshake(false);
   const kwargs = { episode: message.episode, seed: message.seed };
@@ -728,6 +813,9 @@ self.onmessage = (event) => {
       break;
     case "route":
       if (p2p) p2p.route = message.route;
+      break;
+    case "send_snapshot":
+      if (p2p && game) p2pSendSnapshot();
       break;
     case "partner_left":
       if (p2p) p2pPartnerLeft(message.policy || null);
