@@ -374,14 +374,13 @@ function flush() {
  * the game itself is built on `p2p_start`, which says which seat this page plays. */
 function loadP2P(pythonSpec, message) {
   const json = pyodide.pyimport("json");
-  const helpers = pyodide.runPython(`
+  pyodide.runPython(`
 def set_next_batch(game, number):
     game._next_batch = int(number)
 
 def partner_session(game):
     return game.engine.partner_session is not None
 `);
-  helpers.destroy();
   const glue = pyodide.runPython(`
 from igym_pyodide_p2p.browser.p2p_game import P2PBrowserGame
 from igym_pyodide_p2p.browser.stepper import import_ref
