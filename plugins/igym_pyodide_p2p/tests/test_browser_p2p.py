@@ -253,9 +253,9 @@ def test_a_reloaded_page_resumes_from_its_partners_state(tmp_path: Path) -> None
     assert result["blocked"] == [] and result["reloaded_at"] is not None
     staying, reloaded = result["pages"]
     assert staying["errors"] == [] and reloaded["errors"] == [], (staying["errors"], reloaded["errors"])
-    # The staying page heard its partner reload and come back; the new page resumed mid-episode
+    # The staying page heard its partner come back; the new page resumed mid-episode
     # from the staying page's state and played the episode to its end.
-    assert any(s["partner"] == "reloading" for s in staying["samples"]), staying["samples"][-3:]
+    assert any(s["partner"] == "back" for s in staying["samples"]), staying["samples"][-3:]
     assert staying["scene"] == "after" and reloaded["scene"] == "after", (staying["scene"], reloaded["scene"])
     assert any(e["kind"] == "resumed" for e in reloaded["last"]["events"]), reloaded["last"]["events"]
     records = _data_complete(

@@ -377,9 +377,6 @@ function loadP2P(pythonSpec, message) {
   pyodide.runPython(`
 def set_next_batch(game, number):
     game._next_batch = int(number)
-
-def partner_session(game):
-    return game.engine.partner_session is not None
 `);
   const glue = pyodide.runPython(`
 from igym_pyodide_p2p.browser.p2p_game import P2PBrowserGame
@@ -462,11 +459,12 @@ import_ref
     receive: pyodide.globals.get("receive"),
     resumeFrom: pyodide.globals.get("resume_from"),
     setNextBatch: pyodide.globals.get("set_next_batch"),
-    partnerSession: pyodide.globals.get("partner_session"),
     /** This page reloaded mid-game: it waits for the partner's snapshot instead of an episode start. */
     resuming: false,
     resumeEpisode: null,
     snapshotTimer: 0,
+    snapshotAllowed: false,
+    snapshotBytes: null,
     timeRollbacks: pyodide.globals.get("time_rollbacks"),
     rollbackTimes: null,
     bench: Boolean(message.bench),
@@ -517,6 +515,7 @@ function p2pStart(message) {
   }
   p2p.resuming = Boolean(message.resume);
   post({ type: "p2p_ready" });
+  if (p2p.resuming) p2pRequestSnapshot();
 }
 
 /** The reloaded page: the partner's snapshot arrived; play on from its state. */
@@ -530,6 +529,7 @@ function p2pResume(data) {
   }
   if (!frame) return;
   p2p.resuming = false;
+  clearInterval(p2p.snapshotTimer);
   p2pHandshake(false);
   const episode = p2p.resumeEpisode || {};
   // The server's count of this page's batches goes on from where the old page left it.
@@ -546,24 +546,40 @@ function p2pResume(data) {
   p2pSchedule();
 }
 
-/** The partner's page reloaded: send it this page's snapshot until its packets arrive (the relay
- * may drop one; the new page may not have its game yet), for at most 20 s. */
-function p2pSendSnapshot() {
+/** A reloaded page asks its partner for the snapshot with this packet until it resumes (the relay
+ * may drop a packet; the partner answers only after the server said the page is back). */
+const SNAPSHOT_REQUEST = new TextEncoder().encode('{"k":"igym_snapshot_request"}');
+
+function isSnapshotRequest(data) {
+  if (!data || data.length !== SNAPSHOT_REQUEST.length) return false;
+  for (let i = 0; i < data.length; i++) if (data[i] !== SNAPSHOT_REQUEST[i]) return false;
+  return true;
+}
+
+function p2pRequestSnapshot() {
   clearInterval(p2p.snapshotTimer);
   const started = now();
-  const send = () => {
-    if (!game || now() - started > 20000 || p2p.partnerSession(game)) {
+  const ask = () => {
+    if (!p2p.resuming || now() - started > 30000) {
       clearInterval(p2p.snapshotTimer);
       return;
     }
-    try {
-      p2pSend([toPlain(game.snapshot())]);
-    } catch (err) {
-      clearInterval(p2p.snapshotTimer);
-    }
+    p2pSend([SNAPSHOT_REQUEST]);
   };
-  send();
-  p2p.snapshotTimer = setInterval(send, 300);
+  ask();
+  p2p.snapshotTimer = setInterval(ask, 300);
+}
+
+/** The partner asked for this page's snapshot (it reloaded, and the server said it is back): one
+ * snapshot for its new page (taking it retires the old page's session), sent again on each ask. */
+function p2pAnswerSnapshotRequest() {
+  if (!p2p.snapshotAllowed || !game) return;
+  try {
+    if (!p2p.snapshotBytes) p2p.snapshotBytes = toPlain(game.snapshot());
+    p2pSend([p2p.snapshotBytes]);
+  } catch (err) {
+    post({ type: "failed", message: String((err && err.message) || err).slice(0, 2000) });
+  }
 }
 
 /** Engine packets for the partner: on the DataChannel this worker holds (route "direct"), else to
@@ -641,6 +657,10 @@ function p2pHandshake(on) {
 
 function p2pReceive(data) {
   if (!game) return;
+  if (isSnapshotRequest(data)) {
+    p2pAnswerSnapshotRequest();
+    return;
+  }
   if (p2p.resuming) {
     p2pResume(data);
     return;
@@ -814,7 +834,11 @@ self.onmessage = (event) => {
       if (p2p) p2p.route = message.route;
       break;
     case "send_snapshot":
-      if (p2p && game) p2pSendSnapshot();
+      // The server says the partner's new page is back and resumes from this page's state.
+      if (p2p) {
+        p2p.snapshotAllowed = true;
+        p2p.snapshotBytes = null;
+      }
       break;
     case "partner_left":
       if (p2p) p2pPartnerLeft(message.policy || null);
