@@ -306,3 +306,36 @@ def lockstep(env_factory: Callable[[], Any], seed: int, steps: list[dict[str, An
         )
     out.append(env.state_hash())
     return out
+
+
+class ButtonEnv(CatchEnv):
+    """Ends (terminated) at a step from ``arm_at`` on at which ``right`` plays 3; truncated at
+    ``max_steps`` otherwise. A peer that predicts ``right`` still playing 3 predicts the end."""
+
+    def __init__(self, *, arm_at: int = 10, max_steps: int = 40) -> None:
+        super().__init__(target=10**6)
+        self.arm_at = arm_at
+        self.max_steps = max_steps
+
+    def step(self, actions: Mapping[str, Any]) -> tuple[Any, ...]:
+        obs, rewards, _terms, _truncs, infos = super().step(actions)
+        pressed = int(actions.get("right", 0)) == 3 and self.steps >= self.arm_at
+        truncated = not pressed and self.steps >= self.max_steps
+        self.agents = [] if pressed or truncated else list(self.possible_agents)
+        terms = {a: pressed for a in self.possible_agents}
+        return obs, rewards, terms, {a: truncated for a in self.possible_agents}, infos
+
+    def get_state(self) -> dict[str, Any]:
+        return {**super().get_state(), "arm_at": self.arm_at, "max_steps": self.max_steps}
+
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        super().set_state(state)
+        self.arm_at = int(state["arm_at"])
+        self.max_steps = int(state["max_steps"])
+
+
+def make_button(**kwargs: Any) -> ButtonEnv:
+    return ButtonEnv(**kwargs)
+
+
+ENVS["button"] = {"env_factory": "p2p_support:make_button", "render_fn": None, "env_kwargs": {}}

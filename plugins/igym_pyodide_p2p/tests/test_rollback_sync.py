@@ -92,7 +92,7 @@ def test_peers_agree_with_a_lockstep_run_under_any_schedule_inside_the_window(
     seeds = {1: 11 + link_seed, 2: 12 + link_seed}
     for episode, seed in seeds.items():
         match.start(episode, seed)
-        match.play_episode()
+        match.play_episode(limit_ms=30_000)
         assert a.engine.done and b.engine.done, f"episode {episode} did not end on both peers"
         for game in (a, b):
             game.take_batch()  # the episode's last confirmed frames
@@ -170,3 +170,21 @@ def test_sync_test_fails_an_env_that_draws_from_the_global_random() -> None:
     assert mismatches, "the negative control passed the sync test"
     frame, first, again = mismatches[0]
     assert first != again and frame >= 1
+
+
+def test_a_predicted_end_is_not_final_until_confirmed() -> None:
+    """``right`` holds ArrowUp (3) until 200 ms, then lets go; from step 10 a 3 would end the game.
+    Over 150 ms one way ``left`` predicts ``right`` still holding it at step 10: a predicted end. It
+    holds there, the real input rolls it back, and both peers play to the env's step limit."""
+    a, b = peers("button", max_steps=40, input_delay=1)
+    links = [FaultyLink(seed=s, delay_ms=150) for s in (1, 2)]
+    match = Match(a, b, link_a=links[0], link_b=links[1])
+    match._keys = lambda name, now: ("ArrowUp",) if name == "b" and now < 200 else ()  # type: ignore[method-assign]
+    match.start(1, 1)
+    match.play_episode()
+    assert a.end_reason == b.end_reason == "truncated"  # the env's own limit, not the button
+    assert a.engine.confirmed == b.engine.confirmed == 40
+    held = [out for _t, out in match.outs["a"] if out["waiting"] == "partner"]
+    assert held, "left never predicted the end"
+    assert a.stats["rollbacks"] >= 1
+    assert [canonical(s) for s in match.steps("a")] == [canonical(s) for s in match.steps("b")]

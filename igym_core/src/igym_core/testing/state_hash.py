@@ -151,13 +151,14 @@ def check_state_hash(
 
     restored = load(copy.deepcopy(state), "a copy of get_state()")
     if restored is not None:
-        if restored.state_hash() != expected_hash:
+        differing = _differences(_plain(state), _plain(restored.get_state()), "$")
+        if restored.state_hash() != expected_hash or differing:
+            named = f" (differing: {', '.join(differing[:10])})" if differing else ""
             problems.append(
-                "set_state(get_state()) on a fresh env gave another state_hash(): the state misses "
-                "something the hash covers, or set_state does not restore it all."
+                "set_state(get_state()) on a fresh env gave another state_hash() or get_state()"
+                f"{named}: the state misses something the hash covers, or set_state does not "
+                "restore it all."
             )
-        elif _plain(restored.get_state()) != _plain(state):
-            problems.append("set_state(get_state()) on a fresh env gave another get_state().")
         elif env.agents:
             follow = {agent: choose(steps, agent) for agent in env.agents}
             env.step(copy.deepcopy(follow))
@@ -186,6 +187,7 @@ def check_state_hash(
     checked = 0
     refused: list[str] = []
     uncovered: list[str] = []
+    ignored: list[str] = []
     for number, (where, keys, leaf) in enumerate(_leaves(state, "$")):
         if number >= max_leaves:
             break
@@ -200,13 +202,27 @@ def check_state_hash(
             refused.append(where)
             continue
         checked += 1
-        if other.state_hash() == expected_hash:
+        if other.state_hash() != expected_hash:
+            continue
+        try:
+            applied = _at(_plain(other.get_state()), keys) == _plain(new)
+        except (KeyError, IndexError, TypeError):
+            applied = False
+        if applied:
             uncovered.append(f"{where} (changed {_short(leaf)} to {_short(new)})")
+        else:
+            ignored.append(where)
     if uncovered:
         problems.append(
             "state_hash() did not change when these fields of get_state() changed, so a desync in "
             f"them goes unnoticed: {'; '.join(uncovered)}. Hash the whole of get_state() (e.g. sha256 "
             "of json.dumps(get_state(), sort_keys=True)), and make set_state restore every field."
+        )
+    if ignored:
+        problems.append(
+            f"set_state() did not restore these fields of get_state(): {', '.join(ignored)} (after "
+            "set_state(state) with the field changed, get_state() still had the old value). Make "
+            "set_state restore every field get_state returns."
         )
     if problems:
         lines = "\n".join(f"  - {line}" for line in problems)
@@ -215,6 +231,31 @@ def check_state_hash(
             f"{'s' if len(problems) != 1 else ''}):\n{lines}"
         )
     return StateHashReport(leaves_checked=checked, refused=tuple(refused), json_round_trip=json_ok)
+
+
+def _at(state: Any, keys: tuple[Any, ...]) -> Any:
+    for key in keys:
+        state = state[key]
+    return state
+
+
+def _differences(left: Any, right: Any, path: str) -> list[str]:
+    """Paths where two plain states differ."""
+    if isinstance(left, dict) and isinstance(right, dict):
+        out: list[str] = []
+        for key in list(left) + [k for k in right if k not in left]:
+            if key not in left or key not in right:
+                out.append(f"{path}.{key}")
+            else:
+                out.extend(_differences(left[key], right[key], f"{path}.{key}"))
+        return out
+    if isinstance(left, list) and isinstance(right, list) and len(left) == len(right):
+        return [
+            d
+            for i, (x, y) in enumerate(zip(left, right, strict=True))
+            for d in _differences(x, y, f"{path}[{i}]")
+        ]
+    return [] if left == right else [path]
 
 
 def _plain(value: Any) -> Any:

@@ -127,6 +127,8 @@ class PeerPair:
         self.paused: set[str] = set()
         self.now = 0.0
         self.events: dict[str, list[dict[str, Any]]] = {"a": [], "b": []}
+        self.timeline: dict[str, list[tuple[float, dict[str, Any]]]] = {"a": [], "b": []}
+        """Each peer's events with the simulated time they came (from ``tick`` or ``receive``)."""
         self.last_out: dict[str, dict[str, Any]] = {}
 
     def run(self, *, until_ms: float, stop: Callable[[PeerPair], bool] | None = None) -> None:
@@ -150,12 +152,15 @@ class PeerPair:
                 for data in self.links[name].deliver(when):
                     if target in self.paused:
                         continue
-                    self.events[target].extend(self.peers[target].receive(data, when))
+                    events = self.peers[target].receive(data, when)
+                    self.events[target].extend(events)
+                    self.timeline[target].extend((when, event) for event in events)
                 continue
             peer = self.peers[name]
             out = peer.tick(when)
             self.last_out[name] = out
             self.events[name].extend(out["events"])
+            self.timeline[name].extend((when, event) for event in out["events"])
             for data in out["send"]:
                 self.links[name].send(data, when)
             if self.on_tick is not None:

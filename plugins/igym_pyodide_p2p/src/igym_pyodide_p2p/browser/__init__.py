@@ -1,4 +1,5 @@
-"""The Python that runs in the participant's browser (under Pyodide) for the ``pyodide`` runtime.
+"""The Python that runs in the participant's browser (under Pyodide) for the ``pyodide`` and
+``pyodide_p2p`` runtimes.
 
 It runs under CPython too (the parity tests step it next to the server runtime). It imports only
 the standard library, ``attrs`` and the lean part of ``igym_core`` listed in :data:`CORE_MODULES`
@@ -9,6 +10,11 @@ plus the researcher's env module and whatever that imports.
 - :mod:`.stepper`: one participant's game (:class:`BrowserGame`): episodes from the server's
   seeds, keys to actions as the server runtime maps them, bots, steps, frames, HUD, state
   hashes and the numbered step batches of the wire protocol.
+- :mod:`.rollback`: the ``pyodide_p2p`` runtime's rollback engine (:class:`RollbackEngine`): input
+  delay, prediction, rollback, the prediction window, time sync, the peer-to-peer packets, desync
+  detection and repair, disconnect timers; env-agnostic, standard library only.
+- :mod:`.p2p_game`: one peer's P2P game (:class:`P2PBrowserGame`): :class:`BrowserGame`'s keys,
+  frames and batches with the env stepped by the rollback engine (confirmed frames only).
 - :mod:`.rng`: NumPy's seeded ``Discrete`` sampling in pure Python (the ``random`` bot).
 - :mod:`.seeds`: the bots' seeds, as ``igym_core.envs.agent_seed`` derives them.
 """

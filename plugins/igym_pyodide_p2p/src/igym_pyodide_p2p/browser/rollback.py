@@ -92,6 +92,8 @@ MAX_HASHES_PER_PACKET = 16
 RTT_SAMPLES = 16
 #: Saved states of confirmed hash frames kept for desync repair (by the authority).
 REPAIR_STATES_KEPT = 8
+#: The most a packet number may jump past the highest seen (over two minutes of packets lost).
+MAX_SEQUENCE_JUMP = 4096
 #: Frames per tick a peer that fell far behind (after a reload) may simulate to catch up.
 CATCH_UP_FRAMES = 4
 
@@ -310,6 +312,8 @@ class RollbackEngine:
         self._desyncs_reported: set[int] = set()
         self.repair_frame: int | None = None
         self._repair_asked_ms: float | None = None
+        self._answered_ms: float | None = None
+        self._repaired_ms: float | None = None
         self._confirmed_out: list[ConfirmedFrame] = []
         self._remote_frame: int | None = None
         self._remote_frame_at: float = 0.0
@@ -318,6 +322,17 @@ class RollbackEngine:
 
     def start_episode(self, episode: int, *, max_steps: int, fps: int) -> None:
         """Begin ``episode`` (the simulation was just reset: its state is frame 0's)."""
+        self._begin(episode, max_steps, fps)
+        self._states[0] = self.sim.save()
+        self._hashes[0] = self.sim.state_hash()
+        for frame in range(1, min(self.input_delay, max_steps) + 1):
+            self._local[frame] = self.default_input
+        self.local_last = min(self.input_delay, max_steps)
+        self._confirmed_hashes[0] = self._hashes[0]
+
+    def _begin(self, episode: Any, max_steps: Any, fps: Any) -> None:
+        if not _is_int(episode) or episode < 1:
+            raise EngineError(f"episode must be a whole number of at least 1; got {episode!r}.")
         if not _is_int(max_steps) or max_steps < 1:
             raise EngineError(f"max_steps must be a whole number of at least 1; got {max_steps!r}.")
         if not _is_int(fps) or fps < 1:
@@ -329,12 +344,6 @@ class RollbackEngine:
         if self.delay_setting == "auto":
             self.input_delay = auto_input_delay(self.rtt_ms, fps)
         self.playing = True
-        self._states[0] = self.sim.save()
-        self._hashes[0] = self.sim.state_hash()
-        for frame in range(1, min(self.input_delay, max_steps) + 1):
-            self._local[frame] = self.default_input
-        self.local_last = min(self.input_delay, max_steps)
-        self._confirmed_hashes[0] = self._hashes[0]
 
     @property
     def rtt_ms(self) -> float | None:
@@ -516,9 +525,11 @@ class RollbackEngine:
                 del table[frame]
         for frame in [f for f in self._hashes if f < keep_from]:
             del self._hashes[frame]
-        for frame in [f for f in self._local if f <= min(self.remote_ack, keep_from)]:
+        # Inputs stay a while after confirmation: a desync repair resimulates from a past hash frame.
+        inputs_from = keep_from - REPAIR_STATES_KEPT * self.hash_every
+        for frame in [f for f in self._local if f < min(self.remote_ack, inputs_from)]:
             del self._local[frame]
-        for frame in [f for f in self._remote if f < min(self.remote_last, keep_from + 1)]:
+        for frame in [f for f in self._remote if f < min(self.remote_last, inputs_from)]:
             del self._remote[frame]
         floor = self.confirmed - 4 * self.hash_every * MAX_HASHES_PER_PACKET
         for table2 in (self._confirmed_hashes, self._remote_hashes):
@@ -700,6 +711,8 @@ class RollbackEngine:
         body = self._check_body(kind, packet)
         if seq in self._seen or seq <= self._max_seen - 512:
             raise _Refused("replayed")
+        if seq > max(self._max_seen, 0) + MAX_SEQUENCE_JUMP:
+            raise _Refused("bad_sequence")  # would lock out every later packet as a replay
         # Accepted from here on.
         self.partner_session = session
         self._seen.add(seq)
@@ -727,8 +740,15 @@ class RollbackEngine:
             self._receive_inputs(body, now_ms, events)
         elif kind == "s":
             self._receive_state(body, now_ms, events)
-        elif kind == "r" and self.authority:
+        elif kind == "r" and self.authority and not self._answered_recently(now_ms):
             self._send_state(body["f"], body["c"])
+
+    def _answered_recently(self, now_ms: float) -> bool:
+        """Repair requests are answered at most twice a second (a flood of them sends no flood)."""
+        if self._answered_ms is not None and now_ms - self._answered_ms < REPAIR_RETRY_MS / 2:
+            return True
+        self._answered_ms = now_ms
+        return False
 
     def _check_body(self, kind: str, packet: dict[str, Any]) -> dict[str, Any]:
         """Strict field checks; raises :class:`_Refused`."""
@@ -763,6 +783,8 @@ class RollbackEngine:
                     and 0 < len(entry[1]) <= 128
                 ):
                     raise _Refused("malformed")
+            if episode == self.episode and any(entry[0] > self.local_last for entry in hashes):
+                raise _Refused("beyond_window")  # the partner cannot have confirmed frames we never sent
             for value in inputs:
                 if not self.sim.check_input(value):
                     raise _Refused("bad_input")
@@ -770,10 +792,8 @@ class RollbackEngine:
                 last = first + len(inputs) - 1
                 if last > self.max_steps or frame > self.max_steps or hash_ack > self.max_steps:
                     raise _Refused("beyond_episode")
-                if (
-                    last > self.frame + self.window + 2 * MAX_DELAY
-                    or frame > self.frame + self.window + MAX_DELAY
-                ):
+                horizon = self.frame + 2 * (self.window + MAX_DELAY)  # a partner catching up included
+                if last > horizon or frame > horizon:
                     raise _Refused("beyond_window")
                 if ack > self.local_last:
                     raise _Refused("bad_ack")
@@ -830,16 +850,23 @@ class RollbackEngine:
         wanted = self.repair_frame is not None and frame >= self.repair_frame
         if not wanted and (mine is None or mine == theirs):
             return  # not needed (already repaired, or this frame agrees)
-        if frame > self.frame or frame < self.confirmed - REPAIR_STATES_KEPT * self.hash_every:
+        if not wanted and self._repaired_ms is not None and now_ms - self._repaired_ms < REPAIR_RETRY_MS / 2:
+            return  # unasked states load at most twice a second (each costs a resimulation)
+        if frame > self.frame:
             return
-        if frame not in self._states and frame != self.confirmed and frame > self.confirmed:
-            return
+        known_remote = range(frame + 1, min(self.remote_last, self.frame) + 1)
+        if any(f not in self._local for f in range(frame + 1, self.frame + 1)) or any(
+            f not in self._remote for f in known_remote
+        ):
+            return  # too old to resimulate from: ask again (the authority sends a later state)
+        present = self.frame
+        saved = self.sim.save()
         try:
             state = self.sim.import_state(body["st"])
-        except (ValueError, TypeError, KeyError):
+            self.sim.load(state)
+        except Exception:  # a state the env refuses: keep ours, refuse the packet
+            self.sim.load(saved)
             raise _Refused("bad_state") from None
-        present = self.frame
-        self.sim.load(state)
         self.frame = frame
         self._states[frame] = state
         self._hashes[frame] = theirs
@@ -855,6 +882,7 @@ class RollbackEngine:
         self.stats["desyncs_repaired"] += 1
         self.repair_frame = None
         self._repair_asked_ms = None
+        self._repaired_ms = now_ms
         self._hash_ack = min(self._hash_ack, frame)  # send the corrected hashes again
         events.append(
             self._event("desync_repaired", {"loaded_frame": frame, "resimulated": resimulated}, frame)
@@ -882,7 +910,6 @@ class RollbackEngine:
         if not (self.playing or self.done):
             raise EngineError("snapshot() outside an episode: there is no state to give.")
         base = self.confirmed
-        state = self.sim.export_state(self._states[base])
         body = {
             "v": PROTOCOL_VERSION,
             "k": "snap",
@@ -892,16 +919,19 @@ class RollbackEngine:
             "m": self.max_steps,
             "fps": self.fps,
             "f": base,
-            "st": state,
-            "hh": self._hashes.get(base) or self.sim.state_hash()
-            if base == self.frame
-            else self._hashes.get(base),
+            "st": self.sim.export_state(self._states[base]),
+            "hh": self._confirmed_hashes.get(base),
+            "last": self._local.get(base, self.default_input),
             "mine": [self._local[f] for f in range(base + 1, self.local_last + 1)],
             "yours": [self._remote[f] for f in range(base + 1, self.remote_last + 1)],
         }
         if self.partner_session is not None:
             self._retired_sessions.add(self.partner_session)
         self.partner_session = None
+        # The new page numbers its packets from 1 again.
+        self._seen.clear()
+        self._seen_order.clear()
+        self._max_seen = -1
         return _encode(body)
 
     def resume(self, snapshot: bytes) -> None:
@@ -919,39 +949,41 @@ class RollbackEngine:
                 f"resume(): the snapshot is of game {data.get('g')!r} from seat {data.get('s')!r}; expected "
                 f"game {self.game_id!r} from the partner seat {self.partner_seat!r}."
             )
-        base, mine, yours = data.get("f"), data.get("yours"), data.get("mine")
-        if not (_is_int(base) and isinstance(mine, list) and isinstance(yours, list)):
+        # The partner's "mine" are the partner seat's inputs; its "yours" are this seat's.
+        base, own, partners, last = data.get("f"), data.get("yours"), data.get("mine"), data.get("last")
+        if not (_is_int(base) and base >= 0 and isinstance(own, list) and isinstance(partners, list)):
             raise EngineError("resume(): the snapshot lacks its frame or inputs.")
-        if not all(self.sim.check_input(v) for v in yours):
-            raise EngineError("resume(): the snapshot holds an input this seat cannot play.")
-        state = self.sim.import_state(data["st"])
-        self.start_episode(int(data["e"]), max_steps=int(data["m"]), fps=int(data["fps"]))
-        self._local.clear()
-        self._states.clear()
-        self._hashes.clear()
-        self._confirmed_hashes.clear()
+        if not all(self.sim.check_input(v) for v in (*own, *partners, last)):
+            raise EngineError("resume(): the snapshot holds an input this game cannot play.")
+        try:
+            state = self.sim.import_state(data["st"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise EngineError(f"resume(): the snapshot's state does not load: {exc}.") from None
+        self._begin(data.get("e"), data.get("m"), data.get("fps"))
+        if base > self.max_steps:
+            raise EngineError(
+                f"resume(): the snapshot's frame {base} is past the episode's {self.max_steps}."
+            )
         self.sim.load(state)
         self.frame = self.confirmed = base
         self._states[base] = state
-        for offset, value in enumerate(mine):
+        for offset, value in enumerate(own):
             self._local[base + 1 + offset] = value
-        self.local_last = base + len(mine)
-        self.remote_ack = self.local_last
-        for offset, value in enumerate(yours):
+        self.local_last = base + len(own)
+        self.remote_ack = self.local_last  # the partner has all of these
+        self._remote[base] = last
+        for offset, value in enumerate(partners):
             self._remote[base + 1 + offset] = value
-        self.remote_last = base + len(yours)
-        if base >= 1 and base not in self._remote:
-            self._remote[base] = yours[0] if yours else self.default_input
-        if self.remote_last == base and base >= 1:
-            self.remote_last = base
+        self.remote_last = base + len(partners)
         fill_to = min(base + self.input_delay, self.max_steps)
         for frame in range(self.local_last + 1, fill_to + 1):
             self._local[frame] = self.default_input
         self.local_last = max(self.local_last, fill_to)
         if isinstance(data.get("hh"), str):
-            self._hashes[base] = data["hh"]
+            self._confirmed_hashes[base] = data["hh"]
         self._hash_ack = base
         self._remote_hash_seen = base
+        self._events.append(self._event("resumed", {"from_frame": base, "partner_frame": self.remote_last}))
 
 
 def _encode(packet: Mapping[str, Any]) -> bytes:
