@@ -63,20 +63,14 @@ def _ice_servers(value: object) -> tuple[dict[str, object], ...] | None:
         try:
             value = json.loads(value)
         except ValueError as exc:
-            raise ConfigError(
-                [
-                    f"IGYM_P2P_ICE_SERVERS is not JSON ({exc}); expected a list like "
-                    '[{"urls": "turn:turn.example.org:3478", "username": "u", "credential": "c"}].'
-                ],
-                title="Invalid settings",
+            raise ValueError(
+                f"IGYM_P2P_ICE_SERVERS is not JSON ({exc}); expected a list like "
+                '[{"urls": "turn:turn.example.org:3478", "username": "u", "credential": "c"}].'
             ) from None
     if not isinstance(value, list | tuple) or not all(isinstance(v, dict) and "urls" in v for v in value):
-        raise ConfigError(
-            [
-                "IGYM_P2P_ICE_SERVERS: expected a JSON list of maps, each with 'urls' (and 'username', "
-                "'credential' for TURN)."
-            ],
-            title="Invalid settings",
+        raise ValueError(
+            "IGYM_P2P_ICE_SERVERS: expected a JSON list of maps, each with 'urls' (and 'username', "
+            "'credential' for a TURN server)."
         )
     return tuple(dict(v) for v in value)
 
@@ -310,7 +304,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "IGYM_PARTICIPANT_EVICT_FINISHED_S": ("participant_evict_finished_s", float),
     "IGYM_PARTICIPANT_EVICT_IDLE_S": ("participant_evict_idle_s", float),
     "IGYM_PYODIDE_EXTRA_INDEX_URL": ("pyodide_extra_index_url", str),
-    "IGYM_P2P_ICE_SERVERS": ("p2p_ice_servers", str),
+    "IGYM_P2P_ICE_SERVERS": ("p2p_ice_servers", _ice_servers),
 }
 
 #: ``IGYM_*`` switches (``1``, ``true``, ``yes`` or ``on``): variable → (field, value when set).

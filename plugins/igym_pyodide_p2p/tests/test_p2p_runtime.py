@@ -29,9 +29,19 @@ STUDY = f"{HERE / 'studies' / 'slime_p2p.py'}:experiment"
 EXPERIMENT = "slime_p2p"
 
 
-def serve(tmp_path: Path, *, options: dict[str, Any] | None = None, partner_left: str = "end") -> LiveServer:
-    env = {"IGYM_TEST_P2P_OPTIONS": json.dumps(options or {}), "IGYM_TEST_P2P_PARTNER_LEFT": partner_left}
-    return LiveServer(STUDY, tmp_path / "data", env=env)
+def serve(
+    tmp_path: Path,
+    *,
+    options: dict[str, Any] | None = None,
+    partner_left: str = "end",
+    env: dict[str, str] | None = None,
+) -> LiveServer:
+    variables = {
+        "IGYM_TEST_P2P_OPTIONS": json.dumps(options or {}),
+        "IGYM_TEST_P2P_PARTNER_LEFT": partner_left,
+        **(env or {}),
+    }
+    return LiveServer(STUDY, tmp_path / "data", env=variables)
 
 
 @pytest.fixture

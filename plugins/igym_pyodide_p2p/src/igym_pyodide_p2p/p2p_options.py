@@ -39,9 +39,13 @@ _ICE_SCHEMES = ("stun:", "stuns:", "turn:", "turns:")
 _MAX_ICE_SERVERS = 8
 
 
-def check_ice_servers(value: Any, field: str = "ice_servers") -> tuple[dict[str, Any], ...]:
+def check_ice_servers(
+    value: Any, field: str = "ice_servers", *, credentials: bool = True
+) -> tuple[dict[str, Any], ...]:
     """``value`` as a tuple of RTCIceServer maps ``{urls, username?, credential?}``; raises
-    :class:`FieldError` naming what is wrong."""
+    :class:`FieldError` naming what is wrong. ``credentials=False`` (a scene's options, which the
+    run's config snapshot records): STUN servers only; TURN servers and their credentials come
+    from ``IGYM_P2P_ICE_SERVERS``."""
     if not isinstance(value, Sequence) or isinstance(value, str | bytes):
         raise FieldError(
             field, f"expected a list of {{urls, username?, credential?}} maps; got {value!r:.80}."
@@ -69,6 +73,12 @@ def check_ice_servers(value: Any, field: str = "ice_servers") -> tuple[dict[str,
                 )
         entry: dict[str, Any] = {"urls": list(listed)}
         for key in ("username", "credential"):
+            if key in server and not credentials:
+                raise FieldError(
+                    f"{where}.{key}",
+                    "the experiment's config is written to the data, so credentials do not belong in "
+                    "it; set TURN servers with IGYM_P2P_ICE_SERVERS (JSON) on the server instead.",
+                )
             if key in server:
                 if not isinstance(server[key], str) or len(server[key]) > 500:
                     raise FieldError(f"{where}.{key}", "expected a string (at most 500 characters).")
@@ -77,7 +87,12 @@ def check_ice_servers(value: Any, field: str = "ice_servers") -> tuple[dict[str,
             any(u.startswith(("turn:", "turns:")) for u in listed)
             and not {"username", "credential"} <= entry.keys()
         ):
-            raise FieldError(where, "a TURN server needs a username and a credential.")
+            raise FieldError(
+                where,
+                "a TURN server needs a username and a credential; set TURN servers with "
+                "IGYM_P2P_ICE_SERVERS (JSON) on the server, not in the experiment (its config is "
+                "written to the data).",
+            )
         out.append(entry)
     return tuple(out)
 
@@ -92,7 +107,7 @@ def _input_delay(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
 
 
 def _ice(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    check_ice_servers(value, attribute.name)
+    check_ice_servers(value, attribute.name, credentials=False)
 
 
 @attrs.frozen(kw_only=True)
@@ -126,9 +141,10 @@ class P2POptions:
     route: Literal["auto", "relay"] = attrs.field(default="auto", validator=one_of("auto", "relay"))
     """``auto``: try a direct connection, relay when none forms; ``relay``: always the relay."""
     ice_servers: tuple[dict[str, Any], ...] = attrs.field(default=(), converter=tuple, validator=_ice)
-    """STUN/TURN servers for the direct connection (``[{urls, username?, credential?}]``); none by
-    default (then only peers that reach each other directly connect; the rest relay).
-    ``IGYM_P2P_ICE_SERVERS`` (JSON) replaces them for every scene."""
+    """STUN servers for the direct connection (``[{urls}]``); none by default (then only peers that
+    reach each other directly connect; the rest relay). TURN servers need credentials, which do not
+    belong in the experiment (its config is written to the data): ``IGYM_P2P_ICE_SERVERS`` (JSON)
+    holds them and replaces these for every scene."""
     silent_notice_ms: int = attrs.field(default=750, validator=_whole(100, 60_000))
     """A page that has had no packet from its partner this long shows a notice."""
     partner_lost_s: float = attrs.field(default=5.0, validator=_between(1, 600))

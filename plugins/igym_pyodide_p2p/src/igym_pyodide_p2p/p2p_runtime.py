@@ -77,7 +77,15 @@ from igym_pyodide_p2p.p2p_messages import (
 from igym_pyodide_p2p.p2p_options import LOAD_FAILED_OUTCOME, P2POptions, check_ice_servers
 from igym_pyodide_p2p.runtime import REJECTED_BATCHES, SAVING, _field, action_test
 
-__all__ = ["MAX_EVENTS_PER_PAGE", "MAX_SIGNALS_PER_PAGE", "RELAY_PACKETS_PER_S", "P2PGame", "P2PRuntime"]
+__all__ = [
+    "MAX_EVENTS_PER_PAGE",
+    "MAX_LOADS_PER_PAGE",
+    "MAX_ROUTES_PER_PAGE",
+    "MAX_SIGNALS_PER_PAGE",
+    "RELAY_PACKETS_PER_S",
+    "P2PGame",
+    "P2PRuntime",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -91,6 +99,11 @@ MAX_SIGNALS_PER_PAGE = 300
 RELAY_PACKETS_PER_S = 240
 #: ``p2p_event`` records one page may cause in one game; past it they are counted, not recorded.
 MAX_EVENTS_PER_PAGE = 2_000
+#: ``p2p_route`` reports and loads (``runtime_loaded``: the first and each reload) one page may
+#: send in one game; past either, each is refused (``p2p_route_limit`` / ``p2p_reload_limit``):
+#: each writes a record, and a reload sends the partner a message.
+MAX_ROUTES_PER_PAGE = 50
+MAX_LOADS_PER_PAGE = 50
 #: After ``p2p_start``, the first episode waits for both pages' ``p2p_route`` at most the scene's
 #: connect timeout plus this.
 _ROUTE_GRACE_S = 3.0
@@ -143,7 +156,8 @@ def scene_problems(scene: Any, prepared: Any, settings: Any) -> tuple[list[str],
             f"$.env_factory: the 'pyodide_p2p' runtime rolls the env back and compares its state, so the "
             f"env needs get_state(), set_state(state) and state_hash(); it lacks {', '.join(missing)}. "
             "Add them (get_state returns the full state, set_state restores it exactly, state_hash hashes "
-            "all of it) and check them with igym_core.testing.check_env_contract."
+            "all of it) and check them with igym_core.testing.check_env_contract and "
+            "igym_core.testing.check_state_hash."
         )
     options = options_of(prepared)
     if settings is not None and getattr(settings, "p2p_ice_servers", None):
@@ -333,6 +347,8 @@ class Page:
     relay_dropped: int = 0
     events: int = 0
     events_dropped: int = 0
+    routes: int = 0
+    loads: int = 0
     absent_since: float | None = None
     #: The scene's partner-left rule was applied to this page's player.
     left: bool = False
@@ -410,6 +426,8 @@ class P2PGame(GameHandle):
         self._paused_at = 0.0
         self.last_progress = 0.0
         self._episode_message: dict[str, Any] | None = None
+        #: The end reason the last ``episode_done`` gave.
+        self._end_reason = "truncated"
 
     # --- helpers -----------------------------------------------------------------------------
     def page(self, participant_id: str) -> Page:
@@ -533,6 +551,12 @@ class P2PGame(GameHandle):
 
     # --- loading and the start -----------------------------------------------------------------
     def _loaded(self, page: Page, message: RuntimeLoaded) -> None:
+        if page.loads >= MAX_LOADS_PER_PAGE:
+            raise ProtocolError(
+                "p2p_reload_limit",
+                f"a page may load this game at most {MAX_LOADS_PER_PAGE} times (each reload resumes it)",
+            )
+        page.loads += 1
         reload = page.loaded
         page.loaded = True
         self.host.record(
@@ -706,6 +730,12 @@ class P2PGame(GameHandle):
             self.runtime.counters["relay_dropped"] += 1
 
     def _route(self, page: Page, message: P2PRoute) -> None:
+        if page.routes >= MAX_ROUTES_PER_PAGE:
+            raise ProtocolError(
+                "p2p_route_limit",
+                f"a page may report its route at most {MAX_ROUTES_PER_PAGE} times in a game",
+            )
+        page.routes += 1
         first = page.route is None
         page.route = message.route
         self.host.record(
@@ -801,8 +831,7 @@ class P2PGame(GameHandle):
             return
         stay.ledger.allow_bot(gone.seat)
         self._offer(stay.participant_id, P2PPartner(game_id=self.info.game_id, state="left").wire())
-        if self.episode_open and stay.done_episode == self.plays:
-            self._finish_episode()
+        self._maybe_finish()
 
     # --- episodes ----------------------------------------------------------------------------
     def _countdown(self) -> None:
@@ -892,12 +921,25 @@ class P2PGame(GameHandle):
             )
         page.done_episode = message.episode
         self._end_reason = message.end_reason
-        if all(p.done_episode == self.plays for p in self._active()):
+        self._maybe_finish()
+
+    def _maybe_finish(self) -> None:
+        """The episode ends when every page still in the game sent ``episode_done``, or when one did
+        with the episode's last frame stored and the other page's socket is closed (a reload: that
+        page resumes in the next episode instead of holding its partner at the end of this one)."""
+        if not self.episode_open:
+            return
+        active = self._active()
+        done = [p for p in active if p.done_episode == self.plays]
+        if not done:
+            return
+        over = any(p.ledger.episode_over for p in done)
+        if all(p in done or (over and p.absent_since is not None) for p in active):
             self._finish_episode()
 
     def _finish_episode(self) -> None:
         over = any(p.ledger.episode_over for p in self.pages.values())
-        self._end_episode(getattr(self, "_end_reason", "truncated") if over else "incomplete")
+        self._end_episode(self._end_reason if over else "incomplete")
 
     def _end_episode(self, end_reason: str, *, then_continue: bool = True) -> None:
         self.episode_open = False
@@ -1117,6 +1159,9 @@ class P2PGame(GameHandle):
                         partner.participant_id,
                         P2PPartner(game_id=self.info.game_id, state="reloading").wire(),
                     )
+                    self._maybe_finish()
+                    if self.ended:
+                        return
         if not connected:
             if self.absent_since is None:
                 self.absent_since = now

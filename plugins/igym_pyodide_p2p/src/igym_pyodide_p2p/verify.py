@@ -26,7 +26,7 @@ import functools
 import json
 import math
 import sys
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, TextIO
@@ -80,6 +80,9 @@ class EpisodeResult:
 class VerifyReport:
     games: int
     episodes: tuple[EpisodeResult, ...]
+    p2p_disagreements: Mapping[str, Mapping[str, int]] = attrs.field(factory=dict)
+    """Peer-to-peer games whose two pages' records differ: game id → field (``reward``,
+    ``action``, ``state_hash``, …, ``unconfirmed``) → rows of ``p2p_disagreements``."""
 
     @property
     def differing(self) -> tuple[EpisodeResult, ...]:
@@ -124,6 +127,12 @@ def print_report(report: VerifyReport, data_dir: Path, *, out: TextIO) -> int:
         )
         for more in result.differences[1:]:
             out.write(f"        {more.text()}\n")
+    for game_id, fields in sorted(report.p2p_disagreements.items()):
+        counts = ", ".join(f"{field} {n}" for field, n in sorted(fields.items()))
+        out.write(
+            f"NOTE game {game_id}: its two pages' records differ (p2p_disagreements: {counts}); the "
+            "steps hold the copy that reached the server first\n"
+        )
     episodes = len(report.episodes)
     steps = sum(e.steps for e in report.episodes)
     hashes = sum(e.hashes for e in report.episodes)
@@ -185,7 +194,15 @@ def verify_data(
                 prepared, game, key[1], episodes.get(key), steps.get(key, {}), hashes.get(key, {})
             )
         )
-    return VerifyReport(games=len(started), episodes=tuple(results))
+    disagreements: dict[str, Counter[str]] = defaultdict(Counter)
+    for row in _rows(data_dir, "p2p_disagreements"):
+        if row.get("game_id") in started:
+            disagreements[row["game_id"]][str(row.get("field"))] += int(row.get("count") or 1)
+    return VerifyReport(
+        games=len(started),
+        episodes=tuple(results),
+        p2p_disagreements={game: dict(fields) for game, fields in disagreements.items()},
+    )
 
 
 def _rows(data_dir: Path, record_type: str) -> Iterable[dict[str, Any]]:

@@ -16,6 +16,12 @@ class PlainEnv:
         self.agents = self._env.agents
         self.metadata = getattr(self._env, "metadata", {})
 
+    def __getattr__(self, name: str) -> Any:
+        # Everything of the slime env (the renderer reads its ball and players) but rolling back.
+        if name in ("get_state", "set_state", "state_hash") or name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(self._env, name)
+
     def observation_space(self, agent: str) -> Any:
         return self._env.observation_space(agent)
 

@@ -63,6 +63,7 @@ def _broken(**changes: object) -> Experiment:
 #: ``igym check`` refuses each of these.
 one_human = _broken(human_seats=(), human_seat="left", policies={"right": "random"})
 no_rollback = _broken(env_factory="p2p_envs:make_plain_env", env_kwargs={})
+#: ``on_partner_left="bot"`` with a partner policy the browser cannot import (a lambda of this file).
 server_only_partner = _broken(
-    on_partner_left="bot", partner_policy={"kind": "python", "target": "p2p_envs:<lambda>"}
+    on_partner_left="bot", partner_policy={"kind": "python", "target": lambda obs: 0}
 )
