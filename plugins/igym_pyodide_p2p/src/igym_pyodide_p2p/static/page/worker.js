@@ -535,8 +535,7 @@ function p2pResume(data) {
   // The server's count of this page's batches goes on from where the old page left it.
   if (typeof episode.next_batch === "number") p2p.setNextBatch(game, episode.next_batch);
   if (typeof episode.fps === "number" && episode.fps > 0) clock.period = 1000 / episode.fps;
-  post({ type: "frame", frame });
-  post({ type: "p2p_events", events: [{ kind: "resumed", episode: frame.episode, frame: frame.step, detail: {} }] });
+  post({ type: "frame", frame }); // the engine reports its `resumed` event at the next tick
   clock.start = now();
   clock.next = clock.start + clock.period;
   clock.lastBatch = clock.start;
