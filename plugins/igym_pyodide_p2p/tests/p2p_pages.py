@@ -255,8 +255,8 @@ def launch(work: Callable[[Any], Any], extra_args: tuple[str, ...] = ()) -> Any:
 
 
 def main(argv: list[str]) -> int:
-    """``STUDY DATA_DIR OUT_JSON [--media] [--bench] [--faults JSON]`` (see the module docstring;
-    ``--faults``: a JSON list of the two pages' fault settings); the result as JSON."""
+    """``STUDY DATA_DIR OUT_JSON [--media] [--bench] [--faults JSON] [--close-after S]`` (see the
+    module docstring; ``--faults``: a JSON list of the two pages' fault settings); the result as JSON."""
     import argparse
 
     parser = argparse.ArgumentParser()
@@ -266,6 +266,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--media", action="store_true")
     parser.add_argument("--bench", action="store_true")
     parser.add_argument("--faults", default="[null, null]")
+    parser.add_argument("--close-after", type=float, default=None)
     args = parser.parse_args(argv)
     faults = tuple(json.loads(args.faults))
     args.data_dir.mkdir(parents=True, exist_ok=True)
@@ -279,6 +280,7 @@ def main(argv: list[str]) -> int:
                 media=args.media,
                 bench=args.bench,
                 faults=(faults[0], faults[1]),
+                close_after_s=args.close_after,
                 screenshots=args.out.parent / "shots",
             ),
             LOOPBACK_WEBRTC_ARGS if args.media else (),

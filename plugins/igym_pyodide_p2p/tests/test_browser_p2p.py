@@ -92,13 +92,13 @@ def _data_complete(
     data_dir: Path,
     experiment: str,
     *,
-    route: str,
+    route: str | None,
     steps: int = STEPS,
     seats: tuple[str, ...] = ("left", "right"),
     unconfirmed_steps: int = 0,
 ) -> dict[str, Any]:
-    """Every frame once per agent, both pages' copies agreeing, the route and the hashes recorded,
-    no desync left unrepaired; the records, by type."""
+    """Every frame once per agent, both pages' copies agreeing, the route (``route``; None: any) and
+    the hashes recorded, no desync left unrepaired; the records, by type."""
     records = {
         kind: [r for r in read_records(data_dir, experiment, kind) if r.get("scene_id", SCENE) == SCENE]
         for kind in RECORD_TYPES
@@ -120,7 +120,7 @@ def _data_complete(
     unconfirmed = {d["step"] for d in records["p2p_disagreements"] if d["field"] == "unconfirmed"}
     assert len(unconfirmed) <= unconfirmed_steps, sorted(unconfirmed)
     routes = [g for g in records["games"] if g.get("event") == "p2p_route"]
-    assert routes and {g["route"] for g in routes} == {route}, routes
+    assert routes and (route is None or {g["route"] for g in routes} == {route}), routes
     kinds = Counter(e["kind"] for e in records["p2p_events"])
     assert kinds["desync_detected"] == kinds["desync_repaired"], kinds
     assert records["state_hashes"], "no state hashes"
@@ -170,18 +170,19 @@ def _namespace_problem() -> str | None:
     return None
 
 
-def test_two_pages_play_over_a_direct_webrtc_channel(tmp_path: Path) -> None:
+def _run_in_namespace(name: str, tmp_path: Path, *args: str) -> tuple[dict[str, Any], Path]:
+    """The two-page run of study ``name`` with its own server and Chromium inside a network
+    namespace with only loopback (up): with --allow-loopback-in-peer-connection and camera and
+    microphone granted, WebRTC has host candidates there. Skips when no namespace can be made."""
     problem = _namespace_problem()
     if problem:
         pytest.skip(f"WebRTC between two headless pages needs a network namespace: {problem}")
     data_dir = tmp_path / "data"
     out = tmp_path / "result.json"
     script = HERE / "p2p_pages.py"
-    # Chromium and the server in a namespace of their own with only loopback (up): with
-    # --allow-loopback-in-peer-connection and camera/microphone granted, WebRTC has host candidates.
-    command = f"ip link set lo up && exec {sys.executable} {script} direct {data_dir} {out} --media"
+    inner = " ".join(f"'{a}'" for a in (sys.executable, script, name, data_dir, out, "--media", *args))
     run = subprocess.run(
-        ["unshare", "-n", "sh", "-c", command],
+        ["unshare", "-n", "sh", "-c", f"ip link set lo up && exec {inner}"],
         capture_output=True,
         text=True,
         timeout=600,
@@ -190,11 +191,16 @@ def test_two_pages_play_over_a_direct_webrtc_channel(tmp_path: Path) -> None:
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
     result = json.loads(out.read_text())
-    shots = out.parent / "shots"
-    if shots.is_dir():
-        target = ARTIFACTS / "direct"
-        shutil.rmtree(target, ignore_errors=True)
-        shutil.copytree(shots, target)
+    target = ARTIFACTS / name
+    target.mkdir(parents=True, exist_ok=True)
+    if (out.parent / "shots").is_dir():
+        shutil.copytree(out.parent / "shots", target, dirs_exist_ok=True)
+    (target / "result.json").write_text(json.dumps(result, indent=1, default=str))
+    return result, data_dir
+
+
+def test_two_pages_play_over_a_direct_webrtc_channel(tmp_path: Path) -> None:
+    result, data_dir = _run_in_namespace("direct", tmp_path)
     _pages_played_well(result)
     _screenshots_look_like_slime(result)
     for page in result["pages"]:
@@ -218,28 +224,35 @@ def test_two_pages_play_through_delay_jitter_and_loss(tmp_path: Path) -> None:
         {"seed": 1, "delay_ms": 30, "jitter_ms": 10, "loss": 0.05, "duplicate": 0.02},
         {"seed": 2, "delay_ms": 30, "jitter_ms": 10, "loss": 0.05, "duplicate": 0.02},
     )
-    result, data_dir = _run("relay", tmp_path, faults=faults)
+    # Over the DataChannel (the hook then runs in the worker, which holds the channel).
+    result, data_dir = _run_in_namespace("direct", tmp_path, "--faults", json.dumps(faults))
     _pages_played_well(result)
     for page in result["pages"]:
         last = page["last"]
+        assert last["route"] == "direct" and last["channel_in_worker"] is True, last
         # The hook was on: packets were dropped and duplicated, and the engine rolled back.
-        assert last["faults"]["dropped"] > 0 and last["faults"]["duplicated"] > 0, last["faults"]
+        hook = last["worker_faults"]
+        assert hook["dropped"] > 0 and hook["duplicated"] > 0, hook
         assert last["stats"]["rollbacks"] > 0, last["stats"]
-    _data_complete(data_dir, "slime_p2p_relay", route="relay")
-    _verify(data_dir, "slime_p2p_relay", study("relay"))
+    _data_complete(data_dir, "slime_p2p_direct", route="direct")
+    _verify(data_dir, "slime_p2p_direct", study("direct"))
     _fps_held(result)
 
 
 def test_a_page_closing_mid_game_hands_its_seat_to_the_bot(tmp_path: Path) -> None:
-    result, data_dir = _run("leaving", tmp_path, close_after_s=8)
+    # Over the DataChannel: when the partner's page closes, the staying page's channel closes and
+    # it relays what is left to send.
+    result, data_dir = _run_in_namespace("leaving_direct", tmp_path, "--close-after", "8")
     _pages_played_well(result, pages=(0,))
     assert result["closed_at"] is not None
     staying = result["pages"][0]
     # The remaining page saw its partner go, and played the episode to its end.
     assert staying["scene"] == "after", staying
     assert any(s["partner"] == "left" for s in staying["samples"]), staying["samples"][-3:]
+    routes = [r["route"] for r in staying["last"]["routes_reported"]]
+    assert routes[0] == "direct", routes
     records = _data_complete(
-        data_dir, "slime_p2p_leaving", route="relay", seats=("left",), unconfirmed_steps=31
+        data_dir, "slime_p2p_leaving_direct", route=None, seats=("left",), unconfirmed_steps=31
     )
     left_events = [g for g in records["games"] if g.get("event") == "partner_left"]
     assert [(g["seat"], g["outcome"]) for g in left_events] == [("right", "bot")], left_events

@@ -7,7 +7,7 @@ end. The experiments differ in the runtime's options:
 - ``direct``: ``route="auto"`` (WebRTC, then the relay after ``connect_timeout_s``), for a test
   that runs Chromium and the server in a network namespace where WebRTC has candidates;
 - ``leaving``: as ``relay``, with short partner-lost and reload grace times, and the scripted bot
-  taking a partner's seat when they leave;
+  taking a partner's seat when they leave (``leaving_direct``: the same over WebRTC);
 - ``reloading``: as ``relay`` with a 40-second episode and grace times long enough for a reloaded
   page to load the runtime again and resume.
 """
@@ -94,6 +94,20 @@ reloading = _experiment(
             "load_timeout_s": 180,
             "partner_lost_s": 60,
             "reload_grace_s": 90,
+        },
+    ),
+)
+leaving_direct = _experiment(
+    "slime_p2p_leaving_direct",
+    attrs.evolve(
+        relay_game,
+        reconnect_grace_s=2,
+        runtime_options={
+            "route": "auto",
+            "connect_timeout_s": 15,
+            "load_timeout_s": 180,
+            "partner_lost_s": 2,
+            "reload_grace_s": 2,
         },
     ),
 )
