@@ -1,14 +1,15 @@
-"""Two Chromium pages play P2P Slime Volleyball (``runtime="pyodide_p2p"``) for 20 seconds against a
-real ``igym run``: over the server's relay, over a direct WebRTC DataChannel (Chromium and the server
-inside a network namespace the test makes), with the seeded fault hook adding delay, jitter and
-loss, and with one page closing mid-game.
+"""Two Chromium pages play P2P Slime Volleyball (``runtime="pyodide_p2p"``) against a real ``igym run``:
+over the server's relay; over a direct WebRTC DataChannel (Chromium and the server inside a network
+namespace the test makes); over WebRTC with the seeded fault hook adding delay, jitter, loss and
+duplicates; with one page closing mid-game (the scripted bot takes its seat); and with one page
+reloading mid-game (it resumes from its partner's state).
 
-Each run asserts what a participant and a researcher rely on: both pages ran at ≥ 29 fps (the
-engine's frames over the episode's time; 30 is the target), each participant's keys moved their
+Each run asserts what a participant and a researcher rely on: each participant's keys moved their
 slime on the partner's screen, every frame of the episode is stored exactly once per agent with the
 two pages' copies agreeing (no ``p2p_disagreements``), the route is recorded, every detected desync
-was repaired, and ``igym verify`` re-runs the episode on the server with the same rewards and state
-hashes. Screenshots go to ``test-artifacts/p2p/`` (look at them: the game must look like the
+was repaired, ``igym verify`` re-runs the episode on the server with the same rewards and state
+hashes, and, last, both pages ran at ≥ 29 fps (the engine's frames over the episode's time; 30 is
+the target). Screenshots go to ``test-artifacts/p2p/`` (look at them: the game must look like the
 server runtime's).
 """
 
