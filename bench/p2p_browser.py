@@ -107,7 +107,9 @@ def run_scenario(name: str, route: str, seed: int, tmp: Path) -> dict[str, Any]:
                 # 100 rounds after 100 to warm up), and from the game's own rollbacks (their wall
                 # time over the frames they resimulated; the timer is coarse, 0.1 ms, and the
                 # worker shares the machine).
-                "resim_frame_us": last.get("resim_frame_us"),
+                "resim_frame_us": (
+                    None if last.get("resim_frame_us") is None else round(last["resim_frame_us"], 1)
+                ),
                 "resim_frame_in_game_us": (
                     round(timing["ms"] * 1000 / timing["frames"], 1) if timing.get("frames") else None
                 ),
