@@ -12,8 +12,6 @@ was matched with whom.
 
 from __future__ import annotations
 
-from typing import Any
-
 from igym_core import (
     ChoiceQuestion,
     EndScene,
@@ -29,6 +27,7 @@ from igym_core import (
 from igym_slime.bots import trained_policy
 from igym_slime.env import make_env
 from igym_slime.examples.vs_ai import ACTION_MAPPING, KEYS_HTML
+from igym_slime.hud import vs_partner
 from igym_slime.render import HEIGHT, SKY, WIDTH, draw
 
 LIVES = 5
@@ -39,14 +38,9 @@ WAITING_MESSAGE = (
 )
 
 
-def hud(view: Any) -> str:
-    """``Game 1 of 3 · You (orange, left) 2 – 1 Partner`` — each player sees their own side first."""
-    env = view.env
-    left = env.lives_per_episode - env.lives[1]
-    right = env.lives_per_episode - env.lives[0]
-    if view.seat == "right":
-        return f"Game {view.episode} of {view.num_episodes} · You (green, right) {right} – {left} Partner"
-    return f"Game {view.episode} of {view.num_episodes} · You (orange, left) {left} – {right} Partner"
+#: ``Game 1 of 3 · You (orange, left) 2 – 1 Partner``: each player sees their own side first (in a
+#: module that imports nothing, so that a browser-run game can use it too).
+hud = vs_partner
 
 
 consent = StartScene(

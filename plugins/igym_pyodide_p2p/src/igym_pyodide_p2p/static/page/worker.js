@@ -23,6 +23,26 @@
 //                                                    start (epoch ms: deadline k is start + k * period)
 //   {type: "failed", message}                         stepping failed; the game cannot go on
 //
+// The p2p mode (`load` with mode "p2p", the `pyodide_p2p` runtime, p2p.js): the same load, then the
+// game is igym_pyodide_p2p.browser.p2p_game.P2PBrowserGame, built on `p2p_start`, ticked on
+// drift-free deadlines whose period the engine stretches (`period_scale`, time sync). More messages:
+//   page -> worker: {type: "p2p_start", seat, partner_seat, authority, input_delay, window,
+//                    hash_every, silent_notice_ms, lost_after_ms}   build the game (after `loaded`)
+//                   {type: "handshake", on}                  ping the partner before the first episode
+//                   {type: "packet", data}                   bytes from the partner (any route)
+//                   {type: "partner_left", policy}           play on with the partner's seat's bot
+//                                                            (policy: its spec) or stop (null)
+//                   {type: "channel", channel, faults}       the WebRTC DataChannel, transferred: the
+//                                                            worker sends and receives on it itself
+//                                                            (off the page's busy main thread)
+//                   {type: "route", route}                   "direct": send on that channel once open
+//   worker -> page: {type: "p2p_ready"}                       the game is built
+//                   {type: "send", packets: [bytes, ...]}     engine packets for the partner
+//                   {type: "p2p_events", events: [...]}       engine events (-> `p2p_event`)
+//                   {type: "waiting", waiting}                 null | "window" | "partner" (on change)
+//                   {type: "channel", open}                   the transferred channel opened / closed
+//                   {type: "p2p_stats", stats, input_delay, rtt_ms, fps, ticks, skipped}  about once a second
+//
 // Timing is the server runtime's rule: deadline k is start + k * period; a tick that begins more
 // than one period late skips the deadlines it missed (counted in `skipped`) instead of running a
 // burst of catch-up steps.
@@ -33,6 +53,8 @@
 // (with progress) and unpacked into site-packages (faster than micropip, which is loaded only for
 // `extra` packages, installed from the extra index).
 
+import { faultySend } from "./p2p_faults.js";
+
 const SITE = "/lib/python3.14/site-packages";
 let pyodide = null;
 let game = null; // the Python BrowserGame
@@ -42,6 +64,10 @@ let toPlain = null;
 let settings = { batchIntervalMs: 1000 };
 /** The keys held now (kept while loading: they apply from the game's first step). */
 let heldKeys = [];
+/** The p2p mode's state (null in the pyodide mode). */
+let p2p = null;
+/** How many periods late a p2p tick may be and still catch up frame by frame (beyond: skip). */
+const P2P_CATCH_UP = 3;
 
 const clock = {
   period: 1000 / 30,
@@ -50,6 +76,7 @@ const clock = {
   timer: 0,
   running: false,
   lastBatch: 0,
+  next: 0, // the p2p mode's next deadline (its period varies)
   skipped: 0,
   ticks: 0,
 };
@@ -184,6 +211,12 @@ async function load(message) {
     post({ type: "stage", stage });
     t = now();
     const { onnxSpec, pythonSpec } = splitSpec(spec);
+    if (message.mode === "p2p") {
+      loadP2P(pythonSpec, message);
+      stages.env_ms = Math.round(now() - t);
+      post({ type: "loaded", ms: Math.round(now() - started), stages });
+      return;
+    }
     const module = pyodide.pyimport("igym_pyodide_p2p.browser.stepper");
     const specModule = pyodide.pyimport("igym_pyodide_p2p.browser.spec");
     const json = pyodide.pyimport("json");
@@ -338,6 +371,441 @@ function flush() {
   if (batch) post({ type: "batch", batch });
 }
 
+// --- the p2p mode -------------------------------------------------------------------------------
+
+/** Import the engine and the env's code now (a broken env fails the load, not the game's start);
+ * the game itself is built on `p2p_start`, which says which seat this page plays. */
+function loadP2P(pythonSpec, message) {
+  const json = pyodide.pyimport("json");
+  pyodide.runPython(`
+def set_next_batch(game, number):
+    game._next_batch = int(number)
+`);
+  const glue = pyodide.runPython(`
+from igym_pyodide_p2p.browser.p2p_game import P2PBrowserGame
+from igym_pyodide_p2p.browser.stepper import import_ref
+
+def receive(game, data, now_ms):
+    # data: a JsProxy of a Uint8Array (the partner's packet)
+    return game.receive(data.to_bytes(), now_ms)
+
+def resume_from(game, data):
+    # A reloaded page's first packet that is the partner's snapshot: resume from it (returns the
+    # keyframe to draw); None for any other packet (the partner's inputs before its snapshot).
+    import json
+    raw = data.to_bytes()
+    try:
+        packet = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(packet, dict) or packet.get("k") != "snap":
+        return None
+    return game.resume(raw)
+
+def time_rollbacks(game):
+    # Benches only: the time the engine spends in its rollbacks (load + resimulation), and the
+    # frames they resimulated. None when the engine has no _rollback to time.
+    import time
+    engine = game.engine
+    original = getattr(engine, "_rollback", None)
+    if original is None:
+        return None
+    totals = {"ms": 0.0, "frames": 0, "rollbacks": 0}
+    def timed(now_ms):
+        before = engine.stats["resimulated_frames"]
+        started = time.perf_counter()
+        rolled = original(now_ms)
+        if rolled:
+            totals["ms"] += (time.perf_counter() - started) * 1000
+            totals["frames"] += engine.stats["resimulated_frames"] - before
+            totals["rollbacks"] += 1
+        return rolled
+    engine._rollback = timed
+    return totals
+
+def measure_resimulation(game, depth=8, repeats=100):
+    # Benches only, before the first episode (which resets the env and the records): the cost of
+    # one resimulated frame, as a rollback of depth frames does it (load the saved state once, then
+    # per frame: step with both seats' inputs, save the state, a hash every 10th frame), after as
+    # many rounds to warm V8 up. Microseconds per frame.
+    import time
+    game.env.reset(seed=0)
+    both = [game.seat, game.partner_seat]
+    inputs = [{seat: [action, 1, []] for seat in both} for action in game._actions]
+    state = game.save()
+    def rounds(n):
+        started = time.perf_counter()
+        for r in range(n):
+            game.load(state)
+            for frame in range(1, depth + 1):
+                game.advance(frame, inputs[(r + frame) % len(inputs)], None)
+                game.save()
+                if frame % 10 == 0:
+                    game.state_hash()
+        return (time.perf_counter() - started) * 1e6 / (n * depth)
+    rounds(repeats)
+    return rounds(repeats)
+
+import_ref
+`);
+  glue(pythonSpec.env_factory).destroy();
+  glue.destroy();
+  jsonDumps = json.dumps;
+  toPlain = (value) => pyToJs(value);
+  p2p = {
+    json,
+    specJson: pythonSpec,
+    specClass: pyodide.pyimport("igym_pyodide_p2p.browser.spec").GameSpec,
+    gameId: message.gameId,
+    firstBatch: message.firstBatch || 1,
+    module: pyodide.pyimport("igym_pyodide_p2p.browser.p2p_game"),
+    receive: pyodide.globals.get("receive"),
+    resumeFrom: pyodide.globals.get("resume_from"),
+    setNextBatch: pyodide.globals.get("set_next_batch"),
+    /** This page reloaded mid-game: it waits for the partner's snapshot instead of an episode start. */
+    resuming: false,
+    resumeEpisode: null,
+    snapshotTimer: 0,
+    snapshotAllowed: false,
+    snapshotBytes: null,
+    timeRollbacks: pyodide.globals.get("time_rollbacks"),
+    rollbackTimes: null,
+    bench: Boolean(message.bench),
+    handshakeTimer: 0,
+    /** How long the partner's packets waited between the page and this worker (ms, the last 120). */
+    hops: [],
+    /** Ticks whose period the engine stretched (time sync), and by how much in all (ms). */
+    stretched: 0,
+    stretchedMs: 0,
+    /** The DataChannel handed over by the page, and whether packets go on it (route "direct"). */
+    channel: null,
+    channelSend: null,
+    route: null,
+    direct: { sent: 0, received: 0, faults: null },
+    waiting: null,
+    lastStats: 0,
+    frames: 0,
+    episodeStart: 0,
+    episodeFrames: 0,
+  };
+}
+
+function p2pStart(message) {
+  if (!p2p || game) return;
+  const kwargs = {
+    game_id: p2p.gameId,
+    seat: message.seat,
+    partner_seat: message.partner_seat,
+    authority: Boolean(message.authority),
+    first_batch: p2p.firstBatch,
+  };
+  for (const name of ["input_delay", "window", "hash_every", "silent_notice_ms", "lost_after_ms"]) {
+    if (message[name] !== undefined && message[name] !== null) kwargs[name] = message[name];
+  }
+  try {
+    // The server's spec names both human seats; this page's game is the one of its own seat.
+    const spec = p2p.specClass.from_json(p2p.json.loads(JSON.stringify({ ...p2p.specJson, human_seat: message.seat })));
+    game = p2p.module.P2PBrowserGame.callKwargs(spec, kwargs);
+    spec.destroy();
+    game.set_held(heldKeys);
+    if (p2p.bench) {
+      p2p.resimFrameUs = pyodide.globals.get("measure_resimulation")(game);
+      p2p.rollbackTimes = p2p.timeRollbacks(game);
+    }
+  } catch (err) {
+    post({ type: "failed", message: String((err && err.message) || err).slice(0, 2000) });
+    return;
+  }
+  p2p.resuming = Boolean(message.resume);
+  post({ type: "p2p_ready" });
+  if (p2p.resuming) p2pRequestSnapshot();
+}
+
+/** The reloaded page: the partner's snapshot arrived; play on from its state. */
+function p2pResume(data) {
+  let frame;
+  try {
+    frame = toPlain(p2p.resumeFrom(game, data));
+  } catch (err) {
+    post({ type: "failed", message: String((err && err.message) || err).slice(0, 2000) });
+    return;
+  }
+  if (!frame) return;
+  p2p.resuming = false;
+  clearInterval(p2p.snapshotTimer);
+  p2pHandshake(false);
+  const episode = p2p.resumeEpisode || {};
+  // The server's count of this page's batches goes on from where the old page left it.
+  if (typeof episode.next_batch === "number") p2p.setNextBatch(game, episode.next_batch);
+  if (typeof episode.fps === "number" && episode.fps > 0) clock.period = 1000 / episode.fps;
+  post({ type: "frame", frame }); // the engine reports its `resumed` event at the next tick
+  clock.start = now();
+  clock.next = clock.start + clock.period;
+  clock.lastBatch = clock.start;
+  p2p.episodeStart = clock.start - frame.step * clock.period;
+  p2p.episodeFrames = frame.step;
+  clock.running = true;
+  p2pSchedule();
+}
+
+/** A reloaded page asks its partner for the snapshot with this packet until it resumes (the relay
+ * may drop a packet; the partner answers only after the server said the page is back). */
+const SNAPSHOT_REQUEST = new TextEncoder().encode('{"k":"igym_snapshot_request"}');
+
+function isSnapshotRequest(data) {
+  if (!data || data.length !== SNAPSHOT_REQUEST.length) return false;
+  for (let i = 0; i < data.length; i++) if (data[i] !== SNAPSHOT_REQUEST[i]) return false;
+  return true;
+}
+
+function p2pRequestSnapshot() {
+  clearInterval(p2p.snapshotTimer);
+  const started = now();
+  const ask = () => {
+    if (!p2p.resuming || now() - started > 30000) {
+      clearInterval(p2p.snapshotTimer);
+      return;
+    }
+    p2pSend([SNAPSHOT_REQUEST]);
+  };
+  ask();
+  p2p.snapshotTimer = setInterval(ask, 300);
+}
+
+/** The partner asked for this page's snapshot (it reloaded, and the server said it is back): one
+ * snapshot for its new page (taking it retires the old page's session), sent again on each ask. */
+function p2pAnswerSnapshotRequest() {
+  if (!p2p.snapshotAllowed || !game) return;
+  try {
+    if (!p2p.snapshotBytes) p2p.snapshotBytes = toPlain(game.snapshot());
+    p2pSend([p2p.snapshotBytes]);
+  } catch (err) {
+    post({ type: "failed", message: String((err && err.message) || err).slice(0, 2000) });
+  }
+}
+
+/** Engine packets for the partner: on the DataChannel this worker holds (route "direct"), else to
+ * the page (its channel, or the relay). */
+function p2pSend(packets) {
+  if (!packets || !packets.length) return;
+  const channel = p2p.channel;
+  if (p2p.route === "direct" && channel && channel.readyState === "open") {
+    try {
+      for (const packet of packets) p2p.channelSend(packet);
+      return;
+    } catch (err) {
+      // a closing channel: these go by the page
+    }
+  }
+  post({ type: "send", packets, t: epochMs() });
+}
+
+function p2pChannel(channel, faults) {
+  p2p.channel = channel;
+  channel.binaryType = "arraybuffer";
+  const raw = (bytes) => {
+    if (channel.readyState !== "open") return;
+    channel.send(bytes);
+    p2p.direct.sent += 1;
+  };
+  if (faults) {
+    // The page's fault hook, with a seed of its own for this worker's sends.
+    p2p.direct.faults = { offered: 0, dropped: 0, duplicated: 0, reordered: 0 };
+    p2p.channelSend = faultySend(raw, { ...faults, seed: (Number(faults.seed) || 1) ^ 0x5bd1e995 }, p2p.direct.faults);
+  } else {
+    p2p.channelSend = raw;
+  }
+  channel.onopen = () => post({ type: "channel", open: true });
+  channel.onclose = () => {
+    if (p2p.route === "direct") p2p.route = null;
+    post({ type: "channel", open: false });
+  };
+  channel.onmessage = (event) => {
+    if (!(event.data instanceof ArrayBuffer)) return;
+    p2p.direct.received += 1;
+    p2pReceive(new Uint8Array(event.data));
+  };
+}
+
+/** Packets, events and the waiting state of one engine call's result. */
+function p2pOutput(out) {
+  p2pSend(out.send);
+  if (out.events && out.events.length) post({ type: "p2p_events", events: out.events });
+  // Python's None arrives as undefined: not waiting.
+  const waiting = out.waiting ?? null;
+  if (waiting !== p2p.waiting) {
+    p2p.waiting = waiting;
+    post({ type: "waiting", waiting });
+  }
+}
+
+function p2pHandshake(on) {
+  clearInterval(p2p.handshakeTimer);
+  p2p.handshakeTimer = 0;
+  if (!on || !game) return;
+  const ping = () => {
+    if (clock.running) return;
+    try {
+      p2pSend(toPlain(game.handshake(epochMs())));
+      p2pStats(true);
+    } catch (err) {
+      post({ type: "failed", message: String((err && err.message) || err).slice(0, 2000) });
+      clearInterval(p2p.handshakeTimer);
+    }
+  };
+  ping();
+  p2p.handshakeTimer = setInterval(ping, 100);
+}
+
+function p2pReceive(data) {
+  if (!game) return;
+  if (isSnapshotRequest(data)) {
+    p2pAnswerSnapshotRequest();
+    return;
+  }
+  if (p2p.resuming) {
+    p2pResume(data);
+    return;
+  }
+  try {
+    const events = toPlain(p2p.receive(game, data, epochMs()));
+    if (events && events.length) post({ type: "p2p_events", events });
+  } catch (err) {
+    post({ type: "failed", message: String((err && err.message) || err).slice(0, 2000) });
+  }
+}
+
+function p2pStartEpisode(message) {
+  if (p2p.resuming) {
+    // A reloaded page: the episode goes on from the partner's snapshot (its numbering from here).
+    p2p.resumeEpisode = message;
+    return;
+  }
+  stopClock();
+  p2pHandshake(false);
+  const kwargs = { episode: message.episode, seed: message.seed };
+  if (typeof message.max_steps === "number") kwargs.max_steps = message.max_steps;
+  if (typeof message.fps === "number") kwargs.fps = message.fps;
+  if (typeof message.next_batch === "number") kwargs.next_batch = message.next_batch;
+  let first;
+  try {
+    first = toPlain(game.start_episode.callKwargs(kwargs));
+  } catch (err) {
+    post({ type: "failed", message: String((err && err.message) || err).slice(0, 2000) });
+    return;
+  }
+  if (typeof message.fps === "number" && message.fps > 0) clock.period = 1000 / message.fps;
+  post({ type: "frame", frame: first && first.type === "frame" ? first : toPlain(game.keyframe()) });
+  const delay = typeof message.start_in_ms === "number" && message.start_in_ms > 0 ? message.start_in_ms : 0;
+  clock.start = now() + delay;
+  clock.next = clock.start + clock.period;
+  clock.lastBatch = clock.start;
+  p2p.episodeStart = clock.start;
+  p2p.episodeFrames = 0;
+  clock.running = true;
+  p2pStats(true);
+  p2pSchedule();
+}
+
+function median(values) {
+  if (!values.length) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
+}
+
+function p2pSchedule() {
+  clock.timer = setTimeout(p2pTick, Math.max(0, clock.next - now()));
+}
+
+function p2pStats(force) {
+  const t = now();
+  if (!force && t - p2p.lastStats < 1000) return;
+  p2p.lastStats = t;
+  const elapsed = clock.running || p2p.episodeFrames ? (t - p2p.episodeStart) / 1000 : 0;
+  post({
+    type: "p2p_stats",
+    stats: toPlain(game.stats),
+    input_delay: game.input_delay,
+    rtt_ms: game.rtt_ms === undefined ? null : game.rtt_ms,
+    fps: elapsed > 0.5 ? p2p.episodeFrames / elapsed : null,
+    ticks: clock.ticks,
+    skipped: clock.skipped,
+    page_to_worker_ms: median(p2p.hops),
+    direct: p2p.direct,
+    stretched: p2p.stretched,
+    stretched_ms: Math.round(p2p.stretchedMs),
+    rollback_time: p2p.rollbackTimes ? toPlain(p2p.rollbackTimes.copy()) : null,
+    resim_frame_us: p2p.resimFrameUs ?? null,
+  });
+}
+
+function p2pTick() {
+  if (!clock.running) return;
+  const late = now() - clock.next;
+  if (late < 0) {
+    p2pSchedule();
+    return;
+  }
+  if (late >= P2P_CATCH_UP * clock.period) {
+    // Far behind (the tab was hidden, the machine stalled): skip the deadlines missed beyond the
+    // catch-up allowance instead of a long burst of frames; time sync with the partner follows.
+    const missed = Math.floor(late / clock.period) - (P2P_CATCH_UP - 1);
+    clock.next += missed * clock.period;
+    clock.skipped += missed;
+  }
+  let out;
+  try {
+    out = toPlain(game.tick(epochMs()));
+  } catch (err) {
+    stopClock();
+    post({ type: "failed", message: String((err && err.message) || err).slice(0, 2000) });
+    return;
+  }
+  clock.ticks += 1;
+  if (out.frame) {
+    // The engine's frame (after a rollback, a redraw of the same frame counts once).
+    if (typeof out.frame.step === "number") p2p.episodeFrames = Math.max(p2p.episodeFrames, out.frame.step);
+    post({ type: "frame", frame: out.frame });
+  }
+  p2pOutput(out);
+  if (now() - clock.lastBatch >= settings.batchIntervalMs) flush();
+  p2pStats(false);
+  if (out.done) {
+    stopClock();
+    flush();
+    p2pStats(true);
+    post({
+      type: "episode_done",
+      message: toPlain(game.episode_done()),
+      ticks: clock.ticks,
+      skipped: clock.skipped,
+      startedMs: performance.timeOrigin + clock.start,
+      periodMs: clock.period,
+    });
+    return;
+  }
+  const scale = typeof out.period_scale === "number" && out.period_scale >= 1 ? Math.min(out.period_scale, 1.1) : 1;
+  clock.next += clock.period * scale;
+  if (scale > 1) {
+    p2p.stretched += 1;
+    p2p.stretchedMs += clock.period * (scale - 1);
+  }
+  // A deadline already due (a late timer) runs at once: the two pages' frames are one clock, so a
+  // page that falls a frame or two behind catches up rather than dropping them (P2P_CATCH_UP).
+  p2pSchedule(); // at once when the next deadline is due already
+}
+
+function p2pPartnerLeft(policy) {
+  if (!game) return;
+  try {
+    const spec = policy ? pyodide.toPy(policy) : undefined;
+    game.partner_left(spec);
+    if (spec) spec.destroy();
+  } catch (err) {
+    post({ type: "failed", message: String((err && err.message) || err).slice(0, 2000) });
+  }
+}
+
 self.onmessage = (event) => {
   const message = event.data || {};
   switch (message.type) {
@@ -345,7 +813,37 @@ self.onmessage = (event) => {
       load(message);
       break;
     case "episode":
-      if (game) startEpisode(message);
+      if (game && p2p) p2pStartEpisode(message);
+      else if (game) startEpisode(message);
+      break;
+    case "p2p_start":
+      p2pStart(message);
+      break;
+    case "handshake":
+      if (p2p) p2pHandshake(Boolean(message.on));
+      break;
+    case "packet":
+      if (p2p) {
+        if (typeof message.t === "number") p2p.hops.push(epochMs() - message.t);
+        if (p2p.hops.length > 120) p2p.hops.shift();
+        p2pReceive(message.data);
+      }
+      break;
+    case "channel":
+      if (p2p && message.channel) p2pChannel(message.channel, message.faults || null);
+      break;
+    case "route":
+      if (p2p) p2p.route = message.route;
+      break;
+    case "send_snapshot":
+      // The server says the partner's new page is back and resumes from this page's state.
+      if (p2p) {
+        p2p.snapshotAllowed = true;
+        p2p.snapshotBytes = null;
+      }
+      break;
+    case "partner_left":
+      if (p2p) p2pPartnerLeft(message.policy || null);
       break;
     case "keys":
       heldKeys = message.held || [];
@@ -359,8 +857,9 @@ self.onmessage = (event) => {
       break;
     case "stop":
       stopClock();
+      if (p2p) p2pHandshake(false);
       if (game) {
-        game.stop(message.reason || "stopped");
+        if (typeof game.stop === "function") game.stop(message.reason || "stopped");
         flush();
       }
       break;
