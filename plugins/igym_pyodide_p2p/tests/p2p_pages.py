@@ -26,7 +26,9 @@ from typing import Any
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
-from browser_support import Standin, igym_run  # noqa: E402
+from browser_support import Standin  # noqa: E402
+
+from igym_core.testing import LiveServer  # noqa: E402
 
 SCENE = "slime_p2p"
 #: Chromium may make WebRTC candidates on loopback (with camera and microphone permission): what a
@@ -270,7 +272,8 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     faults = tuple(json.loads(args.faults))
     args.data_dir.mkdir(parents=True, exist_ok=True)
-    with igym_run(study(args.study), args.data_dir, "igym_pyodide_p2p.plugin") as url:
+    with LiveServer(study(args.study), args.data_dir, plugins=["igym_pyodide_p2p.plugin"]) as server:
+        url = server.url
         standin = Standin(url, (SCENE,))
         result = launch(
             lambda browser: play_pair(

@@ -30,8 +30,10 @@ ACTION_MAPPING = {
     "ArrowUp+ArrowLeft": 4,
     "ArrowUp+ArrowRight": 5,
 }
-#: 20 seconds at 30 fps.
-STEPS = 600
+#: 10 seconds at 30 fps: the relay, leaving and reloading games.
+STEPS = 300
+#: 20 seconds at 30 fps: the direct games (the issue's 20-second run, with and without faults).
+LONG_STEPS = 600
 
 relay_game = GymScene(
     scene_id="slime_p2p",
@@ -73,7 +75,9 @@ relay = _experiment("slime_p2p_relay", relay_game)
 direct = _experiment(
     "slime_p2p_direct",
     attrs.evolve(
-        relay_game, runtime_options={"route": "auto", "connect_timeout_s": 15, "load_timeout_s": 180}
+        relay_game,
+        max_steps=LONG_STEPS,
+        runtime_options={"route": "auto", "connect_timeout_s": 15, "load_timeout_s": 180},
     ),
 )
 leaving = _experiment(
