@@ -40,14 +40,10 @@ from igym_core.runtime.interface import (
     GameHandle,
     GameHost,
     GameInfo,
-    Runtime,
-    RuntimeCheck,
     RuntimeMessage,
-    Seat,
 )
 from igym_core.runtime.notify import call_scene_callback, notify_plugins
 from igym_core.session.saving import SAVING_MESSAGE
-from igym_core.tasks import BackgroundTasks
 from igym_pyodide_p2p.ingest import BatchProblem, decode_step_batch, step_rows
 from igym_pyodide_p2p.messages import (
     BatchAck,
@@ -75,7 +71,8 @@ from igym_pyodide_p2p.p2p_messages import (
     signal_wire,
 )
 from igym_pyodide_p2p.p2p_options import LOAD_FAILED_OUTCOME, P2POptions, check_ice_servers
-from igym_pyodide_p2p.runtime import REJECTED_BATCHES, SAVING, _field, action_test
+from igym_pyodide_p2p.runtime import REJECTED_BATCHES, SAVING, _field
+from igym_pyodide_p2p.runtime_base import BrowserRuntime
 
 __all__ = [
     "MAX_EVENTS_PER_PAGE",
@@ -90,7 +87,6 @@ __all__ = [
 log = structlog.get_logger(__name__)
 
 _pack = msgspec.msgpack.Encoder().encode
-_PRESENCE_INTERVAL_S = 1.0
 #: Signalling messages one page may send in one game (an offer, an answer and the ICE candidates,
 #: again after a reload); past it each is refused with ``p2p_signal_limit``.
 MAX_SIGNALS_PER_PAGE = 300
@@ -110,8 +106,8 @@ _ROUTE_GRACE_S = 3.0
 
 
 def options_of(prepared: Any) -> P2POptions:
-    options = prepared.runtime_options
-    return options if isinstance(options, P2POptions) else P2POptions.from_mapping(options or {})
+    """The scene's options (structured at start, see ``P2PRuntime.options_type``)."""
+    return P2PRuntime.options_of(prepared)
 
 
 #: The methods a rollback env must have (the issue's contract; ``igym_core.testing`` checks them).
@@ -193,7 +189,7 @@ def scene_problems(scene: Any, prepared: Any, settings: Any) -> tuple[list[str],
     return problems, notes
 
 
-class P2PRuntime(Runtime):
+class P2PRuntime(BrowserRuntime):
     """Two-person games stepped in both players' browsers, inputs exchanged peer to peer."""
 
     kind: ClassVar[str] = "pyodide_p2p"
@@ -210,11 +206,7 @@ class P2PRuntime(Runtime):
     #: The page's side (W: ``static/page/p2p.js``), served under /plugins/pyodide/.
     client_module: ClassVar[str | None] = "/plugins/pyodide/p2p.js"
     options_type: ClassVar[type | None] = P2POptions
-
-    @classmethod
-    def check_scene(cls, scene: Any, prepared: Any, settings: Any) -> RuntimeCheck:
-        problems, notes = scene_problems(scene, prepared, settings)
-        return RuntimeCheck(problems=problems, notes=notes)
+    scene_problems = staticmethod(scene_problems)
 
     @classmethod
     def scene_view(cls, scene: Any, prepared: Any) -> dict[str, Any] | None:
@@ -227,73 +219,28 @@ class P2PRuntime(Runtime):
         return {"game": p2p_game_spec(prepared, options_of(prepared))}
 
     def __init__(self, host: GameHost) -> None:
-        super().__init__(host)
+        super().__init__(
+            host,
+            {
+                "batches_stored": 0,
+                "batches_resent": 0,
+                "batches_rejected": 0,
+                "frames_stored": 0,
+                "frames_compared": 0,
+                "disagreements": 0,
+                "episodes": 0,
+                "signals": 0,
+                "relayed": 0,
+                "relay_dropped": 0,
+                "load_timeouts": 0,
+            },
+        )
         self.games: dict[str, P2PGame] = {}
-        self._spaces: dict[int, dict[str, Callable[[Any], bool]]] = {}
-        self._presence: asyncio.TimerHandle | None = None
-        self._tasks = BackgroundTasks()
-        self.holding = False
-        self.counters = {
-            "batches_stored": 0,
-            "batches_resent": 0,
-            "batches_rejected": 0,
-            "frames_stored": 0,
-            "frames_compared": 0,
-            "disagreements": 0,
-            "episodes": 0,
-            "signals": 0,
-            "relayed": 0,
-            "relay_dropped": 0,
-            "load_timeouts": 0,
-        }
 
-    async def start(self) -> None:
-        self._presence = asyncio.get_running_loop().call_later(_PRESENCE_INTERVAL_S, self._check_presence)
-
-    async def stop(self) -> None:
-        if self._presence is not None:
-            self._presence.cancel()
-            self._presence = None
-        for game in list(self.games.values()):
-            await game.stop("server_stopped")
-
-    def create_game(
-        self,
-        *,
-        game_id: str,
-        scene: Any,
-        prepared: Any,
-        instance: int,
-        seats: Sequence[Seat],
-        continues: Continuation | None = None,
+    def new_game(
+        self, info: GameInfo, prepared: Any, options: P2POptions, continues: Continuation | None
     ) -> P2PGame:
-        info = GameInfo(
-            game_id=game_id,
-            scene_id=scene.scene_id,
-            instance=instance,
-            seats=tuple(seats),
-            experiment_id=self.host.experiment_id,
-        )
-        game = P2PGame(
-            self, info, prepared, options_of(prepared), self.action_tests(prepared), continues=continues
-        )
-        self.games[game_id] = game
-        game.begin()
-        return game
-
-    def action_tests(self, prepared: Any) -> dict[str, Callable[[Any], bool]]:
-        tests = self._spaces.get(id(prepared))
-        if tests is None:
-            env, _raw = prepared.make_env()
-            try:
-                tests = {str(agent): action_test(env.action_space(agent)) for agent in prepared.agents}
-            finally:
-                try:
-                    env.close()
-                except Exception:
-                    log.debug("env_close_failed", scene_id=prepared.scene.scene_id)
-            self._spaces[id(prepared)] = tests
-        return tests
+        return P2PGame(self, info, prepared, options, self.action_tests(prepared), continues=continues)
 
     def ice_servers(self, options: P2POptions) -> tuple[dict[str, Any], ...]:
         """``IGYM_P2P_ICE_SERVERS`` when set, else the scene's."""
@@ -301,30 +248,6 @@ class P2PRuntime(Runtime):
         if configured:
             return check_ice_servers(configured, "IGYM_P2P_ICE_SERVERS")
         return options.ice_servers
-
-    def hold_for_saving(self, hold: bool) -> None:
-        self.holding = hold
-        if not hold:
-            for game in list(self.games.values()):
-                game.saving_resumed()
-
-    def forget(self, game: P2PGame) -> None:
-        self.games.pop(game.info.game_id, None)
-
-    def spawn(self, awaitable: Any) -> None:
-        self._tasks.spawn(awaitable)
-
-    def _check_presence(self) -> None:
-        self._presence = asyncio.get_running_loop().call_later(_PRESENCE_INTERVAL_S, self._check_presence)
-        now = time.monotonic()
-        for game in list(self.games.values()):
-            try:
-                game.check_presence(now)
-            except Exception:
-                log.exception("presence_check_failed", game_id=game.info.game_id)
-
-    def stats(self) -> dict[str, Any]:
-        return {"games": len(self.games), **self.counters}
 
 
 @attrs.define(eq=False)
