@@ -30,25 +30,19 @@ import attrs
 import msgspec
 import structlog
 
-from igym_core.data.recorder import iso_utc
 from igym_core.errors import ProtocolError
-from igym_core.protocol.server_messages import GameStatus
 from igym_core.runtime import records
 from igym_core.runtime.interface import (
     Continuation,
-    GameExit,
-    GameHandle,
     GameHost,
     GameInfo,
     RuntimeMessage,
 )
-from igym_core.runtime.notify import call_scene_callback, notify_plugins
-from igym_core.session.saving import SAVING_MESSAGE
+from igym_pyodide_p2p.game_base import BaseBrowserGame
 from igym_pyodide_p2p.ingest import BatchProblem, decode_step_batch, step_rows
 from igym_pyodide_p2p.messages import (
     BatchAck,
     EpisodeDone,
-    PyodideEpisode,
     RuntimeLoaded,
     RuntimeLoadFailed,
     StepBatchMessage,
@@ -70,8 +64,8 @@ from igym_pyodide_p2p.p2p_messages import (
     relay_wire,
     signal_wire,
 )
-from igym_pyodide_p2p.p2p_options import LOAD_FAILED_OUTCOME, P2POptions, check_ice_servers
-from igym_pyodide_p2p.runtime import REJECTED_BATCHES, SAVING, _field
+from igym_pyodide_p2p.p2p_options import P2POptions, check_ice_servers
+from igym_pyodide_p2p.runtime import REJECTED_BATCHES, _field
 from igym_pyodide_p2p.runtime_base import BrowserRuntime
 
 __all__ = [
@@ -281,8 +275,10 @@ class Page:
     last_progress: float = 0.0
 
 
-class P2PGame(GameHandle):
+class P2PGame(BaseBrowserGame):
     """One peer-to-peer game: the episodes the server issues, the two pages' streams, the relay."""
+
+    log = log
 
     def __init__(
         self,
@@ -294,18 +290,11 @@ class P2PGame(GameHandle):
         *,
         continues: Continuation | None = None,
     ) -> None:
-        self.runtime = runtime
-        self.host = runtime.host
-        self.info = info
-        self.prepared = prepared
-        self.scene = prepared.scene
-        self.options = options
-        self.continues = continues
-        self.actions_ok = actions_ok
         by_agent = {s.agent: s.participant_id for s in info.seats if s.participant_id is not None}
-        #: Human seat → participant id, in the scene's human_seats order (the first is the authority).
-        self.players = {seat: by_agent[seat] for seat in prepared.human_seats if seat in by_agent}
-        self.participant_ids = list(self.players.values())
+        # Human seat → participant id, in the scene's human_seats order (the first is the authority).
+        players = {seat: by_agent[seat] for seat in prepared.human_seats if seat in by_agent}
+        super().__init__(runtime, info, prepared, options, players, continues=continues)
+        self.actions_ok = actions_ok
         seats = list(self.players)
         self.pages: dict[str, Page] = {}
         rules = options.batch_rules()
@@ -325,29 +314,9 @@ class P2PGame(GameHandle):
                 ),
             )
         self.book = FrameBook(seats)
-        self._ids = records.game_ids(
-            game_id=info.game_id,
-            scene_id=info.scene_id,
-            instance=info.instance,
-            participant_ids=self.participant_ids,
-        )
-        self.phase = "loading"
-        self.ended = False
-        self.end_message = ""
         self.started_p2p = False
-        self.round = continues.from_episode if continues is not None else 1
-        self.plays = 0
-        self.seed = 0
         self.episode_open = False
-        self.phase_until = 0.0
-        self.episode_started_wall = 0.0
-        self.episode_started_mono = 0.0
-        self.returns: dict[str, float] = {}
         self.last_step = 0
-        self.absent_since: float | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._paused_at = 0.0
-        self.last_progress = 0.0
         self._episode_message: dict[str, Any] | None = None
         #: The end reason the last ``episode_done`` gave.
         self._end_reason = "truncated"
@@ -362,9 +331,6 @@ class P2PGame(GameHandle):
     def partner_of(self, page: Page) -> Page:
         return next(p for p in self.pages.values() if p is not page) if len(self.pages) == 2 else page
 
-    def _send(self, participant_id: str, message: Mapping[str, Any]) -> None:
-        self.runtime.spawn(self.host.send(participant_id, message))
-
     def _offer(self, participant_id: str, message: Mapping[str, Any]) -> bool:
         """Send now if the socket is free, else queue it; False if the player has no socket."""
         sink = self.host.frame_sink(participant_id)
@@ -377,45 +343,7 @@ class P2PGame(GameHandle):
     def _active(self) -> list[Page]:
         return [p for p in self.pages.values() if not p.left]
 
-    # --- lifecycle ---------------------------------------------------------------------------
-    def begin(self) -> None:
-        from igym_core.session.games import seats_description
-
-        continues = self.continues
-        self.host.record(
-            records.GAMES,
-            records.game_started_row(
-                self._ids,
-                seats=seats_description(self.info.seats),
-                fps=self.scene.fps,
-                num_episodes=self.scene.num_episodes,
-                runtime=P2PRuntime.kind,
-                continues_game_id=continues.game_id if continues is not None else None,
-                continues_from_episode=continues.from_episode if continues is not None else None,
-            ),
-        )
-        log.info(
-            "game_started", game_id=self.info.game_id, scene_id=self.info.scene_id, runtime="pyodide_p2p"
-        )
-        self._notify("notify_game_started", self.info)
-        self._timer = asyncio.get_running_loop().call_later(self.options.load_timeout_s, self._load_timed_out)
-
-    async def stop(self, reason: str) -> None:
-        if not self.ended:
-            self._withdraw_unstarted_episode()
-            if self.episode_open:
-                self._end_episode("game_stopped", then_continue=False)
-            self._end_game(reason, "The study server is restarting.")
-
     # --- GameHandle --------------------------------------------------------------------------
-    def player_ready(self, participant_id: str) -> None:
-        """The page mounted the scene; it loads the runtime next (``runtime_loaded``)."""
-
-    def player_input(
-        self, participant_id: str, *, keys: Sequence[str] | None, press: Sequence[str] | None
-    ) -> None:
-        """Keys go to the page's own engine; the server has nothing to do with them."""
-
     def player_connected(self, participant_id: str) -> None:
         page = self.pages.get(participant_id)
         if page is None or self.ended:
@@ -426,26 +354,49 @@ class P2PGame(GameHandle):
             partner = self.partner_of(page)
             self._offer(partner.participant_id, P2PPartner(game_id=self.info.game_id, state="back").wire())
 
-    def status_message(self, participant_id: str) -> dict[str, Any]:
-        countdown_ms = 0
-        if self.phase == "countdown":
-            countdown_ms = max(0, round((self.phase_until - time.monotonic()) * 1000))
-        message = {"loading": "Loading the game…", "ended": self.end_message, "paused": SAVING_MESSAGE}.get(
-            self.phase, ""
-        )
+    # --- the base game's questions: two pages, a ledger each, the frame book ------------------
+    def _seat_of(self, participant_id: str) -> str | None:
+        page = self.pages.get(participant_id)
+        return page.seat if page is not None else None
+
+    def _status_note(self, participant_id: str, message: str) -> str:
         page = self.pages.get(participant_id)
         if page is not None and page.left and not self.ended:
-            message = "You were away too long: the game goes on without you."
-        return GameStatus(
-            game_id=self.info.game_id,
-            phase=self.phase,
-            episode=min(self.round, self.scene.num_episodes),
-            num_episodes=self.scene.num_episodes,
-            seat=page.seat if page is not None else None,
-            message=message,
-            countdown_ms=countdown_ms,
-            pause_reason=SAVING if self.phase == "paused" else None,
-        ).wire()
+            return "You were away too long: the game goes on without you."
+        return message
+
+    def _open_episode(self, start: float) -> None:
+        self.last_step = 0
+        self.episode_open = True
+        for page in self._active():
+            page.ledger.open_episode(self.plays, start)
+            page.last_progress = start
+        self.book.disagreements[self.plays] = 0
+
+    def _close_episode(self) -> None:
+        self.episode_open = False
+        for page in self.pages.values():
+            page.ledger.close_episode()
+
+    def _send_episode(self, message: dict[str, Any]) -> None:
+        # The same episode to both pages, together (each with its own next batch number); kept for
+        # a page that reloads in it.
+        self._episode_message = message
+        for page in self._active():
+            again = dict(message)
+            again["next_batch"] = page.ledger.next_batch
+            self._send(page.participant_id, again)
+
+    def _episode_closed(self) -> None:
+        self._record_disagreements(self.book.expire(time.monotonic(), episode=self.plays))
+        extra = self.book.disagreements.pop(self.plays, 0) - MAX_DISAGREEMENTS_PER_EPISODE
+        if extra > 0:
+            self.host.record(
+                records.P2P_DISAGREEMENTS,
+                records.p2p_disagreement_row(
+                    self._ids, episode=self.plays, step=None, field="more", agent=None, values={}, count=extra
+                ),
+            )
 
     def player_message(self, participant_id: str, message: Any) -> None:
         if self.ended:
@@ -603,18 +554,6 @@ class P2PGame(GameHandle):
         )
         self._give_up("load_timeout")
 
-    def _give_up(self, reason: str) -> None:
-        self._withdraw_unstarted_episode()
-        if self.episode_open:
-            self._end_episode("interrupted", then_continue=False)
-        options = self.options
-        exit = GameExit(
-            outcome=LOAD_FAILED_OUTCOME,
-            to_scene=options.load_timeout_scene,
-            to_end=options.on_load_timeout == "end",
-        )
-        self._end_game(reason, "The game could not be loaded in this browser.", exit=exit)
-
     # --- signalling, relay, routes, events -----------------------------------------------------
     def _signal(self, page: Page, message: P2PSignal) -> None:
         if page.signals >= MAX_SIGNALS_PER_PAGE:
@@ -757,83 +696,6 @@ class P2PGame(GameHandle):
         self._maybe_finish()
 
     # --- episodes ----------------------------------------------------------------------------
-    def _countdown(self) -> None:
-        self._cancel_timer()
-        self._issue_episode(start_in_s=max(0.0, self.scene.countdown_s))
-
-    def _issue_episode(self, start_in_s: float = 0.0) -> None:
-        self._timer = None
-        if self.ended:
-            return
-        if self.runtime.holding:
-            self.phase = "paused"
-            self.host.record(
-                records.GAMES,
-                records.game_paused_row(self._ids, reason=SAVING, episode=self.plays, step=self.last_step),
-            )
-            self._paused_at = time.monotonic()
-            self._broadcast_status()
-            return
-        self.plays += 1
-        self.seed = self.prepared.episode_seed(self.info.instance, self.participant_ids, self.round)
-        self.returns = {str(a): 0.0 for a in self.prepared.agents}
-        self.last_step = 0
-        start = time.monotonic() + start_in_s
-        self.episode_started_wall = time.time() + start_in_s
-        self.episode_started_mono = start
-        self.episode_open = True
-        for page in self._active():
-            page.ledger.open_episode(self.plays, start)
-            page.last_progress = start
-        self.last_progress = start
-        self.phase_until = start
-        self.runtime.counters["episodes"] += 1
-        self.book.disagreements[self.plays] = 0
-        self._episode_message = PyodideEpisode(
-            game_id=self.info.game_id,
-            episode=self.plays,
-            seed=self.seed,
-            num_episodes=self.scene.num_episodes,
-            max_steps=self.scene.max_steps,
-            fps=self.scene.fps,
-            next_batch=1,
-            start_in_ms=round(start_in_s * 1000),
-        ).wire()
-        if start_in_s > 0:
-            self.phase = "countdown"
-            self._timer = asyncio.get_running_loop().call_later(start_in_s, self._begin_episode)
-        else:
-            self._begin_episode()
-        self._broadcast_status()
-        # The same episode to both pages, together (each with its own next batch number).
-        for page in self._active():
-            message = dict(self._episode_message)
-            message["next_batch"] = page.ledger.next_batch
-            self._send(page.participant_id, message)
-        log.info("episode_started", game_id=self.info.game_id, episode=self.plays, seed=self.seed)
-
-    def _begin_episode(self) -> None:
-        self._timer = None
-        if self.ended or not self.episode_open:
-            return
-        countdown = self.phase == "countdown"
-        self.phase = "playing"
-        if countdown:
-            self._broadcast_status()
-        self._notify("notify_episode_started", self.info, self.plays, self.seed)
-        self._callback("on_episode_start", self.info, self.plays, self.seed)
-
-    def _withdraw_unstarted_episode(self) -> bool:
-        if not (self.episode_open and self.phase == "countdown"):
-            return False
-        self._cancel_timer()
-        self.episode_open = False
-        for page in self.pages.values():
-            page.ledger.close_episode()
-        self.plays -= 1
-        self.runtime.counters["episodes"] -= 1
-        return True
-
     def _episode_done(self, page: Page, message: EpisodeDone) -> None:
         if message.episode < self.plays or (message.episode == self.plays and not self.episode_open):
             return  # sent again after a reconnect
@@ -863,72 +725,6 @@ class P2PGame(GameHandle):
     def _finish_episode(self) -> None:
         over = any(p.ledger.episode_over for p in self.pages.values())
         self._end_episode(self._end_reason if over else "incomplete")
-
-    def _end_episode(self, end_reason: str, *, then_continue: bool = True) -> None:
-        self.episode_open = False
-        for page in self.pages.values():
-            page.ledger.close_episode()
-        self._record_disagreements(self.book.expire(time.monotonic(), episode=self.plays))
-        extra = self.book.disagreements.pop(self.plays, 0) - MAX_DISAGREEMENTS_PER_EPISODE
-        if extra > 0:
-            self.host.record(
-                records.P2P_DISAGREEMENTS,
-                records.p2p_disagreement_row(
-                    self._ids, episode=self.plays, step=None, field="more", agent=None, values={}, count=extra
-                ),
-            )
-        duration = time.monotonic() - self.episode_started_mono
-        summary = records.episode_row(
-            self._ids,
-            episode=self.plays,
-            seed=self.seed,
-            steps=self.last_step,
-            end_reason=end_reason,
-            returns=self.returns,
-            seats=self.players,
-            started_at=iso_utc(self.episode_started_wall),
-            duration_ms=round(duration * 1000),
-            fps=self.scene.fps,
-            frames_dropped={},
-            tick_lateness_ms_p50=None,
-            tick_lateness_ms_p99=None,
-            tick_lateness_ms_max=None,
-            rtt_ms={},
-            paused_ms=0,
-            pauses=0,
-            pause_reasons={},
-        )
-        self.host.record(records.EPISODES, summary)
-        log.info(
-            "episode_ended",
-            game_id=self.info.game_id,
-            episode=self.plays,
-            steps=self.last_step,
-            end_reason=end_reason,
-        )
-        self._notify("notify_episode_ended", self.info, self.plays, summary)
-        self._callback("on_episode_end", self.info, summary)
-        if not then_continue:
-            return
-        self.round += 1
-        if self.round <= self.scene.num_episodes:
-            self._countdown()
-        else:
-            self._end_game("completed", "Well done! This game is over.")
-
-    def saving_resumed(self) -> None:
-        if self.phase == "paused" and not self.ended:
-            self.host.record(
-                records.GAMES,
-                records.game_resumed_row(
-                    self._ids,
-                    reason=SAVING,
-                    episode=self.plays,
-                    step=self.last_step,
-                    paused_ms=round((time.monotonic() - self._paused_at) * 1000),
-                ),
-            )
-            self._countdown()
 
     # --- step records ------------------------------------------------------------------------
     def _ingest(self, page: Page, data: Mapping[str, Any]) -> None:
@@ -1112,35 +908,8 @@ class P2PGame(GameHandle):
         ):
             self._stalled(now)
 
-    def _stalled(self, now: float) -> None:
-        silent_s = round(now - self.last_progress, 1)
-        self.host.record(
-            records.GAMES,
-            {
-                **self._ids,
-                "event": "stalled",
-                "episode": self.plays,
-                "step": self.last_step,
-                "silent_s": silent_s,
-            },
-        )
-        log.info("game_stalled", game_id=self.info.game_id, episode=self.plays, silent_s=silent_s)
-        self._end_episode("stalled", then_continue=False)
-        self._give_up("stalled")
-
     # --- the end -----------------------------------------------------------------------------
-    def _end_game(self, reason: str, message: str, *, exit: GameExit | None = None) -> None:
-        if self.ended:
-            return
-        self.ended = True
-        self._cancel_timer()
-        self.episode_open = False
-        for page in self.pages.values():
-            page.ledger.close_episode()
-        self.phase = "ended"
-        self.end_message = message
-        self.runtime.forget(self)
-        self._broadcast_status()
+    def _summary_records(self) -> None:
         self.host.record(
             records.GAMES,
             {
@@ -1166,31 +935,6 @@ class P2PGame(GameHandle):
                 "unconfirmed": self.book.counts["unconfirmed"],
             },
         )
-        self.host.record(
-            records.GAMES, records.game_ended_row(self._ids, reason=reason, episodes_played=self.plays)
-        )
-        log.info("game_ended", game_id=self.info.game_id, reason=reason, episodes=self.plays)
-        self._notify("notify_game_ended", self.info, reason)
-        self._callback("on_game_end", self.info, reason)
-        if exit is None:
-            self.host.game_ended(self.info.game_id, reason)
-        else:
-            self.host.game_ended(self.info.game_id, reason, exit)
-
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    def _broadcast_status(self) -> None:
-        for pid in self.participant_ids:
-            self._send(pid, self.status_message(pid))
-
-    def _notify(self, method: str, *args: Any) -> None:
-        notify_plugins(self.host.plugins, method, self.info.game_id, *args)
-
-    def _callback(self, name: str, *args: Any) -> None:
-        call_scene_callback(self.prepared.callbacks, name, self.info.game_id, *args)
 
 
 def _pad(frames: Sequence[Any], n: int) -> list[Any]:
