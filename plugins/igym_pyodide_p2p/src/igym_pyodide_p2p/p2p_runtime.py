@@ -6,7 +6,9 @@ A game's life (exactly two human seats; the first in ``prepared.human_seats`` is
     countdown ──▶ playing ──both episode_done──▶ countdown ──▶ … ──▶ ended
 
 The server is the authority on seeds and episode counts, exactly as in the ``pyodide`` runtime: it
-sends the same ``pyodide_episode`` to both pages at once. It forwards WebRTC signalling
+sends the same ``pyodide_episode`` to both pages at once (the episode machine, statuses, the saving
+hold and the game's end are the ones of ``game_base.BaseBrowserGame``; the runtime class's shared
+part is ``runtime_base.BrowserRuntime``). It forwards WebRTC signalling
 (``p2p_signal``) and, where no direct connection formed, the engines' packets (``p2p_relay``),
 within bounds (:data:`MAX_SIGNALS_PER_PAGE`, :data:`RELAY_PACKETS_PER_S`). Both pages stream the
 frames they confirmed; ``p2p_ingest.FrameBook`` stores each frame once and compares the other copy.
@@ -39,6 +41,7 @@ from igym_core.runtime.interface import (
     RuntimeMessage,
 )
 from igym_pyodide_p2p.game_base import BaseBrowserGame
+from igym_pyodide_p2p.game_ingest import REJECTED_BATCHES, batch_field
 from igym_pyodide_p2p.ingest import BatchProblem, decode_step_batch, step_rows
 from igym_pyodide_p2p.messages import (
     BatchAck,
@@ -65,7 +68,6 @@ from igym_pyodide_p2p.p2p_messages import (
     signal_wire,
 )
 from igym_pyodide_p2p.p2p_options import P2POptions, check_ice_servers
-from igym_pyodide_p2p.runtime import REJECTED_BATCHES, _field
 from igym_pyodide_p2p.runtime_base import BrowserRuntime
 
 __all__ = [
@@ -424,6 +426,9 @@ class P2PGame(BaseBrowserGame):
             )
 
     # --- loading and the start -----------------------------------------------------------------
+    # Loading differs from the pyodide game's on purpose (game_loading.LoadRules): two pages load, the
+    # start waits for both and for their routes, the records name the page's seat, and a reload resumes
+    # from the partner's state instead of applying on_reload.
     def _loaded(self, page: Page, message: RuntimeLoaded) -> None:
         if page.loads >= MAX_LOADS_PER_PAGE:
             raise ProtocolError(
@@ -696,6 +701,8 @@ class P2PGame(BaseBrowserGame):
         self._maybe_finish()
 
     # --- episodes ----------------------------------------------------------------------------
+    # Apart from the pyodide game's on purpose: the episode ends when both pages (or the one left in the
+    # game) said so, not at one page's word.
     def _episode_done(self, page: Page, message: EpisodeDone) -> None:
         if message.episode < self.plays or (message.episode == self.plays and not self.episode_open):
             return  # sent again after a reconnect
@@ -743,7 +750,7 @@ class P2PGame(BaseBrowserGame):
             counters["batches_rejected"] += 1
             self._rejected(page, data, problem)
             raise ProtocolError(
-                "bad_batch", f"batch {_field(data, 'batch')} refused: {problem.message}"
+                "bad_batch", f"batch {batch_field(data, 'batch')} refused: {problem.message}"
             ) from None
         page.last_progress = now
         self.last_progress = now
@@ -841,22 +848,24 @@ class P2PGame(BaseBrowserGame):
         steps = data.get("steps") if isinstance(data, Mapping) else None
         self.host.record(
             REJECTED_BATCHES,
-            {
-                **self._ids,
-                "participant_id": page.participant_id,
-                "batch": _field(data, "batch"),
-                "episode": _field(data, "episode"),
-                "first_step": _field(data, "first_step"),
-                "steps": len(steps) if isinstance(steps, list) else None,
-                "rule": problem.kind,
-                "problem": problem.message,
-                "expected_batch": page.ledger.next_batch,
-                "t_server_ms": round(time.time() * 1000, 1),
-            },
+            records.rejected_batch_row(
+                self._ids,
+                participant_id=page.participant_id,
+                batch=batch_field(data, "batch"),
+                episode=batch_field(data, "episode"),
+                first_step=batch_field(data, "first_step"),
+                steps=len(steps) if isinstance(steps, list) else None,
+                rule=problem.kind,
+                problem=problem.message,
+                expected_batch=page.ledger.next_batch,
+                t_server_ms=round(time.time() * 1000, 1),
+            ),
         )
         log.info("batch_rejected", game_id=self.info.game_id, seat=page.seat, rule=problem.kind)
 
     # --- presence ----------------------------------------------------------------------------
+    # Apart from the pyodide game's on purpose: each page has its own absence (a reload tells the
+    # partner, reload_grace_s applies on_partner_left), on top of the shared abandon and stall rules.
     def check_presence(self, now: float) -> None:
         """Once a second: partners away past ``reload_grace_s`` leave (the scene's rule), a game
         nobody is connected to is abandoned after ``abandon_after_s``, a game whose connected pages

@@ -26,8 +26,9 @@ batch of the open
 episode with the number the server expects (or a later one) ends that episode ``batch_refused`` and
 the next is issued with ``next_batch`` (the page numbers on from it).
 
-The game itself is ``game.py`` (the episode machine), with ``game_ingest.py`` (the step batches)
-and ``game_loading.py`` (loading, reloads, stalls, presence).
+The game itself is ``game.py``: the episode machine it shares with the ``pyodide_p2p`` runtime
+(``game_base.py``; the runtime class's shared part is ``runtime_base.py``), with ``game_ingest.py``
+(the step batches) and ``game_loading.py`` (loading, reloads, stalls, presence).
 
 Nobody connected: a game whose participant has had no socket for the scene's ``abandon_after_s``
 ends ``abandoned`` (checked once a second for all games), with the scene's ``on_abandon`` rule.
@@ -44,7 +45,7 @@ import structlog
 
 from igym_core.runtime.interface import Continuation, GameHost, GameInfo, RuntimeMessage
 from igym_pyodide_p2p.game import SAVING, PyodideGame
-from igym_pyodide_p2p.game_ingest import BATCH_REFUSED, REJECTED_BATCHES, _field  # noqa: F401 (importable here)
+from igym_pyodide_p2p.game_ingest import BATCH_REFUSED, REJECTED_BATCHES
 from igym_pyodide_p2p.messages import (
     EpisodeDone,
     RuntimeLoaded,
@@ -54,8 +55,8 @@ from igym_pyodide_p2p.messages import (
 from igym_pyodide_p2p.options import PyodideOptions
 from igym_pyodide_p2p.runtime_base import BrowserRuntime, action_test
 
-# The game's parts live in game.py (episode machine), game_ingest.py (step batches) and
-# game_loading.py (load and presence rules); their names stay importable from here.
+# The game's parts live in game.py (with game_base.py, the episode machine), game_ingest.py (step
+# batches) and game_loading.py (load and presence rules); their names stay importable from here.
 __all__ = [
     "BATCH_REFUSED",
     "REJECTED_BATCHES",
