@@ -68,7 +68,7 @@ from igym_pyodide_p2p.p2p_messages import (
     signal_wire,
 )
 from igym_pyodide_p2p.p2p_options import P2POptions, check_ice_servers
-from igym_pyodide_p2p.runtime_base import BrowserRuntime
+from igym_pyodide_p2p.runtime_base import SAME_GROUP_PROBLEM, BrowserRuntime, package_checks
 
 __all__ = [
     "MAX_EVENTS_PER_PAGE",
@@ -128,9 +128,7 @@ def scene_problems(scene: Any, prepared: Any, settings: Any) -> tuple[list[str],
             "runtime='server' for games with bots."
         )
     if getattr(scene, "same_group_as", None):
-        problems.append(
-            "$.same_group_as: a group plays together only under runtime='server'; remove same_group_as."
-        )
+        problems.append(SAME_GROUP_PROBLEM)
     env, _raw = prepared.make_env()
     try:
         missing = [m for m in ROLLBACK_METHODS if not callable(getattr(env, m, None))]
@@ -174,14 +172,7 @@ def scene_problems(scene: Any, prepared: Any, settings: Any) -> tuple[list[str],
         problems.extend(p2p_spec_problems(prepared))
     except ImportError:
         pass
-    try:
-        from igym_pyodide_p2p.packages import check_scene_packages
-    except ImportError:
-        check_scene_packages = None
-    if check_scene_packages is not None:
-        package_problems, package_notes = check_scene_packages(scene, prepared, settings)
-        problems.extend(package_problems)
-        notes.extend(package_notes)
+    package_checks(scene, prepared, settings, problems, notes)
     return problems, notes
 
 

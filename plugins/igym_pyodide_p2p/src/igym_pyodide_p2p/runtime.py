@@ -53,7 +53,7 @@ from igym_pyodide_p2p.messages import (
     StepBatchMessage,
 )
 from igym_pyodide_p2p.options import PyodideOptions
-from igym_pyodide_p2p.runtime_base import BrowserRuntime, action_test
+from igym_pyodide_p2p.runtime_base import SAME_GROUP_PROBLEM, BrowserRuntime, action_test, package_checks
 
 # The game's parts live in game.py (with game_base.py, the episode machine), game_ingest.py (step
 # batches) and game_loading.py (load and presence rules); their names stay importable from here.
@@ -93,9 +93,7 @@ def scene_problems(scene: Any, prepared: Any, settings: Any) -> tuple[list[str],
             "runtime='server' for games of several people."
         )
     if getattr(scene, "same_group_as", None):
-        problems.append(
-            "$.same_group_as: a group plays together only under runtime='server'; remove same_group_as."
-        )
+        problems.append(SAME_GROUP_PROBLEM)
     options = options_of(prepared)
     notes.append(
         f"runs in the participant's browser: load timeout {options.load_timeout_s:g} s "
@@ -108,14 +106,7 @@ def scene_problems(scene: Any, prepared: Any, settings: Any) -> tuple[list[str],
         browser_problems = None
     if browser_problems is not None:
         problems.extend(browser_problems(prepared))
-    try:  # pyodide-packages: which packages the browser needs and where each comes from
-        from igym_pyodide_p2p.packages import check_scene_packages
-    except ImportError:
-        check_scene_packages = None
-    if check_scene_packages is not None:
-        package_problems, package_notes = check_scene_packages(scene, prepared, settings)
-        problems.extend(package_problems)
-        notes.extend(package_notes)
+    package_checks(scene, prepared, settings, problems, notes)
     return problems, notes
 
 

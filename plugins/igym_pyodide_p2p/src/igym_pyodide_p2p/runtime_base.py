@@ -27,12 +27,37 @@ from igym_core.runtime.interface import (
 )
 from igym_core.tasks import BackgroundTasks
 
-__all__ = ["PRESENCE_INTERVAL_S", "BrowserRuntime", "action_test", "is_discrete"]
+__all__ = [
+    "PRESENCE_INTERVAL_S",
+    "SAME_GROUP_PROBLEM",
+    "BrowserRuntime",
+    "action_test",
+    "is_discrete",
+    "package_checks",
+]
 
 log = structlog.get_logger("igym_pyodide_p2p.runtime")
 
 #: How often every game's presence (and stall) rules are checked.
 PRESENCE_INTERVAL_S = 1.0
+
+
+#: Both runtimes refuse ``same_group_as`` (``igym check``): a group plays together only on the server.
+SAME_GROUP_PROBLEM = (
+    "$.same_group_as: a group plays together only under runtime='server'; remove same_group_as."
+)
+
+
+def package_checks(scene: Any, prepared: Any, settings: Any, problems: list[str], notes: list[str]) -> None:
+    """Adds the browser's package rules to a runtime's ``igym check`` answer (``problems``, ``notes``):
+    which packages the scene needs in the browser and where each comes from (``packages.py``)."""
+    try:
+        from igym_pyodide_p2p.packages import check_scene_packages
+    except ImportError:  # the packages side of the plugin is not there
+        return
+    package_problems, package_notes = check_scene_packages(scene, prepared, settings)
+    problems.extend(package_problems)
+    notes.extend(package_notes)
 
 
 def action_test(space: Any) -> Callable[[Any], bool]:
