@@ -6,7 +6,6 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,13 +13,12 @@ from typing import Any
 
 import pytest
 
-from igym_core.testing import read_records
-
 HERE = Path(__file__).parent
 ROOT = HERE.parents[2]
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 from honest_page import batches  # noqa: E402
+from live_records import records_when  # noqa: E402
 from p2p_peer import Peer, p2p_episode, pair  # noqa: E402
 
 from tests.conftest import LiveServer  # noqa: E402
@@ -55,12 +53,7 @@ def records(
     server: LiveServer, record_type: str, until: Callable[[list[dict[str, Any]]], bool]
 ) -> list[dict[str, Any]]:
     """The records of a type once ``until`` holds for them (the sink writes them out every 500 ms)."""
-    deadline = time.monotonic() + 10
-    while True:
-        rows = read_records(server.data_dir, EXPERIMENT, record_type)
-        if until(rows) or time.monotonic() > deadline:
-            return rows
-        time.sleep(0.1)
+    return records_when(server.data_dir, EXPERIMENT, record_type, until)
 
 
 def route(peer: Peer, game_id: str, kind: str = "relay") -> None:

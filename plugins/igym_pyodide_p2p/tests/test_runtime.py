@@ -22,6 +22,7 @@ ROOT = HERE.parents[2]
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 from honest_page import batches, play_episode  # noqa: E402
+from live_records import records_when  # noqa: E402
 from page_client import Page  # noqa: E402
 
 from tests.conftest import LiveServer  # noqa: E402
@@ -41,12 +42,7 @@ def records(
     server: LiveServer, record_type: str, until: Callable[[list[dict[str, Any]]], bool]
 ) -> list[dict[str, Any]]:
     """The records of a type once ``until`` holds for them (the sink writes them out every 500 ms)."""
-    deadline = time.monotonic() + 10
-    while True:
-        rows = read_records(server.data_dir, EXPERIMENT, record_type)
-        if until(rows) or time.monotonic() > deadline:
-            return rows
-        time.sleep(0.1)
+    return records_when(server.data_dir, EXPERIMENT, record_type, until)
 
 
 #: The columns of each record the runtime writes of its own, as core's builders make them.

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from igym_pyodide_p2p.options import PyodideOptions
     from igym_pyodide_p2p.runtime import PyodideRuntime
 
-__all__ = ["BATCH_REFUSED", "REJECTED_BATCHES", "BatchIntake"]
+__all__ = ["BATCH_REFUSED", "REJECTED_BATCHES", "BatchIntake", "batch_field"]
 
 log = structlog.get_logger("igym_pyodide_p2p.runtime")
 
@@ -70,7 +70,7 @@ class BatchIntake:
             self._rejected(participant_id, data, problem)
             self._after_refusal(data)
             raise ProtocolError(
-                "bad_batch", f"batch {_field(data, 'batch')} refused: {problem.message}"
+                "bad_batch", f"batch {batch_field(data, 'batch')} refused: {problem.message}"
             ) from None
         if accepted.duplicate:
             counters["batches_resent"] += 1
@@ -145,13 +145,13 @@ class BatchIntake:
         (``batch_refused``) and the next one is issued with the number the server expects
         (``next_batch``), from which the page numbers on. A refusal of an earlier number (a replay)
         or of another episode (a batch of an episode already over) changes nothing."""
-        number = _field(data, "batch")
+        number = batch_field(data, "batch")
         ledger = self.ledger
         if (
             number is None
             or number < ledger.next_batch
             or not ledger.episode_open
-            or _field(data, "episode") != self.plays
+            or batch_field(data, "episode") != self.plays
         ):
             return
         self._end_episode(BATCH_REFUSED)
@@ -163,9 +163,9 @@ class BatchIntake:
             records.rejected_batch_row(
                 self._ids,
                 participant_id=participant_id,
-                batch=_field(data, "batch"),
-                episode=_field(data, "episode"),
-                first_step=_field(data, "first_step"),
+                batch=batch_field(data, "batch"),
+                episode=batch_field(data, "episode"),
+                first_step=batch_field(data, "first_step"),
                 steps=len(steps) if isinstance(steps, list) else None,
                 rule=problem.kind,
                 problem=problem.message,
@@ -179,15 +179,15 @@ class BatchIntake:
             "batch_rejected",
             game_id=self.info.game_id,
             participant_id=participant_id,
-            batch=_field(data, "batch"),
-            episode=_field(data, "episode"),
+            batch=batch_field(data, "batch"),
+            episode=batch_field(data, "episode"),
             rule=problem.kind,
             problem=problem.message[:200],
             rejected_in_game=dict(refused),
         )
 
 
-def _field(data: Any, key: str) -> Any:
+def batch_field(data: Any, key: str) -> Any:
     """A field of a (maybe malformed) batch, for the rejection record: a number or None."""
     value = data.get(key) if isinstance(data, Mapping) else None
     return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -13,9 +13,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from igym_core.runtime import records
-from igym_core.runtime.interface import GameExit
 from igym_pyodide_p2p.messages import RuntimeLoaded, RuntimeLoadFailed
-from igym_pyodide_p2p.options import LOAD_FAILED_OUTCOME
 
 if TYPE_CHECKING:
     from igym_core.runtime.interface import GameHost, GameInfo
@@ -103,19 +101,6 @@ class LoadRules:
         )
         self._give_up("load_timeout")
 
-    def _give_up(self, reason: str) -> None:
-        """The game cannot be played here: the participant goes where ``on_load_timeout`` says."""
-        self._withdraw_unstarted_episode()
-        if self.ledger.episode_open:  # a reloaded page that could not load: the episode ends here
-            self._end_episode("interrupted", then_continue=False)
-        options = self.options
-        exit = GameExit(
-            outcome=LOAD_FAILED_OUTCOME,
-            to_scene=options.load_timeout_scene,
-            to_end=options.on_load_timeout == "end",
-        )
-        self._end_game(reason, "The game could not be loaded in this browser.", exit=exit)
-
     # --- presence ----------------------------------------------------------------------------
     def check_presence(self, now: float) -> None:
         """Once a second: a game whose participant has been away ``abandon_after_s`` is abandoned;
@@ -135,16 +120,3 @@ class LoadRules:
             if self.ledger.episode_open:
                 self._end_episode("abandoned", then_continue=False)
             self._end_game("abandoned", "Nobody was connected to this game for too long.")
-
-    def _stalled(self, now: float) -> None:
-        """The page is connected but has sent no steps for ``load_timeout_s`` in an episode (its
-        worker died, or a reloaded page never loaded): the game cannot be played in this browser,
-        so the load timeout's rule applies."""
-        silent_s = round(now - self.last_progress, 1)
-        self.host.record(
-            records.GAMES,
-            records.stalled_row(self._ids, episode=self.plays, step=self.ledger.last_step, silent_s=silent_s),
-        )
-        log.info("game_stalled", game_id=self.info.game_id, episode=self.plays, silent_s=silent_s)
-        self._end_episode("stalled", then_continue=False)
-        self._give_up("stalled")

@@ -23,8 +23,11 @@ __all__ = [
     "DEFAULT_BATCH_INTERVAL_MS",
     "DEFAULT_HASH_EVERY",
     "MAX_MODEL_BYTES",
+    "bot_spec",
     "browser_game_spec",
     "browser_problems",
+    "build_spec",
+    "discrete_range",
     "spec_summary",
 ]
 
@@ -86,7 +89,7 @@ def _importable_ref(value: Any, field: str, problems: list[str]) -> str | None:
     return ref
 
 
-def _discrete(space: Any) -> tuple[int, int] | None:
+def discrete_range(space: Any) -> tuple[int, int] | None:
     try:
         from gymnasium import spaces
     except ImportError:  # pragma: no cover - gymnasium is a dependency of igym_core
@@ -96,7 +99,7 @@ def _discrete(space: Any) -> tuple[int, int] | None:
     return None
 
 
-def _bot_spec(
+def bot_spec(
     name: str, config: Any, bot: Any, space: tuple[int, int] | None, base_dir: Path, problems: list[str]
 ) -> dict[str, Any] | None:
     kind = getattr(type(config), "kind", None)
@@ -163,7 +166,7 @@ def _onnx_runtime_bytes() -> int:
         return 0
 
 
-def _build(prepared: Any, hash_every: int, batch_interval_ms: int) -> tuple[dict[str, Any], list[str]]:
+def build_spec(prepared: Any, hash_every: int, batch_interval_ms: int) -> tuple[dict[str, Any], list[str]]:
     """The spec and what keeps the scene from running in the browser (``$.field: why`` each). The
     runtime's own rules (one participant, no same_group_as) are the runtime's check_scene's."""
     scene = prepared.scene
@@ -178,13 +181,13 @@ def _build(prepared: Any, hash_every: int, batch_interval_ms: int) -> tuple[dict
     hud = _importable_ref(prepared.hud, "$.hud", problems)
     env, _raw = prepared.make_env()
     try:
-        spaces = {str(agent): _discrete(env.action_space(agent)) for agent in prepared.agents}
+        spaces = {str(agent): discrete_range(env.action_space(agent)) for agent in prepared.agents}
     finally:
         with contextlib.suppress(Exception):  # a probe env: nothing to report
             env.close()
     bots: dict[str, Any] = {}
     for name, (config, bot) in prepared.bots.items():
-        spec = _bot_spec(name, config, bot, spaces.get(name), prepared.base_dir, problems)
+        spec = bot_spec(name, config, bot, spaces.get(name), prepared.base_dir, problems)
         if spec is not None:
             bots[name] = spec
     from igym_pyodide_p2p.browser.stepper import plain
@@ -214,7 +217,7 @@ def _build(prepared: Any, hash_every: int, batch_interval_ms: int) -> tuple[dict
 
 def browser_problems(prepared: Any) -> list[str]:
     """What keeps a prepared game scene from running in the browser (empty: it can)."""
-    return _build(prepared, DEFAULT_HASH_EVERY, DEFAULT_BATCH_INTERVAL_MS)[1]
+    return build_spec(prepared, DEFAULT_HASH_EVERY, DEFAULT_BATCH_INTERVAL_MS)[1]
 
 
 def browser_game_spec(
@@ -233,7 +236,7 @@ def browser_game_spec(
             f"the browser plays games of one participant; scene {prepared.scene.scene_id!r} has human "
             f"seats {list(prepared.human_seats)}"
         )
-    spec, problems = _build(prepared, hash_every, batch_interval_ms)
+    spec, problems = build_spec(prepared, hash_every, batch_interval_ms)
     if problems:
         raise ConfigError(
             [f"scene {prepared.scene.scene_id!r}: {p}" for p in problems],

@@ -24,6 +24,8 @@ __all__ = [
     "RuntimeLoadFailed",
     "RuntimeLoaded",
     "StepBatchMessage",
+    "count_field",
+    "game_id_field",
 ]
 
 _MAX_GAME_ID = 64
@@ -32,14 +34,16 @@ STAGES = ("runtime", "packages", "env", "model")
 END_REASONS = ("terminated", "truncated", "max_steps")
 
 
-def _game_id(data: Mapping[str, Any]) -> str:
+def game_id_field(data: Mapping[str, Any]) -> str:
+    """A message's ``game_id`` (both runtimes' page messages carry one); else a ``bad_message`` error."""
     value = data.get("game_id")
     if not isinstance(value, str) or not 0 < len(value) <= _MAX_GAME_ID:
         raise ProtocolError("bad_message", f"'game_id' must be a string of 1 to {_MAX_GAME_ID} characters")
     return value
 
 
-def _count(data: Mapping[str, Any], key: str) -> int:
+def count_field(data: Mapping[str, Any], key: str) -> int:
+    """A whole number from 0 at ``key`` of a page message; else a ``bad_message`` error."""
     value = data.get(key)
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 2**53:
         raise ProtocolError("bad_message", f"'{key}' must be a whole number from 0, got {value!r:.40}")
@@ -79,7 +83,7 @@ class RuntimeLoaded(RuntimeMessage):
             if name not in known:
                 raise ProtocolError("bad_message", f"'stages' has {name!r:.40}; stages are {sorted(known)}")
             checked[name] = _ms(value, f"stages.{name}")
-        return cls(game_id=_game_id(data), ms=_ms(data.get("ms"), "ms"), stages=checked)
+        return cls(game_id=game_id_field(data), ms=_ms(data.get("ms"), "ms"), stages=checked)
 
 
 @attrs.frozen
@@ -96,7 +100,7 @@ class RuntimeLoadFailed(RuntimeMessage):
         stage = _text(data, "stage", 32)
         if stage not in STAGES:
             raise ProtocolError("bad_message", f"'stage' must be one of {list(STAGES)}, got {stage!r}")
-        return cls(game_id=_game_id(data), stage=stage, message=_text(data, "message"))
+        return cls(game_id=game_id_field(data), stage=stage, message=_text(data, "message"))
 
 
 @attrs.frozen
@@ -109,7 +113,7 @@ class StepBatchMessage(RuntimeMessage):
 
     @classmethod
     def decode(cls, data: Mapping[str, Any]) -> StepBatchMessage:
-        return cls(game_id=_game_id(data), data=data)
+        return cls(game_id=game_id_field(data), data=data)
 
 
 @attrs.frozen
@@ -130,9 +134,9 @@ class EpisodeDone(RuntimeMessage):
                 "bad_message", f"'end_reason' must be one of {list(END_REASONS)}, got {reason!r}"
             )
         return cls(
-            game_id=_game_id(data),
-            episode=_count(data, "episode"),
-            steps=_count(data, "steps"),
+            game_id=game_id_field(data),
+            episode=count_field(data, "episode"),
+            steps=count_field(data, "steps"),
             end_reason=reason,
         )
 

@@ -27,7 +27,7 @@ import msgspec
 from igym_core.errors import ProtocolError
 from igym_core.protocol.server_messages import ServerMessage
 from igym_core.runtime.interface import RuntimeMessage
-from igym_pyodide_p2p.messages import _count, _game_id
+from igym_pyodide_p2p.messages import count_field, game_id_field
 
 __all__ = [
     "EVENT_KINDS",
@@ -88,7 +88,7 @@ class P2PSignal(RuntimeMessage):
 
     @classmethod
     def decode(cls, data: Mapping[str, Any]) -> P2PSignal:
-        return cls(game_id=_game_id(data), signal=_map(data, "signal", MAX_SIGNAL_BYTES))
+        return cls(game_id=game_id_field(data), signal=_map(data, "signal", MAX_SIGNAL_BYTES))
 
 
 @attrs.frozen
@@ -108,7 +108,7 @@ class P2PRelay(RuntimeMessage):
             raise ProtocolError(
                 "bad_message", f"'data' is {len(packet)} bytes; a packet is at most {MAX_RELAY_BYTES}"
             )
-        return cls(game_id=_game_id(data), data=packet)
+        return cls(game_id=game_id_field(data), data=packet)
 
 
 @attrs.frozen
@@ -151,7 +151,7 @@ class P2PRoute(RuntimeMessage):
                 "bad_message", f"'reason' must be text of at most {MAX_REASON_CHARS} characters"
             )
         return cls(
-            game_id=_game_id(data),
+            game_id=game_id_field(data),
             route=route,
             rtt_ms=None if rtt is None else float(rtt),
             input_delay=delay,
@@ -176,10 +176,10 @@ class P2PEvent(RuntimeMessage):
         if kind not in EVENT_KINDS:
             raise ProtocolError("bad_message", f"'kind' must be one of {list(EVENT_KINDS)}, got {kind!r:.40}")
         return cls(
-            game_id=_game_id(data),
+            game_id=game_id_field(data),
             kind=kind,
-            episode=_count(data, "episode"),
-            frame=_count(data, "frame"),
+            episode=count_field(data, "episode"),
+            frame=count_field(data, "frame"),
             detail=_map(data, "detail", MAX_DETAIL_BYTES, required=False),
         )
 

@@ -29,7 +29,13 @@ from typing import Any, Literal
 import attrs
 
 from igym_core.config.validators import FieldError, one_of
-from igym_pyodide_p2p.options import LOAD_FAILED_OUTCOME, PyodideOptions, _between, _whole
+from igym_pyodide_p2p.options import (
+    LOAD_FAILED_OUTCOME,
+    PyodideOptions,
+    between,
+    options_from_mapping,
+    whole,
+)
 
 __all__ = ["LOAD_FAILED_OUTCOME", "P2POptions", "check_ice_servers"]
 
@@ -115,28 +121,28 @@ class P2POptions:
     """How a two-person game runs in its players' browsers, and what the server accepts from them."""
 
     # --- as the pyodide runtime's (see PyodideOptions for each) -------------------------------
-    load_timeout_s: float = attrs.field(default=120.0, validator=_between(5, 3600))
+    load_timeout_s: float = attrs.field(default=120.0, validator=between(5, 3600))
     """From the game's start, how long both pages may take to load (``runtime_loaded`` from each)
     before ``on_load_timeout`` applies to both players. A page that reports a failed load gets the
     same rule at once, and so does a game whose connected pages send no steps for this long."""
     on_load_timeout: Literal["skip", "end"] = attrs.field(default="skip", validator=one_of("skip", "end"))
     load_timeout_scene: str | None = None
-    batch_interval_ms: int = attrs.field(default=500, validator=_whole(50, 1000))
-    max_batch_steps: int = attrs.field(default=240, validator=_whole(1, 10_000))
-    max_batch_bytes: int = attrs.field(default=48 * 1024, validator=_whole(1024, 16 * 1024 * 1024))
-    max_info_bytes: int = attrs.field(default=1024, validator=_whole(0, 1024 * 1024))
-    future_tolerance_s: float = attrs.field(default=2.0, validator=_between(0, 60))
+    batch_interval_ms: int = attrs.field(default=500, validator=whole(50, 1000))
+    max_batch_steps: int = attrs.field(default=240, validator=whole(1, 10_000))
+    max_batch_bytes: int = attrs.field(default=48 * 1024, validator=whole(1024, 16 * 1024 * 1024))
+    max_info_bytes: int = attrs.field(default=1024, validator=whole(0, 1024 * 1024))
+    future_tolerance_s: float = attrs.field(default=2.0, validator=between(0, 60))
 
     # --- peer to peer -------------------------------------------------------------------------
     input_delay: Any = attrs.field(default=2, validator=_input_delay)
     """Frames between a key press and the frame it acts in (1-8), or ``"auto"``: from the round
     trip the pages measure before the first episode, ``clamp(ceil(rtt_p50 / 2 / frame_ms), 1, 4)``."""
-    prediction_window: int = attrs.field(default=8, validator=_whole(1, 8))
+    prediction_window: int = attrs.field(default=8, validator=whole(1, 8))
     """Frames a page may play past the last frame it has its partner's input for; then it waits."""
-    hash_every_frames: int = attrs.field(default=10, validator=_whole(1, 10_000))
+    hash_every_frames: int = attrs.field(default=10, validator=whole(1, 10_000))
     """The pages compare a hash of the env's full state every this many confirmed frames (a
     mismatch is repaired from the authority's state) and send it in their records."""
-    connect_timeout_s: float = attrs.field(default=5.0, validator=_between(0.5, 60))
+    connect_timeout_s: float = attrs.field(default=5.0, validator=between(0.5, 60))
     """No open direct connection (WebRTC DataChannel) by then: inputs go through the server's relay."""
     route: Literal["auto", "relay"] = attrs.field(default="auto", validator=one_of("auto", "relay"))
     """``auto``: try a direct connection, relay when none forms; ``relay``: always the relay."""
@@ -145,12 +151,12 @@ class P2POptions:
     reach each other directly connect; the rest relay). TURN servers need credentials, which do not
     belong in the experiment (its config is written to the data): ``IGYM_P2P_ICE_SERVERS`` (JSON)
     holds them and replaces these for every scene."""
-    silent_notice_ms: int = attrs.field(default=750, validator=_whole(100, 60_000))
+    silent_notice_ms: int = attrs.field(default=750, validator=whole(100, 60_000))
     """A page that has had no packet from its partner this long shows a notice."""
-    partner_lost_s: float = attrs.field(default=5.0, validator=_between(1, 600))
+    partner_lost_s: float = attrs.field(default=5.0, validator=between(1, 600))
     """A partner silent this long is lost: the scene's ``on_partner_left`` rule applies (unless
     their page is reloading, see ``reload_grace_s``)."""
-    reload_grace_s: float = attrs.field(default=30.0, validator=_between(0, 3600))
+    reload_grace_s: float = attrs.field(default=30.0, validator=between(0, 3600))
     """A player whose socket closed (a reload) may come back this long; their page resumes from
     the partner's state. Past it, the scene's ``on_partner_left`` rule applies."""
 
@@ -165,23 +171,7 @@ class P2POptions:
     @classmethod
     def from_mapping(cls, value: Any) -> P2POptions:
         """The options from a scene's ``runtime_options`` map; a ``FieldError`` names a wrong key."""
-        if value is None:
-            return cls()
-        if isinstance(value, P2POptions):
-            return value
-        if not isinstance(value, dict):
-            raise FieldError("runtime_options", f"expected a map of option names to values; got {value!r}.")
-        known = {a.name for a in attrs.fields(cls)}
-        unknown = sorted(str(k) for k in value if k not in known)
-        if unknown:
-            from igym_core.config.validators import did_you_mean
-
-            raise FieldError(
-                f"runtime_options.{unknown[0]}",
-                f"is not an option of the pyodide_p2p runtime.{did_you_mean(unknown[0], known)} "
-                f"Options: {', '.join(sorted(known))}.",
-            )
-        return cls(**value)
+        return options_from_mapping(cls, value, "pyodide_p2p")
 
     def batch_rules(self) -> PyodideOptions:
         """The pyodide runtime's options that its batch checks read (``decode_step_batch``,

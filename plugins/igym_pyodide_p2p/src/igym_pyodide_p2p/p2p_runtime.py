@@ -6,7 +6,9 @@ A game's life (exactly two human seats; the first in ``prepared.human_seats`` is
     countdown ──▶ playing ──both episode_done──▶ countdown ──▶ … ──▶ ended
 
 The server is the authority on seeds and episode counts, exactly as in the ``pyodide`` runtime: it
-sends the same ``pyodide_episode`` to both pages at once. It forwards WebRTC signalling
+sends the same ``pyodide_episode`` to both pages at once (the episode machine, statuses, the saving
+hold and the game's end are the ones of ``game_base.BaseBrowserGame``; the runtime class's shared
+part is ``runtime_base.BrowserRuntime``). It forwards WebRTC signalling
 (``p2p_signal``) and, where no direct connection formed, the engines' packets (``p2p_relay``),
 within bounds (:data:`MAX_SIGNALS_PER_PAGE`, :data:`RELAY_PACKETS_PER_S`). Both pages stream the
 frames they confirmed; ``p2p_ingest.FrameBook`` stores each frame once and compares the other copy.
@@ -30,29 +32,20 @@ import attrs
 import msgspec
 import structlog
 
-from igym_core.data.recorder import iso_utc
 from igym_core.errors import ProtocolError
-from igym_core.protocol.server_messages import GameStatus
 from igym_core.runtime import records
 from igym_core.runtime.interface import (
     Continuation,
-    GameExit,
-    GameHandle,
     GameHost,
     GameInfo,
-    Runtime,
-    RuntimeCheck,
     RuntimeMessage,
-    Seat,
 )
-from igym_core.runtime.notify import call_scene_callback, notify_plugins
-from igym_core.session.saving import SAVING_MESSAGE
-from igym_core.tasks import BackgroundTasks
+from igym_pyodide_p2p.game_base import BaseBrowserGame
+from igym_pyodide_p2p.game_ingest import REJECTED_BATCHES, batch_field
 from igym_pyodide_p2p.ingest import BatchProblem, decode_step_batch, step_rows
 from igym_pyodide_p2p.messages import (
     BatchAck,
     EpisodeDone,
-    PyodideEpisode,
     RuntimeLoaded,
     RuntimeLoadFailed,
     StepBatchMessage,
@@ -74,8 +67,8 @@ from igym_pyodide_p2p.p2p_messages import (
     relay_wire,
     signal_wire,
 )
-from igym_pyodide_p2p.p2p_options import LOAD_FAILED_OUTCOME, P2POptions, check_ice_servers
-from igym_pyodide_p2p.runtime import REJECTED_BATCHES, SAVING, _field, action_test
+from igym_pyodide_p2p.p2p_options import P2POptions, check_ice_servers
+from igym_pyodide_p2p.runtime_base import SAME_GROUP_PROBLEM, BrowserRuntime, package_checks
 
 __all__ = [
     "MAX_EVENTS_PER_PAGE",
@@ -90,7 +83,6 @@ __all__ = [
 log = structlog.get_logger(__name__)
 
 _pack = msgspec.msgpack.Encoder().encode
-_PRESENCE_INTERVAL_S = 1.0
 #: Signalling messages one page may send in one game (an offer, an answer and the ICE candidates,
 #: again after a reload); past it each is refused with ``p2p_signal_limit``.
 MAX_SIGNALS_PER_PAGE = 300
@@ -110,8 +102,8 @@ _ROUTE_GRACE_S = 3.0
 
 
 def options_of(prepared: Any) -> P2POptions:
-    options = prepared.runtime_options
-    return options if isinstance(options, P2POptions) else P2POptions.from_mapping(options or {})
+    """The scene's options (structured at start, see ``P2PRuntime.options_type``)."""
+    return P2PRuntime.options_of(prepared)
 
 
 #: The methods a rollback env must have (the issue's contract; ``igym_core.testing`` checks them).
@@ -136,9 +128,7 @@ def scene_problems(scene: Any, prepared: Any, settings: Any) -> tuple[list[str],
             "runtime='server' for games with bots."
         )
     if getattr(scene, "same_group_as", None):
-        problems.append(
-            "$.same_group_as: a group plays together only under runtime='server'; remove same_group_as."
-        )
+        problems.append(SAME_GROUP_PROBLEM)
     env, _raw = prepared.make_env()
     try:
         missing = [m for m in ROLLBACK_METHODS if not callable(getattr(env, m, None))]
@@ -182,18 +172,11 @@ def scene_problems(scene: Any, prepared: Any, settings: Any) -> tuple[list[str],
         problems.extend(p2p_spec_problems(prepared))
     except ImportError:
         pass
-    try:
-        from igym_pyodide_p2p.packages import check_scene_packages
-    except ImportError:
-        check_scene_packages = None
-    if check_scene_packages is not None:
-        package_problems, package_notes = check_scene_packages(scene, prepared, settings)
-        problems.extend(package_problems)
-        notes.extend(package_notes)
+    package_checks(scene, prepared, settings, problems, notes)
     return problems, notes
 
 
-class P2PRuntime(Runtime):
+class P2PRuntime(BrowserRuntime):
     """Two-person games stepped in both players' browsers, inputs exchanged peer to peer."""
 
     kind: ClassVar[str] = "pyodide_p2p"
@@ -210,11 +193,7 @@ class P2PRuntime(Runtime):
     #: The page's side (W: ``static/page/p2p.js``), served under /plugins/pyodide/.
     client_module: ClassVar[str | None] = "/plugins/pyodide/p2p.js"
     options_type: ClassVar[type | None] = P2POptions
-
-    @classmethod
-    def check_scene(cls, scene: Any, prepared: Any, settings: Any) -> RuntimeCheck:
-        problems, notes = scene_problems(scene, prepared, settings)
-        return RuntimeCheck(problems=problems, notes=notes)
+    scene_problems = staticmethod(scene_problems)
 
     @classmethod
     def scene_view(cls, scene: Any, prepared: Any) -> dict[str, Any] | None:
@@ -227,73 +206,28 @@ class P2PRuntime(Runtime):
         return {"game": p2p_game_spec(prepared, options_of(prepared))}
 
     def __init__(self, host: GameHost) -> None:
-        super().__init__(host)
+        super().__init__(
+            host,
+            {
+                "batches_stored": 0,
+                "batches_resent": 0,
+                "batches_rejected": 0,
+                "frames_stored": 0,
+                "frames_compared": 0,
+                "disagreements": 0,
+                "episodes": 0,
+                "signals": 0,
+                "relayed": 0,
+                "relay_dropped": 0,
+                "load_timeouts": 0,
+            },
+        )
         self.games: dict[str, P2PGame] = {}
-        self._spaces: dict[int, dict[str, Callable[[Any], bool]]] = {}
-        self._presence: asyncio.TimerHandle | None = None
-        self._tasks = BackgroundTasks()
-        self.holding = False
-        self.counters = {
-            "batches_stored": 0,
-            "batches_resent": 0,
-            "batches_rejected": 0,
-            "frames_stored": 0,
-            "frames_compared": 0,
-            "disagreements": 0,
-            "episodes": 0,
-            "signals": 0,
-            "relayed": 0,
-            "relay_dropped": 0,
-            "load_timeouts": 0,
-        }
 
-    async def start(self) -> None:
-        self._presence = asyncio.get_running_loop().call_later(_PRESENCE_INTERVAL_S, self._check_presence)
-
-    async def stop(self) -> None:
-        if self._presence is not None:
-            self._presence.cancel()
-            self._presence = None
-        for game in list(self.games.values()):
-            await game.stop("server_stopped")
-
-    def create_game(
-        self,
-        *,
-        game_id: str,
-        scene: Any,
-        prepared: Any,
-        instance: int,
-        seats: Sequence[Seat],
-        continues: Continuation | None = None,
+    def new_game(
+        self, info: GameInfo, prepared: Any, options: P2POptions, continues: Continuation | None
     ) -> P2PGame:
-        info = GameInfo(
-            game_id=game_id,
-            scene_id=scene.scene_id,
-            instance=instance,
-            seats=tuple(seats),
-            experiment_id=self.host.experiment_id,
-        )
-        game = P2PGame(
-            self, info, prepared, options_of(prepared), self.action_tests(prepared), continues=continues
-        )
-        self.games[game_id] = game
-        game.begin()
-        return game
-
-    def action_tests(self, prepared: Any) -> dict[str, Callable[[Any], bool]]:
-        tests = self._spaces.get(id(prepared))
-        if tests is None:
-            env, _raw = prepared.make_env()
-            try:
-                tests = {str(agent): action_test(env.action_space(agent)) for agent in prepared.agents}
-            finally:
-                try:
-                    env.close()
-                except Exception:
-                    log.debug("env_close_failed", scene_id=prepared.scene.scene_id)
-            self._spaces[id(prepared)] = tests
-        return tests
+        return P2PGame(self, info, prepared, options, self.action_tests(prepared), continues=continues)
 
     def ice_servers(self, options: P2POptions) -> tuple[dict[str, Any], ...]:
         """``IGYM_P2P_ICE_SERVERS`` when set, else the scene's."""
@@ -301,30 +235,6 @@ class P2PRuntime(Runtime):
         if configured:
             return check_ice_servers(configured, "IGYM_P2P_ICE_SERVERS")
         return options.ice_servers
-
-    def hold_for_saving(self, hold: bool) -> None:
-        self.holding = hold
-        if not hold:
-            for game in list(self.games.values()):
-                game.saving_resumed()
-
-    def forget(self, game: P2PGame) -> None:
-        self.games.pop(game.info.game_id, None)
-
-    def spawn(self, awaitable: Any) -> None:
-        self._tasks.spawn(awaitable)
-
-    def _check_presence(self) -> None:
-        self._presence = asyncio.get_running_loop().call_later(_PRESENCE_INTERVAL_S, self._check_presence)
-        now = time.monotonic()
-        for game in list(self.games.values()):
-            try:
-                game.check_presence(now)
-            except Exception:
-                log.exception("presence_check_failed", game_id=game.info.game_id)
-
-    def stats(self) -> dict[str, Any]:
-        return {"games": len(self.games), **self.counters}
 
 
 @attrs.define(eq=False)
@@ -358,8 +268,10 @@ class Page:
     last_progress: float = 0.0
 
 
-class P2PGame(GameHandle):
+class P2PGame(BaseBrowserGame):
     """One peer-to-peer game: the episodes the server issues, the two pages' streams, the relay."""
+
+    log = log
 
     def __init__(
         self,
@@ -371,18 +283,11 @@ class P2PGame(GameHandle):
         *,
         continues: Continuation | None = None,
     ) -> None:
-        self.runtime = runtime
-        self.host = runtime.host
-        self.info = info
-        self.prepared = prepared
-        self.scene = prepared.scene
-        self.options = options
-        self.continues = continues
-        self.actions_ok = actions_ok
         by_agent = {s.agent: s.participant_id for s in info.seats if s.participant_id is not None}
-        #: Human seat → participant id, in the scene's human_seats order (the first is the authority).
-        self.players = {seat: by_agent[seat] for seat in prepared.human_seats if seat in by_agent}
-        self.participant_ids = list(self.players.values())
+        # Human seat → participant id, in the scene's human_seats order (the first is the authority).
+        players = {seat: by_agent[seat] for seat in prepared.human_seats if seat in by_agent}
+        super().__init__(runtime, info, prepared, options, players, continues=continues)
+        self.actions_ok = actions_ok
         seats = list(self.players)
         self.pages: dict[str, Page] = {}
         rules = options.batch_rules()
@@ -402,29 +307,9 @@ class P2PGame(GameHandle):
                 ),
             )
         self.book = FrameBook(seats)
-        self._ids = records.game_ids(
-            game_id=info.game_id,
-            scene_id=info.scene_id,
-            instance=info.instance,
-            participant_ids=self.participant_ids,
-        )
-        self.phase = "loading"
-        self.ended = False
-        self.end_message = ""
         self.started_p2p = False
-        self.round = continues.from_episode if continues is not None else 1
-        self.plays = 0
-        self.seed = 0
         self.episode_open = False
-        self.phase_until = 0.0
-        self.episode_started_wall = 0.0
-        self.episode_started_mono = 0.0
-        self.returns: dict[str, float] = {}
         self.last_step = 0
-        self.absent_since: float | None = None
-        self._timer: asyncio.TimerHandle | None = None
-        self._paused_at = 0.0
-        self.last_progress = 0.0
         self._episode_message: dict[str, Any] | None = None
         #: The end reason the last ``episode_done`` gave.
         self._end_reason = "truncated"
@@ -439,9 +324,6 @@ class P2PGame(GameHandle):
     def partner_of(self, page: Page) -> Page:
         return next(p for p in self.pages.values() if p is not page) if len(self.pages) == 2 else page
 
-    def _send(self, participant_id: str, message: Mapping[str, Any]) -> None:
-        self.runtime.spawn(self.host.send(participant_id, message))
-
     def _offer(self, participant_id: str, message: Mapping[str, Any]) -> bool:
         """Send now if the socket is free, else queue it; False if the player has no socket."""
         sink = self.host.frame_sink(participant_id)
@@ -454,45 +336,7 @@ class P2PGame(GameHandle):
     def _active(self) -> list[Page]:
         return [p for p in self.pages.values() if not p.left]
 
-    # --- lifecycle ---------------------------------------------------------------------------
-    def begin(self) -> None:
-        from igym_core.session.games import seats_description
-
-        continues = self.continues
-        self.host.record(
-            records.GAMES,
-            records.game_started_row(
-                self._ids,
-                seats=seats_description(self.info.seats),
-                fps=self.scene.fps,
-                num_episodes=self.scene.num_episodes,
-                runtime=P2PRuntime.kind,
-                continues_game_id=continues.game_id if continues is not None else None,
-                continues_from_episode=continues.from_episode if continues is not None else None,
-            ),
-        )
-        log.info(
-            "game_started", game_id=self.info.game_id, scene_id=self.info.scene_id, runtime="pyodide_p2p"
-        )
-        self._notify("notify_game_started", self.info)
-        self._timer = asyncio.get_running_loop().call_later(self.options.load_timeout_s, self._load_timed_out)
-
-    async def stop(self, reason: str) -> None:
-        if not self.ended:
-            self._withdraw_unstarted_episode()
-            if self.episode_open:
-                self._end_episode("game_stopped", then_continue=False)
-            self._end_game(reason, "The study server is restarting.")
-
     # --- GameHandle --------------------------------------------------------------------------
-    def player_ready(self, participant_id: str) -> None:
-        """The page mounted the scene; it loads the runtime next (``runtime_loaded``)."""
-
-    def player_input(
-        self, participant_id: str, *, keys: Sequence[str] | None, press: Sequence[str] | None
-    ) -> None:
-        """Keys go to the page's own engine; the server has nothing to do with them."""
-
     def player_connected(self, participant_id: str) -> None:
         page = self.pages.get(participant_id)
         if page is None or self.ended:
@@ -503,26 +347,49 @@ class P2PGame(GameHandle):
             partner = self.partner_of(page)
             self._offer(partner.participant_id, P2PPartner(game_id=self.info.game_id, state="back").wire())
 
-    def status_message(self, participant_id: str) -> dict[str, Any]:
-        countdown_ms = 0
-        if self.phase == "countdown":
-            countdown_ms = max(0, round((self.phase_until - time.monotonic()) * 1000))
-        message = {"loading": "Loading the game…", "ended": self.end_message, "paused": SAVING_MESSAGE}.get(
-            self.phase, ""
-        )
+    # --- the base game's questions: two pages, a ledger each, the frame book ------------------
+    def _seat_of(self, participant_id: str) -> str | None:
+        page = self.pages.get(participant_id)
+        return page.seat if page is not None else None
+
+    def _status_note(self, participant_id: str, message: str) -> str:
         page = self.pages.get(participant_id)
         if page is not None and page.left and not self.ended:
-            message = "You were away too long: the game goes on without you."
-        return GameStatus(
-            game_id=self.info.game_id,
-            phase=self.phase,
-            episode=min(self.round, self.scene.num_episodes),
-            num_episodes=self.scene.num_episodes,
-            seat=page.seat if page is not None else None,
-            message=message,
-            countdown_ms=countdown_ms,
-            pause_reason=SAVING if self.phase == "paused" else None,
-        ).wire()
+            return "You were away too long: the game goes on without you."
+        return message
+
+    def _open_episode(self, start: float) -> None:
+        self.last_step = 0
+        self.episode_open = True
+        for page in self._active():
+            page.ledger.open_episode(self.plays, start)
+            page.last_progress = start
+        self.book.disagreements[self.plays] = 0
+
+    def _close_episode(self) -> None:
+        self.episode_open = False
+        for page in self.pages.values():
+            page.ledger.close_episode()
+
+    def _send_episode(self, message: dict[str, Any]) -> None:
+        # The same episode to both pages, together (each with its own next batch number); kept for
+        # a page that reloads in it.
+        self._episode_message = message
+        for page in self._active():
+            again = dict(message)
+            again["next_batch"] = page.ledger.next_batch
+            self._send(page.participant_id, again)
+
+    def _episode_closed(self) -> None:
+        self._record_disagreements(self.book.expire(time.monotonic(), episode=self.plays))
+        extra = self.book.disagreements.pop(self.plays, 0) - MAX_DISAGREEMENTS_PER_EPISODE
+        if extra > 0:
+            self.host.record(
+                records.P2P_DISAGREEMENTS,
+                records.p2p_disagreement_row(
+                    self._ids, episode=self.plays, step=None, field="more", agent=None, values={}, count=extra
+                ),
+            )
 
     def player_message(self, participant_id: str, message: Any) -> None:
         if self.ended:
@@ -550,6 +417,9 @@ class P2PGame(GameHandle):
             )
 
     # --- loading and the start -----------------------------------------------------------------
+    # Loading differs from the pyodide game's on purpose (game_loading.LoadRules): two pages load, the
+    # start waits for both and for their routes, the records name the page's seat, and a reload resumes
+    # from the partner's state instead of applying on_reload.
     def _loaded(self, page: Page, message: RuntimeLoaded) -> None:
         if page.loads >= MAX_LOADS_PER_PAGE:
             raise ProtocolError(
@@ -679,18 +549,6 @@ class P2PGame(GameHandle):
             "runtime_load_timed_out", game_id=self.info.game_id, load_timeout_s=self.options.load_timeout_s
         )
         self._give_up("load_timeout")
-
-    def _give_up(self, reason: str) -> None:
-        self._withdraw_unstarted_episode()
-        if self.episode_open:
-            self._end_episode("interrupted", then_continue=False)
-        options = self.options
-        exit = GameExit(
-            outcome=LOAD_FAILED_OUTCOME,
-            to_scene=options.load_timeout_scene,
-            to_end=options.on_load_timeout == "end",
-        )
-        self._end_game(reason, "The game could not be loaded in this browser.", exit=exit)
 
     # --- signalling, relay, routes, events -----------------------------------------------------
     def _signal(self, page: Page, message: P2PSignal) -> None:
@@ -834,83 +692,8 @@ class P2PGame(GameHandle):
         self._maybe_finish()
 
     # --- episodes ----------------------------------------------------------------------------
-    def _countdown(self) -> None:
-        self._cancel_timer()
-        self._issue_episode(start_in_s=max(0.0, self.scene.countdown_s))
-
-    def _issue_episode(self, start_in_s: float = 0.0) -> None:
-        self._timer = None
-        if self.ended:
-            return
-        if self.runtime.holding:
-            self.phase = "paused"
-            self.host.record(
-                records.GAMES,
-                records.game_paused_row(self._ids, reason=SAVING, episode=self.plays, step=self.last_step),
-            )
-            self._paused_at = time.monotonic()
-            self._broadcast_status()
-            return
-        self.plays += 1
-        self.seed = self.prepared.episode_seed(self.info.instance, self.participant_ids, self.round)
-        self.returns = {str(a): 0.0 for a in self.prepared.agents}
-        self.last_step = 0
-        start = time.monotonic() + start_in_s
-        self.episode_started_wall = time.time() + start_in_s
-        self.episode_started_mono = start
-        self.episode_open = True
-        for page in self._active():
-            page.ledger.open_episode(self.plays, start)
-            page.last_progress = start
-        self.last_progress = start
-        self.phase_until = start
-        self.runtime.counters["episodes"] += 1
-        self.book.disagreements[self.plays] = 0
-        self._episode_message = PyodideEpisode(
-            game_id=self.info.game_id,
-            episode=self.plays,
-            seed=self.seed,
-            num_episodes=self.scene.num_episodes,
-            max_steps=self.scene.max_steps,
-            fps=self.scene.fps,
-            next_batch=1,
-            start_in_ms=round(start_in_s * 1000),
-        ).wire()
-        if start_in_s > 0:
-            self.phase = "countdown"
-            self._timer = asyncio.get_running_loop().call_later(start_in_s, self._begin_episode)
-        else:
-            self._begin_episode()
-        self._broadcast_status()
-        # The same episode to both pages, together (each with its own next batch number).
-        for page in self._active():
-            message = dict(self._episode_message)
-            message["next_batch"] = page.ledger.next_batch
-            self._send(page.participant_id, message)
-        log.info("episode_started", game_id=self.info.game_id, episode=self.plays, seed=self.seed)
-
-    def _begin_episode(self) -> None:
-        self._timer = None
-        if self.ended or not self.episode_open:
-            return
-        countdown = self.phase == "countdown"
-        self.phase = "playing"
-        if countdown:
-            self._broadcast_status()
-        self._notify("notify_episode_started", self.info, self.plays, self.seed)
-        self._callback("on_episode_start", self.info, self.plays, self.seed)
-
-    def _withdraw_unstarted_episode(self) -> bool:
-        if not (self.episode_open and self.phase == "countdown"):
-            return False
-        self._cancel_timer()
-        self.episode_open = False
-        for page in self.pages.values():
-            page.ledger.close_episode()
-        self.plays -= 1
-        self.runtime.counters["episodes"] -= 1
-        return True
-
+    # Apart from the pyodide game's on purpose: the episode ends when both pages (or the one left in the
+    # game) said so, not at one page's word.
     def _episode_done(self, page: Page, message: EpisodeDone) -> None:
         if message.episode < self.plays or (message.episode == self.plays and not self.episode_open):
             return  # sent again after a reconnect
@@ -941,72 +724,6 @@ class P2PGame(GameHandle):
         over = any(p.ledger.episode_over for p in self.pages.values())
         self._end_episode(self._end_reason if over else "incomplete")
 
-    def _end_episode(self, end_reason: str, *, then_continue: bool = True) -> None:
-        self.episode_open = False
-        for page in self.pages.values():
-            page.ledger.close_episode()
-        self._record_disagreements(self.book.expire(time.monotonic(), episode=self.plays))
-        extra = self.book.disagreements.pop(self.plays, 0) - MAX_DISAGREEMENTS_PER_EPISODE
-        if extra > 0:
-            self.host.record(
-                records.P2P_DISAGREEMENTS,
-                records.p2p_disagreement_row(
-                    self._ids, episode=self.plays, step=None, field="more", agent=None, values={}, count=extra
-                ),
-            )
-        duration = time.monotonic() - self.episode_started_mono
-        summary = records.episode_row(
-            self._ids,
-            episode=self.plays,
-            seed=self.seed,
-            steps=self.last_step,
-            end_reason=end_reason,
-            returns=self.returns,
-            seats=self.players,
-            started_at=iso_utc(self.episode_started_wall),
-            duration_ms=round(duration * 1000),
-            fps=self.scene.fps,
-            frames_dropped={},
-            tick_lateness_ms_p50=None,
-            tick_lateness_ms_p99=None,
-            tick_lateness_ms_max=None,
-            rtt_ms={},
-            paused_ms=0,
-            pauses=0,
-            pause_reasons={},
-        )
-        self.host.record(records.EPISODES, summary)
-        log.info(
-            "episode_ended",
-            game_id=self.info.game_id,
-            episode=self.plays,
-            steps=self.last_step,
-            end_reason=end_reason,
-        )
-        self._notify("notify_episode_ended", self.info, self.plays, summary)
-        self._callback("on_episode_end", self.info, summary)
-        if not then_continue:
-            return
-        self.round += 1
-        if self.round <= self.scene.num_episodes:
-            self._countdown()
-        else:
-            self._end_game("completed", "Well done! This game is over.")
-
-    def saving_resumed(self) -> None:
-        if self.phase == "paused" and not self.ended:
-            self.host.record(
-                records.GAMES,
-                records.game_resumed_row(
-                    self._ids,
-                    reason=SAVING,
-                    episode=self.plays,
-                    step=self.last_step,
-                    paused_ms=round((time.monotonic() - self._paused_at) * 1000),
-                ),
-            )
-            self._countdown()
-
     # --- step records ------------------------------------------------------------------------
     def _ingest(self, page: Page, data: Mapping[str, Any]) -> None:
         now = time.monotonic()
@@ -1024,7 +741,7 @@ class P2PGame(GameHandle):
             counters["batches_rejected"] += 1
             self._rejected(page, data, problem)
             raise ProtocolError(
-                "bad_batch", f"batch {_field(data, 'batch')} refused: {problem.message}"
+                "bad_batch", f"batch {batch_field(data, 'batch')} refused: {problem.message}"
             ) from None
         page.last_progress = now
         self.last_progress = now
@@ -1122,22 +839,24 @@ class P2PGame(GameHandle):
         steps = data.get("steps") if isinstance(data, Mapping) else None
         self.host.record(
             REJECTED_BATCHES,
-            {
-                **self._ids,
-                "participant_id": page.participant_id,
-                "batch": _field(data, "batch"),
-                "episode": _field(data, "episode"),
-                "first_step": _field(data, "first_step"),
-                "steps": len(steps) if isinstance(steps, list) else None,
-                "rule": problem.kind,
-                "problem": problem.message,
-                "expected_batch": page.ledger.next_batch,
-                "t_server_ms": round(time.time() * 1000, 1),
-            },
+            records.rejected_batch_row(
+                self._ids,
+                participant_id=page.participant_id,
+                batch=batch_field(data, "batch"),
+                episode=batch_field(data, "episode"),
+                first_step=batch_field(data, "first_step"),
+                steps=len(steps) if isinstance(steps, list) else None,
+                rule=problem.kind,
+                problem=problem.message,
+                expected_batch=page.ledger.next_batch,
+                t_server_ms=round(time.time() * 1000, 1),
+            ),
         )
         log.info("batch_rejected", game_id=self.info.game_id, seat=page.seat, rule=problem.kind)
 
     # --- presence ----------------------------------------------------------------------------
+    # Apart from the pyodide game's on purpose: each page has its own absence (a reload tells the
+    # partner, reload_grace_s applies on_partner_left), on top of the shared abandon and stall rules.
     def check_presence(self, now: float) -> None:
         """Once a second: partners away past ``reload_grace_s`` leave (the scene's rule), a game
         nobody is connected to is abandoned after ``abandon_after_s``, a game whose connected pages
@@ -1189,35 +908,8 @@ class P2PGame(GameHandle):
         ):
             self._stalled(now)
 
-    def _stalled(self, now: float) -> None:
-        silent_s = round(now - self.last_progress, 1)
-        self.host.record(
-            records.GAMES,
-            {
-                **self._ids,
-                "event": "stalled",
-                "episode": self.plays,
-                "step": self.last_step,
-                "silent_s": silent_s,
-            },
-        )
-        log.info("game_stalled", game_id=self.info.game_id, episode=self.plays, silent_s=silent_s)
-        self._end_episode("stalled", then_continue=False)
-        self._give_up("stalled")
-
     # --- the end -----------------------------------------------------------------------------
-    def _end_game(self, reason: str, message: str, *, exit: GameExit | None = None) -> None:
-        if self.ended:
-            return
-        self.ended = True
-        self._cancel_timer()
-        self.episode_open = False
-        for page in self.pages.values():
-            page.ledger.close_episode()
-        self.phase = "ended"
-        self.end_message = message
-        self.runtime.forget(self)
-        self._broadcast_status()
+    def _summary_records(self) -> None:
         self.host.record(
             records.GAMES,
             {
@@ -1243,31 +935,6 @@ class P2PGame(GameHandle):
                 "unconfirmed": self.book.counts["unconfirmed"],
             },
         )
-        self.host.record(
-            records.GAMES, records.game_ended_row(self._ids, reason=reason, episodes_played=self.plays)
-        )
-        log.info("game_ended", game_id=self.info.game_id, reason=reason, episodes=self.plays)
-        self._notify("notify_game_ended", self.info, reason)
-        self._callback("on_game_end", self.info, reason)
-        if exit is None:
-            self.host.game_ended(self.info.game_id, reason)
-        else:
-            self.host.game_ended(self.info.game_id, reason, exit)
-
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
-    def _broadcast_status(self) -> None:
-        for pid in self.participant_ids:
-            self._send(pid, self.status_message(pid))
-
-    def _notify(self, method: str, *args: Any) -> None:
-        notify_plugins(self.host.plugins, method, self.info.game_id, *args)
-
-    def _callback(self, name: str, *args: Any) -> None:
-        call_scene_callback(self.prepared.callbacks, name, self.info.game_id, *args)
 
 
 def _pad(frames: Sequence[Any], n: int) -> list[Any]:

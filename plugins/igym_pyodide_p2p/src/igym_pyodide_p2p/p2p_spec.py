@@ -8,7 +8,7 @@ import contextlib
 from typing import Any
 
 from igym_core.errors import ConfigError
-from igym_pyodide_p2p.game_spec import _bot_spec, _build, _discrete
+from igym_pyodide_p2p.game_spec import bot_spec, build_spec, discrete_range
 
 __all__ = ["p2p_game_spec", "p2p_spec_problems", "partner_policy_problems"]
 
@@ -24,14 +24,14 @@ def _partner_specs(prepared: Any, problems: list[str]) -> dict[str, Any]:
     config, bot = partner
     env, _raw = prepared.make_env()
     try:
-        spaces = {str(agent): _discrete(env.action_space(agent)) for agent in prepared.agents}
+        spaces = {str(agent): discrete_range(env.action_space(agent)) for agent in prepared.agents}
     finally:
         with contextlib.suppress(Exception):
             env.close()
     specs: dict[str, Any] = {}
     for seat in prepared.human_seats:
         found: list[str] = []
-        spec = _bot_spec(seat, config, bot, spaces.get(seat), prepared.base_dir, found)
+        spec = bot_spec(seat, config, bot, spaces.get(seat), prepared.base_dir, found)
         problems.extend(
             p.replace(f"$.policies.{seat}", "$.partner_policy")
             + " (on_partner_left='bot' plays it in the page)"
@@ -51,14 +51,14 @@ def partner_policy_problems(prepared: Any) -> list[str]:
 
 def p2p_spec_problems(prepared: Any) -> list[str]:
     """What of the scene (renderer, code by import path) the browser cannot run."""
-    _spec, problems = _build(prepared, 10, 500)
+    _spec, problems = build_spec(prepared, 10, 500)
     return problems
 
 
 def p2p_game_spec(prepared: Any, options: Any) -> dict[str, Any]:
     """The spec both pages' workers run; msgpack-ready. Raises :class:`ConfigError` for a scene
     that cannot run in the browser (``igym check`` lists the same problems)."""
-    spec, problems = _build(prepared, options.hash_every_frames, options.batch_interval_ms)
+    spec, problems = build_spec(prepared, options.hash_every_frames, options.batch_interval_ms)
     partners: dict[str, Any] = {}
     if prepared.scene.on_partner_left == "bot":
         partners = _partner_specs(prepared, problems)

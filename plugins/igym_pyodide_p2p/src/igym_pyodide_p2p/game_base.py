@@ -1,0 +1,382 @@
+"""The episode machine the ``pyodide`` and ``pyodide_p2p`` games share: :class:`BaseBrowserGame`
+issues each episode (seed, countdown, the ``pyodide_episode`` message), holds it back while records
+cannot be stored, ends it (the ``episodes`` record) and ends the game; it gives statuses and applies the
+load-failure rule.
+
+Where the two runtimes differ it asks its subclass (``game.PyodideGame``: one page, one ledger;
+``p2p_runtime.P2PGame``: two pages, a ledger each, the frame book):
+
+- :meth:`_open_episode` / :meth:`_close_episode`: the ledgers that take the episode's steps;
+- :meth:`_send_episode`: who gets the ``pyodide_episode`` message, with which ``next_batch``;
+- :meth:`_episode_closed`, :meth:`_summary_records`, :meth:`_ended_notes`: records and log lines of
+  their own at an episode's and a game's end;
+- :meth:`_seat_of` / :meth:`_status_note`: a participant's seat and the line their status shows;
+- ``episode_open`` and ``last_step``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import structlog
+
+from igym_core.data.recorder import iso_utc
+from igym_core.protocol.server_messages import GameStatus
+from igym_core.runtime import records
+from igym_core.runtime.interface import Continuation, GameExit, GameHandle, GameInfo
+from igym_core.runtime.notify import call_scene_callback, notify_plugins
+from igym_core.session.saving import SAVING_MESSAGE
+from igym_pyodide_p2p.messages import PyodideEpisode
+from igym_pyodide_p2p.options import LOAD_FAILED_OUTCOME
+
+__all__ = ["SAVING", "BaseBrowserGame"]
+
+#: Why a game waits (the ``reason`` of its ``paused`` / ``resumed`` records), as the server runtime names it.
+SAVING = "saving"
+
+
+class BaseBrowserGame(GameHandle):
+    """A game whose env steps in its players' pages; the server issues the episodes and stores records."""
+
+    #: The subclass's logger (each runtime logs under its own module name).
+    log: ClassVar[Any] = structlog.get_logger("igym_pyodide_p2p.runtime")
+
+    episode_open: bool
+    last_step: int
+
+    def __init__(
+        self,
+        runtime: Any,
+        info: GameInfo,
+        prepared: Any,
+        options: Any,
+        players: Mapping[str, str],
+        *,
+        continues: Continuation | None = None,
+    ) -> None:
+        self.runtime = runtime
+        self.host = runtime.host
+        self.info = info
+        self.prepared = prepared
+        self.scene = prepared.scene
+        self.options = options
+        self.continues = continues
+        #: Human seat (agent name) → participant id.
+        self.players = dict(players)
+        self.participant_ids = list(self.players.values())
+        self._ids = records.game_ids(
+            game_id=info.game_id,
+            scene_id=info.scene_id,
+            instance=info.instance,
+            participant_ids=self.participant_ids,
+        )
+        self.phase = "loading"
+        self.ended = False
+        self.end_message = ""
+        #: Which of the scene's episodes (1 … num_episodes) is being played or comes next.
+        self.round = continues.from_episode if continues is not None else 1
+        #: Plays so far (the ``episode`` number of data and of the pages' messages).
+        self.plays = 0
+        self.seed = 0
+        self.phase_until = 0.0
+        self.episode_started_wall = 0.0
+        self.episode_started_mono = 0.0
+        self.returns: dict[str, float] = {}
+        self.absent_since: float | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._paused_at = 0.0
+        #: When a page last sent steps of the open episode (or it was issued), monotonic.
+        self.last_progress = 0.0
+
+    # --- what a subclass says ----------------------------------------------------------------
+    def _open_episode(self, start: float) -> None:
+        """Episode ``self.plays`` is issued, to start at ``start`` (monotonic): open its ledgers."""
+        raise NotImplementedError
+
+    def _close_episode(self) -> None:
+        """The open episode is over (or taken back): its ledgers take no more steps."""
+        raise NotImplementedError
+
+    def _send_episode(self, message: dict[str, Any]) -> None:
+        """Send the ``pyodide_episode`` message (``next_batch`` still to be set) to the pages."""
+        raise NotImplementedError
+
+    def _episode_closed(self) -> None:
+        """Records of the subclass's own when an episode ends, before its ``episodes`` row."""
+
+    def _summary_records(self) -> None:
+        """Records of the subclass's own when the game ends, before its ``game_ended`` row."""
+
+    def _ended_notes(self) -> None:
+        """Log lines of the subclass's own when the game ends, after ``game_ended``."""
+
+    def _seat_of(self, participant_id: str) -> str | None:
+        return next((agent for agent, pid in self.players.items() if pid == participant_id), None)
+
+    def _status_note(self, participant_id: str, message: str) -> str:
+        """The line a participant's status shows (``message``: the phase's)."""
+        return message
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    def begin(self) -> None:
+        from igym_core.session.games import seats_description
+
+        continues = self.continues
+        self.host.record(
+            records.GAMES,
+            records.game_started_row(
+                self._ids,
+                seats=seats_description(self.info.seats),
+                fps=self.scene.fps,
+                num_episodes=self.scene.num_episodes,
+                runtime=self.runtime.kind,
+                continues_game_id=continues.game_id if continues is not None else None,
+                continues_from_episode=continues.from_episode if continues is not None else None,
+            ),
+        )
+        self.log.info(
+            "game_started", game_id=self.info.game_id, scene_id=self.info.scene_id, runtime=self.runtime.kind
+        )
+        self._notify("notify_game_started", self.info)
+        self._timer = asyncio.get_running_loop().call_later(self.options.load_timeout_s, self._load_timed_out)
+
+    def _load_timed_out(self) -> None:
+        raise NotImplementedError
+
+    async def stop(self, reason: str) -> None:
+        if not self.ended:
+            self._withdraw_unstarted_episode()
+            if self.episode_open:
+                self._end_episode("game_stopped", then_continue=False)
+            self._end_game(reason, "The study server is restarting.")
+
+    # --- GameHandle --------------------------------------------------------------------------
+    def player_ready(self, participant_id: str) -> None:
+        """The page has mounted the scene; it loads the runtime next (``runtime_loaded``)."""
+
+    def player_input(
+        self, participant_id: str, *, keys: Sequence[str] | None, press: Sequence[str] | None
+    ) -> None:
+        """Keys go to the page's own env; the server has nothing to do with them."""
+
+    def status_message(self, participant_id: str) -> dict[str, Any]:
+        countdown_ms = 0
+        if self.phase == "countdown":
+            countdown_ms = max(0, round((self.phase_until - time.monotonic()) * 1000))
+        message = {"loading": "Loading the game…", "ended": self.end_message, "paused": SAVING_MESSAGE}.get(
+            self.phase, ""
+        )
+        return GameStatus(
+            game_id=self.info.game_id,
+            phase=self.phase,
+            episode=min(self.round, self.scene.num_episodes),
+            num_episodes=self.scene.num_episodes,
+            seat=self._seat_of(participant_id),
+            message=self._status_note(participant_id, message),
+            countdown_ms=countdown_ms,
+            pause_reason=SAVING if self.phase == "paused" else None,
+        ).wire()
+
+    # --- episodes ----------------------------------------------------------------------------
+    def _countdown(self) -> None:
+        """The next episode: issued now, played after the scene's countdown (the pages show its first
+        frame under the countdown, as the server runtime does)."""
+        self._cancel_timer()
+        self._issue_episode(start_in_s=max(0.0, self.scene.countdown_s))
+
+    def _issue_episode(self, start_in_s: float = 0.0) -> None:
+        self._timer = None
+        if self.ended:
+            return
+        if self.runtime.holding:  # records cannot be stored: the episode waits (saving_resumed)
+            self.phase = "paused"
+            self.host.record(
+                records.GAMES,
+                records.game_paused_row(self._ids, reason=SAVING, episode=self.plays, step=self.last_step),
+            )
+            self._paused_at = time.monotonic()
+            self._broadcast_status()
+            return
+        self.plays += 1
+        self.seed = self.prepared.episode_seed(self.info.instance, self.participant_ids, self.round)
+        self.returns = {str(a): 0.0 for a in self.prepared.agents}
+        start = time.monotonic() + start_in_s
+        self.episode_started_wall = time.time() + start_in_s
+        self.episode_started_mono = start
+        self._open_episode(start)
+        self.last_progress = start
+        self.phase_until = start
+        self.runtime.counters["episodes"] += 1
+        episode = PyodideEpisode(
+            game_id=self.info.game_id,
+            episode=self.plays,
+            seed=self.seed,
+            num_episodes=self.scene.num_episodes,
+            max_steps=self.scene.max_steps,
+            fps=self.scene.fps,
+            next_batch=1,
+            start_in_ms=round(start_in_s * 1000),
+        ).wire()
+        if start_in_s > 0:
+            self.phase = "countdown"
+            self._timer = asyncio.get_running_loop().call_later(start_in_s, self._begin_episode)
+        else:
+            self._begin_episode()
+        self._broadcast_status()
+        self._send_episode(episode)
+        self.log.info("episode_started", game_id=self.info.game_id, episode=self.plays, seed=self.seed)
+
+    def _begin_episode(self) -> None:
+        """The countdown is over: the pages step the episode from now on."""
+        self._timer = None
+        if self.ended or not self.episode_open:
+            return
+        countdown = self.phase == "countdown"
+        self.phase = "playing"
+        if countdown:
+            self._broadcast_status()
+        self._notify("notify_episode_started", self.info, self.plays, self.seed)
+        self._callback("on_episode_start", self.info, self.plays, self.seed)
+
+    def _withdraw_unstarted_episode(self) -> bool:
+        """An episode issued but still in its countdown (no step can have been made) is taken back,
+        without a record, so that a reload or an end in a countdown leaves no empty episode behind.
+        Returns whether there was one."""
+        if not (self.episode_open and self.phase == "countdown"):
+            return False
+        self._cancel_timer()
+        self._close_episode()
+        self.plays -= 1
+        self.runtime.counters["episodes"] -= 1
+        return True
+
+    def _end_episode(self, end_reason: str, *, then_continue: bool = True) -> None:
+        self._close_episode()
+        self._episode_closed()
+        duration = max(0.0, time.monotonic() - self.episode_started_mono)  # 0 if still in its countdown
+        summary = records.episode_row(
+            self._ids,
+            episode=self.plays,
+            seed=self.seed,
+            steps=self.last_step,
+            end_reason=end_reason,
+            returns=self.returns,
+            seats=self.players,
+            started_at=iso_utc(self.episode_started_wall),
+            duration_ms=round(duration * 1000),
+            fps=self.scene.fps,
+            frames_dropped={},  # the pages draw their own frames
+            tick_lateness_ms_p50=None,  # and keep their own time
+            tick_lateness_ms_p99=None,
+            tick_lateness_ms_max=None,
+            rtt_ms={},
+            paused_ms=0,
+            pauses=0,
+            pause_reasons={},
+        )
+        self.host.record(records.EPISODES, summary)
+        self.log.info(
+            "episode_ended",
+            game_id=self.info.game_id,
+            episode=self.plays,
+            steps=self.last_step,
+            end_reason=end_reason,
+            duration_ms=summary["duration_ms"],
+        )
+        self._notify("notify_episode_ended", self.info, self.plays, summary)
+        self._callback("on_episode_end", self.info, summary)
+        if not then_continue:
+            return
+        self.round += 1
+        if self.round <= self.scene.num_episodes:
+            self._countdown()
+        else:
+            self._end_game("completed", "Well done! This game is over.")
+
+    def saving_resumed(self) -> None:
+        """Records are stored again: an episode held back by the runtime's ``hold_for_saving``
+        starts after a countdown."""
+        if self.phase == "paused" and not self.ended:
+            self.host.record(
+                records.GAMES,
+                records.game_resumed_row(
+                    self._ids,
+                    reason=SAVING,
+                    episode=self.plays,
+                    step=self.last_step,
+                    paused_ms=round((time.monotonic() - self._paused_at) * 1000),
+                ),
+            )
+            self._countdown()
+
+    # --- stalls and load failures ------------------------------------------------------------
+    def _stalled(self, now: float) -> None:
+        """The pages are connected but have sent no steps for ``load_timeout_s`` in an episode (a
+        worker died, or a reloaded page never loaded): the game cannot be played in this browser,
+        so the load timeout's rule applies."""
+        silent_s = round(now - self.last_progress, 1)
+        self.host.record(
+            records.GAMES,
+            records.stalled_row(self._ids, episode=self.plays, step=self.last_step, silent_s=silent_s),
+        )
+        self.log.info("game_stalled", game_id=self.info.game_id, episode=self.plays, silent_s=silent_s)
+        self._end_episode("stalled", then_continue=False)
+        self._give_up("stalled")
+
+    def _give_up(self, reason: str) -> None:
+        """The game cannot be played here: the participants go where ``on_load_timeout`` says."""
+        self._withdraw_unstarted_episode()
+        if self.episode_open:  # a reloaded page that could not load: the episode ends here
+            self._end_episode("interrupted", then_continue=False)
+        options = self.options
+        exit = GameExit(
+            outcome=LOAD_FAILED_OUTCOME,
+            to_scene=options.load_timeout_scene,
+            to_end=options.on_load_timeout == "end",
+        )
+        self._end_game(reason, "The game could not be loaded in this browser.", exit=exit)
+
+    # --- the end -----------------------------------------------------------------------------
+    def _end_game(self, reason: str, message: str, *, exit: GameExit | None = None) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        self._cancel_timer()
+        self._close_episode()
+        self.phase = "ended"
+        self.end_message = message
+        self.runtime.forget(self)
+        self._broadcast_status()
+        self._summary_records()
+        self.host.record(
+            records.GAMES, records.game_ended_row(self._ids, reason=reason, episodes_played=self.plays)
+        )
+        self.log.info("game_ended", game_id=self.info.game_id, reason=reason, episodes=self.plays)
+        self._ended_notes()
+        self._notify("notify_game_ended", self.info, reason)
+        self._callback("on_game_end", self.info, reason)
+        if exit is None:
+            self.host.game_ended(self.info.game_id, reason)
+        else:
+            self.host.game_ended(self.info.game_id, reason, exit)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _send(self, participant_id: str, message: Mapping[str, Any]) -> None:
+        self.runtime.spawn(self.host.send(participant_id, message))
+
+    def _broadcast_status(self) -> None:
+        for pid in self.participant_ids:
+            self._send(pid, self.status_message(pid))
+
+    def _notify(self, method: str, *args: Any) -> None:
+        notify_plugins(self.host.plugins, method, self.info.game_id, *args)
+
+    def _callback(self, name: str, *args: Any) -> None:
+        call_scene_callback(self.prepared.callbacks, name, self.info.game_id, *args)
