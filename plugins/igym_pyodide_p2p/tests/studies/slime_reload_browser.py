@@ -14,7 +14,9 @@ experiment = Experiment(
         GymScene(
             scene_id="slime",
             runtime="pyodide",
-            runtime_options={"on_reload": "restart"},
+            # Each batch acknowledged at once: the test times its reload and its close by acks, in
+            # an episode of 3 s (with the default of one ack a second it could end first).
+            runtime_options={"on_reload": "restart", "ack_interval_ms": 0},
             env_factory=make_env,
             env_kwargs={"lives": 5, "max_steps": 3000},
             human_seat="left",
