@@ -4,6 +4,7 @@ frame, both pages' copies agree, and ``igym verify`` re-runs it."""
 
 from __future__ import annotations
 
+import json
 import random
 import subprocess
 import sys
@@ -61,9 +62,12 @@ class EnginePage:
         for message in [*self.peer.unclaimed, *self._available()]:
             kind = message.get("type")
             if kind == "p2p_relay" and self.resuming:
-                self.game.resume(message["data"])
-                self.resuming = False
-                self.playing = True
+                # As the page's worker does (resume_from): the partner's inputs may come before its
+                # snapshot; only the snapshot resumes the page, the rest waits for the engine.
+                if json.loads(message["data"]).get("k") == "snap":
+                    self.game.resume(message["data"])
+                    self.resuming = False
+                    self.playing = True
             elif kind == "p2p_relay":
                 self.events.extend(self.game.receive(message["data"], now_ms))
             elif kind == "pyodide_episode" and self.resuming:
