@@ -356,6 +356,7 @@ def test_bad_messages_are_refused_with_errors_and_the_game_goes_on(tmp_path: Pat
         ("one_human", "no bot seats for now"),
         ("no_rollback", "it lacks get_state, set_state, state_hash"),
         ("server_only_partner", "$.scenes[0].partner_policy.target"),
+        ("onnx_partner", "cannot play an ONNX policy for a partner who left"),
     ],
 )
 def test_igym_check_refuses_what_cannot_run_peer_to_peer(target: str, words: str) -> None:

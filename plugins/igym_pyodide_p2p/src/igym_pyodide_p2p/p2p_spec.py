@@ -37,6 +37,15 @@ def _partner_specs(prepared: Any, problems: list[str]) -> dict[str, Any]:
             + " (on_partner_left='bot' plays it in the page)"
             for p in found
         )
+        if spec is not None and spec.get("kind") == "onnx":
+            # The P2P page's worker loads no onnxruntime-web: refuse here rather than at the moment
+            # a partner leaves mid-game.
+            problems.append(
+                "$.partner_policy: a pyodide_p2p page cannot play an ONNX policy for a partner who left "
+                "(its worker loads no ONNX runtime). Use a Python policy (for example "
+                "'igym_slime.bots:scripted_policy'), 'random', or on_partner_left='end'."
+            )
+            break
         if spec is not None:
             specs[seat] = spec
     return specs

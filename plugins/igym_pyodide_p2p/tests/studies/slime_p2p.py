@@ -67,3 +67,13 @@ no_rollback = _broken(env_factory="p2p_envs:make_plain_env", env_kwargs={})
 server_only_partner = _broken(
     on_partner_left="bot", partner_policy={"kind": "python", "target": lambda obs: 0}
 )
+
+
+def __getattr__(name: str) -> Experiment:
+    """``onnx_partner``: ``on_partner_left="bot"`` with the trained ONNX bot, which the P2P page's
+    worker cannot run (built on first use: only that check imports igym_onnx)."""
+    if name == "onnx_partner":
+        from igym_slime.bots import trained_policy
+
+        return _broken(on_partner_left="bot", partner_policy=trained_policy())
+    raise AttributeError(name)
