@@ -20,6 +20,7 @@ from __future__ import annotations
 import attrs
 
 from igym_core import EndScene, Experiment
+from igym_slime.bots import ScriptedPolicy
 from igym_slime.examples import vs_human
 
 game = attrs.evolve(
@@ -28,7 +29,7 @@ game = attrs.evolve(
     runtime="pyodide_p2p",
     # The partner's seat is played in the remaining page, so its bot must run in the browser: the
     # scripted (pure-Python) bot.
-    partner_policy="igym_slime.bots:scripted_policy",
+    partner_policy=ScriptedPolicy,
     runtime_options={"input_delay": 2, "connect_timeout_s": 5},
 )
 
