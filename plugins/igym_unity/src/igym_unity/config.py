@@ -232,6 +232,7 @@ class UnityScene(SceneConfig):
             "min_width_px": self.min_width_px,
             "min_height_px": self.min_height_px,
             "failure_message": self.failure_message,
+            "way_out_label": "Continue" if self.on_failure == "skip" else "Finish the study",
             "max_payload_bytes": self.max_payload_bytes,
             "build": None
             if build is None

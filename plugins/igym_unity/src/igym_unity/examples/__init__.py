@@ -1,0 +1,1 @@
+"""Example experiments of igym-unity."""

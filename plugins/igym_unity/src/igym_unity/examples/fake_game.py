@@ -1,0 +1,57 @@
+"""A Unity scene in a study, with igym's fake Unity build (``fake_build/``) standing in for a game.
+
+Serve it with ``igym run igym_unity.examples.fake_game:experiment``. The participant reads a short
+introduction, plays three episodes of the (fake) game, whose bridge calls are recorded in
+``unity_events``, and gets a completion code; a browser that cannot load the game is sent on with
+the outcome ``unity_load_failed`` and a code of its own. Replace ``build_dir`` with your own WebGL
+export (see docs/unity.md), and ``condition_for`` with what your game should receive at each
+episode start.
+
+The fake build was written by ``python -m igym_unity.testing
+plugins/igym_unity/src/igym_unity/examples/fake_build`` (a test checks that it is up to date).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from igym_core import EndScene, Experiment, StaticScene
+from igym_unity import UnityScene
+
+
+def condition_for(game: Any, episode: int) -> dict[str, Any]:
+    """What the game receives at each episode start (through SendMessage as JSON)."""
+    return {"episode": episode, "difficulty": min(episode, 3), "partner": "Ana \"the quick\" 🐇"}
+
+
+experiment = Experiment(
+    experiment_id="unity_fake_game",
+    title="A Unity game",
+    seed=2026,
+    url_params=("PROLIFIC_PID", "STUDY_ID", "SESSION_ID"),
+    scenes=(
+        StaticScene(
+            scene_id="intro",
+            title="A short game",
+            body="You will play three short rounds of a game. It loads in your browser.",
+        ),
+        UnityScene(
+            scene_id="game",
+            build_dir="fake_build",
+            num_episodes=3,
+            title="The game",
+            load_timeout_s=60,
+            timeout_s=600,
+            min_width_px=800,
+            min_height_px=500,
+            send_message_object="GameManager",
+            send_message_method="Configure",
+            on_episode_start=condition_for,
+        ),
+        EndScene(
+            scene_id="end",
+            completion_code="auto",
+            codes_by_outcome={"unity_load_failed": "NOUNITY1", "unity_timeout": "LATEUNITY"},
+        ),
+    ),
+)
