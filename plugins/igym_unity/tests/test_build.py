@@ -46,7 +46,9 @@ def test_every_compression_is_found_with_the_headers_it_needs(
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    product=st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_- .", min_size=1, max_size=20)
+    product=st.text(
+        alphabet="abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_- .", min_size=1, max_size=20
+    )
     .map(str.strip)
     .filter(lambda s: s and not s.startswith(".")),
     compression=st.sampled_from(["none", "gzip", "unityweb"]),

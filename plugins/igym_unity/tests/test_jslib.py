@@ -65,12 +65,23 @@ def test_payloads_arrive_byte_identical_and_nothing_is_evaluated() -> None:
 def test_the_jslib_has_no_way_to_run_text_as_code() -> None:
     source = JSLIB.read_text(encoding="utf-8")
     code = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith("//"))
-    for construct in (r"\beval\b", r"\bFunction\s*\(", r"setTimeout", r"setInterval", r"innerHTML", r"\+\s*text"):
+    for construct in (
+        r"\beval\b",
+        r"\bFunction\s*\(",
+        r"setTimeout",
+        r"setInterval",
+        r"innerHTML",
+        r"\+\s*text",
+    ):
         assert not re.search(construct, code), construct
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.text(alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00")), max_size=8))
+@given(
+    st.lists(
+        st.text(alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00")), max_size=8
+    )
+)
 def test_any_text_without_nul_arrives_unchanged(texts: list[str]) -> None:
     out = run_jslib([("log", text) for text in texts])
     assert [base64.b64decode(r["base64"]).decode("utf-8") for r in out["received"]] == texts

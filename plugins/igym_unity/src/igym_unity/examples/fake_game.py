@@ -21,7 +21,7 @@ from igym_unity import UnityScene
 
 def condition_for(game: Any, episode: int) -> dict[str, Any]:
     """What the game receives at each episode start (through SendMessage as JSON)."""
-    return {"episode": episode, "difficulty": min(episode, 3), "partner": "Ana \"the quick\" 🐇"}
+    return {"episode": episode, "difficulty": min(episode, 3), "partner": 'Ana "the quick" 🐇'}
 
 
 experiment = Experiment(
