@@ -37,6 +37,7 @@ PACKAGES = {
     "igym-parquet": ROOT / "plugins" / "igym_parquet",
     "igym-pyodide-p2p": ROOT / "plugins" / "igym_pyodide_p2p",
     "igym-slime": ROOT / "plugins" / "igym_slime",
+    "igym-unity": ROOT / "plugins" / "igym_unity",
 }
 VS_AI = "igym_slime.examples.vs_ai:experiment"
 #: The interpreter behind this venv: what a stranger's fresh venv is made from.
@@ -101,6 +102,23 @@ def test_igym_core_wheel_ships_the_client_and_example_files(wheels: dict[str, Pa
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "igym = igym_core.cli:main" in text
     assert "igym = igym_core.testing.pytest_plugin" in text
+
+
+def test_igym_unity_wheel_ships_the_page_module_the_bridge_and_the_fake_build(
+    wheels: dict[str, Path],
+) -> None:
+    names = set(zipfile.ZipFile(wheels["igym-unity"]).namelist())
+    for required in (
+        "igym_unity/static/igym_unity.js",
+        "igym_unity/unity/Igym.jslib",
+        "igym_unity/unity/Igym.cs",
+        "igym_unity/fake/fake.loader.js",
+        "igym_unity/fake/framework.template.js",
+        "igym_unity/examples/fake_build/Build/fake.loader.js",
+        "igym_unity/examples/fake_build/Build/fake.wasm",
+        "igym_unity/py.typed",
+    ):
+        assert required in names, f"{required} is missing from the igym-unity wheel"
 
 
 def test_igym_onnx_wheel_ships_onnxruntime_web(wheels: dict[str, Path]) -> None:
@@ -459,6 +477,7 @@ def test_the_stranger_venv_runs_the_wheels_and_igym_version_names_them(
         "igym-parquet 0.1.0",
         "igym-pyodide-p2p 0.1.0",
         "igym-slime 0.1.0",
+        "igym-unity 0.1.0",
     ]
 
 

@@ -1,0 +1,60 @@
+"""``igym unity check`` and ``igym check`` on good and broken fake builds, in real processes."""
+
+from __future__ import annotations
+
+import gzip
+import subprocess
+import sys
+from pathlib import Path
+
+from igym_unity.testing import write_fake_build
+
+IGYM = [sys.executable, "-m", "igym_core.cli"]
+
+
+def igym(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*IGYM, *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def test_unity_check_prints_the_files_and_the_headers_a_server_must_send(tmp_path: Path) -> None:
+    write_fake_build(tmp_path / "gz", compression="gzip", hashed_names=True)
+    write_fake_build(tmp_path / "br", compression="brotli")
+    done = igym("unity", "check", str(tmp_path / "gz"), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "(hashed name)" in out and "OK: the build can be served." in out
+    headers = [line.strip() for line in out.splitlines()]
+    assert headers.count("Content-Encoding: gzip") == 3  # framework, code, data; never the loader
+    assert "Content-Type: application/wasm" in out and "immutable" in out
+    done = igym("unity", "check", str(tmp_path / "br"), cwd=tmp_path)
+    assert done.returncode == 0
+    assert [line.strip() for line in done.stdout.splitlines()].count("Content-Encoding: br") == 3
+    assert "HTTPS" in done.stdout  # brotli needs HTTPS (or localhost)
+
+
+def test_unity_check_flags_builds_that_will_fail(tmp_path: Path) -> None:
+    build = write_fake_build(tmp_path / "bad", compression="gzip")
+    (build / "fake.wasm.gz").write_bytes(gzip.decompress((build / "fake.wasm.gz").read_bytes()))
+    done = igym("unity", "check", str(tmp_path / "bad"), cwd=tmp_path)
+    assert done.returncode == 1
+    assert "fake.wasm.gz ends in .gz but is not gzip data" in done.stderr
+    assert "cannot be served" in done.stderr
+
+
+def test_igym_check_refuses_a_study_whose_build_is_broken(tmp_path: Path) -> None:
+    build = write_fake_build(tmp_path / "build")
+    (build / "fake.framework.js").unlink()
+    study = tmp_path / "study.py"
+    study.write_text(
+        "from igym_core import EndScene, Experiment\n"
+        "from igym_unity import UnityScene\n"
+        "experiment = Experiment(experiment_id='broken_unity', scenes=(\n"
+        "    UnityScene(scene_id='game', build_dir='build'),\n"
+        "    EndScene(scene_id='end'),\n"
+        "))\n",
+        encoding="utf-8",
+    )
+    done = igym("check", f"{study}:experiment", cwd=tmp_path)
+    assert done.returncode != 0
+    message = done.stdout + done.stderr
+    assert "$.scenes[0].build_dir: no framework file" in message, message
