@@ -42,6 +42,5 @@ def test_the_committed_example_build_is_what_the_generator_writes(tmp_path: Path
     names = sorted(p.name for p in committed.iterdir())
     assert names == sorted(p.name for p in fresh.iterdir())
     _match, mismatch, errors = filecmp.cmpfiles(committed, fresh, names, shallow=False)
-    assert mismatch == [] and errors == [], (
-        f"{mismatch} differ: run python -m igym_unity.testing plugins/igym_unity/src/igym_unity/examples/fake_build"
-    )
+    regenerate = "python -m igym_unity.testing plugins/igym_unity/src/igym_unity/examples/fake_build"
+    assert mismatch == [] and errors == [], f"{mismatch} differ: run {regenerate}"
