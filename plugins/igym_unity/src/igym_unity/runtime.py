@@ -31,6 +31,7 @@ from igym_core.runtime.interface import (
     GameInfo,
     PreparedGame,
     Runtime,
+    RuntimeCheck,
     RuntimeMessage,
     Seat,
 )
@@ -443,6 +444,17 @@ class UnityRuntime(Runtime):
     kind: ClassVar[str] = "unity"
     messages: ClassVar[tuple[type[RuntimeMessage], ...]] = (UnityLoaded, UnityLoadFailed, UnityEvent)
     client_module: ClassVar[str | None] = None  # the scene renderer is the plugin's entry module
+
+    @classmethod
+    def check_scene(cls, scene: Any, prepared: PreparedGame, settings: Any) -> RuntimeCheck:
+        if not isinstance(prepared, PreparedUnity):
+            return RuntimeCheck(
+                problems=(
+                    "$.runtime: the 'unity' runtime runs UnityScene scenes only (a Unity WebGL build); "
+                    "use UnityScene(build_dir=...) for a Unity game, or another runtime for this scene.",
+                )
+            )
+        return RuntimeCheck()
 
     def __init__(self, host: GameHost) -> None:
         super().__init__(host)
