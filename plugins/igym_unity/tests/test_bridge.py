@@ -198,3 +198,27 @@ def test_on_failure_end_goes_to_the_end_scene(tmp_path: Path) -> None:
         p.receive_type("game_status")
         end = p.receive_type("scene")
         assert end["scene"]["scene_id"] == "end" and end["context"]["completion_code"] == "NOGAME"
+
+
+def test_the_scene_time_limit_ends_it_with_its_outcome(tmp_path: Path) -> None:
+    with in_unity_scene(tmp_path, timeout_s=1, failure_scene="sorry") as (_client, p, game_id):
+        loaded(p, game_id)
+        bridge(p, game_id, "episode_started", "{}")
+        p.receive_type("game_status")
+        final = p.receive_type("game_status")  # within ~1 s, from the server's timer
+        assert (final["phase"], final["message"]) == ("ended", "Time is up for this game.")
+        p.scene = p.receive_type("scene")
+        assert p.scene["scene"]["scene_id"] == "sorry"
+        assert p.submit({})["context"]["completion_code"] == "LATE"
+    episodes = read_records(tmp_path / "data", "unity_test", "episodes")
+    assert [(e["episode"], e["end_reason"]) for e in episodes] == [(1, "timeout")]
+
+
+def test_a_page_that_never_loads_meets_the_load_timeout(tmp_path: Path) -> None:
+    with in_unity_scene(tmp_path, load_timeout_s=5) as (_client, p, _game_id):
+        p.timeout_s = 15
+        assert p.receive_type("game_status")["phase"] == "ended"
+        p.scene = p.receive_type("scene")
+        assert p.scene["scene"]["scene_id"] == "after"  # skip, no failure_scene: the next scene
+    games = read_records(tmp_path / "data", "unity_test", "games")
+    assert [g["event"] for g in games if g["event"] in ("load_timeout", "ended")] == ["load_timeout", "ended"]
