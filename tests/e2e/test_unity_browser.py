@@ -194,3 +194,36 @@ def test_a_build_that_fails_to_load_shows_the_message_and_the_way_out(
     failed = [g for g in games if g["event"] == "runtime_load_failed"]
     assert [(g["stage"], g["message"]) for g in failed] == [("instance", "out of memory (fake)")]
     assert next(g for g in games if g["event"] == "ended")["reason"] == "runtime_load_failed"
+
+
+def test_a_small_window_waits_and_a_brotli_build_plays_once_it_is_large_enough(
+    live_server: Any, new_page: Any, shots: Any, tmp_path: Path
+) -> None:
+    # brotli: Chromium decodes Content-Encoding: br from 127.0.0.1 (over plain HTTP elsewhere it would not).
+    write_fake_build(
+        tmp_path / "build",
+        compression="brotli",
+        script=script(load_ms=200, episodes=[{"duration_ms": 400, "score": 1}]),
+    )
+    server = live_server(
+        study(tmp_path, tmp_path / "build", num_episodes=1, extra="min_width_px=1000, min_height_px=700,")
+    )
+    page = new_page()
+    page.set_viewport_size({"width": 900, "height": 600})
+    page.goto(f"{server.url}/?PROLIFIC_PID=unity3")
+    wait_scene(page, "intro")
+    page.get_by_role("button", name="Continue", exact=True).click()
+    wait_scene(page, "game")
+    notice = page.get_by_test_id("unity-notice")
+    expect(notice).to_contain_text("at least 1000 × 700 pixels (it is 900 × 600 now)")
+    shots(page, "01-too-small")
+    assert state(page)["unity"]["phase"] == "screen" and fake(page) == {}  # nothing loaded yet
+    page.set_viewport_size({"width": 1100, "height": 800})
+    poll(lambda: state(page)["unity"]["loaded"], page, "the brotli build loaded")
+    expect(notice).to_be_hidden()
+    wait_scene(page, "after")
+    events = read_records(server.data_dir, "unity_e2e", "unity_events")
+    assert [r["event"] for r in events if r["event"] != "send_message"] == [
+        "episode_started",
+        "episode_ended",
+    ]

@@ -135,6 +135,7 @@ function mountUnityScene(api, ctx) {
     if (started || destroyed) return;
     if (!windowBigEnough()) {
       mine.phase = "screen";
+      progress.hidden = true;
       showNotice(
         `Please make your browser window larger: this game needs at least ${scene.min_width_px} × ` +
           `${scene.min_height_px} pixels (it is ${window.innerWidth} × ${window.innerHeight} now). ` +
@@ -144,6 +145,7 @@ function mountUnityScene(api, ctx) {
     }
     started = true;
     notice.hidden = true;
+    progress.hidden = false;
     if (!hasWebGL()) {
       fail("webgl", "this browser has no WebGL");
       return;
