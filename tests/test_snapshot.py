@@ -14,6 +14,7 @@ import pytest
 
 import igym_core.examples
 import igym_slime.examples
+import igym_unity.examples
 from igym_core import Experiment, GymScene
 from igym_core.builtin.policies_basic import PythonPolicy
 from igym_core.config.converter import make_converter
@@ -24,11 +25,12 @@ from igym_core.plugins.manager import create_plugin_manager
 from igym_core.policies.interface import PolicyConfig
 from igym_core.scenes.stager import iter_scenes
 from igym_core.settings import Settings
+from igym_unity import UnityScene
 
 
 def _examples() -> list[str]:
     found = []
-    for package in (igym_core.examples, igym_slime.examples):
+    for package in (igym_core.examples, igym_slime.examples, igym_unity.examples):
         for info in pkgutil.iter_modules(package.__path__):
             module = importlib.import_module(f"{package.__name__}.{info.name}")
             found += [f"{module.__name__}:{n}" for n, v in vars(module).items() if isinstance(v, Experiment)]
@@ -68,6 +70,8 @@ def _resolved(value: Any) -> Any:
         changes["policies"] = {agent: _resolved(p) for agent, p in value.policies.items()}
         changes["partner_policy"] = _resolved(value.partner_policy)
         return attrs.evolve(value, **changes)
+    if isinstance(value, UnityScene):
+        return attrs.evolve(value, on_episode_start=_resolved(value.on_episode_start))
     return value
 
 
