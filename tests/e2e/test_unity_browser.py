@@ -227,3 +227,31 @@ def test_a_small_window_waits_and_a_brotli_build_plays_once_it_is_large_enough(
         "episode_started",
         "episode_ended",
     ]
+
+
+def test_a_browser_without_webgl_is_told_before_loading_and_shown_the_way_out(
+    live_server: Any, new_page: Any, shots: Any, tmp_path: Path
+) -> None:
+    write_fake_build(tmp_path / "build", script=script(load_ms=200))
+    server = live_server(study(tmp_path, tmp_path / "build", extra='on_failure="end",'))
+    page = new_page()
+    # This browser has no WebGL: every WebGL context request fails, as on a machine without it.
+    page.add_init_script(
+        "const get = HTMLCanvasElement.prototype.getContext;"
+        "HTMLCanvasElement.prototype.getContext = function (kind, ...rest) {"
+        "  return String(kind).startsWith('webgl') ? null : get.call(this, kind, ...rest); };"
+    )
+    page.goto(f"{server.url}/?PROLIFIC_PID=unity4")
+    wait_scene(page, "intro")
+    page.get_by_role("button", name="Continue", exact=True).click()
+    wait_scene(page, "game")
+    expect(page.get_by_test_id("unity-notice")).to_contain_text("could not be loaded")
+    assert state(page)["unity"]["failed"]["stage"] == "webgl"
+    assert fake(page) == {}  # the build was never loaded
+    way_out = page.get_by_test_id("unity-way-out")
+    expect(way_out).to_have_text("Finish the study")
+    way_out.click()
+    wait_scene(page, "end")  # on_failure="end": straight to the end scene, with the outcome's code
+    expect(page.get_by_text("NOGAME9")).to_be_visible()
+    games = read_records(server.data_dir, "unity_e2e", "games")
+    assert [g["stage"] for g in games if g["event"] == "runtime_load_failed"] == ["webgl"]
