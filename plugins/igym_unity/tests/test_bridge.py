@@ -222,3 +222,12 @@ def test_a_page_that_never_loads_meets_the_load_timeout(tmp_path: Path) -> None:
         assert p.scene["scene"]["scene_id"] == "after"  # skip, no failure_scene: the next scene
     games = read_records(tmp_path / "data", "unity_test", "games")
     assert [g["event"] for g in games if g["event"] in ("load_timeout", "ended")] == ["load_timeout", "ended"]
+
+
+def test_a_game_records_at_most_max_events(tmp_path: Path) -> None:
+    with in_unity_scene(tmp_path, max_events=10) as (_client, p, game_id):
+        loaded(p, game_id)
+        for _ in range(11):
+            bridge(p, game_id, "log", "{}")
+        assert "recorded its 10 bridge events" in p.receive_type("error")["message"]
+    assert len(read_records(tmp_path / "data", "unity_test", "unity_events")) == 10

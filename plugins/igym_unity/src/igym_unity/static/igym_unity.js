@@ -11,6 +11,7 @@
 // The server's unity_send messages become instance.SendMessage(object, method, value).
 
 const FAILED_TITLE = "The game could not be loaded";
+const MAX_HELD = 200;
 
 export function register(api) {
   api.registerScene("unity", (ctx) => mountUnityScene(api, ctx));
@@ -97,15 +98,18 @@ function mountUnityScene(api, ctx) {
     ctx.send({ type: "unity_event", game_id: gameId, event, payload: text, t: Date.now() });
   }
 
-  // The bridge Igym.jslib calls: data in, data out.
-  window.igymUnityBridge = {
+  // The bridge Igym.jslib calls: data in, data out. Calls made while the build is still starting
+  // are held (at most MAX_HELD; the server refuses calls before unity_loaded).
+  const bridge = {
     send(event, text) {
       if (destroyed || typeof event !== "string") return;
       const payload = typeof text === "string" ? text : String(text);
-      if (!loadedSent) held.push([event, payload]);
-      else sendEvent(event, payload);
+      if (loadedSent) sendEvent(event, payload);
+      else if (held.length < MAX_HELD) held.push([event, payload]);
+      else console.warn("igym: bridge call dropped while the game was loading:", event);
     },
   };
+  window.igymUnityBridge = bridge;
 
   function windowBigEnough() {
     return window.innerWidth >= (scene.min_width_px || 0) && window.innerHeight >= (scene.min_height_px || 0);
@@ -247,7 +251,7 @@ function mountUnityScene(api, ctx) {
     destroy() {
       destroyed = true;
       quit();
-      if (window.igymUnityBridge && !window.igymUnityBridge.__replaced) delete window.igymUnityBridge;
+      if (window.igymUnityBridge === bridge) delete window.igymUnityBridge;
       for (const cleanup of cleanups.splice(0)) {
         try {
           cleanup();
