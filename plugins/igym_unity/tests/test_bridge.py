@@ -5,6 +5,7 @@ callback's value, the end rules, the way out, and a reload resuming at the serve
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -231,3 +232,24 @@ def test_a_game_records_at_most_max_events(tmp_path: Path) -> None:
             bridge(p, game_id, "log", "{}")
         assert "recorded its 10 bridge events" in p.receive_type("error")["message"]
     assert len(read_records(tmp_path / "data", "unity_test", "unity_events")) == 10
+
+
+def test_a_game_nobody_is_connected_to_ends_abandoned_after_abandon_after_s(tmp_path: Path) -> None:
+    with in_unity_scene(tmp_path, abandon_after_s=10) as (client, p, game_id):
+        loaded(p, game_id)
+        bridge(p, game_id, "episode_started", "{}")
+        p.receive_type("game_status")
+        token = p.token
+        p.close()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            games = read_records(tmp_path / "data", "unity_test", "games")
+            if any(g["event"] == "ended" for g in games):
+                break
+            time.sleep(0.25)
+        with ScriptedParticipant(client, token=token) as again:
+            assert again.scene["scene"]["scene_id"] == "after"  # moved on when they come back
+    games = read_records(tmp_path / "data", "unity_test", "games")
+    assert next(g for g in games if g["event"] == "ended")["reason"] == "abandoned"
+    episodes = read_records(tmp_path / "data", "unity_test", "episodes")
+    assert [(e["episode"], e["end_reason"]) for e in episodes] == [(1, "abandoned")]
