@@ -99,7 +99,9 @@ def main() -> None:
         write_fake_build(root / "build")
         study = root / "study.py"
         study.write_text(textwrap.dedent(STUDY.format(build=str(root / "build"))), encoding="utf-8")
-        with LiveServer(f"{study}:experiment", root / "data") as server:
+        # Every simulated page comes from 127.0.0.1: no limit on new participants per address.
+        env = {"IGYM_MAX_NEW_PARTICIPANTS_PER_IP_PER_MIN": "0"}
+        with LiveServer(f"{study}:experiment", root / "data", env=env) as server:
             before = server.stats()["process_cpu_s"]
             sent = asyncio.run(_run(server.url.replace("http", "ws") + "/ws", args.pages, args.seconds))
             time.sleep(1.5)  # the last events reach the sink
