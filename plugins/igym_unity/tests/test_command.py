@@ -58,3 +58,9 @@ def test_igym_check_refuses_a_study_whose_build_is_broken(tmp_path: Path) -> Non
     assert done.returncode != 0
     message = done.stdout + done.stderr
     assert "$.scenes[0].build_dir: no framework file" in message, message
+
+
+def test_the_example_study_passes_igym_check(tmp_path: Path) -> None:
+    done = igym("check", "igym_unity.examples.fake_game:experiment", cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "unity" in done.stdout
