@@ -65,3 +65,23 @@ def test_an_unknown_scene_digest_or_file_is_not_found(tmp_path: Path) -> None:
         assert client.get(f"{prefix}/{digest}/other.wasm").status_code == 404
         assert client.get(url.replace("/unity/game/", "/unity/nogame/")).status_code == 404
         assert client.get(f"{prefix}/{digest}/..%2F..%2Fetc%2Fpasswd").status_code in (400, 404)
+
+
+def test_the_exports_streaming_assets_are_served_and_nothing_outside_them(tmp_path: Path) -> None:
+    write_fake_build(tmp_path / "build")
+    assets = tmp_path / "build" / "StreamingAssets" / "bundles"
+    assets.mkdir(parents=True)
+    (assets / "level1.bundle").write_bytes(b"\x00bundle bytes")
+    (tmp_path / "secret.txt").write_text("not for participants", encoding="utf-8")
+    app = make_test_app(unity_study(tmp_path / "build"), tmp_path / "data", extra_plugins=[igym_unity.plugin])
+    with TestClient(app) as client, ScriptedParticipant(client) as p:
+        p.submit({})
+        base = p.scene["scene"]["build"]["streaming_assets_url"]
+        assert base == "/unity/game/StreamingAssets"
+        response = client.get(f"{base}/bundles/level1.bundle")
+        assert response.status_code == 200 and response.content == b"\x00bundle bytes"
+        assert response.headers["cache-control"] == "no-cache"
+        for escape in ("../../secret.txt", "..%2F..%2Fsecret.txt", "bundles/../../../secret.txt", "nothing"):
+            assert client.get(f"{base}/{escape}").status_code in (400, 404), escape
+        # The build's own files are still served beside it.
+        assert client.get(p.scene["scene"]["build"]["loader_url"]).status_code == 200

@@ -123,6 +123,8 @@ class UnityBuild:
     data: BuildFile
     notes: tuple[str, ...] = ()
     """Things that work but a researcher should know (brotli needs HTTPS, say)."""
+    streaming_assets: Path | None = None
+    """The export's ``StreamingAssets`` folder (beside ``Build/``), if it has one."""
 
     def files(self) -> tuple[BuildFile, ...]:
         return (self.loader, self.framework, self.code, self.data)
@@ -301,4 +303,7 @@ def discover_build(build_dir: Path | str) -> UnityBuild:
             "brotli (.br) files: browsers accept Content-Encoding: br only over HTTPS (and from "
             "localhost); serve the study behind HTTPS, or export with gzip."
         )
-    return UnityBuild(directory=folder, notes=tuple(notes), **files)
+    streaming = next(
+        (p for p in (folder / "StreamingAssets", folder.parent / "StreamingAssets") if p.is_dir()), None
+    )
+    return UnityBuild(directory=folder, notes=tuple(notes), streaming_assets=streaming, **files)

@@ -216,7 +216,7 @@ class UnityScene(SceneConfig):
     def client_view(self, converter: Converter, base_dir: Path) -> dict[str, Any]:
         """What the page needs: the build's URLs and the loading rules, never server-side fields."""
         from igym_unity.build import UnityBuildError, discover_build
-        from igym_unity.serving import file_url
+        from igym_unity.serving import file_url, streaming_assets_url
 
         try:
             build = discover_build(self.resolved_build_dir(base_dir))
@@ -241,5 +241,6 @@ class UnityScene(SceneConfig):
                 "framework_url": file_url(self.scene_id, build.framework),
                 "code_url": file_url(self.scene_id, build.code),
                 "data_url": file_url(self.scene_id, build.data),
+                "streaming_assets_url": streaming_assets_url(self.scene_id),
             },
         }

@@ -28,9 +28,9 @@ def igym_register_runtimes() -> list[type[Runtime]]:
 
 @hookimpl
 def igym_register_routes(settings: Any) -> list[Any]:
-    from igym_unity.serving import unity_file
+    from igym_unity.serving import unity_file, unity_streaming_asset
 
-    return [unity_file]
+    return [unity_file, unity_streaming_asset]
 
 
 @hookimpl

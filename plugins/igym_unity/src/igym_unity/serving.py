@@ -19,7 +19,7 @@ from litestar.response import File
 
 from igym_unity.build import BuildFile
 
-__all__ = ["PREFIX", "file_url", "unity_file"]
+__all__ = ["PREFIX", "file_url", "streaming_assets_url", "unity_file", "unity_streaming_asset"]
 
 PREFIX = "/unity"
 
@@ -27,6 +27,11 @@ PREFIX = "/unity"
 def file_url(scene_id: str, file: BuildFile) -> str:
     """The URL a page loads ``file`` of scene ``scene_id``'s build from."""
     return f"{PREFIX}/{scene_id}/{file.url_key}/{file.name}"
+
+
+def streaming_assets_url(scene_id: str) -> str:
+    """The ``streamingAssetsUrl`` a page gives Unity's loader for scene ``scene_id``."""
+    return f"{PREFIX}/{scene_id}/StreamingAssets"
 
 
 def _build_of(request: Request[Any, Any, Any], scene_id: str) -> Any:
@@ -66,4 +71,26 @@ async def unity_file(
         content_disposition_type="inline",
         media_type=media_type,
         headers=headers,
+    )
+
+
+@get(PREFIX + "/{scene_id:str}/StreamingAssets/{path:path}", include_in_schema=False)
+async def unity_streaming_asset(
+    request: Request[Any, Any, Any], scene_id: FromPath[str], path: FromPath[str]
+) -> Response[Any]:
+    """A file of the export's ``StreamingAssets`` folder (asset bundles, videos, ...), as it is on
+    disk; revalidated on each use (its URL carries no digest)."""
+    build = _build_of(request, scene_id)
+    folder = build.streaming_assets if build is not None else None
+    if folder is None:
+        return _not_found()
+    root = folder.resolve()
+    target = (root / path.lstrip("/")).resolve()
+    if not target.is_relative_to(root) or not target.is_file():
+        return _not_found()
+    return File(
+        path=target,
+        filename=target.name,
+        content_disposition_type="inline",
+        headers={"Cache-Control": "no-cache"},
     )

@@ -179,7 +179,7 @@ function mountUnityScene(api, ctx) {
           dataUrl: scene.build.data_url,
           frameworkUrl: scene.build.framework_url,
           codeUrl: scene.build.code_url,
-          streamingAssetsUrl: "StreamingAssets",
+          streamingAssetsUrl: scene.build.streaming_assets_url,
           companyName: "igym",
           productName: scene.scene_id,
           productVersion: "1",
