@@ -182,7 +182,16 @@ def test_a_reload_resumes_at_the_servers_episode_and_replays_an_open_one(tmp_pat
 
 def test_a_failed_load_takes_the_configured_way_out_with_its_outcome(tmp_path: Path) -> None:
     with in_unity_scene(tmp_path, failure_scene="sorry") as (_client, p, game_id):
+        p.send({"type": "unity_way_out", "game_id": game_id})  # nothing has failed yet
+        assert "has not reported a failed load" in p.receive_type("error")["message"]
         p.send({"type": "unity_load_failed", "game_id": game_id, "stage": "webgl", "message": "no WebGL"})
+        # Recorded at once; the participant is still on the scene until they take the way out.
+        deadline = time.monotonic() + 5
+        while not read_records(tmp_path / "data", "unity_test", "games")[1:] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        games = read_records(tmp_path / "data", "unity_test", "games")
+        assert [g["event"] for g in games] == ["started", "runtime_load_failed"]
+        p.send({"type": "unity_way_out", "game_id": game_id})
         assert p.receive_type("game_status")["phase"] == "ended"
         p.scene = p.receive_type("scene")
         assert p.scene["scene"]["scene_id"] == "sorry"
@@ -196,6 +205,7 @@ def test_a_failed_load_takes_the_configured_way_out_with_its_outcome(tmp_path: P
 def test_on_failure_end_goes_to_the_end_scene(tmp_path: Path) -> None:
     with in_unity_scene(tmp_path, on_failure="end") as (_client, p, game_id):
         p.send({"type": "unity_load_failed", "game_id": game_id, "stage": "instance", "message": "boom"})
+        p.send({"type": "unity_way_out", "game_id": game_id})
         p.receive_type("game_status")
         end = p.receive_type("scene")
         assert end["scene"]["scene_id"] == "end" and end["context"]["completion_code"] == "NOGAME"

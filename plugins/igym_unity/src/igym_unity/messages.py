@@ -3,7 +3,9 @@
 Page → server (decoded by the core like its own messages, through ``UnityRuntime.messages``):
 
 - ``unity_loaded`` ``{game_id, ms}``: ``createUnityInstance`` resolved;
-- ``unity_load_failed`` ``{game_id, stage, message}``: the page could not load the build;
+- ``unity_load_failed`` ``{game_id, stage, message}``: the page could not load the build (recorded at
+  once; the participant is shown the way out);
+- ``unity_way_out`` ``{game_id}``: the participant chose the way out after a failed load;
 - ``unity_event`` ``{game_id, event, payload, t}``: a bridge call from the game (``Igym.EpisodeStarted``
   → ``episode_started``, ``Igym.EpisodeEnded`` → ``episode_ended``, ``Igym.Log`` → ``log``) with its
   JSON text exactly as the game passed it and the page's clock (``Date.now()``) when it was called.
@@ -25,7 +27,7 @@ import attrs
 from igym_core.errors import ProtocolError
 from igym_core.runtime.interface import RuntimeMessage
 
-__all__ = ["BRIDGE_EVENTS", "LOAD_STAGES", "UnityEvent", "UnityLoadFailed", "UnityLoaded"]
+__all__ = ["BRIDGE_EVENTS", "LOAD_STAGES", "UnityEvent", "UnityLoadFailed", "UnityLoaded", "UnityWayOut"]
 
 _MAX_GAME_ID = 64
 _MAX_TEXT = 500
@@ -117,3 +119,16 @@ class UnityEvent(RuntimeMessage):
                 "bad_message", f"'payload' is longer than {HARD_MAX_PAYLOAD_CHARS} characters"
             )
         return cls(game_id=_game_id(data), event=event, payload=payload, t=_ms(data, "t", 2**53))
+
+
+@attrs.frozen
+class UnityWayOut(RuntimeMessage):
+    """The participant clicked the way out the page shows after a failed load."""
+
+    type: ClassVar[str] = "unity_way_out"
+    game_id: str
+
+    @classmethod
+    def decode(cls, data: Mapping[str, Any]) -> UnityWayOut:
+        _only(data, {"type", "game_id"}, cls.type)
+        return cls(game_id=_game_id(data))

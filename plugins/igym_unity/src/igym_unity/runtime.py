@@ -37,7 +37,7 @@ from igym_core.runtime.interface import (
 )
 from igym_core.runtime.notify import notify_plugins
 from igym_unity.config import LOAD_FAILED_OUTCOME, TIMEOUT_OUTCOME
-from igym_unity.messages import UnityEvent, UnityLoaded, UnityLoadFailed
+from igym_unity.messages import UnityEvent, UnityLoaded, UnityLoadFailed, UnityWayOut
 from igym_unity.prepared import HUMAN_SEAT, PreparedUnity
 
 __all__ = ["MAX_REJECTED_ROWS", "UNITY_EVENTS", "UNITY_REJECTED", "UnityGame", "UnityRuntime"]
@@ -87,6 +87,8 @@ class UnityGame(GameHandle):
         self.episode_started_mono = 0.0
         self.episode_score: float | None = None
         self.loaded = False
+        self.failed = False
+        """The current page reported a failed load (its participant is offered the way out)."""
         self.ended = False
         self.end_message = ""
         self.events = 0
@@ -126,6 +128,7 @@ class UnityGame(GameHandle):
         if self.ended:
             return
         self._absent_since = None
+        self.failed = False  # the new page tries again
         if self.open_episode is not None:
             self._close_episode("interrupted")
         if self.loaded:
@@ -164,6 +167,12 @@ class UnityGame(GameHandle):
             self._load_failed(message)
         elif isinstance(message, UnityEvent):
             self._bridge(message)
+        elif isinstance(message, UnityWayOut):
+            if not self.failed:
+                raise ProtocolError(
+                    "bad_message", "No way out to take: this page has not reported a failed load."
+                )
+            self._way_out("runtime_load_failed", LOAD_FAILED_OUTCOME)
         else:
             super().player_message(participant_id, message)
 
@@ -185,12 +194,18 @@ class UnityGame(GameHandle):
         self._send_status()
 
     def _load_failed(self, message: UnityLoadFailed) -> None:
+        if self.loaded:
+            raise ProtocolError(
+                "bad_message", "The game has loaded on this page: it cannot fail to load now."
+            )
         self.host.record(
             records.GAMES,
             records.runtime_load_failed_row(self._ids, stage=message.stage, message=message.message),
         )
         log.info("unity_load_failed", game_id=self.info.game_id, stage=message.stage, message=message.message)
-        self._way_out("runtime_load_failed", LOAD_FAILED_OUTCOME)
+        # Recorded now; the way out applies when the participant takes it (unity_way_out), or when
+        # load_timeout_s runs out (a participant who closed the tab).
+        self.failed = True
 
     def _load_timed_out(self) -> None:
         self._timer = None
@@ -442,7 +457,12 @@ class UnityRuntime(Runtime):
     """Runs ``UnityScene`` games: the build plays in the page, the server keeps count and records."""
 
     kind: ClassVar[str] = "unity"
-    messages: ClassVar[tuple[type[RuntimeMessage], ...]] = (UnityLoaded, UnityLoadFailed, UnityEvent)
+    messages: ClassVar[tuple[type[RuntimeMessage], ...]] = (
+        UnityLoaded,
+        UnityLoadFailed,
+        UnityWayOut,
+        UnityEvent,
+    )
     client_module: ClassVar[str | None] = None  # the scene renderer is the plugin's entry module
 
     @classmethod

@@ -87,9 +87,11 @@ function mountUnityScene(api, ctx) {
       { type: "button", class: "igym-button", "data-testid": "unity-way-out" },
       scene.way_out_label || "Continue",
     );
+    // The failure is recorded at once; the way out applies when the participant takes it.
+    ctx.send({ type: "unity_load_failed", game_id: gameId, stage, message: mine.failed.detail });
     button.addEventListener("click", () => {
       button.disabled = true;
-      ctx.send({ type: "unity_load_failed", game_id: gameId, stage, message: mine.failed.detail });
+      ctx.send({ type: "unity_way_out", game_id: gameId });
     });
     showNotice(scene.failure_message || FAILED_TITLE, button);
   }
