@@ -141,11 +141,11 @@ async def admin_download(request: Request[Any, Any, Any]) -> Response[Any]:
         return Response(
             {"status_code": 401, "detail": "Unauthorized"}, status_code=401, headers=_PAGE_HEADERS
         )
-    # What was written up to now is on disk (and so in the archive) before the first byte goes out.
-    with contextlib.suppress(Exception):  # a failing sink: the archive has what is stored
-        await service.study.recorder.flush()
     name = f"{service.study.experiment.experiment_id}-{service.run_id}"
     service.record_action(session, "data_downloaded", archive=f"{name}.tar.gz")
+    # What was written up to now (this download's record too) is on disk, and so in the archive.
+    with contextlib.suppress(Exception):  # a failing sink: the archive has what is stored
+        await service.study.recorder.flush()
     return Stream(
         stream_directory(service.data_dir, name),
         media_type="application/gzip",
