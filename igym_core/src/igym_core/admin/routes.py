@@ -39,7 +39,9 @@ _PAGE_HEADERS = {
     "Content-Security-Policy": ADMIN_CSP,
     "Cache-Control": "no-store",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    # Not no-referrer: with it, Chromium sends "Origin: null" with the login form, which the origin
+    # check must refuse.
+    "Referrer-Policy": "same-origin",
 }
 #: The largest login form body read (the token field and a little more).
 MAX_LOGIN_BODY_BYTES = 2048
