@@ -133,6 +133,7 @@ class AdminService:
         body["errors_total"] = self.errors.total
         body["actions"] = list(self.actions)
         body["admins"] = len(self.clients)
+        body["build_ms"] = round(self.last_build_ms, 3)  # the previous snapshot's (bench/admin_snapshot.py)
         text = json.dumps(body, separators=(",", ":"), default=str)
         self.last_build_ms = (time.perf_counter() - started) * 1000
         self.last_size_bytes = len(text)
