@@ -220,7 +220,8 @@ def test_the_admin_socket_needs_the_cookie_and_the_same_origin(pages_server: Liv
         )
         assert status == 303 and "Max-Age=0" in headers["Set-Cookie"]
         with pytest.raises(ConnectionClosed):
-            while True:
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
                 ws.recv(timeout=5)
     assert _request(server, "GET", "/admin", headers={"Cookie": cookie})[0] == 401
     with pytest.raises(InvalidStatus):
@@ -337,3 +338,20 @@ def test_the_download_streams_the_data_files(pages_server: LiveServer) -> None:
     assert "joined" in events and "scene_left" in events
     actions = _records(server, "admin_pages", "admin_actions")
     assert [a["action"] for a in actions][-1] == "data_downloaded"
+
+
+def test_an_expired_session_closes_its_socket_and_its_cookie_stops_working(
+    live_server: Callable[..., LiveServer],
+) -> None:
+    server = live_server(PAGES, env={"IGYM_ADMIN_TOKEN": ADMIN_TOKEN, "IGYM_ADMIN_SESSION_S": "3"})
+    cookie = _cookie(server)
+    assert _request(server, "GET", "/admin", headers={"Cookie": cookie})[0] == 200
+    started = time.monotonic()
+    with _admin_socket(server, cookie) as ws:
+        with pytest.raises(ConnectionClosed) as closed:
+            while time.monotonic() - started < 10:  # snapshots, until the session's end closes it
+                ws.recv(timeout=10)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1008
+    assert _request(server, "GET", "/admin", headers={"Cookie": cookie})[0] == 401
+    with pytest.raises(InvalidStatus):
+        _admin_socket(server, cookie)
