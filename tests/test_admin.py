@@ -201,6 +201,7 @@ def test_logins_are_rate_limited_per_address_and_for_everyone(live_server: Calla
 
 def test_the_admin_socket_needs_the_cookie_and_the_same_origin(pages_server: LiveServer) -> None:
     server = pages_server
+    assert _login(server, "a-wrong-guess-of-the-admin-token-0000")[0] == 401  # a warning, shown below
     cookie = _cookie(server)
     for origin in ("https://evil.example", f"http://127.0.0.1:{server.port + 1}"):
         with pytest.raises(InvalidStatus) as refused:
@@ -210,6 +211,8 @@ def test_the_admin_socket_needs_the_cookie_and_the_same_origin(pages_server: Liv
         snapshot = _snapshot(ws)
         assert snapshot["experiment_id"] == "admin_pages"
         assert [s["scene_id"] for s in snapshot["scenes"]] == ["intro", "middle", "end"]
+        warned = [e for e in snapshot["errors"] if e["event"] == "admin_login_failed"]
+        assert warned and warned[-1]["level"] == "warning" and warned[-1]["detail"]["address"] == "127.0.0.1"
         # Logging out ends the session: its socket is closed and the cookie no longer works.
         status, headers, _ = _request(
             server,
@@ -355,3 +358,26 @@ def test_an_expired_session_closes_its_socket_and_its_cookie_stops_working(
     assert _request(server, "GET", "/admin", headers={"Cookie": cookie})[0] == 401
     with pytest.raises(InvalidStatus):
         _admin_socket(server, cookie)
+
+
+def test_the_live_view_shows_a_waiting_room_then_the_game_it_made(
+    live_server: Callable[..., LiveServer],
+) -> None:
+    server = live_server("tests.e2e.multiplayer_study:experiment", env={"IGYM_ADMIN_TOKEN": ADMIN_TOKEN})
+    with _admin_socket(server, _cookie(server)) as ws:
+        first, welcome_first = _participant(server)
+        first.send(msgpack.packb({"type": "submit", "seq": 1, "position": 0, "answers": {}}))
+        snapshot = _snapshot(ws, lambda s: bool(s["waiting_rooms"]))
+        assert snapshot["waiting_rooms"] == [
+            {"scene_id": "dots", "instance": 0, "waiting": 1, "group_size": 2}
+        ]
+        second, welcome_second = _participant(server)
+        second.send(msgpack.packb({"type": "submit", "seq": 1, "position": 0, "answers": {}}))
+        snapshot = _snapshot(ws, lambda s: bool(s["games"]))
+        assert snapshot["waiting_rooms"] == []
+        (game,) = snapshot["games"]
+        players = {welcome_first["participant_id"], welcome_second["participant_id"]}
+        assert game["scene_id"] == "dots" and set(game["participant_ids"]) == players
+        assert set(game["rtt_ms"]) == players
+        first.close()
+        second.close()
