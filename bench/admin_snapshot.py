@@ -147,13 +147,62 @@ async def _run(port: int, participants: int, seconds: float) -> dict[str, object
     }
 
 
+async def _in_process(sizes: list[int]) -> None:
+    import tempfile as _tempfile
+
+    from igym_core.protocol.messages import Hello
+    from igym_core.server.app import create_app
+    from igym_core.settings import Settings
+
+    sys.path.insert(0, str(ROOT))
+    settings = Settings(
+        data_dir=_tempfile.mkdtemp(prefix="igym-admin-bench-"),
+        max_new_participants_per_ip_per_min=0,
+        log_level="warning",
+    )
+    app = create_app(settings, STUDY)
+    study, admin = app.state.study, app.state.admin
+
+    async def send(message: object) -> None:
+        return None
+
+    async def close(code: int, reason: str) -> None:
+        return None
+
+    async with study.recorder:
+        for size in sizes:
+            while len(study.by_id) < size:
+                connection = study.open_connection(send, close)
+                await study.hello(connection, Hello(protocol=PROTOCOL_VERSION, token=None, params={}))
+            times = []
+            for _ in range(20):
+                started = time.perf_counter()
+                text = admin.snapshot_text()
+                times.append((time.perf_counter() - started) * 1000)
+            times.sort()
+            print(
+                json.dumps(
+                    {
+                        "participants": size,
+                        "build_ms_median": round(times[len(times) // 2], 3),
+                        "build_ms_min": round(times[0], 3),
+                        "snapshot_bytes": len(text),
+                    }
+                )
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--participants", type=int, default=500)
     parser.add_argument(
         "--seconds", type=float, default=18, help="in 3 rounds: a window without the admin, then one with it"
     )
+    parser.add_argument("--in-process", default="", help="comma-separated study sizes (see above)")
     args = parser.parse_args()
+    if args.in_process:
+        asyncio.run(_in_process([int(n) for n in args.in_process.split(",")]))
+        return
     port = _free_port()
     data = tempfile.mkdtemp(prefix="igym-admin-bench-")
     env = {
