@@ -135,6 +135,9 @@ def test_without_a_session_every_admin_route_is_refused(pages_server: LiveServer
     # The token never goes in a URL: a query string does not log anyone in.
     assert _request(server, "GET", f"/admin?token={ADMIN_TOKEN}")[0] == 401
     assert _request(server, "GET", "/admin/login")[0] in (404, 405)
+    # Odd login forms are wrong tokens, never server errors.
+    for body in ("&".join(f"f{i}=x" for i in range(20)), "token=" + "x" * 5000, "%ff%00=\x00", ""):
+        assert _request(server, "POST", "/admin/login", body)[0] == 401, body[:40]
 
 
 def test_login_sets_a_strict_cookie_and_the_token_is_never_logged(pages_server: LiveServer) -> None:

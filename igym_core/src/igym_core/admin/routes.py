@@ -94,7 +94,10 @@ async def admin_login(request: Request[Any, Any, Any]) -> Response[Any]:
     body = await _bounded_body(request, MAX_LOGIN_BODY_BYTES)
     token = ""
     if body is not None:
-        values = parse_qs(body.decode("utf-8", "replace"), max_num_fields=4)
+        try:
+            values = parse_qs(body.decode("utf-8", "replace"), max_num_fields=4)
+        except ValueError:  # more fields than the form has: not our form, so a wrong token
+            values = {}
         token = (values.get("token") or [""])[0].strip()[: MAX_TOKEN_CHARS + 1]
     service = _service(request)
     address = _address(request)
