@@ -54,6 +54,10 @@ def test_an_admin_ending_a_browser_game_gives_its_player_the_partner_left_ending
     with connect(
         f"ws://127.0.0.1:{server.port}/admin/ws", additional_headers={"Cookie": _admin_cookie(server)}
     ) as admin:
+        snapshot = json.loads(admin.recv(timeout=10))
+        (game,) = snapshot["games"]
+        assert game["game_id"] == game_id and game["phase"] in ("loading", "countdown", "playing")
+        assert game["fps"] == 30 and game["measured_fps"] is None
         admin.send(json.dumps({"type": "end_game", "game_id": game_id}))
         while (reply := json.loads(admin.recv(timeout=10)))["type"] == "snapshot":
             pass
