@@ -43,6 +43,19 @@ const [js] = await Promise.all([
     entryPoints: [resolve(here, "src/styles.css")],
     outfile: resolve(outdir, "igym.css"),
   }),
+  // The admin dashboard (/admin): a second entry point, its own script and styles.
+  build({
+    ...common,
+    entryPoints: { admin: resolve(here, "src/admin/main.ts") },
+    outdir,
+    format: "esm",
+    platform: "browser",
+  }),
+  build({
+    ...common,
+    entryPoints: [resolve(here, "src/admin/admin.css")],
+    outfile: resolve(outdir, "admin.css"),
+  }),
 ]);
 
 // Source maps of chunks keep our sources' text but not the vendored libraries' (Phaser alone is

@@ -90,6 +90,8 @@ def test_igym_core_wheel_ships_the_client_and_example_files(wheels: dict[str, Pa
     for required in (
         "igym_core/client/igym.js",
         "igym_core/client/igym.css",
+        "igym_core/client/admin.js",  # the admin dashboard (docs/admin.md)
+        "igym_core/client/admin.css",
         "igym_core/examples/survey_study_consent.md",
         "igym_core/py.typed",
         "igym_core/hookspecs.py",

@@ -11,7 +11,13 @@ import type { Answers, BootData, SceneMessage } from "./types";
 
 const DRAFT_DEBOUNCE_MS = 300;
 /** Close reasons of a `hello` the server refused (docs/protocol.md); the page shows the server's message. */
-const ADMISSION_REFUSALS = new Set(["url_params", "too_many_new_participants", "server_full", "entry_refused"]);
+const ADMISSION_REFUSALS = new Set([
+  "url_params",
+  "too_many_new_participants",
+  "server_full",
+  "entry_refused",
+  "arrivals_paused", // the admin dashboard paused new arrivals; the message is the researcher's
+]);
 const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024;
 
 export interface ClientState {
@@ -309,7 +315,15 @@ export class App {
         h(
           "section",
           { class: "igym-panel igym-panel--error", role: "alert", "data-refusal": reason, "data-igym-refused": "" },
-          h("h1", { tabindex: -1 }, badLink ? "This study link cannot be used" : "The study could not start"),
+          h(
+            "h1",
+            { tabindex: -1 },
+            badLink
+              ? "This study link cannot be used"
+              : reason === "arrivals_paused"
+                ? "The study is not taking new participants right now"
+                : "The study could not start",
+          ),
           h("p", {}, serverMessage),
           badLink ? null : h("p", { class: "igym-muted" }, "If this keeps happening, please contact the researcher."),
         ),

@@ -21,8 +21,9 @@ def _field_of(variable: str) -> str:
         return settings_module._VARIABLES[variable][0]
     if variable in settings_module._FLAGS:
         return settings_module._FLAGS[variable][0]
-    assert variable == "IGYM_OPERATOR_TOKEN"
-    return "operator_token"
+    secrets = {"IGYM_OPERATOR_TOKEN": "operator_token", "IGYM_ADMIN_TOKEN": "admin_token"}
+    assert variable in secrets
+    return secrets[variable]
 
 
 def test_every_setting_has_exactly_one_environment_variable() -> None:

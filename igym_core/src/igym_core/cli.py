@@ -63,6 +63,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"igym: operator token for /stats (this run only; set IGYM_OPERATOR_TOKEN to choose one): "
             f"{app.state.operator_token}\n"
         )
+    if app.state.admin.auth.generated:
+        # Printed once, here only (never logged): the dashboard's login needs it.
+        sys.stderr.write(
+            f"igym: admin token for http://{settings.host}:{settings.port}/admin (this run only; set "
+            f"IGYM_ADMIN_TOKEN to choose one): {app.state.admin.auth.token}\n"
+        )
     _raise_open_files_limit()
     from igym_core.server.budget import InboundLimits
     from igym_core.server.http_protocol import http_protocol

@@ -105,6 +105,17 @@ def _token(instance: object, attribute: attrs.Attribute, value: str | None) -> N
         )
 
 
+def _admin_token(instance: object, attribute: attrs.Attribute, value: str | None) -> None:
+    if value is not None and (len(value) < 24 or value != value.strip()):
+        raise ConfigError(
+            f"the admin token must be at least 24 characters without surrounding spaces; got "
+            f"{len(value)} characters. Set IGYM_ADMIN_TOKEN to a long random string (for example the "
+            f"output of `python -c 'import secrets; print(secrets.token_urlsafe(32))'`), or unset it "
+            f"and igym run makes one and prints it once.",
+            title="Bad settings",
+        )
+
+
 @attrs.frozen(kw_only=True)
 class Settings:
     """How this server process runs (not what the experiment is).
@@ -238,6 +249,23 @@ class Settings:
     they replace the scenes' ``ice_servers``. Unset: the scenes' (default none). Hidden from
     ``repr`` so that credentials never reach the run's snapshot or the logs."""
 
+    # --- the admin dashboard (/admin; igym_core/admin, docs/admin.md) ---------------------------
+    admin_token: str | None = attrs.field(default=None, repr=False, validator=_admin_token)
+    """The dashboard's login token (``IGYM_ADMIN_TOKEN``, at least 24 characters); unset: a random
+    one is made at start and ``igym run`` prints it once. There is no default password."""
+    admin_session_s: float = attrs.field(default=8 * 3600.0, validator=_positive_seconds)
+    """How long an admin login lasts (``IGYM_ADMIN_SESSION_S``); then the cookie expires and the
+    dashboard's socket is closed."""
+    admin_logins_per_ip_per_min: int = attrs.field(default=10, validator=attrs.validators.ge(1))
+    """Login attempts one client address may make in 60 s (``IGYM_ADMIN_LOGINS_PER_IP_PER_MIN``);
+    past it: 429 with ``Retry-After``."""
+    admin_logins_per_min: int = attrs.field(default=60, validator=attrs.validators.ge(1))
+    """Login attempts from all addresses together in 60 s (``IGYM_ADMIN_LOGINS_PER_MIN``)."""
+    admin_cookie_secure: bool = False
+    """``IGYM_ADMIN_COOKIE_SECURE``: always mark the admin cookie ``Secure``. Without it, the cookie
+    is ``Secure`` when the request came over HTTPS (directly, or through a proxy uvicorn trusts,
+    whose ``X-Forwarded-Proto`` it applies)."""
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Settings from ``IGYM_*`` variables; ``overrides`` (CLI flags) win over the environment."""
@@ -252,6 +280,8 @@ class Settings:
                     values[field] = value
             if env.get("IGYM_OPERATOR_TOKEN"):  # empty: unset (igym run makes one)
                 values["operator_token"] = env["IGYM_OPERATOR_TOKEN"]
+            if env.get("IGYM_ADMIN_TOKEN"):  # empty: unset (igym run makes one)
+                values["admin_token"] = env["IGYM_ADMIN_TOKEN"]
         except ValueError as exc:
             raise ConfigError(
                 f"an IGYM_* environment variable has an invalid value: {exc}", title="Bad settings"
@@ -305,6 +335,9 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "IGYM_PARTICIPANT_EVICT_IDLE_S": ("participant_evict_idle_s", float),
     "IGYM_PYODIDE_EXTRA_INDEX_URL": ("pyodide_extra_index_url", str),
     "IGYM_P2P_ICE_SERVERS": ("p2p_ice_servers", _ice_servers),
+    "IGYM_ADMIN_SESSION_S": ("admin_session_s", float),
+    "IGYM_ADMIN_LOGINS_PER_IP_PER_MIN": ("admin_logins_per_ip_per_min", int),
+    "IGYM_ADMIN_LOGINS_PER_MIN": ("admin_logins_per_min", int),
 }
 
 #: ``IGYM_*`` switches (``1``, ``true``, ``yes`` or ``on``): variable → (field, value when set).
@@ -312,10 +345,11 @@ _FLAGS: dict[str, tuple[str, bool]] = {
     "IGYM_DISABLE_PLUGIN_AUTOLOAD": ("autoload_plugins", False),
     "IGYM_STRICT_PLUGINS": ("strict_plugins", True),
     "IGYM_DEV": ("dev", True),
+    "IGYM_ADMIN_COOKIE_SECURE": ("admin_cookie_secure", True),
 }
 
 #: Every variable ``Settings.from_env`` reads (the docs list each one; a test checks).
-ENVIRONMENT_VARIABLES: tuple[str, ...] = (*_VARIABLES, *_FLAGS, "IGYM_OPERATOR_TOKEN")
+ENVIRONMENT_VARIABLES: tuple[str, ...] = (*_VARIABLES, *_FLAGS, "IGYM_OPERATOR_TOKEN", "IGYM_ADMIN_TOKEN")
 
 #: Words in a setting's name that make it a secret, never written to the data (as does ``repr=False``).
 _SECRET_WORDS = ("token", "secret", "password", "key")

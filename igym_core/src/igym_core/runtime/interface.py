@@ -289,6 +289,20 @@ class GameHandle(ABC):
     async def stop(self, reason: str) -> None:
         """End the game early (server shutdown): record what happened, then return."""
 
+    def live_stats(self) -> Mapping[str, Any]:
+        """What the admin dashboard shows of the game now (called about once a second; keep it
+        cheap): ``phase``, ``ticks`` (a counter the dashboard turns into frames per second),
+        ``fps`` (the target), ``rtt_ms`` (participant id → the last round-trip time measured,
+        or None). The default: nothing (the dashboard shows the game without them)."""
+        return {}
+
+    async def end_early(self, reason: str) -> None:
+        """An admin ended the game (a stuck game): apply the scene's partner-left ending (the game
+        ends with the scene's partner-left message and its players go on as when a partner left
+        and the scene says ``on_partner_left="end"``), recording ``reason``. The default stops the
+        game as at a server shutdown."""
+        await self.stop(reason)
+
     def player_message(self, participant_id: str, message: RuntimeMessage) -> None:
         """A message of one of the runtime's :attr:`Runtime.messages` for this game, already
         decoded and validated, from one of its players. The default refuses it."""

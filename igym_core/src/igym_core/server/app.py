@@ -25,6 +25,7 @@ from litestar import Litestar, MediaType, Request, Response, get
 from litestar.static_files import create_static_files_router
 
 from igym_core import __version__
+from igym_core.admin import AdminService, admin_handlers
 from igym_core.config.experiment import Experiment
 from igym_core.config.loader import LoadedExperiment
 from igym_core.data.recorder import Recorder, utc_now_iso
@@ -112,6 +113,9 @@ def create_app(
         views=plan.views,
         prepared=plan.prepared,
     )
+
+    # The admin dashboard (/admin; docs/admin.md): its token, sessions, live view and actions.
+    admin = AdminService(study, settings, data_dir, run_id)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -227,10 +231,11 @@ def create_app(
                     name=f"assets-{scene.scene_id}",
                 )
             )
+    handlers.extend(admin_handlers())
     handlers.extend(plan.routes)
     app = Litestar(
         route_handlers=handlers,
-        lifespan=[lifespan],
+        lifespan=[lifespan, admin.lifespan],  # the dashboard's after the study's restore
         debug=False,
         logging_config=None,
         openapi_config=None,  # no /schema pages (they load their scripts from a CDN)
@@ -244,6 +249,9 @@ def create_app(
     if settings.operator_token is None:
         log.info("operator_token_generated", detail="igym run prints it; IGYM_OPERATOR_TOKEN chooses it")
     app.state.study = study
+    app.state.admin = admin
+    if admin.auth.generated:
+        log.info("admin_token_generated", detail="igym run prints it once; IGYM_ADMIN_TOKEN chooses it")
     #: Decodes the client's messages: the built-in ones and those of the installed runtimes.
     app.state.messages = plan.messages
     app.state.plugins = plugins

@@ -606,6 +606,29 @@ class GameCoordinator:
             "runtimes": {k: r.stats() for k, r in self._runtimes.items()},
         }
 
+    # --- the admin dashboard (igym_core/admin) --------------------------------------------------
+    def waiting_rooms(self) -> list[dict[str, Any]]:
+        """Each waiting room with someone in it: scene, instance, how many wait, the group size."""
+        return [
+            {
+                "scene_id": state.prepared.scene_id,
+                "instance": state.instance,
+                "waiting": len(state.lobby.waiting()),
+                "group_size": state.lobby.group_size,
+            }
+            for state in self._lobbies.values()
+            if state.lobby.waiting()
+        ]
+
+    async def end_game(self, game_id: str, reason: str) -> bool:
+        """End a running game as if its partners had left (:meth:`GameHandle.end_early`); False if
+        no such game is running."""
+        game = self.games.get(game_id)
+        if game is None:
+            return False
+        await game.end_early(reason)
+        return True
+
     async def stop(self) -> None:
         """Server shutdown: stop every game (each records how it ended), then the runtimes."""
         self._stopping = True

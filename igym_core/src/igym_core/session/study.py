@@ -22,7 +22,7 @@ from igym_core.config.experiment import Experiment
 from igym_core.config.urls import apply_url_params, fill_url_template, refusal_text
 from igym_core.data.recorder import Recorder
 from igym_core.data.recorder import iso_utc as _iso
-from igym_core.errors import DataNotSavedError, EntryRefusedError, StudyUnavailableError
+from igym_core.errors import AdmissionError, DataNotSavedError, EntryRefusedError, StudyUnavailableError
 from igym_core.plugins.manager import IgymPluginManager
 from igym_core.protocol.messages import PROTOCOL_VERSION, Draft, GameReady, Hello, Input, Submit
 from igym_core.protocol.server_messages import (
@@ -140,6 +140,11 @@ class Study(StudyRestart, StudyLimits):
         )
         # Records piling up while they cannot be stored (IGYM_MAX_UNSAVED_BYTES): games pause.
         recorder.hold_listeners.append(self.games.hold_for_saving)
+        # --- the admin dashboard (igym_core/admin) ---
+        #: Called with (participant, event, detail) for every session event as it is recorded.
+        self.event_listeners: list[Callable[[Participant, str, Mapping[str, Any]], None]] = []
+        #: While set, new participants are refused with this message (those in the study go on).
+        self.arrivals_paused: str | None = None
 
     # --- connections --------------------------------------------------------------------------
     def open_connection(
@@ -171,6 +176,9 @@ class Study(StudyRestart, StudyLimits):
         identity = self.plugins.resolve_participant(token=message.token, params=message.params, known=known)
         participant = self.by_id.get(identity.resume_id) if identity.resume_id else None
         if participant is None:
+            if self.arrivals_paused is not None:
+                log.info("participant_refused", reason="arrivals_paused")
+                raise AdmissionError("arrivals_paused", self.arrivals_paused)
             self._admit(connection)
             participant = await self._join(message.params)
             resumed = False
@@ -652,6 +660,11 @@ class Study(StudyRestart, StudyLimits):
                 "detail": detail,
             },
         )
+        for listener in self.event_listeners:
+            try:
+                listener(participant, event, detail)
+            except Exception:  # a dashboard's bookkeeping never fails a participant's step
+                log.exception("event_listener_failed", event=event)
 
     def summary(self) -> dict[str, Any]:
         """Counts for ``/stats``: kept up to date as things happen, never a loop over participants."""

@@ -153,6 +153,19 @@ class BaseBrowserGame(GameHandle):
                 self._end_episode("game_stopped", then_continue=False)
             self._end_game(reason, "The study server is restarting.")
 
+    def live_stats(self) -> dict[str, Any]:
+        """For the admin dashboard: the phase and the scene's fps (the pages step the env: no
+        server tick counter to measure, no server RTT probes)."""
+        return {"phase": self.phase, "fps": self.scene.fps}
+
+    async def end_early(self, reason: str) -> None:
+        """The admin dashboard's "end game": the scene's partner-left ending (see GameHandle)."""
+        if not self.ended:
+            self._withdraw_unstarted_episode()
+            if self.episode_open:
+                self._end_episode(reason, then_continue=False)
+            self._end_game(reason, self.scene.partner_left_message)
+
     # --- GameHandle --------------------------------------------------------------------------
     def player_ready(self, participant_id: str) -> None:
         """The page has mounted the scene; it loads the runtime next (``runtime_loaded``)."""

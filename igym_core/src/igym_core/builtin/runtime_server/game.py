@@ -138,6 +138,23 @@ class ServerGame(ActionChoice, Frames, Presence, GameHandle):
                 self._end_episode("game_stopped")
             self._end_game(reason, "The study server is restarting.")
 
+    async def end_early(self, reason: str) -> None:
+        """The admin dashboard's "end game": the scene's partner-left ending (see GameHandle)."""
+        if not self.ended:
+            if self._episode_open:
+                self._end_episode(reason, then_continue=False)
+            self._end_game(reason, self.scene.partner_left_message)
+
+    def live_stats(self) -> dict[str, Any]:
+        return {
+            "phase": self.phase,
+            "ticks": self.tick_count,
+            "fps": self.scene.fps,
+            "rtt_ms": {
+                pid: (round(p.rtt_ms[-1], 1) if p.rtt_ms else None) for pid, p in self.players.items()
+            },
+        }
+
     # --- ticking -----------------------------------------------------------------------------
     def tick_step(self, lateness_ms: float) -> bool:
         """The first part of a tick: read the inputs, choose the actions and step the env (or, when
