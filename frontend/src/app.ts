@@ -11,7 +11,14 @@ import type { Answers, BootData, SceneMessage } from "./types";
 
 const DRAFT_DEBOUNCE_MS = 300;
 /** Close reasons of a `hello` the server refused (docs/protocol.md); the page shows the server's message. */
-const ADMISSION_REFUSALS = new Set(["url_params", "too_many_new_participants", "server_full", "entry_refused"]);
+const ADMISSION_REFUSALS = new Set([
+  "url_params",
+  "too_many_new_participants",
+  "server_full",
+  "entry_refused",
+  // A recruitment platform's preview (MTurk before the HIT is accepted): its text, no study.
+  "preview",
+]);
 const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024;
 
 export interface ClientState {
@@ -309,9 +316,19 @@ export class App {
         h(
           "section",
           { class: "igym-panel igym-panel--error", role: "alert", "data-refusal": reason, "data-igym-refused": "" },
-          h("h1", { tabindex: -1 }, badLink ? "This study link cannot be used" : "The study could not start"),
+          h(
+            "h1",
+            { tabindex: -1 },
+            reason === "preview"
+              ? "Preview"
+              : badLink
+                ? "This study link cannot be used"
+                : "The study could not start",
+          ),
           h("p", {}, serverMessage),
-          badLink ? null : h("p", { class: "igym-muted" }, "If this keeps happening, please contact the researcher."),
+          badLink || reason === "preview"
+            ? null
+            : h("p", { class: "igym-muted" }, "If this keeps happening, please contact the researcher."),
         ),
       );
       return;

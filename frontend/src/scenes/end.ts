@@ -8,6 +8,7 @@ import { append, h, uniqueId } from "../dom";
 import type { SceneRenderer } from "../registry";
 import type { EndSceneView } from "../types";
 import { sceneHeading, trustedBody } from "./common";
+import { followWayBack, parseWayBack } from "./way_back";
 
 const DEFAULT_REDIRECT_DELAY_MS = 3000;
 
@@ -82,7 +83,9 @@ export const endScene: SceneRenderer = (ctx) => {
     typeof context.completion_code === "string" || typeof context.completion_code === "number"
       ? String(context.completion_code)
       : "";
-  const redirectUrl = safeRedirectUrl(context.redirect_url);
+  // The recruitment platform's way back, when the study has one, replaces the scene's redirect.
+  const wayBack = parseWayBack(context.way_back);
+  const redirectUrl = wayBack ? wayBack.url : safeRedirectUrl(context.redirect_url);
   let timer: number | undefined;
 
   let redirectEl: HTMLElement | null = null;
@@ -108,7 +111,10 @@ export const endScene: SceneRenderer = (ctx) => {
         ),
       ),
     );
-    timer = window.setTimeout(() => window.location.assign(redirectUrl), delay);
+    timer = window.setTimeout(
+      () => (wayBack ? followWayBack(wayBack) : window.location.assign(redirectUrl)),
+      delay,
+    );
   }
 
   append(

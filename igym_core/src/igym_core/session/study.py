@@ -44,6 +44,7 @@ from igym_core.session.participant import Participant, ParticipantIndex
 from igym_core.session.saving import SaveWaits, Then, saving_reply
 from igym_core.session.study_limits import SUBMIT_EARLY_TOLERANCE_MS as SUBMIT_EARLY_TOLERANCE_MS
 from igym_core.session.study_limits import StudyLimits, _unknown_keys
+from igym_core.session.study_recruitment import StudyRecruitment
 from igym_core.session.study_restart import StudyRestart, _mark_outcome
 from igym_core.settings import Settings
 
@@ -68,7 +69,7 @@ class Connection:
     """The client's address (uvicorn's, after ``--proxy-headers``): new participants are counted by it."""
 
 
-class Study(StudyRestart, StudyLimits):
+class Study(StudyRestart, StudyLimits, StudyRecruitment):
     """Owns the experiment's participants for the life of the app."""
 
     def __init__(
@@ -104,6 +105,8 @@ class Study(StudyRestart, StudyLimits):
         # from the records.
         self._new_rate = NewParticipantRate(self.settings.max_new_participants_per_ip_per_min)
         self._evicted: set[bytes] = set()
+        # People on the recruitment platform who finished (Experiment.recruitment's person key).
+        self._finished_people: dict[str, str] = {}
         # Client views are computed once, up front: a missing body_file fails at start, not mid-study.
         self._views: dict[int, dict[str, Any]] = (
             dict(views)
@@ -171,6 +174,7 @@ class Study(StudyRestart, StudyLimits):
         identity = self.plugins.resolve_participant(token=message.token, params=message.params, known=known)
         participant = self.by_id.get(identity.resume_id) if identity.resume_id else None
         if participant is None:
+            self._check_recruitment_entry(message.params)
             self._admit(connection)
             participant = await self._join(message.params)
             resumed = False
@@ -276,7 +280,7 @@ class Study(StudyRestart, StudyLimits):
         self._event(
             participant,
             "joined",
-            recruitment_ids=participant.recruitment_ids,
+            recruitment_ids=self._recruitment_identity(participant),
             token_sha256=_token_hash(participant.token),
         )
         if marked:
@@ -331,12 +335,22 @@ class Study(StudyRestart, StudyLimits):
         participant.entered_at = time.time()
         slot = participant.slot
         drawn = slot.scene.new_values(self._context(participant))
+        way_back = self.way_back(participant) if slot.scene.terminal else None
+        if way_back is not None and way_back.code is not None:  # the platform's code for the outcome
+            drawn["completion_code"] = way_back.code
         participant.values.update(drawn)
         self._event(participant, "scene_entered", **({"values": drawn} if drawn else {}))
         if slot.scene.terminal:
             participant.finished = True
             self.games.participant_finished(participant.participant_id)
-            self._event(participant, "finished", outcome=participant.outcome, values=participant.values)
+            self._event(
+                participant,
+                "finished",
+                outcome=participant.outcome,
+                values=participant.values,
+                **self._way_back_detail(participant),
+            )
+            self._note_finished(participant)
             log.info("participant_finished", participant_id=participant.participant_id)
         if await self._saved(
             participant, durable=slot.scene.terminal, then=lambda: self._entered(participant)
@@ -436,6 +450,8 @@ class Study(StudyRestart, StudyLimits):
                     )
                     await self._push(participant, replies)
                     return
+            if reason == "partner_left":  # reported to the recruitment platform as such
+                _mark_outcome(participant, "partner_left")
             self._event(participant, "scene_left", game_id=game_id, reason=reason)
             replies = await self._move_to(participant, participant.position + 1)
         await self._push(participant, replies)
@@ -459,6 +475,8 @@ class Study(StudyRestart, StudyLimits):
             values = {k: str(v) for k, v in participant.params.items()}
             values["participant_id"] = participant.participant_id
             filled_url = fill_url_template(redirect_url, values)
+        participant.outcome = outcome
+        way_back = self.way_back(participant)
         status = GameStatus(
             game_id=None,
             phase="ended",
@@ -469,13 +487,21 @@ class Study(StudyRestart, StudyLimits):
             final=True,
             outcome=outcome,
             redirect_url=filled_url,
+            way_back=way_back.wire() if way_back is not None else None,
         ).wire()
         participant.finished = True
         participant.outcome = outcome
         self.games.participant_finished(participant.participant_id)
         self._event(
-            participant, "finished", outcome=outcome, values=participant.values, final_status=status, **detail
+            participant,
+            "finished",
+            outcome=outcome,
+            values=participant.values,
+            final_status=status,
+            **self._way_back_detail(participant),
+            **detail,
         )
+        self._note_finished(participant)
         self.games.final_status[participant.participant_id] = status
         # Shown (and its redirect followed) only once the records are durable.
         if await self._saved(participant, durable=True):
@@ -556,8 +582,19 @@ class Study(StudyRestart, StudyLimits):
             instance=slot.instance,
             scene=self._views[id(slot.scene)],
             draft=participant.drafts.get(participant.position, {}),
-            context=slot.scene.client_context(self._context(participant)),
+            context=self._with_way_back(participant, slot.scene.client_context(self._context(participant))),
         ).wire()
+
+    def _with_way_back(self, participant: Participant, context: dict[str, Any]) -> dict[str, Any]:
+        """An end scene's context with the recruitment platform's way back (and its code)."""
+        way_back = self.way_back(participant) if participant.finished and participant.scene.terminal else None
+        if way_back is None:
+            return context
+        out = {**context, "way_back": way_back.wire()}
+        out.pop("redirect_url", None)  # the platform's way back replaces the scene's own redirect
+        if way_back.code is not None:
+            out["completion_code"] = way_back.code
+        return out
 
     def draft(self, participant: Participant, message: Draft) -> Reply:
         if message.position != participant.position or participant.finished:

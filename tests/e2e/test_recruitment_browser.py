@@ -1,0 +1,172 @@
+"""Recruitment platforms in real Chromium against `igym run`: Prolific's completion URL and code per
+outcome, a second tab, a finished PID coming back; MTurk's preview and its form POST.
+
+The page may load only loopback URLs; the way back to the platform is caught by a route for the
+platform's host that records what the page sent (URL, method, body) and answers with a stub page.
+At that moment the participant's `finished` record must already be on disk.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+import pytest
+from playwright.sync_api import expect
+
+from igym_core.testing import read_records
+from tests.conftest import LiveServer
+from tests.e2e.recruit_study import NO_PARTNER_MESSAGE
+
+STUDY = "tests/e2e/recruit_study.py"
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, LiveServer]]:
+    root = tmp_path_factory.mktemp("recruit")
+    started: dict[str, LiveServer] = {}
+    try:
+        for name in ("prolific", "prolific_pair", "mturk"):
+            started[name] = LiveServer(f"{STUDY}:{name}", root / name / "data")
+        yield started
+    finally:
+        for server in started.values():
+            server.stop()
+
+
+class Platform:
+    """Catches the page's way back to a platform host; `sessions` is read as the request arrives."""
+
+    def __init__(self, page: Any, host: str, server: LiveServer, experiment_id: str) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self._page = page
+        self._server, self._experiment_id = server, experiment_id
+
+        def handle(route: Any) -> None:
+            request = route.request
+            self.requests.append(
+                {
+                    "url": request.url,
+                    "method": request.method,
+                    "body": request.post_data,
+                    "sessions": self.sessions(),
+                }
+            )
+            route.fulfill(status=200, content_type="text/html", body="<h1>Back on the platform</h1>")
+
+        page.context.route(
+            f"https://{host}/**", handle
+        )  # registered last: runs before the loopback-only route
+
+    def sessions(self) -> list[dict[str, Any]]:
+        return read_records(self._server.data_dir, self._experiment_id, "sessions")
+
+    def wait(self, timeout_s: float = 15) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_s
+        while not self.requests and time.monotonic() < deadline:
+            self._page.wait_for_timeout(50)  # (lets Playwright run the route handler meanwhile)
+        assert self.requests, "the page never went back to the platform"
+        return self.requests[0]
+
+
+def _prolific_link(server: LiveServer, pid: str, session: str) -> str:
+    return f"{server.url}/?{urlencode({'PROLIFIC_PID': pid, 'STUDY_ID': 'ST1', 'SESSION_ID': session})}"
+
+
+def _finished(sessions: list[dict[str, Any]], key: str, value: str) -> list[dict[str, Any]]:
+    return [r for r in sessions if r["event"] == "finished" and r["params"].get(key) == value]
+
+
+def test_prolific_completed_second_tab_and_a_finished_pid_coming_back(servers, new_page, shots) -> None:
+    server = servers["prolific"]
+    first = new_page()
+    platform = Platform(first, "app.prolific.com", server, "recruit_prolific")
+    first.goto(_prolific_link(server, "PID1", "SESS1"))
+    expect(first.locator("#igym-main")).to_have_attribute("data-scene-kind", "static")
+
+    # A second tab of the same browser resumes the same participant; the first one stops.
+    second = first.context.new_page()
+    second.errors = []
+    second.goto(_prolific_link(server, "PID1", "SESS1"))
+    expect(second.locator("#igym-main")).to_have_attribute("data-scene-kind", "static")
+    expect(first.get_by_text("open in another tab")).to_be_visible()
+    joined = [r for r in platform.sessions() if r["event"] == "joined"]
+    assert len(joined) == 1
+    assert joined[0]["detail"]["recruitment_ids"] == {"PROLIFIC_PID": "PID1", "SESSION_ID": "SESS1"}
+    assert joined[0]["params"] == {"PROLIFIC_PID": "PID1", "STUDY_ID": "ST1", "SESSION_ID": "SESS1"}
+
+    second.get_by_role("button", name="Continue").click()
+    expect(second.locator(".igym-code")).to_have_text("C1DONE")
+    shots(second, "01-prolific-end")
+    back = platform.wait()
+    assert back["method"] == "GET"
+    assert back["url"] == "https://app.prolific.com/submissions/complete?cc=C1DONE"
+    finished = _finished(back["sessions"], "PROLIFIC_PID", "PID1")  # on disk before the page left
+    assert len(finished) == 1 and finished[0]["detail"]["outcome"] == "completed"
+    assert finished[0]["detail"]["way_back"]["code"] == "C1DONE"
+
+    # The same PID from another browser (even with a new Prolific session) is told and kept out.
+    again = new_page()
+    again.goto(_prolific_link(server, "PID1", "SESS2"))
+    alert = again.get_by_role("alert")
+    expect(alert).to_contain_text("already taken part")
+    expect(alert).to_have_attribute("data-refusal", "entry_refused")
+    shots(again, "02-finished-pid")
+    refused = [r for r in platform.sessions() if r["event"] == "entry_refused"]
+    assert [r["detail"]["already_finished"] for r in refused] == [finished[0]["participant_id"]]
+    assert not (first.errors or second.errors or again.errors)
+
+
+def test_prolific_no_partner_goes_back_with_its_code_after_the_data_is_stored(servers, new_page) -> None:
+    server = servers["prolific_pair"]
+    page = new_page()
+    platform = Platform(page, "app.prolific.com", server, "recruit_prolific_pair")
+    page.goto(_prolific_link(server, "PID9", "SESS9"))
+    page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_text(NO_PARTNER_MESSAGE)).to_be_visible(timeout=10_000)
+    back = platform.wait()
+    assert back["url"] == "https://app.prolific.com/submissions/complete?cc=C3NOPART"
+    finished = _finished(back["sessions"], "PROLIFIC_PID", "PID9")
+    assert len(finished) == 1 and finished[0]["detail"]["outcome"] == "waiting_timeout"
+    assert finished[0]["detail"]["way_back"]["outcome"] == "no_partner"
+    assert not page.errors
+
+
+def _mturk_link(
+    server: LiveServer, assignment: str, submit_to: str = "https://workersandbox.mturk.com"
+) -> str:
+    params = {"assignmentId": assignment, "hitId": "HIT1", "workerId": "W1", "turkSubmitTo": submit_to}
+    if assignment == "ASSIGNMENT_ID_NOT_AVAILABLE":
+        params = {"assignmentId": assignment, "hitId": "HIT1"}
+    return f"{server.url}/?{urlencode(params)}"
+
+
+def test_mturk_preview_then_the_accepted_hit_posts_to_externalsubmit(servers, new_page, shots) -> None:
+    server = servers["mturk"]
+    preview = new_page()
+    preview.goto(_mturk_link(server, "ASSIGNMENT_ID_NOT_AVAILABLE"))
+    panel = preview.locator("[data-refusal=preview]")
+    expect(panel).to_contain_text("Accept the HIT to start")
+    expect(preview.get_by_role("button", name="Continue")).to_have_count(0)  # the task is not there
+    shots(preview, "01-mturk-preview")
+
+    # A link whose turkSubmitTo is not MTurk's would send the form elsewhere: refused at entry.
+    elsewhere = new_page()
+    elsewhere.goto(_mturk_link(server, "A0", submit_to="https://evil.example"))
+    expect(elsewhere.locator("[data-refusal=entry_refused]")).to_contain_text("turkSubmitTo")
+
+    page = new_page()
+    platform = Platform(page, "workersandbox.mturk.com", server, "recruit_mturk")
+    page.goto(_mturk_link(server, "A1"))
+    page.get_by_role("button", name="Continue").click()
+    back = platform.wait()
+    assert back["method"] == "POST"
+    assert back["url"] == "https://workersandbox.mturk.com/mturk/externalSubmit"
+    assert parse_qs(back["body"]) == {"assignmentId": ["A1"], "outcome": ["completed"]}
+    sessions = back["sessions"]
+    assert len(_finished(sessions, "assignmentId", "A1")) == 1
+    joined = [r for r in sessions if r["event"] == "joined"]
+    assert [r["params"]["assignmentId"] for r in joined] == ["A1"]  # the preview and the bad link made none
+    assert not (preview.errors or page.errors)
