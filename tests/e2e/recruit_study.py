@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from igym_core import EndScene, Experiment, GymScene, MTurk, Prolific, StaticScene
+from igym_core import EndScene, Experiment, GymScene, MTurk, Prolific, ScreeningScene, StaticScene
 from igym_core.builtin.scene_gym import WaitingRoom
 from tests.e2e.multiplayer_study import HEIGHT, WIDTH, draw, make_env
 
@@ -52,4 +52,20 @@ mturk = Experiment(
     experiment_id="recruit_mturk",
     scenes=(INTRO, END),
     recruitment=MTurk(preview_text="Preview: you will answer a few questions. Accept the HIT to start."),
+)
+
+screened = Experiment(
+    experiment_id="recruit_screened",
+    recruitment=Prolific(codes=CODES),
+    scenes=(
+        ScreeningScene(
+            scene_id="check",
+            browsers={"chrome": 100, "firefox": 100},
+            min_window_width=800,
+            min_window_height=500,
+            max_rtt_ms=150,
+        ),
+        INTRO,
+        END,
+    ),
 )

@@ -28,7 +28,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Live
     root = tmp_path_factory.mktemp("recruit")
     started: dict[str, LiveServer] = {}
     try:
-        for name in ("prolific", "prolific_pair", "mturk"):
+        for name in ("prolific", "prolific_pair", "mturk", "screened"):
             started[name] = LiveServer(f"{STUDY}:{name}", root / name / "data")
         yield started
     finally:
@@ -170,3 +170,82 @@ def test_mturk_preview_then_the_accepted_hit_posts_to_externalsubmit(servers, ne
     joined = [r for r in sessions if r["event"] == "joined"]
     assert [r["params"]["assignmentId"] for r in joined] == ["A1"]  # the preview and the bad link made none
     assert not (preview.errors or page.errors)
+
+
+# A slow link to the server: every message the page receives arrives 250 ms late (in order).
+SLOW_DOWNLINK = """
+(() => {
+  const own = Object.getOwnPropertyDescriptor(WebSocket.prototype, "onmessage");
+  Object.defineProperty(WebSocket.prototype, "onmessage", {
+    configurable: true,
+    get() { return own.get.call(this); },
+    set(handler) {
+      own.set.call(this, handler && ((event) => setTimeout(() => handler.call(this, event), 250)));
+    },
+  });
+})();
+"""
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "CriOS/124.0.6367.88 Mobile/15E148 Safari/604.1"
+)
+
+
+def _screening(sessions: list[dict[str, Any]], pid: str) -> dict[str, Any]:
+    rows = [r for r in sessions if r["event"] == "screening" and r["params"].get("PROLIFIC_PID") == pid]
+    assert len(rows) == 1
+    return {c["check"]: c for c in rows[0]["detail"]["checks"]}
+
+
+@pytest.mark.parametrize(
+    ("case", "options", "failed", "says"),
+    [
+        ("fine", {}, None, None),
+        ("small_window", {"viewport": {"width": 700, "height": 900}}, "window_width", "700 pixels wide"),
+        ("phone", {"user_agent": IPHONE}, "device", "cannot be done on a phone"),
+        ("slow_ping", {"init_script": SLOW_DOWNLINK}, "rtt", "too slow"),
+    ],
+)
+def test_screening_judges_on_the_server_records_each_check_and_returns_with_the_code(
+    servers, new_page, shots, case, options, failed, says
+) -> None:
+    server = servers["screened"]
+    options = dict(options)
+    init_script, viewport = options.pop("init_script", None), options.pop("viewport", None)
+    page = new_page(**options)
+    if init_script:
+        page.add_init_script(init_script)
+    if viewport:
+        page.set_viewport_size(viewport)
+    platform = Platform(page, "app.prolific.com", server, "recruit_screened")
+    pid = f"SCR-{case}"
+    page.goto(_prolific_link(server, pid, "S1"))
+    if failed is None:
+        expect(page.locator("#igym-main")).to_have_attribute("data-scene-kind", "static", timeout=15_000)
+        checks = _screening(platform.sessions(), pid)
+        assert all(c["passed"] for c in checks.values())
+        assert set(checks) == {"browser", "device", "window_width", "window_height", "rtt"}
+        assert checks["browser"]["measured"]["family"] == "chrome"
+        assert len(checks["rtt"]["measured"]["rtt_ms"]) == 5
+        return
+    reasons = page.locator(".igym-exit-reasons")
+    expect(reasons).to_contain_text(says, timeout=15_000)
+    shots(page, f"screened-{case}")
+    back = platform.wait()
+    assert back["url"] == "https://app.prolific.com/submissions/complete?cc=C2SCREEN"
+    checks = _screening(back["sessions"], pid)
+    assert [name for name, c in checks.items() if not c["passed"]] == [failed]
+    finished = _finished(back["sessions"], "PROLIFIC_PID", pid)
+    assert len(finished) == 1 and finished[0]["detail"]["outcome"] == "screened_out"
+    if case == "slow_ping":
+        assert checks["rtt"]["measured"]["median_ms"] >= 250
+        assert checks["rtt"]["threshold"] == {"max_median_ms": 150, "pings": 5}
+    if case == "small_window":
+        assert checks["window_width"] == {
+            "check": "window_width",
+            "threshold": 800,
+            "measured": 700,
+            "passed": False,
+            "reason": checks["window_width"]["reason"],
+        }
+    assert not page.errors

@@ -117,10 +117,19 @@ export const endScene: SceneRenderer = (ctx) => {
     );
   }
 
+  // Screened out at entry: the reasons, in plain words, instead of the scene's thanks.
+  const reasons = Array.isArray(context.exit_reasons) ? context.exit_reasons.map(String) : [];
   append(
     ctx.root,
-    sceneHeading(scene.title),
-    trustedBody(scene.body_html),
+    reasons.length ? sceneHeading("You cannot take part in this study") : sceneHeading(scene.title),
+    reasons.length
+      ? h(
+          "section",
+          { class: "igym-exit-reasons", "data-outcome": String(context.outcome ?? "") },
+          h("p", {}, "We checked your device and connection before starting, and found:"),
+          h("ul", {}, ...reasons.map((reason) => h("li", {}, reason))),
+        )
+      : trustedBody(scene.body_html),
     code ? completionCode(code) : null,
     redirectEl,
   );

@@ -32,6 +32,7 @@ __version__ = _installed_version()
 _BUILTIN_EXPORTS = {
     "Prolific": "igym_core.builtin.recruiters",
     "MTurk": "igym_core.builtin.recruiters",
+    "ScreeningScene": "igym_core.builtin.scene_screening",
     "StartScene": "igym_core.builtin.scenes_static",
     "StaticScene": "igym_core.builtin.scenes_static",
     "SurveyScene": "igym_core.builtin.scenes_static",

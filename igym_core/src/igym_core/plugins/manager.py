@@ -48,6 +48,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "policies_basic",
     "matchmakers",
     "recruiters",
+    "scene_screening",
 )
 
 _REGISTER_HOOKS: dict[str, str] = {

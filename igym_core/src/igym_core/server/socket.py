@@ -154,6 +154,7 @@ async def participant_socket(socket: ParticipantWebSocket) -> None:
         lambda cid: FrameOutbox(socket.asgi_send, cid, direct),
         address=client[0] if client else None,
     )
+    connection.user_agent = (socket.headers.get("user-agent") or "")[:512] or None
     with structlog.contextvars.bound_contextvars(connection=connection.id):
         try:
             await _serve(socket, study, connection, settings, closed, direct, post, conduct, started, decoder)

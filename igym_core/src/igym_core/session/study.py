@@ -67,6 +67,8 @@ class Connection:
     """The socket's :class:`~igym_core.server.outbox.FrameOutbox` for game frames."""
     address: str | None = None
     """The client's address (uvicorn's, after ``--proxy-headers``): new participants are counted by it."""
+    user_agent: str | None = None
+    """The socket request's ``User-Agent`` header (entry screening judges the browser by it)."""
 
 
 class Study(StudyRestart, StudyLimits, StudyRecruitment):
@@ -184,6 +186,7 @@ class Study(StudyRestart, StudyLimits, StudyRecruitment):
                 participant.token = message.token
             await self._take_over(participant, connection)
         participant.connection_id = connection.id
+        participant.user_agent = connection.user_agent
         connection.participant_id = participant.participant_id
         if resumed:
             self._event(participant, "resumed")
@@ -322,6 +325,7 @@ class Study(StudyRestart, StudyLimits, StudyRecruitment):
             position=participant.position,
             values=participant.values,
             outcome=participant.outcome,
+            user_agent=participant.user_agent,
         )
 
     async def _enter(self, participant: Participant) -> None:
@@ -662,9 +666,22 @@ class Study(StudyRestart, StudyLimits, StudyRecruitment):
                         "rt_ms": round((submitted_at - participant.entered_at) * 1000),
                     },
                 )
-            self._event(participant, "scene_left")
+            judgement = slot.scene.judge_response(message.answers, self._context(participant))
+            if judgement is not None:
+                self._event(participant, judgement.event, **judgement.detail)
             participant.drafts.pop(participant.position, None)
-            participant.position += 1
+            if judgement is not None and judgement.exit_outcome is not None:
+                # Out of the study (an entry screening): to the end scene, which says why and
+                # returns them to the platform with the outcome's code once this is stored.
+                _mark_outcome(participant, judgement.exit_outcome)
+                participant.values["exit_reasons"] = list(judgement.reasons)
+                self._event(participant, "scene_left", outcome=judgement.exit_outcome)
+                participant.position = _exit_target(
+                    participant, GameExit(outcome=judgement.exit_outcome, to_end=True)
+                )
+            else:
+                self._event(participant, "scene_left")
+                participant.position += 1
             await self._enter(participant)  # (which stores the records before showing the next scene)
             return [Ack(seq=message.seq).wire(), *self.scene_replies(participant)]
 
