@@ -1,0 +1,247 @@
+"""Recruitment platforms through the real app (Litestar's test client) and `igym check`: the way back
+per outcome only once the data is stored (a real full disk), a person who finished kept out also
+after a restart, the partner-left outcome, MTurk's turkSubmitTo rule, and the check's warnings."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import msgpack
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from litestar.testing import TestClient
+
+from igym_core import EndScene, Experiment, GymScene, MTurk, Prolific, ScreeningScene, StaticScene
+from igym_core.builtin.recruiters import mturk_submit_base
+from igym_core.builtin.scene_gym import WaitingRoom
+from igym_core.envs import resolve_callable
+from igym_core.recruitment import OUTCOME_TO_PLATFORM, PLATFORM_OUTCOMES, platform_outcome
+from igym_core.testing import ScriptedParticipant, make_test_app, read_records
+from igym_core.testing.full_disk import mount_full_disk
+
+HERE = Path(__file__).resolve().parent
+Duel = resolve_callable(f"{HERE / 'game_envs.py'}:Duel", what="test env")
+CODES = {o: f"CODE-{o.upper()}" for o in PLATFORM_OUTCOMES}
+PARAMS = {"PROLIFIC_PID": "PID-A", "STUDY_ID": "ST", "SESSION_ID": "SE"}
+ESSAY = "I like games. " * 500
+GOOD_MEASURES = {
+    "user_agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/124.0",
+    "window_width": 1200,
+    "window_height": 800,
+    "screen_width": 1920,
+    "screen_height": 1080,
+    "max_touch_points": 0,
+    "pointer_fine": True,
+    "hover": True,
+    "webgl": True,
+    "key_pressed": None,
+    "rtt_ms": [20, 21, 19, 22, 20],
+}
+
+
+def _duel(**room: Any) -> GymScene:
+    return GymScene(
+        scene_id="duel",
+        env_factory=Duel,
+        human_seats=("human", "bot"),
+        default_action=0,
+        fps=60,
+        max_steps=30,
+        countdown_s=0,
+        waiting_room=WaitingRoom(timeout_s=0.5, on_timeout="message", message="Nobody came.", **room),
+    )
+
+
+def _study(experiment_id: str, *scenes: Any) -> Experiment:
+    return Experiment(
+        experiment_id=experiment_id,
+        recruitment=Prolific(codes=CODES),
+        scenes=(*scenes, EndScene(scene_id="end", redirect_delay_ms=0)),
+    )
+
+
+def _way_back(message: dict[str, Any]) -> dict[str, Any] | None:
+    return message.get("way_back") or (message.get("context") or {}).get("way_back")
+
+
+# Each way out: how the participant takes it, and the outcome the platform is told.
+WAYS_OUT = {
+    "completed": (_study("out_completed", StaticScene(scene_id="intro")), lambda p: p.submit({})),
+    "screened_out": (
+        _study("out_screened", ScreeningScene(scene_id="check", min_window_width=2000)),
+        lambda p: p.submit(GOOD_MEASURES),
+    ),
+    "no_partner": (_study("out_no_partner", _duel()), lambda p: None),
+}
+
+
+@pytest.mark.parametrize("outcome", sorted(WAYS_OUT))
+def test_no_way_back_to_the_platform_before_the_data_is_stored(tmp_path, outcome) -> None:
+    experiment, leave = WAYS_OUT[outcome]
+    with mount_full_disk(tmp_path / "disk", size_kib=1024) as disk:
+        app = make_test_app(experiment, disk.path / "data", flush_interval_ms=100)
+        with TestClient(app) as client, ScriptedParticipant(client, params=PARAMS) as p:
+            disk.fill()
+            app.state.study.recorder.write("sessions", {"event": "note", "detail": {"pad": ESSAY}})
+            reply, seen = leave(p), []  # a submit's answer, or (a waiting room) what comes
+            if reply is None:
+                reply, seen = p.receive_until(lambda m: m["type"] == "saving" or _way_back(m) is not None)
+            assert reply["type"] == "saving", reply
+            assert not any(_way_back(m) for m in [*seen, p.scene])
+            disk.free()
+            final, _ = p.receive_until(lambda m: _way_back(m) is not None)
+        way = _way_back(final)
+        assert way["outcome"] == outcome and way["code"] == CODES[outcome]
+        assert way["url"] == f"https://app.prolific.com/submissions/complete?cc={CODES[outcome]}"
+        finished = [
+            r
+            for r in read_records(disk.path / "data", experiment.experiment_id, "sessions")
+            if r["event"] == "finished"
+        ]
+        assert len(finished) == 1 and finished[0]["detail"]["way_back"] == way
+
+
+def test_a_person_who_finished_is_kept_out_also_after_a_restart_and_their_own_browser_sees_the_end(
+    tmp_path,
+) -> None:
+    experiment = _study("once", StaticScene(scene_id="intro"))
+    data = tmp_path / "data"
+    with TestClient(make_test_app(experiment, data)) as client:
+        with ScriptedParticipant(client, params=PARAMS) as p:
+            p.submit({})
+            token = p.token
+        refused = _hello(client, {**PARAMS, "SESSION_ID": "other"})
+        assert refused["type"] == "error" and refused["code"] == "entry_refused"
+        assert "already taken part" in refused["message"]
+        with ScriptedParticipant(client, params={**PARAMS, "PROLIFIC_PID": "PID-B"}) as other:
+            assert other.kind == "static"  # someone else is let in
+    with TestClient(make_test_app(experiment, data)) as client:  # restarted: restored from the records
+        assert _hello(client, PARAMS)["code"] == "entry_refused"
+        with ScriptedParticipant(client, token=token, params=PARAMS) as own:
+            assert own.kind == "end" and own.scene["context"]["completion_code"] == CODES["completed"]
+    refused = [r for r in read_records(data, "once", "sessions") if r["event"] == "entry_refused"]
+    assert len(refused) == 2 and all(r["detail"]["already_finished"] for r in refused)
+
+    allowed = Experiment(
+        experiment_id="twice",
+        recruitment=Prolific(codes=CODES, once_per_person=False),
+        scenes=(StaticScene(scene_id="intro"), EndScene(scene_id="end")),
+    )
+    with TestClient(make_test_app(allowed, tmp_path / "data2")) as client:
+        for _ in range(2):
+            with ScriptedParticipant(client, params=PARAMS) as p:
+                assert p.kind == "static"
+                p.submit({})
+
+
+def _hello(client: Any, params: dict[str, str]) -> dict[str, Any]:
+    """The server's first answer to a new page's hello (a refusal is an ``error``)."""
+    with client.websocket_connect("/ws") as ws:
+        ws.send_bytes(msgpack.packb({"type": "hello", "protocol": 1, "token": None, "params": params}))
+        return msgpack.unpackb(ws.receive_bytes(timeout=5))
+
+
+@given(st.text(max_size=60))
+def test_turksubmitto_must_be_one_of_mturks_two_https_hosts(raw) -> None:
+    base = mturk_submit_base(raw)
+    assert base in (None, "https://www.mturk.com", "https://workersandbox.mturk.com")
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("https://www.mturk.com", "https://www.mturk.com"),
+        ("https://workersandbox.mturk.com/", "https://workersandbox.mturk.com"),
+        ("http://www.mturk.com", None),
+        ("https://www.mturk.com.evil.example", None),
+        ("https://evil.example/?https://www.mturk.com", None),
+        ("https://user@www.mturk.com", None),
+        ("https://www.mturk.com/elsewhere", None),
+        ("https://www.mturk.com:8443", None),
+        ("javascript:alert(1)", None),
+    ],
+)
+def test_turksubmitto_cases(raw, expected) -> None:
+    assert mturk_submit_base(raw) == expected
+
+
+def test_mturk_way_back_posts_assignment_and_outcome() -> None:
+    params = {"assignmentId": "A1", "hitId": "H", "workerId": "W", "turkSubmitTo": "https://www.mturk.com"}
+    way = MTurk(codes={"completed": "DONE"}).way_back("completed", params)
+    assert way is not None and way.wire() == {
+        "url": "https://www.mturk.com/mturk/externalSubmit",
+        "method": "post",
+        "outcome": "completed",
+        "fields": {"assignmentId": "A1", "outcome": "completed", "completion_code": "DONE"},
+        "code": "DONE",
+    }
+    assert MTurk().preview_message({"assignmentId": "ASSIGNMENT_ID_NOT_AVAILABLE"}) is not None
+    assert MTurk().way_back("completed", {**params, "turkSubmitTo": "https://evil.example"}) is None
+
+
+def test_every_igym_outcome_maps_to_a_platform_outcome() -> None:
+    assert set(OUTCOME_TO_PLATFORM.values()) == set(PLATFORM_OUTCOMES)
+    assert platform_outcome("waiting_timeout") == "no_partner"
+    assert platform_outcome("game_abandoned") == "timed_out"
+    assert platform_outcome("some_plugin_outcome") == "timed_out"
+
+
+def _check(tmp_path: Path, source: str) -> subprocess.CompletedProcess[str]:
+    study = tmp_path / "study.py"
+    study.write_text(textwrap.dedent(source))
+    return subprocess.run(
+        [sys.executable, "-m", "igym_core.cli", "check", f"{study}:experiment"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"IGYM_DISABLE_PLUGIN_AUTOLOAD": "1", "PATH": "/usr/bin:/bin"},
+    )
+
+
+def test_igym_check_warns_about_random_codes_sent_to_prolific_and_refuses_a_missing_completed_code(
+    tmp_path,
+) -> None:
+    warned = _check(
+        tmp_path,
+        """
+        from igym_core import EndScene, Experiment, Prolific, StaticScene
+        experiment = Experiment(
+            experiment_id="warned",
+            recruitment=Prolific(codes={"completed": "C1", "timed_out": "auto"}),
+            scenes=(
+                StaticScene(scene_id="intro"),
+                EndScene(
+                    scene_id="end",
+                    completion_code="auto",
+                    redirect_url="https://app.prolific.com/submissions/complete?cc={completion_code}",
+                ),
+            ),
+        )
+        """,
+    )
+    assert warned.returncode == 0, warned.stderr
+    warnings = [line for line in warned.stdout.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 2
+    assert "$.recruitment.codes.timed_out" in warnings[0] and "Prolific accepts only" in warnings[0]
+    assert "$.scenes[1].completion_code" in warnings[1]
+
+    refused = _check(
+        tmp_path,
+        """
+        from igym_core import EndScene, Experiment, Prolific
+        experiment = Experiment(
+            experiment_id="refused",
+            recruitment=Prolific(codes={"timed_out": "T1"}),
+            scenes=(EndScene(scene_id="end"),),
+        )
+        """,
+    )
+    assert refused.returncode != 0
+    assert (
+        "$.recruitment.codes: Prolific needs the study's completion code" in refused.stdout + refused.stderr
+    )
