@@ -21,6 +21,7 @@ from tests.conftest import LiveServer
 from tests.e2e.recruit_study import NO_PARTNER_MESSAGE
 
 STUDY = "tests/e2e/recruit_study.py"
+SONA = "tests/e2e/sona_plugin.py"
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +31,9 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Live
     try:
         for name in ("prolific", "prolific_pair", "mturk", "screened"):
             started[name] = LiveServer(f"{STUDY}:{name}", root / name / "data")
+        started["sona"] = LiveServer(
+            f"{SONA}:experiment", root / "sona" / "data", args=["--plugin", "tests.e2e.sona_plugin"]
+        )
         yield started
     finally:
         for server in started.values():
@@ -249,3 +253,22 @@ def test_screening_judges_on_the_server_records_each_check_and_returns_with_the_
             "reason": checks["window_width"]["reason"],
         }
     assert not page.errors
+
+
+def test_a_platform_from_a_plugin_works_end_to_end(servers, new_page) -> None:
+    server = servers["sona"]
+    page = new_page()
+    platform = Platform(page, "lab.sona-systems.com", server, "recruit_sona")
+    page.goto(f"{server.url}/?id=S%2042")
+    page.get_by_role("button", name="Continue").click()
+    back = platform.wait()
+    assert back["url"] == (
+        "https://lab.sona-systems.com/webstudy_credit.aspx?experiment_id=123&credit_token=tok9&survey_code=S%2042"
+    )
+    joined = [r for r in back["sessions"] if r["event"] == "joined"]
+    assert [r["detail"]["recruitment_ids"] for r in joined] == [{"sona_id": "S 42"}]
+    assert _finished(back["sessions"], "id", "S 42")[0]["detail"]["way_back"]["url"] == back["url"]
+    again = new_page()  # the same person from another browser
+    again.goto(f"{server.url}/?id=S%2042")
+    expect(again.locator("[data-refusal=entry_refused]")).to_contain_text("already taken part")
+    assert not (page.errors or again.errors)
