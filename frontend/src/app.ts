@@ -3,6 +3,7 @@
  * mounting renderers for `scene` messages, drafts, submits and subscriptions.
  */
 
+import { PageEvents } from "./page_events";
 import { Connection, clientClockMs, socketUrl, type ConnectionStatus } from "./connection";
 import { clear, h } from "./dom";
 import { getSceneRenderer, type SceneContext, type SubmitResult } from "./registry";
@@ -75,6 +76,8 @@ export class App {
   };
 
   private readonly conn: Connection;
+  /** Tab hidden, window blurred, full screen: recorded by the server (page_events.ts). */
+  private readonly pageEvents = new PageEvents((message) => this.conn.send(message));
   private mounted: Mounted | null = null;
   private remountNextScene = false;
   /** A `saving` or `unavailable` panel is shown in place of the scene until the next scene. */
@@ -143,6 +146,7 @@ export class App {
   }
 
   start(): void {
+    this.pageEvents.start();
     this.conn.connect();
   }
 
@@ -152,6 +156,7 @@ export class App {
     switch (msg.type) {
       case "welcome":
         this.state.participant_id = typeof msg.participant_id === "string" ? msg.participant_id : null;
+        this.pageEvents.flush();
         break;
       case "scene":
         this.handleScene(msg as SceneMessage);

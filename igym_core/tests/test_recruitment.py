@@ -245,3 +245,24 @@ def test_igym_check_warns_about_random_codes_sent_to_prolific_and_refuses_a_miss
     assert (
         "$.recruitment.codes: Prolific needs the study's completion code" in refused.stdout + refused.stderr
     )
+
+
+def test_page_events_are_recorded_with_timestamps_bounded_and_checked(tmp_path) -> None:
+    experiment = _study("page_events", StaticScene(scene_id="intro"))
+    app = make_test_app(experiment, tmp_path / "data", max_page_events_per_participant=3)
+    with TestClient(app) as client, ScriptedParticipant(client, params=PARAMS) as p:
+        for n, event in enumerate(["hidden", "visible", "blur", "focus", "fullscreen_enter"]):
+            p.send({"type": "page_event", "event": event, "t": 1_700_000_000_000.0 + n})
+        p.send({"type": "page_event", "event": "peeked", "t": 1.0})
+        error = p.receive_type("error")
+        assert error["code"] == "bad_message" and "'event' must be one of" in error["message"]
+        assert p.ping()["type"] == "pong"  # the socket goes on
+    rows = [
+        r for r in read_records(tmp_path / "data", "page_events", "sessions") if r["event"] == "page_event"
+    ]
+    assert [(r["detail"]["page_event"], r["detail"]["page_time_ms"]) for r in rows] == [
+        ("hidden", 1_700_000_000_000),
+        ("visible", 1_700_000_000_001),
+        ("blur", 1_700_000_000_002),
+    ]
+    assert all(r["timestamp"] and r["scene_id"] == "intro" for r in rows)

@@ -272,3 +272,30 @@ def test_a_platform_from_a_plugin_works_end_to_end(servers, new_page) -> None:
     again.goto(f"{server.url}/?id=S%2042")
     expect(again.locator("[data-refusal=entry_refused]")).to_contain_text("already taken part")
     assert not (page.errors or again.errors)
+
+
+def test_the_page_reports_tab_focus_and_full_screen_changes(servers, new_page) -> None:
+    server = servers["prolific"]
+    page = new_page()
+    page.goto(_prolific_link(server, "PID-EVENTS", "S1"))
+    expect(page.locator("#igym-main")).to_have_attribute("data-scene-kind", "static")
+    page.evaluate(
+        "() => { window.dispatchEvent(new Event('blur')); window.dispatchEvent(new Event('focus')); }"
+    )
+    page.locator("#igym-main").click()  # a user gesture, which full screen needs
+    page.evaluate("() => document.documentElement.requestFullscreen()")
+    page.evaluate("() => document.exitFullscreen()")
+    sessions = Platform(page, "app.prolific.com", server, "recruit_prolific").sessions
+
+    def events() -> list[str]:
+        return [
+            r["detail"]["page_event"]
+            for r in sessions()
+            if r["event"] == "page_event" and r["params"]["PROLIFIC_PID"] == "PID-EVENTS"
+        ]
+
+    deadline = time.monotonic() + 10
+    while len(events()) < 4 and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    assert events() == ["blur", "focus", "fullscreen_enter", "fullscreen_exit"]
+    assert not page.errors

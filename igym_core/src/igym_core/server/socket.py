@@ -20,6 +20,7 @@ from igym_core.protocol.messages import (
     Hello,
     Input,
     MessageDecoder,
+    PageEvent,
     Ping,
     Submit,
     encode,
@@ -352,6 +353,9 @@ async def _dispatch(study: Study, participant: Any, message: Any) -> list[dict[s
         return await study.submit(participant, message)
     if isinstance(message, Draft):
         return [study.draft(participant, message)]
+    if isinstance(message, PageEvent):
+        study.page_event(participant, message)
+        return []
     if isinstance(message, Ping):
         return [Pong(seq=message.seq, t=message.t, server_time=time.time() * 1000).wire()]
     if isinstance(message, Hello):

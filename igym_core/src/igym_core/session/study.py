@@ -44,6 +44,7 @@ from igym_core.session.participant import Participant, ParticipantIndex
 from igym_core.session.saving import SaveWaits, Then, saving_reply
 from igym_core.session.study_limits import SUBMIT_EARLY_TOLERANCE_MS as SUBMIT_EARLY_TOLERANCE_MS
 from igym_core.session.study_limits import StudyLimits, _unknown_keys
+from igym_core.session.study_monitoring import StudyMonitoring
 from igym_core.session.study_recruitment import StudyRecruitment
 from igym_core.session.study_restart import StudyRestart, _mark_outcome
 from igym_core.settings import Settings
@@ -71,7 +72,7 @@ class Connection:
     """The socket request's ``User-Agent`` header (entry screening judges the browser by it)."""
 
 
-class Study(StudyRestart, StudyLimits, StudyRecruitment):
+class Study(StudyRestart, StudyLimits, StudyRecruitment, StudyMonitoring):
     """Owns the experiment's participants for the life of the app."""
 
     def __init__(
@@ -109,6 +110,8 @@ class Study(StudyRestart, StudyLimits, StudyRecruitment):
         self._evicted: set[bytes] = set()
         # People on the recruitment platform who finished (Experiment.recruitment's person key).
         self._finished_people: dict[str, str] = {}
+        # page_event records per participant (bounded by IGYM_MAX_PAGE_EVENTS_PER_PARTICIPANT).
+        self._page_event_counts: dict[str, int] = {}
         # Client views are computed once, up front: a missing body_file fails at start, not mid-study.
         self._views: dict[int, dict[str, Any]] = (
             dict(views)
