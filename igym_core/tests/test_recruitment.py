@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -266,3 +267,46 @@ def test_page_events_are_recorded_with_timestamps_bounded_and_checked(tmp_path) 
         ("blur", 1_700_000_000_002),
     ]
     assert all(r["timestamp"] and r["scene_id"] == "intro" for r in rows)
+
+
+corridor_scene = resolve_callable(f"{HERE / 'game_envs.py'}:corridor_scene", what="test scene")
+
+
+@pytest.mark.parametrize("late_ms", [0, 250])
+def test_a_slow_connection_is_warned_then_its_game_ends_and_a_fast_one_plays_on(tmp_path, late_ms) -> None:
+    from igym_core.builtin.slow_connection import SlowConnection
+
+    rule = SlowConnection(max_rtt_ms=150, warn_after_s=0.4, end_after_s=0.4)
+    game = corridor_scene(num_episodes=1, max_steps=90, fps=30, rtt_interval_s=0.1, slow_connection=rule)
+    experiment = _study("slow", game, StaticScene(scene_id="after"))
+    app = make_test_app(experiment, tmp_path / "data")
+    with TestClient(app) as client, ScriptedParticipant(client, params=PARAMS) as p:
+        p.answer_rtt_probes = False
+        status, _ = p.receive_until(lambda m: m["type"] == "game_status")
+        p.game_ready(status["game_id"])
+        notices, deadline = [], time.monotonic() + 20
+        while p.kind == "gym" and time.monotonic() < deadline:
+            message = p.receive()
+            if message["type"] == "rtt_probe":
+                time.sleep(late_ms / 1000)  # a slow link: the echo comes back late
+                p.send({"type": "rtt_echo", "game_id": message["game_id"], "n": message["n"]})
+            elif message["type"] == "game_status" and message.get("notice"):
+                notices.append(message["notice"])
+            elif message["type"] == "scene":
+                p.scene = message
+        assert p.scene["scene"]["scene_id"] == "after"
+    games = read_records(tmp_path / "data", "slow", "games")
+    events = [r["event"] for r in games if r["event"].startswith("slow_connection")]
+    sessions = read_records(tmp_path / "data", "slow", "sessions")
+    left = [r for r in sessions if r["event"] == "scene_left" and r["scene_id"] == "walk"]
+    if late_ms:
+        assert notices and notices[0] == rule.warning
+        assert events == ["slow_connection_warned", "slow_connection_ended"]
+        ended = next(r for r in games if r["event"] == "slow_connection_ended")
+        assert ended["rtt_ms"] > 150 and ended["slow_for_s"] >= 0.8
+        assert left[0]["detail"]["reason"] == "slow_connection"
+        steps = [r for r in read_records(tmp_path / "data", "slow", "episodes")]
+        assert steps[0]["end_reason"] == "slow_connection" and steps[0]["steps"] < 90
+    else:
+        assert not notices and events == []
+        assert left[0]["detail"]["reason"] == "completed"

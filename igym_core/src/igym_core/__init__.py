@@ -33,6 +33,7 @@ _BUILTIN_EXPORTS = {
     "Prolific": "igym_core.builtin.recruiters",
     "MTurk": "igym_core.builtin.recruiters",
     "ScreeningScene": "igym_core.builtin.scene_screening",
+    "SlowConnection": "igym_core.builtin.slow_connection",
     "StartScene": "igym_core.builtin.scenes_static",
     "StaticScene": "igym_core.builtin.scenes_static",
     "SurveyScene": "igym_core.builtin.scenes_static",

@@ -40,6 +40,8 @@ OUTCOME_TO_PLATFORM: Mapping[str, str] = {
     "partner_left": "partner_left",
     # Nobody played the game for the scene's abandon_after_s: the participant went away.
     "game_abandoned": "timed_out",
+    # The scene's slow-connection rule ended their game (GymScene(slow_connection=...)).
+    "slow_connection": "timed_out",
     "timed_out": "timed_out",
 }
 """igym's outcomes (``Participant.outcome``) → the platform outcome they are reported as."""

@@ -457,8 +457,8 @@ class Study(StudyRestart, StudyLimits, StudyRecruitment, StudyMonitoring):
                     )
                     await self._push(participant, replies)
                     return
-            if reason == "partner_left":  # reported to the recruitment platform as such
-                _mark_outcome(participant, "partner_left")
+            if reason in ("partner_left", "slow_connection"):  # reported to a recruitment platform
+                _mark_outcome(participant, reason)
             self._event(participant, "scene_left", game_id=game_id, reason=reason)
             replies = await self._move_to(participant, participant.position + 1)
         await self._push(participant, replies)
