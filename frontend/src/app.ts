@@ -320,7 +320,13 @@ export class App {
       this.showPanel(
         h(
           "section",
-          { class: "igym-panel igym-panel--error", role: "alert", "data-refusal": reason, "data-igym-refused": "" },
+          {
+            // A preview is not a fault: no error styling.
+            class: reason === "preview" ? "igym-panel" : "igym-panel igym-panel--error",
+            role: "alert",
+            "data-refusal": reason,
+            "data-igym-refused": "",
+          },
           h(
             "h1",
             { tabindex: -1 },

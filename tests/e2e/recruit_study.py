@@ -66,6 +66,6 @@ screened = Experiment(
             max_rtt_ms=150,
         ),
         INTRO,
-        END,
+        EndScene(scene_id="end", redirect_delay_ms=1500),  # long enough to look at the reasons
     ),
 )

@@ -75,6 +75,14 @@ class Platform:
         return self.requests[0]
 
 
+def _eventually(page: Any, read: Any, timeout_s: float = 10) -> Any:
+    """``read()`` once it returns something (records reach the disk within the flush interval)."""
+    deadline = time.monotonic() + timeout_s
+    while not (found := read()) and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    return found
+
+
 def _prolific_link(server: LiveServer, pid: str, session: str) -> str:
     return f"{server.url}/?{urlencode({'PROLIFIC_PID': pid, 'STUDY_ID': 'ST1', 'SESSION_ID': session})}"
 
@@ -118,7 +126,7 @@ def test_prolific_completed_second_tab_and_a_finished_pid_coming_back(servers, n
     expect(alert).to_contain_text("already taken part")
     expect(alert).to_have_attribute("data-refusal", "entry_refused")
     shots(again, "02-finished-pid")
-    refused = [r for r in platform.sessions() if r["event"] == "entry_refused"]
+    refused = _eventually(again, lambda: [r for r in platform.sessions() if r["event"] == "entry_refused"])
     assert [r["detail"]["already_finished"] for r in refused] == [finished[0]["participant_id"]]
     assert not (first.errors or second.errors or again.errors)
 
@@ -294,8 +302,6 @@ def test_the_page_reports_tab_focus_and_full_screen_changes(servers, new_page) -
             if r["event"] == "page_event" and r["params"]["PROLIFIC_PID"] == "PID-EVENTS"
         ]
 
-    deadline = time.monotonic() + 10
-    while len(events()) < 4 and time.monotonic() < deadline:
-        page.wait_for_timeout(100)
+    _eventually(page, lambda: len(events()) >= 4)
     assert events() == ["blur", "focus", "fullscreen_enter", "fullscreen_exit"]
     assert not page.errors
