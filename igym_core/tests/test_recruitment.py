@@ -310,3 +310,52 @@ def test_a_slow_connection_is_warned_then_its_game_ends_and_a_fast_one_plays_on(
     else:
         assert not notices and events == []
         assert left[0]["detail"]["reason"] == "completed"
+
+
+@pytest.mark.parametrize(
+    ("user_agent", "touch", "browser", "device"),
+    [
+        (GOOD_MEASURES["user_agent"], 0, ("chrome", 124), "desktop"),
+        (
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:126.0) Gecko/20100101 Firefox/126.0",
+            0,
+            ("firefox", 126),
+            "desktop",
+        ),
+        (
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/125.0.0.0 Safari/537.36 Edg/125.0.2535.51",
+            0,
+            ("edge", 125),
+            "desktop",
+        ),
+        (
+            "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+            "Version/17.4 Safari/605.1.15",
+            5,
+            ("safari", 17),
+            "tablet",  # an iPad asking for the desktop site
+        ),
+        (
+            "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+            "Chrome/124.0.0.0 Mobile Safari/537.36",
+            5,
+            ("chrome", 124),
+            "phone",
+        ),
+        ("curl/8.5.0", 0, (None, None), "desktop"),
+    ],
+)
+def test_browser_and_device_from_the_user_agent(user_agent, touch, browser, device) -> None:
+    from igym_core.builtin.scene_screening import browser_of, device_of
+
+    assert browser_of(user_agent) == browser
+    assert device_of(user_agent, touch) == device
+
+
+@given(st.text(max_size=300), st.integers(min_value=0, max_value=64))
+def test_screening_judges_any_user_agent_without_failing(user_agent, touch) -> None:
+    scene = ScreeningScene(scene_id="s", browsers={"chrome": 100}, max_rtt_ms=100)
+    checks = scene.checks({**GOOD_MEASURES, "user_agent": user_agent, "max_touch_points": touch}, None)
+    assert {c["check"] for c in checks} == {"browser", "device", "rtt"}
+    assert all(c["passed"] or c["reason"] for c in checks)

@@ -345,6 +345,8 @@ class Study(StudyRestart, StudyLimits, StudyRecruitment, StudyMonitoring):
         way_back = self.way_back(participant) if slot.scene.terminal else None
         if way_back is not None and way_back.code is not None:  # the platform's code for the outcome
             drawn["completion_code"] = way_back.code
+        if slot.scene.terminal and participant.values.get("exit_reasons"):  # recorded for a restart
+            drawn["exit_reasons"] = participant.values["exit_reasons"]
         participant.values.update(drawn)
         self._event(participant, "scene_entered", **({"values": drawn} if drawn else {}))
         if slot.scene.terminal:
