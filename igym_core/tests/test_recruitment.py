@@ -359,3 +359,63 @@ def test_screening_judges_any_user_agent_without_failing(user_agent, touch) -> N
     checks = scene.checks({**GOOD_MEASURES, "user_agent": user_agent, "max_touch_points": touch}, None)
     assert {c["check"] for c in checks} == {"browser", "device", "rtt"}
     assert all(c["passed"] or c["reason"] for c in checks)
+
+
+def _matched(p: ScriptedParticipant) -> dict[str, Any]:
+    status, _ = p.receive_until(
+        lambda m: m["type"] == "game_status" and m.get("game_id") and m["phase"] != "matching"
+    )
+    p.game_ready(status["game_id"])
+    return status
+
+
+@pytest.mark.parametrize("way", ["left", "slow"])
+def test_the_partner_who_stays_goes_back_with_the_partner_left_code(tmp_path, way) -> None:
+    """A partner who closes the tab (or whose connection stays too slow) ends the game
+    (``on_partner_left="end"``); the one who stays finishes with Prolific's partner-left code."""
+    from igym_core.builtin.slow_connection import SlowConnection
+
+    game = GymScene(
+        scene_id="duel",
+        env_factory=Duel,
+        human_seats=("human", "bot"),
+        default_action=0,
+        fps=30,
+        max_steps=100_000,
+        countdown_s=0,
+        waiting_room=WaitingRoom(timeout_s=5),
+        reconnect_grace_s=0.3,
+        on_partner_left="end",
+        rtt_interval_s=0.1,
+        slow_connection=SlowConnection(max_rtt_ms=150, warn_after_s=0.3, end_after_s=0.3),
+    )
+    app = make_test_app(_study("duo", game), tmp_path / "data")
+    with TestClient(app) as client, ScriptedParticipant(client, params=PARAMS) as a:
+        b = ScriptedParticipant(client, params={**PARAMS, "PROLIFIC_PID": "PID-B"}).connect()
+        _matched(b)
+        _matched(a)
+        b_id = b.participant_id
+        if way == "left":
+            b.close()
+        else:  # b stays connected but answers every probe 250 ms late
+            b.answer_rtt_probes = False
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline:
+                message = b.receive()
+                if message["type"] == "rtt_probe":
+                    time.sleep(0.25)
+                    b.send({"type": "rtt_echo", "game_id": message["game_id"], "n": message["n"]})
+                elif message["type"] == "game_status" and message["phase"] == "ended":
+                    break
+        final, _ = a.receive_until(lambda m: m["type"] == "scene" and m["scene"]["kind"] == "end")
+        assert final["context"]["completion_code"] == CODES["partner_left"]
+        assert _way_back(final)["url"].endswith(f"cc={CODES['partner_left']}")
+        if way == "slow":
+            b.close()
+    sessions = read_records(tmp_path / "data", "duo", "sessions")
+    finished = {r["participant_id"]: r["detail"]["outcome"] for r in sessions if r["event"] == "finished"}
+    assert finished[a.participant_id] == "partner_left"
+    games = read_records(tmp_path / "data", "duo", "games")
+    slow = [r["event"] for r in games if r["event"].startswith("slow_connection")]
+    assert slow == ([] if way == "left" else ["slow_connection_warned", "slow_connection_ended"])
+    assert [r["left"] for r in games if r["event"] == "partner_left"] == [b_id]

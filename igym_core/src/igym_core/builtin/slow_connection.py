@@ -5,9 +5,9 @@ Each of the runtime's round-trip probes (every ``rtt_interval_s``) that comes ba
 Slow for ``warn_after_s``: the player is warned (the game's notice line) and a ``games`` row
 ``slow_connection_warned`` is recorded. Still slow ``end_after_s`` later: the scene's partner-left
 rule applies to them (``on_partner_left``: ``end`` ends the game for everyone, ``bot`` gives their
-seat to the partner policy) in a multiplayer game, and a single-player game ends; a
-``slow_connection_ended`` row is recorded, and the player's outcome is ``slow_connection``
-(reported to a recruitment platform as ``timed_out``).
+seat to the partner policy) in a multiplayer game (a game it ends gives everyone the outcome
+``partner_left``), and a single-player game ends with the outcome ``slow_connection`` (reported to
+a recruitment platform as ``timed_out``); a ``slow_connection_ended`` row is recorded.
 """
 
 from __future__ import annotations
