@@ -231,6 +231,24 @@ def test_igym_check_warns_about_random_codes_sent_to_prolific_and_refuses_a_miss
     assert "$.recruitment.codes.timed_out" in warnings[0] and "Prolific accepts only" in warnings[0]
     assert "$.scenes[1].completion_code" in warnings[1]
 
+    uncoded = _check(
+        tmp_path,
+        """
+        from igym_core import EndScene, Experiment, Prolific, ScreeningScene
+        experiment = Experiment(
+            experiment_id="uncoded",
+            recruitment=Prolific(codes={"completed": "C1"}),
+            scenes=(ScreeningScene(scene_id="check", min_window_width=800), EndScene(scene_id="end")),
+        )
+        """,
+    )
+    assert uncoded.returncode == 0, uncoded.stderr
+    assert [line for line in uncoded.stdout.splitlines() if line.startswith("warning:")] == [
+        "warning: $.recruitment.codes: $.scenes[0] screens participants out, but there is no code for "
+        "'screened_out': those participants get no code and stay on the page; add Prolific(codes={..., "
+        "'screened_out': 'CODE'}) with a code of the study, or ignore this if they should return the study."
+    ]
+
     refused = _check(
         tmp_path,
         """
