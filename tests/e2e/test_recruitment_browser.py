@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
@@ -27,13 +28,17 @@ SONA = "tests/e2e/sona_plugin.py"
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, LiveServer]]:
     root = tmp_path_factory.mktemp("recruit")
+    targets = {name: (f"{STUDY}:{name}", ()) for name in ("prolific", "prolific_pair", "mturk", "screened")}
+    targets["sona"] = (f"{SONA}:experiment", ("--plugin", "tests.e2e.sona_plugin"))
     started: dict[str, LiveServer] = {}
+
+    def start(name: str) -> None:  # (in threads: each start mostly waits for its server)
+        target, args = targets[name]
+        started[name] = LiveServer(target, root / name / "data", args=list(args))
+
     try:
-        for name in ("prolific", "prolific_pair", "mturk", "screened"):
-            started[name] = LiveServer(f"{STUDY}:{name}", root / name / "data")
-        started["sona"] = LiveServer(
-            f"{SONA}:experiment", root / "sona" / "data", args=["--plugin", "tests.e2e.sona_plugin"]
-        )
+        with ThreadPoolExecutor(len(targets)) as pool:
+            list(pool.map(start, targets))
         yield started
     finally:
         for server in started.values():
