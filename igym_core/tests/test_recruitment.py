@@ -437,3 +437,35 @@ def test_the_partner_who_stays_goes_back_with_the_partner_left_code(tmp_path, wa
     slow = [r["event"] for r in games if r["event"].startswith("slow_connection")]
     assert slow == ([] if way == "left" else ["slow_connection_warned", "slow_connection_ended"])
     assert [r["left"] for r in games if r["event"] == "partner_left"] == [b_id]
+
+
+@pytest.mark.parametrize(
+    ("measures", "failed"),
+    [
+        ({"key_pressed": False}, ["keyboard"]),
+        ({"webgl": False}, ["webgl"]),
+        ({"screen_width": 1024, "rtt_ms": [400, 410, 390, 20, 405]}, ["screen_width", "rtt"]),
+        ({}, []),
+    ],
+)
+def test_each_screening_check_is_judged_by_the_server_and_recorded(tmp_path, measures, failed) -> None:
+    check = ScreeningScene(
+        scene_id="check", require_keyboard=True, require_webgl=True, min_screen_width=1280, max_rtt_ms=300
+    )
+    experiment = _study("screen_all", check, StaticScene(scene_id="intro"))
+    with (
+        TestClient(make_test_app(experiment, tmp_path / "data")) as client,
+        ScriptedParticipant(client, params=PARAMS) as p,
+    ):
+        bad = p.submit({**GOOD_MEASURES, "rtt_ms": [10, 20]})  # fewer pings than asked: not judged
+        assert bad["type"] == "rejected" and "rtt_ms" in bad["errors"]
+        p.submit({**GOOD_MEASURES, "key_pressed": True, **measures})
+        assert p.scene["scene"]["kind"] == ("end" if failed else "static")
+        reasons = p.scene["context"].get("exit_reasons", [])
+        assert len(reasons) == len(failed)
+    rows = [r for r in read_records(tmp_path / "data", "screen_all", "sessions") if r["event"] == "screening"]
+    checks = rows[0]["detail"]["checks"]
+    assert [c["check"] for c in checks if not c["passed"]] == failed
+    assert {c["check"] for c in checks} == {"device", "screen_width", "webgl", "keyboard", "rtt"}
+    if "rtt" in failed:
+        assert next(c for c in checks if c["check"] == "rtt")["measured"]["median_ms"] == 400
