@@ -3,6 +3,7 @@
  * mounting renderers for `scene` messages, drafts, submits and subscriptions.
  */
 
+import { PageEvents } from "./page_events";
 import { Connection, clientClockMs, socketUrl, type ConnectionStatus } from "./connection";
 import { clear, h } from "./dom";
 import { getSceneRenderer, type SceneContext, type SubmitResult } from "./registry";
@@ -17,6 +18,8 @@ const ADMISSION_REFUSALS = new Set([
   "server_full",
   "entry_refused",
   "arrivals_paused", // the admin dashboard paused new arrivals; the message is the researcher's
+  // A recruitment platform's preview (MTurk before the HIT is accepted): its text, no study.
+  "preview",
 ]);
 const DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024;
 
@@ -74,6 +77,8 @@ export class App {
   };
 
   private readonly conn: Connection;
+  /** Tab hidden, window blurred, full screen: recorded by the server (page_events.ts). */
+  private readonly pageEvents = new PageEvents((message) => this.conn.send(message));
   private mounted: Mounted | null = null;
   private remountNextScene = false;
   /** A `saving` or `unavailable` panel is shown in place of the scene until the next scene. */
@@ -142,6 +147,7 @@ export class App {
   }
 
   start(): void {
+    this.pageEvents.start();
     this.conn.connect();
   }
 
@@ -151,6 +157,7 @@ export class App {
     switch (msg.type) {
       case "welcome":
         this.state.participant_id = typeof msg.participant_id === "string" ? msg.participant_id : null;
+        this.pageEvents.flush();
         break;
       case "scene":
         this.handleScene(msg as SceneMessage);
@@ -314,18 +321,28 @@ export class App {
       this.showPanel(
         h(
           "section",
-          { class: "igym-panel igym-panel--error", role: "alert", "data-refusal": reason, "data-igym-refused": "" },
+          {
+            // A preview is not a fault: no error styling.
+            class: reason === "preview" ? "igym-panel" : "igym-panel igym-panel--error",
+            role: "alert",
+            "data-refusal": reason,
+            "data-igym-refused": "",
+          },
           h(
             "h1",
             { tabindex: -1 },
-            badLink
-              ? "This study link cannot be used"
-              : reason === "arrivals_paused"
-                ? "The study is not taking new participants right now"
+            reason === "preview"
+              ? "Preview"
+              : badLink
+                ? "This study link cannot be used"
+                : reason === "arrivals_paused"
+                  ? "The study is not taking new participants right now"
                 : "The study could not start",
           ),
           h("p", {}, serverMessage),
-          badLink ? null : h("p", { class: "igym-muted" }, "If this keeps happening, please contact the researcher."),
+          badLink || reason === "preview"
+            ? null
+            : h("p", { class: "igym-muted" }, "If this keeps happening, please contact the researcher."),
         ),
       );
       return;

@@ -15,6 +15,7 @@ import type { GameDebugState } from "./game/types";
 import { endScene } from "./scenes/end";
 import { currentDrawnPose, currentGameObjects, gymScene } from "./scenes/gym";
 import { startScene } from "./scenes/start";
+import { screeningScene } from "./scenes/screening";
 import { staticScene } from "./scenes/static";
 import { surveyScene } from "./scenes/survey";
 import { PROTOCOL_VERSION, type BootData } from "./types";
@@ -104,6 +105,7 @@ async function boot(): Promise<void> {
   registerScene("survey", surveyScene);
   registerScene("end", endScene);
   registerScene("gym", gymScene);
+  registerScene("screening", screeningScene);
 
   const api: ClientApi = clientApi();
 

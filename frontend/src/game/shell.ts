@@ -32,6 +32,7 @@ import type {
 } from "./types";
 import type { SceneContext } from "../registry";
 import { safeRedirectUrl } from "../scenes/end";
+import { followWayBack, parseWayBack } from "../scenes/way_back";
 import {
   nonNegativeInt,
   parsePlayers,
@@ -275,7 +276,9 @@ export function createGameShell(ctx: SceneContext): GameShell {
     const players = parsePlayers(msg.players);
     if (players) layout.setPlayers(players);
     state.final = state.phase === "ended" && msg.final === true;
-    const redirect = state.final ? safeRedirectUrl(msg.redirect_url) : null;
+    // The recruitment platform's way back (a form POST for MTurk) replaces a plain redirect.
+    const wayBack = state.final ? parseWayBack(msg.way_back) : null;
+    const redirect = wayBack ? wayBack.url : state.final ? safeRedirectUrl(msg.redirect_url) : null;
     if (redirect !== state.redirect_url) {
       window.clearTimeout(redirectTimer);
       redirectTimer = undefined;
@@ -283,7 +286,9 @@ export function createGameShell(ctx: SceneContext): GameShell {
       if (redirect) {
         const delay = nonNegativeInt(msg.redirect_delay_ms) ?? DEFAULT_FINAL_REDIRECT_DELAY_MS;
         redirectTimer = window.setTimeout(() => {
-          if (alive) window.location.assign(redirect);
+          if (!alive) return;
+          if (wayBack) followWayBack(wayBack);
+          else window.location.assign(redirect);
         }, delay);
       }
     }

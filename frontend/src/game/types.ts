@@ -73,6 +73,8 @@ export interface GameStatusMessage {
   final?: boolean;
   /** With `final`: where the page goes (sent only once the participant's data is stored). */
   redirect_url?: string;
+  /** With `final`: the recruitment platform's way back (scenes/way_back.ts), instead of `redirect_url`. */
+  way_back?: unknown;
   /** With `redirect_url`: how long the message is shown first (default 1000 ms). */
   redirect_delay_ms?: number;
   /** Phase "paused": `saving` (the data cannot be saved yet) or `nobody_connected`. */

@@ -8,6 +8,7 @@ import { append, h, uniqueId } from "../dom";
 import type { SceneRenderer } from "../registry";
 import type { EndSceneView } from "../types";
 import { sceneHeading, trustedBody } from "./common";
+import { followWayBack, parseWayBack } from "./way_back";
 
 const DEFAULT_REDIRECT_DELAY_MS = 3000;
 
@@ -82,7 +83,9 @@ export const endScene: SceneRenderer = (ctx) => {
     typeof context.completion_code === "string" || typeof context.completion_code === "number"
       ? String(context.completion_code)
       : "";
-  const redirectUrl = safeRedirectUrl(context.redirect_url);
+  // The recruitment platform's way back, when the study has one, replaces the scene's redirect.
+  const wayBack = parseWayBack(context.way_back);
+  const redirectUrl = wayBack ? wayBack.url : safeRedirectUrl(context.redirect_url);
   let timer: number | undefined;
 
   let redirectEl: HTMLElement | null = null;
@@ -108,13 +111,25 @@ export const endScene: SceneRenderer = (ctx) => {
         ),
       ),
     );
-    timer = window.setTimeout(() => window.location.assign(redirectUrl), delay);
+    timer = window.setTimeout(
+      () => (wayBack ? followWayBack(wayBack) : window.location.assign(redirectUrl)),
+      delay,
+    );
   }
 
+  // Screened out at entry: the reasons, in plain words, instead of the scene's thanks.
+  const reasons = Array.isArray(context.exit_reasons) ? context.exit_reasons.map(String) : [];
   append(
     ctx.root,
-    sceneHeading(scene.title),
-    trustedBody(scene.body_html),
+    reasons.length ? sceneHeading("You cannot take part in this study") : sceneHeading(scene.title),
+    reasons.length
+      ? h(
+          "section",
+          { class: "igym-exit-reasons", "data-outcome": String(context.outcome ?? "") },
+          h("p", {}, "We checked your device and connection before starting, and found:"),
+          h("ul", {}, ...reasons.map((reason) => h("li", {}, reason))),
+        )
+      : trustedBody(scene.body_html),
     code ? completionCode(code) : null,
     redirectEl,
   );

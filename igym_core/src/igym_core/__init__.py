@@ -30,6 +30,10 @@ __version__ = _installed_version()
 
 # The built-in scene and question types are plugins; they are re-exported lazily for experiment files.
 _BUILTIN_EXPORTS = {
+    "Prolific": "igym_core.builtin.recruiters",
+    "MTurk": "igym_core.builtin.recruiters",
+    "ScreeningScene": "igym_core.builtin.scene_screening",
+    "SlowConnection": "igym_core.builtin.slow_connection",
     "StartScene": "igym_core.builtin.scenes_static",
     "StaticScene": "igym_core.builtin.scenes_static",
     "SurveyScene": "igym_core.builtin.scenes_static",

@@ -143,6 +143,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     )
     for note in plan.notes:  # what the game scenes' runtimes will need, and from where
         sys.stdout.write(f"note: {note}\n")
+    for warning in plan.warnings:  # served, but likely not what the researcher wants
+        sys.stdout.write(f"warning: {warning}\n")
     return 0
 
 

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from igym_core.plugins.assets import ClientAssets
     from igym_core.plugins.manager import IgymPluginManager
     from igym_core.policies.interface import PolicyLoader
+    from igym_core.recruitment import Recruiter
     from igym_core.rendering.interface import Renderer
     from igym_core.runtime.interface import GameInfo, Runtime
     from igym_core.scenes.interface import SceneConfig
@@ -52,6 +53,7 @@ __all__ = [
     "igym_register_data_sinks",
     "igym_register_matchmakers",
     "igym_register_policy_loaders",
+    "igym_register_recruiters",
     "igym_register_renderers",
     "igym_register_routes",
     "igym_register_runtimes",
@@ -166,6 +168,22 @@ def igym_register_data_sinks() -> list[type[DataSink]]:
         A list of ``DataSink`` subclasses.
 
     .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def igym_register_recruiters() -> list[type[Recruiter]]:
+    """Register recruitment platforms (Prolific, MTurk, a lab's own panel).
+
+    Called once when the app's registry is built. Each class derives from
+    ``igym_core.recruitment.Recruiter`` (an attrs config class) and has a unique ``kind``; an
+    experiment selects one with ``Experiment(recruitment=...)``. It reads the platform's URL
+    parameters, names the participant's identity and builds the way back for each outcome.
+
+    Returns:
+        A list of ``Recruiter`` subclasses (empty if the plugin adds none).
+
+    .. versionadded:: 0.2
     """
 
 

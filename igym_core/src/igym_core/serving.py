@@ -51,6 +51,9 @@ class ServingPlan:
     """Decodes the client's messages: the built-in ones and every installed runtime's."""
     notes: tuple[str, ...] = ()
     """What the game scenes' runtimes said about them (``igym check`` prints these)."""
+    warnings: tuple[str, ...] = ()
+    """What may go wrong but does not stop serving (the recruitment platform's, e.g. a random code
+    sent to Prolific); ``igym check`` prints them and ``igym run`` logs them."""
 
     @property
     def experiment(self) -> Experiment:
@@ -166,6 +169,7 @@ def validate_for_serving(
         routes=tuple(plugins.routes(settings)),
         messages=messages,
         notes=tuple(notes),
+        warnings=tuple(exp.recruitment.check_warnings(exp)) if exp.recruitment else (),
     )
 
 

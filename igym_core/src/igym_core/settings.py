@@ -183,6 +183,9 @@ class Settings:
     """Length of a URL parameter's value (``IGYM_MAX_URL_PARAM_VALUE_CHARS``)."""
     max_draft_bytes: int = attrs.field(default=16 * 1024, validator=_non_negative)
     """Size of a scene's typed-but-unsubmitted answers, msgpack-encoded (``IGYM_MAX_DRAFT_BYTES``)."""
+    max_page_events_per_participant: int = attrs.field(default=1000, validator=_non_negative)
+    """``page_event`` records kept per participant (tab hidden, window blurred, full screen;
+    ``IGYM_MAX_PAGE_EVENTS_PER_PARTICIPANT``); past it they are counted, not recorded."""
     max_new_participants_per_ip_per_min: int = attrs.field(default=30, validator=_non_negative)
     """New participants one client address may start in 60 s (``IGYM_MAX_NEW_PARTICIPANTS_PER_IP_PER_MIN``;
     0 = no limit, for lab kiosks sharing one address). Resumes are never counted or refused."""
@@ -329,6 +332,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "IGYM_MAX_URL_PARAM_NAME_CHARS": ("max_url_param_name_chars", int),
     "IGYM_MAX_URL_PARAM_VALUE_CHARS": ("max_url_param_value_chars", int),
     "IGYM_MAX_DRAFT_BYTES": ("max_draft_bytes", int),
+    "IGYM_MAX_PAGE_EVENTS_PER_PARTICIPANT": ("max_page_events_per_participant", int),
     "IGYM_MAX_NEW_PARTICIPANTS_PER_IP_PER_MIN": ("max_new_participants_per_ip_per_min", int),
     "IGYM_MAX_PARTICIPANTS_IN_MEMORY": ("max_participants_in_memory", int),
     "IGYM_PARTICIPANT_EVICT_FINISHED_S": ("participant_evict_finished_s", float),

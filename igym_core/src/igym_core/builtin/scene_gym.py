@@ -27,6 +27,7 @@ from igym_core.builtin.scene_gym_parts import Asset, Bot, HudView, WaitingRoom
 from igym_core.builtin.scene_gym_prepared import PreparedGym
 from igym_core.builtin.scene_gym_prepared import _action_hint as _action_hint
 from igym_core.builtin.scene_gym_prepared import _contains as _contains
+from igym_core.builtin.slow_connection import SlowConnection
 from igym_core.config.urls import UrlTemplate
 from igym_core.config.validators import FieldError, non_negative, one_of, positive
 from igym_core.plugins.markers import hookimpl
@@ -110,6 +111,9 @@ class GymScene(SceneConfig):
     their seat), or ``timeout`` (the waiting room's ``on_timeout``)."""
     rtt_interval_s: float = attrs.field(default=2.0, validator=positive)
     """How often each player's round-trip time is measured during the game (recorded per episode)."""
+    slow_connection: SlowConnection | None = None
+    """Warn a player whose round-trip time stays over a limit, then apply the partner-left rule to
+    them (:class:`~igym_core.builtin.slow_connection.SlowConnection`); None: only recorded."""
     policies: Mapping[str, Any] = attrs.field(factory=dict)
     """Agent → policy (or :class:`Bot` for frame skip) for every seat that is not human."""
     fps: int = attrs.field(default=30, validator=[positive, attrs.validators.le(120)])

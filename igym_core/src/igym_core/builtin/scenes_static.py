@@ -320,6 +320,9 @@ class EndScene(_BodyScene):
 
     def client_context(self, ctx: SceneContext) -> dict[str, Any]:
         out: dict[str, Any] = {"outcome": ctx.outcome}
+        reasons = ctx.values.get("exit_reasons")
+        if ctx.outcome == "screened_out" and reasons:  # why, in plain words (an entry screening's)
+            out["exit_reasons"] = [str(reason) for reason in reasons]
         code = ctx.values.get("completion_code")
         if code is not None:
             out["completion_code"] = code

@@ -111,6 +111,10 @@ def make_converter(registry: Registry) -> cattrs.Converter:
     register_tagged_union(converter, SinkConfig, lambda: sink_kinds, "data sink")
     policy_kinds = {loader.kind: loader.config_type for loader in registry.policy_loaders.values()}
     register_tagged_union(converter, PolicyConfig, lambda: policy_kinds, "policy")
+    from igym_core.recruitment import Recruiter
+
+    recruiter_kinds = {kind: cls for kind, cls, _provider in registry.recruiters.items()}
+    register_tagged_union(converter, Recruiter, lambda: recruiter_kinds, "recruiter")
     _url_params(converter)
     for loader in registry.policy_loaders.values():
         loader.configure_converter(converter)

@@ -9,6 +9,7 @@ import attrs
 from igym_core.config.urls import UrlParam, url_params_from, url_template_problems
 from igym_core.config.validators import FieldError, field_type_problems, is_slug, slug
 from igym_core.data.interface import SinkConfig
+from igym_core.recruitment import Recruiter
 from igym_core.scenes.interface import SceneConfig, StagerNode
 from igym_core.scenes.stager import ByCondition, RandomizeOrder, RepeatScene, iter_scenes
 
@@ -42,6 +43,9 @@ class Experiment:
         url_params: the URL parameters the study link carries (``"PROLIFIC_PID"``, or a
             :class:`~igym_core.config.urls.UrlParam` saying what to do when one is missing); only
             these may stand as placeholders in redirect URLs.
+        recruitment: the recruitment platform (``Prolific(codes={...})``, ``MTurk()``, a plugin's):
+            its URL parameters are recorded, it names the participant and builds the way back
+            for each outcome (docs/recruitment.md). None: no platform.
     """
 
     experiment_id: str = attrs.field(validator=slug)
@@ -52,6 +56,9 @@ class Experiment:
     sinks: tuple[SinkConfig, ...] = attrs.field(default=(), converter=tuple)
     url_params: tuple[UrlParam, ...] = attrs.field(default=(), converter=url_params_from)
     schema_version: int = SCHEMA_VERSION
+    recruitment: Recruiter | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.instance_of(Recruiter))
+    )
 
 
 def experiment_problems(experiment: Experiment) -> list[str]:
@@ -94,6 +101,8 @@ def experiment_problems(experiment: Experiment) -> list[str]:
                 )
 
     problems.extend(_url_problems(experiment))
+    if experiment.recruitment is not None:
+        problems.extend(experiment.recruitment.check_problems())
 
     if len(set(experiment.conditions)) != len(experiment.conditions):
         problems.append("$.conditions: a condition is listed twice.")
@@ -163,6 +172,8 @@ def _url_problems(experiment: Experiment) -> list[str]:
             problems.append(f"$.url_params[{index}]: {param.name!r} is declared twice; remove one.")
         else:
             names.append(param.name)
+    if experiment.recruitment is not None:  # the platform's own parameters are recorded too
+        names.extend(n for n in experiment.recruitment.url_params() if n not in names)
     for scene, path in iter_scenes(experiment.scenes):
         for field, template in scene.url_templates().items():
             problems.extend(url_template_problems(f"{path}.{field}", template, names))

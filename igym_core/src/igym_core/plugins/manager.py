@@ -47,6 +47,8 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "renderers",
     "policies_basic",
     "matchmakers",
+    "recruiters",
+    "scene_screening",
 )
 
 _REGISTER_HOOKS: dict[str, str] = {
@@ -57,6 +59,7 @@ _REGISTER_HOOKS: dict[str, str] = {
     "policy_loaders": "igym_register_policy_loaders",
     "data_sinks": "igym_register_data_sinks",
     "commands": "igym_register_commands",
+    "recruiters": "igym_register_recruiters",
 }
 
 

@@ -95,6 +95,7 @@ class Registry:
         from igym_core.data.interface import DataSink
         from igym_core.matchmaking.interface import Matchmaker
         from igym_core.policies.interface import PolicyLoader
+        from igym_core.recruitment import Recruiter
         from igym_core.rendering.interface import Renderer
         from igym_core.runtime.interface import Runtime
         from igym_core.scenes.interface import SceneConfig
@@ -106,6 +107,7 @@ class Registry:
         self.policy_loaders: KindRegistry[type[PolicyLoader]] = KindRegistry("policy loader", PolicyLoader)
         self.data_sinks: KindRegistry[type[DataSink]] = KindRegistry("data sink", DataSink)
         self.commands: KindRegistry[type[Command]] = KindRegistry("command", Command)
+        self.recruiters: KindRegistry[type[Recruiter]] = KindRegistry("recruiter", Recruiter)
 
     def all(self) -> dict[str, KindRegistry[Any]]:
         return {
@@ -116,6 +118,7 @@ class Registry:
             "policy_loaders": self.policy_loaders,
             "data_sinks": self.data_sinks,
             "commands": self.commands,
+            "recruiters": self.recruiters,
         }
 
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from igym_core.runtime.interface import RuntimeMessage
 
 __all__ = [
+    "PAGE_EVENTS",
     "PROTOCOL_VERSION",
     "ClientMessage",
     "Draft",
@@ -30,6 +31,7 @@ __all__ = [
     "Hello",
     "Input",
     "MessageDecoder",
+    "PageEvent",
     "Ping",
     "Submit",
     "decode_client_message",
@@ -78,6 +80,29 @@ class Ping(ClientMessage):
     type: ClassVar[str] = "ping"
     seq: int
     t: float
+
+
+#: What a page reports about itself (``page_event``): tab, window focus and full screen changes.
+PAGE_EVENTS = frozenset({"hidden", "visible", "blur", "focus", "fullscreen_enter", "fullscreen_exit"})
+
+
+@attrs.frozen
+class PageEvent(ClientMessage):
+    """The page was hidden/shown, lost/regained focus, or entered/left full screen, at ``t``
+    (the page's clock, epoch ms)."""
+
+    type: ClassVar[str] = "page_event"
+    event: str
+    t: float
+
+
+def _page_event(data: Mapping[str, Any]) -> PageEvent:
+    event = data.get("event")
+    if event not in PAGE_EVENTS:
+        raise ProtocolError(
+            "bad_message", f"'event' must be one of {', '.join(sorted(PAGE_EVENTS))}; got {str(event)[:40]!r}"
+        )
+    return PageEvent(event=str(event), t=_number(data, "t"))
 
 
 @attrs.frozen
@@ -188,6 +213,7 @@ _DECODERS: dict[str, Callable[[Mapping[str, Any]], ClientMessage]] = {
     "ping": lambda d: Ping(seq=_int(d, "seq"), t=_number(d, "t")),
     "input": _input,
     "game_ready": lambda d: GameReady(game_id=_game_id(d)),
+    "page_event": lambda d: _page_event(d),
 }
 
 

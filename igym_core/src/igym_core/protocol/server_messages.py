@@ -97,6 +97,8 @@ class GameStatus(ServerMessage):
     final: bool = False
     outcome: str | None = None
     redirect_url: str | None = None
+    way_back: Mapping[str, Any] | None = None
+    """The recruitment platform's way back (``igym_core.recruitment.WayBack.wire()``), when final."""
 
     def wire(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -123,6 +125,8 @@ class GameStatus(ServerMessage):
             out["outcome"] = self.outcome
         if self.redirect_url is not None:
             out["redirect_url"] = self.redirect_url
+        if self.way_back is not None:
+            out["way_back"] = dict(self.way_back)
         return out
 
 

@@ -23,7 +23,7 @@ from igym_core.config.validators import slug
 if TYPE_CHECKING:
     from cattrs import Converter
 
-__all__ = ["PrepareContext", "SceneConfig", "SceneContext", "StagerNode"]
+__all__ = ["PrepareContext", "SceneConfig", "SceneContext", "SceneJudgement", "StagerNode"]
 
 
 @attrs.frozen(kw_only=True)
@@ -44,6 +44,8 @@ class SceneContext:
     position: int
     values: Mapping[str, Any] = attrs.field(factory=dict)
     """Values other scenes recorded for this participant, such as ``completion_code``."""
+    user_agent: str | None = None
+    """The ``User-Agent`` header of the participant's current connection (None: not known)."""
     outcome: str = "completed"
     """How the participant got here: ``completed``, ``game_abandoned`` once they left a game scene
     whose ``on_abandon`` let them continue, ``waiting_timeout`` once a waiting room's timeout
@@ -161,3 +163,21 @@ class SceneConfig(StagerNode):
     def response_rows(self, answers: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Long-format rows for valid answers: one ``{"question_id", "value"}`` per answer."""
         return [{"question_id": key, "value": value} for key, value in answers.items()]
+
+    def judge_response(self, answers: Mapping[str, Any], ctx: SceneContext) -> SceneJudgement | None:
+        """After valid answers are recorded: a judgement the study records (``event`` with
+        ``detail``) and, with ``exit_outcome``, the participant's way out of the study (to the
+        end scene, with ``reasons`` shown in plain words). None (the default): just go on."""
+        return None
+
+
+@attrs.frozen(kw_only=True)
+class SceneJudgement:
+    """What :meth:`SceneConfig.judge_response` decided (an entry screening's result)."""
+
+    event: str
+    detail: Mapping[str, Any] = attrs.field(factory=dict)
+    exit_outcome: str | None = None
+    """None: the participant goes on; else their outcome (``screened_out``) and they go to the end."""
+    reasons: tuple[str, ...] = ()
+    """Why, in plain words for the participant (shown on the end page)."""

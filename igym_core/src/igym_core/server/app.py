@@ -40,6 +40,7 @@ from igym_core.server.security import (
     error_response,
     guard_paths,
     operator_token,
+    page_content_security_policy,
     require_operator,
 )
 from igym_core.server.socket import participant_socket
@@ -93,6 +94,8 @@ def create_app(
     converter = plan.converter
     loaded = plan.loaded
     exp = loaded.experiment
+    for warning in plan.warnings:
+        log.warning("experiment_warned", warning=warning)
     data_dir = (settings.data_dir / exp.experiment_id).resolve()
     sinks = plan.open_sinks(data_dir)
     run_id = f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.urandom(3).hex()}"
@@ -162,6 +165,8 @@ def create_app(
     }
     page = _page_html(boot)
 
+    page_csp = page_content_security_policy(exp.recruitment.form_targets() if exp.recruitment else ())
+
     @get("/", media_type=MediaType.HTML, include_in_schema=False)
     async def participant_page() -> Response[str]:
         if not (CLIENT_DIR / "igym.js").is_file():
@@ -174,7 +179,7 @@ def create_app(
         return Response(
             page,
             media_type=MediaType.HTML,
-            headers={"Content-Security-Policy": _CSP, "Cache-Control": "no-store"},
+            headers={"Content-Security-Policy": page_csp, "Cache-Control": "no-store"},
         )
 
     started = time.monotonic()

@@ -38,6 +38,7 @@ __all__ = [
     "guard_paths",
     "operator_token",
     "origin_allowed",
+    "page_content_security_policy",
     "require_operator",
 ]
 
@@ -51,6 +52,15 @@ CONTENT_SECURITY_POLICY = (
     "img-src 'self' data: https:; media-src 'self' https:; connect-src 'self'; "
     "frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
 )
+
+
+def page_content_security_policy(form_targets: tuple[str, ...] = ()) -> str:
+    """The participant page's policy: :data:`CONTENT_SECURITY_POLICY`, with ``form-action`` opened
+    to exactly the recruitment platform's origins (MTurk's externalSubmit form) when it posts one."""
+    if not form_targets:
+        return CONTENT_SECURITY_POLICY
+    return CONTENT_SECURITY_POLICY.replace("form-action 'none'", "form-action " + " ".join(form_targets))
+
 
 SECURITY_HEADERS: tuple[tuple[str, str], ...] = (
     ("content-security-policy", CONTENT_SECURITY_POLICY),

@@ -20,6 +20,7 @@ from igym_core.protocol.messages import (
     Hello,
     Input,
     MessageDecoder,
+    PageEvent,
     Ping,
     Submit,
     encode,
@@ -154,6 +155,7 @@ async def participant_socket(socket: ParticipantWebSocket) -> None:
         lambda cid: FrameOutbox(socket.asgi_send, cid, direct),
         address=client[0] if client else None,
     )
+    connection.user_agent = (socket.headers.get("user-agent") or "")[:512] or None
     with structlog.contextvars.bound_contextvars(connection=connection.id):
         try:
             await _serve(socket, study, connection, settings, closed, direct, post, conduct, started, decoder)
@@ -351,6 +353,9 @@ async def _dispatch(study: Study, participant: Any, message: Any) -> list[dict[s
         return await study.submit(participant, message)
     if isinstance(message, Draft):
         return [study.draft(participant, message)]
+    if isinstance(message, PageEvent):
+        study.page_event(participant, message)
+        return []
     if isinstance(message, Ping):
         return [Pong(seq=message.seq, t=message.t, server_time=time.time() * 1000).wire()]
     if isinstance(message, Hello):

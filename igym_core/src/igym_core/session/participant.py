@@ -75,6 +75,8 @@ class Participant:
     """The index holding this participant, whose counts follow ``finished`` and ``connection_id``."""
     token_hash: str = ""
     """SHA-256 of the token, hex: the key in the study's map and in the ``joined`` record."""
+    user_agent: str | None = None
+    """The ``User-Agent`` header of their current connection (entry screening reads it)."""
     last_seen_at: float = attrs.field(factory=time.monotonic)
     """When the participant was last connected (``time.monotonic``): set as their socket closes."""
 

@@ -44,6 +44,8 @@ from igym_core.session.participant import Participant, ParticipantIndex
 from igym_core.session.saving import SaveWaits, Then, saving_reply
 from igym_core.session.study_limits import SUBMIT_EARLY_TOLERANCE_MS as SUBMIT_EARLY_TOLERANCE_MS
 from igym_core.session.study_limits import StudyLimits, _unknown_keys
+from igym_core.session.study_monitoring import StudyMonitoring
+from igym_core.session.study_recruitment import StudyRecruitment
 from igym_core.session.study_restart import StudyRestart, _mark_outcome
 from igym_core.settings import Settings
 
@@ -66,9 +68,11 @@ class Connection:
     """The socket's :class:`~igym_core.server.outbox.FrameOutbox` for game frames."""
     address: str | None = None
     """The client's address (uvicorn's, after ``--proxy-headers``): new participants are counted by it."""
+    user_agent: str | None = None
+    """The socket request's ``User-Agent`` header (entry screening judges the browser by it)."""
 
 
-class Study(StudyRestart, StudyLimits):
+class Study(StudyRestart, StudyLimits, StudyRecruitment, StudyMonitoring):
     """Owns the experiment's participants for the life of the app."""
 
     def __init__(
@@ -104,6 +108,10 @@ class Study(StudyRestart, StudyLimits):
         # from the records.
         self._new_rate = NewParticipantRate(self.settings.max_new_participants_per_ip_per_min)
         self._evicted: set[bytes] = set()
+        # People on the recruitment platform who finished (Experiment.recruitment's person key).
+        self._finished_people: dict[str, str] = {}
+        # page_event records per participant (bounded by IGYM_MAX_PAGE_EVENTS_PER_PARTICIPANT).
+        self._page_event_counts: dict[str, int] = {}
         # Client views are computed once, up front: a missing body_file fails at start, not mid-study.
         self._views: dict[int, dict[str, Any]] = (
             dict(views)
@@ -176,6 +184,7 @@ class Study(StudyRestart, StudyLimits):
         identity = self.plugins.resolve_participant(token=message.token, params=message.params, known=known)
         participant = self.by_id.get(identity.resume_id) if identity.resume_id else None
         if participant is None:
+            self._check_recruitment_entry(message.params)
             if self.arrivals_paused is not None:
                 log.info("participant_refused", reason="arrivals_paused")
                 raise AdmissionError("arrivals_paused", self.arrivals_paused)
@@ -188,6 +197,7 @@ class Study(StudyRestart, StudyLimits):
                 participant.token = message.token
             await self._take_over(participant, connection)
         participant.connection_id = connection.id
+        participant.user_agent = connection.user_agent
         connection.participant_id = participant.participant_id
         if resumed:
             self._event(participant, "resumed")
@@ -284,7 +294,7 @@ class Study(StudyRestart, StudyLimits):
         self._event(
             participant,
             "joined",
-            recruitment_ids=participant.recruitment_ids,
+            recruitment_ids=self._recruitment_identity(participant),
             token_sha256=_token_hash(participant.token),
         )
         if marked:
@@ -326,6 +336,7 @@ class Study(StudyRestart, StudyLimits):
             position=participant.position,
             values=participant.values,
             outcome=participant.outcome,
+            user_agent=participant.user_agent,
         )
 
     async def _enter(self, participant: Participant) -> None:
@@ -339,12 +350,24 @@ class Study(StudyRestart, StudyLimits):
         participant.entered_at = time.time()
         slot = participant.slot
         drawn = slot.scene.new_values(self._context(participant))
+        way_back = self.way_back(participant) if slot.scene.terminal else None
+        if way_back is not None and way_back.code is not None:  # the platform's code for the outcome
+            drawn["completion_code"] = way_back.code
+        if slot.scene.terminal and participant.values.get("exit_reasons"):  # recorded for a restart
+            drawn["exit_reasons"] = participant.values["exit_reasons"]
         participant.values.update(drawn)
         self._event(participant, "scene_entered", **({"values": drawn} if drawn else {}))
         if slot.scene.terminal:
             participant.finished = True
             self.games.participant_finished(participant.participant_id)
-            self._event(participant, "finished", outcome=participant.outcome, values=participant.values)
+            self._event(
+                participant,
+                "finished",
+                outcome=participant.outcome,
+                values=participant.values,
+                **self._way_back_detail(participant),
+            )
+            self._note_finished(participant)
             log.info("participant_finished", participant_id=participant.participant_id)
         if await self._saved(
             participant, durable=slot.scene.terminal, then=lambda: self._entered(participant)
@@ -444,6 +467,8 @@ class Study(StudyRestart, StudyLimits):
                     )
                     await self._push(participant, replies)
                     return
+            if reason in ("partner_left", "slow_connection"):  # reported to a recruitment platform
+                _mark_outcome(participant, reason)
             self._event(participant, "scene_left", game_id=game_id, reason=reason)
             replies = await self._move_to(participant, participant.position + 1)
         await self._push(participant, replies)
@@ -467,6 +492,8 @@ class Study(StudyRestart, StudyLimits):
             values = {k: str(v) for k, v in participant.params.items()}
             values["participant_id"] = participant.participant_id
             filled_url = fill_url_template(redirect_url, values)
+        participant.outcome = outcome
+        way_back = self.way_back(participant)
         status = GameStatus(
             game_id=None,
             phase="ended",
@@ -477,13 +504,21 @@ class Study(StudyRestart, StudyLimits):
             final=True,
             outcome=outcome,
             redirect_url=filled_url,
+            way_back=way_back.wire() if way_back is not None else None,
         ).wire()
         participant.finished = True
         participant.outcome = outcome
         self.games.participant_finished(participant.participant_id)
         self._event(
-            participant, "finished", outcome=outcome, values=participant.values, final_status=status, **detail
+            participant,
+            "finished",
+            outcome=outcome,
+            values=participant.values,
+            final_status=status,
+            **self._way_back_detail(participant),
+            **detail,
         )
+        self._note_finished(participant)
         self.games.final_status[participant.participant_id] = status
         # Shown (and its redirect followed) only once the records are durable.
         if await self._saved(participant, durable=True):
@@ -564,8 +599,19 @@ class Study(StudyRestart, StudyLimits):
             instance=slot.instance,
             scene=self._views[id(slot.scene)],
             draft=participant.drafts.get(participant.position, {}),
-            context=slot.scene.client_context(self._context(participant)),
+            context=self._with_way_back(participant, slot.scene.client_context(self._context(participant))),
         ).wire()
+
+    def _with_way_back(self, participant: Participant, context: dict[str, Any]) -> dict[str, Any]:
+        """An end scene's context with the recruitment platform's way back (and its code)."""
+        way_back = self.way_back(participant) if participant.finished and participant.scene.terminal else None
+        if way_back is None:
+            return context
+        out = {**context, "way_back": way_back.wire()}
+        out.pop("redirect_url", None)  # the platform's way back replaces the scene's own redirect
+        if way_back.code is not None:
+            out["completion_code"] = way_back.code
+        return out
 
     def draft(self, participant: Participant, message: Draft) -> Reply:
         if message.position != participant.position or participant.finished:
@@ -633,9 +679,22 @@ class Study(StudyRestart, StudyLimits):
                         "rt_ms": round((submitted_at - participant.entered_at) * 1000),
                     },
                 )
-            self._event(participant, "scene_left")
+            judgement = slot.scene.judge_response(message.answers, self._context(participant))
+            if judgement is not None:
+                self._event(participant, judgement.event, **judgement.detail)
             participant.drafts.pop(participant.position, None)
-            participant.position += 1
+            if judgement is not None and judgement.exit_outcome is not None:
+                # Out of the study (an entry screening): to the end scene, which says why and
+                # returns them to the platform with the outcome's code once this is stored.
+                _mark_outcome(participant, judgement.exit_outcome)
+                participant.values["exit_reasons"] = list(judgement.reasons)
+                self._event(participant, "scene_left", outcome=judgement.exit_outcome)
+                participant.position = _exit_target(
+                    participant, GameExit(outcome=judgement.exit_outcome, to_end=True)
+                )
+            else:
+                self._event(participant, "scene_left")
+                participant.position += 1
             await self._enter(participant)  # (which stores the records before showing the next scene)
             return [Ack(seq=message.seq).wire(), *self.scene_replies(participant)]
 

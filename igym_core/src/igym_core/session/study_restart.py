@@ -74,6 +74,7 @@ class StudyRestart:
             elif event == "finished":
                 participant.finished = True
                 participant.outcome = str(detail.get("outcome") or participant.outcome)
+                self._note_finished(participant)
                 if isinstance(detail.get("final_status"), dict):  # finished by a waiting room
                     final_statuses[participant.participant_id] = detail["final_status"]
         count = 0

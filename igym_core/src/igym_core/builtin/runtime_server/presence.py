@@ -49,6 +49,8 @@ class Player:
         "probes",
         "ready",
         "rtt_ms",
+        "slow_since",
+        "slow_warned",
     )
 
     def __init__(self, participant_id: str, agent: str) -> None:
@@ -72,6 +74,10 @@ class Player:
         self.page_delay_ms: list[float] = []
         #: The HUD text this player last got (multiplayer games: each player has their own).
         self.hud_text: str | None = None
+        #: Since when (monotonic) every probe came back over the scene's slow_connection limit.
+        self.slow_since: float | None = None
+        #: Warned about a slow connection (the notice line says so until it is good again).
+        self.slow_warned = False
 
 
 class Presence:
@@ -151,6 +157,9 @@ class Presence:
         if self.multiplayer:
             players = self._players_view(participant_id)
             notice = "" if self.phase == "ended" else self._notice_for(participant_id)
+        rule = self.scene.slow_connection
+        if rule is not None and player is not None and player.slow_warned and self.phase != "ended":
+            notice = rule.warning
         return GameStatus(
             game_id=self.info.game_id,
             phase=self.phase,
@@ -291,6 +300,60 @@ class Presence:
             player.rtt_ms.append(total_ms - waited_ms)
             if page_delay_ms is not None:
                 player.page_delay_ms.append(waited_ms)
+            if self.scene.slow_connection is not None:
+                self._judge_connection(player, total_ms - waited_ms)
+
+    def _record_slow(
+        self: ServerGame, player: Player, event: str, row: dict[str, Any], *, notify: bool = True
+    ) -> None:
+        """A ``games`` row and a log line; ``notify``: send the player their status (its notice)."""
+        self.host.record(records.GAMES, {**self._ids_row, "event": event, **row})
+        log.warning(event, game_id=self.info.game_id, **row)
+        if notify:
+            _background.spawn(
+                self.host.send(player.participant_id, self.status_message(player.participant_id))
+            )
+
+    def _judge_connection(self: ServerGame, player: Player, rtt_ms: float) -> None:
+        """Apply the scene's slow-connection rule to one measured round trip (see
+        ``igym_core.builtin.slow_connection``)."""
+        rule = self.scene.slow_connection
+        if rule is None or player.left or self.ended:
+            return
+        now = time.monotonic()
+        row = {"participant_id": player.participant_id, "seat": player.agent, "rtt_ms": round(rtt_ms, 1)}
+        if rtt_ms <= rule.max_rtt_ms:
+            if player.slow_warned:
+                self.host.record(
+                    records.GAMES, {**self._ids_row, "event": "slow_connection_recovered", **row}
+                )
+                player.slow_warned = False
+                _background.spawn(
+                    self.host.send(player.participant_id, self.status_message(player.participant_id))
+                )
+            player.slow_since = None
+            return
+        if player.slow_since is None:
+            player.slow_since = now
+            return
+        slow_for = now - player.slow_since
+        row["slow_for_s"] = round(slow_for, 2)
+        row["max_rtt_ms"] = rule.max_rtt_ms
+        if not player.slow_warned and slow_for >= rule.warn_after_s:
+            player.slow_warned = True
+            self.host.record(records.GAMES, {**self._ids_row, "event": "slow_connection_warned", **row})
+            log.warning("slow_connection_warned", game_id=self.info.game_id, **row)
+            _background.spawn(
+                self.host.send(player.participant_id, self.status_message(player.participant_id))
+            )
+        elif player.slow_warned and slow_for >= rule.warn_after_s + rule.end_after_s:
+            self._record_slow(player, "slow_connection_ended", row, notify=False)
+            if self.multiplayer:
+                self._partner_left(player)
+            else:
+                if self._episode_open:
+                    self._end_episode("slow_connection", then_continue=False)
+                self._end_game("slow_connection", rule.end_message)
 
     # --- pauses: nobody connected, or records that cannot be stored -------------------------
     def _pause(self: ServerGame) -> None:

@@ -1,0 +1,96 @@
+"""The recruitment part of :class:`~igym_core.session.study.Study`: the platform's preview mode, a
+person who already finished coming back, and the way back to the platform per outcome."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from igym_core.errors import AdmissionError, EntryRefusedError
+from igym_core.recruitment import WayBack, platform_outcome
+from igym_core.session.participant import Participant
+
+if TYPE_CHECKING:
+    from igym_core.config.experiment import Experiment
+    from igym_core.data.recorder import Recorder
+
+log = structlog.get_logger(__name__)
+
+ALREADY_FINISHED_MESSAGE = (
+    "You have already taken part in this study and finished it, so you cannot take part again. "
+    "Thank you! If you think this is a mistake, please contact the researchers through the "
+    "platform where you found the study."
+)
+
+
+class StudyRecruitment:
+    """The recruitment part of :class:`~igym_core.session.study.Study`."""
+
+    experiment: Experiment
+    recorder: Recorder
+    _finished_people: dict[str, str]
+    """The recruiter's person key → the participant id of whoever finished with it."""
+
+    def _check_recruitment_entry(self, params: Mapping[str, str]) -> None:
+        """Before a new participant is made: a platform preview shows its text and starts nothing;
+        a person who already finished is refused (``once_per_person``). Both raise."""
+        recruiter = self.experiment.recruitment
+        if recruiter is None:
+            return
+        preview = recruiter.preview_message(params)
+        if preview is not None:
+            log.info("preview_shown", recruiter=recruiter.kind)
+            raise AdmissionError("preview", preview)
+        refusal = recruiter.entry_refusal(params)
+        if refusal is not None:
+            self._refuse_entry(params, {"recruiter": recruiter.kind, "refusal": refusal[:200]})
+            raise EntryRefusedError(refusal)
+        key = recruiter.person_key(params)
+        finished_as = self._finished_people.get(key) if key else None
+        if recruiter.once_per_person and finished_as is not None:
+            self._refuse_entry(params, {"already_finished": finished_as, "recruiter": recruiter.kind})
+            raise EntryRefusedError(ALREADY_FINISHED_MESSAGE)
+
+    def _refuse_entry(self, params: Mapping[str, str], detail: dict[str, Any]) -> None:
+        """Record (not a participant: no token, no scenes) and log who was turned away and why."""
+        self.recorder.write(
+            "sessions",
+            {
+                "participant_id": f"p-{secrets.token_hex(6)}",
+                "condition": None,
+                "params": dict(params),
+                "event": "entry_refused",
+                "position": None,
+                "scene_id": None,
+                "instance": None,
+                "detail": detail,
+            },
+        )
+        log.warning("entry_refused", **detail)
+
+    def _recruitment_identity(self, participant: Participant) -> dict[str, str]:
+        recruiter = self.experiment.recruitment
+        own = participant.recruitment_ids
+        return {**own, **recruiter.identity(participant.params)} if recruiter else own
+
+    def _note_finished(self, participant: Participant) -> None:
+        """Remember the person (a restart restores this from the ``finished`` records)."""
+        recruiter = self.experiment.recruitment
+        key = recruiter.person_key(participant.params) if recruiter else None
+        if key:
+            self._finished_people.setdefault(key, participant.participant_id)
+
+    def way_back(self, participant: Participant) -> WayBack | None:
+        """How a finished participant's page returns to the platform, for their outcome."""
+        recruiter = self.experiment.recruitment
+        if recruiter is None:
+            return None
+        return recruiter.way_back(platform_outcome(participant.outcome), participant.params)
+
+    def _way_back_detail(self, participant: Participant) -> dict[str, Any]:
+        """The ``finished`` record's part about the way back (what the page will be sent)."""
+        way = self.way_back(participant)
+        return {"way_back": way.wire()} if way is not None else {}

@@ -1,0 +1,312 @@
+"""Recruitment platforms in real Chromium against `igym run`: Prolific's completion URL and code per
+outcome, a second tab, a finished PID coming back; MTurk's preview and its form POST.
+
+The page may load only loopback URLs; the way back to the platform is caught by a route for the
+platform's host that records what the page sent (URL, method, body) and answers with a stub page.
+At that moment the participant's `finished` record must already be on disk.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+import pytest
+from playwright.sync_api import expect
+
+from igym_core.testing import read_records
+from tests.conftest import LiveServer
+from tests.e2e.recruit_study import NO_PARTNER_MESSAGE
+
+STUDY = "tests/e2e/recruit_study.py"
+SONA = "tests/e2e/sona_plugin.py"
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, LiveServer]]:
+    root = tmp_path_factory.mktemp("recruit")
+    targets = {name: (f"{STUDY}:{name}", ()) for name in ("prolific", "prolific_pair", "mturk", "screened")}
+    targets["sona"] = (f"{SONA}:experiment", ("--plugin", "tests.e2e.sona_plugin"))
+    started: dict[str, LiveServer] = {}
+
+    def start(name: str) -> None:  # (in threads: each start mostly waits for its server)
+        target, args = targets[name]
+        started[name] = LiveServer(target, root / name / "data", args=list(args))
+
+    try:
+        with ThreadPoolExecutor(len(targets)) as pool:
+            list(pool.map(start, targets))
+        yield started
+    finally:
+        for server in started.values():
+            server.stop()
+
+
+class Platform:
+    """Catches the page's way back to a platform host; `sessions` is read as the request arrives."""
+
+    def __init__(self, page: Any, host: str, server: LiveServer, experiment_id: str) -> None:
+        self.requests: list[dict[str, Any]] = []
+        self._page = page
+        self._server, self._experiment_id = server, experiment_id
+
+        def handle(route: Any) -> None:
+            request = route.request
+            self.requests.append(
+                {
+                    "url": request.url,
+                    "method": request.method,
+                    "body": request.post_data,
+                    "sessions": self.sessions(),
+                }
+            )
+            route.fulfill(status=200, content_type="text/html", body="<h1>Back on the platform</h1>")
+
+        page.context.route(
+            f"https://{host}/**", handle
+        )  # registered last: runs before the loopback-only route
+
+    def sessions(self) -> list[dict[str, Any]]:
+        return read_records(self._server.data_dir, self._experiment_id, "sessions")
+
+    def wait(self, timeout_s: float = 15) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_s
+        while not self.requests and time.monotonic() < deadline:
+            self._page.wait_for_timeout(50)  # (lets Playwright run the route handler meanwhile)
+        assert self.requests, "the page never went back to the platform"
+        return self.requests[0]
+
+
+def _eventually(page: Any, read: Any, timeout_s: float = 10) -> Any:
+    """``read()`` once it returns something (records reach the disk within the flush interval)."""
+    deadline = time.monotonic() + timeout_s
+    while not (found := read()) and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    return found
+
+
+def _prolific_link(server: LiveServer, pid: str, session: str) -> str:
+    return f"{server.url}/?{urlencode({'PROLIFIC_PID': pid, 'STUDY_ID': 'ST1', 'SESSION_ID': session})}"
+
+
+def _finished(sessions: list[dict[str, Any]], key: str, value: str) -> list[dict[str, Any]]:
+    return [r for r in sessions if r["event"] == "finished" and r["params"].get(key) == value]
+
+
+def test_prolific_completed_second_tab_and_a_finished_pid_coming_back(servers, new_page, shots) -> None:
+    server = servers["prolific"]
+    first = new_page()
+    platform = Platform(first, "app.prolific.com", server, "recruit_prolific")
+    first.goto(_prolific_link(server, "PID1", "SESS1"))
+    expect(first.locator("#igym-main")).to_have_attribute("data-scene-kind", "static")
+
+    # A second tab of the same browser resumes the same participant; the first one stops.
+    second = first.context.new_page()
+    second.errors = []
+    second.goto(_prolific_link(server, "PID1", "SESS1"))
+    expect(second.locator("#igym-main")).to_have_attribute("data-scene-kind", "static")
+    expect(first.get_by_text("open in another tab")).to_be_visible()
+    joined = [r for r in platform.sessions() if r["event"] == "joined"]
+    assert len(joined) == 1
+    assert joined[0]["detail"]["recruitment_ids"] == {"PROLIFIC_PID": "PID1", "SESSION_ID": "SESS1"}
+    assert joined[0]["params"] == {"PROLIFIC_PID": "PID1", "STUDY_ID": "ST1", "SESSION_ID": "SESS1"}
+
+    second.get_by_role("button", name="Continue").click()
+    expect(second.locator(".igym-code")).to_have_text("C1DONE")
+    shots(second, "01-prolific-end")
+    back = platform.wait()
+    assert back["method"] == "GET"
+    assert back["url"] == "https://app.prolific.com/submissions/complete?cc=C1DONE"
+    finished = _finished(back["sessions"], "PROLIFIC_PID", "PID1")  # on disk before the page left
+    assert len(finished) == 1 and finished[0]["detail"]["outcome"] == "completed"
+    assert finished[0]["detail"]["way_back"]["code"] == "C1DONE"
+
+    # The same PID from another browser (even with a new Prolific session) is told and kept out.
+    again = new_page()
+    again.goto(_prolific_link(server, "PID1", "SESS2"))
+    alert = again.get_by_role("alert")
+    expect(alert).to_contain_text("already taken part")
+    expect(alert).to_have_attribute("data-refusal", "entry_refused")
+    shots(again, "02-finished-pid")
+    refused = _eventually(again, lambda: [r for r in platform.sessions() if r["event"] == "entry_refused"])
+    assert [r["detail"]["already_finished"] for r in refused] == [finished[0]["participant_id"]]
+    assert not (first.errors or second.errors or again.errors)
+
+
+def test_prolific_no_partner_goes_back_with_its_code_after_the_data_is_stored(servers, new_page) -> None:
+    server = servers["prolific_pair"]
+    page = new_page()
+    platform = Platform(page, "app.prolific.com", server, "recruit_prolific_pair")
+    page.goto(_prolific_link(server, "PID9", "SESS9"))
+    page.get_by_role("button", name="Continue").click()
+    expect(page.get_by_text(NO_PARTNER_MESSAGE)).to_be_visible(timeout=10_000)
+    back = platform.wait()
+    assert back["url"] == "https://app.prolific.com/submissions/complete?cc=C3NOPART"
+    finished = _finished(back["sessions"], "PROLIFIC_PID", "PID9")
+    assert len(finished) == 1 and finished[0]["detail"]["outcome"] == "waiting_timeout"
+    assert finished[0]["detail"]["way_back"]["outcome"] == "no_partner"
+    assert not page.errors
+
+
+def _mturk_link(
+    server: LiveServer, assignment: str, submit_to: str = "https://workersandbox.mturk.com"
+) -> str:
+    params = {"assignmentId": assignment, "hitId": "HIT1", "workerId": "W1", "turkSubmitTo": submit_to}
+    if assignment == "ASSIGNMENT_ID_NOT_AVAILABLE":
+        params = {"assignmentId": assignment, "hitId": "HIT1"}
+    return f"{server.url}/?{urlencode(params)}"
+
+
+def test_mturk_preview_then_the_accepted_hit_posts_to_externalsubmit(servers, new_page, shots) -> None:
+    server = servers["mturk"]
+    preview = new_page()
+    preview.goto(_mturk_link(server, "ASSIGNMENT_ID_NOT_AVAILABLE"))
+    panel = preview.locator("[data-refusal=preview]")
+    expect(panel).to_contain_text("Accept the HIT to start")
+    expect(preview.get_by_role("button", name="Continue")).to_have_count(0)  # the task is not there
+    shots(preview, "01-mturk-preview")
+
+    # A link whose turkSubmitTo is not MTurk's would send the form elsewhere: refused at entry.
+    elsewhere = new_page()
+    elsewhere.goto(_mturk_link(server, "A0", submit_to="https://evil.example"))
+    expect(elsewhere.locator("[data-refusal=entry_refused]")).to_contain_text("turkSubmitTo")
+
+    page = new_page()
+    platform = Platform(page, "workersandbox.mturk.com", server, "recruit_mturk")
+    page.goto(_mturk_link(server, "A1"))
+    page.get_by_role("button", name="Continue").click()
+    back = platform.wait()
+    assert back["method"] == "POST"
+    assert back["url"] == "https://workersandbox.mturk.com/mturk/externalSubmit"
+    assert parse_qs(back["body"]) == {"assignmentId": ["A1"], "outcome": ["completed"]}
+    sessions = back["sessions"]
+    assert len(_finished(sessions, "assignmentId", "A1")) == 1
+    joined = [r for r in sessions if r["event"] == "joined"]
+    assert [r["params"]["assignmentId"] for r in joined] == ["A1"]  # the preview and the bad link made none
+    assert not (preview.errors or page.errors)
+
+
+# A slow link to the server: every message the page receives arrives 250 ms late (in order).
+SLOW_DOWNLINK = """
+(() => {
+  const own = Object.getOwnPropertyDescriptor(WebSocket.prototype, "onmessage");
+  Object.defineProperty(WebSocket.prototype, "onmessage", {
+    configurable: true,
+    get() { return own.get.call(this); },
+    set(handler) {
+      own.set.call(this, handler && ((event) => setTimeout(() => handler.call(this, event), 250)));
+    },
+  });
+})();
+"""
+IPHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "CriOS/124.0.6367.88 Mobile/15E148 Safari/604.1"
+)
+
+
+def _screening(sessions: list[dict[str, Any]], pid: str) -> dict[str, Any]:
+    rows = [r for r in sessions if r["event"] == "screening" and r["params"].get("PROLIFIC_PID") == pid]
+    assert len(rows) == 1
+    return {c["check"]: c for c in rows[0]["detail"]["checks"]}
+
+
+@pytest.mark.parametrize(
+    ("case", "options", "failed", "says"),
+    [
+        ("fine", {}, None, None),
+        ("small_window", {"viewport": {"width": 700, "height": 900}}, "window_width", "700 pixels wide"),
+        ("phone", {"user_agent": IPHONE}, "device", "cannot be done on a phone"),
+        ("slow_ping", {"init_script": SLOW_DOWNLINK}, "rtt", "too slow"),
+    ],
+)
+def test_screening_judges_on_the_server_records_each_check_and_returns_with_the_code(
+    servers, new_page, shots, case, options, failed, says
+) -> None:
+    server = servers["screened"]
+    options = dict(options)
+    init_script, viewport = options.pop("init_script", None), options.pop("viewport", None)
+    page = new_page(**options)
+    if init_script:
+        page.add_init_script(init_script)
+    if viewport:
+        page.set_viewport_size(viewport)
+    platform = Platform(page, "app.prolific.com", server, "recruit_screened")
+    pid = f"SCR-{case}"
+    page.goto(_prolific_link(server, pid, "S1"))
+    if failed is None:
+        expect(page.locator("#igym-main")).to_have_attribute("data-scene-kind", "static", timeout=15_000)
+        checks = _screening(platform.sessions(), pid)
+        assert all(c["passed"] for c in checks.values())
+        assert set(checks) == {"browser", "device", "window_width", "window_height", "rtt"}
+        assert checks["browser"]["measured"]["family"] == "chrome"
+        assert len(checks["rtt"]["measured"]["rtt_ms"]) == 5
+        return
+    reasons = page.locator(".igym-exit-reasons")
+    expect(reasons).to_contain_text(says, timeout=15_000)
+    shots(page, f"screened-{case}")
+    back = platform.wait()
+    assert back["url"] == "https://app.prolific.com/submissions/complete?cc=C2SCREEN"
+    checks = _screening(back["sessions"], pid)
+    assert [name for name, c in checks.items() if not c["passed"]] == [failed]
+    finished = _finished(back["sessions"], "PROLIFIC_PID", pid)
+    assert len(finished) == 1 and finished[0]["detail"]["outcome"] == "screened_out"
+    if case == "slow_ping":
+        assert checks["rtt"]["measured"]["median_ms"] >= 250
+        assert checks["rtt"]["threshold"] == {"max_median_ms": 150, "pings": 5}
+    if case == "small_window":
+        assert checks["window_width"] == {
+            "check": "window_width",
+            "threshold": 800,
+            "measured": 700,
+            "passed": False,
+            "reason": checks["window_width"]["reason"],
+        }
+    assert not page.errors
+
+
+def test_a_platform_from_a_plugin_works_end_to_end(servers, new_page) -> None:
+    server = servers["sona"]
+    page = new_page()
+    platform = Platform(page, "lab.sona-systems.com", server, "recruit_sona")
+    page.goto(f"{server.url}/?id=S%2042")
+    page.get_by_role("button", name="Continue").click()
+    back = platform.wait()
+    assert back["url"] == (
+        "https://lab.sona-systems.com/webstudy_credit.aspx?experiment_id=123&credit_token=tok9&survey_code=S%2042"
+    )
+    joined = [r for r in back["sessions"] if r["event"] == "joined"]
+    assert [r["detail"]["recruitment_ids"] for r in joined] == [{"sona_id": "S 42"}]
+    assert _finished(back["sessions"], "id", "S 42")[0]["detail"]["way_back"]["url"] == back["url"]
+    again = new_page()  # the same person from another browser
+    again.goto(f"{server.url}/?id=S%2042")
+    expect(again.locator("[data-refusal=entry_refused]")).to_contain_text("already taken part")
+    assert not (page.errors or again.errors)
+
+
+def test_the_page_reports_tab_focus_and_full_screen_changes(servers, new_page) -> None:
+    server = servers["prolific"]
+    page = new_page()
+    page.goto(_prolific_link(server, "PID-EVENTS", "S1"))
+    expect(page.locator("#igym-main")).to_have_attribute("data-scene-kind", "static")
+    page.evaluate(
+        "() => { window.dispatchEvent(new Event('blur')); window.dispatchEvent(new Event('focus')); }"
+    )
+    page.locator("#igym-main").click()  # a user gesture, which full screen needs
+    page.evaluate("() => document.documentElement.requestFullscreen()")
+    page.evaluate("() => document.exitFullscreen()")
+    sessions = Platform(page, "app.prolific.com", server, "recruit_prolific").sessions
+
+    def events() -> list[str]:
+        return [
+            r["detail"]["page_event"]
+            for r in sessions()
+            if r["event"] == "page_event" and r["params"]["PROLIFIC_PID"] == "PID-EVENTS"
+        ]
+
+    _eventually(page, lambda: len(events()) >= 4)
+    assert events() == ["blur", "focus", "fullscreen_enter", "fullscreen_exit"]
+    assert not page.errors
