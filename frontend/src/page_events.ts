@@ -23,9 +23,14 @@ export class PageEvents {
     );
     window.addEventListener("blur", () => this.note("blur"));
     window.addEventListener("focus", () => this.note("focus"));
-    document.addEventListener("fullscreenchange", () =>
-      this.note(document.fullscreenElement ? "fullscreen_enter" : "fullscreen_exit"),
-    );
+    // One event per change, but by the time a handler runs a quick enter-then-leave may have
+    // settled already (both events then see no full-screen element): each event is the opposite of
+    // the last one, starting from the state at load.
+    let fullscreen = document.fullscreenElement !== null;
+    document.addEventListener("fullscreenchange", () => {
+      fullscreen = !fullscreen;
+      this.note(fullscreen ? "fullscreen_enter" : "fullscreen_exit");
+    });
   }
 
   note(event: string): void {
