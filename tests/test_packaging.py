@@ -33,6 +33,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = {
     "igym-core": ROOT / "igym_core",
+    "igym-cogrid": ROOT / "plugins" / "igym_cogrid",
     "igym-onnx": ROOT / "plugins" / "igym_onnx",
     "igym-parquet": ROOT / "plugins" / "igym_parquet",
     "igym-pyodide-p2p": ROOT / "plugins" / "igym_pyodide_p2p",
