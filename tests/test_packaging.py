@@ -456,6 +456,7 @@ def test_the_stranger_venv_runs_the_wheels_and_igym_version_names_them(
     assert version.returncode == 0, version.stderr
     assert version.stdout.splitlines() == [
         "igym-core 0.1.0",
+        "igym-cogrid 0.1.0",
         "igym-onnx 0.1.0",
         "igym-parquet 0.1.0",
         "igym-pyodide-p2p 0.1.0",

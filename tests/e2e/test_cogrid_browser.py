@@ -12,16 +12,19 @@ Screenshots go to test-artifacts/<test name>/ (look at them).
 
 from __future__ import annotations
 
+import time
+from collections import deque
 from typing import Any
 
 import numpy as np
 from playwright.sync_api import Page, expect
 
-from igym_cogrid.examples.human_ai import HEIGHT, WIDTH
-from igym_cogrid.render import CHEF_COLOURS, HUD_HEIGHT
+from igym_cogrid.env import AGENTS, KEYS, make_env
+from igym_cogrid.examples.human_ai import HEIGHT, LAYOUT, WIDTH
+from igym_cogrid.render import CHEF_COLOURS, HUD_HEIGHT, tile_size
 from igym_core.testing.pixels import colour_mask, png_pixels
 from tests.e2e.test_slime_browser import enter_game, game, objects, wait_phase
-from tests.e2e.test_survey_browser import poll, records, wait_records
+from tests.e2e.test_survey_browser import poll, records
 
 HUMAN_AI = "igym_cogrid.examples.human_ai:experiment"
 HUMAN_HUMAN = "igym_cogrid.examples.human_human:experiment"
@@ -39,29 +42,31 @@ INFO_KEYS = {
 }
 
 
-def chef_pixels(page: Page, agent: str, path: Any, *, still: bool = True) -> tuple[float, float]:
-    """Where the chef's body colour is on the canvas (game pixels): one chef-sized blob, and for a
-    chef standing ``still``, where the page has the chef; the canvas screenshot is saved to ``path``.
-    (A bot walks a cell per step, faster than a screenshot is taken on a loaded machine.)"""
-    before = objects(page)[f"{agent}_body"]
+def chef_pixels(page: Page, path: Any, *agents: str, still: bool = True) -> dict[str, tuple[float, float]]:
+    """Where each chef's body colour is on the canvas (game pixels), from one screenshot of it
+    (saved to ``path``): one chef-sized blob each, and for chefs standing ``still``, where the page
+    has the chef. (A bot walks a cell per step, faster than a loaded machine takes a screenshot.)"""
+    before = objects(page)
     png = page.locator("canvas").first.screenshot(animations="disabled")
-    after = objects(page)[f"{agent}_body"]
+    after = objects(page)
     path.write_bytes(png)
     pixels = png_pixels(png)
     height, width = pixels.shape[:2]
     assert abs(width / height - WIDTH / HEIGHT) < 0.02
     sx, sy = width / WIDTH, height / HEIGHT
     kitchen = pixels[int(HUD_HEIGHT * sy) :]
-    ys, xs = np.nonzero(colour_mask(kitchen, CHEF_COLOURS[agent], tolerance=30))
-    assert len(xs) > 400 * sx * sy, f"{agent}: only {len(xs)} pixels of its colour"
-    x, y = xs.mean() / sx, ys.mean() / sy + HUD_HEIGHT
-    assert (xs.max() - xs.min()) / sx < 80 and (ys.max() - ys.min()) / sy < 80, f"{agent}: not one blob"
-    if not still:
-        return x, y
-    for axis, value in (("x", x), ("y", y)):
-        low, high = sorted((before[axis], after[axis]))
-        assert low - 20 <= value <= high + 20, (agent, axis, value, low, high)
-    return x, y
+    found = {}
+    for agent in agents:
+        ys, xs = np.nonzero(colour_mask(kitchen, CHEF_COLOURS[agent], tolerance=30))
+        assert len(xs) > 400 * sx * sy, f"{agent}: only {len(xs)} pixels of its colour ({path.name})"
+        x, y = xs.mean() / sx, ys.mean() / sy + HUD_HEIGHT
+        assert (xs.max() - xs.min()) / sx < 80 and (ys.max() - ys.min()) / sy < 80, f"{agent}: not one blob"
+        found[agent] = x, y
+        if still:
+            for axis, value in (("x", x), ("y", y)):
+                low, high = sorted((before[f"{agent}_body"][axis], after[f"{agent}_body"][axis]))
+                assert low - 20 <= value <= high + 20, (agent, axis, value, low, high)
+    return found
 
 
 def hold(page: Page, key: str, ms: int) -> None:
@@ -72,69 +77,142 @@ def hold(page: Page, key: str, ms: int) -> None:
     poll(lambda: game(page).get("keys") == [], page=page, what="keys released")
 
 
+#: The cramped room's floor (True) read from the env's state, and its cells' size on the canvas.
+FLOOR = make_env(layout=LAYOUT).cells()[0] == 0
+TILE = tile_size(LAYOUT)
+#: The floor's corners (the room's inside is 3 by 2 cells): a chef walked to one stops there.
+CORNERS = ((1, 1), (2, 3), (1, 3), (2, 1))
+#: Where the blue chef waits out of the planner's way: beside the left onion crate, off every path
+#: the planner needs between the other crate, the pot, the dish rack and the hatch.
+ASIDE = CORNERS[0]
+
+
+def cell_of(page: Page, agent: str) -> tuple[int, int]:
+    """The cell the page draws ``agent`` in (nearest cell centre; a gliding chef rounds to one)."""
+    body = objects(page)[f"{agent}_body"]
+    return round((body["y"] - HUD_HEIGHT) / TILE - 0.5), round(body["x"] / TILE - 0.5)
+
+
+def first_step(start: tuple[int, int], goal: tuple[int, int], blocked: tuple[int, int]) -> str | None:
+    """The arrow key of the first move on a shortest path over the floor from ``start`` to
+    ``goal`` around the ``blocked`` cell (the partner), or None when there is no such path."""
+    steps = {"ArrowUp": (-1, 0), "ArrowDown": (1, 0), "ArrowLeft": (0, -1), "ArrowRight": (0, 1)}
+    frontier, first = deque([start]), {start: None}
+    while frontier:
+        cell = frontier.popleft()
+        if cell == goal:
+            return first[cell]
+        for key, (dr, dc) in steps.items():
+            nxt = (cell[0] + dr, cell[1] + dc)
+            if FLOOR[nxt] and nxt != blocked and nxt not in first:
+                first[nxt] = first[cell] or key
+                frontier.append(nxt)
+    return None
+
+
+def walk(page: Page, agent: str, partner: str, goal: tuple[int, int], timeout_s: float = 25) -> list[str]:
+    """Hold arrow keys until the page shows ``agent`` in ``goal``, a corner of the kitchen's floor.
+    Each key is the first move of a shortest free path around where the partner is now, held until
+    the chef is in the goal's row (or column): against the corner's wall, so a key released late
+    (the server steps every 100 ms, a loaded machine answers later) cannot carry it past the goal.
+    A key held in vain for a few seconds (the partner stepped into the way) is released and the
+    path found again. The keys held, in order."""
+    assert goal in CORNERS, goal
+    deadline = time.monotonic() + timeout_s
+    held = []
+    while (here := cell_of(page, agent)) != goal:
+        assert time.monotonic() < deadline, f"{agent} did not reach {goal} (at {here})"
+        key = first_step(here, goal, cell_of(page, partner))
+        if key is None:  # the partner stands in the only way: wait for it to move
+            page.wait_for_timeout(200)
+            continue
+        axis = 0 if key in ("ArrowUp", "ArrowDown") else 1
+        page.keyboard.down(key)
+        try:
+            poll(lambda key=key: game(page).get("keys") == [key], page=page, what=f"{key} sent")
+            held.append(key)
+            until = time.monotonic() + 4
+            while cell_of(page, agent)[axis] != goal[axis] and time.monotonic() < until:
+                page.wait_for_timeout(30)
+        finally:
+            page.keyboard.up(key)
+        poll(lambda: game(page).get("keys") == [], page=page, what="keys released")
+    return held
+
+
+def free_corner(page: Page, agent: str, partner: str) -> tuple[int, int]:
+    """The first corner where neither chef is."""
+    taken = {cell_of(page, agent), cell_of(page, partner)}
+    return next(corner for corner in CORNERS if corner not in taken)
+
+
+def wait_rows(server: Any, experiment_id: str, predicate: Any, what: str) -> list[dict[str, Any]]:
+    """The steps records once ``predicate`` holds for them (bounded: records are flushed every 500 ms,
+    later on a loaded machine)."""
+    return poll(
+        lambda: (rows := records(server, experiment_id, "steps")) and predicate(rows) and rows,
+        timeout_s=30,
+        what=what,
+    )
+
+
 def test_human_with_the_planner_moves_and_records(live_server, new_page, shots):
     server = live_server(HUMAN_AI)
     page = new_page()
     pid = enter_game(page, server.url, "cook-ai", "overcooked")
     expect(page.get_by_text("press Space to pick up")).to_be_visible()
     wait_phase(page, "countdown", "playing")
-    shots(page, "countdown")
+    folder = shots(page, "countdown").parent
     wait_phase(page, "playing")
     shown = objects(page)
     assert {"chef_0_body", "chef_1_body", "chef_0_you", "hud_score", "hud_time"} <= set(shown)
     expect(page.locator(".igym-game-hud")).to_contain_text("You are the blue chef")
 
-    start = chef_pixels(page, "chef_0", shots(page, "start").with_name("start-canvas.png"))
-    # The cramped room is 3 cells wide and 2 high inside: holding left then up walks to the corner
-    # (the partner may be in the way for a moment, so hold long enough to get past it).
-    hold(page, "ArrowLeft", 900)
-    hold(page, "ArrowUp", 600)
-    poll(
-        lambda: (
-            objects(page)["chef_0_body"]["x"] < start[0] - 40
-            or objects(page)["chef_0_body"]["y"] < start[1] - 40
-        ),
-        page=page,
-        what="the blue chef to move",
-    )
-    moved = chef_pixels(page, "chef_0", shots(page, "moved").with_name("moved-canvas.png"))
-    assert abs(moved[0] - start[0]) + abs(moved[1] - start[1]) > 40, (start, moved)
-    hold(page, " ", 300)  # interact: picks up an onion if it faces the crate
-    # The planner cooks meanwhile: a pot full of onions, then a bowl of soup carried to the hatch.
-    poll(lambda: "pot_0_2_bar" in objects(page), page=page, what="a pot cooking", timeout_s=30)
-    shots(page, "cooking")
-    poll(
-        lambda: "chef_1_held_soup" in objects(page),
-        page=page,
-        what="the red chef carrying soup",
-        timeout_s=30,
-    )
-    shots(page, "later")
-    chef_pixels(page, "chef_1", shots(page, "later").with_name("later-canvas.png"), still=False)
-    assert not page.errors, page.errors
-
-    steps = wait_records(
+    if cell_of(page, "chef_0") == ASIDE:  # (not where the examples' seed puts it)
+        walk(page, "chef_0", "chef_1", free_corner(page, "chef_0", "chef_1"))
+    # Held arrow keys walk the blue chef to the cell beside the left onion crate (around the
+    # planner, wherever it is), where it does not stand in the planner's way.
+    start = cell_of(page, "chef_0")
+    keys = walk(page, "chef_0", "chef_1", ASIDE)
+    # Facing the crate (left turns the chef, the crate does not let it pass), Space takes an onion.
+    hold(page, "ArrowLeft", 300)
+    hold(page, " ", 300)
+    poll(lambda: "chef_0_held_sprout" in objects(page), page=page, what="the blue chef holding an onion")
+    # The canvas draws the blue chef in its new cell (the page's screenshots are slow on a loaded
+    # machine: one, while the round lasts).
+    drawn = chef_pixels(page, folder / "moved-canvas.png", "chef_0")["chef_0"]
+    x, y = (ASIDE[1] + 0.5) * TILE, HUD_HEIGHT + (ASIDE[0] + 0.5) * TILE
+    assert abs(drawn[0] - x) < TILE / 4 and abs(drawn[1] - y) < TILE / 4, (drawn, ASIDE)
+    # The planner cooks meanwhile and serves (alone, its first soup after about 7 s of play).
+    steps = wait_rows(
         server,
         "overcooked_human_ai",
-        "steps",
-        lambda rows: any(r["agent"] == "chef_0" and r["keys_held"] == ["ArrowUp"] for r in rows),
+        lambda rows: (
+            any(r["agent"] == "chef_0" and r["info"]["holding"] == "onion" for r in rows)
+            and any(r["info"]["soups_delivered"] for r in rows)
+        ),
+        "step records with the blue chef holding an onion and a soup served",
     )
+    chef_pixels(page, folder / "later-canvas.png", "chef_1", still=False)
+    shots(page, "later")
+    assert not page.errors, page.errors
+
     human = [s for s in steps if s["agent"] == "chef_0"]
     bot = [s for s in steps if s["agent"] == "chef_1"]
     assert all(s["participant_id"] == pid and s["seat"] == "human" for s in human)
     assert all(s["seat"] == "bot" and s["action_source"] == "bot" for s in bot)
-    for keys, action in ((["ArrowLeft"], 2), (["ArrowUp"], 0)):
-        held = [s for s in human if s["keys_held"] == keys]
-        assert len(held) >= 3 and all(s["action"] == action for s in held), keys
+    held = [s for s in human if s["keys_held"]]
+    assert keys and {key for s in held for key in s["keys_held"]} >= {*keys, " "}
+    assert all(s["action"] == KEYS[s["keys_held"][0]] and len(s["keys_held"]) == 1 for s in held)
     idle = [s for s in human if not s["keys_held"]]
     assert idle and all(s["action"] == 6 and s["action_source"] == "default" for s in idle)
-    info = human[-1]["info"]
+    # The recorded state follows the page: the blue chef walked to the crate and took an onion.
+    info = next(s["info"] for s in human if s["info"]["holding"] == "onion")
     assert set(info) >= INFO_KEYS and info["layout"] == "cramped_room"
     assert info["pots"] and {"position", "onions", "cooking_steps_left", "ready"} <= set(info["pots"][0])
-    # The planner works: by now some onion is in the pot or carried.
-    assert any(s["info"]["holding"] == "onion" for s in bot)
-    positions = {tuple(s["info"]["position"]) for s in human}
-    assert len(positions) >= 2  # the held keys moved the chef in the recorded state too
+    assert tuple(info["position"]) == ASIDE and info["facing"] == "left"
+    assert start != ASIDE and any(s["info"]["position"] == list(start) for s in human)
+    assert any(s["info"]["holding"] == "soup" for s in bot)  # the planner cooked and carried it
     seats = {s["agent"]: s for s in records(server, "overcooked_human_ai", "games")[0]["seats"]}
     assert seats["chef_0"]["type"] == "human" and seats["chef_1"]["type"] == "bot"
 
@@ -145,46 +223,44 @@ def test_two_people_cook_together(live_server, new_page, shots):
     alice_id = enter_game(alice, server.url, "alice", "overcooked_pvp")
     wait_phase(alice, "matching")
     expect(alice.get_by_text("Waiting for a second participant to join.")).to_be_visible()
-    shots(alice, "alice-waiting")
+    folder = shots(alice, "alice-waiting").parent
     bob_id = enter_game(bob, server.url, "bob", "overcooked_pvp")
     a, b = (wait_phase(p, "playing") for p in (alice, bob))
     assert a["game_id"] == b["game_id"] and (a["seat"], b["seat"]) == ("chef_0", "chef_1")
     expect(alice.locator(".igym-game-hud")).to_contain_text("You are the blue chef")
     expect(bob.locator(".igym-game-hud")).to_contain_text("You are the red chef")
 
-    # Alice walks; Bob's page shows her chef moving, and the other way round.
-    for mover, watcher, agent, keys in (
-        (alice, bob, "chef_0", ("ArrowLeft", "ArrowUp")),
-        (bob, alice, "chef_1", ("ArrowRight", "ArrowDown")),
+    # Alice walks to a free corner, then Bob; each page sees the other's chef arrive there.
+    walked = {}
+    for mover, watcher, agent, partner in (
+        (alice, bob, "chef_0", "chef_1"),
+        (bob, alice, "chef_1", "chef_0"),
     ):
-        start = objects(watcher)[f"{agent}_body"]
-        for key in keys:
-            hold(mover, key, 700)
+        goal = free_corner(mover, agent, partner)
+        walked[agent] = walk(mover, agent, partner, goal)
         poll(
-            lambda watcher=watcher, agent=agent, start=start: (
-                abs(objects(watcher)[f"{agent}_body"]["x"] - start["x"])
-                + abs(objects(watcher)[f"{agent}_body"]["y"] - start["y"])
-                > 40
-            ),
+            lambda watcher=watcher, agent=agent, goal=goal: cell_of(watcher, agent) == goal,
             page=watcher,
-            what=f"{agent} moving on the other page",
+            what=f"{agent} arriving at {goal} on the other page",
         )
     for page, name in ((alice, "alice"), (bob, "bob")):
-        for agent in ("chef_0", "chef_1"):
-            chef_pixels(page, agent, shots(page, f"{name}-playing").with_name(f"{name}-{agent}-canvas.png"))
+        chef_pixels(page, folder / f"{name}-playing.png", *AGENTS)
     assert not alice.errors and not bob.errors, (alice.errors, bob.errors)
 
-    steps = wait_records(
+    last_key = walked["chef_1"][-1]
+    steps = wait_rows(
         server,
         "overcooked_human_human",
-        "steps",
-        lambda rows: any(r["agent"] == "chef_1" and r["keys_held"] == ["ArrowDown"] for r in rows),
+        lambda rows: any(r["agent"] == "chef_1" and r["keys_held"] == [last_key] for r in rows),
+        f"a step record of Bob holding {last_key}",
     )
     by_seat = {seat: [s for s in steps if s["agent"] == seat] for seat in ("chef_0", "chef_1")}
     assert {s["participant_id"] for s in by_seat["chef_0"]} == {alice_id}
     assert {s["participant_id"] for s in by_seat["chef_1"]} == {bob_id}
     assert all(s["seat"] == "human" for s in steps)
     assert set(by_seat["chef_1"][-1]["info"]) >= INFO_KEYS
+    for agent, keys in walked.items():
+        assert {k for s in by_seat[agent] for k in s["keys_held"]} == set(keys), agent
     (matched,) = [m for m in records(server, "overcooked_human_human", "matches") if m["event"] == "matched"]
     assert {(m["participant_id"], m["seat"]) for m in matched["members"]} == {
         (alice_id, "chef_0"),
