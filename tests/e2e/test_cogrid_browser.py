@@ -146,6 +146,26 @@ def free_corner(page: Page, agent: str, partner: str) -> tuple[int, int]:
     return next(corner for corner in CORNERS if corner not in taken)
 
 
+#: Counts, on every animation frame, the frames where each chef is drawn away from where the last
+#: game frame puts it (gliding there). ``window.__glides`` holds the counts.
+COUNT_GLIDES = """() => {
+  const glides = { frames: 0, chef_0_body: 0, chef_1_body: 0 };
+  window.__glides = glides;
+  const look = () => {
+    const targets = window.igym.gameObjects();
+    glides.frames += 1;
+    for (const id of ["chef_0_body", "chef_1_body"]) {
+      const drawn = window.igym.gameDrawnPose(id);
+      const target = targets[id];
+      const away = drawn && target && Math.abs(drawn.x - target.x) + Math.abs(drawn.y - target.y) > 0.5;
+      if (away) glides[id] += 1;
+    }
+    requestAnimationFrame(look);
+  };
+  requestAnimationFrame(look);
+}"""
+
+
 def wait_rows(server: Any, experiment_id: str, predicate: Any, what: str) -> list[dict[str, Any]]:
     """The steps records once ``predicate`` holds for them (bounded: records are flushed every 500 ms,
     later on a loaded machine)."""
@@ -173,7 +193,12 @@ def test_human_with_the_planner_moves_and_records(live_server, new_page, shots):
     # Held arrow keys walk the blue chef to the cell beside the left onion crate (around the
     # planner, wherever it is), where it does not stand in the planner's way.
     start = cell_of(page, "chef_0")
+    page.evaluate(COUNT_GLIDES)
     keys = walk(page, "chef_0", "chef_1", ASIDE)
+    # The participant's own chef (its objects' owner is the seat) is drawn where each frame puts it
+    # at once; the planner's chef glides from cell to cell.
+    glides = page.evaluate("() => window.__glides")
+    assert glides["frames"] > 10 and glides["chef_0_body"] == 0 and glides["chef_1_body"] > 0, glides
     # Facing the crate (left turns the chef, the crate does not let it pass), Space takes an onion.
     hold(page, "ArrowLeft", 300)
     hold(page, " ", 300)

@@ -70,6 +70,21 @@ def test_chefs_face_hold_and_glide():
         assert picture["chef_0_held"].y < picture["chef_0_body"].y  # held out in front (up)
 
 
+def test_each_chefs_objects_are_owned_by_its_seat_and_nothing_else_is():
+    """The participant's page draws objects owned by their seat without gliding (the core's owner
+    rule), so their own chef answers their keys at once."""
+    env = make_env()
+    env.reset(seed=0)
+    state = env.get_state()
+    state["cogrid"]["agent_inv"][0] = [SOUP]
+    env.set_state(state)
+    objects = by_id(draw_you_chef_0(env))
+    for ident, obj in objects.items():
+        agent = next((a for a in AGENTS if ident.startswith(f"{a}_")), None)
+        assert obj.owner == agent, ident
+    assert {"chef_0_body", "chef_0_hat", "chef_0_held_soup", "chef_0_you", "chef_1_body"} <= set(objects)
+
+
 def test_you_labels_the_participants_chef_only():
     env = make_env()
     env.reset(seed=0)

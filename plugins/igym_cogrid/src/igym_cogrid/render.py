@@ -15,7 +15,9 @@
 - a bar at the top with the score, the soups served and the time left.
 
 The kitchen is permanent (sent once); only chefs, items, pots and the bar change. Chefs glide
-from cell to cell over one frame interval (``tween_ms=None``), and jump at an episode's start.
+from cell to cell over one frame interval (``tween_ms=None``), and jump at an episode's start. A
+chef's objects are owned by its seat (``owner``), so the participant's own chef is drawn where each
+frame puts it at once (no glide delay after a key) while the partner's chef still glides.
 """
 
 from __future__ import annotations
@@ -400,7 +402,7 @@ def _chef(
     x, y = _centre(tile, row, col)
     fx, fy = _EYE_OFFSET[facing]
     body_r = tile * 0.3
-    kw: dict[str, Any] = {"tween_ms": tween}
+    kw: dict[str, Any] = {"tween_ms": tween, "owner": agent}  # its player's page never makes it glide
     objects: list[Any] = [
         Circle(
             id=f"{agent}_shadow",
