@@ -4,8 +4,10 @@ reproducible from its seed. The figures are printed (``pytest -s``)."""
 
 from __future__ import annotations
 
+import pytest
+
 from igym_cogrid.bots import PlannerPolicy
-from igym_cogrid.env import AGENTS, NOOP, make_env
+from igym_cogrid.env import AGENTS, LAYOUTS, NOOP, make_env
 from igym_cogrid.examples.human_ai import FPS
 
 ROUND_STEPS = 60 * FPS
@@ -44,6 +46,16 @@ def test_two_planners_cook_together_without_getting_stuck():
     alone, _ = play_round("cramped_room", 0, partner=False)
     print(f"two planners, cramped room, 60 s: {summary}")
     assert summary["soups_delivered"] >= alone["soups_delivered"] >= 4
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_two_planners_serve_in_every_kitchen(layout):
+    """Two planners share narrow kitchens too: in a one-cell corridor one waits while the other
+    passes (they used to pace there, 0 soups in the counter circuit), and in the split kitchen of
+    forced coordination they pass onions and dishes over the middle counters (0 soups before)."""
+    summary, _ = play_round(layout, 0, partner=True)
+    print(f"two planners, {layout}, 60 s at {FPS} fps, seed 0: {summary['soups_delivered']} soups")
+    assert summary["soups_delivered"] >= 6
 
 
 def test_the_planner_is_reproducible_from_its_seed():

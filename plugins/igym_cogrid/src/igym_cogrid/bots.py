@@ -105,22 +105,38 @@ class PlannerPolicy:
         grid, on_top = view["grid"], view["on_top"]
         item = view["me"][3]
         partner_item = view["other"][3]
+        # In a kitchen split by counters (forced coordination) a chef uses only what borders its
+        # own part: the rest is passed over a counter both can reach (``hand_over``).
+        mine = _reachable(grid, (view["me"][0], view["me"][1]))
+
+        def usable(cells: Iterable[Cell]) -> list[Cell]:
+            return [cell for cell in cells if any(n in mine for n in _neighbours(cell))]
+
         pots = view["pots"]
         open_pots = [(r, c) for r, c, n, _t in pots if n < ONIONS_PER_SOUP]
         soup_coming = [(r, c) for r, c, n, _t in pots if n >= ONIONS_PER_SOUP]
         ready = [(r, c) for r, c, n, t in pots if n >= ONIONS_PER_SOUP and t == 0]
         hand_over = self._hand_over_counters(view)
+        serving = usable(_cells_of(grid, DELIVERY))
         if item == SOUP:
-            return [_cells_of(grid, DELIVERY), hand_over]
+            return [serving, hand_over]
         if item == DISH:
-            return [ready, soup_coming, hand_over, self._free_counters(grid, on_top)]
+            return [usable(ready), usable(soup_coming), hand_over, self._free_counters(grid, on_top)]
         if item == ONION:
-            return [open_pots, hand_over, self._free_counters(grid, on_top)]
-        plans = [_items_on_counters(grid, on_top, SOUP)]
+            return [usable(open_pots), hand_over, self._free_counters(grid, on_top)]
+        plans = [usable(_items_on_counters(grid, on_top, SOUP))] if serving else []
         if soup_coming and partner_item not in (DISH, SOUP):
-            plans.append(_items_on_counters(grid, on_top, DISH) + _cells_of(grid, DISH_PILE))
+            if usable(soup_coming):
+                plans.append(usable(_items_on_counters(grid, on_top, DISH) + _cells_of(grid, DISH_PILE)))
+            elif not any(on_top[r][c] == DISH for r, c in _hand_overs_taken(view)):
+                plans.append(usable(_cells_of(grid, DISH_PILE)))  # one dish for the partner
         if open_pots:
-            plans.append(_items_on_counters(grid, on_top, ONION) + _cells_of(grid, ONION_PILE))
+            if usable(open_pots):
+                plans.append(usable(_items_on_counters(grid, on_top, ONION) + _cells_of(grid, ONION_PILE)))
+            else:  # onions for the partner, as many as the pots still take
+                passed = sum(on_top[r][c] == ONION for r, c in _hand_overs_taken(view))
+                if passed < sum(ONIONS_PER_SOUP - n for _r, _c, n, _t in pots if n < ONIONS_PER_SOUP):
+                    plans.append(usable(_cells_of(grid, ONION_PILE)))
         return plans
 
     @staticmethod
@@ -166,9 +182,12 @@ class PlannerPolicy:
         partner = (view["other"][0], view["other"][1])
         path = _path_to_use(grid, here, wanted, blocked={partner})
         if path is None:
-            path = _path_to_use(grid, here, wanted, blocked=set())
-            if path is None:
+            if _path_to_use(grid, here, wanted, blocked=set()) is None:
                 return None
+            # Only through the partner (a one-cell corridor, or it stands where this chef must):
+            # wait for it to move on. Two chefs waiting for each other count as stuck, and one
+            # side-step (random, seeded) lets the other through.
+            return NOOP
         if not path:
             return NOOP
         nxt = path[0]
@@ -198,6 +217,25 @@ class PlannerPolicy:
         if not options:
             return None
         return _FACE_ACTION[self._rng.choice(options)]
+
+
+def _hand_overs_taken(view: dict[str, Any]) -> list[Cell]:
+    """The counters between the two parts of a split kitchen that hold something: what has been
+    passed over already (none when the kitchen is not split)."""
+    grid, on_top = view["grid"], view["on_top"]
+    mine = _reachable(grid, (view["me"][0], view["me"][1]))
+    theirs = _reachable(grid, (view["other"][0], view["other"][1]))
+    if mine & theirs:
+        return []
+    return [
+        (r, c)
+        for r, row in enumerate(grid)
+        for c, kind in enumerate(row)
+        if kind == COUNTER
+        and on_top[r][c] != 0
+        and any(n in mine for n in _neighbours((r, c)))
+        and any(n in theirs for n in _neighbours((r, c)))
+    ]
 
 
 def _is_cooking_pot(view: dict[str, Any], cell: Cell) -> bool:
