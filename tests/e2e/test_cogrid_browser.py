@@ -198,7 +198,7 @@ def test_human_with_the_planner_moves_and_records(live_server, new_page, shots):
     # The participant's own chef (its objects' owner is the seat) is drawn where each frame puts it
     # at once; the planner's chef glides from cell to cell.
     glides = page.evaluate("() => window.__glides")
-    assert glides["frames"] > 10 and glides["chef_0_body"] == 0 and glides["chef_1_body"] > 0, glides
+    assert glides["chef_0_body"] == 0 and glides["chef_1_body"] > 0, glides  # (the sampling sees glides)
     # Facing the crate (left turns the chef, the crate does not let it pass), Space takes an onion.
     hold(page, "ArrowLeft", 300)
     hold(page, " ", 300)
