@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from igym_cogrid.bots import PlannerPolicy
+from igym_cogrid.bots import PLANNER_STRENGTHS, PlannerPolicy, planner
 from igym_cogrid.env import AGENTS, LAYOUTS, NOOP, make_env
 from igym_cogrid.examples.human_ai import FPS
+from igym_core.builtin.seat_actions import SeatBot
+from igym_core.errors import ConfigError
 
 ROUND_STEPS = 60 * FPS
 
@@ -56,6 +58,32 @@ def test_two_planners_serve_in_every_kitchen(layout):
     summary, _ = play_round(layout, 0, partner=True)
     print(f"two planners, {layout}, 60 s at {FPS} fps, seed 0: {summary['soups_delivered']} soups")
     assert summary["soups_delivered"] >= 6
+
+
+def play_preset(strength: str, seed: int) -> int:
+    """Soups served by the planner at ``strength`` alone (the partner idle), chosen by the server
+    runtime's own seat rule (``SeatBot``: act every k steps, the default action in between)."""
+    bot = planner(strength)
+    policy = bot.policy()
+    policy.reset(seed=seed * 10)
+    seat = SeatBot(policy, bot.act_every, bot.between)
+    env = make_env(layout="cramped_room", max_steps=ROUND_STEPS, fps=FPS)
+    observations, _ = env.reset(seed=seed)
+    step = 0
+    while env.agents:
+        action, _source = seat.act(step, observations["chef_0"], NOOP)
+        observations, _r, _t, _tr, infos = env.step({"chef_0": action, "chef_1": NOOP})
+        step += 1
+    return infos["chef_0"]["episode_summary"]["soups_delivered"]
+
+
+def test_the_planners_strengths_serve_fewer_soups_step_by_step():
+    soups = {strength: play_preset(strength, 0) for strength in PLANNER_STRENGTHS}
+    print(f"planner strengths alone, cramped room, 60 s at {FPS} fps, seed 0: soups {soups}")
+    assert list(soups.values()) == sorted(set(soups.values()), reverse=True), soups
+    assert soups["expert"] >= 4 and soups["novice"] >= 1
+    with pytest.raises(ConfigError, match="planner strength must be one of expert, steady, slow, novice"):
+        planner("grandmaster")
 
 
 def test_the_planner_is_reproducible_from_its_seed():

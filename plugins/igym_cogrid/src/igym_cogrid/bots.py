@@ -43,14 +43,23 @@ from igym_cogrid.env import (
     UP,
     decode,
 )
+from igym_core import Bot
+from igym_core.errors import ConfigError
 
-__all__ = ["PlannerPolicy", "planner_policy"]
+__all__ = ["PLANNER_STRENGTHS", "PlannerPolicy", "planner", "planner_policy"]
 
 Cell = tuple[int, int]
 #: Direction id (right, down, left, up) → the move action that faces it.
 _FACE_ACTION = (RIGHT, DOWN, LEFT, UP)
 #: Steps without getting closer before the planner steps aside.
 _STUCK_STEPS = 3
+
+#: The planner's named strengths: it chooses an action every this many steps and stands still
+#: in between (its moves are then slower, never worse). Soups served in a 60 s round of the
+#: cramped room at 10 steps a second, seeds 0–2 (``tests/test_bots.py`` prints them), alone with
+#: an idle partner / with an expert planner as partner: expert 11–12 / 12–13, steady 7–8 / 11,
+#: slow 5 / 10–11, novice 3 / 9–10.
+PLANNER_STRENGTHS = {"expert": 1, "steady": 2, "slow": 4, "novice": 6}
 
 
 class PlannerPolicy:
@@ -308,6 +317,18 @@ def _path_to_use(
 def _move_towards(here: Cell, there: Cell) -> int:
     dr, dc = there[0] - here[0], there[1] - here[1]
     return _FACE_ACTION[DIRECTION_STEPS.index((dr, dc))]
+
+
+def planner(strength: str = "expert") -> Bot:
+    """The planner at one of :data:`PLANNER_STRENGTHS`, as a seat's bot:
+    ``policies={"chef_1": planner("slow")}``. (Repeating its last action in between instead of
+    standing still would undo its work: a repeated interact puts back what it took.)"""
+    if strength not in PLANNER_STRENGTHS:
+        raise ConfigError(
+            f"planner strength must be one of {', '.join(PLANNER_STRENGTHS)}; got {strength!r}. "
+            'Example: policies={"chef_1": planner("slow")}.'
+        )
+    return Bot(policy=PlannerPolicy, act_every=PLANNER_STRENGTHS[strength], between="default")
 
 
 def planner_policy(observation: Any) -> int:
