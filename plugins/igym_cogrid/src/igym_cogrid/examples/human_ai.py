@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from igym_cogrid.bots import PlannerPolicy
-from igym_cogrid.env import KEYS, SOUP_POINTS, make_env
+from igym_cogrid.env import KEYS, NOOP, SOUP_POINTS, make_env
 from igym_cogrid.render import BACKGROUND, canvas_size, draw_you_chef_0
 from igym_core import (
     ChoiceQuestion,
@@ -51,6 +51,31 @@ HOW_TO_COOK = f"""
 - Each soup served earns your team **{SOUP_POINTS} points**. You can also put things down on any
   empty counter.
 """
+
+
+#: What the examples' game scenes share: the kitchen, its pace and rounds, the keys, the picture.
+KITCHEN: dict[str, Any] = {
+    "env_factory": make_env,
+    "env_kwargs": {"layout": LAYOUT, "max_steps": ROUND_S * FPS, "fps": FPS},
+    "action_mapping": KEYS,
+    "default_action": NOOP,
+    "fps": FPS,
+    "num_episodes": ROUNDS,
+    "countdown_s": 3,
+    "canvas_width": WIDTH,
+    "canvas_height": HEIGHT,
+    "background": BACKGROUND,
+    "header_html": KEYS_HTML,
+}
+
+#: The examples' first survey question.
+ENJOYMENT = ScaleQuestion(
+    id="enjoyment",
+    prompt="How much did you enjoy playing?",
+    min=1,
+    max=7,
+    labels=((1, "Not at all"), (7, "Very much")),
+)
 
 
 def hud(view: Any) -> str:
@@ -88,34 +113,18 @@ A countdown appears before each round. Click the game and keep the window in foc
 
 game = GymScene(
     scene_id="overcooked",
-    env_factory=make_env,
-    env_kwargs={"layout": LAYOUT, "max_steps": ROUND_S * FPS, "fps": FPS},
+    **KITCHEN,
     human_seat="chef_0",
     policies={"chef_1": PlannerPolicy},
     render_fn=draw_you_chef_0,
     hud=hud,
-    action_mapping=KEYS,
-    default_action=6,
-    fps=FPS,
-    num_episodes=ROUNDS,
-    countdown_s=3,
-    canvas_width=WIDTH,
-    canvas_height=HEIGHT,
-    background=BACKGROUND,
-    header_html=KEYS_HTML,
 )
 
 survey = SurveyScene(
     scene_id="survey",
     title="About the game",
     questions=(
-        ScaleQuestion(
-            id="enjoyment",
-            prompt="How much did you enjoy playing?",
-            min=1,
-            max=7,
-            labels=((1, "Not at all"), (7, "Very much")),
-        ),
+        ENJOYMENT,
         ScaleQuestion(
             id="partner_helpful",
             prompt="How helpful was your partner?",

@@ -15,9 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from igym_cogrid.bots import PlannerPolicy
-from igym_cogrid.env import KEYS, make_env
-from igym_cogrid.examples.human_ai import FPS, HEIGHT, HOW_TO_COOK, KEYS_HTML, LAYOUT, ROUND_S, WIDTH
-from igym_cogrid.render import BACKGROUND, draw
+from igym_cogrid.examples.human_ai import ENJOYMENT, HOW_TO_COOK, KITCHEN, ROUND_S, ROUNDS
+from igym_cogrid.render import draw
 from igym_core import (
     ChoiceQuestion,
     EndScene,
@@ -31,7 +30,6 @@ from igym_core import (
     WaitingRoom,
 )
 
-ROUNDS = 3
 WAITING_MESSAGE = (
     "Waiting for a second participant to join. The game starts as soon as they arrive; please keep "
     "this page open."
@@ -76,36 +74,20 @@ If your partner leaves, a computer chef takes their place.
 
 game = GymScene(
     scene_id="overcooked_pvp",
-    env_factory=make_env,
-    env_kwargs={"layout": LAYOUT, "max_steps": ROUND_S * FPS, "fps": FPS},
+    **KITCHEN,
     human_seats=("chef_0", "chef_1"),
     waiting_room=WaitingRoom(timeout_s=180, message=WAITING_MESSAGE, on_timeout="continue"),
     on_partner_left="bot",
     partner_policy=PlannerPolicy,
     render_fn=draw,
     hud=hud,
-    action_mapping=KEYS,
-    default_action=6,
-    fps=FPS,
-    num_episodes=ROUNDS,
-    countdown_s=3,
-    canvas_width=WIDTH,
-    canvas_height=HEIGHT,
-    background=BACKGROUND,
-    header_html=KEYS_HTML,
 )
 
 survey = SurveyScene(
     scene_id="survey",
     title="About the game",
     questions=(
-        ScaleQuestion(
-            id="enjoyment",
-            prompt="How much did you enjoy playing?",
-            min=1,
-            max=7,
-            labels=((1, "Not at all"), (7, "Very much")),
-        ),
+        ENJOYMENT,
         ScaleQuestion(
             id="partner_helpful",
             prompt="How helpful was the other player? (Leave it if you did not get to play.)",
