@@ -74,10 +74,12 @@ def test_a_participant_cooks_with_the_planner_and_the_round_is_summarised(tmp_pa
         p.game_ready(status["game_id"])
         # Up, then left, then let go: the blue chef ends in the top-left corner, by the left onion
         # crate (the planner uses the right one), out of the way of the pot, dishes and hatch.
+        # Each key is held for long enough that the planner, met on the way, steps aside (stopping
+        # short, in front of the pot or the dishes, would block the planner for the whole round).
         p.hold(status["game_id"], "ArrowUp")
-        first = p.receive_until(lambda m: m["type"] == "frame" and m["step"] >= 5)[1]
+        first = p.receive_until(lambda m: m["type"] == "frame" and m["step"] >= 30)[1]
         p.hold(status["game_id"], "ArrowLeft")
-        second = p.receive_until(lambda m: m["type"] == "frame" and m["step"] >= 10)[1]
+        second = p.receive_until(lambda m: m["type"] == "frame" and m["step"] >= 90)[1]
         p.hold(status["game_id"])
         _scene, seen = p.receive_until(lambda m: m["type"] == "scene")
         seen = [*first, *second, *seen]
@@ -93,6 +95,7 @@ def test_a_participant_cooks_with_the_planner_and_the_round_is_summarised(tmp_pa
     summary = summary_of(human[-1]["info"])
     assert all(not summary_of(s["info"]) for s in human[:-1])
     assert summary["layout"] == "cramped_room" and summary["steps"] == 240
+    assert human[-1]["info"]["position"] == [1, 1]
     assert summary["soups_delivered"] >= 2  # the planner cooks: 240 steps fit two or three soups
     assert summary["score"] == 20 * summary["soups_delivered"] == sum(s["reward"] for s in human)
     assert summary_of(bot[-1]["info"]) == summary
