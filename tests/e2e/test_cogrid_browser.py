@@ -1,11 +1,16 @@
 """Overcooked (igym_cogrid) in real Chromium against a real `igym run` process: both example studies.
 
 - Human with AI (`igym_cogrid.examples.human_ai`): consent, instructions, then the cramped room
-  with the scripted planner; the page holds arrow keys, the blue chef's pixels move on the canvas
-  to where the server has the chef, and the recorded steps carry the kitchen's state in ``info``.
+  with the scripted planner; held arrow keys walk the blue chef to a corner found from the page's
+  objects (around the planner), its pixels are drawn there, it never glides on its own page (its
+  objects' owner) while the planner's chef does; Space takes an onion; the recorded steps carry
+  the keys, the kitchen's state in ``info`` and the planner's served soup.
 - Human with human (`igym_cogrid.examples.human_human`): two browser contexts meet in the waiting
-  room; each one's held keys move their own chef on the other's page; steps and the match are
-  recorded.
+  room; each walks their chef to a free corner and the other's page shows it arrive; both pages
+  draw both chefs; steps and the match are recorded.
+
+Waits are bounded conditions, never fixed key timings: the tests pass on a loaded machine (slow,
+though: 50–90 s each at a load of 15–24 on 2 cores).
 
 Screenshots go to test-artifacts/<test name>/ (look at them).
 """
