@@ -33,6 +33,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = {
     "igym-core": ROOT / "igym_core",
+    "igym-cogrid": ROOT / "plugins" / "igym_cogrid",
     "igym-onnx": ROOT / "plugins" / "igym_onnx",
     "igym-parquet": ROOT / "plugins" / "igym_parquet",
     "igym-pyodide-p2p": ROOT / "plugins" / "igym_pyodide_p2p",
@@ -475,6 +476,7 @@ def test_the_stranger_venv_runs_the_wheels_and_igym_version_names_them(
     assert version.returncode == 0, version.stderr
     assert version.stdout.splitlines() == [
         "igym-core 0.1.0",
+        "igym-cogrid 0.1.0",
         "igym-onnx 0.1.0",
         "igym-parquet 0.1.0",
         "igym-pyodide-p2p 0.1.0",
