@@ -210,8 +210,21 @@ def _load_main(
     out.close()
 
 
+def _profile(pid: int, seconds: float, directory: str, name: str) -> subprocess.Popen:
+    """py-spy (installed apart: ``pip install py-spy``) sampling the server over the measured window,
+    written as collapsed stacks (``--format raw``) to ``directory/name-<time>.txt``."""
+    py_spy = shutil.which("py-spy")
+    if py_spy is None:
+        raise SystemExit("--profile needs py-spy on the PATH: pip install py-spy")
+    out = Path(directory) / f"{name}-{int(time.time())}.txt"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    command = [py_spy, "record", "--pid", str(pid), "--duration", str(int(seconds)), "--rate", "250"]
+    command += ["--format", "raw", "--nonblocking", "--output", str(out)]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 # --- one measurement ------------------------------------------------------------------------------
-def run_point(mode: str, games: int, seconds: float, clients: int) -> dict:
+def run_point(mode: str, games: int, seconds: float, clients: int, profile_dir: str | None = None) -> dict:
     port = free_port()
     data_dir = tempfile.mkdtemp(prefix="igym-bench-pyodide-")
     log = open(Path(data_dir) / "server.log", "wb")  # noqa: SIM115 (closed in the finally below)
@@ -260,12 +273,15 @@ def run_point(mode: str, games: int, seconds: float, clients: int) -> dict:
                 process.start()
                 loaders.append((process, parent))
         time.sleep(max(0.0, window[0] - time.time()))
+        profiler = _profile(server.pid, seconds, profile_dir, f"{mode}-{games}") if profile_dir else None
         before = get_stats(port, timeout_s=60)  # a busy server may take a while to answer
         time.sleep(max(0.0, window[1] - time.time()))
         after = get_stats(port, timeout_s=60)
         # The server's own clock between its two answers (a saturated server answers both late).
         measured = max(1e-3, after["uptime_s"] - before["uptime_s"])
         results = [r for process, pipe in loaders for r in _result_of(process, pipe, window[1] + 60)]
+        if profiler is not None:
+            profiler.wait(timeout=60)
     finally:
         stop_server(server)
         log.close()
@@ -324,6 +340,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10, help="measured seconds per point")
     parser.add_argument("--clients", type=int, default=4, help="client processes")
     parser.add_argument("--repeat", type=int, default=3, help="runs per point (medians are printed)")
+    parser.add_argument(
+        "--profile", metavar="DIR", help="write a py-spy profile of the server for each capacity point to DIR"
+    )
     args = parser.parse_args()
     summary: dict[str, Any] = {}
     if args.compare_games:
@@ -347,7 +366,9 @@ def main() -> None:
         summary["cpu_ratio"] = round(ratio, 1)
         summary["cpu_us_per_game_tick"] = {m: p["cpu_us_per_game_tick"] for m, p in medians.items()}
     for games in [int(n) for n in args.capacity.split(",") if n]:
-        runs = [run_point("pyodide", games, args.seconds, args.clients) for _ in range(args.repeat)]
+        runs = [
+            run_point("pyodide", games, args.seconds, args.clients, args.profile) for _ in range(args.repeat)
+        ]
         for run in runs:
             print(json.dumps(run), flush=True)
         point = _median(runs)

@@ -142,6 +142,18 @@ class RuntimeMessage(ClientMessage):
         """The message from the client's map (``data["type"] == cls.type``)."""
         raise NotImplementedError(f"{cls.__qualname__} does not define decode()")
 
+    #: Optional fast path for a message that arrives often: a ``msgspec.Struct`` declared with
+    #: ``tag_field="type", tag=cls.type``. The server first decodes every frame straight into it (in
+    #: C, with the built-in game messages); a frame that does not fit it goes to ``decode`` as above,
+    #: so the replies to bad messages stay those of ``decode``. None: ``decode`` only.
+    wire: ClassVar[type[Any] | None] = None
+
+    @classmethod
+    def from_wire(cls, wire: Any, frame: bytes) -> Self | None:
+        """The message from a frame decoded into :attr:`wire` (``frame``: the frame's bytes); None,
+        or an exception, hands the frame to ``decode`` instead (which names the problem)."""
+        return None
+
 
 @attrs.frozen
 class RuntimeCheck:
