@@ -7,15 +7,18 @@ from typing import Any
 
 import gymnasium
 import msgpack
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from igym_core.errors import ProtocolError
 from igym_core.protocol.messages import MessageDecoder
+from igym_core.runtime.records import NOT_RECORDED, step_row
 from igym_pyodide_p2p.ingest import (
     BatchProblem,
     GameLedger,
+    StepData,
     decode_step_batch,
     step_batch_of_frame,
     step_rows,
@@ -474,3 +477,70 @@ def test_a_mutated_frame_gets_the_same_decision_through_the_fast_path(data: st.D
             _DECODER.decode(frame)
         return
     assert outcomes[0] == outcomes[1]
+
+
+# --- the rows: built in one expression for plain steps, as core's step_row builds them --------------
+def _rows_by_step_row(
+    ids: dict[str, Any], episode: int, steps: Any, players: dict[str, str], observations: bool
+) -> list[dict[str, Any]]:
+    """Every row through ``records.step_row`` (what ``step_rows`` must equal, key order included)."""
+    return [
+        step_row(
+            ids,
+            episode=episode,
+            step=s.step,
+            tick=None,
+            agent=agent,
+            participant_id=players.get(agent),
+            action=action,
+            action_source=s.sources[agent],
+            keys_held=None if players.get(agent) is None else s.keys.get(agent, ()),
+            reward=s.rewards.get(agent, 0.0),
+            terminated=s.terminated.get(agent, False),
+            truncated=s.truncated.get(agent, False),
+            info=s.infos.get(agent) if s.infos else None,
+            t_server_ms=5.0,
+            t_client_ms=s.t_ms,
+            observation=(s.observations or {}).get(agent) if observations else NOT_RECORDED,
+        )
+        for s in steps
+        for agent, action in s.actions.items()
+    ]
+
+
+_actions = st.one_of(
+    st.integers(0, 5),
+    st.floats(allow_nan=False),
+    st.text(max_size=3),
+    st.lists(st.integers(0, 3), max_size=2),
+)
+_infos = st.one_of(
+    st.none(),
+    st.just({}),
+    st.fixed_dictionaries({HUMAN: st.one_of(st.none(), st.just({}), st.just({"a": {"b": 1}}))}),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    actions=st.lists(st.tuples(_actions, _actions, _infos), min_size=1, max_size=5),
+    observations=st.booleans(),
+    players=st.sampled_from([{HUMAN: "p1"}, {}, {HUMAN: "p1", "agent_left": "p2"}]),
+)
+def test_step_rows_are_the_rows_core_builds(
+    actions: list[tuple[Any, Any, Any]], observations: bool, players: dict[str, str]
+) -> None:
+    raw = []
+    for n, (right, left, infos) in enumerate(actions, start=1):
+        one = step(n, reward=0.5 * n)
+        one["actions"] = {HUMAN: right, "agent_left": left}
+        one["infos"] = infos
+        one["observations"] = {HUMAN: [n, 1.5]} if n % 2 else None
+        raw.append(one)
+    steps = msgspec.convert(raw, list[StepData])
+    ids = {"game_id": "g-1", "scene_id": "s", "instance": 0, "participant_ids": ["p1"]}
+    rows = step_rows(ids, 1, steps, players=players, t_server_ms=5.0, observations=observations)
+    expected = _rows_by_step_row(ids, 1, steps, players, observations)
+    assert rows == expected
+    assert [list(row) for row in rows] == [list(row) for row in expected]  # the same columns, in order
+    assert msgspec.json.encode(rows) == msgspec.json.encode(expected)

@@ -124,6 +124,8 @@ class BatchProblem(Exception):
         super().__init__(message)
 
 
+#: Action types ``step_row`` writes as they are (a decoded batch's rewards are floats, its flags bools).
+_PLAIN = frozenset({int, float, str, bool, type(None)})
 _ENCODE = msgspec.msgpack.Encoder().encode
 _JSON = msgspec.json.Encoder().encode
 _LIMITS_OF_HASHES = 4  # hash entries a batch may carry beyond one per step (none are needed)
@@ -457,6 +459,31 @@ def step_rows(
         seen = (step.observations or {}) if observations else None
         for agent, action in step.actions.items():
             participant = players.get(agent)
+            if seen is None and type(action) in _PLAIN and not (infos and infos.get(agent)):
+                # The row ``step_row`` builds for these values (a plain action, no info, no
+                # observation), built here in one expression: every step of every browser-run game
+                # comes this way (``test_ingest.py`` checks that the rows are the same).
+                append(
+                    {
+                        **ids,
+                        "episode": episode,
+                        "step": number,
+                        "tick": None,
+                        "agent": agent,
+                        "seat": "bot" if participant is None else "human",
+                        "participant_id": participant,
+                        "action": action,
+                        "action_source": sources[agent],
+                        "keys_held": None if participant is None else list(keys.get(agent, ())),
+                        "reward": rewards.get(agent, 0.0),
+                        "terminated": terminated.get(agent, False),
+                        "truncated": truncated.get(agent, False),
+                        "info": None,
+                        "t_server_ms": t_server_ms,
+                        "t_client_ms": t_client_ms,
+                    }
+                )
+                continue
             append(
                 step_row(
                     ids,
