@@ -74,7 +74,7 @@ class LoadRules:
             if rule == "next":
                 self.round += 1
             if self.round > self.scene.num_episodes:
-                self._end_game("completed", "Well done! This game is over.")
+                self._completed()
                 return
         self._countdown()
 
