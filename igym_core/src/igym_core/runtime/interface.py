@@ -103,6 +103,13 @@ class PreparedGame(Protocol):
     """``held`` or ``press``."""
     action_table: Any
     """Key combination → action (``igym_core.builtin.gym_keys.ActionTable``)."""
+    agents: tuple[Any, ...]
+    """The env's possible agents, as the env names them."""
+    callbacks: Mapping[str, Any]
+    """The scene's callbacks by name (``on_episode_end``, ``on_game_end``, …; None where unset), for
+    ``igym_core.runtime.notify.call_scene_callback``."""
+    abandon_after_s: float
+    """How long a game may have nobody connected before it ends ``abandoned``."""
 
     def make_env(self) -> tuple[Any, Any]:
         """A fresh ``(parallel env, the object the factory returned)``."""
