@@ -2,7 +2,10 @@
 ``bench/pyodide_ingest.py`` measures end to end, split so that a change to one part can be judged.
 
 For a batch of 15 honest slime steps (2 agents, as ``pyodide_ingest.py``'s pages send them) it times,
-per step: msgpack decode of the frame, ``decode_step_batch``, ``GameLedger.accept``, ``step_rows``,
+per step: msgpack decode of the frame and ``decode_step_batch`` (the general path, taken by a batch the
+server refuses), the server's decoder taking the frame straight into the batch's struct
+(``MessageDecoder`` with ``StepBatchMessage.wire``, then ``step_batch_of_frame``: what a good batch
+takes), ``GameLedger.accept``, ``step_rows``,
 ``Recorder.write_many`` (``write`` per row where it does not exist) into the built-in JSONL sink (the
 row merge and ``encode_line``; and with ``json_plain=True``, as the runtime writes a batch of plain
 values), and the whole path. Runs are interleaved (each part once per round),
@@ -31,8 +34,10 @@ from pyodide_ingest import BATCH_STEPS, _batch_bytes, _packed_chunks, _templates
 
 from igym_core.builtin.sink_jsonl import JsonlSink, JsonlSinkConfig, encode_line  # noqa: E402
 from igym_core.data.recorder import Recorder  # noqa: E402
+from igym_core.protocol.messages import MessageDecoder  # noqa: E402
 from igym_core.runtime import records  # noqa: E402
-from igym_pyodide_p2p.ingest import GameLedger, decode_step_batch, step_rows  # noqa: E402
+from igym_pyodide_p2p.ingest import GameLedger, decode_step_batch, step_batch_of_frame, step_rows  # noqa: E402
+from igym_pyodide_p2p.messages import StepBatchMessage  # noqa: E402
 from igym_pyodide_p2p.options import PyodideOptions  # noqa: E402
 
 
@@ -106,13 +111,20 @@ def main() -> None:
         for row in fulls:
             encode_line(row)
 
+    decoder = MessageDecoder.for_runtimes([("pyodide", [StepBatchMessage])])
+
+    def frame_decode() -> None:  # the server's decoder: straight into the batch's struct
+        for frame in frames:
+            message = decoder.decode(frame)
+            step_batch_of_frame(message.batch, frame, options)
+
     def whole() -> None:
         ledger = _ledger(options)
         write_record = recorder.write
         write_many = getattr(recorder, "write_many", None)
         for frame in frames:
-            data = msgpack.unpackb(frame, raw=False, strict_map_key=False)
-            batch = decode_step_batch(data, options)
+            message = decoder.decode(frame)
+            batch = step_batch_of_frame(message.batch, frame, options)
             accepted = ledger.accept(batch, later)
             rows = step_rows(ids, batch.episode, accepted.steps, players=players, t_server_ms=1.7e12)
             if plain_ok:  # as the pyodide runtime records a batch of plain values (host.record_many)
@@ -128,6 +140,7 @@ def main() -> None:
     parts = {
         "msgpack": decode,
         "decode_step_batch": validate,
+        "frame decode (both above)": frame_decode,
         "accept": accept,
         "step_rows": rows,
         "recorder.write": write,

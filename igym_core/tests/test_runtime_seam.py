@@ -84,6 +84,9 @@ def test_a_prepared_gym_scene_is_a_prepared_game_with_every_field_of_the_protoco
     assert (prepared.scene_id, prepared.runtime, prepared.runtime_options) == ("duel", "server", {})
     assert prepared.human_seats == ("human",) and dict(prepared.bot_seats) == {"bot": "random"}
     assert prepared.partner_description is None and prepared.same_group_as is None
+    # What a runtime that steps the env elsewhere reads too (the pyodide runtimes do).
+    assert prepared.abandon_after_s == game.abandon_after_s and len(prepared.agents) == 2
+    assert set(prepared.callbacks) >= {"on_episode_end", "on_game_end"}
 
 
 def test_core_reads_no_game_scene_field_through_getattr() -> None:

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from uvicorn.config import Config
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from uvicorn.server import ServerState
 from websockets.client import ClientProtocol
 from websockets.frames import Frame, Opcode
@@ -142,6 +143,27 @@ async def test_a_receiver_gets_plain_client_messages_as_they_arrive():
         h.protocol.data_received(h.client_bytes(message))
     assert got == messages  # unmasked, whole, in order, without a task switch
     assert h.via_asgi == [] and h.transport.reading
+
+
+@pytest.mark.anyio
+async def test_a_step_batch_sized_message_takes_the_shortcut_too(monkeypatch):
+    """A 16-bit length (a browser-run game's batch of steps is about 1.5 kB) is parsed here as well;
+    a 64-bit one, or one over uvicorn's ws_max_size, is the generic parser's."""
+    h = Harness()
+    await h.open()
+    got: list[bytes] = []
+    h.direct.receiver = lambda data: got.append(data) or True
+    generic: list[bytes] = []
+    monkeypatch.setattr(WebSocketsSansIOProtocol, "data_received", lambda self, data: generic.append(data))
+    messages = [bytes([n % 256]) * size for n, size in enumerate([126, 1500, 40_000, 65_535])]
+    for message in messages:
+        h.protocol.data_received(h.client_bytes(message))
+    assert got == messages and generic == []
+    h.protocol.data_received(h.client_bytes(b"x" * 65_536))
+    assert len(generic) == 1 and got == messages
+    h.protocol._max_plain = 1000 + 8  # as under ws_max_size=1000
+    h.protocol.data_received(h.client_bytes(b"y" * 1001))
+    assert len(generic) == 2 and got == messages
 
 
 @pytest.mark.anyio

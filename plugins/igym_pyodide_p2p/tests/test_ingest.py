@@ -7,11 +7,23 @@ from typing import Any
 
 import gymnasium
 import msgpack
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from igym_pyodide_p2p.ingest import BatchProblem, GameLedger, decode_step_batch, step_rows
+from igym_core.errors import ProtocolError
+from igym_core.protocol.messages import MessageDecoder
+from igym_core.runtime.records import NOT_RECORDED, step_row
+from igym_pyodide_p2p.ingest import (
+    BatchProblem,
+    GameLedger,
+    StepData,
+    decode_step_batch,
+    step_batch_of_frame,
+    step_rows,
+)
+from igym_pyodide_p2p.messages import StepBatchMessage
 from igym_pyodide_p2p.options import PyodideOptions
 
 OPTIONS = PyodideOptions()
@@ -392,3 +404,143 @@ def test_a_huge_value_is_cut_short_in_the_problem() -> None:
     bad["steps"][0]["actions"][HUMAN] = list(range(3000))
     problem = refused(game, bad)
     assert problem.kind == "bad_action" and len(problem.message) < 200
+
+
+# --- the server's fast path: a frame decoded straight into the batch's struct ---------------------
+_DECODER = MessageDecoder.for_runtimes([("pyodide", [StepBatchMessage])])
+
+
+def _fast_then_general(game: GameLedger, frame: bytes, now: float) -> Any:
+    """What the pyodide game does with a frame: the fast path, and the general one for a refusal."""
+    message = _DECODER.decode(frame)
+    assert isinstance(message, StepBatchMessage)
+    if message.batch is not None:
+        try:
+            return game.accept(step_batch_of_frame(message.batch, frame, OPTIONS), now)
+        except BatchProblem:
+            pass
+    return game.accept(decode_step_batch(message.data, OPTIONS), now)
+
+
+def test_an_honest_frame_is_decoded_in_one_pass_and_stored_as_the_general_path_stores_it() -> None:
+    frame = msgpack.packb(batch(1, 1, 6))
+    message = _DECODER.decode(frame)
+    assert isinstance(message, StepBatchMessage) and message.batch is not None and message.frame == frame
+    assert message.data == batch(1, 1, 6)  # what a refusal is recorded from
+    fast, general = ledger(), ledger()
+    fast.open_episode(1, now=0.0)
+    general.open_episode(1, now=0.0)
+    one = _fast_then_general(fast, frame, 1000.0)
+    other = offer(general, batch(1, 1, 6))
+    assert one == other and fast.last_step == general.last_step == 6
+    # A re-send of the same bytes is a duplicate; other content under the number is a replay.
+    assert _fast_then_general(fast, frame, 1000.0).duplicate
+    changed = batch(1, 1, 6)
+    changed["steps"][2]["rewards"][HUMAN] = 1.0
+    with pytest.raises(BatchProblem, match="already stored with other content"):
+        _fast_then_general(fast, msgpack.packb(changed), 1000.0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_a_mutated_frame_gets_the_same_decision_through_the_fast_path(data: st.DataObject) -> None:
+    honest = batch(1, 1, 6)
+    bad = copy.deepcopy(honest)
+    if data.draw(st.booleans()):
+        target = data.draw(st.integers(0, 5))
+        field = data.draw(
+            st.sampled_from(["step", "t_ms", "actions", "sources", "keys", "rewards", "terminated", "x"])
+        )
+        bad["steps"][target][field] = data.draw(_values)
+    else:
+        bad[data.draw(st.sampled_from(["batch", "episode", "first_step", "hashes", "game_id", "y"]))] = (
+            data.draw(_values)
+        )
+    try:
+        frame = msgpack.packb(bad)
+    except (OverflowError, TypeError):
+        return
+    outcomes = []
+    for decide in (_fast_then_general, lambda game, f, now: offer(game, bad, now)):
+        game = ledger()
+        game.open_episode(1, now=0.0)
+        try:
+            accepted = decide(game, frame, 1000.0)
+        except BatchProblem as problem:
+            outcomes.append(("refused", problem.kind, problem.message, game.next_batch, game.last_step))
+        except ProtocolError as error:  # not even a step_batch for the decoder (a bad game_id)
+            outcomes.append(("bad_message", str(error)))
+        else:
+            outcomes.append(("stored", accepted.steps, accepted.hashes, game.next_batch, game.last_step))
+    if outcomes[0][0] == "bad_message":  # the server answers it before any game sees it
+        with pytest.raises(ProtocolError):
+            _DECODER.decode(frame)
+        return
+    assert outcomes[0] == outcomes[1]
+
+
+# --- the rows: built in one expression for plain steps, as core's step_row builds them --------------
+def _rows_by_step_row(
+    ids: dict[str, Any], episode: int, steps: Any, players: dict[str, str], observations: bool
+) -> list[dict[str, Any]]:
+    """Every row through ``records.step_row`` (what ``step_rows`` must equal, key order included)."""
+    return [
+        step_row(
+            ids,
+            episode=episode,
+            step=s.step,
+            tick=None,
+            agent=agent,
+            participant_id=players.get(agent),
+            action=action,
+            action_source=s.sources[agent],
+            keys_held=None if players.get(agent) is None else s.keys.get(agent, ()),
+            reward=s.rewards.get(agent, 0.0),
+            terminated=s.terminated.get(agent, False),
+            truncated=s.truncated.get(agent, False),
+            info=s.infos.get(agent) if s.infos else None,
+            t_server_ms=5.0,
+            t_client_ms=s.t_ms,
+            observation=(s.observations or {}).get(agent) if observations else NOT_RECORDED,
+        )
+        for s in steps
+        for agent, action in s.actions.items()
+    ]
+
+
+_actions = st.one_of(
+    st.integers(0, 5),
+    st.floats(allow_nan=False),
+    st.text(max_size=3),
+    st.lists(st.integers(0, 3), max_size=2),
+)
+_infos = st.one_of(
+    st.none(),
+    st.just({}),
+    st.fixed_dictionaries({HUMAN: st.one_of(st.none(), st.just({}), st.just({"a": {"b": 1}}))}),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    actions=st.lists(st.tuples(_actions, _actions, _infos), min_size=1, max_size=5),
+    observations=st.booleans(),
+    players=st.sampled_from([{HUMAN: "p1"}, {}, {HUMAN: "p1", "agent_left": "p2"}]),
+)
+def test_step_rows_are_the_rows_core_builds(
+    actions: list[tuple[Any, Any, Any]], observations: bool, players: dict[str, str]
+) -> None:
+    raw = []
+    for n, (right, left, infos) in enumerate(actions, start=1):
+        one = step(n, reward=0.5 * n)
+        one["actions"] = {HUMAN: right, "agent_left": left}
+        one["infos"] = infos
+        one["observations"] = {HUMAN: [n, 1.5]} if n % 2 else None
+        raw.append(one)
+    steps = msgspec.convert(raw, list[StepData])
+    ids = {"game_id": "g-1", "scene_id": "s", "instance": 0, "participant_ids": ["p1"]}
+    rows = step_rows(ids, 1, steps, players=players, t_server_ms=5.0, observations=observations)
+    expected = _rows_by_step_row(ids, 1, steps, players, observations)
+    assert rows == expected
+    assert [list(row) for row in rows] == [list(row) for row in expected]  # the same columns, in order
+    assert msgspec.json.encode(rows) == msgspec.json.encode(expected)

@@ -390,7 +390,9 @@ def test_a_refused_batch_ends_its_episode_and_the_next_is_numbered_from_it(serve
     assert stale["type"] == "error" and "batch 3 refused" in stale["message"]
     sent = play(page, game_id, second, first_batch=2)  # every batch of it acknowledged
     assert [b["batch"] for b in sent] == [2, 3, 4, 5, 6, 7]
-    assert page.next("scene")["scene"]["kind"] == "end"
+    end = page.next("scene")
+    # The page ended episode 1 before the env did: the study's outcome says so (and its own code).
+    assert end["scene"]["kind"] == "end" and "CUT1" in json.dumps(end) and "DONE1" not in json.dumps(end)
 
     episodes = records(server, "episodes", lambda rows: len(rows) >= 2)
     assert [(e["episode"], e["seed"], e["steps"], e["end_reason"]) for e in episodes] == [
@@ -407,7 +409,9 @@ def test_a_refused_batch_ends_its_episode_and_the_next_is_numbered_from_it(serve
     assert len(rows) == 2 * (15 + 90) and set(keys.values()) == {1}
     assert max(r["step"] for r in rows if r["episode"] == 1) == 15
     games = records(server, "games", lambda rows: any(r["event"] == "ended" for r in rows))
-    assert games[-1]["event"] == "ended" and games[-1]["reason"] == "completed"
+    assert games[-1]["event"] == "ended" and games[-1]["reason"] == "completed_cut_short"
+    sessions = records(server, "sessions", lambda rows: any(r["event"] == "finished" for r in rows))
+    assert next(s for s in sessions if s["event"] == "finished")["detail"]["outcome"] == "episodes_cut_short"
     assert_written_by_the_builders(server, "runtime_loaded", "rejected_batches")
     page.close()
 

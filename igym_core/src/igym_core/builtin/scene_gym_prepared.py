@@ -267,6 +267,10 @@ class PreparedGym:
         return self.scene.same_group_as
 
     @property
+    def abandon_after_s(self) -> float:
+        return self.scene.abandon_after_s
+
+    @property
     def same_group_fallback(self) -> str:
         return self.scene.same_group_fallback
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Union
 
 import attrs
 import msgpack
@@ -253,6 +253,21 @@ class MessageDecoder:
 
     def __init__(self, runtime_messages: Mapping[str, type[RuntimeMessage]] | None = None) -> None:
         self._runtime = MappingProxyType(dict(runtime_messages or {}))
+        # Runtime messages with a ``wire`` struct join the built-in game messages in one msgspec
+        # decoder (see ``RuntimeMessage.wire``): a frame of any of them is parsed once, in C.
+        self._by_wire: dict[type, type[RuntimeMessage]] = {}
+        for name, message in self._runtime.items():
+            wire = message.wire
+            if wire is not None:
+                problem = wire_problem(wire, name)
+                if problem:
+                    raise PluginError(f"{message.__module__}.{message.__qualname__}: {problem}")
+                self._by_wire[wire] = message
+        self._fast = (
+            msgspec.msgpack.Decoder(Union[(_InputWire, _GameReadyWire, *self._by_wire)])
+            if self._by_wire
+            else _GAME_MESSAGE
+        )
 
     @classmethod
     def for_runtimes(cls, runtimes: Iterable[tuple[str, Iterable[type[RuntimeMessage]]]]) -> MessageDecoder:
@@ -294,11 +309,19 @@ class MessageDecoder:
     def decode(self, frame: bytes) -> ClientMessage:
         """Decode one binary frame; raise :class:`ProtocolError` with a wire code on any problem."""
         try:
-            wire = _GAME_MESSAGE.decode(frame)
+            wire = self._fast.decode(frame)
         except Exception:  # not a valid game message (or nested too deep for msgspec: RecursionError)
             return self._decode(frame)
-        if type(wire) is _GameReadyWire:
+        kind = type(wire)
+        if kind is _GameReadyWire:
             return GameReady(game_id=wire.game_id)
+        if kind is not _InputWire:  # a runtime's message (``RuntimeMessage.wire``)
+            message_type = self._by_wire[kind]
+            try:
+                message = message_type.from_wire(wire, frame)
+            except Exception:  # the general decoder names the problem (or accepts it after all)
+                message = None
+            return message if isinstance(message, message_type) else self._decode(frame)
         keys, press = wire.keys, wire.press
         if (keys is None) == (press is None):
             return self._decode(frame)  # which names the problem
@@ -330,6 +353,19 @@ class MessageDecoder:
         if not isinstance(message, message_type):
             raise ProtocolError("bad_message", f"the {kind!r} message could not be decoded")
         return message
+
+
+def wire_problem(wire: Any, name: str) -> str | None:
+    """What is wrong with ``wire`` as the fast-path struct of runtime message ``name`` (None: nothing)."""
+    config = getattr(wire, "__struct_config__", None)
+    if not (isinstance(wire, type) and issubclass(wire, msgspec.Struct)) or config is None:
+        return f"its 'wire' must be a msgspec.Struct class, got {wire!r:.80}"
+    if config.tag_field != "type" or config.tag != name:
+        return (
+            f"its 'wire' struct must be declared with tag_field='type', tag={name!r}; it has "
+            f"tag_field={config.tag_field!r}, tag={config.tag!r}"
+        )
+    return None
 
 
 def _unpack(frame: bytes) -> dict[Any, Any]:

@@ -103,6 +103,13 @@ class PreparedGame(Protocol):
     """``held`` or ``press``."""
     action_table: Any
     """Key combination → action (``igym_core.builtin.gym_keys.ActionTable``)."""
+    agents: tuple[Any, ...]
+    """The env's possible agents, as the env names them."""
+    callbacks: Mapping[str, Any]
+    """The scene's callbacks by name (``on_episode_end``, ``on_game_end``, …; None where unset), for
+    ``igym_core.runtime.notify.call_scene_callback``."""
+    abandon_after_s: float
+    """How long a game may have nobody connected before it ends ``abandoned``."""
 
     def make_env(self) -> tuple[Any, Any]:
         """A fresh ``(parallel env, the object the factory returned)``."""
@@ -141,6 +148,18 @@ class RuntimeMessage(ClientMessage):
     def decode(cls, data: Mapping[str, Any]) -> Self:
         """The message from the client's map (``data["type"] == cls.type``)."""
         raise NotImplementedError(f"{cls.__qualname__} does not define decode()")
+
+    #: Optional fast path for a message that arrives often: a ``msgspec.Struct`` declared with
+    #: ``tag_field="type", tag=cls.type``. The server first decodes every frame straight into it (in
+    #: C, with the built-in game messages); a frame that does not fit it goes to ``decode`` as above,
+    #: so the replies to bad messages stay those of ``decode``. None: ``decode`` only.
+    wire: ClassVar[type[Any] | None] = None
+
+    @classmethod
+    def from_wire(cls, wire: Any, frame: bytes) -> Self | None:
+        """The message from a frame decoded into :attr:`wire` (``frame``: the frame's bytes); None,
+        or an exception, hands the frame to ``decode`` instead (which names the problem)."""
+        return None
 
 
 @attrs.frozen

@@ -112,7 +112,7 @@ class PyodideGame(LoadRules, BatchIntake, BaseBrowserGame):
         if self.ended:
             return
         if isinstance(message, StepBatchMessage):
-            self._ingest(participant_id, message.data)
+            self._ingest(participant_id, message)
         elif isinstance(message, EpisodeDone):
             self._episode_done(message)
         elif isinstance(message, RuntimeLoaded):

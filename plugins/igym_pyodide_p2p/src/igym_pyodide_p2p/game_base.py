@@ -32,6 +32,12 @@ from igym_core.session.saving import SAVING_MESSAGE
 from igym_pyodide_p2p.messages import PyodideEpisode
 from igym_pyodide_p2p.options import LOAD_FAILED_OUTCOME
 
+#: Episode end reasons that mean the page ended the episode before the env did.
+CUT_SHORT_REASONS = frozenset({"incomplete", "batch_refused"})
+#: The ``ended`` reason of a game with such episodes, and the outcome its players' study gets.
+CUT_SHORT_REASON = "completed_cut_short"
+CUT_SHORT_OUTCOME = "episodes_cut_short"
+
 __all__ = ["SAVING", "BaseBrowserGame"]
 
 #: Why a game waits (the ``reason`` of its ``paused`` / ``resumed`` records), as the server runtime names it.
@@ -78,6 +84,8 @@ class BaseBrowserGame(GameHandle):
         self.end_message = ""
         #: Which of the scene's episodes (1 … num_episodes) is being played or comes next.
         self.round = continues.from_episode if continues is not None else 1
+        #: Episodes the page ended before the env did (``CUT_SHORT_REASONS``).
+        self.episodes_cut_short = 0
         #: Plays so far (the ``episode`` number of data and of the pages' messages).
         self.plays = 0
         self.seed = 0
@@ -267,6 +275,8 @@ class BaseBrowserGame(GameHandle):
         return True
 
     def _end_episode(self, end_reason: str, *, then_continue: bool = True) -> None:
+        if end_reason in CUT_SHORT_REASONS:
+            self.episodes_cut_short += 1
         self._close_episode()
         self._episode_closed()
         duration = max(0.0, time.monotonic() - self.episode_started_mono)  # 0 if still in its countdown
@@ -306,6 +316,21 @@ class BaseBrowserGame(GameHandle):
         self.round += 1
         if self.round <= self.scene.num_episodes:
             self._countdown()
+        else:
+            self._completed()
+
+    def _completed(self) -> None:
+        """Every episode was played. If the page ended any of them before the env did (it said the
+        episode was over when the steps stored do not end it, or it sent a batch that was refused),
+        the game ends ``completed_cut_short`` and the players' study is marked ``episodes_cut_short``
+        (the ``finished`` record; ``EndScene.codes_by_outcome`` can give it another code); they go on
+        to the next scene either way."""
+        if self.episodes_cut_short:
+            self.log.info(
+                "game_cut_short", game_id=self.info.game_id, episodes_cut_short=self.episodes_cut_short
+            )
+            exit = GameExit(outcome=CUT_SHORT_OUTCOME)
+            self._end_game(CUT_SHORT_REASON, "Well done! This game is over.", exit=exit)
         else:
             self._end_game("completed", "Well done! This game is over.")
 

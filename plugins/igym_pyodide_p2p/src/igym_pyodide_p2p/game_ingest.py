@@ -9,15 +9,23 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import msgspec
 import structlog
 
 from igym_core.errors import ProtocolError
 from igym_core.runtime import records
-from igym_pyodide_p2p.ingest import BatchProblem, GameLedger, decode_step_batch, step_rows
-from igym_pyodide_p2p.messages import BatchAck
+from igym_pyodide_p2p.ingest import (
+    Accepted,
+    BatchProblem,
+    GameLedger,
+    StepBatch,
+    decode_step_batch,
+    step_batch_of_frame,
+    step_rows,
+)
+from igym_pyodide_p2p.messages import BatchAck, StepBatchMessage
 
 if TYPE_CHECKING:
     from igym_core.runtime.interface import GameHost, GameInfo
@@ -58,20 +66,36 @@ class BatchIntake:
     _ack_interval_s: float
 
     # --- step records ------------------------------------------------------------------------
-    def _ingest(self, participant_id: str, data: Mapping[str, Any]) -> None:
+    def _ingest(self, participant_id: str, message: StepBatchMessage) -> None:
         now = time.monotonic()
         ledger = self.ledger
+        accepted = None
+        wire = message.batch
+        if wire is not None:  # decoded from the frame in one pass (``StepBatchMessage.wire``)
+            try:
+                batch = step_batch_of_frame(wire, message.frame or b"", self.options)
+                accepted = ledger.accept(batch, now)
+            except BatchProblem:
+                accepted = None  # refused: decided (and named) again below, as for any other batch
+        if accepted is None:
+            data = message.data
+            try:
+                batch = decode_step_batch(data, self.options)
+                accepted = ledger.accept(batch, now)
+            except BatchProblem as problem:
+                self._refuse(participant_id, data, problem)
+        self._store(participant_id, batch, accepted, now)
+
+    def _refuse(self, participant_id: str, data: Mapping[str, Any], problem: BatchProblem) -> NoReturn:
+        """Record ``data`` as a rejected batch and answer it with ``bad_batch``."""
+        self.runtime.counters["batches_rejected"] += 1
+        self._rejected(participant_id, data, problem)
+        self._after_refusal(data)
+        raise ProtocolError("bad_batch", f"batch {batch_field(data, 'batch')} refused: {problem.message}")
+
+    def _store(self, participant_id: str, batch: StepBatch, accepted: Accepted, now: float) -> None:
+        """Write the steps of an accepted batch, and acknowledge it (now or with the next one)."""
         counters = self.runtime.counters
-        try:
-            batch = decode_step_batch(data, self.options)
-            accepted = ledger.accept(batch, now)
-        except BatchProblem as problem:
-            counters["batches_rejected"] += 1
-            self._rejected(participant_id, data, problem)
-            self._after_refusal(data)
-            raise ProtocolError(
-                "bad_batch", f"batch {batch_field(data, 'batch')} refused: {problem.message}"
-            ) from None
         if accepted.duplicate:
             counters["batches_resent"] += 1
             self.last_progress = now

@@ -74,7 +74,7 @@ class LoadRules:
             if rule == "next":
                 self.round += 1
             if self.round > self.scene.num_episodes:
-                self._end_game("completed", "Well done! This game is over.")
+                self._completed()
                 return
         self._countdown()
 
@@ -115,7 +115,7 @@ class LoadRules:
             return
         if self.absent_since is None:
             self.absent_since = now
-        elif now - self.absent_since >= self.scene.abandon_after_s:
+        elif now - self.absent_since >= self.prepared.abandon_after_s:
             self._withdraw_unstarted_episode()
             if self.ledger.episode_open:
                 self._end_episode("abandoned", then_continue=False)

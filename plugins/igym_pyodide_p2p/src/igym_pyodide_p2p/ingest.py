@@ -44,10 +44,12 @@ __all__ = [
     "ACTION_SOURCES",
     "Accepted",
     "BatchProblem",
+    "BatchWire",
     "GameLedger",
     "StepBatch",
     "StepData",
     "decode_step_batch",
+    "step_batch_of_frame",
     "step_rows",
 ]
 
@@ -85,8 +87,10 @@ class StepData(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
     """The observation each agent acted on (only in scenes that record observations)."""
 
 
-class _BatchWire(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
-    type: Literal["step_batch"]
+class BatchWire(msgspec.Struct, tag_field="type", tag="step_batch", forbid_unknown_fields=True, frozen=True):
+    """A ``step_batch`` message's shape and sizes (``StepBatchMessage.wire``: frames are decoded
+    straight into it)."""
+
     game_id: Annotated[str, msgspec.Meta(min_length=1, max_length=_MAX_GAME_ID)]
     batch: Annotated[int, msgspec.Meta(ge=1, le=_BIG)]
     episode: Annotated[int, msgspec.Meta(ge=1, le=_BIG)]
@@ -120,6 +124,8 @@ class BatchProblem(Exception):
         super().__init__(message)
 
 
+#: Action types ``step_row`` writes as they are (a decoded batch's rewards are floats, its flags bools).
+_PLAIN = frozenset({int, float, str, bool, type(None)})
 _ENCODE = msgspec.msgpack.Encoder().encode
 _JSON = msgspec.json.Encoder().encode
 _LIMITS_OF_HASHES = 4  # hash entries a batch may carry beyond one per step (none are needed)
@@ -154,13 +160,27 @@ def decode_step_batch(data: Mapping[str, Any], options: PyodideOptions) -> StepB
             f"the batch takes {len(encoded)} bytes; at most {options.max_batch_bytes} are accepted",
         )
     try:
-        wire = msgspec.convert(data, _BatchWire)
+        wire = msgspec.convert(data, BatchWire)
     except msgspec.ValidationError as exc:
         raise BatchProblem("malformed", f"the batch is not a valid step_batch: {exc}") from None
     except Exception as exc:  # nesting too deep, ...
         raise BatchProblem(
             "malformed", f"the batch is not a valid step_batch ({type(exc).__name__})"
         ) from None
+    return _checked(wire, encoded)
+
+
+def step_batch_of_frame(wire: BatchWire, frame: bytes, options: PyodideOptions) -> StepBatch:
+    """:func:`decode_step_batch` of a frame the server decoded straight into a :class:`BatchWire`
+    (``StepBatchMessage.from_wire``): its size and digest are the frame's own bytes (the page
+    re-sends a batch as the same bytes). Raises :class:`BatchProblem` where ``decode_step_batch``
+    would (the caller then lets ``decode_step_batch`` decide, so that the refusal is named the same)."""
+    if len(wire.steps) > options.max_batch_steps or len(frame) > options.max_batch_bytes:
+        raise BatchProblem("oversized", "over the batch limits")
+    return _checked(wire, frame)
+
+
+def _checked(wire: BatchWire, encoded: bytes) -> StepBatch:
     if len(wire.hashes) > len(wire.steps) + _LIMITS_OF_HASHES:
         raise BatchProblem(
             "oversized", f"the batch has {len(wire.hashes)} state hashes for {len(wire.steps)} steps"
@@ -439,6 +459,31 @@ def step_rows(
         seen = (step.observations or {}) if observations else None
         for agent, action in step.actions.items():
             participant = players.get(agent)
+            if seen is None and type(action) in _PLAIN and not (infos and infos.get(agent)):
+                # The row ``step_row`` builds for these values (a plain action, no info, no
+                # observation), built here in one expression: every step of every browser-run game
+                # comes this way (``test_ingest.py`` checks that the rows are the same).
+                append(
+                    {
+                        **ids,
+                        "episode": episode,
+                        "step": number,
+                        "tick": None,
+                        "agent": agent,
+                        "seat": "bot" if participant is None else "human",
+                        "participant_id": participant,
+                        "action": action,
+                        "action_source": sources[agent],
+                        "keys_held": None if participant is None else list(keys.get(agent, ())),
+                        "reward": rewards.get(agent, 0.0),
+                        "terminated": terminated.get(agent, False),
+                        "truncated": truncated.get(agent, False),
+                        "info": None,
+                        "t_server_ms": t_server_ms,
+                        "t_client_ms": t_client_ms,
+                    }
+                )
+                continue
             append(
                 step_row(
                     ids,

@@ -12,10 +12,12 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import attrs
+import msgpack
 
 from igym_core.errors import ProtocolError
 from igym_core.protocol.server_messages import ServerMessage
 from igym_core.runtime.interface import RuntimeMessage
+from igym_pyodide_p2p.ingest import BatchWire
 
 __all__ = [
     "BatchAck",
@@ -105,15 +107,31 @@ class RuntimeLoadFailed(RuntimeMessage):
 
 @attrs.frozen
 class StepBatchMessage(RuntimeMessage):
-    """Step records; ``data`` is the whole message, checked by the game (see ``ingest.py``)."""
+    """Step records, checked by the game (see ``ingest.py``). A frame of the right shape arrives
+    decoded (``batch``: its :class:`~igym_pyodide_p2p.ingest.BatchWire`, ``frame`` its bytes); any
+    other comes as the map the page sent (``raw``). ``data`` is the whole message as a map either way."""
 
     type: ClassVar[str] = "step_batch"
+    wire: ClassVar[type[Any] | None] = BatchWire
     game_id: str
-    data: Mapping[str, Any] = attrs.field(repr=False)
+    raw: Mapping[str, Any] | None = attrs.field(default=None, repr=False)
+    batch: BatchWire | None = attrs.field(default=None, repr=False)
+    frame: bytes | None = attrs.field(default=None, repr=False)
+
+    @property
+    def data(self) -> Mapping[str, Any]:
+        """The message as the page sent it (unpacked from ``frame`` when it came decoded)."""
+        if self.raw is not None:
+            return self.raw
+        return msgpack.unpackb(self.frame or b"\x80", raw=False, strict_map_key=False)
 
     @classmethod
     def decode(cls, data: Mapping[str, Any]) -> StepBatchMessage:
-        return cls(game_id=game_id_field(data), data=data)
+        return cls(game_id=game_id_field(data), raw=data)
+
+    @classmethod
+    def from_wire(cls, wire: BatchWire, frame: bytes) -> StepBatchMessage:
+        return cls(game_id=wire.game_id, batch=wire, frame=frame)
 
 
 @attrs.frozen

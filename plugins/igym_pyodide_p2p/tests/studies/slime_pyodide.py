@@ -44,7 +44,11 @@ experiment = Experiment(
     scenes=[
         StartScene(scene_id="welcome", title="Welcome", body="A short game."),
         game,
-        EndScene(scene_id="end", completion_code="DONE1", codes_by_outcome={"runtime_load_failed": "NOLOAD"}),
+        EndScene(
+            scene_id="end",
+            completion_code="DONE1",
+            codes_by_outcome={"runtime_load_failed": "NOLOAD", "episodes_cut_short": "CUT1"},
+        ),
     ],
 )
 
