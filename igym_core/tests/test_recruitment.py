@@ -190,6 +190,12 @@ def test_every_igym_outcome_maps_to_a_platform_outcome() -> None:
     assert platform_outcome("waiting_timeout") == "no_partner"
     assert platform_outcome("game_abandoned") == "timed_out"
     assert platform_outcome("some_plugin_outcome") == "timed_out"
+    # Every outcome igym and its plugins in this repository set is mapped on purpose, not by the fallback.
+    produced = {
+        "completed", "screened_out", "runtime_load_failed", "waiting_timeout", "partner_left",
+        "game_abandoned", "slow_connection", "episodes_cut_short", "unity_load_failed", "unity_timeout",
+    }  # fmt: skip
+    assert produced <= set(OUTCOME_TO_PLATFORM)
 
 
 def _check(tmp_path: Path, source: str) -> subprocess.CompletedProcess[str]:

@@ -43,6 +43,12 @@ OUTCOME_TO_PLATFORM: Mapping[str, str] = {
     # The scene's slow-connection rule ended their game (GymScene(slow_connection=...)).
     "slow_connection": "timed_out",
     "timed_out": "timed_out",
+    # A browser-run game whose page ended episodes before the env did (pyodide runtime): the
+    # participant went on and finished the study; the data marks the episodes (end_reason).
+    "episodes_cut_short": "completed",
+    # igym_unity: the build could not load (a technical exclusion), or the scene's time limit passed.
+    "unity_load_failed": "screened_out",
+    "unity_timeout": "timed_out",
 }
 """igym's outcomes (``Participant.outcome``) → the platform outcome they are reported as."""
 
