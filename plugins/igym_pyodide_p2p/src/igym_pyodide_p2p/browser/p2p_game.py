@@ -149,7 +149,7 @@ class P2PBrowserGame(BrowserGame):
         if limit is None:
             limit = int(getattr(self.env, "max_steps", 0) or 0) or 100_000
         self.engine.start_episode(int(episode), max_steps=int(limit), fps=int(fps or self.spec.fps))
-        self._pending_hashes.append([0, str(self.engine._hashes[0])])
+        self._pending_hashes.append([0, str(self.engine.confirmed_hash(0))])
         return frame
 
     def handshake(self, now_ms: float) -> list[bytes]:
@@ -355,6 +355,23 @@ class P2PBrowserGame(BrowserGame):
     def snapshot(self) -> bytes:
         """The confirmed state and known inputs for the partner's reloaded page (see :meth:`resume`)."""
         return self.engine.snapshot()
+
+    def resume_from(self, data: bytes) -> dict[str, Any] | None:
+        """A reloaded page's packet from its partner, while it waits to resume: the partner's
+        snapshot resumes this page (returns the keyframe to draw, as :meth:`resume`); any other
+        packet (the partner's inputs may arrive before its snapshot) returns None and is dropped."""
+        try:
+            packet = json.loads(data)
+        except (ValueError, UnicodeDecodeError):
+            return None
+        if not isinstance(packet, dict) or packet.get("k") != "snap":
+            return None
+        return self.resume(data)
+
+    def continue_batches_at(self, number: int) -> None:
+        """Number the next ``step_batch`` ``number`` (a reloaded page goes on with the server's count
+        of its old page's batches)."""
+        self._next_batch = int(number)
 
     def resume(self, snapshot: bytes) -> dict[str, Any]:
         """Continue from the partner's :meth:`snapshot` (this page reloaded); returns a keyframe."""

@@ -48,8 +48,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 __all__ = [
@@ -277,6 +278,9 @@ class RollbackEngine:
             "desyncs_repaired": 0,
         }
         self.episode = 0
+        #: Called after each rollback with its duration (ms, load + resimulation) and depth (frames);
+        #: None: rollbacks are not timed (benches set it).
+        self.on_rollback: Callable[[float, int], None] | None = None
         self._reset_episode_state()
 
     # --- episode state ---------------------------------------------------------------------------
@@ -456,6 +460,8 @@ class RollbackEngine:
         self._rollback_from = None
         if start is None or start > self.frame:
             return False
+        timed = self.on_rollback
+        started = time.perf_counter() if timed is not None else 0.0
         present = self.frame
         self.sim.load(self._states[start - 1])
         self.frame = start - 1
@@ -467,6 +473,8 @@ class RollbackEngine:
         stats["max_depth"] = max(stats["max_depth"], depth)
         stats["resimulated_frames"] += depth
         self._resimulate_to(present)
+        if timed is not None:
+            timed((time.perf_counter() - started) * 1000.0, depth)
         return True
 
     def _resimulate_to(self, present: int) -> None:
@@ -578,6 +586,11 @@ class RollbackEngine:
         }
 
     # --- confirmed frames and hashes ----------------------------------------------------------
+    def confirmed_hash(self, frame: int) -> str | None:
+        """This peer's state hash of confirmed ``frame`` (frame 0: after the reset); None when that
+        frame has no hash (not a hash frame, not confirmed yet, or pruned)."""
+        return self._confirmed_hashes.get(frame)
+
     def take_confirmed(self) -> list[ConfirmedFrame]:
         """The frames confirmed since the last call, in order."""
         out = self._confirmed_out

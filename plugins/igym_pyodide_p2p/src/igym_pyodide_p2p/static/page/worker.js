@@ -377,10 +377,6 @@ function flush() {
  * the game itself is built on `p2p_start`, which says which seat this page plays. */
 function loadP2P(pythonSpec, message) {
   const json = pyodide.pyimport("json");
-  pyodide.runPython(`
-def set_next_batch(game, number):
-    game._next_batch = int(number)
-`);
   const glue = pyodide.runPython(`
 from igym_pyodide_p2p.browser.p2p_game import P2PBrowserGame
 from igym_pyodide_p2p.browser.stepper import import_ref
@@ -390,37 +386,17 @@ def receive(game, data, now_ms):
     return game.receive(data.to_bytes(), now_ms)
 
 def resume_from(game, data):
-    # A reloaded page's first packet that is the partner's snapshot: resume from it (returns the
-    # keyframe to draw); None for any other packet (the partner's inputs before its snapshot).
-    import json
-    raw = data.to_bytes()
-    try:
-        packet = json.loads(raw)
-    except ValueError:
-        return None
-    if not isinstance(packet, dict) or packet.get("k") != "snap":
-        return None
-    return game.resume(raw)
+    return game.resume_from(data.to_bytes())
 
 def time_rollbacks(game):
     # Benches only: the time the engine spends in its rollbacks (load + resimulation), and the
-    # frames they resimulated. None when the engine has no _rollback to time.
-    import time
-    engine = game.engine
-    original = getattr(engine, "_rollback", None)
-    if original is None:
-        return None
+    # frames they resimulated (the engine's on_rollback hook).
     totals = {"ms": 0.0, "frames": 0, "rollbacks": 0}
-    def timed(now_ms):
-        before = engine.stats["resimulated_frames"]
-        started = time.perf_counter()
-        rolled = original(now_ms)
-        if rolled:
-            totals["ms"] += (time.perf_counter() - started) * 1000
-            totals["frames"] += engine.stats["resimulated_frames"] - before
-            totals["rollbacks"] += 1
-        return rolled
-    engine._rollback = timed
+    def timed(ms, depth):
+        totals["ms"] += ms
+        totals["frames"] += depth
+        totals["rollbacks"] += 1
+    game.engine.on_rollback = timed
     return totals
 
 def measure_resimulation(game, depth=8, repeats=100):
@@ -461,7 +437,6 @@ import_ref
     module: pyodide.pyimport("igym_pyodide_p2p.browser.p2p_game"),
     receive: pyodide.globals.get("receive"),
     resumeFrom: pyodide.globals.get("resume_from"),
-    setNextBatch: pyodide.globals.get("set_next_batch"),
     /** This page reloaded mid-game: it waits for the partner's snapshot instead of an episode start. */
     resuming: false,
     resumeEpisode: null,
@@ -536,7 +511,7 @@ function p2pResume(data) {
   p2pHandshake(false);
   const episode = p2p.resumeEpisode || {};
   // The server's count of this page's batches goes on from where the old page left it.
-  if (typeof episode.next_batch === "number") p2p.setNextBatch(game, episode.next_batch);
+  if (typeof episode.next_batch === "number") game.continue_batches_at(episode.next_batch);
   if (typeof episode.fps === "number" && episode.fps > 0) clock.period = 1000 / episode.fps;
   post({ type: "frame", frame }); // the engine reports its `resumed` event at the next tick
   clock.start = now();
