@@ -68,7 +68,7 @@ from igym_pyodide_p2p.p2p_messages import (
     signal_wire,
 )
 from igym_pyodide_p2p.p2p_options import P2POptions, check_ice_servers
-from igym_pyodide_p2p.runtime_base import SAME_GROUP_PROBLEM, BrowserRuntime, package_checks
+from igym_pyodide_p2p.runtime_base import BrowserRuntime, package_checks, seat_problems
 
 __all__ = [
     "MAX_EVENTS_PER_PAGE",
@@ -112,23 +112,21 @@ ROLLBACK_METHODS = ("get_state", "set_state", "state_hash")
 
 def scene_problems(scene: Any, prepared: Any, settings: Any) -> tuple[list[str], list[str]]:
     """What keeps ``pyodide_p2p`` from running ``scene``, and the notes ``igym check`` prints."""
-    problems: list[str] = []
+    problems = seat_problems(
+        scene,
+        prepared,
+        runtime="pyodide_p2p",
+        seats=2,
+        advice="Each plays in their own browser: give the scene human_seats=(seat_a, seat_b), or use "
+        "runtime='pyodide' for one person.",
+    )
     notes: list[str] = []
-    humans = tuple(prepared.human_seats)
-    if len(humans) != 2:
-        problems.append(
-            f"$.human_seats: the 'pyodide_p2p' runtime plays exactly two participants per game, each "
-            f"in their own browser; this scene has {len(humans)} human seats {list(humans)}. Give it "
-            "human_seats=(seat_a, seat_b), or use runtime='pyodide' for one person."
-        )
     if prepared.bot_seats:
         problems.append(
             f"$.policies: the 'pyodide_p2p' runtime has no bot seats for now (this scene has "
             f"{sorted(prepared.bot_seats)}); every agent must be one of the two human seats. Use "
             "runtime='server' for games with bots."
         )
-    if getattr(scene, "same_group_as", None):
-        problems.append(SAME_GROUP_PROBLEM)
     env, _raw = prepared.make_env()
     try:
         missing = [m for m in ROLLBACK_METHODS if not callable(getattr(env, m, None))]
@@ -169,7 +167,7 @@ def scene_problems(scene: Any, prepared: Any, settings: Any) -> tuple[list[str],
     try:
         from igym_pyodide_p2p.p2p_spec import p2p_spec_problems
 
-        problems.extend(p2p_spec_problems(prepared))
+        problems.extend(p2p_spec_problems(prepared, options))
     except ImportError:
         pass
     package_checks(scene, prepared, settings, problems, notes)
@@ -420,6 +418,10 @@ class P2PGame(BaseBrowserGame):
     # Loading differs from the pyodide game's on purpose (game_loading.LoadRules): two pages load, the
     # start waits for both and for their routes, the records name the page's seat, and a reload resumes
     # from the partner's state instead of applying on_reload.
+    def _page_ids(self, page: Page) -> dict[str, Any]:
+        """The game's ids with the page's participant and seat (the rows of one page's doings)."""
+        return {**self._ids, "participant_id": page.participant_id, "seat": page.seat}
+
     def _loaded(self, page: Page, message: RuntimeLoaded) -> None:
         if page.loads >= MAX_LOADS_PER_PAGE:
             raise ProtocolError(
@@ -431,15 +433,12 @@ class P2PGame(BaseBrowserGame):
         page.loaded = True
         self.host.record(
             records.GAMES,
-            {
-                **self._ids,
-                "event": "runtime_loaded",
-                "participant_id": page.participant_id,
-                "seat": page.seat,
-                "ms": round(message.ms, 1),
-                "stages": {k: round(v, 1) for k, v in message.stages.items()},
-                "reload": reload,
-            },
+            records.runtime_loaded_row(
+                self._page_ids(page),
+                ms=round(message.ms, 1),
+                stages={k: round(v, 1) for k, v in message.stages.items()},
+                reload=reload,
+            ),
         )
         log.info(
             "runtime_loaded", game_id=self.info.game_id, seat=page.seat, ms=round(message.ms), reload=reload
@@ -494,15 +493,9 @@ class P2PGame(BaseBrowserGame):
         partner = self.partner_of(page)
         self.host.record(
             records.GAMES,
-            {
-                **self._ids,
-                "event": "reloaded",
-                "participant_id": page.participant_id,
-                "seat": page.seat,
-                "episode": self.plays,
-                "step": page.ledger.last_step,
-                "rule": "resume",
-            },
+            records.reloaded_row(
+                self._page_ids(page), episode=self.plays, step=page.ledger.last_step, rule="resume"
+            ),
         )
         log.info("p2p_page_reloaded", game_id=self.info.game_id, seat=page.seat, episode=self.plays)
         self._send(page.participant_id, self._start_message(page, resume=True))
@@ -519,14 +512,9 @@ class P2PGame(BaseBrowserGame):
     def _load_failed(self, page: Page, message: RuntimeLoadFailed) -> None:
         self.host.record(
             records.GAMES,
-            {
-                **self._ids,
-                "event": "runtime_load_failed",
-                "participant_id": page.participant_id,
-                "seat": page.seat,
-                "stage": message.stage,
-                "message": message.message,
-            },
+            records.runtime_load_failed_row(
+                self._page_ids(page), stage=message.stage, message=message.message
+            ),
         )
         log.info("runtime_load_failed", game_id=self.info.game_id, seat=page.seat, stage=message.stage)
         self._give_up("runtime_load_failed")
@@ -539,9 +527,7 @@ class P2PGame(BaseBrowserGame):
         self.host.record(
             records.GAMES,
             {
-                **self._ids,
-                "event": "load_timeout",
-                "load_timeout_s": self.options.load_timeout_s,
+                **records.load_timeout_row(self._ids, load_timeout_s=self.options.load_timeout_s),
                 "loaded": [p.seat for p in self.pages.values() if p.loaded],
             },
         )
