@@ -53,6 +53,31 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from igym_pyodide_p2p.browser.rollback_packets import (
+    CATCH_UP_FRAMES,
+    MAX_DELAY,
+    MAX_HASHES_PER_PACKET,
+    MAX_INPUTS_PER_PACKET,
+    MAX_PACKET_BYTES,
+    MAX_SEQUENCE_JUMP,
+    MAX_STRETCH,
+    MAX_WINDOW,
+    PROTOCOL_VERSION,
+    REFUSED_EVENT_EVERY_MS,
+    REPAIR_RETRY_MS,
+    REPAIR_STATES_KEPT,
+    RESEND_MS,
+    RTT_SAMPLES,
+    SYNC_SAMPLES,
+    EngineError,
+    check_body_fields,
+    check_header_fields,
+    decode_packet,
+    encode_packet,
+    is_int,
+)
+from igym_pyodide_p2p.browser.rollback_packets import Refused as _Refused
+
 __all__ = [
     "MAX_DELAY",
     "MAX_PACKET_BYTES",
@@ -69,40 +94,6 @@ __all__ = [
     "auto_input_delay",
     "sync_test",
 ]
-
-PROTOCOL_VERSION = 1
-#: Largest packet accepted (the server's relay forwards at most 8 KB).
-MAX_PACKET_BYTES = 8192
-#: Largest input delay and prediction window (frames).
-MAX_DELAY = 8
-MAX_WINDOW = 8
-#: Keepalive / resend interval when no new input went out.
-RESEND_MS = 200
-#: A peer waiting for a desync repair asks again after this long.
-REPAIR_RETRY_MS = 1000
-#: At most one ``packet_refused`` event per this interval (refusals in between are counted in it).
-REFUSED_EVENT_EVERY_MS = 1000
-#: Ticks over which the frame advantage is averaged for time sync.
-SYNC_SAMPLES = 30
-#: The most a peer stretches its frame period to let the partner catch up (10 %).
-MAX_STRETCH = 0.1
-#: Inputs one packet may carry; state hashes one packet may carry.
-MAX_INPUTS_PER_PACKET = 2 * (MAX_WINDOW + MAX_DELAY) + 8
-MAX_HASHES_PER_PACKET = 16
-#: Round-trip samples kept (the median is the RTT).
-RTT_SAMPLES = 16
-#: Saved states of confirmed hash frames kept for desync repair (by the authority).
-REPAIR_STATES_KEPT = 8
-#: The most a packet number may jump past the highest seen (over two minutes of packets lost).
-MAX_SEQUENCE_JUMP = 4096
-#: Frames per tick a peer that fell far behind (after a reload) may simulate to catch up.
-CATCH_UP_FRAMES = 4
-
-_KINDS = ("i", "h", "s", "r")
-
-
-class EngineError(ValueError):
-    """A snapshot or configuration the engine cannot use; the message says what was expected."""
 
 
 class Simulation(Protocol):
@@ -171,20 +162,6 @@ def auto_input_delay(rtt_ms: float | None, fps: int) -> int:
     return max(1, min(4, math.ceil(rtt_ms / 2.0 / frame_ms)))
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-class _Refused(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
 class RollbackEngine:
     """One peer's rollback engine (see the module docstring).
 
@@ -217,11 +194,11 @@ class RollbackEngine:
         silent_notice_ms: float = 750,
         lost_after_ms: float = 5000,
     ) -> None:
-        if input_delay != "auto" and (not _is_int(input_delay) or not 1 <= int(input_delay) <= MAX_DELAY):
+        if input_delay != "auto" and (not is_int(input_delay) or not 1 <= int(input_delay) <= MAX_DELAY):
             raise EngineError(f"input_delay must be 1 to {MAX_DELAY} or 'auto'; got {input_delay!r}.")
-        if not _is_int(window) or not 1 <= window <= MAX_WINDOW:
+        if not is_int(window) or not 1 <= window <= MAX_WINDOW:
             raise EngineError(f"window must be 1 to {MAX_WINDOW}; got {window!r}.")
-        if not _is_int(hash_every) or hash_every < 1:
+        if not is_int(hash_every) or hash_every < 1:
             raise EngineError(f"hash_every must be a whole number of at least 1; got {hash_every!r}.")
         if seat == partner_seat:
             raise EngineError(f"seat and partner_seat are both {seat!r}; a P2P game has two seats.")
@@ -332,11 +309,11 @@ class RollbackEngine:
         self._confirmed_hashes[0] = self._hashes[0]
 
     def _begin(self, episode: Any, max_steps: Any, fps: Any) -> None:
-        if not _is_int(episode) or episode < 1:
+        if not is_int(episode) or episode < 1:
             raise EngineError(f"episode must be a whole number of at least 1; got {episode!r}.")
-        if not _is_int(max_steps) or max_steps < 1:
+        if not is_int(max_steps) or max_steps < 1:
             raise EngineError(f"max_steps must be a whole number of at least 1; got {max_steps!r}.")
-        if not _is_int(fps) or fps < 1:
+        if not is_int(fps) or fps < 1:
             raise EngineError(f"fps must be a whole number of at least 1; got {fps!r}.")
         self._reset_episode_state()
         self.episode = int(episode)
@@ -644,7 +621,7 @@ class RollbackEngine:
     def _control_packet(self, kind: str, body: dict[str, Any]) -> bytes:
         packet = self._header(kind, None)
         packet.update(body)
-        return _encode(packet)
+        return encode_packet(packet)
 
     def packet(self, now_ms: float) -> bytes:
         """An input packet now: unacknowledged inputs, ack, frame, hashes, ping/pong."""
@@ -660,12 +637,12 @@ class RollbackEngine:
             h=hashes[:MAX_HASHES_PER_PACKET],
             ha=self._remote_hash_seen,
         )
-        return _encode(packet)
+        return encode_packet(packet)
 
     def handshake(self, now_ms: float) -> list[bytes]:
         """A ping (with the echo of the partner's last ping) for the round trip before play."""
         self.stats["packets_sent"] += 1
-        return [_encode(self._header("h", now_ms))]
+        return [encode_packet(self._header("h", now_ms))]
 
     def receive(self, data: Any, now_ms: float) -> list[dict[str, Any]]:
         """A packet from the partner. Returns events (a refused packet may report
@@ -690,29 +667,12 @@ class RollbackEngine:
             self._refused_since_event = 0
 
     def _receive(self, data: Any, now_ms: float, events: list[dict[str, Any]]) -> None:
-        if isinstance(data, (bytearray, memoryview)):
-            data = bytes(data)
-        if not isinstance(data, bytes):
-            raise _Refused("malformed")
-        if len(data) > MAX_PACKET_BYTES:
-            raise _Refused("oversized")
-        try:
-            packet = json.loads(data)
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            raise _Refused("malformed") from None
-        if not isinstance(packet, dict):
-            raise _Refused("malformed")
-        if packet.get("v") != PROTOCOL_VERSION or packet.get("k") not in _KINDS:
-            raise _Refused("malformed")
+        packet = decode_packet(data)
         if packet.get("g") != self.game_id:
             raise _Refused("wrong_game")
         if packet.get("s") != self.partner_seat:
             raise _Refused("wrong_seat")
-        session, seq, episode = packet.get("x"), packet.get("n"), packet.get("e")
-        if not isinstance(session, str) or not 1 <= len(session) <= 32 or not _is_int(seq) or seq < 1:
-            raise _Refused("malformed")
-        if not _is_int(episode) or episode < 0:
-            raise _Refused("malformed")
+        session, seq, episode = check_header_fields(packet)
         if session in self._retired_sessions:
             raise _Refused("stale_session")
         if self.partner_session is not None and session != self.partner_session:
@@ -761,38 +721,13 @@ class RollbackEngine:
         return False
 
     def _check_body(self, kind: str, packet: dict[str, Any]) -> dict[str, Any]:
-        """Strict field checks; raises :class:`_Refused`."""
-        ping, pong = packet.get("pg"), packet.get("po")
-        if ping is not None and not _is_number(ping):
-            raise _Refused("malformed")
-        if pong is not None and not (
-            isinstance(pong, list) and len(pong) == 2 and all(_is_number(v) for v in pong) and pong[1] >= 0
-        ):
-            raise _Refused("malformed")
+        """The packet's fields (:func:`check_body_fields`), then whether they fit this game now;
+        raises :class:`_Refused`."""
+        check_body_fields(kind, packet)
         episode = packet["e"]
-        if kind == "h":
-            return packet
         if kind == "i":
-            frame, ack, first, inputs = packet.get("f"), packet.get("a"), packet.get("b"), packet.get("i")
-            hashes, hash_ack = packet.get("h"), packet.get("ha")
-            if not (_is_int(frame) and _is_int(ack) and _is_int(first) and _is_int(hash_ack)):
-                raise _Refused("malformed")
-            if frame < 0 or ack < 0 or first < 1 or hash_ack < 0:
-                raise _Refused("malformed")
-            if not isinstance(inputs, list) or len(inputs) > MAX_INPUTS_PER_PACKET:
-                raise _Refused("malformed")
-            if not isinstance(hashes, list) or len(hashes) > MAX_HASHES_PER_PACKET:
-                raise _Refused("malformed")
-            for entry in hashes:
-                if not (
-                    isinstance(entry, list)
-                    and len(entry) == 2
-                    and _is_int(entry[0])
-                    and entry[0] >= 0
-                    and isinstance(entry[1], str)
-                    and 0 < len(entry[1]) <= 128
-                ):
-                    raise _Refused("malformed")
+            frame, ack, first, inputs = packet["f"], packet["a"], packet["b"], packet["i"]
+            hashes, hash_ack = packet["h"], packet["ha"]
             if episode == self.episode and any(entry[0] > self.local_last for entry in hashes):
                 raise _Refused("beyond_window")  # the partner cannot have confirmed frames we never sent
             for value in inputs:
@@ -811,18 +746,8 @@ class RollbackEngine:
                     known = self._remote.get(first + offset)
                     if known is not None and known != value:
                         raise _Refused("conflicting_input")
-            return packet
-        if kind == "s":
-            frame, state_hash = packet.get("f"), packet.get("hh")
-            if not _is_int(frame) or frame < 0 or not isinstance(state_hash, str) or "st" not in packet:
-                raise _Refused("malformed")
-            if self.authority:
-                raise _Refused("not_authority")
-            return packet
-        # "r": a repair request.
-        frame, current = packet.get("f"), packet.get("c")
-        if not (_is_int(frame) and _is_int(current) and 0 <= frame <= current):
-            raise _Refused("malformed")
+        elif kind == "s" and self.authority:
+            raise _Refused("not_authority")
         return packet
 
     def _receive_inputs(self, body: dict[str, Any], now_ms: float, events: list[dict[str, Any]]) -> None:
@@ -942,7 +867,7 @@ class RollbackEngine:
         self._seen.clear()
         self._seen_order.clear()
         self._max_seen = -1
-        return _encode(body)
+        return encode_packet(body)
 
     def resume(self, snapshot: bytes) -> None:
         """Continue the partner's episode from its :meth:`snapshot` (this is the reloaded page)."""
@@ -961,7 +886,7 @@ class RollbackEngine:
             )
         # The partner's "mine" are the partner seat's inputs; its "yours" are this seat's.
         base, own, partners, last = data.get("f"), data.get("yours"), data.get("mine"), data.get("last")
-        if not (_is_int(base) and base >= 0 and isinstance(own, list) and isinstance(partners, list)):
+        if not (is_int(base) and base >= 0 and isinstance(own, list) and isinstance(partners, list)):
             raise EngineError("resume(): the snapshot lacks its frame or inputs.")
         if not all(self.sim.check_input(v) for v in (*own, *partners, last)):
             raise EngineError("resume(): the snapshot holds an input this game cannot play.")
@@ -996,37 +921,4 @@ class RollbackEngine:
         self._events.append(self._event("resumed", {"from_frame": base, "partner_frame": self.remote_last}))
 
 
-def _encode(packet: Mapping[str, Any]) -> bytes:
-    return json.dumps(packet, separators=(",", ":"), allow_nan=False).encode()
-
-
-def sync_test(
-    simulation: Simulation, inputs: list[dict[str, Any]], *, depth: int
-) -> list[tuple[int, str, str]]:
-    """GGPO's / GGRS's SyncTest: play ``inputs`` (frame ``f`` gets ``inputs[f - 1]``), and at every
-    frame load the state ``depth`` frames back and simulate those frames again with the same inputs;
-    every frame's hash must equal its first run's. Returns the mismatches ``(frame, first hash,
-    hash after the rollback)`` (empty: the simulation is deterministic under rollback). An env that
-    keeps part of its state outside ``get_state`` (a global random generator, a module counter)
-    fails it. The simulation must be at frame 0 (just reset)."""
-    if not _is_int(depth) or depth < 1:
-        raise EngineError(f"depth must be a whole number of at least 1; got {depth!r}.")
-    states = {0: simulation.save()}
-    first: dict[int, str] = {}
-    mismatches: list[tuple[int, str, str]] = []
-    for frame in range(1, len(inputs) + 1):
-        end = simulation.advance(frame, inputs[frame - 1], None)
-        states[frame] = simulation.save()
-        first[frame] = simulation.state_hash()
-        if frame > depth:
-            simulation.load(states[frame - depth])
-            for again in range(frame - depth + 1, frame + 1):
-                simulation.advance(again, inputs[again - 1], None)
-                states[again] = simulation.save()
-                rehash = simulation.state_hash()
-                if rehash != first[again]:
-                    mismatches.append((again, first[again], rehash))
-        states.pop(frame - depth - 1, None)
-        if end is not None:
-            break
-    return mismatches
+from igym_pyodide_p2p.browser.rollback_sync import sync_test  # noqa: E402  (re-exported: its old home)
