@@ -207,6 +207,10 @@ class P2PStart(ServerMessage):
     silent_notice_ms: int
     lost_after_ms: int
     resume: bool = False
+    #: Where this page's worker opens its relay socket, and the key it opens it with
+    #: (``p2p_relay_socket``; the key goes to this page only, never to data or logs).
+    relay_url: str | None = None
+    relay_key: str | None = None
 
     def wire(self) -> dict[str, Any]:
         return {
@@ -224,6 +228,8 @@ class P2PStart(ServerMessage):
             "silent_notice_ms": self.silent_notice_ms,
             "lost_after_ms": self.lost_after_ms,
             "resume": self.resume,
+            "relay_url": self.relay_url,
+            "relay_key": self.relay_key,
         }
 
 

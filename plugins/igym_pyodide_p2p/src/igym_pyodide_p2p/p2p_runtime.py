@@ -24,6 +24,8 @@ its partner gets ``p2p_partner {state: "back", resume: true}`` and sends it its 
 from __future__ import annotations
 
 import asyncio
+import hmac
+import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
@@ -58,6 +60,7 @@ from igym_pyodide_p2p.p2p_ingest import (
     split_p2p,
 )
 from igym_pyodide_p2p.p2p_messages import (
+    MAX_RELAY_BYTES,
     P2PEvent,
     P2PPartner,
     P2PRelay,
@@ -68,6 +71,7 @@ from igym_pyodide_p2p.p2p_messages import (
     signal_wire,
 )
 from igym_pyodide_p2p.p2p_options import P2POptions, check_ice_servers
+from igym_pyodide_p2p.p2p_relay_socket import RELAY_PATH
 from igym_pyodide_p2p.runtime_base import BrowserRuntime, package_checks, seat_problems
 
 __all__ = [
@@ -264,6 +268,12 @@ class Page:
     reloads: int = 0
     #: When this page last sent steps (monotonic).
     last_progress: float = 0.0
+    #: The key this page's worker opens its relay socket with (p2p_relay_socket; new at each
+    #: p2p_start), and that socket while open.
+    relay_key: str = ""
+    worker_relay: Any = None
+    #: Packets that went out to this page's worker by its relay socket.
+    worker_relayed_out: int = 0
 
 
 class P2PGame(BaseBrowserGame):
@@ -454,6 +464,9 @@ class P2PGame(BaseBrowserGame):
 
     def _start_message(self, page: Page, *, resume: bool) -> dict[str, Any]:
         options = self.options
+        # A fresh relay key for this page (a reloaded page's old worker socket is retired).
+        page.relay_key = secrets.token_urlsafe(24)
+        self._close_worker_relays(page)
         return P2PStart(
             game_id=self.info.game_id,
             seat=page.seat,
@@ -468,6 +481,8 @@ class P2PGame(BaseBrowserGame):
             silent_notice_ms=options.silent_notice_ms,
             lost_after_ms=round(options.partner_lost_s * 1000),
             resume=resume,
+            relay_url=f"{RELAY_PATH}/{self.info.game_id}",
+            relay_key=page.relay_key,
         ).wire()
 
     def _start_p2p(self) -> None:
@@ -551,6 +566,41 @@ class P2PGame(BaseBrowserGame):
             self._offer(partner.participant_id, signal_wire(self.info.game_id, message.signal))
 
     def _relay(self, page: Page, message: P2PRelay) -> None:
+        self.relay_packet(page, message.data)
+
+    # --- the workers' relay sockets (p2p_relay_socket) ----------------------------------------------
+    #: Largest packet a worker's relay socket may send (as a ``p2p_relay``'s data).
+    max_relay_bytes = MAX_RELAY_BYTES
+
+    def page_for_relay_key(self, key: str) -> Page | None:
+        """The page whose current relay key is ``key`` (None: no page of this game, or a retired key)."""
+        for page in self.pages.values():
+            if page.relay_key and not page.left and hmac.compare_digest(page.relay_key, key):
+                return page
+        return None
+
+    def attach_worker_relay(self, page: Page, relay: Any) -> None:
+        """The page's worker opened its relay socket (a newer socket replaces an older one)."""
+        old = page.worker_relay
+        page.worker_relay = relay
+        if old is not None and old is not relay:
+            old.close()
+        log.info("p2p_worker_relay_opened", game_id=self.info.game_id, seat=page.seat)
+
+    def detach_worker_relay(self, page: Page, relay: Any) -> None:
+        """The page's worker relay socket closed."""
+        if page.worker_relay is relay:
+            page.worker_relay = None
+
+    def _close_worker_relays(self, page: Page | None = None) -> None:
+        for each in [page] if page is not None else list(self.pages.values()):
+            if each.worker_relay is not None:
+                each.worker_relay.close()
+                each.worker_relay = None
+
+    def relay_packet(self, page: Page, data: bytes) -> None:
+        """One engine packet from ``page`` (its page socket's ``p2p_relay`` or its worker's relay
+        socket) for its partner: to the partner's worker socket when open, else its page socket."""
         now = time.monotonic()
         if now - page.relay_window >= 1.0:
             page.relay_window = now
@@ -563,10 +613,20 @@ class P2PGame(BaseBrowserGame):
         partner = self.partner_of(page)
         if partner is page or partner.left:
             return
+        worker = partner.worker_relay
+        if worker is not None and worker.open:
+            if worker.offer(data):
+                page.relayed += 1
+                partner.worker_relayed_out += 1
+                self.runtime.counters["relayed"] += 1
+            else:
+                page.relay_dropped += 1
+                self.runtime.counters["relay_dropped"] += 1
+            return
         sink = self.host.frame_sink(partner.participant_id)
         # Unreliable by design (as the DataChannel): a busy socket drops the packet, the next
         # packet carries every unacknowledged input again.
-        if sink is not None and sink.offer(_pack(relay_wire(self.info.game_id, message.data))):
+        if sink is not None and sink.offer(_pack(relay_wire(self.info.game_id, data))):
             page.relayed += 1
             self.runtime.counters["relayed"] += 1
         else:
@@ -653,6 +713,7 @@ class P2PGame(BaseBrowserGame):
         if gone.left or self.ended:
             return
         gone.left = True
+        self._close_worker_relays(gone)
         outcome = self.scene.on_partner_left
         stay = self.partner_of(gone)
         self.book.partner_gone(gone.seat)
@@ -895,6 +956,10 @@ class P2PGame(BaseBrowserGame):
             self._stalled(now)
 
     # --- the end -----------------------------------------------------------------------------
+    def _end_game(self, reason: str, message: str, *, exit: Any = None) -> None:
+        super()._end_game(reason, message, exit=exit)
+        self._close_worker_relays()
+
     def _summary_records(self) -> None:
         self.host.record(
             records.GAMES,
@@ -908,6 +973,7 @@ class P2PGame(BaseBrowserGame):
                         "signals": page.signals,
                         "relayed": page.relayed,
                         "relay_dropped": page.relay_dropped,
+                        "worker_relayed": page.worker_relayed_out,
                         "events": page.events,
                         "events_dropped": page.events_dropped,
                         "reloads": page.reloads,

@@ -406,6 +406,8 @@ export function register(api) {
           p2pState.sent_direct = p2pState.page_sent_direct + ((message.direct && message.direct.sent) || 0);
           p2pState.received_direct = p2pState.page_received_direct + ((message.direct && message.direct.received) || 0);
           p2pState.worker_faults = (message.direct && message.direct.faults) || null;
+          // The worker's relay socket: packets it sent and received, whether it is open.
+          p2pState.worker_relay = message.relay || null;
           p2pState.rollback_time = message.rollback_time || null;
           p2pState.resim_frame_us = message.resim_frame_us ?? null;
           p2pState.stretched = message.stretched;
@@ -484,6 +486,10 @@ export function register(api) {
           silent_notice_ms: msg.silent_notice_ms,
           lost_after_ms: msg.lost_after_ms,
           resume: Boolean(msg.resume),
+          // The worker's own relay socket (packets relayed off this page's main thread).
+          relay_url: typeof msg.relay_url === "string" ? msg.relay_url : null,
+          relay_key: typeof msg.relay_key === "string" ? msg.relay_key : null,
+          faults,
         });
         transport.start();
       }),

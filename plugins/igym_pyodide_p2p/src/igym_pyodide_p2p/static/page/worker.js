@@ -35,7 +35,11 @@
 //                   {type: "channel", channel, faults}       the WebRTC DataChannel, transferred: the
 //                                                            worker sends and receives on it itself
 //                                                            (off the page's busy main thread)
-//                   {type: "route", route}                   "direct": send on that channel once open
+//                   {type: "route", route}                   "direct": send on that channel once open;
+//                                                            "relay": send on the worker's relay socket
+//   (p2p_start also carries relay_url, relay_key and faults: the worker opens its own WebSocket to the
+//   server's relay (p2p_relay_socket.py) so that relayed packets never wait for the page's busy main
+//   thread; while it is not open, relayed packets go by the page's socket as before.)
 //   worker -> page: {type: "p2p_ready"}                       the game is built
 //                   {type: "send", packets: [bytes, ...]}     engine packets for the partner
 //                   {type: "p2p_events", events: [...]}       engine events (-> `p2p_event`)
@@ -457,6 +461,10 @@ import_ref
     channelSend: null,
     route: null,
     direct: { sent: 0, received: 0, faults: null },
+    /** The worker's own relay socket (route "relay"), its sends (through the fault hook) and counts. */
+    relay: null,
+    relaySend: null,
+    relayStats: { open: false, sent: 0, received: 0, faults: null, opened: 0, closed: 0 },
     waiting: null,
     lastStats: 0,
     frames: 0,
@@ -492,6 +500,7 @@ function p2pStart(message) {
     return;
   }
   p2p.resuming = Boolean(message.resume);
+  if (message.relay_url && message.relay_key) p2pOpenRelay(message.relay_url, message.relay_key, message.faults || null);
   post({ type: "p2p_ready" });
   if (p2p.resuming) p2pRequestSnapshot();
 }
@@ -559,8 +568,8 @@ function p2pAnswerSnapshotRequest() {
   }
 }
 
-/** Engine packets for the partner: on the DataChannel this worker holds (route "direct"), else to
- * the page (its channel, or the relay). */
+/** Engine packets for the partner: on the DataChannel this worker holds (route "direct"), on this
+ * worker's relay socket (route "relay"), else to the page (its channel, or its socket's relay). */
 function p2pSend(packets) {
   if (!packets || !packets.length) return;
   const channel = p2p.channel;
@@ -572,7 +581,59 @@ function p2pSend(packets) {
       // a closing channel: these go by the page
     }
   }
+  const relay = p2p.relay;
+  if (p2p.route === "relay" && relay && relay.readyState === WebSocket.OPEN) {
+    try {
+      for (const packet of packets) p2p.relaySend(packet);
+      return;
+    } catch (err) {
+      // a closing socket: these go by the page
+    }
+  }
   post({ type: "send", packets, t: epochMs() });
+}
+
+/** The worker's own relay socket: the key first (text), then one engine packet per binary message,
+ * both ways. Closed (the server retired it, the game ended, the network): the page's socket relays. */
+function p2pOpenRelay(path, key, faults) {
+  let socket;
+  try {
+    const url = new URL(path, self.location.href);
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    socket = new WebSocket(url.href);
+  } catch (err) {
+    return;
+  }
+  socket.binaryType = "arraybuffer";
+  p2p.relay = socket;
+  const stats = p2p.relayStats;
+  const raw = (bytes) => {
+    if (socket.readyState !== WebSocket.OPEN) return;
+    socket.send(bytes);
+    stats.sent += 1;
+  };
+  if (faults) {
+    // The page's fault hook, with a seed of its own for this socket's sends.
+    stats.faults = { offered: 0, dropped: 0, duplicated: 0, reordered: 0 };
+    p2p.relaySend = faultySend(raw, { ...faults, seed: (Number(faults.seed) || 1) ^ 0x2545f491 }, stats.faults);
+  } else {
+    p2p.relaySend = raw;
+  }
+  socket.onopen = () => {
+    socket.send(key);
+    stats.open = true;
+    stats.opened += 1;
+  };
+  socket.onclose = () => {
+    stats.open = false;
+    stats.closed += 1;
+    if (p2p.relay === socket) p2p.relay = null;
+  };
+  socket.onmessage = (event) => {
+    if (!(event.data instanceof ArrayBuffer)) return;
+    stats.received += 1;
+    p2pReceive(new Uint8Array(event.data));
+  };
 }
 
 function p2pChannel(channel, faults) {
@@ -707,6 +768,7 @@ function p2pStats(force) {
     skipped: clock.skipped,
     page_to_worker_ms: median(p2p.hops),
     direct: p2p.direct,
+    relay: p2p.relayStats,
     stretched: p2p.stretched,
     stretched_ms: Math.round(p2p.stretchedMs),
     rollback_time: p2p.rollbackTimes ? toPlain(p2p.rollbackTimes.copy()) : null,
