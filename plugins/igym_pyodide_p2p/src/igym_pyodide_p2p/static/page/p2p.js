@@ -258,6 +258,7 @@ export function register(api) {
   api.registerRuntime("pyodide_p2p", (shell, ctx) => {
     const stage = ctx.root.querySelector(".igym-game-stage") || ctx.root;
     const faults = typeof window !== "undefined" && window.__igymP2PFaults ? { ...window.__igymP2PFaults } : null;
+    const pageRelay = typeof window !== "undefined" && Boolean(window.__igymP2PPageRelay);
     const p2pState = {
       seat: null,
       authority: null,
@@ -486,8 +487,9 @@ export function register(api) {
           silent_notice_ms: msg.silent_notice_ms,
           lost_after_ms: msg.lost_after_ms,
           resume: Boolean(msg.resume),
-          // The worker's own relay socket (packets relayed off this page's main thread).
-          relay_url: typeof msg.relay_url === "string" ? msg.relay_url : null,
+          // The worker's own relay socket (packets relayed off this page's main thread);
+          // window.__igymP2PPageRelay (benches only): relay through this page's socket instead.
+          relay_url: typeof msg.relay_url === "string" && !pageRelay ? msg.relay_url : null,
           relay_key: typeof msg.relay_key === "string" ? msg.relay_key : null,
           faults,
         });
