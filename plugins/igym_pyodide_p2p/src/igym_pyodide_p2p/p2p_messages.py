@@ -211,6 +211,8 @@ class P2PStart(ServerMessage):
     #: (``p2p_relay_socket``; the key goes to this page only, never to data or logs).
     relay_url: str | None = None
     relay_key: str | None = None
+    #: The largest state the pages send each other (``P2POptions.max_state_bytes``).
+    max_state_bytes: int | None = None
 
     def wire(self) -> dict[str, Any]:
         return {
@@ -230,6 +232,7 @@ class P2PStart(ServerMessage):
             "resume": self.resume,
             "relay_url": self.relay_url,
             "relay_key": self.relay_key,
+            "max_state_bytes": self.max_state_bytes,
         }
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -114,6 +115,29 @@ def options_of(prepared: Any) -> P2POptions:
 ROLLBACK_METHODS = ("get_state", "set_state", "state_hash")
 
 
+def _state_size_problems(env: Any, options: P2POptions, notes: list[str]) -> list[str]:
+    """The env's state after a reset, as JSON, against ``max_state_bytes`` (the pages send it to each
+    other for a desync repair or a reloading partner)."""
+    try:
+        env.reset(seed=0)
+        size = len(json.dumps(env.get_state(), separators=(",", ":"), allow_nan=False).encode())
+    except Exception as exc:
+        return [
+            f"$.env_factory: get_state() after reset(seed=0) must be JSON (the pages send it to each other); "
+            f"it is not: {type(exc).__name__}: {str(exc)[:200]}. Return plain lists, dicts, numbers and "
+            "strings."
+        ]
+    notes.append(f"env state after reset: {size} bytes as JSON (max_state_bytes {options.max_state_bytes})")
+    if size > options.max_state_bytes:
+        return [
+            f"$.runtime_options.max_state_bytes: the env's state after reset is {size} bytes as JSON, more "
+            f"than max_state_bytes={options.max_state_bytes} (the largest state the pages send each other "
+            "for a desync repair or a reloading partner). Raise max_state_bytes (up to 1048576) or make "
+            "get_state() smaller."
+        ]
+    return []
+
+
 def scene_problems(scene: Any, prepared: Any, settings: Any) -> tuple[list[str], list[str]]:
     """What keeps ``pyodide_p2p`` from running ``scene``, and the notes ``igym check`` prints."""
     problems = seat_problems(
@@ -131,6 +155,7 @@ def scene_problems(scene: Any, prepared: Any, settings: Any) -> tuple[list[str],
             f"{sorted(prepared.bot_seats)}); every agent must be one of the two human seats. Use "
             "runtime='server' for games with bots."
         )
+    options = options_of(prepared)
     env, _raw = prepared.make_env()
     try:
         missing = [m for m in ROLLBACK_METHODS if not callable(getattr(env, m, None))]
@@ -138,6 +163,8 @@ def scene_problems(scene: Any, prepared: Any, settings: Any) -> tuple[list[str],
             unwrapped = getattr(env, "unwrapped", None)
             if unwrapped is not None:
                 missing = [m for m in missing if not callable(getattr(unwrapped, m, None))]
+        else:
+            problems.extend(_state_size_problems(env, options, notes))
     finally:
         try:
             env.close()
@@ -151,7 +178,6 @@ def scene_problems(scene: Any, prepared: Any, settings: Any) -> tuple[list[str],
             "all of it) and check them with igym_core.testing.check_env_contract and "
             "igym_core.testing.check_state_hash."
         )
-    options = options_of(prepared)
     if settings is not None and getattr(settings, "p2p_ice_servers", None):
         try:
             check_ice_servers(settings.p2p_ice_servers, "IGYM_P2P_ICE_SERVERS")
@@ -483,6 +509,7 @@ class P2PGame(BaseBrowserGame):
             resume=resume,
             relay_url=f"{RELAY_PATH}/{self.info.game_id}",
             relay_key=page.relay_key,
+            max_state_bytes=options.max_state_bytes,
         ).wire()
 
     def _start_p2p(self) -> None:

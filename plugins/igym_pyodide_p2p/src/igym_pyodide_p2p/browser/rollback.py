@@ -55,11 +55,13 @@ from typing import Any, Protocol
 
 from igym_pyodide_p2p.browser.rollback_packets import (
     CATCH_UP_FRAMES,
+    DEFAULT_MAX_STATE_BYTES,
     MAX_DELAY,
     MAX_HASHES_PER_PACKET,
     MAX_INPUTS_PER_PACKET,
     MAX_PACKET_BYTES,
     MAX_SEQUENCE_JUMP,
+    MAX_STATE_BYTES_LIMIT,
     MAX_STRETCH,
     MAX_WINDOW,
     PROTOCOL_VERSION,
@@ -193,7 +195,12 @@ class RollbackEngine:
         hash_every: int = 10,
         silent_notice_ms: float = 750,
         lost_after_ms: float = 5000,
+        max_state_bytes: int = DEFAULT_MAX_STATE_BYTES,
     ) -> None:
+        if not is_int(max_state_bytes) or not 1024 <= max_state_bytes <= MAX_STATE_BYTES_LIMIT:
+            raise EngineError(
+                f"max_state_bytes must be 1024 to {MAX_STATE_BYTES_LIMIT}; got {max_state_bytes!r}."
+            )
         if input_delay != "auto" and (not is_int(input_delay) or not 1 <= int(input_delay) <= MAX_DELAY):
             raise EngineError(f"input_delay must be 1 to {MAX_DELAY} or 'auto'; got {input_delay!r}.")
         if not is_int(window) or not 1 <= window <= MAX_WINDOW:
@@ -219,6 +226,8 @@ class RollbackEngine:
         self.silent_notice_ms = float(silent_notice_ms)
         self.lost_after_ms = float(lost_after_ms)
         self.fps = 30
+        #: The largest state (as JSON) this peer sends or accepts: a desync repair's, a snapshot's.
+        self.max_state_bytes = int(max_state_bytes)
         self.session = os.urandom(6).hex()
         # Transport (lives across episodes).
         self._seq = 0
@@ -597,7 +606,16 @@ class RollbackEngine:
         chosen = min(candidates)
         state = self.sim.export_state(self._repair_states[chosen])
         body = {"f": chosen, "st": state, "hh": self._confirmed_hashes.get(chosen)}
-        self._outbox.append(self._control_packet("s", body))
+        packet = self._control_packet("s", body)
+        if len(packet) > self.max_state_bytes + MAX_PACKET_BYTES:
+            # Too large to send: the partner stays desynced and waits (recorded, never silent).
+            self._events.append(
+                self._event(
+                    "state_too_large", {"bytes": len(packet), "max_state_bytes": self.max_state_bytes}
+                )
+            )
+            return
+        self._outbox.append(packet)
 
     # --- packets ---------------------------------------------------------------------------------
     def _header(self, kind: str, now_ms: float | None) -> dict[str, Any]:
@@ -654,6 +672,13 @@ class RollbackEngine:
             self._refuse(refused.reason, now_ms, events)
         return events
 
+    def refuse(self, reason: str, now_ms: float) -> list[dict[str, Any]]:
+        """Count a packet refused before it reached the engine (a bad chunk); returns events as
+        :meth:`receive`."""
+        events: list[dict[str, Any]] = []
+        self._refuse(reason, now_ms, events)
+        return events
+
     def _refuse(self, reason: str, now_ms: float, events: list[dict[str, Any]]) -> None:
         self.stats["packets_refused"] += 1
         self._refused_reasons[reason] = self._refused_reasons.get(reason, 0) + 1
@@ -667,7 +692,9 @@ class RollbackEngine:
             self._refused_since_event = 0
 
     def _receive(self, data: Any, now_ms: float, events: list[dict[str, Any]]) -> None:
-        packet = decode_packet(data)
+        packet = decode_packet(data, self.max_state_bytes + MAX_PACKET_BYTES)
+        if packet["k"] != "s" and len(data) > MAX_PACKET_BYTES:
+            raise _Refused("oversized")  # only a state may be larger than a packet (in chunks)
         if packet.get("g") != self.game_id:
             raise _Refused("wrong_game")
         if packet.get("s") != self.partner_seat:
@@ -860,6 +887,14 @@ class RollbackEngine:
             "mine": [self._local[f] for f in range(base + 1, self.local_last + 1)],
             "yours": [self._remote[f] for f in range(base + 1, self.remote_last + 1)],
         }
+        packet = encode_packet(body)
+        if len(packet) > self.max_state_bytes + MAX_PACKET_BYTES:
+            raise EngineError(
+                f"snapshot(): the game's state is {len(packet)} bytes as JSON; a state sent to the "
+                f"partner is at most max_state_bytes={self.max_state_bytes} (+ {MAX_PACKET_BYTES}). Raise "
+                f"the scene's runtime option max_state_bytes (up to {MAX_STATE_BYTES_LIMIT}) or make "
+                "get_state() smaller."
+            )
         if self.partner_session is not None:
             self._retired_sessions.add(self.partner_session)
         self.partner_session = None
@@ -867,7 +902,7 @@ class RollbackEngine:
         self._seen.clear()
         self._seen_order.clear()
         self._max_seen = -1
-        return encode_packet(body)
+        return packet
 
     def resume(self, snapshot: bytes) -> None:
         """Continue the partner's episode from its :meth:`snapshot` (this is the reloaded page)."""

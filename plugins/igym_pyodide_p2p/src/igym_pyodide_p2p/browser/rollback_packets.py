@@ -13,14 +13,20 @@ Pure Python, standard library only: it runs unchanged under Pyodide and CPython.
 
 from __future__ import annotations
 
+import base64
 import json
 import math
+import os
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
+    "CHUNK_BYTES",
+    "DEFAULT_MAX_STATE_BYTES",
     "MAX_DELAY",
     "MAX_PACKET_BYTES",
+    "MAX_STATE_BYTES_LIMIT",
     "MAX_STRETCH",
     "MAX_WINDOW",
     "PROTOCOL_VERSION",
@@ -28,6 +34,7 @@ __all__ = [
     "RESEND_MS",
     "SYNC_SAMPLES",
     "EngineError",
+    "Reassembler",
     "Refused",
     "check_body_fields",
     "check_header_fields",
@@ -35,6 +42,7 @@ __all__ = [
     "encode_packet",
     "is_int",
     "is_number",
+    "split_packet",
 ]
 
 PROTOCOL_VERSION = 1
@@ -93,14 +101,15 @@ def encode_packet(packet: Mapping[str, Any]) -> bytes:
     return json.dumps(packet, separators=(",", ":"), allow_nan=False).encode()
 
 
-def decode_packet(data: Any) -> dict[str, Any]:
-    """Bytes from the partner → the packet (a dict of a known version and kind); raises
-    :class:`Refused` (``malformed``, ``oversized``)."""
+def decode_packet(data: Any, max_bytes: int = MAX_PACKET_BYTES) -> dict[str, Any]:
+    """Bytes from the partner (a packet, or a state packet put together from its chunks: at most
+    ``max_bytes``) → the packet (a dict of a known version and kind); raises :class:`Refused`
+    (``malformed``, ``oversized``)."""
     if isinstance(data, (bytearray, memoryview)):
         data = bytes(data)
     if not isinstance(data, bytes):
         raise Refused("malformed")
-    if len(data) > MAX_PACKET_BYTES:
+    if len(data) > max_bytes:
         raise Refused("oversized")
     try:
         packet = json.loads(data)
@@ -166,3 +175,98 @@ def check_body_fields(kind: str, packet: Mapping[str, Any]) -> None:
     frame, current = packet.get("f"), packet.get("c")
     if not (is_int(frame) and is_int(current) and 0 <= frame <= current):
         raise Refused("malformed")
+
+
+# --- states larger than one packet: chunks -------------------------------------------------------
+#: The default bound on a state sent to the partner (a desync repair's, a reloading partner's
+#: snapshot), as JSON; the scene's runtime option ``max_state_bytes`` sets it (1 KB to
+#: :data:`MAX_STATE_BYTES_LIMIT`).
+DEFAULT_MAX_STATE_BYTES = 64 * 1024
+MAX_STATE_BYTES_LIMIT = 1024 * 1024
+#: Bytes of a packet one chunk carries (base64 in the chunk: it stays under MAX_PACKET_BYTES).
+CHUNK_BYTES = 5 * 1024
+#: Transfers a peer reassembles at once (a newer one pushes out the oldest).
+_TRANSFERS_KEPT = 4
+
+
+def split_packet(data: bytes, game_id: str) -> list[bytes]:
+    """``data`` as it goes on the wire: itself when it fits one packet (:data:`MAX_PACKET_BYTES`),
+    else chunks ``{"k": "c", "g", "t": transfer id, "i": index, "c": count, "d": base64}`` of
+    :data:`CHUNK_BYTES` each, which :class:`Reassembler` puts together again. Sending the same
+    chunks again (a lost chunk: the partner asks again) completes a transfer in part received."""
+    if len(data) <= MAX_PACKET_BYTES:
+        return [data]
+    transfer = os.urandom(6).hex()
+    count = math.ceil(len(data) / CHUNK_BYTES)
+    return [
+        encode_packet(
+            {
+                "v": PROTOCOL_VERSION,
+                "k": "c",
+                "g": game_id,
+                "t": transfer,
+                "i": index,
+                "c": count,
+                "d": base64.b64encode(data[index * CHUNK_BYTES : (index + 1) * CHUNK_BYTES]).decode("ascii"),
+            }
+        )
+        for index in range(count)
+    ]
+
+
+class Reassembler:
+    """Puts :func:`split_packet`'s chunks together. :meth:`feed` takes every packet from the partner:
+    a packet that is no chunk comes back as it is; a chunk comes back as None until its transfer is
+    complete, then as the whole packet. A transfer larger than ``max_bytes`` (the state bound plus
+    one packet) is refused (``oversized``), a chunk of another game or malformed (``malformed``)."""
+
+    def __init__(self, game_id: str, max_bytes: int) -> None:
+        self.game_id = game_id
+        self.max_bytes = int(max_bytes)
+        self._parts: OrderedDict[str, dict[int, bytes]] = OrderedDict()
+        self._counts: dict[str, int] = {}
+
+    def feed(self, data: Any) -> Any:
+        if isinstance(data, (bytearray, memoryview)):
+            data = bytes(data)
+        if not isinstance(data, bytes) or len(data) > MAX_PACKET_BYTES or not data.startswith(b'{"v":'):
+            return data
+        if b'"k":"c"' not in data[:24]:
+            return data
+        try:
+            packet = json.loads(data)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            raise Refused("malformed") from None
+        if not isinstance(packet, dict) or packet.get("k") != "c":
+            return data
+        transfer, index, count, text = packet.get("t"), packet.get("i"), packet.get("c"), packet.get("d")
+        if packet.get("g") != self.game_id:
+            raise Refused("wrong_game")
+        if not (isinstance(transfer, str) and 0 < len(transfer) <= 16 and is_int(index) and is_int(count)):
+            raise Refused("malformed")
+        if not (0 <= index < count) or not isinstance(text, str) or len(text) > MAX_PACKET_BYTES:
+            raise Refused("malformed")
+        if count * CHUNK_BYTES > self.max_bytes + CHUNK_BYTES:
+            raise Refused("oversized")
+        if self._counts.setdefault(transfer, count) != count:
+            raise Refused("malformed")
+        try:
+            part = base64.b64decode(text, validate=True)
+        except ValueError:
+            raise Refused("malformed") from None
+        if len(part) > CHUNK_BYTES:
+            raise Refused("malformed")
+        parts = self._parts.setdefault(transfer, {})
+        self._parts.move_to_end(transfer)
+        parts[index] = part
+        while len(self._parts) > _TRANSFERS_KEPT:
+            oldest, _ = self._parts.popitem(last=False)
+            self._counts.pop(oldest, None)
+        if len(parts) < count:
+            return None
+        del self._parts[transfer]
+        del self._counts[transfer]
+        whole = b"".join(parts[i] for i in range(count))
+        if len(whole) > self.max_bytes + MAX_PACKET_BYTES:
+            raise Refused("oversized")
+        return whole

@@ -486,6 +486,7 @@ export function register(api) {
           hash_every: msg.hash_every,
           silent_notice_ms: msg.silent_notice_ms,
           lost_after_ms: msg.lost_after_ms,
+          max_state_bytes: msg.max_state_bytes,
           resume: Boolean(msg.resume),
           // The worker's own relay socket (packets relayed off this page's main thread);
           // window.__igymP2PPageRelay (benches only): relay through this page's socket instead.

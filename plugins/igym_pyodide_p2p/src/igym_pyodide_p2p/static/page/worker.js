@@ -482,7 +482,7 @@ function p2pStart(message) {
     authority: Boolean(message.authority),
     first_batch: p2p.firstBatch,
   };
-  for (const name of ["input_delay", "window", "hash_every", "silent_notice_ms", "lost_after_ms"]) {
+  for (const name of ["input_delay", "window", "hash_every", "silent_notice_ms", "lost_after_ms", "max_state_bytes"]) {
     if (message[name] !== undefined && message[name] !== null) kwargs[name] = message[name];
   }
   try {
@@ -561,8 +561,9 @@ function p2pRequestSnapshot() {
 function p2pAnswerSnapshotRequest() {
   if (!p2p.snapshotAllowed || !game) return;
   try {
-    if (!p2p.snapshotBytes) p2p.snapshotBytes = toPlain(game.snapshot());
-    p2pSend([p2p.snapshotBytes]);
+    // One packet, or its chunks (a state larger than a packet); all of them again on each ask.
+    if (!p2p.snapshotBytes) p2p.snapshotBytes = toPlain(game.snapshot_packets());
+    p2pSend(p2p.snapshotBytes);
   } catch (err) {
     post({ type: "failed", message: String((err && err.message) || err).slice(0, 2000) });
   }
