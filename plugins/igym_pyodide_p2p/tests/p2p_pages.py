@@ -260,7 +260,8 @@ def launch(work: Callable[[Any], Any], extra_args: tuple[str, ...] = ()) -> Any:
 
 
 def main(argv: list[str]) -> int:
-    """``STUDY DATA_DIR OUT_JSON [--media] [--bench] [--faults JSON] [--close-after S]`` (see the
+    """``STUDY DATA_DIR OUT_JSON [--media] [--bench] [--faults JSON] [--close-after S] [--reload-after S]
+    [--page-relay]`` (see the
     module docstring; ``--faults``: a JSON list of the two pages' fault settings); the result as JSON."""
     import argparse
 
@@ -273,6 +274,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--faults", default="[null, null]")
     parser.add_argument("--close-after", type=float, default=None)
     parser.add_argument("--page-relay", action="store_true")
+    parser.add_argument("--reload-after", type=float, default=None)
     args = parser.parse_args(argv)
     faults = tuple(json.loads(args.faults))
     args.data_dir.mkdir(parents=True, exist_ok=True)
@@ -289,6 +291,7 @@ def main(argv: list[str]) -> int:
                 page_relay=args.page_relay,
                 faults=(faults[0], faults[1]),
                 close_after_s=args.close_after,
+                reload_after_s=args.reload_after,
                 screenshots=args.out.parent / "shots",
             ),
             LOOPBACK_WEBRTC_ARGS if args.media else (),

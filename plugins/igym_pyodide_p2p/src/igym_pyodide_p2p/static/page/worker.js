@@ -652,8 +652,12 @@ function p2pChannel(channel, faults) {
   } else {
     p2p.channelSend = raw;
   }
-  channel.onopen = () => post({ type: "channel", open: true });
+  // A reconnection (after a reload) hands over a new channel: the old one's events no longer count.
+  channel.onopen = () => {
+    if (p2p.channel === channel) post({ type: "channel", open: true });
+  };
   channel.onclose = () => {
+    if (p2p.channel !== channel) return;
     if (p2p.route === "direct") p2p.route = null;
     post({ type: "channel", open: false });
   };
