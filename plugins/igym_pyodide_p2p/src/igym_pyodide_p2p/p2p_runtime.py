@@ -24,14 +24,11 @@ its partner gets ``p2p_partner {state: "back", resume: true}`` and sends it its 
 from __future__ import annotations
 
 import asyncio
-import hmac
-import json
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
-import attrs
 import msgspec
 import structlog
 
@@ -53,6 +50,7 @@ from igym_pyodide_p2p.messages import (
     RuntimeLoadFailed,
     StepBatchMessage,
 )
+from igym_pyodide_p2p.p2p_check import ROLLBACK_METHODS, scene_problems
 from igym_pyodide_p2p.p2p_ingest import (
     MAX_DISAGREEMENTS_PER_EPISODE,
     Disagreement,
@@ -61,19 +59,25 @@ from igym_pyodide_p2p.p2p_ingest import (
     split_p2p,
 )
 from igym_pyodide_p2p.p2p_messages import (
-    MAX_RELAY_BYTES,
     P2PEvent,
     P2PPartner,
     P2PRelay,
     P2PRoute,
     P2PSignal,
     P2PStart,
-    relay_wire,
-    signal_wire,
 )
 from igym_pyodide_p2p.p2p_options import P2POptions, check_ice_servers
+from igym_pyodide_p2p.p2p_page import (
+    MAX_EVENTS_PER_PAGE,
+    MAX_LOADS_PER_PAGE,
+    MAX_ROUTES_PER_PAGE,
+    MAX_SIGNALS_PER_PAGE,
+    RELAY_PACKETS_PER_S,
+    Page,
+    PageForwarding,
+)
 from igym_pyodide_p2p.p2p_relay_socket import RELAY_PATH
-from igym_pyodide_p2p.runtime_base import BrowserRuntime, package_checks, seat_problems
+from igym_pyodide_p2p.runtime_base import BrowserRuntime
 
 __all__ = [
     "MAX_EVENTS_PER_PAGE",
@@ -81,26 +85,16 @@ __all__ = [
     "MAX_ROUTES_PER_PAGE",
     "MAX_SIGNALS_PER_PAGE",
     "RELAY_PACKETS_PER_S",
+    "ROLLBACK_METHODS",
     "P2PGame",
     "P2PRuntime",
+    "Page",
+    "scene_problems",
 ]
 
 log = structlog.get_logger(__name__)
 
 _pack = msgspec.msgpack.Encoder().encode
-#: Signalling messages one page may send in one game (an offer, an answer and the ICE candidates,
-#: again after a reload); past it each is refused with ``p2p_signal_limit``.
-MAX_SIGNALS_PER_PAGE = 300
-#: Relay packets one page may send per second (a page sends one or two per frame at 30-60 fps);
-#: past it they are dropped (counted in the game's ``p2p_summary`` record).
-RELAY_PACKETS_PER_S = 240
-#: ``p2p_event`` records one page may cause in one game; past it they are counted, not recorded.
-MAX_EVENTS_PER_PAGE = 2_000
-#: ``p2p_route`` reports and loads (``runtime_loaded``: the first and each reload) one page may
-#: send in one game; past either, each is refused (``p2p_route_limit`` / ``p2p_reload_limit``):
-#: each writes a record, and a reload sends the partner a message.
-MAX_ROUTES_PER_PAGE = 50
-MAX_LOADS_PER_PAGE = 50
 #: After ``p2p_start``, the first episode waits for both pages' ``p2p_route`` at most the scene's
 #: connect timeout plus this.
 _ROUTE_GRACE_S = 3.0
@@ -109,99 +103,6 @@ _ROUTE_GRACE_S = 3.0
 def options_of(prepared: Any) -> P2POptions:
     """The scene's options (structured at start, see ``P2PRuntime.options_type``)."""
     return P2PRuntime.options_of(prepared)
-
-
-#: The methods a rollback env must have (the issue's contract; ``igym_core.testing`` checks them).
-ROLLBACK_METHODS = ("get_state", "set_state", "state_hash")
-
-
-def _state_size_problems(env: Any, options: P2POptions, notes: list[str]) -> list[str]:
-    """The env's state after a reset, as JSON, against ``max_state_bytes`` (the pages send it to each
-    other for a desync repair or a reloading partner)."""
-    try:
-        env.reset(seed=0)
-        size = len(json.dumps(env.get_state(), separators=(",", ":"), allow_nan=False).encode())
-    except Exception as exc:
-        return [
-            f"$.env_factory: get_state() after reset(seed=0) must be JSON (the pages send it to each other); "
-            f"it is not: {type(exc).__name__}: {str(exc)[:200]}. Return plain lists, dicts, numbers and "
-            "strings."
-        ]
-    notes.append(f"env state after reset: {size} bytes as JSON (max_state_bytes {options.max_state_bytes})")
-    if size > options.max_state_bytes:
-        return [
-            f"$.runtime_options.max_state_bytes: the env's state after reset is {size} bytes as JSON, more "
-            f"than max_state_bytes={options.max_state_bytes} (the largest state the pages send each other "
-            "for a desync repair or a reloading partner). Raise max_state_bytes (up to 1048576) or make "
-            "get_state() smaller."
-        ]
-    return []
-
-
-def scene_problems(scene: Any, prepared: Any, settings: Any) -> tuple[list[str], list[str]]:
-    """What keeps ``pyodide_p2p`` from running ``scene``, and the notes ``igym check`` prints."""
-    problems = seat_problems(
-        scene,
-        prepared,
-        runtime="pyodide_p2p",
-        seats=2,
-        advice="Each plays in their own browser: give the scene human_seats=(seat_a, seat_b), or use "
-        "runtime='pyodide' for one person.",
-    )
-    notes: list[str] = []
-    if prepared.bot_seats:
-        problems.append(
-            f"$.policies: the 'pyodide_p2p' runtime has no bot seats for now (this scene has "
-            f"{sorted(prepared.bot_seats)}); every agent must be one of the two human seats. Use "
-            "runtime='server' for games with bots."
-        )
-    options = options_of(prepared)
-    env, _raw = prepared.make_env()
-    try:
-        missing = [m for m in ROLLBACK_METHODS if not callable(getattr(env, m, None))]
-        if missing:
-            unwrapped = getattr(env, "unwrapped", None)
-            if unwrapped is not None:
-                missing = [m for m in missing if not callable(getattr(unwrapped, m, None))]
-        else:
-            problems.extend(_state_size_problems(env, options, notes))
-    finally:
-        try:
-            env.close()
-        except Exception:
-            log.debug("env_close_failed", scene_id=scene.scene_id)
-    if missing:
-        problems.append(
-            f"$.env_factory: the 'pyodide_p2p' runtime rolls the env back and compares its state, so the "
-            f"env needs get_state(), set_state(state) and state_hash(); it lacks {', '.join(missing)}. "
-            "Add them (get_state returns the full state, set_state restores it exactly, state_hash hashes "
-            "all of it) and check them with igym_core.testing.check_env_contract and "
-            "igym_core.testing.check_state_hash."
-        )
-    if settings is not None and getattr(settings, "p2p_ice_servers", None):
-        try:
-            check_ice_servers(settings.p2p_ice_servers, "IGYM_P2P_ICE_SERVERS")
-        except Exception as exc:
-            problems.append(f"IGYM_P2P_ICE_SERVERS: {exc}")
-    if scene.on_partner_left == "bot":
-        from igym_pyodide_p2p.p2p_spec import partner_policy_problems
-
-        problems.extend(partner_policy_problems(prepared))
-    notes.append(
-        f"runs peer to peer in both players' browsers: input delay {options.input_delay}, prediction "
-        f"window {options.prediction_window} frames, state hash every {options.hash_every_frames} frames, "
-        f"route {options.route} (relay after {options.connect_timeout_s:g} s without a direct connection), "
-        f"partner lost after {options.partner_lost_s:g} s, reload grace {options.reload_grace_s:g} s, "
-        f"on partner left: {scene.on_partner_left}"
-    )
-    try:
-        from igym_pyodide_p2p.p2p_spec import p2p_spec_problems
-
-        problems.extend(p2p_spec_problems(prepared, options))
-    except ImportError:
-        pass
-    package_checks(scene, prepared, settings, problems, notes)
-    return problems, notes
 
 
 class P2PRuntime(BrowserRuntime):
@@ -265,44 +166,7 @@ class P2PRuntime(BrowserRuntime):
         return options.ice_servers
 
 
-@attrs.define(eq=False)
-class Page:
-    """One player's page of a P2P game, as the server sees it."""
-
-    seat: str
-    partner_seat: str
-    participant_id: str
-    authority: bool
-    ledger: PageLedger
-    loaded: bool = False
-    #: The last episode this page said it finished (``episode_done``).
-    done_episode: int = 0
-    route: str | None = None
-    signals: int = 0
-    relay_window: float = 0.0
-    relay_in_window: int = 0
-    relayed: int = 0
-    relay_dropped: int = 0
-    events: int = 0
-    events_dropped: int = 0
-    routes: int = 0
-    loads: int = 0
-    absent_since: float | None = None
-    #: The scene's partner-left rule was applied to this page's player.
-    left: bool = False
-    #: The page reloaded (a new page loaded in the game): it resumes from the partner's state.
-    reloads: int = 0
-    #: When this page last sent steps (monotonic).
-    last_progress: float = 0.0
-    #: The key this page's worker opens its relay socket with (p2p_relay_socket; new at each
-    #: p2p_start), and that socket while open.
-    relay_key: str = ""
-    worker_relay: Any = None
-    #: Packets that went out to this page's worker by its relay socket.
-    worker_relayed_out: int = 0
-
-
-class P2PGame(BaseBrowserGame):
+class P2PGame(PageForwarding, BaseBrowserGame):
     """One peer-to-peer game: the episodes the server issues, the two pages' streams, the relay."""
 
     log = log
@@ -577,148 +441,6 @@ class P2PGame(BaseBrowserGame):
             "runtime_load_timed_out", game_id=self.info.game_id, load_timeout_s=self.options.load_timeout_s
         )
         self._give_up("load_timeout")
-
-    # --- signalling, relay, routes, events -----------------------------------------------------
-    def _signal(self, page: Page, message: P2PSignal) -> None:
-        if page.signals >= MAX_SIGNALS_PER_PAGE:
-            raise ProtocolError(
-                "p2p_signal_limit",
-                f"a page may send at most {MAX_SIGNALS_PER_PAGE} p2p_signal messages in a game; the relay "
-                "carries the inputs from here on",
-            )
-        page.signals += 1
-        self.runtime.counters["signals"] += 1
-        partner = self.partner_of(page)
-        if partner is not page and not partner.left:
-            self._offer(partner.participant_id, signal_wire(self.info.game_id, message.signal))
-
-    def _relay(self, page: Page, message: P2PRelay) -> None:
-        self.relay_packet(page, message.data)
-
-    # --- the workers' relay sockets (p2p_relay_socket) ----------------------------------------------
-    #: Largest packet a worker's relay socket may send (as a ``p2p_relay``'s data).
-    max_relay_bytes = MAX_RELAY_BYTES
-
-    def page_for_relay_key(self, key: str) -> Page | None:
-        """The page whose current relay key is ``key`` (None: no page of this game, or a retired key)."""
-        for page in self.pages.values():
-            if page.relay_key and not page.left and hmac.compare_digest(page.relay_key, key):
-                return page
-        return None
-
-    def attach_worker_relay(self, page: Page, relay: Any) -> None:
-        """The page's worker opened its relay socket (a newer socket replaces an older one)."""
-        old = page.worker_relay
-        page.worker_relay = relay
-        if old is not None and old is not relay:
-            old.close()
-        log.info("p2p_worker_relay_opened", game_id=self.info.game_id, seat=page.seat)
-
-    def detach_worker_relay(self, page: Page, relay: Any) -> None:
-        """The page's worker relay socket closed."""
-        if page.worker_relay is relay:
-            page.worker_relay = None
-
-    def _close_worker_relays(self, page: Page | None = None) -> None:
-        for each in [page] if page is not None else list(self.pages.values()):
-            if each.worker_relay is not None:
-                each.worker_relay.close()
-                each.worker_relay = None
-
-    def relay_packet(self, page: Page, data: bytes) -> None:
-        """One engine packet from ``page`` (its page socket's ``p2p_relay`` or its worker's relay
-        socket) for its partner: to the partner's worker socket when open, else its page socket."""
-        now = time.monotonic()
-        if now - page.relay_window >= 1.0:
-            page.relay_window = now
-            page.relay_in_window = 0
-        page.relay_in_window += 1
-        if page.relay_in_window > RELAY_PACKETS_PER_S:
-            page.relay_dropped += 1
-            self.runtime.counters["relay_dropped"] += 1
-            return
-        partner = self.partner_of(page)
-        if partner is page or partner.left:
-            return
-        worker = partner.worker_relay
-        if worker is not None and worker.open:
-            if worker.offer(data):
-                page.relayed += 1
-                partner.worker_relayed_out += 1
-                self.runtime.counters["relayed"] += 1
-            else:
-                page.relay_dropped += 1
-                self.runtime.counters["relay_dropped"] += 1
-            return
-        sink = self.host.frame_sink(partner.participant_id)
-        # Unreliable by design (as the DataChannel): a busy socket drops the packet, the next
-        # packet carries every unacknowledged input again.
-        if sink is not None and sink.offer(_pack(relay_wire(self.info.game_id, data))):
-            page.relayed += 1
-            self.runtime.counters["relayed"] += 1
-        else:
-            page.relay_dropped += 1
-            self.runtime.counters["relay_dropped"] += 1
-
-    def _route(self, page: Page, message: P2PRoute) -> None:
-        if page.routes >= MAX_ROUTES_PER_PAGE:
-            raise ProtocolError(
-                "p2p_route_limit",
-                f"a page may report its route at most {MAX_ROUTES_PER_PAGE} times in a game",
-            )
-        page.routes += 1
-        first = page.route is None
-        page.route = message.route
-        self.host.record(
-            records.GAMES,
-            records.p2p_route_row(
-                self._ids,
-                participant_id=page.participant_id,
-                seat=page.seat,
-                route=message.route,
-                rtt_ms=message.rtt_ms,
-                input_delay=message.input_delay,
-                reason=message.reason,
-                episode=self.plays,
-            ),
-        )
-        log.info(
-            "p2p_route_chosen",
-            game_id=self.info.game_id,
-            seat=page.seat,
-            route=message.route,
-            rtt_ms=message.rtt_ms,
-        )
-        if (
-            first
-            and self.started_p2p
-            and self.plays == 0
-            and self.phase == "loading"
-            and all(p.route is not None for p in self._active())
-        ):
-            self._cancel_timer()
-            self._countdown()
-
-    def _event(self, page: Page, message: P2PEvent) -> None:
-        if page.events >= MAX_EVENTS_PER_PAGE:
-            page.events_dropped += 1
-        else:
-            page.events += 1
-            self.host.record(
-                records.P2P_EVENTS,
-                records.p2p_event_row(
-                    self._ids,
-                    participant_id=page.participant_id,
-                    seat=page.seat,
-                    kind=message.kind,
-                    episode=message.episode,
-                    frame=message.frame,
-                    detail=message.detail,
-                    t_server_ms=round(time.time() * 1000, 1),
-                ),
-            )
-        if message.kind == "partner_lost":
-            self._partner_lost(page)
 
     def _partner_lost(self, page: Page) -> None:
         """``page`` has heard nothing from its partner for ``partner_lost_s``. The rule applies only
