@@ -130,3 +130,22 @@ def test_chunks_are_bounded() -> None:
     a.start_episode(1, 3, fps=30)
     assert a.receive(split_packet(big, "other")[0], 10.0)[0]["detail"]["reason"] == "wrong_game"
     assert a.stats["refused_reasons"] == {"wrong_game": 1}
+
+
+def test_the_server_takes_every_event_kind_the_pages_report() -> None:
+    """Every event the engine (and the worker) reports is one the server's ``p2p_event`` accepts (an
+    unknown kind would be refused and the event lost)."""
+    import re
+
+    import igym_pyodide_p2p.browser.rollback as rollback
+    from igym_pyodide_p2p.p2p_messages import P2PEvent
+
+    source = Path(rollback.__file__).read_text()
+    worker = (Path(rollback.__file__).parent.parent / "static" / "page" / "worker.js").read_text()
+    kinds = set(re.findall(r'_event\(\s*"([a-z_]+)"', source)) | set(re.findall(r'kind: "([a-z_]+)"', worker))
+    assert {"state_too_large", "snapshot_refused", "desync_repaired"} <= kinds
+    for kind in sorted(kinds):
+        event = P2PEvent.decode(
+            {"type": "p2p_event", "game_id": "g1", "kind": kind, "episode": 1, "frame": 0}
+        )
+        assert event.kind == kind

@@ -59,6 +59,8 @@ EVENT_KINDS = (
     "partner_lost",
     "packet_refused",
     "resumed",
+    "state_too_large",
+    "snapshot_refused",
 )
 ROUTES = ("direct", "relay")
 

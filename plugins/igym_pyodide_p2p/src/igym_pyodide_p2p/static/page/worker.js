@@ -565,7 +565,11 @@ function p2pAnswerSnapshotRequest() {
     if (!p2p.snapshotBytes) p2p.snapshotBytes = toPlain(game.snapshot_packets());
     p2pSend(p2p.snapshotBytes);
   } catch (err) {
-    post({ type: "failed", message: String((err && err.message) || err).slice(0, 2000) });
+    // This page's state cannot be given (larger than max_state_bytes): it plays on; recorded once,
+    // and the partner's new page, which cannot resume, falls to the partner-left rule.
+    p2p.snapshotAllowed = false;
+    const message = String((err && err.message) || err).slice(0, 500);
+    post({ type: "p2p_events", events: [{ kind: "snapshot_refused", episode: 0, frame: 0, detail: { message } }] });
   }
 }
 
