@@ -1,7 +1,7 @@
 """Two headless Chromium pages play P2P Slime Volleyball (``runtime="pyodide_p2p"``) through the
 seeded fault hook, at 60 ms RTT with 10 ms jitter and 2 % loss, and at 150 ms RTT.
 
-    uv run --frozen python bench/p2p_browser.py [--route direct|relay] [--runs 1]
+    uv run --frozen python bench/p2p_browser.py [--route direct|relay] [--runs 1] [--compare-page-relay]
 
 Each run is a real ``igym run`` and two pages matched in its waiting room, playing one 20-second
 episode (600 frames at 30 fps) of ``plugins/igym_pyodide_p2p/tests/studies/slime_p2p_pages.py``,
@@ -25,6 +25,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -64,14 +65,19 @@ def _namespace_ok() -> bool:
     return probe.returncode == 0
 
 
-def run_scenario(name: str, route: str, seed: int, tmp: Path) -> dict[str, Any]:
+def run_scenario(name: str, route: str, seed: int, tmp: Path, *, page_relay: bool = False) -> dict[str, Any]:
     delay, jitter, loss = SCENARIOS[name]
     faults = [
         {"seed": seed * 2 + page, "delay_ms": delay, "jitter_ms": jitter, "loss": loss} for page in (1, 2)
     ]
     out = tmp / f"{name}-{seed}.json"
     data_dir = tmp / f"data-{name}-{seed}"
-    args = [str(DRIVER), route, str(data_dir), str(out), "--bench", "--faults", json.dumps(faults)]
+    # The relay runs play the 20-second episode too (the short relay study ends before the driver
+    # has sampled a page that plays at full speed on a loaded machine).
+    study = "relay_long" if route == "relay" else route
+    args = [str(DRIVER), study, str(data_dir), str(out), "--bench", "--faults", json.dumps(faults)]
+    if page_relay:
+        args.append("--page-relay")
     env = {**os.environ, "PYTHONPATH": str(TESTS)}
     if route == "direct":
         inner = " ".join([sys.executable, *[f"'{a}'" for a in args], "--media"])
@@ -119,10 +125,13 @@ def run_scenario(name: str, route: str, seed: int, tmp: Path) -> dict[str, Any]:
                 "stretched_ticks": last.get("stretched"),
                 "stretched_ms": last.get("stretched_ms"),
                 "dropped": ((last.get("faults") or {}).get("dropped") or 0)
-                + ((last.get("worker_faults") or {}).get("dropped") or 0),
+                + ((last.get("worker_faults") or {}).get("dropped") or 0)
+                + (((last.get("worker_relay") or {}).get("faults") or {}).get("dropped") or 0),
+                "worker_relay_sent": (last.get("worker_relay") or {}).get("sent"),
+                "page_relay_sent": last.get("sent_relay"),
             }
         )
-    return {"scenario": name, "route": route, "seed": seed, "pages": pages}
+    return {"scenario": name, "route": route, "page_relay": page_relay, "seed": seed, "pages": pages}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,26 +139,50 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--route", choices=("direct", "relay"), default=None)
     parser.add_argument("--runs", type=int, default=1, help="runs per scenario (seeds 1, 2, …)")
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), action="append")
+    parser.add_argument(
+        "--compare-page-relay",
+        action="store_true",
+        help="relay only: each run twice in turn, relayed by the page's socket (as before the workers' "
+        "relay sockets) and by the workers' own sockets; prints the median fps of each",
+    )
     args = parser.parse_args(argv)
     route = args.route or ("direct" if _namespace_ok() else "relay")
     load = os.getloadavg()[0]
     print(f"route {route}; load average {load:.1f} on {os.cpu_count()} cores", flush=True)
+    variants = (True, False) if args.compare_page_relay and route == "relay" else (False,)
+    fps: dict[bool, list[float]] = {v: [] for v in variants}
     with tempfile.TemporaryDirectory(prefix="igym-bench-p2p-") as tmp:
         for name in args.scenario or list(SCENARIOS):
             for seed in range(1, args.runs + 1):
-                summary = run_scenario(name, route, seed, Path(tmp))
-                for page in summary["pages"]:
-                    print(
-                        f"{name} #{seed} page {page['page']} ({page['route']}): fps {page['fps']}, "
-                        f"rollbacks/s {page['rollbacks_per_s']}, depth p50 {page['depth_p50']} "
-                        f"p99 {page['depth_p99']} (max {page['max_depth']}), input delay "
-                        f"{page['input_delay']}, RTT {page['rtt_ms']} ms, desyncs "
-                        f"{page['desyncs_detected']}/{page['desyncs_repaired']} repaired, waits "
-                        f"{page['waits']}, one resimulated frame {page['resim_frame_us']} µs (in the game's "
-                        f"rollbacks {page['resim_frame_in_game_us']} µs)",
-                        flush=True,
-                    )
-                print(json.dumps(summary), flush=True)
+                for page_relay in variants:
+                    label = " page-socket relay" if page_relay else ""
+                    try:
+                        summary = run_scenario(name, route, seed, Path(tmp), page_relay=page_relay)
+                    except RuntimeError as exc:  # a run that could not start on a loaded machine
+                        print(f"{name} #{seed}{label}: failed: {str(exc)[:300]}", flush=True)
+                        continue
+                    summary["load"] = round(os.getloadavg()[0], 1)
+                    for page in summary["pages"]:
+                        if page["fps"]:
+                            fps[page_relay].append(page["fps"])
+                        print(
+                            f"{name} #{seed}{label} page {page['page']} ({page['route']}): "
+                            f"fps {page['fps']}, "
+                            f"rollbacks/s {page['rollbacks_per_s']}, depth p50 {page['depth_p50']} "
+                            f"p99 {page['depth_p99']} (max {page['max_depth']}), input delay "
+                            f"{page['input_delay']}, RTT {page['rtt_ms']} ms, desyncs "
+                            f"{page['desyncs_detected']}/{page['desyncs_repaired']} repaired, waits "
+                            f"{page['waits']}, one resimulated frame {page['resim_frame_us']} µs (in the "
+                            f"game's rollbacks {page['resim_frame_in_game_us']} µs), load {summary['load']}",
+                            flush=True,
+                        )
+                    print(json.dumps(summary), flush=True)
+    for page_relay, values in fps.items():
+        if values:
+            label = (
+                "page-socket relay" if page_relay else "workers' relay sockets" if route == "relay" else route
+            )
+            print(f"{label}: median fps {statistics.median(values):.2f} over {len(values)} pages", flush=True)
     return 0
 
 

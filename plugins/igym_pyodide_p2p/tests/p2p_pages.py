@@ -111,6 +111,7 @@ def play_pair(
     load_timeout_s: float = 180,
     bench: bool = False,
     reload_after_s: float | None = None,
+    page_relay: bool = False,
 ) -> dict[str, Any]:
     """Two participants play the study's P2P game (see the module docstring); what the pages showed.
     ``faults``: each page's ``window.__igymP2PFaults``; ``media``: grant camera and microphone (WebRTC
@@ -127,6 +128,8 @@ def play_pair(
             context.add_init_script(f"window.__igymP2PFaults = {json.dumps(faults[index])};")
         if bench:
             context.add_init_script("window.__igymP2PBench = true;")
+        if page_relay:  # benches only: relay through the page's socket, as before the worker's own
+            context.add_init_script("window.__igymP2PPageRelay = true;")
         page = context.new_page()
         page.on("pageerror", lambda exc, i=index: errors[i].append(str(exc)))
         page.on("console", lambda m, i=index: consoles[i].append(f"{m.type}: {m.text}"))
@@ -257,7 +260,8 @@ def launch(work: Callable[[Any], Any], extra_args: tuple[str, ...] = ()) -> Any:
 
 
 def main(argv: list[str]) -> int:
-    """``STUDY DATA_DIR OUT_JSON [--media] [--bench] [--faults JSON] [--close-after S]`` (see the
+    """``STUDY DATA_DIR OUT_JSON [--media] [--bench] [--faults JSON] [--close-after S] [--reload-after S]
+    [--page-relay]`` (see the
     module docstring; ``--faults``: a JSON list of the two pages' fault settings); the result as JSON."""
     import argparse
 
@@ -269,6 +273,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--bench", action="store_true")
     parser.add_argument("--faults", default="[null, null]")
     parser.add_argument("--close-after", type=float, default=None)
+    parser.add_argument("--page-relay", action="store_true")
+    parser.add_argument("--reload-after", type=float, default=None)
     args = parser.parse_args(argv)
     faults = tuple(json.loads(args.faults))
     args.data_dir.mkdir(parents=True, exist_ok=True)
@@ -282,8 +288,10 @@ def main(argv: list[str]) -> int:
                 standin,
                 media=args.media,
                 bench=args.bench,
+                page_relay=args.page_relay,
                 faults=(faults[0], faults[1]),
                 close_after_s=args.close_after,
+                reload_after_s=args.reload_after,
                 screenshots=args.out.parent / "shots",
             ),
             LOOPBACK_WEBRTC_ARGS if args.media else (),

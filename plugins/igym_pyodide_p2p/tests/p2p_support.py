@@ -145,6 +145,36 @@ class HashSkipsScoreEnv(CatchEnv):
         return hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()
 
 
+class BigStateCatchEnv(CatchEnv):
+    """CatchEnv with ``pad`` numbers in its state, one changed every step: a state larger than one
+    8 KB packet (``pad=4000``: about 25 KB as JSON)."""
+
+    def __init__(self, *, target: int = 4, pad: int = 4000) -> None:
+        super().__init__(target=target)
+        self.pad = [0] * pad
+
+    def reset(self, seed: int | None = None, options: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:
+        out = super().reset(seed=seed, options=options)
+        self.pad = [(i * 7919 + (seed or 0)) % 100_003 for i in range(len(self.pad))]
+        return out
+
+    def step(self, actions: Mapping[str, Any]) -> tuple[Any, ...]:
+        out = super().step(actions)
+        self.pad[self.steps % len(self.pad)] += sum(int(a) for a in actions.values()) + 1
+        return out
+
+    def get_state(self) -> dict[str, Any]:
+        return {**super().get_state(), "pad": list(self.pad)}
+
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        super().set_state(state)
+        self.pad = [int(v) for v in state["pad"]]
+
+
+def make_big_catch(**kwargs: Any) -> CatchEnv:
+    return BigStateCatchEnv(**kwargs)
+
+
 def make_catch(**kwargs: Any) -> CatchEnv:
     return CatchEnv(**kwargs)
 
@@ -160,6 +190,7 @@ ENVS: dict[str, dict[str, Any]] = {
         "env_kwargs": {"lives": 2, "max_steps": 3000},
     },
     "catch": {"env_factory": "p2p_support:make_catch", "render_fn": None, "env_kwargs": {"target": 3}},
+    "big": {"env_factory": "p2p_support:make_big_catch", "render_fn": None, "env_kwargs": {"target": 3}},
     "global_random": {
         "env_factory": "p2p_support:make_global_random_catch",
         "render_fn": None,

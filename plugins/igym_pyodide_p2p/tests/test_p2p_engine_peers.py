@@ -4,7 +4,6 @@ frame, both pages' copies agree, and ``igym verify`` re-runs it."""
 
 from __future__ import annotations
 
-import json
 import random
 import subprocess
 import sys
@@ -62,10 +61,9 @@ class EnginePage:
         for message in [*self.peer.unclaimed, *self._available()]:
             kind = message.get("type")
             if kind == "p2p_relay" and self.resuming:
-                # As the page's worker does (resume_from): the partner's inputs may come before its
-                # snapshot; only the snapshot resumes the page, the rest waits for the engine.
-                if json.loads(message["data"]).get("k") == "snap":
-                    self.game.resume(message["data"])
+                # As the page's worker does: the partner's inputs may come before its snapshot;
+                # only the snapshot resumes the page, the rest is dropped.
+                if self.game.resume_from(message["data"]) is not None:
                     self.resuming = False
                     self.playing = True
             elif kind == "p2p_relay":

@@ -355,6 +355,7 @@ def test_bad_messages_are_refused_with_errors_and_the_game_goes_on(tmp_path: Pat
         ("one_human", "exactly two participants per game"),
         ("one_human", "no bot seats for now"),
         ("no_rollback", "it lacks get_state, set_state, state_hash"),
+        ("small_state_bound", "more than max_state_bytes=8192"),
         ("server_only_partner", "$.scenes[0].partner_policy.target"),
         ("onnx_partner", "cannot play an ONNX policy for a partner who left"),
     ],

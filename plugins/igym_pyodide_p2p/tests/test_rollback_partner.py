@@ -184,3 +184,20 @@ def test_a_reload_at_any_moment_under_any_faults_ends_in_agreement(
     assert [canonical(s) for s in mine] == [canonical(s) for s in theirs]
     assert new.env.get_state() == stayer.env.get_state()
     assert new.stats["desyncs_detected"] == stayer.stats["desyncs_detected"] == 0
+
+
+def test_resume_from_takes_only_the_partners_snapshot() -> None:
+    """A reloaded page's worker hands every packet to ``resume_from`` until it resumed: the partner's
+    inputs that come first are dropped, its snapshot resumes the page (the worker and the tests' pages
+    call this one method)."""
+    a, b = peers("catch", max_steps=100)
+    match = Match(a, b)
+    match.start(1, 3)
+    match.pair.run(until_ms=800)
+    new = P2PBrowserGame(a.spec, game_id="g1", seat="left", partner_seat="right", authority=True)
+    for packet in (b.engine.packet(800.0), b"garbage", b'["k", "snap"]'):
+        assert new.resume_from(packet) is None
+    assert not new.playing
+    keyframe = new.resume_from(b.snapshot())
+    assert keyframe is not None and keyframe["key"] is True
+    assert new.playing and new.engine.frame == b.engine.confirmed

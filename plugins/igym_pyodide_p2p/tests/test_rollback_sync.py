@@ -188,3 +188,19 @@ def test_a_predicted_end_is_not_final_until_confirmed() -> None:
     assert held, "left never predicted the end"
     assert a.stats["rollbacks"] >= 1
     assert [canonical(s) for s in match.steps("a")] == [canonical(s) for s in match.steps("b")]
+
+
+def test_the_rollback_hook_sees_every_rollback_with_its_depth() -> None:
+    """``engine.on_rollback`` (the benches' timing hook) is called once per rollback with its
+    duration and depth: its depths are the engine's depth histogram."""
+    a, b = peers("slime", max_steps=300, input_delay=1)
+    seen: list[tuple[float, int]] = []
+    a.engine.on_rollback = lambda ms, depth: seen.append((ms, depth))
+    links = [FaultyLink(seed=s, delay_ms=70, jitter_ms=20, loss=0.05) for s in (3, 4)]
+    match = Match(a, b, link_a=links[0], link_b=links[1], key_period_ms=60)
+    match.start(1, 5)
+    match.play_episode()
+    histogram = a.stats["depth_histogram"]
+    assert a.stats["rollbacks"] > 0 and len(seen) == a.stats["rollbacks"]
+    assert sorted(depth for _ms, depth in seen) == sorted(d for d, n in histogram.items() for _ in range(n))
+    assert all(ms >= 0 for ms, _depth in seen)

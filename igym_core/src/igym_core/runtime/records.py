@@ -41,6 +41,7 @@ __all__ = [
     "game_paused_row",
     "game_resumed_row",
     "game_started_row",
+    "game_started_row_of",
     "load_timeout_row",
     "p2p_disagreement_row",
     "p2p_event_row",
@@ -243,6 +244,25 @@ def game_started_row(
     if continues_game_id is not None:
         row["continues"] = {"game_id": continues_game_id, "from_episode": continues_from_episode}
     return row
+
+
+def game_started_row_of(
+    ids: Mapping[str, Any], *, info: Any, scene: Any, runtime: str, continues: Any
+) -> dict[str, Any]:
+    """:func:`game_started_row` for a runtime's game: its seats from ``info`` (a ``GameInfo``), fps
+    and episodes from ``scene``, ``continues`` (the interrupted game it continues, or None). Every
+    runtime's ``begin`` records this row."""
+    from igym_core.session.games import seats_description
+
+    return game_started_row(
+        ids,
+        seats=seats_description(info.seats),
+        fps=scene.fps,
+        num_episodes=scene.num_episodes,
+        runtime=runtime,
+        continues_game_id=continues.game_id if continues is not None else None,
+        continues_from_episode=continues.from_episode if continues is not None else None,
+    )
 
 
 def game_ended_row(ids: Mapping[str, Any], *, reason: str, episodes_played: int) -> dict[str, Any]:

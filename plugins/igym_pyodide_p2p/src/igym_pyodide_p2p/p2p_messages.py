@@ -59,6 +59,8 @@ EVENT_KINDS = (
     "partner_lost",
     "packet_refused",
     "resumed",
+    "state_too_large",
+    "snapshot_refused",
 )
 ROUTES = ("direct", "relay")
 
@@ -207,6 +209,12 @@ class P2PStart(ServerMessage):
     silent_notice_ms: int
     lost_after_ms: int
     resume: bool = False
+    #: Where this page's worker opens its relay socket, and the key it opens it with
+    #: (``p2p_relay_socket``; the key goes to this page only, never to data or logs).
+    relay_url: str | None = None
+    relay_key: str | None = None
+    #: The largest state the pages send each other (``P2POptions.max_state_bytes``).
+    max_state_bytes: int | None = None
 
     def wire(self) -> dict[str, Any]:
         return {
@@ -224,6 +232,9 @@ class P2PStart(ServerMessage):
             "silent_notice_ms": self.silent_notice_ms,
             "lost_after_ms": self.lost_after_ms,
             "resume": self.resume,
+            "relay_url": self.relay_url,
+            "relay_key": self.relay_key,
+            "max_state_bytes": self.max_state_bytes,
         }
 
 

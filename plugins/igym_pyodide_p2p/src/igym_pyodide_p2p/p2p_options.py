@@ -151,6 +151,12 @@ class P2POptions:
     reach each other directly connect; the rest relay). TURN servers need credentials, which do not
     belong in the experiment (its config is written to the data): ``IGYM_P2P_ICE_SERVERS`` (JSON)
     holds them and replaces these for every scene."""
+    max_state_bytes: int = attrs.field(default=64 * 1024, validator=whole(1024, 1024 * 1024))
+    """The largest env state (``get_state()`` and the HUD's values, as JSON) a page sends its partner:
+    the authority's state for a desync repair, a reloading partner's snapshot. A state larger than
+    one 8 KB packet travels in chunks. ``igym check`` refuses an env whose state after reset is
+    larger; a state that grows past it in play is not sent (a ``state_too_large`` event is recorded;
+    a reloading partner cannot resume and the partner-left rule follows)."""
     silent_notice_ms: int = attrs.field(default=750, validator=whole(100, 60_000))
     """A page that has had no packet from its partner this long shows a notice."""
     partner_lost_s: float = attrs.field(default=5.0, validator=between(1, 600))

@@ -24,11 +24,11 @@ its partner gets ``p2p_partner {state: "back", resume: true}`` and sends it its 
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
-import attrs
 import msgspec
 import structlog
 
@@ -50,6 +50,7 @@ from igym_pyodide_p2p.messages import (
     RuntimeLoadFailed,
     StepBatchMessage,
 )
+from igym_pyodide_p2p.p2p_check import ROLLBACK_METHODS, scene_problems
 from igym_pyodide_p2p.p2p_ingest import (
     MAX_DISAGREEMENTS_PER_EPISODE,
     Disagreement,
@@ -64,11 +65,19 @@ from igym_pyodide_p2p.p2p_messages import (
     P2PRoute,
     P2PSignal,
     P2PStart,
-    relay_wire,
-    signal_wire,
 )
 from igym_pyodide_p2p.p2p_options import P2POptions, check_ice_servers
-from igym_pyodide_p2p.runtime_base import SAME_GROUP_PROBLEM, BrowserRuntime, package_checks
+from igym_pyodide_p2p.p2p_page import (
+    MAX_EVENTS_PER_PAGE,
+    MAX_LOADS_PER_PAGE,
+    MAX_ROUTES_PER_PAGE,
+    MAX_SIGNALS_PER_PAGE,
+    RELAY_PACKETS_PER_S,
+    Page,
+    PageForwarding,
+)
+from igym_pyodide_p2p.p2p_relay_socket import RELAY_PATH
+from igym_pyodide_p2p.runtime_base import BrowserRuntime
 
 __all__ = [
     "MAX_EVENTS_PER_PAGE",
@@ -76,26 +85,16 @@ __all__ = [
     "MAX_ROUTES_PER_PAGE",
     "MAX_SIGNALS_PER_PAGE",
     "RELAY_PACKETS_PER_S",
+    "ROLLBACK_METHODS",
     "P2PGame",
     "P2PRuntime",
+    "Page",
+    "scene_problems",
 ]
 
 log = structlog.get_logger(__name__)
 
 _pack = msgspec.msgpack.Encoder().encode
-#: Signalling messages one page may send in one game (an offer, an answer and the ICE candidates,
-#: again after a reload); past it each is refused with ``p2p_signal_limit``.
-MAX_SIGNALS_PER_PAGE = 300
-#: Relay packets one page may send per second (a page sends one or two per frame at 30-60 fps);
-#: past it they are dropped (counted in the game's ``p2p_summary`` record).
-RELAY_PACKETS_PER_S = 240
-#: ``p2p_event`` records one page may cause in one game; past it they are counted, not recorded.
-MAX_EVENTS_PER_PAGE = 2_000
-#: ``p2p_route`` reports and loads (``runtime_loaded``: the first and each reload) one page may
-#: send in one game; past either, each is refused (``p2p_route_limit`` / ``p2p_reload_limit``):
-#: each writes a record, and a reload sends the partner a message.
-MAX_ROUTES_PER_PAGE = 50
-MAX_LOADS_PER_PAGE = 50
 #: After ``p2p_start``, the first episode waits for both pages' ``p2p_route`` at most the scene's
 #: connect timeout plus this.
 _ROUTE_GRACE_S = 3.0
@@ -104,76 +103,6 @@ _ROUTE_GRACE_S = 3.0
 def options_of(prepared: Any) -> P2POptions:
     """The scene's options (structured at start, see ``P2PRuntime.options_type``)."""
     return P2PRuntime.options_of(prepared)
-
-
-#: The methods a rollback env must have (the issue's contract; ``igym_core.testing`` checks them).
-ROLLBACK_METHODS = ("get_state", "set_state", "state_hash")
-
-
-def scene_problems(scene: Any, prepared: Any, settings: Any) -> tuple[list[str], list[str]]:
-    """What keeps ``pyodide_p2p`` from running ``scene``, and the notes ``igym check`` prints."""
-    problems: list[str] = []
-    notes: list[str] = []
-    humans = tuple(prepared.human_seats)
-    if len(humans) != 2:
-        problems.append(
-            f"$.human_seats: the 'pyodide_p2p' runtime plays exactly two participants per game, each "
-            f"in their own browser; this scene has {len(humans)} human seats {list(humans)}. Give it "
-            "human_seats=(seat_a, seat_b), or use runtime='pyodide' for one person."
-        )
-    if prepared.bot_seats:
-        problems.append(
-            f"$.policies: the 'pyodide_p2p' runtime has no bot seats for now (this scene has "
-            f"{sorted(prepared.bot_seats)}); every agent must be one of the two human seats. Use "
-            "runtime='server' for games with bots."
-        )
-    if getattr(scene, "same_group_as", None):
-        problems.append(SAME_GROUP_PROBLEM)
-    env, _raw = prepared.make_env()
-    try:
-        missing = [m for m in ROLLBACK_METHODS if not callable(getattr(env, m, None))]
-        if missing:
-            unwrapped = getattr(env, "unwrapped", None)
-            if unwrapped is not None:
-                missing = [m for m in missing if not callable(getattr(unwrapped, m, None))]
-    finally:
-        try:
-            env.close()
-        except Exception:
-            log.debug("env_close_failed", scene_id=scene.scene_id)
-    if missing:
-        problems.append(
-            f"$.env_factory: the 'pyodide_p2p' runtime rolls the env back and compares its state, so the "
-            f"env needs get_state(), set_state(state) and state_hash(); it lacks {', '.join(missing)}. "
-            "Add them (get_state returns the full state, set_state restores it exactly, state_hash hashes "
-            "all of it) and check them with igym_core.testing.check_env_contract and "
-            "igym_core.testing.check_state_hash."
-        )
-    options = options_of(prepared)
-    if settings is not None and getattr(settings, "p2p_ice_servers", None):
-        try:
-            check_ice_servers(settings.p2p_ice_servers, "IGYM_P2P_ICE_SERVERS")
-        except Exception as exc:
-            problems.append(f"IGYM_P2P_ICE_SERVERS: {exc}")
-    if scene.on_partner_left == "bot":
-        from igym_pyodide_p2p.p2p_spec import partner_policy_problems
-
-        problems.extend(partner_policy_problems(prepared))
-    notes.append(
-        f"runs peer to peer in both players' browsers: input delay {options.input_delay}, prediction "
-        f"window {options.prediction_window} frames, state hash every {options.hash_every_frames} frames, "
-        f"route {options.route} (relay after {options.connect_timeout_s:g} s without a direct connection), "
-        f"partner lost after {options.partner_lost_s:g} s, reload grace {options.reload_grace_s:g} s, "
-        f"on partner left: {scene.on_partner_left}"
-    )
-    try:
-        from igym_pyodide_p2p.p2p_spec import p2p_spec_problems
-
-        problems.extend(p2p_spec_problems(prepared))
-    except ImportError:
-        pass
-    package_checks(scene, prepared, settings, problems, notes)
-    return problems, notes
 
 
 class P2PRuntime(BrowserRuntime):
@@ -237,38 +166,7 @@ class P2PRuntime(BrowserRuntime):
         return options.ice_servers
 
 
-@attrs.define(eq=False)
-class Page:
-    """One player's page of a P2P game, as the server sees it."""
-
-    seat: str
-    partner_seat: str
-    participant_id: str
-    authority: bool
-    ledger: PageLedger
-    loaded: bool = False
-    #: The last episode this page said it finished (``episode_done``).
-    done_episode: int = 0
-    route: str | None = None
-    signals: int = 0
-    relay_window: float = 0.0
-    relay_in_window: int = 0
-    relayed: int = 0
-    relay_dropped: int = 0
-    events: int = 0
-    events_dropped: int = 0
-    routes: int = 0
-    loads: int = 0
-    absent_since: float | None = None
-    #: The scene's partner-left rule was applied to this page's player.
-    left: bool = False
-    #: The page reloaded (a new page loaded in the game): it resumes from the partner's state.
-    reloads: int = 0
-    #: When this page last sent steps (monotonic).
-    last_progress: float = 0.0
-
-
-class P2PGame(BaseBrowserGame):
+class P2PGame(PageForwarding, BaseBrowserGame):
     """One peer-to-peer game: the episodes the server issues, the two pages' streams, the relay."""
 
     log = log
@@ -420,6 +318,10 @@ class P2PGame(BaseBrowserGame):
     # Loading differs from the pyodide game's on purpose (game_loading.LoadRules): two pages load, the
     # start waits for both and for their routes, the records name the page's seat, and a reload resumes
     # from the partner's state instead of applying on_reload.
+    def _page_ids(self, page: Page) -> dict[str, Any]:
+        """The game's ids with the page's participant and seat (the rows of one page's doings)."""
+        return {**self._ids, "participant_id": page.participant_id, "seat": page.seat}
+
     def _loaded(self, page: Page, message: RuntimeLoaded) -> None:
         if page.loads >= MAX_LOADS_PER_PAGE:
             raise ProtocolError(
@@ -431,15 +333,12 @@ class P2PGame(BaseBrowserGame):
         page.loaded = True
         self.host.record(
             records.GAMES,
-            {
-                **self._ids,
-                "event": "runtime_loaded",
-                "participant_id": page.participant_id,
-                "seat": page.seat,
-                "ms": round(message.ms, 1),
-                "stages": {k: round(v, 1) for k, v in message.stages.items()},
-                "reload": reload,
-            },
+            records.runtime_loaded_row(
+                self._page_ids(page),
+                ms=round(message.ms, 1),
+                stages={k: round(v, 1) for k, v in message.stages.items()},
+                reload=reload,
+            ),
         )
         log.info(
             "runtime_loaded", game_id=self.info.game_id, seat=page.seat, ms=round(message.ms), reload=reload
@@ -455,6 +354,9 @@ class P2PGame(BaseBrowserGame):
 
     def _start_message(self, page: Page, *, resume: bool) -> dict[str, Any]:
         options = self.options
+        # A fresh relay key for this page (a reloaded page's old worker socket is retired).
+        page.relay_key = secrets.token_urlsafe(24)
+        self._close_worker_relays(page)
         return P2PStart(
             game_id=self.info.game_id,
             seat=page.seat,
@@ -469,6 +371,9 @@ class P2PGame(BaseBrowserGame):
             silent_notice_ms=options.silent_notice_ms,
             lost_after_ms=round(options.partner_lost_s * 1000),
             resume=resume,
+            relay_url=f"{RELAY_PATH}/{self.info.game_id}",
+            relay_key=page.relay_key,
+            max_state_bytes=options.max_state_bytes,
         ).wire()
 
     def _start_p2p(self) -> None:
@@ -494,15 +399,9 @@ class P2PGame(BaseBrowserGame):
         partner = self.partner_of(page)
         self.host.record(
             records.GAMES,
-            {
-                **self._ids,
-                "event": "reloaded",
-                "participant_id": page.participant_id,
-                "seat": page.seat,
-                "episode": self.plays,
-                "step": page.ledger.last_step,
-                "rule": "resume",
-            },
+            records.reloaded_row(
+                self._page_ids(page), episode=self.plays, step=page.ledger.last_step, rule="resume"
+            ),
         )
         log.info("p2p_page_reloaded", game_id=self.info.game_id, seat=page.seat, episode=self.plays)
         self._send(page.participant_id, self._start_message(page, resume=True))
@@ -519,14 +418,9 @@ class P2PGame(BaseBrowserGame):
     def _load_failed(self, page: Page, message: RuntimeLoadFailed) -> None:
         self.host.record(
             records.GAMES,
-            {
-                **self._ids,
-                "event": "runtime_load_failed",
-                "participant_id": page.participant_id,
-                "seat": page.seat,
-                "stage": message.stage,
-                "message": message.message,
-            },
+            records.runtime_load_failed_row(
+                self._page_ids(page), stage=message.stage, message=message.message
+            ),
         )
         log.info("runtime_load_failed", game_id=self.info.game_id, seat=page.seat, stage=message.stage)
         self._give_up("runtime_load_failed")
@@ -539,9 +433,7 @@ class P2PGame(BaseBrowserGame):
         self.host.record(
             records.GAMES,
             {
-                **self._ids,
-                "event": "load_timeout",
-                "load_timeout_s": self.options.load_timeout_s,
+                **records.load_timeout_row(self._ids, load_timeout_s=self.options.load_timeout_s),
                 "loaded": [p.seat for p in self.pages.values() if p.loaded],
             },
         )
@@ -549,103 +441,6 @@ class P2PGame(BaseBrowserGame):
             "runtime_load_timed_out", game_id=self.info.game_id, load_timeout_s=self.options.load_timeout_s
         )
         self._give_up("load_timeout")
-
-    # --- signalling, relay, routes, events -----------------------------------------------------
-    def _signal(self, page: Page, message: P2PSignal) -> None:
-        if page.signals >= MAX_SIGNALS_PER_PAGE:
-            raise ProtocolError(
-                "p2p_signal_limit",
-                f"a page may send at most {MAX_SIGNALS_PER_PAGE} p2p_signal messages in a game; the relay "
-                "carries the inputs from here on",
-            )
-        page.signals += 1
-        self.runtime.counters["signals"] += 1
-        partner = self.partner_of(page)
-        if partner is not page and not partner.left:
-            self._offer(partner.participant_id, signal_wire(self.info.game_id, message.signal))
-
-    def _relay(self, page: Page, message: P2PRelay) -> None:
-        now = time.monotonic()
-        if now - page.relay_window >= 1.0:
-            page.relay_window = now
-            page.relay_in_window = 0
-        page.relay_in_window += 1
-        if page.relay_in_window > RELAY_PACKETS_PER_S:
-            page.relay_dropped += 1
-            self.runtime.counters["relay_dropped"] += 1
-            return
-        partner = self.partner_of(page)
-        if partner is page or partner.left:
-            return
-        sink = self.host.frame_sink(partner.participant_id)
-        # Unreliable by design (as the DataChannel): a busy socket drops the packet, the next
-        # packet carries every unacknowledged input again.
-        if sink is not None and sink.offer(_pack(relay_wire(self.info.game_id, message.data))):
-            page.relayed += 1
-            self.runtime.counters["relayed"] += 1
-        else:
-            page.relay_dropped += 1
-            self.runtime.counters["relay_dropped"] += 1
-
-    def _route(self, page: Page, message: P2PRoute) -> None:
-        if page.routes >= MAX_ROUTES_PER_PAGE:
-            raise ProtocolError(
-                "p2p_route_limit",
-                f"a page may report its route at most {MAX_ROUTES_PER_PAGE} times in a game",
-            )
-        page.routes += 1
-        first = page.route is None
-        page.route = message.route
-        self.host.record(
-            records.GAMES,
-            records.p2p_route_row(
-                self._ids,
-                participant_id=page.participant_id,
-                seat=page.seat,
-                route=message.route,
-                rtt_ms=message.rtt_ms,
-                input_delay=message.input_delay,
-                reason=message.reason,
-                episode=self.plays,
-            ),
-        )
-        log.info(
-            "p2p_route_chosen",
-            game_id=self.info.game_id,
-            seat=page.seat,
-            route=message.route,
-            rtt_ms=message.rtt_ms,
-        )
-        if (
-            first
-            and self.started_p2p
-            and self.plays == 0
-            and self.phase == "loading"
-            and all(p.route is not None for p in self._active())
-        ):
-            self._cancel_timer()
-            self._countdown()
-
-    def _event(self, page: Page, message: P2PEvent) -> None:
-        if page.events >= MAX_EVENTS_PER_PAGE:
-            page.events_dropped += 1
-        else:
-            page.events += 1
-            self.host.record(
-                records.P2P_EVENTS,
-                records.p2p_event_row(
-                    self._ids,
-                    participant_id=page.participant_id,
-                    seat=page.seat,
-                    kind=message.kind,
-                    episode=message.episode,
-                    frame=message.frame,
-                    detail=message.detail,
-                    t_server_ms=round(time.time() * 1000, 1),
-                ),
-            )
-        if message.kind == "partner_lost":
-            self._partner_lost(page)
 
     def _partner_lost(self, page: Page) -> None:
         """``page`` has heard nothing from its partner for ``partner_lost_s``. The rule applies only
@@ -667,6 +462,7 @@ class P2PGame(BaseBrowserGame):
         if gone.left or self.ended:
             return
         gone.left = True
+        self._close_worker_relays(gone)
         outcome = self.scene.on_partner_left
         stay = self.partner_of(gone)
         self.book.partner_gone(gone.seat)
@@ -909,6 +705,10 @@ class P2PGame(BaseBrowserGame):
             self._stalled(now)
 
     # --- the end -----------------------------------------------------------------------------
+    def _end_game(self, reason: str, message: str, *, exit: Any = None) -> None:
+        super()._end_game(reason, message, exit=exit)
+        self._close_worker_relays()
+
     def _summary_records(self) -> None:
         self.host.record(
             records.GAMES,
@@ -922,6 +722,7 @@ class P2PGame(BaseBrowserGame):
                         "signals": page.signals,
                         "relayed": page.relayed,
                         "relay_dropped": page.relay_dropped,
+                        "worker_relayed": page.worker_relayed_out,
                         "events": page.events,
                         "events_dropped": page.events_dropped,
                         "reloads": page.reloads,

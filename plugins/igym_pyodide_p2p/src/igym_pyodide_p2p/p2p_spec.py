@@ -58,9 +58,10 @@ def partner_policy_problems(prepared: Any) -> list[str]:
     return sorted(set(problems))
 
 
-def p2p_spec_problems(prepared: Any) -> list[str]:
-    """What of the scene (renderer, code by import path) the browser cannot run."""
-    _spec, problems = build_spec(prepared, 10, 500)
+def p2p_spec_problems(prepared: Any, options: Any) -> list[str]:
+    """What of the scene (renderer, code by import path) the browser cannot run, with the scene's
+    options (``P2POptions``: the hash and batch intervals the spec is built with)."""
+    _spec, problems = build_spec(prepared, options.hash_every_frames, options.batch_interval_ms)
     return problems
 
 

@@ -37,9 +37,11 @@ def igym_register_commands() -> list[type[Command]]:
 def igym_register_routes(settings: Settings) -> list[Any]:
     # The manifest, Pyodide's files, the runtime's files and igym's package index, under
     # /plugins/pyodide_p2p/. Built on first use: a study without browser-run games costs nothing.
+    # The P2P workers' relay sockets (p2p_relay_socket.py).
     from igym_pyodide_p2p.index import package_routes
+    from igym_pyodide_p2p.p2p_relay_socket import relay_socket
 
-    return [package_routes()]
+    return [package_routes(), relay_socket]
 
 
 # --- the pyodide runtime, page side (static/page/: runtime.js, worker.js, loader.js) -----------------

@@ -48,6 +48,25 @@ SAME_GROUP_PROBLEM = (
 )
 
 
+_COUNTS = {1: "one", 2: "two"}
+
+
+def seat_problems(scene: Any, prepared: Any, *, runtime: str, seats: int, advice: str) -> list[str]:
+    """The opening of a browser runtime's ``igym check`` answer: the scene must have exactly ``seats``
+    human seats (``advice``: what to do instead, ends the message) and no ``same_group_as``."""
+    problems: list[str] = []
+    humans = tuple(prepared.human_seats)
+    if len(humans) != seats:
+        problems.append(
+            f"$.human_seats: the {runtime!r} runtime plays exactly {_COUNTS.get(seats, seats)} participant"
+            f"{'' if seats == 1 else 's'} per game; this scene has {len(humans)} human seats "
+            f"{list(humans)}. {advice}"
+        )
+    if getattr(scene, "same_group_as", None):
+        problems.append(SAME_GROUP_PROBLEM)
+    return problems
+
+
 def package_checks(scene: Any, prepared: Any, settings: Any, problems: list[str], notes: list[str]) -> None:
     """Adds the browser's package rules to a runtime's ``igym check`` answer (``problems``, ``notes``):
     which packages the scene needs in the browser and where each comes from (``packages.py``)."""

@@ -1,4 +1,5 @@
-"""Envs for the P2P runtime's ``igym check`` tests: a two-seat env without rollback methods."""
+"""Envs for the P2P runtime's ``igym check`` tests: a two-seat env without rollback methods, one
+with a large state."""
 
 from __future__ import annotations
 
@@ -47,3 +48,20 @@ class PlainEnv:
 
 def make_plain_env() -> PlainEnv:
     return PlainEnv()
+
+
+def make_big_state_env(**kwargs: Any) -> Any:
+    """Slime Volleyball whose state carries 4,000 more numbers (about 20 KB as JSON)."""
+    env = make_env(**kwargs)
+    get_state, set_state = env.get_state, env.set_state
+    pad = [0] * 4000
+
+    def big_get_state() -> Any:
+        return {"slime": get_state(), "pad": list(pad)}
+
+    def big_set_state(state: Any) -> None:
+        set_state(state["slime"])
+        pad[:] = state["pad"]
+
+    env.get_state, env.set_state = big_get_state, big_set_state
+    return env

@@ -63,6 +63,10 @@ def _broken(**changes: object) -> Experiment:
 #: ``igym check`` refuses each of these.
 one_human = _broken(human_seats=(), human_seat="left", policies={"right": "random"})
 no_rollback = _broken(env_factory="p2p_envs:make_plain_env", env_kwargs={})
+#: An env whose state (about 20 KB as JSON) is larger than the scene's bound.
+small_state_bound = _broken(
+    env_factory="p2p_envs:make_big_state_env", runtime_options={"max_state_bytes": 8192}
+)
 #: ``on_partner_left="bot"`` with a partner policy the browser cannot import (a lambda of this file).
 server_only_partner = _broken(
     on_partner_left="bot", partner_policy={"kind": "python", "target": lambda obs: 0}

@@ -8,8 +8,9 @@ end. The experiments differ in the runtime's options:
   that runs Chromium and the server in a network namespace where WebRTC has candidates;
 - ``leaving``: as ``relay``, with short partner-lost and reload grace times, and the scripted bot
   taking a partner's seat when they leave (``leaving_direct``: the same over WebRTC);
-- ``reloading``: as ``relay`` with a 40-second episode and grace times long enough for a reloaded
-  page to load the runtime again and resume.
+- ``reloading``: as ``direct`` with a 20-second episode and grace times long enough for a reloaded
+  page to load the runtime again, resume, and connect directly again;
+- ``relay_long``: as ``relay`` with a 20-second episode (``bench/p2p_browser.py``'s relay runs).
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ direct = _experiment(
         runtime_options={"route": "auto", "connect_timeout_s": 15, "load_timeout_s": 180},
     ),
 )
+relay_long = _experiment("slime_p2p_relay_long", attrs.evolve(relay_game, max_steps=LONG_STEPS))
 leaving = _experiment(
     "slime_p2p_leaving",
     attrs.evolve(
@@ -94,7 +96,8 @@ reloading = _experiment(
         relay_game,
         max_steps=2 * STEPS,
         runtime_options={
-            "route": "relay",
+            "route": "auto",
+            "connect_timeout_s": 15,
             "load_timeout_s": 180,
             "partner_lost_s": 60,
             "reload_grace_s": 90,

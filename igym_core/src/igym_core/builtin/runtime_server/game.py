@@ -99,19 +99,14 @@ class ServerGame(ActionChoice, Frames, Presence, GameHandle):
 
     # --- lifecycle ---------------------------------------------------------------------------
     def begin(self) -> None:
-        from igym_core.session.games import seats_description
-
-        continues = self.continues
         self.host.record(
             records.GAMES,
-            records.game_started_row(
+            records.game_started_row_of(
                 self._ids_row,
-                seats=seats_description(self.info.seats),
-                fps=self.scene.fps,
-                num_episodes=self.scene.num_episodes,
+                info=self.info,
+                scene=self.scene,
                 runtime=self.runtime.kind,
-                continues_game_id=continues.game_id if continues is not None else None,
-                continues_from_episode=continues.from_episode if continues is not None else None,
+                continues=self.continues,
             ),
         )
         log.info(

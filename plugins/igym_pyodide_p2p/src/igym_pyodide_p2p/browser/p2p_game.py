@@ -31,6 +31,13 @@ from typing import Any
 from igym_core.builtin.seat_actions import SeatBot
 from igym_core.errors import EnvContractError
 from igym_pyodide_p2p.browser.rollback import EngineError, RollbackEngine
+from igym_pyodide_p2p.browser.rollback_packets import (
+    DEFAULT_MAX_STATE_BYTES,
+    MAX_PACKET_BYTES,
+    Reassembler,
+    Refused,
+    split_packet,
+)
 from igym_pyodide_p2p.browser.spec import BotSpec, GameSpec
 from igym_pyodide_p2p.browser.stepper import BrowserGame, _bot, plain
 
@@ -72,6 +79,7 @@ class P2PBrowserGame(BrowserGame):
         silent_notice_ms: float = 750,
         lost_after_ms: float = 5000,
         first_batch: int = 1,
+        max_state_bytes: int = DEFAULT_MAX_STATE_BYTES,
     ) -> None:
         for name in (seat, partner_seat):
             if name not in spec.agents:
@@ -110,7 +118,10 @@ class P2PBrowserGame(BrowserGame):
             hash_every=hash_every,
             silent_notice_ms=silent_notice_ms,
             lost_after_ms=lost_after_ms,
+            max_state_bytes=max_state_bytes,
         )
+        #: States larger than one packet travel in chunks (split_packet); this puts them together.
+        self._reassembler = Reassembler(game_id, max_state_bytes + MAX_PACKET_BYTES)
 
     # --- the contract's properties ---------------------------------------------------------------
     @property
@@ -149,7 +160,7 @@ class P2PBrowserGame(BrowserGame):
         if limit is None:
             limit = int(getattr(self.env, "max_steps", 0) or 0) or 100_000
         self.engine.start_episode(int(episode), max_steps=int(limit), fps=int(fps or self.spec.fps))
-        self._pending_hashes.append([0, str(self.engine._hashes[0])])
+        self._pending_hashes.append([0, str(self.engine.confirmed_hash(0))])
         return frame
 
     def handshake(self, now_ms: float) -> list[bytes]:
@@ -188,7 +199,7 @@ class P2PBrowserGame(BrowserGame):
             self.end_reason = "partner_left"
         return {
             "frame": frame,
-            "send": result["send"],
+            "send": [chunk for packet in result["send"] for chunk in split_packet(packet, self.game_id)],
             "events": result["events"],
             "period_scale": result["period_scale"],
             "waiting": result["waiting"],
@@ -197,7 +208,13 @@ class P2PBrowserGame(BrowserGame):
 
     def receive(self, data: bytes, now_ms: float) -> list[dict[str, Any]]:
         """A packet from the partner (bytes as sent). Returns events (may be empty)."""
-        return self.engine.receive(data, now_ms)
+        try:
+            whole = self._reassembler.feed(data)
+        except Refused as refused:
+            return self.engine.refuse(refused.reason, now_ms)
+        if whole is None:
+            return []  # a chunk of a state still incomplete
+        return self.engine.receive(whole, now_ms)
 
     def _confirmed(self, confirmed: Any) -> None:
         record = self._records.pop(confirmed.frame)
@@ -355,6 +372,35 @@ class P2PBrowserGame(BrowserGame):
     def snapshot(self) -> bytes:
         """The confirmed state and known inputs for the partner's reloaded page (see :meth:`resume`)."""
         return self.engine.snapshot()
+
+    def snapshot_packets(self) -> list[bytes]:
+        """:meth:`snapshot` as it goes on the wire: one packet, or its chunks when larger than one
+        packet (the partner's :meth:`resume_from` puts them together)."""
+        return split_packet(self.engine.snapshot(), self.game_id)
+
+    def resume_from(self, data: bytes) -> dict[str, Any] | None:
+        """A reloaded page's packet from its partner, while it waits to resume: the partner's
+        snapshot resumes this page (returns the keyframe to draw, as :meth:`resume`); any other
+        packet (the partner's inputs may arrive before its snapshot) returns None and is dropped.
+        A snapshot in chunks resumes the page at its last chunk."""
+        try:
+            data = self._reassembler.feed(data)
+        except Refused:
+            return None
+        if data is None:
+            return None
+        try:
+            packet = json.loads(data)
+        except (ValueError, UnicodeDecodeError):
+            return None
+        if not isinstance(packet, dict) or packet.get("k") != "snap":
+            return None
+        return self.resume(data)
+
+    def continue_batches_at(self, number: int) -> None:
+        """Number the next ``step_batch`` ``number`` (a reloaded page goes on with the server's count
+        of its old page's batches)."""
+        self._next_batch = int(number)
 
     def resume(self, snapshot: bytes) -> dict[str, Any]:
         """Continue from the partner's :meth:`snapshot` (this page reloaded); returns a keyframe."""

@@ -48,9 +48,37 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
+
+from igym_pyodide_p2p.browser.rollback_packets import (
+    CATCH_UP_FRAMES,
+    DEFAULT_MAX_STATE_BYTES,
+    MAX_DELAY,
+    MAX_HASHES_PER_PACKET,
+    MAX_INPUTS_PER_PACKET,
+    MAX_PACKET_BYTES,
+    MAX_SEQUENCE_JUMP,
+    MAX_STATE_BYTES_LIMIT,
+    MAX_STRETCH,
+    MAX_WINDOW,
+    PROTOCOL_VERSION,
+    REFUSED_EVENT_EVERY_MS,
+    REPAIR_RETRY_MS,
+    REPAIR_STATES_KEPT,
+    RESEND_MS,
+    RTT_SAMPLES,
+    SYNC_SAMPLES,
+    EngineError,
+    check_body_fields,
+    check_header_fields,
+    decode_packet,
+    encode_packet,
+    is_int,
+)
+from igym_pyodide_p2p.browser.rollback_packets import Refused as _Refused
 
 __all__ = [
     "MAX_DELAY",
@@ -68,40 +96,6 @@ __all__ = [
     "auto_input_delay",
     "sync_test",
 ]
-
-PROTOCOL_VERSION = 1
-#: Largest packet accepted (the server's relay forwards at most 8 KB).
-MAX_PACKET_BYTES = 8192
-#: Largest input delay and prediction window (frames).
-MAX_DELAY = 8
-MAX_WINDOW = 8
-#: Keepalive / resend interval when no new input went out.
-RESEND_MS = 200
-#: A peer waiting for a desync repair asks again after this long.
-REPAIR_RETRY_MS = 1000
-#: At most one ``packet_refused`` event per this interval (refusals in between are counted in it).
-REFUSED_EVENT_EVERY_MS = 1000
-#: Ticks over which the frame advantage is averaged for time sync.
-SYNC_SAMPLES = 30
-#: The most a peer stretches its frame period to let the partner catch up (10 %).
-MAX_STRETCH = 0.1
-#: Inputs one packet may carry; state hashes one packet may carry.
-MAX_INPUTS_PER_PACKET = 2 * (MAX_WINDOW + MAX_DELAY) + 8
-MAX_HASHES_PER_PACKET = 16
-#: Round-trip samples kept (the median is the RTT).
-RTT_SAMPLES = 16
-#: Saved states of confirmed hash frames kept for desync repair (by the authority).
-REPAIR_STATES_KEPT = 8
-#: The most a packet number may jump past the highest seen (over two minutes of packets lost).
-MAX_SEQUENCE_JUMP = 4096
-#: Frames per tick a peer that fell far behind (after a reload) may simulate to catch up.
-CATCH_UP_FRAMES = 4
-
-_KINDS = ("i", "h", "s", "r")
-
-
-class EngineError(ValueError):
-    """A snapshot or configuration the engine cannot use; the message says what was expected."""
 
 
 class Simulation(Protocol):
@@ -170,20 +164,6 @@ def auto_input_delay(rtt_ms: float | None, fps: int) -> int:
     return max(1, min(4, math.ceil(rtt_ms / 2.0 / frame_ms)))
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-class _Refused(Exception):
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
 class RollbackEngine:
     """One peer's rollback engine (see the module docstring).
 
@@ -215,12 +195,17 @@ class RollbackEngine:
         hash_every: int = 10,
         silent_notice_ms: float = 750,
         lost_after_ms: float = 5000,
+        max_state_bytes: int = DEFAULT_MAX_STATE_BYTES,
     ) -> None:
-        if input_delay != "auto" and (not _is_int(input_delay) or not 1 <= int(input_delay) <= MAX_DELAY):
+        if not is_int(max_state_bytes) or not 1024 <= max_state_bytes <= MAX_STATE_BYTES_LIMIT:
+            raise EngineError(
+                f"max_state_bytes must be 1024 to {MAX_STATE_BYTES_LIMIT}; got {max_state_bytes!r}."
+            )
+        if input_delay != "auto" and (not is_int(input_delay) or not 1 <= int(input_delay) <= MAX_DELAY):
             raise EngineError(f"input_delay must be 1 to {MAX_DELAY} or 'auto'; got {input_delay!r}.")
-        if not _is_int(window) or not 1 <= window <= MAX_WINDOW:
+        if not is_int(window) or not 1 <= window <= MAX_WINDOW:
             raise EngineError(f"window must be 1 to {MAX_WINDOW}; got {window!r}.")
-        if not _is_int(hash_every) or hash_every < 1:
+        if not is_int(hash_every) or hash_every < 1:
             raise EngineError(f"hash_every must be a whole number of at least 1; got {hash_every!r}.")
         if seat == partner_seat:
             raise EngineError(f"seat and partner_seat are both {seat!r}; a P2P game has two seats.")
@@ -241,6 +226,8 @@ class RollbackEngine:
         self.silent_notice_ms = float(silent_notice_ms)
         self.lost_after_ms = float(lost_after_ms)
         self.fps = 30
+        #: The largest state (as JSON) this peer sends or accepts: a desync repair's, a snapshot's.
+        self.max_state_bytes = int(max_state_bytes)
         self.session = os.urandom(6).hex()
         # Transport (lives across episodes).
         self._seq = 0
@@ -277,6 +264,9 @@ class RollbackEngine:
             "desyncs_repaired": 0,
         }
         self.episode = 0
+        #: Called after each rollback with its duration (ms, load + resimulation) and depth (frames);
+        #: None: rollbacks are not timed (benches set it).
+        self.on_rollback: Callable[[float, int], None] | None = None
         self._reset_episode_state()
 
     # --- episode state ---------------------------------------------------------------------------
@@ -328,11 +318,11 @@ class RollbackEngine:
         self._confirmed_hashes[0] = self._hashes[0]
 
     def _begin(self, episode: Any, max_steps: Any, fps: Any) -> None:
-        if not _is_int(episode) or episode < 1:
+        if not is_int(episode) or episode < 1:
             raise EngineError(f"episode must be a whole number of at least 1; got {episode!r}.")
-        if not _is_int(max_steps) or max_steps < 1:
+        if not is_int(max_steps) or max_steps < 1:
             raise EngineError(f"max_steps must be a whole number of at least 1; got {max_steps!r}.")
-        if not _is_int(fps) or fps < 1:
+        if not is_int(fps) or fps < 1:
             raise EngineError(f"fps must be a whole number of at least 1; got {fps!r}.")
         self._reset_episode_state()
         self.episode = int(episode)
@@ -456,6 +446,8 @@ class RollbackEngine:
         self._rollback_from = None
         if start is None or start > self.frame:
             return False
+        timed = self.on_rollback
+        started = time.perf_counter() if timed is not None else 0.0
         present = self.frame
         self.sim.load(self._states[start - 1])
         self.frame = start - 1
@@ -467,6 +459,8 @@ class RollbackEngine:
         stats["max_depth"] = max(stats["max_depth"], depth)
         stats["resimulated_frames"] += depth
         self._resimulate_to(present)
+        if timed is not None:
+            timed((time.perf_counter() - started) * 1000.0, depth)
         return True
 
     def _resimulate_to(self, present: int) -> None:
@@ -578,6 +572,11 @@ class RollbackEngine:
         }
 
     # --- confirmed frames and hashes ----------------------------------------------------------
+    def confirmed_hash(self, frame: int) -> str | None:
+        """This peer's state hash of confirmed ``frame`` (frame 0: after the reset); None when that
+        frame has no hash (not a hash frame, not confirmed yet, or pruned)."""
+        return self._confirmed_hashes.get(frame)
+
     def take_confirmed(self) -> list[ConfirmedFrame]:
         """The frames confirmed since the last call, in order."""
         out = self._confirmed_out
@@ -607,7 +606,16 @@ class RollbackEngine:
         chosen = min(candidates)
         state = self.sim.export_state(self._repair_states[chosen])
         body = {"f": chosen, "st": state, "hh": self._confirmed_hashes.get(chosen)}
-        self._outbox.append(self._control_packet("s", body))
+        packet = self._control_packet("s", body)
+        if len(packet) > self.max_state_bytes + MAX_PACKET_BYTES:
+            # Too large to send: the partner stays desynced and waits (recorded, never silent).
+            self._events.append(
+                self._event(
+                    "state_too_large", {"bytes": len(packet), "max_state_bytes": self.max_state_bytes}
+                )
+            )
+            return
+        self._outbox.append(packet)
 
     # --- packets ---------------------------------------------------------------------------------
     def _header(self, kind: str, now_ms: float | None) -> dict[str, Any]:
@@ -631,7 +639,7 @@ class RollbackEngine:
     def _control_packet(self, kind: str, body: dict[str, Any]) -> bytes:
         packet = self._header(kind, None)
         packet.update(body)
-        return _encode(packet)
+        return encode_packet(packet)
 
     def packet(self, now_ms: float) -> bytes:
         """An input packet now: unacknowledged inputs, ack, frame, hashes, ping/pong."""
@@ -647,12 +655,12 @@ class RollbackEngine:
             h=hashes[:MAX_HASHES_PER_PACKET],
             ha=self._remote_hash_seen,
         )
-        return _encode(packet)
+        return encode_packet(packet)
 
     def handshake(self, now_ms: float) -> list[bytes]:
         """A ping (with the echo of the partner's last ping) for the round trip before play."""
         self.stats["packets_sent"] += 1
-        return [_encode(self._header("h", now_ms))]
+        return [encode_packet(self._header("h", now_ms))]
 
     def receive(self, data: Any, now_ms: float) -> list[dict[str, Any]]:
         """A packet from the partner. Returns events (a refused packet may report
@@ -662,6 +670,13 @@ class RollbackEngine:
             self._receive(data, now_ms, events)
         except _Refused as refused:
             self._refuse(refused.reason, now_ms, events)
+        return events
+
+    def refuse(self, reason: str, now_ms: float) -> list[dict[str, Any]]:
+        """Count a packet refused before it reached the engine (a bad chunk); returns events as
+        :meth:`receive`."""
+        events: list[dict[str, Any]] = []
+        self._refuse(reason, now_ms, events)
         return events
 
     def _refuse(self, reason: str, now_ms: float, events: list[dict[str, Any]]) -> None:
@@ -677,29 +692,14 @@ class RollbackEngine:
             self._refused_since_event = 0
 
     def _receive(self, data: Any, now_ms: float, events: list[dict[str, Any]]) -> None:
-        if isinstance(data, (bytearray, memoryview)):
-            data = bytes(data)
-        if not isinstance(data, bytes):
-            raise _Refused("malformed")
-        if len(data) > MAX_PACKET_BYTES:
-            raise _Refused("oversized")
-        try:
-            packet = json.loads(data)
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            raise _Refused("malformed") from None
-        if not isinstance(packet, dict):
-            raise _Refused("malformed")
-        if packet.get("v") != PROTOCOL_VERSION or packet.get("k") not in _KINDS:
-            raise _Refused("malformed")
+        packet = decode_packet(data, self.max_state_bytes + MAX_PACKET_BYTES)
+        if packet["k"] != "s" and len(data) > MAX_PACKET_BYTES:
+            raise _Refused("oversized")  # only a state may be larger than a packet (in chunks)
         if packet.get("g") != self.game_id:
             raise _Refused("wrong_game")
         if packet.get("s") != self.partner_seat:
             raise _Refused("wrong_seat")
-        session, seq, episode = packet.get("x"), packet.get("n"), packet.get("e")
-        if not isinstance(session, str) or not 1 <= len(session) <= 32 or not _is_int(seq) or seq < 1:
-            raise _Refused("malformed")
-        if not _is_int(episode) or episode < 0:
-            raise _Refused("malformed")
+        session, seq, episode = check_header_fields(packet)
         if session in self._retired_sessions:
             raise _Refused("stale_session")
         if self.partner_session is not None and session != self.partner_session:
@@ -748,38 +748,13 @@ class RollbackEngine:
         return False
 
     def _check_body(self, kind: str, packet: dict[str, Any]) -> dict[str, Any]:
-        """Strict field checks; raises :class:`_Refused`."""
-        ping, pong = packet.get("pg"), packet.get("po")
-        if ping is not None and not _is_number(ping):
-            raise _Refused("malformed")
-        if pong is not None and not (
-            isinstance(pong, list) and len(pong) == 2 and all(_is_number(v) for v in pong) and pong[1] >= 0
-        ):
-            raise _Refused("malformed")
+        """The packet's fields (:func:`check_body_fields`), then whether they fit this game now;
+        raises :class:`_Refused`."""
+        check_body_fields(kind, packet)
         episode = packet["e"]
-        if kind == "h":
-            return packet
         if kind == "i":
-            frame, ack, first, inputs = packet.get("f"), packet.get("a"), packet.get("b"), packet.get("i")
-            hashes, hash_ack = packet.get("h"), packet.get("ha")
-            if not (_is_int(frame) and _is_int(ack) and _is_int(first) and _is_int(hash_ack)):
-                raise _Refused("malformed")
-            if frame < 0 or ack < 0 or first < 1 or hash_ack < 0:
-                raise _Refused("malformed")
-            if not isinstance(inputs, list) or len(inputs) > MAX_INPUTS_PER_PACKET:
-                raise _Refused("malformed")
-            if not isinstance(hashes, list) or len(hashes) > MAX_HASHES_PER_PACKET:
-                raise _Refused("malformed")
-            for entry in hashes:
-                if not (
-                    isinstance(entry, list)
-                    and len(entry) == 2
-                    and _is_int(entry[0])
-                    and entry[0] >= 0
-                    and isinstance(entry[1], str)
-                    and 0 < len(entry[1]) <= 128
-                ):
-                    raise _Refused("malformed")
+            frame, ack, first, inputs = packet["f"], packet["a"], packet["b"], packet["i"]
+            hashes, hash_ack = packet["h"], packet["ha"]
             if episode == self.episode and any(entry[0] > self.local_last for entry in hashes):
                 raise _Refused("beyond_window")  # the partner cannot have confirmed frames we never sent
             for value in inputs:
@@ -798,18 +773,8 @@ class RollbackEngine:
                     known = self._remote.get(first + offset)
                     if known is not None and known != value:
                         raise _Refused("conflicting_input")
-            return packet
-        if kind == "s":
-            frame, state_hash = packet.get("f"), packet.get("hh")
-            if not _is_int(frame) or frame < 0 or not isinstance(state_hash, str) or "st" not in packet:
-                raise _Refused("malformed")
-            if self.authority:
-                raise _Refused("not_authority")
-            return packet
-        # "r": a repair request.
-        frame, current = packet.get("f"), packet.get("c")
-        if not (_is_int(frame) and _is_int(current) and 0 <= frame <= current):
-            raise _Refused("malformed")
+        elif kind == "s" and self.authority:
+            raise _Refused("not_authority")
         return packet
 
     def _receive_inputs(self, body: dict[str, Any], now_ms: float, events: list[dict[str, Any]]) -> None:
@@ -922,6 +887,14 @@ class RollbackEngine:
             "mine": [self._local[f] for f in range(base + 1, self.local_last + 1)],
             "yours": [self._remote[f] for f in range(base + 1, self.remote_last + 1)],
         }
+        packet = encode_packet(body)
+        if len(packet) > self.max_state_bytes + MAX_PACKET_BYTES:
+            raise EngineError(
+                f"snapshot(): the game's state is {len(packet)} bytes as JSON; a state sent to the "
+                f"partner is at most max_state_bytes={self.max_state_bytes} (+ {MAX_PACKET_BYTES}). Raise "
+                f"the scene's runtime option max_state_bytes (up to {MAX_STATE_BYTES_LIMIT}) or make "
+                "get_state() smaller."
+            )
         if self.partner_session is not None:
             self._retired_sessions.add(self.partner_session)
         self.partner_session = None
@@ -929,7 +902,7 @@ class RollbackEngine:
         self._seen.clear()
         self._seen_order.clear()
         self._max_seen = -1
-        return _encode(body)
+        return packet
 
     def resume(self, snapshot: bytes) -> None:
         """Continue the partner's episode from its :meth:`snapshot` (this is the reloaded page)."""
@@ -948,7 +921,7 @@ class RollbackEngine:
             )
         # The partner's "mine" are the partner seat's inputs; its "yours" are this seat's.
         base, own, partners, last = data.get("f"), data.get("yours"), data.get("mine"), data.get("last")
-        if not (_is_int(base) and base >= 0 and isinstance(own, list) and isinstance(partners, list)):
+        if not (is_int(base) and base >= 0 and isinstance(own, list) and isinstance(partners, list)):
             raise EngineError("resume(): the snapshot lacks its frame or inputs.")
         if not all(self.sim.check_input(v) for v in (*own, *partners, last)):
             raise EngineError("resume(): the snapshot holds an input this game cannot play.")
@@ -983,37 +956,4 @@ class RollbackEngine:
         self._events.append(self._event("resumed", {"from_frame": base, "partner_frame": self.remote_last}))
 
 
-def _encode(packet: Mapping[str, Any]) -> bytes:
-    return json.dumps(packet, separators=(",", ":"), allow_nan=False).encode()
-
-
-def sync_test(
-    simulation: Simulation, inputs: list[dict[str, Any]], *, depth: int
-) -> list[tuple[int, str, str]]:
-    """GGPO's / GGRS's SyncTest: play ``inputs`` (frame ``f`` gets ``inputs[f - 1]``), and at every
-    frame load the state ``depth`` frames back and simulate those frames again with the same inputs;
-    every frame's hash must equal its first run's. Returns the mismatches ``(frame, first hash,
-    hash after the rollback)`` (empty: the simulation is deterministic under rollback). An env that
-    keeps part of its state outside ``get_state`` (a global random generator, a module counter)
-    fails it. The simulation must be at frame 0 (just reset)."""
-    if not _is_int(depth) or depth < 1:
-        raise EngineError(f"depth must be a whole number of at least 1; got {depth!r}.")
-    states = {0: simulation.save()}
-    first: dict[int, str] = {}
-    mismatches: list[tuple[int, str, str]] = []
-    for frame in range(1, len(inputs) + 1):
-        end = simulation.advance(frame, inputs[frame - 1], None)
-        states[frame] = simulation.save()
-        first[frame] = simulation.state_hash()
-        if frame > depth:
-            simulation.load(states[frame - depth])
-            for again in range(frame - depth + 1, frame + 1):
-                simulation.advance(again, inputs[again - 1], None)
-                states[again] = simulation.save()
-                rehash = simulation.state_hash()
-                if rehash != first[again]:
-                    mismatches.append((again, first[again], rehash))
-        states.pop(frame - depth - 1, None)
-        if end is not None:
-            break
-    return mismatches
+from igym_pyodide_p2p.browser.rollback_sync import sync_test  # noqa: E402  (re-exported: its old home)

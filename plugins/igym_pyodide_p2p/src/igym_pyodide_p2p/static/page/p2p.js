@@ -83,31 +83,43 @@ export class P2PTransport {
       this.settle("relay", "the scene's route is relay");
       return;
     }
-    if (config.resume) {
-      // This page reloaded mid-game: its partner's connection was to the old page; relay.
-      this.settle("relay", "this page reloaded mid-game");
-      return;
-    }
     if (typeof RTCPeerConnection !== "function") {
       this.settle("relay", "this browser has no WebRTC (RTCPeerConnection)");
+      return;
+    }
+    if (config.resume) {
+      // This page reloaded mid-game: its partner's connection was to the old page. Relay now, and
+      // connect again (the authority offers; the other page answers its offer).
+      this.settle("relay", "this page reloaded mid-game");
+      if (config.authority) this.renegotiate();
+      this.replayEarly();
       return;
     }
     const timeout = Math.max(0, Number(config.connect_timeout_ms) || 5000);
     this.timer = setTimeout(() => {
       if (this.route === null) this.settle("relay", `no direct connection within ${timeout} ms`);
     }, timeout);
+    if (!this.connect()) return;
+    this.replayEarly();
+  }
+
+  /** A new RTCPeerConnection (the authority also makes the DataChannel and its offer). False when
+   * none could be made (then the route is the relay). */
+  connect() {
+    const config = this.config;
     try {
       this.pc = new RTCPeerConnection({ iceServers: Array.isArray(config.ice_servers) ? config.ice_servers : [] });
     } catch (err) {
       this.settle("relay", `the peer connection could not be made: ${String((err && err.message) || err).slice(0, 120)}`);
-      return;
+      return false;
     }
     const pc = this.pc;
+    this.pendingCandidates = [];
     pc.onicecandidate = (event) => {
-      if (event.candidate) this.signal({ candidate: event.candidate.toJSON() });
+      if (event.candidate && this.pc === pc) this.signal({ candidate: event.candidate.toJSON() });
     };
     pc.onconnectionstatechange = () => {
-      this.state.connection_state = pc.connectionState;
+      if (this.pc === pc) this.state.connection_state = pc.connectionState;
     };
     if (config.authority) {
       this.attach(pc.createDataChannel(DATA_CHANNEL_LABEL, { ordered: false, maxRetransmits: 0 }));
@@ -117,9 +129,29 @@ export class P2PTransport {
         .catch((err) => this.settle("relay", `the WebRTC offer failed: ${String((err && err.message) || err).slice(0, 120)}`));
     } else {
       pc.ondatachannel = (event) => {
-        if (event.channel.label === DATA_CHANNEL_LABEL) this.attach(event.channel);
+        if (event.channel.label === DATA_CHANNEL_LABEL && this.pc === pc) this.attach(event.channel);
       };
     }
+    return true;
+  }
+
+  /** After a reload (this page's or the partner's), on the relay: a new connection to the partner's
+   * page. The authority offers; the other page makes its connection when the offer comes. When the
+   * channel opens the route is direct again; when none opens the pages stay on the relay. */
+  renegotiate() {
+    if (this.closed || this.config.route === "relay" || typeof RTCPeerConnection !== "function") return;
+    this.state.renegotiations = (this.state.renegotiations || 0) + 1;
+    this.reconnecting = true;
+    try {
+      this.pc?.close();
+    } catch (err) {
+      // already closed
+    }
+    this.pc = null;
+    if (this.config.authority) this.connect();
+  }
+
+  replayEarly() {
     const early = this.early.splice(0);
     (async () => {
       for (const signal of early) await this.onSignal(signal);
@@ -136,6 +168,17 @@ export class P2PTransport {
     if (!this.started) {
       if (this.early.length < MAX_SIGNAL_QUEUE) this.early.push(signal);
       return;
+    }
+    const offer = signal && signal.description && signal.description.type === "offer";
+    if (offer && !this.config.authority && this.config.route !== "relay" && (!this.pc || this.pc.signalingState === "closed" || this.reconnecting)) {
+      // The authority connects again after a reload (its own or this page's): a new connection.
+      try {
+        this.pc?.close();
+      } catch (err) {
+        // already closed
+      }
+      this.reconnecting = this.route === "relay";
+      if (!this.connect()) return;
     }
     const pc = this.pc;
     if (!pc || this.closed || !signal || typeof signal !== "object") return;
@@ -187,6 +230,10 @@ export class P2PTransport {
   channelOpened() {
     this.state.channel_open = true;
     if (this.route === null) this.settle("direct", "");
+    else if (this.route === "relay" && this.reconnecting) {
+      this.reconnecting = false;
+      this.settle("direct", "connected again after a reload", true);
+    }
   }
 
   channelClosed() {
@@ -198,6 +245,11 @@ export class P2PTransport {
   partnerReloading() {
     if (this.route === "direct") this.settle("relay", "the partner's page reloaded", true);
     this.pc?.close();
+  }
+
+  /** The partner's new page is back: connect to it again (see renegotiate). */
+  partnerBack() {
+    if (this.route === "relay" && this.config.route !== "relay") this.renegotiate();
   }
 
   settle(route, reason, change = false) {
@@ -258,6 +310,7 @@ export function register(api) {
   api.registerRuntime("pyodide_p2p", (shell, ctx) => {
     const stage = ctx.root.querySelector(".igym-game-stage") || ctx.root;
     const faults = typeof window !== "undefined" && window.__igymP2PFaults ? { ...window.__igymP2PFaults } : null;
+    const pageRelay = typeof window !== "undefined" && Boolean(window.__igymP2PPageRelay);
     const p2pState = {
       seat: null,
       authority: null,
@@ -406,6 +459,8 @@ export function register(api) {
           p2pState.sent_direct = p2pState.page_sent_direct + ((message.direct && message.direct.sent) || 0);
           p2pState.received_direct = p2pState.page_received_direct + ((message.direct && message.direct.received) || 0);
           p2pState.worker_faults = (message.direct && message.direct.faults) || null;
+          // The worker's relay socket: packets it sent and received, whether it is open.
+          p2pState.worker_relay = message.relay || null;
           p2pState.rollback_time = message.rollback_time || null;
           p2pState.resim_frame_us = message.resim_frame_us ?? null;
           p2pState.stretched = message.stretched;
@@ -483,7 +538,13 @@ export function register(api) {
           hash_every: msg.hash_every,
           silent_notice_ms: msg.silent_notice_ms,
           lost_after_ms: msg.lost_after_ms,
+          max_state_bytes: msg.max_state_bytes,
           resume: Boolean(msg.resume),
+          // The worker's own relay socket (packets relayed off this page's main thread);
+          // window.__igymP2PPageRelay (benches only): relay through this page's socket instead.
+          relay_url: typeof msg.relay_url === "string" && !pageRelay ? msg.relay_url : null,
+          relay_key: typeof msg.relay_key === "string" ? msg.relay_key : null,
+          faults,
         });
         transport.start();
       }),
@@ -506,6 +567,8 @@ export function register(api) {
           partnerNotice = "";
           // The partner's new page resumes from this page's state.
           if (msg.resume) game.toWorker({ type: "send_snapshot" });
+          // ... and the two pages connect directly again (the relay meanwhile).
+          if (msg.resume) transport?.partnerBack();
         }
         else if (msg.state === "left") {
           partnerNotice = LEFT_TEXT;

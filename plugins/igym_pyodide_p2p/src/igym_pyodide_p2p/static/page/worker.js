@@ -35,7 +35,11 @@
 //                   {type: "channel", channel, faults}       the WebRTC DataChannel, transferred: the
 //                                                            worker sends and receives on it itself
 //                                                            (off the page's busy main thread)
-//                   {type: "route", route}                   "direct": send on that channel once open
+//                   {type: "route", route}                   "direct": send on that channel once open;
+//                                                            "relay": send on the worker's relay socket
+//   (p2p_start also carries relay_url, relay_key and faults: the worker opens its own WebSocket to the
+//   server's relay (p2p_relay_socket.py) so that relayed packets never wait for the page's busy main
+//   thread; while it is not open, relayed packets go by the page's socket as before.)
 //   worker -> page: {type: "p2p_ready"}                       the game is built
 //                   {type: "send", packets: [bytes, ...]}     engine packets for the partner
 //                   {type: "p2p_events", events: [...]}       engine events (-> `p2p_event`)
@@ -377,10 +381,6 @@ function flush() {
  * the game itself is built on `p2p_start`, which says which seat this page plays. */
 function loadP2P(pythonSpec, message) {
   const json = pyodide.pyimport("json");
-  pyodide.runPython(`
-def set_next_batch(game, number):
-    game._next_batch = int(number)
-`);
   const glue = pyodide.runPython(`
 from igym_pyodide_p2p.browser.p2p_game import P2PBrowserGame
 from igym_pyodide_p2p.browser.stepper import import_ref
@@ -390,37 +390,17 @@ def receive(game, data, now_ms):
     return game.receive(data.to_bytes(), now_ms)
 
 def resume_from(game, data):
-    # A reloaded page's first packet that is the partner's snapshot: resume from it (returns the
-    # keyframe to draw); None for any other packet (the partner's inputs before its snapshot).
-    import json
-    raw = data.to_bytes()
-    try:
-        packet = json.loads(raw)
-    except ValueError:
-        return None
-    if not isinstance(packet, dict) or packet.get("k") != "snap":
-        return None
-    return game.resume(raw)
+    return game.resume_from(data.to_bytes())
 
 def time_rollbacks(game):
     # Benches only: the time the engine spends in its rollbacks (load + resimulation), and the
-    # frames they resimulated. None when the engine has no _rollback to time.
-    import time
-    engine = game.engine
-    original = getattr(engine, "_rollback", None)
-    if original is None:
-        return None
+    # frames they resimulated (the engine's on_rollback hook).
     totals = {"ms": 0.0, "frames": 0, "rollbacks": 0}
-    def timed(now_ms):
-        before = engine.stats["resimulated_frames"]
-        started = time.perf_counter()
-        rolled = original(now_ms)
-        if rolled:
-            totals["ms"] += (time.perf_counter() - started) * 1000
-            totals["frames"] += engine.stats["resimulated_frames"] - before
-            totals["rollbacks"] += 1
-        return rolled
-    engine._rollback = timed
+    def timed(ms, depth):
+        totals["ms"] += ms
+        totals["frames"] += depth
+        totals["rollbacks"] += 1
+    game.engine.on_rollback = timed
     return totals
 
 def measure_resimulation(game, depth=8, repeats=100):
@@ -461,7 +441,6 @@ import_ref
     module: pyodide.pyimport("igym_pyodide_p2p.browser.p2p_game"),
     receive: pyodide.globals.get("receive"),
     resumeFrom: pyodide.globals.get("resume_from"),
-    setNextBatch: pyodide.globals.get("set_next_batch"),
     /** This page reloaded mid-game: it waits for the partner's snapshot instead of an episode start. */
     resuming: false,
     resumeEpisode: null,
@@ -482,6 +461,10 @@ import_ref
     channelSend: null,
     route: null,
     direct: { sent: 0, received: 0, faults: null },
+    /** The worker's own relay socket (route "relay"), its sends (through the fault hook) and counts. */
+    relay: null,
+    relaySend: null,
+    relayStats: { open: false, sent: 0, received: 0, faults: null, opened: 0, closed: 0 },
     waiting: null,
     lastStats: 0,
     frames: 0,
@@ -499,7 +482,7 @@ function p2pStart(message) {
     authority: Boolean(message.authority),
     first_batch: p2p.firstBatch,
   };
-  for (const name of ["input_delay", "window", "hash_every", "silent_notice_ms", "lost_after_ms"]) {
+  for (const name of ["input_delay", "window", "hash_every", "silent_notice_ms", "lost_after_ms", "max_state_bytes"]) {
     if (message[name] !== undefined && message[name] !== null) kwargs[name] = message[name];
   }
   try {
@@ -517,6 +500,7 @@ function p2pStart(message) {
     return;
   }
   p2p.resuming = Boolean(message.resume);
+  if (message.relay_url && message.relay_key) p2pOpenRelay(message.relay_url, message.relay_key, message.faults || null);
   post({ type: "p2p_ready" });
   if (p2p.resuming) p2pRequestSnapshot();
 }
@@ -536,7 +520,7 @@ function p2pResume(data) {
   p2pHandshake(false);
   const episode = p2p.resumeEpisode || {};
   // The server's count of this page's batches goes on from where the old page left it.
-  if (typeof episode.next_batch === "number") p2p.setNextBatch(game, episode.next_batch);
+  if (typeof episode.next_batch === "number") game.continue_batches_at(episode.next_batch);
   if (typeof episode.fps === "number" && episode.fps > 0) clock.period = 1000 / episode.fps;
   post({ type: "frame", frame }); // the engine reports its `resumed` event at the next tick
   clock.start = now();
@@ -577,15 +561,20 @@ function p2pRequestSnapshot() {
 function p2pAnswerSnapshotRequest() {
   if (!p2p.snapshotAllowed || !game) return;
   try {
-    if (!p2p.snapshotBytes) p2p.snapshotBytes = toPlain(game.snapshot());
-    p2pSend([p2p.snapshotBytes]);
+    // One packet, or its chunks (a state larger than a packet); all of them again on each ask.
+    if (!p2p.snapshotBytes) p2p.snapshotBytes = toPlain(game.snapshot_packets());
+    p2pSend(p2p.snapshotBytes);
   } catch (err) {
-    post({ type: "failed", message: String((err && err.message) || err).slice(0, 2000) });
+    // This page's state cannot be given (larger than max_state_bytes): it plays on; recorded once,
+    // and the partner's new page, which cannot resume, falls to the partner-left rule.
+    p2p.snapshotAllowed = false;
+    const message = String((err && err.message) || err).slice(0, 500);
+    post({ type: "p2p_events", events: [{ kind: "snapshot_refused", episode: 0, frame: 0, detail: { message } }] });
   }
 }
 
-/** Engine packets for the partner: on the DataChannel this worker holds (route "direct"), else to
- * the page (its channel, or the relay). */
+/** Engine packets for the partner: on the DataChannel this worker holds (route "direct"), on this
+ * worker's relay socket (route "relay"), else to the page (its channel, or its socket's relay). */
 function p2pSend(packets) {
   if (!packets || !packets.length) return;
   const channel = p2p.channel;
@@ -597,7 +586,59 @@ function p2pSend(packets) {
       // a closing channel: these go by the page
     }
   }
+  const relay = p2p.relay;
+  if (p2p.route === "relay" && relay && relay.readyState === WebSocket.OPEN) {
+    try {
+      for (const packet of packets) p2p.relaySend(packet);
+      return;
+    } catch (err) {
+      // a closing socket: these go by the page
+    }
+  }
   post({ type: "send", packets, t: epochMs() });
+}
+
+/** The worker's own relay socket: the key first (text), then one engine packet per binary message,
+ * both ways. Closed (the server retired it, the game ended, the network): the page's socket relays. */
+function p2pOpenRelay(path, key, faults) {
+  let socket;
+  try {
+    const url = new URL(path, self.location.href);
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    socket = new WebSocket(url.href);
+  } catch (err) {
+    return;
+  }
+  socket.binaryType = "arraybuffer";
+  p2p.relay = socket;
+  const stats = p2p.relayStats;
+  const raw = (bytes) => {
+    if (socket.readyState !== WebSocket.OPEN) return;
+    socket.send(bytes);
+    stats.sent += 1;
+  };
+  if (faults) {
+    // The page's fault hook, with a seed of its own for this socket's sends.
+    stats.faults = { offered: 0, dropped: 0, duplicated: 0, reordered: 0 };
+    p2p.relaySend = faultySend(raw, { ...faults, seed: (Number(faults.seed) || 1) ^ 0x2545f491 }, stats.faults);
+  } else {
+    p2p.relaySend = raw;
+  }
+  socket.onopen = () => {
+    socket.send(key);
+    stats.open = true;
+    stats.opened += 1;
+  };
+  socket.onclose = () => {
+    stats.open = false;
+    stats.closed += 1;
+    if (p2p.relay === socket) p2p.relay = null;
+  };
+  socket.onmessage = (event) => {
+    if (!(event.data instanceof ArrayBuffer)) return;
+    stats.received += 1;
+    p2pReceive(new Uint8Array(event.data));
+  };
 }
 
 function p2pChannel(channel, faults) {
@@ -615,8 +656,12 @@ function p2pChannel(channel, faults) {
   } else {
     p2p.channelSend = raw;
   }
-  channel.onopen = () => post({ type: "channel", open: true });
+  // A reconnection (after a reload) hands over a new channel: the old one's events no longer count.
+  channel.onopen = () => {
+    if (p2p.channel === channel) post({ type: "channel", open: true });
+  };
   channel.onclose = () => {
+    if (p2p.channel !== channel) return;
     if (p2p.route === "direct") p2p.route = null;
     post({ type: "channel", open: false });
   };
@@ -732,6 +777,7 @@ function p2pStats(force) {
     skipped: clock.skipped,
     page_to_worker_ms: median(p2p.hops),
     direct: p2p.direct,
+    relay: p2p.relayStats,
     stretched: p2p.stretched,
     stretched_ms: Math.round(p2p.stretchedMs),
     rollback_time: p2p.rollbackTimes ? toPlain(p2p.rollbackTimes.copy()) : null,

@@ -1,0 +1,143 @@
+"""The worker's relay socket of a ``pyodide_p2p`` game: the relay route without the page's main thread.
+
+Where no direct WebRTC connection formed, the engines' packets go through the server. Through the
+page's own WebSocket they cross the page's main thread twice (worker → page → server → partner page
+→ partner worker), and that thread also draws the game: on a loaded machine its lateness became the
+packets' (21–26 fps at load 8–14). So each page's worker opens a WebSocket of its own to
+``/plugins/pyodide_p2p/relay/{game_id}`` and the server forwards the raw packet bytes between the
+two workers' sockets (to the partner's page socket, as ``p2p_relay``, while the partner's worker
+socket is not open).
+
+A worker proves which page it is with the relay key the server sent that page in its ``p2p_start``
+(a fresh key at each start: a reloaded page's new key retires the old page's socket). The key is the
+socket's first message (never in the URL, so no access log holds it); a socket whose first message
+does not come within :data:`KEY_TIMEOUT_S`, or is not a live page's key, is closed with 1008 (policy
+violation). After it, each message is one engine packet of at most ``MAX_RELAY_BYTES``; a larger one
+closes the socket (1009). The game's relay bounds apply as to ``p2p_relay`` (``RELAY_PACKETS_PER_S``
+per page, counted once for both paths). Sends to a worker go through a queue of
+:data:`SEND_QUEUE_PACKETS`: a slow socket drops packets (unreliable by design, as the DataChannel:
+the next packet carries every unacknowledged input again).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from litestar import WebSocket, websocket
+from litestar.exceptions import WebSocketDisconnect
+
+from igym_pyodide_p2p.assets import PREFIX
+
+if TYPE_CHECKING:
+    from igym_pyodide_p2p.p2p_runtime import P2PGame
+
+__all__ = ["KEY_TIMEOUT_S", "RELAY_PATH", "SEND_QUEUE_PACKETS", "WorkerRelay", "relay_socket"]
+
+log = structlog.get_logger(__name__)
+
+#: Where a page's worker opens its relay socket (``{game_id}`` is the game's id).
+RELAY_PATH = f"{PREFIX}/relay"
+#: How long a new relay socket has to send its key.
+KEY_TIMEOUT_S = 5.0
+#: Packets waiting to go out on one worker's socket; past it new ones are dropped.
+SEND_QUEUE_PACKETS = 64
+
+
+class WorkerRelay:
+    """One page's worker socket, as the game sees it: :meth:`offer` queues a packet for it."""
+
+    def __init__(self, socket: WebSocket[Any, Any, Any]) -> None:
+        self.socket = socket
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=SEND_QUEUE_PACKETS)
+        self.open = True
+
+    def offer(self, data: bytes) -> bool:
+        """Queue ``data`` for the worker; False (dropped) when the socket is closed or its queue full."""
+        if not self.open:
+            return False
+        try:
+            self.queue.put_nowait(data)
+        except asyncio.QueueFull:
+            return False
+        return True
+
+    def close(self) -> None:
+        """Retire the socket (its page reloaded, or the game ended): the sender closes it."""
+        if not self.open:
+            return
+        self.open = False
+        with contextlib.suppress(asyncio.QueueFull):
+            self.queue.put_nowait(None)
+
+    async def send_loop(self) -> None:
+        while True:
+            data = await self.queue.get()
+            if data is None or not self.open:
+                break
+            try:
+                await self.socket.send_bytes(data)
+            except Exception:  # the socket went away: the receive loop ends too
+                break
+        self.open = False
+        with contextlib.suppress(Exception):
+            await self.socket.close(code=1000)
+
+
+def _game_of(socket: WebSocket[Any, Any, Any], game_id: str) -> P2PGame | None:
+    from igym_pyodide_p2p.p2p_runtime import P2PGame
+
+    study = getattr(socket.app.state, "study", None)
+    games = getattr(getattr(study, "games", None), "games", None)
+    game = games.get(game_id) if isinstance(games, dict) else None
+    return game if isinstance(game, P2PGame) and not game.ended else None
+
+
+async def _first_key(socket: WebSocket[Any, Any, Any]) -> str | None:
+    try:
+        async with asyncio.timeout(KEY_TIMEOUT_S):
+            message = await socket.receive_data(mode="text")
+    except (TimeoutError, WebSocketDisconnect, UnicodeDecodeError):
+        return None
+    if isinstance(message, bytes):
+        message = message.decode("utf-8", "replace")
+    return message if isinstance(message, str) and 0 < len(message) <= 128 else None
+
+
+@websocket(f"{RELAY_PATH}/{{game_id:str}}")
+async def relay_socket(socket: WebSocket[Any, Any, Any], game_id: str) -> None:
+    """A page's worker relay socket (see the module docstring)."""
+    await socket.accept()
+    key = await _first_key(socket)
+    game = _game_of(socket, game_id[:128]) if key is not None else None
+    page = game.page_for_relay_key(key) if game is not None and key is not None else None
+    if game is None or page is None:
+        with contextlib.suppress(Exception):
+            await socket.close(code=1008, reason="not a page of a live P2P game")
+        return
+    relay = WorkerRelay(socket)
+    game.attach_worker_relay(page, relay)
+    sender = asyncio.create_task(relay.send_loop())
+    limit = game.max_relay_bytes
+    try:
+        while relay.open:
+            try:
+                data = await socket.receive_data(mode="binary")
+            except WebSocketDisconnect:
+                break
+            if not isinstance(data, bytes):
+                data = str(data).encode()
+            if len(data) > limit:
+                with contextlib.suppress(Exception):
+                    await socket.close(code=1009, reason=f"a relay packet is at most {limit} bytes")
+                break
+            if not relay.open or game.ended:
+                break
+            game.relay_packet(page, data)
+    finally:
+        relay.close()
+        game.detach_worker_relay(page, relay)
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.wait_for(sender, timeout=1.0)

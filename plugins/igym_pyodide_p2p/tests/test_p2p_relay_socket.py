@@ -1,0 +1,77 @@
+"""The workers' relay sockets on a real ``igym run`` server: a worker proves its page with the relay
+key of its ``p2p_start``, packets go worker to worker as raw bytes (and to a partner without a worker
+socket through its page socket), and wrong keys and oversized packets close the socket."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import connect
+
+HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE))
+from p2p_peer import pair  # noqa: E402
+from test_p2p_runtime import records, route, serve  # noqa: E402
+
+
+def _worker(url: str, start: dict[str, Any], key: str | None = None) -> Any:
+    socket = connect(url.replace("http://", "ws://") + start["relay_url"], max_size=None).__enter__()
+    socket.send(start["relay_key"] if key is None else key)
+    return socket
+
+
+def _closed_with(socket: Any) -> int | None:
+    try:
+        while True:
+            socket.recv(timeout=5)
+    except ConnectionClosed as closed:
+        return closed.rcvd.code if closed.rcvd else None
+
+
+def test_worker_relay_sockets_carry_packets_and_refuse_what_they_must(tmp_path: Path) -> None:
+    server = serve(tmp_path, options={"route": "relay"})
+    try:
+        authority, other, game_id = pair(server.url)
+        route(authority, game_id)
+        route(other, game_id)
+        keys = {authority.start["relay_key"], other.start["relay_key"]}
+        assert len(keys) == 2 and all(len(k) >= 32 for k in keys)
+        assert authority.start["relay_url"] == f"/plugins/pyodide_p2p/relay/{game_id}"
+        # A key that is no page's (here: the partner's key with one letter changed) is refused.
+        wrong = _worker(server.url, authority.start, key=authority.start["relay_key"][:-1] + "A")
+        assert _closed_with(wrong) == 1008
+        left = _worker(server.url, authority.start)
+        right = _worker(server.url, other.start)
+        time.sleep(0.3)
+        # Worker to worker, as raw bytes, both ways.
+        left.send(b'{"v":1,"k":"h"}')
+        assert right.recv(timeout=5) == b'{"v":1,"k":"h"}'
+        right.send(b"\x00\x01 any bytes")
+        assert left.recv(timeout=5) == b"\x00\x01 any bytes"
+        # A page's own p2p_relay reaches its partner's worker socket.
+        authority.send({"type": "p2p_relay", "game_id": game_id, "data": b"from the page"})
+        assert right.recv(timeout=5) == b"from the page"
+        # Once the partner's worker socket is gone, packets go to its page socket as p2p_relay.
+        right.close()
+        time.sleep(0.3)
+        left.send(b"to the page")
+        assert other.next("p2p_relay", timeout=5)["data"] == b"to the page"
+        # A packet larger than 8 KB closes the socket (1009).
+        left.send(b"x" * 8193)
+        assert _closed_with(left) == 1009
+        authority.close()
+        other.close()
+        games = records(server, "games", lambda rows: any(r["event"] == "p2p_summary" for r in rows))
+        summary = next(g for g in games if g["event"] == "p2p_summary")
+        assert summary["pages"]["right"]["worker_relayed"] >= 2, summary
+        # The relay keys are credentials: in no record.
+        for path in server.data_dir.rglob("*"):
+            if path.is_file():
+                text = path.read_bytes()
+                assert not any(k.encode() in text for k in keys), path
+    finally:
+        server.stop()
