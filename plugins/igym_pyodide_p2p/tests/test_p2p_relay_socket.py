@@ -24,10 +24,10 @@ def _worker(url: str, start: dict[str, Any], key: str | None = None) -> Any:
     return socket
 
 
-def _closed_with(socket: Any) -> int | None:
+def _closed_with(socket: Any, timeout_s: float = 5) -> int | None:
     try:
         while True:
-            socket.recv(timeout=5)
+            socket.recv(timeout=timeout_s)
     except ConnectionClosed as closed:
         return closed.rcvd.code if closed.rcvd else None
 
@@ -73,5 +73,44 @@ def test_worker_relay_sockets_carry_packets_and_refuse_what_they_must(tmp_path: 
             if path.is_file():
                 text = path.read_bytes()
                 assert not any(k.encode() in text for k in keys), path
+    finally:
+        server.stop()
+
+
+def test_a_flooding_worker_and_a_socket_for_no_game_are_closed(tmp_path: Path) -> None:
+    server = serve(tmp_path, options={"route": "relay"})
+    try:
+        authority, other, game_id = pair(server.url)
+        route(authority, game_id)
+        route(other, game_id)
+        # A socket for a game that does not exist is refused at the handshake.
+        base = server.url.replace("http://", "ws://")
+        try:
+            stray = connect(f"{base}/plugins/pyodide_p2p/relay/no-such-game").__enter__()
+        except Exception as refused:  # the handshake itself is rejected
+            assert "403" in str(refused) or "1008" in str(refused), refused
+        else:
+            assert _closed_with(stray) == 1008
+        partner = _worker(server.url, other.start)
+        flooder = _worker(server.url, authority.start)
+        time.sleep(0.3)
+        # An honest worker sends tens of packets a second; 3,000 at once is a flood.
+        try:
+            for _ in range(3000):
+                flooder.send(b"p")
+        except ConnectionClosed:
+            pass
+        # The close reaches a client that is still writing its flood only once its writes drain.
+        assert _closed_with(flooder, timeout_s=30) == 1008
+        # The partner's socket is not harmed: it still gets its own page's relayed packets.
+        authority.send({"type": "p2p_relay", "game_id": game_id, "data": b"still here"})
+        got = []
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and b"still here" not in got:
+            got.append(partner.recv(timeout=5))
+        assert b"still here" in got
+        partner.close()
+        authority.close()
+        other.close()
     finally:
         server.stop()

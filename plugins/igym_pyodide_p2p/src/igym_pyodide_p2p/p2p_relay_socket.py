@@ -17,12 +17,19 @@ closes the socket (1009). The game's relay bounds apply as to ``p2p_relay`` (``R
 per page, counted once for both paths). Sends to a worker go through a queue of
 :data:`SEND_QUEUE_PACKETS`: a slow socket drops packets (unreliable by design, as the DataChannel:
 the next packet carries every unacknowledged input again).
+
+The socket is outside the core's participant WebSocket, so its own bounds stand in for the core's: a
+socket for no live game is refused before it is accepted; at most :data:`MAX_AWAITING_KEY` sockets
+wait for their key at once (more are closed with 1013, try again later); and a worker that sends more
+than :data:`FLOOD_PACKETS_PER_S` packets in a second (twice the relay budget, which an honest worker
+never nears) is closed with 1008.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -30,11 +37,20 @@ from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
 
 from igym_pyodide_p2p.assets import PREFIX
+from igym_pyodide_p2p.p2p_page import RELAY_PACKETS_PER_S
 
 if TYPE_CHECKING:
     from igym_pyodide_p2p.p2p_runtime import P2PGame
 
-__all__ = ["KEY_TIMEOUT_S", "RELAY_PATH", "SEND_QUEUE_PACKETS", "WorkerRelay", "relay_socket"]
+__all__ = [
+    "FLOOD_PACKETS_PER_S",
+    "KEY_TIMEOUT_S",
+    "MAX_AWAITING_KEY",
+    "RELAY_PATH",
+    "SEND_QUEUE_PACKETS",
+    "WorkerRelay",
+    "relay_socket",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -44,6 +60,12 @@ RELAY_PATH = f"{PREFIX}/relay"
 KEY_TIMEOUT_S = 5.0
 #: Packets waiting to go out on one worker's socket; past it new ones are dropped.
 SEND_QUEUE_PACKETS = 64
+#: Relay sockets of this process that may wait for their key at once (each waits at most KEY_TIMEOUT_S).
+MAX_AWAITING_KEY = 64
+#: Packets in one second past which a worker's socket is closed (1008): twice the relay budget.
+FLOOD_PACKETS_PER_S = 2 * RELAY_PACKETS_PER_S
+
+_awaiting_key = 0
 
 
 class WorkerRelay:
@@ -109,8 +131,23 @@ async def _first_key(socket: WebSocket[Any, Any, Any]) -> str | None:
 @websocket(f"{RELAY_PATH}/{{game_id:str}}")
 async def relay_socket(socket: WebSocket[Any, Any, Any], game_id: str) -> None:
     """A page's worker relay socket (see the module docstring)."""
-    await socket.accept()
-    key = await _first_key(socket)
+    global _awaiting_key
+    if _game_of(socket, game_id[:128]) is None:
+        # Refused at the handshake: nothing to wait for.
+        with contextlib.suppress(Exception):
+            await socket.close(code=1008, reason="not a live P2P game")
+        return
+    if _awaiting_key >= MAX_AWAITING_KEY:
+        log.warning("p2p_relay_socket_refused", reason="too_many_awaiting_key", limit=MAX_AWAITING_KEY)
+        with contextlib.suppress(Exception):
+            await socket.close(code=1013, reason="too many relay sockets are opening; try again")
+        return
+    _awaiting_key += 1
+    try:
+        await socket.accept()
+        key = await _first_key(socket)
+    finally:
+        _awaiting_key -= 1
     game = _game_of(socket, game_id[:128]) if key is not None else None
     page = game.page_for_relay_key(key) if game is not None and key is not None else None
     if game is None or page is None:
@@ -121,6 +158,8 @@ async def relay_socket(socket: WebSocket[Any, Any, Any], game_id: str) -> None:
     game.attach_worker_relay(page, relay)
     sender = asyncio.create_task(relay.send_loop())
     limit = game.max_relay_bytes
+    window_start = time.monotonic()
+    in_window = 0
     try:
         while relay.open:
             try:
@@ -132,6 +171,17 @@ async def relay_socket(socket: WebSocket[Any, Any, Any], game_id: str) -> None:
             if len(data) > limit:
                 with contextlib.suppress(Exception):
                     await socket.close(code=1009, reason=f"a relay packet is at most {limit} bytes")
+                break
+            now = time.monotonic()
+            if now - window_start >= 1.0:
+                window_start, in_window = now, 0
+            in_window += 1
+            if in_window > FLOOD_PACKETS_PER_S:
+                log.warning("p2p_relay_socket_flooded", game_id=game.info.game_id, limit=FLOOD_PACKETS_PER_S)
+                with contextlib.suppress(Exception):
+                    await socket.close(
+                        code=1008, reason=f"more than {FLOOD_PACKETS_PER_S} relay packets a second"
+                    )
                 break
             if not relay.open or game.ended:
                 break
