@@ -37,6 +37,9 @@ from p2p_pages import SCENE, play_pair, study  # noqa: E402
 
 from igym_core.testing.support import in_chromium  # noqa: E402
 
+# Each game's fps is checked: run alone (`make test`'s serial run).
+pytestmark = pytest.mark.serial
+
 ARTIFACTS = HERE.parents[2] / "test-artifacts" / "p2p"
 STEPS = 300  # as the study's STEPS (the relay, leaving and reloading games)
 LONG_STEPS = 600  # as the study's LONG_STEPS (the direct games: 20 seconds)
