@@ -152,6 +152,7 @@ class LiveServer:
             ) as r:
                 return int(r.status)
         except urllib.error.HTTPError as exc:
+            exc.close()  # its response, which would otherwise be left open (a ResourceWarning)
             return int(exc.code)
         except OSError:
             return None
