@@ -21,7 +21,7 @@ def records_when(
     record_type: str,
     until: Callable[[list[dict[str, Any]]], bool],
     *,
-    timeout_s: float = 10.0,
+    timeout_s: float = 30.0,
 ) -> list[dict[str, Any]]:
     """The records of a type once ``until`` holds for them, or as they are after ``timeout_s`` (the
     sink writes them out every 500 ms)."""
