@@ -24,8 +24,17 @@ demo: setup ## serve the example study at http://127.0.0.1:$(PORT)/
 	@echo "Serving: $(UV) run igym run $(DEMO) --port $(PORT)"
 	$(UV) run igym run $(DEMO) --port $(PORT)
 
+# The suite in two pytest runs: every test not marked `serial` on TEST_WORKERS pytest-xdist workers,
+# then the `serial` ones (they judge speed: fps, lateness, latency, the benches) alone. Both always
+# run, and either one failing fails the target (exit 5, "no tests collected", too). `uv run pytest`
+# alone runs everything in one process.
+TEST_WORKERS ?= 3
+
 test: setup chromium ## run the whole test suite (unit, protocol, browser), then the linters
-	$(UV) run pytest
+	status=0; \
+	$(UV) run pytest -n $(TEST_WORKERS) --dist worksteal -m "not serial" || status=$$?; \
+	$(UV) run pytest -m serial || status=$$?; \
+	if [ $$status -ne 0 ]; then echo "make test: a pytest run failed (exit $$status)"; exit $$status; fi
 	$(MAKE) lint
 
 build: frontend onnx-web pyodide-web ## build the browser client and plugins' browser files

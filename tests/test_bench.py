@@ -9,6 +9,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+# The bench's fps and lateness are checked: run alone (`make test`'s serial run).
+pytestmark = pytest.mark.serial
+
 ROOT = Path(__file__).resolve().parent.parent
 SUMMARY_KEYS = {
     "games",

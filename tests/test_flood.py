@@ -65,6 +65,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
     server.stop()
 
 
+@pytest.mark.serial  # the honest games' fps is checked: run alone (`make test`'s serial run)
 @pytest.mark.parametrize("kind", FLOOD_KINDS)
 def test_one_flooder_cannot_slow_five_honest_games(server: BenchServer, kind: str) -> None:
     lines_before = len(server.log_path.read_text().splitlines())

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import msgpack
+import pytest
 import websockets
 
 from igym_core.testing import read_records
@@ -47,6 +48,7 @@ async def _stalled_player(url: str, stall_s: float) -> dict[str, Any]:
                 return {"frames": frames, "keyframes": keyframes_after_drop, "next": message["scene"]["kind"]}
 
 
+@pytest.mark.serial  # the tick lateness is checked: run alone (`make test`'s serial run)
 def test_a_client_that_stops_reading_loses_frames_not_the_game(live_server: Callable[..., LiveServer]):
     server = live_server(STUDY)
     result = run_async(_stalled_player, f"ws://127.0.0.1:{server.port}/ws", 3.0)

@@ -160,3 +160,27 @@ class BatchedEcho:
 
     def reset(self, *, seed: int) -> None:
         self.calls = 0
+
+
+def episode_sample() -> dict[str, Any]:
+    """The values of an ``episodes`` row (``records.episode_row``'s keyword arguments), for the
+    tests that compare a row's columns with the builder's."""
+    return dict(
+        episode=1,
+        seed=5,
+        steps=10,
+        end_reason="max_steps",
+        returns={},
+        seats={},
+        started_at="2026-12-05T00:00:00.000Z",
+        duration_ms=330,
+        fps=30,
+        frames_dropped={},
+        tick_lateness_ms_p50=None,
+        tick_lateness_ms_p99=None,
+        tick_lateness_ms_max=None,
+        rtt_ms={},
+        paused_ms=0,
+        pauses=0,
+        pause_reasons={},
+    )

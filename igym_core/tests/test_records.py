@@ -17,6 +17,7 @@ HERE = Path(__file__).resolve().parent
 _envs = f"{HERE / 'game_envs.py'}"
 corridor_scene = resolve_callable(f"{_envs}:corridor_scene", what="test scene")
 game_study = resolve_callable(f"{_envs}:game_study", what="test study")
+episode_sample = resolve_callable(f"{_envs}:episode_sample", what="test episode row")
 
 IDS = records.game_ids(game_id="g-1", scene_id="walk", instance=0, participant_ids=["p1"])
 
@@ -167,32 +168,10 @@ def test_the_server_runtime_writes_its_rows_with_exactly_the_builders_columns(tm
     assert all(row["t_client_ms"] is None for row in steps)
     episodes = read_records(tmp_path, "records_test", "episodes")
     assert len(episodes) == 2
-    assert columns(episodes) == {tuple(records.episode_row(IDS, **_episode_sample()))}
+    assert columns(episodes) == {tuple(records.episode_row(IDS, **episode_sample()))}
     games = read_records(tmp_path, "records_test", "games")
     assert [g["event"] for g in games] == ["started", "ended"]
     started = records.game_started_row(IDS, seats=[], fps=60, num_episodes=2, runtime="server")
     ended = records.game_ended_row(IDS, reason="completed", episodes_played=2)
     assert columns(games[:1]) == {tuple(started)} and columns(games[1:]) == {tuple(ended)}
     assert games[0]["runtime"] == "server"
-
-
-def _episode_sample() -> dict[str, Any]:
-    return dict(
-        episode=1,
-        seed=5,
-        steps=10,
-        end_reason="max_steps",
-        returns={},
-        seats={},
-        started_at="",
-        duration_ms=0,
-        fps=30,
-        frames_dropped={},
-        tick_lateness_ms_p50=None,
-        tick_lateness_ms_p99=None,
-        tick_lateness_ms_max=None,
-        rtt_ms={},
-        paused_ms=0,
-        pauses=0,
-        pause_reasons={},
-    )

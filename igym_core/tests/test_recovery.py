@@ -12,31 +12,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from igym_core.builtin.sink_jsonl import JsonlSink, JsonlSinkConfig
+from igym_core.envs import resolve_callable
 from igym_core.runtime import records
 from igym_core.session.recovery import recover_interrupted_games
 
 EXPERIMENT = "recovery_test"
 IDS = records.game_ids(game_id="g", scene_id="s", instance=0, participant_ids=["p"])
 #: An episode row's values, to compare a recovered row's columns with ``records.episode_row``'s.
-EPISODE: dict[str, Any] = dict(
-    episode=1,
-    seed=5,
-    steps=10,
-    end_reason="max_steps",
-    returns={},
-    seats={},
-    started_at="2026-12-05T00:00:00.000Z",
-    duration_ms=330,
-    fps=30,
-    frames_dropped={},
-    tick_lateness_ms_p50=None,
-    tick_lateness_ms_p99=None,
-    tick_lateness_ms_max=None,
-    rtt_ms={},
-    paused_ms=0,
-    pauses=0,
-    pause_reasons={},
-)
+EPISODE: dict[str, Any] = resolve_callable(
+    f"{Path(__file__).resolve().parent / 'game_envs.py'}:episode_sample", what="test episode row"
+)()
 NUM_EPISODES = 3
 
 

@@ -369,6 +369,7 @@ _WRITER = textwrap.dedent(
 )
 
 
+@pytest.mark.serial  # what is on disk is judged against the time of the kill: run alone
 def test_records_survive_kill_9(tmp_path):
     directory = tmp_path / "kill"
     process = subprocess.Popen(

@@ -10,11 +10,15 @@ they are not asserted.
 
 from __future__ import annotations
 
+import pytest
 from playwright.sync_api import Page
 
 from igym_core.testing.latency import measure_key_to_draw
 from tests.e2e.test_slime_browser import game, wait_phase
 from tests.e2e.test_survey_browser import poll, wait_scene
+
+# Key-to-draw latency is measured frame by frame: run alone (`make test`'s serial run).
+pytestmark = pytest.mark.serial
 
 STUDY = "tests.e2e.latency_study:experiment"
 PRESSES = 20

@@ -1,8 +1,12 @@
 """What the runtime tests on a real server share: reading a record type until it holds what a test
-waits for."""
+waits for; ``igym verify`` on a run's data and on a tampered copy."""
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +21,7 @@ def records_when(
     record_type: str,
     until: Callable[[list[dict[str, Any]]], bool],
     *,
-    timeout_s: float = 10.0,
+    timeout_s: float = 30.0,
 ) -> list[dict[str, Any]]:
     """The records of a type once ``until`` holds for them, or as they are after ``timeout_s`` (the
     sink writes them out every 500 ms)."""
@@ -27,3 +31,31 @@ def records_when(
         if until(rows) or time.monotonic() > deadline:
             return rows
         time.sleep(0.1)
+
+
+def verify_then_tamper(data: Path, *, episode: int, step: int, agent: str, reward: float) -> str:
+    """``igym verify`` passes on the run's data ``data`` (an experiment's folder; the output must say
+    all 2 browser-run episodes of its one game match), and fails on a copy with the reward of
+    ``agent`` at ``step`` of ``episode`` set to ``reward``; the failing run's output."""
+
+    def verify(folder: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "igym_core.cli", "verify", str(folder)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    result = verify(data)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "all 2 browser-run episodes of 1 game match" in result.stdout
+    tampered = data.parent / "tampered"
+    shutil.copytree(data, tampered)
+    lines = [json.loads(line) for line in (tampered / "steps.jsonl").read_text().splitlines()]
+    target = next(r for r in lines if r["episode"] == episode and r["step"] == step and r["agent"] == agent)
+    assert target["reward"] != reward, target
+    target["reward"] = reward
+    (tampered / "steps.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    result = verify(tampered)
+    assert result.returncode == 1, result.stdout + result.stderr
+    return result.stdout

@@ -31,12 +31,12 @@ class Page:
     def send(self, message: dict[str, Any]) -> None:
         self.ws.send(msgpack.packb(message))
 
-    def recv(self, timeout: float = 10) -> dict[str, Any]:
+    def recv(self, timeout: float = 30) -> dict[str, Any]:
         message = msgpack.unpackb(self.ws.recv(timeout=timeout), raw=False)
         self.received.append(message)
         return message
 
-    def next(self, kind: str, timeout: float = 15, **fields: Any) -> dict[str, Any]:
+    def next(self, kind: str, timeout: float = 30, **fields: Any) -> dict[str, Any]:
         """The next message of type ``kind`` (with these field values) not returned before, also one
         that arrived while the page waited for something else."""
 

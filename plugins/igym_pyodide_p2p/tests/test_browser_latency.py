@@ -14,6 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from igym_core.testing.latency import measure_key_to_draw
 
 HERE = Path(__file__).parent
@@ -22,6 +24,9 @@ from browser_support import Standin  # noqa: E402
 
 from igym_core.testing import LiveServer  # noqa: E402
 from igym_core.testing.support import in_chromium  # noqa: E402
+
+# Key-to-draw latency is measured frame by frame: run alone (`make test`'s serial run).
+pytestmark = pytest.mark.serial
 
 STUDY = f"{HERE / 'studies' / 'slime_latency_browser.py'}:experiment"
 PRESSES = 20

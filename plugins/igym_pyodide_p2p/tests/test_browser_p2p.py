@@ -8,9 +8,9 @@ Each run asserts what a participant and a researcher rely on: each participant's
 slime on the partner's screen, every frame of the episode is stored exactly once per agent with the
 two pages' copies agreeing (no ``p2p_disagreements``), the route is recorded, every detected desync
 was repaired, ``igym verify`` re-runs the episode on the server with the same rewards and state
-hashes, and, last, both pages ran at ≥ 29 fps (the engine's frames over the episode's time; 30 is
-the target). Screenshots go to ``test-artifacts/p2p/`` (look at them: the game must look like the
-server runtime's).
+hashes, and, last, both pages ran at ≥ 27 fps (``MIN_FPS``: the engine's frames over the
+episode's time; 30 is the target; these tests run in ``make test``'s serial run). Screenshots go
+to ``test-artifacts/p2p/`` (look at them: the game must look like the server runtime's).
 """
 
 from __future__ import annotations
@@ -37,13 +37,20 @@ from p2p_pages import SCENE, play_pair, study  # noqa: E402
 
 from igym_core.testing.support import in_chromium  # noqa: E402
 
+#: The tests that check a game's fps (against MIN_FPS) run alone: `make test`'s serial run.
+judges_fps = pytest.mark.serial
+
 ARTIFACTS = HERE.parents[2] / "test-artifacts" / "p2p"
 STEPS = 300  # as the study's STEPS (the relay, leaving and reloading games)
 LONG_STEPS = 600  # as the study's LONG_STEPS (the direct games: 20 seconds)
-#: A floor on both pages' fps (the scene's is 30) that catches a game that stalls or runs at a
-#: fraction of its rate. It is not the issue's goal of >= 29 fps at 60 ms RTT: that is measured by
-#: bench/p2p_browser.py, on a machine that nothing else loads; these tests share it with the suite.
-MIN_FPS = 20.0
+#: A floor on both pages' fps (the scene's is 30): the engine's frames over the episode's time, at
+#: least 90 % of the rate. Fails for a game that stalls, waits on its partner (inputs arriving after
+#: the prediction window: 150 ms of delay each way on the relay gave 7 fps), or skips deadlines
+#: because its frames cost too much. The relay route (through the page's main thread) measured
+#: 28.0–28.3 fps at machine load 13 and 19 at load 15–25 (December 2026): the check needs the
+#: serial run and a machine others do not swamp. The issue's goal (>= 29 fps at 60 ms RTT) is
+#: measured by bench/p2p_browser.py on a quiet machine.
+MIN_FPS = 27.0
 RECORD_TYPES = (
     "steps",
     "episodes",
@@ -146,6 +153,7 @@ def _verify(data_dir: Path, experiment: str, target: str) -> None:
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
 
+@judges_fps
 def test_two_pages_play_over_the_relay(tmp_path: Path) -> None:
     result, data_dir = _run("relay", tmp_path)
     _pages_played_well(result)
@@ -210,6 +218,7 @@ def _run_in_namespace(name: str, tmp_path: Path, *args: str) -> tuple[dict[str, 
     return result, data_dir
 
 
+@judges_fps
 def test_two_pages_play_over_a_direct_webrtc_channel(tmp_path: Path) -> None:
     result, data_dir = _run_in_namespace("direct", tmp_path)
     _pages_played_well(result)
@@ -230,6 +239,7 @@ def test_two_pages_play_over_a_direct_webrtc_channel(tmp_path: Path) -> None:
     _fps_held(result)
 
 
+@judges_fps
 def test_two_pages_play_through_delay_jitter_and_loss(tmp_path: Path) -> None:
     faults = (
         {"seed": 1, "delay_ms": 60, "jitter_ms": 20, "loss": 0.05, "duplicate": 0.02},
@@ -250,6 +260,7 @@ def test_two_pages_play_through_delay_jitter_and_loss(tmp_path: Path) -> None:
     _fps_held(result)
 
 
+@judges_fps
 def test_a_page_closing_mid_game_hands_its_seat_to_the_bot(tmp_path: Path) -> None:
     # Over the DataChannel: when the partner's page closes, the staying page's channel closes and
     # it relays what is left to send.

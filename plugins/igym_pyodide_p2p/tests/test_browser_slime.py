@@ -44,7 +44,7 @@ def _game(page: Any) -> dict[str, Any]:
     return _state(page).get("game") or {}
 
 
-def _poll(page: Any, check: Any, what: str, timeout_s: float = 20) -> Any:
+def _poll(page: Any, check: Any, what: str, timeout_s: float = 60) -> Any:
     deadline = time.monotonic() + timeout_s
     while True:
         result = check()

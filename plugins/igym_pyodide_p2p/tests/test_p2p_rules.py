@@ -402,9 +402,17 @@ def test_a_page_reloading_at_the_end_of_an_episode_does_not_hold_its_partner_the
 
 
 def test_turn_servers_from_the_environment_reach_the_pages_and_never_the_data(tmp_path: Path) -> None:
+    from igym_core.settings import Settings
+
     secret = "s3cret-turn-credential"
     ice = [{"urls": "turn:turn.example.org:3478", "username": "igym", "credential": secret}]
-    server = serve(tmp_path, env={"IGYM_P2P_ICE_SERVERS": json.dumps(ice)})
+    env = {"IGYM_P2P_ICE_SERVERS": json.dumps(ice), "IGYM_LOG_LEVEL": "debug"}
+    # The settings hold the credential and never show it: not in their repr (what a log line or a
+    # traceback that names the settings would print), not in the server's log (every line, at debug).
+    settings = Settings.from_env(env)
+    assert settings.p2p_ice_servers is not None and settings.p2p_ice_servers[0]["credential"] == secret
+    assert secret not in repr(settings) and secret not in str(settings)
+    server = serve(tmp_path, env=env)
     try:
         authority, other, _game_id = pair(server.url)
         assert (
@@ -417,8 +425,11 @@ def test_turn_servers_from_the_environment_reach_the_pages_and_never_the_data(tm
         records(server, "games", lambda rows: any(r["event"] == "ended" for r in rows))
     finally:
         server.stop()
+    log_lines = server.log().splitlines()
+    assert any('"debug"' in line for line in log_lines), log_lines[:5]  # the log is at debug level
+    assert not [line for line in log_lines if secret in line]
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
-    assert any(p.name.endswith(".jsonl") for p in written)
+    assert server.log_path in written and any(p.name.endswith(".jsonl") for p in written)
     assert not [p for p in written if secret in p.read_text(errors="replace")]
 
 

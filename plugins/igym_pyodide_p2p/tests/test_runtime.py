@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ ROOT = HERE.parents[2]
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 from honest_page import batches, play_episode  # noqa: E402
-from live_records import records_when  # noqa: E402
+from live_records import records_when, verify_then_tamper  # noqa: E402
 from page_client import Page  # noqa: E402
 
 from tests.conftest import LiveServer  # noqa: E402
@@ -142,31 +141,19 @@ def test_a_browser_run_game_stores_every_step_once_and_verifies(server: LiveServ
     page.close()
 
     # igym verify, from the run's snapshot: the data passes; a copy with one reward changed does not.
-    data = server.data_dir / EXPERIMENT
-    result = subprocess.run(
-        [sys.executable, "-m", "igym_core.cli", "verify", str(data)],
-        capture_output=True,
-        text=True,
-        timeout=120,
+    step_50 = next(
+        r for r in records(server, "steps", bool) if (r["episode"], r["step"], r["agent"]) == (2, 50, "right")
     )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "all 2 browser-run episodes of 1 game match" in result.stdout
-    tampered = server.data_dir / "tampered"
-    shutil.copytree(data, tampered)
-    lines = [json.loads(line) for line in (tampered / "steps.jsonl").read_text().splitlines()]
-    target = next(r for r in lines if r["episode"] == 2 and r["step"] == 50 and r["agent"] == "right")
-    target["reward"] = -1.0 if target["reward"] != -1.0 else 0.0
-    (tampered / "steps.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines))
-    result = subprocess.run(
-        [sys.executable, "-m", "igym_core.cli", "verify", str(tampered)],
-        capture_output=True,
-        text=True,
-        timeout=120,
+    output = verify_then_tamper(
+        server.data_dir / EXPERIMENT,
+        episode=2,
+        step=50,
+        agent="right",
+        reward=-1.0 if step_50["reward"] != -1.0 else 0.0,
     )
-    assert result.returncode == 1
     assert (
         f"DIFFERS game {game_id} (scene slime) episode 2 (seed {second['seed']}): step 50: reward of 'right'"
-        in (result.stdout)
+        in output
     )
 
 

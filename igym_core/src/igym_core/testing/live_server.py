@@ -25,6 +25,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -32,6 +33,13 @@ from types import TracebackType
 from typing import IO, Any
 
 __all__ = ["LiveServer", "free_port"]
+
+#: How many ports :class:`LiveServer` tries when the one it picked is taken before the server binds it.
+_BIND_ATTEMPTS = 3
+
+
+class _PortTaken(Exception):
+    """The server exited because its port was taken (after :func:`free_port` found it free)."""
 
 
 def free_port() -> int:
@@ -71,9 +79,7 @@ class LiveServer:
         """
         self.target = target
         self.data_dir = Path(data_dir)
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = Path(log_path) if log_path else self.data_dir.parent / f"server-{self.port}.log"
+        self._given_log_path = Path(log_path) if log_path else None
         #: The operator token the server runs with (``/stats`` needs it; see :meth:`stats`).
         self.operator_token = (env or {}).get("IGYM_OPERATOR_TOKEN", secrets.token_urlsafe(24))
         full_env = {
@@ -86,43 +92,73 @@ class LiveServer:
         if plugins is not None:
             full_env["IGYM_DISABLE_PLUGIN_AUTOLOAD"] = "1"
             plugin_args = [arg for plugin in plugins for arg in ("--plugin", plugin)]
+        # The free port can be taken between the probe and the server's bind (tests run in parallel:
+        # another test's server, or a client's ephemeral port): a server that could not bind is
+        # started again on another port, a few times.
+        for attempt in range(1, _BIND_ATTEMPTS + 1):
+            self._start(
+                [*(command or [sys.executable, "-m", "igym_core.cli"]), "run", target],
+                [*plugin_args, *args],
+                cwd,
+                full_env,
+            )
+            try:
+                self._wait_ready(ready_timeout_s)
+                return
+            except _PortTaken:
+                self.stop()
+                if attempt == _BIND_ATTEMPTS:
+                    raise RuntimeError(
+                        f"igym run could not bind a free port in {_BIND_ATTEMPTS} attempts:\n{self.log()}"
+                    ) from None
+            except BaseException:
+                self.stop()
+                raise
+
+    def _start(self, run: list[str], extra: list[str], cwd: Path | None, env: dict[str, str]) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = self._given_log_path or self.data_dir.parent / f"server-{self.port}.log"
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log: IO[str] = self.log_path.open("w")
         self.process = subprocess.Popen(
-            [
-                *(command or [sys.executable, "-m", "igym_core.cli"]),
-                "run",
-                target,
-                "--port",
-                str(self.port),
-                "--data-dir",
-                str(self.data_dir),
-                *plugin_args,
-                *args,
-            ],
+            [*run, "--port", str(self.port), "--data-dir", str(self.data_dir), *extra],
             cwd=cwd,
-            env=full_env,
+            env=env,
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        try:
-            self._wait_ready(ready_timeout_s)
-        except BaseException:
-            self.stop()
-            raise
 
     def _wait_ready(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                if "address already in use" in self.log().lower():
+                    raise _PortTaken
                 raise RuntimeError(f"igym run exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/health", timeout=1) as response:
-                    if response.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.1)
+            # Ready when /health answers and the server is this one: it knows this operator token
+            # (another test's server on the port would refuse it). With an empty token the server
+            # makes its own, so /health has to do.
+            if self._answers("/health") == 200 and (
+                not self.operator_token or self._answers("/stats", token=True) == 200
+            ):
+                return
+            time.sleep(0.1)
         raise RuntimeError(f"igym run did not become healthy in {timeout_s:g} s:\n{self.log()}")
+
+    def _answers(self, path: str, *, token: bool = False) -> int | None:
+        """The HTTP status of ``GET path`` (None when nothing answers)."""
+        headers = {"Authorization": f"Bearer {self.operator_token}"} if token else {}
+        try:
+            with urllib.request.urlopen(
+                urllib.request.Request(self.url + path, headers=headers), timeout=1
+            ) as r:
+                return int(r.status)
+        except urllib.error.HTTPError as exc:
+            exc.close()  # its response, which would otherwise be left open (a ResourceWarning)
+            return int(exc.code)
+        except OSError:
+            return None
 
     def stats(self) -> dict[str, Any]:
         """``GET /stats`` with the operator token."""

@@ -12,16 +12,9 @@ import attrs
 from igym_core import EndScene, Experiment, GymScene, StaticScene
 from igym_slime.bots import trained_policy
 from igym_slime.env import make_env
+from igym_slime.examples.vs_ai import ACTION_MAPPING  # the arrow keys and their combinations
 from igym_slime.hud import vs_computer
 from igym_slime.render import HEIGHT, SKY, WIDTH, draw
-
-ACTION_MAPPING = {
-    "ArrowLeft": 1,
-    "ArrowRight": 2,
-    "ArrowUp": 3,
-    "ArrowUp+ArrowLeft": 4,
-    "ArrowUp+ArrowRight": 5,
-}
 
 on_server = GymScene(
     scene_id="slime_server",

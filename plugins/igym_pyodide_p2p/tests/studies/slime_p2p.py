@@ -13,14 +13,7 @@ import os
 import attrs
 
 from igym_core import EndScene, Experiment, GymScene, StartScene
-
-ACTION_MAPPING = {
-    "ArrowLeft": 1,
-    "ArrowRight": 2,
-    "ArrowUp": 3,
-    "ArrowUp+ArrowLeft": 4,
-    "ArrowUp+ArrowRight": 5,
-}
+from igym_slime.examples.vs_ai import ACTION_MAPPING  # the arrow keys and their combinations
 
 game = GymScene(
     scene_id="slime_p2p",

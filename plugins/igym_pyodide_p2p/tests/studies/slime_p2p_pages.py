@@ -21,16 +21,10 @@ import attrs
 
 from igym_core import EndScene, Experiment, GymScene, StaticScene, WaitingRoom
 from igym_slime.env import make_env
+from igym_slime.examples.vs_ai import ACTION_MAPPING  # the arrow keys and their combinations
 from igym_slime.hud import vs_partner as hud
 from igym_slime.render import HEIGHT, SKY, WIDTH, draw
 
-ACTION_MAPPING = {
-    "ArrowLeft": 1,
-    "ArrowRight": 2,
-    "ArrowUp": 3,
-    "ArrowUp+ArrowLeft": 4,
-    "ArrowUp+ArrowRight": 5,
-}
 #: 10 seconds at 30 fps: the relay, leaving and reloading games.
 STEPS = 300
 #: 20 seconds at 30 fps: the direct games (the issue's 20-second run, with and without faults).
