@@ -261,20 +261,7 @@ class Study(StudyRestart, StudyLimits, StudyRecruitment, StudyMonitoring):
         if refused:
             names = [p.name for p in refused]
             # Not a participant (no token, no scenes), but recorded: who was turned away and why.
-            self.recorder.write(
-                "sessions",
-                {
-                    "participant_id": f"p-{secrets.token_hex(6)}",
-                    "condition": None,
-                    "params": dict(params),
-                    "event": "entry_refused",
-                    "position": None,
-                    "scene_id": None,
-                    "instance": None,
-                    "detail": {"missing_url_params": names},
-                },
-            )
-            log.warning("entry_refused", missing_url_params=names)
+            self._refuse_entry(params, {"missing_url_params": names})
             raise EntryRefusedError(refusal_text(refused))
         return filled, marked
 
