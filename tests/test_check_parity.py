@@ -61,7 +61,7 @@ CASES: dict[str, tuple[type[IgymError], list[str]]] = {
     "missing_body_file.py": (ConfigError, ["$.scenes[0]: body_file 'nope.md' could not be read"]),
     "unknown_scene_kind.toml": (
         ConfigError,
-        ["$.scenes[1]: unknown scene kind 'surveys'", "Did you mean 'survey'?", "static, survey."],
+        ["$.scenes[1]: unknown scene kind 'surveys'", "Did you mean 'survey'?", "static, survey"],
     ),
 }
 

@@ -299,11 +299,12 @@ def test_a_reloaded_page_resumes_from_its_partners_state(tmp_path: Path) -> None
     assert any(s["partner"] == "back" for s in staying["samples"]), staying["samples"][-3:]
     assert staying["scene"] == "after" and reloaded["scene"] == "after", (staying["scene"], reloaded["scene"])
     assert any(e["kind"] == "resumed" for e in reloaded["last"]["events"]), reloaded["last"]["events"]
-    # Direct, relay while the partner reloaded, direct again; the new page: relay, then direct.
+    # Direct, relay while the partner reloaded, direct again; the new page: relay until the new
+    # channel opens (it may open before the page has reported the relay at all), then direct.
     staying_routes = [r["route"] for r in staying["last"]["routes_reported"]]
     assert staying_routes == ["direct", "relay", "direct"], staying["last"]["routes_reported"]
     reloaded_routes = [r["route"] for r in reloaded["last"]["routes_reported"]]
-    assert reloaded_routes == ["relay", "direct"], reloaded["last"]["routes_reported"]
+    assert reloaded_routes in (["relay", "direct"], ["direct"]), reloaded["last"]["routes_reported"]
     assert staying["last"]["route"] == "direct" and reloaded["last"]["route"] == "direct"
     assert reloaded["last"]["received_direct"] > 0 and staying["last"]["received_direct"] > 0
     records = _data_complete(

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 from litestar import WebSocket, websocket
 from litestar.exceptions import WebSocketDisconnect
+from litestar.params import FromPath
 
 from igym_pyodide_p2p.assets import PREFIX
 from igym_pyodide_p2p.p2p_page import RELAY_PACKETS_PER_S
@@ -129,7 +130,7 @@ async def _first_key(socket: WebSocket[Any, Any, Any]) -> str | None:
 
 
 @websocket(f"{RELAY_PATH}/{{game_id:str}}")
-async def relay_socket(socket: WebSocket[Any, Any, Any], game_id: str) -> None:
+async def relay_socket(socket: WebSocket[Any, Any, Any], game_id: FromPath[str]) -> None:
     """A page's worker relay socket (see the module docstring)."""
     global _awaiting_key
     if _game_of(socket, game_id[:128]) is None:
