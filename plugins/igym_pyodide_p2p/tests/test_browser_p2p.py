@@ -308,7 +308,7 @@ def test_two_pages_play_over_a_direct_channel_losing_real_packets(tmp_path: Path
     (ARTIFACTS / "direct" / "nft_counters.json").write_text(json.dumps(counters))
     # The kernel dropped a real share of the pages' UDP packets (about NFT_LOSS_PERCENT of them).
     seen, dropped = counters["udp_seen"], counters["udp_lost"]
-    assert seen > 1000 and dropped > 0, counters
+    assert seen > 500 and dropped > 0, counters
     assert 0.4 * NFT_LOSS_PERCENT <= 100 * dropped / seen <= 2.5 * NFT_LOSS_PERCENT, counters
     _pages_played_well(result)
     for page in result["pages"]:
