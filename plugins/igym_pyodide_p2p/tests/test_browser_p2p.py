@@ -1,8 +1,9 @@
 """Two Chromium pages play P2P Slime Volleyball (``runtime="pyodide_p2p"``) against a real ``igym run``:
 over the server's relay; over a direct WebRTC DataChannel (Chromium and the server inside a network
 namespace the test makes); over WebRTC with the seeded fault hook adding delay, jitter, loss and
-duplicates; with one page closing mid-game (the scripted bot takes its seat); and with one page
-reloading mid-game (it resumes from its partner's state).
+duplicates; over WebRTC with an nftables rule in that namespace dropping real UDP packets; with one
+page closing mid-game (the scripted bot takes its seat); and with one page reloading mid-game (it
+resumes from its partner's state).
 
 Each run asserts what a participant and a researcher rely on: each participant's keys moved their
 slime on the partner's screen, every frame of the episode is stored exactly once per agent with the
