@@ -18,7 +18,7 @@ ONNX_WEB := plugins/igym_onnx/src/igym_onnx/static/ort/ort-wasm-simd-threaded.wa
 PYODIDE_WEB_DIR := plugins/igym_pyodide_p2p/frontend
 PYODIDE_WEB := plugins/igym_pyodide_p2p/src/igym_pyodide_p2p/static/pyodide/VERSION
 
-.PHONY: demo test build setup python frontend onnx-web pyodide-web chromium lint clean docs
+.PHONY: demo test build setup python frontend onnx-web pyodide-web chromium nftables lint clean docs
 
 demo: setup ## serve the example study at http://127.0.0.1:$(PORT)/
 	@echo "Serving: $(UV) run igym run $(DEMO) --port $(PORT)"
@@ -30,7 +30,7 @@ demo: setup ## serve the example study at http://127.0.0.1:$(PORT)/
 # alone runs everything in one process.
 TEST_WORKERS ?= 3
 
-test: setup chromium ## run the whole test suite (unit, protocol, browser), then the linters
+test: setup chromium nftables ## run the whole test suite (unit, protocol, browser), then the linters
 	status=0; \
 	$(UV) run pytest -n $(TEST_WORKERS) --dist worksteal -m "not serial" || status=$$?; \
 	$(UV) run pytest -m serial || status=$$?; \
@@ -80,6 +80,12 @@ chromium: ## Debian's Chromium, for the browser tests
 	@if [ ! -x /usr/bin/chromium ]; then \
 		echo "Installing Debian's chromium (needs root)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	fi
+
+nftables: ## Debian's nft, for the P2P browser test that drops real UDP packets in its network namespace
+	@if ! command -v nft >/dev/null 2>&1; then \
+		echo "Installing Debian's nftables (needs root)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nftables; \
 	fi
 
 docs: setup chromium ## regenerate the reference docs: render-object pictures (real client, Chromium) and page, the experiment JSON Schema and its page
