@@ -13,6 +13,7 @@
         send_message_object="GameManager",  # at each episode start igym calls
         send_message_method="Configure",    #   SendMessage("GameManager", "Configure", json)
         on_episode_start="my_study.unity:condition_for",  # (game, episode) -> a JSON value
+        score_episode="my_study.unity:score_maze",  # (EpisodeEvents) -> {"score": .., "bonus": ..}
         min_width_px=1024, min_height_px=700,
     )
 
@@ -43,7 +44,7 @@ LOAD_FAILED_OUTCOME = "unity_load_failed"
 #: The participant's outcome when ``timeout_s`` ended the scene before its episodes were played.
 TIMEOUT_OUTCOME = "unity_timeout"
 
-_CALLBACKS = ("on_episode_start",)
+_CALLBACKS = ("on_episode_start", "score_episode")
 
 
 def _number(low: float, high: float, *, optional: bool = False) -> Any:
@@ -133,6 +134,14 @@ class UnityScene(SceneConfig):
     """``(game: GameInfo, episode: int) -> JSON value``: called on the server when the game reports
     an episode started (``Igym.EpisodeStarted``); the value goes to the game as JSON through
     ``SendMessage(send_message_object, send_message_method, json)``. Return None to send nothing."""
+    score_episode: Any = attrs.field(default=None, validator=_callable_or_ref)
+    """``(episode: EpisodeEvents) -> {"score": number, "bonus": number, ...} | None``: called on the
+    server when the game reports an episode ended, with the server's copies of the episode's bridge
+    events (``igym_unity.scoring``). Its ``score`` replaces the ``score`` of the game's
+    ``EpisodeEnded`` payload, which is then ignored; its ``bonus`` and other keys are recorded in the
+    episode's row, and the scene's totals become the participant's values ``<scene_id>_score`` and
+    ``<scene_id>_bonus``. A callback that raises or returns a wrong type scores the episode 0 and
+    the error is recorded (``score_error``); the game goes on. None: the game's claimed scores count."""
     max_payload_bytes: int = attrs.field(default=8192, validator=_whole(2, 1_000_000))
     """A bridge payload (the JSON text the game passes to ``Igym.*``) longer than this (UTF-8 bytes)
     is refused and the refusal recorded."""

@@ -15,6 +15,7 @@ from igym_core.envs import derive_seed, resolve_callable
 from igym_core.errors import ConfigError, IgymError
 from igym_core.scenes.interface import PrepareContext
 from igym_unity.build import UnityBuild, UnityBuildError, discover_build
+from igym_unity.scoring import check_score_callback
 
 __all__ = ["HUMAN_SEAT", "PreparedUnity", "prepare_unity_scene"]
 
@@ -46,6 +47,7 @@ class PreparedUnity:
     """The ``UnityScene``."""
     build: UnityBuild
     on_episode_start: Callable[..., Any] | None
+    score_episode: Callable[..., Any] | None = None
     runtime: str = "unity"
     runtime_options: Mapping[str, Any] = attrs.field(factory=dict)
     human_seats: tuple[str, ...] = (HUMAN_SEAT,)
@@ -98,6 +100,16 @@ def prepare_unity_scene(scene: Any, ctx: PrepareContext) -> PreparedUnity:
             )
         except IgymError as exc:
             problems.append(str(exc))
+    scorer = None
+    if scene.score_episode is not None:
+        try:
+            scorer = resolve_callable(scene.score_episode, what="$.score_episode", base_dir=ctx.base_dir)
+        except IgymError as exc:
+            problems.append(str(exc))
+        else:
+            problem = check_score_callback(scorer)
+            if problem is not None:
+                problems.append(f"$.score_episode: {problem}")
     if problems or build is None:
         raise ConfigError(problems, title="The Unity scene cannot be served")
     return PreparedUnity(
@@ -105,5 +117,6 @@ def prepare_unity_scene(scene: Any, ctx: PrepareContext) -> PreparedUnity:
         scene=scene,
         build=build,
         on_episode_start=callback,
+        score_episode=scorer,
         num_episodes=scene.num_episodes,
     )

@@ -39,6 +39,7 @@ from igym_core.runtime.notify import notify_plugins
 from igym_unity.config import LOAD_FAILED_OUTCOME, TIMEOUT_OUTCOME
 from igym_unity.messages import UnityEvent, UnityLoaded, UnityLoadFailed, UnityWayOut
 from igym_unity.prepared import HUMAN_SEAT, PreparedUnity
+from igym_unity.scoring import BridgeEvent, EpisodeEvents, EpisodeScore, episode_score_from, error_text
 
 __all__ = ["MAX_REJECTED_ROWS", "UNITY_EVENTS", "UNITY_REJECTED", "UnityGame", "UnityRuntime"]
 
@@ -86,6 +87,11 @@ class UnityGame(GameHandle):
         self.episode_started_wall = 0.0
         self.episode_started_mono = 0.0
         self.episode_score: float | None = None
+        self.bonus = 0.0
+        """The sum of ``score_episode``'s bonuses of the counted episodes."""
+        self.episode_events: list[BridgeEvent] = []
+        """The open episode's recorded bridge events (for ``score_episode``)."""
+        self.episode_scored: EpisodeScore | None = None
         self.loaded = False
         self.failed = False
         """The current page reported a failed load (its participant is offered the way out)."""
@@ -302,13 +308,19 @@ class UnityGame(GameHandle):
             self.episode_started_wall = time.time()
             self.episode_started_mono = time.monotonic()
             self.episode_score = None
-        self._record_event(message.event, message.payload, client_time_ms=message.t)
+            self.episode_scored = None
+            self.episode_events = []
+        self._record_event(message.event, message.payload, client_time_ms=message.t, value=value)
         if message.event == "episode_started":
             self._episode_started()
         elif message.event == "episode_ended":
-            score = value.get("score") if isinstance(value, dict) else None
-            if isinstance(score, int | float) and not isinstance(score, bool) and math.isfinite(score):
-                self.episode_score = float(score)
+            if self.prepared.score_episode is not None:  # the server's score; the game's claim is ignored
+                self.episode_scored = self._score_on_server()
+                self.episode_score = self.episode_scored.score
+            else:
+                score = value.get("score") if isinstance(value, dict) else None
+                if isinstance(score, int | float) and not isinstance(score, bool) and math.isfinite(score):
+                    self.episode_score = float(score)
             done = isinstance(value, dict) and value.get("done") is True
             self._close_episode("ended")
             if self.episodes_done >= scene.num_episodes:
@@ -318,7 +330,40 @@ class UnityGame(GameHandle):
             else:
                 self._send_status()
 
-    def _record_event(self, event: str, payload: str, *, client_time_ms: float | None) -> None:
+    def _score_on_server(self) -> EpisodeScore:
+        """``score_episode`` of the episode ending now; a failure is an ``EpisodeScore`` with its error."""
+        episode = self.open_episode
+        assert episode is not None and self.prepared.score_episode is not None  # checked by the caller
+        events = EpisodeEvents(
+            game=self.info,
+            episode=episode,
+            participant_id=self.participant_id,
+            events=tuple(self.episode_events),
+            duration_ms=round((time.monotonic() - self.episode_started_mono) * 1000),
+        )
+        try:
+            value = self.prepared.score_episode(events)
+        except Exception as exc:
+            log.exception(
+                "scene_callback_failed", game_id=self.info.game_id, callback="score_episode", episode=episode
+            )
+            return EpisodeScore(error=f"score_episode raised {error_text(exc)}")
+        try:
+            return episode_score_from(value)
+        except ValueError as exc:
+            error = f"score_episode returned a value igym cannot use: {exc}"
+            log.error(
+                "scene_callback_failed",
+                game_id=self.info.game_id,
+                callback="score_episode",
+                episode=episode,
+                error=error,
+            )
+            return EpisodeScore(error=error[:500])
+
+    def _record_event(
+        self, event: str, payload: str, *, client_time_ms: float | None, value: Any = None
+    ) -> None:
         wall = time.time()
         self.host.record(
             UNITY_EVENTS,
@@ -333,6 +378,16 @@ class UnityGame(GameHandle):
                 "server_time": _utc_iso(wall),
             },
         )
+        if self.open_episode is not None and self.prepared.score_episode is not None:
+            self.episode_events.append(
+                BridgeEvent(
+                    event=event,
+                    payload=payload,
+                    value=value,
+                    server_time_ms=round(wall * 1000, 1),
+                    client_time_ms=client_time_ms,
+                )
+            )
 
     def _episode_started(self) -> None:
         episode = self.open_episode
@@ -354,7 +409,7 @@ class UnityGame(GameHandle):
         self._send_status()
         if text is None:
             return
-        self._record_event("send_message", text, client_time_ms=None)
+        self._record_event("send_message", text, client_time_ms=None, value=json.loads(text))
         self._post(
             {
                 "type": "unity_send",
@@ -371,9 +426,13 @@ class UnityGame(GameHandle):
             return
         self.open_episode = None
         counted = end_reason == "ended"
+        scored = self.episode_scored if counted else None
+        self.episode_scored = None
+        self.episode_events = []
         if counted:
             self.episodes_done += 1
             self.score += self.episode_score or 0.0
+            self.bonus += scored.bonus if scored is not None else 0.0
         summary = records.episode_row(
             self._ids,
             episode=episode,
@@ -396,6 +455,14 @@ class UnityGame(GameHandle):
         )
         summary["counted"] = counted
         summary["score_total"] = self.score
+        if self.prepared.score_episode is not None:
+            summary["score_source"] = "server"
+            summary["bonus"] = scored.bonus if scored is not None else 0.0
+            summary["bonus_total"] = self.bonus
+            summary["score_fields"] = dict(scored.fields) if scored is not None else {}
+            summary["score_error"] = scored.error if scored is not None else None
+        else:
+            summary["score_source"] = "game"
         self.host.record(records.EPISODES, summary)
         notify_plugins(
             self.host.plugins, "notify_episode_ended", self.info.game_id, self.info, episode, summary
@@ -429,6 +496,8 @@ class UnityGame(GameHandle):
         self._send_status()
         row = records.game_ended_row(self._ids, reason=reason, episodes_played=self.episodes_done)
         row["score"] = self.score
+        if self.prepared.score_episode is not None:
+            row["bonus"] = self.bonus
         row["events"] = self.events
         row["events_refused"] = self.rejected
         self.host.record(records.GAMES, row)

@@ -4,8 +4,8 @@ Serve it with ``igym run igym_unity.examples.fake_game:experiment``. The partici
 introduction, plays three episodes of the (fake) game, whose bridge calls are recorded in
 ``unity_events``, and gets a completion code; a browser that cannot load the game is sent on with
 the outcome ``unity_load_failed`` and a code of its own. Replace ``build_dir`` with your own WebGL
-export (see docs/unity.md), and ``condition_for`` with what your game should receive at each
-episode start.
+export (see docs/unity.md), ``condition_for`` with what your game should receive at each
+episode start, and ``score_from_events`` with your scoring rule.
 
 The fake build was written by ``python -m igym_unity.testing
 plugins/igym_unity/src/igym_unity/examples/fake_build`` (a test checks that it is up to date).
@@ -16,12 +16,20 @@ from __future__ import annotations
 from typing import Any
 
 from igym_core import EndScene, Experiment, StaticScene
-from igym_unity import UnityScene
+from igym_unity import EpisodeEvents, UnityScene
 
 
 def condition_for(game: Any, episode: int) -> dict[str, Any]:
     """What the game receives at each episode start (through SendMessage as JSON)."""
     return {"episode": episode, "difficulty": min(episode, 3), "partner": 'Ana "the quick" 🐇'}
+
+
+def score_from_events(episode: EpisodeEvents) -> dict[str, Any]:
+    """The episode's score, computed on the server from the events it recorded: one point per
+    ``Igym.Log`` call, and a bonus of 0.05 per point. The ``score`` the game claims in its
+    ``EpisodeEnded`` payload is ignored."""
+    points = sum(1 for event in episode.events if event.event == "log")
+    return {"score": points, "bonus": round(0.05 * points, 2), "seconds": episode.duration_ms / 1000}
 
 
 experiment = Experiment(
@@ -47,6 +55,7 @@ experiment = Experiment(
             send_message_object="GameManager",
             send_message_method="Configure",
             on_episode_start=condition_for,
+            score_episode=score_from_events,
         ),
         EndScene(
             scene_id="end",

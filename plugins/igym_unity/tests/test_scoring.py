@@ -1,0 +1,188 @@
+"""``UnityScene.score_episode``: the server scores each episode from its recorded bridge events,
+through the app and a scripted page; the game's claimed score never counts; a failing callback is
+recorded and the game goes on; the callback survives the experiment's snapshot; ``igym check``
+refuses a callback that cannot take the episode."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from litestar.testing import TestClient
+
+import igym_unity.plugin
+from igym_core import Experiment
+from igym_core.config.converter import structure_or_raise
+from igym_core.errors import ConfigError
+from igym_core.testing import ScriptedParticipant, make_test_app, read_records
+from igym_unity import EpisodeEvents, UnityScene
+from igym_unity.examples.fake_game import score_from_events
+from igym_unity.testing import write_fake_build
+
+from .support import unity_study
+from .test_bridge import bridge, in_unity_scene, loaded
+
+SEEN: list[EpisodeEvents] = []
+
+
+def coins(episode: EpisodeEvents) -> dict[str, Any]:
+    """One point per ``{"coin": 1}`` log the server recorded; the payloads' claims are ignored."""
+    SEEN.append(episode)
+    points = sum(1 for e in episode.events if e.event == "log" and e.value == {"coin": 1})
+    return {"score": points, "bonus": 0.25 * points, "coins": points, "last": episode.events[-1].event}
+
+
+def play(p: ScriptedParticipant, game_id: str, logs: list[str], ended: dict[str, Any]) -> None:
+    bridge(p, game_id, "episode_started", "{}")
+    p.receive_type("game_status")
+    for payload in logs:
+        bridge(p, game_id, "log", payload)
+    bridge(p, game_id, "episode_ended", json.dumps(ended))
+
+
+def test_the_servers_score_ignores_the_games_claimed_score_and_winner(tmp_path: Path) -> None:
+    SEEN.clear()
+    before_ms = time.time() * 1000
+    with in_unity_scene(tmp_path, num_episodes=2, score_episode=coins) as (_client, p, game_id):
+        loaded(p, game_id)
+        claim = {"score": 1000, "winner": "player", "bonus": 99}
+        play(p, game_id, ['{"coin": 1}', '{"coin": 1}', '{"coin": 5}'], claim)
+        assert p.receive_type("game_status")["score"] == 2.0
+        play(p, game_id, ['{"coin": 1}'], {**claim, "coins": 50})
+        final = p.receive_type("game_status")
+        assert (final["phase"], final["episodes_done"], final["score"]) == ("ended", 2, 3.0)
+    after_ms = time.time() * 1000
+    # The callback got the server's copies: every event of the episode, server-timestamped.
+    assert [[e.event for e in s.events] for s in SEEN] == [
+        ["episode_started", "log", "log", "log", "episode_ended"],
+        ["episode_started", "log", "episode_ended"],
+    ]
+    assert [s.episode for s in SEEN] == [1, 2]
+    for seen in SEEN:
+        times = [e.server_time_ms for e in seen.events]
+        assert before_ms - 1 <= times[0] and times == sorted(times) and times[-1] <= after_ms + 1
+        assert all(e.client_time_ms == 1.7e12 for e in seen.events)  # the page's claim, kept apart
+        assert seen.events[-1].value["winner"] == "player" and seen.participant_id
+    episodes = read_records(tmp_path / "data", "unity_test", "episodes")
+    assert [
+        (e["returns"], e["bonus"], e["bonus_total"], e["score_fields"], e["score_error"], e["score_source"])
+        for e in episodes
+    ] == [
+        ({"player": 2.0}, 0.5, 0.5, {"coins": 2, "last": "episode_ended"}, None, "server"),
+        ({"player": 1.0}, 0.25, 0.75, {"coins": 1, "last": "episode_ended"}, None, "server"),
+    ]
+    ended = next(g for g in read_records(tmp_path / "data", "unity_test", "games") if g["event"] == "ended")
+    assert (ended["score"], ended["bonus"]) == (3.0, 0.75)
+
+
+FAILURES: list[int] = []
+
+
+def flaky(episode: EpisodeEvents) -> Any:
+    """Raises in episode 1, returns a wrong type in 2, a non-finite score in 3, then scores 7."""
+    FAILURES.append(episode.episode)
+    if episode.episode == 1:
+        raise KeyError("level")
+    if episode.episode == 2:
+        return "12"
+    if episode.episode == 3:
+        return {"score": float("nan")}
+    return {"score": 7, "when": {"set": object()}} if episode.episode == 4 else {"score": 7}
+
+
+def test_a_failing_score_callback_is_recorded_and_the_game_goes_on(tmp_path: Path) -> None:
+    FAILURES.clear()
+    with in_unity_scene(tmp_path, num_episodes=5, score_episode=flaky) as (_client, p, game_id):
+        loaded(p, game_id)
+        for episode in range(1, 6):
+            play(p, game_id, [], {"score": 500})
+            status = p.receive_type("game_status")
+            assert status["episodes_done"] == episode
+        assert (status["phase"], status["score"]) == ("ended", 7.0)
+        assert p.receive_type("scene")["scene"]["scene_id"] == "after"
+    assert FAILURES == [1, 2, 3, 4, 5]
+    episodes = read_records(tmp_path / "data", "unity_test", "episodes")
+    assert [e["returns"]["player"] for e in episodes] == [0.0, 0.0, 0.0, 0.0, 7.0]
+    assert [e["counted"] for e in episodes] == [True] * 5
+    errors = [e["score_error"] for e in episodes]
+    assert errors[0] == "score_episode raised KeyError: 'level'"
+    assert errors[1].startswith("score_episode returned a value igym cannot use: expected a dict")
+    assert "'score' must be a finite number; got nan" in errors[2]
+    assert "other values must be JSON" in errors[3]
+    assert errors[4] is None
+
+
+def test_the_callback_survives_the_snapshot_and_scores_the_reloaded_study(tmp_path: Path) -> None:
+    write_fake_build(tmp_path / "build")
+    study = unity_study(tmp_path / "build", score_episode=score_from_events)
+    app = make_test_app(study, tmp_path / "first", extra_plugins=[igym_unity.plugin])
+    with TestClient(app):
+        pass
+    [path] = (tmp_path / "first" / "unity_test" / "snapshots").glob("*.json")
+    data = json.loads(path.read_text(encoding="utf-8"))["experiment"]
+    assert data["scenes"][1]["score_episode"] == "igym_unity.examples.fake_game:score_from_events"
+    reloaded = structure_or_raise(app.state.converter, data, Experiment, title="snapshot")
+    assert reloaded.scenes[1].score_episode == "igym_unity.examples.fake_game:score_from_events"
+    # The reloaded study scores on the server with the same function.
+    again = make_test_app(reloaded, tmp_path / "second", extra_plugins=[igym_unity.plugin])
+    with TestClient(again) as client, ScriptedParticipant(client) as p:
+        p.submit({})
+        game_id = p.receive_type("game_status")["game_id"]
+        loaded(p, game_id)
+        play(p, game_id, ["{}", "{}", "{}"], {"score": 1000})
+        assert p.receive_type("game_status")["score"] == 3.0
+    [episode] = read_records(tmp_path / "second", "unity_test", "episodes")
+    assert (episode["returns"], episode["bonus"]) == ({"player": 3.0}, 0.15)
+
+
+def test_a_lambda_in_the_snapshot_is_refused_by_name_when_loaded(tmp_path: Path) -> None:
+    write_fake_build(tmp_path / "build")
+    study = unity_study(tmp_path / "build", score_episode=lambda e: {"score": 1})
+    app = make_test_app(study, tmp_path / "data", extra_plugins=[igym_unity.plugin])
+    data = app.state.converter.unstructure(study)
+    assert "not_loadable" in data["scenes"][1]["score_episode"]
+    with pytest.raises(ConfigError) as caught:
+        structure_or_raise(app.state.converter, json.loads(json.dumps(data)), Experiment, title="snapshot")
+    assert "score_episode" in str(caught.value) and "without an import path" in str(caught.value)
+
+
+def test_igym_check_refuses_a_score_callback_that_cannot_take_the_episode(tmp_path: Path) -> None:
+    write_fake_build(tmp_path / "build")
+    (tmp_path / "study.py").write_text(
+        "from igym_core import EndScene, Experiment\n"
+        "from igym_unity import UnityScene\n"
+        "def score(game, episode):\n"
+        "    return {'score': 1}\n"
+        "experiment = Experiment(experiment_id='bad_score', scenes=(\n"
+        "    UnityScene(scene_id='game', build_dir='build', score_episode=score),\n"
+        "    UnityScene(scene_id='game2', build_dir='build', score_episode='study_nowhere:score'),\n"
+        "    EndScene(scene_id='end'),\n"
+        "))\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "igym_core.cli", "check", f"{tmp_path / 'study.py'}:experiment"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    message = done.stdout + done.stderr
+    assert done.returncode != 0, message
+    assert "$.scenes[0].score_episode: score_episode is called with one argument" in message, message
+    assert "scenes[1]" in message and "study_nowhere" in message, message
+
+
+def test_without_a_callback_the_games_score_counts_as_before(tmp_path: Path) -> None:
+    with in_unity_scene(tmp_path) as (_client, p, game_id):
+        loaded(p, game_id)
+        play(p, game_id, [], {"score": 4})
+        assert p.receive_type("game_status")["score"] == 4.0
+    [episode] = read_records(tmp_path / "data", "unity_test", "episodes")
+    assert episode["score_source"] == "game" and "bonus" not in episode
+    UnityScene(scene_id="x", build_dir="b")  # the field is optional
