@@ -186,3 +186,34 @@ def test_without_a_callback_the_games_score_counts_as_before(tmp_path: Path) -> 
     [episode] = read_records(tmp_path / "data", "unity_test", "episodes")
     assert episode["score_source"] == "game" and "bonus" not in episode
     UnityScene(scene_id="x", build_dir="b")  # the field is optional
+
+
+def test_the_servers_totals_become_the_participants_values_and_survive_a_restart(tmp_path: Path) -> None:
+    write_fake_build(tmp_path / "build")
+    study = unity_study(tmp_path / "build", num_episodes=2, score_episode=coins)
+    app = make_test_app(study, tmp_path / "data", extra_plugins=[igym_unity.plugin])
+    with TestClient(app) as client, ScriptedParticipant(client) as p:
+        p.submit({})
+        game_id = p.receive_type("game_status")["game_id"]
+        loaded(p, game_id)
+        play(p, game_id, ['{"coin": 1}'], {"score": 9})
+        p.receive_type("game_status")
+        play(p, game_id, ['{"coin": 1}', '{"coin": 1}'], {"score": 9})
+        assert p.receive_type("game_status")["phase"] == "ended"
+        assert p.receive_type("scene")["scene"]["scene_id"] == "after"
+        [participant] = app.state.study.by_id.values()
+        pid = participant.participant_id
+        assert {k: participant.values[k] for k in ("game_score", "game_bonus")} == {
+            "game_score": 3.0,
+            "game_bonus": 0.75,
+        }
+    sessions = read_records(tmp_path / "data", "unity_test", "sessions")
+    added = [s for s in sessions if s["event"] == "values_added"]
+    assert [(s["participant_id"], s["detail"]["values"]) for s in added] == [
+        (pid, {"game_score": 3.0, "game_bonus": 0.75})
+    ]
+    # A new server process on the same data restores them with the participant.
+    again = make_test_app(study, tmp_path / "data", extra_plugins=[igym_unity.plugin])
+    with TestClient(again):
+        restored = again.state.study.by_id[pid]
+        assert (restored.values["game_score"], restored.values["game_bonus"]) == (3.0, 0.75)

@@ -280,6 +280,12 @@ class GameHost(Protocol):
         """A player whose seat a bot had taken is back and plays it again."""
         ...
 
+    def add_participant_values(self, participant_id: str, values: Mapping[str, Any]) -> None:
+        """Add ``values`` (JSON) to the participant's values, for their later scenes and the data:
+        a score or bonus the server computed. Recorded (``sessions``: ``values_added``); a restart
+        keeps them. Call it before ``game_ended`` for the next scene to see them."""
+        ...
+
 
 class GameHandle(ABC):
     """A running game, as the core drives it."""

@@ -100,6 +100,7 @@ class GameCoordinator:
         ],
         advance: Callable[[str, str, int, str, GameExit | None], Awaitable[None]],
         timed_out: Callable[[WaitingTimeout], Awaitable[None]] | None = None,
+        add_values: Callable[[str, Mapping[str, Any]], None] | None = None,
     ) -> None:
         self.settings = settings
         self.plugins = plugins
@@ -109,6 +110,7 @@ class GameCoordinator:
         self._sinks = sinks
         self._advance = advance
         self._timed_out = timed_out
+        self._add_values = add_values
         self._runtimes: dict[str, Runtime] = {}
         self.games: dict[str, GameHandle] = {}
         self.game_of: dict[str, str] = {}
@@ -150,6 +152,10 @@ class GameCoordinator:
         self, record_type: str, rows: Sequence[Mapping[str, Any]], *, json_plain: bool = False
     ) -> None:
         self.recorder.write_many(record_type, rows, json_plain=json_plain)
+
+    def add_participant_values(self, participant_id: str, values: Mapping[str, Any]) -> None:
+        if self._add_values is not None:
+            self._add_values(participant_id, values)
 
     def game_ended(self, game_id: str, reason: str, exit: GameExit | None = None) -> None:
         game = self.games.pop(game_id, None)

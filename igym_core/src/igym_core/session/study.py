@@ -141,6 +141,7 @@ class Study(StudyRestart, StudyLimits, StudyRecruitment, StudyMonitoring):
             sinks=self._game_sinks,
             advance=self._advance_after_game,
             timed_out=self._waiting_timed_out,
+            add_values=self._add_game_values,
         )
         # Participants whose next scene waits for their records to be saved (a full disk).
         self.saves = SaveWaits(
@@ -414,6 +415,14 @@ class Study(StudyRestart, StudyLimits, StudyRecruitment, StudyMonitoring):
 
     def game_message(self, participant: Participant, message: Input | GameReady | RuntimeMessage) -> None:
         self.games.handle(participant.participant_id, message)
+
+    def _add_game_values(self, participant_id: str, values: Mapping[str, Any]) -> None:
+        """Values a game computed for a participant (a server-side score or bonus), kept and recorded."""
+        participant = self.by_id.get(participant_id)
+        if participant is None or not values:
+            return
+        participant.values.update(values)
+        self._event(participant, "values_added", values=dict(values))
 
     async def _advance_after_game(
         self,

@@ -64,6 +64,8 @@ class StudyRestart:
                 participant.position = int(row.get("position") or 0)
                 participant.entered_at = _parse_timestamp(row.get("timestamp"), participant.entered_at)
                 participant.values.update(detail.get("values") or {})
+            elif event == "values_added":  # a game's server-side score or bonus
+                participant.values.update(detail.get("values") or {})
             elif event == "scene_left" and detail.get("reason") == "abandoned":
                 _mark_outcome(participant, "game_abandoned")
             elif event == "waiting_timeout":

@@ -504,6 +504,11 @@ class UnityGame(GameHandle):
         notify_plugins(self.host.plugins, "notify_game_ended", self.info.game_id, self.info, reason)
         log.info("unity_game_ended", game_id=self.info.game_id, reason=reason, episodes=self.episodes_done)
         if notify_core:
+            if self.prepared.score_episode is not None:  # the server's totals, for later scenes and the data
+                scene_id = self.info.scene_id
+                self.host.add_participant_values(
+                    self.participant_id, {f"{scene_id}_score": self.score, f"{scene_id}_bonus": self.bonus}
+                )
             self.host.game_ended(self.info.game_id, reason, exit)
 
     def _send_status(self) -> None:
