@@ -6,6 +6,7 @@ refuses a callback that cannot take the episode."""
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 import time
@@ -13,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from litestar.testing import TestClient
 
 import igym_unity.plugin
@@ -22,6 +25,7 @@ from igym_core.errors import ConfigError
 from igym_core.testing import ScriptedParticipant, make_test_app, read_records
 from igym_unity import EpisodeEvents, UnityScene
 from igym_unity.examples.fake_game import score_from_events
+from igym_unity.scoring import episode_score_from
 from igym_unity.testing import write_fake_build
 
 from .support import unity_study
@@ -217,3 +221,27 @@ def test_the_servers_totals_become_the_participants_values_and_survive_a_restart
     with TestClient(again):
         restored = again.state.study.by_id[pid]
         assert (restored.values["game_score"], restored.values["game_bonus"]) == (3.0, 0.75)
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@given(
+    value=_json
+    | st.dictionaries(st.sampled_from(["score", "bonus", "x", 1]), _json | st.just(object()), max_size=4)
+)
+def test_any_callback_value_is_taken_or_refused_with_a_reason(value: Any) -> None:
+    try:
+        scored = episode_score_from(value)
+    except ValueError as exc:  # the only way a value is refused, with what is wrong
+        assert str(exc)
+        return
+    assert value is None or isinstance(value, dict)
+    given_score = value.get("score", 0) if isinstance(value, dict) else 0
+    assert scored.score == given_score and math.isfinite(scored.score)
+    assert json.loads(json.dumps(scored.fields, allow_nan=False)) == scored.fields
+    assert "score" not in scored.fields and "bonus" not in scored.fields
