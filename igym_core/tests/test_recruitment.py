@@ -475,3 +475,93 @@ def test_each_screening_check_is_judged_by_the_server_and_recorded(tmp_path, mea
     assert {c["check"] for c in checks} == {"device", "screen_width", "webgl", "keyboard", "rtt"}
     if "rtt" in failed:
         assert next(c for c in checks if c["check"] == "rtt")["measured"]["median_ms"] == 400
+
+
+def _three_scenes(experiment_id: str, recruitment: Any = None) -> Experiment:
+    return Experiment(
+        experiment_id=experiment_id,
+        recruitment=recruitment or Prolific(codes=CODES),
+        scenes=(StaticScene(scene_id="intro"), StaticScene(scene_id="middle"), EndScene(scene_id="end")),
+    )
+
+
+def test_the_same_prolific_pid_and_session_in_another_browser_resumes_the_participant(tmp_path) -> None:
+    experiment = _three_scenes("same_person")
+    data = tmp_path / "data"
+    with (
+        TestClient(make_test_app(experiment, data)) as client,
+        ScriptedParticipant(client, params=PARAMS) as first,
+    ):
+        first.submit({})
+        assert first.scene["scene"]["scene_id"] == "middle"
+        # Another browser (no token) with the same PID and SESSION_ID: the same participant, where
+        # they were, with a token of its own; the first page stops as a second tab's does.
+        with ScriptedParticipant(client, params=PARAMS) as second:
+            assert second.welcome["resumed"] is True
+            assert second.participant_id == first.participant_id
+            assert second.scene["scene"]["scene_id"] == "middle" and second.token != first.token
+            assert first.receive()["type"] == "superseded"
+            first.close()
+            # Without SESSION_ID, or with another one, the link does not name this submission.
+            for params in (
+                {k: v for k, v in PARAMS.items() if k != "SESSION_ID"},
+                {**PARAMS, "SESSION_ID": "S2"},
+            ):
+                with ScriptedParticipant(client, params=params) as other:
+                    assert other.welcome["resumed"] is False and other.participant_id != first.participant_id
+                    assert other.scene["scene"]["scene_id"] == "intro"
+            second.submit({})
+            assert second.kind == "end"
+        # Finished: a browser without the token is refused as before (once_per_person).
+        assert _hello(client, PARAMS)["code"] == "entry_refused"
+    sessions = read_records(data, "same_person", "sessions")
+    by_identity = [r for r in sessions if r["event"] == "resumed" and r["detail"].get("reason")]
+    assert [(r["participant_id"], r["detail"]["reason"], r["scene_id"]) for r in by_identity] == [
+        (first.participant_id, "same_recruitment_identity", "middle")
+    ]
+    assert len({r["participant_id"] for r in sessions if r["event"] == "joined"}) == 3
+
+
+def test_resuming_by_identity_survives_a_restart_and_an_eviction(tmp_path) -> None:
+    experiment = _three_scenes("same_person_restart")
+    data = tmp_path / "data"
+    with (
+        TestClient(make_test_app(experiment, data)) as client,
+        ScriptedParticipant(client, params=PARAMS) as first,
+    ):
+        first.submit({})
+    # Restarted: restored from the records.
+    with (
+        TestClient(make_test_app(experiment, data)) as client,
+        ScriptedParticipant(client, params=PARAMS) as second,
+    ):
+        assert second.participant_id == first.participant_id and second.scene["scene"]["scene_id"] == "middle"
+        new_token = second.token
+    with TestClient(make_test_app(experiment, data)) as client:
+        # The token issued to the second browser is known after a restart (the resumed record).
+        with ScriptedParticipant(client, token=new_token, params=PARAMS) as again:
+            assert again.participant_id == first.participant_id and again.token == new_token
+        study = client.app.state.study
+        deadline = time.monotonic() + 5  # the closed socket's disconnect is handled first
+        while not study.evict_idle(now=time.monotonic() + 864000.0) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert study.summary()["participants_evicted"] == 1
+        with ScriptedParticipant(client, params=PARAMS) as third:  # rebuilt from the records
+            assert (
+                third.participant_id == first.participant_id and third.scene["scene"]["scene_id"] == "middle"
+            )
+
+
+@pytest.mark.parametrize(
+    ("recruiter", "params", "key"),
+    [
+        (Prolific(codes=CODES), PARAMS, "prolific:PID-A:SE"),
+        (Prolific(codes=CODES), {"PROLIFIC_PID": "PID-A", "SESSION_ID": " "}, None),
+        (Prolific(codes=CODES), {"SESSION_ID": "SE"}, None),
+        (MTurk(), {"workerId": "W1", "assignmentId": "A1"}, "mturk:W1:A1"),
+        (MTurk(), {"workerId": "W1", "assignmentId": "ASSIGNMENT_ID_NOT_AVAILABLE"}, None),
+        (MTurk(), {"workerId": "W1"}, None),
+    ],
+)
+def test_resume_key_only_for_a_complete_identity(recruiter, params, key) -> None:
+    assert recruiter.resume_key(params) == key

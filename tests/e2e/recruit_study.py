@@ -1,6 +1,7 @@
 """Studies recruited on Prolific and MTurk, for `tests/e2e/test_recruitment_browser.py`.
 
 - `prolific`: an intro page, then the end (outcome `completed`);
+- `prolific_steps`: an intro page, a second page, then the end;
 - `prolific_pair`: an intro page, then a two-player game whose waiting room gives up after 2 s
   (outcome `no_partner`), then the end;
 - `mturk`: an intro page, then the end, submitted to MTurk's sandbox.
@@ -26,6 +27,12 @@ END = EndScene(scene_id="end", redirect_delay_ms=300)
 
 prolific = Experiment(
     experiment_id="recruit_prolific", scenes=(INTRO, END), recruitment=Prolific(codes=CODES)
+)
+
+prolific_steps = Experiment(
+    experiment_id="recruit_prolific_steps",
+    scenes=(INTRO, StaticScene(scene_id="middle", title="Second page", body="Nearly there."), END),
+    recruitment=Prolific(codes=CODES),
 )
 
 prolific_pair = Experiment(

@@ -28,7 +28,10 @@ SONA = "tests/e2e/sona_plugin.py"
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, LiveServer]]:
     root = tmp_path_factory.mktemp("recruit")
-    targets = {name: (f"{STUDY}:{name}", ()) for name in ("prolific", "prolific_pair", "mturk", "screened")}
+    targets = {
+        name: (f"{STUDY}:{name}", ())
+        for name in ("prolific", "prolific_steps", "prolific_pair", "mturk", "screened")
+    }
     targets["sona"] = (f"{SONA}:experiment", ("--plugin", "tests.e2e.sona_plugin"))
     started: dict[str, LiveServer] = {}
 
@@ -134,6 +137,37 @@ def test_prolific_completed_second_tab_and_a_finished_pid_coming_back(servers, n
     refused = _eventually(again, lambda: [r for r in platform.sessions() if r["event"] == "entry_refused"])
     assert [r["detail"]["already_finished"] for r in refused] == [finished[0]["participant_id"]]
     assert not (first.errors or second.errors or again.errors)
+
+
+def test_the_same_pid_and_session_in_another_browser_continues_the_participant(servers, new_page) -> None:
+    server = servers["prolific_steps"]
+    first = new_page()
+    first.goto(_prolific_link(server, "PID7", "SESS7"))
+    first.get_by_role("button", name="Continue").click()
+    expect(first.get_by_text("Second page")).to_be_visible()
+
+    # Another browser (its own storage: no token) with the same PID and SESSION_ID continues there.
+    second = new_page()
+    second.goto(_prolific_link(server, "PID7", "SESS7"))
+    expect(second.get_by_text("Second page")).to_be_visible()
+    expect(first.get_by_text("open in another tab")).to_be_visible()
+
+    def sessions() -> list[dict[str, Any]]:
+        return read_records(server.data_dir, "recruit_prolific_steps", "sessions")
+
+    resumed = _eventually(
+        second, lambda: [r for r in sessions() if r["detail"].get("reason") == "same_recruitment_identity"]
+    )
+    joined = [r for r in sessions() if r["event"] == "joined"]
+    assert len(joined) == 1 and [r["participant_id"] for r in resumed] == [joined[0]["participant_id"]]
+    assert resumed[0]["scene_id"] == "middle"
+
+    # Without SESSION_ID the link does not name the submission: a second participant, as before.
+    third = new_page()
+    third.goto(f"{server.url}/?{urlencode({'PROLIFIC_PID': 'PID7', 'STUDY_ID': 'ST1'})}")
+    expect(third.get_by_text("Press continue to go on.")).to_be_visible()
+    assert len(_eventually(third, lambda: [r for r in sessions() if r["event"] == "joined"][1:])) == 1
+    assert not (first.errors or second.errors or third.errors)
 
 
 def test_prolific_no_partner_goes_back_with_its_code_after_the_data_is_stored(servers, new_page) -> None:

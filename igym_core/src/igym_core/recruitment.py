@@ -106,6 +106,13 @@ class Recruiter:
         """One person on the platform (for ``once_per_person``); None when the link does not say."""
         return None
 
+    def resume_key(self, params: Mapping[str, str]) -> str | None:
+        """One participation on the platform (a person's one submission), or None when the link
+        does not say it completely. A browser without the participant's token whose link has the
+        key of an unfinished participant resumes that participant (a second browser, a private
+        window) instead of starting another."""
+        return None
+
     def preview_message(self, params: Mapping[str, str]) -> str | None:
         """A text to show instead of starting the study (a platform's preview mode), or None."""
         return None

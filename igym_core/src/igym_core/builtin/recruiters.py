@@ -75,6 +75,10 @@ class Prolific(Recruiter):
         pid = first_value(params, "PROLIFIC_PID")
         return f"prolific:{pid}" if pid else None
 
+    def resume_key(self, params: Mapping[str, str]) -> str | None:
+        pid, session = first_value(params, "PROLIFIC_PID"), first_value(params, "SESSION_ID")
+        return f"prolific:{pid}:{session}" if pid and session else None
+
     def code_for(self, outcome: str) -> str | None:
         return self.codes.get(outcome)
 
@@ -163,6 +167,12 @@ class MTurk(Recruiter):
     def person_key(self, params: Mapping[str, str]) -> str | None:
         worker = first_value(params, "workerId")
         return f"mturk:{worker}" if worker else None
+
+    def resume_key(self, params: Mapping[str, str]) -> str | None:
+        worker, assignment = first_value(params, "workerId"), first_value(params, "assignmentId")
+        if not worker or not assignment or assignment == MTURK_PREVIEW_ID:
+            return None
+        return f"mturk:{worker}:{assignment}"
 
     def preview_message(self, params: Mapping[str, str]) -> str | None:
         assignment = first_value(params, "assignmentId")

@@ -110,6 +110,8 @@ class Study(StudyRestart, StudyLimits, StudyRecruitment, StudyMonitoring):
         self._evicted: set[bytes] = set()
         # People on the recruitment platform who finished (Experiment.recruitment's person key).
         self._finished_people: dict[str, str] = {}
+        # Unfinished participants by the recruiter's resume key (Prolific: PID + SESSION_ID).
+        self._resume_keys: dict[str, str] = {}
         # page_event records per participant (bounded by IGYM_MAX_PAGE_EVENTS_PER_PARTICIPANT).
         self._page_event_counts: dict[str, int] = {}
         # Client views are computed once, up front: a missing body_file fails at start, not mid-study.
@@ -184,6 +186,12 @@ class Study(StudyRestart, StudyLimits, StudyRecruitment, StudyMonitoring):
             log.info("token_unknown", detail="a browser presented a token this server did not issue")
         identity = self.plugins.resolve_participant(token=message.token, params=message.params, known=known)
         participant = self.by_id.get(identity.resume_id) if identity.resume_id else None
+        resumed_by_identity = None
+        if participant is None:
+            # The same person and submission from a browser without their token resumes them.
+            participant = await self._resumable_by_identity(message.params)
+            if participant is not None:
+                resumed_by_identity = self._reissue_token(participant, message.params)
         if participant is None:
             self._check_recruitment_entry(message.params)
             if self.arrivals_paused is not None:
@@ -200,7 +208,13 @@ class Study(StudyRestart, StudyLimits, StudyRecruitment, StudyMonitoring):
         participant.connection_id = connection.id
         participant.user_agent = connection.user_agent
         connection.participant_id = participant.participant_id
-        if resumed:
+        if resumed_by_identity is not None:
+            # The new token's hash: a restarted server recognises this browser too.
+            self._event(
+                participant, "resumed", reason="same_recruitment_identity", token_sha256=resumed_by_identity
+            )
+            log.info("participant_resumed_by_identity", participant_id=participant.participant_id)
+        elif resumed:
             self._event(participant, "resumed")
             if not participant.finished and participant.scene.game_runtime():
                 await self._resume_game_scene(participant)
@@ -285,6 +299,7 @@ class Study(StudyRestart, StudyLimits, StudyRecruitment, StudyMonitoring):
             recruitment_ids=self._recruitment_identity(participant),
             token_sha256=_token_hash(participant.token),
         )
+        self._note_resume_key(participant)
         if marked:
             self._event(participant, "url_params_missing", names=marked, action="marked")
             log.warning("url_params_missing", participant_id=participant.participant_id, names=marked)

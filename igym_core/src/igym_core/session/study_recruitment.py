@@ -3,6 +3,7 @@ person who already finished coming back, and the way back to the platform per ou
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,10 @@ class StudyRecruitment:
     recorder: Recorder
     _finished_people: dict[str, str]
     """The recruiter's person key → the participant id of whoever finished with it."""
+    _resume_keys: dict[str, str]
+    """The recruiter's resume key → the token hash of the participant who joined with it."""
+    by_token_hash: dict[str, Participant]
+    _evicted: set[bytes]
 
     def _check_recruitment_entry(self, params: Mapping[str, str]) -> None:
         """Before a new participant is made: a platform preview shows its text and starts nothing;
@@ -82,6 +87,49 @@ class StudyRecruitment:
         key = recruiter.person_key(participant.params) if recruiter else None
         if key:
             self._finished_people.setdefault(key, participant.participant_id)
+        resume = recruiter.resume_key(participant.params) if recruiter else None
+        if resume and self._resume_keys.get(resume) == participant.token_hash:
+            del self._resume_keys[resume]  # a finished participant is not resumed by identity
+
+    def _note_resume_key(self, participant: Participant) -> None:
+        """Remember an unfinished participant's resume key (at joining, and when restored)."""
+        recruiter = self.experiment.recruitment
+        key = recruiter.resume_key(participant.params) if recruiter else None
+        if key and not participant.finished:
+            self._resume_keys[key] = participant.token_hash
+
+    async def _resumable_by_identity(self, params: Mapping[str, str]) -> Participant | None:
+        """The unfinished participant whose link had the same resume key as these parameters (a
+        browser without their token: another browser, a private window), or None."""
+        recruiter = self.experiment.recruitment
+        key = recruiter.resume_key(params) if recruiter else None
+        token_hash = self._resume_keys.get(key) if key else None
+        if token_hash is None:
+            return None
+        participant = self.by_token_hash.get(token_hash)
+        if participant is None and bytes.fromhex(token_hash) in self._evicted:
+            participant = await self._restore_evicted(token_hash)
+        if participant is None or participant.finished:
+            return None
+        return participant
+
+    def _reissue_token(self, participant: Participant, key_params: Mapping[str, str]) -> str:
+        """A new token for the browser that resumed by identity; the old one no longer resumes
+        (that browser's link resumes by identity again). Returns the new token's hash."""
+        new_token = secrets.token_urlsafe(32)
+        new_hash = hashlib.sha256(new_token.encode("utf-8")).hexdigest()
+        self.by_token_hash.pop(participant.token_hash, None)
+        participant.token, participant.token_hash = new_token, new_hash
+        self.by_token_hash[new_hash] = participant
+        recruiter = self.experiment.recruitment
+        key = recruiter.resume_key(key_params) if recruiter else None
+        if key:
+            self._resume_keys[key] = new_hash
+        return new_hash
+
+    if TYPE_CHECKING:  # StudyLimits's
+
+        async def _restore_evicted(self, token_hash: str) -> Participant | None: ...
 
     def way_back(self, participant: Participant) -> WayBack | None:
         """How a finished participant's page returns to the platform, for their outcome."""

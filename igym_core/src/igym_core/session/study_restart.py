@@ -43,7 +43,7 @@ class StudyRestart:
             detail = row.get("detail") or {}
             if event == "joined" and isinstance(pid, str) and pid not in self.by_id:
                 token_hash = detail.get("token_sha256")
-                if not token_hash or (only_token_hash is not None and token_hash != only_token_hash):
+                if not token_hash:
                     continue
                 participant = Participant(participant_id=pid, token="", params=dict(row.get("params") or {}))
                 restored[pid] = participant
@@ -70,6 +70,9 @@ class StudyRestart:
                 _mark_outcome(participant, "game_abandoned")
             elif event == "waiting_timeout":
                 _mark_outcome(participant, "waiting_timeout")
+            elif event == "resumed" and detail.get("token_sha256"):
+                # Resumed from another browser by the recruiter's identity: a new token since.
+                token_hashes[participant.participant_id] = str(detail["token_sha256"])
             elif event == "url_params_missing":
                 # Marked at joining or by an earlier restore: the row carries the marked values.
                 participant.params.update(row.get("params") or {})
@@ -81,6 +84,8 @@ class StudyRestart:
                     final_statuses[participant.participant_id] = detail["final_status"]
         count = 0
         for pid, participant in restored.items():
+            if only_token_hash is not None and token_hashes[pid] != only_token_hash:
+                continue
             try:
                 slots, draws = expand_sequence(
                     self.experiment.scenes,
@@ -101,6 +106,7 @@ class StudyRestart:
             if pid in final_statuses:
                 self.games.final_status[pid] = final_statuses[pid]
             self._mark_restored_url_params(participant)
+            self._note_resume_key(participant)
             count += 1
         if count:
             log.info("participants_restored", count=count)
