@@ -71,7 +71,11 @@ def _resolved(value: Any) -> Any:
         changes["partner_policy"] = _resolved(value.partner_policy)
         return attrs.evolve(value, **changes)
     if isinstance(value, UnityScene):
-        return attrs.evolve(value, on_episode_start=_resolved(value.on_episode_start))
+        return attrs.evolve(
+            value,
+            on_episode_start=_resolved(value.on_episode_start),
+            score_episode=_resolved(value.score_episode),
+        )
     return value
 
 
