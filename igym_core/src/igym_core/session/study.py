@@ -19,10 +19,10 @@ import cattrs
 import structlog
 
 from igym_core.config.experiment import Experiment
-from igym_core.config.urls import apply_url_params, fill_url_template, refusal_text
+from igym_core.config.urls import fill_url_template
 from igym_core.data.recorder import Recorder
 from igym_core.data.recorder import iso_utc as _iso
-from igym_core.errors import AdmissionError, DataNotSavedError, EntryRefusedError, StudyUnavailableError
+from igym_core.errors import AdmissionError, DataNotSavedError, StudyUnavailableError
 from igym_core.plugins.manager import IgymPluginManager
 from igym_core.protocol.messages import PROTOCOL_VERSION, Draft, GameReady, Hello, Input, Submit
 from igym_core.protocol.server_messages import (
@@ -269,16 +269,6 @@ class Study(StudyRestart, StudyLimits, StudyRecruitment, StudyMonitoring):
         return participant
 
     # --- joining ------------------------------------------------------------------------------
-    def _url_params(self, params: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
-        """The link's parameters with missing declared ones marked (and their names), or
-        :class:`EntryRefusedError` (recorded and logged) when a missing one refuses entry."""
-        filled, marked, refused = apply_url_params(self.experiment.url_params, params)
-        if refused:
-            names = [p.name for p in refused]
-            # Not a participant (no token, no scenes), but recorded: who was turned away and why.
-            self._refuse_entry(params, {"missing_url_params": names})
-            raise EntryRefusedError(refusal_text(refused))
-        return filled, marked
 
     async def _join(self, params: Mapping[str, str]) -> Participant:
         if not self.recorder.saving:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from igym_core.config.urls import apply_url_params, refusal_text
 from igym_core.errors import AdmissionError, EntryRefusedError
 from igym_core.recruitment import WayBack, platform_outcome
 from igym_core.session.participant import Participant
@@ -58,6 +59,17 @@ class StudyRecruitment:
         if recruiter.once_per_person and finished_as is not None:
             self._refuse_entry(params, {"already_finished": finished_as, "recruiter": recruiter.kind})
             raise EntryRefusedError(ALREADY_FINISHED_MESSAGE)
+
+    def _url_params(self, params: Mapping[str, str]) -> tuple[dict[str, str], list[str]]:
+        """The link's parameters with missing declared ones marked (and their names), or
+        :class:`EntryRefusedError` (recorded and logged) when a missing one refuses entry."""
+        filled, marked, refused = apply_url_params(self.experiment.url_params, params)
+        if refused:
+            names = [p.name for p in refused]
+            # Not a participant (no token, no scenes), but recorded: who was turned away and why.
+            self._refuse_entry(params, {"missing_url_params": names})
+            raise EntryRefusedError(refusal_text(refused))
+        return filled, marked
 
     def _refuse_entry(self, params: Mapping[str, str], detail: dict[str, Any]) -> None:
         """Record (not a participant: no token, no scenes) and log who was turned away and why."""
