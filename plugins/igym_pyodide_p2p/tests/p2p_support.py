@@ -316,6 +316,21 @@ class Match:
         return [e for e in self.pair.events[name] if kind is None or e["kind"] == kind]
 
 
+def corrupt_at(game: Any, frame: int, mutate: Callable[[Any], None]) -> None:
+    """A determinism bug in one peer: each time its env simulates ``frame``, ``mutate(env)`` runs after
+    the step (so a rollback through that frame goes wrong again)."""
+    env = game.env
+    step = env.step
+
+    def buggy_step(actions: Any) -> Any:
+        result = step(actions)
+        if env.steps == frame:
+            mutate(env)
+        return result
+
+    env.step = buggy_step
+
+
 def canonical(step: Mapping[str, Any]) -> dict[str, Any]:
     """A step without what legitimately differs between the peers (timing, this page's predictions)."""
     return {k: v for k, v in step.items() if k not in ("t_ms", "p2p")}

@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from p2p_support import Match, canonical, peers
+from p2p_support import Match, canonical, corrupt_at, peers
 
 from igym_pyodide_p2p.netsim import FaultyLink
 
@@ -21,16 +21,11 @@ BUG_AT = 47  # the corrupted peer's env goes wrong in this frame (every time it 
 
 def _corrupt(game: Any, frame: int) -> None:
     """A determinism bug in one peer: at ``frame`` its env moves the ball a little further."""
-    env = game.env
-    step = env.step
 
-    def buggy_step(actions: Any) -> Any:
-        result = step(actions)
-        if env.steps == frame:
-            env.ball[0] += 0.25
-        return result
+    def nudge_ball(env: Any) -> None:
+        env.ball[0] += 0.25
 
-    env.step = buggy_step
+    corrupt_at(game, frame, nudge_ball)
 
 
 class _DropFirstState(FaultyLink):

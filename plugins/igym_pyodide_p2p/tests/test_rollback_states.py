@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from p2p_support import Match, canonical, peers
+from p2p_support import Match, canonical, corrupt_at, peers
 
 from igym_pyodide_p2p.browser.p2p_game import P2PBrowserGame
 from igym_pyodide_p2p.browser.rollback import MAX_PACKET_BYTES, EngineError
@@ -24,16 +24,11 @@ from igym_pyodide_p2p.netsim import FaultyLink
 
 def _corrupt(game: Any, frame: int) -> None:
     """A determinism bug in one peer: at ``frame`` its env changes one of its padding numbers."""
-    env = game.env
-    step = env.step
 
-    def buggy_step(actions: Any) -> Any:
-        result = step(actions)
-        if env.steps == frame:
-            env.pad[5] += 1
-        return result
+    def bump_padding(env: Any) -> None:
+        env.pad[5] += 1
 
-    env.step = buggy_step
+    corrupt_at(game, frame, bump_padding)
 
 
 def test_a_reloaded_peer_resumes_from_a_snapshot_in_chunks() -> None:
