@@ -317,11 +317,8 @@ def test_two_pages_play_over_a_direct_channel_losing_real_packets(tmp_path: Path
         assert last["route"] == "direct" and last["channel_in_worker"] is True, last
         assert [r["route"] for r in last["routes_reported"]] == ["direct"], last["routes_reported"]
         assert last["sent_direct"] > 0 and last["received_direct"] > 0, last
-    # The pages' engines lost packets: each received fewer over the channel than its partner sent
-    # (the inputs each packet repeats carried the game through; measured: ~27 of ~580 each way).
-    sent = [page["last"]["sent_direct"] for page in result["pages"]]
-    received = [page["last"]["received_direct"] for page in result["pages"]]
-    assert sent[1] - received[0] > 0 and sent[0] - received[1] > 0, (sent, received)
+    # That the packets were really lost is the nft rule's drop counter (asserted above): the pages'
+    # own sent/received counts are sampled at different moments and do not pair up exactly.
     # Every frame stored once, both pages' copies agreeing, every desync repaired, the server's
     # re-run of the episode giving the same rewards and hashes.
     _data_complete(data_dir, "slime_p2p_direct", route="direct", steps=LONG_STEPS)
