@@ -17,6 +17,7 @@ from typing import Any
 
 from igym_cogrid.bots import PlannerPolicy
 from igym_cogrid.env import KEYS, NOOP, SOUP_POINTS, make_env
+from igym_cogrid.pictures import controls_figure, kitchen_figure
 from igym_cogrid.render import BACKGROUND, canvas_size, draw_you_chef_0
 from igym_core import (
     ChoiceQuestion,
@@ -103,8 +104,10 @@ instructions = StaticScene(
 You are the **blue chef** (labelled "you"). The **red chef** is a computer partner who cooks too.
 Work together to serve as many onion soups as you can.
 
+{kitchen_figure(LAYOUT, you="chef_0")}
+
 {HOW_TO_COOK}
-**Controls:** arrow keys move, **Space** picks up / puts down / uses.
+{controls_figure()}
 
 A countdown appears before each round. Click the game and keep the window in focus while you play.
 """,

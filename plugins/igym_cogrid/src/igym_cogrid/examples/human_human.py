@@ -15,7 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 from igym_cogrid.bots import PlannerPolicy
-from igym_cogrid.examples.human_ai import ENJOYMENT, HOW_TO_COOK, KITCHEN, ROUND_S, ROUNDS
+from igym_cogrid.examples.human_ai import ENJOYMENT, HOW_TO_COOK, KITCHEN, LAYOUT, ROUND_S, ROUNDS
+from igym_cogrid.pictures import controls_figure, kitchen_figure
 from igym_cogrid.render import draw
 from igym_core import (
     ChoiceQuestion,
@@ -64,8 +65,10 @@ You will be paired with another participant. One of you is the **blue chef**, th
 **red chef**; the line above the game says which is yours. Work together to serve as many onion
 soups as you can.
 
+{kitchen_figure(LAYOUT, you=None)}
+
 {HOW_TO_COOK}
-**Controls:** arrow keys move, **Space** picks up / puts down / uses.
+{controls_figure()}
 
 If your partner leaves, a computer chef takes their place.
 """,
