@@ -38,7 +38,7 @@ def test_the_examples_are_complete_studies():
         assert kinds == ["start", "static", "gym", "survey", "end"]
         assert module.game.num_episodes == 3 and module.game.fps == 10
         assert module.game.env_kwargs["max_steps"] == 600  # 60-second rounds
-        assert module.end.completion_code == "auto"
+        assert module.experiment.scenes[-1].completion_code == "auto"
         assert module.game.action_mapping == {
             "ArrowUp": 0,
             "ArrowDown": 1,

@@ -38,7 +38,7 @@ def test_the_examples_are_complete_studies():
         kinds = [scene.kind for scene in module.experiment.scenes]
         assert kinds == ["start", "static", "gym", "survey", "end"]
         assert module.game.num_episodes == episodes
-        assert module.end.completion_code == "auto"
+        assert module.experiment.scenes[-1].completion_code == "auto"
         assert module.game.action_mapping["ArrowUp+ArrowLeft"] == 4
     assert vs_human.game.human_seats == ("left", "right") and vs_human.game.on_partner_left == "bot"
 

@@ -16,15 +16,14 @@ import gymnasium
 
 from igym_core import (
     ChoiceQuestion,
-    EndScene,
     Experiment,
     GymScene,
     ScaleQuestion,
     StartScene,
     StaticScene,
     SurveyScene,
-    TextQuestion,
 )
+from igym_core.examples.common import AGREE_18, COMMENTS, END, PROLIFIC_PARAMS
 from igym_core.rendering.objects import Circle, Line, Polygon, Rect
 
 WIDTH, HEIGHT = 600, 400
@@ -136,7 +135,7 @@ without your name.
 
 You may stop at any time by closing the page.
 """,
-    agree_label="I am 18 or older and agree to take part.",
+    agree_label=AGREE_18,
 )
 
 instructions = StaticScene(
@@ -159,10 +158,8 @@ game = GymScene(
     hud=hud,
     action_mapping={"ArrowLeft": 0, "ArrowRight": 2},
     default_action=1,
-    fps=30,
     num_episodes=2,
     max_steps=MAX_STEPS,
-    countdown_s=3,
     canvas_width=WIDTH,
     canvas_height=HEIGHT,
     background="#0c4a6e",
@@ -176,8 +173,6 @@ debrief = SurveyScene(
         ScaleQuestion(
             id="difficulty",
             prompt="How hard was it to reach the flag?",
-            min=1,
-            max=7,
             labels=((1, "Very easy"), (7, "Very hard")),
         ),
         ChoiceQuestion(
@@ -189,19 +184,14 @@ debrief = SurveyScene(
                 ("other", "Something else"),
             ),
         ),
-        TextQuestion(id="comments", prompt="Anything else you noticed?", required=False, multiline=True),
+        COMMENTS,
     ),
 )
-
-end = EndScene(scene_id="end", completion_code="auto")
 
 experiment = Experiment(
     experiment_id="mountain_car_demo",
     title="Mountain car",
     seed=2026,
-    # The study link's parameters (Prolific's); recorded with every record and usable in redirect
-    # URLs. A link without one is let in with "MISSING" in its place (and a url_params_missing
-    # record); UrlParam(name="PROLIFIC_PID", on_missing="refuse") would turn such a link away instead.
-    url_params=("PROLIFIC_PID", "STUDY_ID", "SESSION_ID"),
-    scenes=(consent, instructions, game, debrief, end),
+    url_params=PROLIFIC_PARAMS,  # recorded with every record; see igym_core.examples.common
+    scenes=(consent, instructions, game, debrief, END),
 )

@@ -21,7 +21,6 @@ from igym_cogrid.pictures import controls_figure, kitchen_figure
 from igym_cogrid.render import BACKGROUND, canvas_size, draw_you_chef_0
 from igym_core import (
     ChoiceQuestion,
-    EndScene,
     Experiment,
     GymScene,
     ScaleQuestion,
@@ -30,6 +29,7 @@ from igym_core import (
     SurveyScene,
     TextQuestion,
 )
+from igym_core.examples.common import AGREE_18, END, ENJOYMENT, PROLIFIC_PARAMS
 
 LAYOUT = "cramped_room"
 FPS = 10
@@ -62,21 +62,11 @@ KITCHEN: dict[str, Any] = {
     "default_action": NOOP,
     "fps": FPS,
     "num_episodes": ROUNDS,
-    "countdown_s": 3,
     "canvas_width": WIDTH,
     "canvas_height": HEIGHT,
     "background": BACKGROUND,
     "header_html": KEYS_HTML,
 }
-
-#: The examples' first survey question.
-ENJOYMENT = ScaleQuestion(
-    id="enjoyment",
-    prompt="How much did you enjoy playing?",
-    min=1,
-    max=7,
-    labels=((1, "Not at all"), (7, "Very much")),
-)
 
 
 def hud(view: Any) -> str:
@@ -94,7 +84,7 @@ In this short study you will cook together with a computer partner in a small ki
 Your key presses in the game and your answers are recorded, without your name. You may stop at
 any time by closing the page.
 """,
-    agree_label="I am 18 or older and agree to take part.",
+    agree_label=AGREE_18,
 )
 
 instructions = StaticScene(
@@ -131,8 +121,6 @@ survey = SurveyScene(
         ScaleQuestion(
             id="partner_helpful",
             prompt="How helpful was your partner?",
-            min=1,
-            max=7,
             labels=((1, "Not at all"), (7, "Very helpful")),
         ),
         ChoiceQuestion(
@@ -150,12 +138,10 @@ survey = SurveyScene(
     ),
 )
 
-end = EndScene(scene_id="end", completion_code="auto")
-
 experiment = Experiment(
     experiment_id="overcooked_human_ai",
     title="Cooking together",
     seed=2026,
-    url_params=("PROLIFIC_PID", "STUDY_ID", "SESSION_ID"),
-    scenes=(consent, instructions, game, survey, end),
+    url_params=PROLIFIC_PARAMS,
+    scenes=(consent, instructions, game, survey, END),
 )

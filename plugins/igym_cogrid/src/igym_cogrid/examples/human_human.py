@@ -15,26 +15,20 @@ from __future__ import annotations
 from typing import Any
 
 from igym_cogrid.bots import PlannerPolicy
-from igym_cogrid.examples.human_ai import ENJOYMENT, HOW_TO_COOK, KITCHEN, LAYOUT, ROUND_S, ROUNDS
+from igym_cogrid.examples.human_ai import HOW_TO_COOK, KITCHEN, LAYOUT, ROUND_S, ROUNDS
 from igym_cogrid.pictures import controls_figure, kitchen_figure
 from igym_cogrid.render import draw
-from igym_core import (
-    ChoiceQuestion,
-    EndScene,
-    Experiment,
-    GymScene,
-    ScaleQuestion,
-    StartScene,
-    StaticScene,
-    SurveyScene,
-    TextQuestion,
-    WaitingRoom,
+from igym_core import Experiment, GymScene, ScaleQuestion, StartScene, StaticScene, SurveyScene
+from igym_core.examples.common import (
+    AGREE_18,
+    COMMENTS,
+    END,
+    ENJOYMENT,
+    PARTNER_HUMAN,
+    PROLIFIC_PARAMS,
+    WAITING_FOR_PARTNER,
 )
 
-WAITING_MESSAGE = (
-    "Waiting for a second participant to join. The game starts as soon as they arrive; please keep "
-    "this page open."
-)
 _CHEF = {"chef_0": "blue", "chef_1": "red"}
 
 
@@ -54,7 +48,7 @@ plus up to three minutes of waiting for a partner.
 Your key presses in the game and your answers are recorded, without your name. You may stop at
 any time by closing the page.
 """,
-    agree_label="I am 18 or older and agree to take part.",
+    agree_label=AGREE_18,
 )
 
 instructions = StaticScene(
@@ -79,7 +73,7 @@ game = GymScene(
     scene_id="overcooked_pvp",
     **KITCHEN,
     human_seats=("chef_0", "chef_1"),
-    waiting_room=WaitingRoom(timeout_s=180, message=WAITING_MESSAGE, on_timeout="continue"),
+    waiting_room=WAITING_FOR_PARTNER,
     on_partner_left="bot",
     partner_policy=PlannerPolicy,
     render_fn=draw,
@@ -94,33 +88,18 @@ survey = SurveyScene(
         ScaleQuestion(
             id="partner_helpful",
             prompt="How helpful was the other player? (Leave it if you did not get to play.)",
-            min=1,
-            max=7,
             labels=((1, "Not at all"), (7, "Very helpful")),
             required=False,
         ),
-        ChoiceQuestion(
-            id="partner_human",
-            prompt="Do you think the other player was a person or a computer?",
-            choices=(("person", "A person"), ("computer", "A computer"), ("unsure", "Not sure")),
-            required=False,
-        ),
-        TextQuestion(
-            id="comments",
-            prompt="Anything else you noticed?",
-            required=False,
-            multiline=True,
-            max_length=1000,
-        ),
+        PARTNER_HUMAN,
+        COMMENTS,
     ),
 )
-
-end = EndScene(scene_id="end", completion_code="auto")
 
 experiment = Experiment(
     experiment_id="overcooked_human_human",
     title="Cooking together, two players",
     seed=2027,
-    url_params=("PROLIFIC_PID", "STUDY_ID", "SESSION_ID"),
-    scenes=(consent, instructions, game, survey, end),
+    url_params=PROLIFIC_PARAMS,
+    scenes=(consent, instructions, game, survey, END),
 )

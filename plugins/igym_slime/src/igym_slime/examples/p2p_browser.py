@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import attrs
 
-from igym_core import EndScene, Experiment
+from igym_core import Experiment
+from igym_core.examples.common import END, PROLIFIC_PARAMS
 from igym_slime.bots import ScriptedPolicy
 from igym_slime.examples import vs_human
 
@@ -37,12 +38,12 @@ experiment = Experiment(
     experiment_id="slime_p2p_browser",
     title="Slime Volleyball for two",
     seed=2028,
-    url_params=("PROLIFIC_PID", "STUDY_ID", "SESSION_ID"),
+    url_params=PROLIFIC_PARAMS,
     scenes=(
         vs_human.consent,
         vs_human.instructions,
         game,
         vs_human.survey,
-        EndScene(scene_id="end", completion_code="auto"),
+        END,
     ),
 )

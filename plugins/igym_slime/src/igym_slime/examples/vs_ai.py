@@ -12,9 +12,10 @@ frames per second and records every step of both players; the data goes to
 
 from __future__ import annotations
 
+from typing import Any
+
 from igym_core import (
     ChoiceQuestion,
-    EndScene,
     Experiment,
     GymScene,
     ScaleQuestion,
@@ -23,6 +24,7 @@ from igym_core import (
     SurveyScene,
     TextQuestion,
 )
+from igym_core.examples.common import AGREE_18, END, ENJOYMENT, PROLIFIC_PARAMS
 from igym_slime.bots import trained_policy
 from igym_slime.env import make_env
 from igym_slime.hud import vs_computer
@@ -49,6 +51,19 @@ KEYS_HTML = (
 )
 
 
+#: What the examples' game scenes share: the court, its rules and pace, the keys, the picture.
+COURT: dict[str, Any] = {
+    "env_factory": make_env,
+    "env_kwargs": {"lives": LIVES, "max_steps": 3000},
+    "render_fn": draw,
+    "action_mapping": ACTION_MAPPING,
+    "default_action": 0,
+    "canvas_width": WIDTH,
+    "canvas_height": HEIGHT,
+    "background": SKY,
+    "header_html": KEYS_HTML,
+}
+
 #: ``Game 2 of 5 · You 3 – 1 Computer`` (points won this game).
 hud = vs_computer
 
@@ -63,7 +78,7 @@ your browser, then answer a few questions. It takes about eight minutes.
 Your key presses in the games and your answers are recorded, without your name. You may stop at
 any time by closing the page.
 """,
-    agree_label="I am 18 or older and agree to take part.",
+    agree_label=AGREE_18,
 )
 
 instructions = StaticScene(
@@ -85,39 +100,21 @@ You are the **orange slime on the left**. The green slime on the right is a comp
 
 game = GymScene(
     scene_id="slime",
-    env_factory=make_env,
-    env_kwargs={"lives": LIVES, "max_steps": 3000},
+    **COURT,
     human_seat="left",
     policies={"right": BOT},
-    render_fn=draw,
     hud=hud,
-    action_mapping=ACTION_MAPPING,
-    default_action=0,
-    fps=30,
     num_episodes=GAMES,
-    countdown_s=3,
-    canvas_width=WIDTH,
-    canvas_height=HEIGHT,
-    background=SKY,
-    header_html=KEYS_HTML,
 )
 
 survey = SurveyScene(
     scene_id="survey",
     title="About the games",
     questions=(
-        ScaleQuestion(
-            id="enjoyment",
-            prompt="How much did you enjoy playing?",
-            min=1,
-            max=7,
-            labels=((1, "Not at all"), (7, "Very much")),
-        ),
+        ENJOYMENT,
         ScaleQuestion(
             id="opponent_skill",
             prompt="How skilled was the computer player?",
-            min=1,
-            max=7,
             labels=((1, "Very weak"), (7, "Very strong")),
         ),
         ChoiceQuestion(
@@ -140,15 +137,10 @@ survey = SurveyScene(
     ),
 )
 
-end = EndScene(scene_id="end", completion_code="auto")
-
 experiment = Experiment(
     experiment_id="slime_vs_ai",
     title="Slime Volleyball",
     seed=2026,
-    # The study link's parameters (Prolific's); recorded with every record and usable in redirect
-    # URLs. A link without one is let in with "MISSING" in its place (and a url_params_missing
-    # record); UrlParam(name="PROLIFIC_PID", on_missing="refuse") would turn such a link away instead.
-    url_params=("PROLIFIC_PID", "STUDY_ID", "SESSION_ID"),
-    scenes=(consent, instructions, game, survey, end),
+    url_params=PROLIFIC_PARAMS,  # recorded with every record; see igym_core.examples.common
+    scenes=(consent, instructions, game, survey, END),
 )

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import attrs
 
-from igym_core import EndScene, Experiment
+from igym_core import Experiment
+from igym_core.examples.common import END, PROLIFIC_PARAMS
 from igym_slime.examples import vs_ai
 
 game = attrs.evolve(vs_ai.game, runtime="pyodide")
@@ -23,12 +24,12 @@ experiment = Experiment(
     experiment_id="slime_vs_ai_browser",
     title="Slime Volleyball",
     seed=2026,
-    url_params=("PROLIFIC_PID", "STUDY_ID", "SESSION_ID"),
+    url_params=PROLIFIC_PARAMS,
     scenes=(
         vs_ai.consent,
         vs_ai.instructions,
         game,
         vs_ai.survey,
-        EndScene(scene_id="end", completion_code="auto"),
+        END,
     ),
 )

@@ -12,30 +12,21 @@ was matched with whom.
 
 from __future__ import annotations
 
-from igym_core import (
-    ChoiceQuestion,
-    EndScene,
-    Experiment,
-    GymScene,
-    ScaleQuestion,
-    StartScene,
-    StaticScene,
-    SurveyScene,
-    TextQuestion,
-    WaitingRoom,
+from igym_core import Experiment, GymScene, ScaleQuestion, StartScene, StaticScene, SurveyScene
+from igym_core.examples.common import (
+    AGREE_18,
+    COMMENTS,
+    END,
+    ENJOYMENT,
+    PARTNER_HUMAN,
+    PROLIFIC_PARAMS,
+    WAITING_FOR_PARTNER,
 )
 from igym_slime.bots import trained_policy
-from igym_slime.env import make_env
-from igym_slime.examples.vs_ai import ACTION_MAPPING, KEYS_HTML
+from igym_slime.examples.vs_ai import COURT, LIVES
 from igym_slime.hud import vs_partner
-from igym_slime.render import HEIGHT, SKY, WIDTH, draw
 
-LIVES = 5
 GAMES = 3
-WAITING_MESSAGE = (
-    "Waiting for a second participant to join. The game starts as soon as they arrive; please keep "
-    "this page open."
-)
 
 
 #: ``Game 1 of 3 · You (orange, left) 2 – 1 Partner``: each player sees their own side first (in a
@@ -54,7 +45,7 @@ a partner.
 Your key presses in the games and your answers are recorded, without your name. You may stop at
 any time by closing the page.
 """,
-    agree_label="I am 18 or older and agree to take part.",
+    agree_label=AGREE_18,
 )
 
 instructions = StaticScene(
@@ -78,69 +69,35 @@ the other the **green slime on the right**; the line above the game says which i
 
 game = GymScene(
     scene_id="slime_pvp",
-    env_factory=make_env,
-    env_kwargs={"lives": LIVES, "max_steps": 3000},
+    **COURT,
     human_seats=("left", "right"),
-    waiting_room=WaitingRoom(timeout_s=180, message=WAITING_MESSAGE, on_timeout="continue"),
+    waiting_room=WAITING_FOR_PARTNER,
     on_partner_left="bot",
     partner_policy=trained_policy("../models/slime_policy.onnx"),
-    render_fn=draw,
     hud=hud,
-    action_mapping=ACTION_MAPPING,
-    default_action=0,
-    fps=30,
     num_episodes=GAMES,
-    countdown_s=3,
-    canvas_width=WIDTH,
-    canvas_height=HEIGHT,
-    background=SKY,
-    header_html=KEYS_HTML,
 )
 
 survey = SurveyScene(
     scene_id="survey",
     title="About the games",
     questions=(
-        ScaleQuestion(
-            id="enjoyment",
-            prompt="How much did you enjoy playing?",
-            min=1,
-            max=7,
-            labels=((1, "Not at all"), (7, "Very much")),
-        ),
+        ENJOYMENT,
         ScaleQuestion(
             id="partner_skill",
             prompt="How skilled was the other player? (Leave it if you did not get to play.)",
-            min=1,
-            max=7,
             labels=((1, "Very weak"), (7, "Very strong")),
             required=False,
         ),
-        ChoiceQuestion(
-            id="partner_human",
-            prompt="Do you think the other player was a person or a computer?",
-            choices=(("person", "A person"), ("computer", "A computer"), ("unsure", "Not sure")),
-            required=False,
-        ),
-        TextQuestion(
-            id="comments",
-            prompt="Anything else you noticed?",
-            required=False,
-            multiline=True,
-            max_length=1000,
-        ),
+        PARTNER_HUMAN,
+        COMMENTS,
     ),
 )
-
-end = EndScene(scene_id="end", completion_code="auto")
 
 experiment = Experiment(
     experiment_id="slime_vs_human",
     title="Slime Volleyball for two",
     seed=2027,
-    # The study link's parameters (Prolific's); recorded with every record and usable in redirect
-    # URLs. A link without one is let in with "MISSING" in its place (and a url_params_missing
-    # record); UrlParam(name="PROLIFIC_PID", on_missing="refuse") would turn such a link away instead.
-    url_params=("PROLIFIC_PID", "STUDY_ID", "SESSION_ID"),
-    scenes=(consent, instructions, game, survey, end),
+    url_params=PROLIFIC_PARAMS,
+    scenes=(consent, instructions, game, survey, END),
 )
