@@ -4,19 +4,29 @@ A *policy* here is anything with ``act(observation) -> action`` or a function ``
 action``; one with ``reset(seed=...)`` is reset before each game, as igym does at every episode.
 A game is one episode; the winner is whoever has more lives left when it ends (at ``max_steps``
 with equal lives it is a draw). Bots swap sides every game, so neither side's advantage counts.
+
+A seat's :class:`~igym_core.Bot` (a policy with ``act_every`` and ``between``, such as the strength
+presets of :func:`igym_slime.bots.slime_bot`) plays here as it plays in a game scene:
+:class:`BotPlayer` loads its policy through the installed policy loaders and chooses actions with
+the runtimes' own rule (:class:`igym_core.builtin.seat_actions.SeatBot`).
 """
 
 from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from igym_slime.env import AGENTS, SlimeVolleyEnv
+from igym_slime.env import AGENTS, NOOP, SlimeVolleyEnv
 
-__all__ = ["Record", "as_act", "play_game", "play_games", "random_policy"]
+if TYPE_CHECKING:
+    from igym_core import Bot
+    from igym_core.plugins.registry import Registry
+
+__all__ = ["BotPlayer", "RandomOpponent", "Record", "as_act", "play_game", "play_games", "random_policy"]
 
 
 def as_act(policy: Any) -> Callable[[Any], Any]:
@@ -120,3 +130,49 @@ class RandomOpponent:
 
     def __call__(self, game: int) -> Callable[[Any], int]:
         return random_policy(self.seed * 7919 + game)
+
+
+class BotPlayer:
+    """A seat's :class:`~igym_core.Bot` as an arena policy, played as a game scene plays it.
+
+    Its policy is built by the installed policy loader of its kind (igym-onnx's for the trained
+    bot), re-seeded at every game (``reset``), and chooses every ``act_every`` steps; in between it
+    repeats its last action or plays nothing, as ``between`` says. ``registry``: the plugin registry
+    to load with (default: one with igym-onnx, whose policy kind the trained presets use).
+    """
+
+    def __init__(self, bot: Bot, *, registry: Registry | None = None, base_dir: Path | None = None) -> None:
+        from igym_core.builtin.seat_actions import SeatBot
+        from igym_core.policies.spec import load_policy, policy_config_from
+
+        registry = registry if registry is not None else _onnx_registry()
+        env = SlimeVolleyEnv()
+        self.policy = load_policy(
+            policy_config_from(bot.policy, registry),
+            registry,
+            agent="right",
+            action_space=env.action_space("right"),
+            observation_space=env.observation_space("right"),
+            base_dir=base_dir,
+        )
+        self._seat = SeatBot(self.policy, bot.act_every, bot.between)
+        self._step = 0
+
+    def reset(self, seed: int) -> None:
+        reset = getattr(self.policy, "reset", None)
+        if callable(reset):
+            reset(seed=seed)
+        self._seat.new_episode()
+        self._step = 0
+
+    def act(self, observation: Any) -> Any:
+        action, _source = self._seat.act(self._step, observation, NOOP)
+        self._step += 1
+        return action
+
+
+def _onnx_registry() -> Registry:
+    from igym_core.plugins.manager import create_plugin_manager
+    from igym_onnx import plugin as onnx_plugin
+
+    return create_plugin_manager(autoload=False, extra=[onnx_plugin], strict=True, quiet=True).registry

@@ -10,13 +10,34 @@ plays either side::
 
 The trained bot (``models/slime_policy.onnx``, made by :mod:`igym_slime.train`) is a policy of
 igym-onnx's ``onnx`` kind: :func:`trained_policy` gives its config.
+
+Strengths. The trained bot as shipped rarely misses; studies that vary the opponent's skill name a
+preset of :data:`SLIME_PRESETS` instead: ``policies={"right": slime_bot("medium")}``. The weaker
+presets are the same network choosing less often (``act_every``: it holds its last action in
+between, like a slower player) or sampling its actions (``temperature``: more mistakes); one is
+the scripted bot. Measured by ``bench/slime_presets.py`` (``igym_slime.arena``: the same 100
+seeded games for each preset, sides swapped every game), 2026-12-05 on the 2-core development
+machine (results do not depend on its speed):
+
+    ========  ==================================  ===========================  ==========================
+    preset    what it is                          vs scripted (W-L-D)          vs random (W-L-D)
+    ========  ==================================  ===========================  ==========================
+    champion  trained, best action every step     100% (100-0-0; 96–100%)      100% (100-0-0)
+    strong    trained, chooses every 2nd step     87% (87-7-6; 79–92%)         100% (100-0-0)
+    medium    trained, samples (T=1), every 2nd   70% (70-20-10; 60–78%)       99% (99-1-0)
+    scripted  the scripted bot                    43% (43-47-10; 34–53%)       99% (99-1-0)
+    weak      trained, chooses every 6th step     5% (5-95-0; 2–11%)           84% (84-16-0; 76–90%)
+    ========  ==================================  ===========================  ==========================
+
+(win rate, games won-lost-drawn, and its 95% Wilson interval; a game is five lives each.)
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from igym_slime.env import (
     BALL_RADIUS,
@@ -38,12 +59,18 @@ from igym_slime.env import (
 
 __all__ = [
     "MODEL_PATH",
+    "SLIME_PRESETS",
     "ScriptedPolicy",
+    "SlimePreset",
     "canonical",
     "predict_landing",
     "scripted_policy",
+    "slime_bot",
     "trained_policy",
 ]
+
+if TYPE_CHECKING:
+    from igym_core import Bot
 
 #: The shipped model, made by ``python -m igym_slime.train``.
 MODEL_PATH = Path(__file__).resolve().parent / "models" / "slime_policy.onnx"
@@ -170,3 +197,64 @@ def trained_policy(path: str | Path | None = None, **options: Any) -> Any:
         preprocess=Preprocess(std=OBSERVATION_STD),
         **options,
     )
+
+
+# A plain dataclass, and igym_core imported only when a bot is made: the browser runtimes import this
+# module (the scripted bot) where only a small part of igym_core is shipped.
+@dataclass(frozen=True, kw_only=True)
+class SlimePreset:
+    """A named strength: the trained network's settings (or the scripted bot) and what they mean."""
+
+    description: str
+    scripted: bool = False
+    """The scripted baseline instead of the trained network."""
+    act_every: int = 1
+    """The bot chooses every ``act_every`` steps (30 steps a second) and holds its action in between."""
+    temperature: float | None = None
+    """None: the network's best action (argmax); a number: actions sampled from
+    ``softmax(logits / temperature)`` with the seat's seeded stream."""
+
+    def bot(self, path: str | Path | None = None) -> Bot:
+        """The seat's bot (``path``: the model, default the shipped one)."""
+        from igym_core import Bot
+
+        if self.scripted:
+            return Bot(policy="igym_slime.bots:scripted_policy")
+        options: dict[str, Any] = {}
+        if self.temperature is not None:
+            options = {"action": "sample", "temperature": self.temperature}
+        return Bot(policy=trained_policy(path, **options), act_every=self.act_every, between="repeat")
+
+
+#: The named strengths, strongest first (win rates against the scripted bot fall in this order,
+#: the scripted bot's own being about even). Every one beats random play.
+SLIME_PRESETS: dict[str, SlimePreset] = {
+    "champion": SlimePreset(description="the trained bot as shipped: its best action at every step"),
+    "strong": SlimePreset(
+        description="the trained bot choosing every 2nd step (15 times a second)", act_every=2
+    ),
+    "medium": SlimePreset(
+        description="the trained bot sampling its actions (temperature 1), choosing every 2nd step",
+        act_every=2,
+        temperature=1.0,
+    ),
+    "scripted": SlimePreset(description="the scripted baseline (ScriptedPolicy)", scripted=True),
+    "weak": SlimePreset(
+        description="the trained bot choosing every 6th step (5 times a second)", act_every=6
+    ),
+}
+
+
+def slime_bot(name: str, path: str | Path | None = None) -> Bot:
+    """The bot of the preset ``name`` (see :data:`SLIME_PRESETS`), for a seat:
+    ``policies={"right": slime_bot("medium")}``. ``path``: the model, e.g. relative to the
+    experiment file (default: the shipped model)."""
+    preset = SLIME_PRESETS.get(name)
+    if preset is None:
+        from igym_core.errors import ConfigError
+
+        raise ConfigError(
+            f"slime_bot needs one of the presets {', '.join(SLIME_PRESETS)}; got {name!r}. "
+            'Example: policies={"right": slime_bot("medium")}.'
+        )
+    return preset.bot(path)
