@@ -5,6 +5,7 @@ do not overlap and stay in the picture; the examples' instructions pages carry b
 from __future__ import annotations
 
 import base64
+import itertools
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -50,7 +51,7 @@ def _boxes(root: ET.Element) -> list[tuple[float, float, float, float]]:
     """The callouts' name lines as boxes (estimated width, as the layout estimates it)."""
     boxes = []
     elements = texts(root)
-    for el, hint in zip(elements, elements[1:], strict=False):
+    for el, hint in itertools.pairwise(elements):
         size = float(el.get("font-size"))
         if size != 17:  # names only, each followed by its hint (the game's own labels are smaller)
             continue

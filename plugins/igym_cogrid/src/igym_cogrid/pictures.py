@@ -367,10 +367,8 @@ def kitchen_figure(layout: str, you: str | None = "chef_0", caption: str = "") -
     """:func:`kitchen_picture` as an HTML ``<figure>`` (alt text naming every labelled thing, and
     ``caption`` or a default one), to put on a line of its own in a scene's Markdown body."""
     chefs = "you (the blue chef) and your partner (the red chef)" if you else "the blue chef and the red chef"
-    alt = (
-        f"The kitchen: the onion crates, the pot, the dish rack, the serving hatch, and {chefs}, each "
-        "labelled."
-    )
+    things = dict.fromkeys(c.name.lower() for c in _callouts(layout, {}, 1.0))  # those in this kitchen
+    alt = f"The kitchen: {', '.join(things)}, {chefs}, each labelled."
     return _figure(kitchen_picture(layout, you), alt, caption or "The kitchen at the start of a round.")
 
 
