@@ -21,6 +21,7 @@ from igym_core.config.validators import did_you_mean
 from igym_core.data.interface import DataSink, SinkConfig
 from igym_core.errors import ConfigError, IgymError
 from igym_core.protocol.messages import MessageDecoder
+from igym_core.recruitment import outcome_code_problems, reachable_outcomes
 from igym_core.scenes.interface import PrepareContext
 from igym_core.scenes.stager import iter_scenes
 
@@ -157,6 +158,8 @@ def validate_for_serving(
                 continue
             if runtime_view is not None:
                 views[id(scene)] = {**views[id(scene)], "runtime_view": dict(runtime_view)}
+    # Outcomes are declared by the plugins that produce them (igym_register_outcomes).
+    problems.extend(outcome_code_problems(exp, plugins.registry.outcomes))
     if problems:
         raise ConfigError(problems, title=f"The experiment in {loaded.source} cannot be served")
     return ServingPlan(
@@ -169,8 +172,16 @@ def validate_for_serving(
         routes=tuple(plugins.routes(settings)),
         messages=messages,
         notes=tuple(notes),
-        warnings=tuple(exp.recruitment.check_warnings(exp)) if exp.recruitment else (),
+        warnings=_recruitment_warnings(exp, plugins),
     )
+
+
+def _recruitment_warnings(exp: Experiment, plugins: IgymPluginManager) -> tuple[str, ...]:
+    """The recruiter's warnings, and its warnings about the outcomes the experiment can produce."""
+    if exp.recruitment is None:
+        return ()
+    reachable = reachable_outcomes(exp, plugins.registry.outcomes)
+    return (*exp.recruitment.check_warnings(exp), *exp.recruitment.check_outcome_warnings(reachable))
 
 
 def _in_scene(path: str, problem: str) -> str:

@@ -32,12 +32,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import attrs
 
 from igym_core.config.validators import FieldError, one_of
+from igym_core.recruitment import Outcome
 from igym_core.scenes.interface import PrepareContext, SceneConfig
 
 if TYPE_CHECKING:
     from cattrs import Converter
 
-__all__ = ["LOAD_FAILED_OUTCOME", "TIMEOUT_OUTCOME", "UnityScene"]
+__all__ = ["LOAD_FAILED_OUTCOME", "TIMEOUT_OUTCOME", "UNITY_OUTCOMES", "UnityScene"]
 
 #: The participant's outcome when the build did not load (failed, or not within ``load_timeout_s``).
 LOAD_FAILED_OUTCOME = "unity_load_failed"
@@ -253,3 +254,30 @@ class UnityScene(SceneConfig):
                 "streaming_assets_url": streaming_assets_url(self.scene_id),
             },
         }
+
+
+def _load_can_fail(scene: SceneConfig) -> str | None:
+    return "plays a Unity build, which may fail to load" if isinstance(scene, UnityScene) else None
+
+
+def _time_limited(scene: SceneConfig) -> str | None:
+    if isinstance(scene, UnityScene) and scene.timeout_s is not None:
+        return f"ends a Unity game after timeout_s={scene.timeout_s:g}"
+    return None
+
+
+UNITY_OUTCOMES: tuple[Outcome, ...] = (
+    Outcome(
+        name=LOAD_FAILED_OUTCOME,
+        platform="screened_out",
+        meaning="The Unity build could not load in their browser (failed, or not within load_timeout_s).",
+        reached_in=_load_can_fail,
+    ),
+    Outcome(
+        name=TIMEOUT_OUTCOME,
+        platform="timed_out",
+        meaning="A Unity scene's timeout_s ran out before its episodes were played.",
+        reached_in=_time_limited,
+    ),
+)
+"""The outcomes igym-unity ends studies with (registered by ``igym_register_outcomes``)."""
