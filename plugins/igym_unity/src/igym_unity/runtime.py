@@ -94,7 +94,10 @@ class UnityGame(GameHandle):
         self.episode_scored: EpisodeScore | None = None
         self.loaded = False
         self.failed = False
-        """The current page reported a failed load (its participant is offered the way out)."""
+        """The current page reported a failed load, or was told the load timed out (its participant
+        is offered the way out)."""
+        self.timed_out_loading = False
+        """``load_timeout_s`` passed with this page open (the page shows the way out)."""
         self.ended = False
         self.end_message = ""
         self.events = 0
@@ -134,10 +137,11 @@ class UnityGame(GameHandle):
         if self.ended:
             return
         self._absent_since = None
-        self.failed = False  # the new page tries again
+        timed_out = self.timed_out_loading
+        self.failed = self.timed_out_loading = False  # the new page tries again
         if self.open_episode is not None:
             self._close_episode("interrupted")
-        if self.loaded:
+        if self.loaded or timed_out:  # a new load_timeout_s for the new page's load
             self.loaded = False
             self._start_timer(self.scene.load_timeout_s, self._load_timed_out)
 
@@ -178,12 +182,17 @@ class UnityGame(GameHandle):
                 raise ProtocolError(
                     "bad_message", "No way out to take: this page has not reported a failed load."
                 )
-            self._way_out("runtime_load_failed", LOAD_FAILED_OUTCOME)
+            reason = "load_timeout" if self.timed_out_loading else "runtime_load_failed"
+            self._way_out(reason, LOAD_FAILED_OUTCOME)
         else:
             super().player_message(participant_id, message)
 
     # --- loading and timeouts ---------------------------------------------------------------
     def _loaded(self, message: UnityLoaded) -> None:
+        if self.timed_out_loading:
+            raise ProtocolError(
+                "bad_message", "The game loaded after load_timeout_s: this page was told to take the way out."
+            )
         reload = self.loaded
         self.loaded = True
         self.host.record(
@@ -222,7 +231,23 @@ class UnityGame(GameHandle):
             records.GAMES, records.load_timeout_row(self._ids, load_timeout_s=self.scene.load_timeout_s)
         )
         log.info("unity_load_timed_out", game_id=self.info.game_id, load_timeout_s=self.scene.load_timeout_s)
-        self._way_out("load_timeout", LOAD_FAILED_OUTCOME)
+        if self.host.frame_sink(self.participant_id) is None:
+            # Nobody is looking (the tab was closed): the way out applies now; they find the next scene.
+            self._way_out("load_timeout", LOAD_FAILED_OUTCOME)
+            return
+        # The page is open: it shows the failure message and the way out, which applies when the
+        # participant takes it (unity_way_out), or abandon_after_s later if nobody does.
+        self.timed_out_loading = True
+        if not self.failed:
+            self.failed = True
+            self._post({"type": "unity_load_timeout", "game_id": self.info.game_id})
+        self._start_timer(self.scene.abandon_after_s, self._way_out_untaken)
+
+    def _way_out_untaken(self) -> None:
+        self._timer = None
+        if not self.ended:
+            log.info("unity_way_out_untaken", game_id=self.info.game_id, after_s=self.scene.abandon_after_s)
+            self._way_out("load_timeout", LOAD_FAILED_OUTCOME)
 
     def _timed_out(self) -> None:
         self._timer = None
