@@ -208,6 +208,9 @@ class Continuation:
     """The interrupted game."""
     from_episode: int
     """The first episode the new game plays: the interrupted one (``resume``), or 1 (``restart``)."""
+    last_episode: Mapping[str, Any] | None = attrs.field(default=None, eq=False)
+    """The last ``episodes`` row the interrupted game (or the one it continued) wrote itself, for a
+    runtime's running totals (``score_total``); None when there is none."""
 
 
 @attrs.frozen(kw_only=True)

@@ -214,7 +214,7 @@ class GameCoordinator:
         if game is None or len(game.participant_ids) > 1:  # a group is matched anew
             return None
         from_episode = game.from_episode if prepared.on_restart == "resume" else 1
-        return Continuation(game_id=game.game_id, from_episode=from_episode)
+        return Continuation(game_id=game.game_id, from_episode=from_episode, last_episode=game.last_episode)
 
     # --- study side ---------------------------------------------------------------------------
     async def enter(self, participant: Participant, prepared: PreparedGame) -> None:

@@ -15,7 +15,7 @@ import contextlib
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import structlog
@@ -58,6 +58,14 @@ def _utc_iso(wall: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(wall)) + f".{int(wall % 1 * 1000):03d}Z"
 
 
+def _total(row: Any, key: str) -> float:
+    """A running total from an ``episodes`` row this runtime wrote (0 without one)."""
+    value = row.get(key) if isinstance(row, Mapping) else None
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return 0.0
+
+
 class UnityGame(GameHandle):
     """One participant's Unity scene on the server."""
 
@@ -82,12 +90,14 @@ class UnityGame(GameHandle):
             participant_ids=info.participant_ids,
         )
         self.episodes_done = continues.from_episode - 1 if continues else 0
-        self.score = 0.0
+        # A game resumed after a server restart goes on from the totals its predecessor recorded.
+        resumed = continues.last_episode if continues and self.episodes_done > 0 else None
+        self.score = _total(resumed, "score_total")
         self.open_episode: int | None = None
         self.episode_started_wall = 0.0
         self.episode_started_mono = 0.0
         self.episode_score: float | None = None
-        self.bonus = 0.0
+        self.bonus = _total(resumed, "bonus_total")
         """The sum of ``score_episode``'s bonuses of the counted episodes."""
         self.episode_events: list[BridgeEvent] = []
         """The open episode's recorded bridge events (for ``score_episode``)."""
