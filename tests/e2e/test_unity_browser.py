@@ -49,7 +49,13 @@ def wait_scene(page: Page, scene_id: str, timeout_s: float = 15) -> None:
 
 
 def study(
-    tmp_path: Path, build_parent: Path, *, num_episodes: int = 3, extra: str = "", load_timeout_s: float = 30
+    tmp_path: Path,
+    build_parent: Path,
+    *,
+    num_episodes: int = 3,
+    extra: str = "",
+    load_timeout_s: float = 30,
+    end_extra: str = "",
 ) -> str:
     """A study file: an intro, the Unity scene, a page for those who could not play, the end."""
     path = tmp_path / "unity_study.py"
@@ -61,6 +67,9 @@ def study(
 
             def condition_for(game, episode):
                 return {{"episode": episode, "partner": 'Ana "the quick" \\\\ 🐇'}}
+
+            def one_coin(episode):
+                return {{"score": 1, "bonus": 0.5}}
 
             experiment = Experiment(
                 experiment_id="unity_e2e",
@@ -80,7 +89,7 @@ def study(
                     StaticScene(scene_id="after", body="Thanks for playing."),
                     StaticScene(scene_id="sorry", body="The game did not run in your browser."),
                     EndScene(scene_id="end", completion_code="PLAYED1",
-                             codes_by_outcome={{"unity_load_failed": "NOGAME9"}}),
+                             codes_by_outcome={{"unity_load_failed": "NOGAME9"}}, {end_extra}),
                 ),
             )
             """
@@ -204,7 +213,13 @@ def test_a_build_that_does_not_load_in_time_shows_the_message_and_the_way_out(
     # The fake build takes 60 s to load; the scene allows 5 s (the least load_timeout_s takes).
     write_fake_build(tmp_path / "build", script=script(load_ms=60_000))
     server = live_server(
-        study(tmp_path, tmp_path / "build", extra='failure_scene="sorry",', load_timeout_s=5)
+        study(
+            tmp_path,
+            tmp_path / "build",
+            extra='failure_scene="sorry", score_episode=one_coin,',
+            load_timeout_s=5,
+            end_extra="values_text='Your bonus: £{game_bonus:.2f} <b>x</b>'",
+        )
     )
     page = new_page()
     page.goto(f"{server.url}/?PROLIFIC_PID=unity5")
@@ -225,6 +240,8 @@ def test_a_build_that_does_not_load_in_time_shows_the_message_and_the_way_out(
     page.get_by_role("button", name="Continue", exact=True).click()
     wait_scene(page, "end")
     expect(page.get_by_text("NOGAME9")).to_be_visible()
+    # The participant's values on the end page, as plain text (no game played: a bonus of 0).
+    expect(page.get_by_test_id("values-text")).to_have_text("Your bonus: £0.00 <b>x</b>")
     games = read_records(server.data_dir, "unity_e2e", "games")
     assert [g["event"] for g in games] == ["started", "load_timeout", "ended"]
     assert games[-1]["reason"] == "load_timeout"

@@ -283,10 +283,15 @@ class GameHost(Protocol):
         """A player whose seat a bot had taken is back and plays it again."""
         ...
 
-    def add_participant_values(self, participant_id: str, values: Mapping[str, Any]) -> None:
+    def add_participant_values(
+        self, participant_id: str, values: Mapping[str, Any], *, accumulate: bool = False
+    ) -> None:
         """Add ``values`` (JSON) to the participant's values, for their later scenes and the data:
-        a score or bonus the server computed. Recorded (``sessions``: ``values_added``); a restart
-        keeps them. Call it before ``game_ended`` for the next scene to see them."""
+        a score or bonus the server computed. ``accumulate``: each number is added to the value the
+        participant already has (none: 0), so that a scene played twice sums its plays. Recorded
+        (``sessions``: ``values_added`` with the resulting ``values`` and, when accumulating, this
+        call's ``increments``); a restart keeps them. Call it before ``game_ended`` for the next
+        scene to see them."""
         ...
 
 

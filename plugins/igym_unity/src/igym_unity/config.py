@@ -48,6 +48,12 @@ TIMEOUT_OUTCOME = "unity_timeout"
 _CALLBACKS = ("on_episode_start", "score_episode")
 
 
+def score_values(scene_id: str, score: float, bonus: float) -> dict[str, float]:
+    """The participant's values a Unity scene with ``score_episode`` sets: ``<scene_id>_score``
+    and ``<scene_id>_bonus``."""
+    return {f"{scene_id}_score": score, f"{scene_id}_bonus": bonus}
+
+
 def _number(low: float, high: float, *, optional: bool = False) -> Any:
     def check(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
         if value is None and optional:
@@ -211,6 +217,10 @@ class UnityScene(SceneConfig):
     def resolved_build_dir(self, base_dir: Path) -> Path:
         path = Path(self.build_dir)
         return path if path.is_absolute() else base_dir / path
+
+    def participant_values(self) -> dict[str, Any]:
+        # With score_episode the game's end gives <scene_id>_score and _bonus (summed over plays).
+        return score_values(self.scene_id, 0.0, 0.0) if self.score_episode is not None else {}
 
     def scene_references(self) -> dict[str, str]:
         return {"failure_scene": self.failure_scene} if self.failure_scene else {}

@@ -36,7 +36,7 @@ from igym_core.runtime.interface import (
     Seat,
 )
 from igym_core.runtime.notify import notify_plugins
-from igym_unity.config import LOAD_FAILED_OUTCOME, TIMEOUT_OUTCOME
+from igym_unity.config import LOAD_FAILED_OUTCOME, TIMEOUT_OUTCOME, score_values
 from igym_unity.messages import UnityEvent, UnityLoaded, UnityLoadFailed, UnityWayOut
 from igym_unity.prepared import HUMAN_SEAT, PreparedUnity
 from igym_unity.scoring import BridgeEvent, EpisodeEvents, EpisodeScore, episode_score_from, error_text
@@ -540,9 +540,12 @@ class UnityGame(GameHandle):
         log.info("unity_game_ended", game_id=self.info.game_id, reason=reason, episodes=self.episodes_done)
         if notify_core:
             if self.prepared.score_episode is not None:  # the server's totals, for later scenes and the data
-                scene_id = self.info.scene_id
+                # Added to what earlier plays of the scene gave (RepeatScene): the values are the
+                # scene's totals; each play's own are this call's increments and its ended row.
                 self.host.add_participant_values(
-                    self.participant_id, {f"{scene_id}_score": self.score, f"{scene_id}_bonus": self.bonus}
+                    self.participant_id,
+                    score_values(self.info.scene_id, self.score, self.bonus),
+                    accumulate=True,
                 )
             self.host.game_ended(self.info.game_id, reason, exit)
 
