@@ -307,3 +307,27 @@ def test_a_browser_without_webgl_is_told_before_loading_and_shown_the_way_out(
     expect(page.get_by_text("NOGAME9")).to_be_visible()
     games = read_records(server.data_dir, "unity_e2e", "games")
     assert [g["stage"] for g in games if g["event"] == "runtime_load_failed"] == ["webgl"]
+
+
+def test_a_build_with_decompression_fallback_runs_its_framework_from_a_blob_url(
+    live_server: Any, new_page: Any, tmp_path: Path
+) -> None:
+    # .unityweb: the loader fetches the framework, decompresses it and runs it from a blob: URL, as
+    # Unity's does; the page's CSP allows blob: scripts for this study only.
+    write_fake_build(
+        tmp_path / "build",
+        compression="unityweb",
+        script=script(load_ms=200, episodes=[{"duration_ms": 400, "score": 1}]),
+    )
+    server = live_server(study(tmp_path, tmp_path / "build", num_episodes=1))
+    page = new_page()
+    refused: list[str] = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+    page.goto(f"{server.url}/?PROLIFIC_PID=unity6")
+    wait_scene(page, "intro")
+    page.get_by_role("button", name="Continue", exact=True).click()
+    wait_scene(page, "game")
+    poll(lambda: state(page)["unity"]["loaded"] or state(page)["unity"]["failed"], page, "the build loaded")
+    assert state(page)["unity"]["failed"] is None and refused == []
+    wait_scene(page, "after")
+    assert page.errors == []

@@ -170,6 +170,10 @@ class RuntimeCheck:
     """Each says what is wrong and what to add; any problem refuses the experiment."""
     notes: tuple[str, ...] = attrs.field(default=(), converter=tuple)
     """Lines ``igym check`` prints (which packages the browser needs and from where, say)."""
+    script_sources: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    """Sources the participant page's ``script-src`` must allow for this scene beyond igym's own
+    (only ``blob:`` is accepted: a Unity build whose loader runs its framework from a blob: URL).
+    The page's Content-Security-Policy is widened for this experiment only."""
 
 
 @attrs.frozen(kw_only=True)

@@ -586,6 +586,18 @@ class UnityRuntime(Runtime):
                     "use UnityScene(build_dir=...) for a Unity game, or another runtime for this scene.",
                 )
             )
+        if prepared.build.framework.compression == "unityweb":
+            # Unity's loader with decompression fallback decompresses the framework itself and runs
+            # it from a blob: URL (<script src="blob:...">): the page's script-src must allow blob:.
+            return RuntimeCheck(
+                script_sources=("blob:",),
+                notes=(
+                    "the build uses decompression fallback (.unityweb): the participant page's "
+                    "Content-Security-Policy allows blob: scripts for this study (Unity's loader runs "
+                    "the framework from a blob: URL); export with gzip or brotli and no fallback to "
+                    "keep the stricter policy",
+                ),
+            )
         return RuntimeCheck()
 
     def __init__(self, host: GameHost) -> None:
