@@ -24,11 +24,13 @@ from igym_core.builtin.recruiters import mturk_submit_base
 from igym_core.builtin.scene_gym import WaitingRoom
 from igym_core.config.validators import FieldError
 from igym_core.envs import resolve_callable
-from igym_core.errors import DuplicatePluginNameError
+from igym_core.errors import ConfigError, DuplicatePluginNameError
 from igym_core.plugins.manager import create_plugin_manager
 from igym_core.plugins.markers import hookimpl
 from igym_core.recruitment import PLATFORM_OUTCOMES, UNDECLARED_PLATFORM_OUTCOME, Outcome, platform_outcome
 from igym_core.scenes.interface import SceneJudgement
+from igym_core.serving import validate_for_serving
+from igym_core.settings import Settings
 from igym_core.testing import ScriptedParticipant, make_test_app, read_records
 from igym_core.testing.full_disk import mount_full_disk
 
@@ -206,6 +208,10 @@ def test_outcomes_are_declared_by_the_plugin_that_produces_them() -> None:
     # Blocking a plugin takes its outcomes away; core's stay.
     without_unity = create_plugin_manager(blocked=["unity"], quiet=True).registry.outcomes
     assert "unity_timeout" not in without_unity and "completed" in without_unity
+    # Without core's outcomes nobody could be reported as completed: such a server does not start.
+    blocked = create_plugin_manager(autoload=False, blocked=["igym.outcomes"], quiet=True)
+    with pytest.raises(ConfigError, match="no installed plugin declares the outcome 'completed'"):
+        validate_for_serving(_study("no_outcomes", StaticScene(scene_id="intro")), blocked, Settings())
 
 
 def test_an_outcome_declared_twice_or_wrongly_is_refused() -> None:

@@ -138,11 +138,17 @@ def reachable_outcomes(experiment: Experiment, declared: KindRegistry[Outcome]) 
 
 
 def outcome_code_problems(experiment: Experiment, declared: KindRegistry[Outcome]) -> list[str]:
-    """``igym check``'s problems with outcome names: an ``EndScene``'s ``codes_by_outcome`` key that no
-    plugin declares would never be used (a misspelt outcome's participants get the default code)."""
+    """``igym check``'s problems with outcome names: ``completed`` must be declared (core's
+    ``igym.outcomes`` blocked), and an ``EndScene``'s ``codes_by_outcome`` key that no plugin declares
+    would never be used (a misspelt outcome's participants get the default code)."""
     from igym_core.scenes.stager import iter_scenes
 
     problems = []
+    if "completed" not in declared:  # every participant who finishes the ordinary way has it
+        problems.append(
+            "$: no installed plugin declares the outcome 'completed', so every participant would be "
+            "reported as 'timed_out'; unblock the built-in plugin 'igym.outcomes'."
+        )
     for scene, path in iter_scenes(experiment.scenes):
         for name in getattr(scene, "codes_by_outcome", None) or {}:
             if name not in declared:
