@@ -9,19 +9,28 @@ import sys
 import textwrap
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
+import attrs
 import msgpack
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from litestar.testing import TestClient
+from structlog.testing import capture_logs
 
 from igym_core import EndScene, Experiment, GymScene, MTurk, Prolific, ScreeningScene, StaticScene
 from igym_core.builtin.recruiters import mturk_submit_base
 from igym_core.builtin.scene_gym import WaitingRoom
+from igym_core.config.validators import FieldError
 from igym_core.envs import resolve_callable
-from igym_core.recruitment import OUTCOME_TO_PLATFORM, PLATFORM_OUTCOMES, platform_outcome
+from igym_core.errors import ConfigError, DuplicatePluginNameError
+from igym_core.plugins.manager import create_plugin_manager
+from igym_core.plugins.markers import hookimpl
+from igym_core.recruitment import PLATFORM_OUTCOMES, UNDECLARED_PLATFORM_OUTCOME, Outcome, platform_outcome
+from igym_core.scenes.interface import SceneJudgement
+from igym_core.serving import validate_for_serving
+from igym_core.settings import Settings
 from igym_core.testing import ScriptedParticipant, make_test_app, read_records
 from igym_core.testing.full_disk import mount_full_disk
 
@@ -185,17 +194,72 @@ def test_mturk_way_back_posts_assignment_and_outcome() -> None:
     assert MTurk().way_back("completed", {**params, "turkSubmitTo": "https://evil.example"}) is None
 
 
-def test_every_igym_outcome_maps_to_a_platform_outcome() -> None:
-    assert set(OUTCOME_TO_PLATFORM.values()) == set(PLATFORM_OUTCOMES)
-    assert platform_outcome("waiting_timeout") == "no_partner"
-    assert platform_outcome("game_abandoned") == "timed_out"
-    assert platform_outcome("some_plugin_outcome") == "timed_out"
-    # Every outcome igym and its plugins in this repository set is mapped on purpose, not by the fallback.
-    produced = {
-        "completed", "screened_out", "runtime_load_failed", "waiting_timeout", "partner_left",
-        "game_abandoned", "slow_connection", "episodes_cut_short", "unity_load_failed", "unity_timeout",
-    }  # fmt: skip
-    assert produced <= set(OUTCOME_TO_PLATFORM)
+def test_outcomes_are_declared_by_the_plugin_that_produces_them() -> None:
+    declared = create_plugin_manager(quiet=True).registry.outcomes  # every plugin of the workspace
+    providers = {name: provider for name, _outcome, provider in declared.items()}
+    assert {o.platform for o in declared.values()} == set(PLATFORM_OUTCOMES)
+    assert all(o.meaning and "\n" not in o.meaning for o in declared.values())
+    assert providers["waiting_timeout"] == providers["completed"] == "igym.outcomes"
+    assert providers["unity_load_failed"] == providers["unity_timeout"] == "unity"
+    assert providers["episodes_cut_short"] == "pyodide_p2p"
+    assert platform_outcome("waiting_timeout", declared) == "no_partner"
+    assert platform_outcome("unity_load_failed", declared) == "screened_out"
+    assert platform_outcome("some_plugin_outcome", declared) == UNDECLARED_PLATFORM_OUTCOME == "timed_out"
+    # Blocking a plugin takes its outcomes away; core's stay.
+    without_unity = create_plugin_manager(blocked=["unity"], quiet=True).registry.outcomes
+    assert "unity_timeout" not in without_unity and "completed" in without_unity
+    # Without core's outcomes nobody could be reported as completed: such a server does not start.
+    blocked = create_plugin_manager(autoload=False, blocked=["igym.outcomes"], quiet=True)
+    with pytest.raises(ConfigError, match="no installed plugin declares the outcome 'completed'"):
+        validate_for_serving(_study("no_outcomes", StaticScene(scene_id="intro")), blocked, Settings())
+
+
+def test_an_outcome_declared_twice_or_wrongly_is_refused() -> None:
+    class Twice:
+        @hookimpl
+        def igym_register_outcomes(self) -> list[Outcome]:
+            return [Outcome(name="completed", platform="completed", meaning="Mine too.")]
+
+    with pytest.raises(DuplicatePluginNameError, match=r"an outcome named 'completed': .*'igym.outcomes'"):
+        create_plugin_manager(autoload=False, extra=[Twice()]).registry  # noqa: B018
+    with pytest.raises(FieldError, match="not a platform outcome"):
+        Outcome(name="lab_special", platform="paid", meaning="x")
+    with pytest.raises(FieldError, match="one line"):
+        Outcome(name="lab_special", platform="completed", meaning="two\nlines")
+
+
+@attrs.frozen(kw_only=True)
+class GateScene(StaticScene):
+    """A test plugin's scene that ends the study with an outcome its plugin forgot to declare."""
+
+    kind: ClassVar[str] = "test_gate"
+
+    def judge_response(self, answers: Any, ctx: Any) -> SceneJudgement:
+        return SceneJudgement(event="gated", exit_outcome="lab_gated")
+
+
+class GatePlugin:
+    @hookimpl
+    def igym_register_scene_types(self) -> list[type]:
+        return [GateScene]
+
+
+def test_an_undeclared_outcome_is_logged_as_an_error_and_goes_back_as_timed_out(tmp_path) -> None:
+    experiment = _study("undeclared", GateScene(scene_id="gate"))
+    app = make_test_app(experiment, tmp_path / "data", extra_plugins=[GatePlugin()])
+    with capture_logs() as logs, TestClient(app) as client, ScriptedParticipant(client, params=PARAMS) as p:
+        final = p.submit({})
+        if _way_back(final) is None:
+            final, _ = p.receive_until(lambda m: _way_back(m) is not None)
+    way = _way_back(final)
+    assert way["outcome"] == "timed_out" and way["code"] == CODES["timed_out"]
+    errors = [e for e in logs if e["event"] == "outcome_undeclared"]
+    assert errors and all(e["log_level"] == "error" and e["outcome"] == "lab_gated" for e in errors)
+    assert "igym_register_outcomes" in errors[0]["fix"] and errors[0]["participant_id"]
+    finished = [
+        r for r in read_records(tmp_path / "data", "undeclared", "sessions") if r["event"] == "finished"
+    ]
+    assert finished[0]["detail"]["outcome"] == "lab_gated"
 
 
 def _check(tmp_path: Path, source: str) -> subprocess.CompletedProcess[str]:

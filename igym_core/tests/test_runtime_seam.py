@@ -25,8 +25,9 @@ from igym_core.envs import resolve_callable
 from igym_core.errors import ConfigError, PluginError, ProtocolError
 from igym_core.plugins.manager import create_plugin_manager
 from igym_core.protocol.messages import MessageDecoder
-from igym_core.runtime.interface import PreparedGame, Runtime, RuntimeMessage, WaitingRoomRules
+from igym_core.runtime.interface import PreparedGame, Runtime, RuntimeCheck, RuntimeMessage, WaitingRoomRules
 from igym_core.server.app import create_app
+from igym_core.server.security import page_content_security_policy
 from igym_core.serving import validate_for_serving
 from igym_core.settings import Settings
 from igym_core.testing import ScriptedParticipant, make_test_app, read_records
@@ -162,6 +163,35 @@ def test_the_client_view_names_the_runtime_and_its_client_module(tmp_path: Path)
     server = plan_for(study(duel_scene(runtime="server", runtime_options={})))
     view = server.views[id(server.experiment.scenes[0])]
     assert view["runtime"] == "server" and "runtime_module" not in view
+
+
+def test_a_runtime_may_widen_the_pages_script_src_by_blob_only(tmp_path: Path) -> None:
+    class BlobTurns(turn_runtime):
+        kind = "blob_turns"
+        messages = ()
+        asked: tuple[str, ...] = ("blob:",)
+
+        @classmethod
+        def check_scene(cls, scene: Any, prepared: Any, settings: Any) -> RuntimeCheck:
+            return RuntimeCheck(script_sources=cls.asked)
+
+    class Plugin:
+        @hookimpl
+        def igym_register_runtimes(self) -> list[type[Runtime]]:
+            return [BlobTurns]
+
+    plan = plan_for(study(duel_scene(runtime="blob_turns")), Plugin())
+    assert plan.script_sources == ("blob:",)
+    assert "script-src 'self' blob: 'wasm-unsafe-eval'" in page_content_security_policy(
+        (), plan.script_sources
+    )
+    assert plan_for(study(duel_scene(runtime="server", runtime_options={}))).script_sources == ()
+    BlobTurns.asked = ("https://cdn.example",)
+    with pytest.raises(ConfigError) as raised:
+        plan_for(study(duel_scene(runtime="blob_turns")), Plugin())
+    assert "asks the page to run scripts from 'https://cdn.example'; igym allows only blob:" in str(
+        raised.value
+    )
 
 
 @attrs.frozen

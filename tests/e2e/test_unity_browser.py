@@ -48,7 +48,15 @@ def wait_scene(page: Page, scene_id: str, timeout_s: float = 15) -> None:
     )
 
 
-def study(tmp_path: Path, build_parent: Path, *, num_episodes: int = 3, extra: str = "") -> str:
+def study(
+    tmp_path: Path,
+    build_parent: Path,
+    *,
+    num_episodes: int = 3,
+    extra: str = "",
+    load_timeout_s: float = 30,
+    end_extra: str = "",
+) -> str:
     """A study file: an intro, the Unity scene, a page for those who could not play, the end."""
     path = tmp_path / "unity_study.py"
     path.write_text(
@@ -59,6 +67,9 @@ def study(tmp_path: Path, build_parent: Path, *, num_episodes: int = 3, extra: s
 
             def condition_for(game, episode):
                 return {{"episode": episode, "partner": 'Ana "the quick" \\\\ 🐇'}}
+
+            def one_coin(episode):
+                return {{"score": 1, "bonus": 0.5}}
 
             experiment = Experiment(
                 experiment_id="unity_e2e",
@@ -72,13 +83,13 @@ def study(tmp_path: Path, build_parent: Path, *, num_episodes: int = 3, extra: s
                         send_message_object="GameManager",
                         send_message_method="Configure",
                         on_episode_start=condition_for,
-                        load_timeout_s=30,
+                        load_timeout_s={load_timeout_s},
                         {extra}
                     ),
                     StaticScene(scene_id="after", body="Thanks for playing."),
                     StaticScene(scene_id="sorry", body="The game did not run in your browser."),
                     EndScene(scene_id="end", completion_code="PLAYED1",
-                             codes_by_outcome={{"unity_load_failed": "NOGAME9"}}),
+                             codes_by_outcome={{"unity_load_failed": "NOGAME9"}}, {end_extra}),
                 ),
             )
             """
@@ -196,6 +207,47 @@ def test_a_build_that_fails_to_load_shows_the_message_and_the_way_out(
     assert next(g for g in games if g["event"] == "ended")["reason"] == "runtime_load_failed"
 
 
+def test_a_build_that_does_not_load_in_time_shows_the_message_and_the_way_out(
+    live_server: Any, new_page: Any, shots: Any, tmp_path: Path
+) -> None:
+    # The fake build takes 60 s to load; the scene allows 5 s (the least load_timeout_s takes).
+    write_fake_build(tmp_path / "build", script=script(load_ms=60_000))
+    server = live_server(
+        study(
+            tmp_path,
+            tmp_path / "build",
+            extra='failure_scene="sorry", score_episode=one_coin,',
+            load_timeout_s=5,
+            end_extra="values_text='Your bonus: £{game_bonus:.2f} <b>x</b>'",
+        )
+    )
+    page = new_page()
+    page.goto(f"{server.url}/?PROLIFIC_PID=unity5")
+    wait_scene(page, "intro")
+    page.get_by_role("button", name="Continue", exact=True).click()
+    wait_scene(page, "game")
+    poll(lambda: 0 < state(page)["unity"]["progress"] < 1, page, "the build loading")
+    notice = page.get_by_test_id("unity-notice")
+    expect(notice).to_contain_text("The game could not be loaded in this browser.", timeout=15_000)
+    shots(page, "01-timed-out")
+    assert state(page)["unity"]["failed"]["stage"] == "timeout"
+    # The participant stays on the message until they take the way out.
+    page.wait_for_timeout(1500)
+    assert state(page)["scene_id"] == "game"
+    expect(page.get_by_test_id("unity-status")).to_have_text("The game could not be loaded")
+    page.get_by_test_id("unity-way-out").click()
+    wait_scene(page, "sorry")
+    page.get_by_role("button", name="Continue", exact=True).click()
+    wait_scene(page, "end")
+    expect(page.get_by_text("NOGAME9")).to_be_visible()
+    # The participant's values on the end page, as plain text (no game played: a bonus of 0).
+    expect(page.get_by_test_id("values-text")).to_have_text("Your bonus: £0.00 <b>x</b>")
+    games = read_records(server.data_dir, "unity_e2e", "games")
+    assert [g["event"] for g in games] == ["started", "load_timeout", "ended"]
+    assert games[-1]["reason"] == "load_timeout"
+    assert page.errors == []
+
+
 def test_a_small_window_waits_and_a_brotli_build_plays_once_it_is_large_enough(
     live_server: Any, new_page: Any, shots: Any, tmp_path: Path
 ) -> None:
@@ -255,3 +307,27 @@ def test_a_browser_without_webgl_is_told_before_loading_and_shown_the_way_out(
     expect(page.get_by_text("NOGAME9")).to_be_visible()
     games = read_records(server.data_dir, "unity_e2e", "games")
     assert [g["stage"] for g in games if g["event"] == "runtime_load_failed"] == ["webgl"]
+
+
+def test_a_build_with_decompression_fallback_runs_its_framework_from_a_blob_url(
+    live_server: Any, new_page: Any, tmp_path: Path
+) -> None:
+    # .unityweb: the loader fetches the framework, decompresses it and runs it from a blob: URL, as
+    # Unity's does; the page's CSP allows blob: scripts for this study only.
+    write_fake_build(
+        tmp_path / "build",
+        compression="unityweb",
+        script=script(load_ms=200, episodes=[{"duration_ms": 400, "score": 1}]),
+    )
+    server = live_server(study(tmp_path, tmp_path / "build", num_episodes=1))
+    page = new_page()
+    refused: list[str] = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+    page.goto(f"{server.url}/?PROLIFIC_PID=unity6")
+    wait_scene(page, "intro")
+    page.get_by_role("button", name="Continue", exact=True).click()
+    wait_scene(page, "game")
+    poll(lambda: state(page)["unity"]["loaded"] or state(page)["unity"]["failed"], page, "the build loaded")
+    assert state(page)["unity"]["failed"] is None and refused == []
+    wait_scene(page, "after")
+    assert page.errors == []

@@ -130,6 +130,10 @@ export const endScene: SceneRenderer = (ctx) => {
           h("ul", {}, ...reasons.map((reason) => h("li", {}, reason))),
         )
       : trustedBody(scene.body_html),
+    // The participant's values (EndScene.values_text, filled on the server): plain text, never HTML.
+    typeof context.values_text === "string" && context.values_text && !reasons.length
+      ? h("p", { class: "igym-values-text", "data-testid": "values-text" }, context.values_text)
+      : null,
     code ? completionCode(code) : null,
     redirectEl,
   );

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from igym_core.plugins.assets import ClientAssets
     from igym_core.plugins.manager import IgymPluginManager
     from igym_core.policies.interface import PolicyLoader
-    from igym_core.recruitment import Recruiter
+    from igym_core.recruitment import Outcome, Recruiter
     from igym_core.rendering.interface import Renderer
     from igym_core.runtime.interface import GameInfo, Runtime
     from igym_core.scenes.interface import SceneConfig
@@ -52,6 +52,7 @@ __all__ = [
     "igym_register_commands",
     "igym_register_data_sinks",
     "igym_register_matchmakers",
+    "igym_register_outcomes",
     "igym_register_policy_loaders",
     "igym_register_recruiters",
     "igym_register_renderers",
@@ -184,6 +185,25 @@ def igym_register_recruiters() -> list[type[Recruiter]]:
         A list of ``Recruiter`` subclasses (empty if the plugin adds none).
 
     .. versionadded:: 0.2
+    """
+
+
+@hookspec
+def igym_register_outcomes() -> list[Outcome]:
+    """Declare the outcomes (``Participant.outcome``) a plugin ends participants' studies with.
+
+    Called once when the app's registry is built. Each ``igym_core.recruitment.Outcome`` has a
+    unique ``name``, the platform outcome it is reported as (``completed``, ``screened_out``,
+    ``no_partner``, ``partner_left``, ``timed_out``), a one-line ``meaning`` and optionally
+    ``reached_in(scene)``, why a scene can end a study with it (``igym check`` warns when the
+    recruiter has no code for a reachable one). An outcome nobody declares is reported as
+    ``timed_out`` and logged as an error (``outcome_undeclared``). Core's own are in
+    ``igym_core.builtin.outcomes``.
+
+    Returns:
+        A list of ``Outcome`` values (empty if the plugin ends no study its own way).
+
+    .. versionadded:: 0.3
     """
 
 

@@ -5,58 +5,160 @@ An experiment names one (``Experiment(recruitment=Prolific(codes={...}))``); bui
 ``prolific`` and ``mturk`` (``igym_core.builtin.recruiters``), and a plugin adds another through
 ``igym_register_recruiters``. Core asks the recruiter, never a platform by name.
 
-Outcomes the platforms see (:data:`PLATFORM_OUTCOMES`) are a small fixed set; igym's own outcomes
-(``Participant.outcome``) map onto them through :data:`OUTCOME_TO_PLATFORM`.
+Outcomes the platforms see (:data:`PLATFORM_OUTCOMES`) are a small fixed set. igym's own outcomes
+(``Participant.outcome``) are declared by the plugin that produces them (:class:`Outcome`, through
+``igym_register_outcomes``; core's in ``igym_core.builtin.outcomes``), each with the platform outcome
+it is reported as. An outcome nobody declared is reported as :data:`UNDECLARED_PLATFORM_OUTCOME` and
+logged as an error (``outcome_undeclared``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import attrs
 
+from igym_core.config.validators import FieldError, did_you_mean, slug
+from igym_core.errors import PluginError
+from igym_core.plugins.registry import KindRegistry
+
 if TYPE_CHECKING:
     from igym_core.config.experiment import Experiment
+    from igym_core.scenes.interface import SceneConfig
 
 __all__ = [
-    "OUTCOME_TO_PLATFORM",
     "PLATFORM_OUTCOMES",
+    "UNDECLARED_PLATFORM_OUTCOME",
+    "Outcome",
+    "OutcomeRegistry",
     "Recruiter",
     "WayBack",
+    "outcome_code_problems",
     "platform_outcome",
+    "reachable_outcomes",
+    "undeclared_outcome_fix",
 ]
 
 PLATFORM_OUTCOMES: tuple[str, ...] = ("completed", "screened_out", "no_partner", "partner_left", "timed_out")
 """What a recruitment platform is told about how the participant's study ended."""
 
-OUTCOME_TO_PLATFORM: Mapping[str, str] = {
-    "completed": "completed",
-    "screened_out": "screened_out",
-    # Their browser could not run the study's game: a technical exclusion, like screening.
-    "runtime_load_failed": "screened_out",
-    "waiting_timeout": "no_partner",
-    "no_partner": "no_partner",
-    "partner_left": "partner_left",
-    # Nobody played the game for the scene's abandon_after_s: the participant went away.
-    "game_abandoned": "timed_out",
-    # The scene's slow-connection rule ended their game (GymScene(slow_connection=...)).
-    "slow_connection": "timed_out",
-    "timed_out": "timed_out",
-    # A browser-run game whose page ended episodes before the env did (pyodide runtime): the
-    # participant went on and finished the study; the data marks the episodes (end_reason).
-    "episodes_cut_short": "completed",
-    # igym_unity: the build could not load (a technical exclusion), or the scene's time limit passed.
-    "unity_load_failed": "screened_out",
-    "unity_timeout": "timed_out",
-}
-"""igym's outcomes (``Participant.outcome``) → the platform outcome they are reported as."""
+UNDECLARED_PLATFORM_OUTCOME = "timed_out"
+"""What a platform is told for an outcome no plugin declared (a plugin's bug): the platform's "did not
+finish" outcome, never ``completed`` (no code is paid for a path nobody described); the error log
+names the participant so that the researcher can settle their payment by hand."""
 
 
-def platform_outcome(outcome: str) -> str:
-    """The platform outcome for one of igym's; an unknown one (a plugin's) counts as ``timed_out``
-    only if it is not itself a platform outcome."""
-    return OUTCOME_TO_PLATFORM.get(outcome, outcome if outcome in PLATFORM_OUTCOMES else "timed_out")
+def _one_line(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if not isinstance(value, str) or not value.strip() or "\n" in value or len(value) > 200:
+        raise FieldError(
+            attribute.name, f"expected one line of text (at most 200 characters), got {value!r}."
+        )
+
+
+def _platform(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if value not in PLATFORM_OUTCOMES:
+        raise FieldError(
+            attribute.name,
+            f"{value!r} is not a platform outcome; use one of {', '.join(PLATFORM_OUTCOMES)}.",
+        )
+
+
+@attrs.frozen(kw_only=True)
+class Outcome:
+    """One of igym's outcomes (``Participant.outcome``: how a participant's study ended), declared by
+    the plugin that produces it through ``igym_register_outcomes``.
+
+    ``platform``: the platform outcome it is reported as (:data:`PLATFORM_OUTCOMES`); ``meaning``:
+    one line for researchers (``igym plugins``, docs); ``reached_in``: given one scene of an
+    experiment, why that scene can end a participant's study with this outcome (``"has a waiting
+    room"``) or None; ``igym check`` warns about reachable outcomes that the recruiter has no code
+    for. None: ``igym check`` does not look for it.
+    """
+
+    name: str = attrs.field(validator=slug)
+    platform: str = attrs.field(validator=_platform)
+    meaning: str = attrs.field(validator=_one_line)
+    reached_in: Callable[[SceneConfig], str | None] | None = attrs.field(default=None, eq=False)
+
+    @property
+    def kind(self) -> str:
+        """The registry key (registries are keyed by ``kind``)."""
+        return self.name
+
+
+class OutcomeRegistry(KindRegistry[Outcome]):
+    """The declared outcomes by name; rejects anything but an :class:`Outcome`, and duplicates."""
+
+    def __init__(self) -> None:
+        super().__init__("outcome")
+
+    def add(self, value: Outcome, *, provider: str) -> None:
+        if not isinstance(value, Outcome):
+            raise PluginError(
+                f"Plugin {provider!r} registered {value!r} as an outcome, but igym_register_outcomes "
+                "must return igym_core.recruitment.Outcome(name=..., platform=..., meaning=...) values."
+            )
+        super().add(value, provider=provider)
+
+
+def platform_outcome(outcome: str, declared: KindRegistry[Outcome]) -> str:
+    """The platform outcome for one of igym's outcomes; :data:`UNDECLARED_PLATFORM_OUTCOME` for one
+    nobody declared (the caller logs it: :func:`undeclared_outcome_fix`)."""
+    if outcome in declared:
+        return declared.get(outcome).platform
+    return UNDECLARED_PLATFORM_OUTCOME
+
+
+def undeclared_outcome_fix(outcome: str, declared: KindRegistry[Outcome]) -> str:
+    """What to do about an outcome nobody declared (for the ``outcome_undeclared`` error)."""
+    return (
+        f"the outcome {outcome!r} is declared by no installed plugin (declared: "
+        f"{', '.join(sorted(declared.kinds()))}), so it is reported as {UNDECLARED_PLATFORM_OUTCOME!r}. "
+        "The plugin that ends studies with it must declare it in igym_register_outcomes "
+        "(igym_core.recruitment.Outcome(name=..., platform=..., meaning=...)); check this "
+        "participant's payment by hand."
+    )
+
+
+def reachable_outcomes(experiment: Experiment, declared: KindRegistry[Outcome]) -> dict[str, list[str]]:
+    """Platform outcome → why this experiment can produce it (``$.scenes[0] screens participants
+    out``), from each declared outcome's ``reached_in``, in scene order."""
+    from igym_core.scenes.stager import iter_scenes
+
+    reachable: dict[str, list[str]] = {}
+    for scene, path in iter_scenes(experiment.scenes):
+        for outcome in declared.values():
+            why = outcome.reached_in(scene) if outcome.reached_in is not None else None
+            if why:
+                reasons = reachable.setdefault(outcome.platform, [])
+                if f"{path} {why}" not in reasons:
+                    reasons.append(f"{path} {why}")
+    return reachable
+
+
+def outcome_code_problems(experiment: Experiment, declared: KindRegistry[Outcome]) -> list[str]:
+    """``igym check``'s problems with outcome names: ``completed`` must be declared (core's
+    ``igym.outcomes`` blocked), and an ``EndScene``'s ``codes_by_outcome`` key that no plugin declares
+    would never be used (a misspelt outcome's participants get the default code)."""
+    from igym_core.scenes.stager import iter_scenes
+
+    problems = []
+    if "completed" not in declared:  # every participant who finishes the ordinary way has it
+        problems.append(
+            "$: no installed plugin declares the outcome 'completed', so every participant would be "
+            "reported as 'timed_out'; unblock the built-in plugin 'igym.outcomes'."
+        )
+    for scene, path in iter_scenes(experiment.scenes):
+        for name in getattr(scene, "codes_by_outcome", None) or {}:
+            if name not in declared:
+                problems.append(
+                    f"{path}.codes_by_outcome.{name}: no installed plugin declares the outcome {name!r}, "
+                    f"so this code would never be given.{did_you_mean(name, declared.kinds())} Declared "
+                    f"outcomes: {', '.join(sorted(declared.kinds()))} (`igym plugins` lists who "
+                    "declares each)."
+                )
+    return problems
 
 
 @attrs.frozen(kw_only=True)
@@ -140,6 +242,12 @@ class Recruiter:
 
     def check_warnings(self, experiment: Experiment) -> list[str]:
         """Things ``igym check`` warns about but serves."""
+        return []
+
+    def check_outcome_warnings(self, reachable: Mapping[str, list[str]]) -> list[str]:
+        """``igym check``'s warnings about the platform outcomes this experiment can produce
+        (``reachable``: platform outcome → why, from the declared outcomes; see
+        :func:`reachable_outcomes`), e.g. one that has no code."""
         return []
 
 

@@ -21,8 +21,10 @@ from igym_core.config.validators import did_you_mean
 from igym_core.data.interface import DataSink, SinkConfig
 from igym_core.errors import ConfigError, IgymError
 from igym_core.protocol.messages import MessageDecoder
+from igym_core.recruitment import outcome_code_problems, reachable_outcomes
 from igym_core.scenes.interface import PrepareContext
 from igym_core.scenes.stager import iter_scenes
+from igym_core.server.security import PAGE_SCRIPT_SOURCES
 
 if TYPE_CHECKING:
     from igym_core.config.experiment import Experiment
@@ -54,6 +56,9 @@ class ServingPlan:
     warnings: tuple[str, ...] = ()
     """What may go wrong but does not stop serving (the recruitment platform's, e.g. a random code
     sent to Prolific); ``igym check`` prints them and ``igym run`` logs them."""
+    script_sources: tuple[str, ...] = ()
+    """Sources the participant page's ``script-src`` allows beyond igym's own, for this experiment's
+    game scenes (``RuntimeCheck.script_sources``; a Unity build with decompression fallback: ``blob:``)."""
 
     @property
     def experiment(self) -> Experiment:
@@ -115,6 +120,7 @@ def validate_for_serving(
     # Each game scene's runtime may refuse it (what to add) and say what it will need (notes), and
     # its client names the runtime's browser module.
     notes: list[str] = []
+    script_sources: list[str] = []
     checked: set[int] = set()
     for scene, path in scenes:
         kind = scene.game_runtime()
@@ -133,6 +139,15 @@ def validate_for_serving(
             continue
         problems.extend(_in_scene(path, problem) for problem in check.problems)
         notes.extend(f"{path} ({scene.scene_id}): {note}" for note in check.notes)
+        for source in check.script_sources:  # the page's CSP, widened for this experiment only
+            if source not in PAGE_SCRIPT_SOURCES:
+                problems.append(
+                    f"{path}: the {kind!r} runtime asks the page to run scripts from {source!r}; igym "
+                    f"allows only {', '.join(PAGE_SCRIPT_SOURCES)} beyond its own. Serve the script "
+                    "from igym instead (a client asset of the plugin)."
+                )
+            elif source not in script_sources:
+                script_sources.append(source)
         module = runtime.client_module
         if module is not None:
             # The page's Content-Security-Policy runs scripts of igym's own origin only.
@@ -157,6 +172,8 @@ def validate_for_serving(
                 continue
             if runtime_view is not None:
                 views[id(scene)] = {**views[id(scene)], "runtime_view": dict(runtime_view)}
+    # Outcomes are declared by the plugins that produce them (igym_register_outcomes).
+    problems.extend(outcome_code_problems(exp, plugins.registry.outcomes))
     if problems:
         raise ConfigError(problems, title=f"The experiment in {loaded.source} cannot be served")
     return ServingPlan(
@@ -169,8 +186,17 @@ def validate_for_serving(
         routes=tuple(plugins.routes(settings)),
         messages=messages,
         notes=tuple(notes),
-        warnings=tuple(exp.recruitment.check_warnings(exp)) if exp.recruitment else (),
+        warnings=_recruitment_warnings(exp, plugins),
+        script_sources=tuple(script_sources),
     )
+
+
+def _recruitment_warnings(exp: Experiment, plugins: IgymPluginManager) -> tuple[str, ...]:
+    """The recruiter's warnings, and its warnings about the outcomes the experiment can produce."""
+    if exp.recruitment is None:
+        return ()
+    reachable = reachable_outcomes(exp, plugins.registry.outcomes)
+    return (*exp.recruitment.check_warnings(exp), *exp.recruitment.check_outcome_warnings(reachable))
 
 
 def _in_scene(path: str, problem: str) -> str:

@@ -225,14 +225,34 @@ def test_the_scene_time_limit_ends_it_with_its_outcome(tmp_path: Path) -> None:
     assert [(e["episode"], e["end_reason"]) for e in episodes] == [(1, "timeout")]
 
 
-def test_a_page_that_never_loads_meets_the_load_timeout(tmp_path: Path) -> None:
-    with in_unity_scene(tmp_path, load_timeout_s=5) as (_client, p, _game_id):
+def test_an_open_page_that_never_loads_is_told_and_stays_until_it_takes_the_way_out(tmp_path: Path) -> None:
+    with in_unity_scene(tmp_path, load_timeout_s=5) as (_client, p, game_id):
         p.timeout_s = 15
-        assert p.receive_type("game_status")["phase"] == "ended"
+        assert p.receive_type("unity_load_timeout") == {"type": "unity_load_timeout", "game_id": game_id}
+        # A build that loads after the timeout does not count: the way out stands.
+        p.send({"type": "unity_loaded", "game_id": game_id, "ms": 9000})
+        assert "after load_timeout_s" in p.receive_type("error")["message"]
+        p.send({"type": "unity_way_out", "game_id": game_id})
+        final = p.receive_type("game_status")
+        assert (final["phase"], final["message"]) == (
+            "ended",
+            "The game could not be loaded in this browser.",
+        )
         p.scene = p.receive_type("scene")
         assert p.scene["scene"]["scene_id"] == "after"  # skip, no failure_scene: the next scene
     games = read_records(tmp_path / "data", "unity_test", "games")
-    assert [g["event"] for g in games if g["event"] in ("load_timeout", "ended")] == ["load_timeout", "ended"]
+    assert [g["event"] for g in games] == ["started", "load_timeout", "ended"]
+    assert games[-1]["reason"] == "load_timeout"
+
+
+def test_a_closed_page_meets_the_load_timeout_and_finds_the_next_scene(tmp_path: Path) -> None:
+    with in_unity_scene(tmp_path, load_timeout_s=5) as (client, p, _game_id):
+        p.close()
+        time.sleep(6)
+        with ScriptedParticipant(client, token=p.token) as back:
+            assert back.scene["scene"]["scene_id"] == "after"
+    games = read_records(tmp_path / "data", "unity_test", "games")
+    assert [g["event"] for g in games] == ["started", "load_timeout", "ended"]
 
 
 def test_a_game_records_at_most_max_events(tmp_path: Path) -> None:

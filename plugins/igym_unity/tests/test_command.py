@@ -64,3 +64,40 @@ def test_the_example_study_passes_igym_check(tmp_path: Path) -> None:
     done = igym("check", "igym_unity.examples.fake_game:experiment", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "unity" in done.stdout
+
+
+def test_igym_check_reads_the_unity_outcomes_from_the_plugins_declaration(tmp_path: Path) -> None:
+    write_fake_build(tmp_path / "build")
+    study = tmp_path / "study.py"
+    study.write_text(
+        "from igym_core import EndScene, Experiment, Prolific\n"
+        "from igym_unity import UnityScene\n"
+        "experiment = Experiment(experiment_id='outcomes_unity',\n"
+        "    recruitment=Prolific(codes={'completed': 'C1'}), scenes=(\n"
+        "    UnityScene(scene_id='game', build_dir='build', timeout_s=60),\n"
+        "    EndScene(scene_id='end', codes_by_outcome=CODES),\n"
+        "))\n",
+        encoding="utf-8",
+    )
+    source = study.read_text(encoding="utf-8")
+    # Reachable: unity_load_failed (Prolific's screened_out) and unity_timeout (timed_out), no code.
+    study.write_text(source.replace("CODES", "{}"), encoding="utf-8")
+    done = igym("check", f"{study}:experiment", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    warnings = [line for line in done.stdout.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 2, done.stdout
+    assert (
+        "$.scenes[0] plays a Unity build, which may fail to load, but there is no code for 'screened_out'"
+        in (warnings[0])
+    )
+    assert (
+        "$.scenes[0] ends a Unity game after timeout_s=60, but there is no code for 'timed_out'"
+        in warnings[1]
+    )
+    # A misspelt outcome would never get its code: refused, with the declared names.
+    study.write_text(source.replace("CODES", "{'unity_load_fail': 'X1'}"), encoding="utf-8")
+    done = igym("check", f"{study}:experiment", cwd=tmp_path)
+    assert done.returncode != 0
+    message = done.stdout + done.stderr
+    assert "$.scenes[1].codes_by_outcome.unity_load_fail: no installed plugin declares the outcome" in message
+    assert "Did you mean 'unity_load_failed'?" in message, message

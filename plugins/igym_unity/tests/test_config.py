@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import filecmp
-from importlib.resources import files
 from pathlib import Path
 
 import pytest
 
 from igym_core.config.validators import FieldError
 from igym_unity import UnityScene
-from igym_unity.testing import write_fake_build
+from igym_unity.testing import example_build_dir, write_fake_build
 
 
 @pytest.mark.parametrize(
@@ -36,11 +35,26 @@ def test_bad_fields_are_refused_by_name(fields: dict, named: str) -> None:
     assert caught.value.field == named
 
 
-def test_the_committed_example_build_is_what_the_generator_writes(tmp_path: Path) -> None:
-    committed = Path(str(files("igym_unity") / "examples" / "fake_build" / "Build"))
-    fresh = write_fake_build(tmp_path)
-    names = sorted(p.name for p in committed.iterdir())
-    assert names == sorted(p.name for p in fresh.iterdir())
-    _match, mismatch, errors = filecmp.cmpfiles(committed, fresh, names, shallow=False)
-    regenerate = "python -m igym_unity.testing plugins/igym_unity/src/igym_unity/examples/fake_build"
-    assert mismatch == [] and errors == [], f"{mismatch} differ: run {regenerate}"
+def test_the_example_build_is_written_on_first_use_and_rewritten_when_changed(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    built = example_build_dir(cache)
+    fresh = write_fake_build(tmp_path / "fresh")
+    names = sorted(p.name for p in fresh.iterdir())
+    assert sorted(p.name for p in (built / "Build").iterdir()) == names
+    _match, mismatch, errors = filecmp.cmpfiles(built / "Build", fresh, names, shallow=False)
+    assert mismatch == [] and errors == []
+    assert cache.stat().st_mode & 0o777 == 0o700 and built.stat().st_mode & 0o777 == 0o700
+    # Asked again: the same folder, untouched.
+    loader = built / "Build" / "fake.loader.js"
+    written_at = loader.stat().st_mtime_ns
+    assert example_build_dir(cache) == built and loader.stat().st_mtime_ns == written_at
+    # A file changed since (by hand, or by someone else): written again before it is served.
+    loader.write_text("window.createUnityInstance = () => alert(1);", encoding="utf-8")
+    assert example_build_dir(cache) == built
+    assert loader.read_bytes() == (fresh / "fake.loader.js").read_bytes()
+    assert not [p for p in cache.iterdir() if p.name.startswith(".writing-")]
+    # The example study serves it.
+    from igym_unity.examples.fake_game import experiment
+
+    [unity] = [s for s in experiment.scenes if isinstance(s, UnityScene)]
+    assert (Path(unity.build_dir) / "Build" / "fake.loader.js").is_file()

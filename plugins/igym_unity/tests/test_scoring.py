@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import string
 import subprocess
 import sys
 import time
@@ -19,8 +20,10 @@ from hypothesis import strategies as st
 from litestar.testing import TestClient
 
 import igym_unity.plugin
-from igym_core import Experiment
+from igym_core import ByCondition, EndScene, Experiment, RepeatScene, StaticScene
 from igym_core.config.converter import structure_or_raise
+from igym_core.config.validators import FieldError
+from igym_core.config.value_text import fill_value_text
 from igym_core.errors import ConfigError
 from igym_core.testing import ScriptedParticipant, make_test_app, read_records
 from igym_unity import EpisodeEvents, UnityScene
@@ -245,3 +248,146 @@ def test_any_callback_value_is_taken_or_refused_with_a_reason(value: Any) -> Non
     assert scored.score == given_score and math.isfinite(scored.score)
     assert json.loads(json.dumps(scored.fields, allow_nan=False)) == scored.fields
     assert "score" not in scored.fields and "bonus" not in scored.fields
+
+
+def test_a_scene_played_twice_sums_its_plays_and_the_end_page_shows_the_totals(tmp_path: Path) -> None:
+    write_fake_build(tmp_path / "build")
+    study = Experiment(
+        experiment_id="unity_twice",
+        scenes=(
+            StaticScene(scene_id="intro"),
+            RepeatScene(
+                scene=UnityScene(scene_id="game", build_dir=str(tmp_path / "build"), score_episode=coins),
+                times=2,
+            ),
+            EndScene(scene_id="end", values_text="Coins: {game_score:.0f}, bonus: £{game_bonus:.2f} {{ok}}"),
+        ),
+    )
+    app = make_test_app(study, tmp_path / "data", extra_plugins=[igym_unity.plugin])
+    with TestClient(app) as client, ScriptedParticipant(client) as p:
+        p.submit({})
+        for coins_this_play in (3, 2):
+            game_id = p.receive_type("game_status")["game_id"]
+            loaded(p, game_id)
+            play(p, game_id, ['{"coin": 1}'] * coins_this_play, {"score": 9})
+            assert p.receive_type("game_status")["phase"] == "ended"
+            p.scene = p.receive_type("scene")
+        assert p.scene["scene"]["scene_id"] == "end"
+        assert p.scene["context"]["values_text"] == "Coins: 5, bonus: £1.25 {ok}"
+    sessions = read_records(tmp_path / "data", "unity_twice", "sessions")
+    added = [(s["instance"], s["detail"]) for s in sessions if s["event"] == "values_added"]
+    assert added == [
+        (
+            0,
+            {
+                "values": {"game_score": 3.0, "game_bonus": 0.75},
+                "increments": {"game_score": 3.0, "game_bonus": 0.75},
+            },
+        ),
+        (
+            1,
+            {
+                "values": {"game_score": 5.0, "game_bonus": 1.25},
+                "increments": {"game_score": 2.0, "game_bonus": 0.5},
+            },
+        ),
+    ]
+    # In the exported data: the finished record holds the participant's values.
+    [finished] = [s for s in sessions if s["event"] == "finished"]
+    assert (finished["detail"]["values"]["game_score"], finished["detail"]["values"]["game_bonus"]) == (
+        5.0,
+        1.25,
+    )
+
+
+def test_a_participant_who_never_played_sees_the_declared_default_never_an_empty_text(tmp_path: Path) -> None:
+    write_fake_build(tmp_path / "build")
+    study = Experiment(
+        experiment_id="unity_branch",
+        conditions=("plays", "reads"),
+        scenes=(
+            StaticScene(scene_id="intro"),
+            ByCondition(
+                branches={
+                    "plays": (
+                        UnityScene(scene_id="game", build_dir=str(tmp_path / "build"), score_episode=coins),
+                    ),
+                    "reads": (StaticScene(scene_id="story"),),
+                }
+            ),
+            EndScene(scene_id="end", values_text="Bonus: {game_bonus:.2f}"),
+        ),
+    )
+    app = make_test_app(study, tmp_path / "data", extra_plugins=[igym_unity.plugin])
+    with TestClient(app) as client:
+        for _ in range(2):  # balanced conditions: one of the two reads
+            with ScriptedParticipant(client) as p:
+                p.submit({})
+                if p.scene["scene"]["scene_id"] == "story":
+                    assert p.submit({})["context"]["values_text"] == "Bonus: 0.00"
+                    return
+    raise AssertionError("no participant was given the condition without the game")
+
+
+def test_igym_check_refuses_a_values_text_with_a_value_no_scene_gives(tmp_path: Path) -> None:
+    write_fake_build(tmp_path / "build")
+    source = (
+        "from igym_core import EndScene, Experiment\n"
+        "from igym_unity import UnityScene\n"
+        "def coins(episode):\n    return {'score': 1}\n"
+        "experiment = Experiment(experiment_id='texts', scenes=(\n"
+        "    UnityScene(scene_id='game', build_dir='build', SCORING),\n"
+        "    EndScene(scene_id='end', values_text='Bonus: {game_bonuss:.2f}'),\n"
+        "))\n"
+    )
+
+    def check(text: str) -> subprocess.CompletedProcess[str]:
+        (tmp_path / "study.py").write_text(text, encoding="utf-8")
+        return subprocess.run(
+            [sys.executable, "-m", "igym_core.cli", "check", f"{tmp_path / 'study.py'}:experiment"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    done = check(source.replace("SCORING", "score_episode=coins"))
+    assert done.returncode != 0
+    message = done.stdout + done.stderr
+    assert (
+        "$.scenes[1].values_text: no scene of the experiment gives participants the value {game_bonuss}"
+        in (message)
+    )
+    assert "Did you mean 'game_bonus'?" in message
+    # Without score_episode the game gives no values: the right name is refused too.
+    done = check(source.replace("SCORING", "num_episodes=1").replace("game_bonuss", "game_bonus"))
+    assert done.returncode != 0 and "the value {game_bonus}" in done.stdout + done.stderr
+    assert (
+        check(
+            source.replace("SCORING", "score_episode=coins").replace("game_bonuss", "game_bonus")
+        ).returncode
+        == 0
+    )
+    with pytest.raises(FieldError, match="not a number format"):
+        EndScene(scene_id="end", values_text="{game_bonus:.2q}")
+    with pytest.raises(FieldError, match="not a plain value name"):
+        EndScene(scene_id="end", values_text="{game.__class__}")
+
+
+@given(
+    text=st.lists(st.sampled_from(["{a}", "{b:.2f}", "{c:>4}", " x ", "{{", "}}", "é"]), max_size=8).map(
+        "".join
+    ),
+    values=st.dictionaries(
+        st.sampled_from(["a", "b", "c"]),
+        st.none() | st.integers() | st.floats() | st.text(max_size=3) | st.booleans(),
+    ),
+)
+def test_every_placeholder_is_filled_with_some_text(text: str, values: dict[str, Any]) -> None:
+    defaults = {"a": 0.0, "b": 0.0, "c": "none"}
+    filled = fill_value_text(text, values, defaults)
+    expected_slots = text.replace("{{", "").replace("}}", "").count("{")
+    # Each placeholder's replacement is non-empty: the filled text is at least as long as its literals
+    # plus one character per placeholder.
+    literal = "".join(part for part, _n, _s, _c in string.Formatter().parse(text))
+    assert len(filled) >= len(literal) + expected_slots

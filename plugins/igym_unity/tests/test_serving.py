@@ -85,3 +85,19 @@ def test_the_exports_streaming_assets_are_served_and_nothing_outside_them(tmp_pa
             assert client.get(f"{base}/{escape}").status_code in (400, 404), escape
         # The build's own files are still served beside it.
         assert client.get(p.scene["scene"]["build"]["loader_url"]).status_code == 200
+
+
+@pytest.mark.parametrize("compression", ["none", "gzip", "brotli", "unityweb"])
+def test_the_page_allows_blob_scripts_only_for_a_build_with_decompression_fallback(
+    tmp_path: Path, compression: str
+) -> None:
+    write_fake_build(tmp_path / "build", compression=compression)  # type: ignore[arg-type]
+    app = make_test_app(unity_study(tmp_path / "build"), tmp_path / "data", extra_plugins=[igym_unity.plugin])
+    with TestClient(app) as client:
+        csp = client.get("/").headers["content-security-policy"]
+    script_src = next(d for d in csp.split("; ") if d.startswith("script-src "))
+    if compression == "unityweb":  # Unity's loader runs the decompressed framework from a blob: URL
+        assert script_src == "script-src 'self' blob: 'wasm-unsafe-eval'"
+    else:
+        assert script_src == "script-src 'self' 'wasm-unsafe-eval'"
+    assert "worker-src" not in csp and "media-src 'self' https:" in csp  # nothing else is widened

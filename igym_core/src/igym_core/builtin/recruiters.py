@@ -9,8 +9,6 @@ from urllib.parse import quote, urlsplit
 import attrs
 import structlog
 
-from igym_core.builtin.scene_gym import GymScene
-from igym_core.builtin.scene_screening import ScreeningScene
 from igym_core.builtin.scenes_static import EndScene
 from igym_core.config.experiment import Experiment
 from igym_core.config.validators import FieldError
@@ -96,22 +94,14 @@ class Prolific(Recruiter):
             ]
         return []
 
-    def _uncoded_outcomes(self, experiment: Experiment) -> list[str]:
+    def check_outcome_warnings(self, reachable: Mapping[str, list[str]]) -> list[str]:
         """Outcomes this experiment can produce that have no code: those participants get none."""
-        possible: dict[str, str] = {}
-        for scene, path in iter_scenes(experiment.scenes):
-            if isinstance(scene, ScreeningScene):
-                possible.setdefault("screened_out", f"{path} screens participants out")
-            if isinstance(scene, GymScene) and len(scene.human_seats) > 1:
-                possible.setdefault("no_partner", f"{path} has a waiting room")
-                if scene.on_partner_left == "end":
-                    possible.setdefault("partner_left", f"{path} ends when a partner leaves")
         return [
-            f"$.recruitment.codes: {why}, but there is no code for {outcome!r}: those participants "
-            f"get no code and stay on the page; add Prolific(codes={{..., {outcome!r}: 'CODE'}}) with "
-            "a code of the study, or ignore this if they should return the study."
-            for outcome, why in possible.items()
-            if outcome not in self.codes
+            f"$.recruitment.codes: {' and '.join(why)}, but there is no code for {outcome!r}: those "
+            f"participants get no code and stay on the page; add Prolific(codes={{..., {outcome!r}: "
+            "'CODE'}) with a code of the study, or ignore this if they should return the study."
+            for outcome, why in reachable.items()
+            if outcome not in self.codes and outcome != "completed"
         ]
 
     def check_warnings(self, experiment: Experiment) -> list[str]:
@@ -124,7 +114,6 @@ class Prolific(Recruiter):
             for outcome, code in self.codes.items()
             if code.lower() == "auto"
         ]
-        warnings.extend(self._uncoded_outcomes(experiment))
         for scene, path in iter_scenes(experiment.scenes):
             if not isinstance(scene, EndScene) or "prolific.com" not in (scene.redirect_url or ""):
                 continue

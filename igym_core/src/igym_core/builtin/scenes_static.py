@@ -22,6 +22,7 @@ from igym_core.builtin.questions import (
 from igym_core.config.converter import register_tagged_union
 from igym_core.config.urls import UrlTemplate, check_url_template, fill_url_template
 from igym_core.config.validators import FieldError, non_negative, one_of
+from igym_core.config.value_text import check_value_text, fill_value_text
 from igym_core.plugins.markers import hookimpl
 from igym_core.scenes.interface import SceneConfig, SceneContext
 
@@ -247,6 +248,12 @@ def _check_code(instance: Any, attribute: attrs.Attribute, value: str | None) ->
         raise FieldError("completion_code", "must not be blank; use None for no code or 'auto'.")
 
 
+def _check_values_text(instance: Any, attribute: attrs.Attribute, value: str | None) -> None:
+    if value is not None and not isinstance(value, str):
+        raise FieldError(attribute.name, f"expected a text or None; got {value!r}.")
+    check_value_text(attribute.name, value)
+
+
 def _check_outcome_codes(instance: Any, attribute: attrs.Attribute, value: Mapping[str, str | None]) -> None:
     for outcome, code in value.items():
         if code is not None and not (isinstance(code, str) and code.strip()):
@@ -292,6 +299,15 @@ class EndScene(_BodyScene):
     codes_by_outcome: Mapping[str, str | None] = attrs.field(factory=dict, validator=_check_outcome_codes)
     """A code per outcome (``completed``, ``game_abandoned``, ``waiting_timeout``,
     ``runtime_load_failed``) instead of ``completion_code``; ``None``: no code for that outcome."""
+    values_text: str | None = attrs.field(default=None, validator=_check_values_text)
+    """A line under the body with the participant's values filled in: ``"Your bonus: £{maze_bonus:.2f}"``
+    (``{name}`` or ``{name:.2f}``; ``{{``/``}}`` for braces). Each name must be a value a scene of
+    the experiment declares (a ``UnityScene`` with ``score_episode``: ``<scene_id>_score``,
+    ``<scene_id>_bonus``), checked by ``igym check``; a participant who never got it sees the
+    declaring scene's default (0 for a score). Shown as plain text. None: no such line."""
+
+    def value_texts(self) -> dict[str, str]:
+        return {"values_text": self.values_text} if self.values_text is not None else {}
 
     def client_view(self, converter: Converter, base_dir: Path) -> dict[str, Any]:
         return {
@@ -320,6 +336,8 @@ class EndScene(_BodyScene):
 
     def client_context(self, ctx: SceneContext) -> dict[str, Any]:
         out: dict[str, Any] = {"outcome": ctx.outcome}
+        if self.values_text is not None:
+            out["values_text"] = fill_value_text(self.values_text, ctx.values, ctx.value_defaults)
         reasons = ctx.values.get("exit_reasons")
         if ctx.outcome == "screened_out" and reasons:  # why, in plain words (an entry screening's)
             out["exit_reasons"] = [str(reason) for reason in reasons]

@@ -101,6 +101,7 @@ def experiment_problems(experiment: Experiment) -> list[str]:
                 )
 
     problems.extend(_url_problems(experiment))
+    problems.extend(value_texts_problems(experiment))
     if experiment.recruitment is not None:
         problems.extend(experiment.recruitment.check_problems())
 
@@ -156,6 +157,19 @@ def experiment_problems(experiment: Experiment) -> list[str]:
             "(EndScene), so that participants get their completion code and their data is confirmed."
         )
     return problems
+
+
+def value_texts_problems(experiment: Experiment) -> list[str]:
+    """Texts with the participant's values whose placeholders no scene declares (they would show nothing)."""
+    from igym_core.config.value_text import declared_values, value_text_problems
+
+    declared = declared_values(experiment)
+    return [
+        problem
+        for scene, path in iter_scenes(experiment.scenes)
+        for field, text in scene.value_texts().items()
+        for problem in value_text_problems(f"{path}.{field}", text, declared)
+    ]
 
 
 def _url_problems(experiment: Experiment) -> list[str]:

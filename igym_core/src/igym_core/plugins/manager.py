@@ -49,6 +49,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "matchmakers",
     "recruiters",
     "scene_screening",
+    "outcomes",
 )
 
 _REGISTER_HOOKS: dict[str, str] = {
@@ -60,6 +61,7 @@ _REGISTER_HOOKS: dict[str, str] = {
     "data_sinks": "igym_register_data_sinks",
     "commands": "igym_register_commands",
     "recruiters": "igym_register_recruiters",
+    "outcomes": "igym_register_outcomes",
 }
 
 

@@ -50,7 +50,8 @@ class KindRegistry(Generic[T]):
         existing = self._entries.get(kind)
         if existing is not None:
             raise DuplicatePluginNameError(
-                f"Two plugins register a {self.label} named {kind!r}: {existing.provider!r} "
+                f"Two plugins register {_article(self.label)} {self.label} named {kind!r}: "
+                f"{existing.provider!r} "
                 f"({_qualname(existing.value)}) and {provider!r} ({_qualname(value)}). Uninstall or "
                 f"block one of them (IGYM_BLOCKED_PLUGINS={provider}), or rename the kind."
             )
@@ -95,7 +96,7 @@ class Registry:
         from igym_core.data.interface import DataSink
         from igym_core.matchmaking.interface import Matchmaker
         from igym_core.policies.interface import PolicyLoader
-        from igym_core.recruitment import Recruiter
+        from igym_core.recruitment import OutcomeRegistry, Recruiter
         from igym_core.rendering.interface import Renderer
         from igym_core.runtime.interface import Runtime
         from igym_core.scenes.interface import SceneConfig
@@ -108,6 +109,8 @@ class Registry:
         self.data_sinks: KindRegistry[type[DataSink]] = KindRegistry("data sink", DataSink)
         self.commands: KindRegistry[type[Command]] = KindRegistry("command", Command)
         self.recruiters: KindRegistry[type[Recruiter]] = KindRegistry("recruiter", Recruiter)
+        # Outcome values (not classes), declared by the plugin that ends studies with them.
+        self.outcomes = OutcomeRegistry()
 
     def all(self) -> dict[str, KindRegistry[Any]]:
         return {
@@ -119,8 +122,13 @@ class Registry:
             "data_sinks": self.data_sinks,
             "commands": self.commands,
             "recruiters": self.recruiters,
+            "outcomes": self.outcomes,
         }
 
 
 def _qualname(value: Any) -> str:
     return f"{getattr(value, '__module__', '?')}.{getattr(value, '__qualname__', repr(value))}"
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"

@@ -170,6 +170,10 @@ class RuntimeCheck:
     """Each says what is wrong and what to add; any problem refuses the experiment."""
     notes: tuple[str, ...] = attrs.field(default=(), converter=tuple)
     """Lines ``igym check`` prints (which packages the browser needs and from where, say)."""
+    script_sources: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    """Sources the participant page's ``script-src`` must allow for this scene beyond igym's own
+    (only ``blob:`` is accepted: a Unity build whose loader runs its framework from a blob: URL).
+    The page's Content-Security-Policy is widened for this experiment only."""
 
 
 @attrs.frozen(kw_only=True)
@@ -208,6 +212,9 @@ class Continuation:
     """The interrupted game."""
     from_episode: int
     """The first episode the new game plays: the interrupted one (``resume``), or 1 (``restart``)."""
+    last_episode: Mapping[str, Any] | None = attrs.field(default=None, eq=False)
+    """The last ``episodes`` row the interrupted game (or the one it continued) wrote itself, for a
+    runtime's running totals (``score_total``); None when there is none."""
 
 
 @attrs.frozen(kw_only=True)
@@ -280,10 +287,15 @@ class GameHost(Protocol):
         """A player whose seat a bot had taken is back and plays it again."""
         ...
 
-    def add_participant_values(self, participant_id: str, values: Mapping[str, Any]) -> None:
+    def add_participant_values(
+        self, participant_id: str, values: Mapping[str, Any], *, accumulate: bool = False
+    ) -> None:
         """Add ``values`` (JSON) to the participant's values, for their later scenes and the data:
-        a score or bonus the server computed. Recorded (``sessions``: ``values_added``); a restart
-        keeps them. Call it before ``game_ended`` for the next scene to see them."""
+        a score or bonus the server computed. ``accumulate``: each number is added to the value the
+        participant already has (none: 0), so that a scene played twice sums its plays. Recorded
+        (``sessions``: ``values_added`` with the resulting ``values`` and, when accumulating, this
+        call's ``increments``); a restart keeps them. Call it before ``game_ended`` for the next
+        scene to see them."""
         ...
 
 

@@ -50,6 +50,9 @@ class SceneContext:
     """How the participant got here: ``completed``, ``game_abandoned`` once they left a game scene
     whose ``on_abandon`` let them continue, ``waiting_timeout`` once a waiting room's timeout
     moved them on (see docs/games.md)."""
+    value_defaults: Mapping[str, Any] = attrs.field(factory=dict)
+    """Every value the experiment's scenes declare (:meth:`SceneConfig.participant_values`), with
+    the value shown to a participant who never got it."""
 
 
 @attrs.frozen(kw_only=True)
@@ -106,6 +109,17 @@ class SceneConfig(StagerNode):
         :mod:`igym_core.config.urls`); list every template field here so that a misspelt
         placeholder fails ``igym check`` instead of going out empty.
         """
+        return {}
+
+    def participant_values(self) -> dict[str, Any]:
+        """Values this scene gives the participants who play it (for later scenes, such as an end
+        scene's ``values_text``), each with the value shown to one who never got it (a scene they
+        skipped): ``{"maze_bonus": 0.0}``. Never None or an empty string."""
+        return {}
+
+    def value_texts(self) -> dict[str, str]:
+        """Texts this scene fills with the participant's values, as ``{field path: text}`` (see
+        :mod:`igym_core.config.value_text`); each placeholder is checked to be a declared value."""
         return {}
 
     def scene_references(self) -> dict[str, str]:

@@ -165,7 +165,9 @@ def create_app(
     }
     page = _page_html(boot)
 
-    page_csp = page_content_security_policy(exp.recruitment.form_targets() if exp.recruitment else ())
+    page_csp = page_content_security_policy(
+        exp.recruitment.form_targets() if exp.recruitment else (), plan.script_sources
+    )
 
     @get("/", media_type=MediaType.HTML, include_in_schema=False)
     async def participant_page() -> Response[str]:

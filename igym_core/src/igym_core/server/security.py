@@ -54,12 +54,24 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
-def page_content_security_policy(form_targets: tuple[str, ...] = ()) -> str:
+#: Script sources a runtime may ask the page to allow (``RuntimeCheck.script_sources``).
+PAGE_SCRIPT_SOURCES: tuple[str, ...] = ("blob:",)
+
+
+def page_content_security_policy(
+    form_targets: tuple[str, ...] = (), script_sources: tuple[str, ...] = ()
+) -> str:
     """The participant page's policy: :data:`CONTENT_SECURITY_POLICY`, with ``form-action`` opened
-    to exactly the recruitment platform's origins (MTurk's externalSubmit form) when it posts one."""
-    if not form_targets:
-        return CONTENT_SECURITY_POLICY
-    return CONTENT_SECURITY_POLICY.replace("form-action 'none'", "form-action " + " ".join(form_targets))
+    to exactly the recruitment platform's origins (MTurk's externalSubmit form) when it posts one,
+    and ``script-src`` widened by the sources the experiment's game scenes need (a Unity build with
+    decompression fallback: ``blob:``), each one of :data:`PAGE_SCRIPT_SOURCES`."""
+    policy = CONTENT_SECURITY_POLICY
+    if form_targets:
+        policy = policy.replace("form-action 'none'", "form-action " + " ".join(form_targets))
+    extra = [source for source in dict.fromkeys(script_sources) if source in PAGE_SCRIPT_SOURCES]
+    if extra:
+        policy = policy.replace("script-src 'self'", "script-src 'self' " + " ".join(extra))
+    return policy
 
 
 SECURITY_HEADERS: tuple[tuple[str, str], ...] = (

@@ -100,7 +100,7 @@ class GameCoordinator:
         ],
         advance: Callable[[str, str, int, str, GameExit | None], Awaitable[None]],
         timed_out: Callable[[WaitingTimeout], Awaitable[None]] | None = None,
-        add_values: Callable[[str, Mapping[str, Any]], None] | None = None,
+        add_values: Callable[[str, Mapping[str, Any], bool], None] | None = None,
     ) -> None:
         self.settings = settings
         self.plugins = plugins
@@ -153,9 +153,11 @@ class GameCoordinator:
     ) -> None:
         self.recorder.write_many(record_type, rows, json_plain=json_plain)
 
-    def add_participant_values(self, participant_id: str, values: Mapping[str, Any]) -> None:
+    def add_participant_values(
+        self, participant_id: str, values: Mapping[str, Any], *, accumulate: bool = False
+    ) -> None:
         if self._add_values is not None:
-            self._add_values(participant_id, values)
+            self._add_values(participant_id, values, accumulate)
 
     def game_ended(self, game_id: str, reason: str, exit: GameExit | None = None) -> None:
         game = self.games.pop(game_id, None)
@@ -214,7 +216,7 @@ class GameCoordinator:
         if game is None or len(game.participant_ids) > 1:  # a group is matched anew
             return None
         from_episode = game.from_episode if prepared.on_restart == "resume" else 1
-        return Continuation(game_id=game.game_id, from_episode=from_episode)
+        return Continuation(game_id=game.game_id, from_episode=from_episode, last_episode=game.last_episode)
 
     # --- study side ---------------------------------------------------------------------------
     async def enter(self, participant: Participant, prepared: PreparedGame) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -73,6 +74,15 @@ class Participant:
     """The connection that currently owns this participant; older ones are ignored."""
     _index: ParticipantIndex | None = attrs.field(default=None, init=False, repr=False)
     """The index holding this participant, whose counts follow ``finished`` and ``connection_id``."""
+
+    def add_values(self, values: Mapping[str, Any], *, accumulate: bool = False) -> dict[str, Any]:
+        """Keep ``values`` (``accumulate``: each number added to the one they have, none: 0); returns
+        what they now have under those names."""
+        if accumulate:
+            values = {name: _number_or_zero(self.values.get(name)) + value for name, value in values.items()}
+        self.values.update(values)
+        return dict(values)
+
     token_hash: str = ""
     """SHA-256 of the token, hex: the key in the study's map and in the ``joined`` record."""
     user_agent: str | None = None
@@ -135,3 +145,10 @@ class ParticipantIndex(dict[str, "Participant"]):
         raise TypeError("ParticipantIndex keeps counts: add with index[id] = p, remove with del or pop")
 
     update = setdefault = popitem = clear = __ior__ = _unsupported  # type: ignore[assignment]
+
+
+def _number_or_zero(value: Any) -> float:
+    """A value to add to: a finite number as it is, anything else (none yet) 0."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return value
+    return 0

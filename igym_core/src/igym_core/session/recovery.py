@@ -41,6 +41,9 @@ class InterruptedGame:
     num_episodes: int
     from_episode: int
     """The episode that was under way (or, if every episode had ended, ``num_episodes + 1``)."""
+    last_episode: Mapping[str, Any] | None = attrs.field(default=None, eq=False)
+    """The last ``episodes`` row the game itself wrote (not one recovery completed), or, if it wrote
+    none, the one of the game it continued: a runtime's running totals (``score_total``) go on from it."""
 
 
 @attrs.define
@@ -97,10 +100,13 @@ def recover_interrupted_games(
         continues = row.get("continues")
         base = int(continues.get("from_episode") or 1) - 1 if isinstance(continues, Mapping) else 0
         finished[gid] = last_row[gid] = base
+    last_written: dict[str, Mapping[str, Any]] = {}
     for row in read("episodes") or ():
         game_id = row.get("game_id")
         if game_id not in stopped:
             continue
+        if row.get("end_reason") != "server_restart":
+            last_written[game_id] = row
         episode = int(row.get("episode") or 0)
         last_row[game_id] = max(last_row[game_id], episode)
         if row.get("end_reason") not in SERVER_EPISODE_ENDS:
@@ -145,9 +151,25 @@ def recover_interrupted_games(
                 participant_ids=tuple(ids["participant_ids"]),
                 num_episodes=int(row.get("num_episodes") or 1),
                 from_episode=finished[game_id] + 1,
+                last_episode=_last_episode(game_id, stopped, last_written),
             )
         )
     return interrupted
+
+
+def _last_episode(
+    game_id: str, started: Mapping[str, Mapping[str, Any]], last_written: Mapping[str, Mapping[str, Any]]
+) -> Mapping[str, Any] | None:
+    """The last row ``game_id`` wrote, else the one of the game it continued (and so on)."""
+    seen: set[str] = set()
+    current: str | None = game_id
+    while current is not None and current not in seen:
+        seen.add(current)
+        if current in last_written:
+            return last_written[current]
+        continues = (started.get(current) or {}).get("continues")
+        current = continues.get("game_id") if isinstance(continues, Mapping) else None
+    return None
 
 
 def _complete(

@@ -20,6 +20,7 @@ import structlog
 
 from igym_core.config.experiment import Experiment
 from igym_core.config.urls import fill_url_template
+from igym_core.config.value_text import declared_values
 from igym_core.data.recorder import Recorder
 from igym_core.data.recorder import iso_utc as _iso
 from igym_core.errors import AdmissionError, DataNotSavedError, StudyUnavailableError
@@ -96,6 +97,7 @@ class Study(StudyRestart, StudyLimits, StudyRecruitment, StudyMonitoring):
         self.converter = converter
         self.recorder = recorder
         self.ledger = ConditionLedger(experiment.conditions, seed=experiment.seed)
+        self._value_defaults = declared_values(experiment)  # for texts with the participant's values
         # Keyed by the token's hash, the form recorded in sessions.jsonl, so restored participants
         # and live ones are found the same way.
         self.by_token_hash: dict[str, Participant] = {}
@@ -330,6 +332,7 @@ class Study(StudyRestart, StudyLimits, StudyRecruitment, StudyMonitoring):
             values=participant.values,
             outcome=participant.outcome,
             user_agent=participant.user_agent,
+            value_defaults=self._value_defaults,
         )
 
     async def _enter(self, participant: Participant) -> None:
@@ -421,13 +424,18 @@ class Study(StudyRestart, StudyLimits, StudyRecruitment, StudyMonitoring):
     def game_message(self, participant: Participant, message: Input | GameReady | RuntimeMessage) -> None:
         self.games.handle(participant.participant_id, message)
 
-    def _add_game_values(self, participant_id: str, values: Mapping[str, Any]) -> None:
-        """Values a game computed for a participant (a server-side score or bonus), kept and recorded."""
+    def _add_game_values(
+        self, participant_id: str, values: Mapping[str, Any], accumulate: bool = False
+    ) -> None:
+        """Values a game computed for a participant (a server-side score or bonus), kept and
+        recorded; ``accumulate``: numbers add to what the participant has (a scene played again)."""
         participant = self.by_id.get(participant_id)
         if participant is None or not values:
             return
-        participant.values.update(values)
-        self._event(participant, "values_added", values=dict(values))
+        totals = participant.add_values(values, accumulate=accumulate)
+        self._event(
+            participant, "values_added", values=totals, **({"increments": dict(values)} if accumulate else {})
+        )
 
     async def _advance_after_game(
         self,

@@ -12,12 +12,13 @@ import structlog
 
 from igym_core.config.urls import apply_url_params, refusal_text
 from igym_core.errors import AdmissionError, EntryRefusedError
-from igym_core.recruitment import WayBack, platform_outcome
+from igym_core.recruitment import WayBack, platform_outcome, undeclared_outcome_fix
 from igym_core.session.participant import Participant
 
 if TYPE_CHECKING:
     from igym_core.config.experiment import Experiment
     from igym_core.data.recorder import Recorder
+    from igym_core.plugins.manager import IgymPluginManager
 
 log = structlog.get_logger(__name__)
 
@@ -33,6 +34,7 @@ class StudyRecruitment:
 
     experiment: Experiment
     recorder: Recorder
+    plugins: IgymPluginManager
     _finished_people: dict[str, str]
     """The recruiter's person key → the participant id of whoever finished with it."""
     _resume_keys: dict[str, str]
@@ -144,11 +146,20 @@ class StudyRecruitment:
         async def _restore_evicted(self, token_hash: str) -> Participant | None: ...
 
     def way_back(self, participant: Participant) -> WayBack | None:
-        """How a finished participant's page returns to the platform, for their outcome."""
+        """How a finished participant's page returns to the platform, for their outcome (an
+        outcome no plugin declared goes back as ``UNDECLARED_PLATFORM_OUTCOME``, logged as an error)."""
         recruiter = self.experiment.recruitment
+        declared = self.plugins.registry.outcomes
+        if participant.outcome not in declared:
+            log.error(
+                "outcome_undeclared",
+                participant_id=participant.participant_id,
+                outcome=participant.outcome,
+                fix=undeclared_outcome_fix(participant.outcome, declared),
+            )
         if recruiter is None:
             return None
-        return recruiter.way_back(platform_outcome(participant.outcome), participant.params)
+        return recruiter.way_back(platform_outcome(participant.outcome, declared), participant.params)
 
     def _way_back_detail(self, participant: Participant) -> dict[str, Any]:
         """The ``finished`` record's part about the way back (what the page will be sent)."""

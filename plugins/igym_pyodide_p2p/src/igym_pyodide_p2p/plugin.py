@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from igym_core.plugins.assets import ClientAssets
 from igym_core.plugins.markers import hookimpl
+from igym_core.recruitment import Outcome
 
 if TYPE_CHECKING:
     from igym_core.commands import Command
@@ -51,3 +52,16 @@ def igym_register_client_assets() -> list[ClientAssets]:
     # module) when its scene runs under `pyodide`; the worker and the loader are beside it. Pyodide's
     # own files (static/pyodide/) are served only under content-hashed URLs (index.py).
     return [ClientAssets(plugin="pyodide", directory=files("igym_pyodide_p2p") / "static" / "page")]
+
+
+# --- outcomes ----------------------------------------------------------------------------------------
+@hookimpl
+def igym_register_outcomes() -> list[Outcome]:
+    # runtime_load_failed is core's (any browser-run runtime's); this one is the browser runtimes' own.
+    return [
+        Outcome(
+            name="episodes_cut_short",
+            platform="completed",
+            meaning="A browser-run game's page ended episodes before the env did; they finished the study.",
+        )
+    ]

@@ -32,12 +32,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import attrs
 
 from igym_core.config.validators import FieldError, one_of
+from igym_core.recruitment import Outcome
 from igym_core.scenes.interface import PrepareContext, SceneConfig
 
 if TYPE_CHECKING:
     from cattrs import Converter
 
-__all__ = ["LOAD_FAILED_OUTCOME", "TIMEOUT_OUTCOME", "UnityScene"]
+__all__ = ["LOAD_FAILED_OUTCOME", "TIMEOUT_OUTCOME", "UNITY_OUTCOMES", "UnityScene"]
 
 #: The participant's outcome when the build did not load (failed, or not within ``load_timeout_s``).
 LOAD_FAILED_OUTCOME = "unity_load_failed"
@@ -45,6 +46,12 @@ LOAD_FAILED_OUTCOME = "unity_load_failed"
 TIMEOUT_OUTCOME = "unity_timeout"
 
 _CALLBACKS = ("on_episode_start", "score_episode")
+
+
+def score_values(scene_id: str, score: float, bonus: float) -> dict[str, float]:
+    """The participant's values a Unity scene with ``score_episode`` sets: ``<scene_id>_score``
+    and ``<scene_id>_bonus``."""
+    return {f"{scene_id}_score": score, f"{scene_id}_bonus": bonus}
 
 
 def _number(low: float, high: float, *, optional: bool = False) -> Any:
@@ -211,6 +218,10 @@ class UnityScene(SceneConfig):
         path = Path(self.build_dir)
         return path if path.is_absolute() else base_dir / path
 
+    def participant_values(self) -> dict[str, Any]:
+        # With score_episode the game's end gives <scene_id>_score and _bonus (summed over plays).
+        return score_values(self.scene_id, 0.0, 0.0) if self.score_episode is not None else {}
+
     def scene_references(self) -> dict[str, str]:
         return {"failure_scene": self.failure_scene} if self.failure_scene else {}
 
@@ -253,3 +264,30 @@ class UnityScene(SceneConfig):
                 "streaming_assets_url": streaming_assets_url(self.scene_id),
             },
         }
+
+
+def _load_can_fail(scene: SceneConfig) -> str | None:
+    return "plays a Unity build, which may fail to load" if isinstance(scene, UnityScene) else None
+
+
+def _time_limited(scene: SceneConfig) -> str | None:
+    if isinstance(scene, UnityScene) and scene.timeout_s is not None:
+        return f"ends a Unity game after timeout_s={scene.timeout_s:g}"
+    return None
+
+
+UNITY_OUTCOMES: tuple[Outcome, ...] = (
+    Outcome(
+        name=LOAD_FAILED_OUTCOME,
+        platform="screened_out",
+        meaning="The Unity build could not load in their browser (failed, or not within load_timeout_s).",
+        reached_in=_load_can_fail,
+    ),
+    Outcome(
+        name=TIMEOUT_OUTCOME,
+        platform="timed_out",
+        meaning="A Unity scene's timeout_s ran out before its episodes were played.",
+        reached_in=_time_limited,
+    ),
+)
+"""The outcomes igym-unity ends studies with (registered by ``igym_register_outcomes``)."""

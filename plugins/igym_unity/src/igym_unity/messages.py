@@ -5,7 +5,7 @@ Page → server (decoded by the core like its own messages, through ``UnityRunti
 - ``unity_loaded`` ``{game_id, ms}``: ``createUnityInstance`` resolved;
 - ``unity_load_failed`` ``{game_id, stage, message}``: the page could not load the build (recorded at
   once; the participant is shown the way out);
-- ``unity_way_out`` ``{game_id}``: the participant chose the way out after a failed load;
+- ``unity_way_out`` ``{game_id}``: the participant chose the way out after a failed or timed-out load;
 - ``unity_event`` ``{game_id, event, payload, t}``: a bridge call from the game (``Igym.EpisodeStarted``
   → ``episode_started``, ``Igym.EpisodeEnded`` → ``episode_ended``, ``Igym.Log`` → ``log``) with its
   JSON text exactly as the game passed it and the page's clock (``Date.now()``) when it was called.
@@ -14,7 +14,9 @@ Each ``decode`` checks types and hard bounds; the game checks the scene's own li
 rate, JSON) so that a refusal is recorded.
 
 Server → page: ``game_status`` (with ``episodes_done`` and ``score``) and ``unity_send``
-``{game_id, object, method, value}``: call ``SendMessage(object, method, value)`` (``value`` a JSON text).
+``{game_id, object, method, value}``: call ``SendMessage(object, method, value)`` (``value`` a JSON text);
+``unity_load_timeout`` ``{game_id}``: ``load_timeout_s`` passed before the build loaded: show the failure
+message and the way out (and drop the build if it loads later).
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from typing import Any
 from igym_core.commands import Command
 from igym_core.plugins.assets import ClientAssets
 from igym_core.plugins.markers import hookimpl
+from igym_core.recruitment import Outcome
 from igym_core.runtime.interface import Runtime
 from igym_core.scenes.interface import SceneConfig
 
@@ -44,3 +45,10 @@ def igym_register_commands() -> list[type[Command]]:
     from igym_unity.command import UnityCommand
 
     return [UnityCommand]
+
+
+@hookimpl
+def igym_register_outcomes() -> list[Outcome]:
+    from igym_unity.config import UNITY_OUTCOMES
+
+    return list(UNITY_OUTCOMES)

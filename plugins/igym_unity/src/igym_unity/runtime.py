@@ -15,7 +15,7 @@ import contextlib
 import json
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
 import structlog
@@ -36,7 +36,7 @@ from igym_core.runtime.interface import (
     Seat,
 )
 from igym_core.runtime.notify import notify_plugins
-from igym_unity.config import LOAD_FAILED_OUTCOME, TIMEOUT_OUTCOME
+from igym_unity.config import LOAD_FAILED_OUTCOME, TIMEOUT_OUTCOME, score_values
 from igym_unity.messages import UnityEvent, UnityLoaded, UnityLoadFailed, UnityWayOut
 from igym_unity.prepared import HUMAN_SEAT, PreparedUnity
 from igym_unity.scoring import BridgeEvent, EpisodeEvents, EpisodeScore, episode_score_from, error_text
@@ -56,6 +56,14 @@ _PRESENCE_INTERVAL_S = 1.0
 
 def _utc_iso(wall: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(wall)) + f".{int(wall % 1 * 1000):03d}Z"
+
+
+def _total(row: Any, key: str) -> float:
+    """A running total from an ``episodes`` row this runtime wrote (0 without one)."""
+    value = row.get(key) if isinstance(row, Mapping) else None
+    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        return float(value)
+    return 0.0
 
 
 class UnityGame(GameHandle):
@@ -82,19 +90,24 @@ class UnityGame(GameHandle):
             participant_ids=info.participant_ids,
         )
         self.episodes_done = continues.from_episode - 1 if continues else 0
-        self.score = 0.0
+        # A game resumed after a server restart goes on from the totals its predecessor recorded.
+        resumed = continues.last_episode if continues and self.episodes_done > 0 else None
+        self.score = _total(resumed, "score_total")
         self.open_episode: int | None = None
         self.episode_started_wall = 0.0
         self.episode_started_mono = 0.0
         self.episode_score: float | None = None
-        self.bonus = 0.0
+        self.bonus = _total(resumed, "bonus_total")
         """The sum of ``score_episode``'s bonuses of the counted episodes."""
         self.episode_events: list[BridgeEvent] = []
         """The open episode's recorded bridge events (for ``score_episode``)."""
         self.episode_scored: EpisodeScore | None = None
         self.loaded = False
         self.failed = False
-        """The current page reported a failed load (its participant is offered the way out)."""
+        """The current page reported a failed load, or was told the load timed out (its participant
+        is offered the way out)."""
+        self.timed_out_loading = False
+        """``load_timeout_s`` passed with this page open (the page shows the way out)."""
         self.ended = False
         self.end_message = ""
         self.events = 0
@@ -134,10 +147,11 @@ class UnityGame(GameHandle):
         if self.ended:
             return
         self._absent_since = None
-        self.failed = False  # the new page tries again
+        timed_out = self.timed_out_loading
+        self.failed = self.timed_out_loading = False  # the new page tries again
         if self.open_episode is not None:
             self._close_episode("interrupted")
-        if self.loaded:
+        if self.loaded or timed_out:  # a new load_timeout_s for the new page's load
             self.loaded = False
             self._start_timer(self.scene.load_timeout_s, self._load_timed_out)
 
@@ -178,12 +192,17 @@ class UnityGame(GameHandle):
                 raise ProtocolError(
                     "bad_message", "No way out to take: this page has not reported a failed load."
                 )
-            self._way_out("runtime_load_failed", LOAD_FAILED_OUTCOME)
+            reason = "load_timeout" if self.timed_out_loading else "runtime_load_failed"
+            self._way_out(reason, LOAD_FAILED_OUTCOME)
         else:
             super().player_message(participant_id, message)
 
     # --- loading and timeouts ---------------------------------------------------------------
     def _loaded(self, message: UnityLoaded) -> None:
+        if self.timed_out_loading:
+            raise ProtocolError(
+                "bad_message", "The game loaded after load_timeout_s: this page was told to take the way out."
+            )
         reload = self.loaded
         self.loaded = True
         self.host.record(
@@ -222,7 +241,23 @@ class UnityGame(GameHandle):
             records.GAMES, records.load_timeout_row(self._ids, load_timeout_s=self.scene.load_timeout_s)
         )
         log.info("unity_load_timed_out", game_id=self.info.game_id, load_timeout_s=self.scene.load_timeout_s)
-        self._way_out("load_timeout", LOAD_FAILED_OUTCOME)
+        if self.host.frame_sink(self.participant_id) is None:
+            # Nobody is looking (the tab was closed): the way out applies now; they find the next scene.
+            self._way_out("load_timeout", LOAD_FAILED_OUTCOME)
+            return
+        # The page is open: it shows the failure message and the way out, which applies when the
+        # participant takes it (unity_way_out), or abandon_after_s later if nobody does.
+        self.timed_out_loading = True
+        if not self.failed:
+            self.failed = True
+            self._post({"type": "unity_load_timeout", "game_id": self.info.game_id})
+        self._start_timer(self.scene.abandon_after_s, self._way_out_untaken)
+
+    def _way_out_untaken(self) -> None:
+        self._timer = None
+        if not self.ended:
+            log.info("unity_way_out_untaken", game_id=self.info.game_id, after_s=self.scene.abandon_after_s)
+            self._way_out("load_timeout", LOAD_FAILED_OUTCOME)
 
     def _timed_out(self) -> None:
         self._timer = None
@@ -505,9 +540,12 @@ class UnityGame(GameHandle):
         log.info("unity_game_ended", game_id=self.info.game_id, reason=reason, episodes=self.episodes_done)
         if notify_core:
             if self.prepared.score_episode is not None:  # the server's totals, for later scenes and the data
-                scene_id = self.info.scene_id
+                # Added to what earlier plays of the scene gave (RepeatScene): the values are the
+                # scene's totals; each play's own are this call's increments and its ended row.
                 self.host.add_participant_values(
-                    self.participant_id, {f"{scene_id}_score": self.score, f"{scene_id}_bonus": self.bonus}
+                    self.participant_id,
+                    score_values(self.info.scene_id, self.score, self.bonus),
+                    accumulate=True,
                 )
             self.host.game_ended(self.info.game_id, reason, exit)
 
@@ -547,6 +585,18 @@ class UnityRuntime(Runtime):
                     "$.runtime: the 'unity' runtime runs UnityScene scenes only (a Unity WebGL build); "
                     "use UnityScene(build_dir=...) for a Unity game, or another runtime for this scene.",
                 )
+            )
+        if prepared.build.framework.compression == "unityweb":
+            # Unity's loader with decompression fallback decompresses the framework itself and runs
+            # it from a blob: URL (<script src="blob:...">): the page's script-src must allow blob:.
+            return RuntimeCheck(
+                script_sources=("blob:",),
+                notes=(
+                    "the build uses decompression fallback (.unityweb): the participant page's "
+                    "Content-Security-Policy allows blob: scripts for this study (Unity's loader runs "
+                    "the framework from a blob: URL); export with gzip or brotli and no fallback to "
+                    "keep the stricter policy",
+                ),
             )
         return RuntimeCheck()
 

@@ -8,7 +8,10 @@
 episodes through the same bridge functions a real game calls (``IgymEpisodeStarted``, ``IgymLog``,
 ``IgymEpisodeEnded``) and records every ``SendMessage`` in ``window.__fakeUnity.sent``.
 
-Command line (regenerates the example's build)::
+:func:`example_build_dir` writes the example's build into the user's cache on first use (no copy is
+committed or shipped: the package's sources are enough).
+
+Command line (a build to try by hand)::
 
     python -m igym_unity.testing OUT_DIR [--compression gzip] [--hashed-names]
 """
@@ -19,17 +22,19 @@ import argparse
 import gzip
 import hashlib
 import json
+import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Mapping
 from importlib.resources import files
 from pathlib import Path
 from typing import Any, Literal
 
-from igym_core.errors import MissingDependencyError
+from igym_core.errors import ExperimentLoadError, MissingDependencyError
 from igym_unity.build import DATA_MAGIC
 
-__all__ = ["DEFAULT_SCRIPT", "JSLIB", "fake_framework_js", "write_fake_build"]
+__all__ = ["DEFAULT_SCRIPT", "JSLIB", "example_build_dir", "fake_framework_js", "write_fake_build"]
 
 Compression = Literal["none", "gzip", "brotli", "unityweb"]
 
@@ -111,6 +116,74 @@ def write_fake_build(
         stem = hashlib.md5(body).hexdigest() if hashed_names else product
         (build / f"{stem}{ending}{suffix}").write_bytes(body)
     return build
+
+
+def _cache_home() -> Path:
+    configured = os.environ.get("XDG_CACHE_HOME")
+    return Path(configured) if configured and Path(configured).is_absolute() else Path.home() / ".cache"
+
+
+def example_build_dir(cache: Path | str | None = None) -> Path:
+    """The example's fake build (plain, product names, :data:`DEFAULT_SCRIPT`), written from this
+    package's sources on first use and returned (the folder above ``Build/``).
+
+    It lives in ``cache`` (default: ``$XDG_CACHE_HOME/igym/unity-fake-build``, else
+    ``~/.cache/igym/...``), in a folder named by the digest of its files, created for this user only
+    (0700): a new igym-unity version writes a new folder, and a folder whose files were changed
+    since is written again (the files are small and compared byte for byte on each call).
+    """
+    with tempfile.TemporaryDirectory() as scratch:
+        fresh = write_fake_build(Path(scratch) / "build")
+        digest = hashlib.sha256()
+        for path in sorted(fresh.iterdir()):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes())
+        root = Path(cache) if cache is not None else _cache_home() / "igym" / "unity-fake-build"
+        try:
+            root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError:
+            if cache is not None:
+                raise
+            root = _private_temp_root()
+        target = root / digest.hexdigest()[:16]
+        if _same_files(fresh, target / "Build"):
+            return target
+        staging = Path(tempfile.mkdtemp(prefix=".writing-", dir=root))  # 0700, beside the target
+        shutil.copytree(fresh, staging / "Build")
+        if target.exists():
+            shutil.rmtree(target)
+        try:
+            staging.rename(target)
+        except OSError:  # another process wrote it at the same moment: theirs is the same
+            shutil.rmtree(staging, ignore_errors=True)
+            if not _same_files(fresh, target / "Build"):
+                raise
+        return target
+
+
+def _private_temp_root() -> Path:
+    """A folder of this user's in the temp directory, for a home without a writable cache."""
+    root = Path(tempfile.gettempdir()) / f"igym-unity-fake-build-{os.getuid()}"
+    root.mkdir(mode=0o700, exist_ok=True)
+    info = root.lstat()
+    if root.is_symlink() or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise ExperimentLoadError(
+            f"The example's fake Unity build needs a private folder: {root} belongs to someone else or "
+            "is open to others, and the cache folder (~/.cache) cannot be written. Set XDG_CACHE_HOME "
+            "to a folder of yours."
+        )
+    return root
+
+
+def _same_files(expected: Path, found: Path) -> bool:
+    if not found.is_dir() or found.is_symlink():
+        return False
+    names = sorted(p.name for p in expected.iterdir())
+    if names != sorted(p.name for p in found.iterdir()):
+        return False
+    return all(
+        not (found / name).is_symlink() and (found / name).read_bytes() == (expected / name).read_bytes()
+        for name in names
+    )
 
 
 def main() -> None:

@@ -7,8 +7,9 @@ the outcome ``unity_load_failed`` and a code of its own. Replace ``build_dir`` w
 export (see docs/unity.md), ``condition_for`` with what your game should receive at each
 episode start, and ``score_from_events`` with your scoring rule.
 
-The fake build was written by ``python -m igym_unity.testing
-plugins/igym_unity/src/igym_unity/examples/fake_build`` (a test checks that it is up to date).
+The fake build is written from igym-unity's sources into your cache folder
+(``~/.cache/igym/unity-fake-build/<digest>``) when this file is loaded
+(:func:`igym_unity.testing.example_build_dir`); for your study, ``build_dir`` is your export folder.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from igym_core import EndScene, Experiment, StaticScene
 from igym_unity import EpisodeEvents, UnityScene
+from igym_unity.testing import example_build_dir
 
 
 def condition_for(game: Any, episode: int) -> dict[str, Any]:
@@ -45,7 +47,7 @@ experiment = Experiment(
         ),
         UnityScene(
             scene_id="game",
-            build_dir="fake_build",
+            build_dir=str(example_build_dir()),  # your study: your WebGL export, e.g. "builds/maze"
             num_episodes=3,
             title="The game",
             load_timeout_s=60,

@@ -1,6 +1,7 @@
 // A fake Unity WebGL loader (igym test fixture and example; not Unity's code). It behaves like
 // Unity's loader where igym depends on it: it defines createUnityInstance(canvas, config, onProgress),
-// loads the framework with a <script> tag, fetches and compiles the code (WebAssembly) and fetches the
+// loads the framework with a <script> tag (a .unityweb one, "decompression fallback", fetched,
+// decompressed and run from a blob: URL, as Unity's loader does), fetches and compiles the code (WebAssembly) and fetches the
 // data (Unity's "UnityWebData1.0" header, then the script of the episodes it plays), reporting
 // progress from 0 to 1, and resolves with an instance that has SendMessage and Quit. The game is in
 // the framework: it calls Igym.jslib's functions as a Unity game's C# would.
@@ -43,7 +44,19 @@
     }
     return (async function () {
       report(0);
-      await loadScript(config.frameworkUrl);
+      if (/\.unityweb$/.test(config.frameworkUrl)) {
+        // Decompression fallback, as Unity's loader does it: fetch the framework, decompress it here
+        // and run it from a blob: URL (so the page's script-src must allow blob:).
+        var source = await fetchBytes(config.frameworkUrl);
+        var blobUrl = URL.createObjectURL(new Blob([source], { type: "application/javascript" }));
+        try {
+          await loadScript(blobUrl);
+        } finally {
+          URL.revokeObjectURL(blobUrl);
+        }
+      } else {
+        await loadScript(config.frameworkUrl);
+      }
       if (typeof window.igymFakeUnityFramework !== "function") {
         throw new Error("Unable to parse " + config.frameworkUrl + "! The file is corrupt, or compression was misconfigured?");
       }

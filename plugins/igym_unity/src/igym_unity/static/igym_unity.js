@@ -3,7 +3,9 @@
 // Before loading, it checks the window size (the scene's min_width_px / min_height_px; it waits
 // for the participant to enlarge the window) and WebGL. Then it loads the build's loader with a
 // <script> tag, calls createUnityInstance with a progress bar, and tells the server when the game
-// runs (unity_loaded) or could not load (unity_load_failed, after the participant chose the way out).
+// runs (unity_loaded) or could not load (unity_load_failed); the participant then sees the failure
+// message and the way out (unity_way_out). When the server's load_timeout_s passes first, the server
+// says so (unity_load_timeout) and the page shows the same message and way out.
 //
 // The bridge: Igym.jslib calls window.igymUnityBridge.send(event, text) with the JSON text the game
 // passed. The text is forwarded to the server as a string (unity_event); it is never evaluated or
@@ -74,7 +76,8 @@ function mountUnityScene(api, ctx) {
     notice.hidden = false;
   }
 
-  function fail(stage, detail) {
+  // report: false when the server told the page (the load timed out there): nothing to report back.
+  function fail(stage, detail, report = true) {
     if (destroyed || mine.failed) return;
     mine.failed = { stage, detail: String(detail).slice(0, 500) };
     mine.phase = "failed";
@@ -88,7 +91,7 @@ function mountUnityScene(api, ctx) {
       scene.way_out_label || "Continue",
     );
     // The failure is recorded at once; the way out applies when the participant takes it.
-    ctx.send({ type: "unity_load_failed", game_id: gameId, stage, message: mine.failed.detail });
+    if (report) ctx.send({ type: "unity_load_failed", game_id: gameId, stage, message: mine.failed.detail });
     button.addEventListener("click", () => {
       button.disabled = true;
       ctx.send({ type: "unity_way_out", game_id: gameId });
@@ -169,7 +172,7 @@ function mountUnityScene(api, ctx) {
       fail("loader", err && err.message ? err.message : err);
       return;
     }
-    if (destroyed) return;
+    if (destroyed || mine.failed) return;
     if (typeof window.createUnityInstance !== "function") {
       fail("loader", "the loader defines no createUnityInstance");
       return;
@@ -192,8 +195,8 @@ function mountUnityScene(api, ctx) {
       fail("instance", err && err.message ? err.message : err);
       return;
     }
-    if (destroyed) {
-      quit();
+    if (destroyed || mine.failed) {
+      quit(); // gone, or the server's load_timeout_s passed while it loaded: the way out stands
       return;
     }
     setProgress(1);
@@ -232,6 +235,7 @@ function mountUnityScene(api, ctx) {
       mine.episode = msg.episode;
       mine.episodes_done = msg.episodes_done;
       mine.server_phase = msg.phase;
+      if (mine.failed && msg.phase !== "ended") return; // the failure and the way out stay shown
       if (msg.phase === "ended") {
         statusLine.textContent = msg.message || "This game is over.";
         quit();
@@ -239,6 +243,12 @@ function mountUnityScene(api, ctx) {
       }
       statusLine.textContent = `Episode ${msg.episode} of ${msg.num_episodes}`;
       start();
+    }),
+  );
+  cleanups.push(
+    ctx.onMessage("unity_load_timeout", (msg) => {
+      if (!msg || msg.game_id !== gameId || mine.loaded) return;
+      fail("timeout", "the game did not load within the time the study allows", false);
     }),
   );
   cleanups.push(
