@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -19,10 +20,12 @@ from litestar import MediaType, Request, Response, WebSocket, get, post, websock
 from litestar.exceptions import WebSocketDisconnect
 from litestar.response import Redirect, Stream
 
-from igym_core.admin.archive import stream_directory
+from igym_core.admin.archive import stream_directory, stream_zip
 from igym_core.admin.auth import COOKIE_NAME, MAX_TOKEN_CHARS, AdminSession, LoginRefused
-from igym_core.admin.page import dashboard_page, login_page
+from igym_core.admin.export import ExportedTables, ExportFailedError, run_export
+from igym_core.admin.page import dashboard_page, login_page, message_page
 from igym_core.admin.service import MAX_ADMIN_SOCKETS, AdminClient, AdminService
+from igym_core.data.recorder import utc_now_iso
 from igym_core.server.security import origin_allowed
 from igym_core.server.ws_protocol import DIRECT_EXTENSION
 
@@ -84,7 +87,11 @@ async def admin_page(request: Request[Any, Any, Any]) -> Response[str]:
     session = _session(request)
     if session is None:
         return _page(login_page(), status=401)
-    return _page(dashboard_page(service.study.experiment.experiment_id, session.session_id))
+    return _page(
+        dashboard_page(
+            service.study.experiment.experiment_id, session.session_id, tables=service.exporter is not None
+        )
+    )
 
 
 @post("/admin/login", include_in_schema=False, status_code=303)
@@ -138,19 +145,95 @@ async def admin_logout(request: Request[Any, Any, Any]) -> Response[Any]:
     )
 
 
+def _unauthorised() -> Response[Any]:
+    return Response({"status_code": 401, "detail": "Unauthorized"}, status_code=401, headers=_PAGE_HEADERS)
+
+
+async def _flushed(service: AdminService) -> None:
+    """Write the records waiting in memory, so that the download has everything up to now."""
+    with contextlib.suppress(Exception):  # a failing sink: the download has what is stored
+        await service.study.recorder.flush()
+
+
 @get("/admin/download", include_in_schema=False)
 async def admin_download(request: Request[Any, Any, Any]) -> Response[Any]:
+    """The data as ``igym export`` writes it (one table per record type), as a zip."""
     service = _service(request)
     session = _session(request)
     if session is None:
-        return Response(
-            {"status_code": 401, "detail": "Unauthorized"}, status_code=401, headers=_PAGE_HEADERS
+        return _unauthorised()
+    if service.exporter is None:
+        return _page(
+            message_page(
+                "No exporter is installed",
+                "This server has no `igym export` command (it comes with the igym-parquet plugin: "
+                "pip install igym-parquet, then restart the server). Download the raw files instead.",
+            ),
+            status=404,
+        )
+    if service.export_lock.locked():
+        started = service.export_started or {}
+        return _page(
+            message_page(
+                "An export is being made",
+                f"Another download's export is being made (started {started.get('at', '')} by "
+                f"{started.get('admin_session', 'an admin')}); one runs at a time. Try again when "
+                "it is done, or download the raw files.",
+            ),
+            status=409,
+            headers={"Retry-After": "30"},
         )
     name = f"{service.study.experiment.experiment_id}-{service.run_id}"
-    service.record_action(session, "data_downloaded", archive=f"{name}.tar.gz")
+    async with service.export_lock:
+        service.export_started = {"admin_session": session.session_id, "at": utc_now_iso()}
+        await _flushed(service)
+        try:
+            tables = await run_export(
+                service.exporter,
+                service.data_dir,
+                service.exports_root,
+                name=name,
+                timeout_s=service.settings.admin_export_timeout_s,
+            )
+        except ExportFailedError as exc:
+            log.error("data_export_failed", error=str(exc))
+            service.record_action(session, "data_download_failed", format="tables", reason=str(exc)[:500])
+            return _page(message_page("The export failed", str(exc)), status=500)
+        finally:
+            service.export_started = None
+    service.record_action(
+        session,
+        "data_downloaded",
+        format="tables",
+        archive=f"{name}.zip",
+        files=[arcname.split("/", 1)[1] for _path, arcname in tables.files],
+    )
+    return Stream(
+        _removing_after(stream_zip(tables.files), tables),
+        media_type="application/zip",
+        headers={**_PAGE_HEADERS, "Content-Disposition": f'attachment; filename="{name}.zip"'},
+    )
+
+
+async def _removing_after(chunks: AsyncIterator[bytes], tables: ExportedTables) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in chunks:
+            yield chunk
+    finally:
+        tables.remove()
+
+
+@get("/admin/download/raw", include_in_schema=False)
+async def admin_download_raw(request: Request[Any, Any, Any]) -> Response[Any]:
+    """The experiment's data directory as the sinks wrote it, as a tar.gz."""
+    service = _service(request)
+    session = _session(request)
+    if session is None:
+        return _unauthorised()
+    name = f"{service.study.experiment.experiment_id}-{service.run_id}"
+    service.record_action(session, "data_downloaded", format="raw", archive=f"{name}.tar.gz")
     # What was written up to now (this download's record too) is on disk, and so in the archive.
-    with contextlib.suppress(Exception):  # a failing sink: the archive has what is stored
-        await service.study.recorder.flush()
+    await _flushed(service)
     return Stream(
         stream_directory(service.data_dir, name),
         media_type="application/gzip",
@@ -273,4 +356,4 @@ async def _bounded_body(request: Request[Any, Any, Any], limit: int) -> bytes | 
 
 def admin_handlers() -> list[Any]:
     """The dashboard's route handlers, for ``create_app``."""
-    return [admin_page, admin_login, admin_logout, admin_download, admin_socket]
+    return [admin_page, admin_login, admin_logout, admin_download, admin_download_raw, admin_socket]

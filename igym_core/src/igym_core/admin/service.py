@@ -22,6 +22,7 @@ from typing import Any
 import structlog
 
 from igym_core.admin.auth import AdminAuth, AdminSession
+from igym_core.admin.export import EXPORTS_DIRECTORY, export_command, remove_stale_exports
 from igym_core.admin.live import ErrorRing, LiveView
 from igym_core.data.recorder import utc_now_iso
 from igym_core.session.study import Study
@@ -107,11 +108,24 @@ class AdminService:
         self._changed = asyncio.Event()
         self._started = time.monotonic()
         self._closing: set[asyncio.Future[None]] = set()
+        # --- the downloads ---
+        #: ``igym export`` as a plugin registered it (None: only the raw files can be downloaded).
+        self.exporter = export_command(study.plugins.registry)
+        #: Where the downloads' exports are made (next to the experiments' data, not in it).
+        self.exports_root = data_dir.parent / EXPORTS_DIRECTORY
+        #: Held while an export is being made (one at a time); ``export_started`` says by whom.
+        self.export_lock = asyncio.Lock()
+        self.export_started: dict[str, Any] | None = None
 
     @asynccontextmanager
     async def lifespan(self, _app: Any) -> AsyncIterator[None]:
         """(A Litestar lifespan, after the study's restore.) Tap the log; push snapshots."""
         self.live.seed_from_memory()
+        remove_stale_exports(
+            self.exports_root,
+            f"{self.study.experiment.experiment_id}-",
+            older_than_s=self.settings.admin_export_timeout_s + 3600,
+        )
         root = logging.getLogger()
         root.addHandler(self.errors)
         task = asyncio.create_task(self._broadcast(), name="igym-admin-snapshots")
