@@ -1,5 +1,6 @@
 """The admin dashboard in real Chromium against `igym run`: log in with the token, watch two
-participants move through a study, pause new arrivals and see a newcomer get the message."""
+participants move through a study, pause new arrivals and see a newcomer get the message; click
+End game on two players' running game and see both get the partner-left ending and move on."""
 
 from __future__ import annotations
 
@@ -81,3 +82,100 @@ def test_the_dashboard_follows_two_participants_and_pauses_arrivals(live_server,
     shots(admin, "03-resumed")
     assert not [m for m in console if "Content Security Policy" in m or "Refused" in m], console
     assert not (admin.errors or first.errors or second.errors or newcomer.errors)
+
+
+#: Everything a game page shows in its overlay and notice banner, however briefly, into window.seenTexts.
+SEEN_TEXTS = """() => {
+    window.seenTexts = [];
+    const note = () => {
+      const shown = ".igym-game-overlay-text, .igym-game-overlay-title, .igym-game-notice";
+      for (const el of document.querySelectorAll(shown)) {
+        const text = el.hidden ? "" : el.textContent;
+        if (text && !window.seenTexts.includes(text)) window.seenTexts.push(text);
+      }
+    };
+    new MutationObserver(note).observe(document.body,
+      { subtree: true, childList: true, characterData: true, attributes: true });
+}"""
+
+
+def _log_in(admin: Any, url: str) -> str:
+    """Log the admin page in; the session's public id."""
+    admin.goto(f"{url}/admin")
+    admin.get_by_label("Admin token").fill(ADMIN_TOKEN)
+    admin.get_by_role("button", name="Log in").click()
+    expect(admin.get_by_test_id("admin-status")).to_contain_text("Live")
+    return admin.locator(".admin-session").inner_text().removeprefix("session ").strip()
+
+
+def test_end_game_clicked_on_the_dashboard_ends_it_for_both_players(live_server, new_page, shots) -> None:
+    from tests.e2e.test_multiplayer_browser import STUDY as GAME_STUDY
+    from tests.e2e.test_multiplayer_browser import game, join, wait_phase
+    from tests.e2e.test_survey_browser import wait_records, wait_scene
+
+    server = live_server(f"{GAME_STUDY}:experiment_leave_end", env={"IGYM_ADMIN_TOKEN": ADMIN_TOKEN})
+    admin = new_page()
+    session_id = _log_in(admin, server.url)
+    alice, bob = new_page(), new_page()
+    alice_id = join(alice, server.url, "alice")
+    wait_phase(alice, "matching")
+    bob_id = join(bob, server.url, "bob")
+    for page in (alice, bob):
+        wait_phase(page, "playing")
+    game_id = game(alice)["game_id"]
+    assert game(bob)["game_id"] == game_id
+
+    row = admin.locator(f'[data-testid="games"] tr[data-game-id="{game_id}"]')
+    expect(row).to_contain_text("dots")
+    expect(row.locator("td").nth(2)).to_contain_text(alice_id)
+    expect(row.locator("td").nth(2)).to_contain_text(bob_id)
+    expect(row.locator("td").nth(3)).to_have_text("playing")
+    shots(admin, "01-game-running")
+    asked: list[str] = []
+
+    def confirm(dialog: Any) -> None:
+        asked.append(dialog.message)
+        dialog.accept()
+
+    admin.on("dialog", confirm)
+    for page in (alice, bob):
+        page.evaluate(SEEN_TEXTS)
+    end = row.get_by_role("button", name="End game")
+    expect(end).to_be_in_viewport()  # not clipped by its panel (the games table spans the page)
+    end.click()
+    expect(admin.get_by_test_id("action-feedback")).to_have_text("Done: end_game")
+    assert asked and game_id in asked[0] and "partner-left" in asked[0], asked
+    expect(admin.locator('[data-testid="games"]')).to_contain_text("No game is running")
+    expect(admin.get_by_test_id("actions")).to_contain_text("game_ended")
+
+    # Both players see the scene's partner-left ending, then move on to the next page.
+    for page in (alice, bob):
+        wait_scene(page, "after")
+        expect(page.get_by_role("heading", level=1, name="Thanks")).to_be_visible()
+        assert "Your partner has left the game." in page.evaluate("() => window.seenTexts")
+        assert game(page)["message"] == "Your partner has left the game."
+    shots(alice, "03-alice-moved-on")
+    shots(admin, "04-dashboard-after")
+
+    (action,) = [
+        r
+        for r in wait_records(
+            server,
+            "multiplayer_leave_end",
+            "admin_actions",
+            lambda rows: any(r["action"] == "game_ended" for r in rows),
+        )
+        if r["action"] == "game_ended"
+    ]
+    assert action["admin_session"] == session_id and action["at"]
+    assert action["detail"]["game_id"] == game_id
+    assert sorted(action["detail"]["participant_ids"]) == sorted([alice_id, bob_id])
+    games = wait_records(
+        server, "multiplayer_leave_end", "games", lambda rows: any(g["event"] == "ended" for g in rows)
+    )
+    assert [(g["event"], g.get("reason")) for g in games if g["event"] in ("started", "ended")] == [
+        ("started", None),
+        ("ended", "ended_by_admin"),
+    ]
+    assert {g["game_id"] for g in games} == {game_id}
+    assert not (admin.errors or alice.errors or bob.errors)

@@ -43,6 +43,11 @@ function panel(title: string, ...children: (Node | string)[]): HTMLElement {
   return h("section", { class: "admin-panel" }, h("h2", {}, title), ...children);
 }
 
+/** A panel across the whole grid (a table whose last column, the game's End button, must show). */
+function widePanel(title: string, ...children: (Node | string)[]): HTMLElement {
+  return h("section", { class: "admin-panel admin-wide" }, h("h2", {}, title), ...children);
+}
+
 function table(headings: string[], body: HTMLElement): HTMLElement {
   return h("table", {}, h("thead", {}, h("tr", {}, ...headings.map((t) => h("th", {}, t)))), body);
 }
@@ -62,7 +67,7 @@ function layout(): void {
       panel("By scene", table(["Scene", "Participants", "Connected"], scenesBody)),
       panel("Waiting rooms", table(["Scene", "Waiting", "Group size"], roomsBody)),
       panel("Completions by outcome", table(["Outcome", "Participants"], outcomesBody)),
-      panel("Running games", gamesNote, table(["Game", "Scene", "Players", "Phase", "FPS", "RTT (ms)", ""], gamesBody)),
+      widePanel("Running games", gamesNote, table(["Game", "Scene", "Players", "Phase", "FPS", "RTT (ms)", ""], gamesBody)),
       panel("New arrivals", h("div", { class: "admin-pause" }, pauseMessage, pauseButton)),
       panel("Recent errors and warnings", errorsList),
       panel("Admin actions", actionsList),
@@ -81,9 +86,7 @@ function replaceRows(body: HTMLElement, rows: HTMLElement[], empty: string, colu
 }
 
 function gameRow(game: GameRow): HTMLElement {
-  const rtt = Object.entries(game.rtt_ms ?? {})
-    .map(([pid, ms]) => `${pid}: ${ms === null ? "–" : ms}`)
-    .join(", ");
+  const rtt = Object.entries(game.rtt_ms ?? {}).map(([pid, ms]) => h("div", {}, `${pid}: ${ms === null ? "–" : ms}`));
   const fps = `${game.measured_fps ?? "–"} / ${game.fps ?? "?"}`;
   const end = h(
     "button",
@@ -104,10 +107,10 @@ function gameRow(game: GameRow): HTMLElement {
     { "data-game-id": game.game_id },
     h("td", {}, game.game_id),
     h("td", {}, game.scene_id),
-    h("td", {}, game.participant_ids.join(", ")),
+    h("td", {}, ...game.participant_ids.map((pid) => h("div", {}, pid))),
     h("td", {}, game.phase ?? ""),
     h("td", {}, fps),
-    h("td", {}, rtt),
+    h("td", {}, ...rtt),
     h("td", {}, end),
   );
 }
