@@ -178,4 +178,14 @@ def test_end_game_clicked_on_the_dashboard_ends_it_for_both_players(live_server,
         ("ended", "ended_by_admin"),
     ]
     assert {g["game_id"] for g in games} == {game_id}
+    # Their outcome is not changed by it (unlike a partner's leaving): Alice finishes "completed".
+    alice.get_by_role("button", name="Continue").click()
+    wait_scene(alice, "end")
+    finished = wait_records(
+        server,
+        "multiplayer_leave_end",
+        "sessions",
+        lambda rows: any(r["event"] == "finished" and r["participant_id"] == alice_id for r in rows),
+    )
+    assert [r["detail"]["outcome"] for r in finished if r["event"] == "finished"] == ["completed"]
     assert not (admin.errors or alice.errors or bob.errors)
