@@ -4,8 +4,11 @@ End game on two players' running game and see both get the partner-left ending a
 
 from __future__ import annotations
 
+import io
+import zipfile
 from typing import Any
 
+import pyarrow.parquet as pq
 from playwright.sync_api import expect
 
 STUDY = "tests.studies.admin_study:pages"
@@ -80,6 +83,20 @@ def test_the_dashboard_follows_two_participants_and_pauses_arrivals(live_server,
     later.goto(server.url)
     expect(later.locator("#igym-main")).to_have_attribute("data-scene-kind", "static")
     shots(admin, "03-resumed")
+
+    # The data, as the tables `igym export` writes, from the dashboard's link.
+    with admin.expect_download(timeout=60_000) as download_info:
+        admin.get_by_test_id("download-tables").click()
+    download = download_info.value
+    assert download.suggested_filename.startswith("admin_pages-") and download.suggested_filename.endswith(
+        ".zip"
+    )
+    with zipfile.ZipFile(download.path()) as archive:
+        tables = {name.rsplit("/", 1)[1]: archive.read(name) for name in archive.namelist()}
+    assert {"sessions.parquet", "admin_actions.parquet"} <= set(tables)
+    sessions = pq.read_table(io.BytesIO(tables["sessions.parquet"])).to_pylist()
+    assert len({r["participant_id"] for r in sessions if r["event"] == "joined"}) == 3
+    expect(admin.get_by_test_id("actions")).to_contain_text("data_downloaded")
     assert not [m for m in console if "Content Security Policy" in m or "Refused" in m], console
     assert not (admin.errors or first.errors or second.errors or newcomer.errors)
 
