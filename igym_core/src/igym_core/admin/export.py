@@ -31,7 +31,14 @@ if TYPE_CHECKING:
     from igym_core.commands import Command
     from igym_core.plugins.registry import Registry
 
-__all__ = ["EXPORTS_DIRECTORY", "ExportFailedError", "ExportedTables", "export_command", "run_export"]
+__all__ = [
+    "EXPORTS_DIRECTORY",
+    "UNCLAIMED_EXPORT_S",
+    "ExportFailedError",
+    "ExportedTables",
+    "export_command",
+    "run_export",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -47,15 +54,26 @@ class ExportFailedError(IgymError):
     """The export could not be made (the message says why and what to do)."""
 
 
-@attrs.frozen
+#: An export whose download has not started this long after it was made is removed (the admin
+#: closed the page while it was being made: the response was never sent).
+UNCLAIMED_EXPORT_S = 60.0
+
+
+@attrs.define(eq=False)
 class ExportedTables:
     """One finished export: its directory, and each file with its name in the download."""
 
     directory: Path
     files: tuple[tuple[Path, str], ...]
+    claimed: bool = False
+    """Set when its download starts (from then on the download removes it when it ends)."""
 
     def remove(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)
+
+    def remove_unless_claimed(self) -> None:
+        if not self.claimed:
+            self.remove()
 
 
 def export_command(registry: Registry) -> type[Command] | None:

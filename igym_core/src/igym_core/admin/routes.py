@@ -22,7 +22,7 @@ from litestar.response import Redirect, Stream
 
 from igym_core.admin.archive import stream_directory, stream_zip
 from igym_core.admin.auth import COOKIE_NAME, MAX_TOKEN_CHARS, AdminSession, LoginRefused
-from igym_core.admin.export import ExportedTables, ExportFailedError, run_export
+from igym_core.admin.export import UNCLAIMED_EXPORT_S, ExportedTables, ExportFailedError, run_export
 from igym_core.admin.page import dashboard_page, login_page, message_page
 from igym_core.admin.service import MAX_ADMIN_SOCKETS, AdminClient, AdminService
 from igym_core.data.recorder import utc_now_iso
@@ -201,6 +201,8 @@ async def admin_download(request: Request[Any, Any, Any]) -> Response[Any]:
             return _page(message_page("The export failed", str(exc)), status=500)
         finally:
             service.export_started = None
+    # If the admin has gone (the response is never sent), nothing starts the download: remove it.
+    asyncio.get_running_loop().call_later(UNCLAIMED_EXPORT_S, tables.remove_unless_claimed)
     service.record_action(
         session,
         "data_downloaded",
@@ -216,6 +218,7 @@ async def admin_download(request: Request[Any, Any, Any]) -> Response[Any]:
 
 
 async def _removing_after(chunks: AsyncIterator[bytes], tables: ExportedTables) -> AsyncIterator[bytes]:
+    tables.claimed = True
     try:
         async for chunk in chunks:
             yield chunk
