@@ -1,14 +1,16 @@
 """The dashboard's data downloads on a large study: how much memory the server (and the export's
-child process) takes while an admin downloads the tables (`GET /admin/download`, ``igym export``
-run in a child process) and the raw files (`GET /admin/download/raw`).
+child process) takes while an admin prepares the tables (the admin socket's ``export_data``:
+``igym export`` in a child process), downloads them (`GET /admin/download`) and downloads the raw
+files (`GET /admin/download/raw`).
 
     uv run --frozen python bench/admin_download.py --rows 400000
 
 Writes a ``steps.jsonl`` of ``--rows`` step records (about 440 bytes each: what a game study's
-steps look like) into a fresh data directory, starts ``igym run`` on it, logs in as the admin and
-downloads each archive (read at once, as a browser does), sampling every 50 ms the resident memory
-(VmRSS) of the server and of its child processes. Prints one JSON line per download: bytes, seconds,
-the server's RSS before and at its peak, and the export child's peak RSS.
+steps look like) into a fresh data directory, starts ``igym run`` on it, logs in as the admin,
+asks for the export and waits for the snapshot that says it is ready, then downloads each archive
+(read at once, as a browser does), sampling every 50 ms the resident memory (VmRSS) of the server
+and of its child processes. Prints one JSON line for the export (seconds, the server's RSS before
+and at its peak, the export child's peak RSS) and one per download (bytes, seconds, RSS).
 """
 
 from __future__ import annotations
@@ -128,6 +130,37 @@ def _login(port: int) -> str:
     raise RuntimeError("login did not redirect")
 
 
+def _export(port: int, pid: int, cookie: str) -> dict[str, object]:
+    from websockets.sync.client import connect
+
+    before = _rss_kb(pid)
+    sampler = Sampler(pid)
+    sampler.start()
+    started = time.monotonic()
+    with connect(
+        f"ws://127.0.0.1:{port}/admin/ws",
+        additional_headers={"Cookie": cookie},
+        origin=f"http://127.0.0.1:{port}",  # type: ignore[arg-type]
+    ) as ws:
+        ws.send(json.dumps({"type": "export_data"}))
+        while True:
+            message = json.loads(ws.recv(timeout=900))
+            state = message.get("export", {}).get("state") if message["type"] == "snapshot" else None
+            if state in ("ready", "failed"):
+                break
+    sampler.stopped.set()
+    sampler.join()
+    return {
+        "export": state,
+        "seconds": round(time.monotonic() - started, 2),
+        "export_reported_s": message["export"].get("duration_s"),
+        "tables_bytes": (message["export"].get("ready") or {}).get("bytes"),
+        "server_rss_mb_before": round(before / 1024, 1),
+        "server_rss_mb_peak": round(sampler.server_peak_kb / 1024, 1),
+        "export_child_rss_mb_peak": round(sampler.child_peak_kb / 1024, 1),
+    }
+
+
 def _download(port: int, pid: int, cookie: str, path: str) -> dict[str, object]:
     before = _rss_kb(pid)
     sampler = Sampler(pid)
@@ -179,6 +212,7 @@ def main() -> None:
                 time.sleep(0.2)
         cookie = _login(port)
         print(json.dumps({"rows": args.rows, "steps_jsonl_mb": round(steps_bytes / 2**20, 1)}))
+        print(json.dumps(_export(port, server.pid, cookie)), flush=True)
         for path in ("/admin/download", "/admin/download/raw"):
             print(json.dumps(_download(port, server.pid, cookie, path)), flush=True)
     finally:

@@ -75,14 +75,14 @@ def _admin_socket(server: LiveServer, cookie: str, origin: str | None = "same") 
 
 
 def _snapshot(
-    ws: ClientConnection, until: Callable[[dict[str, Any]], bool] = lambda s: True
+    ws: ClientConnection, until: Callable[[dict[str, Any]], bool] = lambda s: True, timeout_s: float = 15
 ) -> dict[str, Any]:
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         message = json.loads(ws.recv(timeout=max(0.1, deadline - time.monotonic())))
         if message["type"] == "snapshot" and until(message):
             return message
-    raise AssertionError("no snapshot as expected within 15 s")
+    raise AssertionError(f"no snapshot as expected within {timeout_s:g} s")
 
 
 def _act(ws: ClientConnection, message: dict[str, Any]) -> dict[str, Any]:
@@ -355,13 +355,30 @@ def _answer_one_page(server: LiveServer) -> str:
     return welcome["participant_id"]
 
 
+def _export_state(state: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda snapshot: snapshot["export"].get("state") == state
+
+
 def test_the_download_is_the_tables_igym_export_writes(pages_server: LiveServer, tmp_path: Path) -> None:
     server = pages_server
     participant_id = _answer_one_page(server)
     cookie = _cookie(server)
     page = _request(server, "GET", "/admin", headers={"Cookie": cookie})[2].decode()
-    assert 'href="/admin/download"' in page and 'href="/admin/download/raw"' in page
+    assert 'href="/admin/download/raw"' in page
     session_id = re.search(r"session (a-[0-9a-f]+)", page).group(1)  # type: ignore[union-attr]
+    status, _headers, body = _request(server, "GET", "/admin/download", headers={"Cookie": cookie})
+    assert status == 404 and b"Prepare the tables" in body  # nothing exported yet
+    with _admin_socket(server, cookie) as ws:
+        assert _snapshot(ws)["export"] == {"available": True, "state": "none", "ready": None}
+        assert _act(ws, {"type": "export_data"}) == {"type": "done", "action": "export_data"}
+        again = _act(ws, {"type": "export_data"})  # one at a time
+        assert again["type"] == "error" and "already" in again["message"]
+        running = _snapshot(ws, _export_state("running"))["export"]
+        assert running["admin_session"] == session_id and running["started_at"]
+        ready = _snapshot(ws, _export_state("ready"), timeout_s=90)["export"]
+    assert ready["ready"]["files"] and ready["ready"]["bytes"] == sum(
+        f["bytes"] for f in ready["ready"]["files"]
+    )
     status, headers, body = _request(server, "GET", "/admin/download", headers={"Cookie": cookie})
     assert status == 200, body[:300]
     assert headers["Content-Type"].startswith("application/zip")
@@ -376,8 +393,9 @@ def test_the_download_is_the_tables_igym_export_writes(pages_server: LiveServer,
             name.split("/", 1)[1].removesuffix(".parquet"): pq.read_table(io.BytesIO(archive.read(name)))
             for name in names
         }
+    assert sorted(f"{t}.parquet" for t in downloaded) == sorted(f["name"] for f in ready["ready"]["files"])
     # The same data through `igym export`, now: the same tables (admin_actions has gained the
-    # download's own record since).
+    # export's and the download's records since).
     from igym_parquet.export import export_experiment
 
     exported = {
@@ -392,17 +410,23 @@ def test_the_download_is_the_tables_igym_export_writes(pages_server: LiveServer,
             assert table.equals(exported[record_type], check_metadata=True), record_type
     sessions = downloaded["sessions"].to_pylist()
     assert {"joined", "scene_left"} <= {r["event"] for r in sessions if r["participant_id"] == participant_id}
-    # Recorded with who, when and what; the export's working files are gone.
-    (action,) = _recorded(
+    # Recorded with who, when and what; the export is kept (for the next download) outside the data.
+    actions = _recorded(
         server,
         "admin_pages",
         "admin_actions",
         lambda r: r["admin_session"] == session_id and r["action"] == "data_downloaded",
     )
-    assert action["detail"]["format"] == "tables" and action["detail"]["archive"] == f"{root}.zip"
-    assert sorted(action["detail"]["files"]) == sorted(f"{t}.parquet" for t in downloaded)
-    assert action["at"] and action["timestamp"]
-    assert not list((server.data_dir / ".igym-admin-exports").iterdir())
+    (download,) = actions
+    assert download["detail"]["format"] == "tables" and download["detail"]["archive"] == f"{root}.zip"
+    assert download["detail"]["exported_at"] == ready["ready"]["finished_at"] and download["at"]
+    mine = [
+        r["action"]
+        for r in _records(server, "admin_pages", "admin_actions")
+        if r["admin_session"] == session_id
+    ]
+    assert mine == ["logged_in", "data_export_started", "data_exported", "data_downloaded"]
+    assert len(list((server.data_dir / ".igym-admin-exports").iterdir())) == 1
 
 
 def test_the_raw_download_streams_the_data_files(pages_server: LiveServer) -> None:
@@ -434,18 +458,25 @@ def test_a_failed_export_is_told_and_recorded_and_without_an_exporter_only_raw_i
     server = live_server(PAGES, env={"IGYM_ADMIN_TOKEN": ADMIN_TOKEN, "IGYM_ADMIN_EXPORT_TIMEOUT_S": "0.001"})
     _answer_one_page(server)
     cookie = _cookie(server)
-    status, headers, body = _request(server, "GET", "/admin/download", headers={"Cookie": cookie})
-    assert status == 500 and headers["Content-Type"].startswith("text/html")
-    assert b"IGYM_ADMIN_EXPORT_TIMEOUT_S" in body and b"raw files" in body
+    with _admin_socket(server, cookie) as ws:
+        assert _act(ws, {"type": "export_data"})["type"] == "done"
+        failed = _snapshot(ws, _export_state("failed"), timeout_s=60)["export"]
+    assert "IGYM_ADMIN_EXPORT_TIMEOUT_S" in failed["message"] and "raw files" in failed["message"]
+    assert failed["ready"] is None
+    assert _request(server, "GET", "/admin/download", headers={"Cookie": cookie})[0] == 404
     server.stop()  # its records written out
-    (failed,) = [r for r in _records(server, "admin_pages", "admin_actions") if r["action"] != "logged_in"]
-    assert failed["action"] == "data_download_failed" and "longer than" in failed["detail"]["reason"]
+    actions = [r["action"] for r in _records(server, "admin_pages", "admin_actions")]
+    assert actions == ["logged_in", "data_export_started", "data_export_failed"]
     assert not list((server.data_dir / ".igym-admin-exports").iterdir())
 
     bare = live_server(PAGES, env={"IGYM_ADMIN_TOKEN": ADMIN_TOKEN, "IGYM_BLOCKED_PLUGINS": "parquet"})
     cookie = _cookie(bare)
     page = _request(bare, "GET", "/admin", headers={"Cookie": cookie})[2]
-    assert b'href="/admin/download/raw"' in page and b'href="/admin/download"' not in page
+    assert b'href="/admin/download/raw"' in page
+    with _admin_socket(bare, cookie) as ws:
+        assert _snapshot(ws)["export"] == {"available": False}
+        refused = _act(ws, {"type": "export_data"})
+    assert refused["type"] == "error" and "igym-parquet" in refused["message"]
     status, _headers, body = _request(bare, "GET", "/admin/download", headers={"Cookie": cookie})
     assert status == 404 and b"igym-parquet" in body
     assert _request(bare, "GET", "/admin/download/raw", headers={"Cookie": cookie})[0] == 200

@@ -84,9 +84,15 @@ def test_the_dashboard_follows_two_participants_and_pauses_arrivals(live_server,
     expect(later.locator("#igym-main")).to_have_attribute("data-scene-kind", "static")
     shots(admin, "03-resumed")
 
-    # The data, as the tables `igym export` writes, from the dashboard's link.
-    with admin.expect_download(timeout=60_000) as download_info:
-        admin.get_by_test_id("download-tables").click()
+    # The data, as the tables `igym export` writes: prepared in the background, then downloaded.
+    expect(admin.get_by_test_id("download-tables")).to_be_hidden()
+    admin.get_by_test_id("prepare-export").click()
+    expect(admin.get_by_test_id("export-status")).to_contain_text("Made in", timeout=60_000)
+    link = admin.get_by_test_id("download-tables")
+    expect(link).to_contain_text("Download the tables (.zip, ")
+    shots(admin, "04-export-ready")
+    with admin.expect_download(timeout=30_000) as download_info:
+        link.click()
     download = download_info.value
     assert download.suggested_filename.startswith("admin_pages-") and download.suggested_filename.endswith(
         ".zip"

@@ -8,7 +8,7 @@
 
 import { clear, h } from "../dom";
 import { drawBars } from "./chart";
-import type { ActionReply, GameRow, Snapshot } from "./types";
+import type { ActionReply, ExportStatus, GameRow, Snapshot } from "./types";
 
 const root = document.getElementById("admin-root") as HTMLElement;
 
@@ -33,6 +33,13 @@ const pauseMessage = h("input", {
   placeholder: "What new participants see (optional)",
   "data-testid": "pause-message",
 }) as HTMLInputElement;
+const exportButton = h(
+  "button",
+  { type: "button", "data-testid": "prepare-export", onclick: () => send({ type: "export_data" }) },
+  "Prepare the tables",
+) as HTMLButtonElement;
+const exportStatus = h("p", { class: "admin-note", "data-testid": "export-status" });
+const exportLink = h("a", { href: "/admin/download", "data-testid": "download-tables", hidden: true });
 const pauseButton = h("button", { type: "button", "data-testid": "pause-arrivals", onclick: () => pauseOrResume() }, "Pause new arrivals");
 
 let socket: WebSocket | null = null;
@@ -69,6 +76,12 @@ function layout(): void {
       panel("Completions by outcome", table(["Outcome", "Participants"], outcomesBody)),
       widePanel("Running games", gamesNote, table(["Game", "Scene", "Players", "Phase", "FPS", "RTT (ms)", ""], gamesBody)),
       panel("New arrivals", h("div", { class: "admin-pause" }, pauseMessage, pauseButton)),
+      panel(
+        "Data",
+        h("p", { class: "admin-note" }, "The tables igym export writes (one Parquet file per record type), made in the background."),
+        h("div", { class: "admin-pause" }, exportButton, exportLink),
+        exportStatus,
+      ),
       panel("Recent errors and warnings", errorsList),
       panel("Admin actions", actionsList),
     ),
@@ -173,10 +186,32 @@ function render(snapshot: Snapshot): void {
     actionsList.append(h("li", {}, `${a.at} ${a.admin_session} ${a.action} ${Object.keys(a.detail).length ? JSON.stringify(a.detail) : ""}`));
   }
   if (!snapshot.actions.length) actionsList.append(h("li", { class: "admin-empty" }, "None"));
+  renderExport(snapshot.export);
   pausedBanner.hidden = !snapshot.arrivals_paused;
   pausedBanner.textContent = snapshot.arrivals_paused ? `New arrivals are paused. They see: “${snapshot.pause_message ?? ""}”` : "";
   pauseButton.textContent = snapshot.arrivals_paused ? "Resume new arrivals" : "Pause new arrivals";
   status.textContent = `Live · ${snapshot.at} · up ${Math.round(snapshot.uptime_s)} s · ${snapshot.admins} admin(s) connected · ${snapshot.errors_total} warnings/errors logged`;
+}
+
+function megabytes(bytes: number): string {
+  return `${(bytes / 1048576).toFixed(1)} MB`;
+}
+
+function renderExport(status: ExportStatus): void {
+  if (!status.available) {
+    exportButton.disabled = true;
+    exportLink.hidden = true;
+    exportStatus.textContent = "No exporter is installed (igym-parquet): download the raw files (top right).";
+    return;
+  }
+  exportButton.disabled = status.state === "running";
+  const ready = status.ready;
+  exportLink.hidden = !ready;
+  exportLink.textContent = ready ? `Download the tables (.zip, ${ready.files.length} files, ${megabytes(ready.bytes)}, made ${ready.finished_at})` : "";
+  if (status.state === "running") exportStatus.textContent = `Being made (started ${status.started_at} by ${status.admin_session})…`;
+  else if (status.state === "failed") exportStatus.textContent = `The last export failed: ${status.message ?? ""}`;
+  else if (status.state === "ready") exportStatus.textContent = `Made in ${status.duration_s ?? "?"} s. Prepare again for the data up to now.`;
+  else exportStatus.textContent = "";
 }
 
 function pauseOrResume(): void {

@@ -269,8 +269,9 @@ class Settings:
     is ``Secure`` when the request came over HTTPS (directly, or through a proxy uvicorn trusts,
     whose ``X-Forwarded-Proto`` it applies)."""
     admin_export_timeout_s: float = attrs.field(default=900.0, validator=_positive_seconds)
-    """How long the dashboard's download waits for ``igym export`` (``IGYM_ADMIN_EXPORT_TIMEOUT_S``);
-    past it the export is stopped and the admin is told to raise it or download the raw files."""
+    """How long the dashboard's export of the tables (``igym export``) may take
+    (``IGYM_ADMIN_EXPORT_TIMEOUT_S``); past it the export is stopped, and the dashboard says to
+    raise it or download the raw files."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:

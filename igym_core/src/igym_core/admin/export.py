@@ -1,10 +1,13 @@
 """The dashboard's main download: the tables ``igym export`` writes, made in a child process.
 
 ``igym export`` is a plugin's command (``igym-parquet`` here: one tidy Parquet file per record
-type). The dashboard finds it in the app's registry (:func:`export_command`), runs it on the
-experiment's data directory in a child process of low priority (:func:`run_export`, see
-:mod:`.export_job`) into a directory of its own next to the data (:data:`EXPORTS_DIRECTORY`), then
-streams the files it wrote as a zip (:func:`igym_core.admin.archive.stream_zip`) and removes them.
+type). The dashboard finds it in the app's registry (:func:`export_command`). An admin asks for an
+export (:meth:`Exports.start`); it runs in the background, in a child process of low priority
+(:func:`run_export`, see :mod:`.export_job`), into a directory of its own next to the data
+(:data:`EXPORTS_DIRECTORY`); the snapshots say how it goes; once it is ready, each download streams
+its files as a zip (:func:`igym_core.admin.archive.stream_zip`). It is kept until the next export
+replaces it or the server stops. No request waits for an export (a proxy's read timeout cannot
+cut it), and one export serves every admin.
 
 The server's memory holds a few chunks of the zip at a time; the child's holds what the exporter
 needs (``igym-parquet``'s loads one record type's table whole before it writes it, so its peak is
@@ -19,12 +22,14 @@ import secrets
 import shutil
 import sys
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import structlog
 
+from igym_core.data.recorder import utc_now_iso
 from igym_core.errors import IgymError
 
 if TYPE_CHECKING:
@@ -33,9 +38,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EXPORTS_DIRECTORY",
-    "UNCLAIMED_EXPORT_S",
     "ExportFailedError",
     "ExportedTables",
+    "Exports",
     "export_command",
     "run_export",
 ]
@@ -54,26 +59,34 @@ class ExportFailedError(IgymError):
     """The export could not be made (the message says why and what to do)."""
 
 
-#: An export whose download has not started this long after it was made is removed (the admin
-#: closed the page while it was being made: the response was never sent).
-UNCLAIMED_EXPORT_S = 60.0
-
-
 @attrs.define(eq=False)
 class ExportedTables:
-    """One finished export: its directory, and each file with its name in the download."""
+    """One finished export: its directory, and each file with its name in the download.
+
+    Downloads being sent hold it (``readers``); once it is replaced (``retired``), the last one to
+    end removes its files.
+    """
 
     directory: Path
     files: tuple[tuple[Path, str], ...]
-    claimed: bool = False
-    """Set when its download starts (from then on the download removes it when it ends)."""
+    readers: int = 0
+    retired: bool = False
 
-    def remove(self) -> None:
-        shutil.rmtree(self.directory, ignore_errors=True)
+    def retire(self) -> None:
+        self.retired = True
+        if self.readers == 0:
+            shutil.rmtree(self.directory, ignore_errors=True)
 
-    def remove_unless_claimed(self) -> None:
-        if not self.claimed:
-            self.remove()
+    async def read(self, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+        """``chunks`` (a zip of its files), holding the files until they are sent."""
+        self.readers += 1
+        try:
+            async for chunk in chunks:
+                yield chunk
+        finally:
+            self.readers -= 1
+            if self.retired:
+                self.retire()
 
 
 def export_command(registry: Registry) -> type[Command] | None:
@@ -153,3 +166,105 @@ async def run_export(
         duration_ms=round((time.monotonic() - started) * 1000),
     )
     return ExportedTables(out, files)
+
+
+class Exports:
+    """The dashboard's export: one at a time, made on request, kept until replaced or the server stops.
+
+    ``record(admin_session, action, **detail)`` records what happens (``data_export_started``,
+    ``data_exported`` or ``data_export_failed``); ``flush()`` writes the records waiting in memory
+    before the export reads the files; ``changed()`` asks for a snapshot now.
+    """
+
+    def __init__(
+        self,
+        command: type[Command],
+        data_dir: Path,
+        root: Path,
+        *,
+        name: str,
+        timeout_s: float,
+        record: Callable[..., Any],
+        flush: Callable[[], Awaitable[None]],
+        changed: Callable[[], None],
+    ) -> None:
+        self._command = command
+        self._data_dir = data_dir
+        self._root = root
+        self.name = name
+        self._timeout_s = timeout_s
+        self._record = record
+        self._flush = flush
+        self._changed = changed
+        self.ready: ExportedTables | None = None
+        #: The last export asked for: ``state`` running, ready or failed (with ``message``), ...
+        self.status: dict[str, Any] = {"state": "none"}
+        #: What the kept export holds (when it was made, its files), or None.
+        self.ready_info: dict[str, Any] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    def start(self, admin_session: str) -> bool:
+        """Start an export; False if one is running already."""
+        if self.running:
+            return False
+        self.status = {"state": "running", "started_at": utc_now_iso(), "admin_session": admin_session}
+        self._record(admin_session, "data_export_started")
+        self._task = asyncio.create_task(self._run(admin_session), name="igym-admin-export")
+        self._changed()
+        return True
+
+    async def _run(self, admin_session: str) -> None:
+        started = time.monotonic()
+        with contextlib.suppress(Exception):  # a failing sink: the export has what is stored
+            await self._flush()
+        try:
+            tables = await run_export(
+                self._command, self._data_dir, self._root, name=self.name, timeout_s=self._timeout_s
+            )
+        except Exception as exc:
+            message = (
+                str(exc) if isinstance(exc, ExportFailedError) else f"igym export could not run: {exc!r}"
+            )
+            log.error("data_export_failed", error=message)
+            self.status = {**self.status, "state": "failed", "finished_at": utc_now_iso(), "message": message}
+            self._record(admin_session, "data_export_failed", reason=message[:500])
+            self._changed()
+            return
+        if self.ready is not None:
+            self.ready.retire()
+        self.ready = tables
+        files = [
+            {"name": arcname.split("/", 1)[1], "bytes": path.stat().st_size} for path, arcname in tables.files
+        ]
+        self.status = {
+            **self.status,
+            "state": "ready",
+            "finished_at": utc_now_iso(),
+            "duration_s": round(time.monotonic() - started, 1),
+            "files": files,
+            "bytes": sum(f["bytes"] for f in files),
+        }
+        self.ready_info = {k: self.status[k] for k in ("finished_at", "admin_session", "files", "bytes")}
+        self._record(
+            admin_session, "data_exported", files=[f["name"] for f in files], bytes=self.status["bytes"]
+        )
+        self._changed()
+
+    async def close(self) -> None:
+        """(Server shutdown.) Stop a running export; remove the kept one."""
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        if self.ready is not None:
+            self.ready.retire()
+            self.ready = None
+            self.ready_info = None
+
+    def snapshot(self) -> dict[str, Any]:
+        """For the dashboard: the last export asked for, and the one ready to download."""
+        return {"available": True, **self.status, "ready": self.ready_info}

@@ -47,17 +47,10 @@ def message_page(title: str, message: str) -> str:
     )
 
 
-def dashboard_page(experiment_id: str, session_id: str, *, tables: bool = True) -> str:
-    """The dashboard's page: ``admin.js`` fills ``#admin-root`` from the admin socket.
-
-    ``tables``: ``igym export`` is installed, so the main download is its tables.
-    """
+def dashboard_page(experiment_id: str, session_id: str) -> str:
+    """The dashboard's page: ``admin.js`` fills ``#admin-root`` from the admin socket (the tables'
+    download link too, once an export is ready)."""
     downloads = (
-        '<a class="admin-download" href="/admin/download" data-testid="download-tables">'
-        "Download the data (tables, .zip)</a>\n"
-        if tables
-        else ""
-    ) + (
         '<a class="admin-download-raw" href="/admin/download/raw" data-testid="download-raw">'
         "Raw files (.tar.gz)</a>\n"
     )

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -22,10 +21,8 @@ from litestar.response import Redirect, Stream
 
 from igym_core.admin.archive import stream_directory, stream_zip
 from igym_core.admin.auth import COOKIE_NAME, MAX_TOKEN_CHARS, AdminSession, LoginRefused
-from igym_core.admin.export import UNCLAIMED_EXPORT_S, ExportedTables, ExportFailedError, run_export
 from igym_core.admin.page import dashboard_page, login_page, message_page
 from igym_core.admin.service import MAX_ADMIN_SOCKETS, AdminClient, AdminService
-from igym_core.data.recorder import utc_now_iso
 from igym_core.server.security import origin_allowed
 from igym_core.server.ws_protocol import DIRECT_EXTENSION
 
@@ -87,11 +84,7 @@ async def admin_page(request: Request[Any, Any, Any]) -> Response[str]:
     session = _session(request)
     if session is None:
         return _page(login_page(), status=401)
-    return _page(
-        dashboard_page(
-            service.study.experiment.experiment_id, session.session_id, tables=service.exporter is not None
-        )
-    )
+    return _page(dashboard_page(service.study.experiment.experiment_id, session.session_id))
 
 
 @post("/admin/login", include_in_schema=False, status_code=303)
@@ -157,12 +150,13 @@ async def _flushed(service: AdminService) -> None:
 
 @get("/admin/download", include_in_schema=False)
 async def admin_download(request: Request[Any, Any, Any]) -> Response[Any]:
-    """The data as ``igym export`` writes it (one table per record type), as a zip."""
+    """The tables of the last export (``igym export``: one table per record type), as a zip."""
     service = _service(request)
     session = _session(request)
     if session is None:
         return _unauthorised()
-    if service.exporter is None:
+    exports = service.exports
+    if exports is None:
         return _page(
             message_page(
                 "No exporter is installed",
@@ -171,59 +165,30 @@ async def admin_download(request: Request[Any, Any, Any]) -> Response[Any]:
             ),
             status=404,
         )
-    if service.export_lock.locked():
-        started = service.export_started or {}
+    tables, made = exports.ready, exports.ready_info
+    if tables is None or made is None:
         return _page(
             message_page(
-                "An export is being made",
-                f"Another download's export is being made (started {started.get('at', '')} by "
-                f"{started.get('admin_session', 'an admin')}); one runs at a time. Try again when "
-                "it is done, or download the raw files.",
+                "No tables are ready yet",
+                "Press “Prepare the tables” on the dashboard; the download link appears there when "
+                "they are ready.",
             ),
-            status=409,
-            headers={"Retry-After": "30"},
+            status=404,
         )
-    name = f"{service.study.experiment.experiment_id}-{service.run_id}"
-    async with service.export_lock:
-        service.export_started = {"admin_session": session.session_id, "at": utc_now_iso()}
-        await _flushed(service)
-        try:
-            tables = await run_export(
-                service.exporter,
-                service.data_dir,
-                service.exports_root,
-                name=name,
-                timeout_s=service.settings.admin_export_timeout_s,
-            )
-        except ExportFailedError as exc:
-            log.error("data_export_failed", error=str(exc))
-            service.record_action(session, "data_download_failed", format="tables", reason=str(exc)[:500])
-            return _page(message_page("The export failed", str(exc)), status=500)
-        finally:
-            service.export_started = None
-    # If the admin has gone (the response is never sent), nothing starts the download: remove it.
-    asyncio.get_running_loop().call_later(UNCLAIMED_EXPORT_S, tables.remove_unless_claimed)
+    archive = f"{exports.name}.zip"
     service.record_action(
         session,
         "data_downloaded",
         format="tables",
-        archive=f"{name}.zip",
-        files=[arcname.split("/", 1)[1] for _path, arcname in tables.files],
+        archive=archive,
+        exported_at=made["finished_at"],
+        files=[f["name"] for f in made["files"]],
     )
     return Stream(
-        _removing_after(stream_zip(tables.files), tables),
+        tables.read(stream_zip(tables.files)),
         media_type="application/zip",
-        headers={**_PAGE_HEADERS, "Content-Disposition": f'attachment; filename="{name}.zip"'},
+        headers={**_PAGE_HEADERS, "Content-Disposition": f'attachment; filename="{archive}"'},
     )
-
-
-async def _removing_after(chunks: AsyncIterator[bytes], tables: ExportedTables) -> AsyncIterator[bytes]:
-    tables.claimed = True
-    try:
-        async for chunk in chunks:
-            yield chunk
-    finally:
-        tables.remove()
 
 
 @get("/admin/download/raw", include_in_schema=False)
@@ -233,7 +198,7 @@ async def admin_download_raw(request: Request[Any, Any, Any]) -> Response[Any]:
     session = _session(request)
     if session is None:
         return _unauthorised()
-    name = f"{service.study.experiment.experiment_id}-{service.run_id}"
+    name = service.download_name
     service.record_action(session, "data_downloaded", format="raw", archive=f"{name}.tar.gz")
     # What was written up to now (this download's record too) is on disk, and so in the archive.
     await _flushed(service)
@@ -328,6 +293,16 @@ async def _handle(service: AdminService, session: AdminSession, text: str) -> di
     if kind == "resume_arrivals":
         service.resume_arrivals(session)
         return {"type": "done", "action": kind}
+    if kind == "export_data":
+        if service.exports is None:
+            return {
+                "type": "error",
+                "action": kind,
+                "message": "This server has no `igym export` (install igym-parquet); download the raw files.",
+            }
+        if not service.exports.start(session.session_id):
+            return {"type": "error", "action": kind, "message": "An export is being made already."}
+        return {"type": "done", "action": kind}
     if kind == "end_game":
         game_id = message.get("game_id")
         if not isinstance(game_id, str) or not await service.end_game(session, game_id[:128]):
@@ -339,8 +314,8 @@ async def _handle(service: AdminService, session: AdminSession, text: str) -> di
         return {"type": "done", "action": kind, "game_id": game_id}
     return {
         "type": "error",
-        "message": f"Unknown action {str(kind)[:40]!r}; expected pause_arrivals, resume_arrivals "
-        "or end_game.",
+        "message": f"Unknown action {str(kind)[:40]!r}; expected pause_arrivals, resume_arrivals, "
+        "end_game or export_data.",
     }
 
 
