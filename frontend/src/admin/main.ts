@@ -194,7 +194,7 @@ function render(snapshot: Snapshot): void {
 }
 
 function megabytes(bytes: number): string {
-  return `${(bytes / 1048576).toFixed(1)} MB`;
+  return bytes < 1048576 ? `${Math.max(1, Math.round(bytes / 1024))} KB` : `${(bytes / 1048576).toFixed(1)} MB`;
 }
 
 function renderExport(status: ExportStatus): void {
