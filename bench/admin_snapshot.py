@@ -5,15 +5,24 @@ in and watches.
     uv run --frozen python bench/admin_snapshot.py --participants 500 --seconds 18
 
 Prints one JSON line: how long the server took to build each snapshot (``build_ms``: the live view,
-errors and actions, JSON-encoded; median and max), its size in bytes, how many arrived, and the
-participants' ping round trip (p50/p99, ms) in a window without an admin connected and one with
-the admin connected (the dashboard must not slow the study).
+errors and actions, JSON-encoded; median and max), its size in bytes, the time between snapshots
+as the admin received them (``snapshot_interval_ms``: p50/p99/max; the server sends one a second),
+how many arrived, and the participants' ping round trip (p50/p99, ms) in a window without an admin
+connected and one with the admin connected (the dashboard must not slow the study).
+
+    uv run --frozen python bench/admin_snapshot.py --in-process 500,2000,10000
+
+The snapshot's build alone, in this process, with that many participants in memory: one JSON line
+per size with ``build_ms`` (the snapshot as it is: participants by scene kept as they move) and
+``with_recount_ms`` (the same plus the loop over every participant that counted them by scene
+until stop 26: the figure before that change, measured in the same run, interleaved).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import socket
@@ -107,6 +116,7 @@ async def _run(port: int, participants: int, seconds: float) -> dict[str, object
     last: dict[str, object] = {}
     quiet_windows: list[tuple[float, float]] = []
     watched_windows: list[tuple[float, float]] = []
+    intervals: list[float] = []  # ms between snapshots received (the first, sent on connect, left out)
     window = seconds / (2 * ROUNDS)
     for _round in range(ROUNDS):  # alternate, so that the machine's other load falls on both alike
         quiet_from = time.monotonic()
@@ -117,6 +127,7 @@ async def _run(port: int, participants: int, seconds: float) -> dict[str, object
         ) as admin:
             watched_from = time.monotonic()
             deadline = watched_from + window
+            arrivals: list[float] = []
             while time.monotonic() < deadline:
                 try:
                     text = await asyncio.wait_for(
@@ -126,11 +137,13 @@ async def _run(port: int, participants: int, seconds: float) -> dict[str, object
                     break
                 message = json.loads(text)
                 if message["type"] == "snapshot":
+                    arrivals.append(time.monotonic())
                     sizes.append(len(text))
                     if message["build_ms"]:
                         builds.append(message["build_ms"])
                     last = message
             watched_windows.append((watched_from, time.monotonic()))
+            intervals.extend((b - a) * 1000 for a, b in itertools.pairwise(arrivals[1:]))
     stop.set()
     await asyncio.gather(*tasks, return_exceptions=True)
     quiet = [ms for at, ms in pings if any(a <= at < b for a, b in quiet_windows)]
@@ -142,6 +155,8 @@ async def _run(port: int, participants: int, seconds: float) -> dict[str, object
         "snapshot_bytes_median": int(statistics.median(sizes)) if sizes else None,
         "build_ms_median": round(statistics.median(builds), 3) if builds else None,
         "build_ms_max": round(max(builds), 3) if builds else None,
+        "snapshot_interval_ms": _quantiles(intervals)
+        | ({"max": round(max(intervals), 1)} if intervals else {}),
         "ping_ms_without_admin": _quantiles(quiet),
         "ping_ms_with_admin": _quantiles(watched),
     }
@@ -150,6 +165,7 @@ async def _run(port: int, participants: int, seconds: float) -> dict[str, object
 async def _in_process(sizes: list[int]) -> None:
     import tempfile as _tempfile
 
+    from igym_core.admin.live import recount_by_scene
     from igym_core.protocol.messages import Hello
     from igym_core.server.app import create_app
     from igym_core.settings import Settings
@@ -174,18 +190,25 @@ async def _in_process(sizes: list[int]) -> None:
             while len(study.by_id) < size:
                 connection = study.open_connection(send, close)
                 await study.hello(connection, Hello(protocol=PROTOCOL_VERSION, token=None, params={}))
-            times = []
-            for _ in range(20):
+            kept = []
+            recounted = []
+            for _ in range(20):  # interleaved, so that the machine's other load falls on both alike
                 started = time.perf_counter()
                 text = admin.snapshot_text()
-                times.append((time.perf_counter() - started) * 1000)
-            times.sort()
+                kept.append((time.perf_counter() - started) * 1000)
+                started = time.perf_counter()
+                recount_by_scene(study.by_id.values())  # what the snapshot did before (stop 26)
+                recounted.append((time.perf_counter() - started) * 1000 + kept[-1])
+            kept.sort()
+            recounted.sort()
             print(
                 json.dumps(
                     {
                         "participants": size,
-                        "build_ms_median": round(times[len(times) // 2], 3),
-                        "build_ms_min": round(times[0], 3),
+                        "build_ms_median": round(kept[len(kept) // 2], 3),
+                        "build_ms_min": round(kept[0], 3),
+                        "with_recount_ms_median": round(recounted[len(recounted) // 2], 3),
+                        "with_recount_ms_min": round(recounted[0], 3),
                         "snapshot_bytes": len(text),
                     }
                 )

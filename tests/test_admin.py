@@ -11,11 +11,14 @@ import json
 import re
 import tarfile
 import time
+import zipfile
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import msgpack
+import pyarrow.parquet as pq
 import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
@@ -32,7 +35,9 @@ def _request(
     server: LiveServer, method: str, path: str, body: str | None = None, headers: dict[str, str] | None = None
 ) -> tuple[int, http.client.HTTPMessage, bytes]:
     """One request, redirects not followed."""
-    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    connection = http.client.HTTPConnection(
+        "127.0.0.1", server.port, timeout=60
+    )  # the export takes a few seconds
     try:
         all_headers = dict(headers or {})
         if body is not None:
@@ -70,14 +75,14 @@ def _admin_socket(server: LiveServer, cookie: str, origin: str | None = "same") 
 
 
 def _snapshot(
-    ws: ClientConnection, until: Callable[[dict[str, Any]], bool] = lambda s: True
+    ws: ClientConnection, until: Callable[[dict[str, Any]], bool] = lambda s: True, timeout_s: float = 15
 ) -> dict[str, Any]:
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         message = json.loads(ws.recv(timeout=max(0.1, deadline - time.monotonic())))
         if message["type"] == "snapshot" and until(message):
             return message
-    raise AssertionError("no snapshot as expected within 15 s")
+    raise AssertionError(f"no snapshot as expected within {timeout_s:g} s")
 
 
 def _act(ws: ClientConnection, message: dict[str, Any]) -> dict[str, Any]:
@@ -108,6 +113,18 @@ def _records(server: LiveServer, experiment: str, record_type: str) -> list[dict
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def _recorded(
+    server: LiveServer, experiment: str, record_type: str, match: Callable[[dict[str, Any]], bool]
+) -> list[dict[str, Any]]:
+    """The records that ``match``, once there is one (the sink writes every 500 ms); at most 10 s."""
+    deadline = time.monotonic() + 10
+    while True:
+        found = [r for r in _records(server, experiment, record_type) if match(r)]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.1)
+
+
 #: The shared server's tests log in many times from one address: its login limit is out of their
 #: way (the limits have a test and a server of their own).
 SHARED_ENV = {"IGYM_ADMIN_TOKEN": ADMIN_TOKEN, "IGYM_ADMIN_LOGINS_PER_IP_PER_MIN": "1000"}
@@ -131,7 +148,9 @@ def test_without_a_session_every_admin_route_is_refused(pages_server: LiveServer
     for cookie in (None, "igym_admin=made-up-secret", f"igym_admin={ADMIN_TOKEN}"):
         extra = {"Cookie": cookie} if cookie else {}
         assert _request(server, "GET", "/admin", headers=extra)[0] == 401
-        assert _request(server, "GET", "/admin/download", headers=extra)[0] == 401
+        for path in ("/admin/download", "/admin/download/raw"):
+            status, _headers, body = _request(server, "GET", path, headers=extra)
+            assert status == 401 and b"PK" not in body[:4] and not body.startswith(b"\x1f\x8b"), path
         with pytest.raises(InvalidStatus) as refused:
             _admin_socket(server, cookie or "", origin=None)
         assert refused.value.response.status_code == 403
@@ -327,14 +346,94 @@ def test_ending_a_stuck_game_applies_the_partner_left_ending(live_server: Callab
     assert action["detail"]["game_id"] == game["game_id"]
 
 
-def test_the_download_streams_the_data_files(pages_server: LiveServer) -> None:
-    server = pages_server
-    player, _ = _participant(server)
+def _answer_one_page(server: LiveServer) -> str:
+    """A participant who answers the first page and leaves; their id."""
+    player, welcome = _participant(server)
     player.send(msgpack.packb({"type": "submit", "seq": 1, "position": 0, "answers": {}}))
     player.recv(timeout=10)
-    cookie = _cookie(server)
-    status, headers, body = _request(server, "GET", "/admin/download", headers={"Cookie": cookie})
     player.close()
+    return welcome["participant_id"]
+
+
+def _export_state(state: str) -> Callable[[dict[str, Any]], bool]:
+    return lambda snapshot: snapshot["export"].get("state") == state
+
+
+def test_the_download_is_the_tables_igym_export_writes(pages_server: LiveServer, tmp_path: Path) -> None:
+    server = pages_server
+    participant_id = _answer_one_page(server)
+    cookie = _cookie(server)
+    page = _request(server, "GET", "/admin", headers={"Cookie": cookie})[2].decode()
+    assert 'href="/admin/download/raw"' in page
+    session_id = re.search(r"session (a-[0-9a-f]+)", page).group(1)  # type: ignore[union-attr]
+    status, _headers, body = _request(server, "GET", "/admin/download", headers={"Cookie": cookie})
+    assert status == 404 and b"Prepare the tables" in body  # nothing exported yet
+    with _admin_socket(server, cookie) as ws:
+        assert _snapshot(ws)["export"] == {"available": True, "state": "none", "ready": None}
+        assert _act(ws, {"type": "export_data"}) == {"type": "done", "action": "export_data"}
+        again = _act(ws, {"type": "export_data"})  # one at a time
+        assert again["type"] == "error" and "already" in again["message"]
+        running = _snapshot(ws, _export_state("running"))["export"]
+        assert running["admin_session"] == session_id and running["started_at"]
+        ready = _snapshot(ws, _export_state("ready"), timeout_s=90)["export"]
+    assert ready["ready"]["files"] and ready["ready"]["bytes"] == sum(
+        f["bytes"] for f in ready["ready"]["files"]
+    )
+    status, headers, body = _request(server, "GET", "/admin/download", headers={"Cookie": cookie})
+    assert status == 200, body[:300]
+    assert headers["Content-Type"].startswith("application/zip")
+    disposition = headers["Content-Disposition"]
+    assert re.fullmatch(r'attachment; filename="admin_pages-[0-9TZ]+-[0-9a-f]+\.zip"', disposition)
+    with zipfile.ZipFile(io.BytesIO(body)) as archive:
+        assert archive.testzip() is None
+        names = archive.namelist()
+        root = disposition.split('"')[1].removesuffix(".zip")
+        assert all(name.startswith(f"{root}/") for name in names)
+        downloaded = {
+            name.split("/", 1)[1].removesuffix(".parquet"): pq.read_table(io.BytesIO(archive.read(name)))
+            for name in names
+        }
+    assert sorted(f"{t}.parquet" for t in downloaded) == sorted(f["name"] for f in ready["ready"]["files"])
+    # The same data through `igym export`, now: the same tables (admin_actions has gained the
+    # export's and the download's records since).
+    from igym_parquet.export import export_experiment
+
+    exported = {
+        data.record_type: pq.read_table(data.path)
+        for data in export_experiment(server.data_dir / "admin_pages", out=tmp_path / "export")
+    }
+    assert set(downloaded) == set(exported) and {"sessions", "admin_actions"} <= set(downloaded)
+    for record_type, table in downloaded.items():
+        if record_type == "admin_actions":
+            assert exported[record_type].slice(0, table.num_rows).to_pylist() == table.to_pylist()
+        else:
+            assert table.equals(exported[record_type], check_metadata=True), record_type
+    sessions = downloaded["sessions"].to_pylist()
+    assert {"joined", "scene_left"} <= {r["event"] for r in sessions if r["participant_id"] == participant_id}
+    # Recorded with who, when and what; the export is kept (for the next download) outside the data.
+    actions = _recorded(
+        server,
+        "admin_pages",
+        "admin_actions",
+        lambda r: r["admin_session"] == session_id and r["action"] == "data_downloaded",
+    )
+    (download,) = actions
+    assert download["detail"]["format"] == "tables" and download["detail"]["archive"] == f"{root}.zip"
+    assert download["detail"]["exported_at"] == ready["ready"]["finished_at"] and download["at"]
+    mine = [
+        r["action"]
+        for r in _records(server, "admin_pages", "admin_actions")
+        if r["admin_session"] == session_id
+    ]
+    assert mine == ["logged_in", "data_export_started", "data_exported", "data_downloaded"]
+    assert len(list((server.data_dir / ".igym-admin-exports").iterdir())) == 1
+
+
+def test_the_raw_download_streams_the_data_files(pages_server: LiveServer) -> None:
+    server = pages_server
+    _answer_one_page(server)
+    cookie = _cookie(server)
+    status, headers, body = _request(server, "GET", "/admin/download/raw", headers={"Cookie": cookie})
     assert status == 200
     assert headers["Content-Type"].startswith("application/gzip")
     assert headers["Content-Disposition"].startswith('attachment; filename="admin_pages-')
@@ -345,8 +444,42 @@ def test_the_download_streams_the_data_files(pages_server: LiveServer) -> None:
         sessions = archive.extractfile(f"{root}/sessions.jsonl").read().decode()  # type: ignore[union-attr]
     events = [json.loads(line)["event"] for line in sessions.splitlines()]
     assert "joined" in events and "scene_left" in events
-    actions = _records(server, "admin_pages", "admin_actions")
-    assert [a["action"] for a in actions][-1] == "data_downloaded"
+    assert (
+        _recorded(server, "admin_pages", "admin_actions", lambda r: r["detail"].get("format") == "raw")[-1][
+            "action"
+        ]
+        == "data_downloaded"
+    )
+
+
+def test_a_failed_export_is_told_and_recorded_and_without_an_exporter_only_raw_is_offered(
+    live_server: Callable[..., LiveServer],
+) -> None:
+    server = live_server(PAGES, env={"IGYM_ADMIN_TOKEN": ADMIN_TOKEN, "IGYM_ADMIN_EXPORT_TIMEOUT_S": "0.001"})
+    _answer_one_page(server)
+    cookie = _cookie(server)
+    with _admin_socket(server, cookie) as ws:
+        assert _act(ws, {"type": "export_data"})["type"] == "done"
+        failed = _snapshot(ws, _export_state("failed"), timeout_s=60)["export"]
+    assert "IGYM_ADMIN_EXPORT_TIMEOUT_S" in failed["message"] and "raw files" in failed["message"]
+    assert failed["ready"] is None
+    assert _request(server, "GET", "/admin/download", headers={"Cookie": cookie})[0] == 404
+    server.stop()  # its records written out
+    actions = [r["action"] for r in _records(server, "admin_pages", "admin_actions")]
+    assert actions == ["logged_in", "data_export_started", "data_export_failed"]
+    assert not list((server.data_dir / ".igym-admin-exports").iterdir())
+
+    bare = live_server(PAGES, env={"IGYM_ADMIN_TOKEN": ADMIN_TOKEN, "IGYM_BLOCKED_PLUGINS": "parquet"})
+    cookie = _cookie(bare)
+    page = _request(bare, "GET", "/admin", headers={"Cookie": cookie})[2]
+    assert b'href="/admin/download/raw"' in page
+    with _admin_socket(bare, cookie) as ws:
+        assert _snapshot(ws)["export"] == {"available": False}
+        refused = _act(ws, {"type": "export_data"})
+    assert refused["type"] == "error" and "igym-parquet" in refused["message"]
+    status, _headers, body = _request(bare, "GET", "/admin/download", headers={"Cookie": cookie})
+    assert status == 404 and b"igym-parquet" in body
+    assert _request(bare, "GET", "/admin/download/raw", headers={"Cookie": cookie})[0] == 200
 
 
 def test_an_expired_session_closes_its_socket_and_its_cookie_stops_working(

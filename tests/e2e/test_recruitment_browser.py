@@ -19,7 +19,7 @@ from playwright.sync_api import expect
 
 from igym_core.testing import read_records
 from tests.conftest import LiveServer
-from tests.e2e.recruit_study import NO_PARTNER_MESSAGE
+from tests.e2e.recruit_study import CODES, NO_PARTNER_MESSAGE
 
 STUDY = "tests/e2e/recruit_study.py"
 SONA = "tests/e2e/sona_plugin.py"
@@ -344,3 +344,152 @@ def test_the_page_reports_tab_focus_and_full_screen_changes(servers, new_page) -
     _eventually(page, lambda: len(events()) >= 4)
     assert events() == ["blur", "focus", "fullscreen_enter", "fullscreen_exit"]
     assert not page.errors
+
+
+# --- every way back, on both platforms ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ways_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, LiveServer]]:
+    root = tmp_path_factory.mktemp("ways")
+    started: dict[str, LiveServer] = {}
+
+    def start(platform: str) -> None:
+        started[platform] = LiveServer(f"{STUDY}:ways_{platform}", root / platform / "data")
+
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            list(pool.map(start, ("prolific", "mturk")))
+        yield started
+    finally:
+        for server in started.values():
+            server.stop()
+
+
+#: igym's outcome in the `finished` record behind each platform outcome in `ways_*`.
+IGYM_OUTCOME = {
+    "completed": "completed",
+    "screened_out": "screened_out",
+    "no_partner": "waiting_timeout",
+    "partner_left": "partner_left",
+    "timed_out": "game_abandoned",
+}
+PLATFORM_HOST = {"prolific": "app.prolific.com", "mturk": "workersandbox.mturk.com"}
+
+
+def _ways_link(server: LiveServer, platform: str, person: str) -> str:
+    if platform == "prolific":
+        return _prolific_link(server, person, f"S-{person}")
+    return _mturk_link(server, person).replace("workerId=W1", f"workerId=W-{person}")
+
+
+@pytest.mark.parametrize("platform", ["prolific", "mturk"])
+@pytest.mark.parametrize("outcome", list(IGYM_OUTCOME))
+def test_each_outcome_goes_back_to_the_platform_with_its_code(
+    ways_servers, new_page, shots, platform, outcome
+) -> None:
+    from tests.e2e.test_multiplayer_browser import wait_phase
+    from tests.e2e.test_survey_browser import wait_scene
+
+    server = ways_servers[platform]
+    experiment_id = f"recruit_ways_{platform}"
+    person = f"{platform[:2].upper()}-{outcome}"
+    page = new_page()
+    if outcome == "screened_out":
+        page.set_viewport_size({"width": 700, "height": 900})
+    platform_side = Platform(page, PLATFORM_HOST[platform], server, experiment_id)
+    page.goto(_ways_link(server, platform, person))
+    partner = None
+    if outcome in ("completed", "partner_left"):  # a second person, who plays with them
+        partner = new_page()
+        partner.goto(_ways_link(server, platform, f"{person}-partner"))
+    if outcome != "screened_out":
+        for each in (page, partner) if partner else (page,):
+            wait_scene(each, "intro", timeout_s=15)
+            each.get_by_role("button", name="Continue").click()
+    if outcome == "partner_left":
+        for each in (page, partner):
+            wait_scene(each, "pair", timeout_s=20)
+            wait_phase(each, "playing")
+        partner.close()  # type: ignore[union-attr]
+    if outcome == "timed_out":  # they close the page mid-game and come back after it was abandoned
+        wait_scene(page, "solo", timeout_s=15)
+        wait_phase(page, "playing")
+        context = page.context
+        page.close()
+        time.sleep(2.5)  # > abandon_after_s (1 s), with room for a loaded machine
+        page = context.new_page()
+        page.errors = []
+        platform_side._page = page  # (its route is the context's: it still catches the way back)
+        page.goto(_ways_link(server, platform, person))
+    back = platform_side.wait(timeout_s=30)
+    shots(page, f"{platform}-{outcome}")
+    code = CODES[outcome]
+    if platform == "prolific":
+        assert back["method"] == "GET"
+        assert back["url"] == f"https://app.prolific.com/submissions/complete?cc={code}"
+        key = "PROLIFIC_PID"
+    else:
+        assert back["method"] == "POST"
+        assert back["url"] == "https://workersandbox.mturk.com/mturk/externalSubmit"
+        assert parse_qs(back["body"]) == {
+            "assignmentId": [person],
+            "outcome": [outcome],
+            "completion_code": [code],
+        }
+        key = "assignmentId"
+    (finished,) = _finished(back["sessions"], key, person)  # stored before the page left
+    assert finished["detail"]["outcome"] == IGYM_OUTCOME[outcome]
+    assert finished["detail"]["way_back"]["code"] == code
+    assert finished["detail"]["way_back"]["outcome"] == outcome
+    assert not page.errors
+
+
+def test_the_same_mturk_assignment_in_a_second_tab_and_another_browser_continues(servers, new_page) -> None:
+    server = servers["mturk"]
+    link = _mturk_link(server, "A2").replace("workerId=W1", "workerId=W2")
+
+    def sessions() -> list[dict[str, Any]]:
+        return read_records(server.data_dir, "recruit_mturk", "sessions")
+
+    first = new_page()
+    first.goto(link)
+    expect(first.get_by_text("Press continue to go on.")).to_be_visible()
+    # A second tab of the same browser takes over the same participant.
+    tab = first.context.new_page()
+    tab.errors = []
+    tab.goto(link)
+    expect(tab.get_by_text("Press continue to go on.")).to_be_visible()
+    expect(first.get_by_text("open in another tab")).to_be_visible()
+    # Another browser (no token) with the same worker and assignment continues it too.
+    other = new_page()
+    platform = Platform(other, "workersandbox.mturk.com", server, "recruit_mturk")
+    other.goto(link)
+    expect(other.get_by_text("Press continue to go on.")).to_be_visible()
+    expect(tab.get_by_text("open in another tab")).to_be_visible()
+    joined = [r for r in sessions() if r["event"] == "joined" and r["params"].get("workerId") == "W2"]
+    assert len(joined) == 1
+    assert joined[0]["detail"]["recruitment_ids"] == {"workerId": "W2", "assignmentId": "A2"}
+    resumed = _eventually(
+        other,
+        lambda: [
+            r
+            for r in sessions()
+            if r["detail"].get("reason") == "same_recruitment_identity"
+            and r["params"].get("workerId") == "W2"
+        ],
+    )
+    assert [r["participant_id"] for r in resumed] == [joined[0]["participant_id"]]
+
+    other.get_by_role("button", name="Continue").click()
+    back = platform.wait()
+    assert parse_qs(back["body"]) == {"assignmentId": ["A2"], "outcome": ["completed"]}
+    assert len(_finished(back["sessions"], "workerId", "W2")) == 1
+    # The worker who has finished is kept out from a new browser, with this or another assignment.
+    for assignment in ("A2", "A3"):
+        again = new_page()
+        again.goto(_mturk_link(server, assignment).replace("workerId=W1", "workerId=W2"))
+        expect(again.locator("[data-refusal=entry_refused]")).to_contain_text("already taken part")
+        assert not again.errors
+    assert len([r for r in sessions() if r["event"] == "joined" and r["params"].get("workerId") == "W2"]) == 1
+    assert not (first.errors or tab.errors or other.errors)

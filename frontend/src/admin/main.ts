@@ -8,7 +8,7 @@
 
 import { clear, h } from "../dom";
 import { drawBars } from "./chart";
-import type { ActionReply, GameRow, Snapshot } from "./types";
+import type { ActionReply, ExportStatus, GameRow, Snapshot } from "./types";
 
 const root = document.getElementById("admin-root") as HTMLElement;
 
@@ -33,6 +33,13 @@ const pauseMessage = h("input", {
   placeholder: "What new participants see (optional)",
   "data-testid": "pause-message",
 }) as HTMLInputElement;
+const exportButton = h(
+  "button",
+  { type: "button", "data-testid": "prepare-export", onclick: () => send({ type: "export_data" }) },
+  "Prepare the tables",
+) as HTMLButtonElement;
+const exportStatus = h("p", { class: "admin-note", "data-testid": "export-status" });
+const exportLink = h("a", { href: "/admin/download", "data-testid": "download-tables", hidden: true });
 const pauseButton = h("button", { type: "button", "data-testid": "pause-arrivals", onclick: () => pauseOrResume() }, "Pause new arrivals");
 
 let socket: WebSocket | null = null;
@@ -41,6 +48,11 @@ let retryMs = 1000;
 
 function panel(title: string, ...children: (Node | string)[]): HTMLElement {
   return h("section", { class: "admin-panel" }, h("h2", {}, title), ...children);
+}
+
+/** A panel across the whole grid (a table whose last column, the game's End button, must show). */
+function widePanel(title: string, ...children: (Node | string)[]): HTMLElement {
+  return h("section", { class: "admin-panel admin-wide" }, h("h2", {}, title), ...children);
 }
 
 function table(headings: string[], body: HTMLElement): HTMLElement {
@@ -62,8 +74,14 @@ function layout(): void {
       panel("By scene", table(["Scene", "Participants", "Connected"], scenesBody)),
       panel("Waiting rooms", table(["Scene", "Waiting", "Group size"], roomsBody)),
       panel("Completions by outcome", table(["Outcome", "Participants"], outcomesBody)),
-      panel("Running games", gamesNote, table(["Game", "Scene", "Players", "Phase", "FPS", "RTT (ms)", ""], gamesBody)),
+      widePanel("Running games", gamesNote, table(["Game", "Scene", "Players", "Phase", "FPS", "RTT (ms)", ""], gamesBody)),
       panel("New arrivals", h("div", { class: "admin-pause" }, pauseMessage, pauseButton)),
+      panel(
+        "Data",
+        h("p", { class: "admin-note" }, "The tables igym export writes (one Parquet file per record type), made in the background."),
+        h("div", { class: "admin-pause" }, exportButton, exportLink),
+        exportStatus,
+      ),
       panel("Recent errors and warnings", errorsList),
       panel("Admin actions", actionsList),
     ),
@@ -81,9 +99,7 @@ function replaceRows(body: HTMLElement, rows: HTMLElement[], empty: string, colu
 }
 
 function gameRow(game: GameRow): HTMLElement {
-  const rtt = Object.entries(game.rtt_ms ?? {})
-    .map(([pid, ms]) => `${pid}: ${ms === null ? "–" : ms}`)
-    .join(", ");
+  const rtt = Object.entries(game.rtt_ms ?? {}).map(([pid, ms]) => h("div", {}, `${pid}: ${ms === null ? "–" : ms}`));
   const fps = `${game.measured_fps ?? "–"} / ${game.fps ?? "?"}`;
   const end = h(
     "button",
@@ -104,10 +120,10 @@ function gameRow(game: GameRow): HTMLElement {
     { "data-game-id": game.game_id },
     h("td", {}, game.game_id),
     h("td", {}, game.scene_id),
-    h("td", {}, game.participant_ids.join(", ")),
+    h("td", {}, ...game.participant_ids.map((pid) => h("div", {}, pid))),
     h("td", {}, game.phase ?? ""),
     h("td", {}, fps),
-    h("td", {}, rtt),
+    h("td", {}, ...rtt),
     h("td", {}, end),
   );
 }
@@ -170,10 +186,32 @@ function render(snapshot: Snapshot): void {
     actionsList.append(h("li", {}, `${a.at} ${a.admin_session} ${a.action} ${Object.keys(a.detail).length ? JSON.stringify(a.detail) : ""}`));
   }
   if (!snapshot.actions.length) actionsList.append(h("li", { class: "admin-empty" }, "None"));
+  renderExport(snapshot.export);
   pausedBanner.hidden = !snapshot.arrivals_paused;
   pausedBanner.textContent = snapshot.arrivals_paused ? `New arrivals are paused. They see: “${snapshot.pause_message ?? ""}”` : "";
   pauseButton.textContent = snapshot.arrivals_paused ? "Resume new arrivals" : "Pause new arrivals";
   status.textContent = `Live · ${snapshot.at} · up ${Math.round(snapshot.uptime_s)} s · ${snapshot.admins} admin(s) connected · ${snapshot.errors_total} warnings/errors logged`;
+}
+
+function megabytes(bytes: number): string {
+  return bytes < 1048576 ? `${Math.max(1, Math.round(bytes / 1024))} KB` : `${(bytes / 1048576).toFixed(1)} MB`;
+}
+
+function renderExport(status: ExportStatus): void {
+  if (!status.available) {
+    exportButton.disabled = true;
+    exportLink.hidden = true;
+    exportStatus.textContent = "No exporter is installed (igym-parquet): download the raw files (top right).";
+    return;
+  }
+  exportButton.disabled = status.state === "running";
+  const ready = status.ready;
+  exportLink.hidden = !ready;
+  exportLink.textContent = ready ? `Download the tables (.zip, ${ready.files.length} files, ${megabytes(ready.bytes)}, made ${ready.finished_at})` : "";
+  if (status.state === "running") exportStatus.textContent = `Being made (started ${status.started_at} by ${status.admin_session})…`;
+  else if (status.state === "failed") exportStatus.textContent = `The last export failed: ${status.message ?? ""}`;
+  else if (status.state === "ready") exportStatus.textContent = `Made in ${status.duration_s ?? "?"} s. Prepare again for the data up to now.`;
+  else exportStatus.textContent = "";
 }
 
 function pauseOrResume(): void {

@@ -38,6 +38,23 @@ export interface AdminAction {
   detail: Record<string, unknown>;
 }
 
+export interface ExportFile {
+  name: string;
+  bytes: number;
+}
+
+/** The dashboard's export (igym_core/admin/export.py ``Exports.snapshot``). */
+export interface ExportStatus {
+  available: boolean;
+  state?: "none" | "running" | "ready" | "failed";
+  started_at?: string;
+  finished_at?: string;
+  admin_session?: string;
+  duration_s?: number;
+  message?: string;
+  ready?: { finished_at: string; admin_session: string; files: ExportFile[]; bytes: number } | null;
+}
+
 export interface Snapshot {
   type: "snapshot";
   at: string;
@@ -56,6 +73,7 @@ export interface Snapshot {
   errors_total: number;
   actions: AdminAction[];
   admins: number;
+  export: ExportStatus;
 }
 
 export interface ActionReply {

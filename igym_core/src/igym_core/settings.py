@@ -268,6 +268,10 @@ class Settings:
     """``IGYM_ADMIN_COOKIE_SECURE``: always mark the admin cookie ``Secure``. Without it, the cookie
     is ``Secure`` when the request came over HTTPS (directly, or through a proxy uvicorn trusts,
     whose ``X-Forwarded-Proto`` it applies)."""
+    admin_export_timeout_s: float = attrs.field(default=900.0, validator=_positive_seconds)
+    """How long the dashboard's export of the tables (``igym export``) may take
+    (``IGYM_ADMIN_EXPORT_TIMEOUT_S``); past it the export is stopped, and the dashboard says to
+    raise it or download the raw files."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -342,6 +346,7 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "IGYM_ADMIN_SESSION_S": ("admin_session_s", float),
     "IGYM_ADMIN_LOGINS_PER_IP_PER_MIN": ("admin_logins_per_ip_per_min", int),
     "IGYM_ADMIN_LOGINS_PER_MIN": ("admin_logins_per_min", int),
+    "IGYM_ADMIN_EXPORT_TIMEOUT_S": ("admin_export_timeout_s", float),
 }
 
 #: ``IGYM_*`` switches (``1``, ``true``, ``yes`` or ``on``): variable → (field, value when set).

@@ -2,8 +2,10 @@
 
 Counts that would need a loop over every participant ever seen (arrivals, completions per
 outcome, the per-minute series) are kept up to date from the study's session events
-(:attr:`Study.event_listeners`). Participants by scene is counted from the participants held in
-memory (one pass, a few hundred microseconds for thousands; see ``bench/admin_snapshot.py``).
+(:attr:`Study.event_listeners`). Participants by scene (and how many of them are connected) are
+kept by the study's participant index as participants join, move, connect, leave, finish, are
+evicted or restored (:class:`~igym_core.session.participant.ParticipantIndex`);
+:func:`recount_by_scene` is the loop they replace (for tests and ``bench/admin_snapshot.py``).
 Everything kept is bounded: the series keep :data:`SERIES_MINUTES` minutes, the error ring
 :data:`MAX_ERRORS` entries, and at most :data:`MAX_GAMES_SHOWN` games are listed (the total is given).
 """
@@ -13,7 +15,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from igym_core.data.recorder import utc_now_iso
@@ -23,7 +25,7 @@ if TYPE_CHECKING:
     from igym_core.session.participant import Participant
     from igym_core.session.study import Study
 
-__all__ = ["MAX_ERRORS", "MAX_GAMES_SHOWN", "SERIES_MINUTES", "ErrorRing", "LiveView"]
+__all__ = ["MAX_ERRORS", "MAX_GAMES_SHOWN", "SERIES_MINUTES", "ErrorRing", "LiveView", "recount_by_scene"]
 
 SERIES_MINUTES = 120
 MAX_ERRORS = 50
@@ -77,6 +79,20 @@ def _short(value: Any) -> Any:
     return str(value)[:_MAX_TEXT]
 
 
+def recount_by_scene(participants: Iterable[Participant]) -> tuple[Counter[str], Counter[str]]:
+    """Unfinished participants per scene id, and those of them connected, counted one by one."""
+    by_scene: Counter[str] = Counter()
+    connected_by_scene: Counter[str] = Counter()
+    for participant in participants:
+        if participant.finished or not participant.slots:
+            continue
+        scene_id = participant.slots[participant.position].scene.scene_id
+        by_scene[scene_id] += 1
+        if participant.connection_id is not None:
+            connected_by_scene[scene_id] += 1
+    return by_scene, connected_by_scene
+
+
 class LiveView:
     """Counts and series for the dashboard, fed by the study's session events."""
 
@@ -115,17 +131,14 @@ class LiveView:
         """Everything the dashboard shows now (JSON-ready)."""
         study = self.study
         now = self._clock()
-        by_scene: Counter[str] = Counter()
-        connected_by_scene: Counter[str] = Counter()
-        for participant in study.by_id.values():
-            if participant.finished or not participant.slots:
-                continue
-            scene_id = participant.slots[participant.position].scene.scene_id
-            by_scene[scene_id] += 1
-            if participant.connection_id is not None:
-                connected_by_scene[scene_id] += 1
+        # Kept up to date as participants move (ParticipantIndex), never a loop over them.
+        by_scene, connected_by_scene = study.by_id.by_scene, study.by_id.connected_by_scene
         scenes = [
-            {"scene_id": sid, "participants": by_scene[sid], "connected": connected_by_scene[sid]}
+            {
+                "scene_id": sid,
+                "participants": by_scene.get(sid, 0),
+                "connected": connected_by_scene.get(sid, 0),
+            }
             for sid in dict.fromkeys(self._scene_order)
         ]
         coordinator = study.games

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 
-__all__ = ["dashboard_page", "login_page"]
+__all__ = ["dashboard_page", "login_page", "message_page"]
 
 
 def _head(title: str) -> str:
@@ -37,16 +37,31 @@ def login_page(message: str | None = None) -> str:
     )
 
 
+def message_page(title: str, message: str) -> str:
+    """A page that says why a download could not be given (plain text), with the way back."""
+    return (
+        _head(f"igym admin: {title}") + '</head>\n<body>\n<main class="admin-login">\n'
+        f"<h1>{html.escape(title)}</h1>\n"
+        f'<p class="admin-error" role="alert">{html.escape(message)}</p>\n'
+        '<p><a href="/admin">Back to the dashboard</a></p>\n</main>\n</body>\n</html>\n'
+    )
+
+
 def dashboard_page(experiment_id: str, session_id: str) -> str:
-    """The dashboard's page: ``admin.js`` fills ``#admin-root`` from the admin socket."""
+    """The dashboard's page: ``admin.js`` fills ``#admin-root`` from the admin socket (the tables'
+    download link too, once an export is ready)."""
+    downloads = (
+        '<a class="admin-download-raw" href="/admin/download/raw" data-testid="download-raw">'
+        "Raw files (.tar.gz)</a>\n"
+    )
     return (
         _head(f"igym admin: {experiment_id}")
         + '<script type="module" src="/client/admin.js"></script>\n</head>\n<body>\n'
         '<header class="admin-header">\n'
         f"<h1>igym admin: {html.escape(experiment_id)}</h1>\n"
         f'<span class="admin-session">session {html.escape(session_id)}</span>\n'
-        '<a class="admin-download" href="/admin/download" download>Download the data (.tar.gz)</a>\n'
-        '<form method="post" action="/admin/logout"><button type="submit">Log out</button></form>\n'
+        + downloads
+        + '<form method="post" action="/admin/logout"><button type="submit">Log out</button></form>\n'
         "</header>\n"
         '<main id="admin-root"><noscript>The dashboard needs JavaScript.</noscript></main>\n'
         "</body>\n</html>\n"

@@ -19,9 +19,9 @@ from litestar import MediaType, Request, Response, WebSocket, get, post, websock
 from litestar.exceptions import WebSocketDisconnect
 from litestar.response import Redirect, Stream
 
-from igym_core.admin.archive import stream_directory
+from igym_core.admin.archive import stream_directory, stream_zip
 from igym_core.admin.auth import COOKIE_NAME, MAX_TOKEN_CHARS, AdminSession, LoginRefused
-from igym_core.admin.page import dashboard_page, login_page
+from igym_core.admin.page import dashboard_page, login_page, message_page
 from igym_core.admin.service import MAX_ADMIN_SOCKETS, AdminClient, AdminService
 from igym_core.server.security import origin_allowed
 from igym_core.server.ws_protocol import DIRECT_EXTENSION
@@ -138,19 +138,70 @@ async def admin_logout(request: Request[Any, Any, Any]) -> Response[Any]:
     )
 
 
+def _unauthorised() -> Response[Any]:
+    return Response({"status_code": 401, "detail": "Unauthorized"}, status_code=401, headers=_PAGE_HEADERS)
+
+
+async def _flushed(service: AdminService) -> None:
+    """Write the records waiting in memory, so that the download has everything up to now."""
+    with contextlib.suppress(Exception):  # a failing sink: the download has what is stored
+        await service.study.recorder.flush()
+
+
 @get("/admin/download", include_in_schema=False)
 async def admin_download(request: Request[Any, Any, Any]) -> Response[Any]:
+    """The tables of the last export (``igym export``: one table per record type), as a zip."""
     service = _service(request)
     session = _session(request)
     if session is None:
-        return Response(
-            {"status_code": 401, "detail": "Unauthorized"}, status_code=401, headers=_PAGE_HEADERS
+        return _unauthorised()
+    exports = service.exports
+    if exports is None:
+        return _page(
+            message_page(
+                "No exporter is installed",
+                "This server has no `igym export` command (it comes with the igym-parquet plugin: "
+                "pip install igym-parquet, then restart the server). Download the raw files instead.",
+            ),
+            status=404,
         )
-    name = f"{service.study.experiment.experiment_id}-{service.run_id}"
-    service.record_action(session, "data_downloaded", archive=f"{name}.tar.gz")
+    tables, made = exports.ready, exports.ready_info
+    if tables is None or made is None:
+        return _page(
+            message_page(
+                "No tables are ready yet",
+                "Press “Prepare the tables” on the dashboard; the download link appears there when "
+                "they are ready.",
+            ),
+            status=404,
+        )
+    archive = f"{exports.name}.zip"
+    service.record_action(
+        session,
+        "data_downloaded",
+        format="tables",
+        archive=archive,
+        exported_at=made["finished_at"],
+        files=[f["name"] for f in made["files"]],
+    )
+    return Stream(
+        tables.read(stream_zip(tables.files)),
+        media_type="application/zip",
+        headers={**_PAGE_HEADERS, "Content-Disposition": f'attachment; filename="{archive}"'},
+    )
+
+
+@get("/admin/download/raw", include_in_schema=False)
+async def admin_download_raw(request: Request[Any, Any, Any]) -> Response[Any]:
+    """The experiment's data directory as the sinks wrote it, as a tar.gz."""
+    service = _service(request)
+    session = _session(request)
+    if session is None:
+        return _unauthorised()
+    name = service.download_name
+    service.record_action(session, "data_downloaded", format="raw", archive=f"{name}.tar.gz")
     # What was written up to now (this download's record too) is on disk, and so in the archive.
-    with contextlib.suppress(Exception):  # a failing sink: the archive has what is stored
-        await service.study.recorder.flush()
+    await _flushed(service)
     return Stream(
         stream_directory(service.data_dir, name),
         media_type="application/gzip",
@@ -242,6 +293,16 @@ async def _handle(service: AdminService, session: AdminSession, text: str) -> di
     if kind == "resume_arrivals":
         service.resume_arrivals(session)
         return {"type": "done", "action": kind}
+    if kind == "export_data":
+        if service.exports is None:
+            return {
+                "type": "error",
+                "action": kind,
+                "message": "This server has no `igym export` (install igym-parquet); download the raw files.",
+            }
+        if not service.exports.start(session.session_id):
+            return {"type": "error", "action": kind, "message": "An export is being made already."}
+        return {"type": "done", "action": kind}
     if kind == "end_game":
         game_id = message.get("game_id")
         if not isinstance(game_id, str) or not await service.end_game(session, game_id[:128]):
@@ -253,8 +314,8 @@ async def _handle(service: AdminService, session: AdminSession, text: str) -> di
         return {"type": "done", "action": kind, "game_id": game_id}
     return {
         "type": "error",
-        "message": f"Unknown action {str(kind)[:40]!r}; expected pause_arrivals, resume_arrivals "
-        "or end_game.",
+        "message": f"Unknown action {str(kind)[:40]!r}; expected pause_arrivals, resume_arrivals, "
+        "end_game or export_data.",
     }
 
 
@@ -273,4 +334,4 @@ async def _bounded_body(request: Request[Any, Any, Any], limit: int) -> bytes | 
 
 def admin_handlers() -> list[Any]:
     """The dashboard's route handlers, for ``create_app``."""
-    return [admin_page, admin_login, admin_logout, admin_download, admin_socket]
+    return [admin_page, admin_login, admin_logout, admin_download, admin_download_raw, admin_socket]

@@ -22,6 +22,7 @@ from typing import Any
 import structlog
 
 from igym_core.admin.auth import AdminAuth, AdminSession
+from igym_core.admin.export import EXPORTS_DIRECTORY, Exports, export_command, remove_stale_exports
 from igym_core.admin.live import ErrorRing, LiveView
 from igym_core.data.recorder import utc_now_iso
 from igym_core.session.study import Study
@@ -107,11 +108,37 @@ class AdminService:
         self._changed = asyncio.Event()
         self._started = time.monotonic()
         self._closing: set[asyncio.Future[None]] = set()
+        # --- the downloads ---
+        #: Where the exports are made (next to the experiments' data, not in it).
+        self.exports_root = data_dir.parent / EXPORTS_DIRECTORY
+        self.download_name = f"{study.experiment.experiment_id}-{run_id}"
+        #: ``igym export`` as a plugin registered it, run for the dashboard (None: not installed,
+        #: only the raw files can be downloaded).
+        command = export_command(study.plugins.registry)
+        self.exports = (
+            None
+            if command is None
+            else Exports(
+                command,
+                data_dir,
+                self.exports_root,
+                name=self.download_name,
+                timeout_s=settings.admin_export_timeout_s,
+                record=self._record_export,
+                flush=study.recorder.flush,
+                changed=self.changed,
+            )
+        )
 
     @asynccontextmanager
     async def lifespan(self, _app: Any) -> AsyncIterator[None]:
         """(A Litestar lifespan, after the study's restore.) Tap the log; push snapshots."""
         self.live.seed_from_memory()
+        remove_stale_exports(
+            self.exports_root,
+            f"{self.study.experiment.experiment_id}-",
+            older_than_s=self.settings.admin_export_timeout_s + 3600,
+        )
         root = logging.getLogger()
         root.addHandler(self.errors)
         task = asyncio.create_task(self._broadcast(), name="igym-admin-snapshots")
@@ -122,6 +149,8 @@ class AdminService:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             root.removeHandler(self.errors)
+            if self.exports is not None:
+                await self.exports.close()
 
     # --- snapshots ---------------------------------------------------------------------------
     def snapshot_text(self) -> str:
@@ -133,6 +162,7 @@ class AdminService:
         body["errors_total"] = self.errors.total
         body["actions"] = list(self.actions)
         body["admins"] = len(self.clients)
+        body["export"] = self.exports.snapshot() if self.exports is not None else {"available": False}
         body["build_ms"] = round(self.last_build_ms, 3)  # the previous snapshot's (bench/admin_snapshot.py)
         text = json.dumps(body, separators=(",", ":"), default=str)
         self.last_build_ms = (time.perf_counter() - started) * 1000
@@ -172,6 +202,10 @@ class AdminService:
         self.actions.appendleft(row)
         self.changed()
         return row
+
+    def _record_export(self, admin_session: str, action: str, **detail: Any) -> None:
+        # The export's end comes later than the request that started it: recorded by session id.
+        self.record_action(AdminSession(session_id=admin_session, expires_at=0.0), action, **detail)
 
     def pause_arrivals(self, session: AdminSession, message: str | None) -> str:
         text = (message or "").strip()[:MAX_PAUSE_MESSAGE_CHARS] or DEFAULT_PAUSE_MESSAGE

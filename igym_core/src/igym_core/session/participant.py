@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
@@ -51,6 +52,33 @@ def _count_connected(participant: Participant, attribute: attrs.Attribute, new: 
     return new
 
 
+#: Where an unfinished participant is, for the by-scene counts: (scene id, connected); None for
+#: someone finished or without scenes yet.
+Placement = tuple[str, bool] | None
+
+
+def _placement(slots: list[Slot], position: int, finished: bool, connection_id: int | None) -> Placement:
+    if finished or not 0 <= position < len(slots):
+        return None
+    return slots[position].scene.scene_id, connection_id is not None
+
+
+def _count_placement(participant: Participant, attribute: attrs.Attribute, new: Any) -> Any:
+    """Move the participant between the index's by-scene counts as one of these fields changes."""
+    index = participant._index
+    if index is not None:
+        state = {
+            "slots": participant.slots,
+            "position": participant.position,
+            "finished": participant.finished,
+            "connection_id": participant.connection_id,
+        }
+        before = _placement(**state)
+        state[attribute.name] = new
+        index._move(before, _placement(**state))
+    return new
+
+
 @attrs.define(kw_only=True, eq=False)
 class Participant:
     """Mutable session state of one participant, owned by the app's participant store."""
@@ -59,18 +87,22 @@ class Participant:
     token: str
     params: dict[str, str]
     condition: str | None = None
-    slots: list[Slot] = attrs.field(factory=list)
+    slots: list[Slot] = attrs.field(factory=list, on_setattr=_count_placement)
     draws: dict[str, list[str]] = attrs.field(factory=dict)
-    position: int = 0
+    position: int = attrs.field(default=0, on_setattr=_count_placement)
     drafts: dict[int, dict[str, Any]] = attrs.field(factory=dict)
     values: dict[str, Any] = attrs.field(factory=dict)
     joined_at: float = attrs.field(factory=time.time)
     entered_at: float = attrs.field(factory=time.time)
-    finished: bool = attrs.field(default=False, on_setattr=_count_finished)
+    finished: bool = attrs.field(
+        default=False, on_setattr=attrs.setters.pipe(_count_finished, _count_placement)
+    )
     outcome: str = "completed"
     """How the study went for them so far (``completed``, ``game_abandoned``, ...); recorded with
     ``finished`` and given to the end scene."""
-    connection_id: int | None = attrs.field(default=None, on_setattr=_count_connected)
+    connection_id: int | None = attrs.field(
+        default=None, on_setattr=attrs.setters.pipe(_count_connected, _count_placement)
+    )
     """The connection that currently owns this participant; older ones are ignored."""
     _index: ParticipantIndex | None = attrs.field(default=None, init=False, repr=False)
     """The index holding this participant, whose counts follow ``finished`` and ``connection_id``."""
@@ -91,6 +123,11 @@ class Participant:
     """When the participant was last connected (``time.monotonic``): set as their socket closes."""
 
     @property
+    def placement(self) -> Placement:
+        """(scene id, connected) while unfinished and placed in a scene; else None."""
+        return _placement(self.slots, self.position, self.finished, self.connection_id)
+
+    @property
     def recruitment_ids(self) -> dict[str, str]:
         return recruitment_ids(self.params)
 
@@ -108,13 +145,18 @@ class ParticipantIndex(dict[str, "Participant"]):
 
     ``connected`` and ``finished`` follow every assignment to a held participant's
     ``connection_id`` and ``finished``, so ``/stats`` reads them without a loop over participants.
-    Entries are added with ``index[id] = participant`` and removed with ``del`` or ``pop``.
+    ``by_scene`` and ``connected_by_scene`` (unfinished participants per scene id, and those of
+    them connected: the admin dashboard's) follow ``slots``, ``position``, ``finished`` and
+    ``connection_id`` the same way. Entries are added with ``index[id] = participant`` and removed
+    with ``del`` or ``pop``.
     """
 
     def __init__(self) -> None:
         super().__init__()
         self.connected = 0
         self.finished = 0
+        self.by_scene: Counter[str] = Counter()
+        self.connected_by_scene: Counter[str] = Counter()
 
     def __setitem__(self, participant_id: str, participant: Participant) -> None:
         old = self.get(participant_id)
@@ -124,6 +166,7 @@ class ParticipantIndex(dict[str, "Participant"]):
         participant._index = self
         self.connected += participant.connection_id is not None
         self.finished += bool(participant.finished)
+        self._move(None, participant.placement)
 
     def __delitem__(self, participant_id: str) -> None:
         self._forget(self[participant_id])
@@ -140,6 +183,19 @@ class ParticipantIndex(dict[str, "Participant"]):
         participant._index = None
         self.connected -= participant.connection_id is not None
         self.finished -= bool(participant.finished)
+        self._move(participant.placement, None)
+
+    def _move(self, before: Placement, after: Placement) -> None:
+        if before == after:
+            return
+        if before is not None:
+            _decrement(self.by_scene, before[0])
+            if before[1]:
+                _decrement(self.connected_by_scene, before[0])
+        if after is not None:
+            self.by_scene[after[0]] += 1
+            if after[1]:
+                self.connected_by_scene[after[0]] += 1
 
     def _unsupported(self, *args: Any, **kwargs: Any) -> None:
         raise TypeError("ParticipantIndex keeps counts: add with index[id] = p, remove with del or pop")
@@ -152,3 +208,9 @@ def _number_or_zero(value: Any) -> float:
     if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
         return value
     return 0
+
+
+def _decrement(counts: Counter[str], key: str) -> None:
+    counts[key] -= 1
+    if counts[key] <= 0:
+        del counts[key]
