@@ -28,7 +28,7 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 from browser_support import Standin  # noqa: E402
 
-from igym_core.testing import LiveServer  # noqa: E402
+from igym_core.testing import LiveServer, poll  # noqa: E402
 
 SCENE = "slime_p2p"
 #: Chromium may make WebRTC candidates on loopback (with camera and microphone permission): what a
@@ -59,15 +59,10 @@ def _p2p(page: Any) -> dict[str, Any]:
 
 
 def _wait(pages: list[Any], check: Callable[[], Any], what: str, timeout_s: float) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            states = [_game(p) for p in pages if not p.is_closed()]
-            raise AssertionError(f"timed out waiting for {what}; game states: {states}")
-        pages[0].wait_for_timeout(100)
+    def states() -> str:
+        return f"game states: {[_game(p) for p in pages if not p.is_closed()]}"
+
+    return poll(check, pages[0], what, timeout_s, interval_ms=100, detail=states)
 
 
 def _object_x(page: Any, object_id: str) -> float | None:
