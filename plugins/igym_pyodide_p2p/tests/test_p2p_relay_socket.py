@@ -50,8 +50,7 @@ def _closed_with(socket: Any, timeout_s: float = 5) -> int | None:
 
 
 def test_worker_relay_sockets_carry_packets_and_refuse_what_they_must(tmp_path: Path) -> None:
-    server = serve(tmp_path, options={"route": "relay"})
-    try:
+    with serve(tmp_path, options={"route": "relay"}) as server:
         authority, other, game_id = pair(server.url)
         route(authority, game_id)
         route(other, game_id)
@@ -90,13 +89,10 @@ def test_worker_relay_sockets_carry_packets_and_refuse_what_they_must(tmp_path: 
             if path.is_file():
                 text = path.read_bytes()
                 assert not any(k.encode() in text for k in keys), path
-    finally:
-        server.stop()
 
 
 def test_a_flooding_worker_and_a_socket_for_no_game_are_closed(tmp_path: Path) -> None:
-    server = serve(tmp_path, options={"route": "relay"})
-    try:
+    with serve(tmp_path, options={"route": "relay"}) as server:
         authority, other, game_id = pair(server.url)
         route(authority, game_id)
         route(other, game_id)
@@ -129,8 +125,6 @@ def test_a_flooding_worker_and_a_socket_for_no_game_are_closed(tmp_path: Path) -
         partner.close()
         authority.close()
         other.close()
-    finally:
-        server.stop()
 
 
 def _in_process_game(client: Any, stack: ExitStack) -> tuple[ScriptedParticipant, ScriptedParticipant, str]:
