@@ -18,7 +18,6 @@ import contextlib
 import json
 import random
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -225,33 +224,10 @@ def play_pair(
 
 
 def launch(work: Callable[[Any], Any], extra_args: tuple[str, ...] = ()) -> Any:
-    """``work(browser)`` with headless Debian Chromium and ``extra_args``, on a thread of its own
-    (as ``igym_core.testing.support.in_chromium``)."""
-    from igym_core.testing.support import CHROMIUM, CHROMIUM_ARGS
+    """``work(browser)`` with headless Debian Chromium and ``extra_args``, on a thread of its own."""
+    from igym_core.testing.support import in_chromium
 
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
-        from playwright.sync_api import sync_playwright
-
-        try:
-            with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(
-                    executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *extra_args], headless=True
-                )
-                try:
-                    outcome["result"] = work(browser)
-                finally:
-                    browser.close()
-        except BaseException as exc:
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=run, name="chromium-p2p")
-    thread.start()
-    thread.join(600)
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome.get("result")
+    return in_chromium(work, timeout_s=600, extra_args=extra_args)
 
 
 def main(argv: list[str]) -> int:
