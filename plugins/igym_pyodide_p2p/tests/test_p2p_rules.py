@@ -17,6 +17,7 @@ import pytest
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 from honest_page import batches  # noqa: E402
+from live_records import assert_one_saving_pause  # noqa: E402
 from p2p_peer import Peer, p2p_episode, pair  # noqa: E402
 from test_p2p_runtime import EXPERIMENT, records, route, send_episode, serve  # noqa: E402
 
@@ -428,13 +429,7 @@ def test_no_new_episode_starts_for_either_page_while_the_data_cannot_be_saved(tm
             disk.free()
             second = [peer.next("pyodide_episode", timeout=20) for peer in (authority, other)]
             assert second[0] == second[1] and second[0]["episode"] == 2 and second[0]["next_batch"] == 7
-        steps = read_records(disk.path, EXPERIMENT, "steps")
-        assert Counter(r["episode"] for r in steps) == {1: 180}
-        games = read_records(disk.path, EXPERIMENT, "games")
-        assert [(g["event"], g.get("reason")) for g in games if g["event"] in ("paused", "resumed")] == [
-            ("paused", "saving"),
-            ("resumed", "saving"),
-        ]
+        assert_one_saving_pause(disk.path, EXPERIMENT, {1: 180})
 
 
 def test_a_page_that_cannot_load_sends_both_players_on_and_a_slow_one_times_out(tmp_path: Path) -> None:

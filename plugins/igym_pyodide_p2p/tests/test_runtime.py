@@ -21,7 +21,7 @@ ROOT = HERE.parents[2]
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 from honest_page import batches, play_episode  # noqa: E402
-from live_records import records_when, verify_then_tamper  # noqa: E402
+from live_records import assert_one_saving_pause, records_when, verify_then_tamper  # noqa: E402
 from page_client import Page  # noqa: E402
 
 from tests.conftest import LiveServer  # noqa: E402
@@ -535,13 +535,7 @@ def test_no_new_episode_starts_while_the_data_cannot_be_saved(tmp_path: Path) ->
             second = page.next("pyodide_episode", timeout=20)
             assert second["episode"] == 2 and second["next_batch"] == 7
             page.close()
-        steps = read_records(disk.path, EXPERIMENT, "steps")
-        assert Counter(r["episode"] for r in steps) == {1: 180}
-        games = read_records(disk.path, EXPERIMENT, "games")
-        assert [(g["event"], g.get("reason")) for g in games if g["event"] in ("paused", "resumed")] == [
-            ("paused", "saving"),
-            ("resumed", "saving"),
-        ]
+        assert_one_saving_pause(disk.path, EXPERIMENT, {1: 180})
 
 
 def test_the_scene_message_names_the_runtime_its_module_and_what_the_page_runs(server: LiveServer) -> None:
