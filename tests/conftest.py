@@ -142,14 +142,29 @@ def _only_loopback(route: Any) -> None:
         route.abort()
 
 
+#: The window of a test page unless the test asks for another (``new_page(viewport=...)``).
+DEFAULT_VIEWPORT = {"width": 1100, "height": 900}
+
+
 @pytest.fixture
 def new_page(browser: Any) -> Iterator[Callable[..., Any]]:
-    """Pages in fresh browser contexts (separate storage, like separate people or devices)."""
+    """Pages in fresh browser contexts (separate storage, like separate people or devices).
+
+    ``new_page(**options)``: a page in a new context made with Playwright's ``new_context`` options
+    (``viewport``, ``user_agent``, ``locale``, ...), each of which replaces the default
+    (``DEFAULT_VIEWPORT``). ``new_page(context)``: another page in that context, which already has
+    its options (giving options too is an error, not silently ignored).
+    """
     contexts: list[Any] = []
 
     def make(context: Any = None, **options: Any) -> Any:
+        if context is not None and options:
+            raise TypeError(
+                f"new_page(context, {', '.join(options)}=...): a page in an existing context has that "
+                "context's options; give the options without a context to get a new one."
+            )
         if context is None:
-            context = browser.new_context(viewport={"width": 1100, "height": 900}, **options)
+            context = browser.new_context(**{"viewport": DEFAULT_VIEWPORT, **options})
             context.route("**/*", _only_loopback)
             contexts.append(context)
         page = context.new_page()

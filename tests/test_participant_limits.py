@@ -15,7 +15,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from igym_core.testing import read_records
+from igym_core.testing import poll, read_records
 from igym_core.testing.support import SURVEY_STUDY_ANSWERS as ANSWERS
 
 EXAMPLE = "igym_core.examples.survey_study:experiment"
@@ -101,17 +101,6 @@ def _log_events(server: Any, event: str) -> list[dict[str, Any]]:
     return out
 
 
-def _wait(check: Any, what: str, timeout_s: float = 15) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 def _base36(n: int) -> str:
     digits = "0123456789abcdefghijklmnopqrstuvwxyz"
     out = digits[n % 36]
@@ -152,7 +141,7 @@ def test_url_parameters_over_the_limits_are_refused_with_a_message_and_a_log_lin
     def joined() -> list[dict[str, Any]]:
         return [e for e in read_records(server.data_dir, EXPERIMENT_ID, "sessions") if e["event"] == "joined"]
 
-    _wait(joined, "the accepted participant's records")
+    poll(joined, what="the accepted participant's records", timeout_s=15)
     time.sleep(0.6)  # one more flush interval: nothing else arrives
     assert len(joined()) == 1
 
@@ -334,7 +323,7 @@ def test_evicted_participants_come_back_from_the_records(live_server) -> None:
     assert _stats(server)["participants"] == 2
     done.close()
     halfway.close()
-    _wait(lambda: _stats(server)["participants"] == 0, "both participants to leave memory")
+    poll(lambda: _stats(server)["participants"] == 0, what="both participants to leave memory", timeout_s=15)
     evicted = {e["participant_id"]: e for e in _log_events(server, "participant_evicted")}
     assert set(evicted) == {done.welcome["participant_id"], halfway.welcome["participant_id"]}
 

@@ -142,21 +142,37 @@ def test_the_snapshot_of_a_run_loads_back_and_holds_the_settings_in_force(
     live_server: Any, tmp_path: Path
 ) -> None:
     token = "operator-token-that-must-stay-secret"
+    turn_user, turn_password = "turn-user-1700000000", "turn-credential-that-must-stay-secret"
+    ice = [
+        {"urls": "stun:stun.example.org:3478"},
+        {"urls": ["turn:turn.example.org:3478"], "username": turn_user, "credential": turn_password},
+    ]
     server = live_server(
         "igym_slime.examples.vs_ai:experiment",
-        env={"IGYM_MAX_DRAFT_BYTES": "1234", "IGYM_WS_MAX_ERRORS": "7", "IGYM_OPERATOR_TOKEN": token},
+        env={
+            "IGYM_MAX_DRAFT_BYTES": "1234",
+            "IGYM_WS_MAX_ERRORS": "7",
+            "IGYM_OPERATOR_TOKEN": token,
+            "IGYM_P2P_ICE_SERVERS": json.dumps(ice),
+        },
     )
     (path,) = (server.data_dir / "slime_vs_ai").glob("snapshots/*.json")
     text = path.read_text(encoding="utf-8")
     snapshot = json.loads(text)
     assert token not in text and "operator_token" not in snapshot["settings"]
-    # Every setting but secrets (hidden from repr, or named as one: operator_token).
+    # Every setting but secrets (hidden from repr, or named as one: operator_token); the ICE
+    # servers are there, as the maps they are, with the TURN user and credential hidden.
     secret = ("token", "secret", "password", "key")
     expected = {
         f.name for f in attrs.fields(Settings) if f.repr and not any(w in f.name.split("_") for w in secret)
     }
     assert "max_participants_in_memory" in expected and "ws_send_queue_bytes" in expected
-    assert set(snapshot["settings"]) == expected
+    assert set(snapshot["settings"]) == expected | {"p2p_ice_servers"}
+    assert snapshot["settings"]["p2p_ice_servers"] == [
+        {"urls": "stun:stun.example.org:3478"},
+        {"urls": ["turn:turn.example.org:3478"], "username": "<hidden>", "credential": "<hidden>"},
+    ]
+    assert turn_user not in text and turn_password not in text
     assert snapshot["settings"]["max_draft_bytes"] == 1234
     assert snapshot["settings"]["ws_max_errors"] == 7
     assert snapshot["settings"]["data_dir"] == str(server.data_dir)

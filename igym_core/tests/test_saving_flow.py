@@ -139,8 +139,9 @@ def test_a_game_that_ends_during_a_full_disk_moves_its_player_on_once_saved(disk
     assert [s["step"] for s in steps] == list(range(1, 41))
 
 
-def test_players_still_on_consent_are_not_matched_while_their_data_cannot_be_saved(disk):
-    duel = GymScene(
+def _duel(waiting_room: WaitingRoom) -> GymScene:
+    """A two-person game of the test env ``Duel`` with this waiting room."""
+    return GymScene(
         scene_id="duel",
         env_factory=Duel,
         human_seats=("human", "bot"),
@@ -149,8 +150,12 @@ def test_players_still_on_consent_are_not_matched_while_their_data_cannot_be_sav
         fps=60,
         max_steps=30,
         countdown_s=0,
-        waiting_room=WaitingRoom(timeout_s=30),
+        waiting_room=waiting_room,
     )
+
+
+def test_players_still_on_consent_are_not_matched_while_their_data_cannot_be_saved(disk):
+    duel = _duel(WaitingRoom(timeout_s=30))
     experiment = Experiment(
         experiment_id="saving_duel",
         seed=3,
@@ -185,20 +190,12 @@ def test_players_still_on_consent_are_not_matched_while_their_data_cannot_be_sav
 
 
 def test_a_waiting_room_redirect_during_a_full_disk_waits_until_the_records_are_saved(disk):
-    duel = GymScene(
-        scene_id="duel",
-        env_factory=Duel,
-        human_seats=("human", "bot"),
-        action_mapping={"ArrowUp": 4, "ArrowLeft": 1},
-        default_action=0,
-        fps=60,
-        max_steps=30,
-        countdown_s=0,
-        waiting_room=WaitingRoom(
+    duel = _duel(
+        WaitingRoom(
             timeout_s=0.5,
             on_timeout="redirect",
             timeout_redirect_url="https://example.org/return?p={PROLIFIC_PID}",
-        ),
+        )
     )
     experiment = Experiment(
         experiment_id="saving_timeout",

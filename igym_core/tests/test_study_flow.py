@@ -503,6 +503,29 @@ def test_unknown_token_starts_a_new_participant(participant):
     assert p.position == 0
 
 
+def test_every_way_of_reading_a_scene_updates_the_scripted_participants_scene(participant):
+    """``ScriptedParticipant.scene`` follows the server whether a test reads the next scene with
+    ``submit``, ``receive_type("scene")``, ``receive`` or ``receive_until``."""
+    p = participant(params={"PROLIFIC_PID": "reader"})
+    assert p.position == 0
+    consent = p.scene["scene"]["scene_id"]
+
+    def send_submit(answers: dict[str, Any]) -> None:
+        time.sleep((p.scene["scene"].get("min_duration_ms") or 0) / 1000)
+        p.send({"type": "submit", "seq": p.next_seq(), "position": p.position, "answers": answers})
+        assert p.receive_type("ack")["type"] == "ack"
+
+    send_submit({"agree": True})
+    scene = p.receive_type("scene")
+    assert p.scene is scene and p.position == 1 and p.scene["scene"]["scene_id"] != consent
+    send_submit(_answer(p))
+    scene = p.receive()
+    assert scene["type"] == "scene" and p.scene is scene and p.position == 2
+    send_submit(_answer(p))
+    scene, _ = p.receive_until(lambda m: m["type"] == "scene")
+    assert p.scene is scene and p.position == 3
+
+
 def test_a_token_with_another_prolific_pid_starts_a_new_participant(participant, igym_app, tmp_path):
     first = participant(params={"PROLIFIC_PID": "alice"})
     first.submit({"agree": True})

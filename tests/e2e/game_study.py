@@ -1,9 +1,15 @@
 """A short game study for browser tests: the demo's MountainCar, two quick rounds, then a page.
 
 The header holds a text box, to check that typing into it never moves the car.
+
+``long_rounds`` is the same study with rounds that outlast any test (50 minutes each): a test that
+checks the page's input step by step (screenshots included, which take 10 s and more on a loaded
+machine) plays in it, so the game cannot end under it while a check waits for the next frame.
 """
 
 from __future__ import annotations
+
+import attrs
 
 from igym_core import EndScene, Experiment, GymScene, StaticScene
 from igym_core.examples.mountain_car import HEIGHT, WIDTH, draw, hud, make_env
@@ -33,5 +39,15 @@ experiment = Experiment(
         ),
         StaticScene(scene_id="after", title="Thanks", body="The game is over."),
         EndScene(scene_id="end"),
+    ),
+)
+
+#: The same game with 50-minute rounds (90,000 steps at 30 fps): it never ends within a test.
+long_rounds = attrs.evolve(
+    experiment,
+    experiment_id="game_e2e_long",
+    scenes=tuple(
+        attrs.evolve(scene, max_steps=90_000) if isinstance(scene, GymScene) else scene
+        for scene in experiment.scenes
     ),
 )

@@ -22,6 +22,8 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "game_canva
 ARTIFACTS.mkdir(parents=True, exist_ok=True)
 STUDY = f"{Path(__file__).with_name('game_study.py')}:experiment"
 EXPERIMENT_ID = "game_e2e"
+LONG_ROUNDS = f"{Path(__file__).with_name('game_study.py')}:long_rounds"
+LONG_ROUNDS_ID = "game_e2e_long"
 
 
 def game(page: Page) -> dict[str, Any]:
@@ -86,7 +88,10 @@ def start_game(page: Page, url: str) -> None:
 
 
 def test_playing_mountain_car_with_the_arrow_keys(live_server, new_page, shots):
-    server = live_server(STUDY)
+    # Rounds that outlast the test: each step below waits for the page (a canvas screenshot takes
+    # 10 s and more on a loaded machine), and in the short rounds the game could end under a check
+    # that then waited for a game that was gone (the check of the release on blur timed out so).
+    server = live_server(LONG_ROUNDS)
     page = new_page()
     start_game(page, server.url)
     expect(page.locator("#igym-main")).to_have_attribute("data-scene-kind", "gym")
@@ -133,11 +138,34 @@ def test_playing_mountain_car_with_the_arrow_keys(live_server, new_page, shots):
     page.locator(".igym-game-canvas, canvas").first.click()
     page.keyboard.down("ArrowLeft")
     poll(lambda: game(page).get("keys") == ["ArrowLeft"], page=page, what="ArrowLeft sent")
+    hold_for_playing_ticks(page, 3)  # so that the server steps with it (recorded below)
     page.evaluate("() => window.dispatchEvent(new Event('blur'))")
     poll(lambda: game(page).get("keys") == [], page=page, what="keys released on blur")
     page.keyboard.up("ArrowLeft")
+    assert game(page).get("phase") == "playing" and game(page).get("episode") == 1
+    assert not page.errors, page.errors
 
-    # Episodes count up; after the second the participant is on the next scene, not stuck.
+    # The server's records of the same play: each held set is the action it maps to.
+    steps = wait_records(
+        server,
+        LONG_ROUNDS_ID,
+        "steps",
+        lambda rows: any(s["keys_held"] == ["ArrowLeft"] for s in rows) and not rows[-1]["keys_held"],
+    )
+    right = [s for s in steps if s["keys_held"] == ["ArrowRight"]]
+    left = [s for s in steps if s["keys_held"] == ["ArrowLeft"]]
+    both = [s for s in steps if sorted(s["keys_held"]) == ["ArrowLeft", "ArrowRight"]]
+    assert len(right) >= 10 and all(s["action"] == 2 and s["action_source"] == "human" for s in right)
+    assert len(both) >= 3 and all(s["action"] == 1 and s["action_source"] == "human" for s in both)
+    assert left and all(s["action"] == 0 and s["action_source"] == "human" for s in left)
+    assert all(s["action"] == 1 and s["action_source"] == "default" for s in steps if not s["keys_held"])
+
+
+def test_the_rounds_count_up_and_the_participant_moves_on(live_server, new_page, shots):
+    """Episodes count up; after the second the participant is on the next scene, not stuck."""
+    server = live_server(STUDY)
+    page = new_page()
+    start_game(page, server.url)
     poll(lambda: game(page).get("episode") == 2, page=page, what="episode 2", timeout_s=15)
     expect(page.get_by_text("Episode 2 of 2").first).to_be_visible()
     shots(page, "episode-2")
@@ -147,13 +175,8 @@ def test_playing_mountain_car_with_the_arrow_keys(live_server, new_page, shots):
 
     steps = wait_records(server, EXPERIMENT_ID, "steps", lambda rows: len(rows) >= 300)
     assert len(steps) == 300
-    right = [s for s in steps if s["keys_held"] == ["ArrowRight"]]
-    left = [s for s in steps if s["keys_held"] == ["ArrowLeft"]]
-    both = [s for s in steps if sorted(s["keys_held"]) == ["ArrowLeft", "ArrowRight"]]
-    assert len(right) >= 10 and all(s["action"] == 2 and s["action_source"] == "human" for s in right)
-    assert len(both) >= 3 and all(s["action"] == 1 and s["action_source"] == "human" for s in both)
-    assert all(s["action"] == 0 for s in left)
-    assert all(s["action"] == 1 and s["action_source"] == "default" for s in steps if not s["keys_held"])
+    # Nobody pressed anything: every step took the default action.
+    assert all(not s["keys_held"] and s["action"] == 1 and s["action_source"] == "default" for s in steps)
     episodes = records(server, EXPERIMENT_ID, "episodes")
     assert [(e["episode"], e["steps"], e["end_reason"]) for e in episodes] == [
         (1, 150, "max_steps"),

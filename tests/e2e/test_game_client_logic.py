@@ -32,6 +32,7 @@ import pytest
 from playwright.sync_api import Page
 
 from igym_core.server.app import _CSP, CLIENT_DIR
+from igym_core.testing import poll as _poll
 
 ROOT = Path(__file__).resolve().parents[2]
 FRONTEND = ROOT / "frontend"
@@ -39,6 +40,9 @@ ESBUILD = FRONTEND / "node_modules" / ".bin" / "esbuild"
 HARNESS = Path(__file__).resolve().parent / "game_harness"
 
 Colour = tuple[int, int, int]
+
+#: Every 30 ms: the countdown's digits each show for one second.
+poll = functools.partial(_poll, interval_ms=30)
 
 
 # ---- fixtures: the harness bundle and its loopback server ---------------------------------------
@@ -158,16 +162,6 @@ def page(harness_url: str, new_page: Callable[..., Page]) -> Page:
     page.goto(f"{harness_url}/index.html")
     poll(lambda: page.evaluate("() => !!window.igymTest"), page, "the harness module")
     return page
-
-
-def poll(check: Callable[[], Any], page: Page, what: str, timeout_s: float = 10) -> Any:
-    """Call `check` until it is truthy (the page's CSP forbids wait_for_function)."""
-    deadline = time.monotonic() + timeout_s
-    while not (result := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        page.wait_for_timeout(30)
-    return result
 
 
 def assert_clean(page: Page) -> None:

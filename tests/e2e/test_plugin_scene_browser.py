@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import Page, expect
 
-from igym_core.testing import read_records
+from igym_core.testing import poll, read_records
 
 PLUGIN = "tests.e2e.colour_plugin.plugin"
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,16 +18,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def state(page: Page) -> dict[str, Any]:
     return page.evaluate("() => window.igym && window.igym.state")
-
-
-def poll(check: Callable[[], Any], page: Page, what: str, timeout_s: float = 10) -> Any:
-    """Call `check` until it is truthy (the page's CSP forbids wait_for_function)."""
-    deadline = time.monotonic() + timeout_s
-    while not (result := check()):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        page.wait_for_timeout(50)
-    return result
 
 
 def wait_scene(page: Page, scene_id: str) -> None:

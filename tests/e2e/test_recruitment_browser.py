@@ -262,12 +262,10 @@ def test_screening_judges_on_the_server_records_each_check_and_returns_with_the_
 ) -> None:
     server = servers["screened"]
     options = dict(options)
-    init_script, viewport = options.pop("init_script", None), options.pop("viewport", None)
+    init_script = options.pop("init_script", None)
     page = new_page(**options)
     if init_script:
         page.add_init_script(init_script)
-    if viewport:
-        page.set_viewport_size(viewport)
     platform = Platform(page, "app.prolific.com", server, "recruit_screened")
     pid = f"SCR-{case}"
     page.goto(_prolific_link(server, pid, "S1"))

@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 from playwright.sync_api import Locator, Page, expect
 
-from igym_core.testing import read_records
+from igym_core.testing import poll, read_records
 
 EXAMPLE = "igym_core.examples.survey_study:experiment"
 CODE_RE = re.compile(r"^[ABCDEFGHJKLMNPQRSTUVWXYZ23456789]{8}$")
@@ -31,21 +31,6 @@ def state(page: Page) -> dict[str, Any]:
     return page.evaluate("() => window.igym && window.igym.state")
 
 
-def poll(check: Callable[[], Any], *, page: Page | None = None, timeout_s: float = 10, what: str = "") -> Any:
-    """Call `check` until it returns something truthy (the page's CSP forbids wait_for_function)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or check}")
-        if page is not None:
-            page.wait_for_timeout(50)
-        else:
-            time.sleep(0.05)
-
-
 def wait_scene(page: Page, scene_id: str, instance: int = 0, timeout_s: float = 10) -> dict[str, Any]:
     """Wait until the client shows `scene_id` (instance), connected."""
 
@@ -55,7 +40,7 @@ def wait_scene(page: Page, scene_id: str, instance: int = 0, timeout_s: float = 
         return s if ok else None
 
     return poll(
-        shown, page=page, timeout_s=timeout_s, what=f"scene {scene_id}#{instance} (state: {state(page)})"
+        shown, page, f"scene {scene_id}#{instance}", timeout_s, detail=lambda: f"state: {state(page)}"
     )
 
 

@@ -94,6 +94,11 @@ def _index_url(instance: object, attribute: attrs.Attribute, value: str | None) 
         )
 
 
+#: Field metadata: a field hidden from ``repr`` (it holds secrets) that the run's snapshot still
+#: records, with every map entry named like a secret replaced by :data:`HIDDEN`.
+_RECORDED_WITHOUT_SECRETS = "igym_recorded_without_secrets"
+
+
 def _token(instance: object, attribute: attrs.Attribute, value: str | None) -> None:
     if value is not None and (len(value) < 16 or value != value.strip()):
         raise ConfigError(
@@ -245,12 +250,13 @@ class Settings:
 
     # --- peer-to-peer games (runtime="pyodide_p2p", plugin igym-pyodide-p2p) --------------------
     p2p_ice_servers: tuple[dict[str, object], ...] | None = attrs.field(
-        default=None, converter=_ice_servers, repr=False
+        default=None, converter=_ice_servers, repr=False, metadata={_RECORDED_WITHOUT_SECRETS: True}
     )
     """STUN/TURN servers for every peer-to-peer game's direct connection (``IGYM_P2P_ICE_SERVERS``,
     JSON: ``[{"urls": "turn:turn.example.org:3478", "username": "...", "credential": "..."}]``);
     they replace the scenes' ``ice_servers``. Unset: the scenes' (default none). Hidden from
-    ``repr`` so that credentials never reach the run's snapshot or the logs."""
+    ``repr`` so that credentials never reach the logs; the run's snapshot records the servers with
+    their ``username`` and ``credential`` replaced by ``"<hidden>"``."""
 
     # --- the admin dashboard (/admin; igym_core/admin, docs/admin.md) ---------------------------
     admin_token: str | None = attrs.field(default=None, repr=False, validator=_admin_token)
@@ -363,13 +369,23 @@ ENVIRONMENT_VARIABLES: tuple[str, ...] = (*_VARIABLES, *_FLAGS, "IGYM_OPERATOR_T
 #: Words in a setting's name that make it a secret, never written to the data (as does ``repr=False``).
 _SECRET_WORDS = ("token", "secret", "password", "key")
 
+#: Words in a map entry's name (inside a setting) that make its value a secret: written as ``HIDDEN``.
+_SECRET_ENTRY_WORDS = (*_SECRET_WORDS, "credential", "username", "passphrase")
+
+#: What the snapshot holds in place of a secret inside a recorded setting.
+HIDDEN = "<hidden>"
+
 
 def recorded_settings(settings: Settings) -> dict[str, object]:
     """Every setting except secrets, as JSON values, for the run's snapshot: the data says which
-    limits applied. A secret is a field hidden from ``repr`` or named like one (``operator_token``)."""
+    limits applied. A secret is a field hidden from ``repr`` or named like one (``operator_token``);
+    a hidden field that holds secrets among other values (the ICE servers) is recorded with those
+    entries replaced by ``"<hidden>"``. Maps are written as JSON objects, never by their type's name."""
     out: dict[str, object] = {}
     for field in attrs.fields(Settings):
-        if not field.repr or any(word in field.name.split("_") for word in _SECRET_WORDS):
+        if any(word in field.name.split("_") for word in _SECRET_WORDS):
+            continue
+        if not field.repr and not field.metadata.get(_RECORDED_WITHOUT_SECRETS):
             continue
         out[field.name] = _json_value(getattr(settings, field.name))
     return out
@@ -382,7 +398,16 @@ def _json_value(value: object) -> object:
         return str(value)
     if isinstance(value, tuple | list):
         return [_json_value(item) for item in value]
+    if isinstance(value, Mapping):
+        return {
+            str(key): HIDDEN if _secret_entry(str(key)) else _json_value(item) for key, item in value.items()
+        }
     # A plugin object given in Python (extra_plugins): its module or class, by name.
     name = getattr(value, "__name__", None) or type(value).__qualname__
     module = getattr(value, "__module__", None)
     return f"{module}:{name}" if module and module != name else str(name)
+
+
+def _secret_entry(name: str) -> bool:
+    lowered = name.lower()
+    return any(word in lowered for word in _SECRET_ENTRY_WORDS)

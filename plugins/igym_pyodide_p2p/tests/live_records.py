@@ -1,5 +1,6 @@
 """What the runtime tests on a real server share: reading a record type until it holds what a test
-waits for; ``igym verify`` on a run's data and on a tampered copy."""
+waits for; a game paused once while its records could not be saved; ``igym verify`` on a run's data
+and on a tampered copy."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,18 @@ def records_when(
         if until(rows) or time.monotonic() > deadline:
             return rows
         time.sleep(0.1)
+
+
+def assert_one_saving_pause(data_dir: Path, experiment: str, steps_per_episode: dict[int, int]) -> None:
+    """The run's steps per episode are ``steps_per_episode``, none lost or doubled, and its game paused
+    once for saving and resumed once (the disk was full, then freed)."""
+    steps = read_records(data_dir, experiment, "steps")
+    assert Counter(r["episode"] for r in steps) == steps_per_episode
+    games = read_records(data_dir, experiment, "games")
+    assert [(g["event"], g.get("reason")) for g in games if g["event"] in ("paused", "resumed")] == [
+        ("paused", "saving"),
+        ("resumed", "saving"),
+    ]
 
 
 def verify_then_tamper(data: Path, *, episode: int, step: int, agent: str, reward: float) -> str:

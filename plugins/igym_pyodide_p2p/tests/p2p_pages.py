@@ -18,7 +18,6 @@ import contextlib
 import json
 import random
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,7 +27,7 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 from browser_support import Standin  # noqa: E402
 
-from igym_core.testing import LiveServer  # noqa: E402
+from igym_core.testing import LiveServer, poll  # noqa: E402
 
 SCENE = "slime_p2p"
 #: Chromium may make WebRTC candidates on loopback (with camera and microphone permission): what a
@@ -59,15 +58,10 @@ def _p2p(page: Any) -> dict[str, Any]:
 
 
 def _wait(pages: list[Any], check: Callable[[], Any], what: str, timeout_s: float) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            states = [_game(p) for p in pages if not p.is_closed()]
-            raise AssertionError(f"timed out waiting for {what}; game states: {states}")
-        pages[0].wait_for_timeout(100)
+    def states() -> str:
+        return f"game states: {[_game(p) for p in pages if not p.is_closed()]}"
+
+    return poll(check, pages[0], what, timeout_s, interval_ms=100, detail=states)
 
 
 def _object_x(page: Any, object_id: str) -> float | None:
@@ -230,33 +224,10 @@ def play_pair(
 
 
 def launch(work: Callable[[Any], Any], extra_args: tuple[str, ...] = ()) -> Any:
-    """``work(browser)`` with headless Debian Chromium and ``extra_args``, on a thread of its own
-    (as ``igym_core.testing.support.in_chromium``)."""
-    from igym_core.testing.support import CHROMIUM, CHROMIUM_ARGS
+    """``work(browser)`` with headless Debian Chromium and ``extra_args``, on a thread of its own."""
+    from igym_core.testing.support import in_chromium
 
-    outcome: dict[str, Any] = {}
-
-    def run() -> None:
-        from playwright.sync_api import sync_playwright
-
-        try:
-            with sync_playwright() as playwright:
-                browser = playwright.chromium.launch(
-                    executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *extra_args], headless=True
-                )
-                try:
-                    outcome["result"] = work(browser)
-                finally:
-                    browser.close()
-        except BaseException as exc:
-            outcome["error"] = exc
-
-    thread = threading.Thread(target=run, name="chromium-p2p")
-    thread.start()
-    thread.join(600)
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome.get("result")
+    return in_chromium(work, timeout_s=600, extra_args=extra_args)
 
 
 def main(argv: list[str]) -> int:

@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from igym_core.testing import read_records
+from igym_core.testing import poll, read_records
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
@@ -39,14 +39,7 @@ def _pyodide(page: Any) -> dict[str, Any]:
 
 
 def _wait(page: Any, check: Any, what: str, timeout_s: float = 90) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}: {_state(page)}")
-        page.wait_for_timeout(50)
+    return poll(check, page, what, timeout_s, detail=lambda: _state(page))
 
 
 def _step_now(page: Any) -> int:

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from igym_core.testing import read_records
+from igym_core.testing import poll, read_records
 from igym_core.testing.pixels import colour_mask, png_pixels
 from igym_slime.render import COLOURS, SKY
 
@@ -45,14 +44,7 @@ def _game(page: Any) -> dict[str, Any]:
 
 
 def _poll(page: Any, check: Any, what: str, timeout_s: float = 60) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}; game state: {_game(page)}")
-        page.wait_for_timeout(50)
+    return poll(check, page, what, timeout_s, detail=lambda: f"game state: {_game(page)}")
 
 
 def _scene(page: Any, scene_id: str, timeout_s: float = 30) -> None:

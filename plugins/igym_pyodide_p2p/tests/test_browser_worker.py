@@ -447,30 +447,9 @@ def test_an_episode_issued_at_the_countdowns_start_shows_its_first_frame_and_ste
     assert steps[0]["t_ms"] - result["issued"] >= 1000, "the first step waits for the countdown"
 
 
-REFUSAL_PAGE = """
-async ({spec, seeds}) => {
-  const runtime = await import("/plugins/pyodide/runtime.js");
-  const stage = document.createElement("div");
-  stage.style.position = "relative";
-  document.body.append(stage);
-  const handlers = {};
-  const sent = [];
-  const host = {
-    stage,
-    scene: {scene_id: "slime", runtime_view: {game: spec}},
-    send: (m) => sent.push(structuredClone(m)),
-    onMessage: (type, fn) => { (handlers[type] ??= []).push(fn); return () => {}; },
-    drawFrame: () => {},
-  };
-  const deliver = (m) => (handlers[m.type] || []).forEach((fn) => fn(m));
-  const game = runtime.createPyodideGame(host);
-  const until = async (test, ms) => {
-    const end = performance.now() + ms;
-    while (!test()) {
-      if (performance.now() > end) throw new Error("timed out; " + JSON.stringify(game.state));
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  };
+REFUSAL_PAGE = page_script(
+    """
+  const {sent, game, deliver, until} = await makeHost(spec);
   const batches = (episode) => sent.filter((m) => m.type === "step_batch" && m.episode === episode);
   deliver({type: "game_status", game_id: "g1", phase: "loading"});
   await until(() => sent.some((m) => m.type === "runtime_loaded"), 60000);
@@ -500,8 +479,8 @@ async ({spec, seeds}) => {
   deliver({type: "game_status", game_id: "g1", phase: "ended"});
   game.destroy();
   return {failed, resent, unackedBefore, last, state, first1, first2};
-}
 """
+)
 
 
 def test_a_refused_batch_ends_the_pages_episode_and_it_numbers_the_next_from_next_batch(igym_server):

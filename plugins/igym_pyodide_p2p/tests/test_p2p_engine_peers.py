@@ -135,8 +135,7 @@ def run(pages: list[EnginePage], *, until: Any, timeout_s: float) -> None:
 
 
 def test_two_engine_peers_play_a_whole_game_over_the_relay(tmp_path: Path) -> None:
-    server = serve(tmp_path, options={"route": "relay"})
-    try:
+    with serve(tmp_path, options={"route": "relay"}) as server:
         authority, other, game_id = pair(server.url)
         assert authority.start["route"] == "relay"
         pages = [EnginePage(authority, game_id, 1), EnginePage(other, game_id, 2)]
@@ -180,15 +179,12 @@ def test_two_engine_peers_play_a_whole_game_over_the_relay(tmp_path: Path) -> No
         )
         assert result.returncode == 0, result.stdout + result.stderr
         assert "all 2 browser-run episodes of 1 game match" in result.stdout
-    finally:
-        server.stop()
 
 
 def test_a_reloaded_engine_page_resumes_from_its_partner_s_snapshot_through_the_server(
     tmp_path: Path,
 ) -> None:
-    server = serve(tmp_path, options={"route": "relay"})
-    try:
+    with serve(tmp_path, options={"route": "relay"}) as server:
         authority, other, game_id = pair(server.url)
         token = other.welcome["token"]
         pages = [EnginePage(authority, game_id, 1), EnginePage(other, game_id, 2)]
@@ -237,5 +233,3 @@ def test_a_reloaded_engine_page_resumes_from_its_partner_s_snapshot_through_the_
             timeout=120,
         )
         assert result.returncode == 0, result.stdout + result.stderr
-    finally:
-        server.stop()

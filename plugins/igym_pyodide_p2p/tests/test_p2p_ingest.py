@@ -4,6 +4,7 @@ per frame, the other compared) under any interleaving of the two pages' batches.
 from __future__ import annotations
 
 import itertools
+import json
 from typing import Any, ClassVar
 
 import attrs
@@ -283,7 +284,10 @@ def test_igym_p2p_ice_servers_is_json_and_a_bad_value_names_the_variable_not_its
     assert settings.p2p_ice_servers == (
         {"urls": "turn:t.example.org", "username": "u", "credential": "hunter2"},
     )
-    assert "hunter2" not in repr(settings) and "p2p_ice_servers" not in recorded_settings(settings)
+    assert "hunter2" not in repr(settings) and "hunter2" not in json.dumps(recorded_settings(settings))
+    assert recorded_settings(settings)["p2p_ice_servers"] == [
+        {"urls": "turn:t.example.org", "username": "<hidden>", "credential": "<hidden>"}
+    ]
     for bad in ('[{"urls": "turn:t", "credential": "hunter2"', '{"credential": "hunter2"}'):
         with pytest.raises(ConfigError) as raised:
             Settings.from_env({"IGYM_P2P_ICE_SERVERS": bad})

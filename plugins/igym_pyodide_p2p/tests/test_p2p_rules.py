@@ -17,6 +17,7 @@ import pytest
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 from honest_page import batches  # noqa: E402
+from live_records import assert_one_saving_pause  # noqa: E402
 from p2p_peer import Peer, p2p_episode, pair  # noqa: E402
 from test_p2p_runtime import EXPERIMENT, records, route, send_episode, serve  # noqa: E402
 
@@ -33,8 +34,7 @@ def started(url: str) -> tuple[Peer, Peer, str, list[dict[str, Any]]]:
 
 
 def test_a_tampered_page_is_noticed_and_the_honest_page_s_records_stay(tmp_path: Path) -> None:
-    server = serve(tmp_path)
-    try:
+    with serve(tmp_path) as server:
         authority, other, game_id, issued = started(server.url)
 
         def tamper(steps: list[dict[str, Any]], hashes: list[list[Any]]) -> None:
@@ -103,13 +103,10 @@ def test_a_tampered_page_is_noticed_and_the_honest_page_s_records_stay(tmp_path:
             f"NOTE game {game_id}: its two pages' records differ (p2p_disagreements: action 2, reward 2, "
             "state_hash 2)" in result.stdout
         )
-    finally:
-        server.stop()
 
 
 def test_a_partner_who_leaves_ends_the_game_with_the_end_rule(tmp_path: Path) -> None:
-    server = serve(tmp_path, options={"reload_grace_s": 1.0, "partner_lost_s": 1.0})
-    try:
+    with serve(tmp_path, options={"reload_grace_s": 1.0, "partner_lost_s": 1.0}) as server:
         authority, other, game_id, issued = started(server.url)
         steps, hashes = p2p_episode(issued[0]["seed"], seat="left")
         for batch in batches(game_id, 1, steps[:30], hashes, first_batch=1):
@@ -141,15 +138,12 @@ def test_a_partner_who_leaves_ends_the_game_with_the_end_rule(tmp_path: Path) ->
         # The frames only the authority reported are recorded as such.
         unconfirmed = read_records(server.data_dir, EXPERIMENT, "p2p_disagreements")
         assert {d["field"] for d in unconfirmed} == {"unconfirmed"} and len(unconfirmed) >= 30
-    finally:
-        server.stop()
 
 
 def test_a_connected_but_silent_partner_is_lost_and_a_page_cannot_push_out_a_playing_one(
     tmp_path: Path,
 ) -> None:
-    server = serve(tmp_path, options={"partner_lost_s": 1.0})
-    try:
+    with serve(tmp_path, options={"partner_lost_s": 1.0}) as server:
         authority, other, game_id, issued = started(server.url)
         steps, hashes = p2p_episode(issued[0]["seed"], seat="left")
         sent = batches(game_id, 1, steps, hashes, first_batch=1)
@@ -178,13 +172,10 @@ def test_a_connected_but_silent_partner_is_lost_and_a_page_cannot_push_out_a_pla
         assert [(g["seat"], g["outcome"]) for g in games if g["event"] == "partner_left"] == [
             ("right", "end")
         ]
-    finally:
-        server.stop()
 
 
 def test_with_the_bot_rule_the_remaining_page_plays_on_with_the_partner_policy(tmp_path: Path) -> None:
-    server = serve(tmp_path, options={"reload_grace_s": 1.0}, partner_left="bot")
-    try:
+    with serve(tmp_path, options={"reload_grace_s": 1.0}, partner_left="bot") as server:
         authority, other, game_id, issued = started(server.url)
         spec = authority.scene["scene"]["runtime_view"]["game"]
         assert (
@@ -219,13 +210,10 @@ def test_with_the_bot_rule_the_remaining_page_plays_on_with_the_partner_policy(t
             ("right", "bot")
         ]
         assert [g["reason"] for g in games if g["event"] == "ended"] == ["completed"]
-    finally:
-        server.stop()
 
 
 def test_a_reload_within_the_grace_period_resumes_from_the_partner(tmp_path: Path) -> None:
-    server = serve(tmp_path)
-    try:
+    with serve(tmp_path) as server:
         authority, other, game_id, issued = started(server.url)
         token = other.welcome["token"]
         left, left_hashes = p2p_episode(issued[0]["seed"], seat="left")
@@ -276,13 +264,10 @@ def test_a_reload_within_the_grace_period_resumes_from_the_partner(tmp_path: Pat
             50,
             60,
         }
-    finally:
-        server.stop()
 
 
 def test_bad_messages_are_refused_with_errors_and_the_game_goes_on(tmp_path: Path) -> None:
-    server = serve(tmp_path)
-    try:
+    with serve(tmp_path) as server:
         authority, other, game_id, issued = started(server.url)
         bad = [
             {"type": "p2p_signal", "game_id": game_id, "signal": {"sdp": "x" * 17_000}},
@@ -345,8 +330,6 @@ def test_bad_messages_are_refused_with_errors_and_the_game_goes_on(tmp_path: Pat
         assert summary["pages"]["right"]["signals"] == 300
         assert summary["pages"]["left"]["relay_dropped"] >= 80
         assert len([g for g in games if g["event"] == "p2p_route"]) == 51
-    finally:
-        server.stop()
 
 
 @pytest.mark.parametrize(
@@ -374,8 +357,7 @@ def test_igym_check_refuses_what_cannot_run_peer_to_peer(target: str, words: str
 
 
 def test_a_page_reloading_at_the_end_of_an_episode_does_not_hold_its_partner_there(tmp_path: Path) -> None:
-    server = serve(tmp_path)
-    try:
+    with serve(tmp_path) as server:
         authority, other, game_id, issued = started(server.url)
         token = other.welcome["token"]
         right, right_hashes = p2p_episode(issued[1]["seed"], seat="right")
@@ -397,8 +379,6 @@ def test_a_page_reloading_at_the_end_of_an_episode_does_not_hold_its_partner_the
         episodes = records(server, "episodes", lambda rows: len(rows) >= 1)
         assert [(e["episode"], e["steps"], e["end_reason"]) for e in episodes] == [(1, 90, "truncated")]
         assert records(server, "steps", lambda rows: len(rows) >= 180)[-1]["episode"] == 1
-    finally:
-        server.stop()
 
 
 def test_turn_servers_from_the_environment_reach_the_pages_and_never_the_data(tmp_path: Path) -> None:
@@ -412,8 +392,7 @@ def test_turn_servers_from_the_environment_reach_the_pages_and_never_the_data(tm
     settings = Settings.from_env(env)
     assert settings.p2p_ice_servers is not None and settings.p2p_ice_servers[0]["credential"] == secret
     assert secret not in repr(settings) and secret not in str(settings)
-    server = serve(tmp_path, env=env)
-    try:
+    with serve(tmp_path, env=env) as server:
         authority, other, _game_id = pair(server.url)
         assert (
             authority.start["ice_servers"]
@@ -423,8 +402,6 @@ def test_turn_servers_from_the_environment_reach_the_pages_and_never_the_data(tm
         authority.close()
         other.close()
         records(server, "games", lambda rows: any(r["event"] == "ended" for r in rows))
-    finally:
-        server.stop()
     log_lines = server.log().splitlines()
     assert any('"debug"' in line for line in log_lines), log_lines[:5]  # the log is at debug level
     assert not [line for line in log_lines if secret in line]
@@ -439,8 +416,7 @@ def test_no_new_episode_starts_for_either_page_while_the_data_cannot_be_saved(tm
 
     study = f"{HERE / 'studies' / 'slime_p2p.py'}:experiment"
     with mount_full_disk(tmp_path / "disk", size_kib=1024) as disk:
-        server = LiveServer(study, disk.path, env={"IGYM_MAX_UNSAVED_BYTES": "0"})
-        try:
+        with LiveServer(study, disk.path, env={"IGYM_MAX_UNSAVED_BYTES": "0"}) as server:
             authority, other, game_id, issued = started(server.url)
             disk.fill()
             send_episode(authority, game_id, issued[0], first_batch=1)  # the episode under way is played out
@@ -453,20 +429,11 @@ def test_no_new_episode_starts_for_either_page_while_the_data_cannot_be_saved(tm
             disk.free()
             second = [peer.next("pyodide_episode", timeout=20) for peer in (authority, other)]
             assert second[0] == second[1] and second[0]["episode"] == 2 and second[0]["next_batch"] == 7
-        finally:
-            server.stop()
-        steps = read_records(disk.path, EXPERIMENT, "steps")
-        assert Counter(r["episode"] for r in steps) == {1: 180}
-        games = read_records(disk.path, EXPERIMENT, "games")
-        assert [(g["event"], g.get("reason")) for g in games if g["event"] in ("paused", "resumed")] == [
-            ("paused", "saving"),
-            ("resumed", "saving"),
-        ]
+        assert_one_saving_pause(disk.path, EXPERIMENT, {1: 180})
 
 
 def test_a_page_that_cannot_load_sends_both_players_on_and_a_slow_one_times_out(tmp_path: Path) -> None:
-    server = serve(tmp_path, options={"load_timeout_s": 5})
-    try:
+    with serve(tmp_path, options={"load_timeout_s": 5}) as server:
         pages = [Peer(server.url), Peer(server.url)]
         for peer in pages:
             peer.join()
@@ -502,13 +469,10 @@ def test_a_page_that_cannot_load_sends_both_players_on_and_a_slow_one_times_out(
             if s["event"] == "scene_left" and s["scene_id"] == "slime_p2p"
         ]
         assert outcomes == ["runtime_load_failed"] * 4
-    finally:
-        server.stop()
 
 
 def test_a_game_nobody_is_connected_to_is_abandoned(tmp_path: Path) -> None:
-    server = serve(tmp_path)
-    try:
+    with serve(tmp_path) as server:
         authority, other, game_id, issued = started(server.url)
         steps, hashes = p2p_episode(issued[0]["seed"], seat="left")
         assert (
@@ -520,5 +484,3 @@ def test_a_game_nobody_is_connected_to_is_abandoned(tmp_path: Path) -> None:
         assert [g["reason"] for g in games if g["event"] == "ended"] == ["abandoned"]
         episodes = records(server, "episodes", lambda rows: len(rows) >= 1)
         assert [(e["episode"], e["steps"], e["end_reason"]) for e in episodes] == [(1, 15, "abandoned")]
-    finally:
-        server.stop()

@@ -21,7 +21,7 @@ ROOT = HERE.parents[2]
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 from honest_page import batches, play_episode  # noqa: E402
-from live_records import records_when, verify_then_tamper  # noqa: E402
+from live_records import assert_one_saving_pause, records_when, verify_then_tamper  # noqa: E402
 from page_client import Page  # noqa: E402
 
 from tests.conftest import LiveServer  # noqa: E402
@@ -158,8 +158,7 @@ def test_a_browser_run_game_stores_every_step_once_and_verifies(server: LiveServ
 
 
 def test_bad_batches_get_errors_are_recorded_and_never_reach_the_steps(tmp_path: Path) -> None:
-    server = LiveServer(f"{HERE / 'studies' / 'slime_pyodide.py'}:five_episodes", tmp_path / "data")
-    try:
+    with LiveServer(f"{HERE / 'studies' / 'slime_pyodide.py'}:five_episodes", tmp_path / "data") as server:
         page = Page(server.url)
         game_id = page.to_game()
         page.loaded(game_id)
@@ -227,8 +226,6 @@ def test_bad_batches_get_errors_are_recorded_and_never_reach_the_steps(tmp_path:
         assert len(rows) == 200  # the honest steps, once; nothing of the refused batches
         assert not [r for r in rows if r["reward"] == 100.0 or r["action"] == 17]
         page.close()
-    finally:
-        server.stop()
 
 
 def test_a_reload_mid_episode_records_it_interrupted_and_restarts_it_with_its_seed(
@@ -281,8 +278,7 @@ def test_an_episode_is_issued_as_its_countdown_begins_and_a_reload_in_the_countd
     """The page gets the episode (and draws its first frame) when the countdown starts, as the server
     runtime shows it; it steps from the countdown's end. A reload during the countdown gets the same
     episode again: nothing was played, so nothing is recorded as interrupted."""
-    server = LiveServer(f"{HERE / 'studies' / 'slime_pyodide.py'}:with_countdown", tmp_path / "data")
-    try:
+    with LiveServer(f"{HERE / 'studies' / 'slime_pyodide.py'}:with_countdown", tmp_path / "data") as server:
         page = Page(server.url)
         token = page.welcome["token"]
         game_id = page.to_game()
@@ -314,8 +310,6 @@ def test_an_episode_is_issued_as_its_countdown_begins_and_a_reload_in_the_countd
         ]
         games = read_records(server.data_dir, EXPERIMENT, "games")
         assert not [g for g in games if g["event"] == "reloaded"]
-    finally:
-        server.stop()
 
 
 def test_a_page_that_cannot_load_the_game_moves_on_with_its_own_outcome(server: LiveServer) -> None:
@@ -438,8 +432,7 @@ def serve_with(tmp_path: Path, options: dict[str, Any]) -> LiveServer:
 def test_one_acknowledgement_a_second_covers_every_batch_stored_and_a_resend_is_answered_at_once(
     tmp_path: Path,
 ) -> None:
-    server = serve_with(tmp_path, {})  # the default ack_interval_ms: 1000
-    try:
+    with serve_with(tmp_path, {}) as server:  # the default ack_interval_ms: 1000
         page = Page(server.url)
         game_id = page.to_game()
         page.loaded(game_id)
@@ -468,13 +461,10 @@ def test_one_acknowledgement_a_second_covers_every_batch_stored_and_a_resend_is_
         rows = records(server, "steps", lambda rows: len(rows) >= 180)
         assert len(rows) == 180 and len({(r["step"], r["agent"]) for r in rows}) == 180
         page.close()
-    finally:
-        server.stop()
 
 
 def test_a_load_timeout_with_end_takes_the_participant_to_the_end_scene_and_its_code(tmp_path: Path) -> None:
-    server = serve_with(tmp_path, {"load_timeout_s": 5, "on_load_timeout": "end"})
-    try:
+    with serve_with(tmp_path, {"load_timeout_s": 5, "on_load_timeout": "end"}) as server:
         page = Page(server.url)
         game_id = page.to_game()
         began = time.monotonic()
@@ -488,13 +478,10 @@ def test_a_load_timeout_with_end_takes_the_participant_to_the_end_scene_and_its_
         ]
         assert_written_by_the_builders(server, "load_timeout")
         page.close()
-    finally:
-        server.stop()
 
 
 def test_a_failed_load_skips_to_the_named_scene_with_the_outcome(tmp_path: Path) -> None:
-    server = serve_with(tmp_path, {"load_timeout_scene": "questions"})
-    try:
+    with serve_with(tmp_path, {"load_timeout_scene": "questions"}) as server:
         page = Page(server.url)
         game_id = page.to_game()
         page.send(
@@ -505,13 +492,10 @@ def test_a_failed_load_skips_to_the_named_scene_with_the_outcome(tmp_path: Path)
         left = next(s for s in sessions if s["event"] == "scene_left" and s["scene_id"] == "slime")
         assert left["detail"]["outcome"] == "runtime_load_failed"
         page.close()
-    finally:
-        server.stop()
 
 
 def test_a_reload_with_next_goes_on_to_the_next_seed(tmp_path: Path) -> None:
-    server = serve_with(tmp_path, {"on_reload": "next"})
-    try:
+    with serve_with(tmp_path, {"on_reload": "next"}) as server:
         page = Page(server.url)
         token = page.welcome["token"]
         game_id = page.to_game()
@@ -531,16 +515,13 @@ def test_a_reload_with_next_goes_on_to_the_next_seed(tmp_path: Path) -> None:
         episodes = records(server, "episodes", lambda rows: len(rows) >= 1)
         assert [(e["episode"], e["end_reason"], e["steps"]) for e in episodes] == [(1, "interrupted", 15)]
         again.close()
-    finally:
-        server.stop()
 
 
 def test_no_new_episode_starts_while_the_data_cannot_be_saved(tmp_path: Path) -> None:
     from igym_core.testing.full_disk import mount_full_disk
 
     with mount_full_disk(tmp_path / "disk", size_kib=1024) as disk:
-        server = LiveServer(STUDY, disk.path, env={"IGYM_MAX_UNSAVED_BYTES": "0"})
-        try:
+        with LiveServer(STUDY, disk.path, env={"IGYM_MAX_UNSAVED_BYTES": "0"}) as server:
             page = Page(server.url)
             game_id = page.to_game()
             page.loaded(game_id)
@@ -554,15 +535,7 @@ def test_no_new_episode_starts_while_the_data_cannot_be_saved(tmp_path: Path) ->
             second = page.next("pyodide_episode", timeout=20)
             assert second["episode"] == 2 and second["next_batch"] == 7
             page.close()
-        finally:
-            server.stop()
-        steps = read_records(disk.path, EXPERIMENT, "steps")
-        assert Counter(r["episode"] for r in steps) == {1: 180}
-        games = read_records(disk.path, EXPERIMENT, "games")
-        assert [(g["event"], g.get("reason")) for g in games if g["event"] in ("paused", "resumed")] == [
-            ("paused", "saving"),
-            ("resumed", "saving"),
-        ]
+        assert_one_saving_pause(disk.path, EXPERIMENT, {1: 180})
 
 
 def test_the_scene_message_names_the_runtime_its_module_and_what_the_page_runs(server: LiveServer) -> None:
@@ -628,8 +601,7 @@ def test_the_browsers_own_stepping_code_is_stored_in_full_and_verifies(server: L
 
 
 def test_a_connected_page_that_stops_sending_steps_moves_the_participant_on(tmp_path: Path) -> None:
-    server = serve_with(tmp_path, {"load_timeout_s": 5})
-    try:
+    with serve_with(tmp_path, {"load_timeout_s": 5}) as server:
         page = Page(server.url)
         game_id = page.to_game()
         page.loaded(game_id)
@@ -649,8 +621,6 @@ def test_a_connected_page_that_stops_sending_steps_moves_the_participant_on(tmp_
         ]
         assert_written_by_the_builders(server, "runtime_loaded", "stalled")
         page.close()
-    finally:
-        server.stop()
 
 
 def test_a_reloaded_page_that_cannot_load_ends_the_episode_it_cut_short(server: LiveServer) -> None:

@@ -3,6 +3,7 @@
 - :class:`ScriptedParticipant`: a participant driven over the WebSocket (Litestar's test client).
 - :func:`make_test_app`: an app for one experiment with a temporary data directory.
 - :func:`read_records`: the records a JSONL sink wrote.
+- :func:`poll`: wait (bounded) until a check holds, with or without a Playwright page.
 - :class:`LiveServer`: a real ``igym run`` server in a child process on a free loopback port
   (``plugins=``, ``env=``, ``cwd=``, extra ``args=``), for end-to-end and browser tests; see
   :mod:`igym_core.testing.live_server`.
@@ -44,6 +45,7 @@ from igym_core.testing.live_server import LiveServer, free_port
 from igym_core.testing.participant import ScriptedParticipant
 from igym_core.testing.state_hash import StateHashReport, check_state_hash
 from igym_core.testing.support import make_test_app, read_records
+from igym_core.testing.waiting import poll
 
 __all__ = [
     "EnvContractReport",
@@ -55,6 +57,7 @@ __all__ = [
     "check_state_hash",
     "free_port",
     "make_test_app",
+    "poll",
     "read_records",
 ]
 

@@ -55,7 +55,7 @@ class ScriptedParticipant:
         self.welcome = self.receive_type("welcome")
         self.token = self.welcome["token"]
         self.participant_id = self.welcome["participant_id"]
-        self._scene_or_saving(self.receive_type("scene", "saving"))
+        self.receive_type("scene", "saving")
         return self
 
     def _scene_or_saving(self, message: dict[str, Any]) -> dict[str, Any]:
@@ -89,12 +89,15 @@ class ScriptedParticipant:
 
     def receive(self) -> dict[str, Any]:
         """The next message. Round-trip probes of a game are answered at once, as a page does,
-        and not returned (``answer_rtt_probes=False`` leaves them to the test)."""
+        and not returned (``answer_rtt_probes=False`` leaves them to the test). Every ``scene``
+        (or ``saving``) message, however it is read, updates :attr:`scene` (or :attr:`saving`)."""
         while True:
             # A timeout turns "the server never answered" into a failure instead of a hung test.
             message = msgpack.unpackb(self._ws.receive_bytes(timeout=self.timeout_s), raw=False)
             if message.get("type") == "scene":
                 self._scene_seen_at = time.monotonic()
+            if message.get("type") in ("scene", "saving"):
+                self._scene_or_saving(message)
             if message.get("type") != "rtt_probe" or not self.answer_rtt_probes:
                 return message
             self.send({"type": "rtt_echo", "game_id": message["game_id"], "n": message["n"]})
@@ -134,11 +137,11 @@ class ScriptedParticipant:
         self.send({"type": "submit", "seq": seq, "position": self.position, "answers": dict(answers or {})})
         reply = self.receive_type("ack", "rejected", "error")
         if reply["type"] == "error" and reply.get("code") == "stale_position":
-            self._scene_or_saving(self.receive_type("scene", "saving"))  # the server resends the scene
+            self.receive_type("scene", "saving")  # the server resends the scene
             return reply
         if reply["type"] != "ack":
             return reply
-        return self._scene_or_saving(self.receive_type("scene", "saving"))
+        return self.receive_type("scene", "saving")
 
     def draft(self, answers: Mapping[str, Any]) -> dict[str, Any]:
         seq = self.next_seq()
@@ -163,13 +166,11 @@ class ScriptedParticipant:
     ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         """Read messages until ``predicate(message)``; return it and everything read before it.
 
-        A ``scene`` message read on the way updates :attr:`scene`.
+        A ``scene`` message read on the way updates :attr:`scene` (as every read does).
         """
         seen: list[dict[str, Any]] = []
         for _ in range(limit):
             message = self.receive()
-            if message.get("type") in ("scene", "saving"):
-                self._scene_or_saving(message)
             if predicate(message):
                 return message, seen
             seen.append(message)

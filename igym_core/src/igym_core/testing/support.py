@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +31,11 @@ CHROMIUM_ARGS = (
 )
 
 
-def in_chromium(work: Callable[[Any], Any], timeout_s: float = 300) -> Any:
-    """``work(browser)`` with headless Debian Chromium (:data:`CHROMIUM`, :data:`CHROMIUM_ARGS`); its
-    result. Runs in a thread of its own: Playwright's sync API allows one session per thread, and
-    this keeps it apart from other tests' sessions. Fails the test when Chromium is missing."""
+def in_chromium(work: Callable[[Any], Any], timeout_s: float = 300, *, extra_args: Sequence[str] = ()) -> Any:
+    """``work(browser)`` with headless Debian Chromium (:data:`CHROMIUM`, :data:`CHROMIUM_ARGS`, then
+    ``extra_args``); its result. Runs in a thread of its own: Playwright's sync API allows one session
+    per thread, and this keeps it apart from other tests' sessions. Fails the test when Chromium is
+    missing."""
     import pytest
 
     if not Path(CHROMIUM).exists():
@@ -47,7 +48,7 @@ def in_chromium(work: Callable[[Any], Any], timeout_s: float = 300) -> Any:
         try:
             with sync_playwright() as playwright:
                 browser = playwright.chromium.launch(
-                    executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+                    executable_path=CHROMIUM, args=[*CHROMIUM_ARGS, *extra_args], headless=True
                 )
                 try:
                     outcome["result"] = work(browser)

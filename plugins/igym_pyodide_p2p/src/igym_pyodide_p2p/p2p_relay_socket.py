@@ -20,9 +20,9 @@ the next packet carries every unacknowledged input again).
 
 The socket is outside the core's participant WebSocket, so its own bounds stand in for the core's: a
 socket for no live game is refused before it is accepted; at most :data:`MAX_AWAITING_KEY` sockets
-wait for their key at once (more are closed with 1013, try again later); and a worker that sends more
-than :data:`FLOOD_PACKETS_PER_S` packets in a second (twice the relay budget, which an honest worker
-never nears) is closed with 1008.
+of the server (counted by its runtime, not the process) wait for their key at once (more are closed
+with 1013, try again later); and a worker that sends more than :data:`FLOOD_PACKETS_PER_S` packets
+in a second (twice the relay budget, which an honest worker never nears) is closed with 1008.
 """
 
 from __future__ import annotations
@@ -61,12 +61,11 @@ RELAY_PATH = f"{PREFIX}/relay"
 KEY_TIMEOUT_S = 5.0
 #: Packets waiting to go out on one worker's socket; past it new ones are dropped.
 SEND_QUEUE_PACKETS = 64
-#: Relay sockets of this process that may wait for their key at once (each waits at most KEY_TIMEOUT_S).
+#: Relay sockets of one server (its ``pyodide_p2p`` runtime: ``P2PRuntime.relay_sockets_awaiting_key``)
+#: that may wait for their key at once (each waits at most KEY_TIMEOUT_S).
 MAX_AWAITING_KEY = 64
 #: Packets in one second past which a worker's socket is closed (1008): twice the relay budget.
 FLOOD_PACKETS_PER_S = 2 * RELAY_PACKETS_PER_S
-
-_awaiting_key = 0
 
 
 class WorkerRelay:
@@ -132,23 +131,25 @@ async def _first_key(socket: WebSocket[Any, Any, Any]) -> str | None:
 @websocket(f"{RELAY_PATH}/{{game_id:str}}")
 async def relay_socket(socket: WebSocket[Any, Any, Any], game_id: FromPath[str]) -> None:
     """A page's worker relay socket (see the module docstring)."""
-    global _awaiting_key
-    if _game_of(socket, game_id[:128]) is None:
+    claimed = _game_of(socket, game_id[:128])
+    if claimed is None:
         # Refused at the handshake: nothing to wait for.
         with contextlib.suppress(Exception):
             await socket.close(code=1008, reason="not a live P2P game")
         return
-    if _awaiting_key >= MAX_AWAITING_KEY:
+    # The count belongs to this app's runtime: two apps in one process (tests) never share it.
+    runtime = claimed.runtime
+    if runtime.relay_sockets_awaiting_key >= MAX_AWAITING_KEY:
         log.warning("p2p_relay_socket_refused", reason="too_many_awaiting_key", limit=MAX_AWAITING_KEY)
         with contextlib.suppress(Exception):
             await socket.close(code=1013, reason="too many relay sockets are opening; try again")
         return
-    _awaiting_key += 1
+    runtime.relay_sockets_awaiting_key += 1
     try:
         await socket.accept()
         key = await _first_key(socket)
     finally:
-        _awaiting_key -= 1
+        runtime.relay_sockets_awaiting_key -= 1
     game = _game_of(socket, game_id[:128]) if key is not None else None
     page = game.page_for_relay_key(key) if game is not None and key is not None else None
     if game is None or page is None:

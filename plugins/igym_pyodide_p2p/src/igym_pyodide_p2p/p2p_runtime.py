@@ -152,6 +152,9 @@ class P2PRuntime(BrowserRuntime):
             },
         )
         self.games: dict[str, P2PGame] = {}
+        #: The workers' relay sockets of this server waiting for their key now (p2p_relay_socket,
+        #: bounded by ``MAX_AWAITING_KEY``): the app's, never the process's.
+        self.relay_sockets_awaiting_key = 0
 
     def new_game(
         self, info: GameInfo, prepared: Any, options: P2POptions, continues: Continuation | None

@@ -12,8 +12,12 @@ plus the researcher's env module and whatever that imports.
   hashes and the numbered step batches of the wire protocol.
 - :mod:`.rollback`: the ``pyodide_p2p`` runtime's rollback engine (:class:`RollbackEngine`): input
   delay, prediction, rollback, the prediction window, time sync, the peer-to-peer packets, desync
-  detection and repair, disconnect timers; env-agnostic, standard library only. Its packets' limits,
-  encoding and state-free checks are :mod:`.rollback_packets`; GGPO's SyncTest is :mod:`.rollback_sync`.
+  detection and repair, disconnect timers; env-agnostic, standard library only. Its parts:
+  :mod:`.rollback_wire` (packets, the partner's inputs), :mod:`.rollback_clock` (round trip, time
+  sync, disconnect timers), :mod:`.rollback_recovery` (desyncs, a partner who left, reloads),
+  :mod:`.rollback_frames` (the :class:`Simulation` it drives, the frames it reports). Its packets'
+  limits, encoding and state-free checks are :mod:`.rollback_packets`; GGPO's SyncTest is
+  :mod:`.rollback_sync`.
 - :mod:`.p2p_game`: one peer's P2P game (:class:`P2PBrowserGame`): :class:`BrowserGame`'s keys,
   frames and batches with the env stepped by the rollback engine (confirmed frames only).
 - :mod:`.rng`: NumPy's seeded ``Discrete`` sampling in pure Python (the ``random`` bot).

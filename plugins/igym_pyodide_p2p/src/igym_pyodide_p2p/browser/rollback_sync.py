@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from igym_pyodide_p2p.browser.rollback_packets import EngineError, is_int
 
 if TYPE_CHECKING:
-    from igym_pyodide_p2p.browser.rollback import Simulation
+    from igym_pyodide_p2p.browser.rollback_frames import Simulation
 
 __all__ = ["sync_test"]
 
