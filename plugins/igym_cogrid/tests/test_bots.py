@@ -6,11 +6,22 @@ from __future__ import annotations
 
 import pytest
 
-from igym_cogrid.bots import PLANNER_STRENGTHS, PlannerPolicy, planner
+from igym_cogrid.bots import (
+    PARTNERS,
+    PLANNER_STRENGTHS,
+    PlannerPolicy,
+    cloned_policy,
+    model_path,
+    partner,
+    planner,
+)
 from igym_cogrid.env import AGENTS, LAYOUTS, NOOP, make_env
 from igym_cogrid.examples.human_ai import FPS
+from igym_core import Bot
 from igym_core.builtin.seat_actions import SeatBot
 from igym_core.errors import ConfigError
+from igym_core.plugins.manager import create_plugin_manager
+from igym_core.policies.spec import load_policy, policy_config_from
 
 ROUND_STEPS = 60 * FPS
 
@@ -94,3 +105,82 @@ def test_the_planner_alone_serves_in_a_larger_kitchen():
     summary, _ = play_round("asymmetric_advantages", 0, partner=False)
     print(f"planner alone, asymmetric advantages, 60 s: {summary}")
     assert summary["soups_delivered"] >= 4
+
+
+# --- the cloned chef (ONNX) and the named partners ---------------------------------------------------
+
+SEEDS = (0, 1, 2)
+
+
+@pytest.fixture(scope="module")
+def registry():
+    from igym_onnx import plugin as onnx_plugin
+
+    return create_plugin_manager(autoload=False, extra=[onnx_plugin], strict=True).registry
+
+
+def soups_alone(bot: Bot, seed: int, registry) -> int:
+    """Soups served by ``bot`` as chef_0 in a 60 s cramped-room round, the partner idle: its policy
+    loaded the way the server loads a seat's (igym-onnx's loader for the cloned chef), re-seeded as
+    at an episode start, choosing by the server runtime's seat rule (``SeatBot``)."""
+    env = make_env(layout="cramped_room", max_steps=ROUND_STEPS, fps=FPS)
+    config = policy_config_from(bot.policy, registry)
+    policy = load_policy(
+        config,
+        registry,
+        agent="chef_0",
+        action_space=env.action_space("chef_0"),
+        observation_space=env.observation_space("chef_0"),
+    )
+    policy.reset(seed=seed * 10)
+    seat = SeatBot(policy, bot.act_every, bot.between)
+    observations, _ = env.reset(seed=seed)
+    step = 0
+    while env.agents:
+        action, _source = seat.act(step, observations["chef_0"], NOOP)
+        observations = env.step({"chef_0": action, "chef_1": NOOP})[0]
+        step += 1
+    return env.soups_delivered
+
+
+def test_the_cloned_chef_alone_serves_at_least_half_the_planners_soups(registry):
+    planner_soups = [soups_alone(partner("expert"), seed, registry) for seed in SEEDS]
+    cloned_soups = [soups_alone(partner("cloned"), seed, registry) for seed in SEEDS]
+    print(
+        f"alone, cramped room, 60 s at {FPS} fps, seeds {SEEDS}: planner {planner_soups}, "
+        f"cloned chef (ONNX) {cloned_soups}"
+    )
+    assert min(planner_soups) >= 4
+    assert sum(cloned_soups) >= sum(planner_soups) / 2
+    assert min(cloned_soups) >= min(planner_soups) / 2
+
+
+def test_the_cloned_chefs_weaker_presets_serve_fewer_soups(registry):
+    soups = {
+        name: sum(soups_alone(partner(name), seed, registry) for seed in SEEDS)
+        for name in ("cloned", "cloned_sampled", "cloned_slow")
+    }
+    soups["cloned, act_every=2"] = sum(
+        soups_alone(partner("cloned", act_every=2), s, registry) for s in SEEDS
+    )
+    print(f"cloned presets alone, cramped room, 60 s, soups summed over seeds {SEEDS}: {soups}")
+    assert soups["cloned_sampled"] < soups["cloned"]
+    assert soups["cloned_slow"] < soups["cloned, act_every=2"] < soups["cloned"]
+    assert soups["cloned_slow"] >= 1  # weaker, still cooking
+
+
+def test_partners_are_chosen_by_name():
+    assert set(PLANNER_STRENGTHS) < set(PARTNERS) and {"cloned", "cloned_sampled", "cloned_slow"} < set(
+        PARTNERS
+    )
+    assert partner("slow") == planner("slow")
+    cloned = partner("cloned")
+    assert cloned.act_every == 1 and cloned.between == "default"
+    assert cloned.policy == cloned_policy() and cloned.policy.path == str(model_path("cramped_room"))
+    assert partner("cloned_slow").act_every == 4 and partner("novice", act_every=3).act_every == 3
+    assert partner("cloned_sampled").policy.action == "sample"
+    with pytest.raises(ConfigError, match="partner must be one of expert, steady, slow, novice, cloned"):
+        partner("grandmaster")
+    with pytest.raises(ConfigError, match=r"python -m igym_cogrid\.train --layout counter_circuit"):
+        partner("cloned", layout="counter_circuit")
+    assert cloned_policy(path="elsewhere.onnx").path == "elsewhere.onnx"
