@@ -4,7 +4,9 @@ reproducible from its seed. The figures are printed (``pytest -s``)."""
 
 from __future__ import annotations
 
+import attrs
 import pytest
+from litestar.testing import TestClient
 
 from igym_cogrid.bots import (
     PARTNERS,
@@ -16,12 +18,14 @@ from igym_cogrid.bots import (
     planner,
 )
 from igym_cogrid.env import AGENTS, LAYOUTS, NOOP, make_env
+from igym_cogrid.examples import human_ai
 from igym_cogrid.examples.human_ai import FPS
-from igym_core import Bot
+from igym_core import Bot, EndScene, Experiment, StaticScene
 from igym_core.builtin.seat_actions import SeatBot
 from igym_core.errors import ConfigError
 from igym_core.plugins.manager import create_plugin_manager
 from igym_core.policies.spec import load_policy, policy_config_from
+from igym_core.testing import ScriptedParticipant, make_test_app, read_records
 
 ROUND_STEPS = 60 * FPS
 
@@ -184,3 +188,51 @@ def test_partners_are_chosen_by_name():
     with pytest.raises(ConfigError, match=r"python -m igym_cogrid\.train --layout counter_circuit"):
         partner("cloned", layout="counter_circuit")
     assert cloned_policy(path="elsewhere.onnx").path == "elsewhere.onnx"
+
+
+def test_the_cloned_chef_cooks_in_a_served_game_and_its_steps_are_recorded(tmp_path):
+    """The human_ai study's game with ``partner("cloned")`` in chef_1's seat, served in process
+    (the server runtime, igym-onnx's loader): a participant walks out of the way, the cloned chef
+    cooks, and both chefs' steps are recorded."""
+    from igym_onnx import plugin as onnx_plugin
+
+    scene = attrs.evolve(
+        human_ai.game,
+        num_episodes=1,
+        countdown_s=0,
+        fps=60,
+        env_kwargs={**human_ai.game.env_kwargs, "max_steps": 240},
+        policies={"chef_1": partner("cloned")},
+    )
+    experiment = Experiment(
+        experiment_id="cogrid_cloned_test",
+        seed=3,
+        scenes=(scene, StaticScene(scene_id="after", body="Thanks"), EndScene(scene_id="end")),
+    )
+    plugins = create_plugin_manager(autoload=False, extra=[onnx_plugin], strict=True)
+    app = make_test_app(experiment, tmp_path, plugins=plugins)
+    with TestClient(app) as client, ScriptedParticipant(client) as p:
+        status = p.receive_until(lambda m: m["type"] == "game_status")[0]
+        p.game_ready(status["game_id"])
+        # Up, then left: the blue chef waits in the top-left corner, away from the pot, the dish
+        # rack and the hatch (test_examples does the same with the planner).
+        p.hold(status["game_id"], "ArrowUp")
+        p.receive_until(lambda m: m["type"] == "frame" and m["step"] >= 30)
+        p.hold(status["game_id"], "ArrowLeft")
+        p.receive_until(lambda m: m["type"] == "frame" and m["step"] >= 90)
+        p.hold(status["game_id"])
+        p.receive_until(lambda m: m["type"] == "scene")
+    steps = read_records(tmp_path, "cogrid_cloned_test", "steps")
+    human = [s for s in steps if s["agent"] == "chef_0"]
+    bot = [s for s in steps if s["agent"] == "chef_1"]
+    assert len(human) == len(bot) == 240
+    assert all(s["action_source"] == "bot" for s in bot)
+    assert {s["info"]["holding"] for s in bot} >= {"onion", "dish", "soup"}
+    soups = human[-1]["info"]["episode_summary.soups_delivered"]
+    print(
+        f"cloned chef in a served game, 240 steps: {soups} soups, "
+        f"actions {sorted({s['action'] for s in bot})}"
+    )
+    assert soups >= 2  # 240 steps fit two or three soups, as for the planner
+    seats = {s["agent"]: s for s in read_records(tmp_path, "cogrid_cloned_test", "games")[0]["seats"]}
+    assert seats["chef_1"]["type"] == "bot" and "cogrid_cramped_room.onnx" in seats["chef_1"]["policy"]
