@@ -1,4 +1,7 @@
-"""A scripted planner chef for Overcooked, as an igym policy.
+"""Overcooked partners: a scripted planner chef, the chef cloned from it (ONNX), named presets.
+
+``policies={"chef_1": partner("cloned")}`` picks a partner by name (:data:`PARTNERS`: the planner's
+strengths and the cloned chef's presets); the rest of this docstring is the planner.
 
 ``GymScene(..., policies={"chef_1": "igym_cogrid.bots:PlannerPolicy"})`` (igym makes one per seat).
 It reads the ``"compact"`` observation (:func:`igym_cogrid.env.decode`) and picks a job each step:
