@@ -4,6 +4,8 @@ reproducible from its seed. The figures are printed (``pytest -s``)."""
 
 from __future__ import annotations
 
+import functools
+
 import attrs
 import pytest
 from litestar.testing import TestClient
@@ -20,7 +22,7 @@ from igym_cogrid.bots import (
 from igym_cogrid.env import AGENTS, LAYOUTS, NOOP, make_env
 from igym_cogrid.examples import human_ai
 from igym_cogrid.examples.human_ai import FPS
-from igym_core import Bot, EndScene, Experiment, StaticScene
+from igym_core import EndScene, Experiment, StaticScene
 from igym_core.builtin.seat_actions import SeatBot
 from igym_core.errors import ConfigError
 from igym_core.plugins.manager import create_plugin_manager
@@ -116,22 +118,25 @@ def test_the_planner_alone_serves_in_a_larger_kitchen():
 SEEDS = (0, 1, 2)
 
 
-@pytest.fixture(scope="module")
+@functools.cache
 def registry():
     from igym_onnx import plugin as onnx_plugin
 
     return create_plugin_manager(autoload=False, extra=[onnx_plugin], strict=True).registry
 
 
-def soups_alone(bot: Bot, seed: int, registry) -> int:
-    """Soups served by ``bot`` as chef_0 in a 60 s cramped-room round, the partner idle: its policy
-    loaded the way the server loads a seat's (igym-onnx's loader for the cloned chef), re-seeded as
-    at an episode start, choosing by the server runtime's seat rule (``SeatBot``)."""
+@functools.cache
+def soups_alone(name: str, seed: int, act_every: int | None = None) -> int:
+    """Soups served by ``partner(name, act_every=...)`` as chef_0 in a 60 s cramped-room round, the
+    partner idle: its policy loaded the way the server loads a seat's (igym-onnx's loader for the
+    cloned chef), re-seeded as at an episode start, choosing by the server runtime's seat rule
+    (``SeatBot``). Cached: each round is played once per test session."""
+    bot = partner(name, act_every=act_every)
     env = make_env(layout="cramped_room", max_steps=ROUND_STEPS, fps=FPS)
-    config = policy_config_from(bot.policy, registry)
+    config = policy_config_from(bot.policy, registry())
     policy = load_policy(
         config,
-        registry,
+        registry(),
         agent="chef_0",
         action_space=env.action_space("chef_0"),
         observation_space=env.observation_space("chef_0"),
@@ -147,9 +152,9 @@ def soups_alone(bot: Bot, seed: int, registry) -> int:
     return env.soups_delivered
 
 
-def test_the_cloned_chef_alone_serves_at_least_half_the_planners_soups(registry):
-    planner_soups = [soups_alone(partner("expert"), seed, registry) for seed in SEEDS]
-    cloned_soups = [soups_alone(partner("cloned"), seed, registry) for seed in SEEDS]
+def test_the_cloned_chef_alone_serves_at_least_half_the_planners_soups():
+    planner_soups = [soups_alone("expert", seed) for seed in SEEDS]
+    cloned_soups = [soups_alone("cloned", seed) for seed in SEEDS]
     print(
         f"alone, cramped room, 60 s at {FPS} fps, seeds {SEEDS}: planner {planner_soups}, "
         f"cloned chef (ONNX) {cloned_soups}"
@@ -159,14 +164,12 @@ def test_the_cloned_chef_alone_serves_at_least_half_the_planners_soups(registry)
     assert min(cloned_soups) >= min(planner_soups) / 2
 
 
-def test_the_cloned_chefs_weaker_presets_serve_fewer_soups(registry):
+def test_the_cloned_chefs_weaker_presets_serve_fewer_soups():
     soups = {
-        name: sum(soups_alone(partner(name), seed, registry) for seed in SEEDS)
+        name: sum(soups_alone(name, seed) for seed in SEEDS)
         for name in ("cloned", "cloned_sampled", "cloned_slow")
     }
-    soups["cloned, act_every=2"] = sum(
-        soups_alone(partner("cloned", act_every=2), s, registry) for s in SEEDS
-    )
+    soups["cloned, act_every=2"] = sum(soups_alone("cloned", seed, 2) for seed in SEEDS)
     print(f"cloned presets alone, cramped room, 60 s, soups summed over seeds {SEEDS}: {soups}")
     assert soups["cloned_sampled"] < soups["cloned"]
     assert soups["cloned_slow"] < soups["cloned, act_every=2"] < soups["cloned"]
