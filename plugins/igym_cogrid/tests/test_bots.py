@@ -11,6 +11,7 @@ import pytest
 from litestar.testing import TestClient
 
 from igym_cogrid.bots import (
+    CLONED_LAYOUTS,
     PARTNERS,
     PLANNER_STRENGTHS,
     PlannerPolicy,
@@ -126,13 +127,13 @@ def registry():
 
 
 @functools.cache
-def soups_alone(name: str, seed: int, act_every: int | None = None) -> int:
-    """Soups served by ``partner(name, act_every=...)`` as chef_0 in a 60 s cramped-room round, the
+def soups_alone(name: str, seed: int, act_every: int | None = None, layout: str = "cramped_room") -> int:
+    """Soups served by ``partner(name, act_every=...)`` as chef_0 in a 60 s round of ``layout``, the
     partner idle: its policy loaded the way the server loads a seat's (igym-onnx's loader for the
     cloned chef), re-seeded as at an episode start, choosing by the server runtime's seat rule
     (``SeatBot``). Cached: each round is played once per test session."""
-    bot = partner(name, act_every=act_every)
-    env = make_env(layout="cramped_room", max_steps=ROUND_STEPS, fps=FPS)
+    bot = partner(name, act_every=act_every, layout=layout)
+    env = make_env(layout=layout, max_steps=ROUND_STEPS, fps=FPS)
     config = policy_config_from(bot.policy, registry())
     policy = load_policy(
         config,
@@ -152,11 +153,12 @@ def soups_alone(name: str, seed: int, act_every: int | None = None) -> int:
     return env.soups_delivered
 
 
-def test_the_cloned_chef_alone_serves_at_least_half_the_planners_soups():
-    planner_soups = [soups_alone("expert", seed) for seed in SEEDS]
-    cloned_soups = [soups_alone("cloned", seed) for seed in SEEDS]
+@pytest.mark.parametrize("layout", CLONED_LAYOUTS)
+def test_the_cloned_chef_alone_serves_at_least_half_the_planners_soups(layout):
+    planner_soups = [soups_alone("expert", seed, layout=layout) for seed in SEEDS]
+    cloned_soups = [soups_alone("cloned", seed, layout=layout) for seed in SEEDS]
     print(
-        f"alone, cramped room, 60 s at {FPS} fps, seeds {SEEDS}: planner {planner_soups}, "
+        f"alone, {layout}, 60 s at {FPS} fps, seeds {SEEDS}: planner {planner_soups}, "
         f"cloned chef (ONNX) {cloned_soups}"
     )
     assert min(planner_soups) >= 4
