@@ -354,7 +354,7 @@ def planner_policy(observation: Any) -> int:
 
 #: The shipped cloned chefs, one per kitchen they were trained in (:mod:`igym_cogrid.train`).
 MODELS_DIR = Path(__file__).resolve().parent / "models"
-CLONED_LAYOUTS = ("cramped_room",)
+CLONED_LAYOUTS = ("cramped_room", "asymmetric_advantages")
 
 
 def model_path(layout: str = "cramped_room") -> Path:
