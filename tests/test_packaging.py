@@ -122,6 +122,17 @@ def test_igym_unity_wheel_ships_the_page_module_the_bridge_and_the_fake_build_so
         assert required in names, f"{required} is missing from the igym-unity wheel"
 
 
+def test_igym_cogrid_wheel_ships_the_cloned_chef_and_its_trainer(wheels: dict[str, Path]) -> None:
+    names = set(zipfile.ZipFile(wheels["igym-cogrid"]).namelist())
+    for required in (
+        "igym_cogrid/models/cogrid_cramped_room.onnx",
+        "igym_cogrid/models/cogrid_asymmetric_advantages.onnx",
+        "igym_cogrid/train.py",
+    ):
+        assert required in names, f"{required} is missing from the igym-cogrid wheel"
+    assert "src/igym_cogrid/models/cogrid_cramped_room.onnx" in sdist_names(wheels, "igym-cogrid")
+
+
 def test_igym_onnx_wheel_ships_onnxruntime_web(wheels: dict[str, Path]) -> None:
     names = set(zipfile.ZipFile(wheels["igym-onnx"]).namelist())
     for name in ("ort.wasm.min.mjs", "ort-wasm-simd-threaded.mjs", "ort-wasm-simd-threaded.wasm", "VERSION"):

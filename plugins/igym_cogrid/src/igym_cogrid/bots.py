@@ -1,4 +1,7 @@
-"""A scripted planner chef for Overcooked, as an igym policy.
+"""Overcooked partners: a scripted planner chef, the chef cloned from it (ONNX), named presets.
+
+``policies={"chef_1": partner("cloned")}`` picks a partner by name (:data:`PARTNERS`: the planner's
+strengths and the cloned chef's presets); the rest of this docstring is the planner.
 
 ``GymScene(..., policies={"chef_1": "igym_cogrid.bots:PlannerPolicy"})`` (igym makes one per seat).
 It reads the ``"compact"`` observation (:func:`igym_cogrid.env.decode`) and picks a job each step:
@@ -22,6 +25,7 @@ from __future__ import annotations
 import random
 from collections import deque
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from igym_cogrid.env import (
@@ -46,7 +50,16 @@ from igym_cogrid.env import (
 from igym_core import Bot
 from igym_core.errors import ConfigError
 
-__all__ = ["PLANNER_STRENGTHS", "PlannerPolicy", "planner", "planner_policy"]
+__all__ = [
+    "PARTNERS",
+    "PLANNER_STRENGTHS",
+    "PlannerPolicy",
+    "cloned_policy",
+    "model_path",
+    "partner",
+    "planner",
+    "planner_policy",
+]
 
 Cell = tuple[int, int]
 #: Direction id (right, down, left, up) → the move action that faces it.
@@ -335,3 +348,68 @@ def planner_policy(observation: Any) -> int:
     """A stateless use of the planner (a fresh one each call: no side-steps memory); prefer the
     class, which igym instantiates per seat."""
     return PlannerPolicy().act(observation)
+
+
+# --- the cloned chef (ONNX) and the named partners ----------------------------------------------------
+
+#: The shipped cloned chefs, one per kitchen they were trained in (:mod:`igym_cogrid.train`).
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+CLONED_LAYOUTS = ("cramped_room", "asymmetric_advantages")
+
+
+def model_path(layout: str = "cramped_room") -> Path:
+    """The shipped cloned chef of ``layout`` (``models/cogrid_<layout>.onnx``)."""
+    return MODELS_DIR / f"cogrid_{layout}.onnx"
+
+
+def cloned_policy(layout: str = "cramped_room", *, path: str | Path | None = None, **options: Any) -> Any:
+    """The behaviour-cloned chef as igym-onnx's :class:`~igym_onnx.OnnxPolicy` config.
+
+    The model reads the compact observation (the env's default) as float32 and builds its features
+    itself (see :mod:`igym_cogrid.train`), so the server and a browser give it the same input. A
+    model fits one kitchen size: ``layout`` picks the shipped one (:data:`CLONED_LAYOUTS`), ``path``
+    another file. ``options`` are further ``OnnxPolicy`` fields, e.g. ``action="sample",
+    temperature=1.5``.
+    """
+    from igym_onnx import OnnxPolicy, Preprocess
+
+    if path is None:
+        if layout not in CLONED_LAYOUTS:
+            raise ConfigError(
+                f"a cloned chef is shipped for {', '.join(CLONED_LAYOUTS)}; got layout {layout!r}. Train "
+                f"one with: python -m igym_cogrid.train --layout {layout} --out chef.onnx, then pass "
+                "path='chef.onnx'; or use planner() in this kitchen."
+            )
+        path = model_path(layout)
+    return OnnxPolicy(path=str(path), preprocess=Preprocess(dtype="float32"), **options)
+
+
+#: Named partners, strongest first within each kind: the planner at its strengths
+#: (:data:`PLANNER_STRENGTHS`), and the cloned chef (``cloned``: its argmax; ``cloned_sampled``:
+#: sampled from its softmax at temperature 2: now and then a wrong step; ``cloned_slow``: choosing every
+#: 4 steps). Each maps to ``(kind, act_every, options)``. Measured soups: the plugin's README.
+PARTNERS: dict[str, tuple[str, int, dict[str, Any]]] = {
+    **{name: ("planner", every, {}) for name, every in PLANNER_STRENGTHS.items()},
+    "cloned": ("cloned", 1, {}),
+    "cloned_sampled": ("cloned", 1, {"action": "sample", "temperature": 2.0}),
+    "cloned_slow": ("cloned", 4, {}),
+}
+
+
+def partner(name: str = "expert", *, layout: str = "cramped_room", act_every: int | None = None) -> Bot:
+    """A named partner (:data:`PARTNERS`) as a seat's bot: ``policies={"chef_1": partner("cloned")}``.
+
+    ``act_every`` overrides the preset's pace (the bot then chooses every ``act_every`` steps and
+    stands still in between). ``layout`` picks the cloned chef's model (it must match the scene's
+    kitchen).
+    """
+    if name not in PARTNERS:
+        raise ConfigError(
+            f"partner must be one of {', '.join(PARTNERS)}; got {name!r}. Example: "
+            'policies={"chef_1": partner("cloned")}.'
+        )
+    kind, every, options = PARTNERS[name]
+    every = every if act_every is None else act_every
+    if kind == "planner":
+        return Bot(policy=PlannerPolicy, act_every=every, between="default")
+    return Bot(policy=cloned_policy(layout, **options), act_every=every, between="default")
