@@ -526,6 +526,20 @@ def test_load_experiment_from_a_module_name(converter, tmp_path, monkeypatch):
         load_experiment("study_module:", converter)
 
 
+@pytest.mark.usefixtures("isolated_imports")
+def test_a_missing_import_inside_the_experiment_file_is_named_not_the_file(converter, tmp_path, monkeypatch):
+    # The file exists; what is missing is a package it imports whose name starts its relative
+    # path ("labstudy" for labstudy/broken.py): the message must name that import, not the file.
+    (tmp_path / "labstudy").mkdir()
+    (tmp_path / "labstudy" / "broken.py").write_text("import labstudy.helpers\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ExperimentLoadError) as caught:
+        load_experiment("labstudy/broken.py:experiment", converter)
+    message = str(caught.value)
+    assert message.startswith("Importing 'labstudy/broken.py' failed"), message
+    assert "import labstudy.helpers" in message and "No module named 'labstudy" in message
+
+
 _PY_TWO_STUDIES = """
 from igym_core import EndScene, Experiment, StartScene
 

@@ -135,7 +135,9 @@ def _from_python(target: str, converter: cattrs.Converter) -> LoadedExperiment:
     except ExperimentLoadError:
         raise
     except ModuleNotFoundError as exc:
-        if exc.name and module_part.startswith(exc.name):
+        # The target itself (or a package on its dotted path) is missing, not one of its imports.
+        is_file = module_part.endswith(".py") or "/" in module_part
+        if exc.name and not is_file and (module_part == exc.name or module_part.startswith(exc.name + ".")):
             raise ExperimentLoadError(
                 f"No module named {module_part!r}. Run igym from the directory that holds "
                 f"{module_part.replace('.', '/')}.py, or give a path: path/to/{module_part}.py:{attr}."
