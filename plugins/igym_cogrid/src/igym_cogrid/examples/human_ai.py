@@ -4,7 +4,9 @@ Serve it with ``igym run igym_cogrid.examples.human_ai:experiment`` (or
 ``make demo DEMO=igym_cogrid.examples.human_ai:experiment``).
 
 The participant is the **blue chef** (``chef_0``) in the cramped room; the **red chef** (``chef_1``)
-is the scripted planner (:class:`igym_cogrid.bots.PlannerPolicy`). Arrow keys move, space picks up,
+is the computer partner named by :data:`PARTNER` (one of :data:`igym_cogrid.bots.PARTNERS`: the
+scripted planner at four strengths, or the chef cloned from it; set ``PARTNER`` to vary the partner's
+skill, or give each condition its own). Arrow keys move, space picks up,
 puts down and uses. Each round lasts 60 seconds at 10 steps a second. The server records every step
 of both chefs with the kitchen's state in ``info`` (positions, held items, pots, soups served,
 collisions); the last step of a round has the round's summary (``episode_summary``: soups served and
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from igym_cogrid.bots import PlannerPolicy
+from igym_cogrid.bots import partner
 from igym_cogrid.env import KEYS, NOOP, SOUP_POINTS, make_env
 from igym_cogrid.pictures import controls_figure, kitchen_figure
 from igym_cogrid.render import BACKGROUND, canvas_size, draw_you_chef_0
@@ -32,6 +34,9 @@ from igym_core import (
 from igym_core.examples.common import AGREE_18, END, ENJOYMENT, PROLIFIC_PARAMS
 
 LAYOUT = "cramped_room"
+#: The computer partner (igym_cogrid.bots.PARTNERS): "expert", "steady", "slow", "novice" (the
+#: scripted planner acting every 1/2/4/6 steps) or "cloned", "cloned_sampled", "cloned_slow".
+PARTNER = "expert"
 FPS = 10
 ROUND_S = 60
 ROUNDS = 3
@@ -108,7 +113,7 @@ game = GymScene(
     scene_id="overcooked",
     **KITCHEN,
     human_seat="chef_0",
-    policies={"chef_1": PlannerPolicy},
+    policies={"chef_1": partner(PARTNER, layout=LAYOUT)},
     render_fn=draw_you_chef_0,
     hud=hud,
 )
