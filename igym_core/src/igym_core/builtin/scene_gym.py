@@ -114,6 +114,12 @@ class GymScene(SceneConfig):
     slow_connection: SlowConnection | None = None
     """Warn a player whose round-trip time stays over a limit, then apply the partner-left rule to
     them (:class:`~igym_core.builtin.slow_connection.SlowConnection`); None: only recorded."""
+    connection_report_s: float | None = attrs.field(
+        default=5.0, validator=attrs.validators.optional([positive, attrs.validators.le(3600)])
+    )
+    """How often each player's connection is recorded during the game (a ``connection_stats`` row:
+    round-trip times, frames sent and dropped, bytes; at a round-trip probe, so at least every
+    ``rtt_interval_s``), and once more when the game ends; None: no such rows."""
     policies: Mapping[str, Any] = attrs.field(factory=dict)
     """Agent → policy (or :class:`Bot` for frame skip) for every seat that is not human."""
     fps: int = attrs.field(default=30, validator=[positive, attrs.validators.le(120)])
