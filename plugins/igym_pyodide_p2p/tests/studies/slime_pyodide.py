@@ -117,3 +117,30 @@ five_episodes = Experiment(
         EndScene(scene_id="end", completion_code="DONE1"),
     ],
 )
+
+
+def _slow_rule() -> Experiment:
+    """The game with the slow-connection rule on a short fuse and a ``connection_stats`` row every
+    half second (the monitoring tests answer the round-trip probes late, or on time)."""
+    from igym_core import SlowConnection, StaticScene
+
+    return Experiment(
+        experiment_id="slime_pyodide",
+        seed=7,
+        scenes=[
+            StartScene(scene_id="welcome", title="Welcome", body="A short game."),
+            attrs.evolve(
+                game,
+                num_episodes=1,
+                rtt_interval_s=0.1,
+                connection_report_s=0.5,
+                slow_connection=SlowConnection(max_rtt_ms=150, warn_after_s=0.4, end_after_s=0.4),
+            ),
+            StaticScene(scene_id="after_game", title="Thanks", body="Next: the end."),
+            EndScene(scene_id="end", completion_code="DONE1"),
+        ],
+    )
+
+
+#: The game with a slow-connection rule (150 ms for 0.4 s warns, 0.4 s more ends) and 0.5 s reports.
+slow_rule = _slow_rule()
