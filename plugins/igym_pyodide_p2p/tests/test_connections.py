@@ -8,6 +8,7 @@ from __future__ import annotations
 import http.client
 import json
 import sys
+import threading
 import time
 from pathlib import Path
 from urllib.parse import urlencode
@@ -20,7 +21,10 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 from honest_page import batches, play_episode  # noqa: E402
 from live_records import records_when  # noqa: E402
+from p2p_peer import Peer  # noqa: E402
 from page_client import Page  # noqa: E402
+from test_p2p_rules import started  # noqa: E402
+from test_p2p_runtime import serve  # noqa: E402
 
 from igym_core.testing import read_records  # noqa: E402
 from tests.conftest import LiveServer  # noqa: E402
@@ -156,3 +160,54 @@ def test_a_page_whose_echoes_come_back_late_is_warned_then_its_game_ends(tmp_pat
     left = [s for s in sessions if s["event"] == "scene_left" and s["scene_id"] == "slime"]
     assert left[0]["detail"]["reason"] == "slow_connection"
     assert all(v >= 250 for r in rows for v in r["rtt_ms"]) and any(r["rtt_ms"] for r in rows)
+
+
+def test_in_a_p2p_game_the_player_whose_echoes_come_back_late_gets_the_partner_left_rule(
+    tmp_path: Path,
+) -> None:
+    server = serve(tmp_path, env={"IGYM_TEST_P2P_SLOW_MS": "150"}, partner_left="end")
+    try:
+        authority, other, _game_id, _issued = started(server.url)
+        seen: dict[str, list[dict]] = {}
+
+        def answer(peer: Peer, late_s: float) -> None:
+            seen[peer.welcome["participant_id"]] = _answer_probes(peer, late_s, 15, stop="ended")
+
+        pages = [
+            threading.Thread(target=answer, args=(authority, 0.0)),
+            threading.Thread(target=answer, args=(other, 0.25)),
+        ]
+        for thread in pages:
+            thread.start()
+        for thread in pages:
+            thread.join(20)
+        slow_id, fast_id = other.welcome["participant_id"], authority.welcome["participant_id"]
+        notices = [
+            m.get("notice") for m in seen[slow_id] if m.get("type") == "game_status" and m.get("notice")
+        ]
+        assert notices and "connection to the study server is slow" in notices[0]
+        assert not [m for m in seen[fast_id] if m.get("type") == "game_status" and m.get("notice")]
+        assert authority.next("scene")["scene"]["kind"] == "end"
+        games = records_when(server.data_dir, "slime_p2p", "games", lambda r: r[-1]["event"] == "ended")
+        sessions = records_when(
+            server.data_dir, "slime_p2p", "sessions", lambda r: any(x["event"] == "finished" for x in r)
+        )
+    finally:
+        server.stop()
+    slow = [g for g in games if g["event"].startswith("slow_connection")]
+    assert [(g["event"], g["participant_id"]) for g in slow] == [
+        ("slow_connection_warned", slow_id),
+        ("slow_connection_ended", slow_id),
+    ]
+    left = [g for g in games if g["event"] == "partner_left"]
+    assert [(g["left"], g["seat"], g["outcome"]) for g in left] == [(slow_id, "right", "end")]
+    assert [g["reason"] for g in games if g["event"] == "ended"] == ["partner_left"]
+    finished = {s["participant_id"]: s["detail"]["outcome"] for s in sessions if s["event"] == "finished"}
+    assert finished.get(fast_id) == "partner_left"
+    rows = read_records(server.data_dir, "slime_p2p", "connection_stats")
+    by_player = {
+        pid: [v for r in rows if r["participant_id"] == pid for v in r["rtt_ms"]]
+        for pid in (slow_id, fast_id)
+    }
+    assert by_player[slow_id] and min(by_player[slow_id]) >= 250
+    assert by_player[fast_id] and max(by_player[fast_id]) < 150
