@@ -4,13 +4,17 @@ stops answering the round-trip probes is judged slow from the probes' age alone.
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import msgpack
 import pytest
 from litestar.testing import TestClient
 
+from igym_core import GymScene
+from igym_core.builtin.scene_gym import WaitingRoom
 from igym_core.builtin.slow_connection import SlowConnection
 from igym_core.envs import resolve_callable
 from igym_core.runtime.connection import Link
@@ -19,6 +23,18 @@ from igym_core.testing import ScriptedParticipant, make_test_app, read_records
 HERE = Path(__file__).resolve().parent
 corridor_scene = resolve_callable(f"{HERE / 'game_envs.py'}:corridor_scene", what="test scene")
 game_study = resolve_callable(f"{HERE / 'game_envs.py'}:game_study", what="test study")
+Duel = resolve_callable(f"{HERE / 'game_envs.py'}:Duel", what="test env")
+
+
+def _read_for(p: ScriptedParticipant, seconds: float) -> list[dict[str, Any]]:
+    """What ``p`` reads (answering its probes) for ``seconds``, or until it leaves the game."""
+    seen = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        seen.append(p.receive())
+        if seen[-1]["type"] == "scene":
+            break
+    return seen
 
 
 def test_each_players_connection_is_recorded_every_period_next_to_the_steps(tmp_path: Path) -> None:
@@ -121,3 +137,49 @@ def test_a_link_judges_round_trips_and_forgets_old_probes() -> None:
     assert report["rtt_ms"] == [0.0, 250.0] and report["page_delay_ms"] == [200.0, 50.0]
     assert (report["probes_sent"], report["probes_answered"]) == (11, 2)
     assert link.report()["rtt_ms"] == [] and link.report()["probes_sent"] == 0
+
+
+def test_a_player_away_for_a_reload_is_not_judged_slow_by_the_probes_left_unanswered(tmp_path: Path) -> None:
+    """Probes in flight when a socket closes never come back: while the player is away (within the
+    reconnect grace) and once they are back on a new socket, they do not count as slow."""
+    game = GymScene(
+        scene_id="duel",
+        env_factory=Duel,
+        human_seats=("human", "bot"),
+        default_action=0,
+        fps=30,
+        max_steps=100_000,
+        countdown_s=0,
+        waiting_room=WaitingRoom(timeout_s=5),
+        reconnect_grace_s=10,
+        on_partner_left="end",
+        rtt_interval_s=0.1,
+        slow_connection=SlowConnection(max_rtt_ms=150, warn_after_s=0.3, end_after_s=0.3),
+    )
+    app = make_test_app(game_study(game, experiment_id="away"), tmp_path / "data")
+    with TestClient(app) as client, ScriptedParticipant(client) as a:
+        b = ScriptedParticipant(client).connect()
+        for p in (b, a):
+            status, _ = p.receive_until(
+                lambda m: m["type"] == "game_status" and m.get("game_id") and m["phase"] != "matching"
+            )
+            p.game_ready(status["game_id"])
+        reader = threading.Thread(target=_read_for, args=(a, 3.5))
+        reader.start()
+        _read_for(b, 0.5)
+        b.answer_rtt_probes = False  # the page goes (a reload): its last probes stay unanswered
+        _read_for(b, 0.15)
+        b.close()
+        time.sleep(1.5)  # away: well past the rule's 0.6 s
+        with ScriptedParticipant(client, token=b.token) as back:
+            scene_id = back.scene["scene"]["scene_id"]
+            if scene_id == "duel":
+                back.receive_until(lambda m: m["type"] == "game_status" and m.get("game_id"))
+                back.game_ready(status["game_id"])
+                _read_for(back, 1.0)  # back on a new socket, answering on time
+            reader.join(10)
+    assert scene_id == "duel", "the game went on without them"
+    games = read_records(tmp_path / "data", "away", "games")
+    assert [g["event"] for g in games if g["event"].startswith("slow_connection")] == []
+    assert [g for g in games if g["event"] == "partner_left"] == []
+    assert [g["reason"] for g in games if g["event"] == "ended"] in ([], ["server_stopped"])  # at exit

@@ -43,6 +43,7 @@ class Link:
 
     __slots__ = (
         "bytes_sent",
+        "connection_id",
         "frames_dropped",
         "frames_sent",
         "last_rtt_ms",
@@ -62,6 +63,8 @@ class Link:
     def __init__(self) -> None:
         #: Probes in flight: number -> monotonic send time.
         self.probes: dict[int, float] = {}
+        #: The socket the probes in flight went out on (see :meth:`on_socket`).
+        self.connection_id: int | None = None
         #: Network round-trip times of this episode (the page's own delay taken out), in ms.
         self.rtt_ms: list[float] = []
         #: How long each answered probe of this episode waited in the page, in ms.
@@ -89,6 +92,14 @@ class Link:
         self.probes_sent += 1
         if len(probes) > MAX_PROBES_IN_FLIGHT:  # unanswered ones are forgotten
             del probes[min(probes)]
+
+    def on_socket(self, connection_id: int) -> None:
+        """The player's socket now (before a probe goes out): the probes sent on an earlier one
+        (before a reload or a reconnect) will never be answered, so they are forgotten rather than
+        counted as overdue."""
+        if connection_id != self.connection_id:
+            self.connection_id = connection_id
+            self.probes.clear()
 
     def overdue_ms(self, mono: float) -> float | None:
         """How long the oldest unanswered probe has been out (ms), or None with none out."""

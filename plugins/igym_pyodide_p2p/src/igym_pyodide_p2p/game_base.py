@@ -421,14 +421,17 @@ class BaseBrowserGame(GameHandle):
         now = time.monotonic()
         rule = self.scene.slow_connection
         for pid, link in self.links.items():
+            sink = self.host.frame_sink(pid)
+            if sink is None:  # away: the presence rules apply, not this one
+                continue
+            link.on_socket(sink.connection_id)
             if rule is not None and not self._gone(pid):
                 overdue = link.overdue_ms(now)
                 if overdue is not None and overdue > rule.max_rtt_ms:
                     self._judge(pid, overdue)
                     if self.ended:
                         return
-            sink = self.host.frame_sink(pid)
-            if sink is not None and sink.offer(data):
+            if sink.offer(data):
                 link.probe_sent(self._probe_n, now)
         if self.scene.connection_report_s is not None and now >= self._next_report:
             self._report_connection(now)

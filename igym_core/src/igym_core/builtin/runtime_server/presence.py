@@ -292,15 +292,18 @@ class Presence:
         sent = time.monotonic()
         rule = self.scene.slow_connection
         for player in self.players.values():
+            sink = frame_sink(player.participant_id)
+            if sink is None:  # away: the presence rules apply, not this one
+                continue
             link = player.link
+            link.on_socket(sink.connection_id)
             if rule is not None:  # a probe still out past the limit is slow already (no echo at all)
                 overdue = link.overdue_ms(sent)
                 if overdue is not None and overdue > rule.max_rtt_ms:
                     self._judge_connection(player, overdue)
                     if self.ended:
                         return
-            sink = frame_sink(player.participant_id)
-            if sink is not None and sink.offer(data):
+            if sink.offer(data):
                 link.probe_sent(n, sent)
 
     def _report_connection(self: ServerGame, mono: float) -> None:
