@@ -11,6 +11,8 @@ from typing import Any
 
 import msgpack
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from litestar.testing import TestClient
 
 from igym_core import GymScene
@@ -183,3 +185,43 @@ def test_a_player_away_for_a_reload_is_not_judged_slow_by_the_probes_left_unansw
     assert [g["event"] for g in games if g["event"].startswith("slow_connection")] == []
     assert [g for g in games if g["event"] == "partner_left"] == []
     assert [g["reason"] for g in games if g["event"] == "ended"] in ([], ["server_stopped"])  # at exit
+
+
+@given(
+    st.lists(
+        st.tuples(st.floats(0, 1000, allow_nan=False), st.floats(0, 0.5, allow_nan=False)),
+        max_size=60,
+    ),
+    st.floats(0.05, 2),
+    st.floats(0.05, 2),
+)
+def test_the_rule_warns_then_ends_only_after_staying_slow_that_long(
+    trips: list[tuple[float, float]], warn_after_s: float, end_after_s: float
+) -> None:
+    """Any sequence of round trips (ms, and the seconds since the previous one): a warning only
+    after every round trip was over the limit for ``warn_after_s``, an end only after a warning
+    and ``end_after_s`` more, a recovery only after a warning, and no event for fast ones."""
+    rule = SlowConnection(max_rtt_ms=300, warn_after_s=warn_after_s, end_after_s=end_after_s)
+    link = Link()
+    now = 0.0
+    slow_from: float | None = None  # when the current run of slow round trips began
+    warned = False
+    for rtt, dt in trips:
+        now += dt
+        event = link.judge(rule, rtt, now)
+        if rtt <= 300:
+            assert event == ("slow_connection_recovered" if warned else None)
+            slow_from, warned = None, False
+            continue
+        if slow_from is None:
+            slow_from = now
+        slow_for = now - slow_from
+        if event == "slow_connection_warned":
+            assert not warned and slow_for >= warn_after_s
+            warned = True
+        elif event == "slow_connection_ended":
+            assert warned and slow_for >= warn_after_s + end_after_s
+        else:
+            assert event is None
+            assert warned or slow_for < warn_after_s
+            assert not warned or slow_for < warn_after_s + end_after_s
