@@ -415,6 +415,12 @@ class BaseBrowserGame(GameHandle):
         self._probe_timer = asyncio.get_running_loop().call_later(self.scene.rtt_interval_s, self._probe)
         if self.phase not in ("countdown", "playing"):
             return
+        try:
+            self._probe_pages()
+        except Exception:  # the next probe comes all the same
+            self.log.exception("probe_failed", game_id=self.info.game_id)
+
+    def _probe_pages(self) -> None:
         self._probe_n += 1
         probe = RttProbe(game_id=self.info.game_id, n=self._probe_n, t=round(time.time() * 1000, 1))
         data = pack(probe.wire())
