@@ -212,3 +212,58 @@ def test_in_a_p2p_game_the_player_whose_echoes_come_back_late_gets_the_partner_l
     assert by_player[slow_id] and min(by_player[slow_id]) >= 700
     fast = sorted(by_player[fast_id])
     assert fast and fast[len(fast) // 2] < 400
+
+
+def test_with_the_bot_rule_the_slow_players_seat_goes_to_the_partner_policy_and_the_game_goes_on(
+    tmp_path: Path,
+) -> None:
+    server = serve(tmp_path, env={"IGYM_TEST_P2P_SLOW_MS": "400"}, partner_left="bot")
+    try:
+        authority, other, _game_id, _issued = started(server.url)
+        told: dict[str, dict] = {}
+
+        def stay(peer: Peer) -> None:  # answers on time (until the test has what it needs)
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline and "done" not in told:
+                message = peer.recv(timeout=max(0.01, deadline - time.monotonic()))
+                if message.get("type") == "rtt_probe":
+                    peer.send({"type": "rtt_echo", "game_id": message["game_id"], "n": message["n"]})
+                elif message.get("type") == "p2p_partner" and message.get("state") == "left":
+                    told["partner"] = message
+
+        def lag(peer: Peer) -> None:  # answers 700 ms late until its seat is taken
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and "slow" not in told:
+                message = peer.recv(timeout=max(0.01, deadline - time.monotonic()))
+                if message.get("type") == "rtt_probe":
+                    time.sleep(0.7)
+                    peer.send({"type": "rtt_echo", "game_id": message["game_id"], "n": message["n"]})
+                elif message.get("type") == "game_status" and "too slow" in message.get("message", ""):
+                    told["slow"] = message
+
+        pages = [
+            threading.Thread(target=stay, args=(authority,)),
+            threading.Thread(target=lag, args=(other,)),
+        ]
+        for thread in pages:
+            thread.start()
+        pages[1].join(20)
+        slow_id = other.welcome["participant_id"]
+        games = records_when(
+            server.data_dir, "slime_p2p", "games", lambda r: any(g["event"] == "partner_left" for g in r)
+        )
+        deadline = time.monotonic() + 10
+        while "partner" not in told and time.monotonic() < deadline:
+            time.sleep(0.05)
+        told["done"] = {}
+        pages[0].join(20)
+        assert told["partner"]["state"] == "left"
+        assert told["slow"]["phase"] == "playing"  # the game goes on, without them
+    finally:
+        server.stop()
+    assert [(g["left"], g["seat"], g["outcome"]) for g in games if g["event"] == "partner_left"] == [
+        (slow_id, "right", "bot")
+    ]
+    slow = [g["event"] for g in games if g["event"].startswith("slow_connection")]
+    assert slow == ["slow_connection_warned", "slow_connection_ended"]
+    assert not [g for g in games if g["event"] == "ended" and g["reason"] != "server_stopped"]

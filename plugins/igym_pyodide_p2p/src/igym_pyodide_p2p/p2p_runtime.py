@@ -255,6 +255,9 @@ class P2PGame(PageForwarding, BaseBrowserGame):
     def _status_note(self, participant_id: str, message: str) -> str:
         page = self.pages.get(participant_id)
         if page is not None and page.left and not self.ended:
+            link = self.links.get(participant_id)
+            if link is not None and link.slow_warned:  # the slow-connection rule took their seat
+                return "Your connection to the study server was too slow: the game goes on without you."
             return "You were away too long: the game goes on without you."
         return message
 
@@ -467,8 +470,11 @@ class P2PGame(PageForwarding, BaseBrowserGame):
 
     def _slow_connection_ended(self, participant_id: str) -> None:
         """The scene's slow-connection rule: the partner-left rule for the player whose connection
-        stayed slow (``on_partner_left``: the game ends, or their partner's page plays a bot)."""
+        stayed slow (``on_partner_left``: the game ends, or their partner's page plays a bot, and they
+        are told so: their page's steps are refused from now on)."""
         self._partner_left(self.page(participant_id))
+        if not self.ended:
+            self._send(participant_id, self.status_message(participant_id))
 
     def _partner_left(self, gone: Page) -> None:
         """The scene's ``on_partner_left`` rule for ``gone``'s player."""
