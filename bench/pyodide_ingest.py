@@ -8,7 +8,8 @@ sans-I/O client, as ``server_tick.py`` does):
 - a ``pyodide`` participant says hello, reports ``runtime_loaded``, waits for the server's
   ``pyodide_episode`` and then sends every 500 ms a ``step_batch`` of the 15 steps a page at 30 fps
   made since the last one (honest slime steps, made once per client process), reading the
-  ``batch_ack`` of each (its delay is measured);
+  ``batch_ack`` of each (its delay is measured), and answers the server's round-trip probes
+  (``rtt_probe``, every ``rtt_interval_s``) with ``rtt_echo`` at once, as the page module does;
 - a ``server`` participant says hello, ``game_ready``, then a key change every 50 ms and a ping
   every second (``server_tick.py``'s participant).
 
@@ -154,6 +155,8 @@ class _Page(_Participant):
                     self.acks += 1
                     self.ack_ms.append((now - sent) * 1000)
                     self.ack_at.append(now)
+        elif kind == "rtt_probe":  # answered at once, as the runtime's page module does
+            self.send({"type": "rtt_echo", "game_id": message["game_id"], "n": message["n"]})
         elif kind == "pyodide_episode" and not self.episode.done():
             self.episode.set_result(message)
         elif kind == "game_status" and message.get("game_id") and not self.status.done():

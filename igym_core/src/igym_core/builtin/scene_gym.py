@@ -114,6 +114,13 @@ class GymScene(SceneConfig):
     slow_connection: SlowConnection | None = None
     """Warn a player whose round-trip time stays over a limit, then apply the partner-left rule to
     them (:class:`~igym_core.builtin.slow_connection.SlowConnection`); None: only recorded."""
+    connection_report_s: float | None = attrs.field(
+        default=5.0, validator=attrs.validators.optional([positive, attrs.validators.le(3600)])
+    )
+    """How often each player's connection is recorded during the game, and once more when it ends: a
+    ``connection_stats`` row with the round-trip times, and the frames sent and dropped and their
+    bytes (server runtime) or the steps received (browser runtimes). Rows are written at a round-trip
+    probe, so never more often than every ``rtt_interval_s``. None: no such rows."""
     policies: Mapping[str, Any] = attrs.field(factory=dict)
     """Agent → policy (or :class:`Bot` for frame skip) for every seat that is not human."""
     fps: int = attrs.field(default=30, validator=[positive, attrs.validators.le(120)])

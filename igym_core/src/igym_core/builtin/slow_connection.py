@@ -1,13 +1,17 @@
-"""The slow-connection rule of a server-run game scene (``GymScene(slow_connection=...)``).
+"""The slow-connection rule of a game scene (``GymScene(slow_connection=...)``), in every runtime.
 
 Each of the runtime's round-trip probes (every ``rtt_interval_s``) that comes back slower than
-``max_rtt_ms`` keeps a player's connection "slow"; one that comes back in time makes it good again.
+``max_rtt_ms``, or is still unanswered that long when the next goes out, keeps a player's connection
+"slow"; one that comes back in time makes it good again (``igym_core.runtime.connection.Link.judge``).
+A player whose socket has closed is left to the reconnect rules.
 Slow for ``warn_after_s``: the player is warned (the game's notice line) and a ``games`` row
 ``slow_connection_warned`` is recorded. Still slow ``end_after_s`` later: the scene's partner-left
 rule applies to them (``on_partner_left``: ``end`` ends the game for everyone, ``bot`` gives their
 seat to the partner policy) in a multiplayer game (a game it ends gives everyone the outcome
 ``partner_left``), and a single-player game ends with the outcome ``slow_connection`` (reported to
-a recruitment platform as ``timed_out``); a ``slow_connection_ended`` row is recorded.
+a recruitment platform as ``timed_out``); a ``slow_connection_ended`` row is recorded. The browser
+runtimes apply it the same way: a ``pyodide`` game ends (``slow_connection``), and a ``pyodide_p2p``
+game applies its partner-left rule to the slow player.
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = [
+    "CONNECTION_STATS",
     "EPISODES",
     "GAMES",
     "P2P_DISAGREEMENTS",
@@ -34,6 +35,7 @@ __all__ = [
     "REJECTED_BATCHES",
     "STATE_HASHES",
     "STEPS",
+    "connection_row",
     "episode_row",
     "flatten",
     "game_ended_row",
@@ -67,6 +69,8 @@ GAMES = "games"
 STATE_HASHES = "state_hashes"
 #: Step records a browser-run game's page sent that the server refused (:func:`rejected_batch_row`).
 REJECTED_BATCHES = "rejected_batches"
+#: Each player's connection during a game, every ``GymScene.connection_report_s`` (:func:`connection_row`).
+CONNECTION_STATS = "connection_stats"
 
 _PLAIN_TYPES = (bool, int, float, str)  # a tuple: `bool | int | ...` would build a union per call
 #: Values ``plain`` returns as they are, by exact type: ``step_row`` tests these without a call.
@@ -511,4 +515,48 @@ def p2p_route_row(
         "input_delay": input_delay,
         "reason": reason,
         "episode": episode,
+    }
+
+
+def connection_row(
+    ids: Mapping[str, Any],
+    *,
+    participant_id: str,
+    seat: str | None,
+    episode: int,
+    step: int,
+    period_ms: int,
+    connected: bool,
+    runtime_draws: bool,
+    rtt_ms: Sequence[float],
+    page_delay_ms: Sequence[float],
+    probes_sent: int,
+    probes_answered: int,
+    frames_sent: int,
+    frames_dropped: int,
+    bytes_sent: int,
+    steps_received: int,
+) -> dict[str, Any]:
+    """One player's connection over the last ``period_ms`` (``connection_stats``): the network round
+    trips measured (ms, in order; the page's own delay taken out, and listed apart), probes sent and
+    answered, and what was delivered: frames sent, dropped because the socket was still busy, and
+    their bytes for a runtime that draws on the server (``runtime_draws``; else None), or the steps
+    the player's page sent that the server stored (browser runtimes; else None). ``episode`` and
+    ``step``: where the game was when the row was written."""
+    return {
+        **ids,
+        "participant_id": participant_id,
+        "seat": seat,
+        "episode": episode,
+        "step": step,
+        "period_ms": period_ms,
+        "connected": connected,
+        "rtt_ms": list(rtt_ms),
+        "page_delay_ms": list(page_delay_ms),
+        "probes_sent": probes_sent,
+        "probes_answered": probes_answered,
+        "frames_sent": frames_sent if runtime_draws else None,
+        "frames_dropped": frames_dropped if runtime_draws else None,
+        "bytes_sent": bytes_sent if runtime_draws else None,
+        "steps_received": None if runtime_draws else steps_received,
     }

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from igym_core.builtin.rtt_echo import RttEcho
 from igym_core.errors import ProtocolError
 from igym_core.runtime.interface import Continuation, GameInfo
 from igym_pyodide_p2p.game_base import SAVING, BaseBrowserGame
@@ -119,6 +120,8 @@ class PyodideGame(LoadRules, BatchIntake, BaseBrowserGame):
             self._loaded(message)
         elif isinstance(message, RuntimeLoadFailed):
             self._load_failed(message)
+        elif isinstance(message, RttEcho):
+            self._rtt_echo(participant_id, message)
         else:
             raise ProtocolError("unknown_type", f"{message.type!r} is not a message of the pyodide runtime")
 

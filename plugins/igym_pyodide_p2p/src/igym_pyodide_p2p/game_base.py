@@ -11,7 +11,15 @@ Where the two runtimes differ it asks its subclass (``game.PyodideGame``: one pa
 - :meth:`_episode_closed`, :meth:`_summary_records`, :meth:`_ended_notes`: records and log lines of
   their own at an episode's and a game's end;
 - :meth:`_seat_of` / :meth:`_status_note`: a participant's seat and the line their status shows;
+- :meth:`_slow_connection_ended`: the scene's slow-connection rule ended a player's part;
 - ``episode_open`` and ``last_step``.
+
+Connections: as the server runtime does, the server sends each page a round-trip probe
+(``rtt_probe``) every ``rtt_interval_s`` while an episode is issued; the page answers ``rtt_echo``
+(``static/page/page_game.js``). Each player's :class:`~igym_core.runtime.connection.Link` keeps the
+round trips (the ``episodes`` row's ``rtt_ms``, the admin dashboard's), the steps their page sent
+that were stored, the ``connection_stats`` rows every ``connection_report_s``, and the scene's
+``slow_connection`` rule: warned (the status's notice), then :meth:`_slow_connection_ended`.
 """
 
 from __future__ import annotations
@@ -23,9 +31,11 @@ from typing import Any, ClassVar
 
 import structlog
 
+from igym_core.builtin.rtt_echo import RttEcho
 from igym_core.data.recorder import iso_utc
-from igym_core.protocol.server_messages import GameStatus
+from igym_core.protocol.server_messages import GameStatus, RttProbe, pack
 from igym_core.runtime import records
+from igym_core.runtime.connection import ENDED, RECOVERED, WARNED, Link, report_rows, rtt_summary
 from igym_core.runtime.interface import Continuation, GameExit, GameHandle, GameInfo
 from igym_core.runtime.notify import call_scene_callback, notify_plugins
 from igym_core.session.saving import SAVING_MESSAGE
@@ -98,6 +108,14 @@ class BaseBrowserGame(GameHandle):
         self._paused_at = 0.0
         #: When a page last sent steps of the open episode (or it was issued), monotonic.
         self.last_progress = 0.0
+        #: Each player's connection (participant id → link): round trips, steps received, the rule.
+        self.links = {pid: Link() for pid in self.participant_ids}
+        #: Steps (frames) of this game stored so far: the admin dashboard's ``ticks``.
+        self.ticks = 0
+        self._probe_n = 0
+        self._probe_timer: asyncio.TimerHandle | None = None
+        self._reported_at = time.monotonic()
+        self._next_report = self._reported_at + (self.scene.connection_report_s or 0.0)
 
     # --- what a subclass says ----------------------------------------------------------------
     def _open_episode(self, start: float) -> None:
@@ -144,7 +162,9 @@ class BaseBrowserGame(GameHandle):
             "game_started", game_id=self.info.game_id, scene_id=self.info.scene_id, runtime=self.runtime.kind
         )
         self._notify("notify_game_started", self.info)
-        self._timer = asyncio.get_running_loop().call_later(self.options.load_timeout_s, self._load_timed_out)
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_later(self.options.load_timeout_s, self._load_timed_out)
+        self._probe_timer = loop.call_later(self.scene.rtt_interval_s, self._probe)
 
     def _load_timed_out(self) -> None:
         raise NotImplementedError
@@ -157,9 +177,18 @@ class BaseBrowserGame(GameHandle):
             self._end_game(reason, "The study server is restarting.")
 
     def live_stats(self) -> dict[str, Any]:
-        """For the admin dashboard: the phase and the scene's fps (the pages step the env: no
-        server tick counter to measure, no server RTT probes)."""
-        return {"phase": self.phase, "fps": self.scene.fps}
+        """For the admin dashboard: the phase, the scene's fps, the steps stored so far (``ticks``:
+        the pages step the env and send the steps in batches, so the rate shown is the steps
+        stored per second) and each player's last round trip."""
+        return {
+            "phase": self.phase,
+            "fps": self.scene.fps,
+            "ticks": self.ticks,
+            "rtt_ms": {
+                pid: (round(link.last_rtt_ms, 1) if link.last_rtt_ms is not None else None)
+                for pid, link in self.links.items()
+            },
+        }
 
     async def end_early(self, reason: str) -> None:
         """The admin dashboard's "end game": the scene's partner-left ending (see GameHandle)."""
@@ -194,6 +223,7 @@ class BaseBrowserGame(GameHandle):
             message=self._status_note(participant_id, message),
             countdown_ms=countdown_ms,
             pause_reason=SAVING if self.phase == "paused" else None,
+            notice=self._slow_notice(participant_id),
         ).wire()
 
     # --- episodes ----------------------------------------------------------------------------
@@ -219,6 +249,8 @@ class BaseBrowserGame(GameHandle):
         self.plays += 1
         self.seed = self.prepared.episode_seed(self.info.instance, self.participant_ids, self.round)
         self.returns = {str(a): 0.0 for a in self.prepared.agents}
+        for link in self.links.values():
+            link.new_episode()
         start = time.monotonic() + start_in_s
         self.episode_started_wall = time.time() + start_in_s
         self.episode_started_mono = start
@@ -290,7 +322,8 @@ class BaseBrowserGame(GameHandle):
             tick_lateness_ms_p50=None,  # and keep their own time
             tick_lateness_ms_p99=None,
             tick_lateness_ms_max=None,
-            rtt_ms={},
+            rtt_ms={pid: rtt_summary(link.rtt_ms) for pid, link in self.links.items()},
+            page_delay_ms={pid: rtt_summary(link.page_delay_ms) for pid, link in self.links.items()},
             paused_ms=0,
             pauses=0,
             pause_reasons={},
@@ -372,17 +405,133 @@ class BaseBrowserGame(GameHandle):
         )
         self._end_game(reason, "The game could not be loaded in this browser.", exit=exit)
 
+    # --- connections: round trips, reports, the slow-connection rule ----------------------------
+    def _probe(self) -> None:
+        """Every ``rtt_interval_s``: a round-trip probe to each connected page while an episode is
+        issued (a probe still out past the rule's limit counts as slow), and the reports when due."""
+        self._probe_timer = None
+        if self.ended:
+            return
+        self._probe_timer = asyncio.get_running_loop().call_later(self.scene.rtt_interval_s, self._probe)
+        if self.phase not in ("countdown", "playing"):
+            return
+        try:
+            self._probe_pages()
+        except Exception:  # the next probe comes all the same
+            self.log.exception("probe_failed", game_id=self.info.game_id)
+
+    def _probe_pages(self) -> None:
+        self._probe_n += 1
+        probe = RttProbe(game_id=self.info.game_id, n=self._probe_n, t=round(time.time() * 1000, 1))
+        data = pack(probe.wire())
+        now = time.monotonic()
+        rule = self.scene.slow_connection
+        for pid, link in self.links.items():
+            sink = self.host.frame_sink(pid)
+            if sink is None:  # away: the presence rules apply, not this one
+                continue
+            link.on_socket(sink.connection_id)
+            if rule is not None and not self._gone(pid):
+                overdue = link.overdue_ms(now)
+                if overdue is not None and overdue > rule.max_rtt_ms:
+                    self._judge(pid, overdue)
+                    if self.ended:
+                        return
+            if sink.offer(data):
+                link.probe_sent(self._probe_n, now)
+        if self.scene.connection_report_s is not None and now >= self._next_report:
+            self._report_connection(now)
+
+    def _rtt_echo(self, participant_id: str, message: RttEcho) -> None:
+        """A page answered probe ``message.n``: its round trip, judged by the scene's rule."""
+        link = self.links.get(participant_id)
+        if link is None:
+            return
+        rtt = link.echoed(message.n, message.page_delay_ms, time.monotonic())
+        if rtt is not None and self.scene.slow_connection is not None and not self._gone(participant_id):
+            self._judge(participant_id, rtt)
+
+    def _gone(self, participant_id: str) -> bool:
+        """Whether the player's part of the game is over (a partner who left)."""
+        return False
+
+    def _judge(self, participant_id: str, rtt_ms: float) -> None:
+        rule = self.scene.slow_connection
+        if rule is None or self.ended:
+            return
+        now = time.monotonic()
+        link = self.links[participant_id]
+        event = link.judge(rule, rtt_ms, now)
+        if event is None:
+            return
+        row: dict[str, Any] = {
+            "participant_id": participant_id,
+            "seat": self._seat_of(participant_id),
+            "rtt_ms": round(rtt_ms, 1),
+        }
+        if event != RECOVERED:
+            row["slow_for_s"] = link.slow_for_s(now)
+            row["max_rtt_ms"] = rule.max_rtt_ms
+        self.host.record(records.GAMES, {**self._ids, "event": event, **row})
+        if event == RECOVERED:
+            self._send(participant_id, self.status_message(participant_id))
+            return
+        self.log.warning(event, game_id=self.info.game_id, **row)
+        if event == WARNED:
+            self._send(participant_id, self.status_message(participant_id))
+        elif event == ENDED:
+            self._slow_connection_ended(participant_id)
+
+    def _slow_connection_ended(self, participant_id: str) -> None:
+        """The scene's rule for a player whose connection stayed slow: a one-player game ends with
+        the outcome ``slow_connection`` (a multiplayer runtime applies its partner-left rule)."""
+        rule = self.scene.slow_connection
+        self._withdraw_unstarted_episode()
+        if self.episode_open:
+            self._end_episode("slow_connection", then_continue=False)
+        self._end_game("slow_connection", rule.end_message if rule is not None else "")
+
+    def _slow_notice(self, participant_id: str) -> str | None:
+        rule = self.scene.slow_connection
+        link = self.links.get(participant_id)
+        if rule is not None and link is not None and link.slow_warned and self.phase != "ended":
+            return rule.warning
+        return None
+
+    def _report_connection(self, now: float) -> None:
+        """Each player's ``connection_stats`` row for the period since the last one."""
+        self._next_report = now + (self.scene.connection_report_s or 0.0)
+        period_ms = round((now - self._reported_at) * 1000)
+        self._reported_at = now
+        links = {pid: (self._seat_of(pid), link) for pid, link in self.links.items()}
+        connected = {pid: self.host.frame_sink(pid) is not None and not self._gone(pid) for pid in self.links}
+        rows = report_rows(
+            self._ids,
+            links,
+            episode=self.plays,
+            step=self.last_step,
+            period_ms=period_ms,
+            connected=connected,
+            runtime_draws=False,
+        )
+        self.host.record_many(records.CONNECTION_STATS, rows)
+
     # --- the end -----------------------------------------------------------------------------
     def _end_game(self, reason: str, message: str, *, exit: GameExit | None = None) -> None:
         if self.ended:
             return
         self.ended = True
         self._cancel_timer()
+        if self._probe_timer is not None:
+            self._probe_timer.cancel()
+            self._probe_timer = None
         self._close_episode()
         self.phase = "ended"
         self.end_message = message
         self.runtime.forget(self)
         self._broadcast_status()
+        if self.scene.connection_report_s is not None and self.plays:
+            self._report_connection(time.monotonic())
         self._summary_records()
         self.host.record(
             records.GAMES, records.game_ended_row(self._ids, reason=reason, episodes_played=self.plays)

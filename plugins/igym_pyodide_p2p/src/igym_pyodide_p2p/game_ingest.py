@@ -28,6 +28,7 @@ from igym_pyodide_p2p.ingest import (
 from igym_pyodide_p2p.messages import BatchAck, StepBatchMessage
 
 if TYPE_CHECKING:
+    from igym_core.runtime.connection import Link
     from igym_core.runtime.interface import GameHost, GameInfo
     from igym_pyodide_p2p.options import PyodideOptions
     from igym_pyodide_p2p.runtime import PyodideRuntime
@@ -60,6 +61,8 @@ class BatchIntake:
     last_progress: float
     ints_for_actions: bool
     refused: dict[str, int]
+    ticks: int
+    links: dict[str, Link]
     _ids: dict[str, Any]
     _acked_at: float
     _ack_to: str | None
@@ -103,6 +106,8 @@ class BatchIntake:
             counters["batches_stored"] += 1
             self.last_progress = now
             counters["steps_stored"] += len(accepted.steps)
+            self.ticks += len(accepted.steps)
+            self.links[participant_id].steps_received += len(accepted.steps)
             t_server_ms = round(time.time() * 1000, 1)
             record = self.host.record
             returns = self.returns

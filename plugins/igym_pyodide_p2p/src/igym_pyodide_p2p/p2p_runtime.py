@@ -32,6 +32,7 @@ from typing import Any, ClassVar
 import msgspec
 import structlog
 
+from igym_core.builtin.rtt_echo import RttEcho
 from igym_core.errors import ProtocolError
 from igym_core.runtime import records
 from igym_core.runtime.interface import (
@@ -118,6 +119,7 @@ class P2PRuntime(BrowserRuntime):
         P2PRelay,
         P2PRoute,
         P2PEvent,
+        RttEcho,
     )
     #: The page's side (W: ``static/page/p2p.js``), served under /plugins/pyodide/.
     client_module: ClassVar[str | None] = "/plugins/pyodide/p2p.js"
@@ -256,6 +258,9 @@ class P2PGame(PageForwarding, BaseBrowserGame):
     def _status_note(self, participant_id: str, message: str) -> str:
         page = self.pages.get(participant_id)
         if page is not None and page.left and not self.ended:
+            link = self.links.get(participant_id)
+            if link is not None and link.slow_warned:  # the slow-connection rule took their seat
+                return "Your connection to the study server was too slow: the game goes on without you."
             return "You were away too long: the game goes on without you."
         return message
 
@@ -312,6 +317,8 @@ class P2PGame(PageForwarding, BaseBrowserGame):
             self._loaded(page, message)
         elif isinstance(message, RuntimeLoadFailed):
             self._load_failed(page, message)
+        elif isinstance(message, RttEcho):
+            self._rtt_echo(participant_id, message)
         else:
             raise ProtocolError(
                 "unknown_type", f"{message.type!r} is not a message of the pyodide_p2p runtime"
@@ -460,6 +467,18 @@ class P2PGame(PageForwarding, BaseBrowserGame):
         if self.episode_open and now - partner.last_progress >= self.options.partner_lost_s:
             self._partner_left(partner)
 
+    def _gone(self, participant_id: str) -> bool:
+        page = self.pages.get(participant_id)
+        return page is None or page.left
+
+    def _slow_connection_ended(self, participant_id: str) -> None:
+        """The scene's slow-connection rule: the partner-left rule for the player whose connection
+        stayed slow (``on_partner_left``: the game ends, or their partner's page plays a bot, and they
+        are told so: their page's steps are refused from now on)."""
+        self._partner_left(self.page(participant_id))
+        if not self.ended:
+            self._send(participant_id, self.status_message(participant_id))
+
     def _partner_left(self, gone: Page) -> None:
         """The scene's ``on_partner_left`` rule for ``gone``'s player."""
         if gone.left or self.ended:
@@ -563,6 +582,8 @@ class P2PGame(PageForwarding, BaseBrowserGame):
         first, first_hashes, found = self.book.arrive(page.seat, episode, steps, hashes, now)
         counters = self.runtime.counters
         counters["frames_stored"] += len(first)
+        self.ticks += len(first)
+        self.links[page.participant_id].steps_received += len(steps)
         counters["frames_compared"] = self.book.counts["compared"]
         if first:
             returns = self.returns

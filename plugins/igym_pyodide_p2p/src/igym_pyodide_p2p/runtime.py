@@ -43,6 +43,7 @@ from typing import Any, ClassVar
 
 import structlog
 
+from igym_core.builtin.rtt_echo import RttEcho
 from igym_core.runtime.interface import Continuation, GameHost, GameInfo, RuntimeMessage
 from igym_pyodide_p2p.game import SAVING, PyodideGame
 from igym_pyodide_p2p.game_ingest import BATCH_REFUSED, REJECTED_BATCHES
@@ -119,6 +120,7 @@ class PyodideRuntime(BrowserRuntime):
         RuntimeLoadFailed,
         StepBatchMessage,
         EpisodeDone,
+        RttEcho,
     )
     #: The page's side: the client asset ``static/page/runtime.js``, served under /plugins/pyodide/.
     client_module: ClassVar[str | None] = "/plugins/pyodide/runtime.js"

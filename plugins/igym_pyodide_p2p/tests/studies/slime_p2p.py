@@ -1,8 +1,9 @@
 """A short Slime Volleyball study played peer to peer (``runtime="pyodide_p2p"``), for the tests.
 
 Two people, one game, each page stepping the env; short episodes, no countdown, so that a test can
-play it from Python as two pages would. ``IGYM_TEST_P2P_OPTIONS`` (JSON) sets runtime options and
-``IGYM_TEST_P2P_PARTNER_LEFT`` the scene's ``on_partner_left``.
+play it from Python as two pages would. ``IGYM_TEST_P2P_OPTIONS`` (JSON) sets runtime options,
+``IGYM_TEST_P2P_PARTNER_LEFT`` the scene's ``on_partner_left``, and ``IGYM_TEST_P2P_SLOW_MS`` a
+slow-connection rule with that limit (probes every 0.1 s; warned after 0.4 s, ended 0.4 s later).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import os
 
 import attrs
 
-from igym_core import EndScene, Experiment, GymScene, StartScene
+from igym_core import EndScene, Experiment, GymScene, SlowConnection, StartScene
 from igym_slime.examples.vs_ai import ACTION_MAPPING  # the arrow keys and their combinations
 
 game = GymScene(
@@ -33,6 +34,15 @@ game = GymScene(
     on_partner_left=os.environ.get("IGYM_TEST_P2P_PARTNER_LEFT", "end"),
     runtime_options=json.loads(os.environ.get("IGYM_TEST_P2P_OPTIONS", "{}")),
 )
+if os.environ.get("IGYM_TEST_P2P_SLOW_MS"):
+    game = attrs.evolve(
+        game,
+        rtt_interval_s=0.1,
+        connection_report_s=0.5,
+        slow_connection=SlowConnection(
+            max_rtt_ms=float(os.environ["IGYM_TEST_P2P_SLOW_MS"]), warn_after_s=0.4, end_after_s=0.4
+        ),
+    )
 
 experiment = Experiment(
     experiment_id="slime_p2p",

@@ -117,3 +117,38 @@ five_episodes = Experiment(
         EndScene(scene_id="end", completion_code="DONE1"),
     ],
 )
+
+
+def _monitored(slow_connection: object = None) -> Experiment:
+    """The game with probes every 0.1 s, a ``connection_stats`` row every half second and, if given,
+    a slow-connection rule (the monitoring tests answer the round-trip probes on time, or late)."""
+    from igym_core import StaticScene
+
+    return Experiment(
+        experiment_id="slime_pyodide",
+        seed=7,
+        scenes=[
+            StartScene(scene_id="welcome", title="Welcome", body="A short game."),
+            attrs.evolve(
+                game,
+                num_episodes=1,
+                rtt_interval_s=0.1,
+                connection_report_s=0.5,
+                slow_connection=slow_connection,
+            ),
+            StaticScene(scene_id="after_game", title="Thanks", body="Next: the end."),
+            EndScene(scene_id="end", completion_code="DONE1"),
+        ],
+    )
+
+
+def _slow_rule() -> Experiment:
+    from igym_core import SlowConnection
+
+    return _monitored(SlowConnection(max_rtt_ms=300, warn_after_s=0.4, end_after_s=0.4))
+
+
+#: Probes every 0.1 s and a ``connection_stats`` row every 0.5 s, no slow-connection rule.
+monitored = _monitored()
+#: The same with a slow-connection rule (300 ms for 0.4 s warns, 0.4 s more ends).
+slow_rule = _slow_rule()

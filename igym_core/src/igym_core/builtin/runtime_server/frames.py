@@ -24,8 +24,11 @@ def deliver(stats: TickStats, sink: Any, data: bytes, player: Player) -> None:
     """Offer one frame to one player's socket; a frame the socket cannot take now is dropped."""
     if sink.offer(data):
         player.need_key = False
+        size = len(data)
         stats.frames_sent += 1
-        stats.bytes_sent += len(data)
+        stats.bytes_sent += size
+        player.sent += 1
+        player.bytes_sent += size
     else:
         player.need_key = True
         player.dropped += 1

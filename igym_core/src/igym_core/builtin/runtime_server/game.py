@@ -146,7 +146,8 @@ class ServerGame(ActionChoice, Frames, Presence, GameHandle):
             "ticks": self.tick_count,
             "fps": self.scene.fps,
             "rtt_ms": {
-                pid: (round(p.rtt_ms[-1], 1) if p.rtt_ms else None) for pid, p in self.players.items()
+                pid: (round(p.link.last_rtt_ms, 1) if p.link.last_rtt_ms is not None else None)
+                for pid, p in self.players.items()
             },
         }
 
@@ -397,6 +398,7 @@ class ServerGame(ActionChoice, Frames, Presence, GameHandle):
             self._abandon_timer = None
         self.runtime.forget(self)
         self._broadcast_status()
+        self._final_connection_report()
         self.host.record(
             records.GAMES, records.game_ended_row(self._ids_row, reason=reason, episodes_played=self.episode)
         )

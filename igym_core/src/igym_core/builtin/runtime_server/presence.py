@@ -15,6 +15,7 @@ from igym_core.builtin.rtt_echo import RttEcho
 from igym_core.builtin.runtime_server.actions import BotSeat
 from igym_core.protocol.server_messages import GameStatus, RttProbe, pack
 from igym_core.runtime import records
+from igym_core.runtime.connection import ENDED, RECOVERED, WARNED, Link, quantile, report_rows, rtt_summary
 from igym_core.runtime.interface import GameHandle, RuntimeMessage
 from igym_core.session.saving import SAVING_MESSAGE
 from igym_core.tasks import BackgroundTasks
@@ -37,20 +38,18 @@ class Player:
     __slots__ = (
         "absent_since",
         "agent",
+        "bytes_sent",
         "connection_id",
         "dropped",
         "held",
         "hud_text",
         "left",
+        "link",
         "need_key",
-        "page_delay_ms",
         "participant_id",
         "presses",
-        "probes",
         "ready",
-        "rtt_ms",
-        "slow_since",
-        "slow_warned",
+        "sent",
     )
 
     def __init__(self, participant_id: str, agent: str) -> None:
@@ -61,23 +60,37 @@ class Player:
         self.ready = False
         self.need_key = True
         self.connection_id: int | None = None
+        #: Frames this player's socket took, their bytes, and frames dropped because it was still
+        #: busy (counted here, on the hot path; copied into ``link`` for each report).
+        self.sent = 0
+        self.bytes_sent = 0
         self.dropped = 0
         #: Since when (monotonic) the player has had no socket, or None while connected.
         self.absent_since: float | None = None
         #: Away past the grace period (a bot plays the seat, or the game ended).
         self.left = False
-        #: Round-trip-time probes in flight: number -> monotonic send time.
-        self.probes: dict[int, float] = {}
-        #: Network round-trip times measured this episode (the page's own delay taken out), in ms.
-        self.rtt_ms: list[float] = []
-        #: How long each answered probe waited in the page before it was answered, in ms.
-        self.page_delay_ms: list[float] = []
+        #: Round-trip probes, their times, the reports' counters and the slow-connection rule's state.
+        self.link = Link()
         #: The HUD text this player last got (multiplayer games: each player has their own).
         self.hud_text: str | None = None
-        #: Since when (monotonic) every probe came back over the scene's slow_connection limit.
-        self.slow_since: float | None = None
-        #: Warned about a slow connection (the notice line says so until it is good again).
-        self.slow_warned = False
+
+    @property
+    def rtt_ms(self) -> list[float]:
+        """Network round-trip times measured this episode (the page's own delay taken out), in ms."""
+        return self.link.rtt_ms
+
+    @rtt_ms.setter
+    def rtt_ms(self, value: list[float]) -> None:
+        self.link.rtt_ms = value
+
+    @property
+    def page_delay_ms(self) -> list[float]:
+        """How long each answered probe of this episode waited in the page, in ms."""
+        return self.link.page_delay_ms
+
+    @page_delay_ms.setter
+    def page_delay_ms(self, value: list[float]) -> None:
+        self.link.page_delay_ms = value
 
 
 class Presence:
@@ -92,6 +105,10 @@ class Presence:
         self.notice = ""
         self._probe_n = 0
         self._next_probe = 0.0
+        report_s = self.scene.connection_report_s
+        self._report_s = report_s
+        self._next_report = time.monotonic() + (report_s or 0.0)
+        self._reported_at = time.monotonic()
         # A pause (see _pause): since when (scheduler clock), why (NOBODY_CONNECTED, SAVING: the
         # game resumes once there is no reason left), the phase to go back to, the timer that ends
         # the game as abandoned while nobody is connected, and the episode's totals.
@@ -158,7 +175,7 @@ class Presence:
             players = self._players_view(participant_id)
             notice = "" if self.phase == "ended" else self._notice_for(participant_id)
         rule = self.scene.slow_connection
-        if rule is not None and player is not None and player.slow_warned and self.phase != "ended":
+        if rule is not None and player is not None and player.link.slow_warned and self.phase != "ended":
             notice = rule.warning
         return GameStatus(
             game_id=self.info.game_id,
@@ -254,7 +271,7 @@ class Presence:
         if self.multiplayer and not self.ended:
             self._broadcast_status()
 
-    # --- round-trip times ------------------------------------------------------------------
+    # --- round-trip times and connection reports ------------------------------------------
     def _probe(self: ServerGame, mono: float) -> None:
         self._next_probe = mono + self.scene.rtt_interval_s
         self._probe_n += 1
@@ -264,6 +281,8 @@ class Presence:
             later.append(lambda: self._send_probe(n))
         else:
             self._send_probe(n)
+        if self._report_s is not None and mono >= self._next_report:
+            self._report_connection(mono)
 
     def _send_probe(self: ServerGame, n: int) -> None:
         # `t` is taken as the probe goes out (not when it was due): the page compares it with the
@@ -271,13 +290,63 @@ class Presence:
         data = pack(RttProbe(game_id=self.info.game_id, n=n, t=round(time.time() * 1000, 1)).wire())
         frame_sink = self.host.frame_sink
         sent = time.monotonic()
+        rule = self.scene.slow_connection
         for player in self.players.values():
             sink = frame_sink(player.participant_id)
-            if sink is not None and sink.offer(data):
-                probes = player.probes
-                probes[n] = sent
-                if len(probes) > 8:  # unanswered ones are forgotten
-                    del probes[min(probes)]
+            if sink is None:  # away: the presence rules apply, not this one
+                continue
+            link = player.link
+            link.on_socket(sink.connection_id)
+            if rule is not None:  # a probe still out past the limit is slow already (no echo at all)
+                overdue = link.overdue_ms(sent)
+                if overdue is not None and overdue > rule.max_rtt_ms:
+                    self._judge_connection(player, overdue)
+                    if self.ended:
+                        return
+            if sink.offer(data):
+                link.probe_sent(n, sent)
+
+    def _report_connection(self: ServerGame, mono: float) -> None:
+        """Each player's ``connection_stats`` row for the period since the last one."""
+        self._next_report = mono + (self._report_s or 0.0)
+        period_ms = round((mono - self._reported_at) * 1000)
+        self._reported_at = mono
+        links = {}
+        for pid, player in self.players.items():
+            link = player.link
+            link.frames_sent = player.sent
+            link.frames_dropped = player.dropped
+            link.bytes_sent = player.bytes_sent
+            links[pid] = (player.agent, link)
+        connected = {pid: p.absent_since is None and not p.left for pid, p in self.players.items()}
+        rows = report_rows(
+            self._ids_row,
+            links,
+            episode=self.episode,
+            step=self.step,
+            period_ms=period_ms,
+            connected=connected,
+            runtime_draws=True,
+        )
+        self.host.record_many(records.CONNECTION_STATS, rows)
+
+    def _final_connection_report(self: ServerGame) -> None:
+        """The game ends: the last period's rows (a game shorter than a period gets its only ones),
+        after the frames of this tick went out (inside a ticker they are written after the group)."""
+        if self._report_s is None:
+            return
+
+        def report() -> None:
+            try:
+                self._report_connection(time.monotonic())
+            except Exception:
+                log.exception("connection_report_failed", game_id=self.info.game_id)
+
+        later = self.runtime.scheduler.later
+        if later is not None:
+            later.append(report)
+        else:
+            report()
 
     def player_message(self: ServerGame, participant_id: str, message: RuntimeMessage) -> None:
         if isinstance(message, RttEcho):
@@ -293,15 +362,44 @@ class Presence:
         player = self.players.get(participant_id)
         if player is None:
             return
-        sent = player.probes.pop(n, None)
-        if sent is not None:
-            total_ms = (time.monotonic() - sent) * 1000
-            waited_ms = min(page_delay_ms or 0.0, total_ms)
-            player.rtt_ms.append(total_ms - waited_ms)
-            if page_delay_ms is not None:
-                player.page_delay_ms.append(waited_ms)
-            if self.scene.slow_connection is not None:
-                self._judge_connection(player, total_ms - waited_ms)
+        rtt = player.link.echoed(n, page_delay_ms, time.monotonic())
+        if rtt is not None and self.scene.slow_connection is not None:
+            self._judge_connection(player, rtt)
+
+    def _judge_connection(self: ServerGame, player: Player, rtt_ms: float) -> None:
+        """Apply the scene's slow-connection rule to one measured round trip, or to the age of a
+        probe still unanswered (see ``igym_core.builtin.slow_connection``)."""
+        rule = self.scene.slow_connection
+        if rule is None or player.left or self.ended:
+            return
+        now = time.monotonic()
+        link = player.link
+        event = link.judge(rule, rtt_ms, now)
+        if event is None:
+            return
+        row: dict[str, Any] = {
+            "participant_id": player.participant_id,
+            "seat": player.agent,
+            "rtt_ms": round(rtt_ms, 1),
+        }
+        if event == RECOVERED:
+            self.host.record(records.GAMES, {**self._ids_row, "event": event, **row})
+            _background.spawn(
+                self.host.send(player.participant_id, self.status_message(player.participant_id))
+            )
+            return
+        row["slow_for_s"] = link.slow_for_s(now)
+        row["max_rtt_ms"] = rule.max_rtt_ms
+        if event == WARNED:
+            self._record_slow(player, event, row)
+        elif event == ENDED:
+            self._record_slow(player, event, row, notify=False)
+            if self.multiplayer:
+                self._partner_left(player)
+            else:
+                if self._episode_open:
+                    self._end_episode("slow_connection", then_continue=False)
+                self._end_game("slow_connection", rule.end_message)
 
     def _record_slow(
         self: ServerGame, player: Player, event: str, row: dict[str, Any], *, notify: bool = True
@@ -313,47 +411,6 @@ class Presence:
             _background.spawn(
                 self.host.send(player.participant_id, self.status_message(player.participant_id))
             )
-
-    def _judge_connection(self: ServerGame, player: Player, rtt_ms: float) -> None:
-        """Apply the scene's slow-connection rule to one measured round trip (see
-        ``igym_core.builtin.slow_connection``)."""
-        rule = self.scene.slow_connection
-        if rule is None or player.left or self.ended:
-            return
-        now = time.monotonic()
-        row = {"participant_id": player.participant_id, "seat": player.agent, "rtt_ms": round(rtt_ms, 1)}
-        if rtt_ms <= rule.max_rtt_ms:
-            if player.slow_warned:
-                self.host.record(
-                    records.GAMES, {**self._ids_row, "event": "slow_connection_recovered", **row}
-                )
-                player.slow_warned = False
-                _background.spawn(
-                    self.host.send(player.participant_id, self.status_message(player.participant_id))
-                )
-            player.slow_since = None
-            return
-        if player.slow_since is None:
-            player.slow_since = now
-            return
-        slow_for = now - player.slow_since
-        row["slow_for_s"] = round(slow_for, 2)
-        row["max_rtt_ms"] = rule.max_rtt_ms
-        if not player.slow_warned and slow_for >= rule.warn_after_s:
-            player.slow_warned = True
-            self.host.record(records.GAMES, {**self._ids_row, "event": "slow_connection_warned", **row})
-            log.warning("slow_connection_warned", game_id=self.info.game_id, **row)
-            _background.spawn(
-                self.host.send(player.participant_id, self.status_message(player.participant_id))
-            )
-        elif player.slow_warned and slow_for >= rule.warn_after_s + rule.end_after_s:
-            self._record_slow(player, "slow_connection_ended", row, notify=False)
-            if self.multiplayer:
-                self._partner_left(player)
-            else:
-                if self._episode_open:
-                    self._end_episode("slow_connection", then_continue=False)
-                self._end_game("slow_connection", rule.end_message)
 
     # --- pauses: nobody connected, or records that cannot be stored -------------------------
     def _pause(self: ServerGame) -> None:
@@ -478,20 +535,3 @@ class Presence:
             self._end_game("abandoned", "Nobody was connected to this game for too long.")
         except Exception:
             log.exception("game_abandon_failed", game_id=self.info.game_id)
-
-
-def quantile(ordered: Sequence[float], q: float) -> float | None:
-    if not ordered:
-        return None
-    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
-
-
-def rtt_summary(samples: Sequence[float]) -> dict[str, Any]:
-    """Round-trip times of one player in one episode: how many, median, p95 and max (ms)."""
-    ordered = sorted(samples)
-    return {
-        "n": len(ordered),
-        "median": quantile(ordered, 0.5),
-        "p95": quantile(ordered, 0.95),
-        "max": round(ordered[-1], 3) if ordered else None,
-    }

@@ -28,7 +28,8 @@
 // Server -> page: game_status, pyodide_episode {game_id, episode, seed, num_episodes, max_steps,
 // fps, next_batch?, start_in_ms?}, batch_ack {game_id, batch} (every batch up to
 // that number is stored), error {code: "bad_batch"}.
-// Page -> server: runtime_loaded, runtime_load_failed, step_batch, episode_done.
+// Page -> server: runtime_loaded, runtime_load_failed, step_batch, episode_done, and rtt_echo {game_id, n}
+// for each rtt_probe {game_id, n, t} (the server measures each page's round trip).
 
 import { Loader } from "./loader.js";
 
@@ -87,6 +88,7 @@ export function createPyodideGame(host, options = {}) {
     episodes_done: 0,
     ticks: 0,
     ticks_skipped: 0,
+    rtt_echoes: 0,
     failed: null,
   };
   if (typeof window !== "undefined" && window.igym && window.igym.state) window.igym.state.pyodide = state;
@@ -256,6 +258,14 @@ export function createPyodideGame(host, options = {}) {
       next_batch: typeof msg.next_batch === "number" ? msg.next_batch : null,
       start_in_ms: typeof msg.start_in_ms === "number" ? msg.start_in_ms : 0,
     });
+  });
+  on("rtt_probe", (msg) => {
+    // Answered at once and nothing else: the server measures the round trip (its `rtt_ms`, the
+    // admin dashboard's, and the scene's slow-connection rule). The game steps in the worker, so
+    // this page's main thread has little to do and adds little to it.
+    if (!forGame(msg) || typeof msg.n !== "number" || !Number.isInteger(msg.n)) return;
+    host.send({ type: "rtt_echo", game_id: state.game_id, n: msg.n });
+    state.rtt_echoes += 1;
   });
   on("batch_ack", (msg) => {
     if (!forGame(msg) || typeof msg.batch !== "number") return;
