@@ -96,6 +96,9 @@ class ServerGame(ActionChoice, Frames, Presence, GameHandle):
         self._record_obs = self.scene.record_observations
         self._stepped: StepResult | None = None  # tick_step's results, for the parts after it
         self._init_presence(prepared)
+        #: The seats whose observations are read, as last told to the env (see tell_observed).
+        self.observed_agents: frozenset[Any] | None = None
+        self.tell_observed()
 
     # --- lifecycle ---------------------------------------------------------------------------
     def begin(self) -> None:
