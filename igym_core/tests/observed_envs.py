@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from typing import Any
 
 import numpy as np
@@ -25,12 +26,19 @@ class Watched:
 
     metadata = {"name": "watched"}
 
-    def __init__(self, target: int = 100_000, fail_at: int | None = None, die_at: int | None = None) -> None:
+    def __init__(
+        self,
+        target: int = 100_000,
+        fail_at: int | None = None,
+        die_flag: str | None = None,
+        hang_at: int | None = None,
+    ) -> None:
         self.possible_agents = ["human", "bot"]
         self.agents: list[str] = []
         self.target = target
         self.fail_at = fail_at
-        self.die_at = die_at
+        self.die_flag = die_flag
+        self.hang_at = hang_at
         self.counters = {"human": 0, "bot": 0}
         self.observed = frozenset(self.possible_agents)
         self.told = 0
@@ -70,8 +78,10 @@ class Watched:
         self.steps += 1
         if self.fail_at is not None and self.steps >= self.fail_at:
             raise RuntimeError(f"the test env fails at step {self.steps}")
-        if self.die_at is not None and self.steps >= self.die_at:
+        if self.die_flag is not None and _took(self.die_flag):
             os.kill(os.getpid(), signal.SIGKILL)  # the process stepping it dies
+        if self.hang_at is not None and self.steps >= self.hang_at:
+            time.sleep(3600)  # the process stepping it stops answering
         for agent, action in actions.items():
             self.counters[agent] += int(action)
         self.counters["bot"] += int(self.rng.integers(0, 3))
@@ -93,6 +103,15 @@ class Watched:
 
     def close(self) -> None:
         pass
+
+
+def _took(flag: str) -> bool:
+    """True for the one caller that removes the file ``flag`` (when a test has made it)."""
+    try:
+        os.remove(flag)
+    except FileNotFoundError:
+        return False
+    return True
 
 
 class ReadsObservations:

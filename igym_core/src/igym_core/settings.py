@@ -269,6 +269,18 @@ class Settings:
     is ``Secure`` when the request came over HTTPS (directly, or through a proxy uvicorn trusts,
     whose ``X-Forwarded-Proto`` it applies)."""
 
+    # --- the server runtime's step workers (scenes with runtime_options={"step_in_worker": True}) ---
+    step_workers: int | None = attrs.field(
+        default=None,
+        validator=attrs.validators.optional([attrs.validators.ge(0), attrs.validators.le(64)]),
+    )
+    """``IGYM_STEP_WORKERS``: worker processes that step the envs of scenes with
+    ``runtime_options={"step_in_worker": True}`` (started with the first such game). None: one less
+    than the machine's CPUs, at least 1. 0: such scenes are refused at start."""
+    step_worker_timeout_s: float = attrs.field(default=10.0, validator=_positive_seconds)
+    """``IGYM_STEP_WORKER_TIMEOUT_S``: a step worker that has not answered a request for this long
+    is killed; its games end with an error (recorded), the others go on."""
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Settings from ``IGYM_*`` variables; ``overrides`` (CLI flags) win over the environment."""
@@ -342,6 +354,8 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "IGYM_ADMIN_SESSION_S": ("admin_session_s", float),
     "IGYM_ADMIN_LOGINS_PER_IP_PER_MIN": ("admin_logins_per_ip_per_min", int),
     "IGYM_ADMIN_LOGINS_PER_MIN": ("admin_logins_per_min", int),
+    "IGYM_STEP_WORKERS": ("step_workers", int),
+    "IGYM_STEP_WORKER_TIMEOUT_S": ("step_worker_timeout_s", float),
 }
 
 #: ``IGYM_*`` switches (``1``, ``true``, ``yes`` or ``on``): variable → (field, value when set).
