@@ -11,7 +11,8 @@ WebSocket participants that behave like browsers: hello, game_ready, then a key 
 100-250 ms (arrows and space, seeded per participant) and a ping every second. After a warm-up,
 for ``--seconds``, it counts the frames each participant receives (delivered fps per game) and
 reads the server's ``/stats`` (tick lateness p50/p99, CPU per game-tick in the server process,
-ticks skipped, frames dropped).
+the cores the server process (``cores``) and its step workers (``wcores``) used, ticks skipped,
+frames dropped).
 
 Variants (``--variants``, all three by default; see ``cogrid_games_experiment.py``):
 
@@ -149,6 +150,12 @@ def run_point(variant: str, games: int, seconds: float, step_workers: int | None
     ticks = s1["ticks"] - s0["ticks"]
     lateness = window_lateness(before, after)
     cpu = after["process_cpu_s"] - before["process_cpu_s"]
+    pool0, pool1 = s0.get("step_pool") or {}, s1.get("step_pool") or {}
+    worker_cpu = (
+        pool1["worker_cpu_s"] - pool0["worker_cpu_s"]
+        if pool0.get("worker_cpu_s") is not None and pool1.get("worker_cpu_s") is not None
+        else 0.0
+    )
     return {
         "variant": variant,
         "games": games,
@@ -159,6 +166,7 @@ def run_point(variant: str, games: int, seconds: float, step_workers: int | None
         "lateness_p99_ms": lateness[0.99],
         "server_cpu_us_per_tick": round(cpu / ticks * 1e6, 1) if ticks else None,
         "server_cpu_cores": round(cpu / seconds, 2),
+        "worker_cpu_cores": round(worker_cpu / seconds, 2),
         "ticks_skipped": s1["ticks_skipped"] - s0["ticks_skipped"],
         "frames_dropped": s1["frames_dropped"] - s0["frames_dropped"],
         "max_frame_gap_ms": round(max((r["max_gap_ms"] or 0) for r in results), 1),
@@ -191,6 +199,7 @@ COLUMNS = (
     ("fps_median", "med"),
     ("lateness_p99_ms", "late99"),
     ("server_cpu_cores", "cores"),
+    ("worker_cpu_cores", "wcores"),
     ("ticks_skipped", "skip"),
 )
 

@@ -101,6 +101,7 @@ class _Worker:
         self.inbox = bytearray()
         self.outbox = bytearray()
         self.writing = False
+        self.flush_due = False
         self.alive = True
         self.started = time.monotonic()
         self.ready_at: float | None = None  # when the worker said it had started
@@ -116,9 +117,12 @@ class _Worker:
             self.pending.append((key, op, time.monotonic()))
         self.outbox += _HEADER.pack(len(blob))
         self.outbox += blob
-        self._flush()
+        if not self.flush_due:  # one write for all the requests of a ticker's group
+            self.flush_due = True
+            self.loop.call_soon(self._flush)
 
     def _flush(self) -> None:
+        self.flush_due = False
         if not self.alive:
             return
         try:
@@ -327,4 +331,21 @@ class StepPool:
             "games": sum(len(w.games) for w in self.workers),
             "pending": sum(len(w.pending) for w in self.workers),
             "worker_failures": self.failures,
+            "worker_cpu_s": _cpu_s([w.process.pid for w in self.workers]),
         }
+
+
+def _cpu_s(pids: list[int | None]) -> float | None:
+    """CPU seconds the live workers have used (Linux: ``/proc``; None elsewhere)."""
+    total = 0.0
+    try:
+        ticks = os.sysconf("SC_CLK_TCK")
+        for pid in pids:
+            if pid is None:
+                continue
+            with open(f"/proc/{pid}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    except (OSError, ValueError, IndexError):
+        return None
+    return round(total, 3)
