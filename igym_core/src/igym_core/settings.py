@@ -125,7 +125,8 @@ class Settings:
     ``IGYM_DISABLE_PLUGIN_AUTOLOAD``, ``IGYM_PLUGINS`` (comma-separated modules to load as plugins,
     in addition to installed ones), ``IGYM_MAX_MESSAGE_BYTES``, ``IGYM_STRICT_PLUGINS``,
     ``IGYM_TICK_GROUPS`` (server games tick in this many phase-shifted groups per tick rate; 0 gives
-    every game a task of its own).
+    every game a task of its own), ``IGYM_STEP_WORKERS`` and ``IGYM_STEP_WORKER_TIMEOUT_S`` (the
+    worker processes of scenes with ``runtime_options={"step_in_worker": True}``).
 
     HTTP hardening (see docs/deployment.md): ``IGYM_HEADER_TIMEOUT_S`` (a request's headers must
     arrive within this time of its first byte), ``IGYM_IDLE_TIMEOUT_S`` (a connection with no request
