@@ -191,7 +191,10 @@ class PooledServerGame(ServerGame):
         elif op == "reset":
             obs, _infos, agents, fields, image = payload
             self.env.agents = agents
+            paused = self.phase == "paused"  # paused while the worker reset (records held back, say)
             self._episode_reset(obs, _Frame(fields, image))
+            if paused:  # it stays paused, and resumes into the episode's countdown
+                self._paused_from, self.phase = self.phase, "paused"
         elif op == "observed":
             if payload:  # the current observations of seats a bot has just taken
                 self.obs = {**self.obs, **payload}
