@@ -59,6 +59,9 @@ from server_tick import (  # noqa: E402
 )
 
 WARMUP_S = 4.0
+#: IGYM_BENCH_PROFILE=DIR: py-spy samples the server process over each measured window (collapsed
+#: stacks in DIR; py-spy must be on the PATH).
+PROFILE_DIR = os.environ.get("IGYM_BENCH_PROFILE")
 MIN_FPS = 14.5
 FPS = 15
 VARIANTS = ("none", "observed", "pool")
@@ -135,10 +138,17 @@ def run_point(variant: str, games: int, seconds: float, step_workers: int | None
         )
         loader.start()
         time.sleep(max(0.0, window[0] - time.time()))
+        profiler = None
+        if PROFILE_DIR:
+            from pyodide_ingest import _profile
+
+            profiler = _profile(server.pid, seconds, PROFILE_DIR, f"{variant}-{games}")
         before = get_stats(port, timeout_s=30)
         time.sleep(max(0.0, window[1] - time.time()))
         after = get_stats(port, timeout_s=30)
         results = _result_of(loader, parent, window[1] + 60)
+        if profiler is not None:
+            profiler.wait(timeout=60)
     finally:
         stop_server(server)
         shutil.rmtree(data_dir, ignore_errors=True)
