@@ -58,7 +58,7 @@ from server_tick import (  # noqa: E402
     window_lateness,
 )
 
-WARMUP_S = 4.0
+WARMUP_S = 8.0  # a new step worker imports numpy and cogrid first: seconds on a busy machine
 #: IGYM_BENCH_PROFILE=DIR: py-spy samples the server process over each measured window (collapsed
 #: stacks in DIR; py-spy must be on the PATH).
 PROFILE_DIR = os.environ.get("IGYM_BENCH_PROFILE")
