@@ -21,10 +21,11 @@ Variants (``--variants``, all three by default; see ``cogrid_games_experiment.py
 - ``pool``: that, and the env stepped in worker processes (``step_in_worker``;
   ``--step-workers`` sets ``IGYM_STEP_WORKERS``, default: the server's own default).
 
-Each point is measured ``--repeat`` times and the median of each figure is printed in the table
-(variants side by side for each N). ``--capacity`` then searches, per variant, the largest N (up to
-the given number) at which every game gets >= 14.5 fps (bisecting to within ``--capacity-step``
-games), judging each probe by the median of ``--repeat`` runs. The last line is one JSON object
+Each point is measured ``--repeat`` times, the runs alternating between the variants, and the
+median of each figure is printed in the table (variants side by side for each N). ``--capacity``
+then searches, per variant, the largest N (up to the given number) at which every game gets
+>= 14.5 fps (bisecting to within ``--capacity-step`` games), judging each probe by the median of
+``--repeat`` runs. The last line is one JSON object
 with every figure. The load generator shares the machine's cores with the server.
 """
 
@@ -246,9 +247,15 @@ def main() -> None:
     print(f"{'':>5} | " + " | ".join(label for _ in variants))
     points: list[dict] = []
     for games in sweep:
+        # Runs alternate between the variants, so that a busy moment of a shared machine hits
+        # them all alike.
+        runs: dict[str, list[dict]] = {variant: [] for variant in variants}
+        for _ in range(max(1, args.repeat)):
+            for variant in variants:
+                runs[variant].append(run_point(variant, games, args.seconds, args.step_workers))
         row = []
         for variant in variants:
-            point = measure(variant, games, args, args.seconds)
+            point = median_of(runs[variant])
             points.append(point)
             row.append(_cell(point))
         print(f"{games:>5} | " + " | ".join(row), flush=True)
