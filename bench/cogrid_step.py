@@ -56,6 +56,7 @@ def main() -> None:
     runners = {}
     run_compact, actions = adapter("compact")
     runners["adapter, compact observations"] = run_compact
+    runners["adapter, compact observations, chef_1"] = adapter("compact", ("chef_1",))[0]
     runners["adapter, cogrid observations, both"] = adapter("cogrid")[0]
     runners["adapter, cogrid observations, chef_1"] = adapter("cogrid", ("chef_1",))[0]
 

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from litestar.testing import TestClient
 
 from igym_core import EndScene, Experiment, GymScene, StaticScene, hookimpl
+from igym_core.builtin.runtime_server.pooled import ServerRuntimeOptions
 from igym_core.envs import resolve_callable
 from igym_core.errors import ConfigError, PluginError, ProtocolError
 from igym_core.plugins.manager import create_plugin_manager
@@ -82,7 +83,8 @@ def test_a_prepared_gym_scene_is_a_prepared_game_with_every_field_of_the_protoco
     members += list(PreparedGame.__annotations__)
     for name in members:
         assert hasattr(prepared, name), name
-    assert (prepared.scene_id, prepared.runtime, prepared.runtime_options) == ("duel", "server", {})
+    assert (prepared.scene_id, prepared.runtime) == ("duel", "server")
+    assert prepared.runtime_options == ServerRuntimeOptions(step_in_worker=False)  # structured
     assert prepared.human_seats == ("human",) and dict(prepared.bot_seats) == {"bot": "random"}
     assert prepared.partner_description is None and prepared.same_group_as is None
     # What a runtime that steps the env elsewhere reads too (the pyodide runtimes do).
@@ -390,7 +392,10 @@ _CASES = {
     ),
     "options for the server runtime": (
         {**_CORRIDOR, "runtime": "server", "options": {"max_turns": 3}},
-        ["$.scenes[0].runtime_options: the 'server' runtime takes no options; got max_turns"],
+        [
+            "$.scenes[0].runtime_options: unknown field(s) max_turns for ServerRuntimeOptions",
+            "fields: step_in_worker",
+        ],
     ),
 }
 

@@ -130,7 +130,8 @@ class Settings:
     ``IGYM_DISABLE_PLUGIN_AUTOLOAD``, ``IGYM_PLUGINS`` (comma-separated modules to load as plugins,
     in addition to installed ones), ``IGYM_MAX_MESSAGE_BYTES``, ``IGYM_STRICT_PLUGINS``,
     ``IGYM_TICK_GROUPS`` (server games tick in this many phase-shifted groups per tick rate; 0 gives
-    every game a task of its own).
+    every game a task of its own), ``IGYM_STEP_WORKERS`` and ``IGYM_STEP_WORKER_TIMEOUT_S`` (the
+    worker processes of scenes with ``runtime_options={"step_in_worker": True}``).
 
     HTTP hardening (see docs/deployment.md): ``IGYM_HEADER_TIMEOUT_S`` (a request's headers must
     arrive within this time of its first byte), ``IGYM_IDLE_TIMEOUT_S`` (a connection with no request
@@ -279,6 +280,18 @@ class Settings:
     (``IGYM_ADMIN_EXPORT_TIMEOUT_S``); past it the export is stopped, and the dashboard says to
     raise it or download the raw files."""
 
+    # --- the server runtime's step workers (scenes with runtime_options={"step_in_worker": True}) ---
+    step_workers: int | None = attrs.field(
+        default=None,
+        validator=attrs.validators.optional([attrs.validators.ge(0), attrs.validators.le(64)]),
+    )
+    """``IGYM_STEP_WORKERS``: worker processes that step the envs of scenes with
+    ``runtime_options={"step_in_worker": True}`` (started with the first such game). None: one less
+    than the machine's CPUs, at least 1. 0: such scenes are refused at start."""
+    step_worker_timeout_s: float = attrs.field(default=10.0, validator=_positive_seconds)
+    """``IGYM_STEP_WORKER_TIMEOUT_S``: a step worker that has not answered a request for this long
+    is killed; its games end with an error (recorded), the others go on."""
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Settings from ``IGYM_*`` variables; ``overrides`` (CLI flags) win over the environment."""
@@ -353,6 +366,8 @@ _VARIABLES: dict[str, tuple[str, Callable[[str], object]]] = {
     "IGYM_ADMIN_LOGINS_PER_IP_PER_MIN": ("admin_logins_per_ip_per_min", int),
     "IGYM_ADMIN_LOGINS_PER_MIN": ("admin_logins_per_min", int),
     "IGYM_ADMIN_EXPORT_TIMEOUT_S": ("admin_export_timeout_s", float),
+    "IGYM_STEP_WORKERS": ("step_workers", int),
+    "IGYM_STEP_WORKER_TIMEOUT_S": ("step_worker_timeout_s", float),
 }
 
 #: ``IGYM_*`` switches (``1``, ``true``, ``yes`` or ``on``): variable → (field, value when set).

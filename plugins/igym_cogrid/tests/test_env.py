@@ -224,3 +224,50 @@ def test_cogrid_observations_are_cogrids_own_and_built_only_for_observed_seats()
         results = [env.step(dict(zip(AGENTS, actions, strict=True)))[0] for env in (everyone, bot_only)]
     with pytest.raises(ValueError, match="observed_agents"):
         make_env(observations="cogrid", observed_agents=("chef_2",))
+
+
+def _plain(result):
+    return json.dumps(result, default=lambda v: np.asarray(v).tolist(), sort_keys=True)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    observations=st.sampled_from(["compact", "cogrid"]),
+    told=st.sampled_from([(), ("chef_1",), ("chef_0",), AGENTS]),
+    change_at=st.integers(1, 30),
+    seed=st.integers(0, 2**16),
+)
+def test_set_observed_agents_builds_only_those_seats_and_changes_nothing_else(
+    observations, told, change_at, seed
+):
+    """Seats a runtime does not name get zeros; everything else (the named seats' observations,
+    rewards, flags, infos, the state) is what an env observing everyone gives; a seat named
+    mid-episode gets its current observation back at once."""
+    everyone = make_env(observations=observations)
+    watched = make_env(observations=observations)
+    assert watched.set_observed_agents(frozenset(told)) == {}  # between episodes: nothing to give
+    rng = random.Random(seed)
+    full, _ = everyone.reset(seed=seed)
+    part, _ = watched.reset(seed=seed)
+    for step in range(40):
+        for agent in AGENTS:
+            if agent in told:
+                assert np.array_equal(part[agent], full[agent]), (step, agent)
+            else:
+                assert not np.asarray(part[agent]).any(), (step, agent)
+                assert part[agent].shape == full[agent].shape
+                assert watched.observation_space(agent).contains(part[agent])
+        if step == change_at:  # a bot takes over the other seats: their observation comes back now
+            fresh = watched.set_observed_agents(frozenset(AGENTS))
+            assert sorted(fresh) == sorted(a for a in AGENTS if a not in told)
+            for agent, value in fresh.items():
+                assert np.array_equal(value, full[agent])
+            told = AGENTS
+        actions = {agent: rng.randrange(7) for agent in AGENTS}
+        full_result = everyone.step(actions)
+        part_result = watched.step(actions)
+        assert _plain(part_result[1:]) == _plain(full_result[1:])  # rewards, flags, infos
+        assert watched.state_hash() == everyone.state_hash()
+        full, part = full_result[0], part_result[0]
+    with pytest.raises(ValueError, match="set_observed_agents"):
+        watched.set_observed_agents(frozenset({"chef_2"}))

@@ -234,3 +234,38 @@ def test_the_random_bot_draws_numpys_numbers(seed, n, start):
 @given(seed=st.integers(0, 2**31 - 1), agent=st.text(max_size=12))
 def test_the_browser_derives_the_bots_seeds_as_the_server_does(seed, agent):
     assert browser_agent_seed(seed, agent) == agent_seed(seed, agent)
+
+
+@pytest.mark.parametrize("record_observations", [False, True])
+def test_the_browser_stepper_tells_the_env_which_seats_are_observed(record_observations, monkeypatch):
+    """As the server runtime does: the bots' seats before the first reset (every seat when the
+    scene records observations), so that the human's observation is never built."""
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[3] / "igym_core" / "tests"))
+    spec = GameSpec.from_json(
+        {
+            "scene_id": "s",
+            "env_factory": "observed_envs:Watched",
+            "env_kwargs": {},
+            "render_fn": None,
+            "hud": None,
+            "agents": ["human", "bot"],
+            "human_seat": "human",
+            "action_mapping": {"ArrowUp": 4},
+            "default_action": 0,
+            "input_mode": "held",
+            "fps": 30,
+            "num_episodes": 1,
+            "max_steps": None,
+            "record_observations": record_observations,
+            "bots": {"bot": {"kind": "constant", "action": 3}},
+            "action_spaces": {"human": [5, 0], "bot": [5, 0]},
+        }
+    )
+    game = BrowserGame(spec, game_id="g")
+    game.start_episode(1, 5)
+    game.step(0.0)
+    (step,) = game.take_batch()["steps"]
+    expected = ["bot", "human"] if record_observations else ["bot"]
+    assert step["infos"]["bot"]["observed"] == expected and step["infos"]["bot"]["told"] == 1

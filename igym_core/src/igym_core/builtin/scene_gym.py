@@ -195,7 +195,7 @@ class GymScene(SceneConfig):
     """Where the env steps: ``server`` (built in: the server ticks at ``fps``) or a plugin's runtime kind."""
     runtime_options: Mapping[str, Any] = attrs.field(factory=dict)
     """Options for the runtime, which checks them at start (each runtime's documentation lists its own;
-    the ``server`` runtime takes none)."""
+    the ``server`` runtime takes ``step_in_worker``, see docs/games.md "Heavy environments")."""
     on_episode_start: Any = attrs.field(default=None, validator=_callable_or_ref)
     """``(game: GameInfo, episode: int, seed: int) -> None``."""
     on_episode_end: Any = attrs.field(default=None, validator=_callable_or_ref)

@@ -2,9 +2,12 @@
 
 from igym_core.envs.contract import (
     GymnasiumParallelEnv,
+    ObservedAgentsEnv,
     ParallelEnv,
     RollbackEnv,
     as_parallel_env,
+    observed_agents_for,
+    tell_observed_agents,
     unwrap_env,
 )
 from igym_core.envs.factory import (
@@ -21,6 +24,7 @@ __all__ = [
     "MAX_SEED",
     "NOT_LOADABLE",
     "GymnasiumParallelEnv",
+    "ObservedAgentsEnv",
     "ParallelEnv",
     "RollbackEnv",
     "agent_seed",
@@ -32,6 +36,8 @@ __all__ = [
     "game_seed",
     "import_object",
     "not_loadable_problem",
+    "observed_agents_for",
     "resolve_callable",
+    "tell_observed_agents",
     "unwrap_env",
 ]

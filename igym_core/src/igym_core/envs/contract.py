@@ -11,6 +11,22 @@ Every game igym serves is stepped through this contract::
 All returned dicts are keyed by agent. For rollback (peer-to-peer runtimes) an env may also offer
 ``get_state()``, ``set_state(state)`` and ``state_hash()`` covering its *full* state.
 :func:`igym_core.testing.check_env_contract` checks all of it, determinism included.
+
+Observations only for the seats that read them
+    An env whose observations are costly to build may offer
+    ``set_observed_agents(agents: frozenset[str])``. A runtime calls it before the first
+    ``reset`` with the seats whose observation something reads: the bots' seats (their policies
+    act on observations), and every seat when the scene records observations. It calls it again
+    whenever that set changes (a bot takes over the seat of a player who left, or the player comes
+    back). The env may then skip building the other seats' observations and return a cheap
+    placeholder for them (zeros of the right shape, so that the dicts keep every agent and stay
+    inside the observation space). Nothing else may change: rewards, flags, infos, the state and
+    the observations it does build must be exactly what they would be otherwise. Called mid-episode
+    with a larger set, it may return the current observation of each seat newly in the set (a
+    dict), so that a bot taking over a seat acts on a real observation at once; returning None
+    is allowed (that bot then sees the placeholder until the next step). An env without the
+    method builds every observation, as before. :func:`tell_observed_agents` is how a runtime
+    calls it.
 """
 
 from __future__ import annotations
@@ -24,9 +40,12 @@ from igym_core.errors import EnvContractError
 
 __all__ = [
     "GymnasiumParallelEnv",
+    "ObservedAgentsEnv",
     "ParallelEnv",
     "RollbackEnv",
     "as_parallel_env",
+    "observed_agents_for",
+    "tell_observed_agents",
     "unwrap_env",
 ]
 
@@ -67,11 +86,47 @@ class RollbackEnv(ParallelEnv, Protocol):
     def state_hash(self) -> Any: ...
 
 
+@runtime_checkable
+class ObservedAgentsEnv(ParallelEnv, Protocol):
+    """A parallel env that builds observations only for the seats a runtime names (see the module's
+    documentation, "Observations only for the seats that read them")."""
+
+    def set_observed_agents(self, agents: frozenset[str]) -> Mapping[str, Any] | None: ...
+
+
+#: The optional method of an env that builds observations only for the seats that read them.
+OBSERVED_AGENTS_METHOD = "set_observed_agents"
+
+
+def observed_agents_for(
+    bot_agents: Any, possible_agents: Sequence[Any], *, record_observations: bool
+) -> frozenset[Any]:
+    """The seats whose observations are read: the bots' (``bot_agents``), or every seat of
+    ``possible_agents`` when the scene records observations."""
+    if record_observations:
+        return frozenset(possible_agents)
+    return frozenset(bot_agents)
+
+
+def tell_observed_agents(env: Any, agents: frozenset[Any]) -> dict[Any, Any] | None:
+    """Call ``env.set_observed_agents(agents)`` if the env has the method.
+
+    Returns None when the env lacks the method, else the current observations it returned for the
+    seats newly observed (an empty dict when it returned none). An exception from the env
+    propagates (a runtime treats it as the env failing)."""
+    method = getattr(env, OBSERVED_AGENTS_METHOD, None)
+    if not callable(method):
+        return None
+    fresh = method(frozenset(agents))
+    return dict(fresh) if fresh else {}
+
+
 class GymnasiumParallelEnv:
     """A single-agent ``gymnasium.Env`` seen through the parallel API, as one agent ``agent_id``.
 
-    The original env stays at ``.env``. ``get_state``, ``set_state`` and ``state_hash`` exist on the
-    adapter exactly when the env has them (``hasattr`` tells a runtime whether rollback is possible).
+    The original env stays at ``.env``. ``get_state``, ``set_state``, ``state_hash`` and
+    ``set_observed_agents`` exist on the adapter exactly when the env has them (``hasattr`` tells a
+    runtime whether rollback is possible).
     After the episode terminates or is truncated, ``agents`` is empty, as in PettingZoo.
 
     Per step it builds the five one-entry result dicts and nothing else.
@@ -85,6 +140,7 @@ class GymnasiumParallelEnv:
         "env",
         "get_state",
         "possible_agents",
+        "set_observed_agents",
         "set_state",
         "state_hash",
     )
@@ -100,7 +156,7 @@ class GymnasiumParallelEnv:
         self.agents: list[str] = []
         self._action_space = env.action_space
         self._observation_space = env.observation_space
-        for name in STATE_METHODS:
+        for name in (*STATE_METHODS, OBSERVED_AGENTS_METHOD):
             method = getattr(env, name, None)
             if callable(method):
                 setattr(self, name, method)

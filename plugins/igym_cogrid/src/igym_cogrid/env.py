@@ -26,8 +26,12 @@ Observations are chosen with ``observations=``:
 - ``"compact"`` (the default): a small integer vector with the whole kitchen (see
   :func:`decode`), the acting chef first. Cheap to build; the scripted planner reads it.
 - ``"cogrid"``: CoGrid's feature vector (892 floats per chef in the classic layouts), for models
-  trained on CoGrid. Building it is more than half of a step's cost, so it is built only for the
-  seats in ``observed_agents`` (the bots'; the others get zeros).
+  trained on CoGrid. Building it is more than half of a step's cost.
+
+Either kind is built only for the seats in ``observed_agents`` (the others get zeros of the same
+shape). igym's runtimes set them through :meth:`OvercookedEnv.set_observed_agents` to the bots'
+seats (every seat when the scene records observations), so a human's observation, which nobody
+reads, is never built.
 
 Every step's ``infos[agent]`` has what the data needs: the layout, both chefs' positions, facing and
 held items, the pots (onions, cooking steps left, ready), the soups served so far and in this step,
@@ -202,10 +206,9 @@ class OvercookedEnv:
         max_steps: steps per episode (600 is a minute at 10 steps a second).
         fps: the scene's steps per second; only for the time left shown in the picture.
         observations: ``"compact"`` or ``"cogrid"`` (see the module's documentation).
-        observed_agents: the seats whose ``"cogrid"`` observation is built (None: all). Give the
-            bots' seats: a human's observation is never read, and CoGrid's features are most of a
-            step's cost. Other seats get zeros. The ``"compact"`` observation is always built (it
-            is cheap).
+        observed_agents: the seats whose observation is built (None: all); other seats get zeros.
+            igym's runtimes replace it with the bots' seats (:meth:`set_observed_agents`), so
+            there is no need to set it in a scene.
         shaped_rewards: False (the default): each chef's reward is the team's points for soups
             served this step. True: CoGrid's shaped rewards (also 3 per onion put in a pot and 5
             per soup put in a dish).
@@ -398,6 +401,23 @@ class OvercookedEnv:
             for i, (r, c) in enumerate(self.pot_positions)
         ]
 
+    def set_observed_agents(self, agents: frozenset[str]) -> dict[str, Any]:
+        """Build observations only for ``agents`` from now on (the others get zeros); igym's
+        runtimes call it with the seats whose observation is read (the bots').
+
+        Returns the current observation of each seat newly in the set (empty between episodes),
+        so that a bot taking over a seat mid-episode acts on a real observation.
+        """
+        unknown = sorted(str(a) for a in agents if a not in AGENTS)
+        if unknown:
+            raise ValueError(f"set_observed_agents takes seats of {AGENTS}; got {unknown!r}.")
+        added = [a for a in AGENTS if a in agents and a not in self.observed_agents]
+        self.observed_agents = tuple(a for a in AGENTS if a in agents)
+        if not added or not self.agents:
+            return {}
+        current = self._observations(None)
+        return {a: current[a] for a in added}
+
     # --- rollback ------------------------------------------------------------------------------
     def get_state(self) -> dict[str, Any]:
         """The full state as a JSON-able dict (a copy): CoGrid's state (its generator included),
@@ -461,14 +481,17 @@ class OvercookedEnv:
             return int(np.asarray(state.object_type_map)[r][c])
         return -1
 
-    def _observations(self, raw: Mapping[Any, Any]) -> dict[str, Any]:
+    def _observations(self, raw: Mapping[Any, Any] | None) -> dict[str, Any]:
+        observed = self.observed_agents
+        space = self.observation_spaces[AGENTS[0]]
         if self._features is not None:
             state = self._env._env_state
-            size = self.observation_spaces[AGENTS[0]].shape
             return {
-                a: self._features(state, i) if a in self.observed_agents else np.zeros(size, np.float64)
+                a: self._features(state, i) if a in observed else np.zeros(space.shape, space.dtype)
                 for i, a in enumerate(AGENTS)
             }
+        if not observed:
+            return {a: np.zeros(space.shape, space.dtype) for a in AGENTS}
         chefs = self.chefs()
         types, on_top = self.cells()
         common = [*types.reshape(-1).tolist(), *on_top.reshape(-1).tolist()]
@@ -477,8 +500,10 @@ class OvercookedEnv:
         header = [self.height, self.width, len(self.pot_positions), self.max_steps - self.steps]
         out = {}
         for i, agent in enumerate(AGENTS):
-            values = [*header, *chefs[i], *chefs[1 - i], *common]
-            out[agent] = np.asarray(values, dtype=np.int64)
+            if agent in observed:
+                out[agent] = np.asarray([*header, *chefs[i], *chefs[1 - i], *common], dtype=np.int64)
+            else:
+                out[agent] = np.zeros(space.shape, space.dtype)
         return out
 
     def _info(self, i: int, *, delivered: int, collided: bool) -> dict[str, Any]:

@@ -21,6 +21,13 @@ Stepping inline
     saves, and a separate process would need the env's state to cross a pipe every tick. A game
     whose step + render takes a large share of its tick period is logged (``env_slow``) once.
 
+Heavy envs
+    A scene with ``runtime_options={"step_in_worker": True}`` keeps its envs in step worker
+    processes instead (``step_pool``, ``step_worker``, ``pooled``): only the actions go to the
+    worker and only the bots' observations, the step's results and the frame's delta come back,
+    so the env's state never crosses the pipe. Every game tells its env which seats' observations
+    are read (``ActionChoice.tell_observed``; ``set_observed_agents`` in the env contract).
+
 Nobody connected
     A game none of whose players has a socket pauses at the tick that notices: it leaves its
     ticker (no steps, records or CPU) until a player returns, and a loop timer ends it as
@@ -62,7 +69,8 @@ Modules
     machine and the parts of a tick), ``actions`` (players' keys, bot seats, bots batched across
     games), ``frames`` (render, deltas, keyframes, HUD, delivery), ``presence`` (players away, left
     and back, pauses, abandon, round-trip probes, the status each player sees), ``runtime`` (the
-    runtime class and its hookimpl). Records are built by ``igym_core.runtime.records``, messages by
+    runtime class and its hookimpl), ``pooled`` / ``step_pool`` / ``step_worker`` (games stepped in
+    worker processes). Records are built by ``igym_core.runtime.records``, messages by
     ``igym_core.protocol.server_messages``.
 """
 

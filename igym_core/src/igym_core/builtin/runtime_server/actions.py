@@ -145,6 +145,20 @@ class ActionChoice:
         )
         return bots, batched
 
+    def tell_observed(self: ServerGame) -> None:
+        """Tell the env which seats' observations are read (the bots', or all when the scene
+        records observations) if that changed: at the start, and when a bot takes or gives back a
+        seat. An env with ``set_observed_agents`` then builds no observation nobody reads (see
+        ``igym_core.envs.contract``)."""
+        from igym_core.envs import observed_agents_for, tell_observed_agents
+
+        observed = observed_agents_for(self.bots, self.prepared.agents, record_observations=self._record_obs)
+        if observed != self.observed_agents:
+            self.observed_agents = observed
+            fresh = tell_observed_agents(self.env, observed)
+            if fresh:  # the current observations of seats a bot has just taken
+                self.obs = {**self.obs, **fresh}
+
     def due_batched(self: ServerGame) -> list[tuple[Any, BotSeat]]:
         """The batched bots that choose a new action at this tick's step, in env agent order."""
         step = self.step

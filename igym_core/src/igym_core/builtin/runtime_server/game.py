@@ -48,7 +48,7 @@ class ServerGame(ActionChoice, Frames, Presence, GameHandle):
         self.prepared = prepared
         self.scene = prepared.scene
         self.ticker: Ticker | None = None
-        self.env, self.raw_env = prepared.make_env()
+        self.env, self.raw_env = self._make_env(prepared)
         self._init_frames(prepared)  # the renderer, made with the env as before the bots
         self.table = prepared.action_table
         self.players: dict[str, Player] = {
@@ -96,6 +96,14 @@ class ServerGame(ActionChoice, Frames, Presence, GameHandle):
         self._record_obs = self.scene.record_observations
         self._stepped: StepResult | None = None  # tick_step's results, for the parts after it
         self._init_presence(prepared)
+        #: The seats whose observations are read, as last told to the env (see tell_observed).
+        self.observed_agents: frozenset[Any] | None = None
+        self.tell_observed()
+
+    def _make_env(self, prepared: Any) -> tuple[Any, Any]:
+        """The game's ``(parallel env, the factory's object)``: here, in this process (a game whose
+        env steps in a worker process overrides it, see ``pooled``)."""
+        return prepared.make_env()  # type: ignore[no-any-return]
 
     # --- lifecycle ---------------------------------------------------------------------------
     def begin(self) -> None:
@@ -304,8 +312,6 @@ class ServerGame(ActionChoice, Frames, Presence, GameHandle):
                 self._probe(mono)
 
     def _start_episode(self) -> None:
-        from igym_core.envs import agent_seed
-
         self.episode += 1
         self.seed = self.prepared.episode_seed(self.info.instance, self.participant_ids, self.episode)
         self.step = 0
@@ -323,7 +329,19 @@ class ServerGame(ActionChoice, Frames, Presence, GameHandle):
         self.episode_pauses = 0
         self.episode_pause_reasons = {}
         self._episode_open = True  # from here on the episode gets a record, also if the env fails
-        self.obs, _infos = self.env.reset(seed=self.seed)
+        self._reset_env()
+
+    def _reset_env(self) -> None:
+        """Reset the env with the episode's seed and draw it, then :meth:`_episode_reset`. (A game
+        whose env steps in a worker process does both there and continues when it answers.)"""
+        obs, _infos = self.env.reset(seed=self.seed)
+        self._episode_reset(obs, self.renderer.render(self.raw_env))
+
+    def _episode_reset(self, obs: dict[Any, Any], rendered: Any) -> None:
+        """The rest of an episode's start, once the env was reset (``obs``) and drawn (``rendered``)."""
+        from igym_core.envs import agent_seed
+
+        self.obs = obs
         for agent, bot in self.bots.items():
             bot.new_episode()
             reset = getattr(bot.policy, "reset", None)
@@ -336,7 +354,6 @@ class ServerGame(ActionChoice, Frames, Presence, GameHandle):
         countdown = self.scene.countdown_s
         self.phase = "countdown" if countdown > 0 else "playing"
         self.phase_until = time.monotonic() + countdown
-        rendered = self.renderer.render(self.raw_env)
         self._broadcast_status()
         self._send_frames(rendered)
         log.info("episode_started", game_id=self.info.game_id, episode=self.episode, seed=self.seed)

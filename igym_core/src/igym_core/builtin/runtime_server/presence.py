@@ -254,6 +254,7 @@ class Presence:
 
             reset(seed=agent_seed(self.seed, player.agent))
         self.bots[agent] = bot
+        self.tell_observed()  # the bot reads this seat's observations from the next step on
         self._broadcast_status()
 
     def _seat_returned(self: ServerGame, player: Player) -> None:
@@ -261,6 +262,7 @@ class Presence:
         self.bots.pop(agent, None)
         self.human_agents[agent] = player
         player.left = False
+        self.tell_observed()
         self.host.record(
             records.GAMES,
             records.seat_returned_row(self._ids_row, participant_id=player.participant_id, seat=player.agent),

@@ -227,6 +227,12 @@ class BrowserGame:
             self.agent_of_name[name]: _bot(bot, name, spec.action_spaces.get(name))
             for name, bot in spec.bots.items()
         }
+        # Observations only for the seats that read them (igym_core.envs.contract): the bots', or
+        # every seat when the scene records them. Inline: that module needs gymnasium, which the
+        # browser lacks. A one-human game's bots never change seats, so it is told once.
+        observe = getattr(self.env, "set_observed_agents", None)
+        if callable(observe):
+            observe(frozenset(self.env.possible_agents) if spec.record_observations else frozenset(self.bots))
         #: The bots whose actions come from JavaScript (ONNX).
         self.js_bots: frozenset[Any] = frozenset(
             agent for agent, bot in self.bots.items() if isinstance(bot.policy, _JsPolicy)
