@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from igym_core.testing import read_records
-from tests.e2e.test_game_browser import game, wait_phase
+from tests.e2e.game_pages import game, wait_phase
 from tests.e2e.test_survey_browser import poll, wait_scene
 
 STUDY = Path(__file__).resolve().parents[1] / "studies" / "short_game.py"

@@ -9,14 +9,14 @@ participant is on the next scene (the predecessor left people stuck on the game 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from playwright.sync_api import Page, expect
 
 from igym_core.examples.mountain_car import HEIGHT, WIDTH
 from igym_core.testing.pixels import colour_mask, png_pixels
-from tests.e2e.test_survey_browser import poll, records, state, wait_records, wait_scene
+from tests.e2e.game_pages import game, wait_phase
+from tests.e2e.test_survey_browser import poll, records, wait_records, wait_scene
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "game_canvas"
 ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -24,19 +24,6 @@ STUDY = f"{Path(__file__).with_name('game_study.py')}:experiment"
 EXPERIMENT_ID = "game_e2e"
 LONG_ROUNDS = f"{Path(__file__).with_name('game_study.py')}:long_rounds"
 LONG_ROUNDS_ID = "game_e2e_long"
-
-
-def game(page: Page) -> dict[str, Any]:
-    return (state(page) or {}).get("game") or {}
-
-
-def wait_phase(page: Page, phase: str, timeout_s: float = 15) -> dict[str, Any]:
-    return poll(
-        lambda: game(page).get("phase") == phase and game(page),
-        page=page,
-        timeout_s=timeout_s,
-        what=f"game phase {phase} (now {game(page)})",
-    )
 
 
 def check_canvas_shows_the_car(page: Page) -> None:

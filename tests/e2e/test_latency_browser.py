@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Page
 
 from igym_core.testing.latency import measure_key_to_draw
-from tests.e2e.test_slime_browser import game, wait_phase
+from tests.e2e.game_pages import game, wait_phase
 from tests.e2e.test_survey_browser import poll, wait_scene
 
 # Key-to-draw latency is measured frame by frame: run alone (`make test`'s serial run).

@@ -18,28 +18,12 @@ import numpy as np
 from playwright.sync_api import Page, Route, expect
 
 from igym_core.testing.pixels import colour_mask, png_pixels
+from tests.e2e.game_pages import game, objects, wait_phase
 from tests.e2e.multiplayer_study import COLOURS, HEIGHT, START, WAITING_MESSAGE, WIDTH
 from tests.e2e.test_survey_browser import continue_button, poll, records, state, wait_records, wait_scene
 
 STUDY = Path(__file__).with_name("multiplayer_study.py")
 PROLIFIC = "https://app.prolific.com/submissions/complete"
-
-
-def game(page: Page) -> dict[str, Any]:
-    return (state(page) or {}).get("game") or {}
-
-
-def wait_phase(page: Page, *phases: str, timeout_s: float = 15) -> dict[str, Any]:
-    return poll(
-        lambda: game(page).get("phase") in phases and game(page),
-        page=page,
-        timeout_s=timeout_s,
-        what=f"game phase {phases} (now {game(page)})",
-    )
-
-
-def objects(page: Page) -> dict[str, Any]:
-    return page.evaluate("() => window.igym.gameObjects()")
 
 
 def join(page: Page, url: str, pid: str) -> str:

@@ -386,7 +386,7 @@ def _ways_link(server: LiveServer, platform: str, person: str) -> str:
 def test_each_outcome_goes_back_to_the_platform_with_its_code(
     ways_servers, new_page, shots, platform, outcome
 ) -> None:
-    from tests.e2e.test_multiplayer_browser import wait_phase
+    from tests.e2e.game_pages import wait_phase
     from tests.e2e.test_survey_browser import wait_scene
 
     server = ways_servers[platform]

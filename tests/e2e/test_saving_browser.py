@@ -88,7 +88,7 @@ def test_a_full_disk_shows_saving_then_the_completion_code_once_there_is_room(
 def test_a_game_pauses_with_the_saving_message_over_it_while_data_waits_and_resumes_once_saved(
     tmp_path: Path, new_page: Any, shots: Any
 ) -> None:
-    from tests.e2e.test_game_browser import game, wait_phase
+    from tests.e2e.game_pages import game, wait_phase
 
     with mount_full_disk(tmp_path / "disk", size_kib=1024) as disk:
         # A small cap (64 KiB, about 3 s of this game's steps): the pause comes soon after the disk fills.

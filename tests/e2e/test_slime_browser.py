@@ -19,27 +19,11 @@ from playwright.sync_api import Page, expect
 
 from igym_core.testing.pixels import colour_mask, png_pixels
 from igym_slime.render import COLOURS, HEIGHT, WIDTH
+from tests.e2e.game_pages import game, objects, wait_phase
 from tests.e2e.test_survey_browser import continue_button, poll, records, state, wait_records, wait_scene
 
 VS_AI = "igym_slime.examples.vs_ai:experiment"
 VS_HUMAN = "igym_slime.examples.vs_human:experiment"
-
-
-def game(page: Page) -> dict[str, Any]:
-    return (state(page) or {}).get("game") or {}
-
-
-def wait_phase(page: Page, *phases: str, timeout_s: float = 20) -> dict[str, Any]:
-    return poll(
-        lambda: game(page).get("phase") in phases and game(page),
-        page=page,
-        timeout_s=timeout_s,
-        what=f"game phase {phases} (now {game(page)})",
-    )
-
-
-def objects(page: Page) -> dict[str, Any]:
-    return page.evaluate("() => window.igym.gameObjects()")
 
 
 def enter_game(page: Page, url: str, pid: str, scene_id: str) -> str:
