@@ -5,7 +5,7 @@ network alone.
 
 The test page's main thread is busy for 1 s whenever a probe reaches it (a listener on the socket
 that runs before the page's own handler and spins), after a few probes answered at once. The rule
-(over 700 ms for 1 s warns, 1.5 s more ends the game) would end the game after three such probes if
+(over 900 ms for 1 s warns, 1.5 s more ends the game) would end the game at the third such probe if
 the wait counted as the network's.
 """
 
@@ -26,7 +26,7 @@ from igym_core.testing.support import in_chromium  # noqa: E402
 STUDY = f"{HERE / 'studies' / 'slime_busy_browser.py'}:experiment"
 EXPERIMENT = "slime_busy"
 BUSY_MS = 1000
-BUSY_PROBES = 4
+BUSY_PROBES = 3
 
 #: While ``window.__busyMs`` is set, the page's main thread spins that long when a round-trip probe
 #: reaches a socket, before the page's own handler runs (a listener added when the socket is made
@@ -88,7 +88,7 @@ def test_a_busy_pages_wait_is_reported_apart_and_kept_out_of_the_round_trip(tmp_
             wait(lambda s: s["game"].get("phase") == "playing", "playing", 60)
             # A few probes answered at once first (the page learns how late a probe that did not
             # wait reaches it), then every probe waits BUSY_MS for the main thread.
-            wait(lambda s: s["pyodide"].get("rtt_echoes", 0) >= 3, "three probes answered", 20)
+            wait(lambda s: s["pyodide"].get("rtt_echoes", 0) >= 2, "two probes answered", 20)
             page.evaluate("(ms) => { window.__busyMs = ms; }", BUSY_MS)
             wait(
                 lambda s: s["busied"] >= BUSY_PROBES or s["scene_id"] != "slime",
@@ -111,11 +111,11 @@ def test_a_busy_pages_wait_is_reported_apart_and_kept_out_of_the_round_trip(tmp_
     delays = [v for r in rows for v in r["page_delay_ms"]]
     # Every echo says how long its probe waited: one figure per round trip.
     assert all(len(r["page_delay_ms"]) == len(r["rtt_ms"]) for r in rows)
-    assert len(rtts) >= 3 + BUSY_PROBES - 1  # (the last echo may be after the last row)
+    assert len(rtts) >= 2 + BUSY_PROBES - 1  # (the last echo may be after the last row)
     # The waits of the busy probes are the page's; the network's share stays small (loopback: a
     # loose bound, for a loaded machine).
     busy = [d for d in delays if d >= 0.8 * BUSY_MS]
     assert len(busy) >= BUSY_PROBES - 1, delays
     assert all(0 <= d <= 60_000 for d in delays)
     print(f"rtt_ms {rtts}\npage_delay_ms {delays}")
-    assert max(rtts) < 700, rtts
+    assert max(rtts) < 900, rtts

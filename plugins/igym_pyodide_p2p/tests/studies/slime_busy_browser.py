@@ -1,6 +1,6 @@
 """Slime Volleyball in the browser for the busy-page browser test: one long episode against a
 random bot, a round-trip probe every 1.5 s, a ``connection_stats`` row every second, and a
-slow-connection rule (over 700 ms for 1 s warns, 1.5 s more ends the game) that a page whose main
+slow-connection rule (over 900 ms for 1 s warns, 1.5 s more ends the game) that a page whose main
 thread keeps each probe waiting 1 s would break if that wait were counted as the network's."""
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ experiment = Experiment(
             countdown_s=0,
             rtt_interval_s=1.5,
             connection_report_s=1.0,
-            slow_connection=SlowConnection(max_rtt_ms=700, warn_after_s=1.0, end_after_s=1.5),
+            slow_connection=SlowConnection(max_rtt_ms=900, warn_after_s=1.0, end_after_s=1.5),
             canvas_width=WIDTH,
             canvas_height=HEIGHT,
             background=SKY,
