@@ -53,7 +53,11 @@ BUSY_PAGE = """
 """
 
 
-def test_a_busy_pages_wait_is_reported_apart_and_kept_out_of_the_round_trip(tmp_path: Path) -> None:
+def _play(tmp_path: Path, script: str, participant: str) -> tuple[dict[str, Any], Path]:
+    """A page of the study with ``script`` as its init script: it plays, answers two probes at once
+    (the page learns how late a probe that did not wait reaches it), then ``window.__busyMs`` is set
+    to BUSY_MS until BUSY_PROBES probes went through ``script``'s hold (``window.__busied``) or the
+    game ended. The page's last state and errors, and the data directory."""
     with LiveServer(STUDY, tmp_path / "data", plugins=["igym_pyodide_p2p.plugin"]) as server:
         url = server.url
         standin = Standin(url, ("slime",))
@@ -61,7 +65,7 @@ def test_a_busy_pages_wait_is_reported_apart_and_kept_out_of_the_round_trip(tmp_
         def work(browser: Any) -> Any:
             context = browser.new_context()
             context.route("**/*", standin.route)
-            context.add_init_script(BUSY_PAGE)
+            context.add_init_script(script)
             page = context.new_page()
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -84,15 +88,13 @@ def test_a_busy_pages_wait_is_reported_apart_and_kept_out_of_the_round_trip(tmp_
                     page.wait_for_timeout(50)
                 return found
 
-            page.goto(f"{url}/?PROLIFIC_PID=busybee")
+            page.goto(f"{url}/?PROLIFIC_PID={participant}")
             wait(lambda s: s["game"].get("phase") == "playing", "playing", 60)
-            # A few probes answered at once first (the page learns how late a probe that did not
-            # wait reaches it), then every probe waits BUSY_MS for the main thread.
             wait(lambda s: s["pyodide"].get("rtt_echoes", 0) >= 2, "two probes answered", 20)
             page.evaluate("(ms) => { window.__busyMs = ms; }", BUSY_MS)
             wait(
                 lambda s: s["busied"] >= BUSY_PROBES or s["scene_id"] != "slime",
-                f"{BUSY_PROBES} probes kept waiting (or the game's end)",
+                f"{BUSY_PROBES} probes held (or the game's end)",
                 20,
             )
             page.evaluate("() => { window.__busyMs = 0; }")
@@ -102,11 +104,16 @@ def test_a_busy_pages_wait_is_reported_apart_and_kept_out_of_the_round_trip(tmp_
 
         result = in_chromium(work)
         assert standin.blocked == []
+    return result, server.data_dir
+
+
+def test_a_busy_pages_wait_is_reported_apart_and_kept_out_of_the_round_trip(tmp_path: Path) -> None:
+    result, data_dir = _play(tmp_path, BUSY_PAGE, "busybee")
     assert result["errors"] == []
-    games = read_records(server.data_dir, EXPERIMENT, "games")
+    games = read_records(data_dir, EXPERIMENT, "games")
     assert [g for g in games if g["event"].startswith("slow_connection")] == []
     assert result["final"]["scene_id"] == "slime" and result["final"]["busied"] >= BUSY_PROBES
-    rows = read_records(server.data_dir, EXPERIMENT, "connection_stats")
+    rows = read_records(data_dir, EXPERIMENT, "connection_stats")
     rtts = [v for r in rows for v in r["rtt_ms"]]
     delays = [v for r in rows for v in r["page_delay_ms"]]
     # Every echo says how long its probe waited: one figure per round trip.
@@ -119,3 +126,47 @@ def test_a_busy_pages_wait_is_reported_apart_and_kept_out_of_the_round_trip(tmp_
     assert all(0 <= d <= 60_000 for d in delays)
     print(f"rtt_ms {rtts}\npage_delay_ms {delays}")
     assert max(rtts) < 900, rtts
+
+
+#: While ``window.__busyMs`` is set, a round-trip probe reaches the page's handler that much later
+#: while the main thread stays free (as a slow downlink would deliver it: the page cannot tell the
+#: two apart by the probe's lag alone); ``window.__busied`` counts those probes.
+LATE_PROBES = """
+(() => {
+  const Native = window.WebSocket;
+  const handler = Object.getOwnPropertyDescriptor(Native.prototype, "onmessage");
+  window.__busyMs = 0;
+  window.__busied = 0;
+  window.WebSocket = class extends Native {
+    set onmessage(fn) {
+      const wrapped = typeof fn !== "function" ? fn : (event) => {
+        const ms = window.__busyMs;
+        const probe = event.data instanceof ArrayBuffer
+          && new TextDecoder("latin1").decode(event.data).includes("rtt_probe");
+        if (!ms || !probe) return fn.call(this, event);
+        setTimeout(() => { window.__busied += 1; fn.call(this, event); }, ms);
+      };
+      handler.set.call(this, wrapped);
+    }
+    get onmessage() {
+      return handler.get.call(this);
+    }
+  };
+})();
+"""
+
+
+def test_a_probe_that_reaches_a_free_page_late_counts_as_the_networks(tmp_path: Path) -> None:
+    result, data_dir = _play(tmp_path, LATE_PROBES, "latebee")
+    assert result["errors"] == []
+    assert result["final"]["busied"] >= BUSY_PROBES - 1
+    rows = read_records(data_dir, EXPERIMENT, "connection_stats")
+    pairs = [(rtt, delay) for r in rows for rtt, delay in zip(r["rtt_ms"], r["page_delay_ms"], strict=True)]
+    print(f"(rtt_ms, page_delay_ms) {pairs}")
+    # The page's main thread was free (it runs a timer every 50 ms) while the late probes were on
+    # their way to its handler: their wait is not the page's, and the rule judged the round trip.
+    late = [(rtt, delay) for rtt, delay in pairs if rtt + delay >= 0.8 * BUSY_MS]
+    assert len(late) >= 2, pairs
+    assert all(rtt >= 0.8 * BUSY_MS - 300 and delay < 300 for rtt, delay in late), pairs
+    games = read_records(data_dir, EXPERIMENT, "games")
+    assert "slow_connection_warned" in [g["event"] for g in games]
