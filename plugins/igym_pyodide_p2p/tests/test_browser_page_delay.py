@@ -6,7 +6,9 @@ network alone.
 The test page's main thread is busy for 1 s whenever a probe reaches it (a listener on the socket
 that runs before the page's own handler and spins), after a few probes answered at once. The rule
 (over 900 ms for 1 s warns, 1.5 s more ends the game) would end the game at the third such probe if
-the wait counted as the network's.
+the wait counted as the network's. And the other way round: probes that reach a free page's
+handler 1 s late (as over a slow downlink) are the network's (the page's main thread ran its timer
+meanwhile), and the rule judges them.
 """
 
 from __future__ import annotations
