@@ -171,6 +171,12 @@ def test_two_pages_play_over_the_relay(tmp_path: Path) -> None:
     records = _data_complete(data_dir, "slime_p2p_relay", route="relay")
     summary = next(g for g in records["games"] if g.get("event") == "p2p_summary")
     assert all(page["worker_relayed"] > 150 for page in summary["pages"].values()), summary
+    # Each page said how long each round-trip probe waited for its main thread (rtt_echo.page_delay_ms).
+    (episode,) = records["episodes"]
+    assert len(episode["rtt_ms"]) == 2 and all(s["n"] >= 1 for s in episode["rtt_ms"].values()), episode
+    assert {p: s["n"] for p, s in episode["page_delay_ms"].items()} == {
+        p: s["n"] for p, s in episode["rtt_ms"].items()
+    }, episode
     # The keys each page held reached the steps of its own seat.
     left = [r for r in records["steps"] if r["agent"] == "left"]
     assert any(r["action"] == 2 and r["action_source"] == "human" for r in left)

@@ -28,14 +28,21 @@
 // Server -> page: game_status, pyodide_episode {game_id, episode, seed, num_episodes, max_steps,
 // fps, next_batch?, start_in_ms?}, batch_ack {game_id, batch} (every batch up to
 // that number is stored), error {code: "bad_batch"}.
-// Page -> server: runtime_loaded, runtime_load_failed, step_batch, episode_done, and rtt_echo {game_id, n}
-// for each rtt_probe {game_id, n, t} (the server measures each page's round trip).
+// Page -> server: runtime_loaded, runtime_load_failed, step_batch, episode_done, and rtt_echo {game_id, n,
+// page_delay_ms} for each rtt_probe {game_id, n, t} (the server measures each page's round trip and
+// takes out page_delay_ms, the time the probe waited for this page's busy main thread).
 
 import { Loader } from "./loader.js";
 
 const WORKER_URL = new URL("./worker.js", import.meta.url);
 const ONNX_MODULE = "/plugins/onnx/igym_onnx.js";
 export const MANIFEST_URL = "/plugins/pyodide_p2p/manifest.json";
+/** What the page's own delay is rounded to in `rtt_echo.page_delay_ms` (ms). */
+const PAGE_DELAY_DECIMALS = 2;
+/** The longest page delay an echo may claim (the server refuses a larger one: igym_core.builtin.rtt_echo). */
+const MAX_PAGE_DELAY_MS = 60_000;
+/** How often the main thread notes that it is free (ms): a probe's wait is at most the time since. */
+const FREE_TICK_MS = 50;
 
 /** The worker's load plan: the manifest's shared parts and the scene's own entry. */
 export async function loadPlan(sceneId, manifestUrl = MANIFEST_URL) {
@@ -259,12 +266,41 @@ export function createPyodideGame(host, options = {}) {
       start_in_ms: typeof msg.start_in_ms === "number" ? msg.start_in_ms : 0,
     });
   });
+  // How long a probe waited for this page's main thread (drawing, scripts) before its handler ran,
+  // as the server runtime's page estimates it (frontend/src/runtimes/server.ts): `lag` is the page's
+  // clock at the handler minus the server's time `t` in the probe, i.e. the network's one-way time,
+  // the wait here and the clocks' offset; the network's time and the offset are about the same for
+  // every probe, so a probe's lag above the smallest lag of the game's probes so far is its wait. An
+  // event's `timeStamp` does not show that wait (the browser makes the event when the main thread
+  // gets to it). The estimate is capped by the time since the main thread last ran a timer (it was
+  // busy at most that long), so that a downlink that turns slow, or clocks that drift apart, are not
+  // taken for the page's wait: what the page cannot show it waited stays in the network's share.
+  let minLag = Infinity;
+  let lagGame = null;
+  let lastFree = performance.now();
+  const freeTimer = setInterval(() => {
+    lastFree = performance.now();
+  }, FREE_TICK_MS);
+  const pageDelayOf = (t) => {
+    if (typeof t !== "number" || !Number.isFinite(t)) return null;
+    if (lagGame !== state.game_id) {
+      lagGame = state.game_id;
+      minLag = Infinity;
+    }
+    const now = performance.now();
+    const lag = performance.timeOrigin + now - t;
+    if (lag < minLag) minLag = lag;
+    const waited = Math.min(lag - minLag, now - lastFree, MAX_PAGE_DELAY_MS);
+    return Number(Math.max(0, waited).toFixed(PAGE_DELAY_DECIMALS));
+  };
   on("rtt_probe", (msg) => {
     // Answered at once and nothing else: the server measures the round trip (its `rtt_ms`, the
-    // admin dashboard's, and the scene's slow-connection rule). The game steps in the worker, so
-    // this page's main thread has little to do and adds little to it.
+    // admin dashboard's, and the scene's slow-connection rule) and takes `page_delay_ms` out of it.
     if (!forGame(msg) || typeof msg.n !== "number" || !Number.isInteger(msg.n)) return;
-    host.send({ type: "rtt_echo", game_id: state.game_id, n: msg.n });
+    const echo = { type: "rtt_echo", game_id: state.game_id, n: msg.n };
+    const pageDelay = pageDelayOf(msg.t);
+    if (pageDelay !== null) echo.page_delay_ms = pageDelay;
+    host.send(echo);
     state.rtt_echoes += 1;
   });
   on("batch_ack", (msg) => {
@@ -332,6 +368,7 @@ export function createPyodideGame(host, options = {}) {
     },
     destroy() {
       alive = false;
+      clearInterval(freeTimer);
       for (const off of offs) off();
       worker?.terminate();
       worker = null;
