@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import attrs
 
-from igym_core import EndScene, Experiment, GymScene, StaticScene
+from igym_core import EndScene, Experiment, GymScene, SlowConnection, StaticScene
 from igym_core.examples.mountain_car import HEIGHT, WIDTH, draw, hud, make_env
 
 experiment = Experiment(
@@ -49,5 +49,24 @@ long_rounds = attrs.evolve(
     scenes=tuple(
         attrs.evolve(scene, max_steps=90_000) if isinstance(scene, GymScene) else scene
         for scene in experiment.scenes
+    ),
+)
+
+#: Long rounds with a round-trip probe every 0.5 s, a connection row every second, and a
+#: slow-connection rule that warns after 1 s over 600 ms (and would end the game only after 60 s
+#: more): for tests of what the page says of its own wait (``rtt_echo.page_delay_ms``).
+probed = attrs.evolve(
+    long_rounds,
+    experiment_id="game_e2e_probed",
+    scenes=tuple(
+        attrs.evolve(
+            scene,
+            rtt_interval_s=0.5,
+            connection_report_s=1.0,
+            slow_connection=SlowConnection(max_rtt_ms=600, warn_after_s=1, end_after_s=60),
+        )
+        if isinstance(scene, GymScene)
+        else scene
+        for scene in long_rounds.scenes
     ),
 )

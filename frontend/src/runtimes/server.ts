@@ -13,6 +13,11 @@ import type { GameRuntime } from "../registry";
 
 /** What the page's own delay is rounded to in `rtt_echo.page_delay_ms` (ms). */
 const PAGE_DELAY_DECIMALS = 2;
+/** How often a timer notes that the page's main thread is free (ms): a probe's wait in the page is
+ * never reported as longer than the time since it last ran. */
+const FREE_TICK_MS = 50;
+/** The most `page_delay_ms` may say (the server refuses more). */
+const MAX_PAGE_DELAY_MS = 60_000;
 
 export const serverRuntime: GameRuntime = (shell: GameShell, ctx) => {
   const state = shell.state;
@@ -56,7 +61,13 @@ export const serverRuntime: GameRuntime = (shell: GameShell, ctx) => {
   // about the same for every message, so a probe's lag above the smallest lag of the game's frames
   // and probes so far is the time it waited in this page (frames, 30 a second, find the smallest
   // soon). An event's `timeStamp` does not show that wait: the browser creates the event when the
-  // main thread gets to it.
+  // main thread gets to it. The estimate is capped by the time since the main thread last ran a
+  // timer (it was busy at most that long), so that a downlink that turns slow, or clocks that drift
+  // apart, are not taken for the page's wait: what the page cannot show it waited stays the network's.
+  let lastFree = performance.now();
+  const freeTimer = setInterval(() => {
+    lastFree = performance.now();
+  }, FREE_TICK_MS);
   let minLag = Infinity;
   let lagGame: string | null = null;
   const lagOf = (gameId: unknown, t: unknown): number | null => {
@@ -77,7 +88,10 @@ export const serverRuntime: GameRuntime = (shell: GameShell, ctx) => {
     if (typeof msg.n !== "number" || !Number.isInteger(msg.n)) return;
     const echo: Record<string, unknown> = { type: "rtt_echo", game_id: state.game_id, n: msg.n };
     const lag = lagOf(msg.game_id, msg.t);
-    if (lag !== null) echo.page_delay_ms = Number((lag - minLag).toFixed(PAGE_DELAY_DECIMALS));
+    if (lag !== null) {
+      const waited = Math.min(lag - minLag, performance.now() - lastFree, MAX_PAGE_DELAY_MS);
+      echo.page_delay_ms = Number(Math.max(0, waited).toFixed(PAGE_DELAY_DECIMALS));
+    }
     ctx.send(echo);
     state.rtt_echoes += 1;
   };
@@ -96,6 +110,7 @@ export const serverRuntime: GameRuntime = (shell: GameShell, ctx) => {
 
   return {
     destroy() {
+      clearInterval(freeTimer);
       offChange();
       for (const off of offs) off();
     },
