@@ -474,7 +474,9 @@ def _unique_names(fields: Sequence[pa.Field]) -> list[pa.Field]:
     return renamed
 
 
-def _export_streamed(directory: Path, record_type: str, source: str, path: Path, batch_rows: int) -> int:
+def _export_streamed(
+    directory: Path, record_type: str, source: str, path: Path, batch_rows: int
+) -> int | None:
     """Write the tidy table of one record type to ``path`` (atomically), a batch at a time; its rows.
 
     Two passes over the files: the first decides each column's type from all its values (as
@@ -483,19 +485,22 @@ def _export_streamed(directory: Path, record_type: str, source: str, path: Path,
     survey = _Survey(record_type)
     for table in _record_chunks(directory, record_type, source, batch_rows):
         survey.add(*codec.prepare_table(table))
-    if survey.rows == 0:
-        return 0
+    if survey.rows == 0:  # no record at all: no file, as before
+        return None
     plan = _Plan.of(survey, source)
     temporary = path.with_name(f".{path.name}.tmp")
+    rows = 0  # not survey.rows: records without any column make a table of no columns and no rows
     try:
         with pq.ParquetWriter(temporary, plan.schema, compression="zstd") as writer:
             for table in _record_chunks(directory, record_type, source, batch_rows):
                 if table.num_rows:
-                    writer.write_table(plan.batch(*codec.prepare_table(table)))
+                    batch = plan.batch(*codec.prepare_table(table))
+                    writer.write_table(batch)
+                    rows += batch.num_rows
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
-    return survey.rows
+    return rows
 
 
 # --- the command's work -------------------------------------------------------------------------
@@ -583,7 +588,7 @@ def export_experiment(
             continue  # only the other sink has this record type
         path = out / f"{record_type}.parquet"
         rows = _export_streamed(directory, record_type, chosen, path, batch_rows)
-        if rows:
+        if rows is not None:
             exported.append(ExportedDataset(record_type, chosen, rows, path))
     if not exported:
         raise NoDataError(
