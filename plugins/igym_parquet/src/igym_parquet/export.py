@@ -61,6 +61,10 @@ _RECORD_TYPE = re.compile(RECORD_TYPE_PATTERN)
 #: Records per batch that ``igym export`` reads, tidies and writes at a time: its memory is bounded by
 #: a batch (and by the largest open stream of the parquet sink), never by the size of a file.
 BATCH_ROWS = 10_000
+#: Tidy batches are written together as one row group (small row groups compress worse) of this many
+#: batches, or fewer if they reach this many bytes (in Arrow's memory).
+ROW_GROUP_BATCHES = 8
+ROW_GROUP_BYTES = 32 * 1024 * 1024
 
 
 @attrs.frozen
@@ -492,11 +496,17 @@ def _export_streamed(
     rows = 0  # not survey.rows: records without any column make a table of no columns and no rows
     try:
         with pq.ParquetWriter(temporary, plan.schema, compression="zstd") as writer:
+            group: list[pa.Table] = []  # tidy batches gathered into one row group: small ones compress worse
             for table in _record_chunks(directory, record_type, source, batch_rows):
                 if table.num_rows:
                     batch = plan.batch(*codec.prepare_table(table))
-                    writer.write_table(batch)
+                    group.append(batch)
                     rows += batch.num_rows
+                    if len(group) >= ROW_GROUP_BATCHES or sum(t.nbytes for t in group) >= ROW_GROUP_BYTES:
+                        writer.write_table(pa.concat_tables(group))
+                        group = []
+            if group:
+                writer.write_table(pa.concat_tables(group))
         os.replace(temporary, path)
     finally:
         temporary.unlink(missing_ok=True)
