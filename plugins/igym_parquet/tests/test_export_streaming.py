@@ -48,14 +48,23 @@ def _whole_table_export(directory: Path, record_type: str, source: str, path: Pa
     return pq.read_table(path)
 
 
-def _write_parts(directory: Path, record_type: str, records: list[dict], cuts: list[int]) -> None:
-    """Parquet parts as the parquet sink closes them, split at ``cuts``."""
+def _write_parts(
+    directory: Path, record_type: str, records: list[dict], cuts: list[int], open_last: bool
+) -> None:
+    """Parts as the parquet sink writes them, split at ``cuts``: closed Parquet files, and the last one
+    an open Arrow IPC stream if ``open_last`` (as a running or crashed server leaves it)."""
     parts = directory / SUBDIRECTORY / record_type
     parts.mkdir(parents=True)
     bounds = [0, *sorted({c % (len(records) + 1) for c in cuts}), len(records)]
-    for seq, (start, end) in enumerate(itertools.pairwise(bounds), start=1):
-        if end > start:
-            pq.write_table(_rows_table(records[start:end]), parts / f"part-{seq:06d}-ab12.parquet")
+    pieces = [(start, end) for start, end in itertools.pairwise(bounds) if end > start]
+    for seq, (start, end) in enumerate(pieces, start=1):
+        table = _rows_table(records[start:end])
+        if open_last and seq == len(pieces):
+            with pa.ipc.new_stream(parts / f"_part-{seq:06d}-ab12.arrows", table.schema) as stream:
+                for batch in table.to_batches(max_chunksize=3):
+                    stream.write_batch(batch)
+        else:
+            pq.write_table(table, parts / f"part-{seq:06d}-ab12.parquet")
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -65,8 +74,11 @@ def _write_parts(directory: Path, record_type: str, records: list[dict], cuts: l
     source=st.sampled_from(["jsonl", "parquet"]),
     batch_rows=st.integers(1, 8),
     cuts=st.lists(st.integers(0, 40), max_size=3),
+    open_last=st.booleans(),
 )
-def test_the_streamed_export_equals_the_whole_table_export(records, record_type, source, batch_rows, cuts):
+def test_the_streamed_export_equals_the_whole_table_export(
+    records, record_type, source, batch_rows, cuts, open_last
+):
     with tempfile.TemporaryDirectory() as temporary:
         directory = Path(temporary) / "exp"
         directory.mkdir()
@@ -74,7 +86,7 @@ def test_the_streamed_export_equals_the_whole_table_export(records, record_type,
             lines = "".join(json.dumps(record) + "\n" for record in records)
             (directory / f"{record_type}.jsonl").write_text(lines)
         else:
-            _write_parts(directory, record_type, records, cuts)
+            _write_parts(directory, record_type, records, cuts, open_last)
         expected = _whole_table_export(directory, record_type, source, Path(temporary) / "whole.parquet")
         (exported,) = export_experiment(directory, source=source, batch_rows=batch_rows)
         written = pq.read_table(exported.path)

@@ -118,15 +118,17 @@ def _record_chunks(directory: Path, record_type: str, source: str, batch_rows: i
     """The records of one type from one sink's files, a bounded chunk at a time, as the sink stores them.
 
     :func:`codec.unify_tables` of the chunks is :func:`load_records`. A closed Parquet part is read
-    ``batch_rows`` at a time; an open stream of the parquet sink is read whole (a stream is one part,
-    bounded by the sink's ``part_rows``).
+    ``batch_rows`` at a time; an open stream of the parquet sink is read whole (it is one part, at most
+    the sink's ``max_file_bytes``) and handed on ``batch_rows`` at a time.
     """
     if source == "parquet":
         for part in list_parts(directory / SUBDIRECTORY / record_type):
             if part.stream:
                 table = read_part_table(part)
-                if table is not None:
-                    yield table
+                if table is not None:  # its columns count even without rows
+                    yield from (
+                        table.slice(at, batch_rows) for at in range(0, table.num_rows or 1, batch_rows)
+                    )
                 continue
             file = pq.ParquetFile(part.path)
             schema = file.schema_arrow
