@@ -47,6 +47,7 @@ __all__ = [
     "build_batch",
     "collect_columns",
     "column_kind",
+    "conform_column",
     "dumps",
     "field_kind",
     "infer_kinds",
@@ -54,6 +55,7 @@ __all__ = [
     "merge_kinds",
     "needs_absent",
     "normalise_keys",
+    "prepare_table",
     "schema_for",
     "unify_tables",
 ]
@@ -294,17 +296,7 @@ def unify_tables(tables: Iterable[pa.Table]) -> pa.Table | None:
     prepared: list[tuple[pa.Table, Kinds]] = []
     merged: Kinds = {}
     for table in tables:
-        kinds: Kinds = {}
-        for field in table.schema:
-            kind = field_kind(field)
-            if kind is None:  # a foreign column: store it as JSON text, which holds anything
-                index = table.schema.get_field_index(field.name)
-                values = table.column(index).to_pylist()
-                encoded = pa.array([None if v is None else dumps(v) for v in values], type=pa.string())
-                json_field = pa.field(field.name, pa.string(), metadata=JSON_METADATA)
-                table = table.set_column(index, json_field, encoded)
-                kind = "json"
-            kinds[field.name] = kind
+        table, kinds = prepare_table(table)
         prepared.append((table, kinds))
         merged = merge_kinds(merged, kinds)
     if not prepared:
@@ -319,12 +311,37 @@ def unify_tables(tables: Iterable[pa.Table]) -> pa.Table | None:
         for name, target in merged.items():
             if name == ABSENT_COLUMN:
                 columns.append(_absent_for(table, kinds, merged, length))
-            elif name in kinds:
-                columns.append(_convert_column(table.column(name), kinds[name], target, length))
             else:
-                columns.append(pa.nulls(length, type=_ARROW_TYPES[target]))
+                columns.append(conform_column(table, kinds, name, target))
         unified.append(pa.Table.from_arrays(columns, schema=schema))
     return pa.concat_tables(unified)
+
+
+def prepare_table(table: pa.Table) -> tuple[pa.Table, Kinds]:
+    """``table`` with its foreign columns (types this module does not write) as JSON text, and its kinds."""
+    kinds: Kinds = {}
+    for field in table.schema:
+        kind = field_kind(field)
+        if kind is None:  # a foreign column: store it as JSON text, which holds anything
+            index = table.schema.get_field_index(field.name)
+            values = table.column(index).to_pylist()
+            encoded = pa.array([None if v is None else dumps(v) for v in values], type=pa.string())
+            json_field = pa.field(field.name, pa.string(), metadata=JSON_METADATA)
+            table = table.set_column(index, json_field, encoded)
+            kind = "json"
+        kinds[field.name] = kind
+    return table, kinds
+
+
+def conform_column(table: pa.Table, kinds: Kinds, name: str, target: str) -> Any:
+    """Column ``name`` of a :func:`prepare_table` ``table`` (of ``kinds``) as kind ``target``, which holds it.
+
+    Nulls if ``table`` lacks the column: what :func:`unify_tables` puts in its rows.
+    """
+    length = table.num_rows
+    if name not in kinds:
+        return pa.nulls(length, type=_ARROW_TYPES[target])
+    return _convert_column(table.column(name), kinds[name], target, length)
 
 
 def _absent_for(table: pa.Table, kinds: Kinds, merged: Kinds, length: int) -> Any:

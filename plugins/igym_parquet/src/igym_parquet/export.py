@@ -58,7 +58,13 @@ EXPANDED_COLUMNS = frozenset({"info", "params", "returns"})
 SOURCES = ("auto", "jsonl", "parquet")
 FORMAT_VERSION = "1"
 _RECORD_TYPE = re.compile(RECORD_TYPE_PATTERN)
-_JSONL_CHUNK_ROWS = 50_000
+#: Records per batch that ``igym export`` reads, tidies and writes at a time: its memory is bounded by
+#: a batch (and by the largest open stream of the parquet sink), never by the size of a file.
+BATCH_ROWS = 10_000
+#: Tidy batches are written together as one row group (small row groups compress worse) of this many
+#: batches, or fewer if they reach this many bytes (in Arrow's memory).
+ROW_GROUP_BATCHES = 8
+ROW_GROUP_BYTES = 32 * 1024 * 1024
 
 
 @attrs.frozen
@@ -87,13 +93,13 @@ def find_record_types(directory: Path) -> dict[str, list[str]]:
     return dict(sorted(found.items()))
 
 
-def _jsonl_rows(path: Path) -> Iterator[list[dict[str, Any]]]:
+def _jsonl_rows(path: Path, batch_rows: int = BATCH_ROWS) -> Iterator[list[dict[str, Any]]]:
     """The records of a JSONL file in chunks; lines torn by a crash are skipped, as the sink's reader does."""
     chunk: list[dict[str, Any]] = []
     for row in read_jsonl(path):
         if isinstance(row, dict):
             chunk.append(row)
-        if len(chunk) >= _JSONL_CHUNK_ROWS:
+        if len(chunk) >= batch_rows:
             yield chunk
             chunk = []
     if chunk:
@@ -108,8 +114,42 @@ def _rows_table(rows: Sequence[dict[str, Any]]) -> pa.Table:
     return pa.Table.from_batches([codec.build_batch(rows, kinds, codec.schema_for(kinds))])
 
 
+def _record_chunks(directory: Path, record_type: str, source: str, batch_rows: int) -> Iterator[pa.Table]:
+    """The records of one type from one sink's files, a bounded chunk at a time, as the sink stores them.
+
+    :func:`codec.unify_tables` of the chunks is :func:`load_records`. A closed Parquet part is read
+    ``batch_rows`` at a time; an open stream of the parquet sink is read whole (it is one part, at most
+    the sink's ``max_file_bytes``) and handed on ``batch_rows`` at a time.
+    """
+    if source == "parquet":
+        for part in list_parts(directory / SUBDIRECTORY / record_type):
+            if part.stream:
+                table = read_part_table(part)
+                if table is not None:  # its columns count even without rows
+                    yield from (
+                        table.slice(at, batch_rows) for at in range(0, table.num_rows or 1, batch_rows)
+                    )
+                continue
+            file = pq.ParquetFile(part.path)
+            schema = file.schema_arrow
+            if file.metadata.num_rows == 0:
+                yield schema.empty_table()
+                continue
+            for batch in file.iter_batches(batch_size=batch_rows):
+                yield pa.Table.from_batches([batch], schema=schema)
+    elif source == "jsonl":
+        for rows in _jsonl_rows(directory / f"{record_type}.jsonl", batch_rows):
+            yield _rows_table(rows)
+    else:
+        raise ValueError(f"unknown source {source!r}")
+
+
 def load_records(directory: Path, record_type: str, source: str) -> pa.Table | None:
-    """The records of one type from one sink's files, as the sink stores them (see :mod:`codec`)."""
+    """The records of one type from one sink's files, as the sink stores them (see :mod:`codec`).
+
+    The whole table: ``igym export`` streams instead (:func:`export_experiment`); this is for small
+    data and for checking the streamed export against the whole-table one.
+    """
     if source == "parquet":
         tables = (read_part_table(part) for part in list_parts(directory / SUBDIRECTORY / record_type))
         return codec.unify_tables(table for table in tables if table is not None)
@@ -127,10 +167,17 @@ _TIMESTAMP = pa.timestamp("ms", tz="UTC")
 
 def _scalar_type(types: set[type], values: Sequence[Any]) -> pa.DataType | None:
     """The Arrow type of scalars of ``types`` (``values`` excludes ``None``), or ``None`` if there is none."""
+    if types <= {int}:
+        return _scalar_type_in(types, min(values), max(values))
+    return _scalar_type_in(types, 0, 0)
+
+
+def _scalar_type_in(types: set[type], low: int, high: int) -> pa.DataType | None:
+    """:func:`_scalar_type` of values whose ints (if ``types`` is ``{int}``) lie in ``low..high``."""
     if types <= {bool}:
         return pa.bool_()
     if types <= {int}:
-        return pa.int64() if _INT64[0] <= min(values) and max(values) <= _INT64[1] else None
+        return pa.int64() if _INT64[0] <= low and high <= _INT64[1] else None
     if types <= {int, float}:
         return pa.float64()
     if types <= {str}:
@@ -225,16 +272,247 @@ def tidy(record_type: str, table: pa.Table) -> pa.Table:
                     columns.append(_typed_column(f"{field.name}.{key}", sub))
             else:
                 columns.append(_typed_column(field.name, values))
-    fields, arrays, used = [], [], set[str]()
-    for field, array in columns:
+    fields = _unique_names([field for field, _ in columns])
+    arrays = [array for _, array in columns]
+    metadata = {"igym.record_type": record_type, "igym.export_format": FORMAT_VERSION}
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata=metadata))
+
+
+# --- streaming: the same tidy table, a batch at a time -------------------------------------------
+
+_PYTHON_TYPES = {"bool": bool, "int": int, "float": float, "string": str}
+
+
+@attrs.define
+class _ValueTypes:
+    """What :func:`_typed_column` chooses a column's type from, gathered batch by batch.
+
+    The types of the present values; for lists, the types of their present items; the range of the
+    ints (of the values, and of the items) that decides whether int64 holds them.
+    """
+
+    types: set[type] = attrs.field(factory=set)
+    item_types: set[type] = attrs.field(factory=set)
+    ints: tuple[int, int] | None = None
+    item_ints: tuple[int, int] | None = None
+
+    @staticmethod
+    def _widen(known: tuple[int, int] | None, low: int, high: int) -> tuple[int, int]:
+        return (low, high) if known is None else (min(known[0], low), max(known[1], high))
+
+    def add_values(self, values: Sequence[Any]) -> None:
+        present = [v for v in values if v is not None]
+        types = set(map(type, present))
+        self.types |= types
+        if int in types:
+            ints = [v for v in present if type(v) is int]
+            self.ints = self._widen(self.ints, min(ints), max(ints))
+        if list in types:
+            items = [item for value in present if type(value) is list for item in value if item is not None]
+            item_types = set(map(type, items))
+            self.item_types |= item_types
+            if int in item_types:
+                ints = [i for i in items if type(i) is int]
+                self.item_ints = self._widen(self.item_ints, min(ints), max(ints))
+
+    def add_column(self, column: Any, kind: str) -> None:
+        """A column of a kind other than ``json``, read in Arrow (its values are what Python would see)."""
+        if kind == "null" or column.null_count == len(column):
+            return
+        item_kind = kind.removeprefix("list_")
+        if item_kind == kind:
+            self.types.add(_PYTHON_TYPES[kind])
+            if kind == "int":
+                low, high = pc.min_max(column).values()
+                self.ints = self._widen(self.ints, low.as_py(), high.as_py())
+            return
+        self.types.add(list)
+        if item_kind == "null":
+            return
+        items = pc.list_flatten(column)
+        if items.null_count == len(items):
+            return
+        self.item_types.add(_PYTHON_TYPES[item_kind])
+        if item_kind == "int":
+            low, high = pc.min_max(items).values()
+            self.item_ints = self._widen(self.item_ints, low.as_py(), high.as_py())
+
+    def arrow_type(self) -> pa.DataType | None:
+        """The column's type as :func:`_typed_column` chooses it; ``None`` for JSON text."""
+        if not self.types:
+            return pa.null()
+        if self.types == {list}:
+            if not self.item_types:
+                return pa.list_(pa.null())
+            low, high = self.item_ints or (0, 0)
+            item_type = _scalar_type_in(self.item_types, low, high)
+            return None if item_type is None else pa.list_(item_type)
+        low, high = self.ints or (0, 0)
+        return _scalar_type_in(self.types, low, high)
+
+
+def _typed_batch_column(
+    name: str, arrow_type: pa.DataType | None, values: Sequence[Any]
+) -> tuple[pa.Field, Any]:
+    """:func:`_typed_column` of a batch of a column whose type was chosen from all its values."""
+    if arrow_type is None:
+        return _json_field(name), _json_array(values)
+    if arrow_type == pa.null():
+        return pa.field(name, pa.null()), pa.nulls(len(values))
+    if pa.types.is_list(arrow_type) and pa.types.is_floating(arrow_type.value_type):
+        values = [None if v is None else [None if i is None else float(i) for i in v] for v in values]
+    elif pa.types.is_floating(arrow_type):
+        values = [None if v is None else float(v) for v in values]
+    return pa.field(name, arrow_type), pa.array(values, type=arrow_type)
+
+
+@attrs.define
+class _ColumnSurvey:
+    """One column of a record type over all its batches: what :func:`tidy` decides from the whole column."""
+
+    values: _ValueTypes = attrs.field(factory=_ValueTypes)
+    keys: dict[str, _ValueTypes] | None = None
+    """For :data:`EXPANDED_COLUMNS`: each key of the dict values, first seen first."""
+    timestamps: bool = True
+    """For time columns: every value so far is an ISO 8601 UTC time."""
+
+
+@attrs.define
+class _Survey:
+    """The first, cheap pass over a record type's batches: the kinds of the columns and their types."""
+
+    record_type: str
+    kinds: codec.Kinds = attrs.field(factory=dict)
+    columns: dict[str, _ColumnSurvey] = attrs.field(factory=dict)
+    rows: int = 0
+
+    def add(self, table: pa.Table, kinds: codec.Kinds) -> None:
+        """One prepared (:func:`codec.prepare_table`) batch."""
+        self.kinds = codec.merge_kinds(self.kinds, kinds)
+        self.rows += table.num_rows
+        for name, kind in kinds.items():
+            if kind == "absent" or (self.record_type == "responses" and name == "value"):
+                continue
+            survey = self.columns.setdefault(name, _ColumnSurvey())
+            column = table.column(name)
+            if kind == "string" and _is_time_column(name) and survey.timestamps:
+                try:
+                    pc.cast(column, _TIMESTAMP)
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                    survey.timestamps = False
+            if kind != "json":
+                survey.values.add_column(column, kind)
+                continue
+            values = _python_values(column, kind)
+            survey.values.add_values(values)
+            if name in EXPANDED_COLUMNS:
+                survey.keys = survey.keys if survey.keys is not None else {}
+                dicts = [v for v in values if isinstance(v, dict)]
+                found: dict[str, None] = {}
+                for value in dicts:
+                    found.update(dict.fromkeys(value))
+                for key in found:
+                    sub = [value.get(key) for value in dicts]
+                    survey.keys.setdefault(key, _ValueTypes()).add_values(sub)
+
+
+@attrs.frozen
+class _Plan:
+    """How each batch of a record type becomes the tidy table's columns, decided from the :class:`_Survey`."""
+
+    record_type: str
+    kinds: codec.Kinds
+    survey: _Survey
+    schema: pa.Schema
+
+    def columns(self, table: pa.Table, kinds: codec.Kinds) -> list[tuple[pa.Field, Any]]:
+        """The tidy columns of one prepared batch (its own names: the schema renames clashes)."""
+        columns: list[tuple[pa.Field, Any]] = []
+        for name, kind in self.kinds.items():
+            if kind == "absent":
+                continue
+            column = codec.conform_column(table, kinds, name, kind)
+            if self.record_type == "responses" and name == "value":
+                columns.extend(_response_value_columns(_python_values(column, kind)))
+                continue
+            survey = self.survey.columns.get(name, _ColumnSurvey())
+            field = codec.schema_for({name: kind}).field(0)
+            if kind == "string" and _is_time_column(name):
+                columns.append(_as_timestamps(field, column) if survey.timestamps else (field, column))
+            elif kind != "json":
+                columns.append((pa.field(name, column.type), column))
+            else:
+                values = _python_values(column, kind)
+                if name in EXPANDED_COLUMNS and survey.values.types <= {dict}:
+                    for key, value_types in (survey.keys or {}).items():
+                        sub = [None if value is None else value.get(key) for value in values]
+                        columns.append(_typed_batch_column(f"{name}.{key}", value_types.arrow_type(), sub))
+                else:
+                    columns.append(_typed_batch_column(name, survey.values.arrow_type(), values))
+        return columns
+
+    @classmethod
+    def of(cls, survey: _Survey, source: str) -> _Plan:
+        empty = pa.table({})
+        plan = cls(survey.record_type, survey.kinds, survey, pa.schema([]))
+        fields = [field for field, _ in plan.columns(empty, {})]
+        metadata = {
+            "igym.record_type": survey.record_type,
+            "igym.export_format": FORMAT_VERSION,
+            "igym.source": source,
+        }
+        schema = pa.schema(_unique_names(fields), metadata=metadata)
+        return cls(survey.record_type, survey.kinds, survey, schema)
+
+    def batch(self, table: pa.Table, kinds: codec.Kinds) -> pa.Table:
+        arrays = [array for _, array in self.columns(table, kinds)]
+        return pa.Table.from_arrays(arrays, schema=self.schema)
+
+
+def _unique_names(fields: Sequence[pa.Field]) -> list[pa.Field]:
+    renamed, used = [], set[str]()
+    for field in fields:
         name, suffix = field.name, 2
         while name in used:  # e.g. a top-level "info.x" next to info's key "x"
             name, suffix = f"{field.name}_{suffix}", suffix + 1
         used.add(name)
-        fields.append(field.with_name(name))
-        arrays.append(array)
-    metadata = {"igym.record_type": record_type, "igym.export_format": FORMAT_VERSION}
-    return pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata=metadata))
+        renamed.append(field.with_name(name))
+    return renamed
+
+
+def _export_streamed(
+    directory: Path, record_type: str, source: str, path: Path, batch_rows: int
+) -> int | None:
+    """Write the tidy table of one record type to ``path`` (atomically), a batch at a time; its rows.
+
+    Two passes over the files: the first decides each column's type from all its values (as
+    :func:`tidy` does from the whole table), the second tidies and writes each batch.
+    """
+    survey = _Survey(record_type)
+    for table in _record_chunks(directory, record_type, source, batch_rows):
+        survey.add(*codec.prepare_table(table))
+    if survey.rows == 0:  # no record at all: no file, as before
+        return None
+    plan = _Plan.of(survey, source)
+    temporary = path.with_name(f".{path.name}.tmp")
+    rows = 0  # not survey.rows: records without any column make a table of no columns and no rows
+    try:
+        with pq.ParquetWriter(temporary, plan.schema, compression="zstd") as writer:
+            group: list[pa.Table] = []  # tidy batches gathered into one row group: small ones compress worse
+            for table in _record_chunks(directory, record_type, source, batch_rows):
+                if table.num_rows:
+                    batch = plan.batch(*codec.prepare_table(table))
+                    group.append(batch)
+                    rows += batch.num_rows
+                    if len(group) >= ROW_GROUP_BATCHES or sum(t.nbytes for t in group) >= ROW_GROUP_BYTES:
+                        writer.write_table(pa.concat_tables(group))
+                        group = []
+            if group:
+                writer.write_table(pa.concat_tables(group))
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return rows
 
 
 # --- the command's work -------------------------------------------------------------------------
@@ -279,12 +557,6 @@ def _choose_source(record_type: str, available: list[str], source: str) -> str |
     return source if source in available else None
 
 
-def _write_atomically(table: pa.Table, path: Path) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    pq.write_table(table, temporary, compression="zstd")
-    os.replace(temporary, path)
-
-
 def export_experiment(
     directory: Path,
     *,
@@ -292,6 +564,7 @@ def export_experiment(
     source: str = "auto",
     record_types: Sequence[str] = (),
     format: str = "parquet",
+    batch_rows: int = BATCH_ROWS,
 ) -> list[ExportedDataset]:
     """Write one tidy Parquet file per record type of the experiment in ``directory``.
 
@@ -302,6 +575,7 @@ def export_experiment(
             sink's files of a record type when an experiment used both sinks.
         record_types: export only these; every record type found by default.
         format: ``parquet`` (the only format for now).
+        batch_rows: records read, tidied and written at a time (memory is bounded by a batch).
     """
     if format != "parquet":
         raise ExportError(f"igym export writes Parquet only; got --format {format!r}. Use --format parquet.")
@@ -324,16 +598,10 @@ def export_experiment(
         chosen = _choose_source(record_type, found[record_type], source)
         if chosen is None:
             continue  # only the other sink has this record type
-        table = load_records(directory, record_type, chosen)
-        if table is None or table.num_rows == 0:
-            continue
-        tidy_table = tidy(record_type, table)
-        tidy_table = tidy_table.replace_schema_metadata(
-            {**(tidy_table.schema.metadata or {}), b"igym.source": chosen.encode()}
-        )
         path = out / f"{record_type}.parquet"
-        _write_atomically(tidy_table, path)
-        exported.append(ExportedDataset(record_type, chosen, tidy_table.num_rows, path))
+        rows = _export_streamed(directory, record_type, chosen, path, batch_rows)
+        if rows is not None:
+            exported.append(ExportedDataset(record_type, chosen, rows, path))
     if not exported:
         raise NoDataError(
             f"{directory} has no records from the {source} sink. Run again with --source auto to export "
