@@ -1184,6 +1184,9 @@ def test_notice_banner_players_line_and_rtt_echoes_for_the_current_game_only(pag
         const before = window.h.sent.length;
         window.h.deliver({ type: "rtt_probe", game_id: "g1", n: 7, t: 123.25 });
         const immediate = window.h.sent.slice(before);
+        // The main thread stays busy for 300 ms (no timer runs): the page can tell it waited.
+        const until = performance.now() + 300;
+        while (performance.now() < until) {}
         window.h.deliver({ type: "rtt_probe", game_id: "other", n: 8, t: 1 },
                          { type: "rtt_probe", game_id: "g1", n: 1.5, t: 1 },
                          { type: "rtt_probe", game_id: "g1", t: 1 },
@@ -1193,7 +1196,9 @@ def test_notice_banner_players_line_and_rtt_echoes_for_the_current_game_only(pag
     )
     # page_delay_ms: a probe's lag (page clock minus the server's `t`) above the game's smallest lag so
     # far. The first probe sets the smallest (0); n 9 was sent 121.25 ms "earlier" by the server's
-    # clock than n 7 and read later, so it waited at least 121.25 ms in the page.
+    # clock than n 7 and read later, so it waited at least 121.25 ms in the page; the page can claim
+    # that wait because its main thread was busy (no timer ran) for 300 ms before it (a probe late to
+    # a free page is the network's: tests/e2e/test_page_delay_browser.py).
     assert echoes == [{"type": "rtt_echo", "game_id": "g1", "n": 7, "page_delay_ms": 0}]
     sent = sent_of(page, "rtt_echo")
     assert [{k: v for k, v in e.items() if k != "page_delay_ms"} for e in sent] == [

@@ -61,4 +61,4 @@ abandon_continue = _experiment(abandon_after_s=0.5, on_abandon="continue")
 abandon_continue_no_code = _experiment(
     abandon_after_s=0.5, on_abandon="continue", end={"codes_by_outcome": {"game_abandoned": None}}
 )
-throwaway = _experiment(max_steps=100_000)
+throwaway = _experiment(max_steps=100_000, abandon_after_s=600)
